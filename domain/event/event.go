@@ -1,0 +1,172 @@
+// Package event defines learnstream's event envelope: CloudEvents 1.0 in
+// binary mode, carried as Kafka headers, plus a tenant attribute.
+//
+// The package is pure: it knows nothing of Kafka. Transports map Headers to
+// their own header type.
+package event
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SpecVersion is the CloudEvents version of every envelope we write.
+const SpecVersion = "1.0"
+
+// Header names used in binary mode. Kafka's CloudEvents binding prefixes
+// attributes with "ce_"; the data's media type travels as "content-type".
+const (
+	HeaderID          = "ce_id"
+	HeaderType        = "ce_type"
+	HeaderSource      = "ce_source"
+	HeaderTime        = "ce_time"
+	HeaderSpecVersion = "ce_specversion"
+	HeaderContentType = "content-type"
+	HeaderTenant      = "tenant"
+	// HeaderDLQReason carries why an event was sent to a dead-letter topic.
+	HeaderDLQReason = "dlq_reason"
+)
+
+// ContentTypeJSON is the only data content type we emit.
+const ContentTypeJSON = "application/json"
+
+// Event types. The trailing ".vN" is the major version: a consumer that does
+// not know a major version must reject the event, never guess.
+const (
+	TypeStatementStored = "learnstream.xapi.statement.stored.v1"
+)
+
+// Event is one learning action or model decision.
+type Event struct {
+	ID          string
+	Type        string
+	Source      string
+	Time        time.Time
+	Tenant      string
+	ContentType string
+	// Key is the partition key (the learner for learner events), so that one
+	// learner's events stay in order.
+	Key  string
+	Data []byte
+}
+
+// Header is one transport header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// FieldError names the envelope field at fault and the rule it broke.
+type FieldError struct {
+	Field string
+	Rule  string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("event %s: %s", e.Field, e.Rule) }
+
+// New builds a validated event.
+func New(id, typ, source, tenant, key string, t time.Time, data []byte) (Event, error) {
+	e := Event{ID: id, Type: typ, Source: source, Time: t.UTC(), Tenant: tenant,
+		ContentType: ContentTypeJSON, Key: key, Data: data}
+	return e, e.Validate()
+}
+
+// Validate checks the attributes every event must carry.
+func (e Event) Validate() error {
+	switch {
+	case e.ID == "":
+		return &FieldError{HeaderID, "must not be empty"}
+	case e.Source == "":
+		return &FieldError{HeaderSource, "must not be empty"}
+	case e.Tenant == "":
+		return &FieldError{HeaderTenant, "must not be empty"}
+	case e.Time.IsZero():
+		return &FieldError{HeaderTime, "must be set"}
+	}
+	if _, _, err := SplitType(e.Type); err != nil {
+		return err
+	}
+	return nil
+}
+
+// SplitType splits "name.vN" into its name and major version.
+func SplitType(t string) (name string, major int, err error) {
+	i := strings.LastIndex(t, ".v")
+	if t == "" || i <= 0 {
+		return "", 0, &FieldError{HeaderType, fmt.Sprintf("%q must end in .v<major>", t)}
+	}
+	major, err = strconv.Atoi(t[i+2:])
+	if err != nil || major < 1 {
+		return "", 0, &FieldError{HeaderType, fmt.Sprintf("%q must end in .v<major> with major >= 1", t)}
+	}
+	return t[:i], major, nil
+}
+
+// Headers returns the binary-mode headers for e.
+func (e Event) Headers() []Header {
+	ct := e.ContentType
+	if ct == "" {
+		ct = ContentTypeJSON
+	}
+	return []Header{
+		{HeaderSpecVersion, []byte(SpecVersion)},
+		{HeaderID, []byte(e.ID)},
+		{HeaderType, []byte(e.Type)},
+		{HeaderSource, []byte(e.Source)},
+		{HeaderTime, []byte(e.Time.UTC().Format(time.RFC3339Nano))},
+		{HeaderContentType, []byte(ct)},
+		{HeaderTenant, []byte(e.Tenant)},
+	}
+}
+
+// ErrNotCloudEvent reports a record without the CloudEvents headers.
+var ErrNotCloudEvent = errors.New("event: record has no ce_specversion header")
+
+// FromHeaders rebuilds an event from a record's headers, key and value. It
+// rejects records that are not CloudEvents 1.0 or miss a required attribute.
+func FromHeaders(hs []Header, key, value []byte) (Event, error) {
+	var e Event
+	var spec string
+	var ts string
+	for _, h := range hs {
+		v := string(h.Value)
+		switch h.Key {
+		case HeaderSpecVersion:
+			spec = v
+		case HeaderID:
+			e.ID = v
+		case HeaderType:
+			e.Type = v
+		case HeaderSource:
+			e.Source = v
+		case HeaderTime:
+			ts = v
+		case HeaderContentType:
+			e.ContentType = v
+		case HeaderTenant:
+			e.Tenant = v
+		}
+	}
+	if spec == "" {
+		return Event{}, ErrNotCloudEvent
+	}
+	if spec != SpecVersion {
+		return Event{}, &FieldError{HeaderSpecVersion, fmt.Sprintf("%q is not supported (want %s)", spec, SpecVersion)}
+	}
+	if ts != "" {
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			return Event{}, &FieldError{HeaderTime, "must be an RFC 3339 timestamp"}
+		}
+		e.Time = t.UTC()
+	}
+	e.Key = string(key)
+	e.Data = value
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
