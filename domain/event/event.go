@@ -170,3 +170,22 @@ func FromHeaders(hs []Header, key, value []byte) (Event, error) {
 	}
 	return e, nil
 }
+
+// RejectError marks an event that can never be applied (malformed or
+// invalid data, an unknown major version). Consumers park such events in a
+// dead-letter topic instead of retrying them.
+type RejectError struct{ Err error }
+
+func (e *RejectError) Error() string { return "rejected event: " + e.Err.Error() }
+func (e *RejectError) Unwrap() error { return e.Err }
+
+// Reject wraps err as a RejectError.
+func Reject(err error) error { return &RejectError{Err: err} }
+
+// IsRejected reports whether err, or an error it wraps, is a RejectError or
+// an envelope FieldError (a record that is not a valid event at all).
+func IsRejected(err error) bool {
+	var r *RejectError
+	var f *FieldError
+	return errors.As(err, &r) || errors.As(err, &f) || errors.Is(err, ErrNotCloudEvent)
+}

@@ -1,0 +1,106 @@
+package streams
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// EmbeddedConfig configures the in-process broker.
+type EmbeddedConfig struct {
+	// DataDir holds the broker's log segments; they survive restarts.
+	DataDir string
+	// Listen is the TCP address to serve the Kafka protocol on. Port 0 picks
+	// a free port. The address is also what the broker advertises, so it
+	// must be reachable by clients (prefer a concrete host over 0.0.0.0).
+	Listen string
+	// Partitions is the default partition count for created topics.
+	Partitions int
+	// Fsync makes every produced batch durable on disk before the ack. Off,
+	// a batch reaches the OS before the ack: it survives a process crash but
+	// not a power loss, as with Kafka's defaults.
+	Fsync  bool
+	Logger *slog.Logger
+}
+
+// Embedded is a single-node Kafka-protocol broker running in this process.
+type Embedded struct {
+	cluster *kfake.Cluster
+	addr    string
+}
+
+// StartEmbedded starts the broker and returns once it accepts connections.
+func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("embedded broker: data dir must be set")
+	}
+	listen := cfg.Listen
+	if listen == "" {
+		listen = "127.0.0.1:9092"
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: listen address %q: %w", listen, err)
+	}
+	if host == "" {
+		// ":0" would advertise an empty host that clients cannot dial.
+		listen = "127.0.0.1" + listen
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: listen on %s: %w", listen, err)
+	}
+	parts := cfg.Partitions
+	if parts <= 0 {
+		parts = 4
+	}
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.ClusterID("learnstream-embedded"),
+		kfake.DataDir(filepath.Clean(cfg.DataDir)),
+		kfake.DefaultNumPartitions(parts),
+		kfake.AllowAutoTopicCreation(),
+		// The listener is opened above so that a bad address fails here with
+		// a clear error and the advertised address is the one asked for.
+		kfake.ListenFn(func(string, string) (net.Listener, error) { return ln, nil }),
+	}
+	if cfg.Fsync {
+		opts = append(opts, kfake.SyncWrites())
+	}
+	if cfg.Logger != nil {
+		opts = append(opts, kfake.WithLogger(kfakeLogger{cfg.Logger}))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	return &Embedded{cluster: c, addr: c.ListenAddrs()[0]}, nil
+}
+
+// Addr is the bootstrap address clients use.
+func (e *Embedded) Addr() string { return e.addr }
+
+// Close stops the broker and flushes its state to the data dir.
+func (e *Embedded) Close() { e.cluster.Close() }
+
+// kfakeLogger routes the broker's warnings and errors to slog; its debug
+// chatter stays out of operators' logs.
+type kfakeLogger struct{ l *slog.Logger }
+
+func (k kfakeLogger) Logf(level kfake.LogLevel, msg string, args ...any) {
+	switch level {
+	case kfake.LogLevelError:
+		k.l.Log(context.Background(), slog.LevelError, "broker: "+fmt.Sprintf(msg, args...))
+	case kfake.LogLevelWarn:
+		k.l.Log(context.Background(), slog.LevelWarn, "broker: "+fmt.Sprintf(msg, args...))
+	}
+}

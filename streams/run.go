@@ -1,0 +1,121 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+// Handler applies events to a consumer's state.
+type Handler interface {
+	// Handle applies e, read at pos. Returning an error wrapped by
+	// event.Reject sends the event to the DLQ; any other error is retried.
+	Handle(ctx context.Context, pos Position, e event.Event) error
+	// Skip records that pos was consumed without effect, because its event
+	// went to the DLQ, so a restart does not meet it again.
+	Skip(ctx context.Context, pos Position) error
+}
+
+// Consumer drives a Handler from a topic: it decodes envelopes, sends
+// poison events to the topic's DLQ with the reason in a header, and acks a
+// message only after its effect (or its DLQ copy) is durable.
+type Consumer struct {
+	Name       string
+	Subscriber message.Subscriber
+	Topic      string
+	Handler    Handler
+	// DLQ receives poison events. Required: a consumer must never stop on,
+	// or silently drop, a bad event.
+	DLQ    message.Publisher
+	Logger *slog.Logger
+	// RetryBackoff is the pause before a failed Handle is tried again.
+	RetryBackoff time.Duration
+	// OnError, if set, observes every handling error (for metrics).
+	OnError func(poison bool)
+}
+
+// Run consumes until ctx ends.
+func (c *Consumer) Run(ctx context.Context) error {
+	if c.DLQ == nil || c.Handler == nil || c.Subscriber == nil {
+		return errors.New("consumer: subscriber, handler and DLQ are required")
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("consumer", c.Name, "topic", c.Topic)
+	backoff := c.RetryBackoff
+	if backoff <= 0 {
+		backoff = 500 * time.Millisecond
+	}
+	msgs, err := c.Subscriber.Subscribe(ctx, c.Topic)
+	if err != nil {
+		return fmt.Errorf("consumer %s: subscribe %s: %w", c.Name, c.Topic, err)
+	}
+	for m := range msgs {
+		pos, err := PositionOf(m)
+		if err != nil {
+			log.Error("consumer: message without position", "err", err)
+			m.Nack()
+			continue
+		}
+		err = c.handle(ctx, pos, m)
+		if err == nil {
+			m.Ack()
+			continue
+		}
+		if c.OnError != nil {
+			c.OnError(false)
+		}
+		if ctx.Err() != nil {
+			m.Nack()
+			continue
+		}
+		log.Warn("consumer: will retry", "partition", pos.Partition, "offset", pos.Offset, "err", err)
+		sleep(ctx, backoff)
+		m.Nack()
+	}
+	return ctx.Err()
+}
+
+func (c *Consumer) handle(ctx context.Context, pos Position, m *message.Message) error {
+	e, err := Event(m)
+	if err == nil {
+		err = c.Handler.Handle(ctx, pos, e)
+		if err == nil || !event.IsRejected(err) {
+			return err
+		}
+	}
+	// A malformed envelope or a rejected event: park it and move on.
+	if c.OnError != nil {
+		c.OnError(true)
+	}
+	dead := message.NewMessage(m.UUID, m.Payload)
+	for k, v := range m.Metadata {
+		switch k {
+		case MetaTopic, MetaPartition, MetaOffset:
+		default:
+			dead.Metadata.Set(k, v)
+		}
+	}
+	dead.Metadata.Set(event.HeaderDLQReason, err.Error())
+	dead.Metadata.Set("dlq_topic", pos.Topic)
+	dead.Metadata.Set("dlq_partition", fmt.Sprint(pos.Partition))
+	dead.Metadata.Set("dlq_offset", fmt.Sprint(pos.Offset))
+	dead.Metadata.Set("dlq_consumer", c.Name)
+	dead.SetContext(ctx)
+	if perr := c.DLQ.Publish(DLQ(c.Topic), dead); perr != nil {
+		return fmt.Errorf("send to DLQ: %w (event error: %v)", perr, err)
+	}
+	if c.Logger != nil {
+		c.Logger.Warn("consumer: event sent to DLQ", "consumer", c.Name, "topic", c.Topic,
+			"partition", pos.Partition, "offset", pos.Offset, "reason", err)
+	}
+	return c.Handler.Skip(ctx, pos)
+}
