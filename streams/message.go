@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -40,11 +41,7 @@ func Event(m *message.Message) (event.Event, error) {
 }
 
 // Position is where a received message sits in Kafka.
-type Position struct {
-	Topic     string
-	Partition int
-	Offset    int64
-}
+type Position = event.Position
 
 // PositionOf returns the Kafka position of a message the Subscriber delivered.
 func PositionOf(m *message.Message) (Position, error) {
@@ -92,4 +89,19 @@ func fromKafka(km kafka.Message) *message.Message {
 	m.Metadata.Set(MetaPartition, strconv.Itoa(km.Partition))
 	m.Metadata.Set(MetaOffset, strconv.FormatInt(km.Offset, 10))
 	return m
+}
+
+// EventPublisher publishes events through any watermill publisher.
+type EventPublisher struct {
+	Publisher message.Publisher
+}
+
+// PublishEvents publishes evs to topic in one call, under ctx.
+func (p EventPublisher) PublishEvents(ctx context.Context, topic string, evs ...event.Event) error {
+	msgs := make([]*message.Message, len(evs))
+	for i, e := range evs {
+		msgs[i] = NewMessage(e)
+		msgs[i].SetContext(ctx)
+	}
+	return p.Publisher.Publish(topic, msgs...)
 }

@@ -189,3 +189,11 @@ func IsRejected(err error) bool {
 	var f *FieldError
 	return errors.As(err, &r) || errors.As(err, &f) || errors.Is(err, ErrNotCloudEvent)
 }
+
+// Position is where an event sits in its log: the consumer stores it with
+// the event's effect so that a restart resumes exactly after it.
+type Position struct {
+	Topic     string
+	Partition int
+	Offset    int64
+}

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/learnstream/learnstream/api"
+	"github.com/learnstream/learnstream/projections"
+	"github.com/learnstream/learnstream/streams"
+)
+
+func init() {
+	commands["serve"] = command{summary: "run learnstream (all roles by default)", run: runServe}
+}
+
+// roles a process can take.
+var allRoles = []string{"api", "projector", "recommender", "adaptive", "analytics"}
+
+type serveConfig struct {
+	dataDir            string
+	httpAddr           string
+	kafka              string
+	brokerListen       string
+	brokerFsync        bool
+	partitions         int
+	replication        int
+	dev                bool
+	roles              string
+	publicURL          string
+	consistencyTimeout time.Duration
+	maxBody            int64
+	maxBatch           int
+	logLevel           string
+	logFormat          string
+	tenant             string
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "where learnstream keeps its state (projections, embedded broker log)")
+	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.kafka, "kafka", "", "comma-separated Kafka bootstrap brokers; empty runs the embedded broker")
+	fs.StringVar(&c.brokerListen, "broker-listen", "127.0.0.1:9092", "embedded broker listen address (:0 picks a free port)")
+	fs.BoolVar(&c.brokerFsync, "broker-fsync", false, "embedded broker: fsync every produced batch before acknowledging it")
+	fs.IntVar(&c.partitions, "partitions", 4, "partitions of the topics learnstream creates")
+	fs.IntVar(&c.replication, "replication", 1, "replication factor of the topics learnstream creates")
+	fs.BoolVar(&c.dev, "dev", false, "development mode: generate and print an admin credential when none is configured")
+	fs.StringVar(&c.roles, "roles", strings.Join(allRoles, ","), "comma-separated roles to run: "+strings.Join(allRoles, ","))
+	fs.StringVar(&c.publicURL, "public-url", "", "base URL clients use to reach this server (default http://<--http>)")
+	fs.DurationVar(&c.consistencyTimeout, "consistency-timeout", 10*time.Second, "how long a write waits for the statements projection before answering")
+	fs.Int64Var(&c.maxBody, "max-body-bytes", 16<<20, "largest request body accepted")
+	fs.IntVar(&c.maxBatch, "max-batch", 1000, "most statements accepted in one POST")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.tenant, "tenant", "default", "tenant of the bootstrap admin credential")
+}
+
+func (c *serveConfig) validate() error {
+	var errs []error
+	if c.dataDir == "" {
+		errs = append(errs, errors.New("--data-dir: must not be empty"))
+	}
+	if _, _, err := net.SplitHostPort(c.httpAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--http: %q is not host:port", c.httpAddr))
+	}
+	if c.kafka == "" {
+		if _, _, err := net.SplitHostPort(c.brokerListen); err != nil {
+			errs = append(errs, fmt.Errorf("--broker-listen: %q is not host:port", c.brokerListen))
+		}
+	} else {
+		for _, b := range c.brokers() {
+			if _, _, err := net.SplitHostPort(b); err != nil {
+				errs = append(errs, fmt.Errorf("--kafka: %q is not host:port", b))
+			}
+		}
+	}
+	if c.partitions < 1 {
+		errs = append(errs, fmt.Errorf("--partitions: must be at least 1, got %d", c.partitions))
+	}
+	if c.replication < 1 {
+		errs = append(errs, fmt.Errorf("--replication: must be at least 1, got %d", c.replication))
+	}
+	if c.maxBody < 1024 {
+		errs = append(errs, fmt.Errorf("--max-body-bytes: must be at least 1024, got %d", c.maxBody))
+	}
+	if c.maxBatch < 1 {
+		errs = append(errs, fmt.Errorf("--max-batch: must be at least 1, got %d", c.maxBatch))
+	}
+	if c.consistencyTimeout <= 0 {
+		errs = append(errs, errors.New("--consistency-timeout: must be positive"))
+	}
+	if _, err := c.roleSet(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := parseLevel(c.logLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format: %q is not text or json", c.logFormat))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *serveConfig) brokers() []string {
+	var out []string
+	for _, b := range strings.Split(c.kafka, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func (c *serveConfig) roleSet() (map[string]bool, error) {
+	set := map[string]bool{}
+	for _, r := range strings.Split(c.roles, ",") {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if !slices.Contains(allRoles, r) {
+			return nil, fmt.Errorf("--roles: %q is not a role (%s)", r, strings.Join(allRoles, ", "))
+		}
+		set[r] = true
+	}
+	if len(set) == 0 {
+		return nil, errors.New("--roles: at least one role is required")
+	}
+	return set, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level: %q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.flags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	level, _ := parseLevel(cfg.logLevel)
+	var h slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	if cfg.logFormat == "json" {
+		h = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+	}
+	log := slog.New(h)
+	slog.SetDefault(log)
+	return serve(ctx, cfg, log, stdout)
+}
+
+// serve runs until ctx ends, then shuts down in dependency order: stop
+// taking requests (in-flight writes finish), stop consumers, close stores.
+func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) (err error) {
+	roles, _ := cfg.roleSet()
+	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	adminKey, adminSecret := os.Getenv("LEARNSTREAM_ADMIN_KEY"), os.Getenv("LEARNSTREAM_ADMIN_SECRET")
+	if roles["api"] && (adminKey == "") != (adminSecret == "") {
+		return errors.New("LEARNSTREAM_ADMIN_KEY and LEARNSTREAM_ADMIN_SECRET must be set together")
+	}
+	if roles["api"] && adminKey == "" && !cfg.dev {
+		return errors.New("no admin credential: set LEARNSTREAM_ADMIN_KEY and LEARNSTREAM_ADMIN_SECRET " +
+			"(an all-scopes HTTP Basic credential created at start), or run with --dev to generate one")
+	}
+
+	var cleanups []func()
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
+
+	brokers := cfg.brokers()
+	embedded := len(brokers) == 0
+	if embedded {
+		b, err := streams.StartEmbedded(streams.EmbeddedConfig{
+			DataDir: filepath.Join(cfg.dataDir, "kafka"), Listen: cfg.brokerListen,
+			Partitions: cfg.partitions, Fsync: cfg.brokerFsync, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, b.Close)
+		brokers = []string{b.Addr()}
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := streams.EnsureTopics(startCtx, brokers, streams.DefaultTopics(cfg.partitions, cfg.replication)); err != nil {
+		return fmt.Errorf("kafka at %s: %w", strings.Join(brokers, ","), err)
+	}
+
+	store, err := projections.Open(filepath.Join(cfg.dataDir, "projections"), log)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() {
+		if err := store.Close(); err != nil {
+			log.Error("close projections store", "err", err)
+		}
+	})
+
+	pub, err := streams.NewPublisher(streams.PublisherConfig{Brokers: brokers})
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { pub.Close() })
+
+	// Consumers run under their own context so that they outlive the HTTP
+	// server during shutdown: in-flight writes wait for their projection.
+	consumeCtx, stopConsumers := context.WithCancel(context.Background())
+	var consumers sync.WaitGroup
+	cleanups = append(cleanups, func() { stopConsumers(); consumers.Wait() })
+
+	waiters := projections.NewWaiters()
+	statements := projections.NewStatements(store, waiters)
+	if roles["api"] || roles["projector"] {
+		// The statements projection is the API's read model: every API
+		// process keeps all of it, so it reads every partition itself.
+		sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: brokers, Offsets: statements.Offsets(), Logger: log})
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, func() { sub.Close() })
+		c := &streams.Consumer{Name: projections.StatementsName, Subscriber: sub, Topic: streams.TopicStatements,
+			Handler: statements, DLQ: pub, Logger: log}
+		consumers.Add(1)
+		go func() {
+			defer consumers.Done()
+			c.Run(consumeCtx)
+		}()
+	}
+
+	if !roles["api"] {
+		fmt.Fprintf(stdout, "learnstream running roles %s; data in %s; kafka %s\n", cfg.roles, cfg.dataDir, strings.Join(brokers, ","))
+		<-ctx.Done()
+		return nil
+	}
+
+	creds := projections.NewCredentials(store)
+	if adminKey == "" {
+		adminKey, adminSecret = "dev", projections.GenerateSecret()
+	}
+	if _, err := creds.Put(ctx, adminKey, adminSecret, "admin", cfg.tenant, []string{"all"}); err != nil {
+		return fmt.Errorf("bootstrap admin credential: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.httpAddr)
+	if err != nil {
+		return fmt.Errorf("--http: %w", err)
+	}
+	publicURL := cfg.publicURL
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+	srv := api.New(api.Config{
+		Auth:               creds,
+		Publisher:          streams.EventPublisher{Publisher: pub},
+		StatementsTopic:    streams.TopicStatements,
+		Statements:         statements,
+		Waiters:            waiters,
+		ConsistencyTimeout: cfg.consistencyTimeout,
+		MaxBodyBytes:       cfg.maxBody,
+		MaxBatch:           cfg.maxBatch,
+		AuthorityHome:      strings.TrimRight(publicURL, "/") + "/",
+		Source:             publicURL,
+		Ready:              readiness(brokers),
+		Logger:             log,
+	})
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+
+	mode := "embedded broker"
+	if !embedded {
+		mode = "external"
+	}
+	fmt.Fprintf(stdout, "learnstream listening on %s\n", publicURL)
+	fmt.Fprintf(stdout, "data in %s\n", cfg.dataDir)
+	fmt.Fprintf(stdout, "kafka bootstrap %s (%s)\n", strings.Join(brokers, ","), mode)
+	if cfg.dev && os.Getenv("LEARNSTREAM_ADMIN_KEY") == "" {
+		fmt.Fprintf(stdout, "dev credential (all scopes): key %s secret %s\n", adminKey, adminSecret)
+		fmt.Fprintf(stdout, "  try: curl -u %s:%s -H 'X-Experience-API-Version: 1.0.3' %s/xapi/about\n", adminKey, adminSecret, publicURL)
+	}
+	log.Info("serving", "http", publicURL, "data_dir", cfg.dataDir, "kafka", strings.Join(brokers, ","), "roles", cfg.roles)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutCtx, cancelShut := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelShut()
+	if err := httpSrv.Shutdown(shutCtx); err != nil {
+		log.Error("http shutdown", "err", err)
+	}
+	return nil
+}
+
+// readiness checks the broker answers metadata requests, caching the answer
+// briefly so probes do not load it.
+func readiness(brokers []string) func(context.Context) error {
+	var mu sync.Mutex
+	var last time.Time
+	var lastErr error
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(last) < 2*time.Second {
+			return lastErr
+		}
+		_, lastErr = streams.Partitions(ctx, brokers, streams.TopicStatements)
+		if lastErr != nil {
+			lastErr = fmt.Errorf("kafka: %w", lastErr)
+		}
+		last = time.Now()
+		return lastErr
+	}
+}

@@ -1,0 +1,89 @@
+package projections
+
+import (
+	"context"
+	"sync"
+)
+
+// Outcome is what applying a write did.
+type Outcome int
+
+const (
+	// Stored: the write took effect.
+	Stored Outcome = iota + 1
+	// Unchanged: an equal record was already there (a retried write).
+	Unchanged
+	// Conflict: a different record already holds the id; the write had no
+	// effect.
+	Conflict
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Stored:
+		return "stored"
+	case Unchanged:
+		return "unchanged"
+	case Conflict:
+		return "conflict"
+	}
+	return "unknown"
+}
+
+// Waiters lets a writer wait until a projection in this process has applied
+// its event: that is how an HTTP write answers only once a read would see it.
+type Waiters struct {
+	mu sync.Mutex
+	m  map[string]chan Outcome
+}
+
+// NewWaiters returns an empty set.
+func NewWaiters() *Waiters { return &Waiters{m: make(map[string]chan Outcome)} }
+
+// Register must be called before the event is published, or the projection
+// may apply it before anyone listens.
+func (w *Waiters) Register(eventID string) {
+	w.mu.Lock()
+	w.m[eventID] = make(chan Outcome, 1)
+	w.mu.Unlock()
+}
+
+// Wait blocks until the event is applied or ctx ends; it always forgets the
+// registration.
+func (w *Waiters) Wait(ctx context.Context, eventID string) (Outcome, error) {
+	w.mu.Lock()
+	ch := w.m[eventID]
+	w.mu.Unlock()
+	defer w.Forget(eventID)
+	if ch == nil {
+		return 0, context.Canceled
+	}
+	select {
+	case o := <-ch:
+		return o, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Forget drops a registration (e.g. when the publish failed).
+func (w *Waiters) Forget(eventID string) {
+	w.mu.Lock()
+	delete(w.m, eventID)
+	w.mu.Unlock()
+}
+
+func (w *Waiters) done(eventID string, o Outcome) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	ch := w.m[eventID]
+	w.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- o:
+		default:
+		}
+	}
+}
