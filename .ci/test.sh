@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# The test pipeline behind `make test` / `make lint` (see Makefile).
+#
+#   .ci/test.sh test    tools, gofmt, go vet, staticcheck, Kafka + chDB, go test
+#   .ci/test.sh lint    tools, gofmt, go vet, staticcheck
+#   .ci/test.sh tools   install the pinned staticcheck into .cache/bin
+#
+# Environment (all optional):
+#   RACE_PKGS          packages tested with -race (default below); the rest of
+#                      `go list ./...` is tested without it
+#   TEST_TIMEOUT       go test -timeout (default 20m)
+#   GOTESTFLAGS        extra go test flags, e.g. "-run TestFoo -v"
+#   LEARNSTREAM_KAFKA_BROKERS  use this broker instead of starting one
+#   LEARNSTREAM_REQUIRE_SERVICES=1  a broker or chDB that cannot be set up
+#                      fails the run (CI sets it); otherwise tests skip them
+#   STATICCHECK_VERSION  module version of honnef.co/go/tools
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT" || exit 1
+
+CACHE="$ROOT/.cache"
+GO="${GO:-go}"
+STATICCHECK_VERSION="${STATICCHECK_VERSION:-v0.8.2}"
+STATICCHECK="$CACHE/bin/staticcheck"
+RACE_PKGS="${RACE_PKGS:-./streams/... ./projections/... ./api/... ./cmd/...}"
+TEST_TIMEOUT="${TEST_TIMEOUT:-20m}"
+GOTESTFLAGS="${GOTESTFLAGS:-}"
+REQUIRE="${LEARNSTREAM_REQUIRE_SERVICES:-}"
+LOGDIR="$CACHE/test-logs"
+
+mkdir -p "$CACHE/bin" "$LOGDIR"
+
+# ---------------------------------------------------------------- reporting --
+declare -a STEP_NAMES=() STEP_RESULTS=() STEP_TIMES=()
+FAILED=0
+T0=$SECONDS
+
+banner() { printf '\n=== %s\n' "$*"; }
+record() { # name result seconds
+  STEP_NAMES+=("$1"); STEP_RESULTS+=("$2"); STEP_TIMES+=("$3")
+  [[ "$2" == FAIL ]] && FAILED=1
+  return 0
+}
+# run_step NAME CMD...: runs CMD, records PASS/FAIL and its duration
+run_step() {
+  local name="$1" t=$SECONDS rc
+  shift
+  banner "$name"
+  "$@"
+  rc=$?
+  if ((rc == 0)); then record "$name" PASS $((SECONDS - t)); else record "$name" FAIL $((SECONDS - t)); fi
+  return $rc
+}
+
+summary() {
+  local i
+  printf '\n================================ summary ================================\n'
+  for i in "${!STEP_NAMES[@]}"; do
+    printf '  %-6s %-44s %5ss\n' "${STEP_RESULTS[$i]}" "${STEP_NAMES[$i]}" "${STEP_TIMES[$i]}"
+  done
+  if [[ -f "$LOGDIR/go-test.log" && "${MODE:-}" == test ]]; then
+    local ok fail nofiles
+    ok=$(grep -cE '^ok[[:space:]]' "$LOGDIR/go-test.log" || true)
+    fail=$(grep -cE '^FAIL[[:space:]]+[^[:space:]]' "$LOGDIR/go-test.log" || true)
+    nofiles=$(grep -cE '^\?[[:space:]].*\[no test files\]' "$LOGDIR/go-test.log" || true)
+    printf '  go test log: %s\n' "${LOGDIR#"$ROOT"/}/go-test.log"
+    # counts Go packages (ok / FAIL / no test files), in the plain closing-line form
+    printf 'packages: %s passed, %s failed, %s skipped\n' "$ok" "$fail" "$nofiles"
+  fi
+  if ((FAILED)); then
+    printf '  RESULT: FAILED after %ss\n' $((SECONDS - T0))
+  else
+    printf '  RESULT: all steps passed in %ss\n' $((SECONDS - T0))
+  fi
+  printf '=========================================================================\n'
+}
+
+# ------------------------------------------------------------------- tools --
+install_staticcheck() {
+  local want="${STATICCHECK_VERSION#v}"
+  if [[ -x "$STATICCHECK" ]] && "$STATICCHECK" -version 2>/dev/null | grep -qF "($want)"; then
+    return 0
+  fi
+  echo "installing staticcheck $STATICCHECK_VERSION into ${CACHE#"$ROOT"/}/bin"
+  GOBIN="$CACHE/bin" GOFLAGS=-mod=mod "$GO" install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+}
+
+# ------------------------------------------------------------------- lint ----
+go_files() {
+  # every .go file the go tool would see: skip .dirs, _dirs and testdata
+  find . -mindepth 1 \( -type d \( -name '.*' -o -name '_*' -o -name testdata -o -name vendor \) -prune \) \
+    -o -type f -name '*.go' -print
+}
+
+check_gofmt() {
+  local out
+  out="$(go_files | xargs -r gofmt -l)"
+  if [[ -n "$out" ]]; then
+    echo "gofmt: these files need formatting (run: gofmt -w FILE):"
+    echo "$out" | sed 's/^/  /'
+    return 1
+  fi
+  echo "gofmt: ok"
+}
+
+check_vet() { "$GO" vet ./...; }
+
+check_staticcheck() {
+  [[ -x "$STATICCHECK" ]] || { echo "staticcheck not installed"; return 1; }
+  "$STATICCHECK" ./...
+}
+
+lint() {
+  run_step "install staticcheck $STATICCHECK_VERSION" install_staticcheck
+  run_step "gofmt -l" check_gofmt
+  run_step "go vet ./..." check_vet
+  run_step "staticcheck ./..." check_staticcheck
+  return 0
+}
+
+# -------------------------------------------------------------- services ----
+KAFKA_STARTED=0
+KAFKA_STATE=""
+stop_kafka() {
+  if ((KAFKA_STARTED)); then
+    KAFKA_STARTED=0
+    KAFKA_STATE_DIR="$KAFKA_STATE" bash "$ROOT/.ci/kafka.sh" stop || true
+    rm -rf "$KAFKA_STATE"
+  fi
+}
+
+start_kafka() {
+  if [[ -n "${LEARNSTREAM_KAFKA_BROKERS:-}" ]]; then
+    echo "using LEARNSTREAM_KAFKA_BROKERS=$LEARNSTREAM_KAFKA_BROKERS (not starting a broker)"
+    return 0
+  fi
+  # a state dir of its own, so that `make kafka-up` or another run is left alone
+  KAFKA_STATE="$CACHE/kafka/test.$$"
+  KAFKA_STARTED=1
+  local boot
+  boot="$(KAFKA_STATE_DIR="$KAFKA_STATE" bash "$ROOT/.ci/kafka.sh" start)" || return 1
+  export LEARNSTREAM_KAFKA_BROKERS="$boot"
+  echo "LEARNSTREAM_KAFKA_BROKERS=$LEARNSTREAM_KAFKA_BROKERS"
+}
+
+setup_chdb() {
+  local py
+  py="$(bash "$ROOT/.ci/python.sh" 2>"$LOGDIR/python-check.log")" || { cat "$LOGDIR/python-check.log"; return 1; }
+  export LEARNSTREAM_CHDB_PYTHON="$py"
+  echo "LEARNSTREAM_CHDB_PYTHON=$LEARNSTREAM_CHDB_PYTHON"
+}
+
+# ------------------------------------------------------------------ tests ----
+# package import paths matching the given patterns (build errors included, so
+# that go test reports them)
+list_pkgs() {
+  (($# == 0)) && return 0
+  local mod
+  mod="$("$GO" list -m 2>/dev/null)"
+  # a pattern that matches nothing comes back as itself: keep this module's packages only
+  "$GO" list -e -f '{{.ImportPath}}' "$@" 2>/dev/null | grep -E "^${mod//./\\.}(/|\$)" | sort -u
+}
+
+go_tests() {
+  local -a race_pats race rest all
+  read -r -a race_pats <<<"$RACE_PKGS"
+  mapfile -t all < <(list_pkgs ./...)
+  mapfile -t race < <(list_pkgs "${race_pats[@]}")
+  mapfile -t rest < <(comm -23 <(printf '%s\n' "${all[@]}") <(printf '%s\n' "${race[@]}") | sed '/^$/d')
+  : >"$LOGDIR/go-test.log"
+  local rc=0
+  # shellcheck disable=SC2086
+  if ((${#race[@]})); then
+    run_step "go test -race (${#race[@]} packages)" \
+      bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "'"$LOGDIR/go-test.log"'"' _ \
+      "$GO" test -race -count=1 -timeout "$TEST_TIMEOUT" $GOTESTFLAGS "${race[@]}" || rc=1
+  fi
+  # shellcheck disable=SC2086
+  if ((${#rest[@]})); then
+    run_step "go test (${#rest[@]} packages)" \
+      bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "'"$LOGDIR/go-test.log"'"' _ \
+      "$GO" test -count=1 -timeout "$TEST_TIMEOUT" $GOTESTFLAGS "${rest[@]}" || rc=1
+  fi
+  if ((${#race[@]} + ${#rest[@]} == 0)); then
+    echo "no Go packages found"
+    record "go test" FAIL 0
+    return 1
+  fi
+  return $rc
+}
+
+# ------------------------------------------------------------------- main ----
+MODE="${1:-test}"
+case "$MODE" in
+  tools)
+    install_staticcheck
+    exit $?
+    ;;
+  lint)
+    trap summary EXIT
+    lint
+    exit $FAILED
+    ;;
+  test)
+    ;;
+  *)
+    echo "usage: $0 test|lint|tools" >&2
+    exit 2
+    ;;
+esac
+
+on_exit() {
+  local rc=$?
+  stop_kafka
+  summary
+  ((FAILED)) && exit 1
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'echo "interrupted"; exit 130' INT TERM
+
+echo "learnstream tests: $("$GO" version), RACE_PKGS=\"$RACE_PKGS\", CI=${CI:-}, LEARNSTREAM_REQUIRE_SERVICES=${REQUIRE:-0}"
+
+# Downloads that do not need the CPU run while the Go checks compile.
+bash "$ROOT/.ci/python.sh" >"$LOGDIR/python-setup.log" 2>&1 &
+PY_PID=$!
+bash "$ROOT/.ci/kafka.sh" fetch >"$LOGDIR/kafka-fetch.log" 2>&1 &
+KF_PID=$!
+
+lint
+
+banner "waiting for background setup (chDB venv, Kafka jars)"
+wait "$PY_PID" || true
+wait "$KF_PID" || true
+
+service_failed() { # name
+  if [[ "$REQUIRE" == 1 ]]; then
+    echo "LEARNSTREAM_REQUIRE_SERVICES=1 and $1 could not be set up: stopping here"
+    exit 1
+  fi
+  echo "WARNING: $1 unavailable; tests that need it will skip"
+}
+
+sed 's/^/  (background) /' "$LOGDIR/python-setup.log" "$LOGDIR/kafka-fetch.log"
+run_step "chDB (python venv)" setup_chdb || service_failed chDB
+run_step "Apache Kafka broker (KRaft)" start_kafka || service_failed "the Kafka broker"
+
+go_tests
+exit $FAILED

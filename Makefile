@@ -1,0 +1,70 @@
+# learnstream — developer and CI entry points.
+#
+#   make test        everything CI runs: gofmt, go vet, staticcheck, then go test
+#                    against a real Apache Kafka broker (KRaft) and chDB; installs
+#                    what it needs into .cache/ on first use
+#   make lint        gofmt, go vet, staticcheck only
+#   make serve       run learnstream locally (embedded broker, ./data)
+#   make bench       go test benchmarks (BENCH=regexp, BENCHTIME=1s, BENCH_PKGS=./...)
+#   make kafka-up    start a test broker; prints the export line for LEARNSTREAM_KAFKA_BROKERS
+#   make kafka-down  stop it
+#   make python      create .cache/venv with chDB (LEARNSTREAM_CHDB_PYTHON)
+#   make compose-check  validate docker-compose.yml (needs docker compose)
+#
+# Variables: RACE_PKGS (tested with -race; the rest of ./... without), TEST_TIMEOUT,
+# GOTESTFLAGS (e.g. make test GOTESTFLAGS='-run TestX -v'), STATICCHECK_VERSION.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+.ONESHELL:
+
+GO                  ?= go
+RACE_PKGS           ?= ./streams/... ./projections/... ./api/... ./cmd/...
+TEST_TIMEOUT        ?= 20m
+GOTESTFLAGS         ?=
+# staticcheck 2026.2.2; built with the local Go (1.26)
+STATICCHECK_VERSION ?= v0.8.2
+BENCH               ?= .
+BENCHTIME           ?= 1s
+BENCH_PKGS          ?= ./...
+SERVE_FLAGS         ?= --dev
+
+export GO RACE_PKGS TEST_TIMEOUT GOTESTFLAGS STATICCHECK_VERSION
+
+.PHONY: test lint tools serve bench kafka-up kafka-down kafka-status python compose-check clean-cache
+
+test:
+	bash .ci/test.sh test
+
+lint:
+	bash .ci/test.sh lint
+
+tools:
+	bash .ci/test.sh tools
+
+serve:
+	$(GO) run ./cmd/learnstream serve $(SERVE_FLAGS)
+
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime '$(BENCHTIME)' $(BENCH_PKGS)
+
+kafka-up:
+	@boot="$$(bash .ci/kafka.sh start)"
+	echo "export LEARNSTREAM_KAFKA_BROKERS=$$boot"
+
+kafka-down:
+	bash .ci/kafka.sh stop
+
+kafka-status:
+	bash .ci/kafka.sh status
+
+python:
+	bash .ci/python.sh
+
+compose-check:
+	docker compose config -q && echo "docker-compose.yml: ok"
+
+clean-cache:
+	bash .ci/kafka.sh stop || true
+	rm -rf .cache
