@@ -251,3 +251,22 @@ func TestAboutAndHealth(t *testing.T) {
 	}
 	_ = fmt.Sprint(resp.StatusCode)
 }
+
+func TestBackpressure(t *testing.T) {
+	var backlog int64 = 50
+	f := newFixture(t, func(c *api.Config) {
+		c.Backlog = func() int64 { return backlog }
+		c.MaxBacklog = 10
+	})
+	resp, body := f.do(t, req{method: "POST", path: "/xapi/statements", body: good})
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("with a backlog of 50 over a limit of 10: %d (Retry-After %q) %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if len(f.log.evs) != 0 {
+		t.Fatal("a refused write was published")
+	}
+	backlog = 3
+	if resp, body := f.do(t, req{method: "POST", path: "/xapi/statements", body: good}); resp.StatusCode != 200 {
+		t.Fatalf("with the backlog under the limit: %d %s", resp.StatusCode, body)
+	}
+}

@@ -44,6 +44,11 @@ type Config struct {
 	// AuthorityHome is the account homePage of the authority agents this
 	// LRS writes into statements (one per credential).
 	AuthorityHome string
+	// Backlog, when set, reports how many statement events the statements
+	// projection has not applied yet. Writes answer 503 with Retry-After
+	// while it exceeds MaxBacklog, instead of queueing without bound.
+	Backlog    func() int64
+	MaxBacklog int64
 	// Source is the CloudEvents source of the events this server emits.
 	Source string
 	// Ready reports whether the process can serve (broker reachable,

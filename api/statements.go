@@ -32,6 +32,10 @@ var (
 		Name: "learnstream_statements_consistency_timeouts_total",
 		Help: "Writes answered before the statements projection applied them.",
 	})
+	backpressure = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "learnstream_statements_backpressure_total",
+		Help: "Writes refused with 503 because the statements projection was too far behind.",
+	})
 )
 
 // xapi adds the xAPI version handling every /xapi/ resource but About has:
@@ -84,7 +88,25 @@ func (s *Server) authority(cred projections.Credential) xapi.Agent {
 		Account: &xapi.Account{HomePage: s.cfg.AuthorityHome, Name: cred.Key}}
 }
 
+// overloaded answers 503 when the statements projection is too far behind.
+func (s *Server) overloaded(w http.ResponseWriter) bool {
+	if s.cfg.Backlog == nil || s.cfg.MaxBacklog <= 0 {
+		return false
+	}
+	if n := s.cfg.Backlog(); n > s.cfg.MaxBacklog {
+		backpressure.Inc()
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable,
+			fmt.Sprintf("ingest paused: the statements projection is %d events behind (limit %d); retry shortly", n, s.cfg.MaxBacklog))
+		return true
+	}
+	return false
+}
+
 func (s *Server) postStatements(w http.ResponseWriter, r *http.Request) {
+	if s.overloaded(w) {
+		return
+	}
 	body, ok := s.readBody(w, r)
 	if !ok {
 		return
@@ -108,6 +130,9 @@ func (s *Server) postStatements(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) putStatement(w http.ResponseWriter, r *http.Request) {
+	if s.overloaded(w) {
+		return
+	}
 	id := r.URL.Query().Get("statementId")
 	if id == "" {
 		writeError(w, http.StatusBadRequest, "parameter statementId is required for PUT")
@@ -122,7 +147,7 @@ func (s *Server) putStatement(w http.ResponseWriter, r *http.Request) {
 		writeInputError(w, err)
 		return
 	}
-	if !xapi.ValidUUID(id) {
+	if !xapi.IsUUID(id) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("parameter statementId: %q is not a UUID", id))
 		return
 	}

@@ -42,6 +42,7 @@ type serveConfig struct {
 	consistencyTimeout time.Duration
 	maxBody            int64
 	maxBatch           int
+	maxLag             int64
 	logLevel           string
 	logFormat          string
 	tenant             string
@@ -61,6 +62,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.consistencyTimeout, "consistency-timeout", 10*time.Second, "how long a write waits for the statements projection before answering")
 	fs.Int64Var(&c.maxBody, "max-body-bytes", 16<<20, "largest request body accepted")
 	fs.IntVar(&c.maxBatch, "max-batch", 1000, "most statements accepted in one POST")
+	fs.Int64Var(&c.maxLag, "max-lag", 50000, "writes answer 503 while the statements projection is more events behind than this (0: never)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.tenant, "tenant", "default", "tenant of the bootstrap admin credential")
@@ -96,6 +98,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.maxBatch < 1 {
 		errs = append(errs, fmt.Errorf("--max-batch: must be at least 1, got %d", c.maxBatch))
+	}
+	if c.maxLag < 0 {
+		errs = append(errs, fmt.Errorf("--max-lag: must not be negative, got %d", c.maxLag))
 	}
 	if c.consistencyTimeout <= 0 {
 		errs = append(errs, errors.New("--consistency-timeout: must be positive"))
@@ -235,6 +240,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 
 	waiters := projections.NewWaiters()
 	statements := projections.NewStatements(store, waiters)
+	statementsLag := &streams.LagMonitor{Consumer: projections.StatementsName, Brokers: brokers,
+		Topic: streams.TopicStatements, Offsets: statements.Offsets(), Interval: 500 * time.Millisecond, Logger: log}
 	if roles["api"] || roles["projector"] {
 		// The statements projection is the API's read model: every API
 		// process keeps all of it, so it reads every partition itself.
@@ -245,10 +252,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		cleanups = append(cleanups, func() { sub.Close() })
 		c := &streams.Consumer{Name: projections.StatementsName, Subscriber: sub, Topic: streams.TopicStatements,
 			Handler: statements, DLQ: pub, Logger: log}
-		consumers.Add(1)
+		consumers.Add(2)
 		go func() {
 			defer consumers.Done()
 			c.Run(consumeCtx)
+		}()
+		go func() {
+			defer consumers.Done()
+			statementsLag.Run(consumeCtx)
 		}()
 	}
 
@@ -285,6 +296,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		MaxBatch:           cfg.maxBatch,
 		AuthorityHome:      strings.TrimRight(publicURL, "/") + "/",
 		Source:             publicURL,
+		Backlog:            func() int64 { n, _, _ := statementsLag.Lag(); return n },
+		MaxBacklog:         cfg.maxLag,
 		Ready:              readiness(brokers),
 		Logger:             log,
 	})

@@ -269,12 +269,23 @@ func TestServeKeepsEveryAcknowledgedStatement(t *testing.T) {
 						}
 					}()
 				}
-				time.Sleep(1500 * time.Millisecond)
+				// Signal in the middle of the load: once enough writes were
+				// acknowledged and while more are in flight.
+				deadline := time.Now().Add(60 * time.Second)
+				for {
+					mu.Lock()
+					n := len(acked)
+					mu.Unlock()
+					if n >= 300 || time.Now().After(deadline) {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
 				p.cmd.Process.Signal(sig)
 				<-p.done
 				cancel()
 				wg.Wait()
-				if len(acked) < 20 {
+				if len(acked) < 300 {
 					t.Fatalf("only %d statements acknowledged before the signal; the test needs more load:\n%s", len(acked), p.logs)
 				}
 
