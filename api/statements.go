@@ -167,7 +167,9 @@ func (s *Server) putStatement(w http.ResponseWriter, r *http.Request) {
 // store validates a batch as a whole, publishes it and waits until it is
 // readable. Nothing is published unless every statement is acceptable.
 func (s *Server) store(ctx context.Context, cred projections.Credential, sts []*xapi.Statement) ([]string, int, string) {
-	now := time.Now().UTC()
+	// Millisecond precision: what xAPI timestamps customarily carry, and
+	// what every client library parses.
+	now := time.Now().UTC().Truncate(time.Millisecond)
 	auth := s.authority(cred)
 	ids := make([]string, len(sts))
 	seen := make(map[string]int, len(sts))
