@@ -25,6 +25,8 @@ type memLog struct {
 	next int64
 	fail error
 	evs  []event.Event
+	// applied closes when the last published event has been applied.
+	applied chan struct{}
 }
 
 func (l *memLog) PublishEvents(ctx context.Context, topic string, evs ...event.Event) error {
@@ -37,9 +39,16 @@ func (l *memLog) PublishEvents(ctx context.Context, topic string, evs ...event.E
 		l.evs = append(l.evs, e)
 		pos := event.Position{Topic: topic, Partition: 0, Offset: l.next}
 		l.next++
-		// Apply asynchronously, as a consumer would.
+		// Apply asynchronously and in log order, as a consumer would.
+		prev := l.applied
+		done := make(chan struct{})
+		l.applied = done
 		go func() {
-			if err := l.proj.Handle(ctx, pos, e); err != nil {
+			defer close(done)
+			if prev != nil {
+				<-prev
+			}
+			if err := l.proj.Handle(context.Background(), pos, e); err != nil {
 				panic(err)
 			}
 		}()
@@ -61,7 +70,10 @@ func newFixture(t *testing.T, mod func(*api.Config)) *fixture {
 	}
 	t.Cleanup(func() { store.Close() })
 	waiters := projections.NewWaiters()
-	proj := projections.NewStatements(store, waiters)
+	proj, err := projections.NewStatements(store, waiters)
+	if err != nil {
+		t.Fatal(err)
+	}
 	log := &memLog{proj: proj}
 	creds := projections.NewCredentials(store)
 	ctx := context.Background()

@@ -58,10 +58,13 @@ func BenchmarkStatementWritePath(b *testing.B) {
 	}
 	defer store.Close()
 	waiters := projections.NewWaiters()
-	proj := projections.NewStatements(store, waiters)
+	proj, err := projections.NewStatements(store, waiters)
+	if err != nil {
+		b.Fatal(err)
+	}
 	pub, _ := streams.NewPublisher(streams.PublisherConfig{Brokers: c.Brokers})
 	defer pub.Close()
-	sub, _ := streams.NewSubscriber(streams.SubscriberConfig{Brokers: c.Brokers, Offsets: proj.Offsets()})
+	sub, _ := streams.NewSubscriber(streams.SubscriberConfig{Brokers: c.Brokers, Offsets: proj})
 	defer sub.Close()
 	cons := &streams.Consumer{Name: "statements", Subscriber: sub, Topic: streams.TopicStatements, Handler: proj, DLQ: pub}
 	go cons.Run(ctx)

@@ -46,10 +46,7 @@ func (c Credential) Has(scopes ...string) bool {
 	return false
 }
 
-const (
-	prefixCredential = 'c'
-	pbkdf2Iterations = 200_000
-)
+const pbkdf2Iterations = 200_000
 
 func credentialKey(key string) []byte { return append([]byte{prefixCredential, 0}, key...) }
 

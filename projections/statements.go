@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/xapi"
@@ -17,94 +15,71 @@ import (
 // StatementsName is the statements projection's name (offsets, replay, CLI).
 const StatementsName = "statements"
 
-var applied = promauto.NewCounterVec(prometheus.CounterOpts{
-	Name: "learnstream_projection_events_total",
-	Help: "Events consumed by a projection, by outcome.",
-}, []string{"projection", "outcome"})
-
 // Statements is the read model of stored xAPI statements.
 type Statements struct {
-	store   *Store
-	waiters *Waiters
+	*Projection
 }
 
 // NewStatements returns the statements projection over store; waiters (may
 // be nil) are told when each event is applied.
-func NewStatements(store *Store, waiters *Waiters) *Statements {
-	return &Statements{store: store, waiters: waiters}
+func NewStatements(store *Store, waiters *Waiters) (*Statements, error) {
+	p, err := NewProjection(store, statementsModel{}, waiters)
+	if err != nil {
+		return nil, err
+	}
+	return &Statements{p}, nil
 }
 
-// Offsets returns where the projection resumes.
-func (p *Statements) Offsets() Offsets { return Offsets{p.store, StatementsName} }
+type statementsModel struct{}
 
-func statementKey(tenant, id string) []byte {
-	k := make([]byte, 0, 2+len(tenant)+1+len(id))
-	k = append(k, prefixStatement, 0)
-	k = append(k, tenant...)
-	k = append(k, 0)
-	return append(k, strings.ToLower(id)...)
+func (statementsModel) Name() string { return StatementsName }
+
+// statementKey is where a statement lives: tenant first, so no query of one
+// tenant can reach another's statements.
+func statementKey(sp Space, tenant, id string) []byte {
+	return sp.Key("s", tenant, strings.ToLower(id))
 }
 
-// Handle applies one statements-topic event.
-func (p *Statements) Handle(_ context.Context, pos event.Position, e event.Event) error {
+func (statementsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
-		return event.Reject(err)
+		return 0, event.Reject(err)
 	}
 	want, wantMajor, _ := event.SplitType(event.TypeStatementStored)
 	if name != want {
-		// Not ours: step over it so the offset still advances.
-		_, err := p.store.apply(StatementsName, pos.Topic, pos.Partition, pos.Offset, nil)
-		return err
+		// Not ours: stepping over it still advances the offset.
+		return Unchanged, nil
 	}
 	if major != wantMajor {
-		return event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
+		return 0, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
 	}
 	st, err := xapi.ParseStatement(e.Data)
 	if err != nil {
-		return event.Reject(fmt.Errorf("data: %w", err))
+		return 0, event.Reject(fmt.Errorf("data: %w", err))
 	}
 	if st.ID == "" {
-		return event.Reject(errors.New("data: statement has no id"))
+		return 0, event.Reject(errors.New("data: statement has no id"))
 	}
-	var outcome Outcome
-	ok, err := p.store.apply(StatementsName, pos.Topic, pos.Partition, pos.Offset, func(txn *badger.Txn) error {
-		key := statementKey(e.Tenant, st.ID)
-		item, err := txn.Get(key)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			outcome = Stored
-			return txn.Set(key, e.Data)
-		}
-		if err != nil {
-			return err
-		}
-		return item.Value(func(v []byte) error {
-			old, err := xapi.ParseStatement(v)
-			if err != nil {
-				return fmt.Errorf("stored statement %s is unreadable: %w", st.ID, err)
-			}
-			outcome = Conflict
-			if xapi.Equivalent(old, st) {
-				outcome = Unchanged
-			}
-			return nil
-		})
-	})
+	key := statementKey(sp, e.Tenant, st.ID)
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return Stored, txn.Set(key, e.Data)
+	}
 	if err != nil {
-		return fmt.Errorf("projection %s: apply %s: %w", StatementsName, e.ID, err)
+		return 0, err
 	}
-	if ok {
-		applied.WithLabelValues(StatementsName, outcome.String()).Inc()
-		p.waiters.done(e.ID, outcome)
-	}
-	return nil
-}
-
-// Skip advances the offset past an event that went to the DLQ.
-func (p *Statements) Skip(_ context.Context, pos event.Position) error {
-	applied.WithLabelValues(StatementsName, "rejected").Inc()
-	_, err := p.store.apply(StatementsName, pos.Topic, pos.Partition, pos.Offset, nil)
-	return err
+	outcome := Conflict
+	err = item.Value(func(v []byte) error {
+		old, err := xapi.ParseStatement(v)
+		if err != nil {
+			return fmt.Errorf("stored statement %s is unreadable: %w", st.ID, err)
+		}
+		if xapi.Equivalent(old, st) {
+			outcome = Unchanged
+		}
+		return nil
+	})
+	return outcome, err
 }
 
 // ErrNotFound reports a missing record.
@@ -113,8 +88,8 @@ var ErrNotFound = errors.New("not found")
 // Statement returns the stored statement JSON of tenant with id.
 func (p *Statements) Statement(_ context.Context, tenant, id string) ([]byte, error) {
 	var out []byte
-	err := p.store.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(statementKey(tenant, id))
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		item, err := txn.Get(statementKey(sp, tenant, id))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return ErrNotFound
 		}
@@ -125,4 +100,21 @@ func (p *Statements) Statement(_ context.Context, tenant, id string) ([]byte, er
 		return err
 	})
 	return out, err
+}
+
+// Count returns how many statements tenant has stored.
+func (p *Statements) Count(_ context.Context, tenant string) (int, error) {
+	n := 0
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = sp.Prefix("s", tenant)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }

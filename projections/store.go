@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -40,26 +39,108 @@ func (s *Store) Close() error { return s.db.Close() }
 // to admin tools.
 func (s *Store) DB() *badger.DB { return s.db }
 
-// Key prefixes. Every tenant-scoped key has the tenant right after its
-// prefix, so no scan of one tenant's keys can reach another's.
+// Key layout. A projection's keys live in a generation ("space") of their
+// own: replay builds generation n+1 beside the live generation n and swaps
+// the pointer when it has caught up, so reads never see a half-built model.
+//
+//	g\x00<projection>                          -> current generation (uint32)
+//	p\x00<projection>\x00<gen>\x00o\x00<topic>\x00<partition>  -> next offset
+//	p\x00<projection>\x00<gen>\x00<model keys>   (tenant first where tenant-scoped)
 const (
-	prefixOffset    = 'o'
-	prefixStatement = 's'
+	prefixGeneration = 'g'
+	prefixSpace      = 'p'
+	prefixCredential = 'c'
 )
 
-func offsetKey(projection, topic string, partition int) []byte {
-	k := make([]byte, 0, 2+len(projection)+1+len(topic)+1+4)
-	k = append(k, prefixOffset, 0)
-	k = append(k, projection...)
-	k = append(k, 0)
-	k = append(k, topic...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint32(k, uint32(partition))
+// Space is one generation of one projection's keyspace.
+type Space struct {
+	projection string
+	gen        uint32
+	prefix     []byte
 }
 
-// nextOffset reads a projection's next offset for a partition inside txn.
-func nextOffset(txn *badger.Txn, projection, topic string, partition int) (int64, bool, error) {
-	item, err := txn.Get(offsetKey(projection, topic, partition))
+func newSpace(projection string, gen uint32) Space {
+	p := make([]byte, 0, 2+len(projection)+1+4+1)
+	p = append(p, prefixSpace, 0)
+	p = append(p, projection...)
+	p = append(p, 0)
+	p = binary.BigEndian.AppendUint32(p, gen)
+	p = append(p, 0)
+	return Space{projection: projection, gen: gen, prefix: p}
+}
+
+// Key joins parts under the space's prefix, separated by 0 bytes, so that
+// no part can run into the next (tenant "a" never prefixes tenant "ab").
+func (sp Space) Key(parts ...string) []byte {
+	n := len(sp.prefix)
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	k := make([]byte, 0, n)
+	k = append(k, sp.prefix...)
+	for i, p := range parts {
+		if i > 0 {
+			k = append(k, 0)
+		}
+		k = append(k, p...)
+	}
+	return k
+}
+
+// Prefix returns the key prefix of parts, for iteration (with a trailing
+// separator, so "t1" does not match "t10").
+func (sp Space) Prefix(parts ...string) []byte { return append(sp.Key(parts...), 0) }
+
+// Generation is the space's generation number.
+func (sp Space) Generation() uint32 { return sp.gen }
+
+func (sp Space) offsetKey(topic string, partition int) []byte {
+	return binary.BigEndian.AppendUint32(sp.Prefix("o", topic), uint32(partition))
+}
+
+func generationKey(projection string) []byte {
+	return append([]byte{prefixGeneration, 0}, projection...)
+}
+
+// currentSpace returns the live generation of a projection (0 when it was
+// never replayed).
+func (s *Store) currentSpace(projection string) (Space, error) {
+	var gen uint32
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(generationKey(projection))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) != 4 {
+				return fmt.Errorf("generation of %s: %d bytes", projection, len(v))
+			}
+			gen = binary.BigEndian.Uint32(v)
+			return nil
+		})
+	})
+	return newSpace(projection, gen), err
+}
+
+// swapSpace makes next the live generation and drops the old one.
+func (s *Store) swapSpace(old, next Space) error {
+	if err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(generationKey(next.projection), binary.BigEndian.AppendUint32(nil, next.gen))
+	}); err != nil {
+		return err
+	}
+	return s.db.DropPrefix(old.prefix)
+}
+
+// dropSpace deletes every key of sp (an abandoned rebuild).
+func (s *Store) dropSpace(sp Space) error { return s.db.DropPrefix(sp.prefix) }
+
+// nextOffset reads a space's next offset for a partition inside txn.
+func nextOffset(txn *badger.Txn, sp Space, topic string, partition int) (int64, bool, error) {
+	item, err := txn.Get(sp.offsetKey(topic, partition))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return 0, false, nil
 	}
@@ -77,28 +158,21 @@ func nextOffset(txn *badger.Txn, projection, topic string, partition int) (int64
 	return off, true, err
 }
 
-func setNextOffset(txn *badger.Txn, projection, topic string, partition int, next int64) error {
-	return txn.Set(offsetKey(projection, topic, partition), binary.BigEndian.AppendUint64(nil, uint64(next)))
+func setNextOffset(txn *badger.Txn, sp Space, topic string, partition int, next int64) error {
+	return txn.Set(sp.offsetKey(topic, partition), binary.BigEndian.AppendUint64(nil, uint64(next)))
 }
 
-// Offsets is the stored input position of one projection. It implements
-// the subscriber's offset store.
-type Offsets struct {
-	store *Store
-	name  string
-}
-
-// NextOffset returns where the projection resumes in a partition.
-func (o Offsets) NextOffset(_ context.Context, topic string, partition int) (int64, bool, error) {
+// spaceOffsets reads the stored offsets of a space.
+func (s *Store) spaceOffset(sp Space, topic string, partition int) (int64, bool, error) {
 	var off int64
 	var ok bool
-	err := o.store.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
-		off, ok, err = nextOffset(txn, o.name, topic, partition)
+		off, ok, err = nextOffset(txn, sp, topic, partition)
 		return err
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("projection %s: offset of %s/%d: %w", o.name, topic, partition, err)
+		return 0, false, fmt.Errorf("projection %s: offset of %s/%d: %w", sp.projection, topic, partition, err)
 	}
 	return off, ok, nil
 }
@@ -106,9 +180,9 @@ func (o Offsets) NextOffset(_ context.Context, topic string, partition int) (int
 // apply runs fn in one transaction with the offset check and update: an
 // event at or before the stored offset was applied already and is skipped.
 // fn returning an error aborts everything, offset included.
-func (s *Store) apply(projection, topic string, partition int, offset int64, fn func(txn *badger.Txn) error) (applied bool, err error) {
+func (s *Store) apply(sp Space, topic string, partition int, offset int64, fn func(txn *badger.Txn) error) (applied bool, err error) {
 	err = s.db.Update(func(txn *badger.Txn) error {
-		next, ok, err := nextOffset(txn, projection, topic, partition)
+		next, ok, err := nextOffset(txn, sp, topic, partition)
 		if err != nil {
 			return err
 		}
@@ -121,7 +195,7 @@ func (s *Store) apply(projection, topic string, partition int, offset int64, fn 
 			}
 		}
 		applied = true
-		return setNextOffset(txn, projection, topic, partition, offset+1)
+		return setNextOffset(txn, sp, topic, partition, offset+1)
 	})
 	return applied, err
 }

@@ -239,13 +239,16 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	cleanups = append(cleanups, func() { stopConsumers(); consumers.Wait() })
 
 	waiters := projections.NewWaiters()
-	statements := projections.NewStatements(store, waiters)
+	statements, err := projections.NewStatements(store, waiters)
+	if err != nil {
+		return err
+	}
 	statementsLag := &streams.LagMonitor{Consumer: projections.StatementsName, Brokers: brokers,
-		Topic: streams.TopicStatements, Offsets: statements.Offsets(), Interval: 500 * time.Millisecond, Logger: log}
+		Topic: streams.TopicStatements, Offsets: statements, Interval: 500 * time.Millisecond, Logger: log}
 	if roles["api"] || roles["projector"] {
 		// The statements projection is the API's read model: every API
 		// process keeps all of it, so it reads every partition itself.
-		sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: brokers, Offsets: statements.Offsets(), Logger: log})
+		sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: brokers, Offsets: statements, Logger: log})
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,238 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+// Model is the logic of one read model: how an event changes its keys.
+type Model interface {
+	// Name identifies the projection (offsets, replay, metrics, CLI).
+	Name() string
+	// Apply applies e inside txn, writing only keys of sp. It returns what
+	// the event did, for writers waiting on it. Errors wrapped by
+	// event.Reject send the event to the DLQ; others are retried.
+	Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error)
+}
+
+var applied = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "learnstream_projection_events_total",
+	Help: "Events consumed by a projection, by outcome.",
+}, []string{"projection", "outcome"})
+
+// Projection runs a Model over its live generation, and rebuilds it into a
+// new generation on demand.
+type Projection struct {
+	store   *Store
+	model   Model
+	waiters *Waiters
+
+	// mu guards live: Handle holds it shared, a swap exclusively, so no
+	// live event is applied to a generation that is being retired.
+	mu      sync.RWMutex
+	live    Space
+	rebuild *Rebuild
+}
+
+// NewProjection loads the live generation of model's projection.
+func NewProjection(store *Store, model Model, waiters *Waiters) (*Projection, error) {
+	sp, err := store.currentSpace(model.Name())
+	if err != nil {
+		return nil, fmt.Errorf("projection %s: %w", model.Name(), err)
+	}
+	return &Projection{store: store, model: model, waiters: waiters, live: sp}, nil
+}
+
+// Name is the model's name.
+func (p *Projection) Name() string { return p.model.Name() }
+
+// Space is the live generation, for reads.
+func (p *Projection) Space() Space {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.live
+}
+
+// View runs fn in a read transaction over the live generation.
+func (p *Projection) View(fn func(txn *badger.Txn, sp Space) error) error {
+	sp := p.Space()
+	return p.store.db.View(func(txn *badger.Txn) error { return fn(txn, sp) })
+}
+
+// NextOffset is where the live generation resumes in a partition.
+func (p *Projection) NextOffset(_ context.Context, topic string, partition int) (int64, bool, error) {
+	return p.store.spaceOffset(p.Space(), topic, partition)
+}
+
+// Handle applies a live event.
+func (p *Projection) Handle(_ context.Context, pos event.Position, e event.Event) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.handle(p.live, pos, e, true)
+}
+
+// Skip advances the live offset past an event sent to the DLQ.
+func (p *Projection) Skip(_ context.Context, pos event.Position) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	applied.WithLabelValues(p.Name(), "rejected").Inc()
+	_, err := p.store.apply(p.live, pos.Topic, pos.Partition, pos.Offset, nil)
+	return err
+}
+
+func (p *Projection) handle(sp Space, pos event.Position, e event.Event, live bool) error {
+	var outcome Outcome
+	ok, err := p.store.apply(sp, pos.Topic, pos.Partition, pos.Offset, func(txn *badger.Txn) error {
+		var err error
+		outcome, err = p.model.Apply(txn, sp, e)
+		return err
+	})
+	if err != nil {
+		if event.IsRejected(err) {
+			return err
+		}
+		return fmt.Errorf("projection %s: apply %s at %s/%d@%d: %w", p.Name(), e.ID, pos.Topic, pos.Partition, pos.Offset, err)
+	}
+	if ok {
+		if live {
+			applied.WithLabelValues(p.Name(), outcome.String()).Inc()
+		}
+		// A rebuild running ahead of the live generation may apply a fresh
+		// write first; whoever applies it tells the writer.
+		p.waiters.done(e.ID, outcome)
+	}
+	return nil
+}
+
+// ErrRebuildRunning is returned when a rebuild is asked for during another.
+var ErrRebuildRunning = errors.New("a rebuild is already running")
+
+// StartRebuild prepares the next generation, empty, for a consumer that
+// reads the topic from offset 0 into it.
+func (p *Projection) StartRebuild() (*Rebuild, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.rebuild != nil {
+		return nil, ErrRebuildRunning
+	}
+	next := newSpace(p.Name(), p.live.gen+1)
+	// Leftovers of an earlier, abandoned rebuild must not leak in.
+	if err := p.store.dropSpace(next); err != nil {
+		return nil, fmt.Errorf("projection %s: clear generation %d: %w", p.Name(), next.gen, err)
+	}
+	p.rebuild = &Rebuild{p: p, space: next, started: time.Now()}
+	return p.rebuild, nil
+}
+
+// Rebuild is a generation being built beside the live one. It implements
+// the consumer's Handler and the subscriber's OffsetStore.
+type Rebuild struct {
+	p       *Projection
+	space   Space
+	started time.Time
+}
+
+// Space is the generation being built.
+func (r *Rebuild) Space() Space { return r.space }
+
+// Handle applies an event to the new generation.
+func (r *Rebuild) Handle(_ context.Context, pos event.Position, e event.Event) error {
+	return r.p.handle(r.space, pos, e, false)
+}
+
+// Skip steps over an event the live projection already sent to the DLQ.
+func (r *Rebuild) Skip(_ context.Context, pos event.Position) error {
+	_, err := r.p.store.apply(r.space, pos.Topic, pos.Partition, pos.Offset, nil)
+	return err
+}
+
+// NextOffset is where the rebuild resumes (0 at first).
+func (r *Rebuild) NextOffset(_ context.Context, topic string, partition int) (int64, bool, error) {
+	return r.p.store.spaceOffset(r.space, topic, partition)
+}
+
+// CaughtUp reports whether the rebuild has reached the live generation's
+// offsets on every partition.
+func (r *Rebuild) CaughtUp(topic string, partitions []int) (bool, error) {
+	return r.caughtUp(r.p.Space(), topic, partitions)
+}
+
+func (r *Rebuild) caughtUp(live Space, topic string, partitions []int) (bool, error) {
+	for _, part := range partitions {
+		want, _, err := r.p.store.spaceOffset(live, topic, part)
+		if err != nil {
+			return false, err
+		}
+		got, _, err := r.p.store.spaceOffset(r.space, topic, part)
+		if err != nil {
+			return false, err
+		}
+		if got < want {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Finish swaps the new generation in once it has caught up with the live
+// one. Live events wait during the swap (only while the rebuild applies the
+// few events it still lacks), so the swap loses none; reads see the old
+// generation until the instant of the swap, then the new one.
+func (r *Rebuild) Finish(ctx context.Context, topic string, partitions []int) error {
+	for {
+		ok, err := r.CaughtUp(topic, partitions)
+		if err != nil {
+			return err
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	r.p.mu.Lock()
+	defer r.p.mu.Unlock()
+	// Live is paused now; the rebuild may still be a few events short of
+	// what live applied since the check above.
+	for {
+		ok, err := r.caughtUp(r.p.live, topic, partitions)
+		if err != nil {
+			return err
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	old := r.p.live
+	if err := r.p.store.swapSpace(old, r.space); err != nil {
+		return fmt.Errorf("projection %s: swap to generation %d: %w", r.p.Name(), r.space.gen, err)
+	}
+	r.p.live = r.space
+	r.p.rebuild = nil
+	return nil
+}
+
+// Abandon drops the new generation; the live one stays.
+func (r *Rebuild) Abandon() error {
+	r.p.mu.Lock()
+	r.p.rebuild = nil
+	r.p.mu.Unlock()
+	return r.p.store.dropSpace(r.space)
+}
