@@ -95,7 +95,9 @@ func TestStatementsRejectBadEvents(t *testing.T) {
 		mod  func(e *event.Event)
 	}{
 		{"not JSON", func(e *event.Event) { e.Data = []byte("{nope") }},
-		{"invalid statement", func(e *event.Event) { e.Data = []byte(`{"id":"` + uuid(3) + `","actor":{},"verb":{"id":"x"},"object":{"id":"y"}}`) }},
+		{"invalid statement", func(e *event.Event) {
+			e.Data = []byte(`{"id":"` + uuid(3) + `","actor":{},"verb":{"id":"x"},"object":{"id":"y"}}`)
+		}},
 		{"unknown major version", func(e *event.Event) { e.Type = "learnstream.xapi.statement.stored.v9" }},
 		{"no id", func(e *event.Event) {
 			e.Data = []byte(`{"actor":{"mbox":"mailto:a@b.c"},"verb":{"id":"http://x.y/v"},"object":{"id":"http://x.y/o"}}`)
