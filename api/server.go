@@ -49,6 +49,9 @@ type Config struct {
 	// while it exceeds MaxBacklog, instead of queueing without bound.
 	Backlog    func() int64
 	MaxBacklog int64
+	// Admin serves the operator endpoints under /v1/admin/ (projections,
+	// replay); nil leaves them out.
+	Admin Admin
 	// Source is the CloudEvents source of the events this server emits.
 	Source string
 	// Ready reports whether the process can serve (broker reachable,
@@ -108,6 +111,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /xapi/statements", s.xapi(s.requireAuth(s.postStatements, write...)))
 	s.mux.HandleFunc("PUT /xapi/statements", s.xapi(s.requireAuth(s.putStatement, write...)))
 	s.mux.HandleFunc("GET /xapi/statements", s.xapi(s.requireAuth(s.getStatements, read...)))
+	s.adminRoutes()
 }
 
 // Handler returns the server's root handler.

@@ -1,0 +1,82 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+)
+
+// ProjectionStatus describes one projection for operators.
+type ProjectionStatus struct {
+	Name       string          `json:"name"`
+	Generation uint32          `json:"generation"`
+	Topic      string          `json:"topic"`
+	Lag        int64           `json:"lag"`
+	Partitions []PartitionInfo `json:"partitions"`
+	Replay     *ReplayStatus   `json:"replay,omitempty"`
+}
+
+// PartitionInfo is a projection's position in one partition.
+type PartitionInfo struct {
+	Partition int   `json:"partition"`
+	Next      int64 `json:"next_offset"`
+	End       int64 `json:"end_offset"`
+	Lag       int64 `json:"lag"`
+}
+
+// ReplayStatus is the state of the latest replay of a projection.
+type ReplayStatus struct {
+	State    string `json:"state"` // running, done, failed
+	Done     int64  `json:"done"`
+	Total    int64  `json:"total"`
+	Started  string `json:"started"`
+	Finished string `json:"finished,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Admin is what the operator endpoints need from the process.
+type Admin interface {
+	Projections(ctx context.Context) ([]ProjectionStatus, error)
+	// Replay starts rebuilding a projection from offset 0 and returns at
+	// once; Projections reports its progress.
+	Replay(ctx context.Context, name string) (ProjectionStatus, error)
+}
+
+// Errors an Admin returns for the HTTP layer to map.
+var (
+	ErrUnknownProjection = errors.New("unknown projection")
+	ErrReplayRunning     = errors.New("a replay of this projection is already running")
+)
+
+func (s *Server) adminRoutes() {
+	if s.cfg.Admin == nil {
+		return
+	}
+	s.mux.HandleFunc("GET /v1/admin/projections", s.requireAuth(s.listProjections, "all"))
+	s.mux.HandleFunc("POST /v1/admin/projections/{name}/replay", s.requireAuth(s.replayProjection, "all"))
+}
+
+func (s *Server) listProjections(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.cfg.Admin.Projections(r.Context())
+	if err != nil {
+		s.log.Error("list projections", "err", err)
+		writeError(w, http.StatusInternalServerError, "could not list projections: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, ps)
+}
+
+func (s *Server) replayProjection(w http.ResponseWriter, r *http.Request) {
+	st, err := s.cfg.Admin.Replay(r.Context(), r.PathValue("name"))
+	switch {
+	case errors.Is(err, ErrUnknownProjection):
+		writeError(w, http.StatusNotFound, "projection "+r.PathValue("name")+" does not exist")
+	case errors.Is(err, ErrReplayRunning):
+		writeError(w, http.StatusConflict, err.Error())
+	case err != nil:
+		s.log.Error("start replay", "projection", r.PathValue("name"), "err", err)
+		writeError(w, http.StatusInternalServerError, "could not start replay: "+err.Error())
+	default:
+		writeJSON(w, http.StatusAccepted, st)
+	}
+}
