@@ -4,16 +4,21 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
+
+	"github.com/learnstream/learnstream/projections"
 )
 
 // ProjectionStatus describes one projection for operators.
 type ProjectionStatus struct {
-	Name       string          `json:"name"`
-	Generation uint32          `json:"generation"`
-	Topic      string          `json:"topic"`
-	Lag        int64           `json:"lag"`
-	Partitions []PartitionInfo `json:"partitions"`
-	Replay     *ReplayStatus   `json:"replay,omitempty"`
+	Name       string `json:"name"`
+	Generation uint32 `json:"generation"`
+	Topic      string `json:"topic"`
+	Lag        int64  `json:"lag"`
+	// Counts are the projection's record counts for the caller's tenant.
+	Counts     map[string]int64 `json:"counts,omitempty"`
+	Partitions []PartitionInfo  `json:"partitions"`
+	Replay     *ReplayStatus    `json:"replay,omitempty"`
 }
 
 // PartitionInfo is a projection's position in one partition.
@@ -36,7 +41,7 @@ type ReplayStatus struct {
 
 // Admin is what the operator endpoints need from the process.
 type Admin interface {
-	Projections(ctx context.Context) ([]ProjectionStatus, error)
+	Projections(ctx context.Context, tenant string) ([]ProjectionStatus, error)
 	// Replay starts rebuilding a projection from offset 0 and returns at
 	// once; Projections reports its progress.
 	Replay(ctx context.Context, name string) (ProjectionStatus, error)
@@ -48,16 +53,48 @@ var (
 	ErrReplayRunning     = errors.New("a replay of this projection is already running")
 )
 
-func (s *Server) adminRoutes() {
-	if s.cfg.Admin == nil {
+// ProgressReader reads learner progress.
+type ProgressReader interface {
+	Learner(ctx context.Context, tenant, learner string) ([]projections.ActivityProgress, error)
+}
+
+// v1Routes are the REST routes under /v1/ that this process can serve.
+func (s *Server) v1Routes() {
+	if s.cfg.Admin != nil {
+		s.mux.HandleFunc("GET /v1/admin/projections", s.requireAuth(s.listProjections, "all"))
+		s.mux.HandleFunc("POST /v1/admin/projections/{name}/replay", s.requireAuth(s.replayProjection, "all"))
+	}
+	if s.cfg.Progress != nil {
+		s.mux.HandleFunc("GET /v1/learners/{learner}/progress", s.requireAuth(s.learnerProgress, "all", "all/read"))
+	}
+}
+
+// learnerKey turns the {learner} path value into a learner key: a learner
+// key as in events (mbox:mailto:..., account:<home>|<name>, ...), or a bare
+// e-mail address for convenience.
+func learnerKey(v string) string {
+	if strings.Contains(v, "@") && !strings.Contains(v, ":") {
+		return "mbox:mailto:" + v
+	}
+	return v
+}
+
+func (s *Server) learnerProgress(w http.ResponseWriter, r *http.Request) {
+	learner := learnerKey(r.PathValue("learner"))
+	ps, err := s.cfg.Progress.Learner(r.Context(), credential(r).Tenant, learner)
+	if err != nil {
+		s.log.Error("learner progress", "err", err)
+		writeError(w, http.StatusInternalServerError, "could not read progress")
 		return
 	}
-	s.mux.HandleFunc("GET /v1/admin/projections", s.requireAuth(s.listProjections, "all"))
-	s.mux.HandleFunc("POST /v1/admin/projections/{name}/replay", s.requireAuth(s.replayProjection, "all"))
+	if ps == nil {
+		ps = []projections.ActivityProgress{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"learner": learner, "activities": ps})
 }
 
 func (s *Server) listProjections(w http.ResponseWriter, r *http.Request) {
-	ps, err := s.cfg.Admin.Projections(r.Context())
+	ps, err := s.cfg.Admin.Projections(r.Context(), credential(r).Tenant)
 	if err != nil {
 		s.log.Error("list projections", "err", err)
 		writeError(w, http.StatusInternalServerError, "could not list projections: "+err.Error())

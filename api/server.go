@@ -52,6 +52,9 @@ type Config struct {
 	// Admin serves the operator endpoints under /v1/admin/ (projections,
 	// replay); nil leaves them out.
 	Admin Admin
+	// Progress serves learner progress under /v1/learners/; nil leaves it
+	// out (the process does not run that projection).
+	Progress ProgressReader
 	// Source is the CloudEvents source of the events this server emits.
 	Source string
 	// Ready reports whether the process can serve (broker reachable,
@@ -104,14 +107,31 @@ func New(cfg Config) *Server {
 func (s *Server) routes() {
 	read := []string{"all", "all/read", "statements/read"}
 	write := []string{"all", "statements/write"}
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.Handler())
+	s.opsRoutes()
 	s.mux.HandleFunc("GET /xapi/about", s.about)
 	s.mux.HandleFunc("POST /xapi/statements", s.xapi(s.requireAuth(s.postStatements, write...)))
 	s.mux.HandleFunc("PUT /xapi/statements", s.xapi(s.requireAuth(s.putStatement, write...)))
 	s.mux.HandleFunc("GET /xapi/statements", s.xapi(s.requireAuth(s.getStatements, read...)))
-	s.adminRoutes()
+	s.v1Routes()
+}
+
+// opsRoutes are served by every process, whatever its roles.
+func (s *Server) opsRoutes() {
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.Handler())
+}
+
+// NewOps returns a server with only the operator endpoints (health,
+// metrics, admin), for processes that do not run the api role.
+func NewOps(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s.opsRoutes()
+	s.v1Routes()
+	return s
 }
 
 // Handler returns the server's root handler.

@@ -46,6 +46,7 @@ type serveConfig struct {
 	logLevel           string
 	logFormat          string
 	tenant             string
+	groupPrefix        string
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -66,6 +67,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.tenant, "tenant", "default", "tenant of the bootstrap admin credential")
+	fs.StringVar(&c.groupPrefix, "group-prefix", "learnstream", "prefix of the Kafka consumer groups of partitioned roles")
 }
 
 func (c *serveConfig) validate() error {
@@ -182,10 +184,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return fmt.Errorf("--data-dir: %w", err)
 	}
 	adminKey, adminSecret := os.Getenv("LEARNSTREAM_ADMIN_KEY"), os.Getenv("LEARNSTREAM_ADMIN_SECRET")
-	if roles["api"] && (adminKey == "") != (adminSecret == "") {
+	if (adminKey == "") != (adminSecret == "") {
 		return errors.New("LEARNSTREAM_ADMIN_KEY and LEARNSTREAM_ADMIN_SECRET must be set together")
 	}
-	if roles["api"] && adminKey == "" && !cfg.dev {
+	if adminKey == "" && !cfg.dev {
 		return errors.New("no admin credential: set LEARNSTREAM_ADMIN_KEY and LEARNSTREAM_ADMIN_SECRET " +
 			"(an all-scopes HTTP Basic credential created at start), or run with --dev to generate one")
 	}
@@ -237,24 +239,20 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	consumeCtx, stopConsumers := context.WithCancel(context.Background())
 	var consumers sync.WaitGroup
 	cleanups = append(cleanups, func() { stopConsumers(); consumers.Wait() })
+	adm := &admin{brokers: brokers, log: log, ctx: consumeCtx, wg: &consumers, projs: map[string]*managed{}}
 
-	waiters := projections.NewWaiters()
-	statements, err := projections.NewStatements(store, waiters)
-	if err != nil {
-		return err
-	}
-	statementsLag := &streams.LagMonitor{Consumer: projections.StatementsName, Brokers: brokers,
-		Topic: streams.TopicStatements, Offsets: statements, Interval: 500 * time.Millisecond, Logger: log}
-	if roles["api"] || roles["projector"] {
-		// The statements projection is the API's read model: every API
-		// process keeps all of it, so it reads every partition itself.
-		sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: brokers, Offsets: statements, Logger: log})
+	// project runs a projection over topic. group "" reads every partition
+	// (a model every instance keeps whole); otherwise instances of the
+	// group split the partitions.
+	project := func(p *projections.Projection, topic, group string, counts func(context.Context, string) (map[string]int64, error)) (*streams.LagMonitor, error) {
+		sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: brokers, Group: group, Offsets: p, Logger: log})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cleanups = append(cleanups, func() { sub.Close() })
-		c := &streams.Consumer{Name: projections.StatementsName, Subscriber: sub, Topic: streams.TopicStatements,
-			Handler: statements, DLQ: pub, Logger: log}
+		c := &streams.Consumer{Name: p.Name(), Subscriber: sub, Topic: topic, Handler: p, DLQ: pub, Logger: log}
+		lag := &streams.LagMonitor{Consumer: p.Name(), Brokers: brokers, Topic: topic, Offsets: p,
+			Interval: 500 * time.Millisecond, Logger: log}
 		consumers.Add(2)
 		go func() {
 			defer consumers.Done()
@@ -262,14 +260,46 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}()
 		go func() {
 			defer consumers.Done()
-			statementsLag.Run(consumeCtx)
+			lag.Run(consumeCtx)
 		}()
+		adm.add(&managed{proj: p, topic: topic, lag: lag, counts: counts})
+		return lag, nil
 	}
 
-	if !roles["api"] {
-		fmt.Fprintf(stdout, "learnstream running roles %s; data in %s; kafka %s\n", cfg.roles, cfg.dataDir, strings.Join(brokers, ","))
-		<-ctx.Done()
-		return nil
+	waiters := projections.NewWaiters()
+	var statements *projections.Statements
+	var statementsLag *streams.LagMonitor
+	if roles["api"] {
+		// The statements projection is the API's read model: every API
+		// process keeps all of it.
+		if statements, err = projections.NewStatements(store, waiters); err != nil {
+			return err
+		}
+		statementsLag, err = project(statements.Projection, streams.TopicStatements, "",
+			func(ctx context.Context, tenant string) (map[string]int64, error) {
+				n, err := statements.Count(ctx, tenant)
+				return map[string]int64{"statements": int64(n)}, err
+			})
+		if err != nil {
+			return err
+		}
+	}
+	var progress *projections.Progress
+	if roles["projector"] {
+		if progress, err = projections.NewProgress(store); err != nil {
+			return err
+		}
+		group := ""
+		if !embedded {
+			group = cfg.groupPrefix + "-" + projections.ProgressName
+		}
+		if _, err := project(progress.Projection, streams.TopicStatements, group,
+			func(ctx context.Context, tenant string) (map[string]int64, error) {
+				l, n, err := progress.Totals(ctx, tenant)
+				return map[string]int64{"learners": int64(l), "statements": int64(n)}, err
+			}); err != nil {
+			return err
+		}
 	}
 
 	creds := projections.NewCredentials(store)
@@ -288,22 +318,32 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
 	}
-	srv := api.New(api.Config{
-		Auth:               creds,
-		Publisher:          streams.EventPublisher{Publisher: pub},
-		StatementsTopic:    streams.TopicStatements,
-		Statements:         statements,
-		Waiters:            waiters,
-		ConsistencyTimeout: cfg.consistencyTimeout,
-		MaxBodyBytes:       cfg.maxBody,
-		MaxBatch:           cfg.maxBatch,
-		AuthorityHome:      strings.TrimRight(publicURL, "/") + "/",
-		Source:             publicURL,
-		Backlog:            func() int64 { n, _, _ := statementsLag.Lag(); return n },
-		MaxBacklog:         cfg.maxLag,
-		Ready:              readiness(brokers),
-		Logger:             log,
-	})
+	apiCfg := api.Config{
+		Auth:   creds,
+		Admin:  adm,
+		Ready:  readiness(brokers),
+		Logger: log,
+		Source: publicURL,
+	}
+	if progress != nil {
+		apiCfg.Progress = progress
+	}
+	var srv *api.Server
+	if roles["api"] {
+		apiCfg.Publisher = streams.EventPublisher{Publisher: pub}
+		apiCfg.StatementsTopic = streams.TopicStatements
+		apiCfg.Statements = statements
+		apiCfg.Waiters = waiters
+		apiCfg.ConsistencyTimeout = cfg.consistencyTimeout
+		apiCfg.MaxBodyBytes = cfg.maxBody
+		apiCfg.MaxBatch = cfg.maxBatch
+		apiCfg.AuthorityHome = strings.TrimRight(publicURL, "/") + "/"
+		apiCfg.Backlog = func() int64 { n, _, _ := statementsLag.Lag(); return n }
+		apiCfg.MaxBacklog = cfg.maxLag
+		srv = api.New(apiCfg)
+	} else {
+		srv = api.NewOps(apiCfg)
+	}
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -322,6 +362,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	fmt.Fprintf(stdout, "learnstream listening on %s\n", publicURL)
 	fmt.Fprintf(stdout, "data in %s\n", cfg.dataDir)
 	fmt.Fprintf(stdout, "kafka bootstrap %s (%s)\n", strings.Join(brokers, ","), mode)
+	fmt.Fprintf(stdout, "roles %s\n", cfg.roles)
 	if cfg.dev && os.Getenv("LEARNSTREAM_ADMIN_KEY") == "" {
 		fmt.Fprintf(stdout, "dev credential (all scopes): key %s secret %s\n", adminKey, adminSecret)
 		fmt.Fprintf(stdout, "  try: curl -u %s:%s -H 'X-Experience-API-Version: 1.0.3' %s/xapi/about\n", adminKey, adminSecret, publicURL)

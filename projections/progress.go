@@ -1,0 +1,208 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/xapi"
+)
+
+// ProgressName is the learner-progress projection's name.
+const ProgressName = "progress"
+
+// ActivityProgress is what one learner did with one activity.
+type ActivityProgress struct {
+	Activity   string    `json:"activity"`
+	Statements int       `json:"statements"`
+	Attempts   int       `json:"attempts"`
+	Completed  bool      `json:"completed"`
+	Passed     bool      `json:"passed"`
+	Failed     bool      `json:"failed"`
+	BestScore  *float64  `json:"best_score,omitempty"`
+	LastScore  *float64  `json:"last_score,omitempty"`
+	TimeSpentS float64   `json:"time_spent_seconds"`
+	First      time.Time `json:"first"`
+	Last       time.Time `json:"last"`
+}
+
+// Verbs that start an attempt: cmi5's "launched" and the ADL verbs players
+// send when a learner begins.
+var attemptVerbs = map[string]bool{
+	"http://adlnet.gov/expapi/verbs/launched":  true,
+	"http://adlnet.gov/expapi/verbs/attempted": true,
+}
+
+// Progress is the per-learner, per-activity progress read model. It is a
+// partitioned model (keyed by learner like its input), so instances of the
+// projector role can split it.
+type Progress struct {
+	*Projection
+}
+
+// NewProgress returns the progress projection over store.
+func NewProgress(store *Store) (*Progress, error) {
+	p, err := NewProjection(store, progressModel{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Progress{p}, nil
+}
+
+type progressModel struct{}
+
+func (progressModel) Name() string { return ProgressName }
+
+func progressKey(sp Space, tenant, learner, activity string) []byte {
+	return sp.Key("l", tenant, learner, activity)
+}
+
+func (progressModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	name, major, err := event.SplitType(e.Type)
+	if err != nil {
+		return 0, event.Reject(err)
+	}
+	want, wantMajor, _ := event.SplitType(event.TypeStatementStored)
+	if name != want {
+		return Unchanged, nil
+	}
+	if major != wantMajor {
+		return 0, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
+	}
+	st, err := xapi.ParseStatement(e.Data)
+	if err != nil {
+		return 0, event.Reject(fmt.Errorf("data: %w", err))
+	}
+	act := st.Object.Activity
+	if act == nil {
+		// Statements about agents or other statements carry no progress.
+		return Unchanged, nil
+	}
+	if _, voiding := st.IsVoiding(); voiding {
+		return Unchanged, nil
+	}
+	learner := st.LearnerKey()
+	key := progressKey(sp, e.Tenant, learner, act.ID)
+	ap := ActivityProgress{Activity: act.ID}
+	item, err := txn.Get(key)
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+	case err != nil:
+		return 0, err
+	default:
+		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &ap) }); err != nil {
+			return 0, fmt.Errorf("progress %s/%s is unreadable: %w", learner, act.ID, err)
+		}
+	}
+	ap.apply(st)
+	b, err := json.Marshal(ap)
+	if err != nil {
+		return 0, err
+	}
+	return Stored, txn.Set(key, b)
+}
+
+func (ap *ActivityProgress) apply(st *xapi.Statement) {
+	ap.Statements++
+	at := time.Time{}
+	if st.Timestamp != nil {
+		at = st.Timestamp.UTC()
+	}
+	if ap.First.IsZero() || (!at.IsZero() && at.Before(ap.First)) {
+		ap.First = at
+	}
+	if at.After(ap.Last) {
+		ap.Last = at
+	}
+	verb := st.Verb.ID
+	if attemptVerbs[verb] {
+		ap.Attempts++
+	}
+	switch {
+	case strings.HasSuffix(verb, "/completed"):
+		ap.Completed = true
+	case strings.HasSuffix(verb, "/passed"):
+		ap.Passed = true
+	case strings.HasSuffix(verb, "/failed"):
+		ap.Failed = true
+	}
+	r := st.Result
+	if r == nil {
+		return
+	}
+	if r.Completion != nil && *r.Completion {
+		ap.Completed = true
+	}
+	if r.Success != nil {
+		if *r.Success {
+			ap.Passed = true
+		} else {
+			ap.Failed = true
+		}
+	}
+	if r.Score != nil && r.Score.Scaled != nil {
+		s := *r.Score.Scaled
+		ap.LastScore = &s
+		if ap.BestScore == nil || s > *ap.BestScore {
+			ap.BestScore = &s
+		}
+	}
+	if r.Duration != "" {
+		if d, err := xapi.ParseDuration(r.Duration); err == nil {
+			ap.TimeSpentS += d.Approx().Seconds()
+		}
+	}
+}
+
+// Learner returns the progress of one learner (by learner key) on every
+// activity they touched.
+func (p *Progress) Learner(_ context.Context, tenant, learner string) ([]ActivityProgress, error) {
+	var out []ActivityProgress
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = sp.Prefix("l", tenant, learner)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var ap ActivityProgress
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &ap) }); err != nil {
+				return err
+			}
+			out = append(out, ap)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Totals sums the statements counted for every learner of tenant, and
+// counts the learners: what fault tests compare with what was acknowledged.
+func (p *Progress) Totals(_ context.Context, tenant string) (learners, statements int, err error) {
+	err = p.View(func(txn *badger.Txn, sp Space) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = sp.Prefix("l", tenant)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		seen := map[string]bool{}
+		prefixLen := len(opts.Prefix)
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()[prefixLen:]
+			learner, _, _ := strings.Cut(string(k), "\x00")
+			seen[learner] = true
+			var ap ActivityProgress
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &ap) }); err != nil {
+				return err
+			}
+			statements += ap.Statements
+		}
+		learners = len(seen)
+		return nil
+	})
+	return learners, statements, err
+}
