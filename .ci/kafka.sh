@@ -5,6 +5,7 @@
 #   .ci/kafka.sh fetch    download the jars once (cached under .cache/kafka/<version>/libs)
 #   .ci/kafka.sh start    fetch if needed, format a fresh log dir, start, wait until ready
 #   .ci/kafka.sh stop     stop the broker and delete its data
+#   .ci/kafka.sh restart  kill -9 the broker and start it again (same port, same data)
 #   .ci/kafka.sh status   print the bootstrap address; exit 1 when not running
 #   .ci/kafka.sh tool CLASS ARGS...
 #                         run a Kafka tool class against the jars, e.g.
@@ -164,6 +165,16 @@ start() {
   run_tool kafka.tools.StorageTool format -t "$cid" -c "$rundir/server.properties" --ignore-formatted \
     >>"$LOGFILE" 2>&1 || { tail_log; die "formatting the log dir failed"; }
 
+  launch "$rundir" "$bport"
+  echo "127.0.0.1:$bport" >"$BOOTFILE"
+  log "ready at 127.0.0.1:$bport (pid $(cat "$PIDFILE"), log ${LOGFILE#"$ROOT"/})"
+  echo "127.0.0.1:$bport"
+}
+
+# launch RUNDIR PORT: run the broker of an already formatted log dir and wait
+# until it answers metadata requests.
+launch() {
+  local rundir="$1" bport="$2"
   log "starting Kafka $KAFKA_VERSION (KRaft broker+controller) on 127.0.0.1:$bport"
   # shellcheck disable=SC2086
   nohup "$JAVA" -server $HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
@@ -199,8 +210,30 @@ start() {
     sleep 1
   done
 
-  echo "127.0.0.1:$bport" >"$BOOTFILE"
-  log "ready at 127.0.0.1:$bport (pid $pid, log ${LOGFILE#"$ROOT"/})"
+}
+
+# restart: crash the broker (SIGKILL, as a machine failure would) and start
+# it again on the same port and log dir, for fault tests.
+restart() {
+  check_java
+  pid_alive || die "not running"
+  local pid rundir bport i
+  pid="$(cat "$PIDFILE")"
+  rundir="$(cat "$RUNDIRFILE")"
+  bport="$(cat "$BOOTFILE")"
+  bport="${bport##*:}"
+  log "killing Kafka (pid $pid) for a restart"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  # the port stays taken until the kernel releases it
+  for ((i = 0; i < 100; i++)); do
+    port_open "$bport" || break
+    sleep 0.1
+  done
+  launch "$rundir" "$bport"
   echo "127.0.0.1:$bport"
 }
 
@@ -252,11 +285,12 @@ case "$cmd" in
   fetch) check_java; fetch ;;
   start) start ;;
   stop) stop ;;
+  restart) restart ;;
   status) status ;;
   tool)
     [[ $# -ge 1 ]] || die "usage: $0 tool CLASS [ARGS...]"
     check_java; fetch; run_tool "$@" ;;
   *)
-    echo "usage: $0 fetch|start|stop|status|tool CLASS [ARGS...]" >&2
+    echo "usage: $0 fetch|start|stop|restart|status|tool CLASS [ARGS...]" >&2
     exit 2 ;;
 esac

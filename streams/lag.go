@@ -37,6 +37,9 @@ type LagMonitor struct {
 	Offsets  OffsetStore
 	Interval time.Duration
 	Logger   *slog.Logger
+	// Owned, when set, limits the measurement to the partitions this
+	// instance owns (a consumer group member); nil measures them all.
+	Owned func() []int
 
 	mu    sync.Mutex
 	parts []PartitionLag
@@ -68,6 +71,15 @@ func (m *LagMonitor) Measure(ctx context.Context) error {
 	ends, err := EndOffsets(ctx, m.Brokers, m.Topic)
 	if err != nil {
 		return err
+	}
+	if m.Owned != nil {
+		owned := m.Owned()
+		for p := range ends {
+			if !slices.Contains(owned, p) {
+				delete(ends, p)
+				consumerLag.DeleteLabelValues(m.Consumer, m.Topic, strconv.Itoa(p))
+			}
+		}
 	}
 	parts := make([]PartitionLag, 0, len(ends))
 	for p, end := range ends {

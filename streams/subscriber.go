@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,6 +53,26 @@ type Subscriber struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	assigned map[string][]int // topic -> partitions this member owns now
+}
+
+// Assigned returns the partitions of topic this subscriber reads now (all of
+// them without a group; the group's assignment otherwise).
+func (s *Subscriber) Assigned(topic string) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.assigned[topic])
+}
+
+func (s *Subscriber) setAssigned(topic string, parts []int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.assigned == nil {
+		s.assigned = map[string][]int{}
+	}
+	s.assigned[topic] = slices.Clone(parts)
 }
 
 var _ message.Subscriber = (*Subscriber)(nil)
@@ -121,6 +142,7 @@ func (s *Subscriber) runDirect(ctx context.Context, topic string, out chan<- *me
 			return
 		}
 	}
+	s.setAssigned(topic, parts)
 	var wg sync.WaitGroup
 	for _, p := range parts {
 		wg.Add(1)
@@ -150,6 +172,7 @@ func (s *Subscriber) runGroup(ctx context.Context, topic string, out chan<- *mes
 			return
 		}
 		s.consumeGenerations(ctx, group, topic, out)
+		s.setAssigned(topic, nil)
 		group.Close()
 	}
 }
@@ -168,6 +191,7 @@ func (s *Subscriber) consumeGenerations(ctx context.Context, group *kafka.Consum
 		for i, a := range assigned {
 			ids[i] = a.ID
 		}
+		s.setAssigned(topic, ids)
 		s.cfg.Logger.Info("subscriber: partitions assigned", "group", s.cfg.Group, "topic", topic,
 			"generation", gen.ID, "partitions", ids)
 		for _, a := range assigned {

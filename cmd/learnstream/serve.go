@@ -253,6 +253,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		c := &streams.Consumer{Name: p.Name(), Subscriber: sub, Topic: topic, Handler: p, DLQ: pub, Logger: log}
 		lag := &streams.LagMonitor{Consumer: p.Name(), Brokers: brokers, Topic: topic, Offsets: p,
 			Interval: 500 * time.Millisecond, Logger: log}
+		if group != "" {
+			lag.Owned = func() []int { return sub.Assigned(topic) }
+		}
 		consumers.Add(2)
 		go func() {
 			defer consumers.Done()

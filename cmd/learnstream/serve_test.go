@@ -47,10 +47,11 @@ const (
 
 // proc is a running `learnstream serve`.
 type proc struct {
-	cmd  *exec.Cmd
-	url  string
-	logs *bytes.Buffer
-	done chan struct{}
+	cmd   *exec.Cmd
+	url   string
+	kafka string // bootstrap address it uses
+	logs  *bytes.Buffer
+	done  chan struct{}
 }
 
 // startServe runs the binary with args and waits until it prints its URL.
@@ -68,6 +69,7 @@ func startServe(t *testing.T, env []string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	urlCh := make(chan string, 1)
+	kafkaCh := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -75,12 +77,17 @@ func startServe(t *testing.T, env []string, args ...string) *proc {
 			if u, ok := strings.CutPrefix(line, "learnstream listening on "); ok {
 				urlCh <- u
 			}
+			if k, ok := strings.CutPrefix(line, "kafka bootstrap "); ok {
+				k, _, _ = strings.Cut(k, " ")
+				kafkaCh <- k
+			}
 		}
 	}()
 	go func() { cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() { p.kill() })
 	select {
 	case p.url = <-urlCh:
+		p.kafka = <-kafkaCh
 		return p
 	case <-p.done:
 		t.Fatalf("serve exited early: %v\n%s", cmd.ProcessState, p.logs)
