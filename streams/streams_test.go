@@ -254,3 +254,46 @@ func TestStartEmbeddedRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// A consumer keeps running while the embedded broker restarts under it: it
+// reconnects and resumes, losing and doubling nothing.
+func TestConsumerSurvivesEmbeddedBrokerRestart(t *testing.T) {
+	dir := t.TempDir()
+	b, err := streams.StartEmbedded(streams.EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.Addr()
+	topic := "ls.bounce"
+	ctx := context.Background()
+	if err := streams.EnsureTopics(ctx, []string{addr}, []streams.TopicSpec{
+		{Name: topic, Partitions: 2, Replication: 1}, {Name: streams.DLQ(topic), Partitions: 1, Replication: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	batch := func(from int) []event.Event {
+		var evs []event.Event
+		for i := from; i < from+30; i++ {
+			evs = append(evs, newEvent(t, fmt.Sprintf("e%03d", i), fmt.Sprintf("k%d", i%4), `{}`))
+		}
+		return evs
+	}
+	publish(t, []string{addr}, topic, batch(0))
+	rec := newRecorder()
+	stop := runConsumer(t, kafkatest.Cluster{Brokers: []string{addr}}, topic, "", rec, rec)
+	defer stop()
+	waitFor(t, "first 30 events", 20*time.Second, func() bool { return rec.count() == 30 })
+
+	b.Close()
+	time.Sleep(500 * time.Millisecond)
+	b, err = streams.StartEmbedded(streams.EmbeddedConfig{DataDir: dir, Listen: addr})
+	if err != nil {
+		t.Fatalf("restart on %s: %v", addr, err)
+	}
+	defer b.Close()
+	publish(t, []string{addr}, topic, batch(30))
+	waitFor(t, "60 events after the broker restart", 30*time.Second, func() bool { return rec.count() == 60 })
+	time.Sleep(300 * time.Millisecond)
+	if n := rec.count(); n != 60 {
+		t.Fatalf("applied %d events, want exactly 60", n)
+	}
+}

@@ -105,6 +105,7 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 			"learners": res.Users, "items": res.Items,
 			"recall": res.Model.Recall, "ndcg": res.Model.NDCG,
 			"baseline":          map[string]float64{"recall": res.Baseline.Recall, "ndcg": res.Baseline.NDCG, "events_per_second": math.Round(res.BaselineEventsPerSecond)},
+			"cold_start_recall": res.ColdModel.Recall, "cold_start_baseline_recall": res.ColdBaseline.Recall,
 			"events_per_second": math.Round(res.EventsPerSecond), "update_events_per_second": math.Round(res.UpdatesPerSecond),
 			"wall_seconds": res.WallSeconds,
 		}
@@ -142,6 +143,12 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 	fmt.Fprintf(stdout, "%-12s %10s %10s %16s %16s\n", "", fmt.Sprintf("recall@%d", *n), fmt.Sprintf("NDCG@%d", *n), "rank+learn ev/s", "learn-only ev/s")
 	fmt.Fprintf(stdout, "%-12s %10.4f %10.4f %16.0f %16.0f\n", "online MF", res.Model.Recall, res.Model.NDCG, res.EventsPerSecond, res.UpdatesPerSecond)
 	fmt.Fprintf(stdout, "%-12s %10.4f %10.4f %16.0f %16s\n", "popularity", res.Baseline.Recall, res.Baseline.NDCG, res.BaselineEventsPerSecond, "")
+	if res.ColdStart > 0 && res.ColdStart < res.Scored {
+		warm := float64(res.Scored - res.ColdStart)
+		fmt.Fprintf(stdout, "recall@%d by learner: cold start (no history) model %.4f, popularity %.4f; with history model %.4f, popularity %.4f\n", *n,
+			res.ColdModel.Recall, res.ColdBaseline.Recall,
+			float64(res.Model.Hits-res.ColdModel.Hits)/warm, float64(res.Baseline.Hits-res.ColdBaseline.Hits)/warm)
+	}
 	fmt.Fprintf(stdout, "wall        %.2fs\n", res.WallSeconds)
 	return nil
 }

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/learnstream/learnstream/streams"
+)
+
+// docSchemas compiles the JSON Schemas in docs/events.md, keyed by the name
+// after "json schema" in each fenced block: "envelope" or an event type.
+func docSchemas(t *testing.T) map[string]*jsonschema.Schema {
+	t.Helper()
+	md, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "events.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile("(?s)```json schema ([^\\n]+)\\n(.*?)```")
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	out := map[string]*jsonschema.Schema{}
+	for _, m := range re.FindAllStringSubmatch(string(md), -1) {
+		name := strings.TrimSpace(m[1])
+		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(m[2]))
+		if err != nil {
+			t.Fatalf("docs/events.md: schema %s is not JSON: %v", name, err)
+		}
+		url := "mem://events/" + name
+		if err := c.AddResource(url, doc); err != nil {
+			t.Fatal(err)
+		}
+		s, err := c.Compile(url)
+		if err != nil {
+			t.Fatalf("docs/events.md: schema %s: %v", name, err)
+		}
+		out[name] = s
+	}
+	if out["envelope"] == nil {
+		t.Fatal("docs/events.md has no envelope schema")
+	}
+	return out
+}
+
+func validate(t *testing.T, s *jsonschema.Schema, what string, doc []byte) {
+	t.Helper()
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		t.Errorf("%s is not JSON: %v", what, err)
+		return
+	}
+	if err := s.Validate(v); err != nil {
+		t.Errorf("%s does not match its schema in docs/events.md: %v\n%s", what, err, doc)
+	}
+}
+
+// Every record the server writes matches the schemas in docs/events.md,
+// and every event type it emits has a schema there.
+func TestEmittedEventsMatchTheirSchemas(t *testing.T) {
+	schemas := docSchemas(t)
+	p := startServe(t, credEnv(), append([]string{"--data-dir", t.TempDir()}, isolate()...)...)
+	defer p.stop(t)
+	bodies := []string{
+		statement(1),
+		`[` + statement(2) + `,` + statement(3) + `]`,
+		`{"actor":{"objectType":"Group","name":"Team","member":[{"mbox":"mailto:a@example.com"},{"account":{"homePage":"https://hr.example.com","name":"b"}}]},
+		  "verb":{"id":"http://adlnet.gov/expapi/verbs/attended"},"object":{"id":"https://example.com/meetings/1"},
+		  "context":{"registration":"6d3f0b8e-1c2a-4b5d-8e9f-0a1b2c3d4e5f","contextActivities":{"parent":{"id":"https://example.com/courses/c1"}}}}`,
+		`{"actor":{"mbox":"mailto:a@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/answered"},
+		  "object":{"objectType":"SubStatement","actor":{"mbox":"mailto:b@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/experienced"},"object":{"id":"https://example.com/a"}},
+		  "result":{"success":true,"duration":"PT1M30S","score":{"raw":7,"min":0,"max":10}}}`,
+	}
+	for _, b := range bodies {
+		if code, _, body := p.do(t, "POST", "/xapi/statements", b); code != http.StatusOK {
+			t.Fatalf("POST: %d %s", code, body)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := streams.EndOffsets(ctx, []string{p.kafka}, streams.TopicStatements)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for part, end := range ends {
+		if end == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{p.kafka}, Topic: streams.TopicStatements, Partition: part, MaxWait: 100 * time.Millisecond})
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			headers := map[string]string{}
+			for _, h := range m.Headers {
+				headers[h.Key] = string(h.Value)
+			}
+			hj, _ := json.Marshal(headers)
+			validate(t, schemas["envelope"], "headers of "+headers["ce_id"], hj)
+			s := schemas[headers["ce_type"]]
+			if s == nil {
+				t.Errorf("event type %q is emitted but has no schema in docs/events.md", headers["ce_type"])
+			} else {
+				validate(t, s, "data of "+headers["ce_type"]+" "+headers["ce_id"], m.Value)
+			}
+			seen++
+			if m.Offset+1 >= end {
+				break
+			}
+		}
+		r.Close()
+	}
+	if seen < 5 {
+		t.Fatalf("read %d records, want at least the 5 statements posted", seen)
+	}
+}
