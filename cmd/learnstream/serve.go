@@ -241,33 +241,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	cleanups = append(cleanups, func() { stopConsumers(); consumers.Wait() })
 	adm := &admin{brokers: brokers, log: log, ctx: consumeCtx, wg: &consumers, projs: map[string]*managed{}}
 
-	// project runs a projection over topic. group "" reads every partition
-	// (a model every instance keeps whole); otherwise instances of the
-	// group split the partitions.
-	project := func(p *projections.Projection, topic, group string, counts func(context.Context, string) (map[string]int64, error)) (*streams.LagMonitor, error) {
-		sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: brokers, Group: group, Offsets: p, Logger: log})
-		if err != nil {
-			return nil, err
-		}
-		cleanups = append(cleanups, func() { sub.Close() })
-		c := &streams.Consumer{Name: p.Name(), Subscriber: sub, Topic: topic, Handler: p, DLQ: pub, Logger: log}
-		lag := &streams.LagMonitor{Consumer: p.Name(), Brokers: brokers, Topic: topic, Offsets: p,
-			Interval: 500 * time.Millisecond, Logger: log}
-		if group != "" {
-			lag.Owned = func() []int { return sub.Assigned(topic) }
-		}
-		consumers.Add(2)
-		go func() {
-			defer consumers.Done()
-			c.Run(consumeCtx)
-		}()
-		go func() {
-			defer consumers.Done()
-			lag.Run(consumeCtx)
-		}()
-		adm.add(&managed{proj: p, topic: topic, lag: lag, counts: counts})
-		return lag, nil
-	}
+	rt := &runtime{cfg: cfg, log: log, brokers: brokers, embedded: embedded, store: store, pub: pub,
+		consumeCtx: consumeCtx, consumers: &consumers, admin: adm}
+	defer func() { cleanups = append(cleanups, rt.cleanups...) }()
+	project := rt.project
 
 	waiters := projections.NewWaiters()
 	var statements *projections.Statements
@@ -305,6 +282,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 	}
 
+	for _, start := range roleStarters {
+		if err := start(rt, roles); err != nil {
+			return err
+		}
+	}
+
 	creds := projections.NewCredentials(store)
 	if adminKey == "" {
 		adminKey, adminSecret = "dev", projections.GenerateSecret()
@@ -330,6 +313,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	}
 	if progress != nil {
 		apiCfg.Progress = progress
+	}
+	for _, set := range rt.apiConfig {
+		set(&apiCfg)
 	}
 	var srv *api.Server
 	if roles["api"] {

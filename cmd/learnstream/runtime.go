@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/learnstream/learnstream/api"
+	"github.com/learnstream/learnstream/projections"
+	"github.com/learnstream/learnstream/streams"
+)
+
+// runtime is what serve hands to each role's wiring: the shared broker
+// connection, store and lifecycle. Each role lives in its own file
+// (role_<name>.go) and registers a starter in roleStarters.
+type runtime struct {
+	cfg      serveConfig
+	log      *slog.Logger
+	brokers  []string
+	embedded bool
+	store    *projections.Store
+	pub      *streams.Publisher
+
+	// consumeCtx ends after the HTTP server has drained, so consumers
+	// outlive in-flight requests; consumers counts their goroutines.
+	consumeCtx context.Context
+	consumers  *sync.WaitGroup
+	admin      *admin
+	cleanups   []func()
+	// apiConfig are edits roles make to the HTTP server's configuration
+	// (their read models and handlers).
+	apiConfig []func(*api.Config)
+}
+
+// roleStarters start the roles beyond api and projector; each checks the
+// role set itself.
+var roleStarters []func(rt *runtime, roles map[string]bool) error
+
+// group returns the consumer group of a partitioned consumer: none on the
+// embedded broker, where one process owns every partition.
+func (rt *runtime) group(name string) string {
+	if rt.embedded {
+		return ""
+	}
+	return rt.cfg.groupPrefix + "-" + name
+}
+
+// goRun runs fn until the consumers stop.
+func (rt *runtime) goRun(fn func(ctx context.Context)) {
+	rt.consumers.Add(1)
+	go func() {
+		defer rt.consumers.Done()
+		fn(rt.consumeCtx)
+	}()
+}
+
+// project runs a projection over topic. group "" reads every partition (a
+// model every instance keeps whole); otherwise instances of the group split
+// the partitions. counts, when set, feeds the admin status.
+func (rt *runtime) project(p *projections.Projection, topic, group string, counts func(context.Context, string) (map[string]int64, error)) (*streams.LagMonitor, error) {
+	sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: rt.brokers, Group: group, Offsets: p, Logger: rt.log})
+	if err != nil {
+		return nil, err
+	}
+	rt.cleanups = append(rt.cleanups, func() { sub.Close() })
+	c := &streams.Consumer{Name: p.Name(), Subscriber: sub, Topic: topic, Handler: p, DLQ: rt.pub, Logger: rt.log}
+	lag := &streams.LagMonitor{Consumer: p.Name(), Brokers: rt.brokers, Topic: topic, Offsets: p,
+		Interval: 500 * time.Millisecond, Logger: rt.log}
+	if group != "" {
+		lag.Owned = func() []int { return sub.Assigned(topic) }
+	}
+	rt.goRun(func(ctx context.Context) { c.Run(ctx) })
+	rt.goRun(lag.Run)
+	rt.admin.add(&managed{proj: p, topic: topic, lag: lag, counts: counts})
+	return lag, nil
+}

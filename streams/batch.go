@@ -1,0 +1,207 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+var (
+	batchFlushes = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "learnstream_batch_flushes_total",
+		Help: "Batches a batch consumer wrote, by result.",
+	}, []string{"consumer", "result"})
+	batchRows = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "learnstream_batch_events_total",
+		Help: "Events a batch consumer wrote durably.",
+	}, []string{"consumer"})
+)
+
+// BatchHandler writes events in batches to a store outside Kafka (such as
+// ClickHouse), where the consumer group's committed offsets are the only
+// record of progress.
+type BatchHandler interface {
+	// Add decodes e into the pending batch. An error wrapped by
+	// event.Reject sends e to the DLQ; the batch is unchanged.
+	Add(e event.Event, pos Position) error
+	// Flush writes the pending batch durably and empties it. It must be
+	// safe to call again with the same batch after an error.
+	Flush(ctx context.Context) error
+}
+
+// BatchConsumer feeds a BatchHandler from topics through a consumer group.
+// Offsets are committed only after a flush succeeded, so an event is never
+// lost; after a crash or rebalance the events since the last commit are
+// written again, so the handler's store must make duplicates harmless
+// (ClickHouse ReplacingMergeTree on the event id, for the analytics sink).
+type BatchConsumer struct {
+	Name    string
+	Brokers []string
+	Group   string
+	Topics  []string
+	Handler BatchHandler
+	DLQ     *Publisher
+	// MaxBatch flushes when this many events are pending.
+	MaxBatch int
+	// MaxWait flushes when the oldest pending event waited this long.
+	MaxWait time.Duration
+	// MaxBackoff caps the pause between failed flushes (exponential, with
+	// jitter). A flush is retried until it succeeds: the consumer waits
+	// out an unreachable store and then catches up.
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
+}
+
+// Run consumes until ctx ends. Pending events are flushed on the way out
+// when the store accepts them; otherwise they are read again next time.
+func (c *BatchConsumer) Run(ctx context.Context) error {
+	if c.Handler == nil || c.DLQ == nil || c.Group == "" || len(c.Topics) == 0 {
+		return errors.New("batch consumer: handler, DLQ, group and topics are required")
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("consumer", c.Name)
+	maxBatch, maxWait, maxBackoff := c.MaxBatch, c.MaxWait, c.MaxBackoff
+	if maxBatch <= 0 {
+		maxBatch = 10_000
+	}
+	if maxWait <= 0 {
+		maxWait = time.Second
+	}
+	if maxBackoff <= 0 {
+		maxBackoff = 30 * time.Second
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        c.Brokers,
+		GroupID:        c.Group,
+		GroupTopics:    c.Topics,
+		StartOffset:    kafka.FirstOffset,
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        200 * time.Millisecond,
+		CommitInterval: 0, // commits are explicit, after each flush
+		SessionTimeout: 10 * time.Second,
+	})
+	defer r.Close()
+
+	var pending []kafka.Message // every message since the last commit, DLQ'd ones included
+	var oldest time.Time
+	flush := func(ctx context.Context) error {
+		if len(pending) == 0 {
+			return nil
+		}
+		for attempt := 0; ; attempt++ {
+			err := c.Handler.Flush(ctx)
+			if err == nil {
+				break
+			}
+			batchFlushes.WithLabelValues(c.Name, "error").Inc()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			d := min(maxBackoff, 100*time.Millisecond<<min(attempt, 10))
+			d = d/2 + rand.N(d/2+1)
+			log.Warn("batch consumer: flush failed; will retry", "events", len(pending), "attempt", attempt+1, "in", d, "err", err)
+			if !sleep(ctx, d) {
+				return ctx.Err()
+			}
+		}
+		batchFlushes.WithLabelValues(c.Name, "ok").Inc()
+		batchRows.WithLabelValues(c.Name).Add(float64(len(pending)))
+		if err := r.CommitMessages(ctx, pending...); err != nil {
+			// The batch is durable; only the record of it is not. It will
+			// be written again after a restart, harmlessly.
+			log.Warn("batch consumer: commit failed after a successful flush", "err", err)
+		}
+		pending, oldest = pending[:0], time.Time{}
+		return nil
+	}
+
+	for {
+		fctx, cancel := ctx, context.CancelFunc(func() {})
+		if len(pending) > 0 {
+			fctx, cancel = context.WithDeadline(ctx, oldest.Add(maxWait))
+		}
+		m, err := r.FetchMessage(fctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				// Shutting down: write what we have if the store takes it
+				// promptly; otherwise it is read again on restart.
+				fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				flush(fctx)
+				return ctx.Err()
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				if err := flush(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+			log.Warn("batch consumer: fetch", "err", err)
+			if !sleep(ctx, time.Second) {
+				return ctx.Err()
+			}
+			continue
+		}
+		if len(pending) == 0 {
+			oldest = time.Now()
+		}
+		pending = append(pending, m)
+		if err := c.add(ctx, m); err != nil {
+			return err
+		}
+		if len(pending) >= maxBatch {
+			if err := flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// add decodes m into the batch, or parks it in its topic's DLQ.
+func (c *BatchConsumer) add(ctx context.Context, m kafka.Message) error {
+	msg := fromKafka(m)
+	pos := Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+	e, err := Event(msg)
+	if err == nil {
+		err = c.Handler.Add(e, pos)
+		if err == nil {
+			return nil
+		}
+		if !event.IsRejected(err) {
+			return fmt.Errorf("batch consumer %s: add %s: %w", c.Name, e.ID, err)
+		}
+	}
+	dead := toKafka(DLQ(m.Topic), msg)
+	dead.Headers = append(dead.Headers,
+		kafka.Header{Key: event.HeaderDLQReason, Value: []byte(err.Error())},
+		kafka.Header{Key: "dlq_topic", Value: []byte(m.Topic)},
+		kafka.Header{Key: "dlq_partition", Value: fmt.Appendf(nil, "%d", m.Partition)},
+		kafka.Header{Key: "dlq_offset", Value: fmt.Appendf(nil, "%d", m.Offset)},
+		kafka.Header{Key: "dlq_consumer", Value: []byte(c.Name)})
+	for {
+		werr := c.DLQ.w.WriteMessages(ctx, dead)
+		if werr == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !sleep(ctx, time.Second) {
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package streams_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/streams"
+	"github.com/learnstream/learnstream/streams/kafkatest"
+)
+
+// sink is a BatchHandler over memory whose store can be made to fail.
+type sink struct {
+	mu      sync.Mutex
+	pending []string
+	written map[string]int
+	fails   int // Flush fails this many more times (-1: always)
+	flushes int
+}
+
+func (s *sink) Add(e event.Event, _ streams.Position) error {
+	if string(e.Data) == `"poison"` {
+		return event.Reject(errors.New("data: not a row"))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending = append(s.pending, e.ID)
+	return nil
+}
+
+func (s *sink) Flush(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fails != 0 {
+		if s.fails > 0 {
+			s.fails--
+		}
+		return errors.New("store unreachable")
+	}
+	for _, id := range s.pending {
+		s.written[id]++
+	}
+	s.pending = s.pending[:0]
+	s.flushes++
+	return nil
+}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.written)
+}
+
+func runBatch(t *testing.T, c kafkatest.Cluster, topic, group string, s *sink) func() {
+	pub, _ := streams.NewPublisher(streams.PublisherConfig{Brokers: c.Brokers})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&streams.BatchConsumer{Name: "sink", Brokers: c.Brokers, Group: group, Topics: []string{topic}, Handler: s,
+			DLQ: pub, MaxBatch: 20, MaxWait: 100 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}).Run(ctx)
+	}()
+	return func() { cancel(); <-done; pub.Close() }
+}
+
+func TestBatchConsumerCommitsOnlyAfterFlush(t *testing.T) {
+	kafkatest.Each(t, func(t *testing.T, c kafkatest.Cluster) {
+		topic, group := kafkatest.Unique("ls.batch"), kafkatest.Unique("sink")
+		if err := streams.EnsureTopics(context.Background(), c.Brokers, []streams.TopicSpec{
+			{Name: topic, Partitions: 2, Replication: 1}, {Name: streams.DLQ(topic), Partitions: 1, Replication: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		batch := func(from, n int) []event.Event {
+			var evs []event.Event
+			for i := from; i < from+n; i++ {
+				evs = append(evs, newEvent(t, fmt.Sprintf("e%d", i), fmt.Sprintf("k%d", i%5), `{}`))
+			}
+			return evs
+		}
+		publish(t, c.Brokers, topic, append(batch(0, 50), newEvent(t, "bad", "k1", `"poison"`)))
+
+		// The store is down: nothing is written, nothing committed.
+		down := &sink{written: map[string]int{}, fails: -1}
+		stop := runBatch(t, c, topic, group, down)
+		time.Sleep(1500 * time.Millisecond)
+		stop()
+		if down.count() != 0 {
+			t.Fatalf("wrote %d events while the store was down", down.count())
+		}
+
+		// It comes back after two more failures: everything arrives once.
+		s := &sink{written: map[string]int{}, fails: 2}
+		stop = runBatch(t, c, topic, group, s)
+		waitFor(t, "50 events written", 30*time.Second, func() bool { return s.count() == 50 })
+		stop()
+
+		// A restart reads only what is new: the offsets were committed.
+		publish(t, c.Brokers, topic, batch(50, 10))
+		stop = runBatch(t, c, topic, group, s)
+		waitFor(t, "60 events written", 30*time.Second, func() bool { return s.count() == 60 })
+		time.Sleep(300 * time.Millisecond)
+		stop()
+		for id, n := range s.written {
+			if n != 1 {
+				t.Errorf("event %s written %d times", id, n)
+			}
+		}
+		dls, err := streams.ListDLQ(context.Background(), c.Brokers, topic, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(dls) < 1 || dls[0].Consumer != "sink" || dls[0].Reason == "" {
+			t.Errorf("poison event not in the DLQ with a reason: %+v", dls)
+		}
+	})
+}
