@@ -103,7 +103,6 @@ func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publish
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: dlq, GroupID: DLQReplayGroup,
 		StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond, CommitInterval: 0})
 	defer r.Close()
-	pending := func(p int, next int64) bool { return next < ends[p] }
 	// Where the group stands now decides whether anything is left at all.
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 	parts := make([]int, 0, len(ends))
@@ -114,15 +113,17 @@ func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publish
 	if err != nil {
 		return 0, fmt.Errorf("offsets of %s: %w", DLQReplayGroup, err)
 	}
-	left := 0
+	// A partition the group never committed is absent or -1: nothing of
+	// it was replayed yet.
+	next := make(map[int]int64, len(ends))
 	for _, po := range committed.Topics[dlq] {
-		next := po.CommittedOffset
-		if next < 0 {
-			next = 0
+		if po.Error == nil && po.CommittedOffset > 0 {
+			next[po.Partition] = po.CommittedOffset
 		}
-		if pending(po.Partition, next) {
-			left += int(ends[po.Partition] - next)
-		}
+	}
+	left := 0
+	for p, end := range ends {
+		left += int(max(end-next[p], 0))
 	}
 	sent := 0
 	for sent < left {

@@ -224,6 +224,34 @@ func TestFaultMalformedEventGoesToDLQ(t *testing.T) {
 		if _, stderr, err := cli(t, "dlq", "list", "--topic", "nope"); err == nil || !strings.Contains(stderr, "--topic") {
 			t.Errorf("dlq list --topic nope: %v %s", err, stderr)
 		}
+		if c.Embedded == nil {
+			return // a shared broker's DLQ holds other tests' records too
+		}
+		// Replay sends the parked records back; still poison, each is
+		// parked again by both projections of the process. A second replay
+		// sends only the copies parked since: nothing goes back twice.
+		parked := 4 // 2 records, rejected by 2 projections each
+		total := parked
+		for round := 1; round <= 2; round++ {
+			out, stderr, err := cli(t, "dlq", "replay", "--kafka", p.kafka)
+			want := fmt.Sprintf("replayed %d record(s)", parked)
+			if err != nil || !strings.Contains(out, want) {
+				t.Fatalf("dlq replay round %d: %v, want %q\n%s%s", round, err, want, out, stderr)
+			}
+			total += 2 * parked // each replayed record is parked again by both projections
+			p.settled(t, 30*time.Second)
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				list, _, _ := cli(t, "dlq", "list", "--kafka", p.kafka, "--json", "--limit", "1000")
+				if n := strings.Count(list, "\n"); n == total {
+					break
+				} else if time.Now().After(deadline) {
+					t.Fatalf("after replay round %d the DLQ holds %d records, want %d", round, n, total)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			parked *= 2
+		}
 	})
 }
 
