@@ -58,8 +58,48 @@ type ProgressReader interface {
 	Learner(ctx context.Context, tenant, learner string) ([]projections.ActivityProgress, error)
 }
 
+// Module is a set of /v1/ endpoints a role contributes (catalog,
+// recommendations, mastery...). Roles live outside this package's core, so
+// they register through a Router instead of editing the server.
+type Module interface {
+	Register(r Router)
+}
+
+// Router registers authenticated endpoints.
+type Router interface {
+	// Handle serves pattern (a net/http pattern with method, e.g.
+	// "GET /v1/learners/{learner}/mastery") to callers holding any scope.
+	Handle(pattern string, h http.HandlerFunc, scopes ...string)
+}
+
+type router struct{ s *Server }
+
+func (r router) Handle(pattern string, h http.HandlerFunc, scopes ...string) {
+	r.s.mux.HandleFunc(pattern, r.s.requireAuth(h, scopes...))
+}
+
+// Tenant is the tenant of an authenticated request.
+func Tenant(r *http.Request) string { return credential(r).Tenant }
+
+// WriteJSON answers status with v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+// WriteError answers status with a JSON error body.
+func WriteError(w http.ResponseWriter, status int, msg string) { writeError(w, status, msg) }
+
+// WriteFieldError answers 400 naming the field and the rule it broke.
+func WriteFieldError(w http.ResponseWriter, field, rule string) {
+	writeJSON(w, http.StatusBadRequest, errorBody{Error: field + ": " + rule, Field: field, Rule: rule})
+}
+
+// LearnerKey turns a {learner} path value into a learner key.
+func LearnerKey(v string) string { return learnerKey(v) }
+
 // v1Routes are the REST routes under /v1/ that this process can serve.
 func (s *Server) v1Routes() {
+	for _, m := range s.cfg.Modules {
+		m.Register(router{s})
+	}
 	if s.cfg.Admin != nil {
 		s.mux.HandleFunc("GET /v1/admin/projections", s.requireAuth(s.listProjections, "all"))
 		s.mux.HandleFunc("POST /v1/admin/projections/{name}/replay", s.requireAuth(s.replayProjection, "all"))

@@ -55,6 +55,8 @@ type Config struct {
 	// Progress serves learner progress under /v1/learners/; nil leaves it
 	// out (the process does not run that projection).
 	Progress ProgressReader
+	// Modules are the /v1/ endpoints of the roles this process runs.
+	Modules []Module
 	// Source is the CloudEvents source of the events this server emits.
 	Source string
 	// Ready reports whether the process can serve (broker reachable,

@@ -1,0 +1,259 @@
+package mf
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Reason codes carried by recommendations.
+const (
+	// ReasonMF: the item comes from the learner's matrix-factorisation scores.
+	ReasonMF = "mf"
+	// ReasonPopular: globally popular (cold start, or to fill the list).
+	ReasonPopular = "popular"
+	// ReasonPopularInRole: popular among learners of the same group/role.
+	ReasonPopularInRole = "popular_in_role"
+	// ReasonTrending: high learned item bias, a popularity that follows
+	// recent events (cold start).
+	ReasonTrending = "trending"
+	// ReasonPrerequisitesUnmet: some prerequisites of the skills the item
+	// teaches are not mastered (demoted).
+	ReasonPrerequisitesUnmet = "prerequisites_unmet"
+	// ReasonSkillsMastered: every skill the item teaches is already mastered (demoted).
+	ReasonSkillsMastered = "skills_mastered"
+	// ReasonSomeSkillsMastered: part of what the item teaches is mastered (demoted in proportion).
+	ReasonSomeSkillsMastered = "some_skills_mastered"
+	// ReasonReadyToLearn: the item teaches unmastered skills whose prerequisites are mastered.
+	ReasonReadyToLearn = "ready_to_learn"
+	// ReasonDifficultyFit: predicted success is near the target (bonus).
+	ReasonDifficultyFit = "difficulty_fit"
+	// ReasonTooHard / ReasonTooEasy: predicted success is well below / above the target.
+	ReasonTooHard = "too_hard"
+	ReasonTooEasy = "too_easy"
+)
+
+// Candidate is a recommendable item with a score and the reasons behind it.
+type Candidate struct {
+	Item    string   `json:"item"`
+	Score   float64  `json:"score"`
+	Reasons []string `json:"reasons"`
+}
+
+// Knowledge is what the re-ranker needs from the knowledge graph;
+// *graph.Graph satisfies it.
+type Knowledge interface {
+	// SkillsTaught returns the skills an activity teaches.
+	SkillsTaught(activity string) []string
+	// Prerequisites returns the direct prerequisites of a skill.
+	Prerequisites(skill string) []string
+}
+
+// RerankOptions tune Rerank. Start from DefaultRerankOptions; every field is
+// used as given.
+type RerankOptions struct {
+	// Knowledge enables the graph rules (nil: no graph rules).
+	Knowledge Knowledge
+	// Mastery is the learner's mastery probability per skill (absent: 0).
+	Mastery map[string]float64
+	// MasteryThreshold is the mastery at or above which a skill is mastered, in (0, 1].
+	MasteryThreshold float64
+	// Completed tells which items the learner completed; they are removed.
+	Completed func(item string) bool
+	// PredictSuccess, when set, predicts the learner's success probability
+	// on an item (ok false when unknown).
+	PredictSuccess func(item string) (p float64, ok bool)
+	// TargetSuccess is the success probability that fits best, in (0, 1).
+	TargetSuccess float64
+	// PrereqPenalty is subtracted in full when no prerequisite is met, in
+	// proportion otherwise.
+	PrereqPenalty float64
+	// MasteredPenalty is subtracted in full when every taught skill is
+	// mastered, in proportion otherwise.
+	MasteredPenalty float64
+	// FitBonus is added in full when predicted success equals the target,
+	// decreasing linearly to 0 at the farthest probability.
+	FitBonus float64
+	// FitBand is the distance to the target within which an item is a
+	// "difficulty_fit" (beyond it: "too_hard" or "too_easy").
+	FitBand float64
+	// N truncates the result (0: keep all).
+	N int
+}
+
+// DefaultRerankOptions returns the documented defaults: threshold 0.8,
+// target success 0.7, penalties 0.5 (prerequisites) and 0.3 (mastered),
+// fit bonus 0.2, fit band 0.1, N 10.
+func DefaultRerankOptions() RerankOptions {
+	return RerankOptions{MasteryThreshold: 0.8, TargetSuccess: 0.7, PrereqPenalty: 0.5,
+		MasteredPenalty: 0.3, FitBonus: 0.2, FitBand: 0.1, N: 10}
+}
+
+// Rerank re-orders candidates (typically the model's top-N, a few times
+// longer than the list to show) for one learner. It is a pure function.
+//
+// Base scores are min-max normalised to [0, 1] over the candidates (all
+// equal: 1), so that the adjustments below mean the same whatever the
+// model's scale:
+//
+//   - completed items and repeated items are removed;
+//   - with Knowledge: the item loses PrereqPenalty x (unmet / all
+//     prerequisites of the skills it teaches, not counting skills it teaches
+//     itself), reason prerequisites_unmet; it loses MasteredPenalty x
+//     (mastered / taught skills), reason skills_mastered when all are,
+//     some_skills_mastered otherwise; an item teaching unmastered skills
+//     with every prerequisite met gets the reason ready_to_learn;
+//   - with PredictSuccess: the item gains FitBonus x (1 - |p - target| /
+//     max(target, 1 - target)), reason difficulty_fit within FitBand of the
+//     target, too_hard or too_easy beyond.
+//
+// The result is sorted by adjusted score (ties keep the input order) and
+// carries the candidates' own reasons followed by the new ones.
+func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
+	if !(o.MasteryThreshold > 0 && o.MasteryThreshold <= 1) {
+		return nil, fmt.Errorf("rerank: MasteryThreshold %v, want (0, 1]", o.MasteryThreshold)
+	}
+	if o.PredictSuccess != nil && !(o.TargetSuccess > 0 && o.TargetSuccess < 1) {
+		return nil, fmt.Errorf("rerank: TargetSuccess %v, want (0, 1)", o.TargetSuccess)
+	}
+	for _, v := range []float64{o.PrereqPenalty, o.MasteredPenalty, o.FitBonus, o.FitBand} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return nil, fmt.Errorf("rerank: penalties, bonus and band must be finite and >= 0, got %v", v)
+		}
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, c := range cands {
+		if math.IsNaN(c.Score) {
+			return nil, fmt.Errorf("rerank: candidate %q has a NaN score", c.Item)
+		}
+		lo, hi = min(lo, c.Score), max(hi, c.Score)
+	}
+	type scored struct {
+		Candidate
+		order int
+	}
+	out := make([]scored, 0, len(cands))
+	seen := make(map[string]bool, len(cands))
+	mastered := func(s string) bool { return o.Mastery[s] >= o.MasteryThreshold }
+	for n, c := range cands {
+		if seen[c.Item] || o.Completed != nil && o.Completed(c.Item) {
+			continue
+		}
+		seen[c.Item] = true
+		s := 1.0
+		if hi > lo {
+			s = (c.Score - lo) / (hi - lo)
+		}
+		reasons := slices.Clip(slices.Clone(c.Reasons))
+		if o.Knowledge != nil {
+			taught := o.Knowledge.SkillsTaught(c.Item)
+			var nMastered, nPre, nUnmet int
+			var counted []string
+			for _, t := range taught {
+				if mastered(t) {
+					nMastered++
+				}
+				for _, p := range o.Knowledge.Prerequisites(t) {
+					if slices.Contains(taught, p) || slices.Contains(counted, p) {
+						continue
+					}
+					counted = append(counted, p)
+					nPre++
+					if !mastered(p) {
+						nUnmet++
+					}
+				}
+			}
+			if nUnmet > 0 {
+				s -= o.PrereqPenalty * float64(nUnmet) / float64(nPre)
+				reasons = append(reasons, ReasonPrerequisitesUnmet)
+			}
+			switch {
+			case len(taught) > 0 && nMastered == len(taught):
+				s -= o.MasteredPenalty
+				reasons = append(reasons, ReasonSkillsMastered)
+			case nMastered > 0:
+				s -= o.MasteredPenalty * float64(nMastered) / float64(len(taught))
+				reasons = append(reasons, ReasonSomeSkillsMastered)
+			}
+			if nUnmet == 0 && nMastered < len(taught) {
+				reasons = append(reasons, ReasonReadyToLearn)
+			}
+		}
+		if o.PredictSuccess != nil {
+			if p, ok := o.PredictSuccess(c.Item); ok && !math.IsNaN(p) {
+				d := math.Abs(p - o.TargetSuccess)
+				s += o.FitBonus * (1 - d/max(o.TargetSuccess, 1-o.TargetSuccess))
+				switch {
+				case d <= o.FitBand:
+					reasons = append(reasons, ReasonDifficultyFit)
+				case p < o.TargetSuccess:
+					reasons = append(reasons, ReasonTooHard)
+				default:
+					reasons = append(reasons, ReasonTooEasy)
+				}
+			}
+		}
+		out = append(out, scored{Candidate{Item: c.Item, Score: s, Reasons: reasons}, n})
+	}
+	slices.SortStableFunc(out, func(a, b scored) int {
+		switch {
+		case a.Score > b.Score:
+			return -1
+		case a.Score < b.Score:
+			return 1
+		}
+		return a.order - b.order
+	})
+	if o.N > 0 && len(out) > o.N {
+		out = out[:o.N]
+	}
+	res := make([]Candidate, len(out))
+	for i, s := range out {
+		res[i] = s.Candidate
+	}
+	return res, nil
+}
+
+// Candidates returns up to n candidates for a learner, leaving out the
+// items in exclude and the learner's own items: the model's best items when
+// the learner has history (reason mf), then the most popular items of the
+// learner's group (reason popular_in_role; group "" skips this), then the
+// items with the highest learned bias (reason trending; with Config.Bias),
+// then globally popular items (reason popular). Scores are the model's, or
+// the counts for popular items, so re-rank (Rerank normalises them) rather
+// than compare them across sources. pop must count items by the model's
+// indices; it may be nil.
+func Candidates(m *Model, pop *Popularity, user, group string, n int, exclude []string) []Candidate {
+	if n <= 0 {
+		return nil
+	}
+	ex := make([]int32, 0, len(exclude)+n)
+	for _, id := range exclude {
+		if i, ok := m.LookupItem(id); ok {
+			ex = append(ex, i)
+		}
+	}
+	var out []Candidate
+	buf := make([]Scored, 0, n)
+	add := func(list []Scored, reason string) {
+		for _, s := range list {
+			out = append(out, Candidate{Item: m.ItemID(s.Item), Score: float64(s.Score), Reasons: []string{reason}})
+			ex = append(ex, s.Item)
+		}
+	}
+	if u, ok := m.LookupUser(user); ok {
+		ex = m.Seen(u, ex)
+		add(m.TopN(u, n, ex, buf), ReasonMF)
+	}
+	if pop != nil && group != "" && len(out) < n {
+		add(pop.TopN(group, n-len(out), ex, buf), ReasonPopularInRole)
+	}
+	if len(out) < n {
+		add(m.TopNBias(n-len(out), ex, buf), ReasonTrending)
+	}
+	if pop != nil && len(out) < n {
+		add(pop.TopN("", n-len(out), ex, buf), ReasonPopular)
+	}
+	return out
+}
