@@ -22,6 +22,8 @@ import (
 type memLog struct {
 	mu   sync.Mutex
 	proj *projections.Statements
+	// docs, when set, applies the events published on api.DefaultDocumentsTopic.
+	docs *projections.Documents
 	next int64
 	fail error
 	evs  []event.Event
@@ -48,7 +50,11 @@ func (l *memLog) PublishEvents(ctx context.Context, topic string, evs ...event.E
 			if prev != nil {
 				<-prev
 			}
-			if err := l.proj.Handle(context.Background(), pos, e); err != nil {
+			h := l.proj.Projection
+			if topic == api.DefaultDocumentsTopic && l.docs != nil {
+				h = l.docs.Projection
+			}
+			if err := h.Handle(context.Background(), pos, e); err != nil {
 				panic(err)
 			}
 		}()
@@ -74,7 +80,11 @@ func newFixture(t *testing.T, mod func(*api.Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &memLog{proj: proj}
+	docs, err := projections.NewDocuments(store, waiters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &memLog{proj: proj, docs: docs}
 	creds := projections.NewCredentials(store)
 	ctx := context.Background()
 	if _, err := creds.Put(ctx, "admin", "admin-secret", "admin", "t1", []string{"all"}); err != nil {
@@ -87,7 +97,8 @@ func newFixture(t *testing.T, mod func(*api.Config)) *fixture {
 		t.Fatal(err)
 	}
 	cfg := api.Config{
-		Auth: creds, Publisher: log, StatementsTopic: "statements", Statements: proj, Waiters: waiters,
+		Auth: creds, Publisher: log, StatementsTopic: "statements", Waiters: waiters,
+		Statements:    &api.XAPI{Statements: proj, Documents: docs, MaxAttachmentBytes: 4 << 10, OperatorTenant: "t1"},
 		AuthorityHome: "http://lrs.example/", MaxBodyBytes: 64 << 10, MaxBatch: 5,
 	}
 	if mod != nil {
@@ -103,6 +114,7 @@ type req struct {
 	user, pass         string
 	noVersion          bool
 	contentType        string
+	headers            map[string]string
 }
 
 func (f *fixture) do(t *testing.T, r req) (*http.Response, []byte) {
@@ -121,6 +133,9 @@ func (f *fixture) do(t *testing.T, r req) (*http.Response, []byte) {
 		hr.Header.Set("Content-Type", r.contentType)
 	} else if r.body != "" {
 		hr.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range r.headers {
+		hr.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(hr)
 	if err != nil {
@@ -164,7 +179,7 @@ func TestStatementsHTTP(t *testing.T) {
 		{"batch over the limit", req{method: "POST", path: "/xapi/statements", body: "[" + strings.Repeat(good+",", 5) + good + "]"}, 413, "limit"},
 		{"body over the limit", req{method: "POST", path: "/xapi/statements", body: "[" + strings.Repeat(" ", 70<<10) + good + "]"}, 413, "limit"},
 		{"get unknown", req{method: "GET", path: "/xapi/statements?statementId=00000000-0000-4000-8000-000000000000"}, 404, "not found"},
-		{"get without id", req{method: "GET", path: "/xapi/statements"}, 400, "statementId"},
+		{"get with a wrongly cased parameter", req{method: "GET", path: "/xapi/statements?statementid=" + id}, 400, "statementId"},
 		{"get other tenant's statement", req{method: "GET", path: "/xapi/statements?statementId=" + id, user: "other", pass: "other-secret"}, 404, ""},
 		{"get own tenant's statement", req{method: "GET", path: "/xapi/statements?statementId=" + id, user: "reader", pass: "reader-secret"}, 200, ""},
 	} {

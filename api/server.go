@@ -107,13 +107,35 @@ func New(cfg Config) *Server {
 }
 
 func (s *Server) routes() {
-	read := []string{"all", "all/read", "statements/read"}
-	write := []string{"all", "statements/write"}
 	s.opsRoutes()
-	s.mux.HandleFunc("GET /xapi/about", s.about)
-	s.mux.HandleFunc("POST /xapi/statements", s.xapi(s.requireAuth(s.postStatements, write...)))
-	s.mux.HandleFunc("PUT /xapi/statements", s.xapi(s.requireAuth(s.putStatement, write...)))
-	s.mux.HandleFunc("GET /xapi/statements", s.xapi(s.requireAuth(s.getStatements, read...)))
+	x := &lrs{Server: s, be: s.backend()}
+	auth := func(h http.HandlerFunc, scopes []string) http.HandlerFunc { return x.wrap(s.requireAuth(h, scopes...)) }
+	s.mux.HandleFunc("GET /xapi/about", x.about)
+	s.mux.HandleFunc("OPTIONS /xapi/", x.preflight)
+	s.mux.HandleFunc("POST /xapi/", x.wrap(x.noMethod))
+	s.mux.HandleFunc("POST /xapi/statements", auth(x.postStatements, scopesStatementsWrite))
+	s.mux.HandleFunc("PUT /xapi/statements", auth(x.putStatement, scopesStatementsWrite))
+	s.mux.HandleFunc("GET /xapi/statements", auth(x.getStatements, scopesStatementsRead))
+	s.mux.HandleFunc("GET /xapi/activities", auth(x.activity, scopesDescribe))
+	s.mux.HandleFunc("GET /xapi/agents", auth(x.agents, scopesDescribe))
+	for _, d := range []struct {
+		path        string
+		res         docResource
+		read, write []string
+	}{
+		{"/xapi/activities/state", stateResource, scopesStateRead, scopesStateWrite},
+		{"/xapi/activities/profile", activityProfileResource, scopesProfileRead, scopesProfileWrite},
+		{"/xapi/agents/profile", agentProfileResource, scopesProfileRead, scopesProfileWrite},
+	} {
+		h := x.documents(d.res)
+		s.mux.HandleFunc("GET "+d.path, auth(h, d.read))
+		for _, m := range []string{"PUT", "POST", "DELETE"} {
+			s.mux.HandleFunc(m+" "+d.path, auth(h, d.write))
+		}
+	}
+	if x.be.Credentials != nil {
+		s.mux.HandleFunc("POST /v1/admin/credentials", s.requireAuth(x.createCredential, "all"))
+	}
 	s.v1Routes()
 }
 

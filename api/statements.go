@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -37,29 +38,6 @@ var (
 		Help: "Writes refused with 503 because the statements projection was too far behind.",
 	})
 )
-
-// xapi adds the xAPI version handling every /xapi/ resource but About has:
-// the request must name a 1.0.x version, and every answer names ours.
-func (s *Server) xapi(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Experience-API-Version", XAPIVersion)
-		v := r.Header.Get("X-Experience-API-Version")
-		if v == "" {
-			writeError(w, http.StatusBadRequest, "header X-Experience-API-Version is required (1.0.x)")
-			return
-		}
-		if v != "1.0" && !strings.HasPrefix(v, "1.0.") {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("header X-Experience-API-Version: %q is not supported (1.0.x)", v))
-			return
-		}
-		next(w, r)
-	}
-}
-
-func (s *Server) about(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("X-Experience-API-Version", XAPIVersion)
-	writeJSON(w, http.StatusOK, map[string]any{"version": []string{XAPIVersion}})
-}
 
 // readBody reads a JSON request body, answering 413 or 400 itself.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
@@ -103,11 +81,18 @@ func (s *Server) overloaded(w http.ResponseWriter) bool {
 	return false
 }
 
-func (s *Server) postStatements(w http.ResponseWriter, r *http.Request) {
-	if s.overloaded(w) {
+func (x *lrs) postStatements(w http.ResponseWriter, r *http.Request) {
+	x.consistentThrough(w)
+	if len(r.URL.Query()) > 0 {
+		for k := range r.URL.Query() {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("parameter %s: not allowed on POST /statements", k))
+			return
+		}
+	}
+	if x.overloaded(w) {
 		return
 	}
-	body, ok := s.readBody(w, r)
+	body, parts, ok := x.readStatementsBody(w, r)
 	if !ok {
 		return
 	}
@@ -116,29 +101,44 @@ func (s *Server) postStatements(w http.ResponseWriter, r *http.Request) {
 		writeInputError(w, err)
 		return
 	}
-	if len(sts) > s.cfg.MaxBatch {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("batch of %d statements exceeds the limit of %d", len(sts), s.cfg.MaxBatch))
+	if len(sts) > x.cfg.MaxBatch {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("batch of %d statements exceeds the limit of %d", len(sts), x.cfg.MaxBatch))
 		return
 	}
-	ids, status, msg := s.store(r.Context(), credential(r), sts)
+	if err := checkAttachments(sts, parts); err != nil {
+		writeInputError(w, err)
+		return
+	}
+	ids, status, msg := x.store(r.Context(), credential(r), sts, parts)
 	if status != http.StatusOK {
 		writeError(w, status, msg)
 		return
 	}
-	s.consistentThrough(w)
 	writeJSON(w, http.StatusOK, ids)
 }
 
-func (s *Server) putStatement(w http.ResponseWriter, r *http.Request) {
-	if s.overloaded(w) {
+func (x *lrs) putStatement(w http.ResponseWriter, r *http.Request) {
+	x.consistentThrough(w)
+	q := r.URL.Query()
+	for k, v := range q {
+		if k != "statementId" {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("parameter %s: not allowed on PUT /statements (only statementId)", k))
+			return
+		}
+		if len(v) > 1 {
+			writeError(w, http.StatusBadRequest, "parameter statementId: given more than once")
+			return
+		}
+	}
+	if x.overloaded(w) {
 		return
 	}
-	id := r.URL.Query().Get("statementId")
+	id := q.Get("statementId")
 	if id == "" {
 		writeError(w, http.StatusBadRequest, "parameter statementId is required for PUT")
 		return
 	}
-	body, ok := s.readBody(w, r)
+	body, parts, ok := x.readStatementsBody(w, r)
 	if !ok {
 		return
 	}
@@ -156,24 +156,30 @@ func (s *Server) putStatement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.ID = id
-	if _, status, msg := s.store(r.Context(), credential(r), []*xapi.Statement{st}); status != http.StatusOK {
+	sts := []*xapi.Statement{st}
+	if err := checkAttachments(sts, parts); err != nil {
+		writeInputError(w, err)
+		return
+	}
+	if _, status, msg := x.store(r.Context(), credential(r), sts, parts); status != http.StatusOK {
 		writeError(w, status, msg)
 		return
 	}
-	s.consistentThrough(w)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // store validates a batch as a whole, publishes it and waits until it is
 // readable. Nothing is published unless every statement is acceptable.
-func (s *Server) store(ctx context.Context, cred projections.Credential, sts []*xapi.Statement) ([]string, int, string) {
-	// Millisecond precision: what xAPI timestamps customarily carry, and
-	// what every client library parses.
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	auth := s.authority(cred)
+// Attachment payloads go first, on the same keys as their statements, so
+// they are stored before the statements that reference them.
+func (x *lrs) store(ctx context.Context, cred projections.Credential, sts []*xapi.Statement, parts map[string]part) ([]string, int, string) {
+	now := nextStored()
+	auth := x.authority(cred)
 	ids := make([]string, len(sts))
 	seen := make(map[string]int, len(sts))
-	var evs []event.Event
+	var evs, payloads []event.Event
+	var waitFor []string
+	sent := map[string]bool{}
 	for i, st := range sts {
 		if st.ID != "" {
 			key := strings.ToLower(st.ID)
@@ -183,12 +189,12 @@ func (s *Server) store(ctx context.Context, cred projections.Credential, sts []*
 			seen[key] = i
 			// An id that is already stored: the same statement again is a
 			// no-op; a different one is a conflict (statements are immutable).
-			old, err := s.cfg.Statements.Statement(ctx, cred.Tenant, st.ID)
+			old, err := x.cfg.Statements.Statement(ctx, cred.Tenant, st.ID)
 			switch {
 			case err == nil:
 				prev, perr := xapi.ParseStatement(old)
 				if perr != nil {
-					s.log.Error("stored statement unreadable", "id", st.ID, "err", perr)
+					x.log.Error("stored statement unreadable", "id", st.ID, "err", perr)
 					return nil, http.StatusInternalServerError, "stored statement is unreadable"
 				}
 				if !xapi.Equivalent(prev, st) {
@@ -197,54 +203,48 @@ func (s *Server) store(ctx context.Context, cred projections.Credential, sts []*
 				ids[i] = prev.ID
 				continue
 			case !errors.Is(err, projections.ErrNotFound):
-				s.log.Error("read statement", "id", st.ID, "err", err)
+				x.log.Error("read statement", "id", st.ID, "err", err)
 				return nil, http.StatusInternalServerError, "could not read statements"
 			}
 		}
 		st.Prepare(watermill.NewUUID(), now, auth)
 		ids[i] = st.ID
+		for _, a := range st.Attachments {
+			p, ok := parts[strings.ToLower(a.SHA2)]
+			if !ok || sent[st.LearnerKey()+"|"+strings.ToLower(a.SHA2)] {
+				continue
+			}
+			sent[st.LearnerKey()+"|"+strings.ToLower(a.SHA2)] = true
+			data, err := json.Marshal(projections.AttachmentData{SHA2: strings.ToLower(a.SHA2), ContentType: p.contentType, Content: p.content})
+			if err != nil {
+				return nil, http.StatusInternalServerError, "encoding attachment: " + err.Error()
+			}
+			e, err := event.New(watermill.NewUUID(), projections.TypeAttachmentStored, x.cfg.Source, cred.Tenant, st.LearnerKey(), now, data)
+			if err != nil {
+				return nil, http.StatusInternalServerError, err.Error()
+			}
+			payloads = append(payloads, e)
+		}
 		data, err := json.Marshal(st)
 		if err != nil {
 			return nil, http.StatusInternalServerError, "encoding statement: " + err.Error()
 		}
-		e, err := event.New(watermill.NewUUID(), event.TypeStatementStored, s.cfg.Source, cred.Tenant, st.LearnerKey(), now, data)
+		e, err := event.New(watermill.NewUUID(), event.TypeStatementStored, x.cfg.Source, cred.Tenant, st.LearnerKey(), now, data)
 		if err != nil {
 			return nil, http.StatusInternalServerError, err.Error()
 		}
 		evs = append(evs, e)
+		waitFor = append(waitFor, e.ID)
 	}
 	if len(evs) == 0 {
 		return ids, http.StatusOK, ""
 	}
-	if s.cfg.Waiters != nil {
-		for _, e := range evs {
-			s.cfg.Waiters.Register(e.ID)
-		}
-	}
-	if err := s.cfg.Publisher.PublishEvents(ctx, s.cfg.StatementsTopic, evs...); err != nil {
-		for _, e := range evs {
-			s.cfg.Waiters.Forget(e.ID)
-		}
-		s.log.Error("publish statements", "count", len(evs), "err", err)
-		return nil, http.StatusServiceUnavailable, "the event log is unavailable; nothing was stored, retry later"
+	outcomes, status, msg := x.publish(ctx, x.cfg.StatementsTopic, append(payloads, evs...), waitFor)
+	if status != http.StatusOK {
+		return nil, status, msg
 	}
 	statementsAccepted.Add(float64(len(evs)))
-	if s.cfg.Waiters == nil {
-		return ids, http.StatusOK, ""
-	}
-	wctx, cancel := context.WithTimeout(ctx, s.cfg.ConsistencyTimeout)
-	defer cancel()
-	for i, e := range evs {
-		o, err := s.cfg.Waiters.Wait(wctx, e.ID)
-		if err != nil {
-			// Durable in the log, so success; the projection will catch up.
-			consistencyTimeouts.Inc()
-			s.log.Warn("statement accepted before it was projected", "event", e.ID, "err", err)
-			for _, rest := range evs[i+1:] {
-				s.cfg.Waiters.Forget(rest.ID)
-			}
-			break
-		}
+	for _, o := range outcomes {
 		if o == projections.Conflict {
 			// A concurrent write of the same id with other content won.
 			return nil, http.StatusConflict, "a statement id in the batch was stored concurrently with different content"
@@ -253,38 +253,72 @@ func (s *Server) store(ctx context.Context, cred projections.Credential, sts []*
 	return ids, http.StatusOK, ""
 }
 
-func (s *Server) getStatements(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	id := q.Get("statementId")
-	if id == "" {
-		writeError(w, http.StatusBadRequest, "parameter statementId is required (statement queries are not supported yet)")
-		return
-	}
-	for k := range q {
-		if k != "statementId" && k != "format" && k != "attachments" {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("parameter %s: not allowed with statementId", k))
-			return
+// publish produces evs and waits, bounded by the consistency timeout, until
+// this process's projection applied those named in waitFor; it returns
+// their outcomes (fewer when the wait timed out: the write is durable and
+// still succeeds).
+func (x *lrs) publish(ctx context.Context, topic string, evs []event.Event, waitFor []string) ([]projections.Outcome, int, string) {
+	if x.cfg.Waiters != nil {
+		for _, id := range waitFor {
+			x.cfg.Waiters.Register(id)
 		}
 	}
-	b, err := s.cfg.Statements.Statement(r.Context(), credential(r).Tenant, id)
-	if errors.Is(err, projections.ErrNotFound) {
-		s.consistentThrough(w)
-		writeError(w, http.StatusNotFound, fmt.Sprintf("statement %s not found", id))
-		return
+	if err := x.cfg.Publisher.PublishEvents(ctx, topic, evs...); err != nil {
+		if x.cfg.Waiters != nil {
+			for _, id := range waitFor {
+				x.cfg.Waiters.Forget(id)
+			}
+		}
+		x.log.Error("publish", "topic", topic, "count", len(evs), "err", err)
+		return nil, http.StatusServiceUnavailable, "the event log is unavailable; nothing was stored, retry later"
 	}
-	if err != nil {
-		s.log.Error("read statement", "id", id, "err", err)
-		writeError(w, http.StatusInternalServerError, "could not read statement")
-		return
+	if x.cfg.Waiters == nil {
+		return nil, http.StatusOK, ""
 	}
-	s.consistentThrough(w)
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(b)
+	wctx, cancel := context.WithTimeout(ctx, x.cfg.ConsistencyTimeout)
+	defer cancel()
+	var outcomes []projections.Outcome
+	for i, id := range waitFor {
+		o, err := x.cfg.Waiters.Wait(wctx, id)
+		if err != nil {
+			// Durable in the log, so success; the projection will catch up.
+			consistencyTimeouts.Inc()
+			x.log.Warn("write accepted before it was projected", "event", id, "err", err)
+			for _, rest := range waitFor[i+1:] {
+				x.cfg.Waiters.Forget(rest)
+			}
+			break
+		}
+		outcomes = append(outcomes, o)
+	}
+	return outcomes, http.StatusOK, ""
 }
 
-// consistentThrough sets X-Experience-API-Consistent-Through. Writes answer
-// only after they are projected, so everything acknowledged before now is
-// visible.
-func (s *Server) consistentThrough(w http.ResponseWriter) {
-	w.Header().Set("X-Experience-API-Consistent-Through", time.Now().UTC().Format(time.RFC3339Nano))
+// storedClock hands out stored times: millisecond precision (what xAPI
+// timestamps customarily carry, and what every client library parses),
+// increasing across requests of this process so that statements sent one
+// after another sort in the order they were sent. Under more than a
+// thousand writes a second the clock would run ahead of real time, so it
+// never leads by more than maxStoredLead; beyond that, stored times repeat
+// and ties sort by id.
+var storedClock struct {
+	sync.Mutex
+	last time.Time
+}
+
+const maxStoredLead = 100 * time.Millisecond
+
+func nextStored() time.Time {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	storedClock.Lock()
+	defer storedClock.Unlock()
+	if !now.After(storedClock.last) {
+		if next := storedClock.last.Add(time.Millisecond); next.Sub(now) <= maxStoredLead {
+			now = next
+		} else {
+			now = storedClock.last
+		}
+	}
+	storedClock.last = now
+	return now
 }

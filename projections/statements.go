@@ -2,9 +2,14 @@ package projections
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -15,7 +20,24 @@ import (
 // StatementsName is the statements projection's name (offsets, replay, CLI).
 const StatementsName = "statements"
 
-// Statements is the read model of stored xAPI statements.
+// TypeAttachmentStored is the event carrying one attachment payload of a
+// statement. The API publishes it on the statements topic, with the
+// statement's key and before the statement, so the payload is stored by the
+// time the statement is.
+const TypeAttachmentStored = "learnstream.xapi.attachment.stored.v1"
+
+// AttachmentData is the data of a TypeAttachmentStored event.
+type AttachmentData struct {
+	SHA2        string `json:"sha2"`
+	ContentType string `json:"contentType"`
+	// Content is the payload (base64 in JSON).
+	Content []byte `json:"content"`
+}
+
+// Statements is the read model of stored xAPI statements, with an index
+// for every filter of GET /statements, the voiding marks, the activity
+// definitions and agent names learned from statements, and attachment
+// payloads.
 type Statements struct {
 	*Projection
 }
@@ -34,10 +56,73 @@ type statementsModel struct{}
 
 func (statementsModel) Name() string { return StatementsName }
 
-// statementKey is where a statement lives: tenant first, so no query of one
-// tenant can reach another's statements.
+// Key layout of the statements projection (every key under its space,
+// kind first, then the tenant, so a tenant's prefix holds all its data):
+//
+//	s  tenant id                   -> statement JSON as stored
+//	m  tenant id                   -> statementMeta (index entries, for StatementRefs)
+//	x  tenant kind value pos       -> "" (an index entry; kind "*" indexes all)
+//	vd tenant id                   -> id of the voiding statement (id is voided)
+//	vp tenant id                   -> id of a voiding statement whose target is not stored yet
+//	ac tenant activityId           -> canonical Activity JSON (merged definitions)
+//	nm tenant agentKey name        -> "" (names an agent was seen under)
+//	at tenant sha2                 -> attachment payload
+//
+// pos is the statement's place in stored order: 8 bytes of big-endian
+// stored Unix nanoseconds, then the lower-case id, so equal stored times
+// still sort stably.
 func statementKey(sp Space, tenant, id string) []byte {
 	return sp.Key("s", tenant, strings.ToLower(id))
+}
+
+// Index kinds.
+const (
+	idxAll             = "*"
+	idxAgent           = "a"
+	idxRelatedAgent    = "A"
+	idxVerb            = "v"
+	idxActivity        = "c"
+	idxRelatedActivity = "C"
+	idxRegistration    = "r"
+	idxAuthority       = "u"
+)
+
+// statementMeta is what a later statement referring to this one needs: the
+// index entries it inherits (xAPI Communication 2.1.3: a query returns the
+// statements targeting statements that match it).
+type statementMeta struct {
+	Keys map[string][]string `json:"k"`
+}
+
+// Position is a statement's place in stored order; paging cursors carry it.
+type Position struct {
+	Stored int64  // Unix nanoseconds
+	ID     string // lower case
+}
+
+func (p Position) bytes() []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(p.ID)), uint64(p.Stored))
+	return append(b, p.ID...)
+}
+
+func positionFrom(b []byte) Position {
+	if len(b) < 8 {
+		return Position{}
+	}
+	return Position{Stored: int64(binary.BigEndian.Uint64(b)), ID: string(b[8:])}
+}
+
+// String encodes p for a cursor.
+func (p Position) String() string { return strconv.FormatInt(p.Stored, 10) + "." + p.ID }
+
+// ParsePosition decodes Position.String.
+func ParsePosition(s string) (Position, error) {
+	n, id, ok := strings.Cut(s, ".")
+	v, err := strconv.ParseInt(n, 10, 64)
+	if !ok || err != nil || !xapi.IsUUID(id) {
+		return Position{}, fmt.Errorf("position %q is malformed", s)
+	}
+	return Position{Stored: v, ID: strings.ToLower(id)}, nil
 }
 
 func (statementsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
@@ -45,14 +130,35 @@ func (statementsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome,
 	if err != nil {
 		return 0, event.Reject(err)
 	}
-	want, wantMajor, _ := event.SplitType(event.TypeStatementStored)
-	if name != want {
-		// Not ours: stepping over it still advances the offset.
-		return Unchanged, nil
+	for _, t := range []string{event.TypeStatementStored, TypeAttachmentStored} {
+		want, wantMajor, _ := event.SplitType(t)
+		if name != want {
+			continue
+		}
+		if major != wantMajor {
+			return 0, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
+		}
+		if t == TypeAttachmentStored {
+			return applyAttachment(txn, sp, e)
+		}
+		return applyStatement(txn, sp, e)
 	}
-	if major != wantMajor {
-		return 0, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
+	// Not ours: stepping over it still advances the offset.
+	return Unchanged, nil
+}
+
+func applyAttachment(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	var a AttachmentData
+	if err := json.Unmarshal(e.Data, &a); err != nil {
+		return 0, event.Reject(fmt.Errorf("data: %w", err))
 	}
+	if a.SHA2 == "" {
+		return 0, event.Reject(errors.New("data.sha2: is required"))
+	}
+	return Stored, txn.Set(sp.Key("at", e.Tenant, strings.ToLower(a.SHA2)), a.Content)
+}
+
+func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 	st, err := xapi.ParseStatement(e.Data)
 	if err != nil {
 		return 0, event.Reject(fmt.Errorf("data: %w", err))
@@ -60,32 +166,213 @@ func (statementsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome,
 	if st.ID == "" {
 		return 0, event.Reject(errors.New("data: statement has no id"))
 	}
-	key := statementKey(sp, e.Tenant, st.ID)
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return Stored, txn.Set(key, e.Data)
+	if st.Stored == nil {
+		return 0, event.Reject(errors.New("data: statement has no stored time"))
 	}
+	tenant, id := e.Tenant, strings.ToLower(st.ID)
+	key := statementKey(sp, tenant, id)
+	item, err := txn.Get(key)
+	if err == nil {
+		outcome := Conflict
+		err = item.Value(func(v []byte) error {
+			old, err := xapi.ParseStatement(v)
+			if err != nil {
+				return fmt.Errorf("stored statement %s is unreadable: %w", st.ID, err)
+			}
+			if xapi.Equivalent(old, st) {
+				outcome = Unchanged
+			}
+			return nil
+		})
+		return outcome, err
+	}
+	if !errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, err
+	}
+	if err := txn.Set(key, e.Data); err != nil {
+		return 0, err
+	}
+	keys := indexKeys(st)
+	target, voiding := st.IsVoiding()
+	if ref := st.Object.StatementRef; ref != nil {
+		inherited, err := readMeta(txn, sp, tenant, ref.ID)
+		if err != nil {
+			return 0, err
+		}
+		for k, vs := range inherited.Keys {
+			keys[k] = mergeSorted(keys[k], vs)
+		}
+	}
+	meta, err := json.Marshal(statementMeta{Keys: keys})
 	if err != nil {
 		return 0, err
 	}
-	outcome := Conflict
-	err = item.Value(func(v []byte) error {
-		old, err := xapi.ParseStatement(v)
+	if err := txn.Set(sp.Key("m", tenant, id), meta); err != nil {
+		return 0, err
+	}
+	pos := Position{Stored: st.Stored.UnixNano(), ID: id}.bytes()
+	if err := txn.Set(indexKey(sp, tenant, idxAll, "", pos), nil); err != nil {
+		return 0, err
+	}
+	for kind, values := range keys {
+		for _, v := range values {
+			if err := txn.Set(indexKey(sp, tenant, kind, v, pos), nil); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if st.Authority != nil {
+		if err := txn.Set(indexKey(sp, tenant, idxAuthority, xapi.ActorKey(*st.Authority), pos), nil); err != nil {
+			return 0, err
+		}
+	}
+	if err := applyVoiding(txn, sp, tenant, id, target, voiding); err != nil {
+		return 0, err
+	}
+	if err := learnActivities(txn, sp, tenant, st); err != nil {
+		return 0, err
+	}
+	for _, a := range st.NamedAgents() {
+		if err := txn.Set(sp.Key("nm", tenant, xapi.ActorKey(a), a.Name), nil); err != nil {
+			return 0, err
+		}
+	}
+	return Stored, nil
+}
+
+// applyVoiding records what voiding the new statement id does or suffers.
+// A statement is voided only by a voiding statement and only if it is not
+// itself voiding (Data 2.2.3); the target may arrive after its voiding
+// statement, so a pending mark waits for it.
+func applyVoiding(txn *badger.Txn, sp Space, tenant, id, target string, voiding bool) error {
+	if voiding {
+		target = strings.ToLower(target)
+		item, err := txn.Get(statementKey(sp, tenant, target))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return txn.Set(sp.Key("vp", tenant, target), []byte(id))
+		}
 		if err != nil {
-			return fmt.Errorf("stored statement %s is unreadable: %w", st.ID, err)
+			return err
 		}
-		if xapi.Equivalent(old, st) {
-			outcome = Unchanged
+		var targetVoids bool
+		if err := item.Value(func(v []byte) error {
+			t, err := xapi.ParseStatement(v)
+			if err != nil {
+				return fmt.Errorf("stored statement %s is unreadable: %w", target, err)
+			}
+			_, targetVoids = t.IsVoiding()
+			return nil
+		}); err != nil {
+			return err
 		}
+		if targetVoids {
+			return nil
+		}
+		return txn.Set(sp.Key("vd", tenant, target), []byte(id))
+	}
+	pending := sp.Key("vp", tenant, id)
+	item, err := txn.Get(pending)
+	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil
+	}
+	if err != nil {
+		return err
+	}
+	by, err := item.ValueCopy(nil)
+	if err != nil {
+		return err
+	}
+	if err := txn.Delete(pending); err != nil {
+		return err
+	}
+	return txn.Set(sp.Key("vd", tenant, id), by)
+}
+
+// learnActivities merges the definitions a statement carries into the
+// activities' canonical definitions.
+func learnActivities(txn *badger.Txn, sp Space, tenant string, st *xapi.Statement) error {
+	for _, a := range st.ActivityRefs() {
+		if a.Definition == nil {
+			continue
+		}
+		key := sp.Key("ac", tenant, a.ID)
+		known, err := readCanonicalActivity(txn, key)
+		if err != nil {
+			return err
+		}
+		merged := xapi.Activity{ObjectType: xapi.ObjectTypeActivity, ID: a.ID,
+			Definition: xapi.MergeDefinition(known.Definition, a.Definition)}
+		b, err := json.Marshal(merged)
+		if err != nil {
+			return err
+		}
+		if err := txn.Set(key, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readCanonicalActivity(txn *badger.Txn, key []byte) (xapi.Activity, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return xapi.Activity{}, nil
+	}
+	if err != nil {
+		return xapi.Activity{}, err
+	}
+	var a xapi.Activity
+	err = item.Value(func(v []byte) error {
+		var err error
+		a, err = xapi.ParseActivity(v)
+		return err
 	})
-	return outcome, err
+	return a, err
+}
+
+func indexKey(sp Space, tenant, kind, value string, pos []byte) []byte {
+	return append(sp.Prefix("x", tenant, kind, value), pos...)
+}
+
+// indexKeys lists the index entries of a statement's own content.
+func indexKeys(st *xapi.Statement) map[string][]string {
+	keys := map[string][]string{
+		idxAgent:           st.AgentKeys(false),
+		idxRelatedAgent:    st.AgentKeys(true),
+		idxVerb:            {st.Verb.ID},
+		idxActivity:        st.ActivityIDs(false),
+		idxRelatedActivity: st.ActivityIDs(true),
+	}
+	if st.Context != nil && st.Context.Registration != "" {
+		keys[idxRegistration] = []string{strings.ToLower(st.Context.Registration)}
+	}
+	return keys
+}
+
+func readMeta(txn *badger.Txn, sp Space, tenant, id string) (statementMeta, error) {
+	var m statementMeta
+	item, err := txn.Get(sp.Key("m", tenant, strings.ToLower(id)))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return m, nil
+	}
+	if err != nil {
+		return m, err
+	}
+	err = item.Value(func(v []byte) error { return json.Unmarshal(v, &m) })
+	return m, err
+}
+
+func mergeSorted(a, b []string) []string {
+	out := append(slices.Clone(a), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // ErrNotFound reports a missing record.
 var ErrNotFound = errors.New("not found")
 
-// Statement returns the stored statement JSON of tenant with id.
+// Statement returns the stored statement JSON of tenant with id, voided or
+// not.
 func (p *Statements) Statement(_ context.Context, tenant, id string) ([]byte, error) {
 	var out []byte
 	err := p.View(func(txn *badger.Txn, sp Space) error {
@@ -100,6 +387,230 @@ func (p *Statements) Statement(_ context.Context, tenant, id string) ([]byte, er
 		return err
 	})
 	return out, err
+}
+
+// Voided reports whether the statement tenant/id is voided.
+func (p *Statements) Voided(_ context.Context, tenant, id string) (bool, error) {
+	var voided bool
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		var err error
+		voided, err = keyExists(txn, sp.Key("vd", tenant, strings.ToLower(id)))
+		return err
+	})
+	return voided, err
+}
+
+func keyExists(txn *badger.Txn, key []byte) (bool, error) {
+	_, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Attachment returns a stored attachment payload by its SHA-2.
+func (p *Statements) Attachment(_ context.Context, tenant, sha2 string) ([]byte, error) {
+	var out []byte
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		item, err := txn.Get(sp.Key("at", tenant, strings.ToLower(sha2)))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		out, err = item.ValueCopy(nil)
+		return err
+	})
+	return out, err
+}
+
+// Activity returns the canonical definition of an activity, or just its id
+// when no statement defined it (the Activities resource answers with an
+// Activity either way).
+func (p *Statements) Activity(_ context.Context, tenant, id string) (xapi.Activity, error) {
+	var a xapi.Activity
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		var err error
+		a, err = readCanonicalActivity(txn, sp.Key("ac", tenant, id))
+		return err
+	})
+	if err != nil {
+		return xapi.Activity{}, fmt.Errorf("read activity %s: %w", id, err)
+	}
+	a.ObjectType, a.ID = xapi.ObjectTypeActivity, id
+	return a, nil
+}
+
+// AgentNames returns the names the agent with the ActorKey key was seen
+// under, sorted.
+func (p *Statements) AgentNames(_ context.Context, tenant, key string) ([]string, error) {
+	var names []string
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		prefix := sp.Prefix("nm", tenant, key)
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = prefix
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			names = append(names, string(it.Item().Key()[len(prefix):]))
+		}
+		return nil
+	})
+	return names, err
+}
+
+// StatementQuery is a GET /statements query. Empty fields do not filter.
+type StatementQuery struct {
+	Agent             string // an ActorKey
+	RelatedAgents     bool
+	Verb              string
+	Activity          string
+	RelatedActivities bool
+	Registration      string
+	// Authority, an ActorKey, keeps only statements stored by that
+	// authority (the statements/read/mine scope).
+	Authority string
+	// Since (exclusive) and Until (inclusive) bound stored; zero is open.
+	Since, Until time.Time
+	Ascending    bool
+	Limit        int
+	// After continues a query after a position (exclusive), in its order.
+	After *Position
+}
+
+// StatementPage is one page of a query's answer.
+type StatementPage struct {
+	Statements []json.RawMessage
+	// Next is the position to continue after, when more statements match.
+	Next *Position
+	// Latest is the most recent stored time among Statements.
+	Latest time.Time
+}
+
+type stmtFilter struct{ kind, value string }
+
+// Query answers a statement query from the indexes. It walks the most
+// selective index that the query names, in stored order, and probes the
+// other filters' indexes for each candidate, so the cost grows with the
+// statements of the driving index that it has to step over, not with the
+// store. Voided statements never match (they are only reachable by
+// voidedStatementId).
+func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (StatementPage, error) {
+	var filters []stmtFilter
+	add := func(kind, value string) {
+		if value != "" {
+			filters = append(filters, stmtFilter{kind, value})
+		}
+	}
+	// Most selective first: the first filter drives the walk.
+	add(idxRegistration, strings.ToLower(q.Registration))
+	if q.RelatedActivities {
+		add(idxRelatedActivity, q.Activity)
+	} else {
+		add(idxActivity, q.Activity)
+	}
+	if q.RelatedAgents {
+		add(idxRelatedAgent, q.Agent)
+	} else {
+		add(idxAgent, q.Agent)
+	}
+	add(idxVerb, q.Verb)
+	add(idxAuthority, q.Authority)
+	drive := stmtFilter{idxAll, ""}
+	if len(filters) > 0 {
+		drive, filters = filters[0], filters[1:]
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	var page StatementPage
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		prefix := sp.Prefix("x", tenant, drive.kind, drive.value)
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = prefix
+		opts.Reverse = !q.Ascending
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		var start []byte
+		switch {
+		case q.After != nil:
+			start = append(slices.Clone(prefix), q.After.bytes()...)
+		case q.Ascending && !q.Since.IsZero():
+			start = binary.BigEndian.AppendUint64(slices.Clone(prefix), uint64(q.Since.UnixNano()+1))
+		case q.Ascending:
+			start = prefix
+		case !q.Until.IsZero():
+			start = binary.BigEndian.AppendUint64(slices.Clone(prefix), uint64(q.Until.UnixNano()))
+			start = append(start, 0xff)
+		default:
+			start = append(slices.Clone(prefix), 0xff)
+		}
+		for it.Seek(start); it.Valid(); it.Next() {
+			pos := positionFrom(it.Item().Key()[len(prefix):])
+			if q.After != nil && pos == *q.After {
+				continue
+			}
+			if !q.Since.IsZero() && pos.Stored <= q.Since.UnixNano() {
+				if q.Ascending {
+					continue
+				}
+				break
+			}
+			if !q.Until.IsZero() && pos.Stored > q.Until.UnixNano() {
+				if q.Ascending {
+					break
+				}
+				continue
+			}
+			ok, err := stmtMatches(txn, sp, tenant, filters, pos)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if len(page.Statements) == limit {
+				// One more match exists: page.Next (the last returned) stays.
+				return nil
+			}
+			item, err := txn.Get(statementKey(sp, tenant, pos.ID))
+			if err != nil {
+				return fmt.Errorf("statement %s is indexed but not stored: %w", pos.ID, err)
+			}
+			b, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			page.Statements = append(page.Statements, b)
+			at := pos
+			page.Next = &at
+			if t := time.Unix(0, pos.Stored).UTC(); t.After(page.Latest) {
+				page.Latest = t
+			}
+		}
+		// The walk ended without finding one more match: no next page.
+		page.Next = nil
+		return nil
+	})
+	return page, err
+}
+
+// stmtMatches probes the filters' indexes for a candidate and checks it is not
+// voided.
+func stmtMatches(txn *badger.Txn, sp Space, tenant string, filters []stmtFilter, pos Position) (bool, error) {
+	pb := pos.bytes()
+	for _, f := range filters {
+		ok, err := keyExists(txn, indexKey(sp, tenant, f.kind, f.value, pb))
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	voided, err := keyExists(txn, sp.Key("vd", tenant, pos.ID))
+	return !voided, err
 }
 
 // Count returns how many statements tenant has stored.

@@ -68,6 +68,10 @@ func runFitBKT(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "fit bkt: flag --data is required")
 		return errUsage
 	}
+	opt, err := opt.WithDefaults()
+	if err != nil {
+		return flagError(err)
+	}
 	ix := adaptive.NewIndex()
 	fmt.Fprintf(stderr, "fit bkt: reading %s\n", data)
 	d, err := readKT(data, ix, skipBad)
@@ -109,6 +113,6 @@ func runFitBKT(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "fitted %d skills from %d attempts in %s (EM, %d restarts, at most %d iterations)\n",
-		len(fits), out.Observations, elapsed.Round(time.Millisecond), max(opt.Restarts, 1), opt.MaxIter)
+		len(fits), out.Observations, elapsed.Round(time.Millisecond), opt.Restarts, opt.MaxIter)
 	return nil
 }

@@ -1,0 +1,183 @@
+package analytics
+
+import (
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// IngestVersion is the version of the row encoders. It is the version column
+// of every fact table's ReplacingMergeTree: bump it when an encoder starts
+// deriving a column differently, and a replay replaces the rows the older
+// encoder wrote.
+const IngestVersion uint32 = 1
+
+// Row is one row of one table, ready for either insert path: Values feeds
+// clickhouse-go's batch Append (native protocol), AppendJSON writes one line
+// of JSONEachRow (HTTP inserts, chDB, dead-letter inspection).
+type Row interface {
+	// Table is the destination table.
+	Table() string
+	// Columns lists the columns Values and AppendJSON fill, in order. The
+	// slice is shared: do not modify it.
+	Columns() []string
+	// Values returns the column values as Go types clickhouse-go appends:
+	// string, uint8..uint64, float64, time.Time, []string, []float64 and
+	// pointers for Nullable columns.
+	Values() []any
+	// AppendJSON appends the row as one JSON object (no newline).
+	AppendJSON(b []byte) []byte
+	// Size estimates the row's encoded size in bytes (for batch bounds).
+	Size() int
+}
+
+// jsonTimeLayout is the DateTime64(3) text form ClickHouse parses by default.
+const jsonTimeLayout = "2006-01-02 15:04:05.000"
+
+// jsonw appends the fields of one JSON object.
+type jsonw struct {
+	b     []byte
+	first bool
+}
+
+func newJSONW(b []byte) jsonw { return jsonw{b: append(b, '{'), first: true} }
+
+func (w *jsonw) key(k string) {
+	if !w.first {
+		w.b = append(w.b, ',')
+	}
+	w.first = false
+	w.b = append(w.b, '"')
+	w.b = append(w.b, k...)
+	w.b = append(w.b, '"', ':')
+}
+
+func (w *jsonw) str(k, v string) { w.key(k); w.b = appendJSONString(w.b, v) }
+func (w *jsonw) u64(k string, v uint64) {
+	w.key(k)
+	w.b = strconv.AppendUint(w.b, v, 10)
+}
+func (w *jsonw) f64(k string, v float64) { w.key(k); w.b = appendFloat(w.b, v) }
+func (w *jsonw) time(k string, t time.Time) {
+	w.key(k)
+	w.b = append(w.b, '"')
+	w.b = t.UTC().AppendFormat(w.b, jsonTimeLayout)
+	w.b = append(w.b, '"')
+}
+func (w *jsonw) nstr(k string, v *string) {
+	if v == nil {
+		w.key(k)
+		w.b = append(w.b, "null"...)
+		return
+	}
+	w.str(k, *v)
+}
+func (w *jsonw) nf64(k string, v *float64) {
+	if v == nil {
+		w.key(k)
+		w.b = append(w.b, "null"...)
+		return
+	}
+	w.f64(k, *v)
+}
+func (w *jsonw) nu8(k string, v *uint8) {
+	if v == nil {
+		w.key(k)
+		w.b = append(w.b, "null"...)
+		return
+	}
+	w.u64(k, uint64(*v))
+}
+func (w *jsonw) strs(k string, vs []string) {
+	w.key(k)
+	w.b = append(w.b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = appendJSONString(w.b, v)
+	}
+	w.b = append(w.b, ']')
+}
+func (w *jsonw) f64s(k string, vs []float64) {
+	w.key(k)
+	w.b = append(w.b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = appendFloat(w.b, v)
+	}
+	w.b = append(w.b, ']')
+}
+func (w *jsonw) done() []byte { return append(w.b, '}') }
+
+func appendFloat(b []byte, v float64) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return append(b, "null"...)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+func boolPtr(p *bool) *uint8 {
+	if p == nil {
+		return nil
+	}
+	var v uint8
+	if *p {
+		v = 1
+	}
+	return &v
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,90 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/learnstream/learnstream/domain/xapi"
+	"github.com/learnstream/learnstream/projections"
+)
+
+// StatementStore is what the LRS reads statements and what statements
+// taught it from: the statements projection.
+type StatementStore interface {
+	StatementReader
+	Voided(ctx context.Context, tenant, id string) (bool, error)
+	Query(ctx context.Context, tenant string, q projections.StatementQuery) (projections.StatementPage, error)
+	Attachment(ctx context.Context, tenant, sha2 string) ([]byte, error)
+	Activity(ctx context.Context, tenant, id string) (xapi.Activity, error)
+	AgentNames(ctx context.Context, tenant, key string) ([]string, error)
+}
+
+// DocumentStore reads State, Activity Profile and Agent Profile documents:
+// the documents projection.
+type DocumentStore interface {
+	Document(ctx context.Context, tenant string, k projections.DocumentKey) (projections.Document, error)
+	DocumentIDs(ctx context.Context, tenant string, k projections.DocumentKey, since time.Time) ([]string, error)
+}
+
+// CredentialStore creates credentials (POST /v1/admin/credentials).
+type CredentialStore interface {
+	Put(ctx context.Context, key, secret, name, tenant string, scopes []string) (projections.Credential, error)
+}
+
+// DefaultDocumentsTopic is where document writes go unless XAPI says
+// otherwise (streams.TopicDocuments).
+const DefaultDocumentsTopic = "learnstream.documents.v1"
+
+// DefaultMaxAttachmentBytes bounds one attachment payload. Payloads travel
+// as events, so the bound stays under Kafka's default message size (1 MB)
+// once base64 has grown them by a third.
+const DefaultMaxAttachmentBytes = 512 << 10
+
+// XAPI is the full LRS backend. Config.Statements accepts it (it is a
+// StatementReader), which lets a process wire the LRS without new Config
+// fields: the server type-asserts Config.Statements to *XAPI. A plain
+// StatementStore there gives every resource but the documents.
+type XAPI struct {
+	Statements StatementStore
+	// Documents, when nil, leaves out the State, Activity Profile and
+	// Agent Profile resources (they answer 501).
+	Documents      DocumentStore
+	DocumentsTopic string
+	// AllowedOrigins are the origins browsers may call the LRS from; empty
+	// allows any origin (content is often served from elsewhere).
+	AllowedOrigins []string
+	// MaxAttachmentBytes bounds one attachment payload (413 beyond it).
+	MaxAttachmentBytes int64
+	// Credentials, when set, serves POST /v1/admin/credentials; nil uses
+	// Config.Auth when it can create credentials.
+	Credentials CredentialStore
+	// OperatorTenant is the tenant whose "all" credentials may create
+	// credentials for other tenants; empty allows none.
+	OperatorTenant string
+}
+
+// Statement reads one statement (the write path's conflict check).
+func (x *XAPI) Statement(ctx context.Context, tenant, id string) ([]byte, error) {
+	return x.Statements.Statement(ctx, tenant, id)
+}
+
+// backend resolves the LRS backend from the configuration.
+func (s *Server) backend() *XAPI {
+	var x XAPI
+	switch v := s.cfg.Statements.(type) {
+	case *XAPI:
+		x = *v
+	case StatementStore:
+		x.Statements = v
+	}
+	if x.DocumentsTopic == "" {
+		x.DocumentsTopic = DefaultDocumentsTopic
+	}
+	if x.MaxAttachmentBytes <= 0 {
+		x.MaxAttachmentBytes = DefaultMaxAttachmentBytes
+	}
+	if x.Credentials == nil {
+		x.Credentials, _ = s.cfg.Auth.(CredentialStore)
+	}
+	return &x
+}

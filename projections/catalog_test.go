@@ -1,0 +1,77 @@
+package projections
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+func TestCatalogProjectionAppliesOutOfOrderAndRejectsBadEvents(t *testing.T) {
+	store, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	c, err := NewCatalog(store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := int64(0)
+	apply := func(typ, data string) error {
+		e, err := event.New("id", typ, "test", "t1", "k", time.Now(), []byte(data))
+		if err != nil {
+			return err
+		}
+		off++
+		return c.Handle(context.Background(), event.Position{Topic: "catalog", Offset: off}, e)
+	}
+	// The activity arrives before the skill it teaches (other partition).
+	for _, ev := range [][2]string{
+		{TypeActivityPut, `{"id":"https://example.com/a","type":"course","teaches":["s"]}`},
+		{TypeSkillPut, `{"id":"s","name":"S"}`},
+		{TypeActivitySeen, `{"id":"https://example.com/seen"}`},
+		{TypeLearnerRolePut, `{"learner":"mbox:mailto:a@example.com","role":"r"}`},
+	} {
+		if err := apply(ev[0], ev[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := c.Graph("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := g.SkillsTaught("https://example.com/a"); len(got) != 1 || got[0] != "s" {
+		t.Errorf("activity teaches %v, want [s]", got)
+	}
+	if _, ok := g.Activity("https://example.com/seen"); !ok {
+		t.Error("seen activity not registered")
+	}
+	if r, _ := c.LearnerRole("t1", "mbox:mailto:a@example.com"); r != "r" {
+		t.Errorf("learner role %q", r)
+	}
+	if err := apply(TypeSkillDeleted, `{"id":"s"}`); err != nil {
+		t.Fatal(err)
+	}
+	g, _ = c.Graph("t1")
+	if _, ok := g.Skill("s"); ok {
+		t.Error("deleted skill still there")
+	}
+	for _, tc := range []struct{ name, typ, data string }{
+		{"not json", TypeSkillPut, `{`},
+		{"unknown field", TypeSkillPut, `{"id":"x","colour":"red"}`},
+		{"bad skill id", TypeSkillPut, `{"id":"a;b"}`},
+		{"bad activity type", TypeActivityPut, `{"id":"https://example.com/x","type":"video"}`},
+		{"edge without to", TypePrerequisitePut, `{"from":"a"}`},
+		{"delete without id", TypeRoleDeleted, `{}`},
+		{"unknown catalog type", "learnstream.catalog.cooking.put.v1", `{}`},
+		{"unknown major", "learnstream.catalog.skill.put.v2", `{"id":"x"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := apply(tc.typ, tc.data); !event.IsRejected(err) {
+				t.Errorf("err = %v, want a rejection (DLQ)", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,241 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+// lrsStatement builds a stored-statement event with a stored time i
+// milliseconds after a fixed instant.
+func lrsStatement(t *testing.T, tenant string, i int, body string) event.Event {
+	t.Helper()
+	stored := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Millisecond).Format("2006-01-02T15:04:05.000Z")
+	data := fmt.Sprintf(`{"id":%q,%s,"stored":%q,"timestamp":%q,"version":"1.0.0","authority":{"account":{"homePage":"http://lrs/","name":"k%d"}}}`,
+		uuid(i), body, stored, stored, i%2)
+	e, err := event.New(fmt.Sprintf("e%d-%s", i, tenant), event.TypeStatementStored, "test", tenant, "k", time.Now(), []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func actVerb(actor, verb, activity string) string {
+	return fmt.Sprintf(`"actor":{"mbox":"mailto:%s"},"verb":{"id":"http://example.com/v/%s"},"object":{"id":"http://example.com/a/%s"}`, actor, verb, activity)
+}
+
+func ids(t *testing.T, page StatementPage) []string {
+	t.Helper()
+	var out []string
+	for _, raw := range page.Statements {
+		var s struct{ ID string }
+		json.Unmarshal(raw, &s)
+		out = append(out, s.ID)
+	}
+	return out
+}
+
+func TestStatementIndexes(t *testing.T) {
+	store := openStore(t)
+	p, _ := NewStatements(store, nil)
+	ctx := context.Background()
+	off := int64(0)
+	apply := func(e event.Event) {
+		t.Helper()
+		if err := p.Handle(ctx, event.Position{Topic: "s", Offset: off}, e); err != nil {
+			t.Fatal(err)
+		}
+		off++
+	}
+	apply(lrsStatement(t, "t1", 1, actVerb("ada@x.org", "did", "a")))
+	apply(lrsStatement(t, "t1", 2, actVerb("bob@x.org", "did", "b")))
+	apply(lrsStatement(t, "t1", 3, actVerb("ada@x.org", "saw", "b")))
+	// 4 refers to 2, so it matches 2's filters too.
+	apply(lrsStatement(t, "t1", 4, `"actor":{"mbox":"mailto:cy@x.org"},"verb":{"id":"http://example.com/v/liked"},"object":{"objectType":"StatementRef","id":"`+uuid(2)+`"}`))
+	// 5 voids 3; 6 voids 5 (a voiding statement), which changes nothing.
+	apply(lrsStatement(t, "t1", 5, `"actor":{"mbox":"mailto:cy@x.org"},"verb":{"id":"http://adlnet.gov/expapi/verbs/voided"},"object":{"objectType":"StatementRef","id":"`+uuid(3)+`"}`))
+	apply(lrsStatement(t, "t1", 6, `"actor":{"mbox":"mailto:cy@x.org"},"verb":{"id":"http://adlnet.gov/expapi/verbs/voided"},"object":{"objectType":"StatementRef","id":"`+uuid(5)+`"}`))
+	apply(lrsStatement(t, "t2", 7, actVerb("ada@x.org", "did", "a")))
+	for _, tc := range []struct {
+		name string
+		q    StatementQuery
+		want []int
+	}{
+		{"all", StatementQuery{}, []int{6, 5, 4, 2, 1}},
+		{"ascending", StatementQuery{Ascending: true}, []int{1, 2, 4, 5, 6}},
+		// 5 voids 3 (ada), so it matches ada; 6 targets 5, so it does too.
+		{"agent, through StatementRefs", StatementQuery{Agent: "mbox:mailto:ada@x.org"}, []int{6, 5, 1}},
+		{"verb through a StatementRef", StatementQuery{Verb: "http://example.com/v/did"}, []int{4, 2, 1}},
+		{"activity b", StatementQuery{Activity: "http://example.com/a/b"}, []int{6, 5, 4, 2}},
+		{"agent and activity", StatementQuery{Agent: "mbox:mailto:bob@x.org", Activity: "http://example.com/a/b"}, []int{4, 2}},
+		{"authority", StatementQuery{Authority: "account:http://lrs/|k1"}, []int{5, 1}},
+		{"limit", StatementQuery{Limit: 2}, []int{6, 5}},
+		{"after", StatementQuery{Limit: 2, After: &Position{Stored: time.Date(2026, 11, 29, 10, 0, 0, 5e6, time.UTC).UnixNano(), ID: uuid(5)}}, []int{4, 2}},
+		{"since", StatementQuery{Since: time.Date(2026, 11, 29, 10, 0, 0, 4e6, time.UTC)}, []int{6, 5}},
+		{"until ascending", StatementQuery{Until: time.Date(2026, 11, 29, 10, 0, 0, 2e6, time.UTC), Ascending: true}, []int{1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page, err := p.Query(ctx, "t1", tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, i := range tc.want {
+				want = append(want, uuid(i))
+			}
+			if got := ids(t, page); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
+	}
+	page, _ := p.Query(ctx, "t1", StatementQuery{Limit: 2})
+	if page.Next == nil || page.Next.ID != uuid(5) {
+		t.Errorf("next after a full page: %+v", page.Next)
+	}
+	page, _ = p.Query(ctx, "t1", StatementQuery{Limit: 5})
+	if page.Next != nil {
+		t.Errorf("a page holding the last match has a next position %+v", page.Next)
+	}
+	for id, want := range map[int]bool{3: true, 5: false, 6: false, 1: false} {
+		if v, _ := p.Voided(ctx, "t1", uuid(id)); v != want {
+			t.Errorf("statement %d voided=%v, want %v", id, v, want)
+		}
+	}
+	if p2, _ := p.Query(ctx, "t2", StatementQuery{}); len(p2.Statements) != 1 {
+		t.Errorf("tenant t2 has %d statements, want 1", len(p2.Statements))
+	}
+	pos, err := ParsePosition(Position{Stored: 42, ID: uuid(1)}.String())
+	if err != nil || pos.Stored != 42 || pos.ID != uuid(1) {
+		t.Errorf("position round trip: %+v %v", pos, err)
+	}
+	if _, err := ParsePosition("x.y"); err == nil {
+		t.Error("malformed position parsed")
+	}
+}
+
+func TestDefinitionsAndNames(t *testing.T) {
+	store := openStore(t)
+	p, _ := NewStatements(store, nil)
+	ctx := context.Background()
+	p.Handle(ctx, event.Position{Topic: "s", Offset: 0}, lrsStatement(t, "t1", 1,
+		`"actor":{"mbox":"mailto:ada@x.org","name":"Ada"},"verb":{"id":"http://example.com/v"},"object":{"id":"http://example.com/a","definition":{"name":{"en":"A"},"type":"http://example.com/t"}}`))
+	p.Handle(ctx, event.Position{Topic: "s", Offset: 1}, lrsStatement(t, "t1", 2,
+		`"actor":{"mbox":"mailto:ada@x.org","name":"Ada L."},"verb":{"id":"http://example.com/v"},"object":{"id":"http://example.com/a","definition":{"name":{"fr":"Un"}}}`))
+	a, err := p.Activity(ctx, "t1", "http://example.com/a")
+	if err != nil || a.Definition == nil || fmt.Sprint(a.Definition.Name) != "map[en:A fr:Un]" || a.Definition.Type != "http://example.com/t" {
+		t.Errorf("merged definition: %+v %v", a.Definition, err)
+	}
+	if a, _ := p.Activity(ctx, "t2", "http://example.com/a"); a.Definition != nil || a.ID != "http://example.com/a" {
+		t.Errorf("tenant t2 sees t1's definition: %+v", a)
+	}
+	names, _ := p.AgentNames(ctx, "t1", "mbox:mailto:ada@x.org")
+	if fmt.Sprint(names) != "[Ada Ada L.]" {
+		t.Errorf("names: %v", names)
+	}
+}
+
+func docEvent(t *testing.T, id string, w DocumentWrite) event.Event {
+	t.Helper()
+	w.Updated = time.Now()
+	data, _ := json.Marshal(w)
+	e, err := event.New(id, TypeDocument, "test", "t1", "k", time.Now(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestDocumentsRecheckPreconditions: the API checks preconditions before
+// publishing, but two writers may both pass; the projection checks again
+// so the second changes nothing.
+func TestDocumentsRecheckPreconditions(t *testing.T) {
+	store := openStore(t)
+	w := NewWaiters()
+	d, _ := NewDocuments(store, w)
+	ctx := context.Background()
+	base := DocumentWrite{Resource: DocActivityProfile, ActivityID: "http://example.com/a", ID: "p", ContentType: "application/json"}
+	off := int64(0)
+	apply := func(e event.Event) Outcome {
+		t.Helper()
+		w.Register(e.ID)
+		if err := d.Handle(ctx, event.Position{Topic: "d", Offset: off}, e); err != nil {
+			t.Fatal(err)
+		}
+		off++
+		o, _ := w.Wait(ctx, e.ID)
+		return o
+	}
+	first := base
+	first.Op, first.Content, first.IfNoneMatch = OpPut, []byte(`{"a":1}`), "*"
+	racer := first
+	racer.Content = []byte(`{"a":2}`)
+	if o := apply(docEvent(t, "e1", first)); o != Stored {
+		t.Fatalf("first create: %v", o)
+	}
+	if o := apply(docEvent(t, "e2", racer)); o != Conflict {
+		t.Fatalf("racing create with If-None-Match: %v, want conflict", o)
+	}
+	stale := base
+	stale.Op, stale.Content, stale.IfMatch = OpPut, []byte(`{"b":1}`), ETag([]byte(`{"old":1}`))
+	if o := apply(docEvent(t, "e3", stale)); o != Conflict {
+		t.Fatalf("stale If-Match: %v, want conflict", o)
+	}
+	noHeaders := base
+	noHeaders.Op, noHeaders.Content, noHeaders.MustNotExist = OpPut, []byte(`{"c":1}`), true
+	if o := apply(docEvent(t, "e4", noHeaders)); o != Conflict {
+		t.Fatalf("PUT without headers over an existing profile: %v, want conflict", o)
+	}
+	merge := base
+	merge.Op, merge.Content = OpPost, []byte(`{"b":2}`)
+	if o := apply(docEvent(t, "e5", merge)); o != Stored {
+		t.Fatalf("merge: %v", o)
+	}
+	doc, err := d.Document(ctx, "t1", DocumentKey{Resource: DocActivityProfile, ActivityID: "http://example.com/a", ID: "p"})
+	if err != nil || string(doc.Content) != `{"a":1,"b":2}` || doc.ETag != ETag(doc.Content) {
+		t.Errorf("document after the race and merge: %s %s %v", doc.Content, doc.ETag, err)
+	}
+	// A malformed write is rejected to the DLQ, not retried.
+	bad := base
+	bad.Op = "patch"
+	if err := d.Handle(ctx, event.Position{Topic: "d", Offset: off}, docEvent(t, "e6", bad)); !event.IsRejected(err) {
+		t.Errorf("unknown op: %v, want a rejection", err)
+	}
+}
+
+func TestStateDeleteAll(t *testing.T) {
+	store := openStore(t)
+	d, _ := NewDocuments(store, nil)
+	ctx := context.Background()
+	put := func(off int64, reg, id string) {
+		w := DocumentWrite{Resource: DocState, Op: OpPut, ActivityID: "http://example.com/a", Agent: "mbox:mailto:a@x.org", Registration: reg, ID: id, ContentType: "text/plain", Content: []byte(id)}
+		if err := d.Handle(ctx, event.Position{Topic: "d", Offset: off}, docEvent(t, fmt.Sprint("e", off), w)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(0, "", "s1")
+	put(1, "r1", "s2")
+	put(2, "r2", "s3")
+	key := DocumentKey{Resource: DocState, ActivityID: "http://example.com/a", Agent: "mbox:mailto:a@x.org"}
+	if got, _ := d.DocumentIDs(ctx, "t1", key, time.Time{}); fmt.Sprint(got) != "[s1 s2 s3]" {
+		t.Errorf("ids across registrations: %v", got)
+	}
+	withReg := key
+	withReg.Registration = "r1"
+	if got, _ := d.DocumentIDs(ctx, "t1", withReg, time.Time{}); fmt.Sprint(got) != "[s2]" {
+		t.Errorf("ids of r1: %v", got)
+	}
+	del := DocumentWrite{Resource: DocState, Op: OpDeleteAll, ActivityID: key.ActivityID, Agent: key.Agent, Registration: "r1"}
+	d.Handle(ctx, event.Position{Topic: "d", Offset: 3}, docEvent(t, "e3", del))
+	if got, _ := d.DocumentIDs(ctx, "t1", key, time.Time{}); fmt.Sprint(got) != "[s1 s3]" {
+		t.Errorf("after deleting r1: %v", got)
+	}
+	del.Registration = ""
+	d.Handle(ctx, event.Position{Topic: "d", Offset: 4}, docEvent(t, "e4", del))
+	if got, _ := d.DocumentIDs(ctx, "t1", key, time.Time{}); len(got) != 0 {
+		t.Errorf("after deleting all: %v", got)
+	}
+}

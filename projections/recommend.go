@@ -1,0 +1,222 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+// RecommendationsName is the recommendations projection's name.
+const RecommendationsName = "recommendations"
+
+// TypeRecommendationsUpdated is the event the recommender publishes on
+// learnstream.recommendations.v1, keyed by learner.
+const TypeRecommendationsUpdated = "learnstream.recommendations.updated.v1"
+
+// Recommendation is one ranked item.
+type Recommendation struct {
+	Item    string   `json:"item"`
+	Score   float64  `json:"score"`
+	Rank    int      `json:"rank"`
+	Reasons []string `json:"reasons"`
+}
+
+// RecommendationsUpdated is the data of a RecommendationsUpdated event.
+type RecommendationsUpdated struct {
+	Learner      string           `json:"learner"`
+	Items        []Recommendation `json:"items"`
+	ModelVersion string           `json:"model_version"`
+	BasedOn      string           `json:"based_on"`
+	Role         string           `json:"role,omitempty"`
+	ColdStart    bool             `json:"cold_start"`
+}
+
+// LearnerRecommendations is what the read model keeps per learner: the
+// latest event's data and identity.
+type LearnerRecommendations struct {
+	RecommendationsUpdated
+	EventID string    `json:"event_id"`
+	Time    time.Time `json:"time"`
+}
+
+// Recommendations keeps the latest recommendations of every learner. Every
+// API process keeps all of it (the topic is compacted and small).
+type Recommendations struct {
+	*Projection
+}
+
+// NewRecommendations returns the recommendations projection.
+func NewRecommendations(store *Store, waiters *Waiters) (*Recommendations, error) {
+	p, err := NewProjection(store, recommendationsModel{}, waiters)
+	if err != nil {
+		return nil, err
+	}
+	return &Recommendations{p}, nil
+}
+
+type recommendationsModel struct{}
+
+func (recommendationsModel) Name() string { return RecommendationsName }
+
+func (recommendationsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	name, major, err := event.SplitType(e.Type)
+	if err != nil {
+		return 0, event.Reject(err)
+	}
+	want, wantMajor, _ := event.SplitType(TypeRecommendationsUpdated)
+	if name != want {
+		return Unchanged, nil
+	}
+	if major != wantMajor {
+		return 0, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
+	}
+	var lr LearnerRecommendations
+	if err := json.Unmarshal(e.Data, &lr.RecommendationsUpdated); err != nil {
+		return 0, event.Reject(fmt.Errorf("data: %w", err))
+	}
+	if lr.Learner == "" {
+		return 0, event.Reject(errors.New("data.learner: required"))
+	}
+	lr.EventID, lr.Time = e.ID, e.Time
+	key := sp.Key("l", e.Tenant, lr.Learner)
+	if item, err := txn.Get(key); err == nil {
+		var old LearnerRecommendations
+		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &old) }); err != nil {
+			return 0, err
+		}
+		if old.EventID == e.ID {
+			// A re-published event (same id after a recommender restart).
+			return Unchanged, nil
+		}
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, err
+	}
+	b, err := json.Marshal(lr)
+	if err != nil {
+		return 0, err
+	}
+	return Stored, txn.Set(key, b)
+}
+
+// Learner returns the latest recommendations of a learner (ErrNotFound when
+// none were published).
+func (p *Recommendations) Learner(_ context.Context, tenant, learner string) (LearnerRecommendations, error) {
+	var lr LearnerRecommendations
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		item, err := txn.Get(sp.Key("l", tenant, learner))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error { return json.Unmarshal(v, &lr) })
+	})
+	return lr, err
+}
+
+// Count returns the number of learners with recommendations.
+func (p *Recommendations) Count(_ context.Context, tenant string) (int, error) {
+	n := 0
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = sp.Prefix("l", tenant)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// RecommenderName names the recommender's checkpoint space.
+const RecommenderName = "recommender"
+
+// RecommenderCheckpoints stores the recommender's per-partition model
+// snapshots together with the input offset they were taken at, in one
+// Badger transaction per checkpoint. Keys: model snapshots under
+// ("m", tenant, topic, partition); offsets as every projection's.
+type RecommenderCheckpoints struct {
+	store *Store
+	sp    Space
+}
+
+// NewRecommenderCheckpoints opens the recommender's checkpoint space.
+func NewRecommenderCheckpoints(store *Store) (*RecommenderCheckpoints, error) {
+	sp, err := store.currentSpace(RecommenderName)
+	if err != nil {
+		return nil, err
+	}
+	return &RecommenderCheckpoints{store: store, sp: sp}, nil
+}
+
+// PartitionCheckpoint is one partition's state: the next offset to read and
+// one opaque snapshot per tenant.
+type PartitionCheckpoint struct {
+	Next    int64
+	Tenants map[string][]byte
+}
+
+// Load returns a partition's checkpoint (ok false when it has none).
+func (c *RecommenderCheckpoints) Load(topic string, partition int) (PartitionCheckpoint, bool, error) {
+	cp := PartitionCheckpoint{Tenants: map[string][]byte{}}
+	var ok bool
+	err := c.store.db.View(func(txn *badger.Txn) error {
+		var err error
+		cp.Next, ok, err = nextOffset(txn, c.sp, topic, partition)
+		if err != nil || !ok {
+			return err
+		}
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = c.sp.Prefix("m")
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		suffix := "\x00" + topic + "\x00" + strconv.Itoa(partition)
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := string(it.Item().Key()[len(opts.Prefix):])
+			tenant, ok := strings.CutSuffix(k, suffix)
+			if !ok || strings.Contains(tenant, "\x00") {
+				continue
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			cp.Tenants[tenant] = v
+		}
+		return nil
+	})
+	if err != nil {
+		return PartitionCheckpoint{}, false, fmt.Errorf("recommender checkpoint %s/%d: %w", topic, partition, err)
+	}
+	return cp, ok, nil
+}
+
+// Save writes the checkpoints of several partitions, snapshots and offsets,
+// in one transaction: all of them or none.
+func (c *RecommenderCheckpoints) Save(topic string, cps map[int]PartitionCheckpoint) error {
+	return c.store.db.Update(func(txn *badger.Txn) error {
+		for part, cp := range cps {
+			for tenant, snap := range cp.Tenants {
+				if err := txn.Set(c.sp.Key("m", tenant, topic, strconv.Itoa(part)), snap); err != nil {
+					return fmt.Errorf("recommender checkpoint %s/%d (%d bytes): %w", topic, part, len(snap), err)
+				}
+			}
+			if err := setNextOffset(txn, c.sp, topic, part, cp.Next); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

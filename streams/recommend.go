@@ -1,0 +1,905 @@
+package streams
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/graph"
+	"github.com/learnstream/learnstream/domain/mf"
+	"github.com/learnstream/learnstream/domain/xapi"
+	"github.com/learnstream/learnstream/projections"
+)
+
+// TopicItemFactors carries each partition model's item factors (compacted,
+// keyed by tenant, partition and item): how recommender instances share
+// item factors (docs/architecture.md, "Shared model state").
+const TopicItemFactors = "learnstream.recommender.items.v1"
+
+// TypeItemFactors is the event on TopicItemFactors.
+const TypeItemFactors = "learnstream.recommender.item_factors.v1"
+
+var (
+	recEvents = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "learnstream_recommender_events_total",
+		Help: "Statements the recommender consumed, by outcome.",
+	}, []string{"outcome"})
+	recPublished = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "learnstream_recommendations_published_total",
+		Help: "RecommendationsUpdated events published (top-N changed).",
+	})
+	recLatency = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "learnstream_recommender_event_seconds",
+		Help:    "Time from a statement's delivery to its RecommendationsUpdated being acknowledged.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+)
+
+// CatalogView is what the recommender reads of the catalog projection.
+type CatalogView interface {
+	Graph(tenant string) (*graph.Graph, error)
+	LearnerRole(tenant, learner string) (string, error)
+}
+
+// MasteryReader gives a learner's mastery per skill (probability in
+// [0, 1]) when an adaptive model runs; nil means none.
+type MasteryReader interface {
+	Mastery(ctx context.Context, tenant, learner string) (map[string]float64, error)
+}
+
+// EventSink publishes events durably (EventPublisher is one).
+type EventSink interface {
+	PublishEvents(ctx context.Context, topic string, evs ...event.Event) error
+}
+
+// RecommenderConfig configures a Recommender.
+type RecommenderConfig struct {
+	Model   mf.Config
+	Weights mf.Weights
+	Rerank  mf.RerankOptions
+	// N is the length of the published list (default 10); Candidates the
+	// number of candidates re-ranked (default 5N).
+	N, Candidates int
+	Catalog       CatalogView
+	Mastery       MasteryReader
+	Checkpoints   *projections.RecommenderCheckpoints
+	Publisher     EventSink
+	// Topics (defaults: the standard names).
+	StatementsTopic, RecommendationsTopic, CatalogTopic, ItemsTopic string
+	Source                                                          string
+	// CheckpointEvery and CheckpointInterval bound the work re-applied
+	// after a crash (defaults 5000 events, 5 s).
+	CheckpointEvery    int
+	CheckpointInterval time.Duration
+	// FlushEvents and FlushInterval batch the published updates (defaults
+	// 256 events, 5 ms): Run flushes a partial batch after FlushInterval.
+	FlushEvents   int
+	FlushInterval time.Duration
+	// Share publishes and merges item factors across partitions and
+	// instances at each checkpoint (default on via NewRecommender).
+	Share  bool
+	Logger *slog.Logger
+}
+
+// Recommender is the recommendation consumer of the statements topic. It
+// keeps one model per (partition, tenant): a partition's learners live in
+// one model, so replaying a partition after a checkpoint re-applies the same
+// events to the same state (deterministic). It implements Handler and
+// OffsetStore.
+type Recommender struct {
+	cfg RecommenderConfig
+	log *slog.Logger
+
+	mu         sync.Mutex
+	parts      map[int]*partState
+	registered map[string]bool // tenant|activity announced as seen
+	sinceCkpt  int
+	lastCkpt   time.Time
+	// outbox holds RecommendationsUpdated events learned but not yet
+	// acknowledged by the broker; a checkpoint flushes it first, so a
+	// crash loses none (events after the checkpoint are re-applied and
+	// re-published with the same ids).
+	outbox    []event.Event
+	outboxAt  []time.Time
+	lastFlush time.Time
+	// sendq feeds the sender goroutine, which publishes batches in order
+	// and retries until the broker acknowledges; inflight counts batches
+	// queued or being sent.
+	sendq     chan outBatch
+	inflight  atomic.Int64
+	startOnce sync.Once
+
+	// remote holds the latest item factors of every partition, read from
+	// the items topic: tenant -> item -> partition -> contribution.
+	rmu       sync.Mutex
+	remote    map[string]map[string]map[int]ItemFactors
+	remoteNew bool
+}
+
+type partState struct {
+	next    int64
+	tenants map[string]*tenantModel
+}
+
+type tenantModel struct {
+	m   *mf.Model
+	pop *mf.Popularity
+	aux modelAux
+	// touched items since the last exchange.
+	touched map[string]bool
+}
+
+// modelAux is the per-learner state the model does not keep.
+type modelAux struct {
+	Completed map[string][]string `json:"completed,omitempty"` // learner -> items
+	Top       map[string][]string `json:"top,omitempty"`       // learner -> last published items
+	Roles     map[string]string   `json:"roles,omitempty"`     // learner -> role counted in popularity
+	Counts    map[string]float64  `json:"counts,omitempty"`    // item -> events in this partition
+	// Pop is the popularity counts per (item, group), in order of first
+	// appearance, to rebuild the popularity model.
+	Pop    []popEntry     `json:"pop,omitempty"`
+	popIdx map[string]int // item\x00group -> index in Pop
+}
+
+func (a *modelAux) addPop(item, group string, w float64) {
+	if a.popIdx == nil {
+		a.popIdx = map[string]int{}
+	}
+	k := item + "\x00" + group
+	if i, ok := a.popIdx[k]; ok {
+		a.Pop[i].W += w
+		return
+	}
+	a.popIdx[k] = len(a.Pop)
+	a.Pop = append(a.Pop, popEntry{Item: item, Group: group, W: w})
+}
+
+type popEntry struct {
+	Item  string  `json:"i"`
+	Group string  `json:"g,omitempty"`
+	W     float64 `json:"w"`
+}
+
+// ItemFactors is the data of an item_factors event: one partition model's
+// vector and bias for one item, and its weight in the average (the events
+// it learned about the item).
+type ItemFactors struct {
+	Tenant    string    `json:"tenant"`
+	Partition int       `json:"partition"`
+	Item      string    `json:"item"`
+	Vector    []float32 `json:"vector"`
+	Bias      float32   `json:"bias"`
+	Weight    float64   `json:"weight"`
+}
+
+// NewRecommender checks cfg and fills its defaults.
+func NewRecommender(cfg RecommenderConfig) (*Recommender, error) {
+	if cfg.Checkpoints == nil || cfg.Publisher == nil || cfg.Catalog == nil {
+		return nil, errors.New("recommender: checkpoints, publisher and catalog are required")
+	}
+	if cfg.Model.K == 0 {
+		cfg.Model = mf.DefaultConfig()
+	}
+	if err := cfg.Model.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Weights.Verbs == nil {
+		cfg.Weights = mf.DefaultWeights()
+	}
+	if cfg.Rerank.MasteryThreshold == 0 {
+		cfg.Rerank = mf.DefaultRerankOptions()
+	}
+	if cfg.N <= 0 {
+		cfg.N = 10
+	}
+	if cfg.Candidates < cfg.N {
+		cfg.Candidates = 5 * cfg.N
+	}
+	cfg.Rerank.N = cfg.N
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&cfg.StatementsTopic, TopicStatements)
+	def(&cfg.RecommendationsTopic, TopicRecommendations)
+	def(&cfg.CatalogTopic, TopicCatalog)
+	def(&cfg.ItemsTopic, TopicItemFactors)
+	def(&cfg.Source, "learnstream")
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = 5000
+	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = 5 * time.Second
+	}
+	if cfg.FlushEvents <= 0 {
+		cfg.FlushEvents = 256
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 5 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Recommender{cfg: cfg, log: cfg.Logger, parts: map[int]*partState{}, registered: map[string]bool{},
+		remote: map[string]map[string]map[int]ItemFactors{}, lastCkpt: time.Now()}, nil
+}
+
+// NextOffset restores the partition from its checkpoint (once) and says
+// where to resume.
+func (r *Recommender) NextOffset(_ context.Context, topic string, partition int) (int64, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ps, err := r.part(partition)
+	if err != nil {
+		return 0, false, err
+	}
+	return ps.next, ps.next > 0, nil
+}
+
+func (r *Recommender) part(partition int) (*partState, error) {
+	if ps := r.parts[partition]; ps != nil {
+		return ps, nil
+	}
+	ps := &partState{tenants: map[string]*tenantModel{}}
+	cp, ok, err := r.cfg.Checkpoints.Load(r.cfg.StatementsTopic, partition)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		ps.next = cp.Next
+		for tenant, snap := range cp.Tenants {
+			tm, err := r.restore(snap)
+			if err != nil {
+				// A snapshot we cannot read: rebuild the partition from 0.
+				r.log.Error("recommender: checkpoint unreadable, replaying the partition", "partition", partition, "tenant", tenant, "err", err)
+				ps = &partState{tenants: map[string]*tenantModel{}}
+				break
+			}
+			ps.tenants[tenant] = tm
+		}
+	}
+	r.parts[partition] = ps
+	return ps, nil
+}
+
+func (r *Recommender) newTenantModel() *tenantModel {
+	m, _ := mf.New(r.cfg.Model) // validated in NewRecommender
+	return &tenantModel{m: m, pop: mf.NewPopularity(), touched: map[string]bool{},
+		aux: modelAux{Completed: map[string][]string{}, Top: map[string][]string{}, Roles: map[string]string{}, Counts: map[string]float64{}}}
+}
+
+// snapshot: uint32 length of the model snapshot, the snapshot, the aux JSON.
+func (r *Recommender) snapshot(tm *tenantModel) ([]byte, error) {
+	ms, err := tm.m.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	aux, err := json.Marshal(tm.aux)
+	if err != nil {
+		return nil, err
+	}
+	out := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(ms)+len(aux)), uint32(len(ms)))
+	return append(append(out, ms...), aux...), nil
+}
+
+func (r *Recommender) restore(b []byte) (*tenantModel, error) {
+	if len(b) < 4 || int(binary.BigEndian.Uint32(b)) > len(b)-4 {
+		return nil, errors.New("truncated snapshot")
+	}
+	n := int(binary.BigEndian.Uint32(b))
+	tm := r.newTenantModel()
+	if err := tm.m.UnmarshalBinary(b[4 : 4+n]); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b[4+n:], &tm.aux); err != nil {
+		return nil, err
+	}
+	pop := tm.aux.Pop
+	tm.aux.Pop, tm.aux.popIdx = nil, nil
+	for _, p := range pop {
+		tm.aux.addPop(p.Item, p.Group, p.W)
+		if i, ok := tm.m.LookupItem(p.Item); ok {
+			tm.pop.Add(i, p.Group, p.W)
+		}
+	}
+	return tm, nil
+}
+
+// Skip records an event parked in the DLQ.
+func (r *Recommender) Skip(_ context.Context, pos Position) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ps, err := r.part(pos.Partition)
+	if err != nil {
+		return err
+	}
+	if pos.Offset >= ps.next {
+		ps.next = pos.Offset + 1
+	}
+	return nil
+}
+
+// Handle learns one statement and publishes the learner's recommendations
+// when their top-N changed.
+func (r *Recommender) Handle(ctx context.Context, pos Position, e event.Event) error {
+	start := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ps, err := r.part(pos.Partition)
+	if err != nil {
+		return err
+	}
+	if pos.Offset < ps.next {
+		recEvents.WithLabelValues("duplicate").Inc()
+		return r.flush(ctx) // a retry after a failed flush
+	}
+	out, err := r.learn(ctx, pos, e, ps, start)
+	if err != nil {
+		return err
+	}
+	ps.next = pos.Offset + 1
+	recEvents.WithLabelValues(out).Inc()
+	if len(r.outbox) >= r.cfg.FlushEvents || time.Since(r.lastFlush) >= r.cfg.FlushInterval {
+		if err := r.flush(ctx); err != nil {
+			return err
+		}
+	}
+	r.sinceCkpt++
+	if r.sinceCkpt >= r.cfg.CheckpointEvery || time.Since(r.lastCkpt) >= r.cfg.CheckpointInterval {
+		if err := r.checkpoint(ctx); err != nil {
+			r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
+		}
+	}
+	return nil
+}
+
+type outBatch struct {
+	evs []event.Event
+	at  []time.Time
+}
+
+// flush hands the outbox to the sender as one produce request; the
+// consumer does not wait for the broker (checkpoints do).
+func (r *Recommender) flush(ctx context.Context) error {
+	r.lastFlush = time.Now()
+	if len(r.outbox) == 0 {
+		return nil
+	}
+	r.startOnce.Do(func() {
+		r.sendq = make(chan outBatch, 64)
+		go r.sender()
+	})
+	b := outBatch{evs: slices.Clone(r.outbox), at: slices.Clone(r.outboxAt)}
+	r.inflight.Add(1)
+	select {
+	case r.sendq <- b:
+	case <-ctx.Done():
+		r.inflight.Add(-1)
+		return ctx.Err()
+	}
+	r.outbox, r.outboxAt = r.outbox[:0], r.outboxAt[:0]
+	return nil
+}
+
+func (r *Recommender) sender() {
+	for b := range r.sendq {
+		for {
+			err := r.cfg.Publisher.PublishEvents(context.Background(), r.cfg.RecommendationsTopic, b.evs...)
+			if err == nil {
+				break
+			}
+			r.log.Warn("recommender: publish recommendations failed; retrying", "events", len(b.evs), "err", err)
+			time.Sleep(200 * time.Millisecond)
+		}
+		now := time.Now()
+		for _, t := range b.at {
+			recLatency.Observe(now.Sub(t).Seconds())
+		}
+		recPublished.Add(float64(len(b.evs)))
+		r.inflight.Add(-1)
+	}
+}
+
+// drain waits until every flushed update is acknowledged.
+func (r *Recommender) drain(ctx context.Context) error {
+	for r.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("recommendations not yet acknowledged: %w", ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Flush publishes pending updates now and waits for the broker.
+func (r *Recommender) Flush(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.flush(ctx); err != nil {
+		return err
+	}
+	return r.drain(ctx)
+}
+
+// learn applies the statement to the partition's model; it returns the
+// outcome for metrics and adds a RecommendationsUpdated to the outbox when
+// the learner's top-N changed. It changes nothing when it returns an error.
+func (r *Recommender) learn(ctx context.Context, pos Position, e event.Event, ps *partState, start time.Time) (string, error) {
+	name, major, err := event.SplitType(e.Type)
+	if err != nil {
+		return "", event.Reject(err)
+	}
+	want, wantMajor, _ := event.SplitType(event.TypeStatementStored)
+	if name != want {
+		return "ignored", nil
+	}
+	if major != wantMajor {
+		return "", event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
+	}
+	st, err := xapi.ParseStatement(e.Data)
+	if err != nil {
+		return "", event.Reject(fmt.Errorf("data: %w", err))
+	}
+	act := st.Object.Activity
+	if act == nil {
+		return "ignored", nil
+	}
+	if _, voiding := st.IsVoiding(); voiding {
+		return "ignored", nil
+	}
+	learner, item := st.LearnerKey(), act.ID
+	g, err := r.cfg.Catalog.Graph(e.Tenant)
+	if err != nil {
+		return "", err
+	}
+	role, err := r.cfg.Catalog.LearnerRole(e.Tenant, learner)
+	if err != nil {
+		return "", err
+	}
+	var mastery map[string]float64
+	if r.cfg.Mastery != nil {
+		if mastery, err = r.cfg.Mastery.Mastery(ctx, e.Tenant, learner); err != nil {
+			return "", err
+		}
+	}
+	if _, ok := g.Activity(item); !ok && !r.registered[e.Tenant+"\x00"+item] {
+		if err := r.announce(ctx, e, act); err != nil {
+			return "", err
+		}
+	}
+	r.registered[e.Tenant+"\x00"+item] = true
+
+	// From here on nothing fails: the model learns exactly once.
+	tm := ps.tenants[e.Tenant]
+	if tm == nil {
+		tm = r.newTenantModel()
+		ps.tenants[e.Tenant] = tm
+	}
+	var success *bool
+	var completion bool
+	if st.Result != nil {
+		success = st.Result.Success
+		completion = st.Result.Completion != nil && *st.Result.Completion
+	}
+	verb := st.Verb.ID
+	if completion || (success != nil && *success) || verb == mf.VerbCompleted || verb == mf.VerbPassed || verb == mf.VerbMastered {
+		if !slices.Contains(tm.aux.Completed[learner], item) {
+			tm.aux.Completed[learner] = append(tm.aux.Completed[learner], item)
+		}
+	}
+	c := r.cfg.Weights.Confidence(verb, success)
+	if c > 0 {
+		tm.m.Observe(learner, item, c)
+		idx := tm.m.AddItem(item)
+		tm.pop.Add(idx, role, 1)
+		tm.aux.addPop(item, role, 1)
+		tm.aux.Counts[item]++
+		tm.touched[item] = true
+	}
+	recs := r.rank(tm, g, learner, role, mastery)
+	items := make([]string, len(recs))
+	for i, rc := range recs {
+		items[i] = rc.Item
+	}
+	if slices.Equal(items, tm.aux.Top[learner]) {
+		return "unchanged", nil
+	}
+	tm.aux.Top[learner] = items
+	u, _ := tm.m.LookupUser(learner)
+	data, _ := json.Marshal(projections.RecommendationsUpdated{
+		Learner: learner, Items: recs, BasedOn: e.ID, Role: role,
+		ColdStart:    tm.m.HistoryLen(u) == 0,
+		ModelVersion: fmt.Sprintf("%s-k%d/p%d/%d", tm.m.Config().Algorithm, tm.m.K(), pos.Partition, tm.m.Events()),
+	})
+	out, err := event.New(DerivedID("recommendations", e.ID), projections.TypeRecommendationsUpdated, r.cfg.Source,
+		e.Tenant, learner, e.Time, data)
+	if err != nil {
+		return "", event.Reject(err)
+	}
+	r.outbox, r.outboxAt = append(r.outbox, out), append(r.outboxAt, start)
+	return "published", nil
+}
+
+// rank returns the learner's top-N, re-ranked with the graph.
+func (r *Recommender) rank(tm *tenantModel, g *graph.Graph, learner, role string, mastery map[string]float64) []projections.Recommendation {
+	done := map[string]bool{}
+	for _, it := range tm.aux.Completed[learner] {
+		done[it] = true
+	}
+	ms := LearnerMastery(g, tm.aux.Completed[learner], mastery)
+	cands := mf.Candidates(tm.m, tm.pop, learner, role, r.cfg.Candidates, nil)
+	o := r.cfg.Rerank
+	o.Knowledge = g
+	o.Mastery = ms
+	o.Completed = func(item string) bool { return done[item] }
+	ranked, err := mf.Rerank(cands, o)
+	if err != nil {
+		r.log.Error("recommender: rerank", "err", err)
+		return nil
+	}
+	ranked = fillFromSkills(ranked, g, ms, done, r.cfg.N, r.cfg.Rerank.MasteryThreshold)
+	out := make([]projections.Recommendation, len(ranked))
+	for i, c := range ranked {
+		out[i] = projections.Recommendation{Item: c.Item, Score: math.Round(c.Score*1e6) / 1e6, Rank: i + 1, Reasons: c.Reasons}
+	}
+	return out
+}
+
+// ReasonSkills marks a recommendation from the catalog (content-based on
+// skills): an activity teaching a skill the learner is ready to learn.
+const ReasonSkills = "skills"
+
+// fillFromSkills completes a short list (cold start, small catalogues)
+// from the graph: activities teaching unmastered skills whose
+// prerequisites are mastered, in prerequisite order.
+func fillFromSkills(list []mf.Candidate, g *graph.Graph, ms map[string]float64, done map[string]bool, n int, threshold float64) []mf.Candidate {
+	if len(list) >= n {
+		return list
+	}
+	in := map[string]bool{}
+	for _, c := range list {
+		in[c.Item] = true
+	}
+	for _, s := range g.TopoOrder() {
+		if ms[s] >= threshold {
+			continue
+		}
+		ready := true
+		for _, p := range g.Prerequisites(s) {
+			if ms[p] < threshold {
+				ready = false
+				break
+			}
+		}
+		if !ready {
+			continue
+		}
+		for _, a := range g.TeachersOf(s) {
+			if in[a] || done[a] {
+				continue
+			}
+			in[a] = true
+			list = append(list, mf.Candidate{Item: a, Score: 0, Reasons: []string{ReasonSkills, mf.ReasonReadyToLearn}})
+			if len(list) >= n {
+				return list
+			}
+		}
+	}
+	return list
+}
+
+// LearnerMastery is a learner's mastery per skill: the adaptive model's
+// when given, raised to 1 for every skill taught by an item the learner
+// completed (the default when no adaptive model runs).
+func LearnerMastery(g *graph.Graph, completed []string, adaptive map[string]float64) map[string]float64 {
+	ms := make(map[string]float64, len(adaptive))
+	for s, p := range adaptive {
+		ms[s] = p
+	}
+	for _, it := range completed {
+		for _, s := range g.SkillsTaught(it) {
+			ms[s] = 1
+		}
+	}
+	return ms
+}
+
+// announce publishes an activity.seen catalog event for an activity the
+// catalog does not hold; its id derives from tenant and activity, so every
+// instance announcing it writes the same event.
+func (r *Recommender) announce(ctx context.Context, e event.Event, act *xapi.Activity) error {
+	seen := projections.SeenActivity{ID: act.ID}
+	if d := act.Definition; d != nil {
+		seen.Type = d.Type
+		seen.Name = firstName(d.Name)
+	}
+	data, _ := json.Marshal(seen)
+	ev, err := event.New(DerivedID("activity_seen", e.Tenant+"\x00"+act.ID), projections.TypeActivitySeen,
+		r.cfg.Source, e.Tenant, "activity_seen:"+act.ID, e.Time, data)
+	if err != nil {
+		return event.Reject(err)
+	}
+	return r.cfg.Publisher.PublishEvents(ctx, r.cfg.CatalogTopic, ev)
+}
+
+func firstName(m xapi.LanguageMap) string {
+	for _, l := range []string{"en-US", "en", "en-GB"} {
+		if v := m[l]; v != "" {
+			return v
+		}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) > 0 {
+		return m[keys[0]]
+	}
+	return ""
+}
+
+// DerivedID is a name-based (version 5 style, SHA-1) UUID of kind and
+// input: the same input always gives the same event id.
+func DerivedID(kind, input string) string {
+	h := sha1.Sum([]byte("learnstream/" + kind + "\x00" + input))
+	h[6] = (h[6] & 0x0f) | 0x50
+	h[8] = (h[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// Checkpoint exchanges item factors (when sharing) and writes every
+// partition's models and offsets in one transaction.
+func (r *Recommender) Checkpoint(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.checkpoint(ctx)
+}
+
+func (r *Recommender) checkpoint(ctx context.Context) error {
+	if err := r.flush(ctx); err != nil {
+		return err
+	}
+	if err := r.drain(ctx); err != nil {
+		return err
+	}
+	if r.cfg.Share {
+		if err := r.exchange(ctx); err != nil {
+			return err
+		}
+	}
+	cps := map[int]projections.PartitionCheckpoint{}
+	for part, ps := range r.parts {
+		cp := projections.PartitionCheckpoint{Next: ps.next, Tenants: map[string][]byte{}}
+		for tenant, tm := range ps.tenants {
+			snap, err := r.snapshot(tm)
+			if err != nil {
+				return err
+			}
+			cp.Tenants[tenant] = snap
+		}
+		cps[part] = cp
+	}
+	if err := r.cfg.Checkpoints.Save(r.cfg.StatementsTopic, cps); err != nil {
+		return err
+	}
+	r.sinceCkpt, r.lastCkpt = 0, time.Now()
+	return nil
+}
+
+// exchange publishes the item factors that changed since the last exchange
+// and replaces each partition model's item factors by the weighted average
+// over every partition's latest published factors (its own current ones
+// included). Every instance averages the same published set, so they agree.
+func (r *Recommender) exchange(ctx context.Context) error {
+	var evs []event.Event
+	for part, ps := range r.parts {
+		for tenant, tm := range ps.tenants {
+			items := make([]string, 0, len(tm.touched))
+			for it := range tm.touched {
+				items = append(items, it)
+			}
+			sort.Strings(items)
+			for _, it := range items {
+				i, _ := tm.m.LookupItem(it)
+				f := ItemFactors{Tenant: tenant, Partition: part, Item: it, Vector: slices.Clone(tm.m.ItemVector(i)),
+					Bias: tm.m.ItemBias(i), Weight: tm.aux.Counts[it]}
+				data, _ := json.Marshal(f)
+				key := fmt.Sprintf("%s|%d|%s", tenant, part, it)
+				e, err := event.New(DerivedID("item_factors", fmt.Sprintf("%s|%d", key, tm.m.Events())), TypeItemFactors,
+					r.cfg.Source, tenant, key, time.Now(), data)
+				if err != nil {
+					return err
+				}
+				evs = append(evs, e)
+				r.Observe(f) // our own contribution counts at once
+			}
+			clear(tm.touched)
+		}
+	}
+	for len(evs) > 0 {
+		n := min(len(evs), 500)
+		if err := r.cfg.Publisher.PublishEvents(ctx, r.cfg.ItemsTopic, evs[:n]...); err != nil {
+			return fmt.Errorf("publish item factors: %w", err)
+		}
+		evs = evs[n:]
+	}
+	r.rmu.Lock()
+	defer r.rmu.Unlock()
+	for part, ps := range r.parts {
+		for tenant, tm := range ps.tenants {
+			changed := false
+			k := tm.m.K()
+			for it, contribs := range r.remote[tenant] {
+				var wsum float64
+				avg := make([]float64, k)
+				var bias float64
+				for p, f := range contribs {
+					if p == part || len(f.Vector) != k || f.Weight <= 0 {
+						continue
+					}
+					wsum += f.Weight
+					for j, v := range f.Vector {
+						avg[j] += f.Weight * float64(v)
+					}
+					bias += f.Weight * float64(f.Bias)
+				}
+				if wsum == 0 {
+					continue
+				}
+				// Items other partitions learned become known here too.
+				i := tm.m.AddItem(it)
+				own := tm.aux.Counts[it]
+				v := tm.m.V[int(i)*k : int(i+1)*k]
+				moved := false
+				for j := range v {
+					nv := float32((avg[j] + own*float64(v[j])) / (wsum + own))
+					moved = moved || math.Abs(float64(nv-v[j])) > 1e-5
+					v[j] = nv
+				}
+				if moved && own > 0 {
+					// Publish the merged factors too, so that every
+					// partition converges on the same average.
+					tm.touched[it] = true
+				}
+				if tm.m.HasBias() {
+					tm.m.B[i] = float32((bias + own*float64(tm.m.B[i])) / (wsum + own))
+				}
+				changed = true
+			}
+			if changed {
+				tm.m.RefreshGram()
+			}
+		}
+	}
+	return nil
+}
+
+// Observe records a partition's published item factors (from the items
+// topic, this instance's own included).
+func (r *Recommender) Observe(f ItemFactors) {
+	r.rmu.Lock()
+	defer r.rmu.Unlock()
+	t := r.remote[f.Tenant]
+	if t == nil {
+		t = map[string]map[int]ItemFactors{}
+		r.remote[f.Tenant] = t
+	}
+	if t[f.Item] == nil {
+		t[f.Item] = map[int]ItemFactors{}
+	}
+	t[f.Item][f.Partition] = f
+	r.remoteNew = true
+}
+
+// Run checkpoints every CheckpointInterval while there is something new
+// (events learned, item factors received), until ctx ends: checkpoints
+// are also when item factors are exchanged, so idle instances converge.
+func (r *Recommender) Run(ctx context.Context) {
+	t := time.NewTicker(r.cfg.CheckpointInterval)
+	defer t.Stop()
+	f := time.NewTicker(r.cfg.FlushInterval)
+	defer f.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.C:
+			r.mu.Lock()
+			if len(r.outbox) > 0 && time.Since(r.lastFlush) >= r.cfg.FlushInterval {
+				if err := r.flush(ctx); err != nil && ctx.Err() == nil {
+					r.log.Warn("recommender: publish failed; will retry", "err", err)
+				}
+			}
+			r.mu.Unlock()
+			continue
+		case <-t.C:
+		}
+		r.rmu.Lock()
+		fresh := r.remoteNew
+		r.remoteNew = false
+		r.rmu.Unlock()
+		r.mu.Lock()
+		if fresh || r.sinceCkpt > 0 {
+			if err := r.checkpoint(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// ItemVector returns a copy of an item's factors in a partition's model,
+// for tests and diagnostics.
+func (r *Recommender) ItemVector(tenant string, partition int, item string) ([]float32, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ps := r.parts[partition]
+	if ps == nil || ps.tenants[tenant] == nil {
+		return nil, false
+	}
+	m := ps.tenants[tenant].m
+	i, ok := m.LookupItem(item)
+	if !ok {
+		return nil, false
+	}
+	return slices.Clone(m.ItemVector(i)), true
+}
+
+// Stats reports, per partition this instance holds, the events learned.
+func (r *Recommender) Stats() map[int]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[int]uint64{}
+	for p, ps := range r.parts {
+		for _, tm := range ps.tenants {
+			out[p] += tm.m.Events()
+		}
+	}
+	return out
+}
+
+// Close writes a last checkpoint.
+func (r *Recommender) Close(ctx context.Context) error { return r.Checkpoint(ctx) }
+
+// ItemFactorsHandler feeds a Recommender from the items topic. It keeps no
+// offsets: every start reads the compacted topic from the beginning.
+type ItemFactorsHandler struct{ R *Recommender }
+
+// Handle records one partition's item factors.
+func (h ItemFactorsHandler) Handle(_ context.Context, _ Position, e event.Event) error {
+	if e.Type != TypeItemFactors {
+		return nil
+	}
+	var f ItemFactors
+	d := json.NewDecoder(bytes.NewReader(e.Data))
+	if err := d.Decode(&f); err != nil {
+		return event.Reject(fmt.Errorf("data: %w", err))
+	}
+	if f.Item == "" || strings.TrimSpace(f.Tenant) == "" {
+		return event.Reject(errors.New("data: tenant and item are required"))
+	}
+	h.R.Observe(f)
+	return nil
+}
+
+// Skip has nothing to record.
+func (ItemFactorsHandler) Skip(context.Context, Position) error { return nil }

@@ -1,0 +1,89 @@
+package streams
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/learnstream/learnstream/api"
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+// RecommendationFeed reads the recommendations topic for the SSE endpoint:
+// one kafka-go reader per partition per connection.
+type RecommendationFeed struct {
+	Brokers []string
+	Topic   string
+}
+
+var _ api.RecommendationFeed = RecommendationFeed{}
+
+// Follow implements api.RecommendationFeed.
+func (f RecommendationFeed) Follow(ctx context.Context, from map[int]int64, fromStart bool, out chan<- api.FeedRecord) error {
+	ends, err := EndOffsets(ctx, f.Brokers, f.Topic)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ends))
+	for part, end := range ends {
+		start, ok := from[part]
+		switch {
+		case ok:
+		case fromStart:
+			start = kafka.FirstOffset
+		default:
+			start = end
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: f.Brokers, Topic: f.Topic, Partition: part,
+				MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 100 * time.Millisecond})
+			defer r.Close()
+			if err := r.SetOffset(start); err != nil {
+				errs <- fmt.Errorf("partition %d: %w", part, err)
+				cancel()
+				return
+			}
+			for {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						errs <- fmt.Errorf("partition %d: %w", part, err)
+						cancel()
+					}
+					return
+				}
+				rec := api.FeedRecord{Partition: part, Offset: m.Offset, Data: m.Value}
+				for _, h := range m.Headers {
+					switch h.Key {
+					case event.HeaderID:
+						rec.ID = string(h.Value)
+					case event.HeaderType:
+						rec.Type = string(h.Value)
+					case event.HeaderTenant:
+						rec.Tenant = string(h.Value)
+					}
+				}
+				select {
+				case out <- rec:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return ctx.Err()
+	}
+}
