@@ -175,9 +175,3 @@ func boolPtr(p *bool) *uint8 {
 	return &v
 }
 
-func strPtr(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}

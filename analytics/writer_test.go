@@ -104,7 +104,7 @@ func TestWriterGivesUp(t *testing.T) {
 	}
 	// a value the column rejects is an encoder bug: no retry
 	c = &fakeConn{sent: map[string][][]any{}, appendErr: errors.New("converting string to UUID")}
-	w, sleeps = testWriter(c)
+	w, _ = testWriter(c)
 	if err := w.Write(context.Background(), []Row{Statement{}}); !errors.As(err, &we) || we.Attempts != 1 {
 		t.Fatalf("got %v", err)
 	}

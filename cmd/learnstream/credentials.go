@@ -154,7 +154,6 @@ func createLocal(ctx context.Context, dataDir, key, secret, name, tenant string,
 //
 // origins, when not empty, restricts CORS to those origins.
 //
-//lint:ignore U1000 serve.go calls it once the lead wires the LRS (see the comment above).
 func wireLRS(rt *runtime, statements *projections.Statements, waiters *projections.Waiters, cfg *api.Config, origins []string) error {
 	docs, err := projections.NewDocuments(rt.store, waiters)
 	if err != nil {

@@ -117,10 +117,6 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 		return nil
 	}
 	if *asJSON {
-		type metrics struct {
-			Recall float64 `json:"recall"`
-			NDCG   float64 `json:"ndcg"`
-		}
 		// Keys carry the list length: recall_at_10, ndcg_at_10 by default.
 		rk, nk := fmt.Sprintf("recall_at_%d", *n), fmt.Sprintf("ndcg_at_%d", *n)
 		var b strings.Builder

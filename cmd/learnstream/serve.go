@@ -329,6 +329,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		apiCfg.AuthorityHome = strings.TrimRight(publicURL, "/") + "/"
 		apiCfg.Backlog = func() int64 { n, _, _ := statementsLag.Lag(); return n }
 		apiCfg.MaxBacklog = cfg.maxLag
+		if err := wireLRS(rt, statements, waiters, &apiCfg, nil); err != nil {
+			return err
+		}
 		srv = api.New(apiCfg)
 	} else {
 		srv = api.NewOps(apiCfg)
