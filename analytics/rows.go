@@ -174,4 +174,3 @@ func boolPtr(p *bool) *uint8 {
 	}
 	return &v
 }
-

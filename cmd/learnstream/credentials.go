@@ -153,7 +153,6 @@ func createLocal(ctx context.Context, dataDir, key, secret, name, tenant string,
 //	}
 //
 // origins, when not empty, restricts CORS to those origins.
-//
 func wireLRS(rt *runtime, statements *projections.Statements, waiters *projections.Waiters, cfg *api.Config, origins []string) error {
 	docs, err := projections.NewDocuments(rt.store, waiters)
 	if err != nil {
