@@ -230,7 +230,9 @@ func TestFaultMalformedEventGoesToDLQ(t *testing.T) {
 		// Replay sends the parked records back; still poison, each is
 		// parked again by both projections of the process. A second replay
 		// sends only the copies parked since: nothing goes back twice.
-		parked := 4 // 2 records, rejected by 2 projections each
+		// 2 records, each parked by every consumer of the statements topic.
+		consumers := len(found) / 2
+		parked := len(found)
 		total := parked
 		for round := 1; round <= 2; round++ {
 			out, stderr, err := cli(t, "dlq", "replay", "--kafka", p.kafka)
@@ -238,7 +240,7 @@ func TestFaultMalformedEventGoesToDLQ(t *testing.T) {
 			if err != nil || !strings.Contains(out, want) {
 				t.Fatalf("dlq replay round %d: %v, want %q\n%s%s", round, err, want, out, stderr)
 			}
-			total += 2 * parked // each replayed record is parked again by both projections
+			total += consumers * parked // each replayed record is parked again by every consumer
 			p.settled(t, 30*time.Second)
 			deadline := time.Now().Add(10 * time.Second)
 			for {
@@ -250,7 +252,7 @@ func TestFaultMalformedEventGoesToDLQ(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			parked *= 2
+			parked *= consumers
 		}
 	})
 }
