@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/learnstream/learnstream/api"
@@ -73,18 +70,9 @@ func startRecommender(rt *runtime, roles map[string]bool) error {
 			return err
 		}
 		// SSE streams are long-lived: end them when shutdown starts, so the
-		// HTTP server can drain (runtime has no shutdown hook yet).
+		// HTTP server can drain.
 		stop := make(chan struct{})
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-		go func() {
-			select {
-			case <-sig:
-			case <-rt.consumeCtx.Done():
-			}
-			signal.Stop(sig)
-			close(stop)
-		}()
+		rt.onShutdown = append(rt.onShutdown, func() { close(stop) })
 		mod := &api.RecommendModule{Recommendations: recs, Logger: rt.log,
 			Feed:   streams.RecommendationFeed{Brokers: rt.brokers, Topic: streams.TopicRecommendations},
 			Stream: api.SSEConfig{Stop: stop}}

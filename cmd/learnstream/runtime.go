@@ -31,6 +31,9 @@ type runtime struct {
 	// apiConfig are edits roles make to the HTTP server's configuration
 	// (their read models and handlers).
 	apiConfig []func(*api.Config)
+	// onShutdown run when the HTTP server starts shutting down, before it
+	// waits for requests: long-lived responses (SSE) end there.
+	onShutdown []func()
 }
 
 // roleStarters start the roles beyond api and projector; each checks the
