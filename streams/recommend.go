@@ -118,6 +118,10 @@ type Recommender struct {
 	outbox    []event.Event
 	outboxAt  []time.Time
 	lastFlush time.Time
+	// seen holds activity.seen catalog events for the same outbox
+	// treatment: publishing them one by one, synchronously, made every new
+	// activity cost a produce round trip on the consumer's path.
+	seen []event.Event
 	// sendq feeds the sender goroutine, which publishes batches in order
 	// and retries until the broker acknowledges; inflight counts batches
 	// queued or being sent.
@@ -356,7 +360,7 @@ func (r *Recommender) Handle(ctx context.Context, pos Position, e event.Event) e
 	}
 	ps.next = pos.Offset + 1
 	recEvents.WithLabelValues(out).Inc()
-	if len(r.outbox) >= r.cfg.FlushEvents || time.Since(r.lastFlush) >= r.cfg.FlushInterval {
+	if len(r.outbox)+len(r.seen) >= r.cfg.FlushEvents || time.Since(r.lastFlush) >= r.cfg.FlushInterval {
 		if err := r.flush(ctx); err != nil {
 			return err
 		}
@@ -371,48 +375,66 @@ func (r *Recommender) Handle(ctx context.Context, pos Position, e event.Event) e
 }
 
 type outBatch struct {
-	evs []event.Event
-	at  []time.Time
+	topic string
+	evs   []event.Event
+	at    []time.Time // when each event's input was taken up, for the latency metric
 }
 
 // flush hands the outbox to the sender as one produce request; the
 // consumer does not wait for the broker (checkpoints do).
 func (r *Recommender) flush(ctx context.Context) error {
 	r.lastFlush = time.Now()
+	// Announcements go first, so the catalog knows an activity before a
+	// recommendation names it.
+	if len(r.seen) > 0 {
+		if err := r.enqueue(ctx, outBatch{topic: r.cfg.CatalogTopic, evs: slices.Clone(r.seen)}); err != nil {
+			return err
+		}
+		r.seen = r.seen[:0]
+	}
 	if len(r.outbox) == 0 {
 		return nil
 	}
-	r.startOnce.Do(func() {
-		r.sendq = make(chan outBatch, 64)
-		go r.sender()
-	})
-	b := outBatch{evs: slices.Clone(r.outbox), at: slices.Clone(r.outboxAt)}
-	r.inflight.Add(1)
-	select {
-	case r.sendq <- b:
-	case <-ctx.Done():
-		r.inflight.Add(-1)
-		return ctx.Err()
+	b := outBatch{topic: r.cfg.RecommendationsTopic, evs: slices.Clone(r.outbox), at: slices.Clone(r.outboxAt)}
+	if err := r.enqueue(ctx, b); err != nil {
+		return err
 	}
 	r.outbox, r.outboxAt = r.outbox[:0], r.outboxAt[:0]
 	return nil
 }
 
+func (r *Recommender) enqueue(ctx context.Context, b outBatch) error {
+	r.startOnce.Do(func() {
+		r.sendq = make(chan outBatch, 64)
+		go r.sender()
+	})
+	r.inflight.Add(1)
+	select {
+	case r.sendq <- b:
+		return nil
+	case <-ctx.Done():
+		r.inflight.Add(-1)
+		return ctx.Err()
+	}
+}
+
 func (r *Recommender) sender() {
 	for b := range r.sendq {
 		for {
-			err := r.cfg.Publisher.PublishEvents(context.Background(), r.cfg.RecommendationsTopic, b.evs...)
+			err := r.cfg.Publisher.PublishEvents(context.Background(), b.topic, b.evs...)
 			if err == nil {
 				break
 			}
-			r.log.Warn("recommender: publish recommendations failed; retrying", "events", len(b.evs), "err", err)
+			r.log.Warn("recommender: publish failed; retrying", "topic", b.topic, "events", len(b.evs), "err", err)
 			time.Sleep(200 * time.Millisecond)
 		}
 		now := time.Now()
 		for _, t := range b.at {
 			recLatency.Observe(now.Sub(t).Seconds())
 		}
-		recPublished.Add(float64(len(b.evs)))
+		if b.topic == r.cfg.RecommendationsTopic {
+			recPublished.Add(float64(len(b.evs)))
+		}
 		r.inflight.Add(-1)
 	}
 }
@@ -480,14 +502,18 @@ func (r *Recommender) learn(ctx context.Context, pos Position, e event.Event, ps
 			return "", err
 		}
 	}
+	var seen *event.Event
 	if _, ok := g.Activity(item); !ok && !r.registered[e.Tenant+"\x00"+item] {
-		if err := r.announce(ctx, e, act); err != nil {
+		if seen, err = r.announce(e, act); err != nil {
 			return "", err
 		}
 	}
-	r.registered[e.Tenant+"\x00"+item] = true
 
 	// From here on nothing fails: the model learns exactly once.
+	if seen != nil {
+		r.seen = append(r.seen, *seen)
+		r.registered[e.Tenant+"\x00"+item] = true
+	}
 	tm := ps.tenants[e.Tenant]
 	if tm == nil {
 		tm = r.newTenantModel()
@@ -622,10 +648,11 @@ func LearnerMastery(g *graph.Graph, completed []string, adaptive map[string]floa
 	return ms
 }
 
-// announce publishes an activity.seen catalog event for an activity the
+// announce builds the activity.seen catalog event for an activity the
 // catalog does not hold; its id derives from tenant and activity, so every
-// instance announcing it writes the same event.
-func (r *Recommender) announce(ctx context.Context, e event.Event, act *xapi.Activity) error {
+// instance announcing it writes the same event. It is published with the
+// next flush, before the checkpoint that covers its statement.
+func (r *Recommender) announce(e event.Event, act *xapi.Activity) (*event.Event, error) {
 	seen := projections.SeenActivity{ID: act.ID}
 	if d := act.Definition; d != nil {
 		seen.Type = d.Type
@@ -635,9 +662,9 @@ func (r *Recommender) announce(ctx context.Context, e event.Event, act *xapi.Act
 	ev, err := event.New(DerivedID("activity_seen", e.Tenant+"\x00"+act.ID), projections.TypeActivitySeen,
 		r.cfg.Source, e.Tenant, "activity_seen:"+act.ID, e.Time, data)
 	if err != nil {
-		return event.Reject(err)
+		return nil, event.Reject(err)
 	}
-	return r.cfg.Publisher.PublishEvents(ctx, r.cfg.CatalogTopic, ev)
+	return &ev, nil
 }
 
 func firstName(m xapi.LanguageMap) string {
@@ -824,7 +851,7 @@ func (r *Recommender) Run(ctx context.Context) {
 			return
 		case <-f.C:
 			r.mu.Lock()
-			if len(r.outbox) > 0 && time.Since(r.lastFlush) >= r.cfg.FlushInterval {
+			if len(r.outbox)+len(r.seen) > 0 && time.Since(r.lastFlush) >= r.cfg.FlushInterval {
 				if err := r.flush(ctx); err != nil && ctx.Err() == nil {
 					r.log.Warn("recommender: publish failed; will retry", "err", err)
 				}

@@ -44,7 +44,7 @@ func (f RecommendationFeed) Follow(ctx context.Context, from map[int]int64, from
 		go func() {
 			defer wg.Done()
 			r := kafka.NewReader(kafka.ReaderConfig{Brokers: f.Brokers, Topic: f.Topic, Partition: part,
-				MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 100 * time.Millisecond})
+				MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 500 * time.Millisecond}) // a long poll: the broker answers when data arrives
 			defer r.Close()
 			if err := r.SetOffset(start); err != nil {
 				errs <- fmt.Errorf("partition %d: %w", part, err)
