@@ -371,17 +371,5 @@ func (p *Documents) DocumentIDs(_ context.Context, tenant string, k DocumentKey,
 
 // Count returns how many documents tenant has.
 func (p *Documents) Count(_ context.Context, tenant string) (int, error) {
-	n := 0
-	err := p.View(func(txn *badger.Txn, sp Space) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = sp.Prefix("d", tenant)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n++
-		}
-		return nil
-	})
-	return n, err
+	return p.CountKeys("d", tenant)
 }

@@ -68,6 +68,24 @@ func (p *Projection) View(fn func(txn *badger.Txn, sp Space) error) error {
 	return p.store.db.View(func(txn *badger.Txn) error { return fn(txn, sp) })
 }
 
+// CountKeys counts the live generation's keys under the prefix of parts
+// (keys only: values stay on disk).
+func (p *Projection) CountKeys(parts ...string) (int, error) {
+	n := 0
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = sp.Prefix(parts...)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
 // NextOffset is where the live generation resumes in a partition.
 func (p *Projection) NextOffset(_ context.Context, topic string, partition int) (int64, bool, error) {
 	return p.store.spaceOffset(p.Space(), topic, partition)

@@ -125,19 +125,7 @@ func (p *Recommendations) Learner(_ context.Context, tenant, learner string) (Le
 
 // Count returns the number of learners with recommendations.
 func (p *Recommendations) Count(_ context.Context, tenant string) (int, error) {
-	n := 0
-	err := p.View(func(txn *badger.Txn, sp Space) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = sp.Prefix("l", tenant)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n++
-		}
-		return nil
-	})
-	return n, err
+	return p.CountKeys("l", tenant)
 }
 
 // RecommenderName names the recommender's checkpoint space.

@@ -615,17 +615,5 @@ func stmtMatches(txn *badger.Txn, sp Space, tenant string, filters []stmtFilter,
 
 // Count returns how many statements tenant has stored.
 func (p *Statements) Count(_ context.Context, tenant string) (int, error) {
-	n := 0
-	err := p.View(func(txn *badger.Txn, sp Space) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = sp.Prefix("s", tenant)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n++
-		}
-		return nil
-	})
-	return n, err
+	return p.CountKeys("s", tenant)
 }
