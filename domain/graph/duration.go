@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/learnstream/learnstream/domain/xapi"
 )
 
 // ParseDuration parses an ISO 8601 duration as used by xAPI ("PT1H30M",
@@ -26,61 +28,14 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 		return d, nil
 	}
-	bad := fmt.Errorf("%q is not an ISO 8601 duration like PT1H30M", s)
-	rest := s[1:]
-	if rest == "" {
-		return 0, bad
+	d, err := xapi.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not an ISO 8601 duration like PT1H30M", s)
 	}
-	var total float64
-	inTime := false
-	seen := ""
-	for rest != "" {
-		if rest[0] == 'T' {
-			if inTime || len(rest) == 1 {
-				return 0, bad
-			}
-			inTime = true
-			rest = rest[1:]
-			continue
-		}
-		i := 0
-		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9' || rest[i] == '.') {
-			i++
-		}
-		if i == 0 || i == len(rest) {
-			return 0, bad
-		}
-		v, err := strconv.ParseFloat(rest[:i], 64)
-		if err != nil {
-			return 0, bad
-		}
-		unit := rest[i]
-		var sec float64
-		switch {
-		case !inTime && unit == 'D':
-			sec = 86400
-		case inTime && unit == 'H':
-			sec = 3600
-		case inTime && unit == 'M':
-			sec = 60
-		case inTime && unit == 'S':
-			sec = 1
-		case !inTime && (unit == 'Y' || unit == 'M' || unit == 'W'):
-			return 0, fmt.Errorf("%q uses years, months or weeks, whose length is ambiguous; use days or hours", s)
-		default:
-			return 0, bad
-		}
-		key := string(unit)
-		if inTime {
-			key = "T" + key
-		}
-		if strings.Contains(seen, key+",") {
-			return 0, bad
-		}
-		seen += key + ","
-		total += v * sec
-		rest = rest[i+1:]
+	if d.Years != 0 || d.Months != 0 || d.Weeks != 0 {
+		return 0, fmt.Errorf("%q uses years, months or weeks, whose length is ambiguous; use days or hours", s)
 	}
+	total := d.Days*86400 + d.Hours*3600 + d.Minutes*60 + d.Seconds
 	if total*1e9 > math.MaxInt64 {
 		return 0, fmt.Errorf("%q is too long", s)
 	}
