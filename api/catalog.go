@@ -549,12 +549,19 @@ func (m *CatalogModule) listActivities(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out := []graph.Activity{}
-	for _, id := range g.Activities() {
-		a, _ := g.Activity(id)
-		out = append(out, a)
+	writePlainJSON(w, http.StatusOK, map[string]any{"activities": lookupAll(g.Activities(), g.Activity)})
+}
+
+// lookupAll returns the entities of ids, in order; an empty list (not
+// null) when there are none.
+func lookupAll[T any](ids []string, get func(string) (T, bool)) []T {
+	out := make([]T, 0, len(ids))
+	for _, id := range ids {
+		if v, ok := get(id); ok {
+			out = append(out, v)
+		}
 	}
-	writePlainJSON(w, http.StatusOK, map[string]any{"activities": out})
+	return out
 }
 
 func (m *CatalogModule) listRoles(w http.ResponseWriter, r *http.Request) {
@@ -562,12 +569,7 @@ func (m *CatalogModule) listRoles(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out := []graph.Role{}
-	for _, id := range g.Roles() {
-		ro, _ := g.Role(id)
-		out = append(out, ro)
-	}
-	writePlainJSON(w, http.StatusOK, map[string]any{"roles": out})
+	writePlainJSON(w, http.StatusOK, map[string]any{"roles": lookupAll(g.Roles(), g.Role)})
 }
 
 func (m *CatalogModule) putLearnerRole(w http.ResponseWriter, r *http.Request) {
