@@ -75,7 +75,7 @@ func (progressModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, e
 	if major != wantMajor {
 		return 0, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
 	}
-	st, err := xapi.ParseStatement(e.Data)
+	st, err := xapi.DecodeStored(e.Data)
 	if err != nil {
 		return 0, event.Reject(fmt.Errorf("data: %w", err))
 	}

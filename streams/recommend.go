@@ -476,7 +476,7 @@ func (r *Recommender) learn(ctx context.Context, pos Position, e event.Event, ps
 	if major != wantMajor {
 		return "", event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
 	}
-	st, err := xapi.ParseStatement(e.Data)
+	st, err := xapi.DecodeStored(e.Data)
 	if err != nil {
 		return "", event.Reject(fmt.Errorf("data: %w", err))
 	}

@@ -55,6 +55,13 @@ func checkRoundTrip(t *testing.T, s *Statement) {
 	if err != nil || !bytes.Equal(b, b2) {
 		t.Fatalf("canonical JSON is not a fixed point:\n%s\n%s", b, b2)
 	}
+	d, err := DecodeStored(b)
+	if err != nil {
+		t.Fatalf("DecodeStored of canonical JSON: %v\n%s", err, b)
+	}
+	if db, _ := d.MarshalJSON(); !bytes.Equal(db, b) || d.LearnerKey() != s.LearnerKey() {
+		t.Fatalf("DecodeStored differs from ParseStatement:\n%s\n%s", db, b)
+	}
 	if c, _ := s.Clone().MarshalJSON(); !bytes.Equal(c, b) {
 		t.Fatalf("Clone differs:\n%s\n%s", c, b)
 	}
