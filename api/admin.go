@@ -65,6 +65,15 @@ type Module interface {
 	Register(r Router)
 }
 
+// ProgressExtension is implemented by a Module that adds fields to the
+// answer of GET /v1/learners/{learner}/progress (the adaptive module adds
+// effect evaluation). There is one progress endpoint; modules extend it
+// rather than register a second one. The returned fields are merged into
+// the answer; "learner" and "activities" stay the server's.
+type ProgressExtension interface {
+	ExtendProgress(ctx context.Context, tenant, learner string, activities []projections.ActivityProgress) (map[string]any, error)
+}
+
 // Router registers authenticated endpoints.
 type Router interface {
 	// Handle serves pattern (a net/http pattern with method, e.g.
@@ -104,9 +113,19 @@ func (s *Server) v1Routes() {
 		s.mux.HandleFunc("GET /v1/admin/projections", s.requireAuth(s.listProjections, "all"))
 		s.mux.HandleFunc("POST /v1/admin/projections/{name}/replay", s.requireAuth(s.replayProjection, "all"))
 	}
-	if s.cfg.Progress != nil {
+	if s.cfg.Progress != nil || len(s.progressExtensions()) > 0 {
 		s.mux.HandleFunc("GET /v1/learners/{learner}/progress", s.requireAuth(s.learnerProgress, "all", "all/read"))
 	}
+}
+
+func (s *Server) progressExtensions() []ProgressExtension {
+	var out []ProgressExtension
+	for _, m := range s.cfg.Modules {
+		if x, ok := m.(ProgressExtension); ok {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // learnerKey turns the {learner} path value into a learner key: a learner
@@ -121,16 +140,32 @@ func learnerKey(v string) string {
 
 func (s *Server) learnerProgress(w http.ResponseWriter, r *http.Request) {
 	learner := learnerKey(r.PathValue("learner"))
-	ps, err := s.cfg.Progress.Learner(r.Context(), credential(r).Tenant, learner)
-	if err != nil {
-		s.log.Error("learner progress", "err", err)
-		writeError(w, http.StatusInternalServerError, "could not read progress")
-		return
+	var ps []projections.ActivityProgress
+	if s.cfg.Progress != nil {
+		var err error
+		if ps, err = s.cfg.Progress.Learner(r.Context(), credential(r).Tenant, learner); err != nil {
+			s.log.Error("learner progress", "err", err)
+			writeError(w, http.StatusInternalServerError, "could not read progress")
+			return
+		}
 	}
 	if ps == nil {
 		ps = []projections.ActivityProgress{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"learner": learner, "activities": ps})
+	out := map[string]any{}
+	for _, x := range s.progressExtensions() {
+		more, err := x.ExtendProgress(r.Context(), credential(r).Tenant, learner, ps)
+		if err != nil {
+			s.log.Error("learner progress", "err", err)
+			writeError(w, http.StatusInternalServerError, "could not read progress")
+			return
+		}
+		for k, v := range more {
+			out[k] = v
+		}
+	}
+	out["learner"], out["activities"] = learner, ps
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) listProjections(w http.ResponseWriter, r *http.Request) {

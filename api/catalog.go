@@ -628,14 +628,27 @@ func (m *CatalogModule) getLearnerRole(w http.ResponseWriter, r *http.Request) {
 // model's when it runs, else every skill taught by an activity the learner
 // completed or passed counts as mastered (1) and the rest as 0.
 func (m *CatalogModule) learnerMastery(ctx context.Context, g *graph.Graph, tenant, learner string) (map[string]float64, string, error) {
-	if m.Mastery != nil {
-		ms, err := m.Mastery.Mastery(ctx, tenant, learner)
-		return ms, "adaptive", err
-	}
 	ms := map[string]float64{}
-	if m.Progress == nil {
-		return ms, "none", nil
+	source := "completed_activities"
+	if m.Mastery != nil {
+		am, err := m.Mastery.Mastery(ctx, tenant, learner)
+		if err != nil {
+			return nil, "", err
+		}
+		for s, p := range am {
+			ms[s] = p
+		}
+		source = "adaptive"
 	}
+	if m.Progress == nil {
+		if m.Mastery == nil {
+			source = "none"
+		}
+		return ms, source, nil
+	}
+	// Completions count with the adaptive model too: an activity completed
+	// without a scored answer (a course, a video) still teaches its skills,
+	// as the recommender's LearnerMastery has it.
 	ps, err := m.Progress.Learner(ctx, tenant, learner)
 	if err != nil {
 		return nil, "", err
@@ -647,7 +660,7 @@ func (m *CatalogModule) learnerMastery(ctx context.Context, g *graph.Graph, tena
 			}
 		}
 	}
-	return ms, "completed_activities", nil
+	return ms, source, nil
 }
 
 type pathStep struct {

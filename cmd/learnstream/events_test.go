@@ -124,4 +124,27 @@ func TestEmittedEventsMatchTheirSchemas(t *testing.T) {
 	if seen < 5 {
 		t.Fatalf("read %d records, want at least the 5 statements posted", seen)
 	}
+
+	// The adaptive role turns the three scored statements into
+	// DifficultyAdjusted events (no MasteryUpdated: the catalog is empty,
+	// so their activities have no skills); those match their schemas too.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ends, err := streams.EndOffsets(ctx, []string{p.kafka}, streams.TopicAdaptive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, end := range ends {
+			n += end
+		}
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d adaptive records after 30 s, want 3\n%s", n, p.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	topicRecords(t, ctx, p.kafka, streams.TopicAdaptive, schemas)
 }

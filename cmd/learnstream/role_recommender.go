@@ -41,16 +41,14 @@ func startRecommender(rt *runtime, roles map[string]bool) error {
 	}
 	pub := streams.EventPublisher{Publisher: rt.pub}
 
-	waiters := projections.NewWaiters()
-	catalog, err := projections.NewCatalog(rt.store, waiters)
+	catalog, waiters, err := rt.catalogProjection()
 	if err != nil {
 		return err
 	}
-	if _, err := rt.project(catalog.Projection, streams.TopicCatalog, "", catalog.Counts); err != nil {
-		return err
-	}
+	// rt.mastery is set by the adaptive starter, which runs first (init
+	// order); a nil interface leaves mastery to completed activities.
 	catalogModule := &api.CatalogModule{Catalog: catalog, Waiters: waiters, Publisher: pub, Topic: streams.TopicCatalog,
-		Timeout: rt.cfg.consistencyTimeout, Logger: rt.log}
+		Timeout: rt.cfg.consistencyTimeout, Mastery: rt.mastery, Logger: rt.log}
 	rt.apiConfig = append(rt.apiConfig, func(c *api.Config) {
 		catalogModule.Source = c.Source
 		catalogModule.Progress = c.Progress
@@ -87,7 +85,7 @@ func startRecommender(rt *runtime, roles map[string]bool) error {
 		return err
 	}
 	rec, err := streams.NewRecommender(streams.RecommenderConfig{Catalog: catalog, Checkpoints: ckpts, Publisher: pub,
-		Source: source, Share: true, Logger: rt.log})
+		Mastery: rt.mastery, Source: source, Share: true, Logger: rt.log})
 	if err != nil {
 		return err
 	}

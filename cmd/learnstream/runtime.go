@@ -34,6 +34,34 @@ type runtime struct {
 	// onShutdown run when the HTTP server starts shutting down, before it
 	// waits for requests: long-lived responses (SSE) end there.
 	onShutdown []func()
+	// mastery is the adaptive read model when this process runs it (api
+	// role), for the recommender and the learning-path planner; nil
+	// otherwise (they then derive mastery from completed activities).
+	mastery streams.MasteryReader
+	// catalog is the process's one catalog projection and its waiters,
+	// started by catalogProjection on first use: several roles read it,
+	// and two consumers of one projection would race on its offsets.
+	catalog        *projections.Catalog
+	catalogWaiters *projections.Waiters
+}
+
+// catalogProjection returns the catalog projection (every partition of the
+// catalog topic, no group: each process keeps the whole catalog), starting
+// it on the first call.
+func (rt *runtime) catalogProjection() (*projections.Catalog, *projections.Waiters, error) {
+	if rt.catalog != nil {
+		return rt.catalog, rt.catalogWaiters, nil
+	}
+	waiters := projections.NewWaiters()
+	catalog, err := projections.NewCatalog(rt.store, waiters)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := rt.project(catalog.Projection, streams.TopicCatalog, "", catalog.Counts); err != nil {
+		return nil, nil, err
+	}
+	rt.catalog, rt.catalogWaiters = catalog, waiters
+	return catalog, waiters, nil
 }
 
 // roleStarters start the roles beyond api and projector; each checks the

@@ -1,0 +1,650 @@
+package streams
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/learnstream/learnstream/domain/adaptive"
+	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/graph"
+	"github.com/learnstream/learnstream/domain/xapi"
+	"github.com/learnstream/learnstream/projections"
+)
+
+var (
+	adaptiveEvents = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "learnstream_adaptive_events_total",
+		Help: "Statements the adaptive consumer read, by outcome: applied, applied_no_skills, or why it skipped them.",
+	}, []string{"outcome"})
+	adaptivePublished = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "learnstream_adaptive_published_total",
+		Help: "MasteryUpdated and DifficultyAdjusted events acknowledged by the broker, by type.",
+	}, []string{"type"})
+)
+
+// Outcomes of the adaptive consumer (the outcome label of
+// learnstream_adaptive_events_total).
+const (
+	AdaptiveApplied         = "applied"           // learned; events published
+	AdaptiveAppliedNoSkills = "applied_no_skills" // learned without skills (see docs/adaptive.md)
+	AdaptiveUnscored        = "unscored"          // no success, scaled or usable raw score
+	AdaptiveNotActivity     = "not_activity"      // the object is not an activity
+	AdaptiveVoiding         = "voiding"           // a voiding statement
+	AdaptiveIgnored         = "ignored"           // another event type
+	AdaptiveDuplicate       = "duplicate"         // an offset already applied (redelivery)
+	AdaptiveRejected        = "rejected"          // sent to the DLQ
+)
+
+// SkillCatalog gives the catalog graph the item → skills mapping comes from.
+type SkillCatalog interface {
+	Graph(tenant string) (*graph.Graph, error)
+}
+
+// ModelCheckpoints stores per-partition model snapshots with the input
+// offset they were taken at (projections.RecommenderCheckpoints is one).
+type ModelCheckpoints interface {
+	Load(topic string, partition int) (projections.PartitionCheckpoint, bool, error)
+	Save(topic string, cps map[int]projections.PartitionCheckpoint) error
+}
+
+// AdaptiveConfig configures an Adaptive consumer.
+type AdaptiveConfig struct {
+	// Model configures Elo, BKT and the predictor; the zero value means
+	// adaptive.DefaultConfig(). Replays are deterministic only under the
+	// configuration the checkpoint was learned with.
+	Model       adaptive.Config
+	Catalog     SkillCatalog
+	Checkpoints ModelCheckpoints
+	Publisher   EventSink
+	// Topics (defaults: the standard names).
+	StatementsTopic, AdaptiveTopic string
+	Source                         string
+	// CheckpointEvery and CheckpointInterval bound the work re-applied
+	// after a crash (defaults 5000 events, 5 s).
+	CheckpointEvery    int
+	CheckpointInterval time.Duration
+	// FlushEvents and FlushInterval batch the published events (defaults
+	// 512 events, 5 ms; Run flushes a partial batch after FlushInterval).
+	FlushEvents   int
+	FlushInterval time.Duration
+	Logger        *slog.Logger
+}
+
+// Adaptive is the adaptive consumer of the statements topic: for every
+// scored statement it updates Elo, BKT and the combined predictor
+// (domain/adaptive) and publishes one MasteryUpdated per skill of the item
+// and one DifficultyAdjusted on the adaptive topic, keyed by learner.
+//
+// It keeps one model per (partition, tenant), checkpointed to Badger with
+// the partition's next offset in one transaction. A checkpoint is written
+// only after every event derived from the statements before it has been
+// acknowledged by the broker, so after a crash the statements since the
+// checkpoint are re-applied to the same state and re-publish the same
+// events (ids derived from the input position). It implements Handler and
+// OffsetStore.
+type Adaptive struct {
+	cfg AdaptiveConfig
+	log *slog.Logger
+
+	mu        sync.Mutex
+	parts     map[int]*adaptivePart
+	outbox    []event.Event
+	lastFlush time.Time
+	sinceCkpt int
+	lastCkpt  time.Time
+}
+
+type adaptivePart struct {
+	next    int64
+	tenants map[string]*adaptiveTenant
+}
+
+// adaptiveTenant is one partition's model of one tenant, with the index of
+// its dense ids and scratch reused across events.
+type adaptiveTenant struct {
+	idx *adaptive.Index
+	m   *adaptive.Model
+	ev  adaptive.Event
+}
+
+// NewAdaptive checks cfg and fills its defaults.
+func NewAdaptive(cfg AdaptiveConfig) (*Adaptive, error) {
+	if cfg.Checkpoints == nil || cfg.Publisher == nil || cfg.Catalog == nil {
+		return nil, errors.New("adaptive consumer: checkpoints, publisher and catalog are required")
+	}
+	if cfg.Model == (adaptive.Config{}) {
+		cfg.Model = adaptive.DefaultConfig()
+	}
+	if _, err := adaptive.New(cfg.Model); err != nil {
+		return nil, fmt.Errorf("adaptive consumer: %w", err)
+	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&cfg.StatementsTopic, TopicStatements)
+	def(&cfg.AdaptiveTopic, TopicAdaptive)
+	def(&cfg.Source, "learnstream")
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = 5000
+	}
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = 5 * time.Second
+	}
+	if cfg.FlushEvents <= 0 {
+		cfg.FlushEvents = 512
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 5 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Adaptive{cfg: cfg, log: cfg.Logger, parts: map[int]*adaptivePart{}, lastCkpt: time.Now(), lastFlush: time.Now()}, nil
+}
+
+// NextOffset restores the partition from its checkpoint (once) and says
+// where to resume.
+func (a *Adaptive) NextOffset(_ context.Context, _ string, partition int) (int64, bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ps, err := a.part(partition)
+	if err != nil {
+		return 0, false, err
+	}
+	return ps.next, ps.next > 0, nil
+}
+
+func (a *Adaptive) part(partition int) (*adaptivePart, error) {
+	if ps := a.parts[partition]; ps != nil {
+		return ps, nil
+	}
+	ps := &adaptivePart{tenants: map[string]*adaptiveTenant{}}
+	cp, ok, err := a.cfg.Checkpoints.Load(a.cfg.StatementsTopic, partition)
+	if err != nil {
+		return nil, fmt.Errorf("adaptive consumer: load checkpoint of partition %d: %w", partition, err)
+	}
+	if ok {
+		ps.next = cp.Next
+		for tenant, snap := range cp.Tenants {
+			tm, err := a.restore(snap)
+			if err != nil {
+				// A snapshot this build cannot read: rebuild the
+				// partition from offset 0 rather than run on a model that
+				// lacks part of its history.
+				a.log.Error("adaptive consumer: checkpoint unreadable, replaying the partition", "partition", partition, "tenant", tenant, "err", err)
+				ps = &adaptivePart{tenants: map[string]*adaptiveTenant{}}
+				break
+			}
+			ps.tenants[tenant] = tm
+		}
+	}
+	a.parts[partition] = ps
+	return ps, nil
+}
+
+func (a *Adaptive) newTenant() *adaptiveTenant {
+	m, _ := adaptive.New(a.cfg.Model) // validated in NewAdaptive
+	return &adaptiveTenant{idx: adaptive.NewIndex(), m: m}
+}
+
+// vocabSnapshot is the dense-id index of a tenant model: the names of ids
+// 0, 1, 2, ... per kind.
+type vocabSnapshot struct {
+	Learners []string `json:"learners"`
+	Items    []string `json:"items"`
+	Skills   []string `json:"skills"`
+}
+
+func vocabNames(v *adaptive.Vocab) []string {
+	out := make([]string, v.Len())
+	for i := range out {
+		out[i] = v.Name(int32(i))
+	}
+	return out
+}
+
+// snapshot: uint32 length of the model snapshot, the snapshot, the index
+// as JSON.
+func (t *adaptiveTenant) snapshot() ([]byte, error) {
+	ms, err := t.m.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	ix, err := json.Marshal(vocabSnapshot{Learners: vocabNames(t.idx.Learners), Items: vocabNames(t.idx.Items), Skills: vocabNames(t.idx.Skills)})
+	if err != nil {
+		return nil, err
+	}
+	out := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(ms)+len(ix)), uint32(len(ms)))
+	return append(append(out, ms...), ix...), nil
+}
+
+func (a *Adaptive) restore(b []byte) (*adaptiveTenant, error) {
+	if len(b) < 4 || int(binary.BigEndian.Uint32(b)) > len(b)-4 {
+		return nil, errors.New("truncated snapshot")
+	}
+	n := int(binary.BigEndian.Uint32(b))
+	t := a.newTenant()
+	if err := t.m.UnmarshalBinary(b[4 : 4+n]); err != nil {
+		return nil, err
+	}
+	var vs vocabSnapshot
+	if err := json.Unmarshal(b[4+n:], &vs); err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	for _, kind := range []struct {
+		v     *adaptive.Vocab
+		names []string
+	}{{t.idx.Learners, vs.Learners}, {t.idx.Items, vs.Items}, {t.idx.Skills, vs.Skills}} {
+		for i, name := range kind.names {
+			if kind.v.Add(name) != int32(i) {
+				return nil, fmt.Errorf("index: name %q repeated", name)
+			}
+		}
+	}
+	return t, nil
+}
+
+// Skip records an event parked in the DLQ.
+func (a *Adaptive) Skip(_ context.Context, pos Position) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ps, err := a.part(pos.Partition)
+	if err != nil {
+		return err
+	}
+	if pos.Offset >= ps.next {
+		ps.next = pos.Offset + 1
+	}
+	adaptiveEvents.WithLabelValues(AdaptiveRejected).Inc()
+	return nil
+}
+
+// Handle learns one statement and queues the events it causes.
+func (a *Adaptive) Handle(ctx context.Context, pos Position, e event.Event) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ps, err := a.part(pos.Partition)
+	if err != nil {
+		return err
+	}
+	if pos.Offset < ps.next {
+		// A redelivery, or the retry of an event whose publish failed:
+		// the model has it; what may be missing is the publish.
+		adaptiveEvents.WithLabelValues(AdaptiveDuplicate).Inc()
+		return a.flush(ctx)
+	}
+	outcome, err := a.learn(pos, e, ps)
+	if err != nil {
+		return err
+	}
+	ps.next = pos.Offset + 1
+	adaptiveEvents.WithLabelValues(outcome).Inc()
+	if len(a.outbox) >= a.cfg.FlushEvents {
+		if err := a.flush(ctx); err != nil {
+			return err
+		}
+	}
+	a.sinceCkpt++
+	if a.sinceCkpt >= a.cfg.CheckpointEvery || time.Since(a.lastCkpt) >= a.cfg.CheckpointInterval {
+		if err := a.checkpoint(ctx); err != nil {
+			a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
+		}
+	}
+	return nil
+}
+
+// Score rules, in order (docs/adaptive.md, "Scored statements"):
+//
+//  1. result.success present: 1 if true, 0 if false. It is the
+//     assessor's own verdict (a player sending both has already applied
+//     its mastery score), so a scaled score beside it is not used.
+//  2. result.score.scaled: max(0, scaled). xAPI allows negative scaled
+//     scores (penalties); the models' scale is [0, 1] and below zero is
+//     no credit.
+//  3. result.score.raw with min < max: (raw - min) / (max - min).
+//  4. otherwise the statement is unscored and skipped.
+//
+// A score that is NaN, infinite or out of its range is bad input: the
+// statement goes to the DLQ with the field and the rule. The LRS already
+// refuses such statements, so this is defence against other producers.
+func scoreOf(r *xapi.Result) (score float64, ok bool, err error) {
+	if r == nil {
+		return 0, false, nil
+	}
+	if r.Success != nil {
+		if *r.Success {
+			return 1, true, nil
+		}
+		return 0, true, nil
+	}
+	if r.Score == nil {
+		return 0, false, nil
+	}
+	if s := r.Score.Scaled; s != nil {
+		if math.IsNaN(*s) || *s < -1 || *s > 1 {
+			return 0, false, fmt.Errorf("result.score.scaled: must be a number in [-1, 1] (got %v)", *s)
+		}
+		return max(0, *s), true, nil
+	}
+	raw, lo, hi := r.Score.Raw, r.Score.Min, r.Score.Max
+	if raw == nil || lo == nil || hi == nil || !(*hi > *lo) {
+		return 0, false, nil
+	}
+	if math.IsNaN(*raw) || *raw < *lo || *raw > *hi {
+		return 0, false, fmt.Errorf("result.score.raw: must be a number in [min, max] = [%v, %v] (got %v)", *lo, *hi, *raw)
+	}
+	v := (*raw - *lo) / (*hi - *lo)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, false, fmt.Errorf("result.score: raw, min and max give no finite scaled score")
+	}
+	return v, true, nil
+}
+
+// ItemSkills is the item → skills mapping: the skills the catalog activity
+// assesses, else those it teaches; none for an activity the catalog does
+// not know (see docs/adaptive.md for what an item without skills does).
+func ItemSkills(g *graph.Graph, item string) []string {
+	a, ok := g.Activity(item)
+	if !ok {
+		return nil
+	}
+	if len(a.Assesses) > 0 {
+		return a.Assesses
+	}
+	return a.Teaches
+}
+
+// optionsOf is the number of answer options of a choice item, from the
+// statement's activity definition (0: an open response, no guessing floor).
+func optionsOf(act *xapi.Activity) int {
+	d := act.Definition
+	if d == nil {
+		return 0
+	}
+	switch d.InteractionType {
+	case xapi.InteractionChoice:
+		if len(d.Choices) >= 2 {
+			return len(d.Choices)
+		}
+	case xapi.InteractionTrueFalse:
+		return 2
+	}
+	return 0
+}
+
+// learn applies one statement to the partition's model and queues its
+// events. It returns the outcome for metrics. It changes nothing when it
+// returns an error: every check comes before the first change.
+func (a *Adaptive) learn(pos Position, e event.Event, ps *adaptivePart) (string, error) {
+	name, major, err := event.SplitType(e.Type)
+	if err != nil {
+		return "", event.Reject(err)
+	}
+	want, wantMajor, _ := event.SplitType(event.TypeStatementStored)
+	if name != want {
+		return AdaptiveIgnored, nil
+	}
+	if major != wantMajor {
+		return "", event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
+	}
+	st, err := xapi.DecodeStored(e.Data)
+	if err != nil {
+		return "", event.Reject(fmt.Errorf("data: %w", err))
+	}
+	act := st.Object.Activity
+	if act == nil {
+		return AdaptiveNotActivity, nil
+	}
+	if _, voiding := st.IsVoiding(); voiding {
+		return AdaptiveVoiding, nil
+	}
+	score, scored, err := scoreOf(st.Result)
+	if err != nil {
+		return "", event.Reject(fmt.Errorf("data.%w", err))
+	}
+	if !scored {
+		return AdaptiveUnscored, nil
+	}
+	g, err := a.cfg.Catalog.Graph(e.Tenant)
+	if err != nil {
+		return "", fmt.Errorf("adaptive consumer: catalog of tenant %s: %w", e.Tenant, err)
+	}
+	learner, item := st.LearnerKey(), act.ID
+	skills := ItemSkills(g, item)
+	at := e.Time
+	if st.Timestamp != nil {
+		at = st.Timestamp.UTC()
+	}
+
+	tm := ps.tenants[e.Tenant]
+	fresh := tm == nil
+	if fresh {
+		tm = a.newTenant()
+	}
+	attempt := adaptive.Attempt{Learner: learner, Item: item, Skills: skills, Score: &score, Options: optionsOf(act)}
+	outcome := AdaptiveApplied
+	if err := tm.idx.Resolve(&attempt, &tm.ev); err != nil {
+		var ve *adaptive.ValidationError
+		if !errors.As(err, &ve) || ve.Action != adaptive.ActionDefault {
+			// Resolve checks every DLQ rule before it adds a name, so
+			// the index is unchanged.
+			return "", event.Reject(fmt.Errorf("attempt: %w", err))
+		}
+		if ve.Rule == adaptive.RuleNoSkills {
+			outcome = AdaptiveAppliedNoSkills
+		}
+	}
+	if fresh {
+		ps.tenants[e.Tenant] = tm
+	}
+	ev := &tm.ev
+	// State before the attempt, for p_previous, previous_difficulty and
+	// the ability the prediction was made with.
+	prevMastery := make([]float64, len(ev.Skills))
+	var skillAbility float64
+	for i, s := range ev.Skills {
+		ls := tm.m.LearnerSkill(ev.Learner, s)
+		prevMastery[i] = ls.Mastery
+		skillAbility += ls.SkillAbility
+	}
+	// Skill -1 never exists: this reads the global ability alone, which
+	// items without skills need too.
+	global := tm.m.LearnerSkill(ev.Learner, -1).Ability
+	if len(ev.Skills) > 0 {
+		skillAbility /= float64(len(ev.Skills))
+	}
+	prevDiff, _ := tm.m.ItemDifficulty(ev.Item)
+	pred, err := tm.m.Observe(ev)
+	if err != nil {
+		// Unreachable: Resolve validated the event. Observe changes
+		// nothing when it fails, but the index may hold new names; they
+		// are harmless (ids without state read the priors).
+		return "", event.Reject(fmt.Errorf("attempt: %w", err))
+	}
+
+	correct := score >= 0.5
+	statementID := st.ID
+	base := fmt.Sprintf("%s|%d|%d", pos.Topic, pos.Partition, pos.Offset)
+	skillNames := make([]string, len(ev.Skills))
+	for i, s := range ev.Skills {
+		skillNames[i] = tm.idx.Skills.Name(s)
+	}
+	for i, s := range ev.Skills {
+		ls := tm.m.LearnerSkill(ev.Learner, s)
+		data, _ := json.Marshal(projections.MasteryUpdated{
+			Learner: learner, Skill: skillNames[i], PMastery: round6(ls.Mastery), PPrevious: round6(prevMastery[i]),
+			Item: item, Statement: statementID, Correct: correct, At: at, Score: score,
+			Ability: round6(ls.Ability + ls.SkillAbility), GlobalAbility: round6(ls.Ability), Attempts: ls.Attempts,
+			RecentSuccess: round6(ls.Recent.SuccessRate), RecentAttempts: round6(ls.Recent.Attempts),
+			InputPartition: pos.Partition, InputOffset: pos.Offset,
+		})
+		if err := a.queue(DerivedID("adaptive.mastery", base+"|"+skillNames[i]), projections.TypeMasteryUpdated, e, learner, data); err != nil {
+			return "", err
+		}
+	}
+	diff, n := tm.m.ItemDifficulty(ev.Item)
+	first := ""
+	if len(skillNames) > 0 {
+		first = skillNames[0]
+	}
+	data, _ := json.Marshal(projections.DifficultyAdjusted{
+		Item: item, Skill: first, Difficulty: round6(diff), PreviousDifficulty: round6(prevDiff),
+		Learner: learner, Ability: round6(global + skillAbility), Expected: round6(pred.P), Correct: correct,
+		Statement: statementID, At: at, Skills: skillNames, Score: score,
+		ExpectedElo: round6(pred.Elo), ExpectedBKT: round6(pred.BKT), ItemAttempts: n,
+		InputPartition: pos.Partition, InputOffset: pos.Offset,
+	})
+	if err := a.queue(DerivedID("adaptive.difficulty", base), projections.TypeDifficultyAdjusted, e, learner, data); err != nil {
+		return "", err
+	}
+	return outcome, nil
+}
+
+// queue adds an event to the outbox. Its time is the statement event's, so
+// a re-application produces the same record.
+func (a *Adaptive) queue(id, typ string, in event.Event, learner string, data []byte) error {
+	out, err := event.New(id, typ, a.cfg.Source, in.Tenant, learner, in.Time, data)
+	if err != nil {
+		// Only an invalid input envelope gets here, and the consumer
+		// validated it on decoding.
+		return event.Reject(err)
+	}
+	a.outbox = append(a.outbox, out)
+	return nil
+}
+
+// round6 keeps published numbers short and stable in JSON.
+func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }
+
+// flush publishes the outbox and waits for the broker. On failure the
+// events stay queued for the next flush.
+func (a *Adaptive) flush(ctx context.Context) error {
+	a.lastFlush = time.Now()
+	for len(a.outbox) > 0 {
+		n := min(len(a.outbox), 500)
+		if err := a.cfg.Publisher.PublishEvents(ctx, a.cfg.AdaptiveTopic, a.outbox[:n]...); err != nil {
+			return fmt.Errorf("adaptive consumer: publish %d events: %w", n, err)
+		}
+		for _, e := range a.outbox[:n] {
+			adaptivePublished.WithLabelValues(e.Type).Inc()
+		}
+		a.outbox = a.outbox[n:]
+	}
+	a.outbox = nil
+	return nil
+}
+
+// Flush publishes pending events now.
+func (a *Adaptive) Flush(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.flush(ctx)
+}
+
+// Checkpoint publishes pending events, then writes every partition's
+// models and offsets in one transaction.
+func (a *Adaptive) Checkpoint(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.checkpoint(ctx)
+}
+
+func (a *Adaptive) checkpoint(ctx context.Context) error {
+	// The order is the delivery guarantee: a checkpoint never covers a
+	// statement whose events the broker has not acknowledged.
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
+	cps := make(map[int]projections.PartitionCheckpoint, len(a.parts))
+	for part, ps := range a.parts {
+		cp := projections.PartitionCheckpoint{Next: ps.next, Tenants: make(map[string][]byte, len(ps.tenants))}
+		for tenant, tm := range ps.tenants {
+			snap, err := tm.snapshot()
+			if err != nil {
+				return fmt.Errorf("adaptive consumer: snapshot partition %d tenant %s: %w", part, tenant, err)
+			}
+			cp.Tenants[tenant] = snap
+		}
+		cps[part] = cp
+	}
+	if err := a.cfg.Checkpoints.Save(a.cfg.StatementsTopic, cps); err != nil {
+		return fmt.Errorf("adaptive consumer: save checkpoint: %w", err)
+	}
+	a.sinceCkpt, a.lastCkpt = 0, time.Now()
+	return nil
+}
+
+// Run flushes partial batches every FlushInterval and checkpoints every
+// CheckpointInterval while there is something new, until ctx ends. The
+// caller owns the goroutine; Close writes the last checkpoint after it.
+func (a *Adaptive) Run(ctx context.Context) {
+	ckpt := time.NewTicker(a.cfg.CheckpointInterval)
+	defer ckpt.Stop()
+	fl := time.NewTicker(a.cfg.FlushInterval)
+	defer fl.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-fl.C:
+			a.mu.Lock()
+			if len(a.outbox) > 0 {
+				if err := a.flush(ctx); err != nil && ctx.Err() == nil {
+					a.log.Warn("adaptive consumer: publish failed; will retry", "err", err)
+				}
+			}
+			a.mu.Unlock()
+		case <-ckpt.C:
+			a.mu.Lock()
+			if a.sinceCkpt > 0 {
+				if err := a.checkpoint(ctx); err != nil && ctx.Err() == nil {
+					a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
+				}
+			}
+			a.mu.Unlock()
+		}
+	}
+}
+
+// Close writes a last checkpoint.
+func (a *Adaptive) Close(ctx context.Context) error { return a.Checkpoint(ctx) }
+
+// Stats reports, per partition this instance holds, the tenants and
+// learners its models know (diagnostics and tests).
+func (a *Adaptive) Stats() map[int]map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[int]map[string]int{}
+	for p, ps := range a.parts {
+		out[p] = map[string]int{}
+		for tenant, tm := range ps.tenants {
+			out[p][tenant] = tm.idx.Learners.Len()
+		}
+	}
+	return out
+}
+
+// PartitionSnapshot returns the serialised state of one partition's tenant
+// model (tests compare states with it).
+func (a *Adaptive) PartitionSnapshot(partition int, tenant string) ([]byte, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ps := a.parts[partition]
+	if ps == nil || ps.tenants[tenant] == nil {
+		return nil, false
+	}
+	b, err := ps.tenants[tenant].snapshot()
+	return b, err == nil
+}
