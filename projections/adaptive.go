@@ -12,6 +12,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/learnstream/learnstream/domain/adaptive"
 	"github.com/learnstream/learnstream/domain/event"
 )
 
@@ -486,6 +487,27 @@ func (a *Adaptive) LearnerAbility(_ context.Context, tenant, learner string) (fl
 		return err
 	})
 	return g.Ability, found, err
+}
+
+// PredictSuccess predicts the learner's success on each item someone has
+// attempted, with Elo from the learner's global ability and the item's
+// difficulty; the recommender's difficulty fit uses it. Items never
+// attempted, and every item for a learner without attempts, are absent:
+// a prediction from priors alone would say nothing about fit.
+func (a *Adaptive) PredictSuccess(ctx context.Context, tenant, learner string, items []string) (map[string]float64, error) {
+	ability, found, err := a.LearnerAbility(ctx, tenant, learner)
+	if err != nil || !found {
+		return nil, err
+	}
+	diffs, err := a.Items(ctx, tenant, items)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]float64, len(diffs))
+	for it, d := range diffs {
+		out[it] = adaptive.EloPredict(ability, d.Difficulty, 0)
+	}
+	return out, nil
 }
 
 // Items returns the difficulty of each item that was attempted; items

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +137,15 @@ func TestAdaptiveReadModel(t *testing.T) {
 	}
 	if ab, ok, _ := a.LearnerAbility(ctx, "t1", "ada"); !ok || ab != 0.3 {
 		t.Errorf("ability = %v %v", ab, ok)
+	}
+	// Success predictions for the recommender: Elo of ability 0.3 against
+	// difficulty 0.5; nothing for unattempted items or unknown learners.
+	ps, err := a.PredictSuccess(ctx, "t1", "ada", []string{"q1", "q9"})
+	if want := 1 / (1 + math.Exp(0.2)); err != nil || len(ps) != 1 || math.Abs(ps["q1"]-want) > 1e-9 {
+		t.Errorf("PredictSuccess = %v, %v; want q1 %.4f only", ps, err, want)
+	}
+	if ps, err := a.PredictSuccess(ctx, "t1", "nobody", []string{"q1"}); err != nil || len(ps) != 0 {
+		t.Errorf("PredictSuccess for a learner without attempts = %v, %v; want none", ps, err)
 	}
 
 	// Bad events are rejected, never applied.

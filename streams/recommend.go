@@ -63,6 +63,13 @@ type MasteryReader interface {
 	Mastery(ctx context.Context, tenant, learner string) (map[string]float64, error)
 }
 
+// SuccessPredictor predicts a learner's success probability on items when
+// an adaptive model runs (items without a prediction are absent); the
+// re-ranker then favours items near the target success (difficulty fit).
+type SuccessPredictor interface {
+	PredictSuccess(ctx context.Context, tenant, learner string, items []string) (map[string]float64, error)
+}
+
 // EventSink publishes events durably (EventPublisher is one).
 type EventSink interface {
 	PublishEvents(ctx context.Context, topic string, evs ...event.Event) error
@@ -78,6 +85,7 @@ type RecommenderConfig struct {
 	N, Candidates int
 	Catalog       CatalogView
 	Mastery       MasteryReader
+	Success       SuccessPredictor
 	Checkpoints   *projections.RecommenderCheckpoints
 	Publisher     EventSink
 	// Topics (defaults: the standard names).
@@ -540,7 +548,7 @@ func (r *Recommender) learn(ctx context.Context, pos Position, e event.Event, ps
 		tm.aux.Counts[item]++
 		tm.touched[item] = true
 	}
-	recs := r.rank(tm, g, learner, role, mastery)
+	recs := r.rank(ctx, e.Tenant, tm, g, learner, role, mastery)
 	items := make([]string, len(recs))
 	for i, rc := range recs {
 		items[i] = rc.Item
@@ -565,7 +573,7 @@ func (r *Recommender) learn(ctx context.Context, pos Position, e event.Event, ps
 }
 
 // rank returns the learner's top-N, re-ranked with the graph.
-func (r *Recommender) rank(tm *tenantModel, g *graph.Graph, learner, role string, mastery map[string]float64) []projections.Recommendation {
+func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, g *graph.Graph, learner, role string, mastery map[string]float64) []projections.Recommendation {
 	done := map[string]bool{}
 	for _, it := range tm.aux.Completed[learner] {
 		done[it] = true
@@ -576,6 +584,19 @@ func (r *Recommender) rank(tm *tenantModel, g *graph.Graph, learner, role string
 	o.Knowledge = g
 	o.Mastery = ms
 	o.Completed = func(item string) bool { return done[item] }
+	if r.cfg.Success != nil && len(cands) > 0 {
+		// Difficulty fit is a soft signal: when the read model cannot
+		// answer, rank without it rather than fail an applied event.
+		items := make([]string, len(cands))
+		for i, c := range cands {
+			items[i] = c.Item
+		}
+		if ps, err := r.cfg.Success.PredictSuccess(ctx, tenant, learner, items); err != nil {
+			r.log.Warn("recommender: success predictions unavailable", "err", err)
+		} else if len(ps) > 0 {
+			o.PredictSuccess = func(item string) (float64, bool) { p, ok := ps[item]; return p, ok }
+		}
+	}
 	ranked, err := mf.Rerank(cands, o)
 	if err != nil {
 		r.log.Error("recommender: rerank", "err", err)

@@ -85,7 +85,7 @@ func startRecommender(rt *runtime, roles map[string]bool) error {
 		return err
 	}
 	rec, err := streams.NewRecommender(streams.RecommenderConfig{Catalog: catalog, Checkpoints: ckpts, Publisher: pub,
-		Mastery: rt.mastery, Source: source, Share: true, Logger: rt.log})
+		Mastery: rt.mastery, Success: rt.mastery, Source: source, Share: true, Logger: rt.log})
 	if err != nil {
 		return err
 	}

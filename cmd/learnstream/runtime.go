@@ -35,9 +35,13 @@ type runtime struct {
 	// waits for requests: long-lived responses (SSE) end there.
 	onShutdown []func()
 	// mastery is the adaptive read model when this process runs it (api
-	// role), for the recommender and the learning-path planner; nil
-	// otherwise (they then derive mastery from completed activities).
-	mastery streams.MasteryReader
+	// role), for the recommender (mastery and difficulty fit) and the
+	// learning-path planner; nil otherwise (they then derive mastery from
+	// completed activities and rank without difficulty fit).
+	mastery interface {
+		streams.MasteryReader
+		streams.SuccessPredictor
+	}
 	// catalog is the process's one catalog projection and its waiters,
 	// started by catalogProjection on first use: several roles read it,
 	// and two consumers of one projection would race on its offsets.
