@@ -82,6 +82,11 @@ func (b *Batcher) Deadline() time.Time {
 	return b.since.Add(b.maxWait)
 }
 
+// Rows returns the pending rows in the order added without removing them,
+// so a write that fails leaves them for the next attempt. The slice is the
+// batcher's: do not modify it, and do not keep it past the next Add or Take.
+func (b *Batcher) Rows() []Row { return b.rows }
+
 // Take returns the rows in the order added and empties the batcher.
 func (b *Batcher) Take() []Row {
 	rows := b.rows

@@ -8,9 +8,10 @@
 //   - the row encoders: pure functions that flatten one event (an accepted
 //     xAPI statement, a recommendation, a mastery or difficulty update, a
 //     catalog entity) into rows, pseudonymising learners by default;
-//   - the sink side: a Batcher that bounds batches by size and age, and a
-//     ClickHouseWriter that inserts them over the native protocol with
-//     retries.
+//   - the sink side: Sink, the batch handler of the analytics role (it
+//     encodes events into a Batcher bounded by rows and bytes, and writes a
+//     batch only whole), and a ClickHouseWriter that inserts batches over
+//     the native protocol with retries.
 //
 // Every table is replay-safe: a fact is keyed by its own id in a
 // ReplacingMergeTree and every rollup state is idempotent, so the sink may

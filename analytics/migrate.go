@@ -107,7 +107,8 @@ func (e *MigrationError) Unwrap() error { return e.Err }
 // idempotent by construction:
 //
 //   - every migration statement is itself idempotent (CREATE ... IF NOT
-//     EXISTS, ADD COLUMN IF NOT EXISTS; a test rejects any other form), so
+//     EXISTS, ADD COLUMN IF NOT EXISTS, CREATE OR REPLACE VIEW for a later
+//     redefinition of a plain view; a test rejects any other form), so
 //     re-running an applied migration changes nothing;
 //   - before a migration runs, a guard query fails if the same version was
 //     recorded with a different checksum: applied migrations are immutable,

@@ -1,7 +1,6 @@
 package analytics
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -11,28 +10,41 @@ import (
 	"github.com/learnstream/learnstream/domain/event"
 )
 
-// Event types the sink understands besides event.TypeStatementStored. The
-// producers (recommender, adaptive, catalog) are to emit these names and the
-// payload shapes below; docs/analytics.md documents them for integrators.
+// Event types the sink stores besides event.TypeStatementStored. The
+// recommendation and catalog types are those the recommender
+// (streams/recommend.go) and the catalog API (api/catalog.go, types declared
+// in projections/catalog.go) emit, with the payloads docs/events.md
+// documents; a test builds events with the producers' own types, so a rename
+// on either side fails it. The adaptive types are emitted by the adaptive
+// role with exactly the payloads below.
 const (
 	TypeRecommendationsUpdated = "learnstream.recommendations.updated.v1"
 	TypeMasteryUpdated         = "learnstream.adaptive.mastery.updated.v1"
 	TypeDifficultyAdjusted     = "learnstream.adaptive.difficulty.adjusted.v1"
-	TypeCatalogActivity        = "learnstream.catalog.activity.v1"
-	TypeCatalogSkill           = "learnstream.catalog.skill.v1"
-	TypeCatalogPrerequisite    = "learnstream.catalog.prerequisite.v1"
-	TypeCatalogRole            = "learnstream.catalog.role.v1"
-	TypeCatalogRoleMember      = "learnstream.catalog.role_member.v1"
+
+	TypeCatalogSkillPut            = "learnstream.catalog.skill.put.v1"
+	TypeCatalogSkillDeleted        = "learnstream.catalog.skill.deleted.v1"
+	TypeCatalogPrerequisitePut     = "learnstream.catalog.prerequisite.put.v1"
+	TypeCatalogPrerequisiteDeleted = "learnstream.catalog.prerequisite.deleted.v1"
+	TypeCatalogActivityPut         = "learnstream.catalog.activity.put.v1"
+	TypeCatalogActivityDeleted     = "learnstream.catalog.activity.deleted.v1"
+	TypeCatalogActivitySeen        = "learnstream.catalog.activity.seen.v1"
+	TypeCatalogRolePut             = "learnstream.catalog.role.put.v1"
+	TypeCatalogRoleDeleted         = "learnstream.catalog.role.deleted.v1"
+	TypeCatalogLearnerRolePut      = "learnstream.catalog.learner_role.put.v1"
 )
 
-// RecommendationsUpdatedPayload is the data of TypeRecommendationsUpdated:
-// a learner's new top-N. Record key: the learner key.
+// RecommendationsUpdatedPayload is the data of TypeRecommendationsUpdated as
+// the recommender publishes it: a learner's new top-N. Record key: the
+// learner key. It carries no time of its own: ce_time is the time of the
+// statement event the list is based on.
 type RecommendationsUpdatedPayload struct {
-	Learner string            `json:"learner"`
-	Items   []RecommendedItem `json:"items"`
-	Model   string            `json:"model,omitempty"`
-	// At is when the list was computed; the event time when absent.
-	At *time.Time `json:"at,omitempty"`
+	Learner      string            `json:"learner"`
+	Items        []RecommendedItem `json:"items"`
+	ModelVersion string            `json:"model_version"` // <algorithm>-k<factors>/p<partition>/<events>
+	BasedOn      string            `json:"based_on"`      // ce_id of the statement event behind the update
+	Role         string            `json:"role,omitempty"`
+	ColdStart    bool              `json:"cold_start"`
 }
 
 // RecommendedItem is one entry of a recommendation list.
@@ -40,11 +52,12 @@ type RecommendedItem struct {
 	Item    string   `json:"item"`
 	Score   float64  `json:"score"`
 	Rank    int      `json:"rank"` // 1 = top
-	Reasons []string `json:"reasons,omitempty"`
+	Reasons []string `json:"reasons"`
 }
 
 // MasteryUpdatedPayload is the data of TypeMasteryUpdated: the BKT posterior
-// of one learner on one skill after one graded attempt.
+// of one learner on one skill after one graded attempt. The adaptive role
+// emits exactly these field names: keep them stable.
 type MasteryUpdatedPayload struct {
 	Learner   string   `json:"learner"`
 	Skill     string   `json:"skill"`
@@ -58,7 +71,8 @@ type MasteryUpdatedPayload struct {
 }
 
 // DifficultyAdjustedPayload is the data of TypeDifficultyAdjusted: an item's
-// Elo difficulty after one attempt, with the prediction made before it.
+// Elo difficulty after one attempt, with the prediction made before it. The
+// adaptive role emits exactly these field names: keep them stable.
 type DifficultyAdjustedPayload struct {
 	Item               string     `json:"item"`
 	Skill              string     `json:"skill,omitempty"`
@@ -72,55 +86,48 @@ type DifficultyAdjustedPayload struct {
 	At                 *time.Time `json:"at,omitempty"`
 }
 
-// CatalogActivityPayload is the data of TypeCatalogActivity (key: the id).
-type CatalogActivityPayload struct {
-	ID          string   `json:"id"`
-	Name        string   `json:"name,omitempty"`
-	Description string   `json:"description,omitempty"`
-	Type        string   `json:"type,omitempty"`   // xAPI activity type IRI
-	Course      string   `json:"course,omitempty"` // the course it belongs to
-	Skills      []string `json:"skills,omitempty"`
-	Difficulty  *float64 `json:"difficulty,omitempty"`
-	Deleted     bool     `json:"deleted,omitempty"`
-}
-
-// CatalogSkillPayload is the data of TypeCatalogSkill (key: the id).
-type CatalogSkillPayload struct {
-	ID          string `json:"id"`
-	Name        string `json:"name,omitempty"`
-	Description string `json:"description,omitempty"`
-	Deleted     bool   `json:"deleted,omitempty"`
-}
-
-// CatalogPrerequisitePayload is the data of TypeCatalogPrerequisite: Requires
-// must be mastered before Skill (key: "<skill>|<requires>").
-type CatalogPrerequisitePayload struct {
-	Skill    string `json:"skill"`
-	Requires string `json:"requires"`
-	Deleted  bool   `json:"deleted,omitempty"`
-}
-
-// CatalogRolePayload is the data of TypeCatalogRole (key: the id).
-type CatalogRolePayload struct {
-	ID      string      `json:"id"`
-	Name    string      `json:"name,omitempty"`
-	Skills  []RoleSkill `json:"skills,omitempty"`
-	Deleted bool        `json:"deleted,omitempty"`
-}
-
-// RoleSkill is a skill a role requires, at a target mastery level in [0,1].
-type RoleSkill struct {
-	Skill string  `json:"skill"`
-	Level float64 `json:"level"`
-}
-
-// CatalogRoleMemberPayload is the data of TypeCatalogRoleMember: a learner
-// holds a role (key: "<role>|<learner>").
-type CatalogRoleMemberPayload struct {
-	Role    string `json:"role"`
-	Learner string `json:"learner"`
-	Deleted bool   `json:"deleted,omitempty"`
-}
+// The catalog payloads, as docs/events.md documents them. The sink decodes
+// them leniently (unknown fields are ignored: minor versions may add
+// optional ones) and checks only what its rows need.
+type (
+	catalogSkill struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	catalogActivity struct {
+		ID       string   `json:"id"`
+		Type     string   `json:"type"` // course, module, assessment or item
+		Title    string   `json:"title"`
+		Duration string   `json:"duration"` // ISO 8601
+		Teaches  []string `json:"teaches"`
+		Assesses []string `json:"assesses"`
+		Parent   string   `json:"parent"`
+	}
+	catalogSeen struct {
+		ID   string `json:"id"`
+		Type string `json:"type"` // the statement's activity definition type IRI
+		Name string `json:"name"`
+	}
+	catalogEdge struct {
+		From string `json:"from"` // learned before To
+		To   string `json:"to"`
+	}
+	catalogRole struct {
+		ID       string `json:"id"`
+		Name     string `json:"name"`
+		Requires []struct {
+			Skill string  `json:"skill"`
+			Level float64 `json:"level"`
+		} `json:"requires"`
+	}
+	catalogRef struct {
+		ID string `json:"id"`
+	}
+	catalogLearnerRole struct {
+		Learner string `json:"learner"`
+		Role    string `json:"role"` // empty removes the assignment
+	}
+)
 
 // Recommendation is one row of the recommendations table.
 type Recommendation struct {
@@ -128,19 +135,23 @@ type Recommendation struct {
 	Rank                                           uint16
 	Score                                          float64
 	Reasons                                        []string
-	Model                                          string
+	Model                                          string // the algorithm part of ModelVersion
 	RecommendedAt                                  time.Time
 	IngestVersion                                  uint32
+	ModelVersion, BasedOn, Role                    string
+	ColdStart                                      uint8
 }
 
+// The columns after ingest_version came with migration 0004 and so follow
+// the table's ingested_at, which has a default and is never sent.
 var recommendationColumns = []string{"tenant", "event_id", "actor_key", "actor_pseudo", "item_id", "rank",
-	"score", "reasons", "model", "recommended_at", "ingest_version"}
+	"score", "reasons", "model", "recommended_at", "ingest_version", "model_version", "based_on", "role", "cold_start"}
 
 func (Recommendation) Table() string     { return "recommendations" }
 func (Recommendation) Columns() []string { return recommendationColumns }
 func (r Recommendation) Values() []any {
 	return []any{r.Tenant, r.EventID, r.ActorKey, r.ActorPseudo, r.ItemID, r.Rank, r.Score,
-		nonNil(r.Reasons), r.Model, r.RecommendedAt, r.IngestVersion}
+		nonNil(r.Reasons), r.Model, r.RecommendedAt, r.IngestVersion, r.ModelVersion, r.BasedOn, r.Role, r.ColdStart}
 }
 func (r Recommendation) AppendJSON(b []byte) []byte {
 	w := newJSONW(b)
@@ -155,9 +166,13 @@ func (r Recommendation) AppendJSON(b []byte) []byte {
 	w.str("model", r.Model)
 	w.time("recommended_at", r.RecommendedAt)
 	w.u64("ingest_version", uint64(r.IngestVersion))
+	w.str("model_version", r.ModelVersion)
+	w.str("based_on", r.BasedOn)
+	w.str("role", r.Role)
+	w.u64("cold_start", uint64(r.ColdStart))
 	return w.done()
 }
-func (r Recommendation) Size() int { return 200 + len(r.ItemID) }
+func (r Recommendation) Size() int { return 250 + len(r.ItemID) + len(r.ModelVersion) }
 
 // MasteryUpdate is one row of the mastery_events table.
 type MasteryUpdate struct {
@@ -253,16 +268,27 @@ type CatalogActivity struct {
 	SkillIDs                                                      []string
 	Difficulty                                                    *float64
 	catalogMeta
+	ParentID        string
+	AssessesIDs     []string
+	DurationSeconds *float64
+	Origin          string // "catalog" (activity.put/deleted) or "seen" (activity.seen)
 }
 
+// Origins of a catalog_activities row.
+const (
+	OriginCatalog = "catalog"
+	OriginSeen    = "seen"
+)
+
+// The columns after deleted came with migration 0004.
 var catalogActivityColumns = []string{"tenant", "activity_id", "name", "description", "activity_type", "course_id",
-	"skill_ids", "difficulty", "updated_at", "version", "deleted"}
+	"skill_ids", "difficulty", "updated_at", "version", "deleted", "parent_id", "assesses_ids", "duration_seconds", "origin"}
 
 func (CatalogActivity) Table() string     { return "catalog_activities" }
 func (CatalogActivity) Columns() []string { return catalogActivityColumns }
 func (r CatalogActivity) Values() []any {
 	return []any{r.Tenant, r.ActivityID, r.Name, r.Description, r.ActivityType, r.CourseID, nonNil(r.SkillIDs),
-		r.Difficulty, r.UpdatedAt, r.Version, r.Deleted}
+		r.Difficulty, r.UpdatedAt, r.Version, r.Deleted, r.ParentID, nonNil(r.AssessesIDs), r.DurationSeconds, r.Origin}
 }
 func (r CatalogActivity) AppendJSON(b []byte) []byte {
 	w := newJSONW(b)
@@ -275,9 +301,13 @@ func (r CatalogActivity) AppendJSON(b []byte) []byte {
 	w.strs("skill_ids", r.SkillIDs)
 	w.nf64("difficulty", r.Difficulty)
 	r.catalogMeta.appendJSON(&w)
+	w.str("parent_id", r.ParentID)
+	w.strs("assesses_ids", r.AssessesIDs)
+	w.nf64("duration_seconds", r.DurationSeconds)
+	w.str("origin", r.Origin)
 	return w.done()
 }
-func (r CatalogActivity) Size() int { return 200 + len(r.Description) }
+func (r CatalogActivity) Size() int { return 250 + len(r.Description) }
 
 func (m catalogMeta) appendJSON(w *jsonw) {
 	w.time("updated_at", m.UpdatedAt)
@@ -363,29 +393,31 @@ func (r CatalogRole) AppendJSON(b []byte) []byte {
 }
 func (r CatalogRole) Size() int { return 100 + 40*len(r.SkillIDs) }
 
-// RoleMember is one row of role_members.
-type RoleMember struct {
-	Tenant, RoleID, ActorKey, ActorPseudo string
+// LearnerRole is one row of learner_roles: the role a learner holds. A
+// learner holds one role at a time, so the table is keyed by the learner and
+// the newest assignment wins; removing the assignment is a delete.
+type LearnerRole struct {
+	Tenant, ActorKey, ActorPseudo, RoleID string
 	catalogMeta
 }
 
-var roleMemberColumns = []string{"tenant", "role_id", "actor_key", "actor_pseudo", "updated_at", "version", "deleted"}
+var learnerRoleColumns = []string{"tenant", "actor_key", "actor_pseudo", "role_id", "updated_at", "version", "deleted"}
 
-func (RoleMember) Table() string     { return "role_members" }
-func (RoleMember) Columns() []string { return roleMemberColumns }
-func (r RoleMember) Values() []any {
-	return []any{r.Tenant, r.RoleID, r.ActorKey, r.ActorPseudo, r.UpdatedAt, r.Version, r.Deleted}
+func (LearnerRole) Table() string     { return "learner_roles" }
+func (LearnerRole) Columns() []string { return learnerRoleColumns }
+func (r LearnerRole) Values() []any {
+	return []any{r.Tenant, r.ActorKey, r.ActorPseudo, r.RoleID, r.UpdatedAt, r.Version, r.Deleted}
 }
-func (r RoleMember) AppendJSON(b []byte) []byte {
+func (r LearnerRole) AppendJSON(b []byte) []byte {
 	w := newJSONW(b)
 	w.str("tenant", r.Tenant)
-	w.str("role_id", r.RoleID)
 	w.str("actor_key", r.ActorKey)
 	w.str("actor_pseudo", r.ActorPseudo)
+	w.str("role_id", r.RoleID)
 	r.catalogMeta.appendJSON(&w)
 	return w.done()
 }
-func (r RoleMember) Size() int { return 150 }
+func (r LearnerRole) Size() int { return 150 }
 
 // decodePayload decodes e.Data into v, naming the rule on failure.
 func decodePayload(e event.Event, v any) error {
@@ -440,14 +472,15 @@ func (enc *Encoder) RecommendationRows(e event.Event) ([]Recommendation, error) 
 	if p.Learner == "" {
 		return nil, payloadErr(e, "learner", "is required")
 	}
-	at := eventTime(e, p.At)
-	if err := checkTime(e, "at", at); err != nil {
+	at := e.Time.UTC()
+	if err := checkTime(e, event.HeaderTime, at); err != nil {
 		return nil, err
 	}
 	key, pseudo, err := enc.Pseudonymizer.learner(e.Tenant, p.Learner)
 	if err != nil {
 		return nil, err
 	}
+	model, _, _ := strings.Cut(p.ModelVersion, "/")
 	rows := make([]Recommendation, 0, len(p.Items))
 	seen := make(map[string]bool, len(p.Items))
 	for i, it := range p.Items {
@@ -465,8 +498,9 @@ func (enc *Encoder) RecommendationRows(e event.Event) ([]Recommendation, error) 
 		}
 		seen[it.Item] = true
 		rows = append(rows, Recommendation{Tenant: e.Tenant, EventID: e.ID, ActorKey: key, ActorPseudo: pseudo,
-			ItemID: it.Item, Rank: uint16(it.Rank), Score: it.Score, Reasons: it.Reasons, Model: p.Model,
-			RecommendedAt: at, IngestVersion: IngestVersion})
+			ItemID: it.Item, Rank: uint16(it.Rank), Score: it.Score, Reasons: it.Reasons, Model: model,
+			RecommendedAt: at, IngestVersion: IngestVersion, ModelVersion: p.ModelVersion, BasedOn: p.BasedOn,
+			Role: p.Role, ColdStart: b2u(p.ColdStart)})
 	}
 	return rows, nil
 }
@@ -554,13 +588,10 @@ func (enc *Encoder) DifficultyRow(e event.Event) (DifficultyAdjustment, error) {
 // CatalogRow flattens a catalog event with Default.
 func CatalogRow(e event.Event) (Row, error) { return Default.CatalogRow(e) }
 
-// CatalogRow flattens one catalog entity event into its table's row. An
-// event with empty data is a tombstone for the entity named by the record
-// key (the id, or "<skill>|<requires>", or "<role>|<learner>").
+// CatalogRow flattens one catalog entity event (a put or a delete, as the
+// catalog API publishes them) into its table's row. Catalog tables keep the
+// newest version of each entity: version is the event time in ns.
 func (enc *Encoder) CatalogRow(e event.Event) (Row, error) {
-	if err := e.Validate(); err != nil {
-		return nil, event.Reject(err)
-	}
 	name, _, err := event.SplitType(e.Type)
 	if err != nil {
 		return nil, event.Reject(err)
@@ -568,124 +599,125 @@ func (enc *Encoder) CatalogRow(e event.Event) (Row, error) {
 	if err := checkType(e, name); err != nil {
 		return nil, err
 	}
-	tomb := len(bytes.TrimSpace(e.Data)) == 0
-	meta := catalogMeta{UpdatedAt: e.Time.UTC(), Version: uint64(e.Time.UnixNano())}
 	if e.Time.UnixNano() < 0 {
 		return nil, payloadErr(e, event.HeaderTime, "must not be before 1970 (it versions catalog entities)")
 	}
-	decode := func(v any) error {
-		if tomb {
-			return nil
+	meta := catalogMeta{UpdatedAt: e.Time.UTC(), Version: uint64(e.Time.UnixNano())}
+	required := func(field, v string) error {
+		if v == "" {
+			return payloadErr(e, field, "is required")
 		}
-		return decodePayload(e, v)
-	}
-	split := func(what string) (string, string, error) {
-		a, b, ok := strings.Cut(e.Key, "|")
-		if !ok || a == "" || b == "" {
-			return "", "", payloadErr(e, "key", "a %s tombstone needs the record key \"<%s>\"", what, strings.ReplaceAll(what, " ", ">|<"))
-		}
-		return a, b, nil
+		return nil
 	}
 	switch name + ".v1" {
-	case TypeCatalogActivity:
-		var p CatalogActivityPayload
-		if err := decode(&p); err != nil {
+	case TypeCatalogSkillPut, TypeCatalogSkillDeleted:
+		var p catalogSkill
+		if err := decodePayload(e, &p); err != nil {
 			return nil, err
 		}
-		if tomb {
-			p.ID, p.Deleted = e.Key, true
-		}
-		if p.ID == "" {
-			return nil, payloadErr(e, "id", "is required")
-		}
-		if err := checkFinite(e, "difficulty", p.Difficulty); err != nil {
+		if err := required("id", p.ID); err != nil {
 			return nil, err
 		}
-		meta.Deleted = b2u(p.Deleted)
-		return CatalogActivity{Tenant: e.Tenant, ActivityID: p.ID, Name: p.Name, Description: p.Description,
-			ActivityType: p.Type, CourseID: p.Course, SkillIDs: p.Skills, Difficulty: p.Difficulty, catalogMeta: meta}, nil
-	case TypeCatalogSkill:
-		var p CatalogSkillPayload
-		if err := decode(&p); err != nil {
+		meta.Deleted = b2u(name+".v1" == TypeCatalogSkillDeleted)
+		return CatalogSkill{Tenant: e.Tenant, SkillID: p.ID, Name: p.Name, catalogMeta: meta}, nil
+	case TypeCatalogPrerequisitePut, TypeCatalogPrerequisiteDeleted:
+		var p catalogEdge
+		if err := decodePayload(e, &p); err != nil {
 			return nil, err
 		}
-		if tomb {
-			p.ID, p.Deleted = e.Key, true
-		}
-		if p.ID == "" {
-			return nil, payloadErr(e, "id", "is required")
-		}
-		meta.Deleted = b2u(p.Deleted)
-		return CatalogSkill{Tenant: e.Tenant, SkillID: p.ID, Name: p.Name, Description: p.Description, catalogMeta: meta}, nil
-	case TypeCatalogPrerequisite:
-		var p CatalogPrerequisitePayload
-		if err := decode(&p); err != nil {
+		if err := required("from", p.From); err != nil {
 			return nil, err
 		}
-		if tomb {
-			if p.Skill, p.Requires, err = split("skill requires"); err != nil {
-				return nil, err
+		if err := required("to", p.To); err != nil {
+			return nil, err
+		}
+		if p.From == p.To {
+			return nil, payloadErr(e, "to", "a skill cannot require itself")
+		}
+		meta.Deleted = b2u(name+".v1" == TypeCatalogPrerequisiteDeleted)
+		return CatalogPrerequisite{Tenant: e.Tenant, SkillID: p.To, PrerequisiteID: p.From, catalogMeta: meta}, nil
+	case TypeCatalogActivityPut:
+		var p catalogActivity
+		if err := decodePayload(e, &p); err != nil {
+			return nil, err
+		}
+		if err := required("id", p.ID); err != nil {
+			return nil, err
+		}
+		r := CatalogActivity{Tenant: e.Tenant, ActivityID: p.ID, Name: p.Title, ActivityType: p.Type,
+			SkillIDs: p.Teaches, AssessesIDs: p.Assesses, ParentID: p.Parent, Origin: OriginCatalog, catalogMeta: meta}
+		if p.Type == "course" {
+			r.CourseID = p.ID
+		}
+		if p.Duration != "" {
+			secs, err := durationSeconds(p.Duration)
+			if err != nil {
+				return nil, payloadErr(e, "duration", "%q must be an ISO 8601 duration: %v", p.Duration, err)
 			}
-			p.Deleted = true
+			r.DurationSeconds = &secs
 		}
-		switch {
-		case p.Skill == "":
-			return nil, payloadErr(e, "skill", "is required")
-		case p.Requires == "":
-			return nil, payloadErr(e, "requires", "is required")
-		case p.Skill == p.Requires:
-			return nil, payloadErr(e, "requires", "a skill cannot require itself")
-		}
-		meta.Deleted = b2u(p.Deleted)
-		return CatalogPrerequisite{Tenant: e.Tenant, SkillID: p.Skill, PrerequisiteID: p.Requires, catalogMeta: meta}, nil
-	case TypeCatalogRole:
-		var p CatalogRolePayload
-		if err := decode(&p); err != nil {
+		return r, nil
+	case TypeCatalogActivityDeleted, TypeCatalogRoleDeleted:
+		var p catalogRef
+		if err := decodePayload(e, &p); err != nil {
 			return nil, err
 		}
-		if tomb {
-			p.ID, p.Deleted = e.Key, true
+		if err := required("id", p.ID); err != nil {
+			return nil, err
 		}
-		if p.ID == "" {
-			return nil, payloadErr(e, "id", "is required")
+		meta.Deleted = 1
+		if name+".v1" == TypeCatalogRoleDeleted {
+			return CatalogRole{Tenant: e.Tenant, RoleID: p.ID, SkillIDs: []string{}, TargetLevels: []float64{}, catalogMeta: meta}, nil
 		}
-		r := CatalogRole{Tenant: e.Tenant, RoleID: p.ID, Name: p.Name, SkillIDs: []string{}, TargetLevels: []float64{}}
-		for i, s := range p.Skills {
+		return CatalogActivity{Tenant: e.Tenant, ActivityID: p.ID, Origin: OriginCatalog, catalogMeta: meta}, nil
+	case TypeCatalogActivitySeen:
+		var p catalogSeen
+		if err := decodePayload(e, &p); err != nil {
+			return nil, err
+		}
+		if err := required("id", p.ID); err != nil {
+			return nil, err
+		}
+		// A seen activity is one the catalog does not define; any put or
+		// delete of the same activity must win over it whatever the order,
+		// so its row has the lowest version.
+		meta.Version = 0
+		return CatalogActivity{Tenant: e.Tenant, ActivityID: p.ID, Name: p.Name, ActivityType: p.Type,
+			Origin: OriginSeen, catalogMeta: meta}, nil
+	case TypeCatalogRolePut:
+		var p catalogRole
+		if err := decodePayload(e, &p); err != nil {
+			return nil, err
+		}
+		if err := required("id", p.ID); err != nil {
+			return nil, err
+		}
+		r := CatalogRole{Tenant: e.Tenant, RoleID: p.ID, Name: p.Name, SkillIDs: []string{}, TargetLevels: []float64{}, catalogMeta: meta}
+		for i, s := range p.Requires {
 			if s.Skill == "" {
-				return nil, payloadErr(e, fmt.Sprintf("skills[%d].skill", i), "is required")
+				return nil, payloadErr(e, fmt.Sprintf("requires[%d].skill", i), "is required")
 			}
-			if err := checkProb(e, fmt.Sprintf("skills[%d].level", i), &s.Level); err != nil {
+			if err := checkProb(e, fmt.Sprintf("requires[%d].level", i), &s.Level); err != nil {
 				return nil, err
 			}
 			r.SkillIDs = append(r.SkillIDs, s.Skill)
 			r.TargetLevels = append(r.TargetLevels, s.Level)
 		}
-		meta.Deleted = b2u(p.Deleted)
-		r.catalogMeta = meta
 		return r, nil
-	case TypeCatalogRoleMember:
-		var p CatalogRoleMemberPayload
-		if err := decode(&p); err != nil {
+	case TypeCatalogLearnerRolePut:
+		var p catalogLearnerRole
+		if err := decodePayload(e, &p); err != nil {
 			return nil, err
 		}
-		if tomb {
-			if p.Role, p.Learner, err = split("role learner"); err != nil {
-				return nil, err
-			}
-			p.Deleted = true
-		}
-		switch {
-		case p.Role == "":
-			return nil, payloadErr(e, "role", "is required")
-		case p.Learner == "":
-			return nil, payloadErr(e, "learner", "is required")
+		if err := required("learner", p.Learner); err != nil {
+			return nil, err
 		}
 		key, pseudo, err := enc.Pseudonymizer.learner(e.Tenant, p.Learner)
 		if err != nil {
 			return nil, err
 		}
-		meta.Deleted = b2u(p.Deleted)
-		return RoleMember{Tenant: e.Tenant, RoleID: p.Role, ActorKey: key, ActorPseudo: pseudo, catalogMeta: meta}, nil
+		meta.Deleted = b2u(p.Role == "")
+		return LearnerRole{Tenant: e.Tenant, ActorKey: key, ActorPseudo: pseudo, RoleID: p.Role, catalogMeta: meta}, nil
 	}
 	return nil, event.Reject(&event.FieldError{Field: event.HeaderType, Rule: fmt.Sprintf("%q is not a catalog event type this sink knows", e.Type)})
 }

@@ -24,9 +24,12 @@ func ev(typ, key string, v any) event.Event {
 
 func TestOtherEncoders(t *testing.T) {
 	enc := NewEncoder(NoPseudonymization())
-	recs, err := enc.RecommendationRows(ev(TypeRecommendationsUpdated, "l1", RecommendationsUpdatedPayload{Learner: "l1", Model: "isgd",
+	recs, err := enc.RecommendationRows(ev(TypeRecommendationsUpdated, "l1", RecommendationsUpdatedPayload{Learner: "l1",
+		ModelVersion: "isgd-k16/p2/40", BasedOn: "s1", Role: "dev", ColdStart: true,
 		Items: []RecommendedItem{{Item: "a", Score: 0.9, Rank: 1, Reasons: []string{"x"}}, {Item: "b", Score: 0.5, Rank: 2}}}))
 	if err != nil || len(recs) != 2 || recs[1].ItemID != "b" || recs[1].Rank != 2 || recs[0].ActorPseudo != "l1" ||
+		recs[0].Model != "isgd-k16" || recs[0].ModelVersion != "isgd-k16/p2/40" || recs[0].BasedOn != "s1" ||
+		recs[0].Role != "dev" || recs[0].ColdStart != 1 ||
 		!recs[0].RecommendedAt.Equal(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)) {
 		t.Fatalf("%+v %v", recs, err)
 	}
@@ -41,23 +44,11 @@ func TestOtherEncoders(t *testing.T) {
 	if err != nil || d.ItemID != "q" || *d.Expected != 0.7 || d.ActorKey != "l1" || d.Correct != nil {
 		t.Fatalf("%+v %v", d, err)
 	}
-	r, err := enc.CatalogRow(ev(TypeCatalogRole, "r", CatalogRolePayload{ID: "r", Skills: []RoleSkill{{"s1", 0.8}, {"s2", 0.5}}}))
-	if role, ok := r.(CatalogRole); err != nil || !ok || len(role.SkillIDs) != 2 || role.TargetLevels[1] != 0.5 || role.Version == 0 {
-		t.Fatalf("%+v %v", r, err)
-	}
-	r, err = enc.CatalogRow(ev(TypeCatalogRoleMember, "r|l1", nil))
-	if rm, ok := r.(RoleMember); err != nil || !ok || rm.RoleID != "r" || rm.ActorPseudo != "l1" || rm.Deleted != 1 {
-		t.Fatalf("tombstone: %+v %v", r, err)
-	}
-	r, err = enc.CatalogRow(ev(TypeCatalogActivity, "act", nil))
-	if a, ok := r.(CatalogActivity); err != nil || !ok || a.ActivityID != "act" || a.Deleted != 1 {
-		t.Fatalf("tombstone: %+v %v", r, err)
-	}
-	rows, err := enc.Rows(ev(TypeCatalogSkill, "s", CatalogSkillPayload{ID: "s", Name: "S"}))
+	rows, err := enc.Rows(ev(TypeCatalogSkillPut, "skill:s", `{"id":"s","name":"S"}`))
 	if err != nil || len(rows) != 1 || rows[0].Table() != "catalog_skills" {
 		t.Fatalf("%+v %v", rows, err)
 	}
-	for _, r := range append(rows, recs[0], m, d) {
+	for _, r := range append(rows, recs[0], m, d, CatalogActivity{}, CatalogPrerequisite{}, CatalogRole{}, LearnerRole{}) {
 		if len(r.Values()) != len(r.Columns()) {
 			t.Errorf("%s: %d values, %d columns", r.Table(), len(r.Values()), len(r.Columns()))
 		}
@@ -83,10 +74,17 @@ func TestOtherEncodersReject(t *testing.T) {
 		{ev(TypeDifficultyAdjusted, "l", DifficultyAdjustedPayload{Item: "q", Expected: &two}), "expected"},
 		{ev(TypeDifficultyAdjusted, "l", `{"difficulty": 1}`), "item"},
 		{ev(TypeDifficultyAdjusted, "l", `[1]`), "data"},
-		{ev(TypeCatalogPrerequisite, "s", CatalogPrerequisitePayload{Skill: "s", Requires: "s"}), "requires"},
-		{ev(TypeCatalogPrerequisite, "nokey", nil), "key"},
-		{ev(TypeCatalogRole, "r", CatalogRolePayload{ID: "r", Skills: []RoleSkill{{"s", 1.2}}}), "skills[0].level"},
-		{ev(TypeCatalogSkill, "s", CatalogSkillPayload{Name: "x"}), "id"},
+		{ev(TypeCatalogPrerequisitePut, "k", `{"from":"s","to":"s"}`), "to"},
+		{ev(TypeCatalogPrerequisiteDeleted, "k", `{"from":"s"}`), "to"},
+		{ev(TypeCatalogRolePut, "k", `{"id":"r","requires":[{"skill":"s","level":1.2}]}`), "requires[0].level"},
+		{ev(TypeCatalogRolePut, "k", `{"id":"r","requires":[{"level":0.2}]}`), "requires[0].skill"},
+		{ev(TypeCatalogSkillPut, "k", `{"name":"x"}`), "id"},
+		{ev(TypeCatalogSkillDeleted, "k", `{}`), "id"},
+		{ev(TypeCatalogActivityPut, "k", `{"id":"https://x/a","type":"item","duration":"PT1H1H"}`), "duration"},
+		{ev(TypeCatalogActivityDeleted, "k", ``), "data"},
+		{ev(TypeCatalogActivitySeen, "k", `{"name":"x"}`), "id"},
+		{ev(TypeCatalogRoleDeleted, "k", `"r"`), "data"},
+		{ev(TypeCatalogLearnerRolePut, "k", `{"role":"r"}`), "learner"},
 	}
 	for i, c := range cases {
 		_, err := enc.Rows(c.e)

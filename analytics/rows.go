@@ -10,8 +10,9 @@ import (
 // IngestVersion is the version of the row encoders. It is the version column
 // of every fact table's ReplacingMergeTree: bump it when an encoder starts
 // deriving a column differently, and a replay replaces the rows the older
-// encoder wrote.
-const IngestVersion uint32 = 1
+// encoder wrote. Version 2 reads durations with the LRS's parser, which
+// counts a year as 365.25 days (version 1 counted 365) and rejects "P1W2D".
+const IngestVersion uint32 = 2
 
 // Row is one row of one table, ready for either insert path: Values feeds
 // clickhouse-go's batch Append (native protocol), AppendJSON writes one line

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/xapi"
 )
 
 // Verb and activity-type IRIs the schema and the cookbook refer to.
@@ -184,6 +185,18 @@ var Default = &Encoder{}
 
 // StatementRow flattens an accepted statement event with the Default encoder.
 func StatementRow(e event.Event) (Statement, error) { return Default.StatementRow(e) }
+
+// durationSeconds converts an ISO 8601 duration to seconds. It parses with
+// the LRS's own parser, so the sink accepts exactly the durations the LRS
+// stored; calendar units count as xapi.Duration.Approx says (a year is
+// 365.25 days, a month a twelfth of that).
+func durationSeconds(s string) (float64, error) {
+	d, err := xapi.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	return d.Approx().Seconds(), nil
+}
 
 // checkType verifies e is of the wanted type name at major version 1.
 func checkType(e event.Event, wantName string) error {
@@ -470,9 +483,9 @@ func (enc *Encoder) StatementRow(e event.Event) (Statement, error) {
 			r.ScoreScaled, r.ScoreRaw, r.ScoreMin, r.ScoreMax = sc.Scaled, sc.Raw, sc.Min, sc.Max
 		}
 		if res.Duration != "" {
-			d, err := ParseISODuration(res.Duration)
+			d, err := durationSeconds(res.Duration)
 			if err != nil {
-				return Statement{}, payloadErr(e, "result.duration", "%q must be an ISO 8601 duration (PnDTnHnMnS): %v", res.Duration, err)
+				return Statement{}, payloadErr(e, "result.duration", "%q: %v", res.Duration, err)
 			}
 			r.DurationSeconds = &d
 		}

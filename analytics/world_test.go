@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/graph"
+	"github.com/learnstream/learnstream/projections"
 )
 
 // A generated learning world: several tenants, learners taking cmi5 courses
@@ -31,7 +33,7 @@ type genStmt struct {
 
 type genRec struct {
 	eventID, learner string
-	items            []RecommendedItem
+	items            []projections.Recommendation
 	at               time.Time
 }
 
@@ -66,8 +68,13 @@ type tenantWorld struct {
 	recs     []genRec
 	mastery  []genMastery
 	diffs    []genDiff
+	// voided are statements a later statement voided (not in stmts: they
+	// count nowhere); voiding counts the voiding statements (not in stmts
+	// either)
+	voided  []*genStmt
+	voiding int
 	// final catalog state, as the tests expect FINAL to show it
-	roleSkills map[string][]RoleSkill
+	roleSkills map[string][]graph.Requirement
 	members    map[string]map[string]bool // role -> learners
 }
 
@@ -113,7 +120,7 @@ func isoDuration(sec float64) string {
 var verbNames = map[string]string{
 	VerbLaunched: "launched", VerbInitialized: "initialized", VerbCompleted: "completed", VerbPassed: "passed",
 	VerbFailed: "failed", VerbTerminated: "terminated", VerbAnswered: "answered", VerbExperienced: "experienced",
-	VerbSatisfied: "satisfied",
+	VerbSatisfied: "satisfied", VerbVoided: "voided",
 }
 
 const cmi5Category = "https://w3id.org/xapi/cmi5/context/categories/cmi5"
@@ -124,7 +131,7 @@ func newWorld(c worldConfig) *world {
 	end := w.base.AddDate(0, 0, c.days)
 	names := []string{"acme", "globex", "initech", "umbrella", "hooli", "stark"}
 	for ti := 0; ti < c.tenants; ti++ {
-		tw := &tenantWorld{name: names[ti%len(names)], roleSkills: map[string][]RoleSkill{}, members: map[string]map[string]bool{}}
+		tw := &tenantWorld{name: names[ti%len(names)], roleSkills: map[string][]graph.Requirement{}, members: map[string]map[string]bool{}}
 		if ti >= len(names) {
 			tw.name = fmt.Sprintf("%s%d", tw.name, ti)
 		}
@@ -147,12 +154,15 @@ func newWorld(c worldConfig) *world {
 		w.tenants = append(w.tenants, tw)
 		w.genCatalog(r, tw)
 		for _, l := range tw.learners {
+			from := len(tw.stmts)
 			w.genLearner(r, tw, l, end)
+			w.genVoid(r, tw, l, from, end)
 			w.genRecs(r, tw, l)
 			if c.drain != nil {
 				c.drain(w.events)
 				w.events = w.events[:0]
 				tw.stmts, tw.recs, tw.mastery, tw.diffs = tw.stmts[:0], tw.recs[:0], tw.mastery[:0], tw.diffs[:0]
+				tw.voided = tw.voided[:0]
 			}
 		}
 	}
@@ -174,67 +184,93 @@ func (w *world) addEvent(typ, tenant, key string, t time.Time, v any) event.Even
 	return e
 }
 
+// genCatalog publishes the catalog as the catalog API does: the producers'
+// own types (graph.Skill, graph.Activity, graph.Edge, graph.Role,
+// projections.LearnerRole, projections.SeenActivity), their event types,
+// and record keys from projections.CatalogKey, which also validates each
+// payload as the catalog projection would.
 func (w *world) genCatalog(r *rand.Rand, tw *tenantWorld) {
 	t := w.base.Add(-24 * time.Hour)
 	tick := func() time.Time { t = t.Add(time.Second); return t }
-	var dev, analyst []RoleSkill
+	put := func(typ string, v any) {
+		data, err := json.Marshal(v)
+		if err != nil {
+			panic(err)
+		}
+		key, err := projections.CatalogKey(typ, data)
+		if err != nil {
+			panic(fmt.Sprintf("%s %s: %v", typ, data, err))
+		}
+		w.addEvent(typ, tw.name, key, tick(), json.RawMessage(data))
+	}
+	var dev, analyst []graph.Requirement
 	for ci, co := range tw.courses {
-		w.addEvent(TypeCatalogActivity, tw.name, co.id, tick(), CatalogActivityPayload{ID: co.id, Name: co.name + " (draft)", Type: ActivityTypeCmi5Course})
+		put(projections.TypeActivityPut, graph.Activity{ID: co.id, Type: graph.TypeCourse, Title: co.name + " (draft)"})
 		for ai, au := range co.aus {
-			w.addEvent(TypeCatalogSkill, tw.name, au.skill, tick(), CatalogSkillPayload{ID: au.skill, Name: "Skill " + au.name})
-			d := r.Float64()
-			w.addEvent(TypeCatalogActivity, tw.name, au.id, tick(), CatalogActivityPayload{ID: au.id, Name: au.name,
-				Type: "https://w3id.org/xapi/cmi5/activitytype/au", Course: co.id, Skills: []string{au.skill}, Difficulty: &d})
+			put(projections.TypeSkillPut, graph.Skill{ID: au.skill, Name: "Skill " + au.name})
+			put(projections.TypeActivityPut, graph.Activity{ID: au.id, Type: graph.TypeAssessment, Title: au.name,
+				Duration: time.Duration(10+r.IntN(20)) * time.Minute, Teaches: []string{au.skill}, Assesses: []string{au.skill}, Parent: co.id})
 			if ai > 0 {
-				prev := co.aus[ai-1].skill
-				w.addEvent(TypeCatalogPrerequisite, tw.name, au.skill+"|"+prev, tick(), CatalogPrerequisitePayload{Skill: au.skill, Requires: prev})
+				put(projections.TypePrerequisitePut, graph.Edge{From: co.aus[ai-1].skill, To: au.skill})
 			}
 			if ci%3 == 2 {
-				analyst = append(analyst, RoleSkill{Skill: au.skill, Level: 0.7})
+				analyst = append(analyst, graph.Requirement{Skill: au.skill, Level: 0.7})
 			} else {
-				dev = append(dev, RoleSkill{Skill: au.skill, Level: 0.8})
+				dev = append(dev, graph.Requirement{Skill: au.skill, Level: 0.8})
 			}
 		}
 	}
-	// a renamed course: the later version must win
+	// a renamed course: the later version must win; a later "seen" of the
+	// same activity (the recommender met it in a statement) must not
 	co := tw.courses[0]
-	w.addEvent(TypeCatalogActivity, tw.name, co.id, tick(), CatalogActivityPayload{ID: co.id, Name: co.name, Type: ActivityTypeCmi5Course})
-	// a prerequisite that is deleted again (tombstone with empty data)
+	put(projections.TypeActivityPut, graph.Activity{ID: co.id, Type: graph.TypeCourse, Title: co.name})
+	put(projections.TypeActivitySeen, projections.SeenActivity{ID: co.id, Type: ActivityTypeCmi5Course, Name: "seen " + co.name})
+	put(projections.TypeActivitySeen, projections.SeenActivity{ID: "https://" + tw.name + ".example/news/0", Name: "News"})
+	// a prerequisite that is deleted again
 	if len(co.aus) > 2 {
-		k := co.aus[2].skill + "|" + co.aus[0].skill
-		w.addEvent(TypeCatalogPrerequisite, tw.name, k, tick(), CatalogPrerequisitePayload{Skill: co.aus[2].skill, Requires: co.aus[0].skill})
-		w.addEvent(TypeCatalogPrerequisite, tw.name, k, tick(), nil)
+		e := graph.Edge{From: co.aus[0].skill, To: co.aus[2].skill}
+		put(projections.TypePrerequisitePut, e)
+		put(projections.TypePrerequisiteDeleted, e)
 	}
-	roles := map[string][]RoleSkill{"role-dev": dev, "role-analyst": analyst}
+	roles := map[string][]graph.Requirement{"role-dev": dev, "role-analyst": analyst}
 	for _, id := range []string{"role-analyst", "role-dev"} {
 		if len(roles[id]) == 0 {
 			continue
 		}
 		// first with lower targets, then the final version
-		low := append([]RoleSkill(nil), roles[id]...)
+		low := append([]graph.Requirement(nil), roles[id]...)
 		for i := range low {
 			low[i].Level -= 0.2
 		}
-		w.addEvent(TypeCatalogRole, tw.name, id, tick(), CatalogRolePayload{ID: id, Name: id, Skills: low})
-		w.addEvent(TypeCatalogRole, tw.name, id, tick(), CatalogRolePayload{ID: id, Name: id, Skills: roles[id]})
+		put(projections.TypeRolePut, graph.Role{ID: id, Name: id, Requires: low})
+		put(projections.TypeRolePut, graph.Role{ID: id, Name: id, Requires: roles[id]})
 		tw.roleSkills[id] = roles[id]
 		tw.members[id] = map[string]bool{}
 	}
+	// a role that is deleted again
+	put(projections.TypeRolePut, graph.Role{ID: "role-gone", Name: "gone", Requires: dev[:1]})
+	put(projections.TypeRoleDeleted, projections.CatalogRef{ID: "role-gone"})
 	for i, l := range tw.learners {
 		role := "role-dev"
 		if i%2 == 1 && len(analyst) > 0 || len(dev) == 0 {
 			role = "role-analyst"
 		}
-		w.addEvent(TypeCatalogRoleMember, tw.name, role+"|"+l, tick(), CatalogRoleMemberPayload{Role: role, Learner: l})
+		put(projections.TypeLearnerRolePut, projections.LearnerRole{Learner: l, Role: role})
 		tw.members[role][l] = true
 	}
-	// learner 0 moves role: an explicit delete of the old membership
+	// learner 0 moves role: the assignment names only the new role
 	if len(tw.members) == 2 {
 		l := tw.learners[0]
-		w.addEvent(TypeCatalogRoleMember, tw.name, "role-dev|"+l, tick(), CatalogRoleMemberPayload{Role: "role-dev", Learner: l, Deleted: true})
-		w.addEvent(TypeCatalogRoleMember, tw.name, "role-analyst|"+l, tick(), CatalogRoleMemberPayload{Role: "role-analyst", Learner: l})
+		put(projections.TypeLearnerRolePut, projections.LearnerRole{Learner: l, Role: "role-analyst"})
 		delete(tw.members["role-dev"], l)
 		tw.members["role-analyst"][l] = true
+	}
+	// the last learner loses their role: an empty role removes it
+	if l := tw.learners[len(tw.learners)-1]; len(tw.learners) > 2 {
+		put(projections.TypeLearnerRolePut, projections.LearnerRole{Learner: l, Role: ""})
+		for _, m := range tw.members {
+			delete(m, l)
+		}
 	}
 }
 
@@ -363,6 +399,25 @@ func (w *world) genLearner(r *rand.Rand, tw *tenantWorld, learner string, end ti
 	}
 }
 
+// genVoid has the learner void one of the statements just generated now and
+// then, as xAPI allows: the voided statement stays in the stream but must
+// count in no answer, and neither does the voiding statement.
+func (w *world) genVoid(r *rand.Rand, tw *tenantWorld, learner string, from int, end time.Time) {
+	if len(tw.stmts) == from || r.Float64() >= 0.3 {
+		return
+	}
+	i := from + r.IntN(len(tw.stmts)-from)
+	target := tw.stmts[i]
+	ts := target.ts.Add(time.Hour)
+	if !ts.Before(end) {
+		return
+	}
+	w.emitStatement(tw, &genStmt{id: genUUID(r), learner: learner, verb: VerbVoided, object: target.id, ts: ts})
+	tw.voided = append(tw.voided, target)
+	tw.voiding++
+	tw.stmts = append(tw.stmts[:i], tw.stmts[i+1:]...)
+}
+
 func (w *world) genRecs(r *rand.Rand, tw *tenantWorld, learner string) {
 	var items []string
 	for _, co := range tw.courses {
@@ -374,12 +429,16 @@ func (w *world) genRecs(r *rand.Rand, tw *tenantWorld, learner string) {
 	for k := 0; k < 3; k++ {
 		at := w.base.AddDate(0, 0, r.IntN(w.days-10)).Add(time.Duration(r.IntN(86400000)) * time.Millisecond)
 		perm := r.Perm(len(items))
-		var list []RecommendedItem
+		var list []projections.Recommendation
 		for i := 0; i < 3 && i < len(perm); i++ {
-			list = append(list, RecommendedItem{Item: items[perm[i]], Score: 1 - float64(i)*0.1 - r.Float64()*0.05, Rank: i + 1,
+			list = append(list, projections.Recommendation{Item: items[perm[i]], Score: 1 - float64(i)*0.1 - r.Float64()*0.05, Rank: i + 1,
 				Reasons: []string{"collaborative", "difficulty_fit"}})
 		}
-		e := w.addEvent(TypeRecommendationsUpdated, tw.name, learner, at, RecommendationsUpdatedPayload{Learner: learner, Items: list, Model: "isgd"})
+		// as streams/recommend.go publishes it: ce_time is the time of the
+		// statement event behind the list
+		w.seq++
+		e := w.addEvent(projections.TypeRecommendationsUpdated, tw.name, learner, at, projections.RecommendationsUpdated{Learner: learner,
+			Items: list, ModelVersion: fmt.Sprintf("isgd-k16/p%d/%d", k, w.seq), BasedOn: fmt.Sprintf("stmt-%d", w.seq), ColdStart: k == 0})
 		tw.recs = append(tw.recs, genRec{eventID: e.ID, learner: learner, items: list, at: at})
 	}
 }
@@ -396,6 +455,9 @@ func (w *world) emitStatement(tw *tenantWorld, s *genStmt) {
 		"stored":    s.ts.Add(50 * time.Millisecond).Format(time.RFC3339Nano),
 		"authority": map[string]any{"objectType": "Agent", "account": map[string]any{"homePage": "https://lrs.example", "name": "player"}},
 		"version":   "1.0.3",
+	}
+	if s.verb == VerbVoided {
+		st["object"] = map[string]any{"objectType": "StatementRef", "id": s.object}
 	}
 	res := map[string]any{}
 	if s.success != nil {

@@ -38,6 +38,13 @@ type BatchHandler interface {
 	Flush(ctx context.Context) error
 }
 
+// BatchFuller is implemented by a BatchHandler that bounds its batch itself
+// (in rows or bytes rather than events, as the analytics sink does): the
+// consumer flushes as soon as Full reports true, besides MaxBatch.
+type BatchFuller interface {
+	Full() bool
+}
+
 // BatchConsumer feeds a BatchHandler from topics through a consumer group.
 // Offsets are committed only after a flush succeeded, so an event is never
 // lost; after a crash or rebalance the events since the last commit are
@@ -95,6 +102,10 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 	})
 	defer r.Close()
 
+	full := func() bool { return false }
+	if f, ok := c.Handler.(BatchFuller); ok {
+		full = f.Full
+	}
 	var pending []kafka.Message // every message since the last commit, DLQ'd ones included
 	var oldest time.Time
 	flush := func(ctx context.Context) error {
@@ -163,7 +174,7 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 		if err := c.add(ctx, m); err != nil {
 			return err
 		}
-		if len(pending) >= maxBatch {
+		if len(pending) >= maxBatch || full() {
 			if err := flush(ctx); err != nil {
 				return err
 			}

@@ -47,6 +47,7 @@ type serveConfig struct {
 	logFormat          string
 	tenant             string
 	groupPrefix        string
+	analyticsConfig
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -68,6 +69,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.tenant, "tenant", "default", "tenant of the bootstrap admin credential")
 	fs.StringVar(&c.groupPrefix, "group-prefix", "learnstream", "prefix of the Kafka consumer groups of partitioned roles")
+	c.analyticsConfig.flags(fs)
 }
 
 func (c *serveConfig) validate() error {
@@ -116,6 +118,7 @@ func (c *serveConfig) validate() error {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format: %q is not text or json", c.logFormat))
 	}
+	errs = append(errs, c.analyticsConfig.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,149 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+var sinkRows = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "learnstream_analytics_rows_total",
+	Help: "Rows the analytics sink wrote to ClickHouse, by table.",
+}, []string{"table"})
+
+// Writer stores a batch of rows durably: it returns nil only once every row
+// was accepted. ClickHouseWriter is the production Writer.
+type Writer interface {
+	Write(ctx context.Context, rows []Row) error
+}
+
+// storedTypes are the event type names (without the major version) the
+// sink turns into rows. Everything else on its topics (attachments,
+// documents, item factors, types added later) is not analytics data.
+var storedTypes = map[string]bool{}
+
+func init() {
+	for _, t := range []string{event.TypeStatementStored, TypeRecommendationsUpdated, TypeMasteryUpdated, TypeDifficultyAdjusted,
+		TypeCatalogSkillPut, TypeCatalogSkillDeleted, TypeCatalogPrerequisitePut, TypeCatalogPrerequisiteDeleted,
+		TypeCatalogActivityPut, TypeCatalogActivityDeleted, TypeCatalogActivitySeen, TypeCatalogRolePut,
+		TypeCatalogRoleDeleted, TypeCatalogLearnerRolePut} {
+		storedTypes[strings.TrimSuffix(t, ".v1")] = true
+	}
+}
+
+// Stores reports whether the sink writes rows for events of type typ (any
+// major version: an unknown major version of a stored type is rejected,
+// not ignored).
+func Stores(typ string) bool {
+	name, _, err := event.SplitType(typ)
+	return err == nil && storedTypes[name]
+}
+
+// Sink is the analytics role's batch handler (it implements
+// streams.BatchHandler): Add encodes an event into the pending batch, Flush
+// writes the batch. The consumer commits its offsets only after a
+// successful Flush, so an event is never lost; a flush that fails keeps the
+// batch and is retried whole, which can write some rows twice, harmlessly:
+// every table collapses rows of the same fact (see docs/analytics.md).
+// Not safe for concurrent use.
+type Sink struct {
+	enc   *Encoder
+	w     Writer
+	batch *Batcher
+	log   *slog.Logger
+
+	ignored atomic.Int64
+	batches atomic.Int64
+	rows    atomic.Int64
+}
+
+// SinkConfig configures a Sink.
+type SinkConfig struct {
+	Encoder *Encoder // default Default
+	Writer  Writer   // required
+	// Batch bounds the pending rows (MaxRows, MaxBytes); the consumer asks
+	// Full to flush early. MaxWait is the consumer's business.
+	Batch  BatcherConfig
+	Logger *slog.Logger
+}
+
+// NewSink returns a sink writing through c.Writer.
+func NewSink(c SinkConfig) *Sink {
+	if c.Encoder == nil {
+		c.Encoder = Default
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return &Sink{enc: c.Encoder, w: c.Writer, batch: NewBatcher(c.Batch), log: c.Logger}
+}
+
+// Add encodes e into the pending batch. Events of a type the sink does not
+// store are skipped. A malformed event of a stored type returns an error
+// wrapped by event.Reject (the consumer dead-letters it and goes on) and
+// leaves the batch unchanged: every row of an event is encoded before any
+// is added. A *ConfigError (pseudonymisation without a secret) is not the
+// event's fault and is returned as is, to stop the consumer.
+func (s *Sink) Add(e event.Event, _ event.Position) error {
+	if !Stores(e.Type) {
+		s.ignored.Add(1)
+		return nil
+	}
+	rows, err := s.enc.Rows(e)
+	if err != nil {
+		return err
+	}
+	s.batch.Add(rows...)
+	return nil
+}
+
+// Full reports whether the pending batch reached its row or byte bound, so
+// the consumer flushes before adding more.
+func (s *Sink) Full() bool { return s.batch.Full() }
+
+// Pending is the number of rows waiting for Flush.
+func (s *Sink) Pending() int { return s.batch.Len() }
+
+// Flush writes every pending row and empties the batch only when the
+// writer accepted all of them; after an error the same rows are written
+// again by the next Flush.
+func (s *Sink) Flush(ctx context.Context) error {
+	rows := s.batch.Rows()
+	if len(rows) == 0 {
+		return nil
+	}
+	start := time.Now()
+	if err := s.w.Write(ctx, rows); err != nil {
+		return fmt.Errorf("analytics sink: write %d rows: %w", len(rows), err)
+	}
+	s.batch.Take()
+	perTable := map[string]int{}
+	for _, r := range rows {
+		perTable[r.Table()]++
+	}
+	for t, n := range perTable {
+		sinkRows.WithLabelValues(t).Add(float64(n))
+	}
+	b, n := s.batches.Add(1), s.rows.Add(int64(len(rows)))
+	s.log.Debug("analytics sink: batch written", "rows", len(rows), "tables", len(perTable),
+		"took", time.Since(start).Round(time.Millisecond), "batches_total", b, "rows_total", n)
+	return nil
+}
+
+// SinkStats are a sink's running totals.
+type SinkStats struct {
+	Batches, Rows, Ignored int64
+}
+
+// Stats returns the totals so far; safe to call from any goroutine.
+func (s *Sink) Stats() SinkStats {
+	return SinkStats{Batches: s.batches.Load(), Rows: s.rows.Load(), Ignored: s.ignored.Load()}
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/learnstream/learnstream/analytics"
+	"github.com/learnstream/learnstream/streams"
+)
+
+// The analytics role: the sink that keeps ClickHouse current. It reads the
+// statements, recommendations, adaptive and catalog topics in the consumer
+// group <prefix>-analytics, flattens each event into rows
+// (analytics.Sink) and inserts them in batches; the group's offsets advance
+// only after ClickHouse accepted a batch. It runs only with a ClickHouse
+// address, and never holds up the rest of the process: while ClickHouse is
+// unreachable it waits (and the LRS keeps ingesting), then catches up from
+// its committed offsets.
+func init() { roleStarters = append(roleStarters, startAnalytics) }
+
+// pseudonymSecretName is the store key of the generated pseudonym secret.
+const pseudonymSecretName = "analytics-pseudonym-secret"
+
+// analyticsConfig are the analytics role's flags.
+type analyticsConfig struct {
+	clickhouseFlags
+	batchRows       int
+	flushInterval   time.Duration
+	pseudonymize    bool
+	pseudonymSecret string
+}
+
+func (c *analyticsConfig) flags(fs *flag.FlagSet) {
+	c.clickhouseFlags.flags(fs)
+	fs.IntVar(&c.batchRows, "analytics-batch", 10000, "analytics: most rows in one ClickHouse insert")
+	fs.DurationVar(&c.flushInterval, "analytics-flush-interval", time.Second, "analytics: longest an event waits before its batch is inserted")
+	fs.BoolVar(&c.pseudonymize, "analytics-pseudonymize", true, "analytics: store learners as per-tenant pseudonyms; false stores learner keys and names as sent")
+	fs.StringVar(&c.pseudonymSecret, "analytics-pseudonym-secret", "", "analytics: secret the per-tenant pseudonym salts derive from (prefer LEARNSTREAM_ANALYTICS_PSEUDONYM_SECRET); empty: a random one generated once and kept in --data-dir")
+}
+
+func (c *analyticsConfig) validate() []error {
+	var errs []error
+	if c.batchRows < 1 {
+		errs = append(errs, fmt.Errorf("--analytics-batch: must be at least 1, got %d", c.batchRows))
+	}
+	if c.flushInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--analytics-flush-interval: must be positive, got %s", c.flushInterval))
+	}
+	return errs
+}
+
+var analyticsSchemaAttempts = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "learnstream_analytics_schema_attempts_total",
+	Help: "Attempts of the analytics role to reach ClickHouse and apply the schema migrations, by result.",
+}, []string{"result"})
+
+func startAnalytics(rt *runtime, roles map[string]bool) error {
+	if !roles["analytics"] {
+		return nil
+	}
+	cfg := rt.cfg.analyticsConfig
+	if cfg.addr == "" {
+		rt.log.Info("analytics: off: no ClickHouse address (--clickhouse-addr or LEARNSTREAM_CLICKHOUSE_ADDR)")
+		return nil
+	}
+	enc, err := analyticsEncoder(rt, cfg)
+	if err != nil {
+		return err
+	}
+	analytics.Default = enc
+	log := rt.log.With("clickhouse", cfg.addr, "database", cfg.database)
+	rt.goRun(func(ctx context.Context) {
+		w, err := connectAnalytics(ctx, log, cfg.config())
+		if err != nil {
+			return // shutting down before ClickHouse was ever reachable
+		}
+		defer w.Close()
+		sink := analytics.NewSink(analytics.SinkConfig{Encoder: enc, Writer: w,
+			Batch: analytics.BatcherConfig{MaxRows: cfg.batchRows}, Logger: log})
+		c := &streams.BatchConsumer{Name: "analytics", Brokers: rt.brokers, Group: rt.cfg.groupPrefix + "-analytics",
+			Topics:  []string{streams.TopicStatements, streams.TopicRecommendations, streams.TopicAdaptive, streams.TopicCatalog},
+			Handler: sink, DLQ: rt.pub, MaxBatch: cfg.batchRows, MaxWait: cfg.flushInterval, Logger: log}
+		stop := make(chan struct{})
+		defer close(stop)
+		go reportSink(log, sink, stop)
+		if err := c.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("analytics: sink stopped", "err", err)
+		}
+	})
+	return nil
+}
+
+// analyticsEncoder builds the row encoder from the pseudonymisation flags.
+// The secret is never logged.
+func analyticsEncoder(rt *runtime, cfg analyticsConfig) (*analytics.Encoder, error) {
+	if !cfg.pseudonymize {
+		rt.log.Warn("analytics: pseudonymisation is off (--analytics-pseudonymize=false): learner keys and names are stored as sent")
+		return analytics.NewEncoder(analytics.NoPseudonymization()), nil
+	}
+	secret := []byte(cfg.pseudonymSecret)
+	if len(secret) == 0 {
+		s, err := rt.store.Secret(pseudonymSecretName, 32)
+		if err != nil {
+			return nil, fmt.Errorf("analytics: pseudonym secret: %w", err)
+		}
+		secret = s
+		if !rt.embedded {
+			// Each instance has its own data dir, so its own secret; the
+			// same learner would get a pseudonym per instance.
+			rt.log.Info("analytics: pseudonyms use a secret generated in --data-dir; when several instances run the analytics role, give them all the same --analytics-pseudonym-secret")
+		}
+	}
+	return analytics.NewEncoder(analytics.NewPseudonymizer(secret)), nil
+}
+
+// connectAnalytics opens ClickHouse and applies the migrations, retrying
+// with capped exponential backoff until it succeeds or ctx ends.
+func connectAnalytics(ctx context.Context, log *slog.Logger, cfg analytics.Config) (*analytics.ClickHouseWriter, error) {
+	// Few attempts per call: this loop, and after it the batch consumer,
+	// do the long waiting, and a down server is reported early.
+	cfg.MaxAttempts = 3
+	delay := time.Second
+	for attempt := 1; ; attempt++ {
+		w, err := analytics.Open(ctx, cfg)
+		if err == nil {
+			if err = analytics.Migrate(ctx, w); err == nil {
+				analyticsSchemaAttempts.WithLabelValues("ok").Inc()
+				log.Info("analytics: ClickHouse schema is current; the sink is starting")
+				return w, nil
+			}
+			w.Close()
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		analyticsSchemaAttempts.WithLabelValues("error").Inc()
+		log.Warn("analytics: ClickHouse is not usable yet; the sink waits (ingest goes on) and catches up later",
+			"attempt", attempt, "retry_in", delay, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// reportSink logs the sink's progress at info once a minute while it moves.
+func reportSink(log *slog.Logger, sink *analytics.Sink, stop <-chan struct{}) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	var last analytics.SinkStats
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		st := sink.Stats()
+		if st != last {
+			log.Info("analytics: progress", "batches", st.Batches-last.Batches, "rows", st.Rows-last.Rows,
+				"ignored_events", st.Ignored-last.Ignored, "rows_total", st.Rows)
+			last = st
+		}
+	}
+}
