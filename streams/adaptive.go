@@ -50,13 +50,6 @@ type SkillCatalog interface {
 	Graph(tenant string) (*graph.Graph, error)
 }
 
-// ModelCheckpoints stores per-partition model snapshots with the input
-// offset they were taken at (projections.RecommenderCheckpoints is one).
-type ModelCheckpoints interface {
-	Load(topic string, partition int) (projections.PartitionCheckpoint, bool, error)
-	Save(topic string, cps map[int]projections.PartitionCheckpoint) error
-}
-
 // AdaptiveConfig configures an Adaptive consumer.
 type AdaptiveConfig struct {
 	// Model configures Elo, BKT and the predictor; the zero value means
@@ -97,16 +90,11 @@ type Adaptive struct {
 	log *slog.Logger
 
 	mu        sync.Mutex
-	parts     map[int]*adaptivePart
+	models    partModels[*adaptiveTenant]
 	outbox    []event.Event
 	lastFlush time.Time
 	sinceCkpt int
 	lastCkpt  time.Time
-}
-
-type adaptivePart struct {
-	next    int64
-	tenants map[string]*adaptiveTenant
 }
 
 // adaptiveTenant is one partition's model of one tenant, with the index of
@@ -151,7 +139,10 @@ func NewAdaptive(cfg AdaptiveConfig) (*Adaptive, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Adaptive{cfg: cfg, log: cfg.Logger, parts: map[int]*adaptivePart{}, lastCkpt: time.Now(), lastFlush: time.Now()}, nil
+	a := &Adaptive{cfg: cfg, log: cfg.Logger, lastCkpt: time.Now(), lastFlush: time.Now()}
+	a.models = partModels[*adaptiveTenant]{name: "adaptive consumer", topic: cfg.StatementsTopic, ckpts: cfg.Checkpoints,
+		fresh: a.newTenant, snapshot: (*adaptiveTenant).snapshot, restore: a.restore, log: cfg.Logger}
+	return a, nil
 }
 
 // NextOffset restores the partition from its checkpoint (once) and says
@@ -159,39 +150,7 @@ func NewAdaptive(cfg AdaptiveConfig) (*Adaptive, error) {
 func (a *Adaptive) NextOffset(_ context.Context, _ string, partition int) (int64, bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ps, err := a.part(partition)
-	if err != nil {
-		return 0, false, err
-	}
-	return ps.next, ps.next > 0, nil
-}
-
-func (a *Adaptive) part(partition int) (*adaptivePart, error) {
-	if ps := a.parts[partition]; ps != nil {
-		return ps, nil
-	}
-	ps := &adaptivePart{tenants: map[string]*adaptiveTenant{}}
-	cp, ok, err := a.cfg.Checkpoints.Load(a.cfg.StatementsTopic, partition)
-	if err != nil {
-		return nil, fmt.Errorf("adaptive consumer: load checkpoint of partition %d: %w", partition, err)
-	}
-	if ok {
-		ps.next = cp.Next
-		for tenant, snap := range cp.Tenants {
-			tm, err := a.restore(snap)
-			if err != nil {
-				// A snapshot this build cannot read: rebuild the
-				// partition from offset 0 rather than run on a model that
-				// lacks part of its history.
-				a.log.Error("adaptive consumer: checkpoint unreadable, replaying the partition", "partition", partition, "tenant", tenant, "err", err)
-				ps = &adaptivePart{tenants: map[string]*adaptiveTenant{}}
-				break
-			}
-			ps.tenants[tenant] = tm
-		}
-	}
-	a.parts[partition] = ps
-	return ps, nil
+	return a.models.nextOffset(partition)
 }
 
 func (a *Adaptive) newTenant() *adaptiveTenant {
@@ -260,12 +219,8 @@ func (a *Adaptive) restore(b []byte) (*adaptiveTenant, error) {
 func (a *Adaptive) Skip(_ context.Context, pos Position) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ps, err := a.part(pos.Partition)
-	if err != nil {
+	if err := a.models.skip(pos); err != nil {
 		return err
-	}
-	if pos.Offset >= ps.next {
-		ps.next = pos.Offset + 1
 	}
 	adaptiveEvents.WithLabelValues(AdaptiveRejected).Inc()
 	return nil
@@ -275,7 +230,7 @@ func (a *Adaptive) Skip(_ context.Context, pos Position) error {
 func (a *Adaptive) Handle(ctx context.Context, pos Position, e event.Event) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ps, err := a.part(pos.Partition)
+	ps, err := a.models.part(pos.Partition)
 	if err != nil {
 		return err
 	}
@@ -387,7 +342,7 @@ func optionsOf(act *xapi.Activity) int {
 // learn applies one statement to the partition's model and queues its
 // events. It returns the outcome for metrics. It changes nothing when it
 // returns an error: every check comes before the first change.
-func (a *Adaptive) learn(pos Position, e event.Event, ps *adaptivePart) (string, error) {
+func (a *Adaptive) learn(pos Position, e event.Event, ps *partModel[*adaptiveTenant]) (string, error) {
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
 		return "", event.Reject(err)
@@ -567,20 +522,8 @@ func (a *Adaptive) checkpoint(ctx context.Context) error {
 	if err := a.flush(ctx); err != nil {
 		return err
 	}
-	cps := make(map[int]projections.PartitionCheckpoint, len(a.parts))
-	for part, ps := range a.parts {
-		cp := projections.PartitionCheckpoint{Next: ps.next, Tenants: make(map[string][]byte, len(ps.tenants))}
-		for tenant, tm := range ps.tenants {
-			snap, err := tm.snapshot()
-			if err != nil {
-				return fmt.Errorf("adaptive consumer: snapshot partition %d tenant %s: %w", part, tenant, err)
-			}
-			cp.Tenants[tenant] = snap
-		}
-		cps[part] = cp
-	}
-	if err := a.cfg.Checkpoints.Save(a.cfg.StatementsTopic, cps); err != nil {
-		return fmt.Errorf("adaptive consumer: save checkpoint: %w", err)
+	if err := a.models.save(); err != nil {
+		return err
 	}
 	a.sinceCkpt, a.lastCkpt = 0, time.Now()
 	return nil
@@ -627,7 +570,7 @@ func (a *Adaptive) Stats() map[int]map[string]int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := map[int]map[string]int{}
-	for p, ps := range a.parts {
+	for p, ps := range a.models.parts {
 		out[p] = map[string]int{}
 		for tenant, tm := range ps.tenants {
 			out[p][tenant] = tm.idx.Learners.Len()
@@ -641,7 +584,7 @@ func (a *Adaptive) Stats() map[int]map[string]int {
 func (a *Adaptive) PartitionSnapshot(partition int, tenant string) ([]byte, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ps := a.parts[partition]
+	ps := a.models.parts[partition]
 	if ps == nil || ps.tenants[tenant] == nil {
 		return nil, false
 	}

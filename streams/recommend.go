@@ -86,7 +86,7 @@ type RecommenderConfig struct {
 	Catalog       CatalogView
 	Mastery       MasteryReader
 	Success       SuccessPredictor
-	Checkpoints   *projections.RecommenderCheckpoints
+	Checkpoints   ModelCheckpoints
 	Publisher     EventSink
 	// Topics (defaults: the standard names).
 	StatementsTopic, RecommendationsTopic, CatalogTopic, ItemsTopic string
@@ -115,7 +115,7 @@ type Recommender struct {
 	log *slog.Logger
 
 	mu         sync.Mutex
-	parts      map[int]*partState
+	models     partModels[*tenantModel]
 	registered map[string]bool // tenant|activity announced as seen
 	sinceCkpt  int
 	lastCkpt   time.Time
@@ -142,11 +142,6 @@ type Recommender struct {
 	rmu       sync.Mutex
 	remote    map[string]map[string]map[int]ItemFactors
 	remoteNew bool
-}
-
-type partState struct {
-	next    int64
-	tenants map[string]*tenantModel
 }
 
 type tenantModel struct {
@@ -249,46 +244,19 @@ func NewRecommender(cfg RecommenderConfig) (*Recommender, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Recommender{cfg: cfg, log: cfg.Logger, parts: map[int]*partState{}, registered: map[string]bool{},
-		remote: map[string]map[string]map[int]ItemFactors{}, lastCkpt: time.Now()}, nil
+	r := &Recommender{cfg: cfg, log: cfg.Logger, registered: map[string]bool{},
+		remote: map[string]map[string]map[int]ItemFactors{}, lastCkpt: time.Now()}
+	r.models = partModels[*tenantModel]{name: "recommender", topic: cfg.StatementsTopic, ckpts: cfg.Checkpoints,
+		fresh: r.newTenantModel, snapshot: r.snapshot, restore: r.restore, log: cfg.Logger}
+	return r, nil
 }
 
 // NextOffset restores the partition from its checkpoint (once) and says
 // where to resume.
-func (r *Recommender) NextOffset(_ context.Context, topic string, partition int) (int64, bool, error) {
+func (r *Recommender) NextOffset(_ context.Context, _ string, partition int) (int64, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ps, err := r.part(partition)
-	if err != nil {
-		return 0, false, err
-	}
-	return ps.next, ps.next > 0, nil
-}
-
-func (r *Recommender) part(partition int) (*partState, error) {
-	if ps := r.parts[partition]; ps != nil {
-		return ps, nil
-	}
-	ps := &partState{tenants: map[string]*tenantModel{}}
-	cp, ok, err := r.cfg.Checkpoints.Load(r.cfg.StatementsTopic, partition)
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		ps.next = cp.Next
-		for tenant, snap := range cp.Tenants {
-			tm, err := r.restore(snap)
-			if err != nil {
-				// A snapshot we cannot read: rebuild the partition from 0.
-				r.log.Error("recommender: checkpoint unreadable, replaying the partition", "partition", partition, "tenant", tenant, "err", err)
-				ps = &partState{tenants: map[string]*tenantModel{}}
-				break
-			}
-			ps.tenants[tenant] = tm
-		}
-	}
-	r.parts[partition] = ps
-	return ps, nil
+	return r.models.nextOffset(partition)
 }
 
 func (r *Recommender) newTenantModel() *tenantModel {
@@ -338,14 +306,7 @@ func (r *Recommender) restore(b []byte) (*tenantModel, error) {
 func (r *Recommender) Skip(_ context.Context, pos Position) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ps, err := r.part(pos.Partition)
-	if err != nil {
-		return err
-	}
-	if pos.Offset >= ps.next {
-		ps.next = pos.Offset + 1
-	}
-	return nil
+	return r.models.skip(pos)
 }
 
 // Handle learns one statement and publishes the learner's recommendations
@@ -354,7 +315,7 @@ func (r *Recommender) Handle(ctx context.Context, pos Position, e event.Event) e
 	start := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ps, err := r.part(pos.Partition)
+	ps, err := r.models.part(pos.Partition)
 	if err != nil {
 		return err
 	}
@@ -472,7 +433,7 @@ func (r *Recommender) Flush(ctx context.Context) error {
 // learn applies the statement to the partition's model; it returns the
 // outcome for metrics and adds a RecommendationsUpdated to the outbox when
 // the learner's top-N changed. It changes nothing when it returns an error.
-func (r *Recommender) learn(ctx context.Context, pos Position, e event.Event, ps *partState, start time.Time) (string, error) {
+func (r *Recommender) learn(ctx context.Context, pos Position, e event.Event, ps *partModel[*tenantModel], start time.Time) (string, error) {
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
 		return "", event.Reject(err)
@@ -522,11 +483,7 @@ func (r *Recommender) learn(ctx context.Context, pos Position, e event.Event, ps
 		r.seen = append(r.seen, *seen)
 		r.registered[e.Tenant+"\x00"+item] = true
 	}
-	tm := ps.tenants[e.Tenant]
-	if tm == nil {
-		tm = r.newTenantModel()
-		ps.tenants[e.Tenant] = tm
-	}
+	tm := r.models.tenant(ps, e.Tenant)
 	var success *bool
 	var completion bool
 	if st.Result != nil {
@@ -734,19 +691,7 @@ func (r *Recommender) checkpoint(ctx context.Context) error {
 			return err
 		}
 	}
-	cps := map[int]projections.PartitionCheckpoint{}
-	for part, ps := range r.parts {
-		cp := projections.PartitionCheckpoint{Next: ps.next, Tenants: map[string][]byte{}}
-		for tenant, tm := range ps.tenants {
-			snap, err := r.snapshot(tm)
-			if err != nil {
-				return err
-			}
-			cp.Tenants[tenant] = snap
-		}
-		cps[part] = cp
-	}
-	if err := r.cfg.Checkpoints.Save(r.cfg.StatementsTopic, cps); err != nil {
+	if err := r.models.save(); err != nil {
 		return err
 	}
 	r.sinceCkpt, r.lastCkpt = 0, time.Now()
@@ -759,7 +704,7 @@ func (r *Recommender) checkpoint(ctx context.Context) error {
 // included). Every instance averages the same published set, so they agree.
 func (r *Recommender) exchange(ctx context.Context) error {
 	var evs []event.Event
-	for part, ps := range r.parts {
+	for part, ps := range r.models.parts {
 		for tenant, tm := range ps.tenants {
 			items := make([]string, 0, len(tm.touched))
 			for it := range tm.touched {
@@ -792,7 +737,7 @@ func (r *Recommender) exchange(ctx context.Context) error {
 	}
 	r.rmu.Lock()
 	defer r.rmu.Unlock()
-	for part, ps := range r.parts {
+	for part, ps := range r.models.parts {
 		for tenant, tm := range ps.tenants {
 			changed := false
 			k := tm.m.K()
@@ -900,7 +845,7 @@ func (r *Recommender) Run(ctx context.Context) {
 func (r *Recommender) ItemVector(tenant string, partition int, item string) ([]float32, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ps := r.parts[partition]
+	ps := r.models.parts[partition]
 	if ps == nil || ps.tenants[tenant] == nil {
 		return nil, false
 	}
@@ -917,7 +862,7 @@ func (r *Recommender) Stats() map[int]uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := map[int]uint64{}
-	for p, ps := range r.parts {
+	for p, ps := range r.models.parts {
 		for _, tm := range ps.tenants {
 			out[p] += tm.m.Events()
 		}

@@ -1,0 +1,120 @@
+package streams
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/learnstream/learnstream/projections"
+)
+
+// ModelCheckpoints stores per-partition model snapshots with the input
+// offset they were taken at (projections.RecommenderCheckpoints is one).
+type ModelCheckpoints interface {
+	Load(topic string, partition int) (projections.PartitionCheckpoint, bool, error)
+	Save(topic string, cps map[int]projections.PartitionCheckpoint) error
+}
+
+// partModels keeps a model consumer's state: per input partition, one
+// model per tenant and the partition's next offset, checkpointed together.
+// A partition's learners live in one model, so re-applying the partition's
+// events after a checkpoint rebuilds the same state. The owner serialises
+// access (its own mutex).
+type partModels[T any] struct {
+	name     string // the consumer, for errors and logs
+	topic    string // the input topic the offsets are of
+	ckpts    ModelCheckpoints
+	fresh    func() T
+	snapshot func(T) ([]byte, error)
+	restore  func([]byte) (T, error)
+	log      *slog.Logger
+	parts    map[int]*partModel[T]
+}
+
+type partModel[T any] struct {
+	next    int64
+	tenants map[string]T
+}
+
+// part returns a partition's state, restoring it from its checkpoint the
+// first time.
+func (p *partModels[T]) part(partition int) (*partModel[T], error) {
+	if ps := p.parts[partition]; ps != nil {
+		return ps, nil
+	}
+	ps := &partModel[T]{tenants: map[string]T{}}
+	cp, ok, err := p.ckpts.Load(p.topic, partition)
+	if err != nil {
+		return nil, fmt.Errorf("%s: load checkpoint of partition %d: %w", p.name, partition, err)
+	}
+	if ok {
+		ps.next = cp.Next
+		for tenant, snap := range cp.Tenants {
+			m, err := p.restore(snap)
+			if err != nil {
+				// A snapshot this build cannot read: rebuild the partition
+				// from offset 0 rather than run on a model that lacks part
+				// of its history.
+				p.log.Error(p.name+": checkpoint unreadable, replaying the partition", "partition", partition, "tenant", tenant, "err", err)
+				ps = &partModel[T]{tenants: map[string]T{}}
+				break
+			}
+			ps.tenants[tenant] = m
+		}
+	}
+	if p.parts == nil {
+		p.parts = map[int]*partModel[T]{}
+	}
+	p.parts[partition] = ps
+	return ps, nil
+}
+
+// tenant returns the partition's model of tenant, creating it.
+func (p *partModels[T]) tenant(ps *partModel[T], tenant string) T {
+	m, ok := ps.tenants[tenant]
+	if !ok {
+		m = p.fresh()
+		ps.tenants[tenant] = m
+	}
+	return m
+}
+
+// nextOffset says where to resume a partition (OffsetStore).
+func (p *partModels[T]) nextOffset(partition int) (int64, bool, error) {
+	ps, err := p.part(partition)
+	if err != nil {
+		return 0, false, err
+	}
+	return ps.next, ps.next > 0, nil
+}
+
+// skip moves past an event parked in the DLQ.
+func (p *partModels[T]) skip(pos Position) error {
+	ps, err := p.part(pos.Partition)
+	if err != nil {
+		return err
+	}
+	if pos.Offset >= ps.next {
+		ps.next = pos.Offset + 1
+	}
+	return nil
+}
+
+// save writes every partition's models and next offset in one checkpoint.
+func (p *partModels[T]) save() error {
+	cps := make(map[int]projections.PartitionCheckpoint, len(p.parts))
+	for part, ps := range p.parts {
+		cp := projections.PartitionCheckpoint{Next: ps.next, Tenants: make(map[string][]byte, len(ps.tenants))}
+		for tenant, m := range ps.tenants {
+			snap, err := p.snapshot(m)
+			if err != nil {
+				return fmt.Errorf("%s: snapshot partition %d tenant %s: %w", p.name, part, tenant, err)
+			}
+			cp.Tenants[tenant] = snap
+		}
+		cps[part] = cp
+	}
+	if err := p.ckpts.Save(p.topic, cps); err != nil {
+		return fmt.Errorf("%s: save checkpoint: %w", p.name, err)
+	}
+	return nil
+}
