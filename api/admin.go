@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/learnstream/learnstream/domain/xapi"
 	"github.com/learnstream/learnstream/projections"
 )
 
@@ -129,11 +130,15 @@ func (s *Server) progressExtensions() []ProgressExtension {
 }
 
 // learnerKey turns the {learner} path value into a learner key: a learner
-// key as in events (mbox:mailto:..., account:<home>|<name>, ...), or a bare
-// e-mail address for convenience.
+// key as in events (mbox:mailto:..., account:<home>|<name>, ...), or for
+// convenience an mbox IRI (mailto:...) or a bare e-mail address, which are
+// normalised the way statements' actors are.
 func learnerKey(v string) string {
-	if strings.Contains(v, "@") && !strings.Contains(v, ":") {
-		return "mbox:mailto:" + v
+	switch {
+	case strings.HasPrefix(v, "mailto:"):
+		return xapi.ActorKey(xapi.Agent{Mbox: v})
+	case strings.Contains(v, "@") && !strings.Contains(v, ":"):
+		return xapi.ActorKey(xapi.Agent{Mbox: "mailto:" + v})
 	}
 	return v
 }
