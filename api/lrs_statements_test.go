@@ -680,3 +680,60 @@ func TestAdminCreatesCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestDefineScope: a credential without define (or all) stores statements
+// whose activity definitions do not become the canonical ones; a
+// credential with define changes them.
+func TestDefineScope(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	for key, scopes := range map[string][]string{
+		"player":  {"statements/write"},
+		"author":  {"statements/write", "define"},
+		"checker": {"statements/read"},
+	} {
+		if _, err := f.creds.Put(ctx, key, key+"-secret", key, "t1", scopes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stmt := func(name string) string {
+		return `{"actor":{"mbox":"mailto:ada@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/experienced"},
+		  "object":{"id":"https://example.com/define","definition":{"name":{"en-US":"` + name + `"}}}}`
+	}
+	name := func() string {
+		t.Helper()
+		resp, b := f.do(t, req{method: "GET", path: "/xapi/activities" + q("activityId", "https://example.com/define"), user: "checker", pass: "checker-secret"})
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET activities: %d %s", resp.StatusCode, b)
+		}
+		var act struct {
+			ID         string `json:"id"`
+			Definition struct {
+				Name map[string]string `json:"name"`
+			} `json:"definition"`
+		}
+		json.Unmarshal(b, &act)
+		if act.ID != "https://example.com/define" {
+			t.Fatalf("activity id not served: %s", b)
+		}
+		return act.Definition.Name["en-US"]
+	}
+	for _, step := range []struct{ user, name, want string }{
+		{"player", "From a player", ""},                // id stored, definition not
+		{"author", "From an author", "From an author"}, // define: saved
+		{"player", "Player again", "From an author"},   // not updated
+	} {
+		resp, b := f.do(t, req{method: "POST", path: "/xapi/statements", body: stmt(step.name), user: step.user, pass: step.user + "-secret"})
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s POST: %d %s", step.user, resp.StatusCode, b)
+		}
+		if got := name(); got != step.want {
+			t.Errorf("after %s stored %q: canonical name %q, want %q", step.user, step.name, got, step.want)
+		}
+	}
+	// The statement itself keeps what was sent.
+	res, _ := f.query(t, q("activity", "https://example.com/define"), req{user: "checker", pass: "checker-secret"})
+	if !strings.Contains(fmt.Sprint(res), "Player again") {
+		t.Errorf("the statement lost its own definition: %v", res)
+	}
+}

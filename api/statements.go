@@ -233,6 +233,9 @@ func (x *lrs) store(ctx context.Context, cred projections.Credential, sts []*xap
 		if err != nil {
 			return nil, http.StatusInternalServerError, err.Error()
 		}
+		if !cred.Has("define", "all") {
+			e.Extensions = map[string]string{projections.ExtDefine: "false"}
+		}
 		evs = append(evs, e)
 		waitFor = append(waitFor, e.ID)
 	}

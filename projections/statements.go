@@ -229,8 +229,12 @@ func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 	if err := applyVoiding(txn, sp, tenant, id, target, voiding); err != nil {
 		return 0, err
 	}
-	if err := learnActivities(txn, sp, tenant, st); err != nil {
-		return 0, err
+	// Stored without the define scope, the statement keeps its
+	// definitions but the canonical ones do not learn from them.
+	if e.Extensions[ExtDefine] != "false" {
+		if err := learnActivities(txn, sp, tenant, st); err != nil {
+			return 0, err
+		}
 	}
 	for _, a := range st.NamedAgents() {
 		if err := txn.Set(sp.Key("nm", tenant, xapi.ActorKey(a), a.Name), nil); err != nil {
@@ -287,6 +291,12 @@ func applyVoiding(txn *badger.Txn, sp Space, tenant, id, target string, voiding 
 	}
 	return txn.Set(sp.Key("vd", tenant, id), by)
 }
+
+// ExtDefine is the event extension the API sets to "false" on a statement
+// stored by a credential without the define scope (nor all): xAPI says the
+// activity ids of such a statement are stored but its definitions neither
+// saved nor merged into the canonical ones.
+const ExtDefine = "xapidefine"
 
 // learnActivities merges the definitions a statement carries into the
 // activities' canonical definitions.

@@ -8,6 +8,8 @@ package event
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +53,30 @@ type Event struct {
 	// learner's events stay in order.
 	Key  string
 	Data []byte
+	// Extensions are CloudEvents extension attributes ("ce_<name>"
+	// headers): facts about how the event came to be that are not part of
+	// its data, e.g. the rights of the credential that stored a statement.
+	// Names are 1-20 lowercase letters or digits.
+	Extensions map[string]string
+}
+
+// extensionPrefix marks extension attributes among the headers.
+const extensionPrefix = "ce_"
+
+// reserved are the attribute names the envelope itself uses.
+var reserved = map[string]bool{"id": true, "type": true, "source": true, "time": true, "specversion": true,
+	"datacontenttype": true, "dataschema": true, "subject": true}
+
+func validExtensionName(n string) bool {
+	if n == "" || len(n) > 20 || reserved[n] {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if c := n[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // Header is one transport header.
@@ -89,6 +115,11 @@ func (e Event) Validate() error {
 	if _, _, err := SplitType(e.Type); err != nil {
 		return err
 	}
+	for n := range e.Extensions {
+		if !validExtensionName(n) {
+			return &FieldError{extensionPrefix + n, "extension names are 1-20 lowercase letters or digits, not an attribute of the envelope"}
+		}
+	}
 	return nil
 }
 
@@ -111,7 +142,7 @@ func (e Event) Headers() []Header {
 	if ct == "" {
 		ct = ContentTypeJSON
 	}
-	return []Header{
+	hs := []Header{
 		{HeaderSpecVersion, []byte(SpecVersion)},
 		{HeaderID, []byte(e.ID)},
 		{HeaderType, []byte(e.Type)},
@@ -120,6 +151,10 @@ func (e Event) Headers() []Header {
 		{HeaderContentType, []byte(ct)},
 		{HeaderTenant, []byte(e.Tenant)},
 	}
+	for _, n := range slices.Sorted(maps.Keys(e.Extensions)) {
+		hs = append(hs, Header{extensionPrefix + n, []byte(e.Extensions[n])})
+	}
+	return hs
 }
 
 // ErrNotCloudEvent reports a record without the CloudEvents headers.
@@ -148,6 +183,13 @@ func FromHeaders(hs []Header, key, value []byte) (Event, error) {
 			e.ContentType = v
 		case HeaderTenant:
 			e.Tenant = v
+		default:
+			if n, ok := strings.CutPrefix(h.Key, extensionPrefix); ok {
+				if e.Extensions == nil {
+					e.Extensions = map[string]string{}
+				}
+				e.Extensions[n] = v
+			}
 		}
 	}
 	if spec == "" {

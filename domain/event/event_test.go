@@ -2,6 +2,7 @@ package event
 
 import (
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -72,13 +73,34 @@ func TestHeadersRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.Extensions = map[string]string{"xapidefine": "false", "b2": "x"}
 	got, err := FromHeaders(e.Headers(), []byte(e.Key), e.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.ID != e.ID || got.Type != e.Type || got.Source != e.Source || got.Tenant != e.Tenant ||
-		got.Key != e.Key || string(got.Data) != string(e.Data) || !got.Time.Equal(at) || got.ContentType != ContentTypeJSON {
+		got.Key != e.Key || string(got.Data) != string(e.Data) || !got.Time.Equal(at) || got.ContentType != ContentTypeJSON ||
+		!maps.Equal(got.Extensions, e.Extensions) {
 		t.Errorf("round trip changed the event:\n%+v\n%+v", e, got)
+	}
+	if hs := e.Headers(); hs[len(hs)-2].Key != "ce_b2" || hs[len(hs)-1].Key != "ce_xapidefine" {
+		t.Errorf("extension headers not in name order: %v", hs)
+	}
+}
+
+func TestExtensionNames(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"xapidefine", true}, {"a1", true}, {"", false}, {"Define", false}, {"x_y", false},
+		{"abcdefghijklmnopqrstu", false}, {"id", false}, {"time", false},
+	} {
+		e, _ := New("e1", TypeStatementStored, "s", "t", "k", time.Now(), nil)
+		e.Extensions = map[string]string{tc.name: "v"}
+		if err := e.Validate(); (err == nil) != tc.ok {
+			t.Errorf("extension %q: Validate = %v, want ok %v", tc.name, err, tc.ok)
+		}
 	}
 }
 
