@@ -239,3 +239,50 @@ func TestStateDeleteAll(t *testing.T) {
 		t.Errorf("after deleting all: %v", got)
 	}
 }
+
+// TestStatementRefToLateTarget: a StatementRef stored before its target
+// (and a ref to that ref) match the target's filters once it arrives.
+func TestStatementRefToLateTarget(t *testing.T) {
+	store := openStore(t)
+	p, _ := NewStatements(store, nil)
+	ctx := context.Background()
+	ref := func(i, target int) string {
+		return `"actor":{"mbox":"mailto:cy@x.org"},"verb":{"id":"http://example.com/v/liked"},"object":{"objectType":"StatementRef","id":"` + uuid(target) + `"}`
+	}
+	for off, e := range []event.Event{
+		lrsStatement(t, "t1", 11, ref(11, 10)), // target 10 not stored yet
+		lrsStatement(t, "t1", 12, ref(12, 11)), // a ref to the ref
+		lrsStatement(t, "t1", 13, actVerb("bob@x.org", "did", "other")),
+		lrsStatement(t, "t1", 10, actVerb("ada@x.org", "late", "z")),
+		lrsStatement(t, "t1", 14, ref(14, 10)), // the ordinary case, for comparison
+	} {
+		if err := p.Handle(ctx, event.Position{Topic: "s", Offset: int64(off)}, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		q    StatementQuery
+		want []int
+	}{
+		{"verb of the late target", StatementQuery{Verb: "http://example.com/v/late"}, []int{14, 12, 11, 10}},
+		{"agent of the late target", StatementQuery{Agent: "mbox:mailto:ada@x.org"}, []int{14, 12, 11, 10}},
+		{"activity of the late target", StatementQuery{Activity: "http://example.com/a/z"}, []int{14, 12, 11, 10}},
+		{"own verb still matches", StatementQuery{Verb: "http://example.com/v/liked"}, []int{14, 12, 11}},
+		{"unrelated statements untouched", StatementQuery{Agent: "mbox:mailto:bob@x.org"}, []int{13}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page, err := p.Query(ctx, "t1", tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, i := range tc.want {
+				want = append(want, uuid(i))
+			}
+			if got := ids(t, page); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
+	}
+}

@@ -61,6 +61,7 @@ func (statementsModel) Name() string { return StatementsName }
 //
 //	s  tenant id                   -> statement JSON as stored
 //	m  tenant id                   -> statementMeta (index entries, for StatementRefs)
+//	rf tenant targetId refId       -> pos of refId, a statement whose StatementRef targets targetId
 //	x  tenant kind value pos       -> "" (an index entry; kind "*" indexes all)
 //	vd tenant id                   -> id of the voiding statement (id is voided)
 //	vp tenant id                   -> id of a voiding statement whose target is not stored yet
@@ -194,6 +195,7 @@ func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 	}
 	keys := indexKeys(st)
 	target, voiding := st.IsVoiding()
+	pos := Position{Stored: st.Stored.UnixNano(), ID: id}.bytes()
 	if ref := st.Object.StatementRef; ref != nil {
 		inherited, err := readMeta(txn, sp, tenant, ref.ID)
 		if err != nil {
@@ -201,6 +203,11 @@ func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 		}
 		for k, vs := range inherited.Keys {
 			keys[k] = mergeSorted(keys[k], vs)
+		}
+		// Remembered so that a target stored later still passes its
+		// index entries on (see inheritLate).
+		if err := txn.Set(sp.Key("rf", tenant, strings.ToLower(ref.ID), id), pos); err != nil {
+			return 0, err
 		}
 	}
 	meta, err := json.Marshal(statementMeta{Keys: keys})
@@ -210,7 +217,9 @@ func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 	if err := txn.Set(sp.Key("m", tenant, id), meta); err != nil {
 		return 0, err
 	}
-	pos := Position{Stored: st.Stored.UnixNano(), ID: id}.bytes()
+	if err := inheritLate(txn, sp, tenant, id, keys); err != nil {
+		return 0, err
+	}
 	if err := txn.Set(indexKey(sp, tenant, idxAll, "", pos), nil); err != nil {
 		return 0, err
 	}
@@ -357,6 +366,68 @@ func indexKeys(st *xapi.Statement) map[string][]string {
 		keys[idxRegistration] = []string{strings.ToLower(st.Context.Registration)}
 	}
 	return keys
+}
+
+// inheritLate gives the statements that refer to id (stored before it,
+// when their target was not there yet) the index entries keys, and so on
+// along chains of references. Entries only ever grow, so reference cycles
+// end.
+func inheritLate(txn *badger.Txn, sp Space, tenant, id string, keys map[string][]string) error {
+	type referrer struct {
+		id  string
+		pos []byte
+	}
+	var refs []referrer
+	prefix := sp.Prefix("rf", tenant, id)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
+	for it.Rewind(); it.Valid(); it.Next() {
+		pos, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			it.Close()
+			return err
+		}
+		refs = append(refs, referrer{id: string(it.Item().Key()[len(prefix):]), pos: pos})
+	}
+	it.Close()
+	for _, r := range refs {
+		meta, err := readMeta(txn, sp, tenant, r.id)
+		if err != nil {
+			return err
+		}
+		if meta.Keys == nil {
+			meta.Keys = map[string][]string{}
+		}
+		added := map[string][]string{}
+		for kind, vs := range keys {
+			for _, v := range vs {
+				if !slices.Contains(meta.Keys[kind], v) {
+					added[kind] = append(added[kind], v)
+				}
+			}
+		}
+		if len(added) == 0 {
+			continue
+		}
+		for kind, vs := range added {
+			meta.Keys[kind] = mergeSorted(meta.Keys[kind], vs)
+			for _, v := range vs {
+				if err := txn.Set(indexKey(sp, tenant, kind, v, r.pos), nil); err != nil {
+					return err
+				}
+			}
+		}
+		b, err := json.Marshal(meta)
+		if err != nil {
+			return err
+		}
+		if err := txn.Set(sp.Key("m", tenant, r.id), b); err != nil {
+			return err
+		}
+		if err := inheritLate(txn, sp, tenant, r.id, added); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func readMeta(txn *badger.Txn, sp Space, tenant, id string) (statementMeta, error) {
