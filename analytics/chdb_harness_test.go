@@ -36,7 +36,13 @@ func startChDB(t testing.TB) *chdbSession {
 		}
 		t.Skip(msg)
 	}
-	cmd := exec.Command(py, "testdata/chdb_runner.py", t.TempDir())
+	// LEARNSTREAM_CHDB_DIR keeps the session's database (e.g. a loaded
+	// latency data set) for exploring it afterwards with chDB.
+	dir := os.Getenv("LEARNSTREAM_CHDB_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	cmd := exec.Command(py, "testdata/chdb_runner.py", dir)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -48,12 +49,19 @@ func TestMigrationStatementsAreIdempotent(t *testing.T) {
 	// CREATE OR REPLACE VIEW is idempotent too: a later migration redefines a
 	// (plain, stateless) view, and re-running it defines the same view again.
 	ok := regexp.MustCompile(`(?i)^(CREATE (TABLE|(MATERIALIZED )?VIEW|DICTIONARY|DATABASE) IF NOT EXISTS|CREATE OR REPLACE VIEW|ALTER TABLE \S+ (ADD|DROP|MODIFY|COMMENT) (COLUMN|INDEX|PROJECTION) IF (NOT )?EXISTS|DROP (TABLE|VIEW|DICTIONARY) IF EXISTS)\b`)
+	// A backfill runs once: it selects nothing when its own migration is
+	// recorded already.
+	onceOnly := regexp.MustCompile(`(?is)^INSERT INTO \S+\s+SELECT .*\sWHERE\s+\(SELECT count\(\) FROM ` + MigrationsTable + ` WHERE version = (\d+)\) = 0\s`)
 	for i, m := range ms {
 		if m.Version != i+1 {
 			t.Errorf("migration %s: versions must be 1..n without gaps", m.Name)
 		}
 		for j, s := range m.Statements {
-			if !ok.MatchString(stripComments(s)) {
+			once := onceOnly.FindStringSubmatch(stripComments(s))
+			if once != nil && once[1] != strconv.Itoa(m.Version) {
+				t.Errorf("migration %s statement %d: a backfill must test its own version %d, not %s", m.Name, j+1, m.Version, once[1])
+			}
+			if !ok.MatchString(stripComments(s)) && once == nil {
 				t.Errorf("migration %s statement %d is not idempotent:\n%s", m.Name, j+1, s)
 			}
 		}
