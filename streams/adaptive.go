@@ -116,29 +116,10 @@ func NewAdaptive(cfg AdaptiveConfig) (*Adaptive, error) {
 	if _, err := adaptive.New(cfg.Model); err != nil {
 		return nil, fmt.Errorf("adaptive consumer: %w", err)
 	}
-	def := func(s *string, v string) {
-		if *s == "" {
-			*s = v
-		}
-	}
-	def(&cfg.StatementsTopic, TopicStatements)
-	def(&cfg.AdaptiveTopic, TopicAdaptive)
-	def(&cfg.Source, "learnstream")
-	if cfg.CheckpointEvery <= 0 {
-		cfg.CheckpointEvery = 5000
-	}
-	if cfg.CheckpointInterval <= 0 {
-		cfg.CheckpointInterval = 5 * time.Second
-	}
-	if cfg.FlushEvents <= 0 {
-		cfg.FlushEvents = 512
-	}
-	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = 5 * time.Millisecond
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	orDefault(&cfg.StatementsTopic, TopicStatements)
+	orDefault(&cfg.AdaptiveTopic, TopicAdaptive)
+	orDefault(&cfg.Source, "learnstream")
+	pacingDefaults(&cfg.CheckpointEvery, &cfg.CheckpointInterval, &cfg.FlushEvents, &cfg.FlushInterval, 512, &cfg.Logger)
 	a := &Adaptive{cfg: cfg, log: cfg.Logger, lastCkpt: time.Now(), lastFlush: time.Now()}
 	a.models = partModels[*adaptiveTenant]{name: "adaptive consumer", topic: cfg.StatementsTopic, ckpts: cfg.Checkpoints,
 		fresh: a.newTenant, snapshot: (*adaptiveTenant).snapshot, restore: a.restore, log: cfg.Logger}

@@ -3,6 +3,7 @@ package streams
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/learnstream/learnstream/projections"
 )
@@ -117,4 +118,32 @@ func (p *partModels[T]) save() error {
 		return fmt.Errorf("%s: save checkpoint: %w", p.name, err)
 	}
 	return nil
+}
+
+// orDefault sets *s to v when it is empty.
+func orDefault(s *string, v string) {
+	if *s == "" {
+		*s = v
+	}
+}
+
+// pacingDefaults fills a model consumer's unset bounds: a checkpoint every
+// 5000 events or 5 s, a flush of published events every flushEvents events
+// or 5 ms, and the default logger.
+func pacingDefaults(ckptEvery *int, ckptInterval *time.Duration, flush *int, flushInterval *time.Duration, flushEvents int, log **slog.Logger) {
+	if *ckptEvery <= 0 {
+		*ckptEvery = 5000
+	}
+	if *ckptInterval <= 0 {
+		*ckptInterval = 5 * time.Second
+	}
+	if *flush <= 0 {
+		*flush = flushEvents
+	}
+	if *flushInterval <= 0 {
+		*flushInterval = 5 * time.Millisecond
+	}
+	if *log == nil {
+		*log = slog.Default()
+	}
 }

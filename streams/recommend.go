@@ -219,31 +219,12 @@ func NewRecommender(cfg RecommenderConfig) (*Recommender, error) {
 		cfg.Candidates = 5 * cfg.N
 	}
 	cfg.Rerank.N = cfg.N
-	def := func(s *string, v string) {
-		if *s == "" {
-			*s = v
-		}
-	}
-	def(&cfg.StatementsTopic, TopicStatements)
-	def(&cfg.RecommendationsTopic, TopicRecommendations)
-	def(&cfg.CatalogTopic, TopicCatalog)
-	def(&cfg.ItemsTopic, TopicItemFactors)
-	def(&cfg.Source, "learnstream")
-	if cfg.CheckpointEvery <= 0 {
-		cfg.CheckpointEvery = 5000
-	}
-	if cfg.CheckpointInterval <= 0 {
-		cfg.CheckpointInterval = 5 * time.Second
-	}
-	if cfg.FlushEvents <= 0 {
-		cfg.FlushEvents = 256
-	}
-	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = 5 * time.Millisecond
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	orDefault(&cfg.StatementsTopic, TopicStatements)
+	orDefault(&cfg.RecommendationsTopic, TopicRecommendations)
+	orDefault(&cfg.CatalogTopic, TopicCatalog)
+	orDefault(&cfg.ItemsTopic, TopicItemFactors)
+	orDefault(&cfg.Source, "learnstream")
+	pacingDefaults(&cfg.CheckpointEvery, &cfg.CheckpointInterval, &cfg.FlushEvents, &cfg.FlushInterval, 256, &cfg.Logger)
 	r := &Recommender{cfg: cfg, log: cfg.Logger, registered: map[string]bool{},
 		remote: map[string]map[string]map[int]ItemFactors{}, lastCkpt: time.Now()}
 	r.models = partModels[*tenantModel]{name: "recommender", topic: cfg.StatementsTopic, ckpts: cfg.Checkpoints,

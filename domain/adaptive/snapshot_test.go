@@ -95,7 +95,7 @@ func TestSnapshotRejectsDamageAndKeepsState(t *testing.T) {
 		data []byte
 	}{
 		{"empty", nil},
-		{"other magic", append([]byte("XXXX"), snap[4:]...)},
+		{"other magic", append([]byte("LSBK"), snap[4:]...)},
 		{"other version", append(append([]byte(snapshotMagic), 0, 0, 0, 9), snap[8:]...)},
 		{"trailing bytes", append(append([]byte{}, snap...), 0)},
 		{"huge count", func() []byte {
