@@ -212,12 +212,22 @@ func (x *lrs) writeDocument(w http.ResponseWriter, r *http.Request, d docResourc
 			writeError(w, http.StatusPreconditionFailed, "precondition failed: the document's ETag is "+etagOrNone(cur, found))
 			return
 		}
-		if wr.Op == projections.OpPut && d.concurrency && found && ifMatch == "" && ifNoneMatch == "" {
-			writeConflict(w)
+		if wr.Op == projections.OpPut && d.concurrency && ifMatch == "" && ifNoneMatch == "" {
+			// Communication 3.1: 409 over an existing document. Over none,
+			// ADL's conformance suite requires 400: a profile PUT states
+			// what it expects to replace.
+			if found {
+				writeConflict(w)
+			} else {
+				writeError(w, http.StatusBadRequest, "PUT to a profile needs If-Match with the document's ETag, or If-None-Match: * to create it")
+			}
 			return
 		}
-		if wr.Op == projections.OpPut && d.concurrency && ifMatch == "" && ifNoneMatch == "" {
-			wr.MustNotExist = true
+		// A POST that says it sends JSON must send a JSON object, as a
+		// merge needs one (Communication 2.3.4, 2.7.s4).
+		if wr.Op == projections.OpPost && projections.IsJSONType(contentType) && !projections.IsJSONObject(contentType, body) {
+			writeError(w, http.StatusBadRequest, "POST body: Content-Type is application/json but the body is not a JSON object")
+			return
 		}
 		// POST creates like PUT when there is no document, whatever the
 		// body; over a document it merges, which needs two JSON objects.

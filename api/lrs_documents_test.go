@@ -36,13 +36,15 @@ func TestDocumentResources(t *testing.T) {
 			f := newFixture(t, nil)
 			doc := func(id string) string { return res.path + "?" + res.ctx + "&" + res.idParam + "=" + id }
 			list := res.path + "?" + res.ctx
-			conflictStatus := 204
+			conflictStatus, createStatus := 204, 204
 			if res.concurrency {
-				conflictStatus = 409
+				conflictStatus, createStatus = 409, 400
 			}
 			steps := []docStep{
 				{"get missing", req{method: "GET", path: doc("d1")}, 404, "", [2]string{}},
-				{"put creates", req{method: "PUT", path: doc("d1"), body: `{"a":1,"b":1}`}, 204, "", [2]string{"ETag", etagOf(`{"a":1,"b":1}`)}},
+				{"put without precondition over nothing", req{method: "PUT", path: doc("d0"), body: `{"a":1,"b":1}`}, createStatus, "", [2]string{}},
+				{"clean up", req{method: "DELETE", path: doc("d0")}, 204, "", [2]string{}},
+				{"put creates", req{method: "PUT", path: doc("d1"), body: `{"a":1,"b":1}`, headers: map[string]string{"If-None-Match": "*"}}, 204, "", [2]string{"ETag", etagOf(`{"a":1,"b":1}`)}},
 				{"get it", req{method: "GET", path: doc("d1")}, 200, `{"a":1,"b":1}`, [2]string{"ETag", etagOf(`{"a":1,"b":1}`)}},
 				{"put without precondition", req{method: "PUT", path: doc("d1"), body: `{"a":2}`}, conflictStatus, "", [2]string{}},
 				{"put with stale If-Match", req{method: "PUT", path: doc("d1"), body: `{"a":3}`, headers: map[string]string{"If-Match": etagOf("nope")}}, 412, "", [2]string{}},
@@ -51,8 +53,11 @@ func TestDocumentResources(t *testing.T) {
 				{"post merges again", req{method: "POST", path: doc("d2"), body: `{"y":2,"z":3}`}, 204, "", [2]string{}},
 				{"merged", req{method: "GET", path: doc("d2")}, 200, `{"x":1,"y":2,"z":3}`, [2]string{}},
 				{"post non-object JSON over an object", req{method: "POST", path: doc("d2"), body: `[1]`}, 400, "", [2]string{}},
-				{"post non-object JSON creates", req{method: "POST", path: doc("n"), body: `true`}, 204, "", [2]string{}},
-				{"stored as sent", req{method: "GET", path: doc("n")}, 200, `true`, [2]string{}},
+				{"post invalid JSON", req{method: "POST", path: doc("n"), body: `{"a":1}[`}, 400, "", [2]string{}},
+				{"post non-object JSON", req{method: "POST", path: doc("n"), body: `true`}, 400, "", [2]string{}},
+				{"nothing stored", req{method: "GET", path: doc("n")}, 404, "", [2]string{}},
+				{"post text creates", req{method: "POST", path: doc("n"), body: `hello`, contentType: "text/plain"}, 204, "", [2]string{}},
+				{"stored as sent", req{method: "GET", path: doc("n")}, 200, `hello`, [2]string{}},
 				{"delete it", req{method: "DELETE", path: doc("n")}, 204, "", [2]string{}},
 				{"post text over JSON", req{method: "POST", path: doc("d2"), body: `hello`, contentType: "text/plain"}, 400, "", [2]string{}},
 				{"put text", req{method: "PUT", path: doc("t"), body: `hello`, contentType: "text/plain", headers: map[string]string{"If-None-Match": "*"}}, 204, "", [2]string{}},

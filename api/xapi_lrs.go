@@ -132,9 +132,10 @@ func (x *lrs) alternate(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(r.Context())
 	r2.Method = method
 	r2.Header = r.Header.Clone()
-	for _, h := range []string{"Content-Type", "Content-Length", "Authorization"} {
-		r2.Header.Del(h)
-	}
+	// The form's header fields replace the request's own; the request's
+	// Authorization stays unless the form brings one (Communication 1.3).
+	r2.Header.Del("Content-Type")
+	r2.Header.Del("Content-Length")
 	params := url.Values{}
 	content := ""
 	for k, vs := range form {
@@ -144,9 +145,6 @@ func (x *lrs) alternate(w http.ResponseWriter, r *http.Request) {
 		case k == "method":
 			writeError(w, http.StatusBadRequest, "alternate request syntax: method must not be repeated in the form body")
 			return
-		case strings.EqualFold(k, "X-Experience-API-Version") && r.Header.Get(k) != "":
-			// A real header wins over the form: the ADL conformance suite
-			// sends both and expects the header's version to count.
 		case slices.ContainsFunc(alternateHeaders, func(h string) bool { return strings.EqualFold(h, k) }):
 			r2.Header.Set(k, vs[0])
 		default:

@@ -57,8 +57,9 @@ type DocumentWrite struct {
 	IfMatch string `json:"ifMatch,omitempty"`
 	// IfNoneMatch "*" requires that no document exists.
 	IfNoneMatch string `json:"ifNoneMatch,omitempty"`
-	// MustNotExist is set for a PUT without either header to a profile
-	// resource: it may create, never overwrite (409 otherwise).
+	// MustNotExist: the write may create, never overwrite (409 otherwise).
+	// Earlier versions set it on a profile PUT without either header; the
+	// API now refuses those, and records in the log still carry it.
 	MustNotExist bool `json:"mustNotExist,omitempty"`
 }
 
@@ -242,11 +243,16 @@ func etagListed(header, etag string) bool {
 // IsJSONObject reports whether a document is JSON and an object, the only
 // documents POST may merge.
 func IsJSONObject(contentType string, content []byte) bool {
-	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "application/json") {
+	if !IsJSONType(contentType) {
 		return false
 	}
 	var m map[string]json.RawMessage
 	return json.Unmarshal(content, &m) == nil && m != nil
+}
+
+// IsJSONType reports whether a Content-Type names JSON.
+func IsJSONType(contentType string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "application/json")
 }
 
 // MergeJSON merges a posted JSON object into the current document (xAPI

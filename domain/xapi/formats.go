@@ -201,10 +201,10 @@ func IsLanguageTag(tag string) bool {
 	return i == n
 }
 
-// isLenientLanguage is the check for context.language. The ADL conformance
-// suite requires an LRS to accept language codes there that are not
-// well-formed tags (it posts a 50-letter word), so only the character set
-// of a tag is enforced.
+// isLenientLanguage checks the shape of a language range in an
+// Accept-Language header: hyphen-separated runs of letters and digits.
+// Ranges are matched against stored tags, not stored, so a range that is
+// no well-formed tag only fails to match.
 func isLenientLanguage(s string) bool {
 	if s == "" || strings.HasPrefix(s, "-") || strings.HasSuffix(s, "-") || strings.Contains(s, "--") {
 		return false

@@ -115,7 +115,9 @@ func idsAgent(a Agent) Agent {
 func idsObject(o Object) Object {
 	switch {
 	case o.Activity != nil:
-		return Object{Activity: &Activity{ObjectType: o.Activity.ObjectType, ID: o.Activity.ID}}
+		// Just the id: objectType is optional for an Activity and "ids"
+		// keeps only identifiers (the ADL suite counts the keys).
+		return Object{Activity: &Activity{ID: o.Activity.ID}}
 	case o.Agent != nil:
 		a := idsAgent(*o.Agent)
 		return Object{Agent: &a}

@@ -146,7 +146,7 @@ func TestFormat(t *testing.T) {
 	wantIDs := `{"id":"fd41c918-b88b-4b20-a0a5-a4c32391aaa0",` +
 		`"actor":{"objectType":"Group","member":[{"mbox":"mailto:a@example.com"},{"openid":"https://id.example.org/b"}]},` +
 		`"verb":{"id":"http://adlnet.gov/expapi/verbs/attempted"},` +
-		`"object":{"objectType":"Activity","id":"http://example.com/activities/algebra-1"},` +
+		`"object":{"id":"http://example.com/activities/algebra-1"},` +
 		`"context":{"instructor":{"mbox":"mailto:t@example.com"},"team":{"objectType":"Group","mbox":"mailto:team@example.com"},"contextActivities":{"parent":[{"id":"http://example.com/course"}]}},` +
 		`"authority":{"mbox":"mailto:lrs@example.com"}}`
 	if got := mustJSON(t, ids); got != wantIDs {

@@ -928,8 +928,8 @@ func parseContext(raw json.RawMessage, path string, objectIsActivity bool) (*Con
 		if c.Language, err = decodeString(raw, p); err != nil {
 			return nil, err
 		}
-		if !isLenientLanguage(c.Language) {
-			return nil, invalid(p, "must be an RFC 5646 language tag, like \"en-US\"")
+		if !IsLanguageTag(c.Language) {
+			return nil, invalid(p, "is not an RFC 5646 language tag, like \"en\" or \"en-US\"")
 		}
 	}
 	if raw, p, ok := f.get("statement"); ok {
