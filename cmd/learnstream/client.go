@@ -22,8 +22,8 @@ type client struct {
 
 func (c *client) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.server, "server", "http://127.0.0.1:8080", "URL of the running learnstream")
-	fs.StringVar(&c.key, "key", "", "admin credential key (default $LEARNSTREAM_ADMIN_KEY)")
-	fs.StringVar(&c.secret, "secret", "", "admin credential secret (default $LEARNSTREAM_ADMIN_SECRET)")
+	fs.StringVar(&c.key, "key", "", "key of the admin credential that authorises the request (default $LEARNSTREAM_ADMIN_KEY)")
+	fs.StringVar(&c.secret, "secret", "", "secret of the admin credential that authorises the request (default $LEARNSTREAM_ADMIN_SECRET)")
 }
 
 func (c *client) init() error {

@@ -14,51 +14,76 @@ import (
 )
 
 func init() {
-	commands["dlq"] = command{summary: "inspect and replay dead-letter topics (dlq list | dlq replay)", run: runDLQ}
+	commands["dlq"] = command{
+		summary: "inspect and replay dead-letter topics (dlq list | dlq replay)",
+		subs: map[string]command{
+			"list":   {summary: "print the records of a topic's dead-letter queue with the reason each was rejected", run: runDLQList},
+			"replay": {summary: "publish a dead-letter queue's records back to their source topic", run: runDLQReplay},
+		},
+	}
 }
 
 var dlqTopics = []string{streams.TopicStatements, streams.TopicDocuments, streams.TopicCatalog,
 	streams.TopicRecommendations, streams.TopicAdaptive}
 
-func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "replay") {
-		fmt.Fprintln(stderr, "usage: learnstream dlq list|replay [--topic T] [--kafka brokers]")
-		return errUsage
+// dlqFlags are the flags dlq list and dlq replay share.
+type dlqFlags struct{ kafka, topic string }
+
+func (d *dlqFlags) flags(fs *flag.FlagSet) {
+	fs.StringVar(&d.kafka, "kafka", "127.0.0.1:9092", "Kafka bootstrap brokers (the embedded broker listens on --broker-listen)")
+	fs.StringVar(&d.topic, "topic", streams.TopicStatements, "source topic whose DLQ to use: "+strings.Join(dlqTopics, ", "))
+}
+
+func (d *dlqFlags) validate() error {
+	if !slices.Contains(dlqTopics, d.topic) {
+		return fmt.Errorf("--topic: %q is not a learnstream topic (%s)", d.topic, strings.Join(dlqTopics, ", "))
 	}
-	verb := args[0]
-	var kafka, topic string
-	var limit int
-	var asJSON bool
-	fs := flag.NewFlagSet("dlq "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&kafka, "kafka", "127.0.0.1:9092", "Kafka bootstrap brokers (the embedded broker listens on --broker-listen)")
-	fs.StringVar(&topic, "topic", streams.TopicStatements, "source topic whose DLQ to use: "+strings.Join(dlqTopics, ", "))
-	fs.IntVar(&limit, "limit", 100, "most records to list")
-	fs.BoolVar(&asJSON, "json", false, "print JSON lines (list)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	return nil
+}
+
+func (d *dlqFlags) brokers() []string { return strings.Split(d.kafka, ",") }
+
+func runDLQReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var d dlqFlags
+	fs := newFlagSet("dlq replay", stderr)
+	d.flags(fs)
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if !slices.Contains(dlqTopics, topic) {
-		return fmt.Errorf("--topic: %q is not a learnstream topic (%s)", topic, strings.Join(dlqTopics, ", "))
+	if err := d.validate(); err != nil {
+		return err
+	}
+	pub, err := streams.NewPublisher(streams.PublisherConfig{Brokers: d.brokers()})
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	n, err := streams.ReplayDLQ(ctx, d.brokers(), d.topic, pub)
+	if err != nil {
+		return fmt.Errorf("replayed %d record(s), then: %w", n, err)
+	}
+	fmt.Fprintf(stdout, "replayed %d record(s) from %s to %s\n", n, streams.DLQ(d.topic), d.topic)
+	return nil
+}
+
+func runDLQList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var d dlqFlags
+	var limit int
+	var asJSON bool
+	fs := newFlagSet("dlq list", stderr)
+	d.flags(fs)
+	fs.IntVar(&limit, "limit", 100, "most records to list")
+	fs.BoolVar(&asJSON, "json", false, "print JSON lines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := d.validate(); err != nil {
+		return err
 	}
 	if limit < 1 {
 		return fmt.Errorf("--limit: must be at least 1, got %d", limit)
 	}
-	brokers := strings.Split(kafka, ",")
-	if verb == "replay" {
-		pub, err := streams.NewPublisher(streams.PublisherConfig{Brokers: brokers})
-		if err != nil {
-			return err
-		}
-		defer pub.Close()
-		n, err := streams.ReplayDLQ(ctx, brokers, topic, pub)
-		if err != nil {
-			return fmt.Errorf("replayed %d record(s), then: %w", n, err)
-		}
-		fmt.Fprintf(stdout, "replayed %d record(s) from %s to %s\n", n, streams.DLQ(topic), topic)
-		return nil
-	}
-	dls, err := streams.ListDLQ(ctx, brokers, topic, limit)
+	dls, err := streams.ListDLQ(ctx, d.brokers(), d.topic, limit)
 	if err != nil {
 		return err
 	}

@@ -164,8 +164,7 @@ func runEvalKT(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if kf.data == "" {
-		fmt.Fprintln(stderr, "eval kt: flag --data is required")
-		return errUsage
+		return usageError(fs, "--data is required")
 	}
 	fset, err := adaptive.ParseFeatures(features)
 	if err != nil {

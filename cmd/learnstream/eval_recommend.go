@@ -53,17 +53,11 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 		maxEvents = fs.Int("max-events", 0, "stop after this many events (0: all)")
 		export    = fs.String("export", "", "write the stream as CSV learner,item,timestamp,weight in evaluation order to this file and exit (for the peer benchmarks)")
 	)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "eval recommend: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
+	if err := parseFlagsAs(fs, "[flags]", false, args); err != nil {
+		return err
 	}
 	if *data == "" {
-		fmt.Fprintln(stderr, "eval recommend: --data FILE is required")
-		fs.Usage()
-		return errUsage
+		return usageError(fs, "--data is required")
 	}
 	if *n < 1 || *n > 1000 {
 		return fmt.Errorf("--n %d: want 1..1000", *n)

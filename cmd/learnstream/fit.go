@@ -14,21 +14,10 @@ import (
 func init() {
 	commands["fit"] = command{
 		summary: "fit model parameters from history (fit bkt)",
-		run:     runFit,
+		subs: map[string]command{
+			"bkt": {summary: "fit per-skill BKT parameters by EM (--data FILE)", run: runFitBKT},
+		},
 	}
-}
-
-func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: learnstream fit bkt --data FILE [--json]")
-		return errUsage
-	}
-	switch args[0] {
-	case "bkt":
-		return runFitBKT(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "learnstream fit: unknown model %q (want bkt)\n", args[0])
-	return errUsage
 }
 
 type fitSkillJSON struct {
@@ -65,8 +54,7 @@ func runFitBKT(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if data == "" {
-		fmt.Fprintln(stderr, "fit bkt: flag --data is required")
-		return errUsage
+		return usageError(fs, "--data is required")
 	}
 	opt, err := opt.WithDefaults()
 	if err != nil {

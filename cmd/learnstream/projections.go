@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -22,8 +21,7 @@ func init() {
 func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c client
 	var asJSON bool
-	fs := flag.NewFlagSet("projections", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("projections", stderr)
 	c.flags(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
@@ -55,16 +53,19 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c client
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("replay", stderr)
 	c.flags(fs)
 	// The projection name comes first: learnstream replay statements --server ...
+	const synopsis = "<projection> [flags]"
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, "usage: learnstream replay <projection> [--server URL]")
-		return errUsage
+		// -h (or a misplaced flag) gets the usage from the flag package
+		if err := parseFlagsAs(fs, synopsis, true, args); err != nil {
+			return err
+		}
+		return usageError(fs, "the projection to replay comes first (see learnstream projections)")
 	}
 	name := args[0]
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlagsAs(fs, synopsis, true, args[1:]); err != nil {
 		return err
 	}
 	if err := c.init(); err != nil {

@@ -293,7 +293,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 
 	creds := projections.NewCredentials(store)
 	if adminKey == "" {
-		adminKey, adminSecret = "dev", projections.GenerateSecret()
+		adminKey = "dev"
+		if adminSecret, err = devSecret(cfg.dataDir); err != nil {
+			return err
+		}
 	}
 	if _, err := creds.Put(ctx, adminKey, adminSecret, "admin", cfg.tenant, []string{"all"}); err != nil {
 		return fmt.Errorf("bootstrap admin credential: %w", err)
@@ -365,7 +368,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		fmt.Fprintf(stdout, "dev credential (all scopes): key %s secret %s\n", adminKey, adminSecret)
 		fmt.Fprintf(stdout, "  try: curl -u %s:%s -H 'X-Experience-API-Version: 1.0.3' %s/xapi/about\n", adminKey, adminSecret, publicURL)
 	}
-	log.Info("serving", "http", publicURL, "data_dir", cfg.dataDir, "kafka", strings.Join(brokers, ","), "roles", cfg.roles)
+	log.Info("serving", "version", binaryVersion(), "http", publicURL, "data_dir", cfg.dataDir, "kafka", strings.Join(brokers, ","), "roles", cfg.roles)
 
 	select {
 	case err := <-serveErr:
@@ -400,4 +403,59 @@ func readiness(brokers []string) func(context.Context) error {
 		last = time.Now()
 		return lastErr
 	}
+}
+
+// devSecretFile holds the secret of the --dev credential, so that a restart
+// keeps the credential the user already copied.
+const devSecretFile = "dev-credential-secret"
+
+// devSecret returns the --dev credential's secret, generating it into the
+// data dir (mode 0600) on first use. A file others can read is refused
+// rather than used: the credential has every scope.
+func devSecret(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, devSecretFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		fi, err := os.Stat(path)
+		if err != nil {
+			return "", fmt.Errorf("--dev: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return "", fmt.Errorf("--dev: %s is readable by others (mode %v): chmod 600 it, or delete it to get a new secret", path, fi.Mode().Perm())
+		}
+		s := strings.TrimSpace(string(b))
+		if len(s) < 8 {
+			return "", fmt.Errorf("--dev: %s holds no secret (at least 8 characters): delete it to get a new one", path)
+		}
+		return s, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("--dev: %w", err)
+	}
+	s := projections.GenerateSecret()
+	// write then rename, so that a crash never leaves a half-written secret
+	tmp, err := os.CreateTemp(dataDir, devSecretFile+".*")
+	if err != nil {
+		return "", fmt.Errorf("--dev: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("--dev: %w", err)
+	}
+	if _, err := tmp.WriteString(s + "\n"); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("--dev: write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("--dev: write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("--dev: write %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("--dev: %w", err)
+	}
+	return s, nil
 }

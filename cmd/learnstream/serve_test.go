@@ -325,16 +325,49 @@ func TestServeRefusesToStartWithoutCredentials(t *testing.T) {
 	}
 }
 
+// TestServeDevPrintsCredential: --dev prints a working credential, and the
+// same one after a restart on the same data dir.
 func TestServeDevPrintsCredential(t *testing.T) {
-	cmd := exec.Command(binary, "serve", "--dev", "--data-dir", t.TempDir(), "--http", "127.0.0.1:0", "--broker-listen", "127.0.0.1:0")
+	dir := t.TempDir()
+	var first [2]string
+	for start := range 2 {
+		url, key, secret, stop := startDev(t, dir)
+		if start == 0 {
+			first = [2]string{key, secret}
+		} else if key != first[0] || secret != first[1] {
+			t.Errorf("restart printed credential %s:%s, first start %s:%s", key, secret, first[0], first[1])
+		}
+		req, _ := http.NewRequest("POST", url+"/xapi/statements", strings.NewReader(statement(1)))
+		req.SetBasicAuth(first[0], first[1])
+		req.Header.Set("X-Experience-API-Version", "1.0.3")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("start %d: POST with the first printed dev credential: %d", start+1, resp.StatusCode)
+		}
+		stop()
+	}
+}
+
+// startDev runs serve --dev on dir until it printed its URL and
+// credential; stop ends it with SIGTERM (also run at cleanup).
+func startDev(t *testing.T, dir string) (url, key, secret string, stop func()) {
+	t.Helper()
+	cmd := exec.Command(binary, "serve", "--dev", "--data-dir", dir, "--http", "127.0.0.1:0", "--broker-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "LEARNSTREAM_ADMIN_KEY=", "LEARNSTREAM_ADMIN_SECRET=")
 	stdout, _ := cmd.StdoutPipe()
+	var logs bytes.Buffer
+	cmd.Stderr = &syncWriter{w: &logs}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }) }
+	t.Cleanup(stop)
 	sc := bufio.NewScanner(stdout)
-	var url, key, secret string
 	for sc.Scan() && (url == "" || key == "") {
 		line := sc.Text()
 		if u, ok := strings.CutPrefix(line, "learnstream listening on "); ok {
@@ -344,20 +377,12 @@ func TestServeDevPrintsCredential(t *testing.T) {
 			key, secret, _ = strings.Cut(rest, " secret ")
 		}
 	}
+	go io.Copy(io.Discard, stdout)
 	if url == "" || key == "" || secret == "" {
-		t.Fatal("serve --dev did not print its URL and credential")
+		stop()
+		t.Fatalf("serve --dev did not print its URL and credential:\n%s", logs.String())
 	}
-	req, _ := http.NewRequest("POST", url+"/xapi/statements", strings.NewReader(statement(1)))
-	req.SetBasicAuth(key, secret)
-	req.Header.Set("X-Experience-API-Version", "1.0.3")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST with the printed dev credential: %d", resp.StatusCode)
-	}
+	return url, key, secret, stop
 }
 
 func TestServeFlagErrorsNameTheFlag(t *testing.T) {
