@@ -272,6 +272,16 @@ func (x *lrs) publish(ctx context.Context, topic string, evs []event.Event, wait
 				x.cfg.Waiters.Forget(id)
 			}
 		}
+		var tooLarge interface{ TooLarge() (size, limit int) }
+		if errors.As(err, &tooLarge) {
+			// Permanent: retrying the same request can never succeed.
+			size, limit := tooLarge.TooLarge()
+			x.log.Warn("publish refused: message too large", "topic", topic, "size", size, "limit", limit)
+			if size > 0 {
+				return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("a statement is %d bytes once stored, over the event log's message limit of %d bytes; nothing was stored", size, limit)
+			}
+			return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("the event log refused a statement as larger than its message limit (%d bytes); nothing was stored", limit)
+		}
 		x.log.Error("publish", "topic", topic, "count", len(evs), "err", err)
 		return nil, http.StatusServiceUnavailable, "the event log is unavailable; nothing was stored, retry later"
 	}

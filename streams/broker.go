@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -24,8 +25,11 @@ type EmbeddedConfig struct {
 	// Fsync makes every produced batch durable on disk before the ack. Off,
 	// a batch reaches the OS before the ack: it survives a process crash but
 	// not a power loss, as with Kafka's defaults.
-	Fsync  bool
-	Logger *slog.Logger
+	Fsync bool
+	// MaxMessageBytes is the broker's message.max.bytes, the limit of
+	// topics created without their own (0: TopicMessageBytes(0)).
+	MaxMessageBytes int
+	Logger          *slog.Logger
 }
 
 // Embedded is a single-node Kafka-protocol broker running in this process.
@@ -62,12 +66,17 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if parts <= 0 {
 		parts = 4
 	}
+	msgBytes := cfg.MaxMessageBytes
+	if msgBytes <= 0 {
+		msgBytes = TopicMessageBytes(0)
+	}
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.ClusterID("learnstream-embedded"),
 		kfake.DataDir(filepath.Clean(cfg.DataDir)),
 		kfake.DefaultNumPartitions(parts),
 		kfake.AllowAutoTopicCreation(),
+		kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(msgBytes)}),
 		// The listener is opened above so that a bad address fails here with
 		// a clear error and the advertised address is the one asked for.
 		kfake.ListenFn(func(string, string) (net.Listener, error) { return ln, nil }),

@@ -19,13 +19,37 @@ type PublisherConfig struct {
 	BatchTimeout time.Duration
 	// WriteTimeout bounds one produce, retries included.
 	WriteTimeout time.Duration
+	// MaxMessageBytes is the largest message (key, value and headers) the
+	// publisher sends; larger ones fail with a MessageTooLargeError before
+	// reaching the broker. 0 means DefaultMaxMessageBytes. Topics must
+	// accept it: see TopicMessageBytes.
+	MaxMessageBytes int
 }
+
+// MessageTooLargeError is a message over the publisher's or the broker's
+// size limit. Retrying never helps, so callers answer it as a client error.
+type MessageTooLargeError struct {
+	Topic       string
+	Size, Limit int
+}
+
+func (e *MessageTooLargeError) Error() string {
+	if e.Size > 0 {
+		return fmt.Sprintf("message of %d bytes for %s exceeds the limit of %d bytes", e.Size, e.Topic, e.Limit)
+	}
+	return fmt.Sprintf("the broker refused a message for %s as too large (the producer limit is %d bytes; check the topic's max.message.bytes)", e.Topic, e.Limit)
+}
+
+// TooLarge returns the message size (0 when only the broker knew it) and
+// the limit, for callers that match on behaviour rather than type.
+func (e *MessageTooLargeError) TooLarge() (size, limit int) { return e.Size, e.Limit }
 
 // Publisher is a watermill message.Publisher over kafka-go. Publish returns
 // only when every message is acknowledged by all in-sync replicas.
 type Publisher struct {
-	w       *kafka.Writer
-	timeout time.Duration
+	w        *kafka.Writer
+	timeout  time.Duration
+	maxBytes int
 }
 
 var _ message.Publisher = (*Publisher)(nil)
@@ -41,6 +65,9 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 15 * time.Second
 	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
 	return &Publisher{
 		w: &kafka.Writer{
 			Addr: kafka.TCP(cfg.Brokers...),
@@ -50,10 +77,14 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 			RequiredAcks: kafka.RequireAll,
 			BatchTimeout: cfg.BatchTimeout,
 			BatchSize:    1000,
+			// kafka-go's default of 1 MiB would refuse every larger
+			// message; one request may carry one message of the full size.
+			BatchBytes:   int64(cfg.MaxMessageBytes),
 			WriteTimeout: cfg.WriteTimeout,
 			MaxAttempts:  5,
 		},
-		timeout: cfg.WriteTimeout,
+		timeout:  cfg.WriteTimeout,
+		maxBytes: cfg.MaxMessageBytes,
 	}, nil
 }
 
@@ -68,11 +99,28 @@ func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	kms := make([]kafka.Message, len(msgs))
 	for i, m := range msgs {
 		kms[i] = toKafka(topic, m)
+		if n := messageSize(kms[i]); n > p.maxBytes {
+			return &MessageTooLargeError{Topic: topic, Size: n, Limit: p.maxBytes}
+		}
 	}
 	if err := p.w.WriteMessages(ctx, kms...); err != nil {
+		var tooLarge kafka.MessageTooLargeError
+		if errors.Is(err, kafka.MessageSizeTooLarge) || errors.As(err, &tooLarge) {
+			return fmt.Errorf("publish %d message(s) to %s: %w", len(msgs), topic, &MessageTooLargeError{Topic: topic, Limit: p.maxBytes})
+		}
 		return fmt.Errorf("publish %d message(s) to %s: %w", len(msgs), topic, err)
 	}
 	return nil
+}
+
+// messageSize is a message's size as a record: key, value, headers and
+// their framing (varints, at most a few bytes each).
+func messageSize(m kafka.Message) int {
+	n := len(m.Key) + len(m.Value) + 32
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value) + 8
+	}
+	return n
 }
 
 // Close flushes pending writes and releases connections.

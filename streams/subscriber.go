@@ -41,7 +41,10 @@ type SubscriberConfig struct {
 	CommitInterval time.Duration
 	// NackBackoff is the pause before a nacked message is redelivered.
 	NackBackoff time.Duration
-	Logger      *slog.Logger
+	// MaxMessageBytes is the largest message expected (0: the default
+	// producer limit); fetches are sized so that one always fits.
+	MaxMessageBytes int
+	Logger          *slog.Logger
 }
 
 // Subscriber is a watermill message.Subscriber over kafka-go. Each
@@ -90,6 +93,9 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	}
 	if cfg.NackBackoff <= 0 {
 		cfg.NackBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -234,7 +240,7 @@ func (s *Subscriber) consumePartition(ctx context.Context, topic string, partiti
 		Topic:     topic,
 		Partition: partition,
 		MinBytes:  1,
-		MaxBytes:  16 << 20,
+		MaxBytes:  max(16<<20, TopicMessageBytes(s.cfg.MaxMessageBytes)),
 		MaxWait:   200 * time.Millisecond,
 	})
 	defer r.Close()

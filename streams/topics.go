@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -29,6 +30,35 @@ type TopicSpec struct {
 	Replication int
 	// Compact keeps only the latest record per key (entity topics).
 	Compact bool
+	// MaxMessageBytes is the topic's max.message.bytes: the largest record
+	// batch the broker accepts. 0 means TopicMessageBytes(0).
+	MaxMessageBytes int
+}
+
+// DefaultMaxMessageBytes is the largest single message learnstream produces
+// by default: the default 16 MiB request body plus room for what the API
+// adds (id, stored, authority) and the event's headers. Kafka's own default
+// (about 1 MB) would turn every statement between 1 MiB and the body limit
+// into a permanent produce error.
+const DefaultMaxMessageBytes = 17 << 20
+
+// MaxMessageBytesFor returns the message limit that lets a request body of
+// maxBody bytes through as one event.
+func MaxMessageBytesFor(maxBody int64) int {
+	return max(int(maxBody)+1<<20, DefaultMaxMessageBytes)
+}
+
+// batchOverhead is what a record batch adds around its records (header,
+// record framing); topic limits leave room for it above the producer's.
+const batchOverhead = 64 << 10
+
+// TopicMessageBytes is the max.message.bytes a topic needs so that every
+// message a producer limited to producerMax bytes sends is accepted.
+func TopicMessageBytes(producerMax int) int {
+	if producerMax <= 0 {
+		producerMax = DefaultMaxMessageBytes
+	}
+	return producerMax + batchOverhead
 }
 
 // DefaultTopics returns the topics learnstream needs, with their DLQs.
@@ -63,9 +93,10 @@ func EnsureTopics(ctx context.Context, brokers []string, specs []TopicSpec) erro
 		if s.Replication < 1 {
 			return fmt.Errorf("topic %s: replication must be at least 1, got %d", s.Name, s.Replication)
 		}
-		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: s.Replication}
+		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: s.Replication,
+			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(s.messageBytes())}}}
 		if s.Compact {
-			tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
 		}
 		req.Topics = append(req.Topics, tc)
 	}
@@ -94,6 +125,64 @@ func EnsureTopics(ctx context.Context, brokers []string, specs []TopicSpec) erro
 		}
 	}
 	return lastErr
+}
+
+func (s TopicSpec) messageBytes() int {
+	if s.MaxMessageBytes > 0 {
+		return s.MaxMessageBytes
+	}
+	return TopicMessageBytes(0)
+}
+
+// RaiseMessageLimits raises max.message.bytes of topics created before
+// learnstream set it (or with a smaller value) to what specs ask for. It
+// never lowers a limit an operator set higher.
+func RaiseMessageLimits(ctx context.Context, brokers []string, specs []TopicSpec) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+	req := &kafka.DescribeConfigsRequest{}
+	want := map[string]int{}
+	for _, s := range specs {
+		want[s.Name] = s.messageBytes()
+		req.Resources = append(req.Resources, kafka.DescribeConfigRequestResource{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: s.Name, ConfigNames: []string{"max.message.bytes"}})
+	}
+	resp, err := client.DescribeConfigs(ctx, req)
+	if err != nil {
+		return fmt.Errorf("describe topic configs: %w", err)
+	}
+	alter := &kafka.IncrementalAlterConfigsRequest{}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return fmt.Errorf("describe config of topic %s: %w", r.ResourceName, r.Error)
+		}
+		have := -1
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == "max.message.bytes" {
+				have, _ = strconv.Atoi(e.ConfigValue)
+			}
+		}
+		if w, ok := want[r.ResourceName]; ok && have < w {
+			alter.Resources = append(alter.Resources, kafka.IncrementalAlterConfigsRequestResource{
+				ResourceType: kafka.ResourceTypeTopic, ResourceName: r.ResourceName,
+				Configs: []kafka.IncrementalAlterConfigsRequestConfig{{
+					Name: "max.message.bytes", Value: strconv.Itoa(w), ConfigOperation: kafka.ConfigOperationSet}},
+			})
+		}
+	}
+	if len(alter.Resources) == 0 {
+		return nil
+	}
+	aresp, err := client.IncrementalAlterConfigs(ctx, alter)
+	if err != nil {
+		return fmt.Errorf("raise max.message.bytes: %w", err)
+	}
+	var errs []error
+	for _, r := range aresp.Resources {
+		if r.Error != nil {
+			errs = append(errs, fmt.Errorf("raise max.message.bytes of topic %s to %d: %w", r.ResourceName, want[r.ResourceName], r.Error))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Partitions returns the partition ids of topic.

@@ -21,6 +21,8 @@ type runtime struct {
 	embedded bool
 	store    *projections.Store
 	pub      *streams.Publisher
+	// maxMessageBytes is the producer's message limit; fetches must fit it.
+	maxMessageBytes int
 
 	// consumeCtx ends after the HTTP server has drained, so consumers
 	// outlive in-flight requests; consumers counts their goroutines.
@@ -94,7 +96,8 @@ func (rt *runtime) goRun(fn func(ctx context.Context)) {
 // model every instance keeps whole); otherwise instances of the group split
 // the partitions. counts, when set, feeds the admin status.
 func (rt *runtime) project(p *projections.Projection, topic, group string, counts func(context.Context, string) (map[string]int64, error)) (*streams.LagMonitor, error) {
-	sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: rt.brokers, Group: group, Offsets: p, Logger: rt.log})
+	sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: rt.brokers, Group: group, Offsets: p, Logger: rt.log,
+		MaxMessageBytes: rt.maxMessageBytes})
 	if err != nil {
 		return nil, err
 	}

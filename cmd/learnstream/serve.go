@@ -204,10 +204,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 
 	brokers := cfg.brokers()
 	embedded := len(brokers) == 0
+	// One message limit everywhere (producer, topics, broker, fetches), so
+	// that the body limit is the real limit of a statement.
+	maxMsg := streams.MaxMessageBytesFor(cfg.maxBody)
 	if embedded {
 		b, err := streams.StartEmbedded(streams.EmbeddedConfig{
 			DataDir: filepath.Join(cfg.dataDir, "kafka"), Listen: cfg.brokerListen,
 			Partitions: cfg.partitions, Fsync: cfg.brokerFsync, Logger: log,
+			MaxMessageBytes: streams.TopicMessageBytes(maxMsg),
 		})
 		if err != nil {
 			return err
@@ -217,8 +221,18 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := streams.EnsureTopics(startCtx, brokers, streams.DefaultTopics(cfg.partitions, cfg.replication)); err != nil {
+	topics := streams.DefaultTopics(cfg.partitions, cfg.replication)
+	for i := range topics {
+		topics[i].MaxMessageBytes = streams.TopicMessageBytes(maxMsg)
+	}
+	if err := streams.EnsureTopics(startCtx, brokers, topics); err != nil {
 		return fmt.Errorf("kafka at %s: %w", strings.Join(brokers, ","), err)
+	}
+	if err := streams.RaiseMessageLimits(startCtx, brokers, topics); err != nil {
+		// Not fatal: statements up to the old limit still work, larger ones
+		// answer 413 naming the limit.
+		log.Warn("topics keep a smaller message limit than --max-body-bytes needs; statements above it answer 413",
+			"want_max_message_bytes", streams.TopicMessageBytes(maxMsg), "err", err)
 	}
 
 	store, err := projections.Open(filepath.Join(cfg.dataDir, "projections"), log)
@@ -231,7 +245,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 	})
 
-	pub, err := streams.NewPublisher(streams.PublisherConfig{Brokers: brokers})
+	pub, err := streams.NewPublisher(streams.PublisherConfig{Brokers: brokers, MaxMessageBytes: maxMsg})
 	if err != nil {
 		return err
 	}
@@ -244,7 +258,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	cleanups = append(cleanups, func() { stopConsumers(); consumers.Wait() })
 	adm := &admin{brokers: brokers, log: log, ctx: consumeCtx, wg: &consumers, projs: map[string]*managed{}}
 
-	rt := &runtime{cfg: cfg, log: log, brokers: brokers, embedded: embedded, store: store, pub: pub,
+	rt := &runtime{cfg: cfg, log: log, brokers: brokers, embedded: embedded, store: store, pub: pub, maxMessageBytes: maxMsg,
 		consumeCtx: consumeCtx, consumers: &consumers, admin: adm}
 	defer func() { cleanups = append(cleanups, rt.cleanups...) }()
 	project := rt.project
