@@ -47,6 +47,7 @@ type serveConfig struct {
 	logFormat          string
 	tenant             string
 	groupPrefix        string
+	pprof              string
 	analyticsConfig
 }
 
@@ -69,6 +70,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.tenant, "tenant", "default", "tenant of the bootstrap admin credential")
 	fs.StringVar(&c.groupPrefix, "group-prefix", "learnstream", "prefix of the Kafka consumer groups of partitioned roles")
+	fs.StringVar(&c.pprof, "pprof", "", "serve Go's pprof profiles on this loopback host:port (off when empty)")
 	c.analyticsConfig.flags(fs)
 }
 
@@ -108,6 +110,11 @@ func (c *serveConfig) validate() error {
 	}
 	if c.consistencyTimeout <= 0 {
 		errs = append(errs, errors.New("--consistency-timeout: must be positive"))
+	}
+	if c.pprof != "" {
+		if err := loopbackAddr(c.pprof); err != nil {
+			errs = append(errs, fmt.Errorf("--pprof: %w", err))
+		}
 	}
 	if _, err := c.roleSet(); err != nil {
 		errs = append(errs, err)
@@ -201,6 +208,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 			cleanups[i]()
 		}
 	}()
+
+	if cfg.pprof != "" {
+		stopPprof, err := servePprof(cfg.pprof, log)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, stopPprof)
+	}
 
 	brokers := cfg.brokers()
 	embedded := len(brokers) == 0

@@ -1,0 +1,651 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config describes one load run.
+type Config struct {
+	// URL is the LRS endpoint, the base the xAPI resources hang from
+	// (http://127.0.0.1:8080/xapi for learnstream).
+	URL string
+	// Key and Secret are the HTTP Basic credential.
+	Key, Secret string
+	// Batch is the statements per POST; 1 posts single statements as a
+	// JSON object, more post an array.
+	Batch int
+	// Concurrency is the number of clients posting at once.
+	Concurrency int
+	// Duration and Count end the run: whichever comes first (0: unbounded;
+	// at least one must be set).
+	Duration time.Duration
+	Count    int
+	// Learners and Activities size the generated population.
+	Learners, Activities int
+	// Progress is the interval between progress lines (0: none).
+	Progress time.Duration
+	// Verify reads back every acknowledged statement by id afterwards.
+	Verify bool
+	// MetricsURL is a Prometheus endpoint of the server (learnstream's
+	// /metrics); when set, the run reports the server's CPU and resident
+	// memory and waits for its consumers' lag to drain.
+	MetricsURL string
+	// DrainTimeout bounds the wait for consumers to drain.
+	DrainTimeout time.Duration
+	// Timeout bounds one request.
+	Timeout time.Duration
+	// Seed makes the generated statements repeatable (ids stay random).
+	Seed uint64
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("url: %q is not an http(s) URL", c.URL))
+	}
+	if c.Batch < 1 {
+		errs = append(errs, fmt.Errorf("batch: must be at least 1, got %d", c.Batch))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("concurrency: must be at least 1, got %d", c.Concurrency))
+	}
+	if c.Duration < 0 || c.Count < 0 {
+		errs = append(errs, errors.New("duration, count: must not be negative"))
+	}
+	if c.Duration == 0 && c.Count == 0 {
+		errs = append(errs, errors.New("duration, count: one of them must be set (the run needs an end)"))
+	}
+	if c.Learners < 1 || c.Activities < 1 {
+		errs = append(errs, fmt.Errorf("learners, activities: must be at least 1, got %d and %d", c.Learners, c.Activities))
+	}
+	if c.MetricsURL != "" {
+		if u, err := url.Parse(c.MetricsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("metrics: %q is not an http(s) URL", c.MetricsURL))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Latency summarises request latencies.
+type Latency struct {
+	P50 time.Duration `json:"p50"`
+	P90 time.Duration `json:"p90"`
+	P99 time.Duration `json:"p99"`
+	Max time.Duration `json:"max"`
+}
+
+func percentiles(ds []time.Duration) Latency {
+	if len(ds) == 0 {
+		return Latency{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	at := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	return Latency{P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: s[len(s)-1]}
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Requests     int            `json:"requests"`
+	Acknowledged int            `json:"acknowledged"`
+	Failed       int            `json:"failed_statements"`
+	Errors       map[string]int `json:"errors,omitempty"` // by HTTP status or transport error, in requests
+	Elapsed      time.Duration  `json:"elapsed"`
+	PerSecond    float64        `json:"statements_per_second"`
+	Latency      Latency        `json:"latency"`
+
+	Verified *Verification  `json:"verified,omitempty"`
+	Server   *ServerFigures `json:"server,omitempty"`
+}
+
+// Verification is the outcome of reading every acknowledged id back.
+type Verification struct {
+	Checked int           `json:"checked"`
+	Missing []string      `json:"missing,omitempty"` // ids the LRS acknowledged but does not return
+	Errors  int           `json:"errors"`
+	Elapsed time.Duration `json:"elapsed"`
+}
+
+// ServerFigures are what the server's metrics said about the run.
+type ServerFigures struct {
+	// CPU is the server's CPU time from the start of the load until its
+	// consumers drained (or the drain timeout).
+	CPU               time.Duration    `json:"cpu"`
+	CPUPerStatement   time.Duration    `json:"cpu_per_statement"`
+	ResidentBytes     int64            `json:"resident_bytes"`
+	Drained           bool             `json:"drained"`
+	DrainAfterLoad    time.Duration    `json:"drain_after_load"`      // from the end of the load to every lag being 0
+	MaxLag            map[string]int64 `json:"max_lag"`               // the largest total lag seen, per consumer
+	EndToEndPerSecond float64          `json:"end_to_end_per_second"` // acknowledged / (load + drain)
+}
+
+// result of one request.
+type result struct {
+	ids     []string
+	latency time.Duration
+	err     string // "" when acknowledged
+}
+
+// Run executes one load run against cfg.URL, writing progress lines to out.
+func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
+	if cfg.Learners == 0 {
+		cfg.Learners = 1000
+	}
+	if cfg.Activities == 0 {
+		cfg.Activities = 200
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 10 * time.Minute
+	}
+	if err := cfg.validate(); err != nil {
+		return Report{}, err
+	}
+	cfg.URL = strings.TrimRight(cfg.URL, "/")
+	client := &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{
+		MaxIdleConns: cfg.Concurrency * 2, MaxIdleConnsPerHost: cfg.Concurrency * 2, IdleConnTimeout: time.Minute,
+	}}
+	defer client.CloseIdleConnections()
+
+	var startCPU float64
+	var metrics *metricsReader
+	if cfg.MetricsURL != "" {
+		metrics = &metricsReader{url: cfg.MetricsURL, client: client}
+		m, err := metrics.read(ctx)
+		if err != nil {
+			return Report{}, fmt.Errorf("metrics: %w", err)
+		}
+		startCPU = m.cpu
+	}
+
+	mode := "single statements"
+	if cfg.Batch > 1 {
+		mode = fmt.Sprintf("batches of %d", cfg.Batch)
+	}
+	fmt.Fprintf(out, "posting %s to %s with %d clients (%s)\n", mode, cfg.URL, cfg.Concurrency,
+		newGenerator(0, cfg.Learners, cfg.Activities).describe())
+
+	loadCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	if cfg.Duration > 0 {
+		loadCtx, stop = context.WithTimeout(loadCtx, cfg.Duration)
+		defer stop()
+	}
+	// budget is the statements still to send when Count bounds the run.
+	var budget atomic.Int64
+	budget.Store(int64(cfg.Count))
+	take := func() int {
+		if cfg.Count == 0 {
+			return cfg.Batch
+		}
+		for {
+			left := budget.Load()
+			if left <= 0 {
+				return 0
+			}
+			n := min(left, int64(cfg.Batch))
+			if budget.CompareAndSwap(left, left-n) {
+				return int(n)
+			}
+		}
+	}
+
+	results := make(chan result, cfg.Concurrency*4)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g := newGenerator(cfg.Seed+uint64(w)+1, cfg.Learners, cfg.Activities)
+			for loadCtx.Err() == nil {
+				n := take()
+				if n == 0 {
+					return
+				}
+				body, ids := g.body(n, cfg.Batch == 1)
+				t0 := time.Now()
+				// The end of the run stops new requests; those in flight
+				// finish, so that what the LRS stored was acknowledged.
+				err := post(ctx, client, cfg, body, ids)
+				r := result{ids: ids, latency: time.Since(t0)}
+				if err != nil {
+					if ctx.Err() != nil {
+						return // interrupted: neither acknowledged nor failed
+					}
+					r.err = err.Error()
+				}
+				results <- r
+				if err != nil {
+					// Do not spin on a failing server.
+					sleepCtx(loadCtx, 100*time.Millisecond)
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+
+	var rep Report
+	rep.Errors = map[string]int{}
+	var acked []string
+	var lats, window []time.Duration
+	windowAcked := 0
+	var tick <-chan time.Time
+	if cfg.Progress > 0 {
+		t := time.NewTicker(cfg.Progress)
+		defer t.Stop()
+		tick = t.C
+	}
+	lastTick := start
+	var lagDuring map[string]int64
+	for done := false; !done; {
+		select {
+		case r, ok := <-results:
+			if !ok {
+				done = true
+				break
+			}
+			rep.Requests++
+			if r.err != "" {
+				rep.Errors[r.err]++
+				rep.Failed += len(r.ids)
+				continue
+			}
+			acked = append(acked, r.ids...)
+			lats = append(lats, r.latency)
+			window = append(window, r.latency)
+			windowAcked += len(r.ids)
+		case now := <-tick:
+			l := percentiles(window)
+			line := fmt.Sprintf("%6.1fs  acked %9d  %8.0f/s  p50 %-8s p99 %-8s errors %d",
+				now.Sub(start).Seconds(), len(acked), float64(windowAcked)/now.Sub(lastTick).Seconds(),
+				round(l.P50), round(l.P99), rep.Failed)
+			if metrics != nil {
+				if m, err := metrics.read(ctx); err == nil {
+					line += "  lag " + m.lagLine()
+					lagDuring = maxLag(lagDuring, m.lag)
+				}
+			}
+			fmt.Fprintln(out, line)
+			window, windowAcked, lastTick = window[:0], 0, now
+		}
+	}
+	loadEnd := time.Now()
+	rep.Elapsed = loadEnd.Sub(start)
+	rep.Acknowledged = len(acked)
+	rep.PerSecond = float64(len(acked)) / rep.Elapsed.Seconds()
+	rep.Latency = percentiles(lats)
+	fmt.Fprintf(out, "load done: %d statements acknowledged in %.1fs (%.0f/s), p50 %s p90 %s p99 %s per request, %d failed\n",
+		rep.Acknowledged, rep.Elapsed.Seconds(), rep.PerSecond, round(rep.Latency.P50), round(rep.Latency.P90), round(rep.Latency.P99), rep.Failed)
+	if len(rep.Errors) == 0 {
+		rep.Errors = nil
+	}
+
+	if metrics != nil {
+		sf, err := drain(ctx, metrics, cfg, out, start, loadEnd, startCPU, len(acked), lagDuring)
+		if err != nil {
+			return rep, err
+		}
+		rep.Server = sf
+	}
+	if cfg.Verify {
+		v, err := verify(ctx, client, cfg, acked, out)
+		if err != nil {
+			return rep, err
+		}
+		rep.Verified = v
+	}
+	return rep, ctx.Err()
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func setHeaders(req *http.Request, cfg Config) {
+	req.Header.Set("X-Experience-API-Version", "1.0.3")
+	if cfg.Key != "" || cfg.Secret != "" {
+		req.SetBasicAuth(cfg.Key, cfg.Secret)
+	}
+}
+
+// post sends one request and checks the answer names every id sent.
+func post(ctx context.Context, client *http.Client, cfg Config, body []byte, ids []string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL+"/statements", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	setHeaders(req, cfg)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return transportError(err)
+	}
+	defer resp.Body.Close()
+	ans, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return transportError(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	var got []string
+	if err := json.Unmarshal(ans, &got); err != nil {
+		return errors.New("answer is not a JSON array of ids")
+	}
+	if !slices.Equal(got, ids) {
+		return errors.New("answer does not list the ids sent")
+	}
+	return nil
+}
+
+// transportError keeps error kinds few, so that they can be counted.
+func transportError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if ue.Timeout() {
+			return errors.New("timeout")
+		}
+		err = ue.Err
+	}
+	return fmt.Errorf("transport: %v", err)
+}
+
+// verify reads back every acknowledged id with GET statements?statementId.
+func verify(ctx context.Context, client *http.Client, cfg Config, ids []string, out io.Writer) (*Verification, error) {
+	fmt.Fprintf(out, "verifying %d acknowledged statements (GET by id)\n", len(ids))
+	start := time.Now()
+	v := &Verification{}
+	var mu sync.Mutex
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	for range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= len(ids) {
+					return
+				}
+				found, err := getByID(ctx, client, cfg, ids[i])
+				mu.Lock()
+				v.Checked++
+				switch {
+				case err != nil:
+					v.Errors++
+				case !found:
+					v.Missing = append(v.Missing, ids[i])
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	v.Elapsed = time.Since(start)
+	sort.Strings(v.Missing)
+	fmt.Fprintf(out, "verified %d statements in %.1fs: %d missing, %d errors\n", v.Checked, v.Elapsed.Seconds(), len(v.Missing), v.Errors)
+	return v, nil
+}
+
+// getByID reports whether the LRS returns the statement with id.
+func getByID(ctx context.Context, client *http.Client, cfg Config, id string) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.URL+"/statements?statementId="+url.QueryEscape(id), nil)
+		if err != nil {
+			return false, err
+		}
+		setHeaders(req, cfg)
+		resp, err := client.Do(req)
+		if err != nil {
+			if attempt < 3 {
+				continue
+			}
+			return false, err
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+		resp.Body.Close()
+		if err != nil {
+			return false, err
+		}
+		switch resp.StatusCode {
+		case http.StatusOK:
+			var st struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(body, &st); err != nil {
+				return false, fmt.Errorf("statement %s: %w", id, err)
+			}
+			return st.ID == id, nil
+		case http.StatusNotFound:
+			return false, nil
+		default:
+			if attempt < 3 {
+				sleepCtx(ctx, 100*time.Millisecond)
+				continue
+			}
+			return false, fmt.Errorf("statement %s: HTTP %d", id, resp.StatusCode)
+		}
+	}
+}
+
+// drain follows the server's consumer lag from the end of the load until
+// every consumer has caught up, and reads its CPU time then.
+func drain(ctx context.Context, m *metricsReader, cfg Config, out io.Writer, start, loadEnd time.Time,
+	startCPU float64, acked int, lagDuring map[string]int64) (*ServerFigures, error) {
+	sf := &ServerFigures{MaxLag: lagDuring}
+	deadline := loadEnd.Add(cfg.DrainTimeout)
+	lastLine := time.Time{}
+	// Lag gauges are refreshed by the server about every second: a zero
+	// counts only when read after a refresh that followed the load.
+	zeroes := 0
+	var snap sample
+	for {
+		var err error
+		snap, err = m.read(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		sf.MaxLag = maxLag(sf.MaxLag, snap.lag)
+		now := time.Now()
+		if snap.totalLag() == 0 {
+			zeroes++
+		} else {
+			zeroes = 0
+		}
+		if zeroes >= 2 && now.Sub(loadEnd) >= 1500*time.Millisecond || zeroes >= 2 && len(snap.lag) == 0 {
+			sf.Drained = true
+			sf.DrainAfterLoad = now.Sub(loadEnd)
+			break
+		}
+		if now.After(deadline) {
+			sf.DrainAfterLoad = now.Sub(loadEnd)
+			break
+		}
+		if cfg.Progress > 0 && now.Sub(lastLine) >= cfg.Progress {
+			fmt.Fprintf(out, "draining %6.1fs  lag %s\n", now.Sub(loadEnd).Seconds(), snap.lagLine())
+			lastLine = now
+		}
+		sleepCtx(ctx, 250*time.Millisecond)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	sf.CPU = time.Duration((snap.cpu - startCPU) * float64(time.Second))
+	if acked > 0 {
+		sf.CPUPerStatement = sf.CPU / time.Duration(acked)
+	}
+	sf.ResidentBytes = int64(snap.rss)
+	total := time.Since(start)
+	if sf.Drained {
+		total = loadEnd.Sub(start) + sf.DrainAfterLoad
+	}
+	sf.EndToEndPerSecond = float64(acked) / total.Seconds()
+	state := "drained"
+	if !sf.Drained {
+		state = "NOT drained (timeout; lag " + snap.lagLine() + ")"
+	}
+	fmt.Fprintf(out, "consumers %s %.1fs after the load; server CPU %.1fs (%s per statement), resident %d MiB; end to end %.0f statements/s\n",
+		state, sf.DrainAfterLoad.Seconds(), sf.CPU.Seconds(), round(sf.CPUPerStatement), sf.ResidentBytes>>20, sf.EndToEndPerSecond)
+	return sf, nil
+}
+
+func maxLag(into, now map[string]int64) map[string]int64 {
+	if into == nil {
+		into = map[string]int64{}
+	}
+	for c, n := range now {
+		into[c] = max(into[c], n)
+	}
+	return into
+}
+
+// metricsReader scrapes the few series the tool needs from a Prometheus
+// text endpoint.
+type metricsReader struct {
+	url    string
+	client *http.Client
+}
+
+type sample struct {
+	cpu float64          // process_cpu_seconds_total
+	rss float64          // process_resident_memory_bytes
+	lag map[string]int64 // learnstream_consumer_lag summed per consumer
+}
+
+func (s sample) totalLag() int64 {
+	var n int64
+	for _, v := range s.lag {
+		n += v
+	}
+	return n
+}
+
+func (s sample) lagLine() string {
+	names := make([]string, 0, len(s.lag))
+	for n := range s.lag {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s=%d", n, s.lag[n])
+	}
+	return strings.Join(parts, " ")
+}
+
+func (m *metricsReader) read(ctx context.Context) (sample, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.url, nil)
+	if err != nil {
+		return sample{}, err
+	}
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return sample{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return sample{}, fmt.Errorf("GET %s: HTTP %d", m.url, resp.StatusCode)
+	}
+	return parseMetrics(resp.Body)
+}
+
+// parseMetrics reads the Prometheus text format (the lines it needs).
+func parseMetrics(r io.Reader) (sample, error) {
+	s := sample{lag: map[string]int64{}}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, labels, value, ok := splitSample(line)
+		if !ok {
+			continue
+		}
+		switch name {
+		case "process_cpu_seconds_total":
+			s.cpu = value
+		case "process_resident_memory_bytes":
+			s.rss = value
+		case "learnstream_consumer_lag":
+			s.lag[labelValue(labels, "consumer")] += int64(value)
+		}
+	}
+	return s, sc.Err()
+}
+
+// splitSample splits `name{labels} value` (labels optional).
+func splitSample(line string) (name, labels string, value float64, ok bool) {
+	rest := line
+	if i := strings.IndexByte(line, '{'); i >= 0 {
+		j := strings.LastIndexByte(line, '}')
+		if j < i {
+			return "", "", 0, false
+		}
+		name, labels, rest = line[:i], line[i+1:j], line[j+1:]
+	} else {
+		sp := strings.IndexByte(line, ' ')
+		if sp < 0 {
+			return "", "", 0, false
+		}
+		name, rest = line[:sp], line[sp:]
+	}
+	fields := strings.Fields(rest)
+	if len(fields) == 0 {
+		return "", "", 0, false
+	}
+	v, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil {
+		return "", "", 0, false
+	}
+	return name, labels, v, true
+}
+
+func labelValue(labels, key string) string {
+	for _, kv := range strings.Split(labels, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}

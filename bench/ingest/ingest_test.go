@@ -1,0 +1,234 @@
+package ingest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeLRS is an in-process LRS: it stores what it acknowledges, and can be
+// told to lose statements or fail requests, so the tests can show the tool
+// notices. Its /metrics reports a lag that drains after the load.
+type fakeLRS struct {
+	mu       sync.Mutex
+	stored   map[string]bool
+	posts    atomic.Int64
+	loseEach int   // acknowledge but do not store every n-th statement (0: none)
+	failEach int   // answer 500 to every n-th POST (0: none)
+	lag      int64 // reported lag, decremented by each /metrics read
+	cpu      float64
+}
+
+func (f *fakeLRS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/metrics":
+		f.mu.Lock()
+		f.cpu += 0.5
+		lag := f.lag
+		if f.lag > 0 {
+			f.lag--
+		}
+		f.mu.Unlock()
+		fmt.Fprintf(w, "# HELP x\nprocess_cpu_seconds_total %g\nprocess_resident_memory_bytes 1.048576e+07\n", f.cpu)
+		fmt.Fprintf(w, "learnstream_consumer_lag{consumer=\"recommender\",partition=\"0\",topic=\"t\"} %d\n", lag)
+		fmt.Fprintf(w, "learnstream_consumer_lag{consumer=\"statements\",partition=\"1\",topic=\"t\"} 0\n")
+	case r.Header.Get("X-Experience-API-Version") != "1.0.3":
+		http.Error(w, "version", http.StatusBadRequest)
+	case r.Method == http.MethodPost && r.URL.Path == "/xapi/statements":
+		if k, s, _ := r.BasicAuth(); k != "k" || s != "s" {
+			http.Error(w, "auth", http.StatusUnauthorized)
+			return
+		}
+		n := f.posts.Add(1)
+		if f.failEach > 0 && n%int64(f.failEach) == 0 {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		var sts []struct{ ID string }
+		if strings.HasPrefix(string(body), "[") {
+			if err := json.Unmarshal(body, &sts); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+		} else {
+			var st struct{ ID string }
+			if err := json.Unmarshal(body, &st); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			sts = append(sts, st)
+		}
+		ids := make([]string, len(sts))
+		f.mu.Lock()
+		for i, st := range sts {
+			ids[i] = st.ID
+			if f.loseEach == 0 || (len(f.stored)+i+1)%f.loseEach != 0 {
+				f.stored[st.ID] = true
+			}
+		}
+		f.mu.Unlock()
+		json.NewEncoder(w).Encode(ids)
+	case r.Method == http.MethodGet && r.URL.Path == "/xapi/statements":
+		id := r.URL.Query().Get("statementId")
+		f.mu.Lock()
+		ok := f.stored[id]
+		f.mu.Unlock()
+		if !ok {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"id": id})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func TestRunAgainstInProcessLRS(t *testing.T) {
+	cases := []struct {
+		name        string
+		cfg         Config
+		fake        fakeLRS
+		wantAcked   int
+		wantMissing bool
+		wantFailed  bool
+		wantDrained bool
+	}{
+		{name: "single, count", cfg: Config{Batch: 1, Concurrency: 4, Count: 200}, wantAcked: 200},
+		{name: "batches, count not a multiple", cfg: Config{Batch: 30, Concurrency: 3, Count: 100}, wantAcked: 100},
+		{name: "duration", cfg: Config{Batch: 10, Concurrency: 2, Duration: 300 * time.Millisecond}},
+		{name: "lost statements are found missing", cfg: Config{Batch: 10, Concurrency: 2, Count: 100},
+			fake: fakeLRS{loseEach: 7}, wantAcked: 100, wantMissing: true},
+		{name: "failed requests counted, not acknowledged", cfg: Config{Batch: 5, Concurrency: 1, Count: 50},
+			fake: fakeLRS{failEach: 3}, wantFailed: true},
+		{name: "waits for the lag to drain", cfg: Config{Batch: 5, Concurrency: 1, Count: 20},
+			fake: fakeLRS{lag: 4}, wantAcked: 20, wantDrained: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &tc.fake
+			f.stored = map[string]bool{}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			cfg := tc.cfg
+			cfg.URL, cfg.Key, cfg.Secret, cfg.Verify = srv.URL+"/xapi/", "k", "s", true
+			cfg.Progress = 100 * time.Millisecond
+			if tc.wantDrained {
+				cfg.MetricsURL = srv.URL + "/metrics"
+				cfg.DrainTimeout = 30 * time.Second
+			}
+			var out strings.Builder
+			rep, err := Run(t.Context(), cfg, &out)
+			if err != nil {
+				t.Fatalf("Run: %v\n%s", err, out.String())
+			}
+			if tc.wantAcked > 0 && rep.Acknowledged != tc.wantAcked {
+				t.Errorf("acknowledged %d, want %d", rep.Acknowledged, tc.wantAcked)
+			}
+			f.mu.Lock()
+			stored := len(f.stored)
+			f.mu.Unlock()
+			if !tc.wantMissing && rep.Acknowledged != stored {
+				t.Errorf("acknowledged %d but the LRS stored %d", rep.Acknowledged, stored)
+			}
+			if rep.Acknowledged == 0 {
+				t.Fatal("nothing acknowledged")
+			}
+			if rep.Verified == nil || rep.Verified.Checked != rep.Acknowledged {
+				t.Fatalf("verification %+v, want every acknowledged id checked", rep.Verified)
+			}
+			if got := len(rep.Verified.Missing); (got > 0) != tc.wantMissing {
+				t.Errorf("missing %d, want missing: %v", got, tc.wantMissing)
+			}
+			if tc.wantMissing && len(rep.Verified.Missing) != rep.Acknowledged-stored {
+				t.Errorf("missing %d, the LRS lost %d", len(rep.Verified.Missing), rep.Acknowledged-stored)
+			}
+			if (rep.Failed > 0) != tc.wantFailed || (len(rep.Errors) > 0) != tc.wantFailed {
+				t.Errorf("failed %d, errors %v; want failures: %v", rep.Failed, rep.Errors, tc.wantFailed)
+			}
+			if tc.wantFailed && rep.Errors["HTTP 500"] == 0 {
+				t.Errorf("errors %v, want HTTP 500 counted", rep.Errors)
+			}
+			if rep.PerSecond <= 0 || rep.Latency.P50 <= 0 || rep.Latency.P99 < rep.Latency.P50 || rep.Latency.Max < rep.Latency.P99 {
+				t.Errorf("rate %.0f, latency %+v: want positive, ordered percentiles", rep.PerSecond, rep.Latency)
+			}
+			if tc.wantDrained {
+				s := rep.Server
+				if s == nil || !s.Drained {
+					t.Fatalf("server figures %+v, want drained", s)
+				}
+				if s.MaxLag["recommender"] < 1 || s.CPU <= 0 || s.ResidentBytes != 10<<20 {
+					t.Errorf("server figures %+v: want the lag seen, CPU and resident memory read", s)
+				}
+				if !strings.Contains(out.String(), "consumers drained") {
+					t.Errorf("output lacks the drain line:\n%s", out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	cases := []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{URL: "ftp://x", Batch: 1, Concurrency: 1, Count: 1}, "url:"},
+		{Config{URL: "http://x", Batch: 0, Concurrency: 1, Count: 1}, "batch:"},
+		{Config{URL: "http://x", Batch: 1, Concurrency: 0, Count: 1}, "concurrency:"},
+		{Config{URL: "http://x", Batch: 1, Concurrency: 1}, "one of them must be set"},
+		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, MetricsURL: "x"}, "metrics:"},
+	}
+	for _, tc := range cases {
+		_, err := Run(t.Context(), tc.cfg, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want it to mention %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+func TestGeneratedStatementsAreJSONOfTypicalSize(t *testing.T) {
+	g := newGenerator(7, 50, 20)
+	body, ids := g.body(100, false)
+	var sts []map[string]any
+	if err := json.Unmarshal(body, &sts); err != nil {
+		t.Fatalf("generated batch is not JSON: %v", err)
+	}
+	if len(sts) != 100 || len(ids) != 100 {
+		t.Fatalf("%d statements, %d ids", len(sts), len(ids))
+	}
+	seen := map[string]bool{}
+	for i, st := range sts {
+		if st["id"] != ids[i] || seen[ids[i]] {
+			t.Fatalf("statement %d id %v, want unique %s", i, st["id"], ids[i])
+		}
+		seen[ids[i]] = true
+	}
+	if per := len(body) / 100; per < 500 || per > 1100 {
+		t.Errorf("%d bytes per statement, want a typical 0.5-1.1 KB", per)
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	in := `# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total 12.5
+process_resident_memory_bytes 2.097152e+08
+learnstream_consumer_lag{consumer="adaptive",partition="0",topic="learnstream.statements.v1"} 3
+learnstream_consumer_lag{consumer="adaptive",partition="1",topic="learnstream.statements.v1"} 4
+learnstream_consumer_lag{consumer="statements",partition="0",topic="learnstream.statements.v1"} 0
+`
+	s, err := parseMetrics(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.cpu != 12.5 || s.rss != 200<<20 || s.lag["adaptive"] != 7 || s.lag["statements"] != 0 || s.totalLag() != 7 {
+		t.Errorf("parsed %+v", s)
+	}
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/learnstream/learnstream/bench/ingest"
+)
+
+func init() {
+	commands["bench"] = command{summary: "load tools: bench ingest posts statements to a running LRS and measures it", run: runBench}
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "ingest" {
+		fmt.Fprintln(stderr, "usage: learnstream bench ingest [flags]")
+		return errUsage
+	}
+	var cfg ingest.Config
+	var asJSON, noMetrics bool
+	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080/xapi", "xAPI endpoint of the LRS under test (the base of /statements)")
+	fs.StringVar(&cfg.Key, "key", "", "HTTP Basic key (default $LEARNSTREAM_ADMIN_KEY)")
+	fs.StringVar(&cfg.Secret, "secret", "", "HTTP Basic secret (default $LEARNSTREAM_ADMIN_SECRET)")
+	fs.IntVar(&cfg.Batch, "batch", 1, "statements per POST: 1 posts single statements, more post arrays")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 8, "clients posting at once")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "how long to post (0: until --count)")
+	fs.IntVar(&cfg.Count, "count", 0, "statements to post in all (0: until --duration)")
+	fs.IntVar(&cfg.Learners, "learners", 1000, "learners in the generated population")
+	fs.IntVar(&cfg.Activities, "activities", 200, "activities in the generated population")
+	fs.DurationVar(&cfg.Progress, "progress", 5*time.Second, "interval between progress lines (0: none)")
+	fs.BoolVar(&cfg.Verify, "verify", true, "read back every acknowledged statement by id afterwards")
+	fs.StringVar(&cfg.MetricsURL, "metrics", "", "Prometheus endpoint of the server (learnstream: <server>/metrics) to follow consumer lag and CPU; default derived from --url for learnstream")
+	fs.BoolVar(&noMetrics, "no-metrics", false, "do not read server metrics (an LRS other than learnstream)")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 10*time.Minute, "how long to wait for the server's consumers to drain")
+	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "bound on one request")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the generated statements")
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON on stdout")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if cfg.Key == "" {
+		cfg.Key = os.Getenv("LEARNSTREAM_ADMIN_KEY")
+	}
+	if cfg.Secret == "" {
+		cfg.Secret = os.Getenv("LEARNSTREAM_ADMIN_SECRET")
+	}
+	if cfg.MetricsURL == "" && !noMetrics {
+		cfg.MetricsURL = metricsURLFor(cfg.URL)
+	}
+	if noMetrics {
+		cfg.MetricsURL = ""
+	}
+	rep, err := ingest.Run(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if err := json.NewEncoder(stdout).Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printReport(stdout, rep)
+	}
+	if v := rep.Verified; v != nil && (len(v.Missing) > 0 || v.Errors > 0) {
+		return fmt.Errorf("verification: %d acknowledged statements missing, %d read errors", len(v.Missing), v.Errors)
+	}
+	if rep.Acknowledged == 0 {
+		return errors.New("no statement was acknowledged")
+	}
+	return nil
+}
+
+// metricsURLFor derives learnstream's /metrics from its xAPI URL
+// (http://host:8080/xapi → http://host:8080/metrics).
+func metricsURLFor(xapiURL string) string {
+	base := xapiURL
+	for len(base) > 0 && base[len(base)-1] == '/' {
+		base = base[:len(base)-1]
+	}
+	const suffix = "/xapi"
+	if len(base) >= len(suffix) && base[len(base)-len(suffix):] == suffix {
+		return base[:len(base)-len(suffix)] + "/metrics"
+	}
+	return ""
+}
+
+func printReport(w io.Writer, r ingest.Report) {
+	fmt.Fprintf(w, "acknowledged   %d statements in %d requests, %.1fs\n", r.Acknowledged, r.Requests, r.Elapsed.Seconds())
+	fmt.Fprintf(w, "throughput     %.0f statements/s acknowledged\n", r.PerSecond)
+	fmt.Fprintf(w, "latency        p50 %s  p90 %s  p99 %s  max %s (per request)\n", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
+	fmt.Fprintf(w, "failed         %d statements\n", r.Failed)
+	for e, n := range r.Errors {
+		fmt.Fprintf(w, "  %-40s %d requests\n", e, n)
+	}
+	if s := r.Server; s != nil {
+		fmt.Fprintf(w, "drained        %v, %.1fs after the load (max lag %v)\n", s.Drained, s.DrainAfterLoad.Seconds(), s.MaxLag)
+		fmt.Fprintf(w, "end to end     %.0f statements/s (load + drain)\n", s.EndToEndPerSecond)
+		fmt.Fprintf(w, "server cpu     %.2fs, %s per statement; resident %d MiB\n", s.CPU.Seconds(), s.CPUPerStatement, s.ResidentBytes>>20)
+	}
+	if v := r.Verified; v != nil {
+		fmt.Fprintf(w, "verified       %d read back, %d missing, %d errors\n", v.Checked, len(v.Missing), v.Errors)
+	}
+}
