@@ -95,7 +95,9 @@ func TestRunAgainstInProcessLRS(t *testing.T) {
 	cases := []struct {
 		name        string
 		cfg         Config
-		fake        fakeLRS
+		loseEach    int
+		failEach    int
+		lag         int64
 		wantAcked   int
 		wantMissing bool
 		wantFailed  bool
@@ -105,16 +107,15 @@ func TestRunAgainstInProcessLRS(t *testing.T) {
 		{name: "batches, count not a multiple", cfg: Config{Batch: 30, Concurrency: 3, Count: 100}, wantAcked: 100},
 		{name: "duration", cfg: Config{Batch: 10, Concurrency: 2, Duration: 300 * time.Millisecond}},
 		{name: "lost statements are found missing", cfg: Config{Batch: 10, Concurrency: 2, Count: 100},
-			fake: fakeLRS{loseEach: 7}, wantAcked: 100, wantMissing: true},
+			loseEach: 7, wantAcked: 100, wantMissing: true},
 		{name: "failed requests counted, not acknowledged", cfg: Config{Batch: 5, Concurrency: 1, Count: 50},
-			fake: fakeLRS{failEach: 3}, wantFailed: true},
+			failEach: 3, wantFailed: true},
 		{name: "waits for the lag to drain", cfg: Config{Batch: 5, Concurrency: 1, Count: 20},
-			fake: fakeLRS{lag: 4}, wantAcked: 20, wantDrained: true},
+			lag: 4, wantAcked: 20, wantDrained: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &tc.fake
-			f.stored = map[string]bool{}
+			f := &fakeLRS{stored: map[string]bool{}, loseEach: tc.loseEach, failEach: tc.failEach, lag: tc.lag}
 			srv := httptest.NewServer(f)
 			defer srv.Close()
 			cfg := tc.cfg
