@@ -1,7 +1,5 @@
 package xapi
 
-import "slices"
-
 // ActivityRefs returns pointers to every Activity a statement carries: its
 // object, its context activities, and those of a SubStatement object. The
 // LRS uses them to learn activity definitions and, for the "canonical"
@@ -24,73 +22,6 @@ func (s *Statement) ActivityRefs() []*Activity {
 	addCore(s.Object, s.Context)
 	if sub := s.Object.SubStatement; sub != nil {
 		addCore(sub.Object, sub.Context)
-	}
-	return out
-}
-
-// MergeDefinition folds a newly seen definition into the known one, as the
-// Activities resource presents it: language maps and extensions are merged
-// entry by entry (the newer text wins), every other property is replaced
-// when the newer definition has it. Neither argument is modified.
-func MergeDefinition(known, seen *ActivityDefinition) *ActivityDefinition {
-	if seen == nil {
-		if known == nil {
-			return nil
-		}
-		c := known.clone()
-		return &c
-	}
-	if known == nil {
-		c := seen.clone()
-		return &c
-	}
-	out := known.clone()
-	out.Name = mergeLanguage(out.Name, seen.Name)
-	out.Description = mergeLanguage(out.Description, seen.Description)
-	if seen.Type != "" {
-		out.Type = seen.Type
-	}
-	if seen.MoreInfo != "" {
-		out.MoreInfo = seen.MoreInfo
-	}
-	if seen.InteractionType != "" {
-		out.InteractionType = seen.InteractionType
-	}
-	if seen.CorrectResponsesPattern != nil {
-		out.CorrectResponsesPattern = slices.Clone(seen.CorrectResponsesPattern)
-	}
-	for _, p := range []struct {
-		dst *[]InteractionComponent
-		src []InteractionComponent
-	}{
-		{&out.Choices, seen.Choices}, {&out.Scale, seen.Scale}, {&out.Source, seen.Source},
-		{&out.Target, seen.Target}, {&out.Steps, seen.Steps},
-	} {
-		if p.src != nil {
-			*p.dst = cloneComponents(p.src)
-		}
-	}
-	if len(seen.Extensions) > 0 {
-		if out.Extensions == nil {
-			out.Extensions = Extensions{}
-		}
-		for k, v := range seen.Extensions {
-			out.Extensions[k] = v
-		}
-	}
-	return &out
-}
-
-func mergeLanguage(known, seen LanguageMap) LanguageMap {
-	if len(seen) == 0 {
-		return known
-	}
-	out := known.clone()
-	if out == nil {
-		out = LanguageMap{}
-	}
-	for k, v := range seen {
-		out[k] = v
 	}
 	return out
 }

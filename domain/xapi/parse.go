@@ -629,21 +629,6 @@ func parseStatementRef(raw json.RawMessage, path string) (StatementRef, error) {
 	return parseStatementRefFields(f)
 }
 
-var interactionLists = map[string][]string{
-	InteractionTrueFalse:   nil,
-	InteractionChoice:      {"choices"},
-	InteractionFillIn:      nil,
-	InteractionLongFillIn:  nil,
-	InteractionMatching:    {"source", "target"},
-	InteractionPerformance: {"steps"},
-	InteractionSequencing:  {"choices"},
-	InteractionLikert:      {"scale"},
-	InteractionNumeric:     nil,
-	InteractionOther:       nil,
-}
-
-var componentListKeys = []string{"choices", "scale", "source", "target", "steps"}
-
 func parseDefinition(raw json.RawMessage, path string) (ActivityDefinition, error) {
 	var d ActivityDefinition
 	f, err := decodeObject(raw, path)
@@ -678,14 +663,8 @@ func parseDefinition(raw json.RawMessage, path string) (ActivityDefinition, erro
 		if d.InteractionType, err = decodeString(raw, p); err != nil {
 			return d, err
 		}
-		if _, known := interactionLists[d.InteractionType]; !known {
-			return d, invalid(p, `must be one of "true-false", "choice", "fill-in", "long-fill-in", "matching", "performance", "sequencing", "likert", "numeric" or "other" (exact case)`)
-		}
 	}
 	if raw, p, ok := f.get("correctResponsesPattern"); ok {
-		if d.InteractionType == "" {
-			return d, invalid(p, "may only be used together with interactionType")
-		}
 		items, err := decodeArray(raw, p)
 		if err != nil {
 			return d, err
@@ -699,26 +678,12 @@ func parseDefinition(raw json.RawMessage, path string) (ActivityDefinition, erro
 			d.CorrectResponsesPattern = append(d.CorrectResponsesPattern, s)
 		}
 	}
-	lists := map[string]*[]InteractionComponent{
-		"choices": &d.Choices, "scale": &d.Scale, "source": &d.Source, "target": &d.Target, "steps": &d.Steps,
-	}
+	lists := d.componentLists()
 	for _, key := range componentListKeys {
-		raw, p, ok := f.get(key)
-		if !ok {
-			continue
-		}
-		if d.InteractionType == "" {
-			return d, invalid(p, "may only be used together with interactionType")
-		}
-		allowed := false
-		for _, k := range interactionLists[d.InteractionType] {
-			allowed = allowed || k == key
-		}
-		if !allowed {
-			return d, invalid(p, "is not a component list of a %q interaction%s", d.InteractionType, listsHint(d.InteractionType))
-		}
-		if *lists[key], err = parseComponents(raw, p); err != nil {
-			return d, err
+		if raw, p, ok := f.get(key); ok {
+			if *lists[key], err = parseComponents(raw, p); err != nil {
+				return d, err
+			}
 		}
 	}
 	if raw, p, ok := f.get("extensions"); ok {
@@ -726,15 +691,8 @@ func parseDefinition(raw json.RawMessage, path string) (ActivityDefinition, erro
 			return d, err
 		}
 	}
-	return d, nil
-}
-
-func listsHint(interactionType string) string {
-	lists := interactionLists[interactionType]
-	if len(lists) == 0 {
-		return " (it has none)"
-	}
-	return " (it uses " + strings.Join(lists, " and ") + ")"
+	// The rules between properties are those every definition obeys.
+	return d, d.validate(path)
 }
 
 func parseComponents(raw json.RawMessage, path string) ([]InteractionComponent, error) {
@@ -743,7 +701,6 @@ func parseComponents(raw json.RawMessage, path string) ([]InteractionComponent, 
 		return nil, err
 	}
 	out := make([]InteractionComponent, 0, len(items))
-	seen := make(map[string]bool, len(items))
 	for i, item := range items {
 		ip := joinIndex(path, i)
 		f, err := decodeObject(item, ip)
@@ -761,13 +718,6 @@ func parseComponents(raw json.RawMessage, path string) ([]InteractionComponent, 
 		if c.ID, err = decodeString(raw, p); err != nil {
 			return nil, err
 		}
-		if c.ID == "" {
-			return nil, invalid(p, "must not be empty")
-		}
-		if seen[c.ID] {
-			return nil, invalid(p, "must be distinct within the list: %q is used twice", c.ID)
-		}
-		seen[c.ID] = true
 		if raw, p, ok := f.get("description"); ok {
 			if c.Description, err = parseLanguageMap(raw, p); err != nil {
 				return nil, err
@@ -1106,22 +1056,12 @@ func parseLanguageMap(raw json.RawMessage, path string) (LanguageMap, error) {
 	}
 	keys := sortedKeys(f.m)
 	lm := make(LanguageMap, len(keys))
-	folded := make(map[string]string, len(keys))
 	for _, k := range keys {
-		p := joinMapKey(path, k)
-		if !IsLanguageTag(k) {
-			return nil, invalid(p, "is not an RFC 5646 language tag, like \"en\" or \"en-US\"")
-		}
-		// Tags are case-insensitive, so "en-US" and "en-us" are one language.
-		if other, dup := folded[strings.ToLower(k)]; dup {
-			return nil, invalid(p, "names the same language as %q (language tags are case-insensitive)", other)
-		}
-		folded[strings.ToLower(k)] = k
-		if lm[k], err = decodeString(f.m[k], p); err != nil {
+		if lm[k], err = decodeString(f.m[k], joinMapKey(path, k)); err != nil {
 			return nil, err
 		}
 	}
-	return lm, nil
+	return lm, checkLanguageMap(lm, path)
 }
 
 func parseExtensions(raw json.RawMessage, path string) (Extensions, error) {
