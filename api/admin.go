@@ -10,15 +10,18 @@ import (
 	"github.com/learnstream/learnstream/projections"
 )
 
-// ProjectionStatus describes one projection for operators.
+// ProjectionStatus describes one projection. Operators see all of it; a
+// tenant's administrator sees the name and its own tenant's counts, since
+// offsets and lag of shared topics tell of every tenant's traffic.
 type ProjectionStatus struct {
 	Name       string `json:"name"`
-	Generation uint32 `json:"generation"`
-	Topic      string `json:"topic"`
-	Lag        int64  `json:"lag"`
-	// Counts are the projection's record counts for the caller's tenant.
+	Generation uint32 `json:"generation,omitempty"`
+	Topic      string `json:"topic,omitempty"`
+	Lag        int64  `json:"lag,omitempty"`
+	// Counts are the projection's record counts for one tenant: the
+	// caller's, or the one an operator names with ?tenant=.
 	Counts     map[string]int64 `json:"counts,omitempty"`
-	Partitions []PartitionInfo  `json:"partitions"`
+	Partitions []PartitionInfo  `json:"partitions,omitempty"`
 	Replay     *ReplayStatus    `json:"replay,omitempty"`
 }
 
@@ -111,8 +114,10 @@ func (s *Server) v1Routes() {
 		m.Register(router{s})
 	}
 	if s.cfg.Admin != nil {
-		s.mux.HandleFunc("GET /v1/admin/projections", s.requireAuth(s.listProjections, "all"))
-		s.mux.HandleFunc("POST /v1/admin/projections/{name}/replay", s.requireAuth(s.replayProjection, "all"))
+		s.mux.HandleFunc("GET /v1/admin/projections", s.requireAuth(s.listProjections, scopesAdmin...))
+		// Projections are shared by every tenant: rebuilding one is the
+		// cluster operator's decision.
+		s.mux.HandleFunc("POST /v1/admin/projections/{name}/replay", s.requireAuth(s.replayProjection, projections.ScopeOperator))
 	}
 	if s.cfg.Progress != nil || len(s.progressExtensions()) > 0 {
 		s.mux.HandleFunc("GET /v1/learners/{learner}/progress", s.requireAuth(s.learnerProgress, "all", "all/read"))
@@ -174,11 +179,25 @@ func (s *Server) learnerProgress(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listProjections(w http.ResponseWriter, r *http.Request) {
-	ps, err := s.cfg.Admin.Projections(r.Context(), credential(r).Tenant)
+	caller := credential(r)
+	tenant := caller.Tenant
+	if q := r.URL.Query().Get("tenant"); q != "" && q != tenant {
+		if !isOperator(caller) {
+			writeError(w, http.StatusForbidden, "tenant: only operator credentials may read another tenant's counts")
+			return
+		}
+		tenant = q
+	}
+	ps, err := s.cfg.Admin.Projections(r.Context(), tenant)
 	if err != nil {
 		s.log.Error("list projections", "err", err)
 		writeError(w, http.StatusInternalServerError, "could not list projections: "+err.Error())
 		return
+	}
+	if !isOperator(caller) {
+		for i, p := range ps {
+			ps[i] = ProjectionStatus{Name: p.Name, Counts: p.Counts}
+		}
 	}
 	writeJSON(w, http.StatusOK, ps)
 }

@@ -62,6 +62,39 @@ func (l *memLog) PublishEvents(ctx context.Context, topic string, evs ...event.E
 	return nil
 }
 
+// credLog is the credentials topic of the tests: it applies each event to
+// the credentials projection at once, at the next offset.
+type credLog struct {
+	mu    sync.Mutex
+	next  int64
+	creds *projections.Credentials
+}
+
+func (l *credLog) PublishEvents(ctx context.Context, topic string, evs ...event.Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range evs {
+		if err := l.creds.Handle(ctx, event.Position{Topic: topic, Offset: l.next}, e); err != nil {
+			return err
+		}
+		l.next++
+	}
+	return nil
+}
+
+// newCredentials returns a credentials projection over store fed by a
+// credLog.
+func newCredentials(t testing.TB, store *projections.Store) *projections.Credentials {
+	t.Helper()
+	l := &credLog{}
+	creds, err := projections.NewCredentials(store, projections.NewWaiters(), projections.CredentialsConfig{Publisher: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.creds = creds
+	return creds
+}
+
 type fixture struct {
 	srv   *httptest.Server
 	log   *memLog
@@ -85,8 +118,11 @@ func newFixture(t *testing.T, mod func(*api.Config)) *fixture {
 		t.Fatal(err)
 	}
 	log := &memLog{proj: proj, docs: docs}
-	creds := projections.NewCredentials(store)
+	creds := newCredentials(t, store)
 	ctx := context.Background()
+	if _, err := creds.Put(ctx, "op", "op-secret", "op", "t1", []string{"all", projections.ScopeOperator}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := creds.Put(ctx, "admin", "admin-secret", "admin", "t1", []string{"all"}); err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +134,7 @@ func newFixture(t *testing.T, mod func(*api.Config)) *fixture {
 	}
 	cfg := api.Config{
 		Auth: creds, Publisher: log, StatementsTopic: "statements", Waiters: waiters,
-		Statements:    &api.XAPI{Statements: proj, Documents: docs, MaxAttachmentBytes: 4 << 10, OperatorTenant: "t1"},
+		Statements:    &api.XAPI{Statements: proj, Documents: docs, MaxAttachmentBytes: 4 << 10},
 		AuthorityHome: "http://lrs.example/", MaxBodyBytes: 64 << 10, MaxBatch: 5,
 	}
 	if mod != nil {

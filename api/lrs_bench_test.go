@@ -44,7 +44,7 @@ func BenchmarkPostBatch100(b *testing.B) {
 	defer sub.Close()
 	cons := &streams.Consumer{Name: "statements", Subscriber: sub, Topic: streams.TopicStatements, Handler: proj, DLQ: pub}
 	go cons.Run(ctx)
-	creds := projections.NewCredentials(store)
+	creds := newCredentials(b, store)
 	creds.Put(ctx, "bench", "bench-secret", "bench", "t1", []string{"all"})
 	srv := httptest.NewServer(api.New(api.Config{
 		Auth: creds, Publisher: streams.EventPublisher{Publisher: pub}, StatementsTopic: streams.TopicStatements,

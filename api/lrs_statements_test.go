@@ -681,7 +681,8 @@ func TestAdminCreatesCredentials(t *testing.T) {
 		{"needs scope all", "reader", "reader-secret", `{"scopes":["all"]}`, 403},
 		{"unknown scope", "admin", "admin-secret", `{"scopes":["everything"]}`, 400},
 		{"unknown field", "admin", "admin-secret", `{"scopes":["all"],"admin":true}`, 400},
-		{"operator tenant may create for another tenant", "admin", "admin-secret", `{"tenant":"t3","scopes":["all"]}`, 201},
+		{"operators may create for another tenant", "op", "op-secret", `{"tenant":"t3","scopes":["all"]}`, 201},
+		{"a tenant's all may not", "admin", "admin-secret", `{"tenant":"t3","scopes":["all"]}`, 403},
 		{"other tenants may not", "other", "other-secret", `{"tenant":"t1","scopes":["all"]}`, 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -134,7 +134,9 @@ func (s *Server) routes() {
 		}
 	}
 	if x.be.Credentials != nil {
-		s.mux.HandleFunc("POST /v1/admin/credentials", s.requireAuth(x.createCredential, "all"))
+		s.mux.HandleFunc("POST /v1/admin/credentials", s.requireAuth(x.createCredential, scopesAdmin...))
+		s.mux.HandleFunc("GET /v1/admin/credentials", s.requireAuth(x.listCredentials, scopesAdmin...))
+		s.mux.HandleFunc("DELETE /v1/admin/credentials/{key}", s.requireAuth(x.revokeCredential, scopesAdmin...))
 	}
 	s.v1Routes()
 }

@@ -26,9 +26,14 @@ type DocumentStore interface {
 	DocumentIDs(ctx context.Context, tenant string, k projections.DocumentKey, since time.Time) ([]string, error)
 }
 
-// CredentialStore creates credentials (POST /v1/admin/credentials).
+// CredentialStore creates, lists and revokes credentials
+// (/v1/admin/credentials).
 type CredentialStore interface {
 	Put(ctx context.Context, key, secret, name, tenant string, scopes []string) (projections.Credential, error)
+	Get(ctx context.Context, key string) (projections.Credential, error)
+	// List returns the credentials of tenant, or of every tenant for "".
+	List(ctx context.Context, tenant string) ([]projections.Credential, error)
+	Revoke(ctx context.Context, key string) error
 }
 
 // DefaultDocumentsTopic is where document writes go unless XAPI says
@@ -55,12 +60,9 @@ type XAPI struct {
 	AllowedOrigins []string
 	// MaxAttachmentBytes bounds one attachment payload (413 beyond it).
 	MaxAttachmentBytes int64
-	// Credentials, when set, serves POST /v1/admin/credentials; nil uses
+	// Credentials, when set, serves /v1/admin/credentials; nil uses
 	// Config.Auth when it can create credentials.
 	Credentials CredentialStore
-	// OperatorTenant is the tenant whose "all" credentials may create
-	// credentials for other tenants; empty allows none.
-	OperatorTenant string
 }
 
 // Statement reads one statement (the write path's conflict check).

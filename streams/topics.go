@@ -18,6 +18,10 @@ const (
 	TopicCatalog         = "learnstream.catalog.v1"
 	TopicRecommendations = "learnstream.recommendations.v1"
 	TopicAdaptive        = "learnstream.adaptive.v1"
+	// TopicCredentials holds the API's credentials (hashed secrets only),
+	// compacted and keyed by credential key: the credentials projection is
+	// rebuilt from it like any other.
+	TopicCredentials = "learnstream.credentials.v1"
 )
 
 // DLQ returns the dead-letter topic of topic.
@@ -73,6 +77,7 @@ func DefaultTopics(partitions, replication int) []TopicSpec {
 		{TopicCatalog, true},
 		{TopicRecommendations, true},
 		{TopicAdaptive, false},
+		{TopicCredentials, true},
 	} {
 		specs = append(specs,
 			TopicSpec{Name: t.name, Partitions: partitions, Replication: replication, Compact: t.compact},

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/learnstream/learnstream/api"
 	"github.com/learnstream/learnstream/projections"
@@ -125,19 +126,51 @@ func isUnreachable(err error) bool {
 	return err != nil && (errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "connection refused"))
 }
 
+// createLocal puts the credential on the credentials topic of the embedded
+// broker in dataDir; the server applies it when it starts. Opening the
+// projections store first proves no server runs on dataDir (it holds the
+// store locked), so two brokers never share one log.
 func createLocal(ctx context.Context, dataDir, key, secret, name, tenant string, scopes []string) (createdCredential, error) {
 	if tenant == "" {
 		tenant = "default"
 	}
-	if name == "" {
-		name = key
+	now := time.Now()
+	cred, err := projections.NewCredential(key, secret, name, tenant, scopes, now)
+	if err != nil {
+		return createdCredential{}, err
+	}
+	e, err := projections.CredentialEvent(cred, "learnstream", now)
+	if err != nil {
+		return createdCredential{}, err
 	}
 	store, err := projections.Open(filepath.Join(dataDir, "projections"), nil)
 	if err != nil {
 		return createdCredential{}, fmt.Errorf("--data-dir (is a server running on it?): %w", err)
 	}
 	defer store.Close()
-	if _, err := projections.NewCredentials(store).Put(ctx, key, secret, name, tenant, scopes); err != nil {
+	b, err := streams.StartEmbedded(streams.EmbeddedConfig{DataDir: filepath.Join(dataDir, "kafka"), Listen: "127.0.0.1:0"})
+	if err != nil {
+		return createdCredential{}, err
+	}
+	defer b.Close()
+	brokers := []string{b.Addr()}
+	// Only the credentials topic: the others keep what serve's flags say
+	// when it first creates them.
+	var specs []streams.TopicSpec
+	for _, t := range streams.DefaultTopics(4, 1) {
+		if strings.HasPrefix(t.Name, streams.TopicCredentials) {
+			specs = append(specs, t)
+		}
+	}
+	if err := streams.EnsureTopics(ctx, brokers, specs); err != nil {
+		return createdCredential{}, err
+	}
+	pub, err := streams.NewPublisher(streams.PublisherConfig{Brokers: brokers})
+	if err != nil {
+		return createdCredential{}, err
+	}
+	defer pub.Close()
+	if err := (streams.EventPublisher{Publisher: pub}).PublishEvents(ctx, streams.TopicCredentials, e); err != nil {
 		return createdCredential{}, err
 	}
 	return createdCredential{Key: key, Secret: secret, Tenant: tenant, Scopes: scopes}, nil
@@ -173,7 +206,6 @@ func wireLRS(rt *runtime, statements *projections.Statements, waiters *projectio
 		DocumentsTopic: streams.TopicDocuments,
 		AllowedOrigins: origins,
 		Credentials:    creds,
-		OperatorTenant: rt.cfg.tenant,
 	}
 	return nil
 }

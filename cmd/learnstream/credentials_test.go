@@ -2,6 +2,8 @@ package main
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -111,4 +113,44 @@ func TestCredentialsCreateOfflineWritesDataDir(t *testing.T) {
 			t.Errorf("%s: err %v, stderr %q; want a failure naming %q", tc.name, err, errOut, tc.want)
 		}
 	}
+}
+
+// TestCredentialsSurviveRebuiltProjections: credentials are events on the
+// log, so a projections directory moved aside (or lost) is rebuilt with
+// every tenant's credentials, and a revoked one stays revoked.
+func TestCredentialsSurviveRebuiltProjections(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, credEnv(), "--data-dir", dir)
+	type cred struct{ key, secret string }
+	var creds []cred
+	for _, tenant := range []string{"acme", "globex", "acme"} {
+		out, errOut, err := cli(t, "credentials", "create", "--server", p.url, "--tenant", tenant, "--scopes", "all")
+		if err != nil {
+			t.Fatalf("credentials create --tenant %s: %v\n%s", tenant, err, errOut)
+		}
+		k, s := created(t, out)
+		creds = append(creds, cred{k, s})
+	}
+	revoked := creds[2]
+	if code, _, b := p.do(t, "DELETE", "/v1/admin/credentials/"+revoked.key, ""); code != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", code, b)
+	}
+	check := func(p *proc, when string) {
+		t.Helper()
+		for i, c := range creds[:2] {
+			if got := p.as(t, c.key, c.secret, "POST", "/xapi/statements", statement(10+i)); got != http.StatusOK {
+				t.Errorf("%s: tenant credential %d POST = %d, want 200", when, i, got)
+			}
+		}
+		if got := p.as(t, revoked.key, revoked.secret, "GET", "/xapi/statements", ""); got != http.StatusUnauthorized {
+			t.Errorf("%s: revoked credential GET = %d, want 401", when, got)
+		}
+	}
+	check(p, "before restart")
+	p.stop(t)
+	if err := os.RemoveAll(filepath.Join(dir, "projections")); err != nil {
+		t.Fatal(err)
+	}
+	p = startServe(t, credEnv(), "--data-dir", dir)
+	check(p, "after the projections dir was deleted")
 }

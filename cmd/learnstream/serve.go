@@ -320,14 +320,19 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 	}
 
-	creds := projections.NewCredentials(store)
+	creds, err := startCredentials(startCtx, rt)
+	if err != nil {
+		return err
+	}
 	if adminKey == "" {
 		adminKey = "dev"
 		if adminSecret, err = devSecret(cfg.dataDir); err != nil {
 			return err
 		}
 	}
-	if _, err := creds.Put(ctx, adminKey, adminSecret, "admin", cfg.tenant, []string{"all"}); err != nil {
+	// The bootstrap credential is the cluster's operator as well as its
+	// tenant's administrator.
+	if err := creds.Ensure(startCtx, adminKey, adminSecret, "admin", cfg.tenant, []string{"all", projections.ScopeOperator}); err != nil {
 		return fmt.Errorf("bootstrap admin credential: %w", err)
 	}
 
@@ -411,6 +416,32 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		log.Error("http shutdown", "err", err)
 	}
 	return nil
+}
+
+// startCredentials runs the credentials projection (every process keeps
+// all of it: every process authenticates) and moves credentials an earlier
+// release kept only in the store onto the topic.
+func startCredentials(ctx context.Context, rt *runtime) (*projections.Credentials, error) {
+	creds, err := projections.NewCredentials(rt.store, projections.NewWaiters(), projections.CredentialsConfig{
+		Publisher: streams.EventPublisher{Publisher: rt.pub}, Topic: streams.TopicCredentials, Source: "learnstream"})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rt.project(creds.Projection, streams.TopicCredentials, "",
+		func(ctx context.Context, tenant string) (map[string]int64, error) {
+			l, err := creds.List(ctx, tenant)
+			return map[string]int64{"credentials": int64(len(l))}, err
+		}); err != nil {
+		return nil, err
+	}
+	n, err := creds.ImportLegacy(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("move credentials onto %s: %w", streams.TopicCredentials, err)
+	}
+	if n > 0 {
+		rt.log.Info("credentials moved from the projections store onto the log", "count", n, "topic", streams.TopicCredentials)
+	}
+	return creds, nil
 }
 
 // readiness checks the broker answers metadata requests, caching the answer
