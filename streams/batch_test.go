@@ -19,6 +19,7 @@ type sink struct {
 	pending []string
 	written map[string]int
 	fails   int // Flush fails this many more times (-1: always)
+	failed  int // failed Flush calls so far
 	flushes int
 }
 
@@ -39,6 +40,7 @@ func (s *sink) Flush(context.Context) error {
 		if s.fails > 0 {
 			s.fails--
 		}
+		s.failed++
 		return errors.New("store unreachable")
 	}
 	for _, id := range s.pending {
@@ -47,6 +49,12 @@ func (s *sink) Flush(context.Context) error {
 	s.pending = s.pending[:0]
 	s.flushes++
 	return nil
+}
+
+func (s *sink) failures() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
 }
 
 func (s *sink) count() int {
@@ -86,7 +94,8 @@ func TestBatchConsumerCommitsOnlyAfterFlush(t *testing.T) {
 		// The store is down: nothing is written, nothing committed.
 		down := &sink{written: map[string]int{}, fails: -1}
 		stop := runBatch(t, c, topic, group, down)
-		time.Sleep(1500 * time.Millisecond)
+		// three failed flushes: the consumer read events and kept retrying
+		waitFor(t, "3 failed flushes", 60*time.Second, func() bool { return down.failures() >= 3 })
 		stop()
 		if down.count() != 0 {
 			t.Fatalf("wrote %d events while the store was down", down.count())

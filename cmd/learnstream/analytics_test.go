@@ -73,7 +73,7 @@ func TestServeIngestsWhileClickHouseIsDown(t *testing.T) {
 
 func TestServeAnalyticsOffWithoutAddress(t *testing.T) {
 	p := startServe(t, credEnv(), "--data-dir", t.TempDir(), "--roles", "api,analytics")
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !p.logsContain("analytics: off: no ClickHouse address") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no log line saying why analytics is off:\n%s", p.logs)

@@ -79,21 +79,28 @@ func (p *proc) settled(t testing.TB, d time.Duration) map[string]api.ProjectionS
 	}
 }
 
-// load posts statements from workers until stop is closed; it returns the
-// ids the server acknowledged. Refusals (503 during a broker outage) are
-// retried, as a real content player would.
-func load(p *proc, workers int, stop <-chan struct{}) func() []string {
-	var mu sync.Mutex
-	var acked []string
-	var wg sync.WaitGroup
+// loader posts statements from workers until stopped and keeps the ids the
+// server acknowledged. Refusals (503 during a broker outage) are retried,
+// as a real content player would. Tests pace faults by the number of
+// acknowledgements, not by the clock: a loaded machine acknowledges fewer
+// per second, never fewer in total.
+type loader struct {
+	stopc chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	acked []string
+}
+
+func startLoad(p *proc, workers int) *loader {
+	l := &loader{stopc: make(chan struct{})}
 	client := &http.Client{Timeout: 20 * time.Second}
 	for w := 0; w < workers; w++ {
-		wg.Add(1)
+		l.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer l.wg.Done()
 			for i := 0; ; i++ {
 				select {
-				case <-stop:
+				case <-l.stopc:
 					return
 				default:
 				}
@@ -115,19 +122,42 @@ func load(p *proc, workers int, stop <-chan struct{}) func() []string {
 				}
 				var ids []string
 				if json.Unmarshal(b, &ids) == nil {
-					mu.Lock()
-					acked = append(acked, ids...)
-					mu.Unlock()
+					l.mu.Lock()
+					l.acked = append(l.acked, ids...)
+					l.mu.Unlock()
 				}
 			}
 		}()
 	}
-	return func() []string {
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		return acked
+	return l
+}
+
+func (l *loader) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked)
+}
+
+// waitAcked blocks until at least n statements are acknowledged in all.
+// The time limit only keeps a broken server from hanging the test.
+func (l *loader) waitAcked(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for l.count() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d statements acknowledged after 3 minutes", l.count(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// stop ends the load and returns the acknowledged ids.
+func (l *loader) stop() []string {
+	close(l.stopc)
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.acked
 }
 
 // checkComplete asserts every acknowledged statement is readable and every
@@ -159,15 +189,11 @@ func TestFaultKillDuringIngestLosesNothingAndDoublesNothing(t *testing.T) {
 	kafkatest.Each(t, func(t *testing.T, c kafkatest.Cluster) {
 		args := append(append([]string{"--data-dir", t.TempDir()}, kafkaArgs(c)...), isolate()...)
 		p := startServe(t, credEnv(), args...)
-		stop := make(chan struct{})
-		wait := load(p, 8, stop)
-		time.Sleep(2 * time.Second)
+		// kill -9 while 8 writers are busy, once 200 statements are acknowledged
+		l := startLoad(p, 8)
+		l.waitAcked(t, 200)
 		p.kill()
-		close(stop)
-		acked := wait()
-		if len(acked) < 100 {
-			t.Fatalf("only %d statements acknowledged before kill -9; not a meaningful load", len(acked))
-		}
+		acked := l.stop()
 		p = startServe(t, credEnv(), args...)
 		defer p.stop(t)
 		checkComplete(t, p, acked)
@@ -242,7 +268,7 @@ func TestFaultMalformedEventGoesToDLQ(t *testing.T) {
 			}
 			total += consumers * parked // each replayed record is parked again by every consumer
 			p.settled(t, 30*time.Second)
-			deadline := time.Now().Add(10 * time.Second)
+			deadline := time.Now().Add(60 * time.Second)
 			for {
 				list, _, _ := cli(t, "dlq", "list", "--kafka", p.kafka, "--json", "--limit", "1000")
 				if n := strings.Count(list, "\n"); n == total {
@@ -276,7 +302,7 @@ func TestReplayRebuildsWhileServing(t *testing.T) {
 
 		// Reads and writes go on during the replay.
 		stop := make(chan struct{})
-		wait := load(p, 2, stop)
+		l := startLoad(p, 2)
 		readErrs := make(chan string, 100)
 		go func() {
 			for {
@@ -293,7 +319,7 @@ func TestReplayRebuildsWhileServing(t *testing.T) {
 		}()
 		out, stderr, err := cli(t, "replay", "statements", "--server", p.url)
 		close(stop)
-		more := wait()
+		more := l.stop()
 		if err != nil {
 			t.Fatalf("replay: %v\n%s\n%s", err, out, stderr)
 		}
@@ -361,16 +387,14 @@ func TestFaultBrokerRestartDuringIngest(t *testing.T) {
 	args := append([]string{"--data-dir", t.TempDir(), "--kafka", brokers}, isolate()...)
 	p := startServe(t, credEnv(), args...)
 	defer p.stop(t)
-	stop := make(chan struct{})
-	wait := load(p, 4, stop)
-	time.Sleep(time.Second)
+	// 100 statements before the restart, 100 more after it
+	l := startLoad(p, 4)
+	l.waitAcked(t, 100)
 	restart()
-	time.Sleep(2 * time.Second)
-	close(stop)
-	acked := wait()
-	if len(acked) < 50 {
-		t.Fatalf("only %d statements acknowledged around the restart", len(acked))
-	}
+	before := l.count()
+	l.waitAcked(t, before+100)
+	acked := l.stop()
+	t.Logf("%d statements acknowledged before the broker was back, %d in all", before, len(acked))
 	// Writes work again after the restart, and consumers resumed.
 	if code, _, body := p.do(t, "POST", "/xapi/statements", statement(7)); code != http.StatusOK {
 		t.Fatalf("POST after broker restart: %d %s", code, body)

@@ -244,57 +244,13 @@ func TestServeKeepsEveryAcknowledgedStatement(t *testing.T) {
 				args := append([]string{"--data-dir", dir}, kafkaArgs(c)...)
 				p := startServe(t, credEnv(), args...)
 
-				var mu sync.Mutex
-				var acked []string
-				ctx, cancel := context.WithCancel(context.Background())
-				var wg sync.WaitGroup
-				for w := 0; w < 8; w++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for i := 0; ctx.Err() == nil && i < 400; i++ {
-							req, _ := http.NewRequestWithContext(ctx, "POST", p.url+"/xapi/statements",
-								strings.NewReader("["+statement(i)+","+statement(i+1)+"]"))
-							req.SetBasicAuth(testKey, testSecret)
-							req.Header.Set("X-Experience-API-Version", "1.0.3")
-							req.Header.Set("Content-Type", "application/json")
-							resp, err := http.DefaultClient.Do(req)
-							if err != nil {
-								return
-							}
-							b, _ := io.ReadAll(resp.Body)
-							resp.Body.Close()
-							if resp.StatusCode != http.StatusOK {
-								continue
-							}
-							var ids []string
-							if json.Unmarshal(b, &ids) == nil {
-								mu.Lock()
-								acked = append(acked, ids...)
-								mu.Unlock()
-							}
-						}
-					}()
-				}
-				// Signal in the middle of the load: once enough writes were
+				// Signal in the middle of the load: once 300 writes were
 				// acknowledged and while more are in flight.
-				deadline := time.Now().Add(60 * time.Second)
-				for {
-					mu.Lock()
-					n := len(acked)
-					mu.Unlock()
-					if n >= 300 || time.Now().After(deadline) {
-						break
-					}
-					time.Sleep(10 * time.Millisecond)
-				}
+				l := startLoad(p, 8)
+				l.waitAcked(t, 300)
 				p.cmd.Process.Signal(sig)
 				<-p.done
-				cancel()
-				wg.Wait()
-				if len(acked) < 300 {
-					t.Fatalf("only %d statements acknowledged before the signal; the test needs more load:\n%s", len(acked), p.logs)
-				}
+				acked := l.stop()
 
 				p = startServe(t, credEnv(), args...)
 				defer p.stop(t)
