@@ -178,6 +178,12 @@ func (r *Rebuild) NextOffset(_ context.Context, topic string, partition int) (in
 	return r.p.store.spaceOffset(r.space, topic, partition)
 }
 
+// LiveNextOffset is the live generation's next offset, which the rebuild
+// must reach before the swap.
+func (r *Rebuild) LiveNextOffset(_ context.Context, topic string, partition int) (int64, bool, error) {
+	return r.p.store.spaceOffset(r.p.Space(), topic, partition)
+}
+
 // CaughtUp reports whether the rebuild has reached the live generation's
 // offsets on every partition.
 func (r *Rebuild) CaughtUp(topic string, partitions []int) (bool, error) {

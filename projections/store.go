@@ -1,10 +1,12 @@
 package projections
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -206,3 +208,104 @@ func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf("badg
 func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf("badger: "+f, a...)) }
 func (b badgerLogger) Infof(string, ...any)        {}
 func (b badgerLogger) Debugf(string, ...any)       {}
+
+// StoredOffset is one consumer's next offset on one partition, as kept in
+// the store with its state.
+type StoredOffset struct {
+	Projection string `json:"projection"`
+	Generation uint32 `json:"generation"`
+	Topic      string `json:"topic"`
+	Partition  int    `json:"partition"`
+	Next       int64  `json:"next_offset"`
+}
+
+// StoredOffsets lists the offsets of every projection's live generation
+// (model checkpoints included): what each consumer believes it has read.
+func (s *Store) StoredOffsets() ([]StoredOffset, error) {
+	var out []StoredOffset
+	err := s.db.View(func(txn *badger.Txn) error {
+		live := map[string]uint32{}
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{prefixGeneration, 0}
+		it := txn.NewIterator(opts)
+		for it.Rewind(); it.Valid(); it.Next() {
+			name := string(it.Item().Key()[2:])
+			err := it.Item().Value(func(v []byte) error {
+				if len(v) == 4 {
+					live[name] = binary.BigEndian.Uint32(v)
+				}
+				return nil
+			})
+			if err != nil {
+				it.Close()
+				return err
+			}
+		}
+		it.Close()
+		opts.Prefix = []byte{prefixSpace, 0}
+		it = txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			o, ok := parseOffsetKey(it.Item().Key())
+			if !ok || live[o.Projection] != o.Generation {
+				continue
+			}
+			err := it.Item().Value(func(v []byte) error {
+				if len(v) != 8 {
+					return fmt.Errorf("offset of %s %s/%d: %d bytes", o.Projection, o.Topic, o.Partition, len(v))
+				}
+				o.Next = int64(binary.BigEndian.Uint64(v))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			out = append(out, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read stored offsets: %w", err)
+	}
+	return out, nil
+}
+
+// parseOffsetKey reads p\x00<projection>\x00<gen>\x00o\x00<topic>\x00<partition>.
+func parseOffsetKey(k []byte) (StoredOffset, bool) {
+	rest := k[2:]
+	i := bytes.IndexByte(rest, 0)
+	if i < 0 || len(rest) < i+1+4+1+2+1+4 {
+		return StoredOffset{}, false
+	}
+	o := StoredOffset{Projection: string(rest[:i])}
+	rest = rest[i+1:]
+	o.Generation = binary.BigEndian.Uint32(rest[:4])
+	rest = rest[4:]
+	if rest[0] != 0 || rest[1] != 'o' || rest[2] != 0 {
+		return StoredOffset{}, false
+	}
+	rest = rest[3:]
+	if len(rest) < 5 || rest[len(rest)-5] != 0 {
+		return StoredOffset{}, false
+	}
+	o.Topic = string(rest[:len(rest)-5])
+	if strings.IndexByte(o.Topic, 0) >= 0 {
+		return StoredOffset{}, false
+	}
+	o.Partition = int(binary.BigEndian.Uint32(rest[len(rest)-4:]))
+	return o, true
+}
+
+// ResetProjection drops the live generation of a projection, state and
+// offsets, so that its consumer rebuilds it from the start of the log. It
+// must run before the projection is opened.
+func (s *Store) ResetProjection(name string) error {
+	sp, err := s.currentSpace(name)
+	if err != nil {
+		return err
+	}
+	if err := s.db.DropPrefix(sp.prefix); err != nil {
+		return fmt.Errorf("reset projection %s: %w", name, err)
+	}
+	return nil
+}

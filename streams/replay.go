@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +54,27 @@ func Replay(ctx context.Context, brokers []string, topic string, target Rebuilde
 	for p, end := range ends {
 		parts = append(parts, p)
 		total += end
+	}
+	// The swap waits for the rebuild to reach the live generation's
+	// offsets; beyond the log end, it never would.
+	if live, ok := target.(interface {
+		LiveNextOffset(ctx context.Context, topic string, partition int) (int64, bool, error)
+	}); ok {
+		var lost []string
+		for p, end := range ends {
+			next, _, err := live.LiveNextOffset(ctx, topic, p)
+			if err != nil {
+				return err
+			}
+			if next > end {
+				lost = append(lost, fmt.Sprintf("partition %d: read up to %d, the log ends at %d", p, next, end))
+			}
+		}
+		if len(lost) > 0 {
+			slices.Sort(lost)
+			return fmt.Errorf("the live projection has read events the log no longer holds (%s): a replay could never catch up with it; "+
+				"restart the server with --on-log-loss=rebuild to rebuild from what the log holds (docs/operations.md)", strings.Join(lost, "; "))
+		}
 	}
 	sub, err := NewSubscriber(SubscriberConfig{Brokers: brokers, Offsets: target, Logger: log})
 	if err != nil {

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -235,6 +238,9 @@ func (s *Subscriber) consumePartition(ctx context.Context, topic string, partiti
 			}
 		}
 	}
+	if start >= 0 && !s.waitForLog(ctx, log, topic, partition, start) {
+		return
+	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   s.cfg.Brokers,
 		Topic:     topic,
@@ -301,6 +307,76 @@ func (s *Subscriber) consumePartition(ctx context.Context, topic string, partiti
 		mu.Lock()
 		acked = km.Offset
 		mu.Unlock()
+	}
+}
+
+var beyondEnd = promauto.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "learnstream_consumer_offset_beyond_log_end",
+	Help: "Offsets by which a consumer's next offset is beyond its partition's log end: the log lost events the consumer had read, and it waits instead of consuming.",
+}, []string{"topic", "partition"})
+
+var stalled struct {
+	sync.Mutex
+	m map[string]string
+}
+
+// StalledPartitions describes the partitions whose consumers wait because
+// their offset is beyond the log end, for readiness checks.
+func StalledPartitions() []string {
+	stalled.Lock()
+	defer stalled.Unlock()
+	out := make([]string, 0, len(stalled.m))
+	for _, v := range stalled.m {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func setStalled(key, reason string) {
+	stalled.Lock()
+	defer stalled.Unlock()
+	if stalled.m == nil {
+		stalled.m = map[string]string{}
+	}
+	if reason == "" {
+		delete(stalled.m, key)
+	} else {
+		stalled.m[key] = reason
+	}
+}
+
+// waitForLog holds a partition whose start offset is beyond the log end:
+// reading from there would skip every event written below it, and kafka-go
+// would wait there without a word. It reports the loss loudly (log, metric,
+// readiness) and checks again until the log reaches the offset (a lagging
+// replica came back) or ctx ends; false on shutdown.
+func (s *Subscriber) waitForLog(ctx context.Context, log *slog.Logger, topic string, partition int, start int64) bool {
+	key := fmt.Sprintf("%s/%d/%p", topic, partition, s)
+	defer setStalled(key, "")
+	for n := 0; ; n++ {
+		ends, err := EndOffsets(ctx, s.cfg.Brokers, topic)
+		if err != nil {
+			// The fetch loop reports an unreachable broker; nothing is
+			// known to be lost.
+			return ctx.Err() == nil
+		}
+		end, ok := ends[partition]
+		if !ok || start <= end {
+			beyondEnd.DeleteLabelValues(topic, strconv.Itoa(partition))
+			return true
+		}
+		reason := fmt.Sprintf("%s partition %d: %s would resume at offset %d but the log ends at %d: the log lost %d event(s) it had read; "+
+			"restart with --on-log-loss=rebuild to rebuild from what the log holds (see docs/operations.md)", topic, partition, s, start, end, start-end)
+		setStalled(key, reason)
+		beyondEnd.WithLabelValues(topic, strconv.Itoa(partition)).Set(float64(start - end))
+		if n%12 == 0 {
+			log.Error("consumer offset beyond the log end; not consuming this partition", "next_offset", start, "log_end", end,
+				"hint", "restart with --on-log-loss=rebuild (docs/operations.md)")
+		}
+		if !sleep(ctx, 5*time.Second) {
+			return false
+		}
 	}
 }
 

@@ -47,6 +47,7 @@ type serveConfig struct {
 	logFormat          string
 	tenant             string
 	groupPrefix        string
+	onLogLoss          string
 	pprof              string
 	analyticsConfig
 }
@@ -71,6 +72,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.tenant, "tenant", "default", "tenant of the bootstrap admin credential")
 	fs.StringVar(&c.groupPrefix, "group-prefix", "learnstream", "prefix of the Kafka consumer groups of partitioned roles")
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go's pprof profiles on this loopback host:port (off when empty)")
+	fs.StringVar(&c.onLogLoss, "on-log-loss", onLogLossRefuse, "when the event log holds less than the consumers have read (a damaged segment, a lost partition tail): "+
+		"refuse to start, naming what was lost, or rebuild the affected projections from what the log still holds (refuse, rebuild)")
 	c.analyticsConfig.flags(fs)
 }
 
@@ -121,6 +124,9 @@ func (c *serveConfig) validate() error {
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		errs = append(errs, err)
+	}
+	if c.onLogLoss != onLogLossRefuse && c.onLogLoss != onLogLossRebuild {
+		errs = append(errs, fmt.Errorf("--on-log-loss: %q is not refuse or rebuild", c.onLogLoss))
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format: %q is not text or json", c.logFormat))
@@ -222,6 +228,24 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	// One message limit everywhere (producer, topics, broker, fetches), so
 	// that the body limit is the real limit of a statement.
 	maxMsg := streams.MaxMessageBytesFor(cfg.maxBody)
+
+	store, err := projections.Open(filepath.Join(cfg.dataDir, "projections"), log)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() {
+		if err := store.Close(); err != nil {
+			log.Error("close projections store", "err", err)
+		}
+	})
+	// The log is checked before the embedded broker loads it (it truncates
+	// damage) and before any consumer resumes from its stored offsets.
+	var health *logHealth
+	if embedded {
+		if health, err = prepareLog(ctx, cfg, log, store, filepath.Join(cfg.dataDir, "kafka"), nil); err != nil {
+			return err
+		}
+	}
 	if embedded {
 		b, err := streams.StartEmbedded(streams.EmbeddedConfig{
 			DataDir: filepath.Join(cfg.dataDir, "kafka"), Listen: cfg.brokerListen,
@@ -249,16 +273,20 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		log.Warn("topics keep a smaller message limit than --max-body-bytes needs; statements above it answer 413",
 			"want_max_message_bytes", streams.TopicMessageBytes(maxMsg), "err", err)
 	}
-
-	store, err := projections.Open(filepath.Join(cfg.dataDir, "projections"), log)
-	if err != nil {
-		return err
-	}
-	cleanups = append(cleanups, func() {
-		if err := store.Close(); err != nil {
-			log.Error("close projections store", "err", err)
+	if !embedded {
+		ends := func(topic string) (map[int]int64, bool, error) {
+			e, err := streams.EndOffsets(startCtx, brokers, topic)
+			if err != nil {
+				// A model topic not created yet has nothing to lose.
+				log.Warn("log end offsets", "topic", topic, "err", err)
+				return nil, false, nil
+			}
+			return e, true, nil
 		}
-	})
+		if health, err = prepareLog(ctx, cfg, log, store, "", ends); err != nil {
+			return err
+		}
+	}
 
 	pub, err := streams.NewPublisher(streams.PublisherConfig{Brokers: brokers, MaxMessageBytes: maxMsg})
 	if err != nil {
@@ -344,10 +372,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
 	}
+	health.served = func(name string) bool { _, ok := adm.projs[name]; return ok }
 	apiCfg := api.Config{
 		Auth:   creds,
 		Admin:  adm,
-		Ready:  readiness(brokers),
+		Ready:  readiness(brokers, health.check),
 		Logger: log,
 		Source: publicURL,
 	}
@@ -446,7 +475,7 @@ func startCredentials(ctx context.Context, rt *runtime) (*projections.Credential
 
 // readiness checks the broker answers metadata requests, caching the answer
 // briefly so probes do not load it.
-func readiness(brokers []string) func(context.Context) error {
+func readiness(brokers []string, logHealth func(context.Context) error) func(context.Context) error {
 	var mu sync.Mutex
 	var last time.Time
 	var lastErr error
@@ -459,6 +488,8 @@ func readiness(brokers []string) func(context.Context) error {
 		_, lastErr = streams.Partitions(ctx, brokers, streams.TopicStatements)
 		if lastErr != nil {
 			lastErr = fmt.Errorf("kafka: %w", lastErr)
+		} else {
+			lastErr = logHealth(ctx)
 		}
 		last = time.Now()
 		return lastErr
