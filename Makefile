@@ -5,6 +5,8 @@
 #                    what it needs into .cache/ on first use
 #   make lint        gofmt, go vet, staticcheck only
 #   make serve       run learnstream locally (embedded broker, ./data)
+#   make conformance ADL's xAPI LRS conformance suite against a fresh server
+#                    (CONFORMANCE_VERSIONS="1.0.3"; needs node and npm)
 #   make bench       go test benchmarks (BENCH=regexp, BENCHTIME=1s, BENCH_PKGS=./...)
 #   make kafka-up    start a test broker; prints the export line for LEARNSTREAM_KAFKA_BROKERS
 #   make kafka-down  stop it
@@ -32,7 +34,7 @@ SERVE_FLAGS         ?= --dev
 
 export GO RACE_PKGS TEST_TIMEOUT GOTESTFLAGS STATICCHECK_VERSION
 
-.PHONY: test lint tools serve bench kafka-up kafka-down kafka-status python compose-check clean-cache
+.PHONY: test lint tools conformance serve bench kafka-up kafka-down kafka-status python compose-check clean-cache
 
 test:
 	bash .ci/test.sh test
@@ -42,6 +44,9 @@ lint:
 
 tools:
 	bash .ci/test.sh tools
+
+conformance:
+	bash .ci/conformance.sh run
 
 serve:
 	$(GO) run ./cmd/learnstream serve $(SERVE_FLAGS)

@@ -248,12 +248,16 @@ bash "$ROOT/.ci/python.sh" >"$LOGDIR/python-setup.log" 2>&1 &
 PY_PID=$!
 bash "$ROOT/.ci/kafka.sh" fetch >"$LOGDIR/kafka-fetch.log" 2>&1 &
 KF_PID=$!
+bash "$ROOT/.ci/conformance.sh" setup >"$LOGDIR/conformance-setup.log" 2>&1 &
+CF_PID=$!
 
 lint
 
 banner "waiting for background setup (chDB venv, Kafka jars)"
 wait "$PY_PID" || true
 wait "$KF_PID" || true
+CF_OK=1
+wait "$CF_PID" || CF_OK=0
 
 service_failed() { # name
   if [[ "$REQUIRE" == 1 ]]; then
@@ -263,9 +267,17 @@ service_failed() { # name
   echo "WARNING: $1 unavailable; tests that need it will skip"
 }
 
-sed 's/^/  (background) /' "$LOGDIR/python-setup.log" "$LOGDIR/kafka-fetch.log"
+sed 's/^/  (background) /' "$LOGDIR/python-setup.log" "$LOGDIR/kafka-fetch.log" "$LOGDIR/conformance-setup.log"
 run_step "chDB (python venv)" setup_chdb || service_failed chDB
 run_step "Apache Kafka broker (KRaft)" start_kafka || service_failed "the Kafka broker"
 
 go_tests
+
+# ADL's LRS conformance suite against a fresh server per xAPI version
+if ((CF_OK)); then
+  run_step "xAPI conformance (ADL suite: ${CONFORMANCE_VERSIONS:-1.0.3})" bash "$ROOT/.ci/conformance.sh" run
+else
+  service_failed "the xAPI conformance suite" || true
+  [[ "$REQUIRE" == 1 ]] || record "xAPI conformance (skipped: suite not set up)" SKIP 0
+fi
 exit $FAILED
