@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # learnstream: one static binary on a small Debian base.
 #
-#   docker build -t learnstream .
+#   docker build --build-arg VERSION=v1.2.3 -t learnstream .   (learnstream version prints it)
 #   docker run -p 8080:8080 -e LEARNSTREAM_ADMIN_KEY=... -e LEARNSTREAM_ADMIN_SECRET=... \
 #     learnstream serve --kafka broker:9092 --http 0.0.0.0:8080
 #
@@ -18,6 +18,7 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 
 COPY . .
+# the version `learnstream version` and the start-up log report
 ARG VERSION=dev
 ENV GOCACHE=/gocache
 RUN --mount=type=cache,target=/go/pkg/mod \

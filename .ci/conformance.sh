@@ -50,7 +50,8 @@ setup() {
     xargs -0 -I{} install -D -m 0644 {} "$dir/{}")
   if [[ ! -f "$dir/node_modules/.learnstream-ok" ]]; then
     log "installing the suite's npm dependencies into ${dir#"$ROOT"/}"
-    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error >&2) || die "npm install failed"
+    # npm's download cache under .cache too, not ~/.npm
+    (cd "$dir" && npm_config_cache="$ROOT/.cache/npm" npm install --no-audit --no-fund --loglevel=error >&2) || die "npm install failed"
     touch "$dir/node_modules/.learnstream-ok"
   fi
   echo "$dir"

@@ -34,13 +34,16 @@ BOOTFILE="$STATE/bootstrap"
 RUNDIRFILE="$STATE/rundir"
 LOGFILE="$STATE/broker.log"
 CONF_SRC="$ROOT/.ci/kafka"
+M2="$ROOT/.cache/m2"
 HEAP="${KAFKA_HEAP:--Xms256m -Xmx512m}"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
 
 log() { echo "[kafka.sh] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# On a bare Debian machine, install a missing tool when we may (root + apt-get).
+# On a bare Debian machine, install a missing tool when we may (root +
+# apt-get): Java 17+ to run Kafka and Maven to fetch its jars. These are the
+# only things the test setup installs outside .cache/ (see README, Tests).
 apt_install() { # package...
   [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null || return 1
   log "installing $* with apt-get"
@@ -87,7 +90,8 @@ fetch() {
   rm -rf "$DIST"
   mkdir -p "$DIST"
   local tmp="$DIST/libs.partial"
-  mvn -q -B -Dstyle.color=never -f "$CONF_SRC/pom.xml" \
+  # Maven's local repository under .cache too, not ~/.m2
+  mvn -q -B -Dstyle.color=never -Dmaven.repo.local="$M2" -f "$CONF_SRC/pom.xml" \
     -Dkafka.version="$KAFKA_VERSION" -DincludeScope=runtime \
     -DoutputDirectory="$tmp" dependency:copy-dependencies </dev/null 2>&1 \
     | sed $'s/\x1b\\[[0-9;]*m//g' >&2 \

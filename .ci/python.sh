@@ -73,7 +73,8 @@ if [[ ! -x "$PY" ]]; then
 fi
 
 log "installing chdb==$CHDB_VERSION into $VENV"
-"$PY" -m pip install --disable-pip-version-check --no-input -q "chdb==$CHDB_VERSION"
+# pip's download cache goes under .cache too, not to ~/.cache/pip
+PIP_CACHE_DIR="$ROOT/.cache/pip" "$PY" -m pip install --disable-pip-version-check --no-input -q "chdb==$CHDB_VERSION"
 
 if ! have_chdb; then
   log "chdb $CHDB_VERSION installed but 'import chdb; chdb.query(\"SELECT 1\")' fails:"
