@@ -24,9 +24,18 @@ type docResource struct {
 	activity bool   // takes activityId
 	agent    bool   // takes agent
 	// concurrency: a PUT to an existing document needs If-Match or
-	// If-None-Match (409 otherwise). The State resource permits PUT
-	// without them, as content players write state that way.
+	// If-None-Match (409 otherwise) under every version. The State
+	// resource asks it only of xAPI 2.0 requests (see needsPrecondition).
 	concurrency bool
+}
+
+// needsPrecondition reports whether a PUT over an existing document must
+// carry If-Match or If-None-Match. xAPI 1.0.3 asks it of the two profile
+// resources only, and 1.0.3 content players write state without either
+// header, so their State writes keep working; xAPI 2.0 (Communication 3.1)
+// asks it of the State resource as well.
+func (d docResource) needsPrecondition(spec xapi.Spec) bool {
+	return d.concurrency || spec == xapi.Spec2
 }
 
 var (
@@ -212,16 +221,20 @@ func (x *lrs) writeDocument(w http.ResponseWriter, r *http.Request, d docResourc
 			writeError(w, http.StatusPreconditionFailed, "precondition failed: the document's ETag is "+etagOrNone(cur, found))
 			return
 		}
-		if wr.Op == projections.OpPut && d.concurrency && ifMatch == "" && ifNoneMatch == "" {
+		if wr.Op == projections.OpPut && d.needsPrecondition(requestSpec(r)) && ifMatch == "" && ifNoneMatch == "" {
 			// Communication 3.1: 409 over an existing document. Over none,
-			// ADL's conformance suite requires 400: a profile PUT states
-			// what it expects to replace.
-			if found {
+			// ADL's conformance suite requires 400 of a profile: a profile
+			// PUT states what it expects to replace. A 2.0 State PUT over
+			// none creates, unless a concurrent write created it first.
+			switch {
+			case found:
 				writeConflict(w)
-			} else {
+				return
+			case d.concurrency:
 				writeError(w, http.StatusBadRequest, "PUT to a profile needs If-Match with the document's ETag, or If-None-Match: * to create it")
+				return
 			}
-			return
+			wr.MustNotExist = true
 		}
 		// A POST that says it sends JSON must send a JSON object, as a
 		// merge needs one (Communication 2.3.4, 2.7.s4).

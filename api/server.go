@@ -109,7 +109,9 @@ func New(cfg Config) *Server {
 func (s *Server) routes() {
 	s.opsRoutes()
 	x := &lrs{Server: s, be: s.backend()}
-	auth := func(h http.HandlerFunc, scopes []string) http.HandlerFunc { return x.wrap(s.requireAuth(h, scopes...)) }
+	auth := func(h http.HandlerFunc, scopes []string) http.HandlerFunc {
+		return x.wrap(s.requireAuth(x.rememberVersion(h), scopes...))
+	}
 	s.mux.HandleFunc("GET /xapi/about", x.about)
 	s.mux.HandleFunc("OPTIONS /xapi/", x.preflight)
 	s.mux.HandleFunc("POST /xapi/", x.wrap(x.noMethod))

@@ -21,9 +21,6 @@ import (
 	"github.com/learnstream/learnstream/projections"
 )
 
-// XAPIVersion is the version this LRS speaks.
-const XAPIVersion = "1.0.3"
-
 var (
 	statementsAccepted = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "learnstream_statements_accepted_total",
@@ -96,7 +93,8 @@ func (x *lrs) postStatements(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sts, err := xapi.ParseStatements(body)
+	spec := requestSpec(r)
+	sts, err := xapi.ParseStatements(body, spec)
 	if err != nil {
 		writeInputError(w, err)
 		return
@@ -109,7 +107,7 @@ func (x *lrs) postStatements(w http.ResponseWriter, r *http.Request) {
 		writeInputError(w, err)
 		return
 	}
-	ids, status, msg := x.store(r.Context(), credential(r), sts, parts)
+	ids, status, msg := x.store(r.Context(), credential(r), spec, sts, parts)
 	if status != http.StatusOK {
 		writeError(w, status, msg)
 		return
@@ -142,7 +140,8 @@ func (x *lrs) putStatement(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st, err := xapi.ParseStatement(body)
+	spec := requestSpec(r)
+	st, err := xapi.ParseStatementAs(body, spec)
 	if err != nil {
 		writeInputError(w, err)
 		return
@@ -161,7 +160,7 @@ func (x *lrs) putStatement(w http.ResponseWriter, r *http.Request) {
 		writeInputError(w, err)
 		return
 	}
-	if _, status, msg := x.store(r.Context(), credential(r), sts, parts); status != http.StatusOK {
+	if _, status, msg := x.store(r.Context(), credential(r), spec, sts, parts); status != http.StatusOK {
 		writeError(w, status, msg)
 		return
 	}
@@ -172,7 +171,7 @@ func (x *lrs) putStatement(w http.ResponseWriter, r *http.Request) {
 // readable. Nothing is published unless every statement is acceptable.
 // Attachment payloads go first, on the same keys as their statements, so
 // they are stored before the statements that reference them.
-func (x *lrs) store(ctx context.Context, cred projections.Credential, sts []*xapi.Statement, parts map[string]part) ([]string, int, string) {
+func (x *lrs) store(ctx context.Context, cred projections.Credential, spec xapi.Spec, sts []*xapi.Statement, parts map[string]part) ([]string, int, string) {
 	now := nextStored()
 	auth := x.authority(cred)
 	ids := make([]string, len(sts))
@@ -206,6 +205,9 @@ func (x *lrs) store(ctx context.Context, cred projections.Credential, sts []*xap
 				x.log.Error("read statement", "id", st.ID, "err", err)
 				return nil, http.StatusInternalServerError, "could not read statements"
 			}
+		}
+		if st.Version == "" {
+			st.Version = spec.StatementVersion()
 		}
 		st.Prepare(watermill.NewUUID(), now, auth)
 		ids[i] = st.ID

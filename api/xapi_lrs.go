@@ -9,12 +9,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/learnstream/learnstream/domain/xapi"
 )
 
 // lrs serves the xAPI resources under /xapi/.
 type lrs struct {
 	*Server
-	be *XAPI
+	be     *XAPI
+	spoken spokenVersions
 }
 
 // Scope sets of the resources (xAPI Communication 4.2).
@@ -38,23 +41,18 @@ func onlyMine(r *http.Request) bool {
 }
 
 // wrap adds what every /xapi/ resource but About has: CORS, the alternate
-// request syntax, and the version rule (the request names 1.0.x, every
-// answer names ours).
+// request syntax, and the version rule (the request names 1.0.x or 2.0.x,
+// and the answer names the version it is given in: 1.0.3 or 2.0.0).
 func (x *lrs) wrap(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		x.cors(w, r)
-		w.Header().Set("X-Experience-API-Version", XAPIVersion)
+		w.Header().Set("X-Experience-API-Version", xapi.Latest.Header())
 		if r.Method == http.MethodPost && r.URL.Query().Has("method") {
 			x.alternate(w, r)
 			return
 		}
-		v := r.Header.Get("X-Experience-API-Version")
-		if v == "" {
-			writeError(w, http.StatusBadRequest, "header X-Experience-API-Version is required (1.0.x)")
-			return
-		}
-		if v != "1.0" && !strings.HasPrefix(v, "1.0.") {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("header X-Experience-API-Version: %q is not supported (1.0.x)", v))
+		r, ok := x.negotiate(w, r)
+		if !ok {
 			return
 		}
 		next(w, r)
@@ -90,7 +88,7 @@ func (x *lrs) preflight(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Headers", allow)
 		w.Header().Set("Access-Control-Max-Age", "86400")
 	}
-	w.Header().Set("X-Experience-API-Version", XAPIVersion)
+	w.Header().Set("X-Experience-API-Version", aboutSpec(r).Header())
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -129,6 +127,19 @@ func (x *lrs) alternate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "alternate request syntax: form body: "+err.Error())
 		return
 	}
+	// xAPI 2.0 dropped the alternate request syntax (Communication 1.3):
+	// a request naming 2.0, as a header or as a form field, is refused.
+	v := r.Header.Get("X-Experience-API-Version")
+	for k, vs := range form {
+		if v == "" && strings.EqualFold(k, "X-Experience-API-Version") {
+			v = vs[0]
+		}
+	}
+	if s, ok := xapi.SpecOf(v); ok && s == xapi.Spec2 {
+		w.Header().Set("X-Experience-API-Version", s.Header())
+		writeError(w, http.StatusBadRequest, "alternate request syntax (method= in the query) is not part of xAPI 2.0: send "+method+" with real headers, or name X-Experience-API-Version 1.0.3")
+		return
+	}
 	r2 := r.Clone(r.Context())
 	r2.Method = method
 	r2.Header = r.Header.Clone()
@@ -164,13 +175,23 @@ func (x *lrs) noMethod(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s is not a resource method", r.Method, r.URL.Path))
 }
 
+// about lists every version the LRS speaks. It needs no version header;
+// when the request names one it is answered in that version.
 func (x *lrs) about(w http.ResponseWriter, r *http.Request) {
 	x.cors(w, r)
-	w.Header().Set("X-Experience-API-Version", XAPIVersion)
+	w.Header().Set("X-Experience-API-Version", aboutSpec(r).Header())
 	writeJSON(w, http.StatusOK, map[string]any{
-		"version":    []string{"1.0.0", "1.0.1", "1.0.2", XAPIVersion},
+		"version":    []string{"1.0.0", "1.0.1", "1.0.2", "1.0.3", "2.0.0"},
 		"extensions": map[string]any{},
 	})
+}
+
+// aboutSpec is the version of an answer that needs no version header.
+func aboutSpec(r *http.Request) xapi.Spec {
+	if s, ok := xapi.SpecOf(r.Header.Get("X-Experience-API-Version")); ok {
+		return s
+	}
+	return xapi.Latest
 }
 
 // checkParams rejects parameters a resource does not know, repeated ones,

@@ -13,14 +13,14 @@ func BenchmarkParseStatements(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ParseStatements(body); err != nil {
+		if _, err := ParseStatements(body, Spec1); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkMarshalJSON(b *testing.B) {
-	list, err := ParseStatements([]byte(cmi5Session))
+	list, err := ParseStatements([]byte(cmi5Session), Spec1)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package xapi
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -186,6 +187,18 @@ func (c *Context) clone() *Context {
 		n.Statement = &r
 	}
 	n.Extensions = c.Extensions.clone()
+	if c.ContextAgents != nil {
+		n.ContextAgents = make([]ContextAgent, len(c.ContextAgents))
+		for i, a := range c.ContextAgents {
+			n.ContextAgents[i] = ContextAgent{Agent: a.Agent.clone(), RelevantTypes: slices.Clone(a.RelevantTypes)}
+		}
+	}
+	if c.ContextGroups != nil {
+		n.ContextGroups = make([]ContextGroup, len(c.ContextGroups))
+		for i, g := range c.ContextGroups {
+			n.ContextGroups[i] = ContextGroup{Group: g.Group.clone(), RelevantTypes: slices.Clone(g.RelevantTypes)}
+		}
+	}
 	return &n
 }
 

@@ -176,7 +176,7 @@ const authoringToolAnswered = `{
 }`
 
 func TestCmi5Session(t *testing.T) {
-	list, err := ParseStatements([]byte(cmi5Session))
+	list, err := ParseStatements([]byte(cmi5Session), Spec1)
 	if err != nil {
 		t.Fatal(err)
 	}

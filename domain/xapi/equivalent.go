@@ -169,8 +169,21 @@ func normContext(c *Context) *Context {
 		c.Statement.ID = strings.ToLower(c.Statement.ID)
 	}
 	c.Extensions = normExtensions(c.Extensions)
+	if len(c.ContextAgents) == 0 {
+		c.ContextAgents = nil
+	}
+	for i := range c.ContextAgents {
+		normAgent(&c.ContextAgents[i].Agent)
+	}
+	if len(c.ContextGroups) == 0 {
+		c.ContextGroups = nil
+	}
+	for i := range c.ContextGroups {
+		normAgent(&c.ContextGroups[i].Group)
+	}
 	if c.Registration == "" && c.Instructor == nil && c.Team == nil && c.ContextActivities == nil &&
-		c.Revision == "" && c.Platform == "" && c.Language == "" && c.Statement == nil && c.Extensions == nil {
+		c.Revision == "" && c.Platform == "" && c.Language == "" && c.Statement == nil && c.Extensions == nil &&
+		c.ContextAgents == nil && c.ContextGroups == nil {
 		return nil
 	}
 	return c

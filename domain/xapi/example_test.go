@@ -15,7 +15,7 @@ func Example() {
 		"object": {"id": "https://content.example.com/course-7/au-1"},
 		"result": {"completion": true, "duration": "PT12M38S"}
 	}]`)
-	statements, err := xapi.ParseStatements(body)
+	statements, err := xapi.ParseStatements(body, xapi.Spec1)
 	if err != nil {
 		panic(err)
 	}
@@ -34,7 +34,7 @@ func ExampleValidationError() {
 	_, err := xapi.ParseStatements([]byte(`[
 		{"actor": {"mbox": "mailto:a@example.com"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/attempted"}, "object": {"id": "https://example.com/a"}},
 		{"actor": {"mbox": "b@example.com"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/attempted"}, "object": {"id": "https://example.com/a"}}
-	]`))
+	]`), xapi.Spec1)
 	var ve *xapi.ValidationError
 	if errors.As(err, &ve) {
 		fmt.Println(ve.Field)

@@ -121,16 +121,6 @@ func isMediaType(s string) bool {
 	return slash > 0 && slash < len(mt)-1
 }
 
-// isVersion accepts "1.0" and "1.0.x": the LRS must take every statement of
-// the 1.0 line and refuse all others.
-func isVersion(s string) bool {
-	if s == "1.0" {
-		return true
-	}
-	patch, ok := strings.CutPrefix(s, "1.0.")
-	return ok && patch != "" && isDigits(patch)
-}
-
 // IsLanguageTag reports whether tag is a well-formed RFC 5646 language tag
 // (the order and length of its subtags are right; whether a subtag is
 // registered is not checked, which the specification allows).

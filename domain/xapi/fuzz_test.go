@@ -18,7 +18,7 @@ func FuzzParseStatements(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		list, err := ParseStatements(data)
+		list, err := ParseStatements(data, Spec1)
 		if err != nil {
 			var ve *ValidationError
 			if !errors.As(err, &ve) || ve.Field == "" || ve.Rule == "" {

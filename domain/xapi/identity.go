@@ -86,6 +86,14 @@ func (s *Statement) AgentKeys(related bool) []string {
 		if related && ctx != nil {
 			add(ctx.Instructor)
 			add(ctx.Team)
+			// xAPI 2.0 widens related_agents to the context agents and
+			// groups (Communication 2.1.3).
+			for i := range ctx.ContextAgents {
+				add(&ctx.ContextAgents[i].Agent)
+			}
+			for i := range ctx.ContextGroups {
+				add(&ctx.ContextGroups[i].Group)
+			}
 		}
 	}
 	addCore(&s.Actor, s.Object, s.Context)

@@ -147,6 +147,20 @@ type contextJSON struct {
 	Language          string             `json:"language,omitempty"`
 	Statement         *StatementRef      `json:"statement,omitempty"`
 	Extensions        Extensions         `json:"extensions,omitempty"`
+	ContextAgents     []contextAgentJSON `json:"contextAgents,omitempty"`
+	ContextGroups     []contextGroupJSON `json:"contextGroups,omitempty"`
+}
+
+type contextAgentJSON struct {
+	ObjectType    string   `json:"objectType"`
+	Agent         Agent    `json:"agent"`
+	RelevantTypes []string `json:"relevantTypes,omitempty"`
+}
+
+type contextGroupJSON struct {
+	ObjectType    string   `json:"objectType"`
+	Group         Agent    `json:"group"`
+	RelevantTypes []string `json:"relevantTypes,omitempty"`
 }
 
 // MarshalJSON writes the context, leaving out contextActivities whose lists
@@ -164,6 +178,14 @@ func (c Context) MarshalJSON() ([]byte, error) {
 	}
 	if !c.ContextActivities.empty() {
 		w.ContextActivities = c.ContextActivities
+	}
+	// An empty contextAgents or contextGroups array is valid but says
+	// nothing, so it is left out like the other empty values.
+	for _, a := range c.ContextAgents {
+		w.ContextAgents = append(w.ContextAgents, contextAgentJSON{ObjectType: "contextAgent", Agent: a.Agent, RelevantTypes: a.RelevantTypes})
+	}
+	for _, g := range c.ContextGroups {
+		w.ContextGroups = append(w.ContextGroups, contextGroupJSON{ObjectType: "contextGroup", Group: g.Group, RelevantTypes: g.RelevantTypes})
 	}
 	return marshal(w)
 }

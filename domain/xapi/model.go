@@ -40,7 +40,7 @@ const (
 	InteractionOther       = "other"
 )
 
-// Statement is an xAPI 1.0.3 statement.
+// Statement is an xAPI statement, of version 1.0.x or 2.0.x.
 //
 // Optional objects are pointers so that "absent" and "present" stay
 // distinguishable; optional strings are empty when absent. Values that the
@@ -56,7 +56,7 @@ type Statement struct {
 	Timestamp   *time.Time   // when the experience happened; set to Stored when absent
 	Stored      *time.Time   // set by the LRS
 	Authority   *Agent       // set by the LRS from the credentials
-	Version     string       // "1.0" or "1.0.x"
+	Version     string       // "1.0", "1.0.x", "2.0" or "2.0.x"
 	Attachments []Attachment // attachment metadata; the payloads travel separately
 }
 
@@ -213,6 +213,26 @@ type Context struct {
 	Language          string // RFC 5646 tag
 	Statement         *StatementRef
 	Extensions        Extensions
+
+	// ContextAgents and ContextGroups are xAPI 2.0 properties: people and
+	// teams other than the actor that took part, with the parts they
+	// played. Statements accepted under xAPI 1.0.3 never have them.
+	ContextAgents []ContextAgent
+	ContextGroups []ContextGroup
+}
+
+// ContextAgent relates an Agent other than the actor to a statement
+// (xAPI 2.0 context.contextAgents; objectType "contextAgent").
+type ContextAgent struct {
+	Agent         Agent    // always a single Agent
+	RelevantTypes []string // IRIs of the part played; nil when not given, never empty
+}
+
+// ContextGroup relates a Group to a statement (xAPI 2.0
+// context.contextGroups; objectType "contextGroup").
+type ContextGroup struct {
+	Group         Agent    // always a Group, identified or anonymous
+	RelevantTypes []string // as for ContextAgent
 }
 
 // ContextActivities relates a statement to other activities. Clients may

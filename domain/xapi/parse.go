@@ -6,28 +6,37 @@ import (
 	"time"
 )
 
-// ParseStatement parses and fully validates one statement. Errors are
-// *ValidationError whose Field is relative to the statement ("actor.mbox").
+// ParseStatement parses and fully validates one statement as stored: it
+// must follow the rules of xAPI 1.0.3 or of xAPI 2.0 (see SpecAny). Errors
+// are *ValidationError whose Field is relative to the statement
+// ("actor.mbox").
 func ParseStatement(data []byte) (*Statement, error) {
+	return ParseStatementAs(data, SpecAny)
+}
+
+// ParseStatementAs parses and validates one statement under the rules of
+// spec, the version a request named.
+func ParseStatementAs(data []byte, spec Spec) (*Statement, error) {
 	raw, err := readJSON(data, "statement")
 	if err != nil {
 		return nil, err
 	}
-	return parseStatement(raw, "")
+	return parseStatement(raw, "", spec)
 }
 
 // ParseStatements parses the body of a POST to the statements resource: one
 // statement object or a non-empty array of them. Errors in an array name the
 // item ("statements[2].actor.mbox"); the whole batch is rejected on the
-// first error, since the LRS must not store part of a request.
-func ParseStatements(data []byte) ([]*Statement, error) {
+// first error, since the LRS must not store part of a request. The rules
+// are those of spec, the version the request named.
+func ParseStatements(data []byte, spec Spec) ([]*Statement, error) {
 	raw, err := readJSON(data, "statements")
 	if err != nil {
 		return nil, err
 	}
 	switch kindOf(raw) {
 	case kindObject:
-		s, err := parseStatement(raw, "")
+		s, err := parseStatement(raw, "", spec)
 		if err != nil {
 			return nil, err
 		}
@@ -47,7 +56,7 @@ func ParseStatements(data []byte) ([]*Statement, error) {
 			if err := expectKind(item, path, kindObject); err != nil {
 				return nil, err
 			}
-			s, err := parseStatement(item, path)
+			s, err := parseStatement(item, path, spec)
 			if err != nil {
 				return nil, err
 			}
@@ -115,7 +124,7 @@ func (a *Agent) UnmarshalJSON(data []byte) error {
 
 var statementKeys = []string{"id", "actor", "verb", "object", "result", "context", "timestamp", "stored", "authority", "version", "attachments"}
 
-func parseStatement(raw json.RawMessage, path string) (*Statement, error) {
+func parseStatement(raw json.RawMessage, path string, spec Spec) (*Statement, error) {
 	f, err := decodeObject(raw, path)
 	if err != nil {
 		return nil, err
@@ -129,7 +138,7 @@ func parseStatement(raw json.RawMessage, path string) (*Statement, error) {
 			return nil, err
 		}
 	}
-	c, err := parseCore(f, false)
+	c, err := parseCore(f, false, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -153,8 +162,8 @@ func parseStatement(raw json.RawMessage, path string) (*Statement, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !isVersion(v) {
-			return nil, invalid(p, `must be "1.0" or "1.0.x": this LRS speaks xAPI 1.0`)
+		if !spec.acceptsVersion(v) {
+			return nil, invalid(p, spec.versionRule())
 		}
 		s.Version = v
 	}
@@ -176,7 +185,7 @@ type core struct {
 	attachments []Attachment
 }
 
-func parseCore(f fields, sub bool) (core, error) {
+func parseCore(f fields, sub bool, spec Spec) (core, error) {
 	var c core
 	var err error
 	for _, key := range []string{"actor", "verb", "object"} {
@@ -193,7 +202,7 @@ func parseCore(f fields, sub bool) (core, error) {
 		return c, err
 	}
 	raw, p, _ = f.get("object")
-	if c.object, err = parseObject(raw, p, sub); err != nil {
+	if c.object, err = parseObject(raw, p, sub, spec); err != nil {
 		return c, err
 	}
 	if raw, p, ok := f.get("result"); ok {
@@ -202,7 +211,7 @@ func parseCore(f fields, sub bool) (core, error) {
 		}
 	}
 	if raw, p, ok := f.get("context"); ok {
-		if c.context, err = parseContext(raw, p, c.object.Activity != nil); err != nil {
+		if c.context, err = parseContext(raw, p, c.object.Activity != nil, spec); err != nil {
 			return c, err
 		}
 	}
@@ -221,7 +230,7 @@ func parseCore(f fields, sub bool) (core, error) {
 
 var subStatementKeys = []string{"objectType", "actor", "verb", "object", "result", "context", "timestamp", "attachments"}
 
-func parseSubStatement(f fields) (*SubStatement, error) {
+func parseSubStatement(f fields, spec Spec) (*SubStatement, error) {
 	for _, key := range []string{"id", "stored", "version", "authority"} {
 		if f.has(key) {
 			return nil, invalid(joinKey(f.path, key), "must not be used in a SubStatement: only the containing statement has an "+key)
@@ -230,7 +239,7 @@ func parseSubStatement(f fields) (*SubStatement, error) {
 	if err := f.only("a SubStatement", subStatementKeys...); err != nil {
 		return nil, err
 	}
-	c, err := parseCore(f, true)
+	c, err := parseCore(f, true, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -508,7 +517,7 @@ func parseVerb(raw json.RawMessage, path string) (Verb, error) {
 	return v, nil
 }
 
-func parseObject(raw json.RawMessage, path string, inSub bool) (Object, error) {
+func parseObject(raw json.RawMessage, path string, inSub bool, spec Spec) (Object, error) {
 	f, err := decodeObject(raw, path)
 	if err != nil {
 		return Object{}, err
@@ -548,7 +557,7 @@ func parseObject(raw json.RawMessage, path string, inSub bool) (Object, error) {
 		if inSub {
 			return Object{}, invalid(joinKey(path, "objectType"), "a SubStatement must not contain another SubStatement")
 		}
-		s, err := parseSubStatement(f)
+		s, err := parseSubStatement(f, spec)
 		if err != nil {
 			return Object{}, err
 		}
@@ -819,13 +828,24 @@ func parseScore(raw json.RawMessage, path string) (*Score, error) {
 
 // --- context ---
 
-func parseContext(raw json.RawMessage, path string, objectIsActivity bool) (*Context, error) {
+// contextKeys are the properties of a Context: those of xAPI 1.0.3 and
+// the two xAPI 2.0 added (refused earlier for 1.0.3 requests).
+var contextKeys = []string{"registration", "instructor", "team", "contextActivities",
+	"revision", "platform", "language", "statement", "extensions", "contextAgents", "contextGroups"}
+
+func parseContext(raw json.RawMessage, path string, objectIsActivity bool, spec Spec) (*Context, error) {
 	f, err := decodeObject(raw, path)
 	if err != nil {
 		return nil, err
 	}
-	if err := f.only("a Context", "registration", "instructor", "team", "contextActivities",
-		"revision", "platform", "language", "statement", "extensions"); err != nil {
+	if spec == Spec1 {
+		for _, k := range []string{"contextAgents", "contextGroups"} {
+			if f.has(k) {
+				return nil, invalid(joinKey(path, k), "is an xAPI 2.0 property; send the request with X-Experience-API-Version: 2.0.0 to use it")
+			}
+		}
+	}
+	if err := f.only("a Context", contextKeys...); err != nil {
 		return nil, err
 	}
 	c := &Context{}
@@ -853,6 +873,16 @@ func parseContext(raw json.RawMessage, path string, objectIsActivity bool) (*Con
 	}
 	if raw, p, ok := f.get("contextActivities"); ok {
 		if c.ContextActivities, err = parseContextActivities(raw, p); err != nil {
+			return nil, err
+		}
+	}
+	if raw, p, ok := f.get("contextAgents"); ok {
+		if c.ContextAgents, err = parseContextAgents(raw, p); err != nil {
+			return nil, err
+		}
+	}
+	if raw, p, ok := f.get("contextGroups"); ok {
+		if c.ContextGroups, err = parseContextGroups(raw, p); err != nil {
 			return nil, err
 		}
 	}
@@ -968,6 +998,140 @@ func parseContextActivities(raw json.RawMessage, path string) (*ContextActivitie
 		}
 	}
 	return ca, nil
+}
+
+// parseContextAgents parses context.contextAgents (xAPI 2.0, Data
+// 2.4.6.3): an array of contextAgent objects, each naming one Agent (not a
+// Group) and, optionally, the types of the part it played.
+func parseContextAgents(raw json.RawMessage, path string) ([]ContextAgent, error) {
+	items, err := decodeArray(raw, path)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ContextAgent, 0, len(items))
+	for i, item := range items {
+		p := joinIndex(path, i)
+		f, err := decodeObject(item, p)
+		if err != nil {
+			return nil, err
+		}
+		if err := f.only("a contextAgent", "objectType", "agent", "relevantTypes"); err != nil {
+			return nil, err
+		}
+		if err := requireObjectType(f, "contextAgent"); err != nil {
+			return nil, err
+		}
+		rawAgent, ap, ok := f.get("agent")
+		if !ok {
+			return nil, invalid(ap, "is required: a contextAgent names one Agent")
+		}
+		af, err := decodeObject(rawAgent, ap)
+		if err != nil {
+			return nil, err
+		}
+		ot := ""
+		if rawOT, otp, ok := af.get("objectType"); ok {
+			if ot, err = decodeString(rawOT, otp); err != nil {
+				return nil, err
+			}
+			if ot != ObjectTypeAgent {
+				return nil, invalid(otp, `must be "Agent": a contextAgent names one Agent (use contextGroups for Groups)`)
+			}
+		}
+		a, err := parseAgentFields(af, ot)
+		if err != nil {
+			return nil, err
+		}
+		ca := ContextAgent{Agent: a}
+		if ca.RelevantTypes, err = parseRelevantTypes(f); err != nil {
+			return nil, err
+		}
+		out = append(out, ca)
+	}
+	return out, nil
+}
+
+// parseContextGroups parses context.contextGroups (xAPI 2.0, Data
+// 2.4.6.4): an array of contextGroup objects, each naming one Group,
+// identified or anonymous.
+func parseContextGroups(raw json.RawMessage, path string) ([]ContextGroup, error) {
+	items, err := decodeArray(raw, path)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ContextGroup, 0, len(items))
+	for i, item := range items {
+		p := joinIndex(path, i)
+		f, err := decodeObject(item, p)
+		if err != nil {
+			return nil, err
+		}
+		if err := f.only("a contextGroup", "objectType", "group", "relevantTypes"); err != nil {
+			return nil, err
+		}
+		if err := requireObjectType(f, "contextGroup"); err != nil {
+			return nil, err
+		}
+		rawGroup, gp, ok := f.get("group")
+		if !ok {
+			return nil, invalid(gp, "is required: a contextGroup names one Group")
+		}
+		if err := requireGroup(rawGroup, gp); err != nil {
+			return nil, err
+		}
+		g, err := parseActor(rawGroup, gp)
+		if err != nil {
+			return nil, err
+		}
+		cg := ContextGroup{Group: g}
+		if cg.RelevantTypes, err = parseRelevantTypes(f); err != nil {
+			return nil, err
+		}
+		out = append(out, cg)
+	}
+	return out, nil
+}
+
+// requireObjectType checks the mandatory objectType of an object whose
+// kind the specification fixes.
+func requireObjectType(f fields, want string) error {
+	raw, p, ok := f.get("objectType")
+	if !ok {
+		return invalid(p, "is required and must be %q", want)
+	}
+	ot, err := decodeString(raw, p)
+	if err != nil {
+		return err
+	}
+	if ot != want {
+		return invalid(p, "must be %q (exact case)", want)
+	}
+	return nil
+}
+
+// parseRelevantTypes parses the optional relevantTypes of a contextAgent
+// or contextGroup: when present, a non-empty array of IRIs.
+func parseRelevantTypes(f fields) ([]string, error) {
+	raw, p, ok := f.get("relevantTypes")
+	if !ok {
+		return nil, nil
+	}
+	items, err := decodeArray(raw, p)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, invalid(p, "must list at least one type IRI when present")
+	}
+	out := make([]string, 0, len(items))
+	for i, item := range items {
+		t, err := decodeIRI(item, joinIndex(p, i))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // --- attachments ---
