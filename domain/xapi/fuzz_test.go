@@ -18,7 +18,8 @@ func FuzzParseStatements(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		list, err := ParseStatements(data, Spec1)
+		// xAPI 2.0 rules: they accept everything 1.0.3 does and more.
+		list, err := ParseStatements(data, Spec2)
 		if err != nil {
 			var ve *ValidationError
 			if !errors.As(err, &ve) || ve.Field == "" || ve.Rule == "" {
@@ -101,6 +102,7 @@ func fuzzSeeds(tb testing.TB) []string {
 		e("result", `{"score": {"scaled": -0.5, "raw": -1e-3, "min": -1, "max": 1E2}, "response": "\u00e9\u0000", "duration": "P1Y2M3DT4H5M6.789S"}`),
 		e("timestamp", `"2015-11-18T12:17:00.123456789+05:30"`, "stored", `"9999-12-31T23:59:59Z"`, "version", `"1.0.3"`),
 		e("attachments", "["+attachmentOK+"]"),
+		e("version", `"2.0.0"`, "context", `{"contextAgents": [{"objectType": "contextAgent", "agent": {"mbox": "mailto:c@example.com"}, "relevantTypes": ["a:b"]}], "contextGroups": [{"objectType": "contextGroup", "group": `+groupAnon+`}]}`),
 		`{"actor":{"mbox":"mailto:a@b"},"verb":{"id":"a:b"},"object":{"id":"a:b"},"context":{"extensions":{"a:b":{"x":[1,2.50,null,true,"\ud83d\ude00"]}}}}`,
 		`{"actor":{"mbox":"mailto:a@b"},"verb":{"id":"a:b"},"object":{"id":"a:b"},"context":{"contextActivities":{"parent":{"id":"a:b"},"other":[]}}}`,
 		`{"actor":{"mbox":"mailto:a@b"},"verb":{"id":"a:b","display":{"EN":"x"}},"object":{"id":"a:b","definition":{}},"result":{},"context":{}}`,

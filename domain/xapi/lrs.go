@@ -144,6 +144,12 @@ func idsContext(c *Context) *Context {
 		a := idsAgent(*c.Team)
 		c.Team = &a
 	}
+	for i := range c.ContextAgents {
+		c.ContextAgents[i].Agent = idsAgent(c.ContextAgents[i].Agent)
+	}
+	for i := range c.ContextGroups {
+		c.ContextGroups[i].Group = idsAgent(c.ContextGroups[i].Group)
+	}
 	if ca := c.ContextActivities; ca != nil {
 		for _, list := range [][]Activity{ca.Parent, ca.Grouping, ca.Category, ca.Other} {
 			for i := range list {

@@ -222,3 +222,21 @@ func TestAgentKeysContextAgents(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatIDsContextAgents(t *testing.T) {
+	s, err := ParseStatementAs([]byte(edit(t, baseStatement,
+		"context.contextAgents", `[{"objectType": "contextAgent", "agent": {"name": "Coach", "mbox": "mailto:coach@example.com"}, "relevantTypes": ["https://example.com/types/coach"]}]`,
+		"context.contextGroups", `[{"objectType": "contextGroup", "group": {"objectType": "Group", "name": "Anon", "member": [{"name": "P1", "mbox": "mailto:p1@example.com"}]}}]`)), Spec2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mustJSON(t, s.Format(FormatIDs, nil).Context)
+	want := `{"contextAgents":[{"objectType":"contextAgent","agent":{"mbox":"mailto:coach@example.com"},"relevantTypes":["https://example.com/types/coach"]}],` +
+		`"contextGroups":[{"objectType":"contextGroup","group":{"objectType":"Group","member":[{"mbox":"mailto:p1@example.com"}]}}]}`
+	if got != want {
+		t.Errorf("ids:\n got %s\nwant %s", got, want)
+	}
+	if s.Context.ContextAgents[0].Agent.Name != "Coach" {
+		t.Errorf("Format changed the original")
+	}
+}
