@@ -6,7 +6,7 @@
 #   make lint        gofmt, go vet, staticcheck only
 #   make serve       run learnstream locally (embedded broker, ./data)
 #   make conformance ADL's xAPI LRS conformance suite against a fresh server
-#                    (CONFORMANCE_VERSIONS="1.0.3"; needs node and npm)
+#                    (CONFORMANCE_VERSIONS="1.0.3 2.0.0"; needs node and npm)
 #   make bench       go test benchmarks (BENCH=regexp, BENCHTIME=1s, BENCH_PKGS=./...)
 #   make kafka-up    start a test broker; prints the export line for LEARNSTREAM_KAFKA_BROKERS
 #   make kafka-down  stop it

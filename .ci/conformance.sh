@@ -16,7 +16,7 @@
 #   LEARNSTREAM_CONFORMANCE_SUITE  the suite's source folder (default: the copy in
 #                                  the shared folder beside the checkout,
 #                                  ../shared/conformance/adl-lrs-conformance-test-suite)
-#   CONFORMANCE_VERSIONS           versions to run (default "1.0.3")
+#   CONFORMANCE_VERSIONS           versions to run (default "1.0.3 2.0.0")
 #   CONFORMANCE_TIMEOUT            seconds one version's run may take (default 900)
 #   CONFORMANCE_KEEP               1 keeps the server logs and data dirs under .cache/conformance/runs
 set -euo pipefail
@@ -24,7 +24,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="$ROOT/.cache/conformance"
 SRC="${LEARNSTREAM_CONFORMANCE_SUITE:-$ROOT/../shared/conformance/adl-lrs-conformance-test-suite}"
-VERSIONS="${CONFORMANCE_VERSIONS:-1.0.3}"
+VERSIONS="${CONFORMANCE_VERSIONS:-1.0.3 2.0.0}"
 TIMEOUT="${CONFORMANCE_TIMEOUT:-900}"
 GO="${GO:-go}"
 

@@ -212,7 +212,7 @@ go_tests() {
 # the checkout is recorded as SKIP; one whose setup fails is a service that
 # could not be set up (a failure under LEARNSTREAM_REQUIRE_SERVICES=1).
 EXTRA_SUITES=(
-  "conformance.sh|xAPI conformance (ADL suite: ${CONFORMANCE_VERSIONS:-1.0.3})"
+  "conformance.sh|xAPI conformance (ADL suite: ${CONFORMANCE_VERSIONS:-1.0.3 2.0.0})"
 )
 declare -A SUITE_SETUP_PID=()
 
