@@ -16,11 +16,26 @@ type Store struct {
 	db *badger.DB
 }
 
-// Open opens (or creates) the store in dir.
-func Open(dir string, logger *slog.Logger) (*Store, error) {
+// Open opens (or creates) the store in dir. Every failure is an *OpenError
+// naming the damaged file, when known, and the recovery; a damaged table
+// is found before Badger would panic on it.
+func Open(dir string, logger *slog.Logger) (s *Store, err error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	probs, err := CheckFiles(dir, false)
+	if err != nil {
+		return nil, &OpenError{Dir: dir, Err: err}
+	}
+	if len(probs) > 0 {
+		return nil, &OpenError{Dir: dir, File: probs[0].File, Err: errors.New(probs[0].Problem)}
+	}
+	defer func() {
+		// Badger panics on some damage in the opening goroutine too.
+		if r := recover(); r != nil {
+			s, err = nil, openError(dir, fmt.Errorf("badger: %v", r))
+		}
+	}()
 	opts := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{logger}).
 		// Small tables keep the footprint of a laptop install modest; the
@@ -29,7 +44,23 @@ func Open(dir string, logger *slog.Logger) (*Store, error) {
 		WithNumVersionsToKeep(1)
 	db, err := badger.Open(opts)
 	if err != nil {
-		return nil, fmt.Errorf("open projections store in %s: %w", dir, err)
+		return nil, openError(dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// OpenReadOnly opens an existing store for reading only (learnstream
+// doctor): Badger's shared lock fails while a server has the store open.
+func OpenReadOnly(dir string) (s *Store, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, openError(dir, fmt.Errorf("badger: %v", r))
+		}
+	}()
+	opts := badger.DefaultOptions(dir).WithReadOnly(true).WithLogger(nil).WithNumVersionsToKeep(1)
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, openError(dir, err)
 	}
 	return &Store{db: db}, nil
 }

@@ -302,7 +302,21 @@ func Quarantine(quarantineRoot string, scan *LogScan, now time.Time) (string, er
 	if len(scan.Damage) == 0 {
 		return "", nil
 	}
-	dir := filepath.Join(quarantineRoot, now.UTC().Format("20060102T150405Z"))
+	// A start refused on this damage already kept it: the same files, the
+	// same sizes, are not copied twice.
+	reports, err := QuarantineReports(quarantineRoot)
+	if err != nil {
+		return "", err
+	}
+	for dir, r := range reports {
+		if sameDamage(r.Damage, scan.Damage) {
+			for i := range scan.Damage {
+				scan.Damage[i].Quarantined = r.Damage[i].Quarantined
+			}
+			return dir, nil
+		}
+	}
+	dir := filepath.Join(quarantineRoot, now.UTC().Format("20060102T150405.000Z"))
 	for i := range scan.Damage {
 		d := &scan.Damage[i]
 		pdir := filepath.Dir(d.Segment)
@@ -326,6 +340,12 @@ func Quarantine(quarantineRoot string, scan *LogScan, now time.Time) (string, er
 		return "", fmt.Errorf("quarantine: %w", err)
 	}
 	return dir, nil
+}
+
+func sameDamage(a, b []SegmentDamage) bool {
+	return slices.EqualFunc(a, b, func(x, y SegmentDamage) bool {
+		return x.Segment == y.Segment && x.Size == y.Size && x.Valid == y.Valid && x.Reason == y.Reason
+	})
 }
 
 // ReportDamage sets the damage metrics from a scan.

@@ -1,0 +1,129 @@
+package streams_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/learnstream/learnstream/streams"
+)
+
+// segmentOf10Batches writes 10 batches of 5 records to a one-partition
+// topic of an embedded broker, stops it and returns its data dir and the
+// partition's segment file.
+func segmentOf10Batches(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := streams.StartEmbedded(streams.EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0", Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := streams.EnsureTopics(ctx, []string{b.Addr()}, []streams.TopicSpec{{Name: "ls.scan", Partitions: 1, Replication: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addr()), Topic: "ls.scan", BatchSize: 5, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	for i := range 10 {
+		var msgs []kafka.Message
+		for j := range 5 {
+			msgs = append(msgs, kafka.Message{Value: fmt.Appendf(nil, "event %d", i*5+j)})
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	b.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "partitions", "ls.scan-0", "*.dat"))
+	if len(segs) != 1 {
+		t.Fatalf("segments: %v", segs)
+	}
+	return dir, segs[0]
+}
+
+func TestScanLogFindsDamageTheBrokerWouldDrop(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		damage    func(b []byte) []byte
+		damaged   bool
+		end       int64 // what the broker keeps
+		lostUntil int64
+	}{
+		{"intact", func(b []byte) []byte { return b }, false, 50, 0},
+		{"torn last batch", func(b []byte) []byte { return b[:len(b)-7] }, true, 45, 50},
+		// A cut in the middle of batch 5: from there on the broker drops
+		// all; the scan cannot see past the cut either, so the lost range
+		// comes from the broker's snapshot (its high-water mark at stop).
+		{"half", func(b []byte) []byte { return b[:len(b)/2] }, true, -1, 50},
+		// A flip in one batch: the batches after it are intact, the broker
+		// drops them all the same.
+		{"flip", func(b []byte) []byte {
+			for i := len(b) / 2; i < len(b)/2+4; i++ {
+				b[i] ^= 0xff
+			}
+			return b
+		}, true, -1, 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, seg := segmentOf10Batches(t)
+			raw, _ := os.ReadFile(seg)
+			if err := os.WriteFile(seg, tc.damage(raw), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			scan, err := streams.ScanLog(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if scan.Segments != 1 {
+				t.Errorf("segments = %d", scan.Segments)
+			}
+			if got := len(scan.Damage) > 0; got != tc.damaged {
+				t.Fatalf("damage = %+v, want damaged %v", scan.Damage, tc.damaged)
+			}
+			end := scan.Ends["ls.scan"][0]
+			if tc.end >= 0 && end != tc.end {
+				t.Errorf("end = %d, want %d", end, tc.end)
+			}
+			if !tc.damaged {
+				return
+			}
+			d := scan.Damage[0]
+			if d.FirstLost != end || d.LostUntil != tc.lostUntil || d.Topic != "ls.scan" || d.Partition != 0 {
+				t.Errorf("damage %+v: want lost %d..%d", d, end, tc.lostUntil)
+			}
+			// The broker agrees: it keeps exactly the intact prefix.
+			q := filepath.Join(t.TempDir(), "q")
+			qdir, err := streams.Quarantine(q, &scan, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept, _ := os.ReadFile(scan.Damage[0].Quarantined)
+			if len(kept) != int(d.Size) {
+				t.Errorf("quarantined %d bytes, the damaged segment had %d", len(kept), d.Size)
+			}
+			if again, _ := streams.Quarantine(q, &scan, time.Now().Add(time.Second)); again != qdir {
+				t.Errorf("the same damage quarantined twice: %s and %s", qdir, again)
+			}
+			if err := streams.ForgetSnapshots(scan); err != nil {
+				t.Fatal(err)
+			}
+			b, err := streams.StartEmbedded(streams.EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0", Partitions: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			ends, err := streams.EndOffsets(context.Background(), []string{b.Addr()}, "ls.scan")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ends[0] != end {
+				t.Errorf("broker's end offset %d, scan said %d", ends[0], end)
+			}
+		})
+	}
+}
