@@ -147,6 +147,22 @@ func TestAdaptiveReadModel(t *testing.T) {
 	if ps, err := a.PredictSuccess(ctx, "t1", "nobody", []string{"q1"}); err != nil || len(ps) != 0 {
 		t.Errorf("PredictSuccess for a learner without attempts = %v, %v; want none", ps, err)
 	}
+	// Predictions reuse difficulties for up to the cache's TTL, then see
+	// new ones: q9 attempted now (difficulty 0.3, ability 0.3 → 0.5).
+	apply(topicOff, difficultyEvent(t, 0, 11, "ada", "q9", 0.3, 1, true))
+	topicOff++
+	if ps, _ := a.PredictSuccess(ctx, "t1", "ada", []string{"q1", "q9"}); len(ps) != 1 {
+		t.Errorf("PredictSuccess within the TTL = %v, want the cached answer (q1 only)", ps)
+	}
+	a.dmu.Lock()
+	for k, c := range a.difficulties {
+		c.until = time.Now() // expired
+		a.difficulties[k] = c
+	}
+	a.dmu.Unlock()
+	if ps, _ := a.PredictSuccess(ctx, "t1", "ada", []string{"q1", "q9"}); len(ps) != 2 || math.Abs(ps["q9"]-0.5) > 1e-9 {
+		t.Errorf("PredictSuccess after the TTL = %v, want q9 at 0.5 too", ps)
+	}
 
 	// Bad events are rejected, never applied.
 	for _, data := range []string{`{`, `{"skill":"sql"}`, `{"learner":"ada"}`, `{"learner":"ada","skill":"sql","p_mastery":2}`} {
