@@ -98,6 +98,15 @@ func (p *Projection) Handle(_ context.Context, pos event.Position, e event.Event
 	return p.handle(p.live, pos, e, true)
 }
 
+// HandleBatch applies live events in one transaction with their offsets
+// (streams.BatchApplier): a fetched batch costs one commit, not one per
+// event. It returns how many, from the first, are applied.
+func (p *Projection) HandleBatch(_ context.Context, pos []event.Position, evs []event.Event) (int, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.handleBatch(p.live, pos, evs, true)
+}
+
 // Skip advances the live offset past an event sent to the DLQ.
 func (p *Projection) Skip(_ context.Context, pos event.Position) error {
 	p.mu.RLock()
@@ -129,6 +138,33 @@ func (p *Projection) handle(sp Space, pos event.Position, e event.Event, live bo
 		p.waiters.done(e.ID, outcome)
 	}
 	return nil
+}
+
+func (p *Projection) handleBatch(sp Space, pos []event.Position, evs []event.Event, live bool) (int, error) {
+	outcomes := make([]Outcome, len(evs))
+	done, n, fnErr, err := p.store.applyBatch(sp, pos, func(txn *badger.Txn, i int) error {
+		var err error
+		outcomes[i], err = p.model.Apply(txn, sp, evs[i])
+		return err
+	})
+	for i := range n {
+		if !done[i] {
+			continue
+		}
+		if live {
+			applied.WithLabelValues(p.Name(), outcomes[i].String()).Inc()
+		}
+		p.waiters.done(evs[i].ID, outcomes[i])
+	}
+	switch {
+	case err != nil:
+		return n, fmt.Errorf("projection %s: apply batch at %s/%d@%d: %w", p.Name(), pos[n].Topic, pos[n].Partition, pos[n].Offset, err)
+	case fnErr != nil && event.IsRejected(fnErr):
+		return n, fnErr
+	case fnErr != nil:
+		return n, fmt.Errorf("projection %s: apply %s at %s/%d@%d: %w", p.Name(), evs[n].ID, pos[n].Topic, pos[n].Partition, pos[n].Offset, fnErr)
+	}
+	return n, nil
 }
 
 // ErrRebuildRunning is returned when a rebuild is asked for during another.
@@ -165,6 +201,11 @@ func (r *Rebuild) Space() Space { return r.space }
 // Handle applies an event to the new generation.
 func (r *Rebuild) Handle(_ context.Context, pos event.Position, e event.Event) error {
 	return r.p.handle(r.space, pos, e, false)
+}
+
+// HandleBatch applies events to the new generation in one transaction.
+func (r *Rebuild) HandleBatch(_ context.Context, pos []event.Position, evs []event.Event) (int, error) {
+	return r.p.handleBatch(r.space, pos, evs, false)
 }
 
 // Skip steps over an event the live projection already sent to the DLQ.

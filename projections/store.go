@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/learnstream/learnstream/domain/event"
 )
 
 // Store is the Badger database every projection of one process shares.
@@ -339,4 +341,91 @@ func (s *Store) ResetProjection(name string) error {
 		return fmt.Errorf("reset projection %s: %w", name, err)
 	}
 	return nil
+}
+
+// applyBatch applies events at pos in one transaction with their offsets,
+// skipping those at or before their partition's stored offset. fn(txn, i)
+// applies pos[i]. It returns which events were applied and how many of
+// pos, from the first, are done. When fn fails at i, nothing after i is
+// tried: the events before i are committed on their own and fnErr is fn's
+// error. err is a store error: then only the first n are applied.
+func (s *Store) applyBatch(sp Space, pos []event.Position, fn func(txn *badger.Txn, i int) error) (applied []bool, n int, fnErr, err error) {
+	applied, failAt, fnErr, err := s.applyRun(sp, pos, fn)
+	if errors.Is(err, badger.ErrTxnTooBig) || errors.Is(fnErr, badger.ErrTxnTooBig) {
+		if len(pos) == 1 {
+			return nil, 0, nil, fmt.Errorf("one event exceeds a transaction: %w", badger.ErrTxnTooBig)
+		}
+		// Halve until each half fits.
+		h := len(pos) / 2
+		a1, n1, f1, e1 := s.applyBatch(sp, pos[:h], fn)
+		if e1 != nil || f1 != nil {
+			return a1, n1, f1, e1
+		}
+		a2, n2, f2, e2 := s.applyBatch(sp, pos[h:], func(txn *badger.Txn, i int) error { return fn(txn, h+i) })
+		if e2 != nil {
+			return a1, n1, nil, e2 // the first half is durable
+		}
+		return append(a1, a2...), h + n2, f2, nil
+	}
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if fnErr == nil {
+		return applied, len(pos), nil, nil
+	}
+	if failAt > 0 {
+		// The failed transaction was discarded: commit the events before
+		// the failure without it.
+		if applied, _, _, err = s.applyRun(sp, pos[:failAt], fn); err != nil {
+			return nil, 0, nil, err
+		}
+	}
+	return applied[:failAt], failAt, fnErr, nil
+}
+
+// applyRun is one transaction of applyBatch; it stops at the first event
+// fn fails on (failAt), committing nothing then.
+func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn, i int) error) (applied []bool, failAt int, fnErr, err error) {
+	type part struct {
+		topic     string
+		partition int
+	}
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	next := map[part]int64{}
+	touched := map[part]bool{}
+	applied = make([]bool, len(pos))
+	for i, p := range pos {
+		k := part{p.Topic, p.Partition}
+		nx, ok := next[k]
+		if !ok {
+			stored, found, err := nextOffset(txn, sp, p.Topic, p.Partition)
+			if err != nil {
+				return nil, 0, nil, err
+			}
+			nx = -1
+			if found {
+				nx = stored
+			}
+		}
+		if p.Offset < nx {
+			next[k] = nx
+			continue
+		}
+		if fnErr = fn(txn, i); fnErr != nil {
+			return nil, i, fnErr, nil
+		}
+		applied[i] = true
+		next[k] = p.Offset + 1
+		touched[k] = true
+	}
+	for k := range touched {
+		if err := setNextOffset(txn, sp, k.topic, k.partition, next[k]); err != nil {
+			return nil, 0, nil, err
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return nil, 0, nil, err
+	}
+	return applied, len(pos), nil, nil
 }

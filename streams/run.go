@@ -54,6 +54,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if backoff <= 0 {
 		backoff = 500 * time.Millisecond
 	}
+	if bs, ok := c.Subscriber.(BatchSubscriber); ok {
+		return c.runBatches(ctx, bs, log, backoff)
+	}
 	msgs, err := c.Subscriber.Subscribe(ctx, c.Topic)
 	if err != nil {
 		return fmt.Errorf("consumer %s: subscribe %s: %w", c.Name, c.Topic, err)
@@ -92,7 +95,12 @@ func (c *Consumer) handle(ctx context.Context, pos Position, m *message.Message)
 			return err
 		}
 	}
-	// A malformed envelope or a rejected event: park it and move on.
+	return c.park(ctx, pos, m, err)
+}
+
+// park sends a malformed envelope or a rejected event to the DLQ and
+// records its offset as consumed.
+func (c *Consumer) park(ctx context.Context, pos Position, m *message.Message, err error) error {
 	if c.OnError != nil {
 		c.OnError(true)
 	}

@@ -41,6 +41,25 @@ func (r *recorder) Handle(_ context.Context, pos streams.Position, e event.Event
 	return nil
 }
 
+// batchRecorder takes events in batches, as projections do: it applies
+// them up to the first bad one and says how many.
+type batchRecorder struct {
+	*recorder
+	largest int // the largest batch seen
+}
+
+func (b *batchRecorder) HandleBatch(ctx context.Context, pos []streams.Position, evs []event.Event) (int, error) {
+	b.mu.Lock()
+	b.largest = max(b.largest, len(evs))
+	b.mu.Unlock()
+	for i := range evs {
+		if err := b.Handle(ctx, pos[i], evs[i]); err != nil {
+			return i, err
+		}
+	}
+	return len(evs), nil
+}
+
 func (r *recorder) Skip(_ context.Context, pos streams.Position) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -123,10 +142,17 @@ func runConsumer(t *testing.T, c kafkatest.Cluster, topic, group string, h strea
 
 func TestConsumerAppliesInOrderAndParksPoison(t *testing.T) {
 	kafkatest.Each(t, func(t *testing.T, c kafkatest.Cluster) {
-		for _, group := range []string{"", kafkatest.Unique("g")} {
+		for _, mode := range []struct {
+			group string
+			batch bool
+		}{{"", false}, {kafkatest.Unique("g"), false}, {"", true}} {
+			group := mode.group
 			name := "direct"
 			if group != "" {
 				name = "group"
+			}
+			if mode.batch {
+				name += "-batch-applier"
 			}
 			t.Run(name, func(t *testing.T) {
 				topic := kafkatest.Unique("ls.test")
@@ -152,9 +178,17 @@ func TestConsumerAppliesInOrderAndParksPoison(t *testing.T) {
 				publish(t, c.Brokers, topic, []event.Event{newEvent(t, "last", "learner-2", `{}`)})
 
 				rec := newRecorder()
-				stop := runConsumer(t, c, topic, group, rec, rec)
+				var h streams.Handler = rec
+				br := &batchRecorder{recorder: rec}
+				if mode.batch {
+					h = br
+				}
+				stop := runConsumer(t, c, topic, group, h, rec)
 				waitFor(t, "61 events applied", 30*time.Second, func() bool { return rec.count() == 61 })
 				stop()
+				if mode.batch && br.largest < 2 {
+					t.Errorf("largest batch %d: the events waiting in a partition should come together", br.largest)
+				}
 
 				rec.mu.Lock()
 				if len(rec.skipped) != 2 {
@@ -195,7 +229,7 @@ func TestConsumerAppliesInOrderAndParksPoison(t *testing.T) {
 				// applied twice, and a new event is applied.
 				publish(t, c.Brokers, topic, []event.Event{newEvent(t, "after", "learner-3", `{}`)})
 				before := rec.count()
-				stop = runConsumer(t, c, topic, group, rec, rec)
+				stop = runConsumer(t, c, topic, group, h, rec)
 				waitFor(t, "event after restart", 30*time.Second, func() bool { return rec.count() == before+1 })
 				time.Sleep(300 * time.Millisecond)
 				stop()

@@ -44,6 +44,9 @@ type SubscriberConfig struct {
 	CommitInterval time.Duration
 	// NackBackoff is the pause before a nacked message is redelivered.
 	NackBackoff time.Duration
+	// MaxBatch bounds the messages of one partition SubscribeBatches
+	// delivers at once (default 500).
+	MaxBatch int
 	// MaxMessageBytes is the largest message expected (0: the default
 	// producer limit); fetches are sized so that one always fits.
 	MaxMessageBytes int
@@ -100,6 +103,9 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 500
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -110,25 +116,60 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 // Subscribe starts consuming topic. The channel closes when ctx ends or the
 // subscriber is closed.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	out := make(chan *message.Message)
+	err := s.start(ctx, topic, func() { close(out) }, func(ctx context.Context, kms []kafka.Message) int {
+		if !s.deliver(ctx, kms[0], out) {
+			return 0
+		}
+		return 1
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SubscribeBatches starts consuming topic in batches: each holds a
+// partition's messages fetched and waiting (at most MaxBatch), and the
+// partition's next batch comes after this one is acknowledged. The channel
+// closes when ctx ends or the subscriber is closed.
+func (s *Subscriber) SubscribeBatches(ctx context.Context, topic string) (<-chan *Batch, error) {
+	out := make(chan *Batch)
+	err := s.start(ctx, topic, func() { close(out) }, func(ctx context.Context, kms []kafka.Message) int {
+		if !s.deliverBatch(ctx, kms, out) {
+			return 0
+		}
+		return len(kms)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// deliverFunc hands the first messages of kms to the consumer and returns
+// how many were acknowledged (0 on shutdown).
+type deliverFunc func(ctx context.Context, kms []kafka.Message) int
+
+func (s *Subscriber) start(ctx context.Context, topic string, closeOut func(), deliver deliverFunc) error {
 	if err := s.ctx.Err(); err != nil {
-		return nil, errors.New("subscriber: closed")
+		return errors.New("subscriber: closed")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.ctx, cancel)
-	out := make(chan *message.Message)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		defer close(out)
+		defer closeOut()
 		defer stop()
 		defer cancel()
 		if s.cfg.Group == "" {
-			s.runDirect(ctx, topic, out)
+			s.runDirect(ctx, topic, deliver)
 		} else {
-			s.runGroup(ctx, topic, out)
+			s.runGroup(ctx, topic, deliver)
 		}
 	}()
-	return out, nil
+	return nil
 }
 
 // Close stops every subscription and waits for their goroutines.
@@ -138,7 +179,7 @@ func (s *Subscriber) Close() error {
 	return nil
 }
 
-func (s *Subscriber) runDirect(ctx context.Context, topic string, out chan<- *message.Message) {
+func (s *Subscriber) runDirect(ctx context.Context, topic string, deliver deliverFunc) {
 	var parts []int
 	for {
 		var err error
@@ -157,13 +198,13 @@ func (s *Subscriber) runDirect(ctx context.Context, topic string, out chan<- *me
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.consumePartition(ctx, topic, p, kafka.FirstOffset, out, nil)
+			s.consumePartition(ctx, topic, p, kafka.FirstOffset, deliver, nil)
 		}()
 	}
 	wg.Wait()
 }
 
-func (s *Subscriber) runGroup(ctx context.Context, topic string, out chan<- *message.Message) {
+func (s *Subscriber) runGroup(ctx context.Context, topic string, deliver deliverFunc) {
 	for ctx.Err() == nil {
 		group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 			ID:                    s.cfg.Group,
@@ -180,13 +221,13 @@ func (s *Subscriber) runGroup(ctx context.Context, topic string, out chan<- *mes
 			s.cfg.Logger.Error("subscriber: consumer group", "group", s.cfg.Group, "err", err)
 			return
 		}
-		s.consumeGenerations(ctx, group, topic, out)
+		s.consumeGenerations(ctx, group, topic, deliver)
 		s.setAssigned(topic, nil)
 		group.Close()
 	}
 }
 
-func (s *Subscriber) consumeGenerations(ctx context.Context, group *kafka.ConsumerGroup, topic string, out chan<- *message.Message) {
+func (s *Subscriber) consumeGenerations(ctx context.Context, group *kafka.ConsumerGroup, topic string, deliver deliverFunc) {
 	for {
 		gen, err := group.Next(ctx)
 		if err != nil {
@@ -210,7 +251,7 @@ func (s *Subscriber) consumeGenerations(ctx context.Context, group *kafka.Consum
 				defer cancel()
 				stop := context.AfterFunc(gctx, cancel)
 				defer stop()
-				s.consumePartition(pctx, topic, a.ID, a.Offset, out, gen)
+				s.consumePartition(pctx, topic, a.ID, a.Offset, deliver, gen)
 			})
 		}
 	}
@@ -219,7 +260,7 @@ func (s *Subscriber) consumeGenerations(ctx context.Context, group *kafka.Consum
 // consumePartition delivers one partition's messages in order, one in
 // flight, from the consumer's own offset if it has one.
 func (s *Subscriber) consumePartition(ctx context.Context, topic string, partition int, start int64,
-	out chan<- *message.Message, gen *kafka.Generation) {
+	deliver deliverFunc, gen *kafka.Generation) {
 	log := s.cfg.Logger.With("topic", topic, "partition", partition)
 	if s.cfg.Offsets != nil {
 		for {
@@ -289,24 +330,89 @@ func (s *Subscriber) consumePartition(ctx context.Context, topic string, partiti
 		}()
 	}
 
-	for {
-		km, err := r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
+	// A fetcher keeps a buffer of fetched messages, so that delivery can
+	// take everything waiting as one batch without blocking.
+	buf := make(chan kafka.Message, s.cfg.MaxBatch)
+	fetchDone := make(chan struct{})
+	defer func() { <-fetchDone }()
+	go func() {
+		defer close(fetchDone)
+		for {
+			km, err := r.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				log.Warn("subscriber: fetch", "err", err)
+				if !sleep(ctx, time.Second) {
+					return
+				}
+				continue
+			}
+			select {
+			case buf <- km:
+			case <-ctx.Done():
 				return
 			}
-			log.Warn("subscriber: fetch", "err", err)
-			if !sleep(ctx, time.Second) {
-				return
-			}
-			continue
 		}
-		if !s.deliver(ctx, km, out) {
+	}()
+
+	var pending []kafka.Message
+	for {
+		if len(pending) == 0 {
+			select {
+			case km := <-buf:
+				pending = append(pending, km)
+			case <-ctx.Done():
+				return
+			}
+		}
+	fill:
+		for len(pending) < s.cfg.MaxBatch {
+			select {
+			case km := <-buf:
+				pending = append(pending, km)
+			default:
+				break fill
+			}
+		}
+		n := deliver(ctx, pending)
+		if n == 0 {
 			return
 		}
 		mu.Lock()
-		acked = km.Offset
+		acked = pending[n-1].Offset
 		mu.Unlock()
+		pending = append(pending[:0], pending[n:]...)
+	}
+}
+
+// deliverBatch hands kms to the consumer as one batch until it is acked;
+// false on shutdown.
+func (s *Subscriber) deliverBatch(ctx context.Context, kms []kafka.Message, out chan<- *Batch) bool {
+	for {
+		msgs := make([]*message.Message, len(kms))
+		for i, km := range kms {
+			msgs[i] = fromKafka(km)
+			msgs[i].SetContext(ctx)
+		}
+		b := newBatch(msgs)
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return false
+		}
+		select {
+		case ok := <-b.done:
+			if ok {
+				return true
+			}
+			if !sleep(ctx, s.cfg.NackBackoff) {
+				return false
+			}
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 

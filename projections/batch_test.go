@@ -1,0 +1,86 @@
+package projections
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+// A batch is one transaction: events after each other see each other's
+// writes, redelivered offsets are skipped, and a rejected event leaves the
+// ones before it applied and the ones after it untried.
+func TestHandleBatch(t *testing.T) {
+	ctx := context.Background()
+	pos := func(part int, o int64) event.Position { return event.Position{Topic: "s", Partition: part, Offset: o} }
+	bad, _ := event.New("bad", event.TypeStatementStored, "test", "t1", "k", time.Now(), []byte(`{"id":"not json`))
+	for _, tc := range []struct {
+		name      string
+		pos       []event.Position
+		evs       []event.Event
+		wantN     int
+		rejected  bool
+		wantCount int
+		wantNext  map[int]int64 // partition -> stored next offset
+	}{
+		{name: "all applied, two partitions",
+			pos:   []event.Position{pos(0, 0), pos(1, 0), pos(0, 1)},
+			evs:   []event.Event{stmtEvent(t, "e1", uuid(1), "https://x/a"), stmtEvent(t, "e2", uuid(2), "https://x/a"), stmtEvent(t, "e3", uuid(3), "https://x/a")},
+			wantN: 3, wantCount: 3, wantNext: map[int]int64{0: 2, 1: 1}},
+		{name: "same id twice in one batch: the second sees the first",
+			pos:   []event.Position{pos(0, 0), pos(0, 1)},
+			evs:   []event.Event{stmtEvent(t, "e1", uuid(1), "https://x/a"), stmtEvent(t, "e2", uuid(1), "https://x/b")},
+			wantN: 2, wantCount: 1, wantNext: map[int]int64{0: 2}},
+		{name: "rejected in the middle",
+			pos:   []event.Position{pos(0, 0), pos(0, 1), pos(0, 2)},
+			evs:   []event.Event{stmtEvent(t, "e1", uuid(1), "https://x/a"), bad, stmtEvent(t, "e3", uuid(3), "https://x/a")},
+			wantN: 1, rejected: true, wantCount: 1, wantNext: map[int]int64{0: 1}},
+		{name: "rejected first",
+			pos:   []event.Position{pos(0, 0), pos(0, 1)},
+			evs:   []event.Event{bad, stmtEvent(t, "e2", uuid(2), "https://x/a")},
+			wantN: 0, rejected: true, wantCount: 0, wantNext: map[int]int64{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := NewWaiters()
+			p, err := NewStatements(openStore(t), w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range tc.evs {
+				w.Register(e.ID)
+			}
+			n, err := p.HandleBatch(ctx, tc.pos, tc.evs)
+			if n != tc.wantN || (err != nil) != tc.rejected || (err != nil && !event.IsRejected(err)) {
+				t.Fatalf("HandleBatch = %d, %v; want %d, rejected %v", n, err, tc.wantN, tc.rejected)
+			}
+			if c, _ := p.Count(ctx, "t1"); c != tc.wantCount {
+				t.Errorf("count %d, want %d", c, tc.wantCount)
+			}
+			for part := range 2 {
+				next, ok, err := p.NextOffset(ctx, "s", part)
+				want, wantOK := tc.wantNext[part]
+				if err != nil || ok != wantOK || next != want {
+					t.Errorf("partition %d: next offset %d %v %v, want %d %v", part, next, ok, err, want, wantOK)
+				}
+			}
+			// Writers of applied events hear of them.
+			for _, e := range tc.evs[:n] {
+				wctx, cancel := context.WithTimeout(ctx, time.Second)
+				if _, err := w.Wait(wctx, e.ID); err != nil {
+					t.Errorf("waiter of %s: %v", e.ID, err)
+				}
+				cancel()
+			}
+			// The same batch again (a redelivery) changes nothing.
+			if n > 0 {
+				if m, err := p.HandleBatch(ctx, tc.pos[:n], tc.evs[:n]); m != n || err != nil {
+					t.Errorf("redelivery: %d, %v", m, err)
+				}
+				if c, _ := p.Count(ctx, "t1"); c != tc.wantCount {
+					t.Errorf("count after redelivery %d, want %d", c, tc.wantCount)
+				}
+			}
+		})
+	}
+}

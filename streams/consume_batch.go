@@ -1,0 +1,147 @@
+package streams
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+// BatchApplier is implemented by handlers that apply several events at
+// once, such as projections writing a fetched batch in one Badger
+// transaction with its offsets. The events are in partition order; a
+// partition's events are consecutive offsets.
+type BatchApplier interface {
+	// HandleBatch applies evs (read at pos) and returns how many of them,
+	// from the first, are applied durably. When it returns an error,
+	// evs[n] is the event that failed: an error wrapped by event.Reject
+	// sends it to the DLQ, any other is retried from evs[n].
+	HandleBatch(ctx context.Context, pos []Position, evs []event.Event) (n int, err error)
+}
+
+// BatchSubscriber delivers a partition's messages in batches: each batch
+// holds what was fetched and waiting, in order, and the next batch of the
+// partition comes only after this one is acknowledged. Subscriber is one.
+type BatchSubscriber interface {
+	SubscribeBatches(ctx context.Context, topic string) (<-chan *Batch, error)
+}
+
+// Batch is consecutive messages of one partition.
+type Batch struct {
+	Messages []*message.Message
+	once     sync.Once
+	done     chan bool // true: acknowledged; false: deliver again
+}
+
+func newBatch(msgs []*message.Message) *Batch {
+	return &Batch{Messages: msgs, done: make(chan bool, 1)}
+}
+
+// Ack reports every message of the batch consumed.
+func (b *Batch) Ack() { b.once.Do(func() { b.done <- true }) }
+
+// Nack asks for the batch again (after the subscriber's back-off).
+func (b *Batch) Nack() { b.once.Do(func() { b.done <- false }) }
+
+// runBatches is Run over a batch subscriber: a batch's events go to the
+// handler together, and the batch is acknowledged once every event in it
+// is applied or parked in the DLQ.
+func (c *Consumer) runBatches(ctx context.Context, bs BatchSubscriber, log *slog.Logger, backoff time.Duration) error {
+	batches, err := bs.SubscribeBatches(ctx, c.Topic)
+	if err != nil {
+		return fmt.Errorf("consumer %s: subscribe %s: %w", c.Name, c.Topic, err)
+	}
+	for b := range batches {
+		if err := c.handleBatch(ctx, b.Messages, log, backoff); err != nil {
+			b.Nack() // shutting down
+			continue
+		}
+		b.Ack()
+	}
+	return ctx.Err()
+}
+
+// handleBatch applies msgs in order, parking bad ones, retrying failures
+// until they succeed; it returns an error only when ctx ends.
+func (c *Consumer) handleBatch(ctx context.Context, msgs []*message.Message, log *slog.Logger, backoff time.Duration) error {
+	pos := make([]Position, len(msgs))
+	evs := make([]event.Event, len(msgs))
+	bad := make([]error, len(msgs))
+	for i, m := range msgs {
+		p, err := PositionOf(m)
+		if err != nil {
+			// The subscriber sets positions; without one the message
+			// cannot be recorded as consumed anywhere.
+			return fmt.Errorf("consumer %s: %w", c.Name, err)
+		}
+		pos[i] = p
+		evs[i], bad[i] = Event(m)
+	}
+	retry := func(i int, err error) error {
+		if c.OnError != nil {
+			c.OnError(false)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn("consumer: will retry", "partition", pos[i].Partition, "offset", pos[i].Offset, "err", err)
+		if !sleep(ctx, backoff) {
+			return ctx.Err()
+		}
+		return nil
+	}
+	for i := 0; i < len(msgs); {
+		if bad[i] != nil {
+			if err := c.park(ctx, pos[i], msgs[i], bad[i]); err != nil {
+				if rerr := retry(i, err); rerr != nil {
+					return rerr
+				}
+				continue
+			}
+			i++
+			continue
+		}
+		j := i
+		for j < len(msgs) && bad[j] == nil {
+			j++
+		}
+		n, err := c.apply(ctx, pos[i:j], evs[i:j])
+		i += n
+		if err == nil {
+			continue
+		}
+		if event.IsRejected(err) {
+			if perr := c.park(ctx, pos[i], msgs[i], err); perr != nil {
+				if rerr := retry(i, perr); rerr != nil {
+					return rerr
+				}
+				continue
+			}
+			i++
+			continue
+		}
+		if rerr := retry(i, err); rerr != nil {
+			return rerr
+		}
+	}
+	return nil
+}
+
+// apply hands a run of decoded events to the handler, all at once when it
+// can take them.
+func (c *Consumer) apply(ctx context.Context, pos []Position, evs []event.Event) (int, error) {
+	if ba, ok := c.Handler.(BatchApplier); ok {
+		return ba.HandleBatch(ctx, pos, evs)
+	}
+	for i := range evs {
+		if err := c.Handler.Handle(ctx, pos[i], evs[i]); err != nil {
+			return i, err
+		}
+	}
+	return len(evs), nil
+}
