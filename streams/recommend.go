@@ -293,35 +293,84 @@ func (r *Recommender) Skip(_ context.Context, pos Position) error {
 // Handle learns one statement and publishes the learner's recommendations
 // when their top-N changed.
 func (r *Recommender) Handle(ctx context.Context, pos Position, e event.Event) error {
+	_, err := r.HandleBatch(ctx, []Position{pos}, []event.Event{e})
+	return err
+}
+
+// HandleBatch learns a fetched batch of statements, then ranks each
+// learner it touched once, after the learner's last statement in the
+// batch: at high rates a learner's list is recomputed (top-N, re-ranking,
+// JSON) once per batch rather than once per statement, and what is
+// published is the list as of the latest statement. It returns how many
+// statements, from the first, are learned.
+func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []event.Event) (int, error) {
 	start := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ps, err := r.models.part(pos.Partition)
-	if err != nil {
-		return err
-	}
-	if pos.Offset < ps.next {
-		recEvents.WithLabelValues("duplicate").Inc()
-		return r.flush(ctx) // a retry after a failed flush
-	}
-	out, err := r.learn(ctx, pos, e, ps, start)
-	if err != nil {
-		return err
-	}
-	ps.next = pos.Offset + 1
-	recEvents.WithLabelValues(out).Inc()
-	if len(r.outbox)+len(r.seen) >= r.cfg.FlushEvents || time.Since(r.lastFlush) >= r.cfg.FlushInterval {
-		if err := r.flush(ctx); err != nil {
-			return err
+	var order []rankKey
+	reqs := map[rankKey]rankRequest{}
+	dup := false
+	// rankAll ranks what was learned, also when the batch stops early:
+	// the statements learned are past the partition's offset.
+	rankAll := func() {
+		for _, k := range order {
+			r.rankLearner(ctx, reqs[k], start)
 		}
 	}
-	r.sinceCkpt++
+	for i := range evs {
+		ps, err := r.models.part(pos[i].Partition)
+		if err != nil {
+			rankAll()
+			return i, err
+		}
+		if pos[i].Offset < ps.next {
+			recEvents.WithLabelValues("duplicate").Inc()
+			dup = true // a retry after a failed flush: flush below
+			continue
+		}
+		out, req, err := r.learn(pos[i], evs[i], ps)
+		if err != nil {
+			rankAll()
+			return i, err
+		}
+		ps.next = pos[i].Offset + 1
+		recEvents.WithLabelValues(out).Inc()
+		r.sinceCkpt++
+		if req.learner != "" {
+			k := rankKey{pos[i].Partition, req.tenant, req.learner}
+			if _, ok := reqs[k]; !ok {
+				order = append(order, k)
+			}
+			reqs[k] = req
+		}
+	}
+	rankAll()
+	if len(r.outbox)+len(r.seen) >= r.cfg.FlushEvents || time.Since(r.lastFlush) >= r.cfg.FlushInterval || dup {
+		if err := r.flush(ctx); err != nil {
+			return len(evs), err
+		}
+	}
 	if r.sinceCkpt >= r.cfg.CheckpointEvery || time.Since(r.lastCkpt) >= r.cfg.CheckpointInterval {
 		if err := r.checkpoint(ctx); err != nil {
 			r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
 		}
 	}
-	return nil
+	return len(evs), nil
+}
+
+// rankKey is a learner in one partition model.
+type rankKey struct {
+	partition       int
+	tenant, learner string
+}
+
+// rankRequest is what ranking a learner after a statement needs.
+type rankRequest struct {
+	tenant, learner, role string
+	partition             int
+	g                     *graph.Graph
+	tm                    *tenantModel
+	e                     event.Event // the statement the list is based on
 }
 
 type outBatch struct {
@@ -411,51 +460,46 @@ func (r *Recommender) Flush(ctx context.Context) error {
 	return r.drain(ctx)
 }
 
-// learn applies the statement to the partition's model; it returns the
-// outcome for metrics and adds a RecommendationsUpdated to the outbox when
-// the learner's top-N changed. It changes nothing when it returns an error.
-func (r *Recommender) learn(ctx context.Context, pos Position, e event.Event, ps *partModel[*tenantModel], start time.Time) (string, error) {
+// learn applies the statement to the partition's model and returns the
+// outcome for metrics and, for a statement about a learner and activity,
+// what ranking the learner needs. It changes nothing when it returns an
+// error.
+func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantModel]) (string, rankRequest, error) {
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
-		return "", event.Reject(err)
+		return "", rankRequest{}, event.Reject(err)
 	}
 	want, wantMajor, _ := event.SplitType(event.TypeStatementStored)
 	if name != want {
-		return "ignored", nil
+		return "ignored", rankRequest{}, nil
 	}
 	if major != wantMajor {
-		return "", event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
+		return "", rankRequest{}, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
 	}
 	st, err := xapi.DecodeStored(e.Data)
 	if err != nil {
-		return "", event.Reject(fmt.Errorf("data: %w", err))
+		return "", rankRequest{}, event.Reject(fmt.Errorf("data: %w", err))
 	}
 	act := st.Object.Activity
 	if act == nil {
-		return "ignored", nil
+		return "ignored", rankRequest{}, nil
 	}
 	if _, voiding := st.IsVoiding(); voiding {
-		return "ignored", nil
+		return "ignored", rankRequest{}, nil
 	}
 	learner, item := st.LearnerKey(), act.ID
 	g, err := r.cfg.Catalog.Graph(e.Tenant)
 	if err != nil {
-		return "", err
+		return "", rankRequest{}, err
 	}
 	role, err := r.cfg.Catalog.LearnerRole(e.Tenant, learner)
 	if err != nil {
-		return "", err
-	}
-	var mastery map[string]float64
-	if r.cfg.Mastery != nil {
-		if mastery, err = r.cfg.Mastery.Mastery(ctx, e.Tenant, learner); err != nil {
-			return "", err
-		}
+		return "", rankRequest{}, err
 	}
 	var seen *event.Event
 	if _, ok := g.Activity(item); !ok && !r.registered[e.Tenant+"\x00"+item] {
 		if seen, err = r.announce(e, act); err != nil {
-			return "", err
+			return "", rankRequest{}, err
 		}
 	}
 
@@ -486,28 +530,49 @@ func (r *Recommender) learn(ctx context.Context, pos Position, e event.Event, ps
 		tm.aux.Counts[item]++
 		tm.touched[item] = true
 	}
-	recs := r.rank(ctx, e.Tenant, tm, g, learner, role, mastery)
+	return "learned", rankRequest{tenant: e.Tenant, learner: learner, role: role, partition: pos.Partition, g: g, tm: tm, e: e}, nil
+}
+
+// rankLearner ranks a learner and adds a RecommendationsUpdated to the
+// outbox when their top-N changed. Mastery is a soft signal here, as
+// difficulty fit is: when the read model cannot answer, the list is
+// ranked without it rather than the learned statement failed.
+func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time.Time) {
+	var mastery map[string]float64
+	if r.cfg.Mastery != nil {
+		var err error
+		if mastery, err = r.cfg.Mastery.Mastery(ctx, q.tenant, q.learner); err != nil {
+			r.log.Warn("recommender: mastery unavailable", "err", err)
+		}
+	}
+	tm := q.tm
+	recs := r.rank(ctx, q.tenant, tm, q.g, q.learner, q.role, mastery)
 	items := make([]string, len(recs))
 	for i, rc := range recs {
 		items[i] = rc.Item
 	}
-	if slices.Equal(items, tm.aux.Top[learner]) {
-		return "unchanged", nil
+	if slices.Equal(items, tm.aux.Top[q.learner]) {
+		recEvents.WithLabelValues("unchanged").Inc()
+		return
 	}
-	tm.aux.Top[learner] = items
-	u, _ := tm.m.LookupUser(learner)
+	tm.aux.Top[q.learner] = items
+	u, _ := tm.m.LookupUser(q.learner)
 	data, _ := json.Marshal(projections.RecommendationsUpdated{
-		Learner: learner, Items: recs, BasedOn: e.ID, Role: role,
+		Learner: q.learner, Items: recs, BasedOn: q.e.ID, Role: q.role,
 		ColdStart:    tm.m.HistoryLen(u) == 0,
-		ModelVersion: fmt.Sprintf("%s-k%d/p%d/%d", tm.m.Config().Algorithm, tm.m.K(), pos.Partition, tm.m.Events()),
+		ModelVersion: fmt.Sprintf("%s-k%d/p%d/%d", tm.m.Config().Algorithm, tm.m.K(), q.partition, tm.m.Events()),
 	})
-	out, err := event.New(DerivedID("recommendations", e.ID), projections.TypeRecommendationsUpdated, r.cfg.Source,
-		e.Tenant, learner, e.Time, data)
+	out, err := event.New(DerivedID("recommendations", q.e.ID), projections.TypeRecommendationsUpdated, r.cfg.Source,
+		q.tenant, q.learner, q.e.Time, data)
 	if err != nil {
-		return "", event.Reject(err)
+		// Only a malformed envelope field fails here, and those come
+		// from a statement already accepted: log rather than lose the
+		// learned state.
+		r.log.Error("recommender: build RecommendationsUpdated", "learner", q.learner, "err", err)
+		return
 	}
+	recEvents.WithLabelValues("published").Inc()
 	r.outbox, r.outboxAt = append(r.outbox, out), append(r.outboxAt, start)
-	return "published", nil
 }
 
 // rank returns the learner's top-N, re-ranked with the graph.
