@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/dgraph-io/badger/v4"
 	"testing"
 	"time"
 
@@ -243,21 +244,56 @@ func TestStateDeleteAll(t *testing.T) {
 // TestStatementRefToLateTarget: a StatementRef stored before its target
 // (and a ref to that ref) match the target's filters once it arrives.
 func TestStatementRefToLateTarget(t *testing.T) {
+	for _, mode := range []string{"one at a time", "one batch", "referrers stored before rm markers existed"} {
+		t.Run(mode, func(t *testing.T) { testStatementRefToLateTarget(t, mode) })
+	}
+}
+
+func testStatementRefToLateTarget(t *testing.T, mode string) {
 	store := openStore(t)
 	p, _ := NewStatements(store, nil)
 	ctx := context.Background()
 	ref := func(i, target int) string {
 		return `"actor":{"mbox":"mailto:cy@x.org"},"verb":{"id":"http://example.com/v/liked"},"object":{"objectType":"StatementRef","id":"` + uuid(target) + `"}`
 	}
-	for off, e := range []event.Event{
+	evs := []event.Event{
 		lrsStatement(t, "t1", 11, ref(11, 10)), // target 10 not stored yet
 		lrsStatement(t, "t1", 12, ref(12, 11)), // a ref to the ref
 		lrsStatement(t, "t1", 13, actVerb("bob@x.org", "did", "other")),
 		lrsStatement(t, "t1", 10, actVerb("ada@x.org", "late", "z")),
 		lrsStatement(t, "t1", 14, ref(14, 10)), // the ordinary case, for comparison
-	} {
-		if err := p.Handle(ctx, event.Position{Topic: "s", Offset: int64(off)}, e); err != nil {
-			t.Fatal(err)
+	}
+	var pos []event.Position
+	for off := range evs {
+		pos = append(pos, event.Position{Topic: "s", Offset: int64(off)})
+	}
+	switch mode {
+	case "one batch":
+		if n, err := p.HandleBatch(ctx, pos, evs); n != len(evs) || err != nil {
+			t.Fatalf("HandleBatch = %d, %v", n, err)
+		}
+	default:
+		for off, e := range evs {
+			if off == 3 && mode != "one at a time" {
+				// Data of an earlier version: rf entries without markers.
+				sp := p.Space()
+				if err := store.db.Update(func(txn *badger.Txn) error {
+					for _, k := range [][]byte{sp.Key("rm", "t1", uuid(10)), sp.Key("rm", "t1", uuid(11)), sp.Key("rmv")} {
+						if err := txn.Delete(k); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if p, _ = NewStatements(store, nil); p == nil {
+					t.Fatal("reopen failed")
+				}
+			}
+			if err := p.Handle(ctx, pos[off], e); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	for _, tc := range []struct {

@@ -49,7 +49,47 @@ func NewStatements(store *Store, waiters *Waiters) (*Statements, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := markReferenced(store, p.Space()); err != nil {
+		return nil, fmt.Errorf("statements projection: %w", err)
+	}
 	return &Statements{p}, nil
+}
+
+// markReferenced gives every rf entry of a space written before rm markers
+// existed its marker, once (the rmv key records that it was done), so that
+// inheritLate can trust a missing marker.
+func markReferenced(store *Store, sp Space) error {
+	done := sp.Key("rmv")
+	var marks [][]byte
+	err := store.db.View(func(txn *badger.Txn) error {
+		if _, err := txn.Get(done); err == nil {
+			return nil
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		prefix := sp.Prefix("rf")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			parts := strings.Split(string(it.Item().Key()[len(prefix):]), "\x00")
+			if len(parts) >= 3 {
+				marks = append(marks, sp.Key("rm", parts[0], parts[1]))
+			}
+		}
+		marks = append(marks, done)
+		return nil
+	})
+	if err != nil || len(marks) == 0 {
+		return err
+	}
+	wb := store.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range marks {
+		if err := wb.Set(k, nil); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
 }
 
 type statementsModel struct{}
@@ -62,6 +102,7 @@ func (statementsModel) Name() string { return StatementsName }
 //	s  tenant id                   -> statement JSON as stored
 //	m  tenant id                   -> statementMeta (index entries, for StatementRefs)
 //	rf tenant targetId refId       -> pos of refId, a statement whose StatementRef targets targetId
+//	rm tenant targetId             -> "" (targetId has rf entries: a Get, not a scan, on every write)
 //	x  tenant kind value pos       -> "" (an index entry; kind "*" indexes all)
 //	vd tenant id                   -> id of the voiding statement (id is voided)
 //	vp tenant id                   -> id of a voiding statement whose target is not stored yet
@@ -209,6 +250,9 @@ func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 		// Remembered so that a target stored later still passes its
 		// index entries on (see inheritLate).
 		if err := txn.Set(sp.Key("rf", tenant, strings.ToLower(ref.ID), id), pos); err != nil {
+			return 0, err
+		}
+		if err := txn.Set(sp.Key("rm", tenant, strings.ToLower(ref.ID)), nil); err != nil {
 			return 0, err
 		}
 	}
@@ -392,6 +436,14 @@ func inheritLate(txn *badger.Txn, sp Space, tenant, id string, keys map[string][
 	type referrer struct {
 		id  string
 		pos []byte
+	}
+	// Most statements have no referrers: a Get on the marker spares them
+	// an iterator, which in a write transaction sorts all its pending
+	// writes (a batch's worth).
+	if _, err := txn.Get(sp.Key("rm", tenant, id)); errors.Is(err, badger.ErrKeyNotFound) {
+		return nil
+	} else if err != nil {
+		return err
 	}
 	var refs []referrer
 	prefix := sp.Prefix("rf", tenant, id)
