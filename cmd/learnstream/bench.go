@@ -14,14 +14,15 @@ import (
 )
 
 func init() {
-	commands["bench"] = command{summary: "load tools: bench ingest posts statements to a running LRS and measures it", run: runBench}
+	commands["bench"] = command{
+		summary: "load tools (bench ingest)",
+		subs: map[string]command{
+			"ingest": {summary: "post statements to a running LRS and measure it (--url, --batch, --concurrency, --duration)", run: runBenchIngest},
+		},
+	}
 }
 
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "ingest" {
-		fmt.Fprintln(stderr, "usage: learnstream bench ingest [flags]")
-		return errUsage
-	}
+func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg ingest.Config
 	var asJSON, noMetrics bool
 	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
@@ -43,7 +44,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "bound on one request")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the generated statements")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON on stdout")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if cfg.Key == "" {

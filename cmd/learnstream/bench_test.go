@@ -62,7 +62,7 @@ func TestBenchIngestFlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"bench"}, "usage: learnstream bench ingest"},
+		{[]string{"bench"}, "ingest"},
 		{[]string{"bench", "ingest", "--key", "k", "--secret", "s", "--count", "1", "--batch", "0"}, "batch: must be at least 1"},
 		{[]string{"bench", "ingest", "--key", "k", "--secret", "s"}, "duration, count: one of them must be set"},
 		{[]string{"bench", "ingest", "--count", "1", "--url", "nope"}, `url: "nope" is not an http(s) URL`},

@@ -31,6 +31,8 @@ var helpWant = map[string]struct {
 	// --key and --secret authorise the request
 	"credentials create": {synopsis: "--scopes S [--tenant T] [--name N] [--key-id K] [--new-secret S] [flags]",
 		items: []string{"-scopes", "-key-id", "-new-secret", "-tenant", "-name", "-server", "-key", "-secret", "-data-dir"}},
+	"bench":          {items: []string{"ingest"}},
+	"bench ingest":   {synopsis: "[flags]", items: []string{"-url", "-key", "-secret", "-batch", "-concurrency", "-duration", "-count", "-verify", "-metrics", "-json"}, absent: []string{"-server"}},
 	"dlq":            {items: []string{"list", "replay"}},
 	"dlq list":       {synopsis: "[flags]", items: []string{"-kafka", "-topic", "-limit", "-json"}},
 	"dlq replay":     {synopsis: "[flags]", items: []string{"-kafka", "-topic"}, absent: []string{"-limit", "-json"}},
