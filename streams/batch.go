@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -95,10 +96,20 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 		GroupTopics:    c.Topics,
 		StartOffset:    kafka.FirstOffset,
 		MinBytes:       1,
-		MaxBytes:       16 << 20,
+		MaxBytes:       max(16<<20, TopicMessageBytes(0)),
 		MaxWait:        200 * time.Millisecond,
 		CommitInterval: 0, // commits are explicit, after each flush
 		SessionTimeout: 10 * time.Second,
+		// kafka-go retries an offset beyond the log end forever and says
+		// so only here: a group offset past a log that lost its tail must
+		// not stall the sink without a word.
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			text := fmt.Sprintf(msg, args...)
+			if strings.Contains(text, "Offset Out Of Range") || strings.Contains(text, "past the last offset") {
+				log.Error("consumer group offset beyond the log end: the log lost events this group had read; "+
+					"reset the group's offsets (docs/operations.md)", "group", c.Group, "detail", text)
+			}
+		}),
 	})
 	defer r.Close()
 

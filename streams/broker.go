@@ -29,7 +29,11 @@ type EmbeddedConfig struct {
 	// MaxMessageBytes is the broker's message.max.bytes, the limit of
 	// topics created without their own (0: TopicMessageBytes(0)).
 	MaxMessageBytes int
-	Logger          *slog.Logger
+	// Checked says the caller ran ScanLog on DataDir and dealt with what
+	// it found. Otherwise StartEmbedded scans and refuses a damaged log:
+	// the broker would truncate it at the damage with only a warning.
+	Checked bool
+	Logger  *slog.Logger
 }
 
 // Embedded is a single-node Kafka-protocol broker running in this process.
@@ -57,6 +61,17 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	if !cfg.Checked {
+		scan, err := ScanLog(cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+		if len(scan.Damage) > 0 {
+			return nil, fmt.Errorf("embedded broker: the log in %s is damaged (%s); not started, so nothing was truncated: "+
+				"learnstream doctor shows the damage, learnstream serve keeps it aside and asks what to do (docs/operations.md)",
+				cfg.DataDir, scan.Damage[0])
+		}
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {

@@ -112,7 +112,16 @@ func TestScanLogFindsDamageTheBrokerWouldDrop(t *testing.T) {
 			if err := streams.ForgetSnapshots(scan); err != nil {
 				t.Fatal(err)
 			}
-			b, err := streams.StartEmbedded(streams.EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0", Partitions: 1})
+			// Unchecked, the broker is not started on it, so it truncates
+			// nothing.
+			if b, err := streams.StartEmbedded(streams.EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0", Partitions: 1}); err == nil {
+				b.Close()
+				t.Fatal("embedded broker started on a damaged log without a check")
+			}
+			if fi, _ := os.Stat(seg); fi.Size() != d.Size {
+				t.Fatalf("refused start changed the segment: %d bytes, was %d", fi.Size(), d.Size)
+			}
+			b, err := streams.StartEmbedded(streams.EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0", Partitions: 1, Checked: true})
 			if err != nil {
 				t.Fatal(err)
 			}

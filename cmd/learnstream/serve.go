@@ -250,7 +250,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		b, err := streams.StartEmbedded(streams.EmbeddedConfig{
 			DataDir: filepath.Join(cfg.dataDir, "kafka"), Listen: cfg.brokerListen,
 			Partitions: cfg.partitions, Fsync: cfg.brokerFsync, Logger: log,
-			MaxMessageBytes: streams.TopicMessageBytes(maxMsg),
+			MaxMessageBytes: streams.TopicMessageBytes(maxMsg), Checked: true,
 		})
 		if err != nil {
 			return err
