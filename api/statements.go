@@ -244,6 +244,12 @@ func (x *lrs) store(ctx context.Context, cred projections.Credential, spec xapi.
 	if len(evs) == 0 {
 		return ids, http.StatusOK, ""
 	}
+	if x.cfg.Waiters != nil {
+		// The projection of this process need not validate these again.
+		for _, e := range evs {
+			x.cfg.Waiters.Vouch(e.ID, e.Data)
+		}
+	}
 	outcomes, status, msg := x.publish(ctx, x.cfg.StatementsTopic, append(payloads, evs...), waitFor)
 	if status != http.StatusOK {
 		return nil, status, msg

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"sync"
 )
@@ -35,10 +36,39 @@ func (o Outcome) String() string {
 type Waiters struct {
 	mu sync.Mutex
 	m  map[string]chan Outcome
+	// vouched holds, per waited-for event, the data a writer in this
+	// process validated before publishing it.
+	vouched map[string][]byte
 }
 
 // NewWaiters returns an empty set.
-func NewWaiters() *Waiters { return &Waiters{m: make(map[string]chan Outcome)} }
+func NewWaiters() *Waiters {
+	return &Waiters{m: make(map[string]chan Outcome), vouched: make(map[string][]byte)}
+}
+
+// Vouch records that data, the payload of the event the writer is about to
+// publish and wait for, was fully validated by this process (the LRS
+// validated the statement and stored its canonical JSON). A projection
+// applying an event with exactly these bytes may then decode instead of
+// validating again; any other copy of the event, from another producer or
+// after the wait ended, is validated as usual. Forget drops it.
+func (w *Waiters) Vouch(eventID string, data []byte) {
+	w.mu.Lock()
+	w.vouched[eventID] = data
+	w.mu.Unlock()
+}
+
+// vouchedFor reports whether data is what a writer vouched for under
+// eventID.
+func (w *Waiters) vouchedFor(eventID string, data []byte) bool {
+	if w == nil {
+		return false
+	}
+	w.mu.Lock()
+	v, ok := w.vouched[eventID]
+	w.mu.Unlock()
+	return ok && bytes.Equal(v, data)
+}
 
 // Register must be called before the event is published, or the projection
 // may apply it before anyone listens.
@@ -70,6 +100,7 @@ func (w *Waiters) Wait(ctx context.Context, eventID string) (Outcome, error) {
 func (w *Waiters) Forget(eventID string) {
 	w.mu.Lock()
 	delete(w.m, eventID)
+	delete(w.vouched, eventID)
 	w.mu.Unlock()
 }
 
