@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -372,7 +374,7 @@ func learnActivities(txn *badger.Txn, sp Space, tenant string, st *xapi.Statemen
 			continue
 		}
 		key := sp.Key("ac", tenant, a.ID)
-		known, err := readCanonicalActivity(txn, key)
+		known, raw, err := readKnownActivity(txn, key)
 		if err != nil {
 			return err
 		}
@@ -387,11 +389,57 @@ func learnActivities(txn *badger.Txn, sp Space, tenant string, st *xapi.Statemen
 		if err != nil {
 			return err
 		}
+		if bytes.Equal(b, raw) {
+			continue // most statements repeat what is known: no write
+		}
 		if err := txn.Set(key, b); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// knownActivities caches the parse of canonical definitions by their
+// stored bytes: learnActivities reads one per statement, and a catalogue's
+// definitions change rarely. Entries are keyed by content, so a stale one
+// is never used; the map is emptied when it reaches knownActivitiesMax.
+var knownActivities = struct {
+	sync.Mutex
+	m map[string]xapi.Activity
+}{m: map[string]xapi.Activity{}}
+
+const knownActivitiesMax = 4096
+
+// readKnownActivity is readCanonicalActivity through the cache, also
+// returning the stored bytes. The Activity is shared: read it only.
+func readKnownActivity(txn *badger.Txn, key []byte) (xapi.Activity, []byte, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return xapi.Activity{}, nil, nil
+	}
+	if err != nil {
+		return xapi.Activity{}, nil, err
+	}
+	raw, err := item.ValueCopy(nil)
+	if err != nil {
+		return xapi.Activity{}, nil, err
+	}
+	knownActivities.Lock()
+	a, ok := knownActivities.m[string(raw)]
+	knownActivities.Unlock()
+	if ok {
+		return a, raw, nil
+	}
+	if a, err = xapi.ParseStoredActivity(raw); err != nil {
+		a = xapi.Activity{} // as readCanonicalActivity: read as no definition
+	}
+	knownActivities.Lock()
+	if len(knownActivities.m) >= knownActivitiesMax {
+		clear(knownActivities.m)
+	}
+	knownActivities.m[string(raw)] = a
+	knownActivities.Unlock()
+	return a, raw, nil
 }
 
 // readCanonicalActivity reads a canonical definition. Only the store can
