@@ -19,8 +19,9 @@ type Model interface {
 	// Name identifies the projection (offsets, replay, metrics, CLI).
 	Name() string
 	// Apply applies e inside txn, writing only keys of sp. It returns what
-	// the event did, for writers waiting on it. Errors wrapped by
-	// event.Reject send the event to the DLQ; others are retried.
+	// the event did, for writers waiting on it. An error that is the
+	// event's own (event.Reject says so explicitly) sends the event to the
+	// DLQ; only the store's failures are retried (see storeFailure).
 	Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error)
 }
 
@@ -113,21 +114,28 @@ func (p *Projection) Skip(_ context.Context, pos event.Position) error {
 	defer p.mu.RUnlock()
 	applied.WithLabelValues(p.Name(), "rejected").Inc()
 	_, err := p.store.apply(p.live, pos.Topic, pos.Partition, pos.Offset, nil)
-	return err
+	return event.Transient(err)
 }
 
 func (p *Projection) handle(sp Space, pos event.Position, e event.Event, live bool) error {
 	var outcome Outcome
+	var modelErr error
 	ok, err := p.store.apply(sp, pos.Topic, pos.Partition, pos.Offset, func(txn *badger.Txn) error {
-		var err error
-		outcome, err = p.model.Apply(txn, sp, e)
-		return err
+		outcome, modelErr = p.model.Apply(txn, sp, e)
+		return modelErr
 	})
 	if err != nil {
 		if event.IsRejected(err) {
 			return err
 		}
-		return fmt.Errorf("projection %s: apply %s at %s/%d@%d: %w", p.Name(), e.ID, pos.Topic, pos.Partition, pos.Offset, err)
+		err = fmt.Errorf("projection %s: apply %s at %s/%d@%d: %w", p.Name(), e.ID, pos.Topic, pos.Partition, pos.Offset, err)
+		// What failed outside the model (reading or committing the
+		// offset, the commit itself) is the store's failure, and so is a
+		// store error the model passed on.
+		if modelErr == nil || storeFailure(modelErr) {
+			err = event.Transient(err)
+		}
+		return err
 	}
 	if ok {
 		if live {
@@ -158,13 +166,34 @@ func (p *Projection) handleBatch(sp Space, pos []event.Position, evs []event.Eve
 	}
 	switch {
 	case err != nil:
-		return n, fmt.Errorf("projection %s: apply batch at %s/%d@%d: %w", p.Name(), pos[n].Topic, pos[n].Partition, pos[n].Offset, err)
+		// Outside the models: the offsets or the commit, the store's.
+		return n, event.Transient(fmt.Errorf("projection %s: apply batch at %s/%d@%d: %w", p.Name(), pos[n].Topic, pos[n].Partition, pos[n].Offset, err))
 	case fnErr != nil && event.IsRejected(fnErr):
 		return n, fnErr
 	case fnErr != nil:
-		return n, fmt.Errorf("projection %s: apply %s at %s/%d@%d: %w", p.Name(), evs[n].ID, pos[n].Topic, pos[n].Partition, pos[n].Offset, fnErr)
+		err = fmt.Errorf("projection %s: apply %s at %s/%d@%d: %w", p.Name(), evs[n].ID, pos[n].Topic, pos[n].Partition, pos[n].Offset, fnErr)
+		if storeFailure(fnErr) {
+			err = event.Transient(err)
+		}
+		return n, err
 	}
 	return n, nil
+}
+
+// storeFailure reports whether err, returned by a model, is Badger telling
+// that the store cannot serve now rather than that this event cannot be
+// applied: a conflict with a concurrent transaction, a closed or blocked
+// database. Errors about the event's writes themselves (a transaction too
+// big, a key Badger refuses) are the event's, and I/O errors are found by
+// event.Retryable itself.
+func storeFailure(err error) bool {
+	for _, target := range []error{badger.ErrConflict, badger.ErrDBClosed, badger.ErrBlockedWrites,
+		badger.ErrTruncateNeeded} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrRebuildRunning is returned when a rebuild is asked for during another.
@@ -211,7 +240,7 @@ func (r *Rebuild) HandleBatch(_ context.Context, pos []event.Position, evs []eve
 // Skip steps over an event the live projection already sent to the DLQ.
 func (r *Rebuild) Skip(_ context.Context, pos event.Position) error {
 	_, err := r.p.store.apply(r.space, pos.Topic, pos.Partition, pos.Offset, nil)
-	return err
+	return event.Transient(err)
 }
 
 // NextOffset is where the rebuild resumes (0 at first).

@@ -213,7 +213,7 @@ func (a *Adaptive) Handle(ctx context.Context, pos Position, e event.Event) erro
 	defer a.mu.Unlock()
 	ps, err := a.models.part(pos.Partition)
 	if err != nil {
-		return err
+		return event.Transient(err) // the checkpoint store
 	}
 	if pos.Offset < ps.next {
 		// A redelivery, or the retry of an event whose publish failed:
@@ -355,7 +355,7 @@ func (a *Adaptive) learn(pos Position, e event.Event, ps *partModel[*adaptiveTen
 	}
 	g, err := a.cfg.Catalog.Graph(e.Tenant)
 	if err != nil {
-		return "", fmt.Errorf("adaptive consumer: catalog of tenant %s: %w", e.Tenant, err)
+		return "", event.Transient(fmt.Errorf("adaptive consumer: catalog of tenant %s: %w", e.Tenant, err))
 	}
 	learner, item := st.LearnerKey(), act.ID
 	skills := ItemSkills(g, item)
@@ -471,7 +471,7 @@ func (a *Adaptive) flush(ctx context.Context) error {
 	for len(a.outbox) > 0 {
 		n := min(len(a.outbox), 500)
 		if err := a.cfg.Publisher.PublishEvents(ctx, a.cfg.AdaptiveTopic, a.outbox[:n]...); err != nil {
-			return fmt.Errorf("adaptive consumer: publish %d events: %w", n, err)
+			return event.Transient(fmt.Errorf("adaptive consumer: publish %d events: %w", n, err))
 		}
 		for _, e := range a.outbox[:n] {
 			adaptivePublished.WithLabelValues(e.Type).Inc()

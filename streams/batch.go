@@ -31,8 +31,9 @@ var (
 // ClickHouse), where the consumer group's committed offsets are the only
 // record of progress.
 type BatchHandler interface {
-	// Add decodes e into the pending batch. An error wrapped by
-	// event.Reject sends e to the DLQ; the batch is unchanged.
+	// Add decodes e into the pending batch. An error for which
+	// event.Retryable holds is retried; any other sends e to the DLQ at
+	// once; either way the batch is unchanged.
 	Add(e event.Event, pos Position) error
 	// Flush writes the pending batch durably and empties it. It must be
 	// safe to call again with the same batch after an error.
@@ -67,6 +68,9 @@ type BatchConsumer struct {
 	// out an unreachable store and then catches up.
 	MaxBackoff time.Duration
 	Logger     *slog.Logger
+	// Health receives failing flushes (at the oldest pending event) and
+	// each step forward; nil means DefaultHealth.
+	Health *Health
 }
 
 // Run consumes until ctx ends. Pending events are flushed on the way out
@@ -80,6 +84,11 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 		log = slog.Default()
 	}
 	log = log.With("consumer", c.Name)
+	health := c.Health
+	if health == nil {
+		health = DefaultHealth
+	}
+	defer health.Forget(c.Name)
 	maxBatch, maxWait, maxBackoff := c.MaxBatch, c.MaxWait, c.MaxBackoff
 	if maxBatch <= 0 {
 		maxBatch = 10_000
@@ -132,6 +141,7 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			health.Failed(c.Name, pending[0].Topic, pending[0].Partition, pending[0].Offset, err)
 			d := min(maxBackoff, 100*time.Millisecond<<min(attempt, 10))
 			d = d/2 + rand.N(d/2+1)
 			log.Warn("batch consumer: flush failed; will retry", "events", len(pending), "attempt", attempt+1, "in", d, "err", err)
@@ -141,6 +151,7 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 		}
 		batchFlushes.WithLabelValues(c.Name, "ok").Inc()
 		batchRows.WithLabelValues(c.Name).Add(float64(len(pending)))
+		health.Progressed(c.Name, pending[0].Topic, pending[0].Partition)
 		if err := r.CommitMessages(ctx, pending...); err != nil {
 			// The batch is durable; only the record of it is not. It will
 			// be written again after a restart, harmlessly.
@@ -182,7 +193,7 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 			oldest = time.Now()
 		}
 		pending = append(pending, m)
-		if err := c.add(ctx, m); err != nil {
+		if err := c.add(ctx, m, health, maxBackoff); err != nil {
 			return err
 		}
 		if len(pending) >= maxBatch || full() {
@@ -193,19 +204,27 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 	}
 }
 
-// add decodes m into the batch, or parks it in its topic's DLQ.
-func (c *BatchConsumer) add(ctx context.Context, m kafka.Message) error {
+// add decodes m into the batch, or parks it in its topic's DLQ. It
+// returns only when ctx ends.
+func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, health *Health, maxBackoff time.Duration) error {
 	msg := fromKafka(m)
 	pos := Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
 	e, err := Event(msg)
-	if err == nil {
+	for attempt := 0; err == nil; attempt++ {
 		err = c.Handler.Add(e, pos)
 		if err == nil {
+			health.Progressed(c.Name, m.Topic, m.Partition)
 			return nil
 		}
-		if !event.IsRejected(err) {
-			return fmt.Errorf("batch consumer %s: add %s: %w", c.Name, e.ID, err)
+		if !event.Retryable(err) {
+			break
 		}
+		health.Failed(c.Name, m.Topic, m.Partition, m.Offset, err)
+		d := min(maxBackoff, 100*time.Millisecond<<min(attempt, 10))
+		if !sleep(ctx, d) {
+			return ctx.Err()
+		}
+		err = nil
 	}
 	dead := toKafka(DLQ(m.Topic), msg)
 	dead.Headers = append(dead.Headers,
@@ -217,11 +236,13 @@ func (c *BatchConsumer) add(ctx context.Context, m kafka.Message) error {
 	for {
 		werr := c.DLQ.w.WriteMessages(ctx, dead)
 		if werr == nil {
+			health.Progressed(c.Name, m.Topic, m.Partition)
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		health.Failed(c.Name, m.Topic, m.Partition, m.Offset, fmt.Errorf("send to DLQ: %w", werr))
 		if !sleep(ctx, time.Second) {
 			return ctx.Err()
 		}

@@ -19,8 +19,9 @@ import (
 type BatchApplier interface {
 	// HandleBatch applies evs (read at pos) and returns how many of them,
 	// from the first, are applied durably. When it returns an error,
-	// evs[n] is the event that failed: an error wrapped by event.Reject
-	// sends it to the DLQ, any other is retried from evs[n].
+	// evs[n] is the event that failed: an error for which
+	// event.Retryable holds is retried from evs[n], any other sends
+	// evs[n] to the DLQ at once (as Handler.Handle).
 	HandleBatch(ctx context.Context, pos []Position, evs []event.Event) (n int, err error)
 }
 
@@ -56,10 +57,16 @@ func (c *Consumer) runBatches(ctx context.Context, bs BatchSubscriber, log *slog
 	if err != nil {
 		return fmt.Errorf("consumer %s: subscribe %s: %w", c.Name, c.Topic, err)
 	}
+	health := c.health()
 	for b := range batches {
 		if err := c.handleBatch(ctx, b.Messages, log, backoff); err != nil {
 			b.Nack() // shutting down
 			continue
+		}
+		if len(b.Messages) > 0 {
+			if pos, err := PositionOf(b.Messages[0]); err == nil {
+				health.Progressed(c.Name, pos.Topic, pos.Partition)
+			}
 		}
 		b.Ack()
 	}
@@ -82,6 +89,7 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*message.Message, log
 		pos[i] = p
 		evs[i], bad[i] = Event(m)
 	}
+	health := c.health()
 	retry := func(i int, err error) error {
 		if c.OnError != nil {
 			c.OnError(false)
@@ -89,6 +97,7 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*message.Message, log
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		health.Failed(c.Name, pos[i].Topic, pos[i].Partition, pos[i].Offset, err)
 		log.Warn("consumer: will retry", "partition", pos[i].Partition, "offset", pos[i].Offset, "err", err)
 		if !sleep(ctx, backoff) {
 			return ctx.Err()
@@ -115,7 +124,7 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*message.Message, log
 		if err == nil {
 			continue
 		}
-		if event.IsRejected(err) {
+		if !event.Retryable(err) {
 			if perr := c.park(ctx, pos[i], msgs[i], err); perr != nil {
 				if rerr := retry(i, perr); rerr != nil {
 					return rerr

@@ -321,7 +321,7 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 		ps, err := r.models.part(pos[i].Partition)
 		if err != nil {
 			rankAll()
-			return i, err
+			return i, event.Transient(err) // the checkpoint store
 		}
 		if pos[i].Offset < ps.next {
 			recEvents.WithLabelValues("duplicate").Inc()
@@ -488,13 +488,15 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 		return "ignored", rankRequest{}, nil
 	}
 	learner, item := st.LearnerKey(), act.ID
+	// The catalog and mastery are read models in the store: their
+	// failures are the store's, not the event's.
 	g, err := r.cfg.Catalog.Graph(e.Tenant)
 	if err != nil {
-		return "", rankRequest{}, err
+		return "", rankRequest{}, event.Transient(err)
 	}
 	role, err := r.cfg.Catalog.LearnerRole(e.Tenant, learner)
 	if err != nil {
-		return "", rankRequest{}, err
+		return "", rankRequest{}, event.Transient(err)
 	}
 	var seen *event.Event
 	if _, ok := g.Activity(item); !ok && !r.registered[e.Tenant+"\x00"+item] {

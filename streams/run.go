@@ -14,11 +14,14 @@ import (
 
 // Handler applies events to a consumer's state.
 type Handler interface {
-	// Handle applies e, read at pos. Returning an error wrapped by
-	// event.Reject sends the event to the DLQ; any other error is retried.
+	// Handle applies e, read at pos. An error for which event.Retryable
+	// holds (infrastructure: mark it with event.Transient) is retried;
+	// any other sends the event to the DLQ at once, with the error as the
+	// reason.
 	Handle(ctx context.Context, pos Position, e event.Event) error
 	// Skip records that pos was consumed without effect, because its event
-	// went to the DLQ, so a restart does not meet it again.
+	// went to the DLQ, so a restart does not meet it again. Its errors are
+	// always retried.
 	Skip(ctx context.Context, pos Position) error
 }
 
@@ -38,6 +41,17 @@ type Consumer struct {
 	RetryBackoff time.Duration
 	// OnError, if set, observes every handling error (for metrics).
 	OnError func(poison bool)
+	// Health receives every retried failure and every step forward, so a
+	// partition stuck on one offset shows in /readyz and the metrics;
+	// nil means DefaultHealth.
+	Health *Health
+}
+
+func (c *Consumer) health() *Health {
+	if c.Health != nil {
+		return c.Health
+	}
+	return DefaultHealth
 }
 
 // Run consumes until ctx ends.
@@ -54,6 +68,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if backoff <= 0 {
 		backoff = 500 * time.Millisecond
 	}
+	health := c.health()
+	defer health.Forget(c.Name)
 	if bs, ok := c.Subscriber.(BatchSubscriber); ok {
 		return c.runBatches(ctx, bs, log, backoff)
 	}
@@ -70,6 +86,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		err = c.handle(ctx, pos, m)
 		if err == nil {
+			health.Progressed(c.Name, pos.Topic, pos.Partition)
 			m.Ack()
 			continue
 		}
@@ -80,6 +97,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			m.Nack()
 			continue
 		}
+		health.Failed(c.Name, pos.Topic, pos.Partition, pos.Offset, err)
 		log.Warn("consumer: will retry", "partition", pos.Partition, "offset", pos.Offset, "err", err)
 		sleep(ctx, backoff)
 		m.Nack()
@@ -91,15 +109,16 @@ func (c *Consumer) handle(ctx context.Context, pos Position, m *message.Message)
 	e, err := Event(m)
 	if err == nil {
 		err = c.Handler.Handle(ctx, pos, e)
-		if err == nil || !event.IsRejected(err) {
+		if err == nil || event.Retryable(err) {
 			return err
 		}
 	}
 	return c.park(ctx, pos, m, err)
 }
 
-// park sends a malformed envelope or a rejected event to the DLQ and
-// records its offset as consumed.
+// park sends a malformed envelope, or an event that fails the same way
+// however often it is tried, to the DLQ and records its offset as
+// consumed.
 func (c *Consumer) park(ctx context.Context, pos Position, m *message.Message, err error) error {
 	if c.OnError != nil {
 		c.OnError(true)
@@ -119,11 +138,14 @@ func (c *Consumer) park(ctx context.Context, pos Position, m *message.Message, e
 	dead.Metadata.Set("dlq_consumer", c.Name)
 	dead.SetContext(ctx)
 	if perr := c.DLQ.Publish(DLQ(c.Topic), dead); perr != nil {
-		return fmt.Errorf("send to DLQ: %w (event error: %v)", perr, err)
+		return event.Transient(fmt.Errorf("send to DLQ: %w (event error: %v)", perr, err))
 	}
 	if c.Logger != nil {
 		c.Logger.Warn("consumer: event sent to DLQ", "consumer", c.Name, "topic", c.Topic,
 			"partition", pos.Partition, "offset", pos.Offset, "reason", err)
 	}
-	return c.Handler.Skip(ctx, pos)
+	if serr := c.Handler.Skip(ctx, pos); serr != nil {
+		return event.Transient(fmt.Errorf("step past the parked event: %w", serr))
+	}
+	return nil
 }

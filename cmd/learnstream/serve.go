@@ -40,6 +40,7 @@ type serveConfig struct {
 	roles              string
 	publicURL          string
 	consistencyTimeout time.Duration
+	stuckAfter         time.Duration
 	maxBody            int64
 	maxBatch           int
 	maxLag             int64
@@ -64,6 +65,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.roles, "roles", strings.Join(allRoles, ","), "comma-separated roles to run: "+strings.Join(allRoles, ","))
 	fs.StringVar(&c.publicURL, "public-url", "", "base URL clients use to reach this server (default http://<--http>)")
 	fs.DurationVar(&c.consistencyTimeout, "consistency-timeout", 10*time.Second, "how long a write waits for the statements projection before answering")
+	fs.DurationVar(&c.stuckAfter, "stuck-after", streams.DefaultStuckAfter, "a consumer failing at one offset for longer than this is reported stuck (/readyz, learnstream_consumer_stuck)")
 	fs.Int64Var(&c.maxBody, "max-body-bytes", 16<<20, "largest request body accepted")
 	fs.IntVar(&c.maxBatch, "max-batch", 1000, "most statements accepted in one POST")
 	fs.Int64Var(&c.maxLag, "max-lag", 50000, "writes answer 503 while the statements projection is more events behind than this (0: never)")
@@ -113,6 +115,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.consistencyTimeout <= 0 {
 		errs = append(errs, errors.New("--consistency-timeout: must be positive"))
+	}
+	if c.stuckAfter <= 0 {
+		errs = append(errs, errors.New("--stuck-after: must be positive"))
 	}
 	if c.pprof != "" {
 		if err := loopbackAddr(c.pprof); err != nil {
@@ -196,6 +201,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // taking requests (in-flight writes finish), stop consumers, close stores.
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) (err error) {
 	roles, _ := cfg.roleSet()
+	streams.DefaultHealth.StuckAfter = cfg.stuckAfter
 	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
@@ -376,7 +382,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	apiCfg := api.Config{
 		Auth:   creds,
 		Admin:  adm,
-		Ready:  readiness(brokers, health.check),
+		Ready:  readiness(brokers, streams.DefaultHealth, health.check),
 		Logger: log,
 		Source: publicURL,
 	}
@@ -473,13 +479,18 @@ func startCredentials(ctx context.Context, rt *runtime) (*projections.Credential
 	return creds, nil
 }
 
-// readiness checks the broker answers metadata requests, caching the answer
-// briefly so probes do not load it.
-func readiness(brokers []string, logHealth func(context.Context) error) func(context.Context) error {
+// readiness checks that no consumer of this process is stuck on one offset
+// (consumers names each, with its partition, offset and last error), then
+// that the broker answers metadata requests and the log is healthy, caching
+// that answer briefly so probes do not load the broker.
+func readiness(brokers []string, consumers *streams.Health, logHealth func(context.Context) error) func(context.Context) error {
 	var mu sync.Mutex
 	var last time.Time
 	var lastErr error
 	return func(ctx context.Context) error {
+		if err := consumers.Check(ctx); err != nil {
+			return err
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if time.Since(last) < 2*time.Second {

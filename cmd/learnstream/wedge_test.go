@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/learnstream/learnstream/streams"
 	"github.com/learnstream/learnstream/streams/kafkatest"
 )
 
@@ -91,4 +95,22 @@ func TestActivityRedefinedAcrossInteractionTypesDoesNotWedge(t *testing.T) {
 			t.Fatalf("GET format=canonical: %d %s", code, got)
 		}
 	})
+}
+
+// /readyz fails while a consumer is stuck, naming it, and without asking
+// the broker (which may be what is failing).
+func TestReadinessReportsAStuckConsumer(t *testing.T) {
+	health := streams.NewHealth()
+	health.StuckAfter = time.Millisecond
+	health.Failed("statements", streams.TopicStatements, 2, 41, errors.New("badger: writes are blocked"))
+	time.Sleep(5 * time.Millisecond)
+	err := readiness([]string{"127.0.0.1:1"}, health, func(context.Context) error { return nil })(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "consumer statements stuck on "+streams.TopicStatements+"/2 at offset 41") ||
+		!strings.Contains(err.Error(), "badger: writes are blocked") {
+		t.Fatalf("readiness = %v", err)
+	}
+	health.Progressed("statements", streams.TopicStatements, 2)
+	if err := readiness([]string{"127.0.0.1:1"}, health, func(context.Context) error { return nil })(context.Background()); err == nil || !strings.Contains(err.Error(), "kafka") {
+		t.Fatalf("readiness without a broker = %v, want the broker's error", err)
+	}
 }
