@@ -209,36 +209,52 @@ func (a *Adaptive) Skip(_ context.Context, pos Position) error {
 
 // Handle learns one statement and queues the events it causes.
 func (a *Adaptive) Handle(ctx context.Context, pos Position, e event.Event) error {
+	_, err := a.HandleBatch(ctx, []Position{pos}, []event.Event{e})
+	return err
+}
+
+// HandleBatch learns a fetched batch of statements under one lock and
+// publishes what they caused at most once for the batch (when the outbox
+// is full or FlushInterval has passed; Run flushes the rest): publishing
+// waits for the broker, and a round trip per statement bounded the
+// consumer. It returns how many statements, from the first, are learned.
+func (a *Adaptive) HandleBatch(ctx context.Context, pos []Position, evs []event.Event) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ps, err := a.models.part(pos.Partition)
-	if err != nil {
-		return event.Transient(err) // the checkpoint store
+	dup := false
+	for i := range evs {
+		ps, err := a.models.part(pos[i].Partition)
+		if err != nil {
+			return i, event.Transient(err) // the checkpoint store
+		}
+		if pos[i].Offset < ps.next {
+			// A redelivery, or the retry of an event whose publish failed:
+			// the model has it; what may be missing is the publish.
+			adaptiveEvents.WithLabelValues(AdaptiveDuplicate).Inc()
+			dup = true
+			continue
+		}
+		outcome, err := a.learn(pos[i], evs[i], ps)
+		if err != nil {
+			return i, err
+		}
+		ps.next = pos[i].Offset + 1
+		adaptiveEvents.WithLabelValues(outcome).Inc()
+		a.sinceCkpt++
 	}
-	if pos.Offset < ps.next {
-		// A redelivery, or the retry of an event whose publish failed:
-		// the model has it; what may be missing is the publish.
-		adaptiveEvents.WithLabelValues(AdaptiveDuplicate).Inc()
-		return a.flush(ctx)
-	}
-	outcome, err := a.learn(pos, e, ps)
-	if err != nil {
-		return err
-	}
-	ps.next = pos.Offset + 1
-	adaptiveEvents.WithLabelValues(outcome).Inc()
-	if len(a.outbox) >= a.cfg.FlushEvents {
+	if dup || len(a.outbox) >= a.cfg.FlushEvents || time.Since(a.lastFlush) >= a.cfg.FlushInterval {
 		if err := a.flush(ctx); err != nil {
-			return err
+			// The last statement comes again, as a duplicate: that retries
+			// the publish.
+			return len(evs) - 1, err
 		}
 	}
-	a.sinceCkpt++
 	if a.sinceCkpt >= a.cfg.CheckpointEvery || time.Since(a.lastCkpt) >= a.cfg.CheckpointInterval {
 		if err := a.checkpoint(ctx); err != nil {
 			a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
 		}
 	}
-	return nil
+	return len(evs), nil
 }
 
 // Score rules, in order (docs/adaptive.md, "Scored statements"):

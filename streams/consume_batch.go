@@ -21,7 +21,7 @@ type BatchApplier interface {
 	// from the first, are applied durably. When it returns an error,
 	// evs[n] is the event that failed: an error for which
 	// event.Retryable holds is retried from evs[n], any other sends
-	// evs[n] to the DLQ at once (as Handler.Handle).
+	// evs[n] to the DLQ at once (as Handler.Handle). n < len(evs) then.
 	HandleBatch(ctx context.Context, pos []Position, evs []event.Event) (n int, err error)
 }
 
@@ -120,6 +120,11 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*message.Message, log
 			j++
 		}
 		n, err := c.apply(ctx, pos[i:j], evs[i:j])
+		if err != nil && n >= j-i {
+			// A handler must name the event that failed; one that counts
+			// them all applied gets its last again.
+			n = j - i - 1
+		}
 		i += n
 		if err == nil {
 			continue

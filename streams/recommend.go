@@ -347,7 +347,9 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 	rankAll()
 	if len(r.outbox)+len(r.seen) >= r.cfg.FlushEvents || time.Since(r.lastFlush) >= r.cfg.FlushInterval || dup {
 		if err := r.flush(ctx); err != nil {
-			return len(evs), err
+			// The last statement comes again, as a duplicate: that retries
+			// the publish.
+			return len(evs) - 1, err
 		}
 	}
 	if r.sinceCkpt >= r.cfg.CheckpointEvery || time.Since(r.lastCkpt) >= r.cfg.CheckpointInterval {
