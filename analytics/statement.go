@@ -602,7 +602,8 @@ func isIRI(s string) bool {
 }
 
 // pseudonymiseStatementJSON rewrites every agent in a statement (actor,
-// Agent/Group objects, context instructor and team, authority, and the same
+// Agent/Group objects, context instructor, team, context agents and groups,
+// authority, and the same
 // inside a SubStatement) to an account agent whose name is the pseudonym,
 // and drops names. The actor gets actorPseudo so raw and actor_pseudo agree.
 // Only the members holding agents are decoded and re-encoded; everything
@@ -654,10 +655,12 @@ func pseudonymiseStatementRaw(top map[string]json.RawMessage, pseudo func(string
 	}
 	if raw, ok := top["context"]; ok {
 		var has struct {
-			Instructor json.RawMessage `json:"instructor"`
-			Team       json.RawMessage `json:"team"`
+			Instructor    json.RawMessage `json:"instructor"`
+			Team          json.RawMessage `json:"team"`
+			ContextAgents json.RawMessage `json:"contextAgents"`
+			ContextGroups json.RawMessage `json:"contextGroups"`
 		}
-		if json.Unmarshal(raw, &has) == nil && (has.Instructor != nil || has.Team != nil) {
+		if json.Unmarshal(raw, &has) == nil && (has.Instructor != nil || has.Team != nil || has.ContextAgents != nil || has.ContextGroups != nil) {
 			var ctx map[string]json.RawMessage
 			if err := json.Unmarshal(raw, &ctx); err != nil {
 				return err
@@ -669,10 +672,42 @@ func pseudonymiseStatementRaw(top map[string]json.RawMessage, pseudo func(string
 					}
 				}
 			}
+			// xAPI 2.0: the agent of each contextAgent and the group of
+			// each contextGroup name people too.
+			for _, f := range []struct{ list, member string }{{"contextAgents", "agent"}, {"contextGroups", "group"}} {
+				if l, ok := ctx[f.list]; ok {
+					if ctx[f.list], err = pseudonymiseWrappedAgents(l, f.member, pseudo); err != nil {
+						return err
+					}
+				}
+			}
 			top["context"] = appendRawObject(nil, ctx)
 		}
 	}
 	return nil
+}
+
+// pseudonymiseWrappedAgents rewrites the agent held under key in each
+// object of a JSON array (contextAgents' "agent", contextGroups' "group").
+func pseudonymiseWrappedAgents(raw json.RawMessage, key string, pseudo func(string) (string, error)) (json.RawMessage, error) {
+	var items []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return raw, nil
+	}
+	out := []byte{'['}
+	for i, it := range items {
+		if a, ok := it[key]; ok {
+			var err error
+			if it[key], err = pseudonymiseAgentRaw(a, pseudo, ""); err != nil {
+				return nil, err
+			}
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendRawObject(out, it)
+	}
+	return append(out, ']'), nil
 }
 
 // pseudonymiseAgentRaw rewrites one agent or group given as JSON; anything

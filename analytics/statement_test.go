@@ -214,6 +214,32 @@ func TestStatementRowShapes(t *testing.T) {
 	if err != nil || r.ObjectID != want || r.ObjectName != "" || strings.Contains(r.Raw, "z@b.c") {
 		t.Fatalf("agent object: %+v %v", r, err)
 	}
+	// xAPI 2.0 context agents and groups (and the groups' members) are
+	// pseudonymised too, in statements and sub-statements alike.
+	ctx2 := `{"contextAgents":[{"objectType":"contextAgent","agent":{"mbox":"mailto:coach@b.c","name":"Coach"},"relevantTypes":["https://x.example/coach"]}],` +
+		`"contextGroups":[{"objectType":"contextGroup","group":{"objectType":"Group","name":"Team A","mbox":"mailto:team@b.c","member":[{"mbox":"mailto:m1@b.c"}]}}]}`
+	for name, data := range map[string]string{
+		"statement": `{"id":"6690e6c9-3ef0-4ed3-8b37-7f3964730bee","actor":{"mbox":"mailto:a@b.c"},"verb":{"id":"http://adlnet.gov/expapi/verbs/attended"},
+	  "object":{"id":"https://x.example/game"},"context":` + ctx2 + `,"timestamp":"2025-01-01T00:00:00Z","stored":"2025-01-01T00:00:01Z","version":"2.0.0"}`,
+		"sub-statement": `{"id":"6690e6c9-3ef0-4ed3-8b37-7f3964730bee","actor":{"mbox":"mailto:a@b.c"},"verb":{"id":"http://adlnet.gov/expapi/verbs/planned"},
+	  "object":{"objectType":"SubStatement","actor":{"mbox":"mailto:a@b.c"},"verb":{"id":"http://adlnet.gov/expapi/verbs/attended"},"object":{"id":"https://x.example/game"},"context":` + ctx2 + `},
+	  "timestamp":"2025-01-01T00:00:00Z","stored":"2025-01-01T00:00:01Z","version":"2.0.0"}`,
+	} {
+		r, err = NewEncoder(p).StatementRow(stmtEvent(data))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, leak := range []string{"coach@b.c", "Coach", "team@b.c", "Team A", "m1@b.c"} {
+			if strings.Contains(r.Raw, leak) {
+				t.Errorf("%s: raw keeps %q: %s", name, leak, r.Raw)
+			}
+		}
+		for _, kept := range []string{`"relevantTypes":["https://x.example/coach"]`, `"objectType":"contextGroup"`, "urn:learnstream:pseudonym"} {
+			if !strings.Contains(r.Raw, kept) {
+				t.Errorf("%s: raw lost %s: %s", name, kept, r.Raw)
+			}
+		}
+	}
 }
 
 // The sink converts durations with the LRS's parser; this pins the

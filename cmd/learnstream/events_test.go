@@ -85,6 +85,23 @@ func TestEmittedEventsMatchTheirSchemas(t *testing.T) {
 			t.Fatalf("POST: %d %s", code, body)
 		}
 	}
+	// An xAPI 2.0 statement with context agents and groups: stored with
+	// version 2.0.0, it must match the same schema.
+	v2 := `{"actor":{"mbox":"mailto:a@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/attended"},"object":{"id":"https://example.com/games/1"},
+	  "context":{"contextAgents":[{"objectType":"contextAgent","agent":{"mbox":"mailto:coach@example.com"},"relevantTypes":["https://example.com/types/coach"]}],
+	  "contextGroups":[{"objectType":"contextGroup","group":{"objectType":"Group","member":[{"mbox":"mailto:b@example.com"}]}}]}}`
+	req, _ := http.NewRequest("POST", p.url+"/xapi/statements", strings.NewReader(v2))
+	req.SetBasicAuth(testKey, testSecret)
+	req.Header.Set("X-Experience-API-Version", "2.0.0")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST in xAPI 2.0.0: %d", resp.StatusCode)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ends, err := streams.EndOffsets(ctx, []string{p.kafka}, streams.TopicStatements)
@@ -121,8 +138,8 @@ func TestEmittedEventsMatchTheirSchemas(t *testing.T) {
 		}
 		r.Close()
 	}
-	if seen < 5 {
-		t.Fatalf("read %d records, want at least the 5 statements posted", seen)
+	if seen < 6 {
+		t.Fatalf("read %d records, want at least the 6 statements posted", seen)
 	}
 
 	// The adaptive role turns the three scored statements into

@@ -1,5 +1,6 @@
-// Package xapi is learnstream's model of xAPI 1.0.3 statements: parsing
-// with full validation against the Data chapter of the specification,
+// Package xapi is learnstream's model of xAPI statements, of versions 1.0.3
+// and 2.0.0 (IEEE 9274.1.1-2023): parsing with full validation against the
+// Data chapter of the specification version a request names (see Spec),
 // canonical JSON, agent identity keys, the statement comparison rules that
 // decide between "same statement again" and "conflict", voiding, and the
 // shaping of statements for the "format" parameter of GET /statements.
@@ -10,9 +11,10 @@
 //
 // # Parsing and errors
 //
-// ParseStatements parses a POST body (one statement or an array),
-// ParseStatement a single statement (PUT), ParseAgent the "agent" query
-// parameter. Parsing is strict, as the specification asks of an LRS:
+// ParseStatements parses a POST body (one statement or an array) and
+// ParseStatementAs a single statement (PUT) under the rules of the version
+// the request named; ParseStatement reads a stored statement (either
+// version's rules); ParseAgent parses the "agent" query parameter. Parsing is strict, as the specification asks of an LRS:
 // unknown or wrongly cased properties, nulls outside extensions, strings
 // where numbers or booleans belong, and malformed UUIDs, IRIs, mailto IRIs,
 // language tags, timestamps and durations are all rejected. Each error is a

@@ -5,15 +5,16 @@ import (
 	"time"
 )
 
-// Values fixed by the xAPI 1.0.3 specification.
+// Values fixed by the xAPI specification.
 const (
 	// VerbVoided is the one verb the specification reserves: a statement
 	// with this verb and a StatementRef object voids the referenced statement.
 	VerbVoided = "http://adlnet.gov/expapi/verbs/voided"
 
 	// Version is what the LRS writes into statements that arrive without a
-	// version. The specification asks for "1.0.0" rather than the patch
-	// level actually spoken, because every 1.0.x shares the 1.0.0 data model.
+	// version from an xAPI 1.0.x client. The specification asks for "1.0.0"
+	// rather than the patch level actually spoken, because every 1.0.x
+	// shares the 1.0.0 data model. See Spec.StatementVersion.
 	Version = "1.0.0"
 )
 
