@@ -39,6 +39,9 @@ type Config struct {
 	ConsistencyTimeout time.Duration
 	// MaxBodyBytes limits request bodies (413 beyond it).
 	MaxBodyBytes int64
+	// MaxPackageBytes, when set, is the body limit of POST /v1/packages
+	// instead of MaxBodyBytes: content packages are archives of media.
+	MaxPackageBytes int64
 	// MaxBatch limits the statements in one POST (413 beyond it).
 	MaxBatch int
 	// AuthorityHome is the account homePage of the authority agents this
@@ -167,7 +170,11 @@ func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		r.Body = http.MaxBytesReader(rec, r.Body, s.cfg.MaxBodyBytes)
+		limit := s.cfg.MaxBodyBytes
+		if s.cfg.MaxPackageBytes > 0 && r.Method == http.MethodPost && r.URL.Path == "/v1/packages" {
+			limit = s.cfg.MaxPackageBytes
+		}
+		r.Body = http.MaxBytesReader(rec, r.Body, limit)
 		s.mux.ServeHTTP(rec, r)
 		route := r.Pattern
 		if route == "" {

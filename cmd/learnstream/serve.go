@@ -51,6 +51,7 @@ type serveConfig struct {
 	onLogLoss          string
 	pprof              string
 	analyticsConfig
+	contentConfig
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -77,6 +78,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.onLogLoss, "on-log-loss", onLogLossRefuse, "when the event log holds less than the consumers have read (a damaged segment, a lost partition tail): "+
 		"refuse to start, naming what was lost, or rebuild the affected projections from what the log still holds (refuse, rebuild)")
 	c.analyticsConfig.flags(fs)
+	c.contentConfig.flags(fs)
 }
 
 func (c *serveConfig) validate() error {
@@ -137,6 +139,7 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, fmt.Errorf("--log-format: %q is not text or json", c.logFormat))
 	}
 	errs = append(errs, c.analyticsConfig.validate()...)
+	errs = append(errs, c.contentConfig.validate()...)
 	return errors.Join(errs...)
 }
 

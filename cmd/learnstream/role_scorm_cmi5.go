@@ -1,0 +1,83 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/learnstream/learnstream/api"
+	"github.com/learnstream/learnstream/domain/content"
+	"github.com/learnstream/learnstream/projections"
+)
+
+// SCORM and cmi5 content (api role): package import, the package store
+// under <data-dir>/packages, and the files served to browsers. The file
+// sorts after role_recommender.go on purpose: its API setter runs after the
+// recommender's and finds the catalog module there, so that package
+// imports and catalog edits share one lock.
+func init() { roleStarters = append(roleStarters, startContent) }
+
+// contentConfig are the content players' flags.
+type contentConfig struct {
+	contentIRIBase     string
+	maxPackageBytes    int64
+	maxPackageFiles    int
+	maxPackageExpanded int64
+}
+
+func (c *contentConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.contentIRIBase, "content-iri-base", "", "prefix of the activity IRIs of imported SCORM packages; keep it fixed, "+
+		"re-imports keep learners' records only under the same IRIs (default <--public-url>/activities/)")
+	fs.Int64Var(&c.maxPackageBytes, "max-package-bytes", 2<<30, "largest content package upload (zip) accepted")
+	fs.IntVar(&c.maxPackageFiles, "max-package-files", content.DefaultLimits.MaxFiles, "most files a content package may hold")
+	fs.Int64Var(&c.maxPackageExpanded, "max-package-expanded-bytes", content.DefaultLimits.MaxExpandedBytes, "largest total size a content package may unpack to")
+}
+
+func (c *contentConfig) validate() []error {
+	var errs []error
+	if c.contentIRIBase != "" {
+		if u, err := url.Parse(c.contentIRIBase); err != nil || !u.IsAbs() {
+			errs = append(errs, fmt.Errorf("--content-iri-base: %q is not an absolute IRI", c.contentIRIBase))
+		}
+	}
+	if c.maxPackageBytes < 1024 {
+		errs = append(errs, fmt.Errorf("--max-package-bytes: must be at least 1024, got %d", c.maxPackageBytes))
+	}
+	if c.maxPackageFiles < 1 {
+		errs = append(errs, fmt.Errorf("--max-package-files: must be at least 1, got %d", c.maxPackageFiles))
+	}
+	if c.maxPackageExpanded < 1024 {
+		errs = append(errs, fmt.Errorf("--max-package-expanded-bytes: must be at least 1024, got %d", c.maxPackageExpanded))
+	}
+	return errs
+}
+
+func startContent(rt *runtime, roles map[string]bool) error {
+	if !roles["api"] {
+		return nil
+	}
+	cfg := rt.cfg.contentConfig
+	store := &projections.PackageStore{Dir: filepath.Join(rt.cfg.dataDir, "packages"), MaxUploadBytes: cfg.maxPackageBytes,
+		Limits: content.Limits{MaxFiles: cfg.maxPackageFiles, MaxExpandedBytes: cfg.maxPackageExpanded, MaxRatio: content.DefaultLimits.MaxRatio}}
+	pm := &api.PackagesModule{Store: store, Logger: rt.log}
+	rt.apiConfig = append(rt.apiConfig, func(c *api.Config) {
+		for _, m := range c.Modules {
+			if cm, ok := m.(*api.CatalogModule); ok {
+				pm.Catalog = cm
+			}
+		}
+		if pm.Catalog == nil {
+			rt.log.Warn("content packages: no catalog module, POST /v1/packages is off")
+			return
+		}
+		pm.IRIBase = cfg.contentIRIBase
+		if pm.IRIBase == "" {
+			pm.IRIBase = strings.TrimRight(c.Source, "/") + "/activities/"
+		}
+		c.MaxPackageBytes = cfg.maxPackageBytes
+		c.Modules = append(c.Modules, pm)
+	})
+	return nil
+}
