@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/learnstream/learnstream/streams"
 )
@@ -264,6 +267,73 @@ func TestFaultTruncatedBadgerTable(t *testing.T) {
 	t.Logf("truncated badger table: acknowledged %d, stored after the rebuild %d, lost %d", len(acked), readable, len(acked)-readable)
 	if readable != len(acked) {
 		t.Errorf("%d of %d acknowledged statements readable after the rebuild", readable, len(acked))
+	}
+	p.stop(t)
+}
+
+// Apache Kafka loses a partition's tail (here: the statements topic is
+// deleted and created again, as after an unclean leader election or a
+// restore of older broker disks): the consumers' stored offsets are beyond
+// the new log end. The start is refused naming partitions and offsets;
+// --on-log-loss=rebuild rebuilds and new writes are readable at once.
+func TestFaultKafkaLostTail(t *testing.T) {
+	brokers, _ := privateKafka(t)
+	dir := t.TempDir()
+	args := append([]string{"--data-dir", dir, "--kafka", brokers}, isolate()...)
+	p := startServe(t, credEnv(), args...)
+	acked := postBatches(t, p, 0, 100, 20)
+	p.settled(t, 30*time.Second)
+	p.stop(t)
+
+	ctx := context.Background()
+	client := &kafka.Client{Addr: kafka.TCP(brokers), Timeout: 10 * time.Second}
+	if _, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{streams.TopicStatements}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := streams.Partitions(ctx, []string{brokers}, streams.TopicStatements); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("statements topic still there 30 s after its deletion")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := streams.EnsureTopics(ctx, []string{brokers}, []streams.TopicSpec{{Name: streams.TopicStatements, Partitions: 4, Replication: 1}}); err != nil {
+		t.Fatal(err)
+	}
+
+	code, stderr := serveOnce(t, args...)
+	_, refusal, _ := strings.Cut(stderr, "refusing to start")
+	var reported int64
+	for _, m := range lostRE.FindAllStringSubmatch(refusal, -1) {
+		next, _ := strconv.ParseInt(m[1], 10, 64)
+		end, _ := strconv.ParseInt(m[2], 10, 64)
+		reported += next - end
+	}
+	if code == 0 || !strings.Contains(refusal, "--on-log-loss=rebuild") || reported != int64(len(acked)) {
+		t.Fatalf("start after Kafka lost the statements: exit %d, reported %d lost of %d, want a refusal naming them:\n%s", code, reported, len(acked), stderr)
+	}
+
+	p = startServe(t, credEnv(), append(args, "--on-log-loss=rebuild")...)
+	p.settled(t, 30*time.Second)
+	fresh := postBatches(t, p, 1000, 20, 10)
+	for _, id := range fresh {
+		if c, _, b := p.do(t, "GET", "/xapi/statements?statementId="+id, ""); c != http.StatusOK {
+			t.Fatalf("statement written after the rebuild: GET %d %s", c, b)
+		}
+	}
+	readable := 0
+	for _, id := range acked {
+		if c, _, _ := p.do(t, "GET", "/xapi/statements?statementId="+id, ""); c == http.StatusOK {
+			readable++
+		}
+	}
+	t.Logf("kafka lost tail: acknowledged %d, lost by Kafka %d (reported at start %d), readable after the rebuild %d; written after %d, readable %d",
+		len(acked), len(acked), reported, readable, len(fresh), len(fresh))
+	if readable != 0 {
+		t.Errorf("%d statements the log no longer holds are still served after the rebuild", readable)
 	}
 	p.stop(t)
 }

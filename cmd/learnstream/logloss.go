@@ -247,9 +247,7 @@ func (h *logHealth) compute() error {
 			}
 		}
 	}
-	for _, s := range streams.StalledPartitions() {
-		reasons = append(reasons, s)
-	}
+	reasons = append(reasons, streams.StalledPartitions()...)
 	if len(reasons) == 0 {
 		return nil
 	}
