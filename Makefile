@@ -22,7 +22,7 @@ SHELL := bash
 .ONESHELL:
 
 GO                  ?= go
-RACE_PKGS           ?= ./streams/... ./projections/... ./api/... ./cmd/...
+RACE_PKGS           ?= ./streams/... ./projections/... ./api/...
 TEST_TIMEOUT        ?= 20m
 GOTESTFLAGS         ?=
 # staticcheck 2026.2.2; built with the local Go (1.26)
