@@ -23,7 +23,7 @@ var helpWant = map[string]struct {
 	items    []string // flags ("-name") or subcommands ("name")
 	absent   []string
 }{
-	"": {items: []string{"serve", "credentials", "dlq", "eval", "fit", "migrate", "projections", "replay", "version"}},
+	"": {items: []string{"serve", "credentials", "doctor", "dlq", "eval", "fit", "migrate", "projections", "replay", "version"}},
 	"serve": {synopsis: "[flags]", items: []string{"-data-dir", "-http", "-kafka", "-dev", "-consistency-timeout", "-roles", "-clickhouse-addr"},
 		absent: []string{"-server", "-scopes"}},
 	"credentials": {items: []string{"create"}},
@@ -33,6 +33,7 @@ var helpWant = map[string]struct {
 		items: []string{"-scopes", "-key-id", "-new-secret", "-tenant", "-name", "-server", "-key", "-secret", "-data-dir"}},
 	"bench":           {items: []string{"ingest"}},
 	"bench ingest":    {synopsis: "[flags]", items: []string{"-url", "-key", "-secret", "-batch", "-concurrency", "-duration", "-count", "-verify", "-metrics", "-json"}, absent: []string{"-server"}},
+	"doctor":          {synopsis: "[flags]", items: []string{"-data-dir", "-kafka", "-json", "-ack"}, absent: []string{"-server", "-limit"}},
 	"dlq":             {items: []string{"list", "replay"}},
 	"dlq list":        {synopsis: "[flags]", items: []string{"-kafka", "-topic", "-limit", "-json"}},
 	"dlq replay":      {synopsis: "[flags]", items: []string{"-kafka", "-topic"}, absent: []string{"-limit", "-json"}},
