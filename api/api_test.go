@@ -29,6 +29,9 @@ type memLog struct {
 	evs  []event.Event
 	// applied closes when the last published event has been applied.
 	applied chan struct{}
+	// gate, when set, holds back applying the events published from now
+	// on until it is closed (a projection that has not got to them).
+	gate chan struct{}
 }
 
 func (l *memLog) PublishEvents(ctx context.Context, topic string, evs ...event.Event) error {
@@ -45,10 +48,14 @@ func (l *memLog) PublishEvents(ctx context.Context, topic string, evs ...event.E
 		prev := l.applied
 		done := make(chan struct{})
 		l.applied = done
+		gate := l.gate
 		go func() {
 			defer close(done)
 			if prev != nil {
 				<-prev
+			}
+			if gate != nil {
+				<-gate
 			}
 			h := l.proj.Projection
 			if topic == api.DefaultDocumentsTopic && l.docs != nil {

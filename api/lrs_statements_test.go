@@ -750,3 +750,49 @@ func TestDefineScope(t *testing.T) {
 		t.Errorf("the statement lost its own definition: %v", res)
 	}
 }
+
+// X-Experience-API-Consistent-Through never names a time at or after the
+// stored time of a write the statements projection has not applied, even
+// once that write was answered after the consistency timeout (issue 17:
+// the header ran ahead of an unapplied write while reads answered 404).
+func TestConsistentThroughNeverClaimsAnUnappliedWrite(t *testing.T) {
+	f := newFixture(t, func(c *api.Config) { c.ConsistencyTimeout = 100 * time.Millisecond })
+	header := func(resp *http.Response) time.Time {
+		t.Helper()
+		v, err := time.Parse(time.RFC3339Nano, resp.Header.Get("X-Experience-API-Consistent-Through"))
+		if err != nil {
+			t.Fatalf("X-Experience-API-Consistent-Through %q: %v", resp.Header.Get("X-Experience-API-Consistent-Through"), err)
+		}
+		return v
+	}
+	f.post(t, stmt("ada@example.com", "completed", "a"))
+
+	gate := make(chan struct{})
+	f.log.mu.Lock()
+	f.log.gate = gate
+	f.log.mu.Unlock()
+	ids := f.post(t, stmt("bob@example.com", "completed", "b")) // answered after the timeout
+	stored := f.log.evs[len(f.log.evs)-1].Time
+
+	resp, _ := f.do(t, req{method: "GET", path: "/xapi/statements?statementId=" + ids[0]})
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unapplied statement: %d, want 404", resp.StatusCode)
+	}
+	if through := header(resp); !through.Before(stored) {
+		t.Errorf("404 for a statement stored %v, yet consistent through %v", stored, through)
+	}
+	_, resp = f.query(t, "", req{})
+	if through := header(resp); !through.Before(stored) {
+		t.Errorf("query while a write stored %v is unapplied claims %v", stored, through)
+	}
+
+	close(gate)
+	<-f.log.applied
+	resp, _ = f.do(t, req{method: "GET", path: "/xapi/statements?statementId=" + ids[0]})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("applied statement: %d", resp.StatusCode)
+	}
+	if through := header(resp); through.Before(stored) {
+		t.Errorf("after the write applied, consistent only through %v (stored %v)", through, stored)
+	}
+}

@@ -52,6 +52,12 @@ type Config struct {
 	// while it exceeds MaxBacklog, instead of queueing without bound.
 	Backlog    func() int64
 	MaxBacklog int64
+	// StatementEnds, when set, reports the end offset of every partition
+	// of the statements topic as last measured, and false before the
+	// first measurement; X-Experience-API-Consistent-Through then holds
+	// back for partitions the projection has not caught up with (writes
+	// of other processes, a restart's backlog).
+	StatementEnds func() (map[int]int64, bool)
 	// Admin serves the operator endpoints under /v1/admin/ (projections,
 	// replay); nil leaves them out.
 	Admin Admin

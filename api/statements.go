@@ -245,20 +245,35 @@ func (x *lrs) store(ctx context.Context, cred projections.Credential, spec xapi.
 		return ids, http.StatusOK, ""
 	}
 	if x.cfg.Waiters != nil {
-		// The projection of this process need not validate these again.
 		for _, e := range evs {
+			// The projection of this process need not validate these again.
 			x.cfg.Waiters.Vouch(e.ID, e.Data)
+			// Until it applies them, reads claim consistency only up to
+			// just before their stored time.
+			x.cfg.Waiters.Hold(e.ID, now)
 		}
 	}
 	outcomes, status, msg := x.publish(ctx, x.cfg.StatementsTopic, append(payloads, evs...), waitFor)
 	if status != http.StatusOK {
+		if x.cfg.Waiters != nil {
+			for _, e := range evs {
+				x.cfg.Waiters.Release(e.ID)
+			}
+		}
 		return nil, status, msg
 	}
 	statementsAccepted.Add(float64(len(evs)))
-	for _, o := range outcomes {
-		if o == projections.Conflict {
+	for i, o := range outcomes {
+		switch o {
+		case projections.Conflict:
 			// A concurrent write of the same id with other content won.
 			return nil, http.StatusConflict, "a statement id in the batch was stored concurrently with different content"
+		case projections.Parked:
+			// What the API accepts the projection applies, by design; this
+			// answer means that design failed for this statement, and the
+			// DLQ holds it with the reason.
+			x.log.Error("accepted statement parked by the statements projection", "event", waitFor[i])
+			return nil, http.StatusInternalServerError, "the statements projection could not apply an accepted statement; it is parked in the dead-letter queue for an operator (nothing of it is readable)"
 		}
 	}
 	return ids, http.StatusOK, ""

@@ -340,9 +340,25 @@ func (x *lrs) shape(ctx context.Context, tenant string, raw []byte, st *xapi.Sta
 	return raw, nil
 }
 
-// consistentThrough sets X-Experience-API-Consistent-Through. Writes answer
-// only after they are projected, so everything acknowledged before now is
-// visible.
+// consistencyReporter is the statements store's side of
+// X-Experience-API-Consistent-Through (projections.Statements).
+type consistencyReporter interface {
+	ConsistentThrough(ctx context.Context, now time.Time, topic string, ends map[int]int64, known bool) time.Time
+}
+
+// consistentThrough sets X-Experience-API-Consistent-Through: never more
+// than the statements projection holds on every partition, so a write in
+// flight, answered or not, and a partition behind its log end hold it
+// back (projections.Statements.ConsistentThrough).
 func (x *lrs) consistentThrough(w http.ResponseWriter) {
-	w.Header().Set("X-Experience-API-Consistent-Through", time.Now().UTC().Format(time.RFC3339Nano))
+	through := time.Now()
+	if c, ok := x.be.Statements.(consistencyReporter); ok {
+		var ends map[int]int64
+		known := true
+		if x.cfg.StatementEnds != nil {
+			ends, known = x.cfg.StatementEnds()
+		}
+		through = c.ConsistentThrough(context.Background(), through, x.cfg.StatementsTopic, ends, known)
+	}
+	w.Header().Set("X-Experience-API-Consistent-Through", through.UTC().Format(time.RFC3339Nano))
 }

@@ -42,7 +42,40 @@ type Projection struct {
 	mu      sync.RWMutex
 	live    Space
 	rebuild *Rebuild
+
+	// appliedAt holds, per partition, the time (ce_time) of the last
+	// event the live generation applied: for the LRS's writes, the
+	// statement's stored time. It bounds what a lagging partition holds.
+	atMu      sync.Mutex
+	appliedAt map[partitionKey]time.Time
 }
+
+type partitionKey struct {
+	topic     string
+	partition int
+}
+
+func (p *Projection) noteApplied(pos event.Position, at time.Time) {
+	p.atMu.Lock()
+	if p.appliedAt == nil {
+		p.appliedAt = map[partitionKey]time.Time{}
+	}
+	p.appliedAt[partitionKey{pos.Topic, pos.Partition}] = at
+	p.atMu.Unlock()
+}
+
+// AppliedTime returns the event time of the last event the live
+// generation applied from a partition since this process started.
+func (p *Projection) AppliedTime(topic string, partition int) (time.Time, bool) {
+	p.atMu.Lock()
+	defer p.atMu.Unlock()
+	t, ok := p.appliedAt[partitionKey{topic, partition}]
+	return t, ok
+}
+
+// Parked tells a writer waiting for e that it was parked in the DLQ
+// (streams.ParkObserver), and stops its write holding reads back.
+func (p *Projection) Parked(e event.Event) { p.waiters.done(e.ID, Parked) }
 
 // NewProjection loads the live generation of model's projection.
 func NewProjection(store *Store, model Model, waiters *Waiters) (*Projection, error) {
@@ -140,6 +173,7 @@ func (p *Projection) handle(sp Space, pos event.Position, e event.Event, live bo
 	if ok {
 		if live {
 			applied.WithLabelValues(p.Name(), outcome.String()).Inc()
+			p.noteApplied(pos, e.Time)
 		}
 		// A rebuild running ahead of the live generation may apply a fresh
 		// write first; whoever applies it tells the writer.
@@ -161,6 +195,7 @@ func (p *Projection) handleBatch(sp Space, pos []event.Position, evs []event.Eve
 		}
 		if live {
 			applied.WithLabelValues(p.Name(), outcomes[i].String()).Inc()
+			p.noteApplied(pos[i], evs[i].Time)
 		}
 		p.waiters.done(evs[i].ID, outcomes[i])
 	}

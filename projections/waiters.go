@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"time"
 )
 
 // Outcome is what applying a write did.
@@ -17,6 +18,9 @@ const (
 	// Conflict: a different record already holds the id; the write had no
 	// effect.
 	Conflict
+	// Parked: the projection could not apply the event and parked it in
+	// the DLQ; the write had no effect.
+	Parked
 )
 
 func (o Outcome) String() string {
@@ -27,6 +31,8 @@ func (o Outcome) String() string {
 		return "unchanged"
 	case Conflict:
 		return "conflict"
+	case Parked:
+		return "parked"
 	}
 	return "unknown"
 }
@@ -39,11 +45,49 @@ type Waiters struct {
 	// vouched holds, per waited-for event, the data a writer in this
 	// process validated before publishing it.
 	vouched map[string][]byte
+	// held maps the events of writes this process published, until a
+	// projection applied or parked them, to their stored time: the
+	// consistency a read may claim stops short of the oldest (see Hold).
+	held map[string]time.Time
 }
 
 // NewWaiters returns an empty set.
 func NewWaiters() *Waiters {
-	return &Waiters{m: make(map[string]chan Outcome), vouched: make(map[string][]byte)}
+	return &Waiters{m: make(map[string]chan Outcome), vouched: make(map[string][]byte), held: make(map[string]time.Time)}
+}
+
+// Hold records, before its event is published, a write whose effect
+// readers must not be told about before it is visible: until a projection
+// applies or parks the event (or Release), OldestHeld reports its stored
+// time. Unlike a registration it outlives the writer's wait, so a write
+// answered after the consistency timeout still holds reads back.
+func (w *Waiters) Hold(eventID string, stored time.Time) {
+	w.mu.Lock()
+	w.held[eventID] = stored
+	w.mu.Unlock()
+}
+
+// Release drops a hold whose event was not published.
+func (w *Waiters) Release(eventID string) {
+	w.mu.Lock()
+	delete(w.held, eventID)
+	w.mu.Unlock()
+}
+
+// OldestHeld returns the earliest stored time of the writes held.
+func (w *Waiters) OldestHeld() (time.Time, bool) {
+	if w == nil {
+		return time.Time{}, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var oldest time.Time
+	for _, t := range w.held {
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	return oldest, !oldest.IsZero()
 }
 
 // Vouch records that data, the payload of the event the writer is about to
@@ -110,6 +154,9 @@ func (w *Waiters) done(eventID string, o Outcome) {
 	}
 	w.mu.Lock()
 	ch := w.m[eventID]
+	if len(w.held) > 0 {
+		delete(w.held, eventID)
+	}
 	w.mu.Unlock()
 	if ch != nil {
 		select {

@@ -25,6 +25,13 @@ type Handler interface {
 	Skip(ctx context.Context, pos Position) error
 }
 
+// ParkObserver is implemented by a Handler that wants to know which event
+// it stepped past (after Skip), such as a projection whose writers wait
+// for their events.
+type ParkObserver interface {
+	Parked(e event.Event)
+}
+
 // Consumer drives a Handler from a topic: it decodes envelopes, sends
 // poison events to the topic's DLQ with the reason in a header, and acks a
 // message only after its effect (or its DLQ copy) is durable.
@@ -146,6 +153,11 @@ func (c *Consumer) park(ctx context.Context, pos Position, m *message.Message, e
 	}
 	if serr := c.Handler.Skip(ctx, pos); serr != nil {
 		return event.Transient(fmt.Errorf("step past the parked event: %w", serr))
+	}
+	if po, ok := c.Handler.(ParkObserver); ok {
+		if e, derr := Event(m); derr == nil {
+			po.Parked(e)
+		}
 	}
 	return nil
 }

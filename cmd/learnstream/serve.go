@@ -407,6 +407,17 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		apiCfg.AuthorityHome = strings.TrimRight(publicURL, "/") + "/"
 		apiCfg.Backlog = func() int64 { n, _, _ := statementsLag.Lag(); return n }
 		apiCfg.MaxBacklog = cfg.maxLag
+		apiCfg.StatementEnds = func() (map[int]int64, bool) {
+			_, parts, at := statementsLag.Lag()
+			if at.IsZero() {
+				return nil, false
+			}
+			ends := make(map[int]int64, len(parts))
+			for _, p := range parts {
+				ends[p.Partition] = p.End
+			}
+			return ends, true
+		}
 		if err := wireLRS(rt, statements, waiters, &apiCfg, nil); err != nil {
 			return err
 		}
