@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/streams"
+	"github.com/learnstream/learnstream/streams/kafkatest"
 )
 
 // segmentOf10Batches writes 10 batches of 5 records to a one-partition
@@ -134,5 +137,52 @@ func TestScanLogFindsDamageTheBrokerWouldDrop(t *testing.T) {
 				t.Errorf("broker's end offset %d, scan said %d", ends[0], end)
 			}
 		})
+	}
+}
+
+// A consumer whose stored offset is beyond the log end (the log lost its
+// tail) neither skips what lands below it nor waits in silence: it reports
+// the partition (readiness) and resumes once the log reaches its offset.
+func TestSubscriberBeyondLogEndReportsAndWaits(t *testing.T) {
+	c := kafkatest.Embedded(t)
+	topic := kafkatest.Unique("ls.beyond")
+	ctx := context.Background()
+	if err := streams.EnsureTopics(ctx, c.Brokers, []streams.TopicSpec{
+		{Name: topic, Partitions: 1, Replication: 1}, {Name: streams.DLQ(topic), Partitions: 1, Replication: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	var evs []event.Event
+	for i := range 5 {
+		evs = append(evs, newEvent(t, fmt.Sprintf("a%d", i), "k", `{}`))
+	}
+	publish(t, c.Brokers, topic, evs)
+
+	rec := newRecorder()
+	rec.next[0] = 8 // it had read 8 events; the log holds 5
+	stop := runConsumer(t, c, topic, "", rec, rec)
+	defer stop()
+	waitFor(t, "the partition reported as beyond the log end", 10*time.Second, func() bool {
+		for _, s := range streams.StalledPartitions() {
+			if strings.Contains(s, topic+" partition 0") && strings.Contains(s, "offset 8 but the log ends at 5") &&
+				strings.Contains(s, "--on-log-loss=rebuild") {
+				return true
+			}
+		}
+		return false
+	})
+	if n := rec.count(); n != 0 {
+		t.Fatalf("consumed %d events below its offset", n)
+	}
+
+	evs = evs[:0]
+	for i := range 5 {
+		evs = append(evs, newEvent(t, fmt.Sprintf("b%d", i), "k", `{}`))
+	}
+	publish(t, c.Brokers, topic, evs) // offsets 5..9: the log reaches 8 again
+	waitFor(t, "events from offset 8 on", 15*time.Second, func() bool { return rec.count() == 2 })
+	for _, s := range streams.StalledPartitions() {
+		if strings.Contains(s, topic) {
+			t.Errorf("still reported after the log reached the offset: %s", s)
+		}
 	}
 }
