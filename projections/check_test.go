@@ -105,3 +105,50 @@ func TestOpenLockedStoreSaysWhoHoldsIt(t *testing.T) {
 		t.Fatalf("second open: %v", err)
 	}
 }
+
+// StoredOffsets lists the live generation's offsets of every projection,
+// whatever bytes the partition number holds, and ResetProjection drops a
+// projection's state and offsets so that it starts from the log's start.
+func TestStoredOffsetsAndReset(t *testing.T) {
+	s, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, _ := s.currentSpace("alpha")
+	b, _ := s.currentSpace("beta")
+	for _, w := range []struct {
+		sp     Space
+		topic  string
+		part   int
+		offset int64
+	}{{a, "t.one", 0, 41}, {a, "t.one", 256, 7}, {b, "t.two", 1, 99}} {
+		if _, err := s.apply(w.sp, w.topic, w.part, w.offset, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A rebuild generation's offsets are not what the consumer resumes from.
+	if _, err := s.apply(newSpace("alpha", 1), "t.one", 0, 500, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.StoredOffsets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"alpha t.one 0": 42, "alpha t.one 256": 8, "beta t.two 1": 100}
+	if len(got) != len(want) {
+		t.Fatalf("StoredOffsets = %+v, want %v", got, want)
+	}
+	for _, o := range got {
+		if k := fmt.Sprint(o.Projection, " ", o.Topic, " ", o.Partition); want[k] != o.Next {
+			t.Errorf("%s: next %d, want %d", k, o.Next, want[k])
+		}
+	}
+	if err := s.ResetProjection("alpha"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.StoredOffsets()
+	if len(got) != 1 || got[0].Projection != "beta" {
+		t.Errorf("after resetting alpha: %+v", got)
+	}
+}
