@@ -10,6 +10,8 @@
 #   RACE_PKGS          packages tested with -race (default below); the rest of
 #                      `go list ./...` is tested without it
 #   TEST_TIMEOUT       go test -timeout (default 20m)
+#   PLAIN_FULL_RUN     -run pattern of RACE_PKGS tests that also run without
+#                      -race at full size (default Property$; empty: none)
 #   GOTESTFLAGS        extra go test flags, e.g. "-run TestFoo -v"
 #   LEARNSTREAM_KAFKA_BROKERS  use this broker instead of starting one
 #   LEARNSTREAM_REQUIRE_SERVICES=1  a broker or chDB that cannot be set up
@@ -30,6 +32,8 @@ STATICCHECK="$CACHE/bin/staticcheck"
 # included) once more
 RACE_PKGS="${RACE_PKGS:-./streams/... ./projections/... ./api/...}"
 TEST_TIMEOUT="${TEST_TIMEOUT:-20m}"
+# tests of RACE_PKGS that also run without -race, at full size (see go_tests)
+PLAIN_FULL_RUN="${PLAIN_FULL_RUN:-Property\$}"
 GOTESTFLAGS="${GOTESTFLAGS:-}"
 REQUIRE="${LEARNSTREAM_REQUIRE_SERVICES:-}"
 LOGDIR="$CACHE/test-logs"
@@ -229,7 +233,14 @@ go_tests() {
   # shellcheck disable=SC2086
   ((${#rest[@]})) && go_test_bg "$rest_name" "$LOGDIR/go-test-plain.log" \
     -count=1 -timeout "$TEST_TIMEOUT" $GOTESTFLAGS "${rest[@]}"
+  # Long single-threaded property tests of the race packages run smaller
+  # under -race (the detector has nothing to find in them) and in full here.
+  local full_name="go test -run '$PLAIN_FULL_RUN' (${#race[@]} race packages, without -race)"
+  # shellcheck disable=SC2086
+  ((${#race[@]})) && [[ -n "$PLAIN_FULL_RUN" && -z "$GOTESTFLAGS" ]] && go_test_bg "$full_name" "$LOGDIR/go-test-full.log" \
+    -count=1 -timeout "$TEST_TIMEOUT" -run "$PLAIN_FULL_RUN" "${race[@]}"
   if ((${#rest[@]})); then go_test_wait "$rest_name" "$LOGDIR/go-test-plain.log" || rc=1; fi
+  if [[ -n "${GT_PID[$full_name]:-}" ]]; then go_test_wait "$full_name" "$LOGDIR/go-test-full.log" || rc=1; fi
   if ((${#race[@]})); then go_test_wait "$race_name" "$LOGDIR/go-test-race.log" || rc=1; fi
   return $rc
 }
