@@ -90,6 +90,7 @@ type Adaptive struct {
 	log *slog.Logger
 
 	mu        sync.Mutex
+	graphs    graphMemo
 	models    partModels[*adaptiveTenant]
 	outbox    []event.Event
 	lastFlush time.Time
@@ -221,6 +222,7 @@ func (a *Adaptive) Handle(ctx context.Context, pos Position, e event.Event) erro
 func (a *Adaptive) HandleBatch(ctx context.Context, pos []Position, evs []event.Event) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.graphs.reset()
 	dup := false
 	for i := range evs {
 		ps, err := a.models.part(pos[i].Partition)
@@ -369,7 +371,7 @@ func (a *Adaptive) learn(pos Position, e event.Event, ps *partModel[*adaptiveTen
 	if !scored {
 		return AdaptiveUnscored, nil
 	}
-	g, err := a.cfg.Catalog.Graph(e.Tenant)
+	g, err := a.graphs.get(a.cfg.Catalog, e.Tenant)
 	if err != nil {
 		return "", event.Transient(fmt.Errorf("adaptive consumer: catalog of tenant %s: %w", e.Tenant, err))
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/learnstream/learnstream/domain/graph"
 	"github.com/learnstream/learnstream/projections"
 )
 
@@ -146,4 +147,29 @@ func pacingDefaults(ckptEvery *int, ckptInterval *time.Duration, flush *int, flu
 	if *log == nil {
 		*log = slog.Default()
 	}
+}
+
+// graphMemo keeps the catalog graph of each tenant for the length of one
+// fetched batch: reading it checks the catalog projection's freshness in
+// Badger, which per statement was a visible share of a model consumer's
+// time, while a batch is a few milliseconds of input.
+type graphMemo map[string]*graph.Graph
+
+func (m *graphMemo) reset() { clear(*m) }
+
+func (m *graphMemo) get(c interface {
+	Graph(tenant string) (*graph.Graph, error)
+}, tenant string) (*graph.Graph, error) {
+	if g, ok := (*m)[tenant]; ok {
+		return g, nil
+	}
+	g, err := c.Graph(tenant)
+	if err != nil {
+		return nil, err
+	}
+	if *m == nil {
+		*m = graphMemo{}
+	}
+	(*m)[tenant] = g
+	return g, nil
 }

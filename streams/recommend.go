@@ -115,6 +115,7 @@ type Recommender struct {
 	log *slog.Logger
 
 	mu         sync.Mutex
+	graphs     graphMemo
 	models     partModels[*tenantModel]
 	registered map[string]bool // tenant|activity announced as seen
 	sinceCkpt  int
@@ -307,6 +308,7 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 	start := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.graphs.reset()
 	var order []rankKey
 	reqs := map[rankKey]rankRequest{}
 	dup := false
@@ -492,7 +494,7 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 	learner, item := st.LearnerKey(), act.ID
 	// The catalog and mastery are read models in the store: their
 	// failures are the store's, not the event's.
-	g, err := r.cfg.Catalog.Graph(e.Tenant)
+	g, err := r.graphs.get(r.cfg.Catalog, e.Tenant)
 	if err != nil {
 		return "", rankRequest{}, event.Transient(err)
 	}
