@@ -27,6 +27,9 @@ func (s *sink) Add(e event.Event, _ streams.Position) error {
 	if string(e.Data) == `"poison"` {
 		return event.Reject(errors.New("data: not a row"))
 	}
+	if string(e.Data) == `"unmarked"` {
+		return errors.New("column level: value out of range") // a deterministic error nobody marked
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pending = append(s.pending, e.ID)
@@ -126,4 +129,50 @@ func TestBatchConsumerCommitsOnlyAfterFlush(t *testing.T) {
 			t.Errorf("poison event not in the DLQ with a reason: %+v", dls)
 		}
 	})
+}
+
+// An unmarked error of Add parks the event at once (it used to stop the
+// consumer); a flush that keeps failing is reported stuck at the oldest
+// pending event until it succeeds.
+func TestBatchConsumerParksUnmarkedFailuresAndReportsStuckFlushes(t *testing.T) {
+	c := kafkatest.Embedded(t)
+	topic, group := kafkatest.Unique("ls.batch"), kafkatest.Unique("sink")
+	if err := streams.EnsureTopics(context.Background(), c.Brokers, []streams.TopicSpec{
+		{Name: topic, Partitions: 1, Replication: 1}, {Name: streams.DLQ(topic), Partitions: 1, Replication: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, c.Brokers, topic, []event.Event{newEvent(t, "a", "k", `{}`), newEvent(t, "odd", "k", `"unmarked"`), newEvent(t, "b", "k", `{}`)})
+	s := &sink{written: map[string]int{}, fails: -1}
+	health := streams.NewHealth()
+	health.StuckAfter = 200 * time.Millisecond
+	pub, err := streams.NewPublisher(streams.PublisherConfig{Brokers: c.Brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&streams.BatchConsumer{Name: "sink", Brokers: c.Brokers, Group: group, Topics: []string{topic}, Handler: s,
+			DLQ: pub, MaxBatch: 20, MaxWait: 50 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Health: health}).Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+
+	waitFor(t, "the failing flush reported stuck", 30*time.Second, func() bool { return len(health.Stuck()) == 1 })
+	if st := health.Stuck()[0]; st.Consumer != "sink" || st.Offset != 0 || st.LastError != "store unreachable" {
+		t.Errorf("stuck = %+v", st)
+	}
+	s.mu.Lock()
+	s.fails = 0
+	s.mu.Unlock()
+	waitFor(t, "both good events written", 30*time.Second, func() bool { return s.count() == 2 })
+	waitFor(t, "the stuck report cleared", 5*time.Second, func() bool { return len(health.Failing()) == 0 })
+	dls, err := streams.ListDLQ(context.Background(), c.Brokers, topic, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dls) != 1 || dls[0].EventID != "odd" || dls[0].Reason != "column level: value out of range" {
+		t.Errorf("DLQ = %+v, want the unmarked event with its error", dls)
+	}
 }
