@@ -24,7 +24,7 @@ var helpWant = map[string]struct {
 	absent   []string
 }{
 	"": {items: []string{"serve", "credentials", "doctor", "dlq", "eval", "fit", "migrate", "projections", "replay", "version"}},
-	"serve": {synopsis: "[flags]", items: []string{"-data-dir", "-http", "-kafka", "-dev", "-consistency-timeout", "-roles", "-clickhouse-addr"},
+	"serve": {synopsis: "[flags]", items: []string{"-data-dir", "-http", "-kafka", "-dev", "-consistency-timeout", "-stuck-after", "-roles", "-clickhouse-addr"},
 		absent: []string{"-server", "-scopes"}},
 	"credentials": {items: []string{"create"}},
 	// the new credential's key and secret are --key-id and --new-secret;
