@@ -34,7 +34,18 @@ SERVE_FLAGS         ?= --dev
 
 export GO RACE_PKGS TEST_TIMEOUT GOTESTFLAGS STATICCHECK_VERSION
 
-.PHONY: test lint tools conformance serve bench kafka-up kafka-down kafka-status python compose-check clean-cache
+.PHONY: player-assets test lint tools conformance serve bench kafka-up kafka-down kafka-status python compose-check clean-cache
+
+# The SCORM run-time (scorm-again, MIT) embedded in the binary: fetched
+# once into .cache, copied into api/player/assets.
+SCORM_AGAIN_VERSION ?= 3.4.3
+player-assets: api/player/assets/scorm-again.min.js
+
+api/player/assets/scorm-again.min.js:
+	mkdir -p .cache/npm
+	test -f .cache/npm/scorm-again-$(SCORM_AGAIN_VERSION).tgz || npm pack --silent --pack-destination .cache/npm scorm-again@$(SCORM_AGAIN_VERSION)
+	tar -xzf .cache/npm/scorm-again-$(SCORM_AGAIN_VERSION).tgz -C .cache/npm package/dist/scorm-again.min.js
+	cp .cache/npm/package/dist/scorm-again.min.js $@
 
 test:
 	bash .ci/test.sh test

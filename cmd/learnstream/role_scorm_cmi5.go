@@ -62,6 +62,7 @@ func startContent(rt *runtime, roles map[string]bool) error {
 	store := &projections.PackageStore{Dir: filepath.Join(rt.cfg.dataDir, "packages"), MaxUploadBytes: cfg.maxPackageBytes,
 		Limits: content.Limits{MaxFiles: cfg.maxPackageFiles, MaxExpandedBytes: cfg.maxPackageExpanded, MaxRatio: content.DefaultLimits.MaxRatio}}
 	pm := &api.PackagesModule{Store: store, Logger: rt.log}
+	player := &api.PlayerModule{Packages: store, Dir: filepath.Join(rt.cfg.dataDir, "registrations"), Logger: rt.log}
 	rt.apiConfig = append(rt.apiConfig, func(c *api.Config) {
 		for _, m := range c.Modules {
 			if cm, ok := m.(*api.CatalogModule); ok {
@@ -77,7 +78,7 @@ func startContent(rt *runtime, roles map[string]bool) error {
 			pm.IRIBase = strings.TrimRight(c.Source, "/") + "/activities/"
 		}
 		c.MaxPackageBytes = cfg.maxPackageBytes
-		c.Modules = append(c.Modules, pm)
+		c.Modules = append(c.Modules, pm, player)
 	})
 	return nil
 }

@@ -1,0 +1,434 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+
+	"github.com/learnstream/learnstream/domain/content"
+	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/xapi"
+	"github.com/learnstream/learnstream/projections"
+)
+
+//go:embed player/player.html
+var playerHTML string
+
+//go:embed player/assets
+var playerAssets embed.FS
+
+var playerPage = template.Must(template.New("player").Parse(playerHTML))
+
+// runtimeBundle is the SCORM run-time the player page loads (scorm-again,
+// built into api/player/assets by `make player-assets`).
+const runtimeBundle = "scorm-again.min.js"
+
+// PlayerModule launches SCORM content: POST /v1/registrations makes a
+// registration of a learner on a package's unit and answers its launch
+// URL; the player page hosts the SCO with the run-time API; every
+// Initialize, Commit and Terminate reaches /v1/runtime/{token}, which turns
+// the run-time data into xAPI statements through the statements write
+// path and keeps the bookmark as xAPI state.
+type PlayerModule struct {
+	Packages *projections.PackageStore
+	// Dir keeps the registrations (one JSON file per launch token hash).
+	Dir    string
+	Logger *slog.Logger
+	x      *lrs
+}
+
+// Registration is one learner's registration on a package unit.
+type Registration struct {
+	ID      string         `json:"registration"`
+	Tenant  string         `json:"tenant"`
+	Package string         `json:"package"`
+	Unit    string         `json:"unit"`
+	Actor   map[string]any `json:"actor"`
+	// Credential names the credential that registered, the statements'
+	// authority.
+	CredKey  string    `json:"credentialKey"`
+	CredName string    `json:"credentialName"`
+	Created  time.Time `json:"created"`
+}
+
+func (m *PlayerModule) log() *slog.Logger {
+	if m.Logger == nil {
+		return slog.Default()
+	}
+	return m.Logger
+}
+
+// Register adds the registration, player and run-time routes.
+func (m *PlayerModule) Register(r Router) {
+	rr, ok := r.(router)
+	if !ok {
+		return
+	}
+	m.x = &lrs{Server: rr.s, be: rr.s.backend()}
+	if m.x.be.Documents == nil {
+		m.log().Warn("SCORM player off: the xAPI state resource is not wired")
+		return
+	}
+	r.Handle("POST /v1/registrations", m.register, "all")
+	rr.HandlePublic("GET /player/{token}", m.page)
+	rr.HandlePublic("GET /player/assets/{file}", m.asset)
+	rr.HandlePublic("POST /v1/runtime/{token}", m.runtime)
+}
+
+func tokenFile(dir, token string) string {
+	h := sha256.Sum256([]byte(token))
+	return filepath.Join(dir, hex.EncodeToString(h[:])+".json")
+}
+
+func (m *PlayerModule) register(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Actor   json.RawMessage `json:"actor"`
+		Package string          `json:"package"`
+		Unit    string          `json:"unit"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		WriteFieldError(w, "body", "a JSON object {actor, package, unit}: "+err.Error())
+		return
+	}
+	agent, err := xapi.ParseAgent(req.Actor)
+	if err != nil || agent.IsGroup() {
+		WriteFieldError(w, "actor", fmt.Sprintf("an xAPI Agent identifying the learner: %v", err))
+		return
+	}
+	tenant := Tenant(r)
+	// Another tenant's package is not found: tenants do not see each other.
+	info, err := m.Packages.Get(tenant, req.Package)
+	if errors.Is(err, projections.ErrNoPackage) {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "package: no package " + req.Package, Field: "package", Rule: "the id of an imported package"})
+		return
+	}
+	if err != nil {
+		m.log().Error("read package", "err", err)
+		writeError(w, http.StatusInternalServerError, "could not read the package")
+		return
+	}
+	if info.Course.Type == content.CMI5 {
+		WriteFieldError(w, "package", "is a cmi5 package; the SCORM player launches SCORM 1.2 and 2004 packages")
+		return
+	}
+	units := info.Course.Units()
+	unit := units[0]
+	if req.Unit != "" {
+		if unit = info.Course.Find(req.Unit); unit == nil || unit.Kind != content.KindSCO {
+			WriteFieldError(w, "unit", fmt.Sprintf("%q is not a launchable item of the package", req.Unit))
+			return
+		}
+	}
+	var actor map[string]any
+	if err := json.Unmarshal(req.Actor, &actor); err != nil {
+		WriteFieldError(w, "actor", err.Error())
+		return
+	}
+	cred := credential(r)
+	reg := Registration{ID: watermill.NewUUID(), Tenant: tenant, Package: info.ID, Unit: unit.Identifier, Actor: actor,
+		CredKey: cred.Key, CredName: cred.Name, Created: time.Now().UTC()}
+	var tok [24]byte
+	_, _ = rand.Read(tok[:])
+	token := hex.EncodeToString(tok[:])
+	data, _ := json.Marshal(reg)
+	if err := os.MkdirAll(m.Dir, 0o750); err != nil {
+		m.log().Error("registrations directory", "err", err)
+		writeError(w, http.StatusInternalServerError, "could not store the registration")
+		return
+	}
+	tmp := tokenFile(m.Dir, token) + ".tmp"
+	if err := writeFileSynced(tmp, data); err != nil || os.Rename(tmp, tokenFile(m.Dir, token)) != nil {
+		m.log().Error("store registration", "err", err)
+		writeError(w, http.StatusInternalServerError, "could not store the registration")
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"registration": reg.ID, "package": info.ID, "unit": unit.Identifier,
+		"activity": unit.IRI, "launch": "/player/" + token})
+}
+
+func writeFileSynced(name string, data []byte) error {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// launch is what a token resolves to.
+type launch struct {
+	reg    Registration
+	info   projections.PackageInfo
+	unit   *content.Node
+	course *content.Course
+}
+
+func (m *PlayerModule) resolve(token string) (*launch, error) {
+	if len(token) != 48 {
+		return nil, projections.ErrNoPackage
+	}
+	data, err := os.ReadFile(tokenFile(m.Dir, token))
+	if err != nil {
+		return nil, projections.ErrNoPackage
+	}
+	var l launch
+	if err := json.Unmarshal(data, &l.reg); err != nil {
+		return nil, err
+	}
+	if l.info, err = m.Packages.Get(l.reg.Tenant, l.reg.Package); err != nil {
+		return nil, err
+	}
+	l.course = l.info.Course
+	if l.unit = l.course.Find(l.reg.Unit); l.unit == nil {
+		return nil, fmt.Errorf("unit %q is no longer in the package", l.reg.Unit)
+	}
+	return &l, nil
+}
+
+// attemptDoc is the xAPI state document of a registration's unit.
+type attemptDoc struct {
+	Bookmark content.Bookmark `json:"bookmark"`
+	Attempt  content.Attempt  `json:"attempt"`
+	Session  string           `json:"session"`
+}
+
+func (m *PlayerModule) stateKey(l *launch) (projections.DocumentKey, string, error) {
+	raw, _ := json.Marshal(l.reg.Actor)
+	agent, err := xapi.ParseAgent(raw)
+	if err != nil {
+		return projections.DocumentKey{}, "", err
+	}
+	k := projections.DocumentKey{Resource: projections.DocState, ActivityID: l.unit.IRI, Agent: xapi.ActorKey(agent),
+		Registration: strings.ToLower(l.reg.ID), ID: content.AttemptStateID}
+	return k, k.Agent, nil
+}
+
+func (m *PlayerModule) readState(ctx context.Context, l *launch) (attemptDoc, error) {
+	var doc attemptDoc
+	k, _, err := m.stateKey(l)
+	if err != nil {
+		return doc, err
+	}
+	d, err := m.x.be.Documents.Document(ctx, l.reg.Tenant, k)
+	if errors.Is(err, projections.ErrNotFound) {
+		return doc, nil
+	}
+	if err != nil {
+		return doc, err
+	}
+	return doc, json.Unmarshal(d.Content, &doc)
+}
+
+// writeState puts the state document through the documents write path.
+func (m *PlayerModule) writeState(ctx context.Context, l *launch, doc attemptDoc) error {
+	k, eventKey, err := m.stateKey(l)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(doc)
+	wr := projections.DocumentWrite{Resource: k.Resource, ActivityID: k.ActivityID, Agent: k.Agent, Registration: k.Registration,
+		ID: k.ID, ContentType: "application/json", Content: body, Updated: time.Now().UTC(), Op: projections.OpPut}
+	data, err := json.Marshal(wr)
+	if err != nil {
+		return err
+	}
+	e, err := event.New(watermill.NewUUID(), projections.TypeDocument, m.x.cfg.Source, l.reg.Tenant, eventKey, wr.Updated, data)
+	if err != nil {
+		return err
+	}
+	if _, status, msg := m.x.publish(ctx, m.x.be.DocumentsTopic, []event.Event{e}, []string{e.ID}); status != http.StatusOK {
+		return errors.New(msg)
+	}
+	return nil
+}
+
+func (m *PlayerModule) page(w http.ResponseWriter, r *http.Request) {
+	l, err := m.resolve(r.PathValue("token"))
+	if err != nil {
+		http.Error(w, "no such launch", http.StatusNotFound)
+		return
+	}
+	if _, err := fs.Stat(playerAssets, "player/assets/"+runtimeBundle); err != nil {
+		http.Error(w, "the SCORM run-time bundle is not built into this binary: run `make player-assets` and rebuild", http.StatusServiceUnavailable)
+		return
+	}
+	doc, err := m.readState(r.Context(), l)
+	if err != nil {
+		m.log().Error("read SCORM state", "err", err)
+		http.Error(w, "could not read the learner's state", http.StatusInternalServerError)
+		return
+	}
+	name, _ := l.reg.Actor["name"].(string)
+	id := learnerID(l.reg.Actor)
+	bm := doc.Bookmark
+	v := "1.2"
+	initial := map[string]string{"cmi.core.student_id": id, "cmi.core.student_name": name, "cmi.core.lesson_location": bm.Location,
+		"cmi.suspend_data": bm.SuspendData, "cmi.core.entry": bm.Entry, "cmi.launch_data": l.unit.LaunchData}
+	if bm.Entry != "resume" {
+		initial["cmi.core.entry"] = "ab-initio"
+		initial["cmi.core.lesson_location"], initial["cmi.suspend_data"] = "", ""
+	}
+	if l.unit.MasteryScore != nil {
+		initial["cmi.student_data.mastery_score"] = fmt.Sprint(*l.unit.MasteryScore * 100)
+	}
+	if l.course.Type.IsSCORM2004() {
+		v = "2004"
+		initial = map[string]string{"cmi.learner_id": id, "cmi.learner_name": name, "cmi.location": initial["cmi.core.lesson_location"],
+			"cmi.suspend_data": initial["cmi.suspend_data"], "cmi.entry": initial["cmi.core.entry"], "cmi.launch_data": l.unit.LaunchData}
+		if l.unit.MasteryScore != nil {
+			initial["cmi.scaled_passing_score"] = fmt.Sprint(*l.unit.MasteryScore)
+		}
+	}
+	for k, val := range initial {
+		if val == "" {
+			delete(initial, k)
+		}
+	}
+	launchURL := packageURL(l.info) + l.unit.Launch
+	if u, err := url.Parse(l.unit.Launch); err == nil && u.IsAbs() {
+		launchURL = l.unit.Launch
+	}
+	var session [8]byte
+	_, _ = rand.Read(session[:])
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	err = playerPage.Execute(w, map[string]any{"Title": l.unit.Title, "Assets": "/player/assets/",
+		"Config": map[string]any{"version": v, "runtime": "/v1/runtime/" + r.PathValue("token"), "launch": launchURL,
+			"initial": initial, "session": hex.EncodeToString(session[:])}})
+	if err != nil {
+		m.log().Warn("render player", "err", err)
+	}
+}
+
+func learnerID(actor map[string]any) string {
+	if mb, ok := actor["mbox"].(string); ok {
+		return strings.TrimPrefix(mb, "mailto:")
+	}
+	if acc, ok := actor["account"].(map[string]any); ok {
+		if n, ok := acc["name"].(string); ok {
+			return n
+		}
+	}
+	if s, ok := actor["mbox_sha1sum"].(string); ok {
+		return s
+	}
+	s, _ := actor["openid"].(string)
+	return s
+}
+
+func (m *PlayerModule) asset(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	data, err := playerAssets.ReadFile("player/assets/" + name)
+	if err != nil || name == "README" {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Write(data)
+}
+
+// runtime takes one run-time call of a SCO. SCORM errors answer 200 with
+// the version's error code (the SCO reads it with GetLastError), never a
+// server error.
+func (m *PlayerModule) runtime(w http.ResponseWriter, r *http.Request) {
+	l, err := m.resolve(r.PathValue("token"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "no such launch")
+		return
+	}
+	var req struct {
+		Event   string            `json:"event"`
+		Session string            `json:"session"`
+		Data    map[string]string `json:"data"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		WriteFieldError(w, "body", "a JSON object {event, session, data}: "+err.Error())
+		return
+	}
+	doc, err := m.readState(r.Context(), l)
+	if err != nil {
+		m.log().Error("read SCORM state", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "could not read the learner's state")
+		return
+	}
+	prev := doc.Attempt
+	entry := ""
+	if req.Event == "initialize" && req.Session != doc.Session {
+		// A new launch. After a suspend it resumes the attempt; otherwise
+		// (a normal exit, or a window closed without Terminate) a new
+		// attempt starts.
+		if doc.Bookmark.Entry == "resume" {
+			entry = "resume"
+			prev.Initialized, prev.Terminated = false, false
+		} else {
+			prev = content.Attempt{}
+		}
+		doc.Session = req.Session
+	}
+	if req.Session != doc.Session && req.Event != "initialize" {
+		prev = content.Attempt{Initialized: doc.Attempt.Initialized && doc.Session == req.Session}
+	}
+	s := content.Session{Type: l.course.Type, Actor: l.reg.Actor, Registration: l.reg.ID, SessionID: req.Session, Entry: entry,
+		SCO: l.unit, Course: l.course, Now: time.Now()}
+	res, err := content.Apply(s, prev, content.Commit{Event: req.Event, Data: req.Data})
+	var re *content.RuntimeError
+	if errors.As(err, &re) {
+		writeJSON(w, http.StatusOK, map[string]any{"error": re.Code, "message": re.Error()})
+		return
+	}
+	if err != nil {
+		WriteFieldError(w, "event", err.Error())
+		return
+	}
+	if len(res.Statements) > 0 {
+		body, _ := json.Marshal(res.Statements)
+		sts, err := xapi.ParseStatements(body, xapi.Spec1)
+		if err != nil {
+			m.log().Error("SCORM statements invalid", "err", err)
+			writeJSON(w, http.StatusOK, map[string]any{"error": 101, "message": "the run-time data made an invalid statement: " + err.Error()})
+			return
+		}
+		cred := projections.Credential{Key: l.reg.CredKey, Name: l.reg.CredName, Tenant: l.reg.Tenant}
+		if _, status, msg := m.x.store(r.Context(), cred, xapi.Spec1, sts, nil); status != http.StatusOK {
+			writeError(w, status, msg)
+			return
+		}
+	}
+	doc.Attempt, doc.Bookmark = res.Attempt, res.Bookmark
+	if req.Event == "initialize" {
+		// The entry was consumed by this launch; a later suspend sets it again.
+		doc.Bookmark.Entry = ""
+	}
+	if err := m.writeState(r.Context(), l, doc); err != nil {
+		m.log().Error("write SCORM state", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the statements are stored, the bookmark is not: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"error": 0, "statements": len(res.Statements)})
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// runtimeCall posts one run-time call as the player page does.
+func runtimeCall(t *testing.T, p *proc, launch, body string) map[string]any {
+	t.Helper()
+	token := strings.TrimPrefix(launch, "/player/")
+	resp, err := http.Post(p.url+"/v1/runtime/"+token, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var ans map[string]any
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &ans) != nil {
+		t.Fatalf("runtime %s: %d %s", body, resp.StatusCode, b)
+	}
+	return ans
+}
+
+func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	args := append([]string{"--data-dir", filepath.Join(dir, "data"), "--content-iri-base", "https://lrs.example.com/"}, isolate()...)
+	p := startServe(t, credEnv(), args...)
+	zipPath := writeZip(t, dir, "fractions.zip", "imsmanifest.xml", testSCORM12Manifest,
+		"intro.html", "<html>intro</html>", "quiz/index.html", "<html>quiz</html>")
+	f, _ := os.Open(zipPath)
+	req, _ := http.NewRequest("POST", p.url+"/v1/packages", f)
+	req.SetBasicAuth(testKey, testSecret)
+	resp, err := http.DefaultClient.Do(req)
+	f.Close()
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("import: %v %v", resp, err)
+	}
+	var pkg struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&pkg)
+	resp.Body.Close()
+
+	code, _, body := p.do(t, "POST", "/v1/registrations", `{"actor":{"mbox":"mailto:ada@example.com","name":"Ada"},"package":"`+pkg.ID+`","unit":"quiz"}`)
+	var reg struct{ Registration, Launch, Activity string }
+	if code != http.StatusCreated || json.Unmarshal(body, &reg) != nil || !strings.HasPrefix(reg.Launch, "/player/") {
+		t.Fatalf("register: %d %s", code, body)
+	}
+	if code, _, body := p.do(t, "POST", "/v1/registrations", `{"actor":{"mbox":"mailto:ada@example.com"},"package":"00000000000000000000000000000000"}`); code != http.StatusNotFound {
+		t.Errorf("unknown package: %d %s", code, body)
+	}
+
+	page := func(p *proc) string {
+		resp, err := http.Get(p.url + reg.Launch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if _, err := os.Stat("../../api/player/assets/scorm-again.min.js"); err != nil {
+			if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "make player-assets") {
+				t.Errorf("player without bundle: %d %s", resp.StatusCode, b)
+			}
+			t.Skip("the SCORM run-time bundle is not built (make player-assets); the rest needs it")
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("player: %d %s", resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	html := page(p)
+	if !strings.Contains(html, "/player/assets/scorm-again.min.js") || !strings.Contains(html, `"cmi.core.entry":"ab-initio"`) ||
+		!strings.Contains(html, "quiz/index.html") {
+		t.Errorf("player page lacks the bundle, entry or launch URL:\n%s", html)
+	}
+
+	steps := []struct{ body, want string }{
+		{`{"event":"commit","session":"s1","data":{}}`, `"error":301`}, // before LMSInitialize
+		{`{"event":"initialize","session":"s1"}`, `"statements":1`},
+		{`{"event":"commit","session":"s1","data":{"cmi.core.student_id":"eve"}}`, `"error":403`},
+		{`{"event":"commit","session":"s1","data":{"cmi.core.score.raw":"101"}}`, `"error":405`},
+		{`{"event":"commit","session":"s1","data":{"cmi.interactions.0.id":"q1","cmi.interactions.0.type":"choice",
+		  "cmi.interactions.0.student_response":"b","cmi.interactions.0.result":"correct",
+		  "cmi.interactions.1.id":"q2","cmi.interactions.1.type":"numeric","cmi.interactions.1.student_response":"7","cmi.interactions.1.result":"wrong",
+		  "cmi.core.lesson_location":"q3","cmi.suspend_data":"answers=b,7"}}`, `"statements":2`},
+		{`{"event":"terminate","session":"s1","data":{"cmi.interactions.0.id":"q1","cmi.interactions.0.type":"choice",
+		  "cmi.interactions.0.student_response":"b","cmi.interactions.0.result":"correct",
+		  "cmi.interactions.1.id":"q2","cmi.interactions.1.type":"numeric","cmi.interactions.1.student_response":"7","cmi.interactions.1.result":"wrong",
+		  "cmi.core.lesson_location":"q3","cmi.suspend_data":"answers=b,7","cmi.core.exit":"suspend","cmi.core.session_time":"00:05:30"}}`, `"statements":1`},
+	}
+	for _, s := range steps {
+		ans := runtimeCall(t, p, reg.Launch, s.body)
+		if b, _ := json.Marshal(ans); !strings.Contains(string(b), s.want) {
+			t.Errorf("%s: %s, want %s", s.body, b, s.want)
+		}
+	}
+
+	// Restart: the bookmark is xAPI state in the log, so the relaunch resumes.
+	p.stop(t)
+	p = startServe(t, credEnv(), args...)
+	defer p.stop(t)
+	html = page(p)
+	for _, want := range []string{`"cmi.core.entry":"resume"`, `"cmi.core.lesson_location":"q3"`, `"cmi.suspend_data":"answers=b,7"`} {
+		if !strings.Contains(html, want) {
+			t.Errorf("relaunch page lacks %s", want)
+		}
+	}
+	for _, s := range []string{
+		`{"event":"initialize","session":"s2"}`,
+		`{"event":"commit","session":"s2","data":{"cmi.interactions.2.id":"q3","cmi.interactions.2.student_response":"1/2","cmi.interactions.2.result":"correct","cmi.core.score.raw":"85","cmi.core.lesson_status":"completed"}}`,
+		`{"event":"terminate","session":"s2","data":{"cmi.core.exit":"","cmi.core.session_time":"00:02:00"}}`,
+	} {
+		if ans := runtimeCall(t, p, reg.Launch, s); ans["error"] != float64(0) {
+			t.Fatalf("%s: %v", s, ans)
+		}
+	}
+
+	code, _, body = p.do(t, "GET", "/xapi/statements?ascending=true&registration="+url.QueryEscape(reg.Registration), "")
+	var res struct {
+		Statements []struct {
+			Verb   struct{ ID string }
+			Object struct{ ID string }
+			Result struct {
+				Success  *bool
+				Duration string
+				Response string
+				Score    struct{ Scaled float64 }
+			}
+			Context struct {
+				Registration      string
+				ContextActivities struct{ Grouping []struct{ ID string } }
+			}
+		}
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &res) != nil {
+		t.Fatalf("statements: %d %s", code, body)
+	}
+	var got []string
+	for _, s := range res.Statements {
+		v := s.Verb.ID[strings.LastIndexByte(s.Verb.ID, '/')+1:]
+		got = append(got, v)
+		if s.Context.Registration != reg.Registration || len(s.Context.ContextActivities.Grouping) != 1 ||
+			s.Context.ContextActivities.Grouping[0].ID != "https://lrs.example.com/scorm/org.example.fractions" {
+			t.Errorf("%s: context %+v", v, s.Context)
+		}
+		switch v {
+		case "passed":
+			if s.Result.Score.Scaled != 0.85 || s.Result.Success == nil || !*s.Result.Success {
+				t.Errorf("passed: %+v", s.Result)
+			}
+		case "suspended":
+			if s.Result.Duration != "PT5M30S" {
+				t.Errorf("suspended duration %q", s.Result.Duration)
+			}
+		case "answered":
+			if !strings.HasPrefix(s.Object.ID, reg.Activity+"/interactions/q") {
+				t.Errorf("answered object %q", s.Object.ID)
+			}
+		}
+	}
+	// Statements of one call share their stored time, so only the calls'
+	// order is fixed: compare per call.
+	want := "initialized | answered answered | suspended | resumed | answered completed passed | terminated"
+	calls := []int{1, 2, 1, 1, 3, 1}
+	var grouped []string
+	for _, n := range calls {
+		if len(got) < n {
+			break
+		}
+		g := slices.Clone(got[:n])
+		got = got[n:]
+		slices.Sort(g)
+		grouped = append(grouped, strings.Join(g, " "))
+	}
+	got = append(grouped, got...)
+	if strings.Join(got, " | ") != want {
+		t.Errorf("verbs:\n%s\nwant\n%s", strings.Join(got, " | "), want)
+	}
+}
