@@ -101,6 +101,7 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        c.Brokers,
+		Dialer:         Dialer(c.Brokers),
 		GroupID:        c.Group,
 		GroupTopics:    c.Topics,
 		StartOffset:    kafka.FirstOffset,
@@ -207,7 +208,7 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 // add decodes m into the batch, or parks it in its topic's DLQ. It
 // returns only when ctx ends.
 func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, health *Health, maxBackoff time.Duration) error {
-	msg := fromKafka(m)
+	msg := fromKafka(m, verifierFor(c.Brokers))
 	pos := Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
 	e, err := Event(msg)
 	for attempt := 0; err == nil; attempt++ {

@@ -2,7 +2,9 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -33,7 +35,11 @@ type EmbeddedConfig struct {
 	// it found. Otherwise StartEmbedded scans and refuses a damaged log:
 	// the broker would truncate it at the damage with only a warning.
 	Checked bool
-	Logger  *slog.Logger
+	// User and Password, when set, make the broker refuse every client that
+	// does not authenticate as User with SASL/SCRAM-SHA-256: the only
+	// Kafka user of the broker (no anonymous access at all).
+	User, Password string
+	Logger         *slog.Logger
 }
 
 // Embedded is a single-node Kafka-protocol broker running in this process.
@@ -98,6 +104,19 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	if cfg.Fsync {
 		opts = append(opts, kfake.SyncWrites())
+	}
+	if cfg.User != "" || cfg.Password != "" {
+		if cfg.User == "" || len(cfg.Password) < 16 {
+			ln.Close()
+			return nil, fmt.Errorf("embedded broker: SASL needs a user and a password of at least 16 characters")
+		}
+		// The broker would reload the users it saved last time over the
+		// ones given here; the configuration is the only source.
+		if err := os.Remove(filepath.Join(cfg.DataDir, "sasl.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			ln.Close()
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+		opts = append(opts, kfake.EnableSASL(), kfake.Superuser(SASLScramSHA256, cfg.User, cfg.Password))
 	}
 	if cfg.Logger != nil {
 		opts = append(opts, kfake.WithLogger(kfakeLogger{cfg.Logger}))

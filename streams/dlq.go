@@ -69,7 +69,7 @@ func ListDLQ(ctx context.Context, brokers []string, topic string, limit int) ([]
 		if end == 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: dlq, Partition: p, MaxWait: 200 * time.Millisecond})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: dlq, Partition: p, MaxWait: 200 * time.Millisecond, Dialer: Dialer(brokers)})
 		r.SetOffset(kafka.FirstOffset)
 		for len(out) < limit {
 			m, err := r.ReadMessage(ctx)
@@ -101,10 +101,10 @@ func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publish
 		return 0, err
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: dlq, GroupID: DLQReplayGroup,
-		StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond, CommitInterval: 0})
+		StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond, CommitInterval: 0, Dialer: Dialer(brokers)})
 	defer r.Close()
 	// Where the group stands now decides whether anything is left at all.
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client := newClient(brokers, 10*time.Second)
 	parts := make([]int, 0, len(ends))
 	for p := range ends {
 		parts = append(parts, p)

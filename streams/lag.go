@@ -123,7 +123,7 @@ func EndOffsets(ctx context.Context, brokers []string, topic string) (map[int]in
 	for i, p := range parts {
 		req[i] = kafka.LastOffsetOf(p)
 	}
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client := newClient(brokers, 10*time.Second)
 	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: req}})
 	if err != nil {
 		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)

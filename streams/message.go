@@ -2,8 +2,10 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/segmentio/kafka-go"
@@ -19,7 +21,14 @@ const (
 	MetaTopic     = "_kafka_topic"
 	MetaPartition = "_kafka_partition"
 	MetaOffset    = "_kafka_offset"
+	// MetaRejected holds why a received record's signature was refused
+	// (see Security.SigningKey); Event then rejects the message.
+	MetaRejected = "_kafka_rejected"
 )
+
+// internalMeta reports whether a metadata key is the transport's own,
+// never a header.
+func internalMeta(k string) bool { return strings.HasPrefix(k, "_kafka_") }
 
 // NewMessage wraps an event as a watermill message ready to publish.
 func NewMessage(e event.Event) *message.Message {
@@ -37,7 +46,14 @@ func Event(m *message.Message) (event.Event, error) {
 	for k, v := range m.Metadata {
 		hs = append(hs, event.Header{Key: k, Value: []byte(v)})
 	}
-	return event.FromHeaders(hs, []byte(m.Metadata.Get(MetaKey)), m.Payload)
+	e, err := event.FromHeaders(hs, []byte(m.Metadata.Get(MetaKey)), m.Payload)
+	if err != nil {
+		return event.Event{}, err
+	}
+	if rule := m.Metadata.Get(MetaRejected); rule != "" {
+		return event.Event{}, &event.FieldError{Field: event.HeaderSignature, Rule: rule}
+	}
+	return e, nil
 }
 
 // Position is where a received message sits in Kafka.
@@ -62,7 +78,7 @@ func toKafka(topic string, m *message.Message) kafka.Message {
 		km.Key = []byte(k)
 	}
 	for k, v := range m.Metadata {
-		if k == MetaKey || k == MetaTopic || k == MetaPartition || k == MetaOffset {
+		if internalMeta(k) {
 			continue
 		}
 		km.Headers = append(km.Headers, kafka.Header{Key: k, Value: []byte(v)})
@@ -70,7 +86,27 @@ func toKafka(topic string, m *message.Message) kafka.Message {
 	return km
 }
 
-func fromKafka(km kafka.Message) *message.Message {
+// verifyRecord checks the signature of a record's event under key. A
+// record that is not an event at all answers decodeErr.
+func verifyRecord(km kafka.Message, key []byte) (decodeErr error, sigErr *event.FieldError) {
+	hs := make([]event.Header, len(km.Headers))
+	for i, h := range km.Headers {
+		hs[i] = event.Header{Key: h.Key, Value: h.Value}
+	}
+	e, err := event.FromHeaders(hs, km.Key, km.Value)
+	if err != nil {
+		return err, nil
+	}
+	var fe *event.FieldError
+	if errors.As(event.Verify(e, key), &fe) {
+		return nil, fe
+	}
+	return nil, nil
+}
+
+// fromKafka turns a record into a message. With a verifier, a record whose
+// signature does not verify is marked MetaRejected.
+func fromKafka(km kafka.Message, v *verifier) *message.Message {
 	uuid := ""
 	for _, h := range km.Headers {
 		if h.Key == event.HeaderID {
@@ -88,18 +124,31 @@ func fromKafka(km kafka.Message) *message.Message {
 	m.Metadata.Set(MetaTopic, km.Topic)
 	m.Metadata.Set(MetaPartition, strconv.Itoa(km.Partition))
 	m.Metadata.Set(MetaOffset, strconv.FormatInt(km.Offset, 10))
+	// A record that is no event at all is Event's to reject.
+	if _, fe := v.check(km); fe != nil {
+		m.Metadata.Set(MetaRejected, fe.Rule)
+	}
 	return m
 }
 
-// EventPublisher publishes events through any watermill publisher.
+// EventPublisher publishes events through any watermill publisher, signed
+// with Key, or else with the signing key of the Publisher's cluster.
 type EventPublisher struct {
 	Publisher message.Publisher
+	Key       []byte
 }
 
 // PublishEvents publishes evs to topic in one call, under ctx.
 func (p EventPublisher) PublishEvents(ctx context.Context, topic string, evs ...event.Event) error {
+	key := p.Key
+	if pp, ok := p.Publisher.(*Publisher); ok && key == nil {
+		key = pp.key
+	}
 	msgs := make([]*message.Message, len(evs))
 	for i, e := range evs {
+		if key != nil {
+			e = event.Sign(e, key)
+		}
 		msgs[i] = NewMessage(e)
 		msgs[i].SetContext(ctx)
 	}

@@ -50,6 +50,10 @@ type Publisher struct {
 	w        *kafka.Writer
 	timeout  time.Duration
 	maxBytes int
+	// key signs the events EventPublisher writes through this publisher
+	// (the cluster's Security.SigningKey). Raw messages (DLQ copies,
+	// replayed dead letters) keep the signature they came with.
+	key []byte
 }
 
 var _ message.Publisher = (*Publisher)(nil)
@@ -70,7 +74,8 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	}
 	return &Publisher{
 		w: &kafka.Writer{
-			Addr: kafka.TCP(cfg.Brokers...),
+			Addr:      kafka.TCP(cfg.Brokers...),
+			Transport: Transport(cfg.Brokers),
 			// Murmur2 matches the Java client's default partitioner, so
 			// other producers keyed by learner land on the same partitions.
 			Balancer:     kafka.Murmur2Balancer{},
@@ -85,6 +90,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		},
 		timeout:  cfg.WriteTimeout,
 		maxBytes: cfg.MaxMessageBytes,
+		key:      signingKey(cfg.Brokers),
 	}, nil
 }
 

@@ -27,6 +27,7 @@ func (f RecommendationFeed) Follow(ctx context.Context, from map[int]int64, from
 	if err != nil {
 		return err
 	}
+	verify := verifierFor(f.Brokers)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -43,7 +44,7 @@ func (f RecommendationFeed) Follow(ctx context.Context, from map[int]int64, from
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: f.Brokers, Topic: f.Topic, Partition: part,
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: f.Brokers, Topic: f.Topic, Partition: part, Dialer: Dialer(f.Brokers),
 				MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 500 * time.Millisecond}) // a long poll: the broker answers when data arrives
 			defer r.Close()
 			if err := r.SetOffset(start); err != nil {
@@ -59,6 +60,11 @@ func (f RecommendationFeed) Follow(ctx context.Context, from map[int]int64, from
 						cancel()
 					}
 					return
+				}
+				if derr, fe := verify.check(m); verify != nil && (derr != nil || fe != nil) {
+					// The recommendations consumer sends it to the DLQ;
+					// the feed only leaves it out.
+					continue
 				}
 				rec := api.FeedRecord{Partition: part, Offset: m.Offset, Data: m.Value}
 				for _, h := range m.Headers {

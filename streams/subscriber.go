@@ -65,6 +65,8 @@ type Subscriber struct {
 
 	mu       sync.Mutex
 	assigned map[string][]int // topic -> partitions this member owns now
+	// verify checks every record's signature (nil: no check).
+	verify *verifier
 }
 
 // Assigned returns the partitions of topic this subscriber reads now (all of
@@ -110,7 +112,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 		cfg.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Subscriber{cfg: cfg, ctx: ctx, cancel: cancel}, nil
+	return &Subscriber{cfg: cfg, ctx: ctx, cancel: cancel, verify: verifierFor(cfg.Brokers)}, nil
 }
 
 // Subscribe starts consuming topic. The channel closes when ctx ends or the
@@ -209,6 +211,7 @@ func (s *Subscriber) runGroup(ctx context.Context, topic string, deliver deliver
 		group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 			ID:                    s.cfg.Group,
 			Brokers:               s.cfg.Brokers,
+			Dialer:                Dialer(s.cfg.Brokers),
 			Topics:                []string{topic},
 			SessionTimeout:        s.cfg.SessionTimeout,
 			RebalanceTimeout:      s.cfg.SessionTimeout,
@@ -284,6 +287,7 @@ func (s *Subscriber) consumePartition(ctx context.Context, topic string, partiti
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   s.cfg.Brokers,
+		Dialer:    Dialer(s.cfg.Brokers),
 		Topic:     topic,
 		Partition: partition,
 		MinBytes:  1,
@@ -393,7 +397,7 @@ func (s *Subscriber) deliverBatch(ctx context.Context, kms []kafka.Message, out 
 	for {
 		msgs := make([]*message.Message, len(kms))
 		for i, km := range kms {
-			msgs[i] = fromKafka(km)
+			msgs[i] = fromKafka(km, s.verify)
 			msgs[i].SetContext(ctx)
 		}
 		b := newBatch(msgs)
@@ -489,7 +493,7 @@ func (s *Subscriber) waitForLog(ctx context.Context, log *slog.Logger, topic str
 // deliver hands km to the consumer until it is acked; false on shutdown.
 func (s *Subscriber) deliver(ctx context.Context, km kafka.Message, out chan<- *message.Message) bool {
 	for {
-		m := fromKafka(km)
+		m := fromKafka(km, s.verify)
 		m.SetContext(ctx)
 		select {
 		case out <- m:

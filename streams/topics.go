@@ -89,7 +89,7 @@ func DefaultTopics(partitions, replication int) []TopicSpec {
 // EnsureTopics creates the topics that do not exist yet. Existing topics are
 // left as they are: changing partition counts is an operator's decision.
 func EnsureTopics(ctx context.Context, brokers []string, specs []TopicSpec) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+	client := newClient(brokers, 30*time.Second)
 	req := &kafka.CreateTopicsRequest{}
 	for _, s := range specs {
 		if s.Partitions < 1 {
@@ -143,7 +143,7 @@ func (s TopicSpec) messageBytes() int {
 // learnstream set it (or with a smaller value) to what specs ask for. It
 // never lowers a limit an operator set higher.
 func RaiseMessageLimits(ctx context.Context, brokers []string, specs []TopicSpec) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+	client := newClient(brokers, 30*time.Second)
 	req := &kafka.DescribeConfigsRequest{}
 	want := map[string]int{}
 	for _, s := range specs {
@@ -192,7 +192,7 @@ func RaiseMessageLimits(ctx context.Context, brokers []string, specs []TopicSpec
 
 // Partitions returns the partition ids of topic.
 func Partitions(ctx context.Context, brokers []string, topic string) ([]int, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client := newClient(brokers, 10*time.Second)
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("metadata for %s: %w", topic, err)

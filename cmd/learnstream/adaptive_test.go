@@ -87,7 +87,7 @@ func topicRecords(t *testing.T, ctx context.Context, broker, topic string, schem
 		if end == 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: topic, Partition: part, MaxWait: 100 * time.Millisecond})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Dialer: streams.Dialer([]string{broker}), Topic: topic, Partition: part, MaxWait: 100 * time.Millisecond})
 		for {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {

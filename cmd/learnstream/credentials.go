@@ -32,7 +32,7 @@ func init() {
 // answers, directly in --data-dir.
 func runCredentialsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c client
-	var scopes, dataDir string
+	var scopes, dataDir, signingKey, signingKeyFile string
 	var req struct {
 		Key    string   `json:"key,omitempty"`
 		Secret string   `json:"secret,omitempty"`
@@ -50,6 +50,8 @@ func runCredentialsCreate(ctx context.Context, args []string, stdout, stderr io.
 	fs.StringVar(&req.Key, "key-id", "", "key of the new credential (default: generated)")
 	fs.StringVar(&req.Secret, "new-secret", "", "secret of the new credential (default: generated; at least 8 characters)")
 	fs.StringVar(&dataDir, "data-dir", "./data", "data directory to write to when no server answers at --server")
+	fs.StringVar(&signingKey, "signing-key", "", "offline: the server's hex signing key, when it is given one (prefer LEARNSTREAM_SIGNING_KEY; default: the one in --data-dir)")
+	fs.StringVar(&signingKeyFile, "signing-key-file", "", "offline: file holding the server's hex signing key, instead of --signing-key")
 	if err := parseFlagsAs(fs, "--scopes S [--tenant T] [--name N] [--key-id K] [--new-secret S] [flags]", true, args); err != nil {
 		return err
 	}
@@ -71,7 +73,8 @@ func runCredentialsCreate(ctx context.Context, args []string, stdout, stderr io.
 	created, err := createRemote(ctx, &c, body)
 	if isUnreachable(err) {
 		fmt.Fprintf(stderr, "no server at %s; writing to %s\n", c.server, dataDir)
-		created, err = createLocal(ctx, dataDir, req.Key, req.Secret, req.Name, req.Tenant, req.Scopes)
+		sign := kafkaSecurity{signingKey: signingKey, signingKeyFile: signingKeyFile}
+		created, err = createLocal(ctx, dataDir, sign, req.Key, req.Secret, req.Name, req.Tenant, req.Scopes)
 	}
 	if err != nil {
 		return err
@@ -130,7 +133,7 @@ func isUnreachable(err error) bool {
 // broker in dataDir; the server applies it when it starts. Opening the
 // projections store first proves no server runs on dataDir (it holds the
 // store locked), so two brokers never share one log.
-func createLocal(ctx context.Context, dataDir, key, secret, name, tenant string, scopes []string) (createdCredential, error) {
+func createLocal(ctx context.Context, dataDir string, sign kafkaSecurity, key, secret, name, tenant string, scopes []string) (createdCredential, error) {
 	if tenant == "" {
 		tenant = "default"
 	}
@@ -148,12 +151,32 @@ func createLocal(ctx context.Context, dataDir, key, secret, name, tenant string,
 		return createdCredential{}, fmt.Errorf("--data-dir (is a server running on it?): %w", err)
 	}
 	defer store.Close()
-	b, err := streams.StartEmbedded(streams.EmbeddedConfig{DataDir: filepath.Join(dataDir, "kafka"), Listen: "127.0.0.1:0"})
+	password, _, err := brokerCredential(dataDir)
+	if err != nil {
+		return createdCredential{}, err
+	}
+	b, err := streams.StartEmbedded(streams.EmbeddedConfig{DataDir: filepath.Join(dataDir, "kafka"), Listen: "127.0.0.1:0",
+		User: brokerUser, Password: password})
 	if err != nil {
 		return createdCredential{}, err
 	}
 	defer b.Close()
 	brokers := []string{b.Addr()}
+	sec := streams.Security{Mechanism: streams.SASLScramSHA256, User: brokerUser, Password: password}
+	if err := streams.Secure(brokers, sec); err != nil {
+		return createdCredential{}, err
+	}
+	// The event must carry the install's signature, or the server would
+	// send it to the DLQ.
+	if sec.SigningKey, err = sign.signingKeyOf(dataDir, true, func() error {
+		_, err := recordUnsignedBelow(ctx, dataDir, brokers, streams.DefaultTopics(1, 1))
+		return err
+	}); err != nil {
+		return createdCredential{}, err
+	}
+	if err := streams.Secure(brokers, sec); err != nil {
+		return createdCredential{}, err
+	}
 	// Only the credentials topic: the others keep what serve's flags say
 	// when it first creates them.
 	var specs []streams.TopicSpec

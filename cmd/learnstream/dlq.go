@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -24,21 +27,45 @@ func init() {
 }
 
 var dlqTopics = []string{streams.TopicStatements, streams.TopicDocuments, streams.TopicCatalog,
-	streams.TopicRecommendations, streams.TopicAdaptive}
+	streams.TopicRecommendations, streams.TopicAdaptive, streams.TopicCredentials}
 
 // dlqFlags are the flags dlq list and dlq replay share.
-type dlqFlags struct{ kafka, topic string }
+type dlqFlags struct {
+	kafka, topic, dataDir string
+	security              kafkaSecurity
+}
 
 func (d *dlqFlags) flags(fs *flag.FlagSet) {
 	fs.StringVar(&d.kafka, "kafka", "127.0.0.1:9092", "Kafka bootstrap brokers (the embedded broker listens on --broker-listen)")
 	fs.StringVar(&d.topic, "topic", streams.TopicStatements, "source topic whose DLQ to use: "+strings.Join(dlqTopics, ", "))
+	fs.StringVar(&d.dataDir, "data-dir", "./data", "data directory of the embedded broker, whose SASL credential is used when no --kafka-sasl-mechanism is given")
+	d.security.flags(fs, false)
 }
 
+// validate checks the flags and registers how to reach the brokers: the
+// --kafka-sasl-*/--kafka-tls flags, or else the embedded broker's
+// credential in --data-dir when there is one.
 func (d *dlqFlags) validate() error {
 	if !slices.Contains(dlqTopics, d.topic) {
 		return fmt.Errorf("--topic: %q is not a learnstream topic (%s)", d.topic, strings.Join(dlqTopics, ", "))
 	}
-	return nil
+	if err := errors.Join(d.security.validate(true)...); err != nil {
+		return err
+	}
+	sec, err := d.security.externalSecurity()
+	if err != nil {
+		return err
+	}
+	if sec.Mechanism == "" {
+		if _, err := os.Stat(filepath.Join(d.dataDir, brokerCredentialFile)); err == nil {
+			password, _, err := brokerCredential(d.dataDir)
+			if err != nil {
+				return fmt.Errorf("--data-dir: %w", err)
+			}
+			sec.Mechanism, sec.User, sec.Password = streams.SASLScramSHA256, brokerUser, password
+		}
+	}
+	return streams.Secure(d.brokers(), sec)
 }
 
 func (d *dlqFlags) brokers() []string { return strings.Split(d.kafka, ",") }

@@ -208,7 +208,7 @@ func TestFaultMalformedEventGoesToDLQ(t *testing.T) {
 		marker := kafkatest.Unique("garbage")
 		// Same key as the statement that follows, so both land on one
 		// partition: the bad record must not block the good one behind it.
-		w := &kafka.Writer{Addr: kafka.TCP(p.kafka), Topic: streams.TopicStatements, Balancer: kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond}
+		w := &kafka.Writer{Addr: kafka.TCP(p.kafka), Transport: streams.Transport([]string{p.kafka}), Topic: streams.TopicStatements, Balancer: kafka.Murmur2Balancer{}, BatchTimeout: time.Millisecond}
 		err := w.WriteMessages(context.Background(),
 			kafka.Message{Key: []byte("mbox:mailto:learner1@example.com"), Value: []byte(marker)},
 			kafka.Message{Key: []byte("mbox:mailto:learner1@example.com"), Value: []byte(`{"not":"an event"}`),
@@ -224,7 +224,7 @@ func TestFaultMalformedEventGoesToDLQ(t *testing.T) {
 		}
 		p.settled(t, 30*time.Second)
 
-		out, stderr, err := cli(t, "dlq", "list", "--kafka", p.kafka, "--json", "--limit", "100000")
+		out, stderr, err := cli(t, "dlq", "list", "--kafka", p.kafka, "--data-dir", p.dataDir, "--json", "--limit", "100000")
 		if err != nil {
 			t.Fatalf("dlq list: %v\n%s", err, stderr)
 		}
@@ -244,7 +244,7 @@ func TestFaultMalformedEventGoesToDLQ(t *testing.T) {
 				t.Errorf("dead letter lacks reason or source: %+v", d)
 			}
 		}
-		if text, _, err := cli(t, "dlq", "list", "--kafka", p.kafka); err != nil || !strings.Contains(text, "REASON") {
+		if text, _, err := cli(t, "dlq", "list", "--kafka", p.kafka, "--data-dir", p.dataDir); err != nil || !strings.Contains(text, "REASON") {
 			t.Errorf("dlq list (table): %v\n%s", err, text)
 		}
 		if _, stderr, err := cli(t, "dlq", "list", "--topic", "nope"); err == nil || !strings.Contains(stderr, "--topic") {
@@ -261,7 +261,7 @@ func TestFaultMalformedEventGoesToDLQ(t *testing.T) {
 		parked := len(found)
 		total := parked
 		for round := 1; round <= 2; round++ {
-			out, stderr, err := cli(t, "dlq", "replay", "--kafka", p.kafka)
+			out, stderr, err := cli(t, "dlq", "replay", "--kafka", p.kafka, "--data-dir", p.dataDir)
 			want := fmt.Sprintf("replayed %d record(s)", parked)
 			if err != nil || !strings.Contains(out, want) {
 				t.Fatalf("dlq replay round %d: %v, want %q\n%s%s", round, err, want, out, stderr)
@@ -270,7 +270,7 @@ func TestFaultMalformedEventGoesToDLQ(t *testing.T) {
 			p.settled(t, 30*time.Second)
 			deadline := time.Now().Add(60 * time.Second)
 			for {
-				list, _, _ := cli(t, "dlq", "list", "--kafka", p.kafka, "--json", "--limit", "1000")
+				list, _, _ := cli(t, "dlq", "list", "--kafka", p.kafka, "--data-dir", p.dataDir, "--json", "--limit", "1000")
 				if n := strings.Count(list, "\n"); n == total {
 					break
 				} else if time.Now().After(deadline) {

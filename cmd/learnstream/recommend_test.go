@@ -361,7 +361,7 @@ func TestRecommendationsEndToEnd(t *testing.T) {
 			if end == 0 {
 				continue
 			}
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{p.kafka}, Topic: topic, Partition: part, MaxWait: 100 * time.Millisecond})
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{p.kafka}, Dialer: streams.Dialer([]string{p.kafka}), Topic: topic, Partition: part, MaxWait: 100 * time.Millisecond})
 			for {
 				m, err := r.ReadMessage(ctx)
 				if err != nil {

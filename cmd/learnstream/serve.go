@@ -49,6 +49,7 @@ type serveConfig struct {
 	tenant             string
 	groupPrefix        string
 	onLogLoss          string
+	security           kafkaSecurity
 	pprof              string
 	analyticsConfig
 	contentConfig
@@ -77,6 +78,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go's pprof profiles on this loopback host:port (off when empty)")
 	fs.StringVar(&c.onLogLoss, "on-log-loss", onLogLossRefuse, "when the event log holds less than the consumers have read (a damaged segment, a lost partition tail): "+
 		"refuse to start, naming what was lost, or rebuild the affected projections from what the log still holds (refuse, rebuild)")
+	c.security.flags(fs, true)
 	c.analyticsConfig.flags(fs)
 	c.contentConfig.flags(fs)
 }
@@ -138,6 +140,7 @@ func (c *serveConfig) validate() error {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format: %q is not text or json", c.logFormat))
 	}
+	errs = append(errs, c.security.validate(c.kafka != "")...)
 	errs = append(errs, c.analyticsConfig.validate()...)
 	errs = append(errs, c.contentConfig.validate()...)
 	return errors.Join(errs...)
@@ -255,17 +258,33 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 			return err
 		}
 	}
+	var sec streams.Security
+	var brokerCredPath string
 	if embedded {
+		// The embedded broker admits only this credential: a local process
+		// without it cannot write (or read) the log.
+		password, path, err := brokerCredential(cfg.dataDir)
+		if err != nil {
+			return err
+		}
+		brokerCredPath = path
 		b, err := streams.StartEmbedded(streams.EmbeddedConfig{
 			DataDir: filepath.Join(cfg.dataDir, "kafka"), Listen: cfg.brokerListen,
 			Partitions: cfg.partitions, Fsync: cfg.brokerFsync, Logger: log,
 			MaxMessageBytes: streams.TopicMessageBytes(maxMsg), Checked: true,
+			User: brokerUser, Password: password,
 		})
 		if err != nil {
 			return err
 		}
 		cleanups = append(cleanups, b.Close)
 		brokers = []string{b.Addr()}
+		sec = streams.Security{Mechanism: streams.SASLScramSHA256, User: brokerUser, Password: password}
+	} else if sec, err = cfg.security.externalSecurity(); err != nil {
+		return err
+	}
+	if err := streams.Secure(brokers, sec); err != nil {
+		return err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -275,6 +294,24 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	}
 	if err := streams.EnsureTopics(startCtx, brokers, topics); err != nil {
 		return fmt.Errorf("kafka at %s: %w", strings.Join(brokers, ","), err)
+	}
+	// Every event is signed from here on, and checked by every consumer.
+	if sec.SigningKey, err = cfg.security.signingKeyOf(cfg.dataDir, embedded, func() error {
+		below, err := recordUnsignedBelow(startCtx, cfg.dataDir, brokers, topics)
+		if err == nil && len(below) > 0 {
+			log.Info("events written before this install signed its events stay trusted", "topics", len(below))
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	if embedded {
+		if sec.UnsignedBelow, err = unsignedBelow(cfg.dataDir); err != nil {
+			return err
+		}
+	}
+	if err := streams.Secure(brokers, sec); err != nil {
+		return err
 	}
 	if err := streams.RaiseMessageLimits(startCtx, brokers, topics); err != nil {
 		// Not fatal: statements up to the old limit still work, larger ones
@@ -445,6 +482,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	}
 	fmt.Fprintf(stdout, "learnstream listening on %s\n", publicURL)
 	fmt.Fprintf(stdout, "data in %s\n", cfg.dataDir)
+	if embedded {
+		// For tools (kcat, Kafka's console clients): the broker admits
+		// nobody without this credential.
+		mode += fmt.Sprintf("; SASL %s user %s, password in %s", streams.SASLScramSHA256, brokerUser, brokerCredPath)
+	}
 	fmt.Fprintf(stdout, "kafka bootstrap %s (%s)\n", strings.Join(brokers, ","), mode)
 	fmt.Fprintf(stdout, "roles %s\n", cfg.roles)
 	if cfg.dev && os.Getenv("LEARNSTREAM_ADMIN_KEY") == "" {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/learnstream/learnstream/streams"
 	"github.com/learnstream/learnstream/streams/kafkatest"
 )
 
@@ -50,6 +51,8 @@ type proc struct {
 	cmd   *exec.Cmd
 	url   string
 	kafka string // bootstrap address it uses
+	// dataDir is its --data-dir.
+	dataDir string
 	logs  *bytes.Buffer
 	done  chan struct{}
 }
@@ -64,6 +67,11 @@ func startServe(t *testing.T, env []string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan struct{})}
+	for i, a := range args {
+		if a == "--data-dir" && i+1 < len(args) {
+			p.dataDir = args[i+1]
+		}
+	}
 	cmd.Stderr = &syncWriter{w: p.logs}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -88,6 +96,7 @@ func startServe(t *testing.T, env []string, args ...string) *proc {
 	select {
 	case p.url = <-urlCh:
 		p.kafka = <-kafkaCh
+		p.secureKafka(t)
 		return p
 	case <-p.done:
 		t.Fatalf("serve exited early: %v\n%s", cmd.ProcessState, p.logs)
@@ -95,6 +104,27 @@ func startServe(t *testing.T, env []string, args ...string) *proc {
 		t.Fatalf("serve did not start in 60s:\n%s", p.logs)
 	}
 	return nil
+}
+
+// secureKafka lets this test process's Kafka clients (streams helpers,
+// and raw kafka-go ones through streams.Dialer and streams.Transport) in
+// to the embedded broker of p, with the credential it generated.
+func (p *proc) secureKafka(t *testing.T) {
+	t.Helper()
+	if p.dataDir == "" {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(p.dataDir, brokerCredentialFile)); err != nil {
+		return // external Kafka: no SASL in tests
+	}
+	password, _, err := brokerCredential(p.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := streams.Secure([]string{p.kafka}, streams.Security{Mechanism: streams.SASLScramSHA256,
+		User: brokerUser, Password: password}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (p *proc) kill() {
@@ -153,8 +183,13 @@ func statement(i int) string {
 	 "result":{"completion":true,"score":{"scaled":0.8}}}`, i%7, i%7, i%3)
 }
 
+// testSigningKey is the signing key of the test processes (external Kafka
+// needs one given; the embedded broker's tests use it too).
+const testSigningKey = "7e57" + "00112233445566778899aabbccddeeff00112233445566778899aabbccddee"
+
 func credEnv() []string {
-	return []string{"LEARNSTREAM_ADMIN_KEY=" + testKey, "LEARNSTREAM_ADMIN_SECRET=" + testSecret}
+	return []string{"LEARNSTREAM_ADMIN_KEY=" + testKey, "LEARNSTREAM_ADMIN_SECRET=" + testSecret,
+		"LEARNSTREAM_SIGNING_KEY=" + testSigningKey}
 }
 
 func kafkaArgs(c kafkatest.Cluster) []string {

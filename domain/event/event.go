@@ -58,6 +58,9 @@ type Event struct {
 	// its data, e.g. the rights of the credential that stored a statement.
 	// Names are 1-20 lowercase letters or digits.
 	Extensions map[string]string
+	// Signature is the producer's HMAC over the rest (Sign, Verify); empty
+	// on an event not signed yet.
+	Signature string
 }
 
 // extensionPrefix marks extension attributes among the headers.
@@ -65,7 +68,7 @@ const extensionPrefix = "ce_"
 
 // reserved are the attribute names the envelope itself uses.
 var reserved = map[string]bool{"id": true, "type": true, "source": true, "time": true, "specversion": true,
-	"datacontenttype": true, "dataschema": true, "subject": true}
+	"datacontenttype": true, "dataschema": true, "subject": true, "signature": true}
 
 func validExtensionName(n string) bool {
 	if n == "" || len(n) > 20 || reserved[n] {
@@ -154,6 +157,9 @@ func (e Event) Headers() []Header {
 	for _, n := range slices.Sorted(maps.Keys(e.Extensions)) {
 		hs = append(hs, Header{extensionPrefix + n, []byte(e.Extensions[n])})
 	}
+	if e.Signature != "" {
+		hs = append(hs, Header{HeaderSignature, []byte(e.Signature)})
+	}
 	return hs
 }
 
@@ -183,6 +189,8 @@ func FromHeaders(hs []Header, key, value []byte) (Event, error) {
 			e.ContentType = v
 		case HeaderTenant:
 			e.Tenant = v
+		case HeaderSignature:
+			e.Signature = v
 		default:
 			if n, ok := strings.CutPrefix(h.Key, extensionPrefix); ok {
 				if e.Extensions == nil {

@@ -1,0 +1,64 @@
+package event
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSignatureCoversIdentityAndData(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, MinKeyBytes)
+	e, err := New("id-1", TypeStatementStored, "https://lrs.example/", "acme", "mbox:mailto:ada@example.com",
+		time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), []byte(`{"authority":{"name":"admin"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Extensions = map[string]string{"xapidefine": "false"}
+	signed := Sign(e, key)
+
+	// Through the transport and back, the signature holds.
+	back, err := FromHeaders(signed.Headers(), []byte(signed.Key), signed.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(back, key); err != nil {
+		t.Fatalf("round trip: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		change func(*Event)
+		rule   string
+	}{
+		{"unsigned", func(e *Event) { e.Signature = "" }, "missing"},
+		{"other scheme", func(e *Event) { e.Signature = "v0=abc" }, "unknown scheme"},
+		{"forged tenant", func(e *Event) { e.Tenant = "globex" }, "does not match"},
+		{"forged data (authority)", func(e *Event) { e.Data = []byte(`{"authority":{"name":"root"}}`) }, "does not match"},
+		{"forged id", func(e *Event) { e.ID = "id-2" }, "does not match"},
+		{"forged type", func(e *Event) { e.Type = "learnstream.xapi.statement.stored.v2" }, "does not match"},
+		{"forged source", func(e *Event) { e.Source = "kcat" }, "does not match"},
+		{"forged time", func(e *Event) { e.Time = e.Time.Add(time.Nanosecond) }, "does not match"},
+		{"forged key", func(e *Event) { e.Key = "mbox:mailto:eve@example.com" }, "does not match"},
+		{"dropped extension", func(e *Event) { e.Extensions = nil }, "does not match"},
+		{"added extension", func(e *Event) { e.Extensions = map[string]string{"xapidefine": "false", "x": "1"} }, "does not match"},
+		{"other install's key", func(e *Event) { *e = Sign(*e, bytes.Repeat([]byte{8}, MinKeyBytes)) }, "does not match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := back
+			f.Extensions = map[string]string{"xapidefine": "false"}
+			tc.change(&f)
+			err := Verify(f, key)
+			if err == nil || !strings.Contains(err.Error(), tc.rule) || !strings.Contains(err.Error(), HeaderSignature) {
+				t.Fatalf("Verify = %v, want an error on %s saying %q", err, HeaderSignature, tc.rule)
+			}
+			if !IsRejected(err) {
+				t.Errorf("%v is not a rejection: consumers would retry it forever", err)
+			}
+		})
+	}
+	if err := (Event{ID: "x", Type: "a.v1", Source: "s", Tenant: "t", Time: time.Now(),
+		Extensions: map[string]string{"signature": "x"}}).Validate(); err == nil {
+		t.Error("an extension named signature is accepted; it would shadow the signature header")
+	}
+}

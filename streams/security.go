@@ -1,0 +1,213 @@
+package streams
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+// SASL mechanisms the Kafka clients speak.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// Security is how this process talks to one Kafka cluster and what it
+// trusts there.
+type Security struct {
+	// Mechanism is the SASL mechanism (SASLPlain, SASLScramSHA256,
+	// SASLScramSHA512); empty connects without SASL.
+	Mechanism      string
+	User, Password string
+	// TLS, when set, encrypts every connection (and checks the brokers'
+	// certificates as it says).
+	TLS *tls.Config
+	// SigningKey signs every event this process produces (EventPublisher)
+	// and is what its consumers check every event against: one that is
+	// unsigned or signed with another key goes to the DLQ, never to a
+	// read model. Nil turns both off (tools and tests only).
+	SigningKey []byte
+	// UnsignedBelow accepts unsigned records below these offsets (topic ->
+	// partition -> offset): what the log held before this install first
+	// signed its events. Offsets, unlike timestamps, cannot be forged.
+	UnsignedBelow map[string]map[int]int64
+}
+
+// conn is a registered cluster's security with the clients' settings
+// built once.
+type conn struct {
+	sec       Security
+	dialer    *kafka.Dialer
+	transport *kafka.Transport
+}
+
+// registry maps a broker address to its cluster's security. Every client
+// in this package is built from a broker list, so settings registered once
+// at start (Secure) reach all of them without threading them through each
+// call.
+var registry struct {
+	sync.RWMutex
+	m map[string]*conn
+}
+
+// Secure registers sec for the cluster reached through brokers: every
+// client this package builds for any of those addresses authenticates,
+// encrypts, signs and verifies as sec says.
+func Secure(brokers []string, sec Security) error {
+	if len(brokers) == 0 {
+		return errors.New("security: no brokers")
+	}
+	c, err := newConn(sec)
+	if err != nil {
+		return err
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	if registry.m == nil {
+		registry.m = map[string]*conn{}
+	}
+	for _, b := range brokers {
+		registry.m[b] = c
+	}
+	return nil
+}
+
+func newConn(sec Security) (*conn, error) {
+	var mech sasl.Mechanism
+	switch sec.Mechanism {
+	case "":
+		if sec.User != "" {
+			return nil, errors.New("security: a SASL user needs a mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
+		}
+	case SASLPlain:
+		mech = plain.Mechanism{Username: sec.User, Password: sec.Password}
+	case SASLScramSHA256, SASLScramSHA512:
+		algo := scram.SHA256
+		if sec.Mechanism == SASLScramSHA512 {
+			algo = scram.SHA512
+		}
+		m, err := scram.Mechanism(algo, sec.User, sec.Password)
+		if err != nil {
+			return nil, fmt.Errorf("security: SASL %s: %w", sec.Mechanism, err)
+		}
+		mech = m
+	default:
+		return nil, fmt.Errorf("security: SASL mechanism %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", sec.Mechanism)
+	}
+	if mech != nil && (sec.User == "" || sec.Password == "") {
+		return nil, fmt.Errorf("security: SASL %s needs a user and a password", sec.Mechanism)
+	}
+	if sec.SigningKey != nil && len(sec.SigningKey) < event.MinKeyBytes {
+		return nil, fmt.Errorf("security: the signing key must be at least %d bytes, got %d", event.MinKeyBytes, len(sec.SigningKey))
+	}
+	return &conn{
+		sec: Security{Mechanism: sec.Mechanism, User: sec.User, Password: sec.Password, TLS: sec.TLS,
+			SigningKey: slices.Clone(sec.SigningKey), UnsignedBelow: sec.UnsignedBelow},
+		dialer:    &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, SASLMechanism: mech, TLS: sec.TLS},
+		transport: &kafka.Transport{DialTimeout: 10 * time.Second, SASL: mech, TLS: sec.TLS},
+	}, nil
+}
+
+// lookup returns the registered settings of the cluster of brokers, or
+// nil.
+func lookup(brokers []string) *conn {
+	registry.RLock()
+	defer registry.RUnlock()
+	for _, b := range brokers {
+		if c := registry.m[b]; c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// Dialer returns the dialer for readers and consumer groups of the
+// cluster of brokers (kafka-go's default when nothing is registered).
+func Dialer(brokers []string) *kafka.Dialer {
+	if c := lookup(brokers); c != nil {
+		return c.dialer
+	}
+	return kafka.DefaultDialer
+}
+
+// Transport returns the transport for writers and admin clients of the
+// cluster of brokers (kafka-go's default when nothing is registered).
+func Transport(brokers []string) kafka.RoundTripper {
+	if c := lookup(brokers); c != nil {
+		return c.transport
+	}
+	return kafka.DefaultTransport
+}
+
+// signingKey is the key events are signed and checked with on the
+// cluster of brokers; nil when none is registered.
+func signingKey(brokers []string) []byte {
+	if c := lookup(brokers); c != nil {
+		return c.sec.SigningKey
+	}
+	return nil
+}
+
+// verifier checks records' signatures on one cluster.
+type verifier struct {
+	key   []byte
+	below map[string]map[int]int64
+}
+
+// verifierFor is the verifier of the cluster of brokers; nil checks
+// nothing.
+func verifierFor(brokers []string) *verifier {
+	c := lookup(brokers)
+	if c == nil || c.sec.SigningKey == nil {
+		return nil
+	}
+	return &verifier{key: c.sec.SigningKey, below: c.sec.UnsignedBelow}
+}
+
+// check verifies km's signature. A record that is not an event at all
+// answers decodeErr; an unsigned one older than signing is accepted.
+func (v *verifier) check(km kafka.Message) (decodeErr error, sigErr *event.FieldError) {
+	if v == nil {
+		return nil, nil
+	}
+	decodeErr, sigErr = verifyRecord(km, v.key)
+	if sigErr != nil && km.Offset < v.below[km.Topic][km.Partition] && !hasHeader(km, event.HeaderSignature) {
+		return decodeErr, nil
+	}
+	return decodeErr, sigErr
+}
+
+func hasHeader(km kafka.Message, name string) bool {
+	for _, h := range km.Headers {
+		if h.Key == name {
+			return true
+		}
+	}
+	return false
+}
+
+// newClient is an admin client for the cluster of brokers.
+func newClient(brokers []string, timeout time.Duration) *kafka.Client {
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: timeout, Transport: Transport(brokers)}
+}
+
+// SecurityTransport returns a transport with sec's SASL and TLS settings
+// without registering them (for tools that talk to a cluster once).
+func SecurityTransport(sec Security) (kafka.RoundTripper, error) {
+	c, err := newConn(sec)
+	if err != nil {
+		return nil, err
+	}
+	return c.transport, nil
+}
