@@ -53,8 +53,8 @@ type proc struct {
 	kafka string // bootstrap address it uses
 	// dataDir is its --data-dir.
 	dataDir string
-	logs  *bytes.Buffer
-	done  chan struct{}
+	logs    *bytes.Buffer
+	done    chan struct{}
 }
 
 // startServe runs the binary with args and waits until it prints its URL.
