@@ -3,33 +3,26 @@ package projections
 import (
 	"bytes"
 	"testing"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
-func TestSecretIsGeneratedOnceAndSurvivesReopen(t *testing.T) {
+func TestLegacySecretIsReadNeverMade(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := s.Secret("analytics-pseudonym", 32)
-	if err != nil || len(a) != 32 {
-		t.Fatalf("%x %v", a, err)
-	}
-	b, _ := s.Secret("analytics-pseudonym", 32)
-	other, _ := s.Secret("other", 32)
-	if !bytes.Equal(a, b) || bytes.Equal(a, other) {
-		t.Fatalf("same name gave %x then %x; another name %x", a, b, other)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer s.Close()
-	c, err := s.Secret("analytics-pseudonym", 32)
-	if err != nil || !bytes.Equal(a, c) {
-		t.Fatalf("after reopen got %x (%v), want %x", c, err, a)
+	if _, ok, err := s.LegacySecret("analytics-pseudonym-secret"); ok || err != nil {
+		t.Fatalf("a store that never held a secret answers ok=%v err=%v", ok, err)
+	}
+	want := bytes.Repeat([]byte{3}, 32)
+	if err := s.DB().Update(func(txn *badger.Txn) error { return txn.Set(secretKey("analytics-pseudonym-secret"), want) }); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.LegacySecret("analytics-pseudonym-secret")
+	if err != nil || !ok || !bytes.Equal(got, want) {
+		t.Fatalf("LegacySecret = %x, %v, %v; want the stored secret", got, ok, err)
 	}
 }

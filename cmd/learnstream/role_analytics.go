@@ -2,9 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +32,8 @@ import (
 // its committed offsets.
 func init() { roleStarters = append(roleStarters, startAnalytics) }
 
-// pseudonymSecretName is the store key of the generated pseudonym secret.
+// pseudonymSecretName is the store key under which earlier releases kept
+// the generated pseudonym secret.
 const pseudonymSecretName = "analytics-pseudonym-secret"
 
 // analyticsConfig are the analytics role's flags.
@@ -105,18 +114,53 @@ func analyticsEncoder(rt *runtime, cfg analyticsConfig) (*analytics.Encoder, err
 	}
 	secret := []byte(cfg.pseudonymSecret)
 	if len(secret) == 0 {
-		s, err := rt.store.Secret(pseudonymSecretName, 32)
+		s, err := pseudonymSecret(rt)
 		if err != nil {
 			return nil, fmt.Errorf("analytics: pseudonym secret: %w", err)
 		}
 		secret = s
-		if !rt.embedded {
-			// Each instance has its own data dir, so its own secret; the
-			// same learner would get a pseudonym per instance.
-			rt.log.Info("analytics: pseudonyms use a secret generated in --data-dir; when several instances run the analytics role, give them all the same --analytics-pseudonym-secret")
-		}
 	}
 	return analytics.NewEncoder(analytics.NewPseudonymizer(secret)), nil
+}
+
+// pseudonymFile keeps the pseudonym secret of an install that generated
+// one before pseudonyms derived from the signing key (hex, mode 0600).
+const pseudonymFile = "pseudonym.secret"
+
+// pseudonymSecret is the secret pseudonyms are made with when none is
+// given. It must never change (a learner would get a second pseudonym),
+// so it is not kept in the projections store, which an operator may
+// delete and rebuild: it derives from the signing key, the same for every
+// instance of an install. A secret an earlier release generated into the
+// store moves to the data dir and stays in use.
+func pseudonymSecret(rt *runtime) ([]byte, error) {
+	path := filepath.Join(rt.cfg.dataDir, pseudonymFile)
+	if b, err := os.ReadFile(path); err == nil {
+		s, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(s) < 16 {
+			return nil, fmt.Errorf("%s: not a hex secret of at least 16 bytes", path)
+		}
+		return s, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	legacy, ok, err := rt.store.LegacySecret(pseudonymSecretName)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if _, err := secretFile(path, func() string { return hex.EncodeToString(legacy) + "\n" }); err != nil {
+			return nil, err
+		}
+		rt.log.Info("analytics: the pseudonym secret moved from the projections store to the data dir", "file", path)
+		return legacy, nil
+	}
+	if len(rt.signingKey) == 0 {
+		return nil, errors.New("no signing key to derive it from")
+	}
+	h := hmac.New(sha256.New, rt.signingKey)
+	h.Write([]byte("learnstream analytics pseudonyms v1"))
+	return h.Sum(nil), nil
 }
 
 // connectAnalytics opens ClickHouse and applies the migrations, retrying

@@ -21,6 +21,9 @@ type runtime struct {
 	embedded bool
 	store    *projections.Store
 	pub      *streams.Publisher
+	// signingKey is the install's event signing key (for secrets derived
+	// from it).
+	signingKey []byte
 	// maxMessageBytes is the producer's message limit; fetches must fit it.
 	maxMessageBytes int
 

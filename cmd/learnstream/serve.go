@@ -347,7 +347,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	cleanups = append(cleanups, func() { stopConsumers(); consumers.Wait() })
 	adm := &admin{brokers: brokers, log: log, ctx: consumeCtx, wg: &consumers, projs: map[string]*managed{}}
 
-	rt := &runtime{cfg: cfg, log: log, brokers: brokers, embedded: embedded, store: store, pub: pub, maxMessageBytes: maxMsg,
+	rt := &runtime{cfg: cfg, log: log, brokers: brokers, embedded: embedded, store: store, pub: pub, signingKey: sec.SigningKey, maxMessageBytes: maxMsg,
 		consumeCtx: consumeCtx, consumers: &consumers, admin: adm}
 	defer func() { cleanups = append(cleanups, rt.cleanups...) }()
 	project := rt.project
