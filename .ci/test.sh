@@ -133,7 +133,7 @@ check_staticcheck() {
 # secrets the file requires from the environment.
 check_compose() {
   (cd "$ROOT/.ci/composecheck" &&
-    LEARNSTREAM_ADMIN_KEY=check LEARNSTREAM_ADMIN_SECRET=check-secret CLICKHOUSE_PASSWORD=check \
+    LEARNSTREAM_ADMIN_KEY=check LEARNSTREAM_ADMIN_SECRET=check-secret LEARNSTREAM_SIGNING_KEY=check CLICKHOUSE_PASSWORD=check \
       "$GO" run . "$ROOT/docker-compose.yml")
 }
 
