@@ -2,7 +2,7 @@
 # learnstream: one static binary on a small Debian base.
 #
 #   docker build --build-arg VERSION=v1.2.3 -t learnstream .   (learnstream version prints it)
-#   docker run -p 8080:8080 -e LEARNSTREAM_ADMIN_KEY=... -e LEARNSTREAM_ADMIN_SECRET=... \
+#   docker run -p 8080:8080 -e LEARNSTREAM_ADMIN_KEY=... -e LEARNSTREAM_ADMIN_SECRET=... -e LEARNSTREAM_SIGNING_KEY=... \
 #     learnstream serve --kafka broker:9092 --http 0.0.0.0:8080
 #
 # docker-compose.yml builds and runs it next to Kafka and ClickHouse.
