@@ -86,10 +86,26 @@ func TestEmbeddedBrokerRefusesClientsWithoutCredentials(t *testing.T) {
 // tenant and authority) is never applied: it lands in the DLQ with the
 // reason, and the genuine events around it are applied.
 func TestForgedRecordsGoToTheDLQ(t *testing.T) {
-	c, _ := guarded(t)
+	t.Run("embedded", func(t *testing.T) {
+		c, key := guarded(t)
+		forgedRecordsGoToTheDLQ(t, c, key)
+	})
+	t.Run("kafka", func(t *testing.T) {
+		c := kafkatest.Real(t)
+		key := bytes.Repeat([]byte{0x5a}, event.MinKeyBytes)
+		if err := streams.Secure(c.Brokers, streams.Security{SigningKey: key}); err != nil {
+			t.Fatal(err)
+		}
+		// The broker is shared with other tests, which do not sign.
+		t.Cleanup(func() { streams.Secure(c.Brokers, streams.Security{}) })
+		forgedRecordsGoToTheDLQ(t, c, key)
+	})
+}
+
+func forgedRecordsGoToTheDLQ(t *testing.T, c kafkatest.Cluster, key []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	const topic = "trust"
+	topic := kafkatest.Unique("trust")
 	if err := streams.EnsureTopics(ctx, c.Brokers, []streams.TopicSpec{{Name: topic, Partitions: 2, Replication: 1},
 		{Name: streams.DLQ(topic), Partitions: 1, Replication: 1}}); err != nil {
 		t.Fatal(err)
@@ -110,7 +126,7 @@ func TestForgedRecordsGoToTheDLQ(t *testing.T) {
 	if err := otherKey.PublishEvents(ctx, topic, newEvent(t, "forged-2", "ada", `{"authority":"root"}`)); err != nil {
 		t.Fatal(err)
 	}
-	tampered := event.Sign(newEvent(t, "forged-3", "ada", `{"authority":"api"}`), bytes.Repeat([]byte{0x5a}, event.MinKeyBytes))
+	tampered := event.Sign(newEvent(t, "forged-3", "ada", `{"authority":"api"}`), key)
 	tampered.Tenant = "victim" // signed, then its tenant header rewritten
 	for _, e := range []event.Event{forged, tampered} {
 		if err := pub.Publish(topic, streams.NewMessage(e)); err != nil {
