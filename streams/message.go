@@ -88,18 +88,18 @@ func toKafka(topic string, m *message.Message) kafka.Message {
 
 // verifyRecord checks the signature of a record's event under key. A
 // record that is not an event at all answers decodeErr.
-func verifyRecord(km kafka.Message, key []byte) (decodeErr error, sigErr *event.FieldError) {
+func verifyRecord(km kafka.Message, key []byte) (sigErr *event.FieldError, decodeErr error) {
 	hs := make([]event.Header, len(km.Headers))
 	for i, h := range km.Headers {
 		hs[i] = event.Header{Key: h.Key, Value: h.Value}
 	}
 	e, err := event.FromHeaders(hs, km.Key, km.Value)
 	if err != nil {
-		return err, nil
+		return nil, err
 	}
 	var fe *event.FieldError
 	if errors.As(event.Verify(e, key), &fe) {
-		return nil, fe
+		return fe, nil
 	}
 	return nil, nil
 }
@@ -125,7 +125,7 @@ func fromKafka(km kafka.Message, v *verifier) *message.Message {
 	m.Metadata.Set(MetaPartition, strconv.Itoa(km.Partition))
 	m.Metadata.Set(MetaOffset, strconv.FormatInt(km.Offset, 10))
 	// A record that is no event at all is Event's to reject.
-	if _, fe := v.check(km); fe != nil {
+	if fe, _ := v.check(km); fe != nil {
 		m.Metadata.Set(MetaRejected, fe.Rule)
 	}
 	return m

@@ -177,15 +177,15 @@ func verifierFor(brokers []string) *verifier {
 
 // check verifies km's signature. A record that is not an event at all
 // answers decodeErr; an unsigned one older than signing is accepted.
-func (v *verifier) check(km kafka.Message) (decodeErr error, sigErr *event.FieldError) {
+func (v *verifier) check(km kafka.Message) (sigErr *event.FieldError, decodeErr error) {
 	if v == nil {
 		return nil, nil
 	}
-	decodeErr, sigErr = verifyRecord(km, v.key)
+	sigErr, decodeErr = verifyRecord(km, v.key)
 	if sigErr != nil && km.Offset < v.below[km.Topic][km.Partition] && !hasHeader(km, event.HeaderSignature) {
-		return decodeErr, nil
+		return nil, decodeErr
 	}
-	return decodeErr, sigErr
+	return sigErr, decodeErr
 }
 
 func hasHeader(km kafka.Message, name string) bool {

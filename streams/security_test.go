@@ -165,3 +165,51 @@ func forgedRecordsGoToTheDLQ(t *testing.T, c kafkatest.Cluster, key []byte) {
 		t.Errorf("%d events applied, want the 2 genuine ones", n)
 	}
 }
+
+// TestUnsignedRecordsOlderThanSigningStayTrusted: records a release wrote
+// before it signed anything are below the offsets recorded when the key
+// was made, and are applied; an unsigned record after them is not.
+func TestUnsignedRecordsOlderThanSigningStayTrusted(t *testing.T) {
+	c, key := guarded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const topic = "upgraded"
+	if err := streams.EnsureTopics(ctx, c.Brokers, []streams.TopicSpec{{Name: topic, Partitions: 1, Replication: 1},
+		{Name: streams.DLQ(topic), Partitions: 1, Replication: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	// The earlier release: no signatures.
+	publish(t, c.Brokers, topic, []event.Event{newEvent(t, "old-1", "ada", `{}`), newEvent(t, "old-2", "ada", `{}`)})
+	ends, err := streams.EndOffsets(ctx, c.Brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := streams.Secure(c.Brokers, streams.Security{Mechanism: streams.SASLScramSHA256, User: brokerUser,
+		Password: brokerPassword, SigningKey: key, UnsignedBelow: map[string]map[int]int64{topic: ends}}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, c.Brokers, topic, []event.Event{newEvent(t, "new-unsigned", "ada", `{}`)})
+	pub, err := streams.NewPublisher(streams.PublisherConfig{Brokers: c.Brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := (streams.EventPublisher{Publisher: pub}).PublishEvents(ctx, topic, newEvent(t, "new-signed", "ada", `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	stop := runConsumer(t, c, topic, "", rec, rec)
+	defer stop()
+	waitFor(t, "three applied and one dead letter", 30*time.Second, func() bool {
+		d, _ := streams.ListDLQ(ctx, c.Brokers, topic, 10)
+		return rec.count() == 3 && len(d) == 1
+	})
+	for _, id := range []string{"old-1", "old-2", "new-signed"} {
+		if _, ok := rec.applied[id]; !ok {
+			t.Errorf("%s was not applied", id)
+		}
+	}
+	if _, ok := rec.applied["new-unsigned"]; ok {
+		t.Error("an unsigned record written after signing began was applied")
+	}
+}
