@@ -51,8 +51,22 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	kafkaAddr := fs.String("kafka", "", "Apache Kafka bootstrap brokers, when serve runs with --kafka: stored offsets are compared with their log ends")
 	asJSON := fs.Bool("json", false, "print JSON")
 	ack := fs.Bool("ack", false, "acknowledge the quarantined broker log damage (after reading this report): /readyz stops failing on it")
+	var security kafkaSecurity
+	security.flags(fs, false)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *kafkaAddr != "" {
+		if err := errors.Join(security.validate(true)...); err != nil {
+			return err
+		}
+		sec, err := security.externalSecurity()
+		if err != nil {
+			return err
+		}
+		if err := streams.Secure(strings.Split(*kafkaAddr, ","), sec); err != nil {
+			return err
+		}
 	}
 	rep := doctor(ctx, *dataDir, *kafkaAddr, *ack)
 	if *asJSON {
@@ -87,6 +101,12 @@ func doctor(ctx context.Context, dataDir, kafkaAddr string, ack bool) doctorRepo
 		f.Close()
 		os.Remove(f.Name())
 		rep.add("data dir", "ok", "%s exists and is writable", dataDir)
+	}
+	// What the install trusts must be readable by it alone.
+	for _, name := range []string{signingKeyFile, brokerCredentialFile, pseudonymFile} {
+		if fi, err := os.Stat(filepath.Join(dataDir, name)); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			rep.add("secrets", "fail", "%s has mode %v: others may read it (chmod 600 %s)", name, fi.Mode().Perm(), filepath.Join(dataDir, name))
+		}
 	}
 
 	// The embedded broker's log.
