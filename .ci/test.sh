@@ -329,6 +329,8 @@ bash "$ROOT/.ci/python.sh" >"$LOGDIR/python-setup.log" 2>&1 &
 PY_PID=$!
 bash "$ROOT/.ci/kafka.sh" fetch >"$LOGDIR/kafka-fetch.log" 2>&1 &
 KF_PID=$!
+bash "$ROOT/.ci/browser.sh" >"$LOGDIR/browser-setup.log" 2>&1 &
+BR_PID=$!
 start_suite_setups
 
 lint
@@ -336,6 +338,7 @@ lint
 banner "waiting for background setup (chDB venv, Kafka jars)"
 wait "$PY_PID" || true
 wait "$KF_PID" || true
+wait "$BR_PID" || { [[ "$REQUIRE" == 1 ]] && { cat "$LOGDIR/browser-setup.log"; echo "LEARNSTREAM_REQUIRE_SERVICES=1 and the browser setup failed"; exit 1; }; echo "WARNING: browser setup incomplete; browser tests will skip"; }
 
 service_failed() { # name
   if [[ "$REQUIRE" == 1 ]]; then

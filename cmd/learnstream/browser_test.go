@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The test SCO: the first launch answers two questions, bookmarks the
+// third and suspends; the relaunch resumes at the bookmark, answers the
+// third, sets the score and completes. It speaks to the API of its
+// version only through the parent frame, as SCOs do.
+const testSCO = `<!doctype html><html><head><title>quiz</title></head><body><script>
+var v2004 = %V2004%;
+var api = v2004 ? window.parent.API_1484_11 : window.parent.API;
+function set(n12, n04, v) { v2004 ? api.SetValue(n04, v) : api.LMSSetValue(n12, v); }
+function get(n12, n04) { return v2004 ? api.GetValue(n04) : api.LMSGetValue(n12); }
+function answer(i, id, type, resp, ok) {
+  set("cmi.interactions."+i+".id", "cmi.interactions."+i+".id", id);
+  set("cmi.interactions."+i+".type", "cmi.interactions."+i+".type", type);
+  set("cmi.interactions."+i+".student_response", "cmi.interactions."+i+".learner_response", resp);
+  set("cmi.interactions."+i+".result", "cmi.interactions."+i+".result", ok ? "correct" : (v2004 ? "incorrect" : "wrong"));
+}
+v2004 ? api.Initialize("") : api.LMSInitialize("");
+var report = {entry: get("cmi.core.entry", "cmi.entry")};
+if (report.entry === "resume") {
+  report.location = get("cmi.core.lesson_location", "cmi.location");
+  report.suspend = get("cmi.suspend_data", "cmi.suspend_data");
+  answer(2, "q3", "fill-in", "half", true);
+  if (v2004) { set("", "cmi.score.scaled", "0.9"); set("", "cmi.score.raw", "90"); set("", "cmi.completion_status", "completed"); set("", "cmi.success_status", "passed"); set("", "cmi.exit", "normal"); set("", "cmi.session_time", "PT2M"); }
+  else { set("cmi.core.score.raw", "", "90"); set("cmi.core.lesson_status", "", "completed"); set("cmi.core.exit", "", ""); set("cmi.core.session_time", "", "00:02:00"); }
+} else {
+  answer(0, "q1", "choice", "b", true);
+  answer(1, "q2", "true-false", "true", false);
+  set("cmi.core.lesson_location", "cmi.location", "q3");
+  set("cmi.suspend_data", "cmi.suspend_data", "q1=b;q2=true");
+  v2004 ? api.Commit("") : api.LMSCommit("");
+  set("cmi.core.exit", "cmi.exit", "suspend");
+  set("cmi.core.session_time", "cmi.session_time", v2004 ? "PT5M" : "00:05:00");
+}
+var ok = v2004 ? api.Terminate("") : api.LMSFinish("");
+report.finished = String(ok);
+window.parent.scoReport = report;
+</script></body></html>`
+
+const testSCORM2004Manifest = `<?xml version="1.0"?>
+<manifest identifier="org.example.capitals" version="1" xmlns="http://www.imsglobal.org/xsd/imscp_v1p1"
+    xmlns:adlcp="http://www.adlnet.org/xsd/adlcp_v1p3" xmlns:imsss="http://www.imsglobal.org/xsd/imsss">
+  <metadata><schema>ADL SCORM</schema><schemaversion>2004 4th Edition</schemaversion></metadata>
+  <organizations default="org"><organization identifier="org"><title>Capitals</title>
+    <item identifier="quiz" identifierref="r1"><title>Quiz</title>
+      <imsss:sequencing><imsss:objectives><imsss:primaryObjective objectiveID="p" satisfiedByMeasure="true">
+        <imsss:minNormalizedMeasure>0.8</imsss:minNormalizedMeasure></imsss:primaryObjective></imsss:objectives></imsss:sequencing>
+    </item>
+  </organization></organizations>
+  <resources><resource identifier="r1" type="webcontent" adlcp:scormType="sco" href="quiz/index.html"/></resources>
+</manifest>`
+
+// chromium finds Debian's headless browser, or skips with the reason
+// (fails when LEARNSTREAM_REQUIRE_SERVICES=1).
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			if _, err := os.Stat("../../api/player/assets/scorm-again.min.js"); err != nil {
+				if os.Getenv("LEARNSTREAM_REQUIRE_SERVICES") == "1" {
+					t.Fatal("the SCORM run-time bundle is not built: run make player-assets")
+				}
+				t.Skip("browser test skipped: the SCORM run-time bundle is not built (make player-assets)")
+			}
+			return p
+		}
+	}
+	if os.Getenv("LEARNSTREAM_REQUIRE_SERVICES") == "1" {
+		t.Fatal("chromium is required (LEARNSTREAM_REQUIRE_SERVICES=1) but not installed")
+	}
+	t.Skip("browser test skipped: no chromium on PATH (the test script installs Debian's chromium)")
+	return ""
+}
+
+func TestBrowserSCORMSuspendResumeComplete(t *testing.T) {
+	browser := chromium(t)
+	dir := t.TempDir()
+	p := startServe(t, credEnv(), append([]string{"--data-dir", filepath.Join(dir, "data"), "--content-iri-base", "https://lrs.example.com/"}, isolate()...)...)
+	defer p.stop(t)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.Headless)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+
+	for _, tc := range []struct {
+		name, manifest, v2004, pkg string
+		want                       string
+	}{
+		{"SCORM 1.2", testSCORM12Manifest, "false", "org.example.fractions",
+			"initialized | answered answered | suspended | resumed | answered completed passed | terminated"},
+		{"SCORM 2004", testSCORM2004Manifest, "true", "org.example.capitals",
+			"initialized | answered answered | suspended | resumed | answered completed passed | terminated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sco := strings.Replace(testSCO, "%V2004%", tc.v2004, 1)
+			zipPath := writeZip(t, dir, tc.pkg+".zip", "imsmanifest.xml", tc.manifest, "intro.html", sco, "quiz/index.html", sco)
+			out, stderr, err := cli(t, "packages", "import", zipPath, "--server", p.url)
+			if err != nil {
+				t.Fatalf("import: %v %s", err, stderr)
+			}
+			id := out[strings.Index(out, "\npackage ")+9:]
+			id = id[:strings.IndexByte(id, ',')]
+			code, _, body := p.do(t, "POST", "/v1/registrations", `{"actor":{"mbox":"mailto:ada@example.com","name":"Ada"},"package":"`+id+`","unit":"quiz"}`)
+			var reg struct{ Registration, Launch string }
+			if code != http.StatusCreated || json.Unmarshal(body, &reg) != nil {
+				t.Fatalf("register: %d %s", code, body)
+			}
+			launch := func() map[string]string {
+				ctx, cancel := chromedp.NewContext(actx)
+				defer cancel()
+				ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+				defer cancel()
+				_, err := chromedp.Run(ctx, chromedp.Navigate(p.url+reg.Launch))
+				if err == nil {
+					_, err = chromedp.Run(ctx, chromedp.Poll[bool](`window.scoReport !== undefined`, chromedp.WithPollingTimeout(30*time.Second)))
+				}
+				var report map[string]string
+				if err == nil {
+					// Wait until every run-time call reached the server.
+					report, err = chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`window.runtimeQueue().then(() => window.scoReport)`,
+						chromedp.EvalAwaitPromise))
+				}
+				if err != nil {
+					t.Fatalf("browser: %v\n%s", err, p.logs)
+				}
+				return report
+			}
+			if r := launch(); r["entry"] == "resume" || r["finished"] != "true" {
+				t.Fatalf("first launch: %v", r)
+			}
+			r := launch()
+			if r["entry"] != "resume" || r["location"] != "q3" || r["suspend"] != "q1=b;q2=true" || r["finished"] != "true" {
+				t.Fatalf("relaunch did not resume at the bookmark: %v", r)
+			}
+			code, _, body = p.do(t, "GET", "/xapi/statements?ascending=true&registration="+url.QueryEscape(reg.Registration), "")
+			var res struct {
+				Statements []struct {
+					Verb   struct{ ID string }
+					Result struct {
+						Score    struct{ Scaled float64 }
+						Duration string
+					}
+				}
+			}
+			if code != http.StatusOK || json.Unmarshal(body, &res) != nil {
+				t.Fatalf("statements: %d %s", code, body)
+			}
+			var verbs []string
+			for _, s := range res.Statements {
+				v := s.Verb.ID[strings.LastIndexByte(s.Verb.ID, '/')+1:]
+				verbs = append(verbs, v)
+				if v == "passed" && s.Result.Score.Scaled != 0.9 {
+					t.Errorf("passed with score %v, want 0.9", s.Result.Score.Scaled)
+				}
+				if v == "suspended" && s.Result.Duration != "PT5M" {
+					t.Errorf("suspended duration %q, want PT5M", s.Result.Duration)
+				}
+			}
+			var grouped []string
+			for _, n := range []int{1, 2, 1, 1, 3, 1} {
+				if len(verbs) < n {
+					break
+				}
+				g := slices.Clone(verbs[:n])
+				verbs = verbs[n:]
+				slices.Sort(g)
+				grouped = append(grouped, strings.Join(g, " "))
+			}
+			if got := strings.Join(append(grouped, verbs...), " | "); got != tc.want {
+				t.Errorf("verbs:\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
