@@ -297,7 +297,10 @@ func (s Session) statement(verb string, result map[string]any) Statement {
 }
 
 func activity(id, title, typ string) map[string]any {
-	def := map[string]any{"type": typ}
+	def := map[string]any{}
+	if typ != "" {
+		def["type"] = typ
+	}
 	if title != "" {
 		def["name"] = map[string]string{"en-US": title}
 	}
