@@ -2,8 +2,11 @@ package projections
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/learnstream/learnstream/domain/event"
 )
@@ -82,5 +85,58 @@ func TestHandleBatch(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A batch larger than one Badger transaction is split, and every event of
+// it is applied once, with the offsets where they belong.
+func TestApplyBatchSplitsWhatDoesNotFitOneTransaction(t *testing.T) {
+	store := openStore(t)
+	sp := newSpace("big", 0)
+	var pos []event.Position
+	for i := range 48 {
+		pos = append(pos, event.Position{Topic: "s", Partition: i % 2, Offset: int64(i / 2)})
+	}
+	value := make([]byte, 256<<10) // kept in the LSM tree (under the value threshold); 12 MiB in all, more than a transaction takes
+	calls := map[int]int{}
+	done, n, fnErr, err := store.applyBatch(sp, pos, func(txn *badger.Txn, i int) error {
+		calls[i]++
+		return txn.Set(sp.Key("v", fmt.Sprint(i)), value)
+	})
+	if err != nil || fnErr != nil || n != len(pos) {
+		t.Fatalf("applyBatch = %d, %v, %v; want all %d applied", n, fnErr, err, len(pos))
+	}
+	for i := range pos {
+		if !done[i] {
+			t.Errorf("event %d not reported applied", i)
+		}
+	}
+	err = store.db.View(func(txn *badger.Txn) error {
+		for i := range pos {
+			if _, err := txn.Get(sp.Key("v", fmt.Sprint(i))); err != nil {
+				return fmt.Errorf("event %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for part, want := range map[int]int64{0: 24, 1: 24} {
+		if got, ok, err := store.spaceOffset(sp, "s", part); err != nil || !ok || got != want {
+			t.Errorf("partition %d: next offset %d %v %v, want %d", part, got, ok, err, want)
+		}
+	}
+	if len(calls) != len(pos) {
+		t.Errorf("fn called for %d events, want %d", len(calls), len(pos))
+	}
+	retried := 0
+	for _, c := range calls {
+		if c > 1 {
+			retried++
+		}
+	}
+	if retried == 0 {
+		t.Error("no event was tried twice: the batch fitted one transaction and the split went untested")
 	}
 }
