@@ -32,6 +32,8 @@ func guarded(t *testing.T) (kafkatest.Cluster, []byte) {
 	t.Cleanup(b.Close)
 	key := bytes.Repeat([]byte{0x5a}, event.MinKeyBytes)
 	c := kafkatest.Cluster{Name: "embedded", Brokers: []string{b.Addr()}, Embedded: b, DataDir: dir}
+	// The port may serve another test's broker later.
+	t.Cleanup(func() { streams.Secure(c.Brokers, streams.Security{}) })
 	if err := streams.Secure(c.Brokers, streams.Security{Mechanism: streams.SASLScramSHA256,
 		User: brokerUser, Password: brokerPassword, SigningKey: key}); err != nil {
 		t.Fatal(err)
