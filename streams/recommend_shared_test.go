@@ -98,7 +98,7 @@ func TestTwoRecommendersShareItemFactors(t *testing.T) {
 		}
 		return sa, sb
 	}
-	deadline = time.Now().Add(60 * time.Second)
+	deadline = time.Now().Add(3 * time.Minute)
 	for {
 		sa, sb := total()
 		if sa+sb == n {
@@ -113,10 +113,14 @@ func TestTwoRecommendersShareItemFactors(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// Convergence: every item's factors agree across the instances.
+	// Convergence: every item's factors agree across the instances. It
+	// takes rounds of exchange (publish, consume, merge at a checkpoint
+	// tick), whose pace is the machine's: under -race on a loaded machine a
+	// round takes seconds, so the limit only guards against a protocol that
+	// never converges.
 	pa, pb := a.sub.Assigned(streams.TopicStatements)[0], b.sub.Assigned(streams.TopicStatements)[0]
 	var worst float64
-	deadline = time.Now().Add(60 * time.Second)
+	deadline = time.Now().Add(3 * time.Minute)
 	for {
 		worst = 0
 		compared := 0
