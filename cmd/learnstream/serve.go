@@ -305,10 +305,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	}); err != nil {
 		return err
 	}
-	if embedded {
-		if sec.UnsignedBelow, err = unsignedBelow(cfg.dataDir); err != nil {
-			return err
-		}
+	// With --kafka the file is only there if the operator put it there
+	// (docs/operations.md, upgrading a cluster).
+	if sec.UnsignedBelow, err = unsignedBelow(cfg.dataDir); err != nil {
+		return err
 	}
 	if err := streams.Secure(brokers, sec); err != nil {
 		return err
