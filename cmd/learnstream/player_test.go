@@ -56,6 +56,18 @@ func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
 		t.Errorf("unknown package: %d %s", code, body)
 	}
 
+	// A credential of another tenant does not see the package.
+	if _, stderr, err := cli(t, "credentials", "create", "--server", p.url, "--tenant", "other-tenant", "--scopes", "all",
+		"--key-id", "other-key", "--new-secret", "other-secret-123"); err != nil {
+		t.Fatalf("credentials create: %v %s", err, stderr)
+	}
+	oreq, _ := http.NewRequest("POST", p.url+"/v1/registrations",
+		strings.NewReader(`{"actor":{"mbox":"mailto:eve@example.com"},"package":"`+pkg.ID+`"}`))
+	oreq.SetBasicAuth("other-key", "other-secret-123")
+	if resp, err := http.DefaultClient.Do(oreq); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("registration by another tenant: %v %v, want 404", resp, err)
+	}
+
 	page := func(p *proc) string {
 		resp, err := http.Get(p.url + reg.Launch)
 		if err != nil {
@@ -67,7 +79,8 @@ func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
 			if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "make player-assets") {
 				t.Errorf("player without bundle: %d %s", resp.StatusCode, b)
 			}
-			t.Skip("the SCORM run-time bundle is not built (make player-assets); the rest needs it")
+			t.Log("the SCORM run-time bundle is not built (make player-assets): the player page answers 503, its checks are skipped")
+			return ""
 		}
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("player: %d %s", resp.StatusCode, b)
@@ -75,8 +88,8 @@ func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
 		return string(b)
 	}
 	html := page(p)
-	if !strings.Contains(html, "/player/assets/scorm-again.min.js") || !strings.Contains(html, `"cmi.core.entry":"ab-initio"`) ||
-		!strings.Contains(html, "quiz/index.html") {
+	if html != "" && (!strings.Contains(html, "/player/assets/scorm-again.min.js") || !strings.Contains(html, `"cmi.core.entry":"ab-initio"`) ||
+		!strings.Contains(html, "quiz/index.html")) {
 		t.Errorf("player page lacks the bundle, entry or launch URL:\n%s", html)
 	}
 
@@ -107,7 +120,7 @@ func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
 	defer p.stop(t)
 	html = page(p)
 	for _, want := range []string{`"cmi.core.entry":"resume"`, `"cmi.core.lesson_location":"q3"`, `"cmi.suspend_data":"answers=b,7"`} {
-		if !strings.Contains(html, want) {
+		if html != "" && !strings.Contains(html, want) {
 			t.Errorf("relaunch page lacks %s", want)
 		}
 	}
