@@ -22,7 +22,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 
 	"github.com/learnstream/learnstream/domain/content"
-	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/xapi"
 	"github.com/learnstream/learnstream/projections"
 )
@@ -65,6 +64,8 @@ type Registration struct {
 	CredKey  string    `json:"credentialKey"`
 	CredName string    `json:"credentialName"`
 	Created  time.Time `json:"created"`
+	// Session is the cmi5 session id of the launch.
+	Session string `json:"session,omitempty"`
 }
 
 func (m *PlayerModule) log() *slog.Logger {
@@ -89,6 +90,7 @@ func (m *PlayerModule) Register(r Router) {
 	rr.HandlePublic("GET /player/{token}", m.page)
 	rr.HandlePublic("GET /player/assets/{file}", m.asset)
 	rr.HandlePublic("POST /v1/runtime/{token}", m.runtime)
+	m.registerCmi5Routes(rr)
 }
 
 func tokenFile(dir, token string) string {
@@ -101,6 +103,9 @@ func (m *PlayerModule) register(w http.ResponseWriter, r *http.Request) {
 		Actor   json.RawMessage `json:"actor"`
 		Package string          `json:"package"`
 		Unit    string          `json:"unit"`
+		// Registration continues a registration (the next AU of a cmi5
+		// course); empty starts one.
+		Registration string `json:"registration"`
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -125,14 +130,10 @@ func (m *PlayerModule) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "could not read the package")
 		return
 	}
-	if info.Course.Type == content.CMI5 {
-		WriteFieldError(w, "package", "is a cmi5 package; the SCORM player launches SCORM 1.2 and 2004 packages")
-		return
-	}
 	units := info.Course.Units()
 	unit := units[0]
 	if req.Unit != "" {
-		if unit = info.Course.Find(req.Unit); unit == nil || unit.Kind != content.KindSCO {
+		if unit = info.Course.Find(req.Unit); unit == nil || unit.Kind != content.KindSCO && unit.Kind != content.KindAU {
 			WriteFieldError(w, "unit", fmt.Sprintf("%q is not a launchable item of the package", req.Unit))
 			return
 		}
@@ -145,6 +146,16 @@ func (m *PlayerModule) register(w http.ResponseWriter, r *http.Request) {
 	cred := credential(r)
 	reg := Registration{ID: watermill.NewUUID(), Tenant: tenant, Package: info.ID, Unit: unit.Identifier, Actor: actor,
 		CredKey: cred.Key, CredName: cred.Name, Created: time.Now().UTC()}
+	if req.Registration != "" {
+		if !xapi.IsUUID(req.Registration) {
+			WriteFieldError(w, "registration", "a UUID of an earlier registration")
+			return
+		}
+		reg.ID = strings.ToLower(req.Registration)
+	}
+	if info.Course.Type == content.CMI5 {
+		reg.Session = watermill.NewUUID()
+	}
 	var tok [24]byte
 	_, _ = rand.Read(tok[:])
 	token := hex.EncodeToString(tok[:])
@@ -160,8 +171,18 @@ func (m *PlayerModule) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "could not store the registration")
 		return
 	}
+	launchURL := "/player/" + token
+	if info.Course.Type == content.CMI5 {
+		l := &launch{reg: reg, info: info, unit: unit, course: info.Course}
+		if launchURL, err = m.launchCmi5(r.Context(), l, token, strings.TrimRight(m.x.cfg.Source, "/")); err != nil {
+			os.Remove(tokenFile(m.Dir, token))
+			m.log().Error("cmi5 launch", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "could not prepare the cmi5 launch: "+err.Error())
+			return
+		}
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{"registration": reg.ID, "package": info.ID, "unit": unit.Identifier,
-		"activity": unit.IRI, "launch": "/player/" + token})
+		"activity": unit.IRI, "launch": launchURL, "session": reg.Session})
 }
 
 func writeFileSynced(name string, data []byte) error {
@@ -244,32 +265,19 @@ func (m *PlayerModule) readState(ctx context.Context, l *launch) (attemptDoc, er
 	return doc, json.Unmarshal(d.Content, &doc)
 }
 
-// writeState puts the state document through the documents write path.
+// writeState puts the attempt-state document through the documents write path.
 func (m *PlayerModule) writeState(ctx context.Context, l *launch, doc attemptDoc) error {
 	k, eventKey, err := m.stateKey(l)
 	if err != nil {
 		return err
 	}
 	body, _ := json.Marshal(doc)
-	wr := projections.DocumentWrite{Resource: k.Resource, ActivityID: k.ActivityID, Agent: k.Agent, Registration: k.Registration,
-		ID: k.ID, ContentType: "application/json", Content: body, Updated: time.Now().UTC(), Op: projections.OpPut}
-	data, err := json.Marshal(wr)
-	if err != nil {
-		return err
-	}
-	e, err := event.New(watermill.NewUUID(), projections.TypeDocument, m.x.cfg.Source, l.reg.Tenant, eventKey, wr.Updated, data)
-	if err != nil {
-		return err
-	}
-	if _, status, msg := m.x.publish(ctx, m.x.be.DocumentsTopic, []event.Event{e}, []string{e.ID}); status != http.StatusOK {
-		return errors.New(msg)
-	}
-	return nil
+	return m.publishDoc(ctx, l.reg.Tenant, k, eventKey, body)
 }
 
 func (m *PlayerModule) page(w http.ResponseWriter, r *http.Request) {
 	l, err := m.resolve(r.PathValue("token"))
-	if err != nil {
+	if err != nil || l.course.Type == content.CMI5 {
 		http.Error(w, "no such launch", http.StatusNotFound)
 		return
 	}
@@ -358,7 +366,7 @@ func (m *PlayerModule) asset(w http.ResponseWriter, r *http.Request) {
 // server error.
 func (m *PlayerModule) runtime(w http.ResponseWriter, r *http.Request) {
 	l, err := m.resolve(r.PathValue("token"))
-	if err != nil {
+	if err != nil || l.course.Type == content.CMI5 {
 		writeError(w, http.StatusNotFound, "no such launch")
 		return
 	}

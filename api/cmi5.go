@@ -1,0 +1,338 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+
+	"github.com/learnstream/learnstream/domain/content"
+	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/xapi"
+	"github.com/learnstream/learnstream/projections"
+)
+
+// cmi5 launch: the LMS side of cmi5's launch (section 8). The AU talks to
+// an xAPI endpoint of its own launch, /cmi5/{token}/xapi/, with the auth
+// token it fetched once. That endpoint is the credential's limit: it
+// takes only the launch's actor and registration, enforces the cmi5
+// statement rules, and issues satisfied when moveOn is met.
+
+// cmi5FetchTTL bounds how long after the launch the fetch URL works.
+const cmi5FetchTTL = 10 * time.Minute
+
+// cmi5Doc is the LMS's record of a cmi5 registration, kept as xAPI state
+// on the course (agent: the learner, registration).
+type cmi5Doc struct {
+	// AUs are the sessions per AU: completed, passed and failed hold for
+	// the AU in the whole registration, the rest for its last session.
+	AUs       map[string]content.Cmi5Session `json:"aus"`
+	Met       map[string]bool                `json:"met"`
+	Satisfied map[string]bool                `json:"satisfied"`
+	// Session is the AU session being judged (not stored).
+	Session content.Cmi5Session `json:"-"`
+}
+
+const cmi5StateID = "https://learnstream.dev/cmi5/lms-state"
+
+func (m *PlayerModule) registerCmi5Routes(rr router) {
+	rr.HandlePublic("POST /v1/cmi5/fetch/{token}", m.cmi5Fetch)
+	rr.HandlePublic("POST /cmi5/{token}/xapi/statements", m.cmi5Statements)
+	rr.HandlePublic("PUT /cmi5/{token}/xapi/statements", m.cmi5Statements)
+	for _, meth := range []string{"GET", "PUT", "POST", "DELETE"} {
+		rr.HandlePublic(meth+" /cmi5/{token}/xapi/activities/state", m.cmi5Documents(stateResource))
+	}
+	rr.HandlePublic("GET /cmi5/{token}/xapi/agents/profile", m.cmi5Documents(agentProfileResource))
+	rr.HandlePublic("GET /cmi5/{token}/xapi/about", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"version": []string{"1.0.3"}})
+	})
+}
+
+// launchCmi5 prepares a cmi5 launch: LMS.LaunchData, the launched
+// statement, and the launch URL.
+func (m *PlayerModule) launchCmi5(ctx context.Context, l *launch, token, source string) (string, error) {
+	k, eventKey, err := m.stateKey(l)
+	if err != nil {
+		return "", err
+	}
+	k.ID = "LMS.LaunchData"
+	ld, _ := json.Marshal(content.LaunchData(l.unit, l.reg.ID, l.reg.Session, ""))
+	if err := m.putDoc(ctx, l.reg.Tenant, k, eventKey, ld); err != nil {
+		return "", err
+	}
+	st := content.Cmi5LMSStatement(l.reg.Actor, content.Cmi5VerbLaunched, l.unit, l.course, l.reg.ID, l.reg.Session, time.Now(), nil)
+	if err := m.storeStatements(ctx, l, []content.Statement{st}); err != nil {
+		return "", err
+	}
+	actor, _ := json.Marshal(l.reg.Actor)
+	base := packageURL(l.info) + l.unit.Launch
+	if u, err := url.Parse(l.unit.Launch); err == nil && u.IsAbs() {
+		base = l.unit.Launch
+	} else {
+		base = source + base
+	}
+	q := url.Values{"endpoint": {source + "/cmi5/" + token + "/xapi/"}, "fetch": {source + "/v1/cmi5/fetch/" + token},
+		"actor": {string(actor)}, "registration": {l.reg.ID}, "activityId": {l.unit.IRI}}
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + q.Encode(), nil
+}
+
+func (m *PlayerModule) putDoc(ctx context.Context, tenant string, k projections.DocumentKey, eventKey string, body []byte) error {
+	return m.publishDoc(ctx, tenant, k, eventKey, body)
+}
+
+// publishDoc puts a JSON document through the documents write path.
+func (m *PlayerModule) publishDoc(ctx context.Context, tenant string, k projections.DocumentKey, eventKey string, body []byte) error {
+	wr := projections.DocumentWrite{Resource: k.Resource, ActivityID: k.ActivityID, Agent: k.Agent, Registration: k.Registration,
+		ID: k.ID, ContentType: "application/json", Content: body, Updated: time.Now().UTC(), Op: projections.OpPut}
+	data, err := json.Marshal(wr)
+	if err != nil {
+		return err
+	}
+	e, err := event.New(watermill.NewUUID(), projections.TypeDocument, m.x.cfg.Source, tenant, eventKey, wr.Updated, data)
+	if err != nil {
+		return err
+	}
+	if _, status, msg := m.x.publish(ctx, m.x.be.DocumentsTopic, []event.Event{e}, []string{e.ID}); status != http.StatusOK {
+		return errors.New(msg)
+	}
+	return nil
+}
+
+func (m *PlayerModule) storeStatements(ctx context.Context, l *launch, sts []content.Statement) error {
+	body, _ := json.Marshal(sts)
+	parsed, err := xapi.ParseStatements(body, xapi.Spec1)
+	if err != nil {
+		return err
+	}
+	cred := projections.Credential{Key: l.reg.CredKey, Name: l.reg.CredName, Tenant: l.reg.Tenant}
+	if _, status, msg := m.x.store(ctx, cred, xapi.Spec1, parsed, nil); status != http.StatusOK {
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// cmi5Fetch hands out the auth token once (cmi5 section 8.2).
+func (m *PlayerModule) cmi5Fetch(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	fail := func(code int, text string) {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error-code": code, "error-text": text})
+	}
+	l, err := m.resolve(token)
+	if err != nil || l.course.Type != content.CMI5 {
+		fail(3, "no such launch")
+		return
+	}
+	if time.Since(l.reg.Created) > cmi5FetchTTL {
+		fail(2, "the fetch URL expired")
+		return
+	}
+	marker := tokenFile(m.Dir, token) + ".fetched"
+	f, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		fail(1, "the fetch URL was already used")
+		return
+	}
+	var sec [24]byte
+	_, _ = rand.Read(sec[:])
+	secret := hex.EncodeToString(sec[:])
+	h := sha256.Sum256([]byte(secret))
+	_, werr := f.Write([]byte(hex.EncodeToString(h[:])))
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		os.Remove(marker)
+		fail(3, "could not issue a token")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"auth-token": base64.StdEncoding.EncodeToString([]byte("cmi5:" + secret))})
+}
+
+// cmi5Auth checks the AU's Basic auth token and returns its launch.
+func (m *PlayerModule) cmi5Auth(w http.ResponseWriter, r *http.Request) (*launch, bool) {
+	token := r.PathValue("token")
+	_, secret, ok := r.BasicAuth()
+	want, err := os.ReadFile(tokenFile(m.Dir, token) + ".fetched")
+	h := sha256.Sum256([]byte(secret))
+	if !ok || err != nil || subtle.ConstantTimeCompare(want, []byte(hex.EncodeToString(h[:]))) != 1 {
+		w.Header().Set("WWW-Authenticate", `Basic realm="learnstream cmi5"`)
+		writeError(w, http.StatusUnauthorized, "the auth token of this launch is required")
+		return nil, false
+	}
+	l, err := m.resolve(token)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "no such launch")
+		return nil, false
+	}
+	return l, true
+}
+
+func (m *PlayerModule) cmi5State(ctx context.Context, l *launch) (cmi5Doc, projections.DocumentKey, string, error) {
+	doc := cmi5Doc{AUs: map[string]content.Cmi5Session{}, Met: map[string]bool{}, Satisfied: map[string]bool{}}
+	k, eventKey, err := m.stateKey(l)
+	if err != nil {
+		return doc, k, "", err
+	}
+	k.ActivityID, k.ID = l.course.IRI, cmi5StateID
+	d, err := m.x.be.Documents.Document(ctx, l.reg.Tenant, k)
+	if err != nil && !errors.Is(err, projections.ErrNotFound) {
+		return doc, k, eventKey, err
+	}
+	if err == nil {
+		if err := json.Unmarshal(d.Content, &doc); err != nil {
+			return doc, k, eventKey, err
+		}
+		for _, m := range []*map[string]bool{&doc.Met, &doc.Satisfied} {
+			if *m == nil {
+				*m = map[string]bool{}
+			}
+		}
+		if doc.AUs == nil {
+			doc.AUs = map[string]content.Cmi5Session{}
+		}
+	}
+	doc.Session = doc.AUs[l.unit.IRI]
+	if doc.Session.SessionID != l.reg.Session {
+		// A new session of the AU: what the registration reached stays.
+		doc.Session = content.Cmi5Session{SessionID: l.reg.Session, Completed: doc.Session.Completed, Passed: doc.Session.Passed, Failed: doc.Session.Failed}
+	}
+	return doc, k, eventKey, nil
+}
+
+func (m *PlayerModule) cmi5Statements(w http.ResponseWriter, r *http.Request) {
+	l, ok := m.cmi5Auth(w, r)
+	if !ok {
+		return
+	}
+	raw, ok := m.x.Server.readBody(w, r)
+	if !ok {
+		return
+	}
+	if t := strings.TrimSpace(string(raw)); !strings.HasPrefix(t, "[") {
+		raw = []byte("[" + t + "]")
+	}
+	sts, err := xapi.ParseStatements(raw, xapi.Spec1)
+	if err != nil {
+		writeInputError(w, err)
+		return
+	}
+	doc, k, eventKey, err := m.cmi5State(r.Context(), l)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "could not read the registration's state")
+		return
+	}
+	var actor xapi.Agent
+	rawActor, _ := json.Marshal(l.reg.Actor)
+	actor, _ = xapi.ParseAgent(rawActor)
+	for i, st := range sts {
+		if xapi.ActorKey(st.Actor) != xapi.ActorKey(actor) {
+			WriteFieldError(w, "statements["+itoa(i)+"].actor", "must be the launch's actor")
+			return
+		}
+		cs := content.Cmi5Statement{Verb: st.Verb.ID}
+		if st.Context != nil {
+			cs.Registration = st.Context.Registration
+			if v, ok := st.Context.Extensions[content.ExtSessionID]; ok {
+				_ = json.Unmarshal(v, &cs.SessionID)
+			}
+			if st.Context.ContextActivities != nil {
+				for _, c := range st.Context.ContextActivities.Category {
+					cs.Categories = append(cs.Categories, c.ID)
+				}
+			}
+		}
+		if st.Result != nil {
+			cs.Success, cs.Completion, cs.Duration = st.Result.Success, st.Result.Completion, st.Result.Duration
+			if st.Result.Score != nil {
+				cs.Scaled = st.Result.Score.Scaled
+			}
+		}
+		if st.Object.Activity == nil || st.Object.Activity.ID != l.unit.IRI {
+			if cs.Verb != "" && strings.Contains(cs.Verb, "adlnet.gov/expapi/verbs/") && isCmi5Verb(cs.Verb) {
+				WriteFieldError(w, "statements["+itoa(i)+"].object", "a cmi5 defined statement's object must be the AU "+l.unit.IRI)
+				return
+			}
+		}
+		if doc.Session, err = content.CheckCmi5(doc.Session, l.unit, l.reg.ID, cs); err != nil {
+			WriteFieldError(w, "statements["+itoa(i)+"]", err.Error())
+			return
+		}
+	}
+	cred := projections.Credential{Key: l.reg.CredKey, Name: l.reg.CredName, Tenant: l.reg.Tenant}
+	ids, status, msg := m.x.store(r.Context(), cred, xapi.Spec1, sts, nil)
+	if status != http.StatusOK {
+		writeError(w, status, msg)
+		return
+	}
+	doc.AUs[l.unit.IRI] = doc.Session
+	// moveOn: the AU's, then the blocks' and the course's satisfaction.
+	var extra []content.Statement
+	if content.MoveOnMet(l.unit.MoveOn, doc.Session.Completed, doc.Session.Passed) && !doc.Met[l.unit.IRI] {
+		doc.Met[l.unit.IRI] = true
+	}
+	for _, n := range l.course.Satisfied(doc.Met, doc.Satisfied) {
+		doc.Satisfied[n.IRI] = true
+		extra = append(extra, content.Cmi5LMSStatement(l.reg.Actor, content.Cmi5VerbSatisfied, n, l.course, l.reg.ID, l.reg.Session, time.Now(), nil))
+	}
+	if len(extra) > 0 {
+		if err := m.storeStatements(r.Context(), l, extra); err != nil {
+			m.log().Error("cmi5 satisfied", "err", err)
+		}
+	}
+	body, _ := json.Marshal(doc)
+	if err := m.publishDoc(r.Context(), l.reg.Tenant, k, eventKey, body); err != nil {
+		m.log().Error("cmi5 state", "err", err)
+	}
+	writeJSON(w, http.StatusOK, ids)
+}
+
+func isCmi5Verb(v string) bool {
+	switch v {
+	case content.Cmi5VerbInitialized, content.Cmi5VerbCompleted, content.Cmi5VerbPassed, content.Cmi5VerbFailed, content.Cmi5VerbTerminated:
+		return true
+	}
+	return false
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// cmi5Documents serves the State and Agent Profile resources to the AU,
+// limited to the launch's actor (and registration, when given).
+func (m *PlayerModule) cmi5Documents(res docResource) http.HandlerFunc {
+	h := m.x.documents(res)
+	return func(w http.ResponseWriter, r *http.Request) {
+		l, ok := m.cmi5Auth(w, r)
+		if !ok {
+			return
+		}
+		q := r.URL.Query()
+		a, err := xapi.ParseAgent([]byte(q.Get("agent")))
+		raw, _ := json.Marshal(l.reg.Actor)
+		actor, _ := xapi.ParseAgent(raw)
+		if err != nil || xapi.ActorKey(a) != xapi.ActorKey(actor) {
+			WriteFieldError(w, "agent", "must be the launch's actor")
+			return
+		}
+		if reg := q.Get("registration"); reg != "" && !strings.EqualFold(reg, l.reg.ID) {
+			WriteFieldError(w, "registration", "must be the launch's registration")
+			return
+		}
+		cred := projections.Credential{Key: l.reg.CredKey, Name: l.reg.CredName, Tenant: l.reg.Tenant, Scopes: []string{"state", "profile"}}
+		m.x.wrap(func(w http.ResponseWriter, r *http.Request) {
+			h(w, r.WithContext(context.WithValue(r.Context(), credentialKey{}, cred)))
+		})(w, r)
+	}
+}
