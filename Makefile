@@ -43,7 +43,7 @@ player-assets: api/player/assets/scorm-again.min.js
 
 api/player/assets/scorm-again.min.js:
 	mkdir -p .cache/npm
-	test -f .cache/npm/scorm-again-$(SCORM_AGAIN_VERSION).tgz || npm pack --silent --pack-destination .cache/npm scorm-again@$(SCORM_AGAIN_VERSION)
+	test -f .cache/npm/scorm-again-$(SCORM_AGAIN_VERSION).tgz || npm pack --silent --cache .cache/npm/cache --pack-destination .cache/npm scorm-again@$(SCORM_AGAIN_VERSION)
 	tar -xzf .cache/npm/scorm-again-$(SCORM_AGAIN_VERSION).tgz -C .cache/npm package/dist/scorm-again.min.js
 	cp .cache/npm/package/dist/scorm-again.min.js $@
 
