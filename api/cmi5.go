@@ -72,8 +72,34 @@ func (m *PlayerModule) launchCmi5(ctx context.Context, l *launch, token, source 
 	if err := m.putDoc(ctx, l.reg.Tenant, k, eventKey, ld); err != nil {
 		return "", err
 	}
-	st := content.Cmi5LMSStatement(l.reg.Actor, content.Cmi5VerbLaunched, l.unit, l.course, l.reg.ID, l.reg.Session, time.Now(), nil)
-	if err := m.storeStatements(ctx, l, []content.Statement{st}); err != nil {
+	// The learner preferences agent profile (cmi5 section 11), when the
+	// learner has none yet.
+	pk := projections.DocumentKey{Resource: projections.DocAgentProfile, Agent: k.Agent, ID: "cmi5LearnerPreferences"}
+	if _, err := m.x.be.Documents.Document(ctx, l.reg.Tenant, pk); errors.Is(err, projections.ErrNotFound) {
+		if err := m.putDoc(ctx, l.reg.Tenant, pk, eventKey, []byte(`{"languagePreference":"en-US","audioPreference":"on"}`)); err != nil {
+			return "", err
+		}
+	} else if err != nil {
+		return "", err
+	}
+	var sts []content.Statement
+	// A previous session of this AU that never terminated is abandoned
+	// (cmi5 section 9.3.8): the LMS says so before the new launch.
+	doc, sk, skey, err := m.cmi5State(ctx, l)
+	if err != nil {
+		return "", err
+	}
+	if prev, ok := doc.AUs[l.unit.IRI]; ok && prev.SessionID != l.reg.Session && prev.Initialized && !prev.Terminated {
+		sts = append(sts, content.Cmi5LMSStatement(l.reg.Actor, content.Cmi5VerbAbandoned, l.unit, l.course, l.reg.ID, prev.SessionID, time.Now(), nil))
+		prev.Terminated = true
+		doc.AUs[l.unit.IRI] = prev
+		body, _ := json.Marshal(doc)
+		if err := m.publishDoc(ctx, l.reg.Tenant, sk, skey, body); err != nil {
+			return "", err
+		}
+	}
+	sts = append(sts, content.Cmi5LMSStatement(l.reg.Actor, content.Cmi5VerbLaunched, l.unit, l.course, l.reg.ID, l.reg.Session, time.Now(), nil))
+	if err := m.storeStatements(ctx, l, sts); err != nil {
 		return "", err
 	}
 	actor, _ := json.Marshal(l.reg.Actor)

@@ -136,8 +136,17 @@ func TestCmi5LaunchRulesAndSatisfaction(t *testing.T) {
 		t.Errorf("statement after terminated: %d", code)
 	}
 
-	// The intro AU in the same registration: completing it satisfies the
-	// block and the course.
+	// The intro AU in the same registration: a first session closed
+	// without terminated is abandoned when the next launches; completing
+	// it satisfies the block and the course.
+	first := launchAU(t, p, pkg, "https://example.com/cmi5/safety/intro", quiz.registration)
+	if code, body := first.do("POST", "statements", first.statement("http://adlnet.gov/expapi/verbs/initialized", "", true)); code != http.StatusOK {
+		t.Fatalf("intro, first session: %d %s", code, body)
+	}
+	code, body = first.do("GET", "agents/profile?profileId=cmi5LearnerPreferences&agent="+enc(first.actor), "")
+	if code != http.StatusOK || !strings.Contains(body, "languagePreference") {
+		t.Errorf("learner preferences: %d %s", code, body)
+	}
 	intro := launchAU(t, p, pkg, "https://example.com/cmi5/safety/intro", quiz.registration)
 	for _, st := range []string{
 		intro.statement("http://adlnet.gov/expapi/verbs/initialized", "", true),
@@ -161,12 +170,18 @@ func TestCmi5LaunchRulesAndSatisfaction(t *testing.T) {
 		t.Fatalf("statements: %d %s", code, b)
 	}
 	count := map[string]int{}
+	// launched intro twice: one per session.
+	defer func() {
+		if count["launched intro"] != 2 {
+			t.Errorf("launched intro: %d, want 2", count["launched intro"])
+		}
+	}()
 	for _, s := range res.Statements {
 		v := s.Verb.ID[strings.LastIndexByte(s.Verb.ID, '/')+1:]
 		count[v+" "+s.Object.ID[strings.LastIndexByte(s.Object.ID, '/')+1:]]++
 	}
-	for _, want := range []string{"launched quiz", "launched intro", "initialized quiz", "passed quiz", "terminated quiz",
-		"completed intro", "satisfied block", "satisfied safety"} {
+	for _, want := range []string{"launched quiz", "initialized quiz", "passed quiz", "terminated quiz",
+		"completed intro", "satisfied block", "satisfied safety", "abandoned intro"} {
 		if count[want] != 1 {
 			t.Errorf("%q: %d statements, want 1 (all: %v)", want, count[want], count)
 		}
