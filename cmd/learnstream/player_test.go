@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runtimeCall posts one run-time call as the player page does.
@@ -179,6 +180,34 @@ func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
 	}
 	// Statements of one call share their stored time, so only the calls'
 	// order is fixed: compare per call.
+	// The statements reach the progress projection like any client's.
+	var prog struct {
+		Activities []struct {
+			Activity          string
+			Completed, Passed bool
+			BestScore         *float64 `json:"best_score"`
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, _, pb := p.do(t, "GET", "/v1/learners/ada@example.com/progress", "")
+		json.Unmarshal(pb, &prog)
+		done := false
+		for _, a := range prog.Activities {
+			if a.Activity == reg.Activity && a.Completed && a.Passed && a.BestScore != nil && *a.BestScore == 0.85 {
+				done = true
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("progress never showed the SCO completed and passed with 0.85: %s", pb)
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	want := "initialized | answered answered | suspended | resumed | answered completed passed | terminated"
 	calls := []int{1, 2, 1, 1, 3, 1}
 	var grouped []string
