@@ -102,9 +102,9 @@ func TestBrowserSCORMSuspendResumeComplete(t *testing.T) {
 		want                       string
 	}{
 		{"SCORM 1.2", testSCORM12Manifest, "false", "org.example.fractions",
-			"initialized | answered answered | suspended | resumed | answered completed passed | terminated"},
+			"initialized | answered answered | suspended | resumed | answered completed passed terminated"},
 		{"SCORM 2004", testSCORM2004Manifest, "true", "org.example.capitals",
-			"initialized | answered answered | suspended | resumed | answered completed passed | terminated"},
+			"initialized | answered answered | suspended | resumed | answered completed passed terminated"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sco := strings.Replace(testSCO, "%V2004%", tc.v2004, 1)
@@ -172,7 +172,10 @@ func TestBrowserSCORMSuspendResumeComplete(t *testing.T) {
 				}
 			}
 			var grouped []string
-			for _, n := range []int{1, 2, 1, 1, 3, 1} {
+			// The resumed session's statements may come in one call (the
+			// SCO terminates without committing first): its verbs are
+			// compared as a set.
+			for _, n := range []int{1, 2, 1, 1, 4} {
 				if len(verbs) < n {
 					break
 				}
