@@ -208,6 +208,33 @@ func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
+	// And the adaptive model: the passed SCO is a scored attempt at the
+	// skill it assesses (here its own, made for the prerequisite edge).
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		_, _, mb := p.do(t, "GET", "/v1/learners/ada@example.com/mastery", "")
+		var mastery struct {
+			Skills []struct {
+				Skill             string
+				Attempts, Correct int
+			}
+		}
+		json.Unmarshal(mb, &mastery)
+		found := false
+		for _, sk := range mastery.Skills {
+			if sk.Skill == reg.Activity && sk.Attempts >= 1 && sk.Correct >= 1 {
+				found = true
+			}
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("mastery never showed a correct attempt at the quiz's skill: %s", mb)
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	want := "initialized | answered answered | suspended | resumed | answered completed passed | terminated"
 	calls := []int{1, 2, 1, 1, 3, 1}
 	var grouped []string
