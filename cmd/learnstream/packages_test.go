@@ -174,6 +174,21 @@ func TestPackageLimitsAreFlags(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	// A credential with only the packages scope may import, and nothing else.
+	if _, stderr, err := cli(t, "credentials", "create", "--server", p.url, "--scopes", "packages",
+		"--key-id", "importer", "--new-secret", "importer-secret-1"); err != nil {
+		t.Fatalf("credentials create --scopes packages: %v %s", err, stderr)
+	}
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{{"GET", "/v1/packages", http.StatusOK}, {"GET", "/v1/skills", http.StatusForbidden}, {"POST", "/v1/registrations", http.StatusForbidden}} {
+		req, _ := http.NewRequest(c.method, p.url+c.path, strings.NewReader("{}"))
+		req.SetBasicAuth("importer", "importer-secret-1")
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != c.want {
+			t.Errorf("packages scope, %s %s: %v %v, want %d", c.method, c.path, resp, err, c.want)
+		}
+	}
 	many := writeZip(t, dir, "many.zip", "imsmanifest.xml", testSCORM12Manifest, "intro.html", "x", "quiz/index.html", "x", "extra.txt", "x")
 	if code, body := post(many); code != http.StatusBadRequest || !strings.Contains(body, "4 files, more than the limit of 3") {
 		t.Errorf("too many files: %d %s", code, body)
