@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -361,4 +362,82 @@ func (m *PlayerModule) cmi5Documents(res docResource) http.HandlerFunc {
 			h(w, r.WithContext(context.WithValue(r.Context(), credentialKey{}, cred)))
 		})(w, r)
 	}
+}
+
+// cmi5 waive reasons (cmi5 section 9.5.4.2 extension reason).
+var waiveReasons = []string{"Tested Out", "Equivalent AU", "Equivalent Outside Activity", "Administrative"}
+
+// waive records that a learner need not take an AU (cmi5 section 9.3.9):
+// the LMS issues waived, the AU counts as having met its moveOn, and
+// blocks and the course that become satisfied get satisfied.
+func (m *PlayerModule) waive(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Actor   json.RawMessage `json:"actor"`
+		Package string          `json:"package"`
+		Unit    string          `json:"unit"`
+		Reason  string          `json:"reason"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		WriteFieldError(w, "body", "a JSON object {actor, package, unit, reason}: "+err.Error())
+		return
+	}
+	regID := strings.ToLower(r.PathValue("registration"))
+	if !xapi.IsUUID(regID) {
+		WriteFieldError(w, "registration", "must be a UUID")
+		return
+	}
+	agent, err := xapi.ParseAgent(req.Actor)
+	if err != nil || agent.IsGroup() {
+		WriteFieldError(w, "actor", "an xAPI Agent identifying the learner")
+		return
+	}
+	if !slices.Contains(waiveReasons, req.Reason) {
+		WriteFieldError(w, "reason", "one of "+strings.Join(waiveReasons, ", "))
+		return
+	}
+	tenant := Tenant(r)
+	info, err := m.Packages.Get(tenant, req.Package)
+	if err != nil {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "package: no package " + req.Package, Field: "package", Rule: "the id of an imported package"})
+		return
+	}
+	unit := info.Course.Find(req.Unit)
+	if info.Course.Type != content.CMI5 || unit == nil || unit.Kind != content.KindAU {
+		WriteFieldError(w, "unit", "must be an AU of a cmi5 package")
+		return
+	}
+	var actor map[string]any
+	_ = json.Unmarshal(req.Actor, &actor)
+	cred := credential(r)
+	l := &launch{reg: Registration{ID: regID, Tenant: tenant, Package: info.ID, Unit: unit.Identifier, Actor: actor,
+		CredKey: cred.Key, CredName: cred.Name}, info: info, unit: unit, course: info.Course}
+	doc, k, eventKey, err := m.cmi5State(r.Context(), l)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "could not read the registration's state")
+		return
+	}
+	if doc.Met[unit.IRI] {
+		writeError(w, http.StatusConflict, "the AU already met its moveOn in this registration")
+		return
+	}
+	now := time.Now()
+	sts := []content.Statement{content.Cmi5LMSStatement(actor, content.Cmi5VerbWaived, unit, info.Course, regID, "", now,
+		map[string]any{"success": true, "completion": true, "extensions": map[string]any{"https://w3id.org/xapi/cmi5/result/extensions/reason": req.Reason}})}
+	doc.Met[unit.IRI] = true
+	for _, n := range info.Course.Satisfied(doc.Met, doc.Satisfied) {
+		doc.Satisfied[n.IRI] = true
+		sts = append(sts, content.Cmi5LMSStatement(actor, content.Cmi5VerbSatisfied, n, info.Course, regID, "", now, nil))
+	}
+	if err := m.storeStatements(r.Context(), l, sts); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	body, _ := json.Marshal(doc)
+	if err := m.publishDoc(r.Context(), tenant, k, eventKey, body); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "the statements are stored, the registration's state is not: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"statements": len(sts)})
 }

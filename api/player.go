@@ -87,6 +87,7 @@ func (m *PlayerModule) Register(r Router) {
 		return
 	}
 	r.Handle("POST /v1/registrations", m.register, "all")
+	r.Handle("POST /v1/registrations/{registration}/waive", m.waive, "all")
 	rr.HandlePublic("GET /player/{token}", m.page)
 	rr.HandlePublic("GET /player/assets/{file}", m.asset)
 	rr.HandlePublic("POST /v1/runtime/{token}", m.runtime)

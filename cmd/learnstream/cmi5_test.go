@@ -159,6 +159,21 @@ func TestCmi5LaunchRulesAndSatisfaction(t *testing.T) {
 			t.Fatalf("intro: %d %s", code, body)
 		}
 	}
+	// Waiving both AUs in a fresh registration satisfies the block and the
+	// course without a launch.
+	fresh := "0d9b4b7e-9f43-4a8e-9d39-5a3e1f1b2c3d"
+	for i, unit := range []string{"intro", "quiz"} {
+		code, _, b := p.do(t, "POST", "/v1/registrations/"+fresh+"/waive",
+			`{"actor":{"mbox":"mailto:ada@example.com"},"package":"`+pkg+`","unit":"https://example.com/cmi5/safety/`+unit+`","reason":"Tested Out"}`)
+		if want := []string{`"statements":1`, `"statements":3`}[i]; code != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Errorf("waive %s: %d %s, want %s", unit, code, b, want)
+		}
+	}
+	if code, _, b := p.do(t, "POST", "/v1/registrations/"+fresh+"/waive",
+		`{"actor":{"mbox":"mailto:ada@example.com"},"package":"`+pkg+`","unit":"https://example.com/cmi5/safety/quiz","reason":"Because"}`); code != http.StatusBadRequest {
+		t.Errorf("waive with a bad reason: %d %s", code, b)
+	}
+
 	code, _, b := p.do(t, "GET", "/xapi/statements?limit=100&registration="+quiz.registration, "")
 	var res struct {
 		Statements []struct {
