@@ -166,8 +166,7 @@ func (m *PlayerModule) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "could not store the registration")
 		return
 	}
-	tmp := tokenFile(m.Dir, token) + ".tmp"
-	if err := writeFileSynced(tmp, data); err != nil || os.Rename(tmp, tokenFile(m.Dir, token)) != nil {
+	if err := projections.WriteFileAtomic(tokenFile(m.Dir, token), data, 0o600); err != nil {
 		m.log().Error("store registration", "err", err)
 		writeError(w, http.StatusInternalServerError, "could not store the registration")
 		return
@@ -184,22 +183,6 @@ func (m *PlayerModule) register(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"registration": reg.ID, "package": info.ID, "unit": unit.Identifier,
 		"activity": unit.IRI, "launch": launchURL, "session": reg.Session})
-}
-
-func writeFileSynced(name string, data []byte) error {
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // launch is what a token resolves to.

@@ -205,7 +205,7 @@ func (p *PackageStore) Install(st *Staged, info PackageInfo) (undo func() error,
 	if err != nil {
 		return nil, err
 	}
-	if err := writeSynced(filepath.Join(st.dir, "package.json"), meta); err != nil {
+	if err := WriteFileSynced(filepath.Join(st.dir, "package.json"), meta, 0o640); err != nil {
 		return nil, err
 	}
 	if err := os.Rename(st.dir, importDir); err != nil {
@@ -228,35 +228,7 @@ func (p *PackageStore) Install(st *Staged, info PackageInfo) (undo func() error,
 }
 
 func (p *PackageStore) setCurrent(pkgDir, importID string) error {
-	tmp := filepath.Join(pkgDir, "current.tmp")
-	if err := writeSynced(tmp, []byte(importID)); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(pkgDir, "current")); err != nil {
-		return err
-	}
-	d, err := os.Open(pkgDir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-func writeSynced(name string, data []byte) error {
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return WriteFileAtomic(filepath.Join(pkgDir, "current"), []byte(importID), 0o640)
 }
 
 // NewImportID returns a fresh, sortable import id.

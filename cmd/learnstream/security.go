@@ -19,6 +19,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
 )
 
@@ -182,25 +183,12 @@ func (k *kafkaSecurity) signingKeyOf(dataDir string, embedded bool, beforeCreate
 }
 
 // secretFile creates path with make()'s content, mode 0600, unless it
-// exists; created reports which.
+// exists; created reports which. The file appears whole or not at all.
 func secretFile(path string, make func() string) (created bool, err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
+	if _, err := os.Lstat(path); err == nil {
 		return false, nil
 	}
-	if err != nil {
-		return false, err
-	}
-	if _, err := f.WriteString(make()); err != nil {
-		f.Close()
-		os.Remove(path)
-		return false, err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return false, err
-	}
-	return true, f.Close()
+	return projections.CreateFileOnce(path, []byte(make()), 0o600)
 }
 
 // brokerCredential returns the embedded broker's SASL password from

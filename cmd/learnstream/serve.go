@@ -572,48 +572,23 @@ const devSecretFile = "dev-credential-secret"
 // rather than used: the credential has every scope.
 func devSecret(dataDir string) (string, error) {
 	path := filepath.Join(dataDir, devSecretFile)
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		fi, err := os.Stat(path)
-		if err != nil {
-			return "", fmt.Errorf("--dev: %w", err)
-		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return "", fmt.Errorf("--dev: %s is readable by others (mode %v): chmod 600 it, or delete it to get a new secret", path, fi.Mode().Perm())
-		}
-		s := strings.TrimSpace(string(b))
-		if len(s) < 8 {
-			return "", fmt.Errorf("--dev: %s holds no secret (at least 8 characters): delete it to get a new one", path)
-		}
-		return s, nil
-	case !errors.Is(err, os.ErrNotExist):
+	if _, err := secretFile(path, func() string { return projections.GenerateSecret() + "\n" }); err != nil {
 		return "", fmt.Errorf("--dev: %w", err)
 	}
-	s := projections.GenerateSecret()
-	// write then rename, so that a crash never leaves a half-written secret
-	tmp, err := os.CreateTemp(dataDir, devSecretFile+".*")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("--dev: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
 		return "", fmt.Errorf("--dev: %w", err)
 	}
-	if _, err := tmp.WriteString(s + "\n"); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("--dev: write %s: %w", tmp.Name(), err)
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("--dev: %s is readable by others (mode %v): chmod 600 it, or delete it to get a new secret", path, fi.Mode().Perm())
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("--dev: write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("--dev: write %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", fmt.Errorf("--dev: %w", err)
+	s := strings.TrimSpace(string(b))
+	if len(s) < 8 {
+		return "", fmt.Errorf("--dev: %s holds no secret (at least 8 characters): delete it to get a new one", path)
 	}
 	return s, nil
 }
