@@ -377,10 +377,7 @@ func (m *PlayerModule) waive(w http.ResponseWriter, r *http.Request) {
 		Unit    string          `json:"unit"`
 		Reason  string          `json:"reason"`
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		WriteFieldError(w, "body", "a JSON object {actor, package, unit, reason}: "+err.Error())
+	if !decodeBody(w, r, &req, "{actor, package, unit, reason}") {
 		return
 	}
 	regID := strings.ToLower(r.PathValue("registration"))
@@ -388,19 +385,13 @@ func (m *PlayerModule) waive(w http.ResponseWriter, r *http.Request) {
 		WriteFieldError(w, "registration", "must be a UUID")
 		return
 	}
-	agent, err := xapi.ParseAgent(req.Actor)
-	if err != nil || agent.IsGroup() {
-		WriteFieldError(w, "actor", "an xAPI Agent identifying the learner")
-		return
-	}
 	if !slices.Contains(waiveReasons, req.Reason) {
 		WriteFieldError(w, "reason", "one of "+strings.Join(waiveReasons, ", "))
 		return
 	}
 	tenant := Tenant(r)
-	info, err := m.Packages.Get(tenant, req.Package)
-	if err != nil {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "package: no package " + req.Package, Field: "package", Rule: "the id of an imported package"})
+	actor, info, ok := m.learnerAndPackage(w, r, req.Actor, req.Package)
+	if !ok {
 		return
 	}
 	unit := info.Course.Find(req.Unit)
@@ -408,8 +399,6 @@ func (m *PlayerModule) waive(w http.ResponseWriter, r *http.Request) {
 		WriteFieldError(w, "unit", "must be an AU of a cmi5 package")
 		return
 	}
-	var actor map[string]any
-	_ = json.Unmarshal(req.Actor, &actor)
 	cred := credential(r)
 	l := &launch{reg: Registration{ID: regID, Tenant: tenant, Package: info.ID, Unit: unit.Identifier, Actor: actor,
 		CredKey: cred.Key, CredName: cred.Name}, info: info, unit: unit, course: info.Course}

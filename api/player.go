@@ -99,6 +99,45 @@ func tokenFile(dir, token string) string {
 	return filepath.Join(dir, hex.EncodeToString(h[:])+".json")
 }
 
+// decodeBody decodes a JSON request body that must have exactly the
+// fields of v; on failure it answers 400 naming the expected shape.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, shape string) bool {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		WriteFieldError(w, "body", "a JSON object "+shape+": "+err.Error())
+		return false
+	}
+	return true
+}
+
+// learnerAndPackage checks a request's learner (an Agent, not a Group)
+// and finds its package in the caller's tenant. Another tenant's package
+// is not found: tenants do not see each other. On failure it has answered.
+func (m *PlayerModule) learnerAndPackage(w http.ResponseWriter, r *http.Request, rawActor json.RawMessage, pkg string) (map[string]any, projections.PackageInfo, bool) {
+	agent, err := xapi.ParseAgent(rawActor)
+	if err != nil || agent.IsGroup() {
+		WriteFieldError(w, "actor", fmt.Sprintf("an xAPI Agent identifying the learner: %v", err))
+		return nil, projections.PackageInfo{}, false
+	}
+	var actor map[string]any
+	if err := json.Unmarshal(rawActor, &actor); err != nil {
+		WriteFieldError(w, "actor", err.Error())
+		return nil, projections.PackageInfo{}, false
+	}
+	info, err := m.Packages.Get(Tenant(r), pkg)
+	if errors.Is(err, projections.ErrNoPackage) {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "package: no package " + pkg, Field: "package", Rule: "the id of an imported package"})
+		return nil, projections.PackageInfo{}, false
+	}
+	if err != nil {
+		m.log().Error("read package", "err", err)
+		writeError(w, http.StatusInternalServerError, "could not read the package")
+		return nil, projections.PackageInfo{}, false
+	}
+	return actor, info, true
+}
+
 func (m *PlayerModule) register(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Actor   json.RawMessage `json:"actor"`
@@ -108,27 +147,12 @@ func (m *PlayerModule) register(w http.ResponseWriter, r *http.Request) {
 		// course); empty starts one.
 		Registration string `json:"registration"`
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		WriteFieldError(w, "body", "a JSON object {actor, package, unit}: "+err.Error())
-		return
-	}
-	agent, err := xapi.ParseAgent(req.Actor)
-	if err != nil || agent.IsGroup() {
-		WriteFieldError(w, "actor", fmt.Sprintf("an xAPI Agent identifying the learner: %v", err))
+	if !decodeBody(w, r, &req, "{actor, package, unit}") {
 		return
 	}
 	tenant := Tenant(r)
-	// Another tenant's package is not found: tenants do not see each other.
-	info, err := m.Packages.Get(tenant, req.Package)
-	if errors.Is(err, projections.ErrNoPackage) {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "package: no package " + req.Package, Field: "package", Rule: "the id of an imported package"})
-		return
-	}
-	if err != nil {
-		m.log().Error("read package", "err", err)
-		writeError(w, http.StatusInternalServerError, "could not read the package")
+	actor, info, ok := m.learnerAndPackage(w, r, req.Actor, req.Package)
+	if !ok {
 		return
 	}
 	units := info.Course.Units()
@@ -138,11 +162,6 @@ func (m *PlayerModule) register(w http.ResponseWriter, r *http.Request) {
 			WriteFieldError(w, "unit", fmt.Sprintf("%q is not a launchable item of the package", req.Unit))
 			return
 		}
-	}
-	var actor map[string]any
-	if err := json.Unmarshal(req.Actor, &actor); err != nil {
-		WriteFieldError(w, "actor", err.Error())
-		return
 	}
 	cred := credential(r)
 	reg := Registration{ID: watermill.NewUUID(), Tenant: tenant, Package: info.ID, Unit: unit.Identifier, Actor: actor,
@@ -174,6 +193,7 @@ func (m *PlayerModule) register(w http.ResponseWriter, r *http.Request) {
 	launchURL := "/player/" + token
 	if info.Course.Type == content.CMI5 {
 		l := &launch{reg: reg, info: info, unit: unit, course: info.Course}
+		var err error
 		if launchURL, err = m.launchCmi5(r.Context(), l, token, strings.TrimRight(m.x.cfg.Source, "/")); err != nil {
 			os.Remove(tokenFile(m.Dir, token))
 			m.log().Error("cmi5 launch", "err", err)
