@@ -77,15 +77,7 @@ func ParseCMI5(data []byte, opts Options) (*Course, error) {
 	if len(r.c.Units()) == 0 && len(r.probs) == 0 {
 		r.problem(root, "the course has no <au>")
 	}
-	if opts.Skills != nil {
-		if err := opts.Skills.apply(r.c); err != nil {
-			r.probs = append(r.probs, err.(*Problem))
-		}
-	}
-	if len(r.probs) > 0 {
-		return nil, r.probs
-	}
-	return r.c, nil
+	return finish(r.c, r.probs, opts.Skills)
 }
 
 // iri reads and checks the id attribute of an element: an absolute IRI,

@@ -67,6 +67,20 @@ func (p *Problem) Unwrap() error {
 	return ErrInvalid
 }
 
+// finish applies a package's skill mapping (if any) to a parsed course and
+// returns the course, or every problem found in the package.
+func finish(c *Course, probs Problems, skills *SkillMap) (*Course, error) {
+	if skills != nil {
+		if p := skills.apply(c); p != nil {
+			probs = append(probs, p)
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return c, nil
+}
+
 // Problems is every problem found in one manifest; nothing of it is used.
 type Problems []*Problem
 

@@ -148,15 +148,7 @@ func ParseSCORM(data []byte, opts Options) (*Course, error) {
 		m.problem(org, "the organization has no launchable item")
 	}
 	m.resolvePrerequisites()
-	if opts.Skills != nil {
-		if err := opts.Skills.apply(m.course); err != nil {
-			m.probs = append(m.probs, err.(*Problem))
-		}
-	}
-	if len(m.probs) > 0 {
-		return nil, m.probs
-	}
-	return m.course, nil
+	return finish(m.course, m.probs, opts.Skills)
 }
 
 // scormType tells the version from metadata/schemaversion, falling back to

@@ -43,7 +43,7 @@ func ParseSkillMap(data []byte) (*SkillMap, error) {
 	return &m, nil
 }
 
-func (m *SkillMap) apply(c *Course) error {
+func (m *SkillMap) apply(c *Course) *Problem {
 	for id, name := range m.Skills {
 		c.Skills[id] = name
 	}
