@@ -99,3 +99,12 @@ func usageError(fs *flag.FlagSet, msg string) error {
 	fs.Usage()
 	return errUsage
 }
+
+// atLeast checks a numeric flag's lower bound; the error names the flag,
+// the rule and the value given.
+func atLeast[T int | int64](flag string, v, min T) error {
+	if v < min {
+		return fmt.Errorf("--%s: must be at least %d, got %d", flag, min, v)
+	}
+	return nil
+}

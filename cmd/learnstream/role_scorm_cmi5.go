@@ -42,16 +42,10 @@ func (c *contentConfig) validate() []error {
 			errs = append(errs, fmt.Errorf("--content-iri-base: %q is not an absolute IRI", c.contentIRIBase))
 		}
 	}
-	if c.maxPackageBytes < 1024 {
-		errs = append(errs, fmt.Errorf("--max-package-bytes: must be at least 1024, got %d", c.maxPackageBytes))
-	}
-	if c.maxPackageFiles < 1 {
-		errs = append(errs, fmt.Errorf("--max-package-files: must be at least 1, got %d", c.maxPackageFiles))
-	}
-	if c.maxPackageExpanded < 1024 {
-		errs = append(errs, fmt.Errorf("--max-package-expanded-bytes: must be at least 1024, got %d", c.maxPackageExpanded))
-	}
-	return errs
+	return append(errs,
+		atLeast("max-package-bytes", c.maxPackageBytes, 1024),
+		atLeast("max-package-files", c.maxPackageFiles, 1),
+		atLeast("max-package-expanded-bytes", c.maxPackageExpanded, 1024))
 }
 
 func startContent(rt *runtime, roles map[string]bool) error {

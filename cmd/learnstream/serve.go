@@ -102,18 +102,11 @@ func (c *serveConfig) validate() error {
 			}
 		}
 	}
-	if c.partitions < 1 {
-		errs = append(errs, fmt.Errorf("--partitions: must be at least 1, got %d", c.partitions))
-	}
-	if c.replication < 1 {
-		errs = append(errs, fmt.Errorf("--replication: must be at least 1, got %d", c.replication))
-	}
-	if c.maxBody < 1024 {
-		errs = append(errs, fmt.Errorf("--max-body-bytes: must be at least 1024, got %d", c.maxBody))
-	}
-	if c.maxBatch < 1 {
-		errs = append(errs, fmt.Errorf("--max-batch: must be at least 1, got %d", c.maxBatch))
-	}
+	errs = append(errs,
+		atLeast("partitions", c.partitions, 1),
+		atLeast("replication", c.replication, 1),
+		atLeast("max-body-bytes", c.maxBody, 1024),
+		atLeast("max-batch", c.maxBatch, 1))
 	if c.maxLag < 0 {
 		errs = append(errs, fmt.Errorf("--max-lag: must not be negative, got %d", c.maxLag))
 	}

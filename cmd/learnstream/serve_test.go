@@ -388,7 +388,9 @@ func TestServeFlagErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--kafka", "broker-without-port"}, nil, "--kafka"},
 		{[]string{"--log-level", "loud"}, nil, "--log-level"},
 		{nil, []string{"LEARNSTREAM_PARTITIONS=many"}, "LEARNSTREAM_PARTITIONS"},
-		{[]string{"--max-batch", "0"}, nil, "--max-batch"},
+		{[]string{"--max-batch", "0"}, nil, "--max-batch: must be at least 1, got 0"},
+		{[]string{"--max-body-bytes", "10"}, nil, "--max-body-bytes: must be at least 1024, got 10"},
+		{[]string{"--max-package-files", "0"}, nil, "--max-package-files: must be at least 1, got 0"},
 	} {
 		t.Run(strings.Join(append(tc.args, tc.env...), " "), func(t *testing.T) {
 			for _, e := range tc.env {
