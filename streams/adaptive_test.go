@@ -64,7 +64,7 @@ func newAdaptive(t testing.TB, store *projections.Store, sink streams.EventSink,
 		t.Fatal(err)
 	}
 	a, err := streams.NewAdaptive(streams.AdaptiveConfig{Catalog: fakeCatalog{g}, Checkpoints: ck, Publisher: sink,
-		CheckpointEvery: 1 << 30, CheckpointInterval: time.Hour, FlushEvents: 1 << 30})
+		CheckpointEvery: 1 << 30, CheckpointInterval: time.Hour, FlushEvents: 1 << 30, FlushInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,7 +118,7 @@ func EnsureTopics(ctx context.Context, brokers []string, specs []TopicSpec) erro
 				}
 			}
 			if lastErr == nil {
-				return nil
+				return waitTopics(ctx, client, specs)
 			}
 		} else {
 			lastErr = fmt.Errorf("create topics: %w", err)
@@ -130,6 +130,58 @@ func EnsureTopics(ctx context.Context, brokers []string, specs []TopicSpec) erro
 		}
 	}
 	return lastErr
+}
+
+// waitTopics returns once the brokers serve every topic of specs with a
+// leader for each partition. Apache Kafka answers CreateTopics when the
+// controller has the topic; a broker learns of it a little later, and a
+// produce in between fails with UNKNOWN_TOPIC_OR_PARTITION. Topics that
+// already existed pass at once.
+func waitTopics(ctx context.Context, client *kafka.Client, specs []TopicSpec) error {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+		missing := ""
+		if err != nil {
+			missing = err.Error()
+		} else {
+			missing = unreadyTopic(md.Topics, names)
+		}
+		if missing == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics created but not served by the brokers: %s: %w", missing, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// unreadyTopic names the first topic of names that md does not show with
+// a leader for every partition, or returns "".
+func unreadyTopic(md []kafka.Topic, names []string) string {
+	seen := make(map[string]kafka.Topic, len(md))
+	for _, t := range md {
+		seen[t.Name] = t
+	}
+	for _, n := range names {
+		t, ok := seen[n]
+		if !ok || t.Error != nil || len(t.Partitions) == 0 {
+			return n
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.Host == "" {
+				return fmt.Sprintf("%s/%d", n, p.ID)
+			}
+		}
+	}
+	return ""
 }
 
 func (s TopicSpec) messageBytes() int {
