@@ -64,20 +64,17 @@ func (m *PlayerModule) registerCmi5Routes(rr router) {
 // launchCmi5 prepares a cmi5 launch: LMS.LaunchData, the launched
 // statement, and the launch URL.
 func (m *PlayerModule) launchCmi5(ctx context.Context, l *launch, token, source string) (string, error) {
-	k, eventKey, err := m.stateKey(l)
-	if err != nil {
-		return "", err
-	}
+	k := l.stateKey()
 	k.ID = "LMS.LaunchData"
 	ld, _ := json.Marshal(content.LaunchData(l.unit, l.reg.ID, l.reg.Session, ""))
-	if err := m.putDoc(ctx, l.reg.Tenant, k, eventKey, ld); err != nil {
+	if err := m.publishDoc(ctx, l.reg.Tenant, k, ld); err != nil {
 		return "", err
 	}
 	// The learner preferences agent profile (cmi5 section 11), when the
 	// learner has none yet.
 	pk := projections.DocumentKey{Resource: projections.DocAgentProfile, Agent: k.Agent, ID: "cmi5LearnerPreferences"}
 	if _, err := m.x.be.Documents.Document(ctx, l.reg.Tenant, pk); errors.Is(err, projections.ErrNotFound) {
-		if err := m.putDoc(ctx, l.reg.Tenant, pk, eventKey, []byte(`{"languagePreference":"en-US","audioPreference":"on"}`)); err != nil {
+		if err := m.publishDoc(ctx, l.reg.Tenant, pk, []byte(`{"languagePreference":"en-US","audioPreference":"on"}`)); err != nil {
 			return "", err
 		}
 	} else if err != nil {
@@ -86,20 +83,20 @@ func (m *PlayerModule) launchCmi5(ctx context.Context, l *launch, token, source 
 	var sts []content.Statement
 	// A previous session of this AU that never terminated is abandoned
 	// (cmi5 section 9.3.8): the LMS says so before the new launch.
-	doc, sk, skey, err := m.cmi5State(ctx, l)
+	doc, sk, err := m.cmi5State(ctx, l)
 	if err != nil {
 		return "", err
 	}
 	if prev, ok := doc.AUs[l.unit.IRI]; ok && prev.SessionID != l.reg.Session && prev.Initialized && !prev.Terminated {
-		sts = append(sts, content.Cmi5LMSStatement(l.reg.Actor, content.Cmi5VerbAbandoned, l.unit, l.course, l.reg.ID, prev.SessionID, time.Now(), nil))
+		sts = append(sts, content.Cmi5LMSStatement(l.reg.Actor, content.Cmi5VerbAbandoned, l.unit, l.info.Course, l.reg.ID, prev.SessionID, time.Now(), nil))
 		prev.Terminated = true
 		doc.AUs[l.unit.IRI] = prev
 		body, _ := json.Marshal(doc)
-		if err := m.publishDoc(ctx, l.reg.Tenant, sk, skey, body); err != nil {
+		if err := m.publishDoc(ctx, l.reg.Tenant, sk, body); err != nil {
 			return "", err
 		}
 	}
-	sts = append(sts, content.Cmi5LMSStatement(l.reg.Actor, content.Cmi5VerbLaunched, l.unit, l.course, l.reg.ID, l.reg.Session, time.Now(), nil))
+	sts = append(sts, content.Cmi5LMSStatement(l.reg.Actor, content.Cmi5VerbLaunched, l.unit, l.info.Course, l.reg.ID, l.reg.Session, time.Now(), nil))
 	if err := m.storeStatements(ctx, l, sts); err != nil {
 		return "", err
 	}
@@ -119,19 +116,16 @@ func (m *PlayerModule) launchCmi5(ctx context.Context, l *launch, token, source 
 	return base + sep + q.Encode(), nil
 }
 
-func (m *PlayerModule) putDoc(ctx context.Context, tenant string, k projections.DocumentKey, eventKey string, body []byte) error {
-	return m.publishDoc(ctx, tenant, k, eventKey, body)
-}
-
-// publishDoc puts a JSON document through the documents write path.
-func (m *PlayerModule) publishDoc(ctx context.Context, tenant string, k projections.DocumentKey, eventKey string, body []byte) error {
+// publishDoc puts a JSON document through the documents write path,
+// keyed by the learner like the LRS's own document writes.
+func (m *PlayerModule) publishDoc(ctx context.Context, tenant string, k projections.DocumentKey, body []byte) error {
 	wr := projections.DocumentWrite{Resource: k.Resource, ActivityID: k.ActivityID, Agent: k.Agent, Registration: k.Registration,
 		ID: k.ID, ContentType: "application/json", Content: body, Updated: time.Now().UTC(), Op: projections.OpPut}
 	data, err := json.Marshal(wr)
 	if err != nil {
 		return err
 	}
-	e, err := event.New(watermill.NewUUID(), projections.TypeDocument, m.x.cfg.Source, tenant, eventKey, wr.Updated, data)
+	e, err := event.New(watermill.NewUUID(), projections.TypeDocument, m.x.cfg.Source, tenant, k.Agent, wr.Updated, data)
 	if err != nil {
 		return err
 	}
@@ -147,8 +141,7 @@ func (m *PlayerModule) storeStatements(ctx context.Context, l *launch, sts []con
 	if err != nil {
 		return err
 	}
-	cred := projections.Credential{Key: l.reg.CredKey, Name: l.reg.CredName, Tenant: l.reg.Tenant}
-	if _, status, msg := m.x.store(ctx, cred, xapi.Spec1, parsed, nil); status != http.StatusOK {
+	if _, status, msg := m.x.store(ctx, l.credential(), xapi.Spec1, parsed, nil); status != http.StatusOK {
 		return errors.New(msg)
 	}
 	return nil
@@ -161,7 +154,7 @@ func (m *PlayerModule) cmi5Fetch(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error-code": code, "error-text": text})
 	}
 	l, err := m.resolve(token)
-	if err != nil || l.course.Type != content.CMI5 {
+	if err != nil || l.info.Course.Type != content.CMI5 {
 		fail(3, "no such launch")
 		return
 	}
@@ -207,20 +200,17 @@ func (m *PlayerModule) cmi5Auth(w http.ResponseWriter, r *http.Request) (*launch
 	return l, true
 }
 
-func (m *PlayerModule) cmi5State(ctx context.Context, l *launch) (cmi5Doc, projections.DocumentKey, string, error) {
+func (m *PlayerModule) cmi5State(ctx context.Context, l *launch) (cmi5Doc, projections.DocumentKey, error) {
 	doc := cmi5Doc{AUs: map[string]content.Cmi5Session{}, Met: map[string]bool{}, Satisfied: map[string]bool{}}
-	k, eventKey, err := m.stateKey(l)
-	if err != nil {
-		return doc, k, "", err
-	}
-	k.ActivityID, k.ID = l.course.IRI, cmi5StateID
+	k := l.stateKey()
+	k.ActivityID, k.ID = l.info.Course.IRI, cmi5StateID
 	d, err := m.x.be.Documents.Document(ctx, l.reg.Tenant, k)
 	if err != nil && !errors.Is(err, projections.ErrNotFound) {
-		return doc, k, eventKey, err
+		return doc, k, err
 	}
 	if err == nil {
 		if err := json.Unmarshal(d.Content, &doc); err != nil {
-			return doc, k, eventKey, err
+			return doc, k, err
 		}
 		for _, m := range []*map[string]bool{&doc.Met, &doc.Satisfied} {
 			if *m == nil {
@@ -236,7 +226,7 @@ func (m *PlayerModule) cmi5State(ctx context.Context, l *launch) (cmi5Doc, proje
 		// A new session of the AU: what the registration reached stays.
 		doc.Session = content.Cmi5Session{SessionID: l.reg.Session, Completed: doc.Session.Completed, Passed: doc.Session.Passed, Failed: doc.Session.Failed}
 	}
-	return doc, k, eventKey, nil
+	return doc, k, nil
 }
 
 func (m *PlayerModule) cmi5Statements(w http.ResponseWriter, r *http.Request) {
@@ -256,16 +246,13 @@ func (m *PlayerModule) cmi5Statements(w http.ResponseWriter, r *http.Request) {
 		writeInputError(w, err)
 		return
 	}
-	doc, k, eventKey, err := m.cmi5State(r.Context(), l)
+	doc, k, err := m.cmi5State(r.Context(), l)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "could not read the registration's state")
 		return
 	}
-	var actor xapi.Agent
-	rawActor, _ := json.Marshal(l.reg.Actor)
-	actor, _ = xapi.ParseAgent(rawActor)
 	for i, st := range sts {
-		if xapi.ActorKey(st.Actor) != xapi.ActorKey(actor) {
+		if xapi.ActorKey(st.Actor) != xapi.ActorKey(l.agent) {
 			WriteFieldError(w, "statements["+itoa(i)+"].actor", "must be the launch's actor")
 			return
 		}
@@ -298,8 +285,7 @@ func (m *PlayerModule) cmi5Statements(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	cred := projections.Credential{Key: l.reg.CredKey, Name: l.reg.CredName, Tenant: l.reg.Tenant}
-	ids, status, msg := m.x.store(r.Context(), cred, xapi.Spec1, sts, nil)
+	ids, status, msg := m.x.store(r.Context(), l.credential(), xapi.Spec1, sts, nil)
 	if status != http.StatusOK {
 		writeError(w, status, msg)
 		return
@@ -310,9 +296,9 @@ func (m *PlayerModule) cmi5Statements(w http.ResponseWriter, r *http.Request) {
 	if content.MoveOnMet(l.unit.MoveOn, doc.Session.Completed, doc.Session.Passed) && !doc.Met[l.unit.IRI] {
 		doc.Met[l.unit.IRI] = true
 	}
-	for _, n := range l.course.Satisfied(doc.Met, doc.Satisfied) {
+	for _, n := range l.info.Course.Satisfied(doc.Met, doc.Satisfied) {
 		doc.Satisfied[n.IRI] = true
-		extra = append(extra, content.Cmi5LMSStatement(l.reg.Actor, content.Cmi5VerbSatisfied, n, l.course, l.reg.ID, l.reg.Session, time.Now(), nil))
+		extra = append(extra, content.Cmi5LMSStatement(l.reg.Actor, content.Cmi5VerbSatisfied, n, l.info.Course, l.reg.ID, l.reg.Session, time.Now(), nil))
 	}
 	if len(extra) > 0 {
 		if err := m.storeStatements(r.Context(), l, extra); err != nil {
@@ -320,7 +306,7 @@ func (m *PlayerModule) cmi5Statements(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	body, _ := json.Marshal(doc)
-	if err := m.publishDoc(r.Context(), l.reg.Tenant, k, eventKey, body); err != nil {
+	if err := m.publishDoc(r.Context(), l.reg.Tenant, k, body); err != nil {
 		m.log().Error("cmi5 state", "err", err)
 	}
 	writeJSON(w, http.StatusOK, ids)
@@ -347,9 +333,7 @@ func (m *PlayerModule) cmi5Documents(res docResource) http.HandlerFunc {
 		}
 		q := r.URL.Query()
 		a, err := xapi.ParseAgent([]byte(q.Get("agent")))
-		raw, _ := json.Marshal(l.reg.Actor)
-		actor, _ := xapi.ParseAgent(raw)
-		if err != nil || xapi.ActorKey(a) != xapi.ActorKey(actor) {
+		if err != nil || xapi.ActorKey(a) != xapi.ActorKey(l.agent) {
 			WriteFieldError(w, "agent", "must be the launch's actor")
 			return
 		}
@@ -357,7 +341,8 @@ func (m *PlayerModule) cmi5Documents(res docResource) http.HandlerFunc {
 			WriteFieldError(w, "registration", "must be the launch's registration")
 			return
 		}
-		cred := projections.Credential{Key: l.reg.CredKey, Name: l.reg.CredName, Tenant: l.reg.Tenant, Scopes: []string{"state", "profile"}}
+		cred := l.credential()
+		cred.Scopes = []string{"state", "profile"}
 		m.x.wrap(func(w http.ResponseWriter, r *http.Request) {
 			h(w, r.WithContext(context.WithValue(r.Context(), credentialKey{}, cred)))
 		})(w, r)
@@ -400,9 +385,13 @@ func (m *PlayerModule) waive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cred := credential(r)
-	l := &launch{reg: Registration{ID: regID, Tenant: tenant, Package: info.ID, Unit: unit.Identifier, Actor: actor,
-		CredKey: cred.Key, CredName: cred.Name}, info: info, unit: unit, course: info.Course}
-	doc, k, eventKey, err := m.cmi5State(r.Context(), l)
+	l, err := newLaunch(Registration{ID: regID, Tenant: tenant, Package: info.ID, Unit: unit.Identifier, Actor: actor,
+		CredKey: cred.Key, CredName: cred.Name}, info, unit)
+	if err != nil {
+		WriteFieldError(w, "actor", err.Error())
+		return
+	}
+	doc, k, err := m.cmi5State(r.Context(), l)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "could not read the registration's state")
 		return
@@ -424,7 +413,7 @@ func (m *PlayerModule) waive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := json.Marshal(doc)
-	if err := m.publishDoc(r.Context(), tenant, k, eventKey, body); err != nil {
+	if err := m.publishDoc(r.Context(), tenant, k, body); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "the statements are stored, the registration's state is not: "+err.Error())
 		return
 	}

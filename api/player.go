@@ -192,9 +192,11 @@ func (m *PlayerModule) register(w http.ResponseWriter, r *http.Request) {
 	}
 	launchURL := "/player/" + token
 	if info.Course.Type == content.CMI5 {
-		l := &launch{reg: reg, info: info, unit: unit, course: info.Course}
-		var err error
-		if launchURL, err = m.launchCmi5(r.Context(), l, token, strings.TrimRight(m.x.cfg.Source, "/")); err != nil {
+		l, err := newLaunch(reg, info, unit)
+		if err == nil {
+			launchURL, err = m.launchCmi5(r.Context(), l, token, strings.TrimRight(m.x.cfg.Source, "/"))
+		}
+		if err != nil {
 			os.Remove(tokenFile(m.Dir, token))
 			m.log().Error("cmi5 launch", "err", err)
 			writeError(w, http.StatusServiceUnavailable, "could not prepare the cmi5 launch: "+err.Error())
@@ -207,10 +209,29 @@ func (m *PlayerModule) register(w http.ResponseWriter, r *http.Request) {
 
 // launch is what a token resolves to.
 type launch struct {
-	reg    Registration
-	info   projections.PackageInfo
-	unit   *content.Node
-	course *content.Course
+	reg  Registration
+	info projections.PackageInfo
+	unit *content.Node
+	// agent is reg.Actor parsed, once per request rather than per use.
+	agent xapi.Agent
+}
+
+func newLaunch(reg Registration, info projections.PackageInfo, unit *content.Node) (*launch, error) {
+	raw, err := json.Marshal(reg.Actor)
+	if err != nil {
+		return nil, err
+	}
+	agent, err := xapi.ParseAgent(raw)
+	if err != nil {
+		return nil, fmt.Errorf("registration %s: actor: %w", reg.ID, err)
+	}
+	return &launch{reg: reg, info: info, unit: unit, agent: agent}, nil
+}
+
+// credential is the credential that registered: the authority of the
+// launch's statements and documents.
+func (l *launch) credential() projections.Credential {
+	return projections.Credential{Key: l.reg.CredKey, Name: l.reg.CredName, Tenant: l.reg.Tenant}
 }
 
 func (m *PlayerModule) resolve(token string) (*launch, error) {
@@ -221,18 +242,19 @@ func (m *PlayerModule) resolve(token string) (*launch, error) {
 	if err != nil {
 		return nil, projections.ErrNoPackage
 	}
-	var l launch
-	if err := json.Unmarshal(data, &l.reg); err != nil {
+	var reg Registration
+	if err := json.Unmarshal(data, &reg); err != nil {
 		return nil, err
 	}
-	if l.info, err = m.Packages.Get(l.reg.Tenant, l.reg.Package); err != nil {
+	info, err := m.Packages.Get(reg.Tenant, reg.Package)
+	if err != nil {
 		return nil, err
 	}
-	l.course = l.info.Course
-	if l.unit = l.course.Find(l.reg.Unit); l.unit == nil {
-		return nil, fmt.Errorf("unit %q is no longer in the package", l.reg.Unit)
+	unit := info.Course.Find(reg.Unit)
+	if unit == nil {
+		return nil, fmt.Errorf("unit %q is no longer in the package", reg.Unit)
 	}
-	return &l, nil
+	return newLaunch(reg, info, unit)
 }
 
 // attemptDoc is the xAPI state document of a registration's unit.
@@ -242,24 +264,16 @@ type attemptDoc struct {
 	Session  string           `json:"session"`
 }
 
-func (m *PlayerModule) stateKey(l *launch) (projections.DocumentKey, string, error) {
-	raw, _ := json.Marshal(l.reg.Actor)
-	agent, err := xapi.ParseAgent(raw)
-	if err != nil {
-		return projections.DocumentKey{}, "", err
-	}
-	k := projections.DocumentKey{Resource: projections.DocState, ActivityID: l.unit.IRI, Agent: xapi.ActorKey(agent),
+// stateKey is the key of the unit's attempt state; the learner's actor key
+// is also the key of the document events.
+func (l *launch) stateKey() projections.DocumentKey {
+	return projections.DocumentKey{Resource: projections.DocState, ActivityID: l.unit.IRI, Agent: xapi.ActorKey(l.agent),
 		Registration: strings.ToLower(l.reg.ID), ID: content.AttemptStateID}
-	return k, k.Agent, nil
 }
 
 func (m *PlayerModule) readState(ctx context.Context, l *launch) (attemptDoc, error) {
 	var doc attemptDoc
-	k, _, err := m.stateKey(l)
-	if err != nil {
-		return doc, err
-	}
-	d, err := m.x.be.Documents.Document(ctx, l.reg.Tenant, k)
+	d, err := m.x.be.Documents.Document(ctx, l.reg.Tenant, l.stateKey())
 	if errors.Is(err, projections.ErrNotFound) {
 		return doc, nil
 	}
@@ -271,17 +285,14 @@ func (m *PlayerModule) readState(ctx context.Context, l *launch) (attemptDoc, er
 
 // writeState puts the attempt-state document through the documents write path.
 func (m *PlayerModule) writeState(ctx context.Context, l *launch, doc attemptDoc) error {
-	k, eventKey, err := m.stateKey(l)
-	if err != nil {
-		return err
-	}
+	k := l.stateKey()
 	body, _ := json.Marshal(doc)
-	return m.publishDoc(ctx, l.reg.Tenant, k, eventKey, body)
+	return m.publishDoc(ctx, l.reg.Tenant, k, body)
 }
 
 func (m *PlayerModule) page(w http.ResponseWriter, r *http.Request) {
 	l, err := m.resolve(r.PathValue("token"))
-	if err != nil || l.course.Type == content.CMI5 {
+	if err != nil || l.info.Course.Type == content.CMI5 {
 		http.Error(w, "no such launch", http.StatusNotFound)
 		return
 	}
@@ -308,7 +319,7 @@ func (m *PlayerModule) page(w http.ResponseWriter, r *http.Request) {
 	if l.unit.MasteryScore != nil {
 		initial["cmi.student_data.mastery_score"] = fmt.Sprint(*l.unit.MasteryScore * 100)
 	}
-	if l.course.Type.IsSCORM2004() {
+	if l.info.Course.Type.IsSCORM2004() {
 		v = "2004"
 		initial = map[string]string{"cmi.learner_id": id, "cmi.learner_name": name, "cmi.location": initial["cmi.core.lesson_location"],
 			"cmi.suspend_data": initial["cmi.suspend_data"], "cmi.entry": initial["cmi.core.entry"], "cmi.launch_data": l.unit.LaunchData}
@@ -370,7 +381,7 @@ func (m *PlayerModule) asset(w http.ResponseWriter, r *http.Request) {
 // server error.
 func (m *PlayerModule) runtime(w http.ResponseWriter, r *http.Request) {
 	l, err := m.resolve(r.PathValue("token"))
-	if err != nil || l.course.Type == content.CMI5 {
+	if err != nil || l.info.Course.Type == content.CMI5 {
 		writeError(w, http.StatusNotFound, "no such launch")
 		return
 	}
@@ -406,8 +417,8 @@ func (m *PlayerModule) runtime(w http.ResponseWriter, r *http.Request) {
 	if req.Session != doc.Session && req.Event != "initialize" {
 		prev = content.Attempt{Initialized: doc.Attempt.Initialized && doc.Session == req.Session}
 	}
-	s := content.Session{Type: l.course.Type, Actor: l.reg.Actor, Registration: l.reg.ID, SessionID: req.Session, Entry: entry,
-		SCO: l.unit, Course: l.course, Now: time.Now()}
+	s := content.Session{Type: l.info.Course.Type, Actor: l.reg.Actor, Registration: l.reg.ID, SessionID: req.Session, Entry: entry,
+		SCO: l.unit, Course: l.info.Course, Now: time.Now()}
 	res, err := content.Apply(s, prev, content.Commit{Event: req.Event, Data: req.Data})
 	var re *content.RuntimeError
 	if errors.As(err, &re) {
@@ -426,8 +437,7 @@ func (m *PlayerModule) runtime(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]any{"error": 101, "message": "the run-time data made an invalid statement: " + err.Error()})
 			return
 		}
-		cred := projections.Credential{Key: l.reg.CredKey, Name: l.reg.CredName, Tenant: l.reg.Tenant}
-		if _, status, msg := m.x.store(r.Context(), cred, xapi.Spec1, sts, nil); status != http.StatusOK {
+		if _, status, msg := m.x.store(r.Context(), l.credential(), xapi.Spec1, sts, nil); status != http.StatusOK {
 			writeError(w, status, msg)
 			return
 		}
