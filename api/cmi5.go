@@ -162,20 +162,21 @@ func (m *PlayerModule) cmi5Fetch(w http.ResponseWriter, r *http.Request) {
 		fail(2, "the fetch URL expired")
 		return
 	}
-	marker := tokenFile(m.Dir, token) + ".fetched"
-	f, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		fail(1, "the fetch URL was already used")
-		return
-	}
 	var sec [24]byte
 	_, _ = rand.Read(sec[:])
 	secret := hex.EncodeToString(sec[:])
 	h := sha256.Sum256([]byte(secret))
-	_, werr := f.Write([]byte(hex.EncodeToString(h[:])))
-	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-		os.Remove(marker)
+	// Of two fetches at once one wins; the marker appears whole (cmi5Auth
+	// never reads a part of it) and a crash cannot leave an empty one
+	// that would lock the launch out.
+	created, err := projections.CreateFileOnce(tokenFile(m.Dir, token)+".fetched", []byte(hex.EncodeToString(h[:])), 0o600)
+	if err != nil {
+		m.log().Error("cmi5 fetch", "err", err)
 		fail(3, "could not issue a token")
+		return
+	}
+	if !created {
+		fail(1, "the fetch URL was already used")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"auth-token": base64.StdEncoding.EncodeToString([]byte("cmi5:" + secret))})
