@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/learnstream/learnstream/domain/graph"
 	"github.com/learnstream/learnstream/domain/xapi"
 )
 
@@ -361,7 +362,7 @@ func (s Session) interaction(t Type, id, pre string, d map[string]string) Statem
 	if lat := d[pre+"latency"]; lat != "" {
 		if t == SCORM12 {
 			if dur, err := parseCMITimespan(lat); err == nil {
-				res["duration"] = isoDuration(dur)
+				res["duration"] = graph.FormatDuration(dur)
 			}
 		} else {
 			res["duration"] = lat
@@ -485,24 +486,7 @@ func sessionDuration(t Type, d map[string]string) string {
 	if err != nil {
 		return ""
 	}
-	return isoDuration(dur)
-}
-
-func isoDuration(d time.Duration) string {
-	h := int64(d / time.Hour)
-	m := int64(d/time.Minute) % 60
-	s := float64(d%time.Minute) / float64(time.Second)
-	out := "PT"
-	if h > 0 {
-		out += strconv.FormatInt(h, 10) + "H"
-	}
-	if m > 0 {
-		out += strconv.FormatInt(m, 10) + "M"
-	}
-	if s > 0 || out == "PT" {
-		out += strconv.FormatFloat(s, 'f', -1, 64) + "S"
-	}
-	return out
+	return graph.FormatDuration(dur)
 }
 
 // element rules: a pattern of names with "n" for indexes, whether the SCO
