@@ -195,20 +195,19 @@ func (n *Node) Walk(fn func(parent, n *Node)) {
 
 // Find returns the node with the identifier, or nil.
 func (c *Course) Find(identifier string) *Node {
-	var out *Node
-	c.Root.Walk(func(_, n *Node) {
-		if out == nil && n.Identifier == identifier {
-			out = n
-		}
-	})
-	return out
+	return c.first(func(n *Node) bool { return n.Identifier == identifier })
 }
 
 // FindIRI returns the node with the activity IRI, or nil.
 func (c *Course) FindIRI(iri string) *Node {
+	return c.first(func(n *Node) bool { return n.IRI == iri })
+}
+
+// first returns the first node in tree order that match holds for, or nil.
+func (c *Course) first(match func(*Node) bool) *Node {
 	var out *Node
 	c.Root.Walk(func(_, n *Node) {
-		if out == nil && n.IRI == iri {
+		if out == nil && match(n) {
 			out = n
 		}
 	})
