@@ -89,6 +89,9 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 		health = DefaultHealth
 	}
 	defer health.Forget(c.Name)
+	// Looked up once: the registry is behind a lock, and add runs per
+	// message.
+	verify := verifierFor(c.Brokers)
 	maxBatch, maxWait, maxBackoff := c.MaxBatch, c.MaxWait, c.MaxBackoff
 	if maxBatch <= 0 {
 		maxBatch = 10_000
@@ -194,7 +197,7 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 			oldest = time.Now()
 		}
 		pending = append(pending, m)
-		if err := c.add(ctx, m, health, maxBackoff); err != nil {
+		if err := c.add(ctx, m, verify, health, maxBackoff); err != nil {
 			return err
 		}
 		if len(pending) >= maxBatch || full() {
@@ -207,8 +210,8 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 
 // add decodes m into the batch, or parks it in its topic's DLQ. It
 // returns only when ctx ends.
-func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, health *Health, maxBackoff time.Duration) error {
-	msg := fromKafka(m, verifierFor(c.Brokers))
+func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, verify *verifier, health *Health, maxBackoff time.Duration) error {
+	msg := fromKafka(m, verify)
 	pos := Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
 	e, err := Event(msg)
 	for attempt := 0; err == nil; attempt++ {
