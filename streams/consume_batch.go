@@ -84,6 +84,7 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*message.Message, log
 		if err != nil {
 			// The subscriber sets positions; without one the message
 			// cannot be recorded as consumed anywhere.
+			log.Error("consumer: message without position", "err", err)
 			return fmt.Errorf("consumer %s: %w", c.Name, err)
 		}
 		pos[i] = p

@@ -84,43 +84,19 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consumer %s: subscribe %s: %w", c.Name, c.Topic, err)
 	}
+	// One message is a batch of one: the same decoding, parking and
+	// retrying as runBatches, with the handler's HandleBatch when it has one.
 	for m := range msgs {
-		pos, err := PositionOf(m)
-		if err != nil {
-			log.Error("consumer: message without position", "err", err)
-			m.Nack()
+		if err := c.handleBatch(ctx, []*message.Message{m}, log, backoff); err != nil {
+			m.Nack() // shutting down, or a message without a position
 			continue
 		}
-		err = c.handle(ctx, pos, m)
-		if err == nil {
+		if pos, err := PositionOf(m); err == nil {
 			health.Progressed(c.Name, pos.Topic, pos.Partition)
-			m.Ack()
-			continue
 		}
-		if c.OnError != nil {
-			c.OnError(false)
-		}
-		if ctx.Err() != nil {
-			m.Nack()
-			continue
-		}
-		health.Failed(c.Name, pos.Topic, pos.Partition, pos.Offset, err)
-		log.Warn("consumer: will retry", "partition", pos.Partition, "offset", pos.Offset, "err", err)
-		sleep(ctx, backoff)
-		m.Nack()
+		m.Ack()
 	}
 	return ctx.Err()
-}
-
-func (c *Consumer) handle(ctx context.Context, pos Position, m *message.Message) error {
-	e, err := Event(m)
-	if err == nil {
-		err = c.Handler.Handle(ctx, pos, e)
-		if err == nil || event.Retryable(err) {
-			return err
-		}
-	}
-	return c.park(ctx, pos, m, err)
 }
 
 // park sends a malformed envelope, or an event that fails the same way

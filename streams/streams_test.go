@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/learnstream/learnstream/domain/event"
@@ -117,6 +118,15 @@ func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 
 func runConsumer(t *testing.T, c kafkatest.Cluster, topic, group string, h streams.Handler, offsets streams.OffsetStore) func() {
 	t.Helper()
+	return startConsumer(t, c, topic, group, h, offsets, false)
+}
+
+// oneByOne hides the subscriber's SubscribeBatches, so that the consumer
+// takes messages one at a time, as from any watermill subscriber.
+type oneByOne struct{ message.Subscriber }
+
+func startConsumer(t *testing.T, c kafkatest.Cluster, topic, group string, h streams.Handler, offsets streams.OffsetStore, single bool) func() {
+	t.Helper()
 	sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: c.Brokers, Group: group, Offsets: offsets})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +139,11 @@ func runConsumer(t *testing.T, c kafkatest.Cluster, topic, group string, h strea
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		cons := &streams.Consumer{Name: "test", Subscriber: sub, Topic: topic, Handler: h, DLQ: dlq}
+		var from message.Subscriber = sub
+		if single {
+			from = oneByOne{sub}
+		}
+		cons := &streams.Consumer{Name: "test", Subscriber: from, Topic: topic, Handler: h, DLQ: dlq}
 		cons.Run(ctx)
 	}()
 	return func() {
@@ -143,9 +157,9 @@ func runConsumer(t *testing.T, c kafkatest.Cluster, topic, group string, h strea
 func TestConsumerAppliesInOrderAndParksPoison(t *testing.T) {
 	kafkatest.Each(t, func(t *testing.T, c kafkatest.Cluster) {
 		for _, mode := range []struct {
-			group string
-			batch bool
-		}{{"", false}, {kafkatest.Unique("g"), false}, {"", true}} {
+			group         string
+			batch, single bool
+		}{{"", false, false}, {kafkatest.Unique("g"), false, false}, {"", true, false}, {"", false, true}} {
 			group := mode.group
 			name := "direct"
 			if group != "" {
@@ -153,6 +167,9 @@ func TestConsumerAppliesInOrderAndParksPoison(t *testing.T) {
 			}
 			if mode.batch {
 				name += "-batch-applier"
+			}
+			if mode.single {
+				name += "-one-by-one"
 			}
 			t.Run(name, func(t *testing.T) {
 				topic := kafkatest.Unique("ls.test")
@@ -185,7 +202,7 @@ func TestConsumerAppliesInOrderAndParksPoison(t *testing.T) {
 				if mode.batch {
 					h = br
 				}
-				stop := runConsumer(t, c, topic, group, h, rec)
+				stop := startConsumer(t, c, topic, group, h, rec, mode.single)
 				waitFor(t, "61 events applied", 30*time.Second, func() bool { return rec.count() == 61 })
 				stop()
 				if mode.batch && br.largest < 2 {
@@ -231,7 +248,7 @@ func TestConsumerAppliesInOrderAndParksPoison(t *testing.T) {
 				// applied twice, and a new event is applied.
 				publish(t, c.Brokers, topic, []event.Event{newEvent(t, "after", "learner-3", `{}`)})
 				before := rec.count()
-				stop = runConsumer(t, c, topic, group, h, rec)
+				stop = startConsumer(t, c, topic, group, h, rec, mode.single)
 				waitFor(t, "event after restart", 30*time.Second, func() bool { return rec.count() == before+1 })
 				time.Sleep(300 * time.Millisecond)
 				stop()
