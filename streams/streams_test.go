@@ -350,3 +350,63 @@ func TestConsumerSurvivesEmbeddedBrokerRestart(t *testing.T) {
 		t.Fatalf("applied %d events, want exactly 60", n)
 	}
 }
+
+// A nacked message, or batch, comes again whole: same id, payload and
+// position, and acks on its second delivery.
+func TestSubscriberRedeliversNacked(t *testing.T) {
+	kafkatest.Each(t, func(t *testing.T, c kafkatest.Cluster) {
+		topic := kafkatest.Unique("ls.nack")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := streams.EnsureTopics(ctx, c.Brokers, []streams.TopicSpec{{Name: topic, Partitions: 1, Replication: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		publish(t, c.Brokers, topic, []event.Event{newEvent(t, "n1", "learner-1", `{"a":1}`), newEvent(t, "n2", "learner-1", `{"a":2}`)})
+		sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: c.Brokers, NackBackoff: 10 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		same := func(a, b *message.Message) {
+			t.Helper()
+			if a.UUID != b.UUID || string(a.Payload) != string(b.Payload) ||
+				a.Metadata.Get(streams.MetaOffset) != b.Metadata.Get(streams.MetaOffset) {
+				t.Errorf("redelivered %s %s at %s, first delivered %s %s at %s", b.UUID, b.Payload, b.Metadata.Get(streams.MetaOffset),
+					a.UUID, a.Payload, a.Metadata.Get(streams.MetaOffset))
+			}
+		}
+
+		t.Run("one by one", func(t *testing.T) {
+			msgs, err := sub.Subscribe(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := <-msgs
+			first.Nack()
+			again := <-msgs
+			same(first, again)
+			if !again.Ack() {
+				t.Error("the redelivered message did not ack")
+			}
+			if next := <-msgs; next.UUID != "n2" {
+				t.Errorf("after the ack came %s, want n2", next.UUID)
+			}
+		})
+		t.Run("batches", func(t *testing.T) {
+			batches, err := sub.SubscribeBatches(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := <-batches
+			first.Nack()
+			again := <-batches
+			if len(again.Messages) != len(first.Messages) {
+				t.Fatalf("redelivered %d messages, first %d", len(again.Messages), len(first.Messages))
+			}
+			for i := range first.Messages {
+				same(first.Messages[i], again.Messages[i])
+			}
+			again.Ack()
+		})
+	})
+}

@@ -394,12 +394,14 @@ func (s *Subscriber) consumePartition(ctx context.Context, topic string, partiti
 // deliverBatch hands kms to the consumer as one batch until it is acked;
 // false on shutdown.
 func (s *Subscriber) deliverBatch(ctx context.Context, kms []kafka.Message, out chan<- *Batch) bool {
+	// Converted (and their signatures checked) once; a redelivery sends
+	// the same messages again.
+	msgs := make([]*message.Message, len(kms))
+	for i, km := range kms {
+		msgs[i] = fromKafka(km, s.verify)
+		msgs[i].SetContext(ctx)
+	}
 	for {
-		msgs := make([]*message.Message, len(kms))
-		for i, km := range kms {
-			msgs[i] = fromKafka(km, s.verify)
-			msgs[i].SetContext(ctx)
-		}
 		b := newBatch(msgs)
 		select {
 		case out <- b:
@@ -492,8 +494,10 @@ func (s *Subscriber) waitForLog(ctx context.Context, log *slog.Logger, topic str
 
 // deliver hands km to the consumer until it is acked; false on shutdown.
 func (s *Subscriber) deliver(ctx context.Context, km kafka.Message, out chan<- *message.Message) bool {
+	// Converted (and its signature checked) once; a watermill message
+	// acks or nacks only once, so a redelivery sends a copy.
+	m := fromKafka(km, s.verify)
 	for {
-		m := fromKafka(km, s.verify)
 		m.SetContext(ctx)
 		select {
 		case out <- m:
@@ -507,6 +511,7 @@ func (s *Subscriber) deliver(ctx context.Context, km kafka.Message, out chan<- *
 			if !sleep(ctx, s.cfg.NackBackoff) {
 				return false
 			}
+			m = m.Copy()
 		case <-ctx.Done():
 			return false
 		}
