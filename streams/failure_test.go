@@ -151,6 +151,11 @@ func TestHealthStuckBound(t *testing.T) {
 	if len(h.Stuck()) != 0 {
 		t.Fatal("a failure at a new offset kept the old clock")
 	}
+	h.Progressed("c", "t", 2)
+	h.Progressed("other", "t", 1)
+	if len(h.Failing()) != 1 {
+		t.Fatal("progress on another partition or consumer cleared the failure")
+	}
 	h.Progressed("c", "t", 1)
 	if len(h.Failing()) != 0 {
 		t.Fatal("progress did not clear the failure")
@@ -159,5 +164,16 @@ func TestHealthStuckBound(t *testing.T) {
 	h.Forget("c")
 	if len(h.Failing()) != 0 {
 		t.Fatal("Forget left a failure")
+	}
+	// Failures after a Forget are tracked and cleared as before.
+	h.Failed("c", "t", 3, 1, errors.New("e4"))
+	h.Failed("d", "t", 3, 1, errors.New("e5"))
+	h.Progressed("c", "t", 3)
+	if f := h.Failing(); len(f) != 1 || f[0].Consumer != "d" {
+		t.Fatalf("after c progressed, failing %+v, want d's only", f)
+	}
+	h.Progressed("d", "t", 3)
+	if len(h.Failing()) != 0 {
+		t.Fatal("progress did not clear the last failure")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +51,11 @@ type Health struct {
 	mu  sync.Mutex
 	now func() time.Time
 	m   map[failingKey]*Failing
+	// failing is len(m), readable without mu: Progressed runs for every
+	// batch or message of every consumer, and nothing is failing almost
+	// always. A consumer reports its own failures and progress from one
+	// goroutine, so it never misses its own entry.
+	failing atomic.Int32
 }
 
 // DefaultHealth is the Health every consumer reports to unless given its
@@ -83,16 +89,19 @@ func (h *Health) Failed(consumer, topic string, partition int, offset int64, err
 	if err != nil {
 		f.LastError = err.Error()
 	}
+	h.failing.Store(int32(len(h.m)))
 }
 
 // Progressed records that the partition moved on (an event applied or
 // parked).
 func (h *Health) Progressed(consumer, topic string, partition int) {
+	if h.failing.Load() == 0 {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.m) > 0 {
-		delete(h.m, failingKey{consumer, topic, partition})
-	}
+	delete(h.m, failingKey{consumer, topic, partition})
+	h.failing.Store(int32(len(h.m)))
 }
 
 // Forget drops what a consumer reported, when it stops.
@@ -104,6 +113,7 @@ func (h *Health) Forget(consumer string) {
 			delete(h.m, k)
 		}
 	}
+	h.failing.Store(int32(len(h.m)))
 }
 
 // Failing returns every partition failing now, stuck or not yet, ordered
