@@ -34,6 +34,37 @@ func writeZip(t *testing.T, dir, name string, files ...string) string {
 	return path
 }
 
+// postPackage posts the file at path to POST /v1/packages as the test
+// credential and answers the status and body.
+func (p *proc) postPackage(t *testing.T, path string) (int, []byte) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	req, _ := http.NewRequest("POST", p.url+"/v1/packages", f)
+	req.SetBasicAuth(testKey, testSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /v1/packages: %v\n%s", err, p.logs)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// importPackage imports the package at path and answers its id.
+func (p *proc) importPackage(t *testing.T, path string) string {
+	t.Helper()
+	code, b := p.postPackage(t, path)
+	var pkg struct{ ID string }
+	if code != http.StatusCreated || json.Unmarshal(b, &pkg) != nil || pkg.ID == "" {
+		t.Fatalf("import %s: %d %s", path, code, b)
+	}
+	return pkg.ID
+}
+
 const testSCORM12Manifest = `<?xml version="1.0"?>
 <manifest identifier="org.example.fractions" version="1"
     xmlns="http://www.imsproject.org/xsd/imscp_rootv1p1p2" xmlns:adlcp="http://www.adlnet.org/xsd/adlcp_rootv1p2">
@@ -115,18 +146,9 @@ func TestPackageImportStoresServesAndPublishesCatalog(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			zipPath := writeZip(t, dir, tc.name+".zip", tc.files...)
-			f, _ := os.Open(zipPath)
-			defer f.Close()
-			req, _ := http.NewRequest("POST", p.url+"/v1/packages", f)
-			req.SetBasicAuth(testKey, testSecret)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatalf("%v\n%s", err, p.logs)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), tc.want) {
-				t.Errorf("%d %s, want 400 with %q", resp.StatusCode, b, tc.want)
+			code, b := p.postPackage(t, zipPath)
+			if code != http.StatusBadRequest || !strings.Contains(string(b), tc.want) {
+				t.Errorf("%d %s, want 400 with %q", code, b, tc.want)
 			}
 		})
 	}
@@ -162,17 +184,8 @@ func TestPackageLimitsAreFlags(t *testing.T) {
 		"--max-package-bytes", "4096", "--max-package-files", "3"}, isolate()...)...)
 	defer p.stop(t)
 	post := func(path string) (int, string) {
-		f, _ := os.Open(path)
-		defer f.Close()
-		req, _ := http.NewRequest("POST", p.url+"/v1/packages", f)
-		req.SetBasicAuth(testKey, testSecret)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		code, b := p.postPackage(t, path)
+		return code, string(b)
 	}
 	// A credential with only the packages scope may import, and nothing else.
 	if _, stderr, err := cli(t, "credentials", "create", "--server", p.url, "--scopes", "packages",

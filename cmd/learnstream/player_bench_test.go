@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -27,28 +26,11 @@ func TestRuntimeCommitThroughput(t *testing.T) {
 	dir := b.TempDir()
 	p := startServe(b, credEnv(), append([]string{"--data-dir", filepath.Join(dir, "data")}, isolate()...)...)
 	zipPath := writeZip(b, dir, "fractions.zip", "imsmanifest.xml", testSCORM12Manifest, "intro.html", "x", "quiz/index.html", "x")
-	f, _ := os.Open(zipPath)
-	req, _ := http.NewRequest("POST", p.url+"/v1/packages", f)
-	req.SetBasicAuth(testKey, testSecret)
-	resp, err := http.DefaultClient.Do(req)
-	f.Close()
-	if err != nil || resp.StatusCode != http.StatusCreated {
-		b.Fatalf("import: %v %v", resp, err)
-	}
-	var pkg struct{ ID string }
-	json.NewDecoder(resp.Body).Decode(&pkg)
-	resp.Body.Close()
-	_, _, body := p.do(b, "POST", "/v1/registrations", `{"actor":{"mbox":"mailto:ada@example.com"},"package":"`+pkg.ID+`","unit":"quiz"}`)
+	pkgID := p.importPackage(b, zipPath)
+	_, _, body := p.do(b, "POST", "/v1/registrations", `{"actor":{"mbox":"mailto:ada@example.com"},"package":"`+pkgID+`","unit":"quiz"}`)
 	var reg struct{ Launch string }
 	json.Unmarshal(body, &reg)
-	token := strings.TrimPrefix(reg.Launch, "/player/")
-	post := func(body string) {
-		resp, err := http.Post(p.url+"/v1/runtime/"+token, "application/json", strings.NewReader(body))
-		if err != nil || resp.StatusCode != http.StatusOK {
-			b.Fatalf("runtime: %v %v", resp, err)
-		}
-		resp.Body.Close()
-	}
+	post := func(body string) { runtimeCall(b, p, reg.Launch, body) }
 	defer p.stop(b)
 	post(`{"event":"initialize","session":"bench"}`)
 	start := time.Now()

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 // runtimeCall posts one run-time call as the player page does.
@@ -36,19 +35,9 @@ func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
 	p := startServe(t, credEnv(), args...)
 	zipPath := writeZip(t, dir, "fractions.zip", "imsmanifest.xml", testSCORM12Manifest,
 		"intro.html", "<html>intro</html>", "quiz/index.html", "<html>quiz</html>")
-	f, _ := os.Open(zipPath)
-	req, _ := http.NewRequest("POST", p.url+"/v1/packages", f)
-	req.SetBasicAuth(testKey, testSecret)
-	resp, err := http.DefaultClient.Do(req)
-	f.Close()
-	if err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("import: %v %v", resp, err)
-	}
-	var pkg struct{ ID string }
-	json.NewDecoder(resp.Body).Decode(&pkg)
-	resp.Body.Close()
+	pkgID := p.importPackage(t, zipPath)
 
-	code, _, body := p.do(t, "POST", "/v1/registrations", `{"actor":{"mbox":"mailto:ada@example.com","name":"Ada"},"package":"`+pkg.ID+`","unit":"quiz"}`)
+	code, _, body := p.do(t, "POST", "/v1/registrations", `{"actor":{"mbox":"mailto:ada@example.com","name":"Ada"},"package":"`+pkgID+`","unit":"quiz"}`)
 	var reg struct{ Registration, Launch, Activity string }
 	if code != http.StatusCreated || json.Unmarshal(body, &reg) != nil || !strings.HasPrefix(reg.Launch, "/player/") {
 		t.Fatalf("register: %d %s", code, body)
@@ -63,7 +52,7 @@ func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
 		t.Fatalf("credentials create: %v %s", err, stderr)
 	}
 	oreq, _ := http.NewRequest("POST", p.url+"/v1/registrations",
-		strings.NewReader(`{"actor":{"mbox":"mailto:eve@example.com"},"package":"`+pkg.ID+`"}`))
+		strings.NewReader(`{"actor":{"mbox":"mailto:eve@example.com"},"package":"`+pkgID+`"}`))
 	oreq.SetBasicAuth("other-key", "other-secret-123")
 	if resp, err := http.DefaultClient.Do(oreq); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("registration by another tenant: %v %v, want 404", resp, err)
@@ -188,30 +177,20 @@ func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
 			BestScore         *float64 `json:"best_score"`
 		}
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	eventually(t, p, "progress showing the SCO completed and passed with 0.85", func() bool {
 		_, _, pb := p.do(t, "GET", "/v1/learners/ada@example.com/progress", "")
 		json.Unmarshal(pb, &prog)
-		done := false
 		for _, a := range prog.Activities {
 			if a.Activity == reg.Activity && a.Completed && a.Passed && a.BestScore != nil && *a.BestScore == 0.85 {
-				done = true
+				return true
 			}
 		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("progress never showed the SCO completed and passed with 0.85: %s", pb)
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false
+	})
 
 	// And the adaptive model: the passed SCO is a scored attempt at the
 	// skill it assesses (here its own, made for the prerequisite edge).
-	deadline = time.Now().Add(15 * time.Second)
-	for {
+	eventually(t, p, "mastery showing a correct attempt at the quiz's skill", func() bool {
 		_, _, mb := p.do(t, "GET", "/v1/learners/ada@example.com/mastery", "")
 		var mastery struct {
 			Skills []struct {
@@ -220,21 +199,13 @@ func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
 			}
 		}
 		json.Unmarshal(mb, &mastery)
-		found := false
 		for _, sk := range mastery.Skills {
 			if sk.Skill == reg.Activity && sk.Attempts >= 1 && sk.Correct >= 1 {
-				found = true
+				return true
 			}
 		}
-		if found {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("mastery never showed a correct attempt at the quiz's skill: %s", mb)
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false
+	})
 	want := "initialized | answered answered | suspended | resumed | answered completed passed | terminated"
 	calls := []int{1, 2, 1, 1, 3, 1}
 	var grouped []string
