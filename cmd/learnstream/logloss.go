@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,12 +49,19 @@ func offsetsBeyondEnd(store *projections.Store, ends func(topic string) (map[int
 	if err != nil {
 		return nil, err
 	}
+	return lossesBeyondEnd(offs, ends)
+}
+
+// lossesBeyondEnd is offsetsBeyondEnd over offsets already read, ordered
+// by topic, partition and projection.
+func lossesBeyondEnd(offs []projections.StoredOffset, ends func(topic string) (map[int]int64, bool, error)) ([]offsetLoss, error) {
 	cache := map[string]map[int]int64{}
 	var out []offsetLoss
 	for _, o := range offs {
 		e, seen := cache[o.Topic]
 		if !seen {
 			var ok bool
+			var err error
 			e, ok, err = ends(o.Topic)
 			if err != nil {
 				return nil, err
@@ -71,7 +79,7 @@ func offsetsBeyondEnd(store *projections.Store, ends func(topic string) (map[int
 		}
 	}
 	slices.SortFunc(out, func(a, b offsetLoss) int {
-		return strings.Compare(fmt.Sprint(a.Topic, a.Partition, a.Projection), fmt.Sprint(b.Topic, b.Partition, b.Projection))
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition), strings.Compare(a.Projection, b.Projection))
 	})
 	return out, nil
 }
