@@ -123,13 +123,7 @@ func doctor(ctx context.Context, dataDir, kafkaAddr string, ack bool) doctorRepo
 			if len(scan.Damage) == 0 {
 				rep.add("broker log", "ok", "%d segment(s), %d record batches, every CRC intact", scan.Segments, scan.Batches)
 			}
-			ends = func(topic string) (map[int]int64, bool, error) {
-				e, ok := scan.Ends[topic]
-				if !ok {
-					return map[int]int64{}, true, nil
-				}
-				return e, true, nil
-			}
+			ends = scanEnds(scan)
 		}
 	} else {
 		brokers := strings.Split(kafkaAddr, ",")

@@ -130,14 +130,7 @@ func prepareLog(ctx context.Context, cfg serveConfig, log *slog.Logger, store *p
 				log.Error("broker log damaged", "damage", d.String(), "quarantined", d.Quarantined)
 			}
 		}
-		ends = func(topic string) (map[int]int64, bool, error) {
-			e, ok := scan.Ends[topic]
-			if !ok {
-				// The partition dirs are gone: the log holds nothing.
-				return map[int]int64{}, true, nil
-			}
-			return e, true, nil
-		}
+		ends = scanEnds(scan)
 	}
 	losses, err := offsetsBeyondEnd(store, ends)
 	if err != nil {
@@ -177,6 +170,18 @@ func prepareLog(ctx context.Context, cfg serveConfig, log *slog.Logger, store *p
 		}
 	}
 	return h, nil
+}
+
+// scanEnds answers end offsets from a scan of the embedded broker's log.
+func scanEnds(scan streams.LogScan) func(topic string) (map[int]int64, bool, error) {
+	return func(topic string) (map[int]int64, bool, error) {
+		e, ok := scan.Ends[topic]
+		if !ok {
+			// The partition dirs are gone: the log holds nothing.
+			return map[int]int64{}, true, nil
+		}
+		return e, true, nil
+	}
 }
 
 func refuseMessage(cfg serveConfig, scan streams.LogScan, qdir string, losses []offsetLoss) error {
