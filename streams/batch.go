@@ -71,6 +71,12 @@ type BatchConsumer struct {
 	// Health receives failing flushes (at the oldest pending event) and
 	// each step forward; nil means DefaultHealth.
 	Health *Health
+	// ResetBeyondEnd decides what Run does with a committed offset beyond
+	// its partition's log end (the log lost events the group had read):
+	// true moves it to the log start, so the handler's store gets what the
+	// log holds again (duplicates must be harmless anyway); false holds
+	// the partition, reported, until the log reaches the offset.
+	ResetBeyondEnd bool
 }
 
 // Run consumes until ctx ends. Pending events are flushed on the way out
@@ -102,6 +108,14 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 	if maxBackoff <= 0 {
 		maxBackoff = 30 * time.Second
 	}
+	if err := c.checkCommitted(ctx, log); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		// The check never blocks the start: kafka-go reaches the broker
+		// on its own, and the error logger below still reports a loss.
+		log.Warn("batch consumer: could not compare committed offsets with the log ends", "err", err)
+	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        c.Brokers,
 		Dialer:         Dialer(c.Brokers),
@@ -114,8 +128,9 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 		CommitInterval: 0, // commits are explicit, after each flush
 		SessionTimeout: 10 * time.Second,
 		// kafka-go retries an offset beyond the log end forever and says
-		// so only here: a group offset past a log that lost its tail must
-		// not stall the sink without a word.
+		// so only here: a log that loses its tail while the group reads
+		// (checkCommitted covers the start) must not stall the sink
+		// without a word.
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			text := fmt.Sprintf(msg, args...)
 			if strings.Contains(text, "Offset Out Of Range") || strings.Contains(text, "past the last offset") {
@@ -251,4 +266,55 @@ func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, verify *verifi
 			return ctx.Err()
 		}
 	}
+}
+
+// checkCommitted compares the group's committed offsets with the log ends
+// before the group is joined: a committed offset beyond the end is moved
+// to the log start (ResetBeyondEnd) or held, reported, until the log
+// reaches it. A group that committed nothing passes.
+func (c *BatchConsumer) checkCommitted(ctx context.Context, log *slog.Logger) error {
+	client := newClient(c.Brokers, 10*time.Second)
+	for _, topic := range c.Topics {
+		ends, err := EndOffsets(ctx, c.Brokers, topic)
+		if err != nil {
+			return fmt.Errorf("batch consumer %s: %w", c.Name, err)
+		}
+		parts := make([]int, 0, len(ends))
+		for p := range ends {
+			parts = append(parts, p)
+		}
+		resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.Group, Topics: map[string][]int{topic: parts}})
+		if err == nil {
+			err = resp.Error
+		}
+		if err != nil {
+			return fmt.Errorf("batch consumer %s: committed offsets of group %s: %w", c.Name, c.Group, err)
+		}
+		for _, po := range resp.Topics[topic] {
+			end, ok := ends[po.Partition]
+			if po.Error != nil || !ok || po.CommittedOffset <= end {
+				continue
+			}
+			if !c.ResetBeyondEnd {
+				if !holdBeyondEnd(ctx, log, c.Brokers, "group "+c.Group, c.Group, topic, po.Partition, po.CommittedOffset) {
+					return ctx.Err()
+				}
+				continue
+			}
+			cr, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: c.Group, GenerationID: -1,
+				Topics: map[string][]kafka.OffsetCommit{topic: {{Partition: po.Partition, Offset: 0}}}})
+			if err == nil {
+				for _, pc := range cr.Topics[topic] {
+					err = errors.Join(err, pc.Error)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("batch consumer %s: move group %s on %s/%d back to the log start (stop the group's other members first): %w",
+					c.Name, c.Group, topic, po.Partition, err)
+			}
+			log.Error("group offset was beyond the log end: the log lost events this group had read; reading the partition again from its start (--on-log-loss=rebuild)",
+				"group", c.Group, "topic", topic, "partition", po.Partition, "committed", po.CommittedOffset, "log_end", end)
+		}
+	}
+	return nil
 }

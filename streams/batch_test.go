@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/streams"
 	"github.com/learnstream/learnstream/streams/kafkatest"
+	"github.com/segmentio/kafka-go"
 )
 
 // sink is a BatchHandler over memory whose store can be made to fail.
@@ -67,15 +70,65 @@ func (s *sink) count() int {
 }
 
 func runBatch(t *testing.T, c kafkatest.Cluster, topic, group string, s *sink) func() {
+	return runBatchReset(t, c, topic, group, s, false)
+}
+
+func runBatchReset(t *testing.T, c kafkatest.Cluster, topic, group string, s *sink, reset bool) func() {
 	pub, _ := streams.NewPublisher(streams.PublisherConfig{Brokers: c.Brokers})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		(&streams.BatchConsumer{Name: "sink", Brokers: c.Brokers, Group: group, Topics: []string{topic}, Handler: s,
-			DLQ: pub, MaxBatch: 20, MaxWait: 100 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}).Run(ctx)
+			DLQ: pub, MaxBatch: 20, MaxWait: 100 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, ResetBeyondEnd: reset}).Run(ctx)
 	}()
 	return func() { cancel(); <-done; pub.Close() }
+}
+
+// A committed offset beyond the log end (the log lost events the group
+// had read) is held and reported, never read past silently; with
+// ResetBeyondEnd the group reads the partition again from its start.
+func TestBatchConsumerOffsetBeyondLogEnd(t *testing.T) {
+	kafkatest.Each(t, func(t *testing.T, c kafkatest.Cluster) {
+		ctx := context.Background()
+		topic, group := kafkatest.Unique("ls.loss"), kafkatest.Unique("sink")
+		if err := streams.EnsureTopics(ctx, c.Brokers, []streams.TopicSpec{
+			{Name: topic, Partitions: 1, Replication: 1}, {Name: streams.DLQ(topic), Partitions: 1, Replication: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		var evs []event.Event
+		for i := range 10 {
+			evs = append(evs, newEvent(t, fmt.Sprintf("e%d", i), "k", `{}`))
+		}
+		publish(t, c.Brokers, topic, evs)
+		// The group had read 50 events of a log that now holds 10.
+		client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Transport: streams.Transport(c.Brokers)}
+		resp, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
+			Topics: map[string][]kafka.OffsetCommit{topic: {{Partition: 0, Offset: 50}}}})
+		if err != nil || resp.Topics[topic][0].Error != nil {
+			t.Fatalf("commit: %v %+v", err, resp)
+		}
+
+		held := &sink{written: map[string]int{}}
+		stop := runBatch(t, c, topic, group, held)
+		waitFor(t, "the loss reported", 30*time.Second, func() bool {
+			return slices.ContainsFunc(streams.StalledPartitions(), func(r string) bool {
+				return strings.Contains(r, "group "+group) && strings.Contains(r, "lost 40 event(s)")
+			})
+		})
+		stop()
+		if held.count() != 0 {
+			t.Fatalf("read %d events past a lost log tail", held.count())
+		}
+		if slices.ContainsFunc(streams.StalledPartitions(), func(r string) bool { return strings.Contains(r, group) }) {
+			t.Error("the loss is still reported after the consumer stopped")
+		}
+
+		again := &sink{written: map[string]int{}}
+		stop = runBatchReset(t, c, topic, group, again, true)
+		waitFor(t, "the log read again", 30*time.Second, func() bool { return again.count() == 10 })
+		stop()
+	})
 }
 
 func TestBatchConsumerCommitsOnlyAfterFlush(t *testing.T) {

@@ -458,16 +458,23 @@ func setStalled(key, reason string) {
 	}
 }
 
-// waitForLog holds a partition whose start offset is beyond the log end:
-// reading from there would skip every event written below it, and kafka-go
-// would wait there without a word. It reports the loss loudly (log, metric,
-// readiness) and checks again until the log reaches the offset (a lagging
-// replica came back) or ctx ends; false on shutdown.
+// waitForLog holds a partition whose start offset is beyond the log end
+// (see holdBeyondEnd); false on shutdown.
 func (s *Subscriber) waitForLog(ctx context.Context, log *slog.Logger, topic string, partition int, start int64) bool {
-	key := fmt.Sprintf("%s/%d/%p", topic, partition, s)
+	return holdBeyondEnd(ctx, log, s.cfg.Brokers, fmt.Sprint(s), fmt.Sprintf("%p", s), topic, partition, start)
+}
+
+// holdBeyondEnd holds a consumer's partition whose start offset is beyond
+// the log end: reading from there would skip every event written below
+// it, and kafka-go would wait there without a word. It reports the loss
+// loudly (log, metric, readiness) and checks again until the log reaches
+// the offset (a lagging replica came back) or ctx ends; false on shutdown.
+// who names the consumer, id tells its instances apart.
+func holdBeyondEnd(ctx context.Context, log *slog.Logger, brokers []string, who, id, topic string, partition int, start int64) bool {
+	key := fmt.Sprintf("%s/%d/%s", topic, partition, id)
 	defer setStalled(key, "")
 	for n := 0; ; n++ {
-		ends, err := EndOffsets(ctx, s.cfg.Brokers, topic)
+		ends, err := EndOffsets(ctx, brokers, topic)
 		if err != nil {
 			// The fetch loop reports an unreachable broker; nothing is
 			// known to be lost.
@@ -479,7 +486,7 @@ func (s *Subscriber) waitForLog(ctx context.Context, log *slog.Logger, topic str
 			return true
 		}
 		reason := fmt.Sprintf("%s partition %d: %s would resume at offset %d but the log ends at %d: the log lost %d event(s) it had read; "+
-			"restart with --on-log-loss=rebuild to rebuild from what the log holds (see docs/operations.md)", topic, partition, s, start, end, start-end)
+			"restart with --on-log-loss=rebuild to rebuild from what the log holds (see docs/operations.md)", topic, partition, who, start, end, start-end)
 		setStalled(key, reason)
 		beyondEnd.WithLabelValues(topic, strconv.Itoa(partition)).Set(float64(start - end))
 		if n%12 == 0 {
