@@ -246,10 +246,8 @@ func (x *lrs) store(ctx context.Context, cred projections.Credential, spec xapi.
 	}
 	if x.cfg.Waiters != nil {
 		for _, e := range evs {
-			// The projection of this process need not validate these again.
-			x.cfg.Waiters.Vouch(e.ID, e.Data)
-			// Until it applies them, reads claim consistency only up to
-			// just before their stored time.
+			// Until the projection applies them, reads claim
+			// consistency only up to just before their stored time.
 			x.cfg.Waiters.Hold(e.ID, now)
 		}
 	}

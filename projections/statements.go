@@ -187,7 +187,7 @@ func (m statementsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcom
 		if t == TypeAttachmentStored {
 			return applyAttachment(txn, sp, e)
 		}
-		return applyStatement(txn, sp, e, m.w.vouchedFor(e.ID, e.Data))
+		return applyStatement(txn, sp, e)
 	}
 	// Not ours: stepping over it still advances the offset.
 	return Unchanged, nil
@@ -204,12 +204,16 @@ func applyAttachment(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) 
 	return Stored, txn.Set(sp.Key("at", e.Tenant, strings.ToLower(a.SHA2)), a.Content)
 }
 
-func applyStatement(txn *badger.Txn, sp Space, e event.Event, validated bool) (Outcome, error) {
-	// Validation was most of this projection's time per statement; the
-	// LRS of this process has done it already for the events it vouched
-	// for, and DecodeStored gives the same statement for those bytes.
+func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	// Validation was most of this projection's time per statement. A
+	// verified event was produced by this install's LRS, which validated
+	// the statement under the rules of its day and stored its canonical
+	// JSON: DecodeStored gives the same statement for those bytes, and a
+	// replay under stricter rules keeps what was once accepted. Anything
+	// else (unsigned records from before signing, or no signing key) is
+	// validated.
 	parse := xapi.ParseStatement
-	if validated {
+	if e.Verified {
 		parse = xapi.DecodeStored
 	}
 	st, err := parse(e.Data)

@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -42,9 +41,6 @@ func (o Outcome) String() string {
 type Waiters struct {
 	mu sync.Mutex
 	m  map[string]chan Outcome
-	// vouched holds, per waited-for event, the data a writer in this
-	// process validated before publishing it.
-	vouched map[string][]byte
 	// held maps the events of writes this process published, until a
 	// projection applied or parked them, to their stored time: the
 	// consistency a read may claim stops short of the oldest (see Hold).
@@ -53,7 +49,7 @@ type Waiters struct {
 
 // NewWaiters returns an empty set.
 func NewWaiters() *Waiters {
-	return &Waiters{m: make(map[string]chan Outcome), vouched: make(map[string][]byte), held: make(map[string]time.Time)}
+	return &Waiters{m: make(map[string]chan Outcome), held: make(map[string]time.Time)}
 }
 
 // Hold records, before its event is published, a write whose effect
@@ -90,30 +86,6 @@ func (w *Waiters) OldestHeld() (time.Time, bool) {
 	return oldest, !oldest.IsZero()
 }
 
-// Vouch records that data, the payload of the event the writer is about to
-// publish and wait for, was fully validated by this process (the LRS
-// validated the statement and stored its canonical JSON). A projection
-// applying an event with exactly these bytes may then decode instead of
-// validating again; any other copy of the event, from another producer or
-// after the wait ended, is validated as usual. Forget drops it.
-func (w *Waiters) Vouch(eventID string, data []byte) {
-	w.mu.Lock()
-	w.vouched[eventID] = data
-	w.mu.Unlock()
-}
-
-// vouchedFor reports whether data is what a writer vouched for under
-// eventID.
-func (w *Waiters) vouchedFor(eventID string, data []byte) bool {
-	if w == nil {
-		return false
-	}
-	w.mu.Lock()
-	v, ok := w.vouched[eventID]
-	w.mu.Unlock()
-	return ok && bytes.Equal(v, data)
-}
-
 // Register must be called before the event is published, or the projection
 // may apply it before anyone listens.
 func (w *Waiters) Register(eventID string) {
@@ -144,7 +116,6 @@ func (w *Waiters) Wait(ctx context.Context, eventID string) (Outcome, error) {
 func (w *Waiters) Forget(eventID string) {
 	w.mu.Lock()
 	delete(w.m, eventID)
-	delete(w.vouched, eventID)
 	w.mu.Unlock()
 }
 

@@ -24,6 +24,10 @@ const (
 	// MetaRejected holds why a received record's signature was refused
 	// (see Security.SigningKey); Event then rejects the message.
 	MetaRejected = "_kafka_rejected"
+	// MetaVerified is set when a received record's signature verified
+	// under the cluster's signing key; Event then marks the event
+	// Verified.
+	MetaVerified = "_kafka_verified"
 )
 
 // internalMeta reports whether a metadata key is the transport's own,
@@ -53,6 +57,7 @@ func Event(m *message.Message) (event.Event, error) {
 	if rule := m.Metadata.Get(MetaRejected); rule != "" {
 		return event.Event{}, &event.FieldError{Field: event.HeaderSignature, Rule: rule}
 	}
+	e.Verified = m.Metadata.Get(MetaVerified) == "true"
 	return e, nil
 }
 
@@ -105,7 +110,8 @@ func verifyRecord(km kafka.Message, key []byte) (sigErr *event.FieldError, decod
 }
 
 // fromKafka turns a record into a message. With a verifier, a record whose
-// signature does not verify is marked MetaRejected.
+// signature does not verify is marked MetaRejected, one whose signature
+// does MetaVerified.
 func fromKafka(km kafka.Message, v *verifier) *message.Message {
 	uuid := ""
 	for _, h := range km.Headers {
@@ -124,9 +130,15 @@ func fromKafka(km kafka.Message, v *verifier) *message.Message {
 	m.Metadata.Set(MetaTopic, km.Topic)
 	m.Metadata.Set(MetaPartition, strconv.Itoa(km.Partition))
 	m.Metadata.Set(MetaOffset, strconv.FormatInt(km.Offset, 10))
+	// Only this transport says a record verified, never a header of it.
+	delete(m.Metadata, MetaVerified)
 	// A record that is no event at all is Event's to reject.
-	if fe, _ := v.check(km); fe != nil {
+	fe, decodeErr := v.check(km)
+	switch {
+	case fe != nil:
 		m.Metadata.Set(MetaRejected, fe.Rule)
+	case v != nil && decodeErr == nil && hasHeader(km, event.HeaderSignature):
+		m.Metadata.Set(MetaVerified, "true")
 	}
 	return m
 }

@@ -214,4 +214,12 @@ func TestUnsignedRecordsOlderThanSigningStayTrusted(t *testing.T) {
 	if _, ok := rec.applied["new-unsigned"]; ok {
 		t.Error("an unsigned record written after signing began was applied")
 	}
+	// Only the signed one is Verified: consumers trust its data as this
+	// install's (the statements projection skips re-validation), while
+	// the old unsigned ones are checked as any outside input.
+	for id, want := range map[string]bool{"old-1": false, "old-2": false, "new-signed": true} {
+		if rec.verified[id] != want {
+			t.Errorf("%s: Verified = %v, want %v", id, rec.verified[id], want)
+		}
+	}
 }

@@ -21,13 +21,15 @@ import (
 type recorder struct {
 	mu      sync.Mutex
 	applied map[string]streams.Position
-	order   map[string][]string // key -> event ids in applied order
-	skipped []streams.Position
-	next    map[int]int64 // partition -> next offset
+	// verified holds the ids of the events the transport marked Verified.
+	verified map[string]bool
+	order    map[string][]string // key -> event ids in applied order
+	skipped  []streams.Position
+	next     map[int]int64 // partition -> next offset
 }
 
 func newRecorder() *recorder {
-	return &recorder{applied: map[string]streams.Position{}, order: map[string][]string{}, next: map[int]int64{}}
+	return &recorder{applied: map[string]streams.Position{}, verified: map[string]bool{}, order: map[string][]string{}, next: map[int]int64{}}
 }
 
 func (r *recorder) Handle(_ context.Context, pos streams.Position, e event.Event) error {
@@ -37,6 +39,9 @@ func (r *recorder) Handle(_ context.Context, pos streams.Position, e event.Event
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.applied[e.ID] = pos
+	if e.Verified {
+		r.verified[e.ID] = true
+	}
 	r.order[e.Key] = append(r.order[e.Key], e.ID)
 	r.next[pos.Partition] = pos.Offset + 1
 	return nil

@@ -61,6 +61,11 @@ type Event struct {
 	// Signature is the producer's HMAC over the rest (Sign, Verify); empty
 	// on an event not signed yet.
 	Signature string
+	// Verified is set by the transport that delivered the event, never
+	// read from it: true when Verify accepted Signature under the
+	// install's signing key, so this install's own code produced the
+	// event as it stands (for a statement: after the LRS validated it).
+	Verified bool
 }
 
 // extensionPrefix marks extension attributes among the headers.
