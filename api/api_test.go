@@ -94,7 +94,7 @@ func (l *credLog) PublishEvents(ctx context.Context, topic string, evs ...event.
 func newCredentials(t testing.TB, store *projections.Store) *projections.Credentials {
 	t.Helper()
 	l := &credLog{}
-	creds, err := projections.NewCredentials(store, projections.NewWaiters(), projections.CredentialsConfig{Publisher: l})
+	creds, err := projections.NewCredentials(store, projections.NewWaiters(), projections.CredentialsConfig{Publisher: l, Iterations: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

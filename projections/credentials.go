@@ -85,8 +85,8 @@ func (c Credential) validate() error {
 		return errors.New("data.salt: at least 8 bytes")
 	case len(c.Hash) < 16:
 		return errors.New("data.hash: at least 16 bytes")
-	case c.Iterations < 1000:
-		return errors.New("data.iterations: at least 1000")
+	case c.Iterations < minIterations:
+		return fmt.Errorf("data.iterations: at least %d", minIterations)
 	}
 	for _, s := range c.Scopes {
 		if !slices.Contains(Scopes, s) {
@@ -96,7 +96,12 @@ func (c Credential) validate() error {
 	return nil
 }
 
-const pbkdf2Iterations = 200_000
+// pbkdf2Iterations is the cost of hashing a new secret; minIterations the
+// least a stored credential may have.
+const (
+	pbkdf2Iterations = 200_000
+	minIterations    = 1000
+)
 
 // legacyCredentialKey is where releases before the credentials topic kept
 // credentials; ImportLegacy moves them onto the topic.
@@ -117,6 +122,8 @@ type Credentials struct {
 	pub     CredentialPublisher
 	topic   string
 	source  string
+	// iterations is the PBKDF2 cost of the secrets Put hashes.
+	iterations int
 
 	// verified caches SHA-256(key, secret) of pairs that passed PBKDF2, so
 	// that each request does not pay the deliberate cost of the KDF. An
@@ -133,6 +140,12 @@ type CredentialsConfig struct {
 	Topic string
 	// Source is the CloudEvents source of the events (the API's URL).
 	Source string
+	// Iterations is the PBKDF2 cost of the secrets Put hashes: 0 means
+	// the production default (200 000); tests lower it (at least 1000,
+	// what the projection accepts) so that each credential does not cost
+	// them a deliberately slow hash. Every credential keeps its own
+	// count, so changing it never invalidates stored secrets.
+	Iterations int
 }
 
 // NewCredentials returns the credentials projection over store.
@@ -146,8 +159,14 @@ func NewCredentials(store *Store, waiters *Waiters, cfg CredentialsConfig) (*Cre
 	if cfg.Source == "" {
 		cfg.Source = "learnstream"
 	}
+	switch {
+	case cfg.Iterations == 0:
+		cfg.Iterations = pbkdf2Iterations
+	case cfg.Iterations < minIterations:
+		return nil, fmt.Errorf("credentials: Iterations must be at least %d, got %d", minIterations, cfg.Iterations)
+	}
 	c := &Credentials{waiters: waiters, pub: cfg.Publisher, topic: cfg.Topic, source: cfg.Source,
-		verified: make(map[string][32]byte)}
+		iterations: cfg.Iterations, verified: make(map[string][32]byte)}
 	p, err := NewProjection(store, credentialsModel{c}, waiters)
 	if err != nil {
 		return nil, err
@@ -175,6 +194,10 @@ func (e *CredentialError) Error() string { return "credential " + e.Field + ": "
 // NewCredential checks the fields of a new credential and hashes its
 // secret. Scopes are checked against Scopes.
 func NewCredential(key, secret, name, tenant string, scopes []string, now time.Time) (Credential, error) {
+	return newCredential(key, secret, name, tenant, scopes, now, pbkdf2Iterations)
+}
+
+func newCredential(key, secret, name, tenant string, scopes []string, now time.Time, iterations int) (Credential, error) {
 	switch {
 	case key == "":
 		return Credential{}, &CredentialError{"key", "must not be empty"}
@@ -197,12 +220,12 @@ func NewCredential(key, secret, name, tenant string, scopes []string, now time.T
 	}
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	hash, err := pbkdf2.Key(sha256.New, secret, salt, pbkdf2Iterations, 32)
+	hash, err := pbkdf2.Key(sha256.New, secret, salt, iterations, 32)
 	if err != nil {
 		return Credential{}, fmt.Errorf("hash secret: %w", err)
 	}
 	return Credential{Key: key, Name: name, Tenant: tenant, Scopes: slices.Clone(scopes), Salt: salt, Hash: hash,
-		Iterations: pbkdf2Iterations, Created: now.UTC()}, nil
+		Iterations: iterations, Created: now.UTC()}, nil
 }
 
 // CredentialEvent is the put event of cred.
@@ -218,7 +241,7 @@ func CredentialEvent(cred Credential, source string, now time.Time) (event.Event
 // this process's projection has applied it.
 func (c *Credentials) Put(ctx context.Context, key, secret, name, tenant string, scopes []string) (Credential, error) {
 	now := time.Now()
-	cred, err := NewCredential(key, secret, name, tenant, scopes, now)
+	cred, err := newCredential(key, secret, name, tenant, scopes, now, c.iterations)
 	if err != nil {
 		return Credential{}, err
 	}
