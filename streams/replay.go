@@ -60,13 +60,21 @@ func Replay(ctx context.Context, brokers []string, topic string, target Rebuilde
 	if live, ok := target.(interface {
 		LiveNextOffset(ctx context.Context, topic string, partition int) (int64, bool, error)
 	}); ok {
-		var lost []string
-		for p, end := range ends {
-			next, _, err := live.LiveNextOffset(ctx, topic, p)
-			if err != nil {
+		nexts := make(map[int]int64, len(ends))
+		for p := range ends {
+			if nexts[p], _, err = live.LiveNextOffset(ctx, topic, p); err != nil {
 				return err
 			}
-			if next > end {
+		}
+		// Ends taken after the live offsets: what the live projection
+		// applied while serving is below them, so only a real loss shows.
+		now, err := EndOffsets(ctx, brokers, topic)
+		if err != nil {
+			return err
+		}
+		var lost []string
+		for p, next := range nexts {
+			if end := now[p]; next > end {
 				lost = append(lost, fmt.Sprintf("partition %d: read up to %d, the log ends at %d", p, next, end))
 			}
 		}
