@@ -9,11 +9,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -101,10 +101,8 @@ func (m *PlayerModule) launchCmi5(ctx context.Context, l *launch, token, source 
 		return "", err
 	}
 	actor, _ := json.Marshal(l.reg.Actor)
-	base := packageURL(l.info) + l.unit.Launch
-	if u, err := url.Parse(l.unit.Launch); err == nil && u.IsAbs() {
-		base = l.unit.Launch
-	} else {
+	base, abs := l.contentURL()
+	if !abs {
 		base = source + base
 	}
 	q := url.Values{"endpoint": {source + "/cmi5/" + token + "/xapi/"}, "fetch": {source + "/v1/cmi5/fetch/" + token},
@@ -254,7 +252,7 @@ func (m *PlayerModule) cmi5Statements(w http.ResponseWriter, r *http.Request) {
 	}
 	for i, st := range sts {
 		if xapi.ActorKey(st.Actor) != xapi.ActorKey(l.agent) {
-			WriteFieldError(w, "statements["+itoa(i)+"].actor", "must be the launch's actor")
+			WriteFieldError(w, fmt.Sprintf("statements[%d].actor", i), "must be the launch's actor")
 			return
 		}
 		cs := content.Cmi5Statement{Verb: st.Verb.ID}
@@ -275,14 +273,12 @@ func (m *PlayerModule) cmi5Statements(w http.ResponseWriter, r *http.Request) {
 				cs.Scaled = st.Result.Score.Scaled
 			}
 		}
-		if st.Object.Activity == nil || st.Object.Activity.ID != l.unit.IRI {
-			if cs.Verb != "" && strings.Contains(cs.Verb, "adlnet.gov/expapi/verbs/") && isCmi5Verb(cs.Verb) {
-				WriteFieldError(w, "statements["+itoa(i)+"].object", "a cmi5 defined statement's object must be the AU "+l.unit.IRI)
-				return
-			}
+		if isCmi5Verb(cs.Verb) && (st.Object.Activity == nil || st.Object.Activity.ID != l.unit.IRI) {
+			WriteFieldError(w, fmt.Sprintf("statements[%d].object", i), "a cmi5 defined statement's object must be the AU "+l.unit.IRI)
+			return
 		}
 		if doc.Session, err = content.CheckCmi5(doc.Session, l.unit, l.reg.ID, cs); err != nil {
-			WriteFieldError(w, "statements["+itoa(i)+"]", err.Error())
+			WriteFieldError(w, fmt.Sprintf("statements[%d]", i), err.Error())
 			return
 		}
 	}
@@ -320,8 +316,6 @@ func isCmi5Verb(v string) bool {
 	}
 	return false
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 // cmi5Documents serves the State and Agent Profile resources to the AU,
 // limited to the launch's actor (and registration, when given).

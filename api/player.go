@@ -228,6 +228,15 @@ func newLaunch(reg Registration, info projections.PackageInfo, unit *content.Nod
 	return &launch{reg: reg, info: info, unit: unit, agent: agent}, nil
 }
 
+// contentURL is the unit's launch URL: an absolute one as the package
+// gives it, else the path of the file among the package's served files.
+func (l *launch) contentURL() (u string, abs bool) {
+	if p, err := url.Parse(l.unit.Launch); err == nil && p.IsAbs() {
+		return l.unit.Launch, true
+	}
+	return packageURL(l.info) + l.unit.Launch, false
+}
+
 // credential is the credential that registered: the authority of the
 // launch's statements and documents.
 func (l *launch) credential() projections.Credential {
@@ -332,10 +341,7 @@ func (m *PlayerModule) page(w http.ResponseWriter, r *http.Request) {
 			delete(initial, k)
 		}
 	}
-	launchURL := packageURL(l.info) + l.unit.Launch
-	if u, err := url.Parse(l.unit.Launch); err == nil && u.IsAbs() {
-		launchURL = l.unit.Launch
-	}
+	launchURL, _ := l.contentURL()
 	var session [8]byte
 	_, _ = rand.Read(session[:])
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -143,6 +143,8 @@ func TestCmi5LaunchRulesAndSatisfaction(t *testing.T) {
 		{quiz.statement("http://adlnet.gov/expapi/verbs/initialized", "", true), 200},
 		{quiz.statement("http://adlnet.gov/expapi/verbs/passed", `{"success":true,"duration":"PT1M","score":{"scaled":0.5}}`, true), 400}, // under mastery
 		{strings.Replace(quiz.statement("http://adlnet.gov/expapi/verbs/answered", "", false), "ada@", "eve@", 1), 400},                   // another actor
+		{strings.Replace(quiz.statement("http://adlnet.gov/expapi/verbs/passed", `{"success":true,"duration":"PT1M","score":{"scaled":0.9}}`, true),
+			`"object":{"id":"`+quiz.act, `"object":{"id":"https://example.com/elsewhere`, 1), 400}, // a defined statement about another activity
 		{quiz.statement("http://adlnet.gov/expapi/verbs/passed", `{"success":true,"duration":"PT1M","score":{"scaled":0.9}}`, true), 200},
 		{quiz.statement("http://adlnet.gov/expapi/verbs/terminated", `{"duration":"PT2M"}`, true), 200},
 		{quiz.statement("http://adlnet.gov/expapi/verbs/completed", `{"completion":true,"duration":"PT1M"}`, true), 400}, // after terminated
