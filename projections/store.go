@@ -386,17 +386,13 @@ func (s *Store) applyBatch(sp Space, pos []event.Position, fn func(txn *badger.T
 // applyRun is one transaction of applyBatch; it stops at the first event
 // fn fails on (failAt), committing nothing then.
 func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn, i int) error) (applied []bool, failAt int, fnErr, err error) {
-	type part struct {
-		topic     string
-		partition int
-	}
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	next := map[part]int64{}
-	touched := map[part]bool{}
+	next := map[partitionKey]int64{}
+	touched := map[partitionKey]bool{}
 	applied = make([]bool, len(pos))
 	for i, p := range pos {
-		k := part{p.Topic, p.Partition}
+		k := partitionKey{p.Topic, p.Partition}
 		nx, ok := next[k]
 		if !ok {
 			stored, found, err := nextOffset(txn, sp, p.Topic, p.Partition)
