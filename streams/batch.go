@@ -67,7 +67,10 @@ type BatchConsumer struct {
 	// jitter). A flush is retried until it succeeds: the consumer waits
 	// out an unreachable store and then catches up.
 	MaxBackoff time.Duration
-	Logger     *slog.Logger
+	// MaxMessageBytes is the largest message expected (0: the default
+	// producer limit); fetches are sized so that one always fits.
+	MaxMessageBytes int
+	Logger          *slog.Logger
 	// Health receives failing flushes (at the oldest pending event) and
 	// each step forward; nil means DefaultHealth.
 	Health *Health
@@ -123,7 +126,7 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 		GroupTopics:    c.Topics,
 		StartOffset:    kafka.FirstOffset,
 		MinBytes:       1,
-		MaxBytes:       max(16<<20, TopicMessageBytes(0)),
+		MaxBytes:       max(16<<20, TopicMessageBytes(c.MaxMessageBytes)),
 		MaxWait:        200 * time.Millisecond,
 		CommitInterval: 0, // commits are explicit, after each flush
 		SessionTimeout: 10 * time.Second,

@@ -68,7 +68,7 @@ func startAdaptive(rt *runtime, roles map[string]bool) error {
 		return err
 	}
 	group := rt.group("adaptive")
-	sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: rt.brokers, Group: group, Offsets: model, Logger: rt.log})
+	sub, err := rt.subscriber(group, model)
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,8 @@ func startAnalytics(rt *runtime, roles map[string]bool) error {
 			Batch: analytics.BatcherConfig{MaxRows: cfg.batchRows}, Logger: log})
 		c := &streams.BatchConsumer{Name: "analytics", Brokers: rt.brokers, Group: rt.cfg.groupPrefix + "-analytics",
 			Topics:  []string{streams.TopicStatements, streams.TopicRecommendations, streams.TopicAdaptive, streams.TopicCatalog},
-			Handler: sink, DLQ: rt.pub, MaxBatch: cfg.batchRows, MaxWait: cfg.flushInterval, Logger: log,
+			Handler: sink, DLQ: rt.pub, MaxBatch: cfg.batchRows, MaxWait: cfg.flushInterval, MaxMessageBytes: rt.maxMessageBytes,
+			Logger: log,
 			// Its rows are ReplacingMergeTrees keyed by event: reading the
 			// log again after a loss collapses into the rows it has.
 			ResetBeyondEnd: rt.cfg.onLogLoss == onLogLossRebuild}

@@ -89,11 +89,11 @@ func startRecommender(rt *runtime, roles map[string]bool) error {
 	if err != nil {
 		return err
 	}
-	sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: rt.brokers, Group: rt.group("recommender"), Offsets: rec, Logger: rt.log})
+	sub, err := rt.subscriber(rt.group("recommender"), rec)
 	if err != nil {
 		return err
 	}
-	items, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: rt.brokers, Logger: rt.log})
+	items, err := rt.subscriber("", nil)
 	if err != nil {
 		return err
 	}

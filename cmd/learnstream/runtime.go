@@ -95,12 +95,19 @@ func (rt *runtime) goRun(fn func(ctx context.Context)) {
 	}()
 }
 
+// subscriber is a subscriber of this process's cluster whose fetches fit
+// the largest message its publisher may have written (--max-body-bytes):
+// every consumer of a topic must be able to read what the API accepted.
+func (rt *runtime) subscriber(group string, offsets streams.OffsetStore) (*streams.Subscriber, error) {
+	return streams.NewSubscriber(streams.SubscriberConfig{Brokers: rt.brokers, Group: group, Offsets: offsets, Logger: rt.log,
+		MaxMessageBytes: rt.maxMessageBytes})
+}
+
 // project runs a projection over topic. group "" reads every partition (a
 // model every instance keeps whole); otherwise instances of the group split
 // the partitions. counts, when set, feeds the admin status.
 func (rt *runtime) project(p *projections.Projection, topic, group string, counts func(context.Context, string) (map[string]int64, error)) (*streams.LagMonitor, error) {
-	sub, err := streams.NewSubscriber(streams.SubscriberConfig{Brokers: rt.brokers, Group: group, Offsets: p, Logger: rt.log,
-		MaxMessageBytes: rt.maxMessageBytes})
+	sub, err := rt.subscriber(group, p)
 	if err != nil {
 		return nil, err
 	}
