@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -131,7 +130,7 @@ func (m *PackagesModule) importPackage(w http.ResponseWriter, r *http.Request) {
 	var course *content.Course
 	if st.Bare {
 		var data []byte
-		if data, err = os.ReadFile(filepath.Join(st.Files, content.CMI5File)); err == nil {
+		if data, err = content.ReadMetaFile(os.DirFS(st.Files), content.CMI5File); err == nil {
 			course, err = content.ParseCMI5(data, opts)
 		}
 	} else {

@@ -130,19 +130,51 @@ func Read(fsys fs.FS, opts Options) (*Course, error) {
 			return err == nil && !st.IsDir()
 		}
 	}
-	if data, err := fs.ReadFile(fsys, SkillsFile); err == nil {
+	data, err := ReadMetaFile(fsys, SkillsFile)
+	switch {
+	case err == nil:
 		m, err := ParseSkillMap(data)
 		if err != nil {
 			return nil, err
 		}
 		opts.Skills = m
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
 	}
-	if data, err := fs.ReadFile(fsys, CMI5File); err == nil {
+	if data, err := ReadMetaFile(fsys, CMI5File); err == nil {
 		return ParseCMI5(data, opts)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
-	if data, err := fs.ReadFile(fsys, ManifestFile); err == nil {
+	if data, err := ReadMetaFile(fsys, ManifestFile); err == nil {
 		return ParseSCORM(data, opts)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
 	return nil, &Problem{Err: ErrUnsupported,
 		Msg: fmt.Sprintf("neither %s (cmi5) nor %s (SCORM) at the package root; AICC and IMS Common Cartridge packages are not supported", CMI5File, ManifestFile)}
+}
+
+// MaxMetaFileBytes bounds cmi5.xml, imsmanifest.xml and the skill mapping
+// file. They are read whole, so the XML parser's element limit comes too
+// late for them: a package may expand to gigabytes of media, but its
+// metadata is small.
+const MaxMetaFileBytes = 32 << 20
+
+// ReadMetaFile reads one of a package's metadata files, refusing one over
+// MaxMetaFileBytes. A missing file is an error matching fs.ErrNotExist.
+func ReadMetaFile(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxMetaFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(data) > MaxMetaFileBytes {
+		return nil, &Problem{File: name, Msg: fmt.Sprintf("larger than %d bytes; a package's metadata file is read whole", MaxMetaFileBytes)}
+	}
+	return data, nil
 }

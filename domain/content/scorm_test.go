@@ -385,4 +385,14 @@ func TestReadDetectsType(t *testing.T) {
 	if !errors.Is(err, ErrUnsupported) {
 		t.Errorf("no manifest: %v", err)
 	}
+	// A metadata file is read whole: one over the bound is refused before
+	// it is held in memory, naming the file.
+	huge := make([]byte, MaxMetaFileBytes+1)
+	for _, name := range []string{ManifestFile, CMI5File, SkillsFile} {
+		_, err = Read(fstest.MapFS{name: {Data: huge}}, Options{IRIBase: base})
+		var p *Problem
+		if !errors.As(err, &p) || p.File != name || !strings.Contains(p.Msg, "larger than") {
+			t.Errorf("%s over %d bytes: %v", name, MaxMetaFileBytes, err)
+		}
+	}
 }
