@@ -239,9 +239,13 @@ func (h *logHealth) compute() error {
 		if err != nil {
 			return err
 		}
-		have := map[string]int64{}
+		type part struct {
+			projection, topic string
+			partition         int
+		}
+		have := map[part]int64{}
 		for _, o := range offs {
-			have[fmt.Sprint(o.Projection, "\x00", o.Topic, "\x00", o.Partition)] = o.Next
+			have[part{o.Projection, o.Topic, o.Partition}] = o.Next
 		}
 		for name, topics := range h.rebuilding {
 			if h.served == nil || !h.served(name) {
@@ -250,7 +254,7 @@ func (h *logHealth) compute() error {
 			var behind int64
 			for topic, ends := range topics {
 				for p, end := range ends {
-					behind += max(end-have[fmt.Sprint(name, "\x00", topic, "\x00", p)], 0)
+					behind += max(end-have[part{name, topic, p}], 0)
 				}
 			}
 			if behind > 0 {
