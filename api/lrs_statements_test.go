@@ -76,13 +76,16 @@ func ids(res result) []string {
 	return out
 }
 
-func q(kv ...string) string {
+// formValues encodes key, value pairs as a form body (or query).
+func formValues(kv ...string) string {
 	v := url.Values{}
 	for i := 0; i < len(kv); i += 2 {
 		v.Set(kv[i], kv[i+1])
 	}
-	return "?" + v.Encode()
+	return v.Encode()
 }
+
+func q(kv ...string) string { return "?" + formValues(kv...) }
 
 const (
 	agentAda = `{"mbox":"mailto:ada@example.com"}`
@@ -480,13 +483,6 @@ func TestSignedStatements(t *testing.T) {
 func TestAlternateRequestSyntax(t *testing.T) {
 	f := newFixture(t, nil)
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:admin-secret"))
-	form := func(kv ...string) string {
-		v := url.Values{}
-		for i := 0; i < len(kv); i += 2 {
-			v.Set(kv[i], kv[i+1])
-		}
-		return v.Encode()
-	}
 	id := "5e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b"
 	for _, tc := range []struct {
 		name, path, body string
@@ -494,20 +490,20 @@ func TestAlternateRequestSyntax(t *testing.T) {
 		// headers: the credentials and version come as real headers
 		headers bool
 	}{
-		{"PUT with header credentials", "/xapi/statements?method=PUT", form("statementId", "6e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b", "content", good), 204, true},
-		{"GET with header credentials", "/xapi/statements?method=GET", form("limit", "1"), 200, true},
-		{"form version replaces the header's", "/xapi/statements?method=PUT", form("statementId", "7e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b",
+		{"PUT with header credentials", "/xapi/statements?method=PUT", formValues("statementId", "6e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b", "content", good), 204, true},
+		{"GET with header credentials", "/xapi/statements?method=GET", formValues("limit", "1"), 200, true},
+		{"form version replaces the header's", "/xapi/statements?method=PUT", formValues("statementId", "7e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b",
 			"X-Experience-API-Version", "0.8", "content", good), 400, true},
 		{"body that is not a form", "/xapi/statements?method=PUT", `{"statementId":"8e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b","content":{}}`, 400, true},
-		{"PUT a statement", "/xapi/statements?method=PUT", form("Authorization", auth, "X-Experience-API-Version", "1.0.3",
+		{"PUT a statement", "/xapi/statements?method=PUT", formValues("Authorization", auth, "X-Experience-API-Version", "1.0.3",
 			"Content-Type", "application/json", "statementId", id, "content", good), 204, false},
-		{"GET it", "/xapi/statements?method=GET", form("Authorization", auth, "X-Experience-API-Version", "1.0.3", "statementId", id), 200, false},
-		{"no credentials in the form", "/xapi/statements?method=GET", form("X-Experience-API-Version", "1.0.3", "statementId", id), 401, false},
-		{"other query parameters", "/xapi/statements?method=GET&statementId=" + id, form("Authorization", auth, "X-Experience-API-Version", "1.0.3"), 400, false},
-		{"unknown method", "/xapi/statements?method=PATCH", form("Authorization", auth), 400, false},
-		{"state PUT", "/xapi/activities/state?method=PUT", form("Authorization", auth, "X-Experience-API-Version", "1.0.3", "Content-Type", "application/json",
+		{"GET it", "/xapi/statements?method=GET", formValues("Authorization", auth, "X-Experience-API-Version", "1.0.3", "statementId", id), 200, false},
+		{"no credentials in the form", "/xapi/statements?method=GET", formValues("X-Experience-API-Version", "1.0.3", "statementId", id), 401, false},
+		{"other query parameters", "/xapi/statements?method=GET&statementId=" + id, formValues("Authorization", auth, "X-Experience-API-Version", "1.0.3"), 400, false},
+		{"unknown method", "/xapi/statements?method=PATCH", formValues("Authorization", auth), 400, false},
+		{"state PUT", "/xapi/activities/state?method=PUT", formValues("Authorization", auth, "X-Experience-API-Version", "1.0.3", "Content-Type", "application/json",
 			"activityId", "https://example.com/a", "agent", agentAda, "stateId", "s1", "content", `{"x":1}`), 204, false},
-		{"activities GET", "/xapi/activities?method=GET", form("Authorization", auth, "X-Experience-API-Version", "1.0.3", "activityId", "https://example.com/a"), 200, false},
+		{"activities GET", "/xapi/activities?method=GET", formValues("Authorization", auth, "X-Experience-API-Version", "1.0.3", "activityId", "https://example.com/a"), 200, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := req{method: "POST", path: tc.path, body: tc.body, user: "-", noVersion: true, contentType: "application/x-www-form-urlencoded"}

@@ -3,7 +3,6 @@ package api_test
 import (
 	"encoding/base64"
 	"encoding/json"
-	"net/url"
 	"strings"
 	"testing"
 )
@@ -208,13 +207,6 @@ func TestStateConcurrencyByVersion(t *testing.T) {
 func TestAlternateSyntaxIsNot20(t *testing.T) {
 	f := newFixture(t, nil)
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:admin-secret"))
-	form := func(kv ...string) string {
-		v := url.Values{}
-		for i := 0; i < len(kv); i += 2 {
-			v.Set(kv[i], kv[i+1])
-		}
-		return v.Encode()
-	}
 	id := "7e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b"
 	for _, tc := range []struct {
 		name    string
@@ -222,10 +214,10 @@ func TestAlternateSyntaxIsNot20(t *testing.T) {
 		headers map[string]string
 		want    int
 	}{
-		{"2.0 in the form", form("Authorization", auth, "X-Experience-API-Version", "2.0.0", "statementId", id, "content", good), nil, 400},
-		{"2.0 in the form, other case", form("Authorization", auth, "x-experience-api-version", "2.0", "statementId", id, "content", good), nil, 400},
-		{"2.0 as a header", form("Authorization", auth, "statementId", id, "content", good), v2, 400},
-		{"1.0.3 in the form", form("Authorization", auth, "X-Experience-API-Version", "1.0.3", "Content-Type", "application/json", "statementId", id, "content", good), nil, 204},
+		{"2.0 in the form", formValues("Authorization", auth, "X-Experience-API-Version", "2.0.0", "statementId", id, "content", good), nil, 400},
+		{"2.0 in the form, other case", formValues("Authorization", auth, "x-experience-api-version", "2.0", "statementId", id, "content", good), nil, 400},
+		{"2.0 as a header", formValues("Authorization", auth, "statementId", id, "content", good), v2, 400},
+		{"1.0.3 in the form", formValues("Authorization", auth, "X-Experience-API-Version", "1.0.3", "Content-Type", "application/json", "statementId", id, "content", good), nil, 204},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, b := f.do(t, req{method: "POST", path: "/xapi/statements?method=PUT", body: tc.body, user: "-", noVersion: true,
