@@ -179,14 +179,9 @@ func (s *Server) learnerProgress(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listProjections(w http.ResponseWriter, r *http.Request) {
-	caller := credential(r)
-	tenant := caller.Tenant
-	if q := r.URL.Query().Get("tenant"); q != "" && q != tenant {
-		if !isOperator(caller) {
-			writeError(w, http.StatusForbidden, "tenant: only operator credentials may read another tenant's counts")
-			return
-		}
-		tenant = q
+	tenant, ok := queryTenant(w, r, "read another tenant's counts")
+	if !ok {
+		return
 	}
 	ps, err := s.cfg.Admin.Projections(r.Context(), tenant)
 	if err != nil {
@@ -194,7 +189,7 @@ func (s *Server) listProjections(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "could not list projections: "+err.Error())
 		return
 	}
-	if !isOperator(caller) {
+	if !isOperator(credential(r)) {
 		for i, p := range ps {
 			ps[i] = ProjectionStatus{Name: p.Name, Counts: p.Counts}
 		}

@@ -20,6 +20,22 @@ var scopesAdmin = []string{"all", projections.ScopeOperator}
 // than one tenant.
 func isOperator(c projections.Credential) bool { return c.Has(projections.ScopeOperator) }
 
+// queryTenant returns the tenant a read is about: the caller's own, or the
+// one ?tenant= names when the caller is an operator. Anyone else naming
+// another tenant is answered 403, with what says what they may not read.
+func queryTenant(w http.ResponseWriter, r *http.Request, what string) (string, bool) {
+	caller := credential(r)
+	q := r.URL.Query().Get("tenant")
+	if q == "" || q == caller.Tenant {
+		return caller.Tenant, true
+	}
+	if !isOperator(caller) {
+		writeError(w, http.StatusForbidden, "tenant: only operator credentials may "+what)
+		return "", false
+	}
+	return q, true
+}
+
 // credentialRequest is the body of POST /v1/admin/credentials.
 type credentialRequest struct {
 	Key    string   `json:"key"`
@@ -94,17 +110,12 @@ func (x *lrs) createCredential(w http.ResponseWriter, r *http.Request) {
 // listCredentials serves GET /v1/admin/credentials: the caller's tenant's
 // credentials; an operator's ?tenant= names another tenant, or "*" all.
 func (x *lrs) listCredentials(w http.ResponseWriter, r *http.Request) {
-	caller := credential(r)
-	tenant := caller.Tenant
-	if q := r.URL.Query().Get("tenant"); q != "" && q != tenant {
-		if !isOperator(caller) {
-			writeError(w, http.StatusForbidden, "tenant: only operator credentials may list another tenant's credentials")
-			return
-		}
-		tenant = q
-		if q == "*" {
-			tenant = ""
-		}
+	tenant, ok := queryTenant(w, r, "list another tenant's credentials")
+	if !ok {
+		return
+	}
+	if tenant == "*" && tenant != credential(r).Tenant {
+		tenant = "" // all tenants
 	}
 	creds, err := x.be.Credentials.List(r.Context(), tenant)
 	if err != nil {
