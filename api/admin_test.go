@@ -69,6 +69,7 @@ func TestAdminEndpointsByScope(t *testing.T) {
 		{"tenant creates in another tenant", tenantAdmin, "POST", "/v1/admin/credentials", `{"tenant":"t2","scopes":["all"]}`, 403, nil, nil},
 		{"tenant grants operator", tenantAdmin, "POST", "/v1/admin/credentials", `{"scopes":["all","operator"]}`, 403, nil, nil},
 		{"tenant takes over another tenant's key", tenantAdmin, "POST", "/v1/admin/credentials", `{"key":"victim","secret":"taken-over","scopes":["all"]}`, 409, nil, nil},
+		{"tenant replaces its tenant's operator key", tenantAdmin, "POST", "/v1/admin/credentials", `{"key":"op","secret":"taken-over","scopes":["all"]}`, 403, nil, nil},
 		{"reader creates", reader, "POST", "/v1/admin/credentials", `{"scopes":["statements/read"]}`, 403, nil, nil},
 		{"operator creates in another tenant", operator, "POST", "/v1/admin/credentials", `{"tenant":"t2","scopes":["all"]}`, 201, []string{`"tenant":"t2"`}, nil},
 		{"operator grants operator", operator, "POST", "/v1/admin/credentials", `{"key":"op2","scopes":["operator"]}`, 201, nil, nil},
@@ -82,6 +83,7 @@ func TestAdminEndpointsByScope(t *testing.T) {
 		{"tenant revokes another tenant's credential", tenantAdmin, "DELETE", "/v1/admin/credentials/victim", "", 404, nil, nil},
 		{"tenant revokes an unknown credential", tenantAdmin, "DELETE", "/v1/admin/credentials/nobody", "", 404, nil, nil},
 		{"reader revokes", reader, "DELETE", "/v1/admin/credentials/mine", "", 403, nil, nil},
+		{"tenant revokes its tenant's operator credential", tenantAdmin, "DELETE", "/v1/admin/credentials/op", "", 403, nil, nil},
 		{"tenant revokes its own", tenantAdmin, "DELETE", "/v1/admin/credentials/mine", "", 204, nil, nil},
 		{"operator revokes another tenant's", operator, "DELETE", "/v1/admin/credentials/victim2", "", 204, nil, nil},
 	} {

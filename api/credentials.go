@@ -88,10 +88,17 @@ func (x *lrs) createCredential(w http.ResponseWriter, r *http.Request) {
 	if req.Name == "" {
 		req.Name = req.Key
 	}
-	if old, err := x.be.Credentials.Get(r.Context(), req.Key); err == nil && old.Tenant != caller.Tenant && !isOperator(caller) {
-		// Replacing another tenant's key would take it over.
-		writeError(w, http.StatusConflict, "key: "+req.Key+" is taken")
-		return
+	if old, err := x.be.Credentials.Get(r.Context(), req.Key); err == nil && !isOperator(caller) {
+		switch {
+		case old.Tenant != caller.Tenant:
+			// Replacing another tenant's key would take it over.
+			writeError(w, http.StatusConflict, "key: "+req.Key+" is taken")
+			return
+		case isOperator(old):
+			// Replacing it would take the operator scope from the install.
+			writeError(w, http.StatusForbidden, "key: "+req.Key+" is an operator credential; only operator credentials may replace it")
+			return
+		}
 	}
 	if _, err := x.be.Credentials.Put(r.Context(), req.Key, req.Secret, req.Name, req.Tenant, req.Scopes); err != nil {
 		var invalid *projections.CredentialError
@@ -139,6 +146,10 @@ func (x *lrs) revokeCredential(w http.ResponseWriter, r *http.Request) {
 	c, err := x.be.Credentials.Get(r.Context(), key)
 	if errors.Is(err, projections.ErrUnknownCredential) || err == nil && c.Tenant != caller.Tenant && !isOperator(caller) {
 		writeError(w, http.StatusNotFound, "credential "+key+" does not exist")
+		return
+	}
+	if err == nil && isOperator(c) && !isOperator(caller) {
+		writeError(w, http.StatusForbidden, "credential "+key+" is an operator credential; only operator credentials may revoke it")
 		return
 	}
 	if err == nil {
