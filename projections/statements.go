@@ -47,7 +47,7 @@ type Statements struct {
 // NewStatements returns the statements projection over store; waiters (may
 // be nil) are told when each event is applied.
 func NewStatements(store *Store, waiters *Waiters) (*Statements, error) {
-	p, err := NewProjection(store, statementsModel{w: waiters}, waiters)
+	p, err := NewProjection(store, statementsModel{}, waiters)
 	if err != nil {
 		return nil, err
 	}
@@ -94,9 +94,8 @@ func markReferenced(store *Store, sp Space) error {
 	return wb.Flush()
 }
 
-// statementsModel applies statements; w, when set, tells which events'
-// data this process's LRS validated already.
-type statementsModel struct{ w *Waiters }
+// statementsModel applies statements.
+type statementsModel struct{}
 
 func (statementsModel) Name() string { return StatementsName }
 
@@ -171,7 +170,7 @@ func ParsePosition(s string) (Position, error) {
 	return Position{Stored: v, ID: strings.ToLower(id)}, nil
 }
 
-func (m statementsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+func (statementsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
 		return 0, event.Reject(err)
