@@ -26,7 +26,9 @@ type memLog struct {
 	docs *projections.Documents
 	next int64
 	fail error
-	evs  []event.Event
+	// failIf, when set, fails a publish holding an event it holds for.
+	failIf func(event.Event) bool
+	evs    []event.Event
 	// applied closes when the last published event has been applied.
 	applied chan struct{}
 	// gate, when set, holds back applying the events published from now
@@ -39,6 +41,11 @@ func (l *memLog) PublishEvents(ctx context.Context, topic string, evs ...event.E
 	defer l.mu.Unlock()
 	if l.fail != nil {
 		return l.fail
+	}
+	for _, e := range evs {
+		if l.failIf != nil && l.failIf(e) {
+			return errors.New("memLog: publish refused by failIf")
+		}
 	}
 	for _, e := range evs {
 		l.evs = append(l.evs, e)

@@ -289,17 +289,24 @@ func (m *PlayerModule) cmi5Statements(w http.ResponseWriter, r *http.Request) {
 	}
 	doc.AUs[l.unit.IRI] = doc.Session
 	// moveOn: the AU's, then the blocks' and the course's satisfaction.
-	var extra []content.Statement
-	if content.MoveOnMet(l.unit.MoveOn, doc.Session.Completed, doc.Session.Passed) && !doc.Met[l.unit.IRI] {
+	if content.MoveOnMet(l.unit.MoveOn, doc.Session.Completed, doc.Session.Passed) {
 		doc.Met[l.unit.IRI] = true
 	}
-	for _, n := range l.info.Course.Satisfied(doc.Met, doc.Satisfied) {
-		doc.Satisfied[n.IRI] = true
+	var extra []content.Statement
+	newly := l.info.Course.Satisfied(doc.Met, doc.Satisfied)
+	for _, n := range newly {
 		extra = append(extra, content.Cmi5LMSStatement(l.reg.Actor, content.Cmi5VerbSatisfied, n, l.info.Course, l.reg.ID, l.reg.Session, time.Now(), nil))
 	}
 	if len(extra) > 0 {
+		// The AU's statements are stored and answered; satisfied counts
+		// as issued only once stored, so a failure here is retried with
+		// the registration's next statement instead of lost.
 		if err := m.storeStatements(r.Context(), l, extra); err != nil {
 			m.log().Error("cmi5 satisfied", "err", err)
+		} else {
+			for _, n := range newly {
+				doc.Satisfied[n.IRI] = true
+			}
 		}
 	}
 	body, _ := json.Marshal(doc)

@@ -1,0 +1,113 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/learnstream/learnstream/api"
+	"github.com/learnstream/learnstream/domain/content"
+	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/projections"
+)
+
+const oneAUCourse = `<?xml version="1.0" encoding="utf-8"?>
+<courseStructure xmlns="https://w3id.org/xapi/profiles/cmi5/v1/CourseStructure.xsd">
+  <course id="https://example.com/cmi5/one"><title><langstring lang="en-US">One</langstring></title>
+    <description><langstring lang="en-US">d</langstring></description></course>
+  <au id="https://example.com/cmi5/one/au" moveOn="Completed"><title><langstring lang="en-US">AU</langstring></title>
+    <description><langstring lang="en-US">d</langstring></description><url>https://au.example.com/index.html</url></au>
+</courseStructure>`
+
+// installCmi5 puts a bare cmi5.xml into a package store as tenant t1's.
+func installCmi5(t *testing.T, xml string) (*projections.PackageStore, string) {
+	t.Helper()
+	store := &projections.PackageStore{Dir: t.TempDir()}
+	st, err := store.Stage(strings.NewReader(xml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	course, err := content.ParseCMI5([]byte(xml), content.Options{IRIBase: "https://lrs.example/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	info := projections.PackageInfo{ID: projections.PackageID("t1", course.IRI), Tenant: "t1", Import: projections.NewImportID(now),
+		ImportedAt: now, Course: course}
+	if _, err := store.Install(st, info); err != nil {
+		t.Fatal(err)
+	}
+	return store, info.ID
+}
+
+// A satisfied statement whose store fails is not counted as issued: the
+// registration's next statement issues it.
+func TestCmi5SatisfiedIsRetriedAfterAFailedStore(t *testing.T) {
+	store, pkg := installCmi5(t, oneAUCourse)
+	f := newFixture(t, func(c *api.Config) {
+		// The launch URL names the LRS by its public URL.
+		c.Source = "https://lrs.example"
+		c.Modules = append(c.Modules, &api.PlayerModule{Packages: store, Dir: t.TempDir()})
+	})
+	resp, body := f.do(t, req{method: "POST", path: "/v1/registrations",
+		body: `{"actor":{"mbox":"mailto:ada@example.com"},"package":"` + pkg + `","unit":"https://example.com/cmi5/one/au"}`})
+	var reg struct{ Launch, Registration, Session string }
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &reg) != nil {
+		t.Fatalf("register: %d %s", resp.StatusCode, body)
+	}
+	launch, err := url.Parse(reg.Launch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch, _ := url.Parse(launch.Query().Get("fetch"))
+	endpoint, _ := url.Parse(launch.Query().Get("endpoint"))
+	resp, body = f.do(t, req{method: "POST", path: fetch.Path, user: "-"})
+	var tok struct {
+		Auth string `json:"auth-token"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &tok) != nil || tok.Auth == "" {
+		t.Fatalf("fetch: %d %s", resp.StatusCode, body)
+	}
+	post := func(verb, result string) {
+		t.Helper()
+		st := `{"actor":{"mbox":"mailto:ada@example.com"},"verb":{"id":"` + verb + `"},"object":{"id":"https://example.com/cmi5/one/au"},
+		  "context":{"registration":"` + reg.Registration + `","contextActivities":{"category":[{"id":"https://w3id.org/xapi/cmi5/context/categories/cmi5"}]},
+		  "extensions":{"https://w3id.org/xapi/cmi5/context/extensions/sessionid":"` + reg.Session + `"}}` + result + `}`
+		resp, body := f.do(t, req{method: "POST", path: endpoint.Path + "statements", body: st, user: "-",
+			headers: map[string]string{"Authorization": "Basic " + tok.Auth}})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", verb, resp.StatusCode, body)
+		}
+	}
+	isSatisfied := func(e event.Event) bool { return strings.Contains(string(e.Data), content.Cmi5VerbSatisfied) }
+	satisfied := func() int {
+		f.log.mu.Lock()
+		defer f.log.mu.Unlock()
+		n := 0
+		for _, e := range f.log.evs {
+			if isSatisfied(e) {
+				n++
+			}
+		}
+		return n
+	}
+
+	post(content.Cmi5VerbInitialized, "")
+	f.log.mu.Lock()
+	f.log.failIf = isSatisfied
+	f.log.mu.Unlock()
+	post(content.Cmi5VerbCompleted, `,"result":{"completion":true,"duration":"PT1M"}`)
+	if n := satisfied(); n != 0 {
+		t.Fatalf("%d satisfied statements stored while the log refused them", n)
+	}
+	f.log.mu.Lock()
+	f.log.failIf = nil
+	f.log.mu.Unlock()
+	post(content.Cmi5VerbTerminated, `,"result":{"duration":"PT2M"}`)
+	if n := satisfied(); n != 1 {
+		t.Errorf("after the next statement: %d satisfied statements, want 1 (the course's)", n)
+	}
+}
