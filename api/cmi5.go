@@ -311,7 +311,12 @@ func (m *PlayerModule) cmi5Statements(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := json.Marshal(doc)
 	if err := m.publishDoc(r.Context(), l.reg.Tenant, k, body); err != nil {
+		// Without its state the registration would judge the AU's next
+		// statement against the old session (a terminated after an
+		// unrecorded initialized is refused): the AU must know to retry.
 		m.log().Error("cmi5 state", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the statements are stored, the registration's state is not: "+err.Error())
+		return
 	}
 	writeJSON(w, http.StatusOK, ids)
 }

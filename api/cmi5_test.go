@@ -43,17 +43,18 @@ func installCmi5(t *testing.T, xml string) (*projections.PackageStore, string) {
 	return store, info.ID
 }
 
-// A satisfied statement whose store fails is not counted as issued: the
-// registration's next statement issues it.
-func TestCmi5SatisfiedIsRetriedAfterAFailedStore(t *testing.T) {
-	store, pkg := installCmi5(t, oneAUCourse)
-	f := newFixture(t, func(c *api.Config) {
-		// The launch URL names the LRS by its public URL.
-		c.Source = "https://lrs.example"
-		c.Modules = append(c.Modules, &api.PlayerModule{Packages: store, Dir: t.TempDir()})
-	})
+// cmi5AU is the AU side of one launch.
+type cmi5AU struct {
+	f                           *fixture
+	registration, session, auth string
+	statements                  string
+}
+
+// launchCmi5 registers ada on the unit and fetches the launch's auth token.
+func launchCmi5(t *testing.T, f *fixture, pkg, unit string) *cmi5AU {
+	t.Helper()
 	resp, body := f.do(t, req{method: "POST", path: "/v1/registrations",
-		body: `{"actor":{"mbox":"mailto:ada@example.com"},"package":"` + pkg + `","unit":"https://example.com/cmi5/one/au"}`})
+		body: `{"actor":{"mbox":"mailto:ada@example.com"},"package":"` + pkg + `","unit":"` + unit + `"}`})
 	var reg struct{ Launch, Registration, Session string }
 	if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &reg) != nil {
 		t.Fatalf("register: %d %s", resp.StatusCode, body)
@@ -71,17 +72,32 @@ func TestCmi5SatisfiedIsRetriedAfterAFailedStore(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &tok) != nil || tok.Auth == "" {
 		t.Fatalf("fetch: %d %s", resp.StatusCode, body)
 	}
-	post := func(verb, result string) {
-		t.Helper()
-		st := `{"actor":{"mbox":"mailto:ada@example.com"},"verb":{"id":"` + verb + `"},"object":{"id":"https://example.com/cmi5/one/au"},
-		  "context":{"registration":"` + reg.Registration + `","contextActivities":{"category":[{"id":"https://w3id.org/xapi/cmi5/context/categories/cmi5"}]},
-		  "extensions":{"https://w3id.org/xapi/cmi5/context/extensions/sessionid":"` + reg.Session + `"}}` + result + `}`
-		resp, body := f.do(t, req{method: "POST", path: endpoint.Path + "statements", body: st, user: "-",
-			headers: map[string]string{"Authorization": "Basic " + tok.Auth}})
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s: %d %s", verb, resp.StatusCode, body)
-		}
+	return &cmi5AU{f: f, registration: reg.Registration, session: reg.Session, auth: tok.Auth, statements: endpoint.Path + "statements"}
+}
+
+// post sends one cmi5 defined statement about the AU of oneAUCourse.
+func (a *cmi5AU) post(t *testing.T, verb, result string, want int) {
+	t.Helper()
+	st := `{"actor":{"mbox":"mailto:ada@example.com"},"verb":{"id":"` + verb + `"},"object":{"id":"https://example.com/cmi5/one/au"},
+	  "context":{"registration":"` + a.registration + `","contextActivities":{"category":[{"id":"https://w3id.org/xapi/cmi5/context/categories/cmi5"}]},
+	  "extensions":{"https://w3id.org/xapi/cmi5/context/extensions/sessionid":"` + a.session + `"}}` + result + `}`
+	resp, body := a.f.do(t, req{method: "POST", path: a.statements, body: st, user: "-",
+		headers: map[string]string{"Authorization": "Basic " + a.auth}})
+	if resp.StatusCode != want {
+		t.Fatalf("%s: %d %s, want %d", verb, resp.StatusCode, body, want)
 	}
+}
+
+// A satisfied statement whose store fails is not counted as issued: the
+// registration's next statement issues it.
+func TestCmi5SatisfiedIsRetriedAfterAFailedStore(t *testing.T) {
+	store, pkg := installCmi5(t, oneAUCourse)
+	f := newFixture(t, func(c *api.Config) {
+		// The launch URL names the LRS by its public URL.
+		c.Source = "https://lrs.example"
+		c.Modules = append(c.Modules, &api.PlayerModule{Packages: store, Dir: t.TempDir()})
+	})
+	au := launchCmi5(t, f, pkg, "https://example.com/cmi5/one/au")
 	isSatisfied := func(e event.Event) bool { return strings.Contains(string(e.Data), content.Cmi5VerbSatisfied) }
 	satisfied := func() int {
 		f.log.mu.Lock()
@@ -95,19 +111,39 @@ func TestCmi5SatisfiedIsRetriedAfterAFailedStore(t *testing.T) {
 		return n
 	}
 
-	post(content.Cmi5VerbInitialized, "")
+	au.post(t, content.Cmi5VerbInitialized, "", http.StatusOK)
 	f.log.mu.Lock()
 	f.log.failIf = isSatisfied
 	f.log.mu.Unlock()
-	post(content.Cmi5VerbCompleted, `,"result":{"completion":true,"duration":"PT1M"}`)
+	au.post(t, content.Cmi5VerbCompleted, `,"result":{"completion":true,"duration":"PT1M"}`, http.StatusOK)
 	if n := satisfied(); n != 0 {
 		t.Fatalf("%d satisfied statements stored while the log refused them", n)
 	}
 	f.log.mu.Lock()
 	f.log.failIf = nil
 	f.log.mu.Unlock()
-	post(content.Cmi5VerbTerminated, `,"result":{"duration":"PT2M"}`)
+	au.post(t, content.Cmi5VerbTerminated, `,"result":{"duration":"PT2M"}`, http.StatusOK)
 	if n := satisfied(); n != 1 {
 		t.Errorf("after the next statement: %d satisfied statements, want 1 (the course's)", n)
 	}
+}
+
+// When the registration's state cannot be written the AU is told (503),
+// and its retry is judged against the state that was kept.
+func TestCmi5StateWriteFailureIsAnswered(t *testing.T) {
+	store, pkg := installCmi5(t, oneAUCourse)
+	f := newFixture(t, func(c *api.Config) {
+		c.Source = "https://lrs.example"
+		c.Modules = append(c.Modules, &api.PlayerModule{Packages: store, Dir: t.TempDir()})
+	})
+	au := launchCmi5(t, f, pkg, "https://example.com/cmi5/one/au")
+	f.log.mu.Lock()
+	f.log.failIf = func(e event.Event) bool { return e.Type == projections.TypeDocument }
+	f.log.mu.Unlock()
+	au.post(t, content.Cmi5VerbInitialized, "", http.StatusServiceUnavailable)
+	f.log.mu.Lock()
+	f.log.failIf = nil
+	f.log.mu.Unlock()
+	au.post(t, content.Cmi5VerbInitialized, "", http.StatusOK)
+	au.post(t, content.Cmi5VerbTerminated, `,"result":{"duration":"PT2M"}`, http.StatusOK)
 }
