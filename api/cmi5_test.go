@@ -43,6 +43,15 @@ func installCmi5(t *testing.T, xml string) (*projections.PackageStore, string) {
 	return store, info.ID
 }
 
+// playerFixture is a server with the player over store.
+func playerFixture(t *testing.T, store *projections.PackageStore) *fixture {
+	return newFixture(t, func(c *api.Config) {
+		// The launch URL names the LRS by its public URL.
+		c.Source = "https://lrs.example"
+		c.Modules = append(c.Modules, &api.PlayerModule{Packages: store, Dir: t.TempDir()})
+	})
+}
+
 // cmi5AU is the AU side of one launch.
 type cmi5AU struct {
 	f                           *fixture
@@ -92,11 +101,7 @@ func (a *cmi5AU) post(t *testing.T, verb, result string, want int) {
 // registration's next statement issues it.
 func TestCmi5SatisfiedIsRetriedAfterAFailedStore(t *testing.T) {
 	store, pkg := installCmi5(t, oneAUCourse)
-	f := newFixture(t, func(c *api.Config) {
-		// The launch URL names the LRS by its public URL.
-		c.Source = "https://lrs.example"
-		c.Modules = append(c.Modules, &api.PlayerModule{Packages: store, Dir: t.TempDir()})
-	})
+	f := playerFixture(t, store)
 	au := launchCmi5(t, f, pkg, "https://example.com/cmi5/one/au")
 	isSatisfied := func(e event.Event) bool { return strings.Contains(string(e.Data), content.Cmi5VerbSatisfied) }
 	satisfied := func() int {
@@ -132,10 +137,7 @@ func TestCmi5SatisfiedIsRetriedAfterAFailedStore(t *testing.T) {
 // and its retry is judged against the state that was kept.
 func TestCmi5StateWriteFailureIsAnswered(t *testing.T) {
 	store, pkg := installCmi5(t, oneAUCourse)
-	f := newFixture(t, func(c *api.Config) {
-		c.Source = "https://lrs.example"
-		c.Modules = append(c.Modules, &api.PlayerModule{Packages: store, Dir: t.TempDir()})
-	})
+	f := playerFixture(t, store)
 	au := launchCmi5(t, f, pkg, "https://example.com/cmi5/one/au")
 	f.log.mu.Lock()
 	f.log.failIf = func(e event.Event) bool { return e.Type == projections.TypeDocument }
