@@ -191,7 +191,8 @@ func (x *lrs) store(ctx context.Context, cred projections.Credential, spec xapi.
 			old, err := x.cfg.Statements.Statement(ctx, cred.Tenant, st.ID)
 			switch {
 			case err == nil:
-				prev, perr := xapi.ParseStatement(old)
+				// Validated when it was stored: decoding is enough.
+				prev, perr := xapi.DecodeStored(old)
 				if perr != nil {
 					x.log.Error("stored statement unreadable", "id", st.ID, "err", perr)
 					return nil, http.StatusInternalServerError, "stored statement is unreadable"
