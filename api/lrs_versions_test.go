@@ -57,6 +57,7 @@ func TestMissingVersionNamesTheClientsVersion(t *testing.T) {
 		{"no history", req{method: "GET", path: "/xapi/statements", noVersion: true}, 400, "2.0.0"},
 		{"speaks 1.0.3", req{method: "GET", path: "/xapi/statements"}, 200, "1.0.3"},
 		{"then forgets the header", req{method: "POST", path: "/xapi/statements", body: good, noVersion: true}, 400, "1.0.3"},
+		{"its key with a guessed secret learns nothing", req{method: "POST", path: "/xapi/statements", body: good, user: "admin", pass: "guessed", noVersion: true}, 400, "2.0.0"},
 		{"another credential has no history", req{method: "GET", path: "/xapi/statements", user: "other", pass: "other-secret", noVersion: true}, 400, "2.0.0"},
 		{"wrong secret is not remembered", req{method: "GET", path: "/xapi/statements", user: "other", pass: "wrong-secret", headers: map[string]string{"X-Experience-API-Version": "1.0.3"}}, 401, "1.0.3"},
 		{"still no history", req{method: "GET", path: "/xapi/statements", user: "other", pass: "other-secret", noVersion: true}, 400, "2.0.0"},

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"sync"
@@ -35,22 +37,40 @@ func withSpec(r *http.Request, s xapi.Spec) *http.Request {
 // better than the newest one would (a 1.0.3 content player cannot act on
 // "2.0.0"). Without history, the answer names the newest version. Keys
 // enter only after authentication, so the map holds at most one entry per
-// credential.
+// credential; an entry answers only a request that carries the same key
+// and secret, so a guessed key learns nothing.
 type spokenVersions struct {
-	m sync.Map // credential key → xapi.Spec
+	m sync.Map // credential key → spoken
 }
 
-func (v *spokenVersions) remember(key string, s xapi.Spec) {
-	if old, ok := v.m.Load(key); !ok || old.(xapi.Spec) != s {
-		v.m.Store(key, s)
+type spoken struct {
+	auth [sha256.Size]byte // of the key and secret that named spec
+	spec xapi.Spec
+}
+
+func basicAuthDigest(key, secret string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(key + "\x00" + secret))
+}
+
+func (v *spokenVersions) remember(r *http.Request, key string, s xapi.Spec) {
+	k, secret, ok := r.BasicAuth()
+	if !ok || k != key {
+		return
+	}
+	e := spoken{auth: basicAuthDigest(k, secret), spec: s}
+	if old, ok := v.m.Load(key); !ok || old.(spoken) != e {
+		v.m.Store(key, e)
 	}
 }
 
 // guess names the version for a request that named none usable.
 func (v *spokenVersions) guess(r *http.Request) xapi.Spec {
-	if key, _, ok := r.BasicAuth(); ok {
-		if s, ok := v.m.Load(key); ok {
-			return s.(xapi.Spec)
+	if key, secret, ok := r.BasicAuth(); ok {
+		if e, ok := v.m.Load(key); ok {
+			d := basicAuthDigest(key, secret)
+			if got := e.(spoken); subtle.ConstantTimeCompare(got.auth[:], d[:]) == 1 {
+				return got.spec
+			}
 		}
 	}
 	return xapi.Latest
@@ -80,7 +100,7 @@ func (x *lrs) negotiate(w http.ResponseWriter, r *http.Request) (*http.Request, 
 func (x *lrs) rememberVersion(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if c := credential(r); c.Key != "" {
-			x.spoken.remember(c.Key, requestSpec(r))
+			x.spoken.remember(r, c.Key, requestSpec(r))
 		}
 		next(w, r)
 	}
