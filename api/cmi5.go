@@ -151,7 +151,7 @@ func (m *PlayerModule) cmi5Fetch(w http.ResponseWriter, r *http.Request) {
 	fail := func(code int, text string) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error-code": code, "error-text": text})
 	}
-	l, err := m.resolve(token)
+	l, err := m.resolve(r.Context(), token)
 	if err != nil || l.info.Course.Type != content.CMI5 {
 		fail(3, "no such launch")
 		return
@@ -191,7 +191,7 @@ func (m *PlayerModule) cmi5Auth(w http.ResponseWriter, r *http.Request) (*launch
 		writeError(w, http.StatusUnauthorized, "the auth token of this launch is required")
 		return nil, false
 	}
-	l, err := m.resolve(token)
+	l, err := m.resolve(r.Context(), token)
 	if err != nil {
 		writeError(w, http.StatusNotFound, "no such launch")
 		return nil, false

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -148,4 +149,36 @@ func TestCmi5StateWriteFailureIsAnswered(t *testing.T) {
 	f.log.mu.Unlock()
 	au.post(t, content.Cmi5VerbInitialized, "", http.StatusOK)
 	au.post(t, content.Cmi5VerbTerminated, `,"result":{"duration":"PT2M"}`, http.StatusOK)
+}
+
+// A launch lives only as long as the credential that registered it: its
+// statements would be written under that credential.
+func TestLaunchEndsWithItsCredential(t *testing.T) {
+	store, pkg := installCmi5(t, oneAUCourse)
+	f := playerFixture(t, store)
+	if _, err := f.creds.Put(context.Background(), "launcher", "launcher-secret", "launcher", "t1", []string{"all"}); err != nil {
+		t.Fatal(err)
+	}
+	register := func() string {
+		resp, body := f.do(t, req{method: "POST", path: "/v1/registrations", user: "launcher", pass: "launcher-secret",
+			body: `{"actor":{"mbox":"mailto:ada@example.com"},"package":"` + pkg + `","unit":"https://example.com/cmi5/one/au"}`})
+		var reg struct{ Launch string }
+		if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &reg) != nil {
+			t.Fatalf("register: %d %s", resp.StatusCode, body)
+		}
+		launch, _ := url.Parse(reg.Launch)
+		fetch, _ := url.Parse(launch.Query().Get("fetch"))
+		return fetch.Path
+	}
+	kept, revoked := register(), register()
+	if resp, body := f.do(t, req{method: "POST", path: kept, user: "-"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("fetch before the revocation: %d %s", resp.StatusCode, body)
+	}
+	if err := f.creds.Revoke(context.Background(), "launcher"); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := f.do(t, req{method: "POST", path: revoked, user: "-"})
+	if resp.StatusCode == http.StatusOK || !strings.Contains(string(body), "no such launch") {
+		t.Fatalf("fetch after the credential was revoked: %d %s", resp.StatusCode, body)
+	}
 }

@@ -243,7 +243,10 @@ func (l *launch) credential() projections.Credential {
 	return projections.Credential{Key: l.reg.CredKey, Name: l.reg.CredName, Tenant: l.reg.Tenant}
 }
 
-func (m *PlayerModule) resolve(token string) (*launch, error) {
+// resolve finds a launch by its token. A launch lives only as long as the
+// credential that registered it: its statements and documents are written
+// under that credential, so a revoked one ends its launches too.
+func (m *PlayerModule) resolve(ctx context.Context, token string) (*launch, error) {
 	if len(token) != 48 {
 		return nil, projections.ErrNoPackage
 	}
@@ -254,6 +257,15 @@ func (m *PlayerModule) resolve(token string) (*launch, error) {
 	var reg Registration
 	if err := json.Unmarshal(data, &reg); err != nil {
 		return nil, err
+	}
+	if creds := m.x.be.Credentials; creds != nil {
+		c, err := creds.Get(ctx, reg.CredKey)
+		if err != nil {
+			return nil, fmt.Errorf("registration %s: its credential: %w", reg.ID, err)
+		}
+		if c.Tenant != reg.Tenant {
+			return nil, fmt.Errorf("registration %s: its credential now belongs to another tenant", reg.ID)
+		}
 	}
 	info, err := m.Packages.Get(reg.Tenant, reg.Package)
 	if err != nil {
@@ -300,7 +312,7 @@ func (m *PlayerModule) writeState(ctx context.Context, l *launch, doc attemptDoc
 }
 
 func (m *PlayerModule) page(w http.ResponseWriter, r *http.Request) {
-	l, err := m.resolve(r.PathValue("token"))
+	l, err := m.resolve(r.Context(), r.PathValue("token"))
 	if err != nil || l.info.Course.Type == content.CMI5 {
 		http.Error(w, "no such launch", http.StatusNotFound)
 		return
@@ -386,7 +398,7 @@ func (m *PlayerModule) asset(w http.ResponseWriter, r *http.Request) {
 // the version's error code (the SCO reads it with GetLastError), never a
 // server error.
 func (m *PlayerModule) runtime(w http.ResponseWriter, r *http.Request) {
-	l, err := m.resolve(r.PathValue("token"))
+	l, err := m.resolve(r.Context(), r.PathValue("token"))
 	if err != nil || l.info.Course.Type == content.CMI5 {
 		writeError(w, http.StatusNotFound, "no such launch")
 		return
