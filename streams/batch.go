@@ -286,16 +286,24 @@ func (c *BatchConsumer) checkCommitted(ctx context.Context, log *slog.Logger) er
 		for p := range ends {
 			parts = append(parts, p)
 		}
-		resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.Group, Topics: map[string][]int{topic: parts}})
-		if err == nil {
-			err = resp.Error
-		}
+		var resp *kafka.OffsetFetchResponse
+		err = retryCoordinator(ctx, func() error {
+			var err error
+			resp, err = client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.Group, Topics: map[string][]int{topic: parts}})
+			if err == nil {
+				err = resp.Error
+				for _, po := range resp.Topics[topic] {
+					err = errors.Join(err, po.Error)
+				}
+			}
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("batch consumer %s: committed offsets of group %s: %w", c.Name, c.Group, err)
 		}
 		for _, po := range resp.Topics[topic] {
 			end, ok := ends[po.Partition]
-			if po.Error != nil || !ok || po.CommittedOffset <= end {
+			if !ok || po.CommittedOffset <= end {
 				continue
 			}
 			if !c.ResetBeyondEnd {
@@ -304,13 +312,16 @@ func (c *BatchConsumer) checkCommitted(ctx context.Context, log *slog.Logger) er
 				}
 				continue
 			}
-			cr, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: c.Group, GenerationID: -1,
-				Topics: map[string][]kafka.OffsetCommit{topic: {{Partition: po.Partition, Offset: 0}}}})
-			if err == nil {
-				for _, pc := range cr.Topics[topic] {
-					err = errors.Join(err, pc.Error)
+			err := retryCoordinator(ctx, func() error {
+				cr, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: c.Group, GenerationID: -1,
+					Topics: map[string][]kafka.OffsetCommit{topic: {{Partition: po.Partition, Offset: 0}}}})
+				if err == nil {
+					for _, pc := range cr.Topics[topic] {
+						err = errors.Join(err, pc.Error)
+					}
 				}
-			}
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("batch consumer %s: move group %s on %s/%d back to the log start (stop the group's other members first): %w",
 					c.Name, c.Group, topic, po.Partition, err)
@@ -320,4 +331,22 @@ func (c *BatchConsumer) checkCommitted(ctx context.Context, log *slog.Logger) er
 		}
 	}
 	return nil
+}
+
+// retryCoordinator runs a group request until it no longer fails with a
+// temporary Kafka error (a group coordinator that is loading or moving,
+// as on a broker that has just started), for up to 15 seconds.
+func retryCoordinator(ctx context.Context, f func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for {
+		err := f()
+		var kerr kafka.Error
+		if err == nil || !errors.As(err, &kerr) || !kerr.Temporary() {
+			return err
+		}
+		if !sleep(ctx, 100*time.Millisecond) {
+			return err
+		}
+	}
 }

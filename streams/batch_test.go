@@ -103,11 +103,23 @@ func TestBatchConsumerOffsetBeyondLogEnd(t *testing.T) {
 		publish(t, c.Brokers, topic, evs)
 		// The group had read 50 events of a log that now holds 10.
 		client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Transport: streams.Transport(c.Brokers)}
-		resp, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
-			Topics: map[string][]kafka.OffsetCommit{topic: {{Partition: 0, Offset: 50}}}})
-		if err != nil || resp.Topics[topic][0].Error != nil {
-			t.Fatalf("commit: %v %+v", err, resp)
-		}
+		// A broker that just started may still be loading its group
+		// coordinator (a temporary error).
+		waitFor(t, "the commit", 30*time.Second, func() bool {
+			resp, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
+				Topics: map[string][]kafka.OffsetCommit{topic: {{Partition: 0, Offset: 50}}}})
+			if err == nil && resp.Topics[topic][0].Error == nil {
+				return true
+			}
+			var kerr kafka.Error
+			if err == nil {
+				err = resp.Topics[topic][0].Error
+			}
+			if !errors.As(err, &kerr) || !kerr.Temporary() {
+				t.Fatalf("commit: %v", err)
+			}
+			return false
+		})
 
 		held := &sink{written: map[string]int{}}
 		stop := runBatch(t, c, topic, group, held)
