@@ -7,13 +7,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 log() { echo "[browser.sh] $*" >&2; }
 
-apt_install() { # package...
-  [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null || return 1
-  log "installing $* with apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends "$@" >/dev/null; }
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 rc=0
 if [[ ! -f "$ROOT/api/player/assets/scorm-again.min.js" ]]; then

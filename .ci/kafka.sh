@@ -41,16 +41,10 @@ START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
 log() { echo "[kafka.sh] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# On a bare Debian machine, install a missing tool when we may (root +
-# apt-get): Java 17+ to run Kafka and Maven to fetch its jars. These are the
-# only things the test setup installs outside .cache/ (see README, Tests).
-apt_install() { # package...
-  [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null || return 1
-  log "installing $* with apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends "$@" >/dev/null; }
-}
+# On a bare Debian machine, missing tools are installed when we may (root +
+# apt-get): Java 17+ to run Kafka and Maven to fetch its jars (README, Tests,
+# lists everything the test setup may install outside .cache/).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 java_bin() {
   if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then

@@ -17,6 +17,7 @@ CHDB_VERSION="${CHDB_VERSION:-4.4.0}"
 PY="$VENV/bin/python"
 
 log() { echo "[python.sh] $*" >&2; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ "${1:-}" == "--path" ]]; then
   echo "$PY"
@@ -61,14 +62,9 @@ if [[ ! -x "$PY" ]]; then
   if ! "$PYTHON3" -m venv "$VENV" 2>/dev/null; then
     # Debian's python3 ships venv support in a separate package.
     rm -rf "$VENV"
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-      log "python3 -m venv failed; installing python3-venv with apt-get"
-      export DEBIAN_FRONTEND=noninteractive
-      apt-get install -y -q python3-venv >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q python3-venv >/dev/null; }
-      "$PYTHON3" -m venv "$VENV"
-    else
-      log "python3 -m venv failed (install python3-venv)"; exit 1
-    fi
+    log "python3 -m venv failed; python3-venv is missing"
+    apt_install python3-venv || { log "install python3-venv"; exit 1; }
+    "$PYTHON3" -m venv "$VENV"
   fi
 fi
 
