@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
-	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,26 +13,27 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/event/schema"
+	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
 )
 
-// docSchemas compiles the JSON Schemas in docs/events.md, keyed by the name
-// after "json schema" in each fenced block: "envelope" or an event type.
+// docSchemas compiles the event schemas of domain/event/schema (the ones
+// docs/events.md shows), keyed by name: "envelope" or an event type.
 func docSchemas(t *testing.T) map[string]*jsonschema.Schema {
 	t.Helper()
-	md, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "events.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	re := regexp.MustCompile("(?s)```json schema ([^\\n]+)\\n(.*?)```")
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
 	out := map[string]*jsonschema.Schema{}
-	for _, m := range re.FindAllStringSubmatch(string(md), -1) {
-		name := strings.TrimSpace(m[1])
-		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(m[2]))
+	for _, name := range schema.Names() {
+		b, err := schema.JSON(name)
 		if err != nil {
-			t.Fatalf("docs/events.md: schema %s is not JSON: %v", name, err)
+			t.Fatal(err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("schema %s is not JSON: %v", name, err)
 		}
 		url := "mem://events/" + name
 		if err := c.AddResource(url, doc); err != nil {
@@ -42,12 +41,12 @@ func docSchemas(t *testing.T) map[string]*jsonschema.Schema {
 		}
 		s, err := c.Compile(url)
 		if err != nil {
-			t.Fatalf("docs/events.md: schema %s: %v", name, err)
+			t.Fatalf("schema %s: %v", name, err)
 		}
 		out[name] = s
 	}
-	if out["envelope"] == nil {
-		t.Fatal("docs/events.md has no envelope schema")
+	if out[schema.Envelope] == nil {
+		t.Fatal("domain/event/schema has no envelope schema")
 	}
 	return out
 }
@@ -164,4 +163,35 @@ func TestEmittedEventsMatchTheirSchemas(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	topicRecords(t, ctx, p.kafka, streams.TopicAdaptive, schemas)
+}
+
+// The event types and topics the code writes are the ones the contract
+// (domain/event/schema, hence docs/events.md and /asyncapi.json) lists.
+func TestContractListsEveryTypeAndTopicTheCodeWrites(t *testing.T) {
+	types := []string{
+		event.TypeStatementStored, projections.TypeAttachmentStored, projections.TypeDocument,
+		projections.TypeSkillPut, projections.TypeSkillDeleted, projections.TypePrerequisitePut, projections.TypePrerequisiteDeleted,
+		projections.TypeActivityPut, projections.TypeActivityDeleted, projections.TypeActivitySeen,
+		projections.TypeRolePut, projections.TypeRoleDeleted, projections.TypeLearnerRolePut,
+		projections.TypeRecommendationsUpdated, projections.TypeMasteryUpdated, projections.TypeDifficultyAdjusted,
+		projections.TypeCredentialPut, projections.TypeCredentialRevoked, streams.TypeItemFactors,
+	}
+	for _, typ := range types {
+		if _, ok := schema.Lookup(typ); !ok {
+			t.Errorf("event type %s is written by the code but not in domain/event/schema.Events", typ)
+		}
+	}
+	if len(types) != len(schema.Events) {
+		t.Errorf("the code writes %d event types, the contract lists %d", len(types), len(schema.Events))
+	}
+	topics := []string{streams.TopicStatements, streams.TopicDocuments, streams.TopicCatalog, streams.TopicRecommendations,
+		streams.TopicAdaptive, streams.TopicCredentials, streams.TopicItemFactors}
+	for _, tp := range topics {
+		if !slices.ContainsFunc(schema.Topics, func(s schema.Topic) bool { return s.Name == tp }) {
+			t.Errorf("topic %s is written by the code but not in domain/event/schema.Topics", tp)
+		}
+	}
+	if len(topics) != len(schema.Topics) {
+		t.Errorf("the code writes %d topics, the contract lists %d", len(topics), len(schema.Topics))
+	}
 }
