@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -320,6 +321,36 @@ func ItemSkills(g *graph.Graph, item string) []string {
 	return a.Teaches
 }
 
+// StatementSkills is the skills a scored statement is evidence on: its
+// object's (ItemSkills); for an object without skills of its own, those
+// of the activities in its contextActivities.parent; failing those, of
+// its contextActivities.grouping; each list in order, each skill once.
+// A question inside a lesson is the usual case: a SCORM interaction (its
+// IRI made at run time, never in the catalog) names its SCO as parent, a
+// cmi5 AU's statements carry the AU in grouping (the context template),
+// and any xAPI client can report questions under an activity the catalog
+// knows the same way.
+func StatementSkills(g *graph.Graph, st *xapi.Statement) []string {
+	s := ItemSkills(g, st.Object.Activity.ID)
+	if len(s) > 0 || st.Context == nil || st.Context.ContextActivities == nil {
+		return s
+	}
+	ca := st.Context.ContextActivities
+	for _, list := range [][]xapi.Activity{ca.Parent, ca.Grouping} {
+		for _, a := range list {
+			for _, k := range ItemSkills(g, a.ID) {
+				if !slices.Contains(s, k) {
+					s = append(s, k)
+				}
+			}
+		}
+		if len(s) > 0 {
+			break
+		}
+	}
+	return s
+}
+
 // optionsOf is the number of answer options of a choice item, from the
 // statement's activity definition (0: an open response, no guessing floor).
 func optionsOf(act *xapi.Activity) int {
@@ -376,7 +407,7 @@ func (a *Adaptive) learn(pos Position, e event.Event, ps *partModel[*adaptiveTen
 		return "", event.Transient(fmt.Errorf("adaptive consumer: catalog of tenant %s: %w", e.Tenant, err))
 	}
 	learner, item := st.LearnerKey(), act.ID
-	skills := ItemSkills(g, item)
+	skills := StatementSkills(g, st)
 	at := e.Time
 	if st.Timestamp != nil {
 		at = st.Timestamp.UTC()

@@ -39,11 +39,16 @@ func adaptiveGraph(t testing.TB) *graph.Graph {
 	return g
 }
 
-func scoredEvent(t testing.TB, i int, learner, item, result string) event.Event {
+// scoredEvent makes a stored statement event; extra are more top-level
+// members of the statement (`"context":{...}`).
+func scoredEvent(t testing.TB, i int, learner, item, result string, extra ...string) event.Event {
 	t.Helper()
 	res := ""
 	if result != "" {
 		res = `,"result":` + result
+	}
+	for _, x := range extra {
+		res += "," + x
 	}
 	data := fmt.Sprintf(`{"id":"%08d-0000-4000-8000-000000000000","actor":{"mbox":"mailto:%s"},"verb":{"id":"http://adlnet.gov/expapi/verbs/answered"},
 	  "object":{"id":"%s"}%s,"timestamp":"2026-11-29T10:%02d:%02d Z","stored":"2026-11-29T10:00:00Z","version":"1.0.0",
@@ -92,6 +97,7 @@ func TestAdaptiveHandleStatements(t *testing.T) {
 	for _, tc := range []struct {
 		name, item, result string
 		typ                string // default: a statement
+		parents, groupings []string
 		reject             string // substring of the DLQ reason; "" = accepted
 		mastery            []string
 		difficulty         int
@@ -108,6 +114,17 @@ func TestAdaptiveHandleStatements(t *testing.T) {
 		{name: "two skills", item: "q2", result: `{"success":true}`, mastery: []string{"sql", "joins"}, difficulty: 1, score: 1},
 		{name: "teaches when nothing assessed", item: "q3", result: `{"success":true}`, mastery: []string{"joins"}, difficulty: 1, score: 1},
 		{name: "item without skills", item: "nowhere", result: `{"success":true}`, difficulty: 1, score: 1},
+		// An interaction of a SCO: unknown to the catalog, evidence on
+		// the skills of its parent.
+		{name: "skills of the parent", item: "q1/interactions/i1", parents: []string{"q1"}, result: `{"success":true}`, mastery: []string{"sql"}, difficulty: 1, score: 1},
+		{name: "skills of every parent once", item: "q1/interactions/i1", parents: []string{"q1", "q2", "nowhere"}, result: `{"success":false}`, mastery: []string{"sql", "joins"}, difficulty: 1},
+		{name: "parent's teaches", item: "q3/interactions/i1", parents: []string{"q3"}, result: `{"success":true}`, mastery: []string{"joins"}, difficulty: 1, score: 1},
+		{name: "own skills win over the parent's", item: "q3", parents: []string{"q2"}, result: `{"success":true}`, mastery: []string{"joins"}, difficulty: 1, score: 1},
+		{name: "parent without skills", item: "q1/interactions/i1", parents: []string{"nowhere"}, result: `{"success":true}`, difficulty: 1, score: 1},
+		// A cmi5 AU's question: the AU is in grouping (context template).
+		{name: "skills of the grouping", item: "q2/question", groupings: []string{"q2"}, result: `{"success":true}`, mastery: []string{"sql", "joins"}, difficulty: 1, score: 1},
+		{name: "parent before grouping", item: "q1/interactions/i1", parents: []string{"q3"}, groupings: []string{"q1"}, result: `{"success":true}`, mastery: []string{"joins"}, difficulty: 1, score: 1},
+		{name: "grouping when the parent has none", item: "q1/interactions/i1", parents: []string{"nowhere"}, groupings: []string{"q1"}, result: `{"success":true}`, mastery: []string{"sql"}, difficulty: 1, score: 1},
 		{name: "scaled out of range", item: "q1", result: `{"score":{"scaled":1.5}}`, reject: "scaled"},
 		{name: "raw out of range", item: "q1", result: `{"score":{"raw":5,"min":0,"max":4}}`, reject: "raw"},
 		{name: "other event type", typ: "learnstream.catalog.skill.put.v1"},
@@ -116,7 +133,18 @@ func TestAdaptiveHandleStatements(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := &memSink{}
 			a := newAdaptive(t, openStore(t), sink, adaptiveGraph(t))
-			e := scoredEvent(t, 1, "ada@example.com", "https://example.com/"+tc.item, tc.result)
+			var extra []string
+			if len(tc.parents)+len(tc.groupings) > 0 {
+				list := func(ids []string) string {
+					var ps []string
+					for _, p := range ids {
+						ps = append(ps, `{"id":"https://example.com/`+p+`"}`)
+					}
+					return "[" + strings.Join(ps, ",") + "]"
+				}
+				extra = append(extra, `"context":{"contextActivities":{"parent":`+list(tc.parents)+`,"grouping":`+list(tc.groupings)+`}}`)
+			}
+			e := scoredEvent(t, 1, "ada@example.com", "https://example.com/"+tc.item, tc.result, extra...)
 			if tc.typ != "" {
 				e.Type = tc.typ
 			}

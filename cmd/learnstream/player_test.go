@@ -188,9 +188,11 @@ func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
 		return false
 	})
 
-	// And the adaptive model: the passed SCO is a scored attempt at the
-	// skill it assesses (here its own, made for the prerequisite edge).
-	eventually(t, p, "mastery showing a correct attempt at the quiz's skill", func() bool {
+	// And the adaptive model: the passed SCO and each answered
+	// interaction (q1 correct, q2 wrong, q3 correct; parent the SCO) are
+	// scored attempts at the skill the SCO assesses (here its own, made
+	// for the prerequisite edge).
+	eventually(t, p, "mastery showing 4 attempts, 3 correct, at the quiz's skill", func() bool {
 		_, _, mb := p.do(t, "GET", "/v1/learners/ada@example.com/mastery", "")
 		var mastery struct {
 			Skills []struct {
@@ -200,7 +202,7 @@ func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
 		}
 		json.Unmarshal(mb, &mastery)
 		for _, sk := range mastery.Skills {
-			if sk.Skill == reg.Activity && sk.Attempts >= 1 && sk.Correct >= 1 {
+			if sk.Skill == reg.Activity && sk.Attempts == 4 && sk.Correct == 3 {
 				return true
 			}
 		}
