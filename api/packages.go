@@ -60,9 +60,14 @@ func packageURL(info projections.PackageInfo) string {
 	return "/content/" + info.ID + "/" + info.Import + "/"
 }
 
+// errSkillsTooLarge marks a "skills" form part over content.MaxMetaFileBytes,
+// the bound of the mapping file inside a package too.
+var errSkillsTooLarge = fmt.Errorf("multipart part skills: larger than %d bytes", content.MaxMetaFileBytes)
+
 // upload finds the archive in the request: the body itself, or the "file"
 // part of a multipart form (with an optional "skills" part, the skill
-// mapping). The reader streams; nothing is buffered whole.
+// mapping, read whole up to content.MaxMetaFileBytes). The archive
+// streams; it is never buffered whole.
 func upload(r *http.Request) (body io.Reader, skills []byte, err error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" {
@@ -82,8 +87,11 @@ func upload(r *http.Request) (body io.Reader, skills []byte, err error) {
 		}
 		switch part.FormName() {
 		case "skills":
-			if skills, err = io.ReadAll(io.LimitReader(part, 4<<20)); err != nil {
+			if skills, err = io.ReadAll(io.LimitReader(part, content.MaxMetaFileBytes+1)); err != nil {
 				return nil, nil, fmt.Errorf("multipart part skills: %w", err)
+			}
+			if len(skills) > content.MaxMetaFileBytes {
+				return nil, nil, errSkillsTooLarge
 			}
 		case "file":
 			// The file part is read last: what follows it is not read.
@@ -95,13 +103,22 @@ func upload(r *http.Request) (body io.Reader, skills []byte, err error) {
 func (m *PackagesModule) importPackage(w http.ResponseWriter, r *http.Request) {
 	tenant := Tenant(r)
 	body, skillsData, err := upload(r)
-	if err != nil {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, errSkillsTooLarge):
+		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: err.Error(), Field: "skills",
+			Rule: fmt.Sprintf("at most %d bytes", content.MaxMetaFileBytes)})
+		return
+	case errors.As(err, &mbe):
+		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "package: " + err.Error(), Field: "package",
+			Rule: fmt.Sprintf("at most %d bytes", m.Store.MaxUploadBytes)})
+		return
+	case err != nil:
 		WriteFieldError(w, "body", err.Error())
 		return
 	}
 	st, err := m.Store.Stage(body)
 	if err != nil {
-		var mbe *http.MaxBytesError
 		switch {
 		case errors.Is(err, projections.ErrPackageTooLarge) || errors.As(err, &mbe):
 			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: "package: " + err.Error(), Field: "package",

@@ -2,8 +2,11 @@ package main
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -143,6 +146,8 @@ func TestPackageImportStoresServesAndPublishesCatalog(t *testing.T) {
 		{"missing launch file", []string{"imsmanifest.xml", strings.ReplaceAll(testSCORM12Manifest, "org.example.fractions", "org.example.other"), "intro.html", "x"},
 			`names no file in the package`},
 		{"unsupported", []string{"course.xml", "<course/>"}, "neither cmi5.xml (cmi5) nor imsmanifest.xml (SCORM)"},
+		{"a file where a folder is needed", []string{"imsmanifest.xml", testSCORM12Manifest, "intro.html", "x", "quiz", "x", "quiz/index.html", "x"},
+			`\"quiz\" is a file, and \"quiz/index.html\" needs a folder of that name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			zipPath := writeZip(t, dir, tc.name+".zip", tc.files...)
@@ -224,4 +229,74 @@ func randomText(n int) string {
 		b.WriteByte(byte('a' + x%26))
 	}
 	return b.String()
+}
+
+// The multipart form's skills part: bounded like the mapping file inside a
+// package, and it wins over that file.
+func TestPackageSkillsPart(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, credEnv(), append([]string{"--data-dir", filepath.Join(dir, "data"), "--content-iri-base", "https://lrs.example.com/"}, isolate()...)...)
+	defer p.stop(t)
+	authorMap := `{"skills":{"author.skill":"Author's"},"units":{"quiz":{"assesses":["author.skill"]}}}`
+	withMap := writeZip(t, dir, "with-map.zip", "imsmanifest.xml", testSCORM12Manifest, "intro.html", "x", "quiz/index.html", "x",
+		"learnstream-skills.json", authorMap)
+	companyMap := `{"skills":{"company.skill":"Company's"},"units":{"quiz":{"assesses":["company.skill"]}}}`
+	post := func(zipPath string, skills []byte) (int, string) {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		if skills != nil {
+			w, _ := mw.CreateFormFile("skills", "skills.json")
+			w.Write(skills)
+		}
+		w, _ := mw.CreateFormFile("file", "course.zip")
+		data, err := os.ReadFile(zipPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+		mw.Close()
+		req, _ := http.NewRequest("POST", p.url+"/v1/packages", &body)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.SetBasicAuth(testKey, testSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	quizSkills := func() string {
+		_, _, b := p.do(t, "GET", "/v1/activities/"+urlPathEscape("https://lrs.example.com/scorm/org.example.fractions/quiz"), "")
+		var a struct{ Assesses []string }
+		json.Unmarshal(b, &a)
+		return strings.Join(a.Assesses, ",")
+	}
+	const limit = 32 << 20
+	for _, tc := range []struct {
+		name   string
+		skills []byte
+		code   int
+		want   string // in the answer
+		quiz   string // skills the quiz assesses afterwards ("" = unchanged)
+	}{
+		{name: "over the limit", skills: append([]byte(`{"skills":{"x":"`), bytes.Repeat([]byte("y"), limit)...), code: http.StatusRequestEntityTooLarge,
+			want: fmt.Sprintf(`"field":"skills","rule":"at most %d bytes"`, limit)},
+		{name: "not a mapping", skills: []byte(`{"unit":{}}`), code: http.StatusBadRequest, want: `"field":"skills"`},
+		{name: "package's own mapping", code: http.StatusCreated, quiz: "author.skill"},
+		{name: "request's mapping wins", skills: []byte(companyMap), code: http.StatusCreated, quiz: "company.skill"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := quizSkills()
+			code, body := post(withMap, tc.skills)
+			if code != tc.code || !strings.Contains(body, tc.want) {
+				t.Fatalf("%d %.300s, want %d with %s", code, body, tc.code, tc.want)
+			}
+			want := tc.quiz
+			if want == "" {
+				want = before
+			}
+			eventually(t, p, "quiz assessing "+want, func() bool { return quizSkills() == want })
+		})
+	}
 }

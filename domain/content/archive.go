@@ -38,6 +38,11 @@ func CheckArchive(z *zip.Reader, lim Limits) error {
 		return fmt.Errorf("%w: %d files, more than the limit of %d", ErrUnsafe, len(z.File), lim.MaxFiles)
 	}
 	seen := map[string]bool{}
+	// files and folders (explicit, or implied by an entry's path), by
+	// name without case, each with the entry that made it: one name
+	// cannot be both, or unpacking would find a file where it needs a
+	// folder.
+	files, folders := map[string]string{}, map[string]string{}
 	var total uint64
 	for _, f := range z.File {
 		name, err := EntryName(f.Name)
@@ -56,6 +61,16 @@ func CheckArchive(z *zip.Reader, lim Limits) error {
 			return fmt.Errorf("%w: %q appears twice (names are compared without case)", ErrUnsafe, name)
 		}
 		seen[key] = true
+		if f.FileInfo().IsDir() {
+			folders[key] = name
+		} else {
+			files[key] = name
+		}
+		for dir := path.Dir(name); dir != "."; dir = path.Dir(dir) {
+			if _, ok := folders[strings.ToLower(dir)]; !ok {
+				folders[strings.ToLower(dir)] = name
+			}
+		}
 		total += f.UncompressedSize64
 		if total > uint64(lim.MaxExpandedBytes) {
 			return fmt.Errorf("%w: expands to more than the limit of %d bytes", ErrUnsafe, lim.MaxExpandedBytes)
@@ -63,6 +78,14 @@ func CheckArchive(z *zip.Reader, lim Limits) error {
 		if lim.MaxRatio > 0 && f.UncompressedSize64 > 1<<20 && f.UncompressedSize64 > f.CompressedSize64*uint64(lim.MaxRatio) {
 			return fmt.Errorf("%w: %q compresses %d:1, more than the limit of %d:1", ErrUnsafe, name,
 				f.UncompressedSize64/max(f.CompressedSize64, 1), lim.MaxRatio)
+		}
+	}
+	// Reported in entry order, so the answer names the same entry every time.
+	for _, f := range z.File {
+		name, _ := EntryName(f.Name)
+		key := strings.ToLower(name)
+		if by, ok := folders[key]; ok && files[key] == name {
+			return fmt.Errorf("%w: %q is a file, and %q needs a folder of that name", ErrUnsafe, name, by)
 		}
 	}
 	return nil
@@ -119,7 +142,10 @@ func (l *limited) Read(p []byte) (int, error) {
 
 // Read reads the package in fsys (an unpacked or still zipped archive):
 // cmi5.xml or imsmanifest.xml at its root, and the optional skill mapping
-// file. A package with neither is unsupported.
+// file. A package with neither is unsupported. A mapping given in
+// opts.Skills (uploaded with the import) replaces the package's own file,
+// which is then not read: the administrator importing a bought package
+// maps it to the company's skills, whatever its author shipped.
 func Read(fsys fs.FS, opts Options) (*Course, error) {
 	if err := checkBase(opts.IRIBase); err != nil {
 		return nil, err
@@ -129,6 +155,9 @@ func Read(fsys fs.FS, opts Options) (*Course, error) {
 			st, err := fs.Stat(fsys, name)
 			return err == nil && !st.IsDir()
 		}
+	}
+	if opts.Skills != nil {
+		return readManifest(fsys, opts)
 	}
 	data, err := ReadMetaFile(fsys, SkillsFile)
 	switch {
@@ -141,6 +170,11 @@ func Read(fsys fs.FS, opts Options) (*Course, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, err
 	}
+	return readManifest(fsys, opts)
+}
+
+// readManifest reads cmi5.xml or, failing it, imsmanifest.xml.
+func readManifest(fsys fs.FS, opts Options) (*Course, error) {
 	if data, err := ReadMetaFile(fsys, CMI5File); err == nil {
 		return ParseCMI5(data, opts)
 	} else if !errors.Is(err, fs.ErrNotExist) {

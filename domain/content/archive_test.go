@@ -67,6 +67,10 @@ func TestCheckArchive(t *testing.T) {
 		{name: "declared size over the limit", entries: []entry{{name: "big", data: "x", size: 5 << 20}}, want: "expands to more than the limit of 4194304 bytes"},
 		{name: "compression ratio", entries: []entry{{name: "bomb.txt", data: bomb}}, want: "more than the limit of 100:1"},
 		{name: "duplicate names", entries: []entry{{name: "A.html"}, {name: "a.html"}}, want: "appears twice"},
+		{name: "file then entry under it", entries: []entry{{name: "a", data: "x"}, {name: "a/b", data: "y"}}, want: `"a" is a file, and "a/b" needs a folder of that name`},
+		{name: "entry under a file that comes later", entries: []entry{{name: "a/b/c.html", data: "y"}, {name: "A/b", data: "x"}}, want: `"A/b" is a file, and "a/b/c.html" needs a folder`},
+		{name: "file and folder entry", entries: []entry{{name: "a/", mode: fs.ModeDir | 0o755}, {name: "a/x"}, {name: "b"}, {name: "b/", mode: fs.ModeDir | 0o755}}, want: "appears twice"},
+		{name: "folders shared by files", entries: []entry{{name: "a/b/c"}, {name: "a/b/d"}, {name: "a/e"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := CheckArchive(zipOf(t, tc.entries...), lim)

@@ -396,3 +396,60 @@ func TestReadDetectsType(t *testing.T) {
 		}
 	}
 }
+
+// The mapping uploaded with the import replaces the package's own
+// learnstream-skills.json, which is then not even read.
+func TestSkillMapOfTheRequestWins(t *testing.T) {
+	inPackage := `{"skills":{"author.skill":"Author's"},"units":{"quiz":{"assesses":["author.skill"]}}}`
+	request, err := ParseSkillMap([]byte(`{"skills":{"company.skill":"Company's"},"units":{"quiz":{"assesses":["company.skill"]}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := func(mapping string) fstest.MapFS {
+		fsys := fstest.MapFS{"imsmanifest.xml": {Data: []byte(scorm12Manifest)}}
+		for _, f := range scorm12Files {
+			fsys[f] = &fstest.MapFile{Data: []byte("x")}
+		}
+		if mapping != "" {
+			fsys[SkillsFile] = &fstest.MapFile{Data: []byte(mapping)}
+		}
+		return fsys
+	}
+	for _, tc := range []struct {
+		name      string
+		inPackage string
+		request   *SkillMap
+		want      string // the skill assessing the quiz; "" = an error
+		wantErr   string
+	}{
+		{name: "package only", inPackage: inPackage, want: "author.skill"},
+		{name: "request only", request: request, want: "company.skill"},
+		{name: "request over package", inPackage: inPackage, request: request, want: "company.skill"},
+		{name: "a broken package mapping is not read under a request's", inPackage: `{"unit":{}}`, request: request, want: "company.skill"},
+		{name: "a broken package mapping alone is refused", inPackage: `{"unit":{}}`, wantErr: "unknown field"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Read(files(tc.inPackage), Options{IRIBase: base, Skills: tc.request})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := graph.New()
+			if _, err := g.Apply(c.Batch(), graph.ImportOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			a, _ := g.Activity(base + "scorm/com.example.golf/quiz")
+			if !slices.Equal(a.Assesses, []string{tc.want}) {
+				t.Errorf("quiz assesses %v, want [%s]", a.Assesses, tc.want)
+			}
+		})
+	}
+}
+
+// scorm12Files are the files scorm12Manifest's resources name.
+var scorm12Files = []string{"rules/index.html", "scoring.html", "quiz/quiz.html", "glossary.pdf", "shared/api.js"}
