@@ -12,6 +12,8 @@
 #   make kafka-down  stop it
 #   make python      create .cache/venv with chDB (LEARNSTREAM_CHDB_PYTHON)
 #   make compose-check  validate docker-compose.yml (no Docker needed: .ci/composecheck)
+#   make asyncapi-parser  install @asyncapi/parser into .cache/asyncapi (the AsyncAPI
+#                    document test runs it with node)
 #
 # Variables: RACE_PKGS (tested with -race; the rest of ./... without), TEST_TIMEOUT,
 # GOTESTFLAGS (e.g. make test GOTESTFLAGS='-run TestX -v'), STATICCHECK_VERSION.
@@ -34,7 +36,7 @@ SERVE_FLAGS         ?= --dev
 
 export GO RACE_PKGS TEST_TIMEOUT GOTESTFLAGS STATICCHECK_VERSION
 
-.PHONY: player-assets test lint tools conformance serve bench kafka-up kafka-down kafka-status python compose-check clean-cache
+.PHONY: player-assets test lint tools conformance serve bench kafka-up kafka-down kafka-status python compose-check clean-cache asyncapi-parser
 
 # The SCORM run-time (scorm-again, MIT) embedded in the binary: fetched
 # once into .cache, copied into api/player/assets.
@@ -46,6 +48,13 @@ api/player/assets/scorm-again.min.js:
 	test -f .cache/npm/scorm-again-$(SCORM_AGAIN_VERSION).tgz || npm pack --silent --cache .cache/npm/cache --pack-destination .cache/npm scorm-again@$(SCORM_AGAIN_VERSION)
 	tar -xzf .cache/npm/scorm-again-$(SCORM_AGAIN_VERSION).tgz -C .cache/npm package/dist/scorm-again.min.js
 	cp .cache/npm/package/dist/scorm-again.min.js $@
+
+# The official AsyncAPI parser, which TestAsyncAPIPassesTheOfficialParser
+# runs on /asyncapi.json.
+ASYNCAPI_PARSER_VERSION ?= 3.6.6
+asyncapi-parser:
+	mkdir -p .cache/asyncapi
+	test -d .cache/asyncapi/node_modules/@asyncapi/parser || npm install --silent --no-audit --no-fund --prefix .cache/asyncapi @asyncapi/parser@$(ASYNCAPI_PARSER_VERSION)
 
 test:
 	bash .ci/test.sh test

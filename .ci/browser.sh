@@ -24,6 +24,10 @@ if [[ ! -f "$ROOT/.cache/npm/xapi-cmi5/Cmi5.umd.js" ]] && command -v npm >/dev/n
     tar -xzf "$tgz" -C "$ROOT/.cache/npm/xapi-cmi5" --strip-components=2 package/dist/Cmi5.umd.js || rc=1
   fi
 fi
+# The AsyncAPI document test runs the official parser with node.
+if command -v npm >/dev/null; then
+  make -C "$ROOT" --no-print-directory asyncapi-parser >&2 || { log "npm install @asyncapi/parser failed"; rc=1; }
+fi
 if ! command -v chromium >/dev/null; then
   apt_install chromium || { log "chromium missing and not installable here: browser tests will skip"; rc=1; }
 fi

@@ -88,7 +88,7 @@ type Router interface {
 type router struct{ s *Server }
 
 func (r router) Handle(pattern string, h http.HandlerFunc, scopes ...string) {
-	r.s.mux.HandleFunc(pattern, r.s.requireAuth(h, scopes...))
+	r.s.handle(pattern, r.s.requireAuth(h, scopes...))
 }
 
 // Tenant is the tenant of an authenticated request.
@@ -114,13 +114,13 @@ func (s *Server) v1Routes() {
 		m.Register(router{s})
 	}
 	if s.cfg.Admin != nil {
-		s.mux.HandleFunc("GET /v1/admin/projections", s.requireAuth(s.listProjections, scopesAdmin...))
+		s.handle("GET /v1/admin/projections", s.requireAuth(s.listProjections, scopesAdmin...))
 		// Projections are shared by every tenant: rebuilding one is the
 		// cluster operator's decision.
-		s.mux.HandleFunc("POST /v1/admin/projections/{name}/replay", s.requireAuth(s.replayProjection, projections.ScopeOperator))
+		s.handle("POST /v1/admin/projections/{name}/replay", s.requireAuth(s.replayProjection, projections.ScopeOperator))
 	}
 	if s.cfg.Progress != nil || len(s.progressExtensions()) > 0 {
-		s.mux.HandleFunc("GET /v1/learners/{learner}/progress", s.requireAuth(s.learnerProgress, "all", "all/read"))
+		s.handle("GET /v1/learners/{learner}/progress", s.requireAuth(s.learnerProgress, "all", "all/read"))
 	}
 }
 

@@ -36,7 +36,7 @@ type publicRouter interface {
 }
 
 // HandlePublic serves pattern without authentication.
-func (r router) HandlePublic(pattern string, h http.HandlerFunc) { r.s.mux.HandleFunc(pattern, h) }
+func (r router) HandlePublic(pattern string, h http.HandlerFunc) { r.s.handle(pattern, h) }
 
 // Register adds the package routes.
 func (m *PackagesModule) Register(r Router) {

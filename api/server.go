@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -72,6 +73,9 @@ type Config struct {
 	// consumers running).
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
+	// EventBrokers is the Kafka bootstrap address /asyncapi.json gives
+	// integrators; empty documents a placeholder.
+	EventBrokers string
 }
 
 // Server is the HTTP front of learnstream.
@@ -79,7 +83,19 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 	mux *http.ServeMux
+	// routes are the patterns registered on mux, in order.
+	routes []string
 }
+
+// handle registers pattern on the mux and remembers it (Routes).
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, h)
+	s.routes = append(s.routes, pattern)
+}
+
+// Routes returns the patterns ("METHOD /path") this server serves; the
+// OpenAPI document describes each of them.
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
 
 var (
 	httpRequests = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -111,24 +127,24 @@ func New(cfg Config) *Server {
 		cfg.Source = "learnstream"
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
-	s.routes()
+	s.register()
 	return s
 }
 
-func (s *Server) routes() {
+func (s *Server) register() {
 	s.opsRoutes()
 	x := &lrs{Server: s, be: s.backend()}
 	auth := func(h http.HandlerFunc, scopes []string) http.HandlerFunc {
 		return x.wrap(s.requireAuth(x.rememberVersion(h), scopes...))
 	}
-	s.mux.HandleFunc("GET /xapi/about", x.about)
-	s.mux.HandleFunc("OPTIONS /xapi/", x.preflight)
-	s.mux.HandleFunc("POST /xapi/", x.wrap(x.noMethod))
-	s.mux.HandleFunc("POST /xapi/statements", auth(x.postStatements, scopesStatementsWrite))
-	s.mux.HandleFunc("PUT /xapi/statements", auth(x.putStatement, scopesStatementsWrite))
-	s.mux.HandleFunc("GET /xapi/statements", auth(x.getStatements, scopesStatementsRead))
-	s.mux.HandleFunc("GET /xapi/activities", auth(x.activity, scopesDescribe))
-	s.mux.HandleFunc("GET /xapi/agents", auth(x.agents, scopesDescribe))
+	s.handle("GET /xapi/about", x.about)
+	s.handle("OPTIONS /xapi/", x.preflight)
+	s.handle("POST /xapi/", x.wrap(x.noMethod))
+	s.handle("POST /xapi/statements", auth(x.postStatements, scopesStatementsWrite))
+	s.handle("PUT /xapi/statements", auth(x.putStatement, scopesStatementsWrite))
+	s.handle("GET /xapi/statements", auth(x.getStatements, scopesStatementsRead))
+	s.handle("GET /xapi/activities", auth(x.activity, scopesDescribe))
+	s.handle("GET /xapi/agents", auth(x.agents, scopesDescribe))
 	for _, d := range []struct {
 		path        string
 		res         docResource
@@ -139,24 +155,26 @@ func (s *Server) routes() {
 		{"/xapi/agents/profile", agentProfileResource, scopesProfileRead, scopesProfileWrite},
 	} {
 		h := x.documents(d.res)
-		s.mux.HandleFunc("GET "+d.path, auth(h, d.read))
+		s.handle("GET "+d.path, auth(h, d.read))
 		for _, m := range []string{"PUT", "POST", "DELETE"} {
-			s.mux.HandleFunc(m+" "+d.path, auth(h, d.write))
+			s.handle(m+" "+d.path, auth(h, d.write))
 		}
 	}
 	if x.be.Credentials != nil {
-		s.mux.HandleFunc("POST /v1/admin/credentials", s.requireAuth(x.createCredential, scopesAdmin...))
-		s.mux.HandleFunc("GET /v1/admin/credentials", s.requireAuth(x.listCredentials, scopesAdmin...))
-		s.mux.HandleFunc("DELETE /v1/admin/credentials/{key}", s.requireAuth(x.revokeCredential, scopesAdmin...))
+		s.handle("POST /v1/admin/credentials", s.requireAuth(x.createCredential, scopesAdmin...))
+		s.handle("GET /v1/admin/credentials", s.requireAuth(x.listCredentials, scopesAdmin...))
+		s.handle("DELETE /v1/admin/credentials/{key}", s.requireAuth(x.revokeCredential, scopesAdmin...))
 	}
 	s.v1Routes()
 }
 
 // opsRoutes are served by every process, whatever its roles.
 func (s *Server) opsRoutes() {
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.Handler())
+	s.handle("GET /healthz", s.healthz)
+	s.handle("GET /readyz", s.readyz)
+	s.handle("GET /metrics", promhttp.Handler().ServeHTTP)
+	s.handle("GET /openapi.json", documentHandler(OpenAPI))
+	s.handle("GET /asyncapi.json", documentHandler(func() ([]byte, error) { return AsyncAPI(AsyncAPIOptions{Brokers: s.cfg.EventBrokers}) }))
 }
 
 // NewOps returns a server with only the operator endpoints (health,

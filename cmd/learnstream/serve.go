@@ -418,6 +418,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		Ready:  readiness(brokers, streams.DefaultHealth, health.check),
 		Logger: log,
 		Source: publicURL,
+		// /asyncapi.json names the brokers integrators consume from.
+		EventBrokers: strings.Join(brokers, ","),
 	}
 	if progress != nil {
 		apiCfg.Progress = progress

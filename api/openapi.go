@@ -1,0 +1,480 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/learnstream/learnstream/domain/event/schema"
+)
+
+// The OpenAPI document is built from a table of operations rather than
+// written by hand as JSON: the event schemas of domain/event/schema are
+// embedded in it the same way they are in the AsyncAPI document, and a test
+// holds the table to the routes the server registers.
+
+type obj = map[string]any
+
+// apiOp is one operation of the HTTP API.
+type apiOp struct {
+	method, path string
+	tag          string
+	summary      string
+	// public operations take no credentials (health, contracts, what
+	// browsers load by URL, the player's token-bearing calls).
+	public bool
+	// scopes are the credential scopes that may call it (any one).
+	scopes []string
+	query  []string
+	// headers are request headers the operation reads.
+	headers []string
+	// request maps a content type to its schema; nil means no body.
+	request obj
+	// responses maps a status code to a content map (nil for no body).
+	responses map[string]obj
+}
+
+func jsonBody(s obj) obj { return obj{"application/json": obj{"schema": s}} }
+
+func ref(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
+
+func object(required []string, props obj) obj {
+	o := obj{"type": "object", "properties": props}
+	if len(required) > 0 {
+		o["required"] = required
+	}
+	return o
+}
+
+func arrayOf(items obj) obj { return obj{"type": "array", "items": items} }
+
+var (
+	str      = obj{"type": "string"}
+	anyJSON  = obj{}
+	anyBody  = obj{"*/*": obj{"schema": anyJSON}}
+	errorRes = jsonBody(ref("Error"))
+	// xapiErrors are what every xAPI resource may answer besides success.
+	xapiErrors = map[string]obj{"400": errorRes, "401": errorRes, "403": errorRes, "404": errorRes, "409": errorRes,
+		"412": errorRes, "413": errorRes, "503": errorRes}
+	v1Errors = map[string]obj{"400": errorRes, "401": errorRes, "403": errorRes, "404": errorRes, "409": errorRes,
+		"413": errorRes, "503": errorRes}
+)
+
+func with(base map[string]obj, more map[string]obj) map[string]obj {
+	out := maps.Clone(base)
+	maps.Copy(out, more)
+	return out
+}
+
+var (
+	scopesAllRead       = []string{"all", "all/read"}
+	statementQueryNames = []string{"statementId", "voidedStatementId", "agent", "verb", "activity", "registration",
+		"related_activities", "related_agents", "since", "until", "limit", "format", "attachments", "ascending", "more"}
+	documentQueryParams = []string{"activityId", "agent", "registration", "stateId", "profileId", "since"}
+	catalogEntity       = map[string]string{"skills": "learnstream.catalog.skill.put.v1",
+		"activities": "learnstream.catalog.activity.put.v1", "roles": "learnstream.catalog.role.put.v1"}
+)
+
+// apiOps lists every operation the server can register (which of them a
+// process serves depends on its roles).
+func apiOps() []apiOp {
+	ops := []apiOp{
+		{method: "GET", path: "/healthz", tag: "operations", summary: "Liveness: the process is up.", public: true,
+			responses: map[string]obj{"200": jsonBody(ref("Status"))}},
+		{method: "GET", path: "/readyz", tag: "operations", summary: "Readiness: the broker is reachable and the consumers run.", public: true,
+			responses: map[string]obj{"200": jsonBody(ref("Status")), "503": jsonBody(ref("Status"))}},
+		{method: "GET", path: "/metrics", tag: "operations", summary: "Prometheus metrics (text exposition format).", public: true,
+			responses: map[string]obj{"200": obj{"text/plain": obj{"schema": str}}}},
+		{method: "GET", path: "/openapi.json", tag: "operations", summary: "This document.", public: true,
+			responses: map[string]obj{"200": jsonBody(obj{"type": "object", "required": []string{"openapi", "paths"}})}},
+		{method: "GET", path: "/asyncapi.json", tag: "operations", summary: "The AsyncAPI 3.0 document of every topic and event type.", public: true,
+			responses: map[string]obj{"200": jsonBody(obj{"type": "object", "required": []string{"asyncapi", "channels"}})}},
+
+		// xAPI LRS.
+		{method: "GET", path: "/xapi/about", tag: "xapi", summary: "The xAPI versions this LRS speaks.", public: true,
+			responses: map[string]obj{"200": jsonBody(object([]string{"version"}, obj{"version": arrayOf(str), "extensions": obj{"type": "object"}}))}},
+		{method: "OPTIONS", path: "/xapi/", tag: "xapi", summary: "CORS preflight for every xAPI resource.", public: true,
+			responses: map[string]obj{"204": nil, "200": nil}},
+		{method: "POST", path: "/xapi/", tag: "xapi", summary: "xAPI alternate request syntax (method=... in the query, the request in a form body); any other POST answers 405.", public: true,
+			query: []string{"method"}, request: obj{"application/x-www-form-urlencoded": obj{"schema": obj{"type": "object"}}},
+			responses: with(xapiErrors, map[string]obj{"200": anyBody, "204": nil, "405": errorRes})},
+		{method: "POST", path: "/xapi/statements", tag: "xapi", summary: "Store one statement or a batch; answers the ids.", scopes: scopesStatementsWrite,
+			headers: []string{"X-Experience-API-Version"}, query: []string{"method"},
+			request: obj{"application/json": obj{"schema": obj{"oneOf": []any{ref("Statement"), arrayOf(ref("Statement"))}}},
+				"multipart/mixed": obj{"schema": obj{"type": "string"}}},
+			responses: with(xapiErrors, map[string]obj{"200": jsonBody(arrayOf(str))})},
+		{method: "PUT", path: "/xapi/statements", tag: "xapi", summary: "Store one statement under the given statementId.", scopes: scopesStatementsWrite,
+			headers: []string{"X-Experience-API-Version"}, query: []string{"statementId"},
+			request:   obj{"application/json": obj{"schema": ref("Statement")}, "multipart/mixed": obj{"schema": obj{"type": "string"}}},
+			responses: with(xapiErrors, map[string]obj{"204": nil})},
+		{method: "GET", path: "/xapi/statements", tag: "xapi", summary: "One statement by id, or a StatementResult of a query (more for the next page).", scopes: scopesStatementsRead,
+			headers: []string{"X-Experience-API-Version"}, query: statementQueryNames,
+			responses: with(xapiErrors, map[string]obj{"200": obj{
+				"application/json": obj{"schema": obj{"oneOf": []any{ref("Statement"), ref("StatementResult")}}},
+				"multipart/mixed":  obj{"schema": obj{"type": "string"}}}})},
+		{method: "GET", path: "/xapi/activities", tag: "xapi", summary: "The canonical definition of an activity.", scopes: scopesDescribe,
+			headers: []string{"X-Experience-API-Version"}, query: []string{"activityId"},
+			responses: with(xapiErrors, map[string]obj{"200": jsonBody(object([]string{"id"}, obj{"id": str, "objectType": str, "definition": obj{"type": "object"}}))})},
+		{method: "GET", path: "/xapi/agents", tag: "xapi", summary: "The Person object of an agent.", scopes: scopesDescribe,
+			headers: []string{"X-Experience-API-Version"}, query: []string{"agent"},
+			responses: with(xapiErrors, map[string]obj{"200": jsonBody(object([]string{"objectType"}, obj{"objectType": obj{"const": "Person"}}))})},
+
+		// Administration.
+		{method: "POST", path: "/v1/admin/credentials", tag: "admin", summary: "Create a credential (the secret is answered once and stored hashed).", scopes: scopesAdmin,
+			request:   jsonBody(ref("CredentialRequest")),
+			responses: with(v1Errors, map[string]obj{"201": jsonBody(ref("CredentialRequest"))})},
+		{method: "GET", path: "/v1/admin/credentials", tag: "admin", summary: "The caller's tenant's credentials (an operator's ?tenant= names another, or * all).", scopes: scopesAdmin,
+			query:     []string{"tenant"},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(arrayOf(ref("Credential")))})},
+		{method: "DELETE", path: "/v1/admin/credentials/{key}", tag: "admin", summary: "Revoke a credential.", scopes: scopesAdmin,
+			responses: with(v1Errors, map[string]obj{"204": nil})},
+		{method: "GET", path: "/v1/admin/projections", tag: "admin", summary: "The read models, their counts and (operators) their positions.", scopes: scopesAdmin,
+			query:     []string{"tenant"},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(arrayOf(object([]string{"name"}, obj{"name": str})))})},
+		{method: "POST", path: "/v1/admin/projections/{name}/replay", tag: "admin", summary: "Rebuild a read model from offset 0 (operator scope).", scopes: []string{"operator"},
+			responses: with(v1Errors, map[string]obj{"202": jsonBody(object([]string{"name"}, obj{"name": str}))})},
+
+		// Learners.
+		{method: "GET", path: "/v1/learners/{learner}/progress", tag: "learners", summary: "Progress per activity (attempts, best score, completion), with the adaptive role's effect evaluation when it runs.", scopes: scopesAllRead,
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"learner", "activities"}, obj{"learner": str, "activities": arrayOf(obj{"type": "object"})}))})},
+		{method: "GET", path: "/v1/learners/{learner}/recommendations", tag: "learners", summary: "The learner's latest recommendations, as the last recommendations.updated event carried them.", scopes: scopesAllRead,
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("LearnerRecommendations"))})},
+		{method: "GET", path: "/v1/learners/{learner}/mastery", tag: "learners", summary: "BKT mastery and Elo ability per skill.", scopes: scopesAllRead,
+			query:     []string{"threshold"},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"learner", "skills"}, obj{"learner": str, "threshold": obj{"type": "number"}, "skills": arrayOf(ref("SkillMastery"))}))})},
+		{method: "GET", path: "/v1/learners/{learner}/next", tag: "learners", summary: "The next items, nearest the target success probability.", scopes: scopesAllRead,
+			query:     []string{"skill", "n", "target"},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"learner"}, obj{"learner": str}))})},
+		{method: "GET", path: "/v1/learners/{learner}/role", tag: "learners", summary: "The learner's role.", scopes: scopesAllRead,
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("LearnerRole"))})},
+		{method: "PUT", path: "/v1/learners/{learner}/role", tag: "learners", summary: "Assign the learner a role (an empty role removes it).", scopes: []string{"all"},
+			request:   jsonBody(object([]string{"role"}, obj{"role": str})),
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("LearnerRole"))})},
+		{method: "GET", path: "/v1/learners/{learner}/path", tag: "learners", summary: "A learning path to a role or skill.", scopes: scopesAllRead,
+			query:     []string{"role", "skill"},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"learner", "target"}, obj{"learner": str, "target": obj{"type": "object"}}))})},
+		{method: "GET", path: "/v1/courses/{id}/effectiveness", tag: "learners", summary: "How well a course teaches its skills across learners.", scopes: scopesAllRead,
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(obj{"type": "object"})})},
+		{method: "GET", path: "/v1/streams/recommendations", tag: "learners", summary: "Server-sent events of the recommendations topic: each event's name is the ce_type, its data the event data, its id a resume position for Last-Event-ID.", scopes: scopesAllRead,
+			headers: []string{"Last-Event-ID"}, query: []string{"from"},
+			responses: with(v1Errors, map[string]obj{"200": obj{"text/event-stream": obj{"schema": str, "x-event-data": ref("learnstream.recommendations.updated.v1")}}})},
+
+		// Catalog.
+		{method: "GET", path: "/v1/catalog", tag: "catalog", summary: "Counts of the catalog's entities and the problems found in it.", scopes: scopesAllRead,
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"skills", "activities", "roles", "prerequisites", "problems"}, obj{"problems": arrayOf(anyJSON)}))})},
+		{method: "POST", path: "/v1/catalog/import", tag: "catalog", summary: "Import skills, prerequisites, activities and roles (JSON or CSV).", scopes: []string{"all"},
+			request:   obj{"application/json": obj{"schema": ref("CatalogImport")}, "text/csv": obj{"schema": str}},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"skills", "prerequisites"}, obj{}))})},
+		{method: "GET", path: "/v1/prerequisites", tag: "catalog", summary: "Every prerequisite edge.", scopes: scopesAllRead,
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"prerequisites"}, obj{"prerequisites": arrayOf(obj{"type": "object"})}))})},
+		{method: "PUT", path: "/v1/prerequisites/{from}/{to}", tag: "catalog", summary: "Add the edge: from is learned before to.", scopes: []string{"all"},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"from", "to"}, obj{"from": str, "to": str, "prerequisites_of_to": arrayOf(str)}))})},
+		{method: "DELETE", path: "/v1/prerequisites/{from}/{to}", tag: "catalog", summary: "Remove the edge.", scopes: []string{"all"},
+			responses: with(v1Errors, map[string]obj{"204": nil, "200": jsonBody(obj{"type": "object"})})},
+
+		// Content.
+		{method: "POST", path: "/v1/packages", tag: "content", summary: "Import a SCORM 1.2/2004 or cmi5 package (zip); its course joins the catalog.", scopes: []string{"all", "packages"},
+			request:   obj{"application/zip": obj{"schema": obj{"type": "string", "contentEncoding": "binary"}}},
+			responses: with(v1Errors, map[string]obj{"201": jsonBody(ref("PackageImport"))})},
+		{method: "GET", path: "/v1/packages", tag: "content", summary: "The tenant's packages.", scopes: []string{"all", "all/read", "packages"},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"packages"}, obj{"packages": arrayOf(obj{"type": "object"})}))})},
+		{method: "GET", path: "/v1/packages/{id}", tag: "content", summary: "One package and its units.", scopes: []string{"all", "all/read", "packages"},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"id", "import"}, obj{"id": str, "import": str}))})},
+		{method: "GET", path: "/content/{id}/{import}/{path}", tag: "content", summary: "A file of an imported package ({path} may span several segments).", public: true,
+			responses: map[string]obj{"200": anyBody, "404": anyBody}},
+		{method: "POST", path: "/v1/registrations", tag: "content", summary: "Launch a package unit for a learner: a registration and a player URL.", scopes: []string{"all"},
+			request:   jsonBody(object([]string{"actor", "package"}, obj{"actor": obj{"type": "object"}, "package": str, "unit": str})),
+			responses: with(v1Errors, map[string]obj{"201": jsonBody(ref("Registration"))})},
+		{method: "POST", path: "/v1/registrations/{registration}/waive", tag: "content", summary: "Waive a cmi5 AU for a registration.", scopes: []string{"all"},
+			request:   jsonBody(obj{"type": "object"}),
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(obj{"type": "object"})})},
+		{method: "GET", path: "/player/{token}", tag: "player", summary: "The SCORM player page of a launch.", public: true,
+			responses: map[string]obj{"200": obj{"text/html": obj{"schema": str}}, "404": anyBody}},
+		{method: "GET", path: "/player/assets/{file}", tag: "player", summary: "The player's runtime assets.", public: true,
+			responses: map[string]obj{"200": anyBody, "404": anyBody}},
+		{method: "POST", path: "/v1/runtime/{token}", tag: "player", summary: "A SCORM runtime commit of a launch (the token authorises it); answers the SCORM error code.", public: true,
+			request:   jsonBody(obj{"type": "object"}),
+			responses: map[string]obj{"200": jsonBody(object([]string{"error"}, obj{"error": obj{"type": "integer"}, "message": str, "statements": obj{"type": "integer"}})), "400": errorRes, "404": errorRes, "410": errorRes, "503": errorRes}},
+		{method: "POST", path: "/v1/cmi5/fetch/{token}", tag: "player", summary: "The cmi5 fetch URL: answers the launch's auth token once.", public: true,
+			responses: map[string]obj{"200": jsonBody(object([]string{"auth-token"}, obj{"auth-token": str})), "400": jsonBody(object([]string{"error-code"}, obj{"error-code": str, "error-text": str}))}},
+		{method: "GET", path: "/cmi5/{token}/xapi/about", tag: "player", summary: "xAPI about for a cmi5 AU.", public: true,
+			responses: map[string]obj{"200": jsonBody(object([]string{"version"}, obj{"version": arrayOf(str)}))}},
+	}
+	for _, m := range []string{"POST", "PUT"} {
+		ops = append(ops, apiOp{method: m, path: "/cmi5/{token}/xapi/statements", tag: "player", summary: "Statements of a cmi5 AU (cmi5 rules enforced), under the launch's auth token.", public: true,
+			headers: []string{"Authorization"}, query: []string{"statementId"},
+			request:   jsonBody(obj{"oneOf": []any{ref("Statement"), arrayOf(ref("Statement"))}}),
+			responses: with(xapiErrors, map[string]obj{"200": jsonBody(arrayOf(str)), "204": nil})})
+	}
+	for _, m := range []string{"GET", "PUT", "POST", "DELETE"} {
+		ops = append(ops, apiOp{method: m, path: "/cmi5/{token}/xapi/activities/state", tag: "player", summary: "The xAPI State resource of a cmi5 AU, under the launch's auth token.", public: true,
+			headers: []string{"Authorization"}, query: documentQueryParams,
+			request:   anyBody,
+			responses: with(xapiErrors, map[string]obj{"200": anyBody, "204": nil})})
+	}
+	ops = append(ops, apiOp{method: "GET", path: "/cmi5/{token}/xapi/agents/profile", tag: "player", summary: "The learner preferences agent profile of a cmi5 AU.", public: true,
+		headers: []string{"Authorization"}, query: documentQueryParams,
+		responses: with(xapiErrors, map[string]obj{"200": anyBody})})
+
+	docs := []struct {
+		path        string
+		what        string
+		read, write []string
+	}{
+		{"/xapi/activities/state", "State", scopesStateRead, scopesStateWrite},
+		{"/xapi/activities/profile", "Activity Profile", scopesProfileRead, scopesProfileWrite},
+		{"/xapi/agents/profile", "Agent Profile", scopesProfileRead, scopesProfileWrite},
+	}
+	for _, d := range docs {
+		ops = append(ops,
+			apiOp{method: "GET", path: d.path, tag: "xapi", summary: "One " + d.what + " document, or the ids of the documents (without the id parameter).", scopes: d.read,
+				headers: []string{"X-Experience-API-Version", "If-None-Match"}, query: documentQueryParams,
+				responses: with(xapiErrors, map[string]obj{"200": anyBody, "304": nil})},
+			apiOp{method: "PUT", path: d.path, tag: "xapi", summary: "Store a " + d.what + " document (If-Match / If-None-Match honoured).", scopes: d.write,
+				headers: []string{"X-Experience-API-Version", "If-Match", "If-None-Match"}, query: documentQueryParams, request: anyBody,
+				responses: with(xapiErrors, map[string]obj{"204": nil})},
+			apiOp{method: "POST", path: d.path, tag: "xapi", summary: "Merge a JSON object into a " + d.what + " document.", scopes: d.write,
+				headers: []string{"X-Experience-API-Version", "If-Match", "If-None-Match"}, query: documentQueryParams, request: jsonBody(obj{"type": "object"}),
+				responses: with(xapiErrors, map[string]obj{"204": nil})},
+			apiOp{method: "DELETE", path: d.path, tag: "xapi", summary: "Delete a " + d.what + " document (State: or every matching document).", scopes: d.write,
+				headers: []string{"X-Experience-API-Version", "If-Match"}, query: documentQueryParams,
+				responses: with(xapiErrors, map[string]obj{"204": nil})},
+		)
+	}
+
+	// Skills, activities and roles share one shape of resource; their
+	// bodies are the data of their catalog events.
+	for _, kind := range []string{"skills", "activities", "roles"} {
+		one := map[string]string{"skills": "skill", "activities": "activity", "roles": "role"}[kind]
+		entity := ref(catalogEntity[kind])
+		ops = append(ops,
+			apiOp{method: "GET", path: "/v1/" + kind, tag: "catalog", summary: "Every " + one + ".", scopes: scopesAllRead,
+				responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{kind}, obj{kind: arrayOf(obj{"type": "object"})}))})},
+			apiOp{method: "GET", path: "/v1/" + kind + "/{id}", tag: "catalog", summary: "One " + one + " and how it relates to the rest of the graph.", scopes: scopesAllRead,
+				responses: with(v1Errors, map[string]obj{"200": jsonBody(obj{"type": "object"})})},
+			apiOp{method: "PUT", path: "/v1/" + kind + "/{id}", tag: "catalog", summary: "Create or replace a " + one + " (the body is the data of its catalog event; id defaults to the path's).", scopes: []string{"all"},
+				request:   jsonBody(entity),
+				responses: with(v1Errors, map[string]obj{"200": jsonBody(obj{"type": "object"}), "201": jsonBody(obj{"type": "object"})})},
+			apiOp{method: "DELETE", path: "/v1/" + kind + "/{id}", tag: "catalog", summary: "Remove a " + one + ".", scopes: []string{"all"},
+				responses: with(v1Errors, map[string]obj{"204": nil, "200": jsonBody(obj{"type": "object"})})},
+		)
+	}
+	return ops
+}
+
+// componentSchemas are the named schemas of the document: the event
+// schemas under their type names, and the API's own.
+func componentSchemas() (obj, error) {
+	out := obj{}
+	for _, name := range schema.Names() {
+		s, err := eventSchema(name)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = s
+	}
+	rec, err := eventSchema("learnstream.recommendations.updated.v1")
+	if err != nil {
+		return nil, err
+	}
+	// The read model answers the event's data with the event's id and time.
+	props := maps.Clone(rec["properties"].(map[string]any))
+	props["event_id"] = obj{"type": "string", "description": "ce_id of the recommendations.updated event"}
+	props["time"] = obj{"type": "string", "format": "date-time", "description": "its ce_time"}
+	rec["properties"] = props
+	rec["required"] = append(slices.Clone(toStrings(rec["required"])), "event_id", "time")
+	rec["description"] = "The data of the learner's latest learnstream.recommendations.updated.v1 event, with its id and time."
+	out["LearnerRecommendations"] = rec
+
+	out["Statement"] = obj{"type": "object", "required": []string{"actor", "verb", "object"},
+		"description": "An xAPI statement (xAPI 1.0.3 or 2.0, Data chapter). Stored statements are the data of learnstream.xapi.statement.stored.v1."}
+	out["StatementResult"] = object([]string{"statements"}, obj{"statements": arrayOf(ref("learnstream.xapi.statement.stored.v1")), "more": str})
+	out["Error"] = obj{"type": "object", "required": []string{"error"}, "properties": obj{
+		"error": obj{"type": "string", "description": "what went wrong, naming the field and the rule"},
+		"field": obj{"type": "string"}, "rule": obj{"type": "string"}}}
+	out["Status"] = object([]string{"status"}, obj{"status": str, "reason": str})
+	out["CredentialRequest"] = object([]string{"key", "secret"}, obj{
+		"key": str, "secret": str, "name": str, "tenant": str,
+		"scopes": arrayOf(str)})
+	out["Credential"] = object([]string{"key", "tenant", "scopes"}, obj{
+		"key": str, "name": str, "tenant": str, "scopes": arrayOf(str), "created": obj{"type": "string", "format": "date-time"}})
+	out["LearnerRole"] = object([]string{"learner", "role"}, obj{"learner": str, "role": str})
+	out["SkillMastery"] = object([]string{"skill", "p_mastery", "attempts", "mastered"}, obj{
+		"skill": str, "p_mastery": obj{"type": "number", "minimum": 0, "maximum": 1}, "ability": obj{"type": "number"},
+		"attempts": obj{"type": "integer", "minimum": 0}, "correct": obj{"type": "integer", "minimum": 0}, "mastered": obj{"type": "boolean"},
+		"mastered_at": obj{"type": []string{"string", "null"}, "format": "date-time"}})
+	out["CatalogImport"] = object(nil, obj{
+		"skills":        arrayOf(ref("learnstream.catalog.skill.put.v1")),
+		"prerequisites": arrayOf(ref("learnstream.catalog.prerequisite.put.v1")),
+		"activities":    arrayOf(ref("learnstream.catalog.activity.put.v1")),
+		"roles":         arrayOf(ref("learnstream.catalog.role.put.v1"))})
+	out["PackageImport"] = object([]string{"id", "import", "type", "course", "url"}, obj{
+		"id": str, "import": str, "type": str, "course": str, "title": str, "units": obj{"type": "integer"},
+		"files": obj{"type": "integer"}, "bytes": obj{"type": "integer"}, "url": str, "catalog": obj{"type": "object"}})
+	out["Registration"] = object([]string{"registration", "package", "unit", "activity", "launch"}, obj{
+		"registration": str, "package": str, "unit": str, "activity": str, "launch": str, "session": str})
+	return out, nil
+}
+
+func toStrings(v any) []string {
+	var out []string
+	if a, ok := v.([]any); ok {
+		for _, x := range a {
+			out = append(out, fmt.Sprint(x))
+		}
+	}
+	return out
+}
+
+// eventSchema returns the schema name of domain/event/schema as a schema
+// object to embed in a document ($schema dropped: the document says which
+// dialect its schemas use).
+func eventSchema(name string) (obj, error) {
+	b, err := schema.JSON(name)
+	if err != nil {
+		return nil, err
+	}
+	var s obj
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("schema %s: %w", name, err)
+	}
+	delete(s, "$schema")
+	return s, nil
+}
+
+var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
+
+// OpenAPI returns the OpenAPI 3.1 document of the HTTP API.
+func OpenAPI() ([]byte, error) {
+	schemas, err := componentSchemas()
+	if err != nil {
+		return nil, err
+	}
+	paths := obj{}
+	for _, op := range apiOps() {
+		item, _ := paths[op.path].(obj)
+		if item == nil {
+			item = obj{}
+			paths[op.path] = item
+		}
+		var params []any
+		for _, m := range pathParam.FindAllStringSubmatch(op.path, -1) {
+			p := obj{"name": m[1], "in": "path", "required": true, "schema": str}
+			if m[1] == "learner" {
+				p["description"] = "a learner key (mbox:mailto:..., account:<homePage>|<name>, ...), a mailto: IRI or an e-mail address"
+			}
+			params = append(params, p)
+		}
+		for _, q := range op.query {
+			params = append(params, obj{"name": q, "in": "query", "schema": str})
+		}
+		for _, h := range op.headers {
+			params = append(params, obj{"name": h, "in": "header", "schema": str})
+		}
+		o := obj{
+			"operationId": operationID(op.method, op.path),
+			"summary":     op.summary,
+			"tags":        []string{op.tag},
+		}
+		if len(params) > 0 {
+			o["parameters"] = params
+		}
+		if op.public {
+			o["security"] = []any{}
+		} else {
+			o["description"] = "Scopes: " + strings.Join(op.scopes, ", ") + " (any one)."
+		}
+		if op.request != nil {
+			o["requestBody"] = obj{"content": op.request}
+		}
+		res := obj{}
+		for code, content := range op.responses {
+			r := obj{"description": http.StatusText(atoi(code))}
+			if content != nil {
+				r["content"] = content
+			}
+			res[code] = r
+		}
+		if !op.public {
+			res["401"] = obj{"description": "no or bad credentials", "content": errorRes}
+		}
+		o["responses"] = res
+		item[strings.ToLower(op.method)] = o
+	}
+	doc := obj{
+		"openapi": "3.1.0",
+		"info": obj{
+			"title":       "learnstream",
+			"version":     "1",
+			"description": "The HTTP API of learnstream: the xAPI 1.0.3 / 2.0 LRS under /xapi/, the REST API under /v1/, the content player, and operations. The events behind it are described by /asyncapi.json; both documents share the event schemas of docs/events.md.",
+		},
+		"jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
+		"tags": []any{
+			obj{"name": "xapi", "description": "xAPI LRS (statements, documents, activities, agents, about)."},
+			obj{"name": "catalog", "description": "Skills, prerequisites, activities and roles."},
+			obj{"name": "learners", "description": "Recommendations, mastery, next items, paths, progress."},
+			obj{"name": "content", "description": "SCORM and cmi5 packages and their launches."},
+			obj{"name": "player", "description": "Routes the browser player and cmi5 AUs call with a launch token."},
+			obj{"name": "admin", "description": "Credentials and read models."},
+			obj{"name": "operations", "description": "Health, metrics and the contracts."},
+		},
+		"security": []any{obj{"basic": []any{}}},
+		"paths":    paths,
+		"components": obj{
+			"securitySchemes": obj{"basic": obj{"type": "http", "scheme": "basic",
+				"description": "A credential's key and secret. Its tenant scopes every read and write; its scopes decide what it may call."}},
+			"schemas": schemas,
+		},
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+func atoi(s string) int {
+	n := 0
+	fmt.Sscan(s, &n)
+	return n
+}
+
+// operationID names an operation after its method and path:
+// GET /v1/learners/{learner}/mastery is getV1LearnersLearnerMastery.
+func operationID(method, path string) string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(method))
+	up := true
+	for _, r := range path {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			if up && r >= 'a' && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			b.WriteRune(r)
+			up = false
+		case r >= 'A' && r <= 'Z':
+			b.WriteRune(r)
+			up = false
+		default:
+			up = true
+		}
+	}
+	return b.String()
+}
+
+// documentHandler serves a document built once, on first request.
+func documentHandler(build func() ([]byte, error)) http.HandlerFunc {
+	once := sync.OnceValues(build)
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, err := once()
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Write(b)
+	}
+}
