@@ -8,6 +8,8 @@
 #   make conformance ADL's xAPI LRS conformance suite against a fresh server
 #                    (CONFORMANCE_VERSIONS="1.0.3 2.0.0"; needs node and npm)
 #   make bench       go test benchmarks (BENCH=regexp, BENCHTIME=1s, BENCH_PKGS=./...)
+#   make bench-lrs   ingest side by side: learnstream, --roles api, Ralph, a bare
+#                    net/http floor (bench/lrs/run.sh; DURATION=20s per run)
 #   make kafka-up    start a test broker; prints the export line for LEARNSTREAM_KAFKA_BROKERS
 #   make kafka-down  stop it
 #   make python      create .cache/venv with chDB (LEARNSTREAM_CHDB_PYTHON)
@@ -36,7 +38,7 @@ SERVE_FLAGS         ?= --dev
 
 export GO RACE_PKGS TEST_TIMEOUT GOTESTFLAGS STATICCHECK_VERSION
 
-.PHONY: player-assets test lint tools conformance serve bench kafka-up kafka-down kafka-status python compose-check clean-cache asyncapi-parser
+.PHONY: player-assets test lint tools conformance serve bench bench-lrs kafka-up kafka-down kafka-status python compose-check clean-cache asyncapi-parser
 
 # The SCORM run-time (scorm-again, MIT) embedded in the binary: fetched
 # once into .cache, copied into api/player/assets.
@@ -73,6 +75,9 @@ serve:
 
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime '$(BENCHTIME)' $(BENCH_PKGS)
+
+bench-lrs:
+	bash bench/lrs/run.sh
 
 kafka-up:
 	@boot="$$(bash .ci/kafka.sh start)"

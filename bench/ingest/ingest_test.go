@@ -176,6 +176,35 @@ func TestRunAgainstInProcessLRS(t *testing.T) {
 	}
 }
 
+// A floor handler reads the body and answers 200 with nothing: only
+// AnyAnswer counts that as acknowledged.
+func TestAnyAnswerAcceptsAFloorHandler(t *testing.T) {
+	var bodies atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err == nil {
+			bodies.Add(1)
+		}
+	}))
+	defer srv.Close()
+	for _, anyAnswer := range []bool{false, true} {
+		cfg := Config{URL: srv.URL, Batch: 10, Concurrency: 2, Count: 100, AnyAnswer: anyAnswer}
+		rep, err := Run(t.Context(), cfg, io.Discard)
+		if err != nil {
+			t.Fatalf("any answer %v: %v", anyAnswer, err)
+		}
+		want := 0
+		if anyAnswer {
+			want = 100
+		}
+		if rep.Acknowledged != want || rep.Acknowledged+rep.Failed != 100 {
+			t.Errorf("any answer %v: acknowledged %d, failed %d; want %d acknowledged of 100", anyAnswer, rep.Acknowledged, rep.Failed, want)
+		}
+	}
+	if bodies.Load() < 20 {
+		t.Errorf("handler read %d bodies, want at least 20", bodies.Load())
+	}
+}
+
 func TestConfigErrorsNameTheField(t *testing.T) {
 	cases := []struct {
 		cfg  Config
@@ -186,6 +215,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{Config{URL: "http://x", Batch: 1, Concurrency: 0, Count: 1}, "concurrency:"},
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1}, "one of them must be set"},
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, MetricsURL: "x"}, "metrics:"},
+		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, AnyAnswer: true, Verify: true}, "any-answer, verify:"},
 	}
 	for _, tc := range cases {
 		_, err := Run(t.Context(), tc.cfg, io.Discard)

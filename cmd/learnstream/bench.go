@@ -38,6 +38,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&cfg.Activities, "activities", 200, "activities in the generated population")
 	fs.DurationVar(&cfg.Progress, "progress", 5*time.Second, "interval between progress lines (0: none)")
 	fs.BoolVar(&cfg.Verify, "verify", true, "read back every acknowledged statement by id afterwards")
+	fs.BoolVar(&cfg.AnyAnswer, "any-answer", false, "count every 200 as acknowledged without checking the ids in the answer (a floor handler that only reads the body; needs --verify=false)")
 	fs.StringVar(&cfg.MetricsURL, "metrics", "", "Prometheus endpoint of the server (learnstream: <server>/metrics) to follow consumer lag and CPU; default derived from --url for learnstream")
 	fs.BoolVar(&noMetrics, "no-metrics", false, "do not read server metrics (an LRS other than learnstream)")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 10*time.Minute, "how long to wait for the server's consumers to drain")
