@@ -34,6 +34,9 @@ import (
 // cmi5FetchTTL bounds how long after the launch the fetch URL works.
 const cmi5FetchTTL = 10 * time.Minute
 
+// fetchedSuffix names a launch's cmi5 fetch marker beside its registration.
+const fetchedSuffix = ".fetched"
+
 // cmi5Doc is the LMS's record of a cmi5 registration, kept as xAPI state
 // on the course (agent: the learner, registration).
 type cmi5Doc struct {
@@ -156,7 +159,7 @@ func (m *PlayerModule) cmi5Fetch(w http.ResponseWriter, r *http.Request) {
 		fail(3, "no such launch")
 		return
 	}
-	if time.Since(l.reg.Created) > cmi5FetchTTL {
+	if time.Since(l.reg.Created) > m.fetchTTL() {
 		fail(2, "the fetch URL expired")
 		return
 	}
@@ -167,7 +170,7 @@ func (m *PlayerModule) cmi5Fetch(w http.ResponseWriter, r *http.Request) {
 	// Of two fetches at once one wins; the marker appears whole (cmi5Auth
 	// never reads a part of it) and a crash cannot leave an empty one
 	// that would lock the launch out.
-	created, err := projections.CreateFileOnce(tokenFile(m.Dir, token)+".fetched", []byte(hex.EncodeToString(h[:])), 0o600)
+	created, err := projections.CreateFileOnce(tokenFile(m.Dir, token)+fetchedSuffix, []byte(hex.EncodeToString(h[:])), 0o600)
 	if err != nil {
 		m.log().Error("cmi5 fetch", "err", err)
 		fail(3, "could not issue a token")
@@ -184,7 +187,7 @@ func (m *PlayerModule) cmi5Fetch(w http.ResponseWriter, r *http.Request) {
 func (m *PlayerModule) cmi5Auth(w http.ResponseWriter, r *http.Request) (*launch, bool) {
 	token := r.PathValue("token")
 	_, secret, ok := r.BasicAuth()
-	want, err := os.ReadFile(tokenFile(m.Dir, token) + ".fetched")
+	want, err := os.ReadFile(tokenFile(m.Dir, token) + fetchedSuffix)
 	h := sha256.Sum256([]byte(secret))
 	if !ok || err != nil || subtle.ConstantTimeCompare(want, []byte(hex.EncodeToString(h[:]))) != 1 {
 		w.Header().Set("WWW-Authenticate", `Basic realm="learnstream cmi5"`)

@@ -47,9 +47,27 @@ const runtimeBundle = "scorm-again.min.js"
 type PlayerModule struct {
 	Packages *projections.PackageStore
 	// Dir keeps the registrations (one JSON file per launch token hash).
-	Dir    string
-	Logger *slog.Logger
-	x      *lrs
+	Dir string
+	// LaunchTTL is how long a launch lives unused (0: DefaultLaunchTTL).
+	// Every use renews it, so a learner mid-session is never cut off; an
+	// expired launch answers like one that never was, and Sweep deletes
+	// its files.
+	LaunchTTL time.Duration
+	Logger    *slog.Logger
+	x         *lrs
+}
+
+// DefaultLaunchTTL keeps a launch URL working for a day without use: a
+// long session with pauses, not a URL kept forever. A learner coming back
+// later gets a new launch of the same registration, which resumes at the
+// bookmark.
+const DefaultLaunchTTL = 24 * time.Hour
+
+func (m *PlayerModule) ttl() time.Duration {
+	if m.LaunchTTL <= 0 {
+		return DefaultLaunchTTL
+	}
+	return m.LaunchTTL
 }
 
 // Registration is one learner's registration on a package unit.
@@ -250,9 +268,27 @@ func (m *PlayerModule) resolve(ctx context.Context, token string) (*launch, erro
 	if len(token) != 48 {
 		return nil, projections.ErrNoPackage
 	}
-	data, err := os.ReadFile(tokenFile(m.Dir, token))
+	name := tokenFile(m.Dir, token)
+	fi, err := os.Stat(name)
 	if err != nil {
 		return nil, projections.ErrNoPackage
+	}
+	now := time.Now()
+	if now.Sub(fi.ModTime()) > m.ttl() {
+		// Expired; the sweep may not have come by yet.
+		removeLaunch(name)
+		return nil, projections.ErrNoPackage
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, projections.ErrNoPackage
+	}
+	// A use renews the launch; once a minute is precise enough for a
+	// lifetime of hours and spares a write per run-time call.
+	if now.Sub(fi.ModTime()) > time.Minute {
+		if err := os.Chtimes(name, now, now); err != nil {
+			m.log().Warn("renew launch", "err", err)
+		}
 	}
 	var reg Registration
 	if err := json.Unmarshal(data, &reg); err != nil {
@@ -277,6 +313,75 @@ func (m *PlayerModule) resolve(ctx context.Context, token string) (*launch, erro
 	}
 	return newLaunch(reg, info, unit)
 }
+
+// removeLaunch deletes a launch's registration file and its cmi5 fetch
+// marker; files already gone are fine.
+func removeLaunch(name string) {
+	os.Remove(name)
+	os.Remove(name + fetchedSuffix)
+}
+
+// Sweep deletes what no request can use any more: launches unused for
+// longer than the launch lifetime (with their cmi5 fetch marker), cmi5
+// launches whose fetch window closed without a fetch, fetch markers
+// without their launch, and temporary files a crash left. It answers how
+// many launches it removed. now is the sweep's clock.
+func (m *PlayerModule) Sweep(now time.Time) (int, error) {
+	ents, err := os.ReadDir(m.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sweep launches: %w", err)
+	}
+	removed := 0
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		name := filepath.Join(m.Dir, e.Name())
+		age := now.Sub(fi.ModTime())
+		switch {
+		case strings.HasPrefix(e.Name(), "."):
+			// WriteFileAtomic's temporary files: a live one is seconds old.
+			if strings.HasSuffix(e.Name(), ".tmp") && age > time.Hour {
+				os.Remove(name)
+			}
+		case strings.HasSuffix(e.Name(), fetchedSuffix):
+			if _, err := os.Stat(strings.TrimSuffix(name, fetchedSuffix)); errors.Is(err, fs.ErrNotExist) {
+				os.Remove(name)
+			}
+		case strings.HasSuffix(e.Name(), ".json"):
+			if age > m.ttl() || m.unfetched(name, now) {
+				removeLaunch(name)
+				removed++
+			}
+		}
+	}
+	return removed, nil
+}
+
+// unfetched reports a cmi5 launch whose fetch window closed without a
+// fetch: its token can never be handed out, so the launch is dead.
+func (m *PlayerModule) unfetched(name string, now time.Time) bool {
+	if _, err := os.Stat(name + fetchedSuffix); err == nil {
+		return false
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return false
+	}
+	var reg Registration
+	if json.Unmarshal(data, &reg) != nil {
+		return false
+	}
+	return reg.Session != "" && now.Sub(reg.Created) > m.fetchTTL()
+}
+
+// fetchTTL is how long after the launch its cmi5 fetch URL works: at most
+// cmi5FetchTTL, and never beyond the launch's own lifetime.
+func (m *PlayerModule) fetchTTL() time.Duration { return min(cmi5FetchTTL, m.ttl()) }
 
 // attemptDoc is the xAPI state document of a registration's unit.
 type attemptDoc struct {

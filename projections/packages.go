@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/learnstream/learnstream/domain/content"
@@ -34,7 +35,15 @@ type PackageStore struct {
 	// MaxUploadBytes bounds an uploaded archive (413 beyond it).
 	MaxUploadBytes int64
 	Limits         content.Limits
+	// mu keeps Sweep out of an Install (or its undo) between moving the
+	// import in and naming it current.
+	mu sync.Mutex
 }
+
+// StaleAfter is the age from which Sweep takes a staging directory, or a
+// package directory without a current import, for abandoned: an upload is
+// bounded by the HTTP server's read timeout, a minute.
+const StaleAfter = time.Hour
 
 // ScopePackages lets a credential import content packages and nothing
 // else of the catalog.
@@ -196,6 +205,8 @@ func unpackOne(zf *zip.File, target string, budget *int64) error {
 // returned undo puts the previous import back (when publishing the
 // catalog events failed, the import must leave nothing).
 func (p *PackageStore) Install(st *Staged, info PackageInfo) (undo func() error, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	pkgDir := filepath.Join(p.Dir, info.ID)
 	if err := os.MkdirAll(pkgDir, 0o750); err != nil {
 		return nil, err
@@ -217,6 +228,8 @@ func (p *PackageStore) Install(st *Staged, info PackageInfo) (undo func() error,
 		return nil, err
 	}
 	return func() error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		if len(prev) == 0 {
 			return os.RemoveAll(pkgDir)
 		}
@@ -225,6 +238,89 @@ func (p *PackageStore) Install(st *Staged, info PackageInfo) (undo func() error,
 		}
 		return os.RemoveAll(importDir)
 	}, nil
+}
+
+// Sweep deletes the files no reader reaches any more: imports replaced
+// more than keep ago (a learner who launched the old version had keep,
+// the launch lifetime, to finish on its files), imports and package
+// directories a failed or interrupted install left behind, and staging
+// directories older than StaleAfter. It answers the directories removed,
+// relative to the store. now is the sweep's clock.
+func (p *PackageStore) Sweep(now time.Time, keep time.Duration) (removed []string, err error) {
+	old := func(fi fs.FileInfo, d time.Duration) bool { return now.Sub(fi.ModTime()) > d }
+	remove := func(rel string) error {
+		if err := os.RemoveAll(filepath.Join(p.Dir, rel)); err != nil {
+			return fmt.Errorf("sweep packages: %w", err)
+		}
+		removed = append(removed, rel)
+		return nil
+	}
+	staging, err := os.ReadDir(filepath.Join(p.Dir, "staging"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("sweep packages: %w", err)
+	}
+	for _, e := range staging {
+		if fi, err := e.Info(); err == nil && old(fi, StaleAfter) {
+			if err := remove(filepath.Join("staging", e.Name())); err != nil {
+				return removed, err
+			}
+		}
+	}
+	pkgs, err := os.ReadDir(p.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return removed, nil
+	}
+	if err != nil {
+		return removed, fmt.Errorf("sweep packages: %w", err)
+	}
+	for _, e := range pkgs {
+		if !e.IsDir() || !validPackageID(e.Name()) {
+			continue
+		}
+		if err := p.sweepPackage(e.Name(), old, remove, keep); err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
+func (p *PackageStore) sweepPackage(id string, old func(fs.FileInfo, time.Duration) bool, remove func(string) error, keep time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pkgDir := filepath.Join(p.Dir, id)
+	cur, err := os.Stat(filepath.Join(pkgDir, "current"))
+	if errors.Is(err, fs.ErrNotExist) {
+		// A first install that failed and could not be undone.
+		if fi, err := os.Stat(pkgDir); err == nil && old(fi, StaleAfter) {
+			return remove(id)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sweep packages: %w", err)
+	}
+	curID, err := os.ReadFile(filepath.Join(pkgDir, "current"))
+	if err != nil {
+		return fmt.Errorf("sweep packages: %w", err)
+	}
+	imports, err := os.ReadDir(pkgDir)
+	if err != nil {
+		return fmt.Errorf("sweep packages: %w", err)
+	}
+	for _, e := range imports {
+		if !e.IsDir() || e.Name() == string(curID) {
+			continue
+		}
+		// current changed when this import was replaced (or, for one
+		// that never became current, before it was made; Install holds mu
+		// from moving an import in to naming it current).
+		if old(cur, keep) {
+			if err := remove(filepath.Join(id, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (p *PackageStore) setCurrent(pkgDir, importID string) error {

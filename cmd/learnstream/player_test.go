@@ -225,3 +225,74 @@ func TestSCORMRuntimeStatementsBookmarkAndResumeAfterRestart(t *testing.T) {
 		t.Errorf("verbs:\n%s\nwant\n%s", strings.Join(got, " | "), want)
 	}
 }
+
+// A launch has a lifetime (--launch-ttl): unused past it, its URL is gone
+// and serve's sweeper deletes its registration file; a version of a
+// package replaced longer ago than the lifetime is deleted too, the
+// current one stays served.
+func TestLaunchExpiresAndServeSweeps(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	p := startServe(t, credEnv(), append([]string{"--data-dir", data, "--launch-ttl", "2s"}, isolate()...)...)
+	defer p.stop(t)
+	zipPath := writeZip(t, dir, "fractions.zip", "imsmanifest.xml", testSCORM12Manifest,
+		"intro.html", "<html>intro v1</html>", "quiz/index.html", "<html>quiz</html>")
+	pkgID := p.importPackage(t, zipPath)
+	var first struct{ URL string }
+	_, _, b := p.do(t, "GET", "/v1/packages/"+pkgID, "")
+	json.Unmarshal(b, &first)
+	// A new version replaces the first.
+	zipPath = writeZip(t, dir, "fractions2.zip", "imsmanifest.xml", testSCORM12Manifest,
+		"intro.html", "<html>intro v2</html>", "quiz/index.html", "<html>quiz</html>")
+	p.importPackage(t, zipPath)
+	var second struct{ URL string }
+	_, _, b = p.do(t, "GET", "/v1/packages/"+pkgID, "")
+	json.Unmarshal(b, &second)
+	if first.URL == "" || first.URL == second.URL {
+		t.Fatalf("import URLs %q, %q", first.URL, second.URL)
+	}
+
+	code, _, body := p.do(t, "POST", "/v1/registrations", `{"actor":{"mbox":"mailto:ada@example.com"},"package":"`+pkgID+`","unit":"quiz"}`)
+	var reg struct{ Launch string }
+	if code != http.StatusCreated || json.Unmarshal(body, &reg) != nil {
+		t.Fatalf("register: %d %s", code, body)
+	}
+	regs := func() int {
+		ents, _ := os.ReadDir(filepath.Join(data, "registrations"))
+		return len(ents)
+	}
+	if n := regs(); n != 1 {
+		t.Fatalf("%d registration files, want 1", n)
+	}
+	status := func(path string) int {
+		resp, err := http.Get(p.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	eventually(t, p, "the sweeper deleting the unused launch and the replaced version", func() bool {
+		return regs() == 0 && status(first.URL+"intro.html") == http.StatusNotFound
+	})
+	if code := status(reg.Launch); code != http.StatusNotFound {
+		t.Errorf("expired launch page: %d, want 404", code)
+	}
+	if code := runtimeStatus(t, p, reg.Launch); code != http.StatusNotFound {
+		t.Errorf("expired launch's run-time: %d, want 404", code)
+	}
+	if code := status(second.URL + "intro.html"); code != http.StatusOK {
+		t.Errorf("current version after the sweep: %d, want 200", code)
+	}
+}
+
+func runtimeStatus(t *testing.T, p *proc, launch string) int {
+	t.Helper()
+	resp, err := http.Post(p.url+"/v1/runtime/"+strings.TrimPrefix(launch, "/player/"), "application/json",
+		strings.NewReader(`{"event":"initialize","session":"s1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

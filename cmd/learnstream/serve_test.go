@@ -391,6 +391,7 @@ func TestServeFlagErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--max-batch", "0"}, nil, "--max-batch: must be at least 1, got 0"},
 		{[]string{"--max-body-bytes", "10"}, nil, "--max-body-bytes: must be at least 1024, got 10"},
 		{[]string{"--max-package-files", "0"}, nil, "--max-package-files: must be at least 1, got 0"},
+		{[]string{"--launch-ttl", "500ms"}, nil, "--launch-ttl: must be at least 1s, got 500ms"},
 	} {
 		t.Run(strings.Join(append(tc.args, tc.env...), " "), func(t *testing.T) {
 			for _, e := range tc.env {
