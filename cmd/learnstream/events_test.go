@@ -13,40 +13,53 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/learnstream/learnstream/api"
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/event/schema"
 	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
 )
 
-// docSchemas compiles the event schemas of domain/event/schema (the ones
-// docs/events.md shows), keyed by name: "envelope" or an event type.
+// docSchemas compiles the event schemas of the AsyncAPI document the
+// server serves (components.schemas: the schemas of domain/event/schema,
+// which docs/events.md shows), keyed by name: "envelope" or an event type.
 func docSchemas(t *testing.T) map[string]*jsonschema.Schema {
 	t.Helper()
+	b, err := api.AsyncAPI(api.AsyncAPIOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]json.RawMessage `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
 	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
 	out := map[string]*jsonschema.Schema{}
-	for _, name := range schema.Names() {
-		b, err := schema.JSON(name)
+	for name, raw := range doc.Components.Schemas {
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("asyncapi schema %s is not JSON: %v", name, err)
 		}
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-		if err != nil {
-			t.Fatalf("schema %s is not JSON: %v", name, err)
-		}
-		url := "mem://events/" + name
-		if err := c.AddResource(url, doc); err != nil {
+		url := "mem://asyncapi/" + name
+		if err := c.AddResource(url, v); err != nil {
 			t.Fatal(err)
 		}
 		s, err := c.Compile(url)
 		if err != nil {
-			t.Fatalf("schema %s: %v", name, err)
+			t.Fatalf("asyncapi schema %s: %v", name, err)
 		}
 		out[name] = s
 	}
-	if out[schema.Envelope] == nil {
-		t.Fatal("domain/event/schema has no envelope schema")
+	for _, name := range schema.Names() {
+		if out[name] == nil {
+			t.Fatalf("/asyncapi.json has no schema %s", name)
+		}
 	}
 	return out
 }
@@ -59,7 +72,7 @@ func validate(t *testing.T, s *jsonschema.Schema, what string, doc []byte) {
 		return
 	}
 	if err := s.Validate(v); err != nil {
-		t.Errorf("%s does not match its schema in docs/events.md: %v\n%s", what, err, doc)
+		t.Errorf("%s does not match its schema in /asyncapi.json (docs/events.md): %v\n%s", what, err, doc)
 	}
 }
 
