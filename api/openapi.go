@@ -309,7 +309,8 @@ func componentSchemas() (obj, error) {
 		"attempts": obj{"type": "integer", "minimum": 0}, "correct": obj{"type": "integer", "minimum": 0}, "mastered": obj{"type": "boolean"},
 		"mastered_at": obj{"type": []string{"string", "null"}, "format": "date-time"}})
 	out["CatalogImport"] = object(nil, obj{
-		"skills":        arrayOf(ref("learnstream.catalog.skill.put.v1")),
+		"skills": arrayOf(obj{"type": "object", "required": []string{"id"}, "additionalProperties": false, "properties": obj{
+			"id": str, "name": str, "requires": obj{"type": "array", "items": str, "description": "the skill's prerequisites"}}}),
 		"prerequisites": arrayOf(ref("learnstream.catalog.prerequisite.put.v1")),
 		"activities":    arrayOf(ref("learnstream.catalog.activity.put.v1")),
 		"roles":         arrayOf(ref("learnstream.catalog.role.put.v1"))})

@@ -133,10 +133,17 @@ type CatalogSummary struct {
 
 // CatalogImport is a whole catalog (or part of one) to import.
 type CatalogImport struct {
-	Skills        []Skill        `json:"skills,omitempty"`
+	Skills        []ImportSkill  `json:"skills,omitempty"`
 	Prerequisites []Prerequisite `json:"prerequisites,omitempty"`
 	Activities    []Activity     `json:"activities,omitempty"`
 	Roles         []Role         `json:"roles,omitempty"`
+}
+
+// ImportSkill is a skill in an import, with its prerequisites.
+type ImportSkill struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name,omitempty"`
+	Requires []string `json:"requires,omitempty"`
 }
 
 // ImportReport counts what an import changed.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/segmentio/kafka-go"
 
+	apiclient "github.com/learnstream/learnstream/api/client"
 	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
 )
@@ -48,23 +50,14 @@ func eventually(t *testing.T, p *proc, what string, f func() bool) {
 	}
 }
 
-type masteryAnswer struct {
-	Skills []struct {
-		Skill    string  `json:"skill"`
-		PMastery float64 `json:"p_mastery"`
-		Attempts int     `json:"attempts"`
-	} `json:"skills"`
-}
+// api is a client of p's /v1/ API with the test credential.
+func (p *proc) api() *apiclient.Client { return apiclient.New(p.url, testKey, testSecret) }
 
 func (p *proc) skillMastery(t *testing.T, learner, skill string) (float64, int) {
 	t.Helper()
-	code, b := p.doCT(t, "GET", "/v1/learners/"+learner+"/mastery", "", "")
-	if code != http.StatusOK {
-		t.Fatalf("mastery: %d %s", code, b)
-	}
-	var m masteryAnswer
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
+	m, err := p.api().Mastery(context.Background(), learner)
+	if err != nil {
+		t.Fatalf("mastery: %v", err)
 	}
 	for _, s := range m.Skills {
 		if s.Skill == skill {
@@ -121,8 +114,12 @@ func TestAdaptiveEndToEnd(t *testing.T) {
 	schemas := docSchemas(t)
 	p := startServe(t, credEnv(), append([]string{"--data-dir", t.TempDir()}, isolate()...)...)
 	defer p.stop(t)
-	if code, b := p.doCT(t, "POST", "/v1/catalog/import", "application/json", adaptiveCatalogDoc); code != http.StatusOK {
-		t.Fatalf("import: %d %s", code, b)
+	var cat apiclient.CatalogImport
+	if err := json.Unmarshal([]byte(adaptiveCatalogDoc), &cat); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.api().ImportCatalog(context.Background(), cat); err != nil {
+		t.Fatalf("import: %v", err)
 	}
 	post := func(body string) {
 		t.Helper()
@@ -184,11 +181,12 @@ func TestAdaptiveEndToEnd(t *testing.T) {
 			t.Errorf("next = %s: %s is closer to the target", b, c.Item)
 		}
 	}
-	if code, b := p.doCT(t, "GET", "/v1/learners/ada@example.com/next", "", ""); code != http.StatusBadRequest {
-		t.Errorf("next without skill: %d %s", code, b)
+	var apiErr *apiclient.Error
+	if _, err := p.api().Next(context.Background(), "ada@example.com", nil); !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || apiErr.Field != "skill" {
+		t.Errorf("next without skill: %v, want a 400 naming skill", err)
 	}
-	if code, b := p.doCT(t, "GET", "/v1/learners/ada@example.com/next?skill=cobol", "", ""); code != http.StatusNotFound {
-		t.Errorf("next for an unknown skill: %d %s", code, b)
+	if _, err := p.api().Next(context.Background(), "ada@example.com", url.Values{"skill": {"cobol"}}); !apiclient.IsNotFound(err) {
+		t.Errorf("next for an unknown skill: %v, want 404", err)
 	}
 
 	// Progress keeps its activities and adds the effect evaluation.

@@ -196,6 +196,9 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 	if sum.Skills != 2 || sum.Activities != 6 {
 		t.Errorf("catalog after import: %+v, want 2 skills and 6 activities", sum)
 	}
+	if joins, err := c.Skill(ctx, "joins"); err != nil || !slices.Equal(joins.Prerequisites, []string{"sql"}) {
+		t.Errorf("joins after the import: %+v %v, want sql as its prerequisite", joins, err)
+	}
 	_, err = c.PutSkill(ctx, apiclient.Skill{ID: "windows", Name: "Window functions"})
 	must("put skill", err)
 	of, err := c.PutPrerequisite(ctx, "joins", "windows")
