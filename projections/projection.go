@@ -64,6 +64,42 @@ func (p *Projection) noteApplied(pos event.Position, at time.Time) {
 	p.atMu.Unlock()
 }
 
+// countApplied adds a batch's applied events to the metric, one counter
+// update per outcome rather than a label lookup per event.
+func (p *Projection) countApplied(done []bool, outcomes []Outcome) {
+	var byOutcome [Parked + 1]int
+	for i, ok := range done {
+		if !ok {
+			continue
+		}
+		if o := outcomes[i]; o >= 0 && o <= Parked {
+			byOutcome[o]++
+		} else {
+			applied.WithLabelValues(p.Name(), o.String()).Inc()
+		}
+	}
+	for o, c := range byOutcome {
+		if c > 0 {
+			applied.WithLabelValues(p.Name(), Outcome(o).String()).Add(float64(c))
+		}
+	}
+}
+
+// noteAppliedBatch is noteApplied for the applied events of a batch, under
+// one lock: the last applied event of each partition is what counts.
+func (p *Projection) noteAppliedBatch(pos []event.Position, evs []event.Event, done []bool) {
+	p.atMu.Lock()
+	defer p.atMu.Unlock()
+	if p.appliedAt == nil {
+		p.appliedAt = map[partitionKey]time.Time{}
+	}
+	for i, ok := range done {
+		if ok {
+			p.appliedAt[partitionKey{pos[i].Topic, pos[i].Partition}] = evs[i].Time
+		}
+	}
+}
+
 // AppliedTime returns the event time of the last event the live
 // generation applied from a partition since this process started.
 func (p *Projection) AppliedTime(topic string, partition int) (time.Time, bool) {
@@ -189,16 +225,11 @@ func (p *Projection) handleBatch(sp Space, pos []event.Position, evs []event.Eve
 		outcomes[i], err = p.model.Apply(txn, sp, evs[i])
 		return err
 	})
-	for i := range n {
-		if !done[i] {
-			continue
-		}
-		if live {
-			applied.WithLabelValues(p.Name(), outcomes[i].String()).Inc()
-			p.noteApplied(pos[i], evs[i].Time)
-		}
-		p.waiters.done(evs[i].ID, outcomes[i])
+	if live {
+		p.countApplied(done[:n], outcomes[:n])
+		p.noteAppliedBatch(pos[:n], evs[:n], done[:n])
 	}
+	p.waiters.doneBatch(evs[:n], done[:n], outcomes[:n])
 	switch {
 	case err != nil:
 		// Outside the models: the offsets or the commit, the store's.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -388,35 +389,49 @@ func (s *Store) applyBatch(sp Space, pos []event.Position, fn func(txn *badger.T
 func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn, i int) error) (applied []bool, failAt int, fnErr, err error) {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	next := map[partitionKey]int64{}
-	touched := map[partitionKey]bool{}
+	// The next offset of each partition in the batch; a batch holds one
+	// partition or a few, so a slice searched from the last one used
+	// costs less per event than a map keyed by topic and partition.
+	type partNext struct {
+		k       partitionKey
+		next    int64
+		touched bool
+	}
+	var parts []partNext
+	cur := -1
 	applied = make([]bool, len(pos))
 	for i, p := range pos {
-		k := partitionKey{p.Topic, p.Partition}
-		nx, ok := next[k]
-		if !ok {
-			stored, found, err := nextOffset(txn, sp, p.Topic, p.Partition)
-			if err != nil {
-				return nil, 0, nil, err
-			}
-			nx = -1
-			if found {
-				nx = stored
+		if cur < 0 || parts[cur].k.partition != p.Partition || parts[cur].k.topic != p.Topic {
+			cur = slices.IndexFunc(parts, func(pn partNext) bool { return pn.k.partition == p.Partition && pn.k.topic == p.Topic })
+			if cur < 0 {
+				stored, found, err := nextOffset(txn, sp, p.Topic, p.Partition)
+				if err != nil {
+					return nil, 0, nil, err
+				}
+				nx := int64(-1)
+				if found {
+					nx = stored
+				}
+				parts = append(parts, partNext{k: partitionKey{p.Topic, p.Partition}, next: nx})
+				cur = len(parts) - 1
 			}
 		}
-		if p.Offset < nx {
-			next[k] = nx
+		pn := &parts[cur]
+		if p.Offset < pn.next {
 			continue
 		}
 		if fnErr = fn(txn, i); fnErr != nil {
 			return nil, i, fnErr, nil
 		}
 		applied[i] = true
-		next[k] = p.Offset + 1
-		touched[k] = true
+		pn.next = p.Offset + 1
+		pn.touched = true
 	}
-	for k := range touched {
-		if err := setNextOffset(txn, sp, k.topic, k.partition, next[k]); err != nil {
+	for _, pn := range parts {
+		if !pn.touched {
+			continue
+		}
+		if err := setNextOffset(txn, sp, pn.k.topic, pn.k.partition, pn.next); err != nil {
 			return nil, 0, nil, err
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/learnstream/learnstream/domain/event"
 )
 
 // Outcome is what applying a write did.
@@ -117,6 +119,36 @@ func (w *Waiters) Forget(eventID string) {
 	w.mu.Lock()
 	delete(w.m, eventID)
 	w.mu.Unlock()
+}
+
+// doneBatch is done for the applied events of a batch, under one lock.
+func (w *Waiters) doneBatch(evs []event.Event, done []bool, outcomes []Outcome) {
+	if w == nil {
+		return
+	}
+	var wake []chan Outcome
+	var wakeAt []int
+	w.mu.Lock()
+	for i, ok := range done {
+		if !ok {
+			continue
+		}
+		id := evs[i].ID
+		if ch := w.m[id]; ch != nil {
+			wake = append(wake, ch)
+			wakeAt = append(wakeAt, i)
+		}
+		if len(w.held) > 0 {
+			delete(w.held, id)
+		}
+	}
+	w.mu.Unlock()
+	for j, ch := range wake {
+		select {
+		case ch <- outcomes[wakeAt[j]]:
+		default:
+		}
+	}
 }
 
 func (w *Waiters) done(eventID string, o Outcome) {

@@ -229,7 +229,7 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 // add decodes m into the batch, or parks it in its topic's DLQ. It
 // returns only when ctx ends.
 func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, verify *verifier, health *Health, maxBackoff time.Duration) error {
-	msg := fromKafka(m, verify)
+	msg := fromKafka(ctx, m, verify)
 	pos := Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
 	e, err := Event(msg)
 	for attempt := 0; err == nil; attempt++ {

@@ -2,7 +2,6 @@ package streams
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -44,13 +43,24 @@ func NewMessage(e event.Event) *message.Message {
 	return m
 }
 
-// Event decodes the CloudEvents envelope of a received message.
+// Event decodes the CloudEvents envelope of a received message. A message
+// the Subscriber delivered carries its event decoded (and its signature
+// checked) already, once per record; any other is decoded here.
 func Event(m *message.Message) (event.Event, error) {
+	if d, ok := m.Context().Value(receivedKey{}).(*received); ok && d.m == m {
+		return d.e, d.err
+	}
 	hs := make([]event.Header, 0, len(m.Metadata))
 	for k, v := range m.Metadata {
 		hs = append(hs, event.Header{Key: k, Value: []byte(v)})
 	}
 	e, err := event.FromHeaders(hs, []byte(m.Metadata.Get(MetaKey)), m.Payload)
+	return finish(m, e, err)
+}
+
+// finish applies what the transport recorded in m's metadata to a decoded
+// event: a refused signature rejects it, a verified one marks it.
+func finish(m *message.Message, e event.Event, err error) (event.Event, error) {
 	if err != nil {
 		return event.Event{}, err
 	}
@@ -60,6 +70,18 @@ func Event(m *message.Message) (event.Event, error) {
 	e.Verified = m.Metadata.Get(MetaVerified) == "true"
 	return e, nil
 }
+
+// received is a record's event as fromKafka decoded it, carried in the
+// message's context so that Event does not decode the envelope again. m
+// ties it to the message it was decoded for: a copy (a redelivery) or a
+// message made from another's context decodes for itself.
+type received struct {
+	m   *message.Message
+	e   event.Event
+	err error
+}
+
+type receivedKey struct{}
 
 // Position is where a received message sits in Kafka.
 type Position = event.Position
@@ -91,28 +113,25 @@ func toKafka(topic string, m *message.Message) kafka.Message {
 	return km
 }
 
-// verifyRecord checks the signature of a record's event under key. A
-// record that is not an event at all answers decodeErr.
-func verifyRecord(km kafka.Message, key []byte) (sigErr *event.FieldError, decodeErr error) {
+// decodeRecord decodes a record's event and, with a verifier, checks its
+// signature. A record that is not an event at all answers decodeErr.
+func decodeRecord(km kafka.Message, v *verifier) (e event.Event, sigErr *event.FieldError, decodeErr error) {
 	hs := make([]event.Header, len(km.Headers))
 	for i, h := range km.Headers {
 		hs[i] = event.Header{Key: h.Key, Value: h.Value}
 	}
-	e, err := event.FromHeaders(hs, km.Key, km.Value)
-	if err != nil {
-		return nil, err
+	e, decodeErr = event.FromHeaders(hs, km.Key, km.Value)
+	if decodeErr != nil || v == nil {
+		return e, nil, decodeErr
 	}
-	var fe *event.FieldError
-	if errors.As(event.Verify(e, key), &fe) {
-		return fe, nil
-	}
-	return nil, nil
+	return e, v.check(km, e), nil
 }
 
-// fromKafka turns a record into a message. With a verifier, a record whose
-// signature does not verify is marked MetaRejected, one whose signature
-// does MetaVerified.
-func fromKafka(km kafka.Message, v *verifier) *message.Message {
+// fromKafka turns a record into a message for ctx. With a verifier, a
+// record whose signature does not verify is marked MetaRejected, one whose
+// signature does MetaVerified. The event is decoded here, once, and
+// travels in the message's context for Event.
+func fromKafka(ctx context.Context, km kafka.Message, v *verifier) *message.Message {
 	uuid := ""
 	for _, h := range km.Headers {
 		if h.Key == event.HeaderID {
@@ -133,13 +152,16 @@ func fromKafka(km kafka.Message, v *verifier) *message.Message {
 	// Only this transport says a record verified, never a header of it.
 	delete(m.Metadata, MetaVerified)
 	// A record that is no event at all is Event's to reject.
-	fe, decodeErr := v.check(km)
+	e, fe, decodeErr := decodeRecord(km, v)
 	switch {
 	case fe != nil:
 		m.Metadata.Set(MetaRejected, fe.Rule)
 	case v != nil && decodeErr == nil && hasHeader(km, event.HeaderSignature):
 		m.Metadata.Set(MetaVerified, "true")
 	}
+	d := &received{m: m}
+	d.e, d.err = finish(m, e, decodeErr)
+	m.SetContext(context.WithValue(ctx, receivedKey{}, d))
 	return m
 }
 

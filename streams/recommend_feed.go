@@ -61,7 +61,7 @@ func (f RecommendationFeed) Follow(ctx context.Context, from map[int]int64, from
 					}
 					return
 				}
-				if fe, derr := verify.check(m); verify != nil && (derr != nil || fe != nil) {
+				if _, fe, derr := decodeRecord(m, verify); verify != nil && (derr != nil || fe != nil) {
 					// The recommendations consumer sends it to the DLQ;
 					// the feed only leaves it out.
 					continue

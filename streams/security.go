@@ -175,17 +175,17 @@ func verifierFor(brokers []string) *verifier {
 	return &verifier{key: c.sec.SigningKey, below: c.sec.UnsignedBelow}
 }
 
-// check verifies km's signature. A record that is not an event at all
-// answers decodeErr; an unsigned one older than signing is accepted.
-func (v *verifier) check(km kafka.Message) (sigErr *event.FieldError, decodeErr error) {
-	if v == nil {
-		return nil, nil
+// check verifies the signature of e, km's decoded event; an unsigned
+// record older than signing is accepted.
+func (v *verifier) check(km kafka.Message, e event.Event) *event.FieldError {
+	var fe *event.FieldError
+	if !errors.As(event.Verify(e, v.key), &fe) {
+		return nil
 	}
-	sigErr, decodeErr = verifyRecord(km, v.key)
-	if sigErr != nil && km.Offset < v.below[km.Topic][km.Partition] && !hasHeader(km, event.HeaderSignature) {
-		return nil, decodeErr
+	if km.Offset < v.below[km.Topic][km.Partition] && !hasHeader(km, event.HeaderSignature) {
+		return nil
 	}
-	return sigErr, decodeErr
+	return fe
 }
 
 func hasHeader(km kafka.Message, name string) bool {

@@ -398,8 +398,7 @@ func (s *Subscriber) deliverBatch(ctx context.Context, kms []kafka.Message, out 
 	// the same messages again.
 	msgs := make([]*message.Message, len(kms))
 	for i, km := range kms {
-		msgs[i] = fromKafka(km, s.verify)
-		msgs[i].SetContext(ctx)
+		msgs[i] = fromKafka(ctx, km, s.verify)
 	}
 	for {
 		b := newBatch(msgs)
@@ -503,9 +502,8 @@ func holdBeyondEnd(ctx context.Context, log *slog.Logger, brokers []string, who,
 func (s *Subscriber) deliver(ctx context.Context, km kafka.Message, out chan<- *message.Message) bool {
 	// Converted (and its signature checked) once; a watermill message
 	// acks or nacks only once, so a redelivery sends a copy.
-	m := fromKafka(km, s.verify)
+	m := fromKafka(ctx, km, s.verify)
 	for {
-		m.SetContext(ctx)
 		select {
 		case out <- m:
 		case <-ctx.Done():
@@ -519,6 +517,7 @@ func (s *Subscriber) deliver(ctx context.Context, km kafka.Message, out chan<- *
 				return false
 			}
 			m = m.Copy()
+			m.SetContext(ctx)
 		case <-ctx.Done():
 			return false
 		}

@@ -41,7 +41,7 @@ func TestOnlyAVerifiedSignatureMarksAnEventVerified(t *testing.T) {
 			&verifier{key: key}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Event(fromKafka(tc.km, tc.v))
+			got, err := Event(fromKafka(t.Context(), tc.km, tc.v))
 			if tc.wantRejected != (err != nil) {
 				t.Fatalf("Event: %v, want rejected %v", err, tc.wantRejected)
 			}

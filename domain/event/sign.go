@@ -33,18 +33,49 @@ func signingInput(e Event) []byte {
 		ct = ContentTypeJSON
 	}
 	digest := sha256.Sum256(e.Data)
-	parts := []string{"learnstream event " + signatureVersion, e.ID, e.Type, e.Source,
-		e.Time.UTC().Format(time.RFC3339Nano), e.Tenant, ct, e.Key}
-	for _, n := range slices.Sorted(maps.Keys(e.Extensions)) {
-		parts = append(parts, n+"="+e.Extensions[n])
+	var ts [len(time.RFC3339Nano) + 8]byte
+	tb := e.Time.UTC().AppendFormat(ts[:0], time.RFC3339Nano)
+	fixed := [...]string{"learnstream event " + signatureVersion, e.ID, e.Type, e.Source}
+	rest := [...]string{e.Tenant, ct, e.Key}
+	var names []string
+	if len(e.Extensions) > 0 {
+		names = slices.Sorted(maps.Keys(e.Extensions))
 	}
-	parts = append(parts, string(digest[:]))
-	var b []byte
-	for _, p := range parts {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
-		b = append(b, p...)
+	// Sized once: this runs for every event signed and every one verified.
+	n := 4 * (len(fixed) + 1 + len(rest) + len(names) + 1)
+	for _, p := range fixed {
+		n += len(p)
 	}
-	return b
+	n += len(tb)
+	for _, p := range rest {
+		n += len(p)
+	}
+	for _, name := range names {
+		n += len(name) + 1 + len(e.Extensions[name])
+	}
+	n += len(digest)
+	b := make([]byte, 0, n)
+	for _, p := range fixed {
+		b = appendPart(b, p)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(tb)))
+	b = append(b, tb...)
+	for _, p := range rest {
+		b = appendPart(b, p)
+	}
+	for _, name := range names {
+		v := e.Extensions[name]
+		b = binary.BigEndian.AppendUint32(b, uint32(len(name)+1+len(v)))
+		b = append(append(append(b, name...), '='), v...)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(digest)))
+	return append(b, digest[:]...)
+}
+
+// appendPart appends p to b, prefixed with its length.
+func appendPart(b []byte, p string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
+	return append(b, p...)
 }
 
 func mac(e Event, key []byte) []byte {

@@ -62,3 +62,30 @@ func TestSignatureCoversIdentityAndData(t *testing.T) {
 		t.Error("an extension named signature is accepted; it would shadow the signature header")
 	}
 }
+
+// The signing input is a stored format: every signed event in the log was
+// signed over it, so the same event must keep the same signature.
+func TestSignatureOfAKnownEventIsStable(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, MinKeyBytes)
+	e, err := New("id-1", TypeStatementStored, "https://lrs.example/", "acme", "mbox:mailto:ada@example.com",
+		time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), []byte(`{"authority":{"name":"admin"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withExt := e
+	withExt.Extensions = map[string]string{"xapidefine": "false", "rights": "all"}
+	noCT := e
+	noCT.ContentType = ""
+	for _, tc := range []struct {
+		name string
+		e    Event
+		want string
+	}{
+		{"extensions", withExt, "v1=yE60UWZmP7P3LnmreZ4djikjc3LcqExhfGKnpWUfI7o"},
+		{"no extensions, default content type", noCT, "v1=EHNKmM6AEShaTGbR7oygUYqqNAgOqb3gjibzC9esZCc"},
+	} {
+		if got := Sign(tc.e, key).Signature; got != tc.want {
+			t.Errorf("%s: signature %s, want %s (the signing input changed: stored events would no longer verify)", tc.name, got, tc.want)
+		}
+	}
+}
