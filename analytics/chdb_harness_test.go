@@ -1,14 +1,10 @@
 package analytics
 
 import (
-	"os"
 	"testing"
 
 	"github.com/learnstream/learnstream/analytics/chdbtest"
 )
-
-// requireServices reports whether missing services must fail the tests.
-func requireServices() bool { return os.Getenv("LEARNSTREAM_REQUIRE_SERVICES") == "1" }
 
 // chdbSession is a chdbtest session that also takes the sink's rows.
 type chdbSession struct{ *chdbtest.Session }

@@ -90,7 +90,8 @@ func chromium(t *testing.T) string {
 func TestBrowserSCORMSuspendResumeComplete(t *testing.T) {
 	browser := chromium(t)
 	dir := t.TempDir()
-	p := startServe(t, credEnv(), append([]string{"--data-dir", filepath.Join(dir, "data"), "--content-iri-base", "https://lrs.example.com/"}, isolate()...)...)
+	args := append([]string{"--data-dir", filepath.Join(dir, "data"), "--content-iri-base", "https://lrs.example.com/"}, isolate()...)
+	p := startServe(t, credEnv(), args...)
 	defer p.stop(t)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.Headless)
@@ -99,22 +100,28 @@ func TestBrowserSCORMSuspendResumeComplete(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, manifest, v2004, pkg string
+		skill                      string
 		want                       string
 	}{
-		{"SCORM 1.2", testSCORM12Manifest, "false", "org.example.fractions",
+		{"SCORM 1.2", testSCORM12Manifest, "false", "org.example.fractions", "fractions",
 			"initialized | answered answered | suspended | resumed | answered completed passed terminated"},
-		{"SCORM 2004", testSCORM2004Manifest, "true", "org.example.capitals",
+		{"SCORM 2004", testSCORM2004Manifest, "true", "org.example.capitals", "capitals",
 			"initialized | answered answered | suspended | resumed | answered completed passed terminated"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sco := strings.Replace(testSCO, "%V2004%", tc.v2004, 1)
-			zipPath := writeZip(t, dir, tc.pkg+".zip", "imsmanifest.xml", tc.manifest, "intro.html", sco, "quiz/index.html", sco)
+			// The package's skill mapping: the quiz assesses one skill,
+			// which its three interactions and its passing count for.
+			skills := `{"skills":{"` + tc.skill + `":"` + tc.skill + `"},"units":{"quiz":{"assesses":["` + tc.skill + `"]}}}`
+			zipPath := writeZip(t, dir, tc.pkg+".zip", "imsmanifest.xml", tc.manifest, "intro.html", sco, "quiz/index.html", sco,
+				"learnstream-skills.json", skills)
 			out, stderr, err := cli(t, "packages", "import", zipPath, "--server", p.url)
 			if err != nil {
 				t.Fatalf("import: %v %s", err, stderr)
 			}
 			id := out[strings.Index(out, "\npackage ")+9:]
 			id = id[:strings.IndexByte(id, ',')]
+			followUp(t, p, tc.skill)
 			code, _, body := p.do(t, "POST", "/v1/registrations", `{"actor":{"mbox":"mailto:ada@example.com","name":"Ada"},"package":"`+id+`","unit":"quiz"}`)
 			var reg struct{ Registration, Launch string }
 			if code != http.StatusCreated || json.Unmarshal(body, &reg) != nil {
@@ -187,15 +194,23 @@ func TestBrowserSCORMSuspendResumeComplete(t *testing.T) {
 			if got := strings.Join(append(grouped, verbs...), " | "); got != tc.want {
 				t.Errorf("verbs:\n%s\nwant\n%s", got, tc.want)
 			}
+			// Seen everywhere: q1 right, q2 wrong, q3 right and passed
+			// are four scored attempts on the quiz's skill, three correct.
+			checkEverywhere(t, p, everywhere{tenant: tenantOf(args), learner: "ada@example.com", registration: reg.Registration,
+				unit: "https://lrs.example.com/scorm/" + tc.pkg + "/quiz", score: 0.9, skill: tc.skill, attempts: 4, correct: 3,
+				verbs: map[string]int{"initialized": 1, "answered": 3, "suspended": 1, "resumed": 1, "completed": 1, "passed": 1, "terminated": 1}})
 		})
 	}
 }
 
 // The test AU: built on the @xapi/cmi5 library, it fetches its token,
-// reads LMS.LaunchData, passes and terminates.
+// reads LMS.LaunchData, answers two true/false questions (the first
+// right), passes and terminates.
 const testCmi5AU = `<!doctype html><html><head><title>au</title><script src="Cmi5.umd.js"></script></head><body><script>
 var cmi5 = new Cmi5();
 cmi5.initialize()
+  .then(function () { return cmi5.interactionTrueFalse("t1", "q1", true, true, undefined, undefined, true); })
+  .then(function () { return cmi5.interactionTrueFalse("t1", "q2", false, true, undefined, undefined, false); })
   .then(function () { return cmi5.pass(0.9); })
   .then(function () { return cmi5.terminate(); })
   .then(function () { window.auDone = "ok"; })
@@ -212,7 +227,8 @@ func TestBrowserCmi5PassSatisfies(t *testing.T) {
 		t.Skip("browser test skipped: the @xapi/cmi5 library is not fetched (.ci/browser.sh puts it in .cache/npm/xapi-cmi5)")
 	}
 	dir := t.TempDir()
-	p := startServe(t, credEnv(), append([]string{"--data-dir", filepath.Join(dir, "data")}, isolate()...)...)
+	args := append([]string{"--data-dir", filepath.Join(dir, "data")}, isolate()...)
+	p := startServe(t, credEnv(), args...)
 	defer p.stop(t)
 	course := `<?xml version="1.0" encoding="utf-8"?>
 <courseStructure xmlns="https://w3id.org/xapi/profiles/cmi5/v1/CourseStructure.xsd">
@@ -221,13 +237,16 @@ func TestBrowserCmi5PassSatisfies(t *testing.T) {
   <au id="https://example.com/cmi5/browser/au" moveOn="Passed" masteryScore="0.8"><title><langstring lang="en-US">AU</langstring></title>
     <description><langstring lang="en-US">d</langstring></description><url>au/index.html</url></au>
 </courseStructure>`
-	zipPath := writeZip(t, dir, "browser.zip", "cmi5.xml", course, "au/index.html", testCmi5AU, "au/Cmi5.umd.js", string(lib))
+	skills := `{"skills":{"geography":"Geography"},"units":{"https://example.com/cmi5/browser/au":{"assesses":["geography"]}}}`
+	zipPath := writeZip(t, dir, "browser.zip", "cmi5.xml", course, "au/index.html", testCmi5AU, "au/Cmi5.umd.js", string(lib),
+		"learnstream-skills.json", skills)
 	out, stderr, err := cli(t, "packages", "import", zipPath, "--server", p.url)
 	if err != nil {
 		t.Fatalf("import: %v %s", err, stderr)
 	}
 	pkg := out[strings.Index(out, "\npackage ")+9:]
 	pkg = pkg[:strings.IndexByte(pkg, ',')]
+	followUp(t, p, "geography")
 	code, _, body := p.do(t, "POST", "/v1/registrations", `{"actor":{"mbox":"mailto:ada@example.com","name":"Ada"},"package":"`+pkg+`"}`)
 	var reg struct{ Registration, Launch string }
 	if code != http.StatusCreated || json.Unmarshal(body, &reg) != nil {
@@ -271,9 +290,15 @@ func TestBrowserCmi5PassSatisfies(t *testing.T) {
 			t.Errorf("passed with score %v", s.Result.Score.Scaled)
 		}
 	}
-	for _, want := range []string{"launched au", "initialized au", "passed au", "terminated au", "satisfied browser"} {
+	for _, want := range []string{"launched au", "initialized au", "answered q1", "answered q2", "passed au", "terminated au", "satisfied browser"} {
 		if count[want] != 1 {
 			t.Errorf("%q: %d statements, want 1 (all: %v)", want, count[want], count)
 		}
 	}
+	// Seen everywhere: the AU's questions (the AU in their grouping, from
+	// the context template) and its passing are three scored attempts on
+	// the AU's skill, two correct.
+	checkEverywhere(t, p, everywhere{tenant: tenantOf(args), learner: "ada@example.com", registration: reg.Registration,
+		unit: "https://example.com/cmi5/browser/au", score: 0.9, skill: "geography", attempts: 3, correct: 2,
+		verbs: map[string]int{"launched": 1, "initialized": 1, "answered": 2, "passed": 1, "terminated": 1, "satisfied": 1}})
 }
