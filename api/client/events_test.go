@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/event/schema"
@@ -106,4 +107,13 @@ func replace(hs []Header, k, v string) []Header {
 		}
 	}
 	return out
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
