@@ -117,6 +117,44 @@ func (m *PlayerModule) launchCmi5(ctx context.Context, l *launch, token, source 
 	return base + sep + q.Encode(), nil
 }
 
+// abandon issues abandoned for the expired launch in the registration
+// file name when its cmi5 session initialized and did not terminate (and
+// no later launch of the AU took over: that one issued it already). A
+// launch that can no longer be loaded (its package or credential gone)
+// has nothing to write under and is left to be deleted.
+func (m *PlayerModule) abandon(ctx context.Context, name string) error {
+	if m.x == nil || m.x.be.Documents == nil {
+		return nil
+	}
+	if _, err := os.Stat(name + fetchedSuffix); err != nil {
+		return nil // never fetched: the AU never spoke
+	}
+	l, err := m.load(ctx, name)
+	if err != nil || l.info.Course.Type != content.CMI5 {
+		return nil
+	}
+	doc, sk, err := m.cmi5State(ctx, l)
+	if err != nil {
+		return fmt.Errorf("registration %s: %w", l.reg.ID, err)
+	}
+	s, ok := doc.AUs[l.unit.IRI]
+	if !ok || s.SessionID != l.reg.Session || !s.Initialized || s.Terminated {
+		return nil
+	}
+	st := content.Cmi5LMSStatement(l.reg.Actor, content.Cmi5VerbAbandoned, l.unit, l.info.Course, l.reg.ID, s.SessionID, time.Now(), nil)
+	if err := m.storeStatements(ctx, l, []content.Statement{st}); err != nil {
+		return fmt.Errorf("registration %s: %w", l.reg.ID, err)
+	}
+	// The session ended: a relaunch of the AU does not abandon it again.
+	s.Terminated = true
+	doc.AUs[l.unit.IRI] = s
+	body, _ := json.Marshal(doc)
+	if err := m.publishDoc(ctx, l.reg.Tenant, sk, body); err != nil {
+		return fmt.Errorf("registration %s: %w", l.reg.ID, err)
+	}
+	return nil
+}
+
 // publishDoc puts a JSON document through the documents write path,
 // keyed by the learner like the LRS's own document writes.
 func (m *PlayerModule) publishDoc(ctx context.Context, tenant string, k projections.DocumentKey, body []byte) error {

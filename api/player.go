@@ -275,12 +275,8 @@ func (m *PlayerModule) resolve(ctx context.Context, token string) (*launch, erro
 	}
 	now := time.Now()
 	if now.Sub(fi.ModTime()) > m.ttl() {
-		// Expired; the sweep may not have come by yet.
-		removeLaunch(name)
-		return nil, projections.ErrNoPackage
-	}
-	data, err := os.ReadFile(name)
-	if err != nil {
+		// Expired. The sweep deletes it (and says a cmi5 session that
+		// did not terminate was abandoned).
 		return nil, projections.ErrNoPackage
 	}
 	// A use renews the launch; once a minute is precise enough for a
@@ -289,6 +285,15 @@ func (m *PlayerModule) resolve(ctx context.Context, token string) (*launch, erro
 		if err := os.Chtimes(name, now, now); err != nil {
 			m.log().Warn("renew launch", "err", err)
 		}
+	}
+	return m.load(ctx, name)
+}
+
+// load reads a launch's registration file and finds its package and unit.
+func (m *PlayerModule) load(ctx context.Context, name string) (*launch, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, projections.ErrNoPackage
 	}
 	var reg Registration
 	if err := json.Unmarshal(data, &reg); err != nil {
@@ -324,9 +329,12 @@ func removeLaunch(name string) {
 // Sweep deletes what no request can use any more: launches unused for
 // longer than the launch lifetime (with their cmi5 fetch marker), cmi5
 // launches whose fetch window closed without a fetch, fetch markers
-// without their launch, and temporary files a crash left. It answers how
-// many launches it removed. now is the sweep's clock.
-func (m *PlayerModule) Sweep(now time.Time) (int, error) {
+// without their launch, and temporary files a crash left. An expired cmi5
+// launch whose session initialized and never terminated is abandoned
+// first (cmi5 section 9.3.8: the LMS decides a session ended abnormally);
+// when that cannot be stored, the launch is kept for the next sweep. It
+// answers how many launches it removed. now is the sweep's clock.
+func (m *PlayerModule) Sweep(ctx context.Context, now time.Time) (int, error) {
 	ents, err := os.ReadDir(m.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
@@ -353,6 +361,12 @@ func (m *PlayerModule) Sweep(now time.Time) (int, error) {
 				os.Remove(name)
 			}
 		case strings.HasSuffix(e.Name(), ".json"):
+			if age > m.ttl() {
+				if err := m.abandon(ctx, name); err != nil {
+					m.log().Warn("cmi5 abandoned: kept for the next sweep", "err", err)
+					continue
+				}
+			}
 			if age > m.ttl() || m.unfetched(name, now) {
 				removeLaunch(name)
 				removed++

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -12,7 +13,25 @@ import (
 
 	"github.com/learnstream/learnstream/api"
 	"github.com/learnstream/learnstream/domain/content"
+	"github.com/learnstream/learnstream/domain/event"
 )
+
+// isAbandoned matches the events of abandoned statements.
+func isAbandoned(e event.Event) bool {
+	return strings.Contains(string(e.Data), content.Cmi5VerbAbandoned)
+}
+
+func abandonedStatements(f *fixture) int {
+	f.log.mu.Lock()
+	defer f.log.mu.Unlock()
+	n := 0
+	for _, e := range f.log.evs {
+		if isAbandoned(e) {
+			n++
+		}
+	}
+	return n
+}
 
 // Launches have a lifetime: an unused launch expires and its files go, an
 // unfetched cmi5 launch goes once its fetch window closed, every use
@@ -28,17 +47,23 @@ func TestLaunchLifetimeAndSweep(t *testing.T) {
 		name    string
 		fetch   bool
 		age     time.Duration // the registration file's age before the step
-		use     bool          // the AU posts a statement before the sweep
+		posts   []string      // the AU's statements before the sweep
 		sweepAt time.Duration // after now
 		gone    bool          // the launch's files are deleted
 		removed int
+		// abandoned is the number of abandoned statements the LMS issued.
+		abandoned int
 	}{
 		{name: "fresh unfetched cmi5 launch is kept", sweepAt: time.Minute},
 		{name: "unfetched cmi5 launch after its fetch window", sweepAt: 11 * time.Minute, gone: true, removed: 1},
 		{name: "fetched launch outlives the fetch window", fetch: true, sweepAt: 11 * time.Minute},
 		{name: "launch unused for longer than the lifetime", fetch: true, sweepAt: ttl + time.Minute, gone: true, removed: 1},
-		{name: "a use renews the launch", fetch: true, age: 50 * time.Minute, use: true, sweepAt: 30 * time.Minute},
+		{name: "a use renews the launch", fetch: true, age: 50 * time.Minute, posts: []string{content.Cmi5VerbInitialized}, sweepAt: 30 * time.Minute},
 		{name: "without the use it would have expired", fetch: true, age: 50 * time.Minute, sweepAt: 30 * time.Minute, gone: true, removed: 1},
+		{name: "an expired session that did not terminate is abandoned", fetch: true, posts: []string{content.Cmi5VerbInitialized},
+			sweepAt: ttl + time.Minute, gone: true, removed: 1, abandoned: 1},
+		{name: "an expired session that terminated is not", fetch: true, posts: []string{content.Cmi5VerbInitialized, content.Cmi5VerbTerminated},
+			sweepAt: ttl + time.Minute, gone: true, removed: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store, pkg := installCmi5(t, oneAUCourse)
@@ -73,12 +98,19 @@ func TestLaunchLifetimeAndSweep(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if tc.use {
-				l.au.post(t, content.Cmi5VerbInitialized, "", http.StatusOK)
+			for _, v := range tc.posts {
+				result := ""
+				if v == content.Cmi5VerbTerminated {
+					result = `,"result":{"duration":"PT2M"}`
+				}
+				l.au.post(t, v, result, http.StatusOK)
 			}
-			n, err := player.Sweep(time.Now().Add(tc.sweepAt))
+			n, err := player.Sweep(context.Background(), time.Now().Add(tc.sweepAt))
 			if err != nil || n != tc.removed {
 				t.Fatalf("Sweep = %d, %v, want %d removed", n, err, tc.removed)
+			}
+			if got := abandonedStatements(f); got != tc.abandoned {
+				t.Errorf("%d abandoned statements, want %d", got, tc.abandoned)
 			}
 			for _, name := range []string{l.file, l.file + ".fetched"} {
 				_, err := os.Stat(name)
@@ -123,6 +155,9 @@ func TestExpiredLaunchRefusedAndLeftoversSwept(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "no such launch") {
 		t.Errorf("statement to an expired launch: %d %s, want 404", resp.StatusCode, body)
 	}
+	if _, err := player.Sweep(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{files[0], files[0] + ".fetched"} {
 		if _, err := os.Stat(name); !os.IsNotExist(err) {
 			t.Errorf("%s kept after the launch expired: %v", filepath.Base(name), err)
@@ -147,12 +182,54 @@ func TestExpiredLaunchRefusedAndLeftoversSwept(t *testing.T) {
 			os.Chtimes(p, old, old)
 		}
 	}
-	if _, err := player.Sweep(time.Now()); err != nil {
+	if _, err := player.Sweep(context.Background(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for name, deleted := range leftovers {
 		if _, err := os.Stat(filepath.Join(dir, name)); os.IsNotExist(err) != deleted {
 			t.Errorf("%s: deleted %v, want %v", name, os.IsNotExist(err), deleted)
 		}
+	}
+}
+
+// An abandoned statement the event log refuses keeps the expired launch
+// for the next sweep, which issues it once.
+func TestAbandonedIsRetriedBySweep(t *testing.T) {
+	store, pkg := installCmi5(t, oneAUCourse)
+	dir := t.TempDir()
+	player := &api.PlayerModule{Packages: store, Dir: dir, LaunchTTL: time.Hour}
+	f := newFixture(t, func(c *api.Config) {
+		c.Source = "https://lrs.example"
+		c.Modules = append(c.Modules, player)
+	})
+	au := launchCmi5(t, f, pkg, "https://example.com/cmi5/one/au")
+	au.post(t, content.Cmi5VerbInitialized, "", http.StatusOK)
+	later := time.Now().Add(2 * time.Hour)
+	f.log.mu.Lock()
+	f.log.failIf = isAbandoned
+	f.log.mu.Unlock()
+	if n, err := player.Sweep(context.Background(), later); err != nil || n != 0 {
+		t.Fatalf("Sweep with the log refusing = %d, %v, want nothing removed", n, err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(files) != 1 {
+		t.Fatalf("registration files %v, want the launch kept", files)
+	}
+	f.log.mu.Lock()
+	f.log.failIf = nil
+	f.log.mu.Unlock()
+	if n, err := player.Sweep(context.Background(), later); err != nil || n != 1 {
+		t.Fatalf("second Sweep = %d, %v, want the launch removed", n, err)
+	}
+	if got := abandonedStatements(f); got != 1 {
+		t.Errorf("%d abandoned statements, want 1", got)
+	}
+	// A relaunch of the AU in the registration does not say it again.
+	resp, body := f.do(t, req{method: "POST", path: "/v1/registrations", body: `{"actor":{"mbox":"mailto:ada@example.com"},"package":"` + pkg +
+		`","unit":"https://example.com/cmi5/one/au","registration":"` + au.registration + `"}`})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("relaunch: %d %s", resp.StatusCode, body)
+	}
+	if got := abandonedStatements(f); got != 1 {
+		t.Errorf("after a relaunch: %d abandoned statements, want 1", got)
 	}
 }

@@ -99,7 +99,7 @@ func sweepContent(ctx context.Context, log *slog.Logger, player *api.PlayerModul
 	defer t.Stop()
 	for {
 		now := time.Now()
-		if n, err := player.Sweep(now); err != nil {
+		if n, err := player.Sweep(ctx, now); err != nil {
 			log.Warn("sweep launches", "err", err)
 		} else if n > 0 {
 			log.Info("expired launches removed", "launches", n)
