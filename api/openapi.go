@@ -171,11 +171,11 @@ func apiOps() []apiOp {
 			request:   obj{"application/json": obj{"schema": ref("CatalogImport")}, "text/csv": obj{"schema": str}},
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"skills", "prerequisites"}, obj{}))})},
 		{method: "GET", path: "/v1/prerequisites", tag: "catalog", summary: "Every prerequisite edge.", scopes: scopesAllRead,
-			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"prerequisites"}, obj{"prerequisites": arrayOf(obj{"type": "object"})}))})},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"prerequisites"}, obj{"prerequisites": arrayOf(ref("learnstream.catalog.prerequisite.put.v1"))}))})},
 		{method: "PUT", path: "/v1/prerequisites/{from}/{to}", tag: "catalog", summary: "Add the edge: from is learned before to.", scopes: []string{"all"},
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"from", "to"}, obj{"from": str, "to": str, "prerequisites_of_to": arrayOf(str)}))})},
 		{method: "DELETE", path: "/v1/prerequisites/{from}/{to}", tag: "catalog", summary: "Remove the edge.", scopes: []string{"all"},
-			responses: with(v1Errors, map[string]obj{"204": nil, "200": jsonBody(obj{"type": "object"})})},
+			responses: with(v1Errors, map[string]obj{"204": nil})},
 
 		// Content.
 		{method: "POST", path: "/v1/packages", tag: "content", summary: "Import a SCORM 1.2/2004 or cmi5 package (zip); its course joins the catalog.", scopes: []string{"all", "packages"},
@@ -248,20 +248,26 @@ func apiOps() []apiOp {
 	}
 
 	// Skills, activities and roles share one shape of resource; their
-	// bodies are the data of their catalog events.
+	// bodies are the data of their catalog events (a skill's answers add
+	// its place in the graph).
 	for _, kind := range []string{"skills", "activities", "roles"} {
 		one := map[string]string{"skills": "skill", "activities": "activity", "roles": "role"}[kind]
 		entity := ref(catalogEntity[kind])
+		answer, item := entity, entity
+		if kind == "skills" {
+			answer = ref("SkillInfo")
+			item = object([]string{"id", "prerequisites"}, obj{"id": str, "name": str, "prerequisites": arrayOf(str)})
+		}
 		ops = append(ops,
-			apiOp{method: "GET", path: "/v1/" + kind, tag: "catalog", summary: "Every " + one + ".", scopes: scopesAllRead,
-				responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{kind}, obj{kind: arrayOf(obj{"type": "object"})}))})},
-			apiOp{method: "GET", path: "/v1/" + kind + "/{id}", tag: "catalog", summary: "One " + one + " and how it relates to the rest of the graph.", scopes: scopesAllRead,
-				responses: with(v1Errors, map[string]obj{"200": jsonBody(obj{"type": "object"})})},
+			apiOp{method: "GET", path: "/v1/" + kind, tag: "catalog", summary: "Every " + one + (map[string]string{"skills": ", prerequisites first"})[kind] + ".", scopes: scopesAllRead,
+				responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{kind}, obj{kind: arrayOf(item)}))})},
+			apiOp{method: "GET", path: "/v1/" + kind + "/{id}", tag: "catalog", summary: "One " + one + ".", scopes: scopesAllRead,
+				responses: with(v1Errors, map[string]obj{"200": jsonBody(answer)})},
 			apiOp{method: "PUT", path: "/v1/" + kind + "/{id}", tag: "catalog", summary: "Create or replace a " + one + " (the body is the data of its catalog event; id defaults to the path's).", scopes: []string{"all"},
 				request:   jsonBody(entity),
-				responses: with(v1Errors, map[string]obj{"200": jsonBody(obj{"type": "object"}), "201": jsonBody(obj{"type": "object"})})},
+				responses: with(v1Errors, map[string]obj{"200": jsonBody(answer)})},
 			apiOp{method: "DELETE", path: "/v1/" + kind + "/{id}", tag: "catalog", summary: "Remove a " + one + ".", scopes: []string{"all"},
-				responses: with(v1Errors, map[string]obj{"204": nil, "200": jsonBody(obj{"type": "object"})})},
+				responses: with(v1Errors, map[string]obj{"204": nil})},
 		)
 	}
 	return ops
@@ -303,6 +309,12 @@ func componentSchemas() (obj, error) {
 		"scopes": arrayOf(str)})
 	out["Credential"] = object([]string{"key", "tenant", "scopes"}, obj{
 		"key": str, "name": str, "tenant": str, "scopes": arrayOf(str), "created": obj{"type": "string", "format": "date-time"}})
+	out["SkillInfo"] = object([]string{"id", "prerequisites", "dependents", "taught_by", "assessed_by"}, obj{
+		"id": str, "name": str,
+		"prerequisites": obj{"type": "array", "items": str, "description": "skills learned before this one"},
+		"dependents":    obj{"type": "array", "items": str, "description": "skills that require this one"},
+		"taught_by":     obj{"type": "array", "items": str, "description": "activities that teach it"},
+		"assessed_by":   obj{"type": "array", "items": str, "description": "activities that assess it"}})
 	out["LearnerRole"] = object([]string{"learner", "role"}, obj{"learner": str, "role": str})
 	out["SkillMastery"] = object([]string{"skill", "p_mastery", "attempts", "mastered"}, obj{
 		"skill": str, "p_mastery": obj{"type": "number", "minimum": 0, "maximum": 1}, "ability": obj{"type": "number"},

@@ -190,7 +190,8 @@ func (c *Client) Skill(ctx context.Context, id string) (SkillInfo, error) {
 	return out, c.do(ctx, "GET", "/v1/skills/"+url.PathEscape(id), nil, nil, "", &out)
 }
 
-// Skills returns every skill.
+// Skills returns every skill, prerequisites first; the list fills ID,
+// Name and Prerequisites (Skill answers the rest).
 func (c *Client) Skills(ctx context.Context) ([]SkillInfo, error) {
 	var out struct {
 		Skills []SkillInfo `json:"skills"`
