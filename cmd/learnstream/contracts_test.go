@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,6 +24,8 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	apiclient "github.com/learnstream/learnstream/api/client"
+	"github.com/learnstream/learnstream/domain/event/schema"
+	"github.com/learnstream/learnstream/streams"
 )
 
 // contractTransport checks every request it sends and every answer it
@@ -461,6 +464,34 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 	waive := fmt.Sprintf(`{"actor":{"mbox":"mailto:ada@example.com"},"package":%q,"unit":"https://example.com/cmi5/safety/quiz","reason":"Tested Out"}`, cpkg.ID)
 	code, _, _ = ct.raw("POST", p.url+"/v1/registrations/"+q.Get("registration")+"/waive", waive, "Authorization", auth, "Content-Type", "application/json")
 	expect("waive", code, http.StatusOK, http.StatusCreated, http.StatusNoContent)
+
+	// A statement about an activity the catalog lacks registers it
+	// (activity.seen).
+	seen := `{"actor":{"mbox":"mailto:ada@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/experienced"},
+	  "object":{"id":"https://example.com/videos/intro","definition":{"name":{"en-US":"Intro video"}}}}`
+	code, _, _ = ct.raw("POST", p.url+"/xapi/statements", seen, xapi...)
+	expect("POST unknown activity", code, http.StatusOK)
+
+	// Every record the server wrote matches the schemas of /asyncapi.json,
+	// and the calls above made every event type integrators may consume
+	// (attachments aside: no statement here has one).
+	schemas := docSchemas(t)
+	counts := map[string]int{}
+	eventually(t, p, "the activity.seen event", func() bool {
+		clear(counts)
+		for _, tp := range schema.Topics {
+			if tp.Name != streams.TopicItemFactors { // created by the recommender when it exchanges factors
+				maps.Copy(counts, topicRecords(t, ctx, p.kafka, tp.Name, schemas))
+			}
+		}
+		return counts[apiclient.TypeActivitySeen] > 0
+	})
+	for _, ev := range schema.Events {
+		if counts[ev.Type] == 0 && ev.Type != apiclient.TypeAttachmentStored && ev.Topic != streams.TopicItemFactors {
+			t.Errorf("no %s event was written", ev.Type)
+		}
+	}
+	t.Logf("events written: %v", counts)
 
 	// Every operation of the document was called.
 	var missing []string
