@@ -67,6 +67,7 @@ func (m *PlayerModule) registerCmi5Routes(rr router) {
 // launchCmi5 prepares a cmi5 launch: LMS.LaunchData, the launched
 // statement, and the launch URL.
 func (m *PlayerModule) launchCmi5(ctx context.Context, l *launch, token, source string) (string, error) {
+	defer m.lock(l.reg.Tenant, l.reg.ID)()
 	k := l.stateKey()
 	k.ID = "LMS.LaunchData"
 	ld, _ := json.Marshal(content.LaunchData(l.unit, l.reg.ID, l.reg.Session, ""))
@@ -133,6 +134,7 @@ func (m *PlayerModule) abandon(ctx context.Context, name string) error {
 	if err != nil || l.info.Course.Type != content.CMI5 {
 		return nil
 	}
+	defer m.lock(l.reg.Tenant, l.reg.ID)()
 	doc, sk, err := m.cmi5State(ctx, l)
 	if err != nil {
 		return fmt.Errorf("registration %s: %w", l.reg.ID, err)
@@ -286,6 +288,7 @@ func (m *PlayerModule) cmi5Statements(w http.ResponseWriter, r *http.Request) {
 		writeInputError(w, err)
 		return
 	}
+	defer m.lock(l.reg.Tenant, l.reg.ID)()
 	doc, k, err := m.cmi5State(r.Context(), l)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "could not read the registration's state")
@@ -439,6 +442,7 @@ func (m *PlayerModule) waive(w http.ResponseWriter, r *http.Request) {
 		WriteFieldError(w, "actor", err.Error())
 		return
 	}
+	defer m.lock(tenant, regID)()
 	doc, k, err := m.cmi5State(r.Context(), l)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "could not read the registration's state")

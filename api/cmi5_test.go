@@ -88,14 +88,25 @@ func launchCmi5(t *testing.T, f *fixture, pkg, unit string) *cmi5AU {
 // post sends one cmi5 defined statement about the AU of oneAUCourse.
 func (a *cmi5AU) post(t *testing.T, verb, result string, want int) {
 	t.Helper()
+	if code, body := a.sendBody(t, verb, result); code != want {
+		t.Fatalf("%s: %d %s, want %d", verb, code, body, want)
+	}
+}
+
+// send sends the statement as post does and answers the status; it may
+// run on any goroutine.
+func (a *cmi5AU) send(t *testing.T, verb, result string) int {
+	code, _ := a.sendBody(t, verb, result)
+	return code
+}
+
+func (a *cmi5AU) sendBody(t *testing.T, verb, result string) (int, []byte) {
 	st := `{"actor":{"mbox":"mailto:ada@example.com"},"verb":{"id":"` + verb + `"},"object":{"id":"https://example.com/cmi5/one/au"},
 	  "context":{"registration":"` + a.registration + `","contextActivities":{"category":[{"id":"https://w3id.org/xapi/cmi5/context/categories/cmi5"}]},
 	  "extensions":{"https://w3id.org/xapi/cmi5/context/extensions/sessionid":"` + a.session + `"}}` + result + `}`
 	resp, body := a.f.do(t, req{method: "POST", path: a.statements, body: st, user: "-",
 		headers: map[string]string{"Authorization": "Basic " + a.auth}})
-	if resp.StatusCode != want {
-		t.Fatalf("%s: %d %s, want %d", verb, resp.StatusCode, body, want)
-	}
+	return resp.StatusCode, body
 }
 
 // A satisfied statement whose store fails is not counted as issued: the

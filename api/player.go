@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -55,6 +57,25 @@ type PlayerModule struct {
 	LaunchTTL time.Duration
 	Logger    *slog.Logger
 	x         *lrs
+	// locks serialise what reads a registration's LMS state, judges a
+	// request against it and writes it back (cmi5 statements, launch,
+	// waive, abandon; SCORM run-time calls): two requests at once would
+	// both be judged against the same state, and the later write would
+	// drop the earlier's. Striped by registration, so memory stays
+	// bounded; two registrations on one stripe merely wait for each
+	// other. They hold within one API process.
+	locks [256]sync.Mutex
+}
+
+// lock takes the registration's lock and returns its release.
+func (m *PlayerModule) lock(tenant, registration string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(tenant))
+	h.Write([]byte{0})
+	h.Write([]byte(strings.ToLower(registration)))
+	mu := &m.locks[h.Sum32()%uint32(len(m.locks))]
+	mu.Lock()
+	return mu.Unlock
 }
 
 // DefaultLaunchTTL keeps a launch URL working for a day without use: a
@@ -531,6 +552,7 @@ func (m *PlayerModule) runtime(w http.ResponseWriter, r *http.Request) {
 		WriteFieldError(w, "body", "a JSON object {event, session, data}: "+err.Error())
 		return
 	}
+	defer m.lock(l.reg.Tenant, l.reg.ID)()
 	doc, err := m.readState(r.Context(), l)
 	if err != nil {
 		m.log().Error("read SCORM state", "err", err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -295,4 +296,40 @@ func runtimeStatus(t *testing.T, p *proc, launch string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// Run-time calls of one registration at once (two windows of one launch,
+// a player retrying) are applied in turn: each interaction is answered
+// once, however many commits carry it.
+func TestSCORMConcurrentCommitsAnswerOnce(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, credEnv(), append([]string{"--data-dir", filepath.Join(dir, "data")}, isolate()...)...)
+	defer p.stop(t)
+	pkgID := p.importPackage(t, writeZip(t, dir, "fractions.zip", "imsmanifest.xml", testSCORM12Manifest,
+		"intro.html", "x", "quiz/index.html", "x"))
+	code, _, body := p.do(t, "POST", "/v1/registrations", `{"actor":{"mbox":"mailto:bo@example.com"},"package":"`+pkgID+`","unit":"quiz"}`)
+	var reg struct{ Registration, Launch string }
+	if code != http.StatusCreated || json.Unmarshal(body, &reg) != nil {
+		t.Fatalf("register: %d %s", code, body)
+	}
+	runtimeCall(t, p, reg.Launch, `{"event":"initialize","session":"s1"}`)
+	commit := `{"event":"commit","session":"s1","data":{"cmi.interactions.0.id":"q1","cmi.interactions.0.type":"choice",
+	  "cmi.interactions.0.student_response":"b","cmi.interactions.0.result":"correct"}}`
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Post(p.url+"/v1/runtime/"+strings.TrimPrefix(reg.Launch, "/player/"), "application/json", strings.NewReader(commit))
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	_, _, body = p.do(t, "GET", "/xapi/statements?verb="+url.QueryEscape("http://adlnet.gov/expapi/verbs/answered")+"&registration="+reg.Registration, "")
+	var res struct{ Statements []json.RawMessage }
+	if json.Unmarshal(body, &res) != nil || len(res.Statements) != 1 {
+		t.Errorf("%d answered statements after concurrent commits, want 1: %.300s", len(res.Statements), body)
+	}
 }
