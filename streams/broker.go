@@ -97,7 +97,16 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		kfake.DataDir(filepath.Clean(cfg.DataDir)),
 		kfake.DefaultNumPartitions(parts),
 		kfake.AllowAutoTopicCreation(),
-		kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(msgBytes)}),
+		kfake.BrokerConfigs(map[string]string{
+			"message.max.bytes": strconv.Itoa(msgBytes),
+			// The broker's cleaner, which runs once any topic is
+			// compacted, applies time retention to every topic, with
+			// Kafka's default of seven days unless told otherwise: it
+			// would drop old statements, the log every projection is
+			// rebuilt from. Nothing expires here; compacted topics keep
+			// the latest record per key.
+			"log.retention.ms": "-1",
+		}),
 		// The listener is opened above so that a bad address fails here with
 		// a clear error and the advertised address is the one asked for.
 		kfake.ListenFn(func(string, string) (net.Listener, error) { return ln, nil }),

@@ -102,6 +102,11 @@ func EnsureTopics(ctx context.Context, brokers []string, specs []TopicSpec) erro
 			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(s.messageBytes())}}}
 		if s.Compact {
 			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
+		} else {
+			// The log is the truth and replay starts at offset 0: a
+			// broker's default time retention (seven days on Kafka) would
+			// delete it from under the projections.
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: "-1"})
 		}
 		req.Topics = append(req.Topics, tc)
 	}
