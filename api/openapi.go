@@ -149,7 +149,7 @@ func apiOps() []apiOp {
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"learner", "skills"}, obj{"learner": str, "threshold": obj{"type": "number"}, "skills": arrayOf(ref("SkillMastery"))}))})},
 		{method: "GET", path: "/v1/learners/{learner}/next", tag: "learners", summary: "The next items, nearest the target success probability.", scopes: scopesAllRead,
 			query:     []string{"skill", "n", "target"},
-			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"learner"}, obj{"learner": str}))})},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("NextItem"))})},
 		{method: "GET", path: "/v1/learners/{learner}/role", tag: "learners", summary: "The learner's role.", scopes: scopesAllRead,
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("LearnerRole"))})},
 		{method: "PUT", path: "/v1/learners/{learner}/role", tag: "learners", summary: "Assign the learner a role (an empty role removes it).", scopes: []string{"all"},
@@ -157,7 +157,7 @@ func apiOps() []apiOp {
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("LearnerRole"))})},
 		{method: "GET", path: "/v1/learners/{learner}/path", tag: "learners", summary: "A learning path to a role or skill.", scopes: scopesAllRead,
 			query:     []string{"role", "skill"},
-			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"learner", "target"}, obj{"learner": str, "target": obj{"type": "object"}}))})},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("LearningPath"))})},
 		{method: "GET", path: "/v1/courses/{id}/effectiveness", tag: "learners", summary: "How well a course teaches its skills across learners.", scopes: scopesAllRead,
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(obj{"type": "object"})})},
 		{method: "GET", path: "/v1/streams/recommendations", tag: "learners", summary: "Server-sent events of the recommendations topic: each event's name is the ce_type, its data the event data, its id a resume position for Last-Event-ID.", scopes: scopesAllRead,
@@ -315,6 +315,31 @@ func componentSchemas() (obj, error) {
 		"dependents":    obj{"type": "array", "items": str, "description": "skills that require this one"},
 		"taught_by":     obj{"type": "array", "items": str, "description": "activities that teach it"},
 		"assessed_by":   obj{"type": "array", "items": str, "description": "activities that assess it"}})
+	num := obj{"type": "number"}
+	p01 := obj{"type": "number", "minimum": 0, "maximum": 1}
+	out["NextItem"] = object([]string{"learner", "skill", "target", "requested_target", "item", "candidates", "reasons", "ability", "ability_source"}, obj{
+		"learner": str, "skill": str,
+		"item":              obj{"type": []string{"string", "null"}, "description": "the item to practise next; null when no open item assesses the skill"},
+		"title":             str,
+		"target":            obj{"type": "number", "minimum": 0, "maximum": 1, "description": "the success probability aimed at, after adjusting for recent success"},
+		"requested_target":  p01,
+		"predicted_success": p01, "difficulty": num, "ability": num,
+		"ability_source": obj{"enum": []string{"skill", "global", "prior"}},
+		"recent_success": p01, "recent_attempts": obj{"type": "number", "minimum": 0},
+		"reasons": arrayOf(str),
+		"candidates": arrayOf(object([]string{"item", "predicted_success", "difficulty", "item_attempts"}, obj{
+			"item": str, "title": str, "predicted_success": p01, "difficulty": num, "item_attempts": obj{"type": "integer", "minimum": 0}})),
+	})
+	out["LearningPath"] = object([]string{"learner", "target", "missing", "steps", "uncovered", "duration"}, obj{
+		"learner":        str,
+		"target":         object(nil, obj{"role": str, "skill": str}),
+		"mastery_source": str,
+		"missing":        obj{"type": "array", "items": str, "description": "skills the learner lacks for the target"},
+		"uncovered":      obj{"type": "array", "items": str, "description": "missing skills no activity teaches"},
+		"duration":       obj{"type": "string", "description": "ISO 8601 total of the steps"},
+		"steps": arrayOf(object([]string{"activity", "type", "skills", "reasons"}, obj{
+			"activity": str, "type": str, "title": str, "duration": str, "skills": arrayOf(str), "reasons": arrayOf(str)})),
+	})
 	out["LearnerRole"] = object([]string{"learner", "role"}, obj{"learner": str, "role": str})
 	out["SkillMastery"] = object([]string{"skill", "p_mastery", "attempts", "mastered"}, obj{
 		"skill": str, "p_mastery": obj{"type": "number", "minimum": 0, "maximum": 1}, "ability": obj{"type": "number"},

@@ -341,11 +341,46 @@ func (c *Client) Mastery(ctx context.Context, learner string) (Mastery, error) {
 	return out, c.do(ctx, "GET", "/v1/learners/"+learnerPath(learner)+"/mastery", nil, nil, "", &out)
 }
 
-// Next returns the next items for learner (query: skill, n, target), as
-// the server answers them.
-func (c *Client) Next(ctx context.Context, learner string, query url.Values) (map[string]any, error) {
-	var out map[string]any
-	return out, c.do(ctx, "GET", "/v1/learners/"+learnerPath(learner)+"/next", query, nil, "", &out)
+// NextItem is the item a learner should practise next on a skill.
+type NextItem struct {
+	Learner string `json:"learner"`
+	Skill   string `json:"skill"`
+	// Item is empty when no open item assesses the skill (Reasons say why).
+	Item             string          `json:"item"`
+	Title            string          `json:"title,omitempty"`
+	Target           float64         `json:"target"`
+	RequestedTarget  float64         `json:"requested_target"`
+	PredictedSuccess float64         `json:"predicted_success"`
+	Difficulty       float64         `json:"difficulty"`
+	Ability          float64         `json:"ability"`
+	AbilitySource    string          `json:"ability_source"`
+	RecentSuccess    float64         `json:"recent_success"`
+	RecentAttempts   float64         `json:"recent_attempts"`
+	Reasons          []string        `json:"reasons"`
+	Candidates       []NextCandidate `json:"candidates"`
+}
+
+// NextCandidate is one open item considered.
+type NextCandidate struct {
+	Item             string  `json:"item"`
+	Title            string  `json:"title,omitempty"`
+	PredictedSuccess float64 `json:"predicted_success"`
+	Difficulty       float64 `json:"difficulty"`
+	ItemAttempts     int     `json:"item_attempts"`
+}
+
+// Next returns the next item for learner on skill; query may add n and
+// target (see /openapi.json).
+func (c *Client) Next(ctx context.Context, learner, skill string, query url.Values) (NextItem, error) {
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	if skill != "" {
+		q.Set("skill", skill)
+	}
+	var out NextItem
+	return out, c.do(ctx, "GET", "/v1/learners/"+learnerPath(learner)+"/next", q, nil, "", &out)
 }
 
 // Progress is a learner's progress per activity, with the adaptive role's
@@ -372,9 +407,30 @@ func (c *Client) Progress(ctx context.Context, learner string) (Progress, error)
 	return out, nil
 }
 
+// LearningPath is the plan that brings a learner to a role or skill.
+type LearningPath struct {
+	Learner       string            `json:"learner"`
+	Target        map[string]string `json:"target"`
+	MasterySource string            `json:"mastery_source"`
+	Missing       []string          `json:"missing"`
+	Uncovered     []string          `json:"uncovered"`
+	Duration      string            `json:"duration"`
+	Steps         []PathStep        `json:"steps"`
+}
+
+// PathStep is one activity of a path.
+type PathStep struct {
+	Activity string   `json:"activity"`
+	Type     string   `json:"type"`
+	Title    string   `json:"title,omitempty"`
+	Duration string   `json:"duration"`
+	Skills   []string `json:"skills"`
+	Reasons  []string `json:"reasons"`
+}
+
 // Path returns a learning path for learner to a role or a skill (give
 // exactly one).
-func (c *Client) Path(ctx context.Context, learner, role, skill string) (map[string]any, error) {
+func (c *Client) Path(ctx context.Context, learner, role, skill string) (LearningPath, error) {
 	q := url.Values{}
 	if role != "" {
 		q.Set("role", role)
@@ -382,7 +438,7 @@ func (c *Client) Path(ctx context.Context, learner, role, skill string) (map[str
 	if skill != "" {
 		q.Set("skill", skill)
 	}
-	var out map[string]any
+	var out LearningPath
 	return out, c.do(ctx, "GET", "/v1/learners/"+learnerPath(learner)+"/path", q, nil, "", &out)
 }
 

@@ -187,10 +187,10 @@ func TestAdaptiveEndToEnd(t *testing.T) {
 		}
 	}
 	var apiErr *apiclient.Error
-	if _, err := p.api().Next(context.Background(), "ada@example.com", nil); !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || apiErr.Field != "skill" {
+	if _, err := p.api().Next(context.Background(), "ada@example.com", "", nil); !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || apiErr.Field != "skill" {
 		t.Errorf("next without skill: %v, want a 400 naming skill", err)
 	}
-	if _, err := p.api().Next(context.Background(), "ada@example.com", url.Values{"skill": {"cobol"}}); !apiclient.IsNotFound(err) {
+	if _, err := p.api().Next(context.Background(), "ada@example.com", "cobol", nil); !apiclient.IsNotFound(err) {
 		t.Errorf("next for an unknown skill: %v, want 404", err)
 	}
 

@@ -267,8 +267,8 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 	must("delete role", c.DeleteRole(ctx, "intern"))
 	path, err := c.Path(ctx, ada, "analyst", "")
 	must("path", err)
-	if path["learner"] == nil {
-		t.Errorf("path: %v", path)
+	if path.Learner != "mbox:mailto:ada@example.com" || !slices.Equal(path.Missing, []string{"sql", "joins"}) || len(path.Steps) == 0 {
+		t.Errorf("path to analyst: %+v, want sql and joins missing and steps to learn them", path)
 	}
 
 	// xAPI: completions feed the recommender, scored answers the
@@ -332,15 +332,16 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 		t.Errorf("recommendations: %+v", recs)
 	}
 	var m apiclient.Mastery
-	eventually(t, p, "mastery for ada", func() bool {
+	// Four scored answers on sql items (q1-q3 posted, q4 put).
+	eventually(t, p, "ada's four sql attempts in /mastery", func() bool {
 		m, err = c.Mastery(ctx, ada)
-		return err == nil && len(m.Skills) > 0
+		return err == nil && len(m.Skills) == 1 && m.Skills[0].Skill == "sql" && m.Skills[0].Attempts == 4
 	})
-	if m.Skills[0].Skill != "sql" || m.Skills[0].Attempts == 0 {
-		t.Errorf("mastery: %+v", m)
-	}
-	_, err = c.Next(ctx, ada, url.Values{"skill": {"sql"}, "n": {"2"}})
+	next, err := c.Next(ctx, ada, "sql", nil)
 	must("next", err)
+	if next.Item != "https://example.com/items/q3" || len(next.Candidates) != 1 {
+		t.Errorf("next on sql: %+v, want q3, the one sql item ada has not answered right", next)
+	}
 	prog, err := c.Progress(ctx, ada)
 	must("progress", err)
 	if prog.Learner != "mbox:mailto:ada@example.com" {
