@@ -505,7 +505,7 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 	}
 	slices.Sort(missing)
 	if len(missing) > 0 {
-		t.Errorf("%d operations of /openapi.json were not called: %v", len(missing), missing)
+		t.Errorf("%d operations of /openapi.json were not called (call each here): %v", len(missing), missing)
 	}
 	t.Logf("%d operations called, %d requests checked", len(ct.seen), sumValues(ct.seen))
 }

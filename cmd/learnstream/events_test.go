@@ -191,7 +191,7 @@ func TestContractListsEveryTypeAndTopicTheCodeWrites(t *testing.T) {
 	}
 	for _, typ := range types {
 		if _, ok := schema.Lookup(typ); !ok {
-			t.Errorf("event type %s is written by the code but not in domain/event/schema.Events", typ)
+			t.Errorf("event type %s is written by the code but not in domain/event/schema.Events: add it there with a json/ schema file, show the file in docs/events.md, and list it here", typ)
 		}
 	}
 	if len(types) != len(schema.Events) {
