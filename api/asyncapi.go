@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/learnstream/learnstream/domain/event/schema"
@@ -9,8 +10,8 @@ import (
 
 // AsyncAPIOptions say where the document's Kafka server is.
 type AsyncAPIOptions struct {
-	// Brokers is the bootstrap address integrators connect to; empty
-	// documents a placeholder.
+	// Brokers are the bootstrap addresses integrators connect to, comma
+	// separated; empty documents a placeholder.
 	Brokers string
 }
 
@@ -20,9 +21,19 @@ func channelID(topic string) string { return strings.ReplaceAll(topic, ".", "_")
 // AsyncAPI returns the AsyncAPI 3.0 document of every topic and event type
 // learnstream writes, built from domain/event/schema.
 func AsyncAPI(opt AsyncAPIOptions) ([]byte, error) {
-	host := opt.Brokers
-	if host == "" {
-		host = "localhost:9092"
+	// One server per bootstrap broker: an AsyncAPI host is one host[:port].
+	servers := obj{}
+	for i, b := range strings.Split(opt.Brokers, ",") {
+		name := "kafka"
+		if i > 0 {
+			name = fmt.Sprintf("kafka-%d", i+1)
+		}
+		b = strings.TrimSpace(b)
+		desc := "A bootstrap broker of the install's Kafka cluster (or the embedded broker of learnstream serve)."
+		if b == "" {
+			b, desc = "localhost:9092", "The install's Kafka cluster (this document was built without its address)."
+		}
+		servers[name] = obj{"host": b, "protocol": "kafka", "description": desc}
 	}
 	envelope, err := eventSchema(schema.Envelope)
 	if err != nil {
@@ -132,14 +143,10 @@ func AsyncAPI(opt AsyncAPIOptions) ([]byte, error) {
 				"of docs/events.md; the same feed of recommendations is served over HTTP by GET /v1/streams/recommendations (see /openapi.json).",
 		},
 		"defaultContentType": "application/json",
-		"servers": obj{"kafka": obj{
-			"host":        host,
-			"protocol":    "kafka",
-			"description": "The install's Kafka cluster (or the embedded broker of learnstream serve).",
-		}},
-		"channels":   channels,
-		"operations": operations,
-		"components": obj{"schemas": schemas, "messages": messages},
+		"servers":            servers,
+		"channels":           channels,
+		"operations":         operations,
+		"components":         obj{"schemas": schemas, "messages": messages},
 	}
 	return json.MarshalIndent(doc, "", "  ")
 }
