@@ -15,7 +15,7 @@ import (
 )
 
 // writeZip writes a zip of name to content pairs into dir.
-func writeZip(t *testing.T, dir, name string, files ...string) string {
+func writeZip(t testing.TB, dir, name string, files ...string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	f, err := os.Create(path)
@@ -39,7 +39,7 @@ func writeZip(t *testing.T, dir, name string, files ...string) string {
 
 // postPackage posts the file at path to POST /v1/packages as the test
 // credential and answers the status and body.
-func (p *proc) postPackage(t *testing.T, path string) (int, []byte) {
+func (p *proc) postPackage(t testing.TB, path string) (int, []byte) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -58,7 +58,7 @@ func (p *proc) postPackage(t *testing.T, path string) (int, []byte) {
 }
 
 // importPackage imports the package at path and answers its id.
-func (p *proc) importPackage(t *testing.T, path string) string {
+func (p *proc) importPackage(t testing.TB, path string) string {
 	t.Helper()
 	code, b := p.postPackage(t, path)
 	var pkg struct{ ID string }

@@ -14,7 +14,7 @@ import (
 )
 
 // runtimeCall posts one run-time call as the player page does.
-func runtimeCall(t *testing.T, p *proc, launch, body string) map[string]any {
+func runtimeCall(t testing.TB, p *proc, launch, body string) map[string]any {
 	t.Helper()
 	token := strings.TrimPrefix(launch, "/player/")
 	resp, err := http.Post(p.url+"/v1/runtime/"+token, "application/json", strings.NewReader(body))

@@ -58,7 +58,7 @@ type proc struct {
 }
 
 // startServe runs the binary with args and waits until it prints its URL.
-func startServe(t *testing.T, env []string, args ...string) *proc {
+func startServe(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "--http", "127.0.0.1:0", "--broker-listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
@@ -109,7 +109,7 @@ func startServe(t *testing.T, env []string, args ...string) *proc {
 // secureKafka lets this test process's Kafka clients (streams helpers,
 // and raw kafka-go ones through streams.Dialer and streams.Transport) in
 // to the embedded broker of p, with the credential it generated.
-func (p *proc) secureKafka(t *testing.T) {
+func (p *proc) secureKafka(t testing.TB) {
 	t.Helper()
 	if p.dataDir == "" {
 		return
@@ -132,7 +132,7 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-func (p *proc) stop(t *testing.T) {
+func (p *proc) stop(t testing.TB) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
