@@ -98,9 +98,9 @@ func apiOps() []apiOp {
 		// xAPI LRS.
 		{method: "GET", path: "/xapi/about", tag: "xapi", summary: "The xAPI versions this LRS speaks.", public: true,
 			responses: map[string]obj{"200": jsonBody(object([]string{"version"}, obj{"version": arrayOf(str), "extensions": obj{"type": "object"}}))}},
-		{method: "OPTIONS", path: "/xapi/", tag: "xapi", summary: "CORS preflight for every xAPI resource.", public: true,
+		{method: "OPTIONS", path: "/xapi/", tag: "xapi", summary: "CORS preflight; answers for every path under /xapi/.", public: true,
 			responses: map[string]obj{"204": nil, "200": nil}},
-		{method: "POST", path: "/xapi/", tag: "xapi", summary: "xAPI alternate request syntax (method=... in the query, the request in a form body); any other POST answers 405.", public: true,
+		{method: "POST", path: "/xapi/", tag: "xapi", summary: "Any path under /xapi/ without a POST of its own: the xAPI alternate request syntax (method=... in the query, the request in a form body) is served, anything else answers 405.", public: true,
 			query: []string{"method"}, request: obj{"application/x-www-form-urlencoded": obj{"schema": obj{"type": "object"}}},
 			responses: with(xapiErrors, map[string]obj{"200": anyBody, "204": nil, "405": errorRes})},
 		{method: "POST", path: "/xapi/statements", tag: "xapi", summary: "Store one statement or a batch; answers the ids.", scopes: scopesStatementsWrite,
