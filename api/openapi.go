@@ -161,7 +161,7 @@ func apiOps() []apiOp {
 		{method: "GET", path: "/v1/courses/{id}/effectiveness", tag: "learners", summary: "How well a course teaches its skills across learners.", scopes: scopesAllRead,
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(obj{"type": "object"})})},
 		{method: "GET", path: "/v1/streams/recommendations", tag: "learners", summary: "Server-sent events of the recommendations topic: each event's name is the ce_type, its data the event data, its id a resume position for Last-Event-ID.", scopes: scopesAllRead,
-			headers: []string{"Last-Event-ID"}, query: []string{"from"},
+			headers: []string{"Last-Event-ID"}, query: []string{"from", "learner"},
 			responses: with(v1Errors, map[string]obj{"200": obj{"text/event-stream": obj{"schema": str, "x-event-data": ref("learnstream.recommendations.updated.v1")}}})},
 
 		// Catalog.

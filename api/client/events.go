@@ -239,15 +239,32 @@ const (
 	FromBeginning = "beginning"
 )
 
+// StreamOptions say where a feed starts and what it carries.
+type StreamOptions struct {
+	// Position is FromEnd (the default), FromBeginning (the oldest
+	// retained record), or the Position of an event seen before: the feed
+	// resumes right after it.
+	Position string
+	// Learner, when set, keeps only that learner's events (a learner key,
+	// mailto: IRI or e-mail address).
+	Learner string
+}
+
 // StreamRecommendations follows GET /v1/streams/recommendations and calls
 // fn for each event until ctx ends, fn returns an error (returned), or
-// the server closes the stream (nil). position resumes after an event
-// seen before (FromEnd starts at the end, FromBeginning at the beginning
-// of the retained topic).
-func (c *Client) StreamRecommendations(ctx context.Context, position string, fn func(StreamEvent) error) error {
-	u := c.base + "/v1/streams/recommendations"
+// the server closes the stream (nil).
+func (c *Client) StreamRecommendations(ctx context.Context, opt StreamOptions, fn func(StreamEvent) error) error {
+	q := url.Values{}
+	position := opt.Position
 	if position == FromBeginning || position == FromEnd {
-		u += "?" + url.Values{"from": {position}}.Encode()
+		q.Set("from", position)
+	}
+	if opt.Learner != "" {
+		q.Set("learner", opt.Learner)
+	}
+	u := c.base + "/v1/streams/recommendations"
+	if len(q) > 0 {
+		u += "?" + q.Encode()
 	}
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if err != nil {

@@ -351,7 +351,7 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 	must("effectiveness", err)
 	sctx, stop := context.WithCancel(ctx)
 	var first apiclient.StreamEvent
-	err = c.StreamRecommendations(sctx, apiclient.FromBeginning, func(ev apiclient.StreamEvent) error {
+	err = c.StreamRecommendations(sctx, apiclient.StreamOptions{Position: apiclient.FromBeginning, Learner: ada}, func(ev apiclient.StreamEvent) error {
 		first = ev
 		stop()
 		return nil
@@ -359,7 +359,7 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 	stop()
 	must("stream", err)
 	var upd apiclient.RecommendationsUpdated
-	if first.Type != apiclient.TypeRecommendationsUpdated || first.Position == "" || json.Unmarshal(first.Data, &upd) != nil || upd.Learner == "" {
+	if first.Type != apiclient.TypeRecommendationsUpdated || first.Position == "" || json.Unmarshal(first.Data, &upd) != nil || upd.Learner != "mbox:mailto:ada@example.com" {
 		t.Errorf("first event of the stream: %+v", first)
 	}
 
