@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -31,6 +32,14 @@ type EmbeddedConfig struct {
 	// MaxMessageBytes is the broker's message.max.bytes, the limit of
 	// topics created without their own (0: TopicMessageBytes(0)).
 	MaxMessageBytes int
+	// CompactEvery is how often the broker's cleaner runs: it keeps the
+	// latest record per key of compacted topics (recommendations, item
+	// factors), so that they grow with learners and items rather than with
+	// events. 0: DefaultCompactEvery. The cleaner rewrites a partition's
+	// segments in place, and a crash during that rewrite loses the
+	// partition, which is why UncompactTruth keeps the topics nothing can
+	// rebuild out of its reach.
+	CompactEvery time.Duration
 	// Checked says the caller ran ScanLog on DataDir and dealt with what
 	// it found. Otherwise StartEmbedded scans and refuses a damaged log:
 	// the broker would truncate it at the damage with only a warning.
@@ -41,6 +50,9 @@ type EmbeddedConfig struct {
 	User, Password string
 	Logger         *slog.Logger
 }
+
+// DefaultCompactEvery is the embedded broker's cleaner interval.
+const DefaultCompactEvery = time.Minute
 
 // Embedded is a single-node Kafka-protocol broker running in this process.
 type Embedded struct {
@@ -87,6 +99,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if parts <= 0 {
 		parts = 4
 	}
+	compactEvery := cfg.CompactEvery
+	if compactEvery <= 0 {
+		compactEvery = DefaultCompactEvery
+	}
 	msgBytes := cfg.MaxMessageBytes
 	if msgBytes <= 0 {
 		msgBytes = TopicMessageBytes(0)
@@ -106,6 +122,9 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 			// rebuilt from. Nothing expires here; compacted topics keep
 			// the latest record per key.
 			"log.retention.ms": "-1",
+			// The cleaner's interval (Kafka's name for its back-off when
+			// there is nothing to clean; the embedded broker's only timer).
+			"log.cleaner.backoff.ms": strconv.FormatInt(compactEvery.Milliseconds(), 10),
 		}),
 		// The listener is opened above so that a bad address fails here with
 		// a clear error and the advertised address is the one asked for.

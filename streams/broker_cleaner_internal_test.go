@@ -13,9 +13,12 @@ import (
 // also applies time retention to every topic. Kafka's default of seven
 // days would drop old statements, the log every projection is rebuilt
 // from; the embedded broker keeps every record of a non-compacted topic
-// and the latest record per key of a compacted one, however old.
+// and of the catalog (UncompactTruth), and the latest record per key of a
+// compacted topic of derived state, however old, and compacts on its own
+// every CompactEvery.
 func TestEmbeddedCleanerKeepsOldRecords(t *testing.T) {
-	b, err := StartEmbedded(EmbeddedConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Partitions: 1})
+	b, err := StartEmbedded(EmbeddedConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Partitions: 1,
+		CompactEvery: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +26,11 @@ func TestEmbeddedCleanerKeepsOldRecords(t *testing.T) {
 	brokers := []string{b.Addr()}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
+	// Created compacted, as releases before UncompactTruth did.
 	if err := EnsureTopics(ctx, brokers, DefaultTopics(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := UncompactTruth(ctx, brokers); err != nil {
 		t.Fatal(err)
 	}
 	// Topics learnstream creates say so themselves, for Apache Kafka too;
@@ -48,7 +55,11 @@ func TestEmbeddedCleanerKeepsOldRecords(t *testing.T) {
 		{TopicCatalog,
 			[]kafka.Message{{Key: []byte("x"), Value: []byte("c1"), Time: old}, {Key: []byte("y"), Value: []byte("c2"), Time: old},
 				{Key: []byte("x"), Value: []byte("c3"), Time: old}, {Key: []byte("z"), Value: []byte("c4")}},
-			[]string{"c2", "c3", "c4"}},
+			[]string{"c1", "c2", "c3", "c4"}},
+		{TopicRecommendations,
+			[]kafka.Message{{Key: []byte("x"), Value: []byte("r1"), Time: old}, {Key: []byte("y"), Value: []byte("r2"), Time: old},
+				{Key: []byte("x"), Value: []byte("r3"), Time: old}, {Key: []byte("z"), Value: []byte("r4")}},
+			[]string{"r2", "r3", "r4"}},
 	} {
 		t.Run(tc.topic, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -60,7 +71,8 @@ func TestEmbeddedCleanerKeepsOldRecords(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			b.cluster.Compact()
+			// Two cleaner runs on its own timer.
+			time.Sleep(time.Second)
 			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: tc.topic, Partition: 0, MaxWait: 100 * time.Millisecond})
 			defer r.Close()
 			var got []string

@@ -86,6 +86,36 @@ func DefaultTopics(partitions, replication int) []TopicSpec {
 	return specs
 }
 
+// UncompactTruth turns compaction off for the compacted topics that hold
+// what nothing else can rebuild (the catalog, the credentials), keeping
+// every record of them instead (retention.ms=-1): for the embedded broker,
+// whose cleaner rewrites a compacted partition in place (a crash during
+// the rewrite would lose it). Topics of derived state (recommendations,
+// item factors) stay compacted: what a crash there loses, replay rebuilds.
+// Idempotent; the topics must exist.
+func UncompactTruth(ctx context.Context, brokers []string) error {
+	req := &kafka.IncrementalAlterConfigsRequest{}
+	for _, t := range []string{TopicCatalog, TopicCredentials} {
+		req.Resources = append(req.Resources, kafka.IncrementalAlterConfigsRequestResource{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: t,
+			Configs: []kafka.IncrementalAlterConfigsRequestConfig{
+				{Name: "cleanup.policy", Value: "delete", ConfigOperation: kafka.ConfigOperationSet},
+				{Name: "retention.ms", Value: "-1", ConfigOperation: kafka.ConfigOperationSet},
+			}})
+	}
+	resp, err := newClient(brokers, 30*time.Second).IncrementalAlterConfigs(ctx, req)
+	if err != nil {
+		return fmt.Errorf("keep the catalog and credentials topics uncompacted: %w", err)
+	}
+	var errs []error
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			errs = append(errs, fmt.Errorf("keep topic %s uncompacted: %w", r.ResourceName, r.Error))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // EnsureTopics creates the topics that do not exist yet. Existing topics are
 // left as they are: changing partition counts is an operator's decision.
 func EnsureTopics(ctx context.Context, brokers []string, specs []TopicSpec) error {

@@ -34,6 +34,7 @@ type serveConfig struct {
 	kafka              string
 	brokerListen       string
 	brokerFsync        bool
+	brokerCompactEvery time.Duration
 	partitions         int
 	replication        int
 	dev                bool
@@ -61,6 +62,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.kafka, "kafka", "", "comma-separated Kafka bootstrap brokers; empty runs the embedded broker")
 	fs.StringVar(&c.brokerListen, "broker-listen", "127.0.0.1:9092", "embedded broker listen address (:0 picks a free port)")
 	fs.BoolVar(&c.brokerFsync, "broker-fsync", false, "embedded broker: fsync every produced batch before acknowledging it")
+	fs.DurationVar(&c.brokerCompactEvery, "broker-compact-every", streams.DefaultCompactEvery, "embedded broker: how often the compacted topics of derived state (recommendations, item factors) are compacted")
 	fs.IntVar(&c.partitions, "partitions", 4, "partitions of the topics learnstream creates")
 	fs.IntVar(&c.replication, "replication", 1, "replication factor of the topics learnstream creates")
 	fs.BoolVar(&c.dev, "dev", false, "development mode: generate and print an admin credential when none is configured")
@@ -263,7 +265,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		brokerCredPath = path
 		b, err := streams.StartEmbedded(streams.EmbeddedConfig{
 			DataDir: filepath.Join(cfg.dataDir, "kafka"), Listen: cfg.brokerListen,
-			Partitions: cfg.partitions, Fsync: cfg.brokerFsync, Logger: log,
+			Partitions: cfg.partitions, Fsync: cfg.brokerFsync, CompactEvery: cfg.brokerCompactEvery, Logger: log,
 			MaxMessageBytes: streams.TopicMessageBytes(maxMsg), Checked: true,
 			User: brokerUser, Password: password,
 		})
@@ -287,6 +289,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	}
 	if err := streams.EnsureTopics(startCtx, brokers, topics); err != nil {
 		return fmt.Errorf("kafka at %s: %w", strings.Join(brokers, ","), err)
+	}
+	if embedded {
+		// Its cleaner rewrites compacted partitions in place; the topics
+		// nothing can rebuild stay out of its reach.
+		if err := streams.UncompactTruth(startCtx, brokers); err != nil {
+			return fmt.Errorf("embedded broker: %w", err)
+		}
 	}
 	// Every event is signed from here on, and checked by every consumer.
 	if sec.SigningKey, err = cfg.security.signingKeyOf(cfg.dataDir, embedded, func() error {
