@@ -1,0 +1,58 @@
+// Package privacy holds what learnstream's privacy design shares between
+// its layers: the privacy event types and their data, pseudonyms, and the
+// sealing of personal fields (see docs/privacy.md). It is pure.
+package privacy
+
+import "time"
+
+// Topics the privacy design adds.
+const (
+	// TopicKeys is the key store: wrapped data keys, compacted.
+	TopicKeys = "learnstream.keys.v1"
+	// TopicPrivacy carries erasure requests and receipts, consent and
+	// retention settings.
+	TopicPrivacy = "learnstream.privacy.v1"
+	// TopicAudit records every read of a learner's data through the API.
+	TopicAudit = "learnstream.audit.v1"
+)
+
+// Event types of the privacy design.
+const (
+	TypeErasureRequested = "learnstream.privacy.erasure.requested.v1"
+	TypeLearnerErased    = "learnstream.privacy.learner.erased.v1"
+	TypeErasureApplied   = "learnstream.privacy.erasure.applied.v1"
+	TypeConsentSet       = "learnstream.privacy.consent.set.v1"
+	TypeRetentionSet     = "learnstream.privacy.retention.set.v1"
+	TypeRetentionApplied = "learnstream.privacy.retention.applied.v1"
+	TypeAccessRecorded   = "learnstream.audit.access.recorded.v1"
+)
+
+// ErasureRequested starts an erasure (on TopicPrivacy, keyed by the
+// pseudonym). It is the durable record a restart resumes from.
+type ErasureRequested struct {
+	Erasure   string    `json:"erasure"`
+	Pseudonym string    `json:"pseudonym"`
+	By        string    `json:"by"` // credential key of the requester
+	At        time.Time `json:"at"`
+	// Reason is "request" (DELETE /v1/learners/{id}) or "retention".
+	Reason string `json:"reason"`
+}
+
+// LearnerErased tells every consumer of a topic to delete what it holds of
+// the learner with this pseudonym. It is published, keyed by the
+// pseudonym, on every topic that carries learner events, after the
+// learner's keys were destroyed.
+type LearnerErased struct {
+	Erasure   string    `json:"erasure"`
+	Pseudonym string    `json:"pseudonym"`
+	At        time.Time `json:"at"`
+}
+
+// ErasureApplied is one consumer's answer to a LearnerErased: what it
+// removed, as counts per kind. It carries no personal data.
+type ErasureApplied struct {
+	Erasure  string           `json:"erasure"`
+	Consumer string           `json:"consumer"`
+	Removed  map[string]int64 `json:"removed"`
+	At       time.Time        `json:"at"`
+}
