@@ -56,3 +56,14 @@ type ErasureApplied struct {
 	Removed  map[string]int64 `json:"removed"`
 	At       time.Time        `json:"at"`
 }
+
+// RetentionApplied tells every consumer to delete what it holds of the
+// tenant from before Before (statements stored, documents updated, derived
+// state). Published by the retention role, keyed by the tenant, on every
+// topic that carries learner events, after the keys of the months before
+// Before were destroyed.
+type RetentionApplied struct {
+	Tenant string    `json:"tenant"`
+	Before time.Time `json:"before"`
+	At     time.Time `json:"at"`
+}
