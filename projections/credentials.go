@@ -42,11 +42,17 @@ const (
 // it hold it; a tenant's "all" does not include it.
 const ScopeOperator = "operator"
 
+// ScopePrivacy is the data protection officer's scope: erase, export and
+// read the access audit of a tenant's learners, and set their consent.
+// Like ScopeOperator it is not part of "all": a content player's
+// credential must not be able to export or erase people.
+const ScopePrivacy = "privacy"
+
 // Scopes a credential may hold: the xAPI 1.0.3 scopes (Communication,
 // section 4.2) and ScopeOperator.
 var Scopes = []string{
 	"all", "all/read", "statements/write", "statements/read", "statements/read/mine",
-	"state", "define", "profile", ScopeOperator,
+	"state", "define", "profile", ScopeOperator, ScopePrivacy,
 }
 
 // Credential is an HTTP Basic key/secret pair. Only a salted PBKDF2 hash of

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/learnstream/learnstream/domain/privacy"
 )
 
 // Default topic names. Each is configurable; these are what docs/events.md
@@ -22,6 +24,11 @@ const (
 	// compacted and keyed by credential key: the credentials projection is
 	// rebuilt from it like any other.
 	TopicCredentials = "learnstream.credentials.v1"
+	// TopicPrivacy carries erasure requests and receipts and retention
+	// settings (docs/privacy.md).
+	TopicPrivacy = privacy.TopicPrivacy
+	// TopicAudit records every read of a learner's data through the API.
+	TopicAudit = privacy.TopicAudit
 )
 
 // DLQ returns the dead-letter topic of topic.
@@ -78,6 +85,8 @@ func DefaultTopics(partitions, replication int) []TopicSpec {
 		{TopicRecommendations, true},
 		{TopicAdaptive, false},
 		{TopicCredentials, true},
+		{TopicPrivacy, false},
+		{TopicAudit, false},
 	} {
 		specs = append(specs,
 			TopicSpec{Name: t.name, Partitions: partitions, Replication: replication, Compact: t.compact},

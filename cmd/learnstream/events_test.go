@@ -16,6 +16,7 @@ import (
 	"github.com/learnstream/learnstream/api"
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/event/schema"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
 )
@@ -188,6 +189,7 @@ func TestContractListsEveryTypeAndTopicTheCodeWrites(t *testing.T) {
 		projections.TypeRolePut, projections.TypeRoleDeleted, projections.TypeLearnerRolePut,
 		projections.TypeRecommendationsUpdated, projections.TypeMasteryUpdated, projections.TypeDifficultyAdjusted,
 		projections.TypeCredentialPut, projections.TypeCredentialRevoked, streams.TypeItemFactors,
+		privacy.TypeConsentSet, privacy.TypeRetentionSet, privacy.TypeRetentionApplied, privacy.TypeAccessRecorded,
 	}
 	for _, typ := range types {
 		if _, ok := schema.Lookup(typ); !ok {
@@ -198,7 +200,7 @@ func TestContractListsEveryTypeAndTopicTheCodeWrites(t *testing.T) {
 		t.Errorf("the code writes %d event types, the contract lists %d", len(types), len(schema.Events))
 	}
 	topics := []string{streams.TopicStatements, streams.TopicDocuments, streams.TopicCatalog, streams.TopicRecommendations,
-		streams.TopicAdaptive, streams.TopicCredentials, streams.TopicItemFactors}
+		streams.TopicAdaptive, streams.TopicCredentials, streams.TopicItemFactors, streams.TopicPrivacy, streams.TopicAudit}
 	for _, tp := range topics {
 		if !slices.ContainsFunc(schema.Topics, func(s schema.Topic) bool { return s.Name == tp }) {
 			t.Errorf("topic %s is written by the code but not in domain/event/schema.Topics", tp)

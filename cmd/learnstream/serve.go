@@ -407,8 +407,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 	}
 	// The bootstrap credential is the cluster's operator as well as its
-	// tenant's administrator.
-	if err := creds.Ensure(startCtx, adminKey, adminSecret, "admin", cfg.tenant, []string{"all", projections.ScopeOperator}); err != nil {
+	// tenant's administrator and data protection officer.
+	if err := creds.Ensure(startCtx, adminKey, adminSecret, "admin", cfg.tenant, []string{"all", projections.ScopeOperator, projections.ScopePrivacy}); err != nil {
 		return fmt.Errorf("bootstrap admin credential: %w", err)
 	}
 

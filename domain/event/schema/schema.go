@@ -65,6 +65,10 @@ var Topics = []Topic{
 		Summary: "API credentials, hashed secrets only."},
 	{Name: "learnstream.recommender.items.v1", Key: "<tenant>|<partition>|<item>", Compacted: true, Internal: true,
 		Summary: "Item factors shared between recommender instances."},
+	{Name: "learnstream.privacy.v1", Key: "the learner's pseudonym (erasure events) or the tenant (retention events)",
+		Summary: "Privacy decisions: erasure requests and receipts, retention settings and their application."},
+	{Name: "learnstream.audit.v1", Key: "the pseudonym of the first learner read, or the tenant",
+		Summary: "Every read of a learner's data through the API: who, what, when, whose (pseudonyms); no personal data."},
 }
 
 // Events are every event type learnstream writes.
@@ -88,6 +92,10 @@ var Events = []Event{
 	{Type: "learnstream.credential.put.v1", Topic: "learnstream.credentials.v1", Summary: "A credential created or replaced (salted hash, never the secret)."},
 	{Type: "learnstream.credential.revoked.v1", Topic: "learnstream.credentials.v1", Tombstone: true, Summary: "A credential revoked: a tombstone (headers, no value)."},
 	{Type: "learnstream.recommender.item_factors.v1", Topic: "learnstream.recommender.items.v1", Summary: "One partition model's latest factors for one item."},
+	{Type: "learnstream.privacy.consent.set.v1", Topic: "learnstream.statements.v1", Summary: "A learner's consent to personalisation and analytics, in order with their statements."},
+	{Type: "learnstream.privacy.retention.set.v1", Topic: "learnstream.privacy.v1", Summary: "A tenant's retention period set (0 days: kept until erased)."},
+	{Type: "learnstream.privacy.retention.applied.v1", Topic: "learnstream.privacy.v1", Summary: "A tenant's data keys of the months before a date destroyed; also published on every topic with learner events, keyed by the tenant."},
+	{Type: "learnstream.audit.access.recorded.v1", Topic: "learnstream.audit.v1", Summary: "One read of learners' data through the API."},
 }
 
 // DLQHeaders are the headers a dead-letter record carries on top of the
