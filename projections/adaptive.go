@@ -186,6 +186,9 @@ type itemPart struct {
 type learnerGlobal struct {
 	Ability  float64       `json:"ability"`
 	Position inputPosition `json:"position"`
+	// At is the attempt's time (retention reads it; an entry written
+	// before it existed has none and counts as old).
+	At time.Time `json:"at,omitzero"`
 }
 
 // inputPosition is the statements-topic position an entry last applied.
@@ -243,7 +246,7 @@ func NewAdaptive(store *Store, threshold float64) (*Adaptive, error) {
 	if !(threshold > 0 && threshold <= 1) {
 		return nil, fmt.Errorf("adaptive read model: mastery threshold %v: want 0 < threshold <= 1", threshold)
 	}
-	p, err := NewProjection(store, adaptiveModel{threshold: threshold}, nil)
+	p, err := NewProjection(store, adaptiveModel{threshold: threshold, store: store}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -254,11 +257,53 @@ func NewAdaptive(store *Store, threshold float64) (*Adaptive, error) {
 // Threshold is the mastery threshold.
 func (a *Adaptive) Threshold() float64 { return a.threshold }
 
-type adaptiveModel struct{ threshold float64 }
+type adaptiveModel struct {
+	threshold float64
+	store     *Store
+}
 
 func (adaptiveModel) Name() string { return AdaptiveName }
 
+// adaptiveLearnerKinds are the read model's keys per learner: skill
+// mastery, learner-item attempts, global ability. Item difficulties are
+// per item and stay (docs/privacy.md).
+var adaptiveLearnerKinds = learnerKinds{"s", "li", "g"}
+
+// forget applies a LearnerErased (every entry of the learner) or a
+// RetentionApplied (entries whose latest attempt is before Before).
+func (m adaptiveModel) forget(txn *badger.Txn, sp Space, e event.Event, pe privacyEvent) (Outcome, error) {
+	if pe.erased != nil {
+		removed, err := adaptiveLearnerKinds.erase(txn, m.store, sp, e.ID, e.Tenant, pe.erased.Pseudonym)
+		if err != nil {
+			return 0, err
+		}
+		m.store.noteErasure(AdaptiveName, e.ID, *pe.erased, map[string]int64{
+			"mastery": removed["s"], "learner_items": removed["li"], "abilities": removed["g"]})
+		return Stored, nil
+	}
+	before := pe.retention.Before
+	for _, d := range []struct {
+		kind string
+		old  func([]byte) (bool, error)
+	}{
+		{"s", olderThan(before, func(s *SkillMastery) time.Time { return s.LastAt })},
+		{"li", olderThan(before, func(li *LearnerItem) time.Time { return li.LastAt })},
+		{"g", olderThan(before, func(g *learnerGlobal) time.Time { return g.At })},
+	} {
+		if _, err := deleteWhere(txn, m.store, carryKey(e.ID, sp.Prefix(d.kind, e.Tenant)), sp.Prefix(d.kind, e.Tenant), d.old); err != nil {
+			return 0, err
+		}
+	}
+	return Stored, nil
+}
+
 func (m adaptiveModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	if pe, ok, err := decodePrivacy(e); ok || err != nil {
+		if err != nil {
+			return 0, err
+		}
+		return m.forget(txn, sp, e, pe)
+	}
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
 		return 0, event.Reject(err)
@@ -451,7 +496,7 @@ func applyDifficulty(txn *badger.Txn, sp Space, tenant string, d DifficultyAdjus
 		// The event's ability is before the attempt; the MasteryUpdated
 		// events carry the one after it, so this lags one attempt on items
 		// without skills only.
-		g = learnerGlobal{Ability: d.Ability, Position: pos}
+		g = learnerGlobal{Ability: d.Ability, Position: pos, At: d.At}
 		if err := setJSON(txn, gkey, g); err != nil {
 			return 0, err
 		}

@@ -161,7 +161,7 @@ type tenantCatalog struct {
 // each applied event.
 func NewCatalog(store *Store, waiters *Waiters) (*Catalog, error) {
 	c := &Catalog{tenants: map[string]*tenantCatalog{}}
-	p, err := NewProjection(store, catalogModel{c}, waiters)
+	p, err := NewProjection(store, catalogModel{c, store}, waiters)
 	if err != nil {
 		return nil, err
 	}
@@ -170,11 +170,46 @@ func NewCatalog(store *Store, waiters *Waiters) (*Catalog, error) {
 	return c, nil
 }
 
-type catalogModel struct{ c *Catalog }
+type catalogModel struct {
+	c     *Catalog
+	store *Store
+}
 
 func (catalogModel) Name() string { return CatalogName }
 
+// forget applies a LearnerErased: the learner's role assignment goes. A
+// RetentionApplied changes nothing: an assignment is a setting in force,
+// not a record of learning, and has no age.
+func (m catalogModel) forget(txn *badger.Txn, sp Space, e event.Event, pe privacyEvent) (Outcome, error) {
+	if pe.erased == nil {
+		return Unchanged, nil
+	}
+	if m.store.pseudonyms == nil {
+		return 0, errNoPseudonyms
+	}
+	prefix := sp.Prefix("e", e.Tenant, kindLearnerRole)
+	learner, found, err := findLearner(txn, prefix, e.Tenant, pe.erased.Pseudonym, m.store.pseudonyms)
+	var n int64
+	switch {
+	case err != nil:
+		return 0, err
+	case found:
+		if err := txn.Delete(sp.Key("e", e.Tenant, kindLearnerRole, learner)); err != nil {
+			return 0, err
+		}
+		n = 1
+	}
+	m.store.noteErasure(CatalogName, e.ID, *pe.erased, map[string]int64{"learner_roles": n})
+	return Stored, nil
+}
+
 func (m catalogModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	if pe, ok, err := decodePrivacy(e); ok || err != nil {
+		if err != nil {
+			return 0, err
+		}
+		return m.forget(txn, sp, e, pe)
+	}
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
 		return 0, event.Reject(err)

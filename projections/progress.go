@@ -48,22 +48,46 @@ type Progress struct {
 
 // NewProgress returns the progress projection over store.
 func NewProgress(store *Store) (*Progress, error) {
-	p, err := NewProjection(store, progressModel{}, nil)
+	p, err := NewProjection(store, progressModel{store}, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &Progress{p}, nil
 }
 
-type progressModel struct{}
+type progressModel struct{ store *Store }
 
 func (progressModel) Name() string { return ProgressName }
+
+// forget applies a LearnerErased (every entry of the learner) or a
+// RetentionApplied (entries whose latest statement is before Before: an
+// entry with a later one stays whole, its counts folding in the older
+// statements, which no longer exist apart from it).
+func (m progressModel) forget(txn *badger.Txn, sp Space, e event.Event, pe privacyEvent) (Outcome, error) {
+	if pe.erased != nil {
+		removed, err := learnerKinds{"l"}.erase(txn, m.store, sp, e.ID, e.Tenant, pe.erased.Pseudonym)
+		if err != nil {
+			return 0, err
+		}
+		m.store.noteErasure(ProgressName, e.ID, *pe.erased, map[string]int64{"progress": removed["l"]})
+		return Stored, nil
+	}
+	_, err := deleteWhere(txn, m.store, carryKey(e.ID, sp.Prefix("l", e.Tenant)), sp.Prefix("l", e.Tenant),
+		olderThan(pe.retention.Before, func(ap *ActivityProgress) time.Time { return ap.Last }))
+	return Stored, err
+}
 
 func progressKey(sp Space, tenant, learner, activity string) []byte {
 	return sp.Key("l", tenant, learner, activity)
 }
 
-func (progressModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+func (m progressModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	if pe, ok, err := decodePrivacy(e); ok || err != nil {
+		if err != nil {
+			return 0, err
+		}
+		return m.forget(txn, sp, e, pe)
+	}
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
 		return 0, event.Reject(err)

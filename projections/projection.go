@@ -187,6 +187,14 @@ func (p *Projection) Skip(_ context.Context, pos event.Position) error {
 }
 
 func (p *Projection) handle(sp Space, pos event.Position, e event.Event, live bool) error {
+	for {
+		if err := p.handleOnce(sp, pos, e, live); !errors.Is(err, errMoreDeletes) {
+			return err
+		}
+	}
+}
+
+func (p *Projection) handleOnce(sp Space, pos event.Position, e event.Event, live bool) error {
 	var outcome Outcome
 	var modelErr error
 	ok, err := p.store.apply(sp, pos.Topic, pos.Partition, pos.Offset, func(txn *badger.Txn) error {
@@ -214,11 +222,26 @@ func (p *Projection) handle(sp Space, pos event.Position, e event.Event, live bo
 		// A rebuild running ahead of the live generation may apply a fresh
 		// write first; whoever applies it tells the writer.
 		p.waiters.done(e.ID, outcome)
+		p.store.reportErasures(p.Name(), []event.Event{e}, []bool{true}, live)
 	}
 	return nil
 }
 
 func (p *Projection) handleBatch(sp Space, pos []event.Position, evs []event.Event, live bool) (int, error) {
+	done := 0
+	for {
+		// An event that deleted more than its transaction takes committed
+		// a part and asks to be applied again (errMoreDeletes); the events
+		// before it are committed.
+		n, err := p.handleBatchOnce(sp, pos[done:], evs[done:], live)
+		done += n
+		if !errors.Is(err, errMoreDeletes) {
+			return done, err
+		}
+	}
+}
+
+func (p *Projection) handleBatchOnce(sp Space, pos []event.Position, evs []event.Event, live bool) (int, error) {
 	outcomes := make([]Outcome, len(evs))
 	done, n, fnErr, err := p.store.applyBatch(sp, pos, func(txn *badger.Txn, i int) error {
 		var err error
@@ -230,6 +253,7 @@ func (p *Projection) handleBatch(sp Space, pos []event.Position, evs []event.Eve
 		p.noteAppliedBatch(pos[:n], evs[:n], done[:n])
 	}
 	p.waiters.doneBatch(evs[:n], done[:n], outcomes[:n])
+	p.store.reportErasures(p.Name(), evs[:n], done[:n], live)
 	switch {
 	case err != nil:
 		// Outside the models: the offsets or the commit, the store's.

@@ -55,18 +55,40 @@ type Recommendations struct {
 
 // NewRecommendations returns the recommendations projection.
 func NewRecommendations(store *Store, waiters *Waiters) (*Recommendations, error) {
-	p, err := NewProjection(store, recommendationsModel{}, waiters)
+	p, err := NewProjection(store, recommendationsModel{store}, waiters)
 	if err != nil {
 		return nil, err
 	}
 	return &Recommendations{p}, nil
 }
 
-type recommendationsModel struct{}
+type recommendationsModel struct{ store *Store }
 
 func (recommendationsModel) Name() string { return RecommendationsName }
 
-func (recommendationsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+// forget applies a LearnerErased (the learner's recommendations) or a
+// RetentionApplied (recommendations published before Before).
+func (m recommendationsModel) forget(txn *badger.Txn, sp Space, e event.Event, pe privacyEvent) (Outcome, error) {
+	if pe.erased != nil {
+		removed, err := learnerKinds{"l"}.erase(txn, m.store, sp, e.ID, e.Tenant, pe.erased.Pseudonym)
+		if err != nil {
+			return 0, err
+		}
+		m.store.noteErasure(RecommendationsName, e.ID, *pe.erased, map[string]int64{"recommendations": removed["l"]})
+		return Stored, nil
+	}
+	_, err := deleteWhere(txn, m.store, carryKey(e.ID, sp.Prefix("l", e.Tenant)), sp.Prefix("l", e.Tenant),
+		olderThan(pe.retention.Before, func(lr *LearnerRecommendations) time.Time { return lr.Time }))
+	return Stored, err
+}
+
+func (m recommendationsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	if pe, ok, err := decodePrivacy(e); ok || err != nil {
+		if err != nil {
+			return 0, err
+		}
+		return m.forget(txn, sp, e, pe)
+	}
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
 		return 0, event.Reject(err)

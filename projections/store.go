@@ -8,15 +8,24 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/privacy"
 )
 
 // Store is the Badger database every projection of one process shares.
 type Store struct {
 	db *badger.DB
+
+	// pseudonyms and reporter serve erasures (privacy.go); set before
+	// consumers run.
+	pseudonyms privacy.Pseudonyms
+	reporter   ErasureReporter
+	notes      sync.Map // projection \x00 event id -> erasureNote
+	carried    sync.Map // event id \x00 key prefix -> *int deleted by an earlier attempt
 }
 
 // Open opens (or creates) the store in dir. Every failure is an *OpenError
