@@ -66,6 +66,12 @@ type Event struct {
 	// install's signing key, so this install's own code produced the
 	// event as it stands (for a statement: after the LRS validated it).
 	Verified bool
+	// Erased is set by the transport that opened a sealed event, never
+	// read from it: true when the data key of the event's learner is gone
+	// (the learner was erased, or the month fell out of retention). The
+	// key is then still the pseudonym and the data holds nothing of the
+	// erased; consumers skip the event.
+	Erased bool
 }
 
 // extensionPrefix marks extension attributes among the headers.
