@@ -78,6 +78,12 @@ func (x *lrs) createCredential(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusForbidden, "scopes: only operator credentials may grant the operator scope")
 			return
 		}
+		// Erasure is destructive: a tenant administrator does not hand
+		// it out unless it holds it.
+		if slices.Contains(req.Scopes, projections.ScopePrivacy) && !caller.Has(projections.ScopePrivacy) {
+			writeError(w, http.StatusForbidden, "scopes: only operator or privacy credentials may grant the privacy scope")
+			return
+		}
 	}
 	if req.Key == "" {
 		req.Key = projections.GenerateSecret()[:16]

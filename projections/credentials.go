@@ -49,7 +49,7 @@ const ScopeOperator = "operator"
 const ScopePrivacy = "privacy"
 
 // Scopes a credential may hold: the xAPI 1.0.3 scopes (Communication,
-// section 4.2) and ScopeOperator.
+// section 4.2), ScopeOperator and ScopePrivacy.
 var Scopes = []string{
 	"all", "all/read", "statements/write", "statements/read", "statements/read/mine",
 	"state", "define", "profile", ScopeOperator, ScopePrivacy,

@@ -36,6 +36,12 @@ type ErasureRequested struct {
 	At        time.Time `json:"at"`
 	// Reason is "request" (DELETE /v1/learners/{id}) or "retention".
 	Reason string `json:"reason"`
+	// Tenant is the tenant of the learner (also the event's tenant).
+	Tenant string `json:"tenant,omitempty"`
+	// Consumers are the consumers expected to answer with ErasureApplied
+	// (those of the roles the install runs): the receipt is complete when
+	// each has answered.
+	Consumers []string `json:"consumers,omitempty"`
 }
 
 // LearnerErased tells every consumer of a topic to delete what it holds of
@@ -51,10 +57,13 @@ type LearnerErased struct {
 // ErasureApplied is one consumer's answer to a LearnerErased: what it
 // removed, as counts per kind. It carries no personal data.
 type ErasureApplied struct {
-	Erasure  string           `json:"erasure"`
-	Consumer string           `json:"consumer"`
-	Removed  map[string]int64 `json:"removed"`
-	At       time.Time        `json:"at"`
+	Erasure  string `json:"erasure"`
+	Consumer string `json:"consumer"`
+	// Pseudonym is the erased learner's (the record's key); receipts never
+	// show it.
+	Pseudonym string           `json:"pseudonym,omitempty"`
+	Removed   map[string]int64 `json:"removed"`
+	At        time.Time        `json:"at"`
 }
 
 // RetentionApplied tells every consumer to delete what it holds of the
@@ -66,4 +75,39 @@ type RetentionApplied struct {
 	Tenant string    `json:"tenant"`
 	Before time.Time `json:"before"`
 	At     time.Time `json:"at"`
+}
+
+// Erasure progress the orchestrator records on TopicPrivacy, keyed by the
+// pseudonym, so that a restart knows where an erasure stands.
+const (
+	TypeErasureKeysDestroyed = "learnstream.privacy.erasure.keys.destroyed.v1"
+	TypeErasureCompleted     = "learnstream.privacy.erasure.completed.v1"
+	TypeStorePurged          = "learnstream.privacy.store.purged.v1"
+)
+
+// ErasureKeysDestroyed records that the learner's data keys are destroyed
+// (step 2 of an erasure): Keys is how many the key store held.
+type ErasureKeysDestroyed struct {
+	Erasure   string    `json:"erasure"`
+	Pseudonym string    `json:"pseudonym"`
+	Keys      int       `json:"keys"`
+	At        time.Time `json:"at"`
+}
+
+// ErasureCompleted records that the orchestrator has published the
+// LearnerErased of an erasure on every learner topic: nothing of it is
+// left to do but the consumers' answers.
+type ErasureCompleted struct {
+	Erasure   string    `json:"erasure"`
+	Pseudonym string    `json:"pseudonym"`
+	Topics    []string  `json:"topics"`
+	At        time.Time `json:"at"`
+}
+
+// StorePurged records that a process physically purged its projection
+// store (deleted versions dropped from disk) after the erasures listed.
+type StorePurged struct {
+	Store    string    `json:"store"`
+	Erasures []string  `json:"erasures"`
+	At       time.Time `json:"at"`
 }

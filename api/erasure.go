@@ -1,0 +1,161 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/learnstream/learnstream/projections"
+)
+
+// Erasing is what the erasure endpoints need from the process: the
+// orchestrator and the receipts (see docs/privacy.md, Erasure).
+type Erasing interface {
+	// Known reports whether the tenant holds any data of learner (a
+	// learner key).
+	Known(ctx context.Context, tenant, learner string) (bool, error)
+	// Request records an erasure of learner by the credential by and
+	// returns its id.
+	Request(ctx context.Context, tenant, learner, by string) (string, error)
+	// OfLearner lists the erasures of learner, oldest first.
+	OfLearner(ctx context.Context, tenant, learner string) ([]string, error)
+	// Receipt returns an erasure's receipt (projections.ErrNotFound when
+	// the tenant has no such erasure).
+	Receipt(ctx context.Context, tenant, id string) (projections.Receipt, error)
+}
+
+// ErasureModule serves DELETE /v1/learners/{learner} and GET
+// /v1/erasures/{id}, both only to credentials holding the privacy scope
+// ("all" does not include it), each bound to the credential's tenant.
+type ErasureModule struct {
+	Erasing Erasing
+	Logger  *slog.Logger
+	// MaxWait bounds ?wait= (default 55s, under the server's write
+	// timeout).
+	MaxWait time.Duration
+}
+
+// Register implements Module.
+func (m ErasureModule) Register(r Router) {
+	r.Handle("DELETE /v1/learners/{learner}", m.erase, projections.ScopePrivacy)
+	r.Handle("GET /v1/erasures/{id}", m.receipt, projections.ScopePrivacy)
+}
+
+func (m ErasureModule) log() *slog.Logger {
+	if m.Logger == nil {
+		return slog.Default()
+	}
+	return m.Logger
+}
+
+// erasureAccepted is the answer of DELETE while the erasure runs.
+type erasureAccepted struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Receipt string `json:"receipt"`
+}
+
+func (m ErasureModule) erase(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	cred := credential(r)
+	learner := learnerKey(r.PathValue("learner"))
+	if learner == "" {
+		WriteFieldError(w, "learner", "is required")
+		return
+	}
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		maxWait := m.MaxWait
+		if maxWait <= 0 {
+			maxWait = 55 * time.Second
+		}
+		if err != nil || d < 0 || d > maxWait {
+			WriteFieldError(w, "wait", "must be a duration between 0s and "+maxWait.String()+" (e.g. 30s)")
+			return
+		}
+		wait = d
+	}
+	known, err := m.Erasing.Known(ctx, cred.Tenant, learner)
+	if err != nil {
+		m.log().Error("erase learner: look up", "err", err)
+		writeError(w, http.StatusInternalServerError, "could not look the learner up")
+		return
+	}
+	var id string
+	if !known {
+		// Erasing an erased learner again answers with that erasure
+		// (DELETE is idempotent); a learner the tenant never held is not
+		// found, whoever else may hold it.
+		ids, err := m.Erasing.OfLearner(ctx, cred.Tenant, learner)
+		if err != nil {
+			m.log().Error("erase learner: erasures", "err", err)
+			writeError(w, http.StatusInternalServerError, "could not look the learner up")
+			return
+		}
+		if len(ids) == 0 {
+			writeError(w, http.StatusNotFound, "learner: this tenant holds no data of this learner")
+			return
+		}
+		id = ids[len(ids)-1]
+	} else if id, err = m.Erasing.Request(ctx, cred.Tenant, learner, cred.Key); err != nil {
+		m.log().Error("erase learner: request", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "could not record the erasure request; nothing was erased, try again")
+		return
+	} else {
+		// The learner key stays out of the log: the erasure id is what
+		// the operator keeps.
+		m.log().Info("erasure requested", "erasure", id, "tenant", cred.Tenant, "by", cred.Key)
+	}
+	rec, err := m.await(ctx, cred.Tenant, id, wait)
+	if err != nil && !errors.Is(err, projections.ErrNotFound) {
+		m.log().Error("erase learner: receipt", "err", err)
+		writeError(w, http.StatusInternalServerError, "could not read the erasure receipt")
+		return
+	}
+	loc := "/v1/erasures/" + id
+	w.Header().Set("Location", loc)
+	if err == nil && rec.Complete() {
+		writeJSON(w, http.StatusOK, rec)
+		return
+	}
+	status := projections.StatusRequested
+	if err == nil {
+		status = rec.Status
+	}
+	writeJSON(w, http.StatusAccepted, erasureAccepted{ID: id, Status: status, Receipt: loc})
+}
+
+// await polls the receipt until it is complete or wait has passed.
+func (m ErasureModule) await(ctx context.Context, tenant, id string, wait time.Duration) (projections.Receipt, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		rec, err := m.Erasing.Receipt(ctx, tenant, id)
+		if (err == nil && rec.Complete()) || time.Now().After(deadline) {
+			return rec, err
+		}
+		if err != nil && !errors.Is(err, projections.ErrNotFound) {
+			return rec, err
+		}
+		select {
+		case <-ctx.Done():
+			return rec, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (m ErasureModule) receipt(w http.ResponseWriter, r *http.Request) {
+	rec, err := m.Erasing.Receipt(r.Context(), credential(r).Tenant, r.PathValue("id"))
+	switch {
+	case errors.Is(err, projections.ErrNotFound):
+		writeError(w, http.StatusNotFound, "id: this tenant has no erasure with this id")
+	case err != nil:
+		m.log().Error("erasure receipt", "err", err)
+		writeError(w, http.StatusInternalServerError, "could not read the erasure receipt")
+	default:
+		writeJSON(w, http.StatusOK, rec)
+	}
+}
