@@ -277,8 +277,10 @@ func (m adaptiveModel) forget(txn *badger.Txn, sp Space, e event.Event, pe priva
 		if err != nil {
 			return 0, err
 		}
-		m.store.noteErasure(AdaptiveName, e.ID, *pe.erased, map[string]int64{
-			"mastery": removed["s"], "learner_items": removed["li"], "abilities": removed["g"]})
+		if err := m.store.noteErasure(txn, AdaptiveName, e, *pe.erased, map[string]int64{
+			"mastery": removed["s"], "learner_items": removed["li"], "abilities": removed["g"]}); err != nil {
+			return 0, err
+		}
 		return Stored, nil
 	}
 	before := pe.retention.Before

@@ -199,7 +199,9 @@ func (m catalogModel) forget(txn *badger.Txn, sp Space, e event.Event, pe privac
 		}
 		n = 1
 	}
-	m.store.noteErasure(CatalogName, e.ID, *pe.erased, map[string]int64{"learner_roles": n})
+	if err := m.store.noteErasure(txn, CatalogName, e, *pe.erased, map[string]int64{"learner_roles": n}); err != nil {
+		return 0, err
+	}
 	return Stored, nil
 }
 

@@ -34,8 +34,10 @@ import (
 func (s *Store) SetPseudonyms(p privacy.Pseudonyms) { s.pseudonyms = p }
 
 // ErasureReporter hears what a projection removed for a LearnerErased,
-// once the removal and the event's offset are durable. streams wires it to
-// the ErasureApplied answer; the default logs.
+// once the removal and the event's offset are durable (live events only);
+// the default logs. The ErasureApplied answer itself does not depend on
+// it: noteErasure records it in the event's transaction, and
+// streams.ErasureAnswers publishes it.
 type ErasureReporter func(ctx context.Context, consumer string, e privacy.LearnerErased, removed map[string]int64)
 
 // SetErasureReporter sets where projections report erasures. Call it
@@ -285,8 +287,15 @@ type erasureNote struct {
 	removed map[string]int64
 }
 
-func (s *Store) noteErasure(projection, eventID string, e privacy.LearnerErased, removed map[string]int64) {
-	s.notes.Store(projection+"\x00"+eventID, erasureNote{e, removed})
+// noteErasure also records the answer in txn (RecordErasureApplied), so it
+// is exactly as durable as the removal: streams.ErasureAnswers publishes
+// it even if the process dies right after the commit.
+func (s *Store) noteErasure(txn *badger.Txn, projection string, ev event.Event, e privacy.LearnerErased, removed map[string]int64) error {
+	if err := RecordErasureApplied(txn, ev.Tenant, projection, e, removed); err != nil {
+		return err
+	}
+	s.notes.Store(projection+"\x00"+ev.ID, erasureNote{e, removed})
+	return nil
 }
 
 // reportErasures reports the notes of the applied events (live ones: a

@@ -69,7 +69,9 @@ func (m progressModel) forget(txn *badger.Txn, sp Space, e event.Event, pe priva
 		if err != nil {
 			return 0, err
 		}
-		m.store.noteErasure(ProgressName, e.ID, *pe.erased, map[string]int64{"progress": removed["l"]})
+		if err := m.store.noteErasure(txn, ProgressName, e, *pe.erased, map[string]int64{"progress": removed["l"]}); err != nil {
+			return 0, err
+		}
 		return Stored, nil
 	}
 	_, err := deleteWhere(txn, m.store, carryKey(e.ID, sp.Prefix("l", e.Tenant)), sp.Prefix("l", e.Tenant),

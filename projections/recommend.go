@@ -74,7 +74,9 @@ func (m recommendationsModel) forget(txn *badger.Txn, sp Space, e event.Event, p
 		if err != nil {
 			return 0, err
 		}
-		m.store.noteErasure(RecommendationsName, e.ID, *pe.erased, map[string]int64{"recommendations": removed["l"]})
+		if err := m.store.noteErasure(txn, RecommendationsName, e, *pe.erased, map[string]int64{"recommendations": removed["l"]}); err != nil {
+			return 0, err
+		}
 		return Stored, nil
 	}
 	_, err := deleteWhere(txn, m.store, carryKey(e.ID, sp.Prefix("l", e.Tenant)), sp.Prefix("l", e.Tenant),
