@@ -44,6 +44,8 @@ type TopicSpec struct {
 	// MaxMessageBytes is the topic's max.message.bytes: the largest record
 	// batch the broker accepts. 0 means TopicMessageBytes(0).
 	MaxMessageBytes int
+	// SegmentBytes is the topic's segment.bytes; 0 leaves the broker's.
+	SegmentBytes int
 }
 
 // DefaultMaxMessageBytes is the largest single message learnstream produces
@@ -92,7 +94,8 @@ func DefaultTopics(partitions, replication int) []TopicSpec {
 			TopicSpec{Name: t.name, Partitions: partitions, Replication: replication, Compact: t.compact},
 			TopicSpec{Name: DLQ(t.name), Partitions: 1, Replication: replication})
 	}
-	return specs
+	// The key store: its records are no events, so it has no DLQ.
+	return append(specs, KeysTopic(replication))
 }
 
 // UncompactTruth turns compaction off for the compacted topics that hold
@@ -139,6 +142,9 @@ func EnsureTopics(ctx context.Context, brokers []string, specs []TopicSpec) erro
 		}
 		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: s.Replication,
 			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(s.messageBytes())}}}
+		if s.SegmentBytes > 0 {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "segment.bytes", ConfigValue: strconv.Itoa(s.SegmentBytes)})
+		}
 		if s.Compact {
 			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
 		} else {

@@ -1,0 +1,768 @@
+package streams
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/learnstream/learnstream/domain/privacy"
+)
+
+// VaultConfig configures a Vault.
+type VaultConfig struct {
+	Brokers []string
+	// Topic is the key store topic (privacy.TopicKeys when empty). It has
+	// one partition: the vault reads it whole.
+	Topic string
+	// Master wraps and unwraps every record; the first key is current.
+	Master MasterKeys
+	// Compact makes this vault remove destroyed and superseded records
+	// from the topic (see Vault.Compact) a little after they appear. One
+	// process of an install is enough; several are safe.
+	Compact bool
+	// CompactDelay gathers the destroys of a burst into one compaction
+	// (default 2s).
+	CompactDelay time.Duration
+	// SegmentBytes is the topic's segment.bytes (KeySegmentBytes when 0):
+	// compaction pads the log by this much so that what it removes sits
+	// in whole segments.
+	SegmentBytes int
+	Logger       *slog.Logger
+}
+
+// KeySegmentBytes is the key store topic's segment size. Compaction
+// deletes whole segments, so it pads the log by one segment; Apache
+// Kafka 4 accepts no smaller segment.bytes than 1 MiB.
+const KeySegmentBytes = 1 << 20
+
+// KeysTopic is the spec of the key store topic. It is not compacted by
+// the broker: the embedded broker's cleaner rewrites a compacted partition
+// in place, and a crash during that rewrite would lose every data key and
+// so every learner's data. The vault compacts it itself (Vault.Compact),
+// crash-safely, and keeps every record otherwise.
+func KeysTopic(replication int) TopicSpec {
+	return TopicSpec{Name: privacy.TopicKeys, Partitions: 1, Replication: replication, SegmentBytes: KeySegmentBytes}
+}
+
+// Record keys of the key store.
+const (
+	keyPrefixData   = "dk/"
+	keyPrefixSecret = "ps/"
+	keyPad          = "pad"
+)
+
+// dataRecordKey is the record key of data key kid.
+func dataRecordKey(tenant, pseudonym, month, kid string) string {
+	return keyPrefixData + tenant + "/" + pseudonym + "/" + month + "/" + kid
+}
+
+// parseDataRecordKey splits dk/<tenant>/<pseudonym>/<YYYY-MM>/<kid>; the
+// tenant may itself hold '/', so the fixed parts are taken from the end.
+func parseDataRecordKey(k string) (tenant, pseudonym, month, kid string, ok bool) {
+	rest, ok := strings.CutPrefix(k, keyPrefixData)
+	if !ok {
+		return "", "", "", "", false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) < 4 {
+		return "", "", "", "", false
+	}
+	n := len(parts)
+	tenant = strings.Join(parts[:n-3], "/")
+	pseudonym, month, kid = parts[n-3], parts[n-2], parts[n-1]
+	if tenant == "" || !privacy.IsPseudonym(pseudonym) || len(month) != 7 || kid == "" {
+		return "", "", "", "", false
+	}
+	return tenant, pseudonym, month, kid, true
+}
+
+// vaultEntry is one live record of the key store.
+type vaultEntry struct {
+	recordKey                     string
+	tenant, pseudonym, month, kid string
+	key                           []byte // unwrapped; nil until unwrapped or when it fails
+	raw                           []byte // the record's value, as stored
+	master                        string
+	offset                        int64
+	err                           error // why the key does not unwrap
+}
+
+// Vault is the key store: data keys per (tenant, learner, month) and the
+// install's pseudonym secret, wrapped by the master key, on the topic
+// learnstream.keys.v1. It implements privacy.Keys.
+//
+// It reads the topic whole at start and follows it, so every process sees
+// the keys every other process creates and destroys. Creating a key is an
+// acks=all produce before the key is returned; destroying one is a
+// tombstone, and a destroyed key stays destroyed even if a record for it
+// shows up again later (a rewrap racing with the destroy): the vault then
+// writes the tombstone again.
+type Vault struct {
+	cfg    VaultConfig
+	log    *slog.Logger
+	client *kafka.Client
+
+	mu      sync.Mutex
+	changed *sync.Cond // broadcast whenever next moves or the follower stops
+	next    int64      // the next offset the follower reads
+	loading bool       // unwrap only once the whole topic is read
+	live    map[string]*vaultEntry
+	byKid   map[string]*vaultEntry // tenant NUL kid
+	current map[string]*vaultEntry // tenant NUL pseudonym NUL month: the newest key
+	dead    map[string]bool        // record keys destroyed (sticky)
+	retomb  map[string]bool        // destroyed keys that a later record revived: tombstone again
+	offsets []int64                // offsets of the records read since the log start, in order
+	secret  *vaultEntry            // the pseudonym secret: the first ps/ record
+	follErr error                  // why the follower stopped
+
+	creating map[string]*creation // learner months being created
+	creates  chan *creation
+
+	compactReq chan struct{}
+	cancel     context.CancelFunc
+	done       chan struct{}
+	metrics    VaultMetrics
+}
+
+// VaultMetrics count what the vault did, for Prometheus.
+type VaultMetrics struct {
+	Created, Destroyed, Rewrapped, Compactions int64
+}
+
+// creation is one data key being created; done closes when it is durable.
+type creation struct {
+	ctx   context.Context
+	entry *vaultEntry
+	err   error
+	done  chan struct{}
+}
+
+// OpenVault reads the key store whole and starts following it. It fails,
+// naming the record, when a live record does not unwrap under the given
+// master keys: a process that cannot read every key must not start, or it
+// would fail to open events, or seal under keys it cannot see. A fresh
+// store gets its pseudonym secret here.
+func OpenVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("key store: no brokers")
+	}
+	if len(cfg.Master) == 0 {
+		return nil, errors.New("key store: no master key")
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = privacy.TopicKeys
+	}
+	if cfg.CompactDelay <= 0 {
+		cfg.CompactDelay = 2 * time.Second
+	}
+	if cfg.SegmentBytes <= 0 {
+		cfg.SegmentBytes = KeySegmentBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	v := &Vault{
+		cfg: cfg, log: cfg.Logger.With("topic", cfg.Topic),
+		client:  newClient(cfg.Brokers, 30*time.Second),
+		loading: true,
+		live:    map[string]*vaultEntry{}, byKid: map[string]*vaultEntry{}, current: map[string]*vaultEntry{},
+		dead: map[string]bool{}, retomb: map[string]bool{},
+		creating: map[string]*creation{}, creates: make(chan *creation, 256),
+		compactReq: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	v.changed = sync.NewCond(&v.mu)
+	start, err := v.offsetOf(ctx, kafka.FirstOffset)
+	if err != nil {
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	v.next = start
+	runCtx, cancel := context.WithCancel(context.Background())
+	v.cancel = cancel
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); v.follow(runCtx, start) }()
+	go func() { defer wg.Done(); v.writeCreations(runCtx) }()
+	go func() { defer wg.Done(); v.maintain(runCtx) }()
+	go func() { wg.Wait(); close(v.done) }()
+
+	if err := v.catchUp(ctx); err != nil {
+		v.Close()
+		return nil, fmt.Errorf("key store: read %s: %w", cfg.Topic, err)
+	}
+	if err := v.unwrapAll(); err != nil {
+		v.Close()
+		return nil, err
+	}
+	if err := v.ensureSecret(ctx); err != nil {
+		v.Close()
+		return nil, err
+	}
+	v.mu.Lock()
+	dirty := v.dirtyLocked()
+	v.mu.Unlock()
+	if dirty {
+		v.requestCompact()
+	}
+	return v, nil
+}
+
+// Close stops following the topic; it waits for the vault's goroutines.
+func (v *Vault) Close() {
+	v.cancel()
+	<-v.done
+}
+
+// unwrapAll unwraps every live record read at start; the first that does
+// not unwrap fails the start.
+func (v *Vault) unwrapAll() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.loading = false
+	var ents []*vaultEntry
+	for _, e := range v.live {
+		ents = append(ents, e)
+	}
+	if v.secret != nil {
+		ents = append(ents, v.secret)
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].offset < ents[j].offset })
+	for _, e := range ents {
+		if err := v.unwrapLocked(e); err != nil {
+			return fmt.Errorf("key store: record %q at offset %d of %s: %w; not started, nothing written "+
+				"(give the master key that wrapped it: --privacy-master-key-file, docs/privacy.md \"Operator\")",
+				e.recordKey, e.offset, v.cfg.Topic, err)
+		}
+	}
+	return nil
+}
+
+func (v *Vault) unwrapLocked(e *vaultEntry) error {
+	var w wrapped
+	if err := json.Unmarshal(e.raw, &w); err != nil {
+		e.err = fmt.Errorf("not a wrapped key: %w", err)
+		return e.err
+	}
+	plain, err := v.cfg.Master.unwrap(e.recordKey, w)
+	if err == nil && len(plain) != 32 {
+		err = fmt.Errorf("the unwrapped key has %d bytes, want 32", len(plain))
+	}
+	if err != nil {
+		e.err = err
+		return err
+	}
+	e.key, e.master, e.err = plain, w.Master, nil
+	return nil
+}
+
+// offsetOf lists the first (kafka.FirstOffset) or next (LastOffset)
+// offset of the topic's partition.
+func (v *Vault) offsetOf(ctx context.Context, which int64) (int64, error) {
+	req := kafka.LastOffsetOf(0)
+	if which == kafka.FirstOffset {
+		req = kafka.FirstOffsetOf(0)
+	}
+	resp, err := v.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{v.cfg.Topic: {req}}})
+	if err != nil {
+		return 0, fmt.Errorf("list offsets of %s: %w", v.cfg.Topic, err)
+	}
+	for _, po := range resp.Topics[v.cfg.Topic] {
+		if po.Error != nil {
+			return 0, fmt.Errorf("list offsets of %s/%d: %w", v.cfg.Topic, po.Partition, po.Error)
+		}
+		if which == kafka.FirstOffset {
+			return po.FirstOffset, nil
+		}
+		return po.LastOffset, nil
+	}
+	return 0, fmt.Errorf("list offsets of %s: no partition 0", v.cfg.Topic)
+}
+
+// Sync returns once the vault has read every record the key store held
+// when it was called: a consumer that handles a LearnerErased calls it so
+// that it cannot open an event of the learner after that.
+func (v *Vault) Sync(ctx context.Context) error { return v.catchUp(ctx) }
+
+// catchUp returns once the follower has applied every record the topic
+// held when it was called.
+func (v *Vault) catchUp(ctx context.Context) error {
+	end, err := v.offsetOf(ctx, kafka.LastOffset)
+	if err != nil {
+		return err
+	}
+	return v.waitFor(ctx, end)
+}
+
+// waitFor returns once the follower's next offset is at least end.
+func (v *Vault) waitFor(ctx context.Context, end int64) error {
+	stop := context.AfterFunc(ctx, func() {
+		v.mu.Lock()
+		v.changed.Broadcast()
+		v.mu.Unlock()
+	})
+	defer stop()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for v.next < end {
+		if v.follErr != nil {
+			return v.follErr
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("key store at offset %d of %d: %w", v.next, end, err)
+		}
+		v.changed.Wait()
+	}
+	return nil
+}
+
+// follow applies every record of the topic from start, until ctx ends.
+func (v *Vault) follow(ctx context.Context, start int64) {
+	defer func() {
+		v.mu.Lock()
+		if v.follErr == nil {
+			v.follErr = errors.New("key store: closed")
+		}
+		v.changed.Broadcast()
+		v.mu.Unlock()
+	}()
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: v.cfg.Brokers, Dialer: Dialer(v.cfg.Brokers), Topic: v.cfg.Topic, Partition: 0,
+		MinBytes: 1, MaxBytes: 4 * v.cfg.SegmentBytes, MaxWait: 100 * time.Millisecond,
+	})
+	defer r.Close()
+	if err := r.SetOffset(start); err != nil {
+		v.mu.Lock()
+		v.follErr = fmt.Errorf("key store: set offset %d: %w", start, err)
+		v.mu.Unlock()
+		return
+	}
+	for {
+		km, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			v.log.Warn("key store: fetch", "err", err)
+			if !sleep(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		v.mu.Lock()
+		v.applyLocked(km)
+		v.next = km.Offset + 1
+		v.changed.Broadcast()
+		v.mu.Unlock()
+	}
+}
+
+// applyLocked applies one record.
+func (v *Vault) applyLocked(km kafka.Message) {
+	k := string(km.Key)
+	v.offsets = append(v.offsets, km.Offset)
+	tombstone := len(km.Value) == 0
+	switch {
+	case k == keyPad:
+	case strings.HasPrefix(k, keyPrefixSecret):
+		if tombstone {
+			return
+		}
+		if v.secret == nil || v.secret.recordKey == k {
+			e := &vaultEntry{recordKey: k, raw: km.Value, offset: km.Offset}
+			if !v.loading {
+				if err := v.unwrapLocked(e); err != nil {
+					v.log.Error("key store: the pseudonym secret does not unwrap; keeping the one read before", "record", k, "offset", km.Offset, "err", err)
+					return
+				}
+			}
+			v.secret = e
+		}
+	default:
+		tenant, pseudonym, month, kid, ok := parseDataRecordKey(k)
+		if !ok {
+			v.log.Warn("key store: record with an unknown key skipped", "record", k, "offset", km.Offset)
+			return
+		}
+		if tombstone {
+			v.destroyLocked(k)
+			return
+		}
+		if v.dead[k] {
+			// A rewrap or copy racing with the destroy: the key stays
+			// destroyed, and its record goes again.
+			v.retomb[k] = true
+			v.signalMaintain()
+			return
+		}
+		e := &vaultEntry{recordKey: k, tenant: tenant, pseudonym: pseudonym, month: month, kid: kid, raw: km.Value, offset: km.Offset}
+		if !v.loading {
+			if err := v.unwrapLocked(e); err != nil {
+				// Kept, so that Lookup answers the error rather than
+				// "destroyed": the data under it is not erased.
+				v.log.Error("key store: a data key does not unwrap", "record", k, "offset", km.Offset, "err", err)
+			}
+		}
+		v.live[k] = e
+		v.byKid[tenant+"\x00"+kid] = e
+		ck := tenant + "\x00" + pseudonym + "\x00" + month
+		if c := v.current[ck]; c == nil || c.offset < e.offset {
+			v.current[ck] = e
+		}
+	}
+}
+
+// destroyLocked forgets record key k for good.
+func (v *Vault) destroyLocked(k string) {
+	v.dead[k] = true
+	e := v.live[k]
+	if e == nil {
+		return
+	}
+	delete(v.live, k)
+	delete(v.byKid, e.tenant+"\x00"+e.kid)
+	clear(e.key)
+	ck := e.tenant + "\x00" + e.pseudonym + "\x00" + e.month
+	if v.current[ck] == e {
+		delete(v.current, ck)
+		// Another key of the same learner month, if two processes
+		// created one each, becomes current.
+		for _, o := range v.live {
+			if o.tenant == e.tenant && o.pseudonym == e.pseudonym && o.month == e.month {
+				if c := v.current[ck]; c == nil || c.offset < o.offset {
+					v.current[ck] = o
+				}
+			}
+		}
+	}
+}
+
+// ensureSecret creates the pseudonym secret of a fresh store. Two
+// processes doing so at once agree: the first ps/ record in the log wins.
+func (v *Vault) ensureSecret(ctx context.Context) error {
+	v.mu.Lock()
+	have := v.secret != nil
+	v.mu.Unlock()
+	if have {
+		return nil
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return fmt.Errorf("key store: generate the pseudonym secret: %w", err)
+	}
+	k := keyPrefixSecret + newKid()
+	value, err := json.Marshal(v.cfg.Master.wrap(k, secret))
+	if err != nil {
+		return err
+	}
+	if _, err := v.produce(ctx, kafka.Record{Key: kafka.NewBytes([]byte(k)), Value: kafka.NewBytes(value)}); err != nil {
+		return fmt.Errorf("key store: write the pseudonym secret: %w", err)
+	}
+	if err := v.catchUp(ctx); err != nil {
+		return fmt.Errorf("key store: %w", err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.secret == nil || v.secret.key == nil {
+		return errors.New("key store: the pseudonym secret was written but not read back")
+	}
+	return nil
+}
+
+// newKid is a random data key id: 24 hex digits.
+func newKid() string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// produce writes records to the topic with acks=all and returns the
+// offset of the first.
+func (v *Vault) produce(ctx context.Context, recs ...kafka.Record) (int64, error) {
+	resp, err := v.client.Produce(ctx, &kafka.ProduceRequest{
+		Topic: v.cfg.Topic, Partition: 0, RequiredAcks: kafka.RequireAll,
+		Records: kafka.NewRecordReader(recs...),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("produce to %s: %w", v.cfg.Topic, err)
+	}
+	if resp.Error != nil {
+		return 0, fmt.Errorf("produce to %s: %w", v.cfg.Topic, resp.Error)
+	}
+	return resp.BaseOffset, nil
+}
+
+// Pseudonym implements privacy.Pseudonyms with the install's secret.
+func (v *Vault) Pseudonym(tenant, learner string) string {
+	v.mu.Lock()
+	s := v.secret.key
+	v.mu.Unlock()
+	return privacy.Pseudonym(s, tenant, learner)
+}
+
+// Month is the key store's month of t: UTC, YYYY-MM.
+func Month(t time.Time) string { return t.UTC().Format("2006-01") }
+
+// For implements privacy.Keys: the data key of learner in tenant for the
+// month of t, created (durably) if there is none.
+func (v *Vault) For(ctx context.Context, tenant, learner string, t time.Time) (privacy.DataKey, error) {
+	pseudonym := v.Pseudonym(tenant, learner)
+	month := Month(t)
+	ck := tenant + "\x00" + pseudonym + "\x00" + month
+	for {
+		v.mu.Lock()
+		if e := v.current[ck]; e != nil {
+			v.mu.Unlock()
+			if e.key == nil {
+				return privacy.DataKey{}, fmt.Errorf("key store: data key %s: %w", e.kid, e.err)
+			}
+			return privacy.DataKey{ID: e.kid, Key: e.key}, nil
+		}
+		c := v.creating[ck]
+		if c == nil {
+			kid := newKid()
+			key := make([]byte, 32)
+			if _, err := rand.Read(key); err != nil {
+				v.mu.Unlock()
+				return privacy.DataKey{}, fmt.Errorf("key store: generate a data key: %w", err)
+			}
+			rk := dataRecordKey(tenant, pseudonym, month, kid)
+			c = &creation{ctx: ctx, done: make(chan struct{}),
+				entry: &vaultEntry{recordKey: rk, tenant: tenant, pseudonym: pseudonym, month: month, kid: kid, key: key}}
+			v.creating[ck] = c
+			v.mu.Unlock()
+			select {
+			case v.creates <- c:
+			case <-ctx.Done():
+				v.finishCreation(ck, c, ctx.Err())
+				return privacy.DataKey{}, ctx.Err()
+			case <-v.done:
+				v.finishCreation(ck, c, errors.New("key store: closed"))
+				return privacy.DataKey{}, errors.New("key store: closed")
+			}
+		} else {
+			v.mu.Unlock()
+		}
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return privacy.DataKey{}, ctx.Err()
+		}
+		if c.err != nil {
+			return privacy.DataKey{}, c.err
+		}
+		// Loop: the created key is current now (or a destroy came
+		// between, and a new one is made).
+	}
+}
+
+// finishCreation ends creation c of learner month ck: on success its key
+// is live before anyone waiting sees it done.
+func (v *Vault) finishCreation(ck string, c *creation, err error) {
+	v.mu.Lock()
+	c.err = err
+	if err == nil && !v.dead[c.entry.recordKey] {
+		e := c.entry
+		if old := v.live[e.recordKey]; old == nil {
+			v.live[e.recordKey] = e
+			v.byKid[e.tenant+"\x00"+e.kid] = e
+			if cur := v.current[ck]; cur == nil || cur.offset < e.offset {
+				v.current[ck] = e
+			}
+		}
+		v.metrics.Created++
+	}
+	if v.creating[ck] == c {
+		delete(v.creating, ck)
+	}
+	v.mu.Unlock()
+	close(c.done)
+}
+
+// writeCreations writes the data keys being created, as many as are
+// waiting in one produce: under load, one request serves every learner
+// met for the first time in that moment.
+func (v *Vault) writeCreations(ctx context.Context) {
+	for {
+		var batch []*creation
+		select {
+		case c := <-v.creates:
+			batch = append(batch, c)
+		case <-ctx.Done():
+			return
+		}
+	more:
+		for len(batch) < 500 {
+			select {
+			case c := <-v.creates:
+				batch = append(batch, c)
+			default:
+				break more
+			}
+		}
+		recs := make([]kafka.Record, 0, len(batch))
+		var live []*creation
+		for _, c := range batch {
+			if c.ctx.Err() != nil {
+				v.finishCreation(creationKey(c), c, c.ctx.Err())
+				continue
+			}
+			w := v.cfg.Master.wrap(c.entry.recordKey, c.entry.key)
+			c.entry.master = w.Master
+			value, _ := json.Marshal(w)
+			c.entry.raw = value
+			recs = append(recs, kafka.Record{Key: kafka.NewBytes([]byte(c.entry.recordKey)), Value: kafka.NewBytes(value)})
+			live = append(live, c)
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		base, err := v.produce(wctx, recs...)
+		cancel()
+		for i, c := range live {
+			if err == nil {
+				c.entry.offset = base + int64(i)
+			}
+			v.finishCreation(creationKey(c), c, err)
+		}
+	}
+}
+
+func creationKey(c *creation) string {
+	return c.entry.tenant + "\x00" + c.entry.pseudonym + "\x00" + c.entry.month
+}
+
+// Lookup implements privacy.Keys: data key kid of tenant; ok=false when
+// it was destroyed or never existed. A kid not known yet (created by
+// another process a moment ago) is looked for once more after reading the
+// topic to its end.
+func (v *Vault) Lookup(ctx context.Context, tenant, kid string) (privacy.DataKey, bool, error) {
+	for attempt := 0; ; attempt++ {
+		v.mu.Lock()
+		e := v.byKid[tenant+"\x00"+kid]
+		v.mu.Unlock()
+		if e != nil {
+			if e.key == nil {
+				return privacy.DataKey{}, false, fmt.Errorf("key store: data key %s: %w", kid, e.err)
+			}
+			return privacy.DataKey{ID: e.kid, Key: e.key}, true, nil
+		}
+		if attempt > 0 {
+			return privacy.DataKey{}, false, nil
+		}
+		if err := v.catchUp(ctx); err != nil {
+			return privacy.DataKey{}, false, fmt.Errorf("key store: look up %s: %w", kid, err)
+		}
+	}
+}
+
+// DestroyLearner destroys every data key of the learner with pseudonym in
+// tenant (tombstones, acks=all) and returns their ids. Keys another
+// process created for the learner before the tombstones landed are found
+// by reading to the end and destroyed too. Idempotent.
+func (v *Vault) DestroyLearner(ctx context.Context, tenant, pseudonym string) ([]string, error) {
+	return v.destroyWhere(ctx, func(e *vaultEntry) bool { return e.tenant == tenant && e.pseudonym == pseudonym })
+}
+
+// DestroyBefore destroys every data key of tenant for the months before
+// the month of before (retention) and returns their ids.
+func (v *Vault) DestroyBefore(ctx context.Context, tenant string, before time.Time) ([]string, error) {
+	m := Month(before)
+	return v.destroyWhere(ctx, func(e *vaultEntry) bool { return e.tenant == tenant && e.month < m })
+}
+
+func (v *Vault) destroyWhere(ctx context.Context, match func(*vaultEntry) bool) ([]string, error) {
+	var kids []string
+	for round := 0; round < 10; round++ {
+		if err := v.catchUp(ctx); err != nil {
+			return kids, fmt.Errorf("key store: destroy: %w", err)
+		}
+		v.mu.Lock()
+		var recs []kafka.Record
+		var keys []string
+		for k, e := range v.live {
+			if match(e) {
+				recs = append(recs, kafka.Record{Key: kafka.NewBytes([]byte(k))})
+				keys = append(keys, k)
+				kids = append(kids, e.kid)
+			}
+		}
+		v.mu.Unlock()
+		if len(recs) == 0 {
+			slices.Sort(kids)
+			return slices.Compact(kids), nil
+		}
+		if _, err := v.produce(ctx, recs...); err != nil {
+			return kids, fmt.Errorf("key store: destroy: %w", err)
+		}
+		v.mu.Lock()
+		for _, k := range keys {
+			v.destroyLocked(k)
+		}
+		v.metrics.Destroyed += int64(len(keys))
+		v.mu.Unlock()
+		v.requestCompact()
+	}
+	return kids, errors.New("key store: destroy: keys keep appearing for the learner; try again")
+}
+
+// Metrics returns what the vault did so far.
+func (v *Vault) Metrics() VaultMetrics {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.metrics
+}
+
+// Lag is how many records of the topic the vault has not read yet.
+func (v *Vault) Lag(ctx context.Context) (int64, error) {
+	end, err := v.offsetOf(ctx, kafka.LastOffset)
+	if err != nil {
+		return 0, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return max(0, end-v.next), nil
+}
+
+// VaultState describes the key store for operators (learnstream doctor).
+type VaultState struct {
+	Topic      string
+	DataKeys   int
+	Destroyed  int
+	Records    int // records on the topic since its start: live, destroyed, superseded
+	Unreadable int // live keys that do not unwrap
+	// Masters counts live records per master key id.
+	Masters map[string]int
+	Current string
+}
+
+// State reports the key store as this vault sees it.
+func (v *Vault) State() VaultState {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s := VaultState{Topic: v.cfg.Topic, DataKeys: len(v.live), Destroyed: len(v.dead), Records: len(v.offsets),
+		Masters: map[string]int{}, Current: v.cfg.Master.Current().ID}
+	for _, e := range v.live {
+		if e.err != nil {
+			s.Unreadable++
+			continue
+		}
+		s.Masters[e.master]++
+	}
+	if v.secret != nil {
+		s.Masters[v.secret.master]++
+	}
+	return s
+}
