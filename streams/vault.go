@@ -276,16 +276,18 @@ func (v *Vault) offsetOf(ctx context.Context, which int64) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list offsets of %s: %w", v.cfg.Topic, err)
 	}
-	for _, po := range resp.Topics[v.cfg.Topic] {
-		if po.Error != nil {
-			return 0, fmt.Errorf("list offsets of %s/%d: %w", v.cfg.Topic, po.Partition, po.Error)
-		}
-		if which == kafka.FirstOffset {
-			return po.FirstOffset, nil
-		}
-		return po.LastOffset, nil
+	parts := resp.Topics[v.cfg.Topic]
+	if len(parts) == 0 {
+		return 0, fmt.Errorf("list offsets of %s: no partition 0", v.cfg.Topic)
 	}
-	return 0, fmt.Errorf("list offsets of %s: no partition 0", v.cfg.Topic)
+	po := parts[0]
+	if po.Error != nil {
+		return 0, fmt.Errorf("list offsets of %s/%d: %w", v.cfg.Topic, po.Partition, po.Error)
+	}
+	if which == kafka.FirstOffset {
+		return po.FirstOffset, nil
+	}
+	return po.LastOffset, nil
 }
 
 // Sync returns once the vault has read every record the key store held
@@ -415,7 +417,7 @@ func (v *Vault) applyLocked(km kafka.Message) {
 		v.live[k] = e
 		v.byKid[tenant+"\x00"+kid] = e
 		ck := tenant + "\x00" + pseudonym + "\x00" + month
-		if c := v.current[ck]; c == nil || c.offset < e.offset {
+		if c := v.current[ck]; c == nil || c.offset <= e.offset {
 			v.current[ck] = e
 		}
 	}
@@ -432,7 +434,9 @@ func (v *Vault) destroyLocked(k string) {
 	delete(v.byKid, e.tenant+"\x00"+e.kid)
 	clear(e.key)
 	ck := e.tenant + "\x00" + e.pseudonym + "\x00" + e.month
-	if v.current[ck] == e {
+	// The entry the follower read and the one a creation recorded are
+	// two objects for one record: compare record keys.
+	if cur := v.current[ck]; cur != nil && cur.recordKey == k {
 		delete(v.current, ck)
 		// Another key of the same learner month, if two processes
 		// created one each, becomes current.

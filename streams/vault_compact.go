@@ -86,7 +86,7 @@ func (v *Vault) retombstone(ctx context.Context) error {
 // wraps under retired master keys. This is what makes a destroyed key
 // gone from the broker's disks, not only from the vault's memory.
 //
-// It is crash-safe by construction: it writes a pad of one segment (so
+// It is crash-safe by construction: it writes pads of one segment (so
 // that what follows starts a new segment), copies every live record after
 // it (acks=all), reads to the end to check that every live key has a
 // record at or after the first copy (copying stragglers another process
@@ -112,9 +112,16 @@ func (v *Vault) Compact(ctx context.Context) error {
 	if !dirty {
 		return nil
 	}
-	pad := make([]byte, v.cfg.SegmentBytes)
-	if _, err := v.produce(ctx, kafka.Record{Key: kafka.NewBytes([]byte(keyPad)), Value: kafka.NewBytes(pad)}); err != nil {
-		return fmt.Errorf("key store: compact: pad: %w", err)
+	// Two pads of almost a segment each: a batch may not exceed a
+	// segment, and together they fill the current one whatever it held,
+	// so that the copies start a segment of their own (Apache Kafka rolls
+	// before a batch that would overflow, the embedded broker after one
+	// that did).
+	pad := make([]byte, max(v.cfg.SegmentBytes-4096, 1))
+	for range 2 {
+		if _, err := v.produce(ctx, kafka.Record{Key: kafka.NewBytes([]byte(keyPad)), Value: kafka.NewBytes(pad)}); err != nil {
+			return fmt.Errorf("key store: compact: pad: %w", err)
+		}
 	}
 	copyStart := int64(-1)
 	for round := 0; ; round++ {
