@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sync"
+
+	"github.com/learnstream/learnstream/domain/privacy"
 )
 
 // Pseudonymizer replaces learner keys by HMAC-SHA256(salt of the tenant,
@@ -21,6 +23,7 @@ import (
 // never silently weakened. NoPseudonymization turns it off explicitly.
 type Pseudonymizer struct {
 	off     bool
+	privacy privacy.Pseudonyms
 	secret  []byte
 	salts   map[string][]byte
 	derived sync.Map // tenant -> []byte
@@ -30,6 +33,17 @@ type Pseudonymizer struct {
 func NewPseudonymizer(secret []byte) *Pseudonymizer {
 	return &Pseudonymizer{secret: append([]byte(nil), secret...), salts: map[string][]byte{}}
 }
+
+// NewPrivacyPseudonymizer pseudonymises with the privacy pseudonyms (the
+// key store's, docs/privacy.md): the learner's pseudonym in ClickHouse is
+// the one a LearnerErased names, so the sink finds the rows to delete. It
+// also keeps free-text responses out of every column (Private).
+func NewPrivacyPseudonymizer(ps privacy.Pseudonyms) *Pseudonymizer {
+	return &Pseudonymizer{privacy: ps, salts: map[string][]byte{}}
+}
+
+// Private reports whether p uses the privacy pseudonyms.
+func (p *Pseudonymizer) Private() bool { return p != nil && p.privacy != nil }
 
 // NoPseudonymization stores learner keys and names as they are.
 func NoPseudonymization() *Pseudonymizer { return &Pseudonymizer{off: true} }
@@ -83,6 +97,9 @@ func (p *Pseudonymizer) Pseudonym(tenant, key string) (string, error) {
 	}
 	if p == nil {
 		return "", &ConfigError{"pseudonymisation is on but no Pseudonymizer is configured"}
+	}
+	if p.privacy != nil {
+		return p.privacy.Pseudonym(tenant, key), nil
 	}
 	s, err := p.salt(tenant)
 	if err != nil {

@@ -2,6 +2,8 @@ package analytics
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/privacy"
 )
 
 var sinkRows = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -60,6 +63,11 @@ type Sink struct {
 	batch *Batcher
 	log   *slog.Logger
 
+	// forgets are the erasures and retentions added since the last
+	// Flush, run by it after the rows, in order.
+	forgets   []forget
+	onErasure func(ctx context.Context, topic string, e privacy.LearnerErased, removed map[string]int64)
+
 	ignored atomic.Int64
 	batches atomic.Int64
 	rows    atomic.Int64
@@ -73,6 +81,20 @@ type SinkConfig struct {
 	// Full to flush early. MaxWait is the consumer's business.
 	Batch  BatcherConfig
 	Logger *slog.Logger
+	// OnErasure hears what a LearnerErased met on topic removed, once the
+	// deletes are done (before the offsets advance); the default logs it.
+	// The erasure reaches the sink on every topic it reads and is applied
+	// whole each time: rows a lagging topic wrote after the first are
+	// deleted by its own; the later answers count what was left.
+	OnErasure func(ctx context.Context, topic string, e privacy.LearnerErased, removed map[string]int64)
+}
+
+// forget is a LearnerErased or a RetentionApplied waiting for Flush.
+type forget struct {
+	topic     string
+	tenant    string
+	erased    *privacy.LearnerErased
+	retention *privacy.RetentionApplied
 }
 
 // NewSink returns a sink writing through c.Writer.
@@ -83,7 +105,13 @@ func NewSink(c SinkConfig) *Sink {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return &Sink{enc: c.Encoder, w: c.Writer, batch: NewBatcher(c.Batch), log: c.Logger}
+	s := &Sink{enc: c.Encoder, w: c.Writer, batch: NewBatcher(c.Batch), log: c.Logger, onErasure: c.OnErasure}
+	if s.onErasure == nil {
+		s.onErasure = func(_ context.Context, topic string, e privacy.LearnerErased, removed map[string]int64) {
+			s.log.Info("analytics sink: erasure applied", "topic", topic, "erasure", e.Erasure, "removed", removed)
+		}
+	}
+	return s
 }
 
 // Add encodes e into the pending batch. Events of a type the sink does not
@@ -92,7 +120,15 @@ func NewSink(c SinkConfig) *Sink {
 // leaves the batch unchanged: every row of an event is encoded before any
 // is added. A *ConfigError (pseudonymisation without a secret) is not the
 // event's fault and is returned as is, to stop the consumer.
-func (s *Sink) Add(e event.Event, _ event.Position) error {
+func (s *Sink) Add(e event.Event, pos event.Position) error {
+	if f, ok, err := s.decodeForget(e); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		f.topic = pos.Topic
+		s.forgets = append(s.forgets, f)
+		return nil
+	}
 	if !Stores(e.Type) {
 		s.ignored.Add(1)
 		return nil
@@ -103,6 +139,52 @@ func (s *Sink) Add(e event.Event, _ event.Position) error {
 	}
 	s.batch.Add(rows...)
 	return nil
+}
+
+// decodeForget reports whether e is a LearnerErased or RetentionApplied,
+// and checks it: a malformed one is rejected naming the field.
+func (s *Sink) decodeForget(e event.Event) (forget, bool, error) {
+	name, major, err := event.SplitType(e.Type)
+	if err != nil {
+		return forget{}, false, nil
+	}
+	eName, _, _ := event.SplitType(privacy.TypeLearnerErased)
+	rName, _, _ := event.SplitType(privacy.TypeRetentionApplied)
+	if name != eName && name != rName {
+		return forget{}, false, nil
+	}
+	if major != 1 {
+		return forget{}, true, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want 1)", major, name))
+	}
+	f := forget{tenant: e.Tenant}
+	if name == eName {
+		var d privacy.LearnerErased
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return forget{}, true, event.Reject(fmt.Errorf("data: %w", err))
+		}
+		if !privacy.IsPseudonym(d.Pseudonym) {
+			return forget{}, true, event.Reject(errors.New(`data.pseudonym: must be a pseudonym ("p" and 32 lower-case hex digits)`))
+		}
+		if !s.enc.Pseudonymizer.Private() {
+			// Its rows carry the sink's own pseudonyms, which the event's
+			// cannot find: park it until the sink runs with privacy on.
+			return forget{}, true, event.Reject(errors.New("learner erased, but the sink does not use the privacy pseudonyms (privacy is off): its rows cannot be found"))
+		}
+		f.erased = &d
+		return f, true, nil
+	}
+	var d privacy.RetentionApplied
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		return forget{}, true, event.Reject(fmt.Errorf("data: %w", err))
+	}
+	switch {
+	case d.Before.IsZero():
+		return forget{}, true, event.Reject(errors.New("data.before: required"))
+	case d.Tenant != e.Tenant:
+		return forget{}, true, event.Reject(errors.New("data.tenant: must be the event's tenant"))
+	}
+	f.retention = &d
+	return f, true, nil
 }
 
 // Full reports whether the pending batch reached its row or byte bound, so
@@ -116,6 +198,42 @@ func (s *Sink) Pending() int { return s.batch.Len() }
 // writer accepted all of them; after an error the same rows are written
 // again by the next Flush.
 func (s *Sink) Flush(ctx context.Context) error {
+	if err := s.flushRows(ctx); err != nil {
+		return err
+	}
+	// After the rows, so that rows of an erased learner added before the
+	// erasure are deleted with the rest.
+	for len(s.forgets) > 0 {
+		if err := s.runForget(ctx, s.forgets[0]); err != nil {
+			return err
+		}
+		s.forgets = s.forgets[1:]
+	}
+	return nil
+}
+
+func (s *Sink) runForget(ctx context.Context, f forget) error {
+	fg, ok := s.w.(Forgetter)
+	if !ok {
+		return &ConfigError{"the writer cannot delete rows (not a Forgetter): erasure and retention cannot be applied"}
+	}
+	if f.erased != nil {
+		removed, err := EraseLearner(ctx, fg, f.tenant, f.erased.Pseudonym)
+		if err != nil {
+			return err
+		}
+		s.onErasure(ctx, f.topic, *f.erased, removed)
+		return nil
+	}
+	removed, err := ApplyRetention(ctx, fg, f.tenant, f.retention.Before)
+	if err != nil {
+		return err
+	}
+	s.log.Info("analytics sink: retention applied", "tenant", f.tenant, "before", f.retention.Before, "removed", removed)
+	return nil
+}
+
+func (s *Sink) flushRows(ctx context.Context) error {
 	rows := s.batch.Rows()
 	if len(rows) == 0 {
 		return nil

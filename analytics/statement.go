@@ -364,9 +364,12 @@ func agentKey(a *xAgent) (key string, ok bool) {
 	case a == nil:
 		return "", false
 	case a.Mbox != "":
-		return "mbox:" + a.Mbox, true
+		// The form of xapi.ActorKey, the learner key everywhere else: the
+		// privacy pseudonym of an instructor must be the one they have
+		// as an actor.
+		return xapi.ActorKey(xapi.Agent{Mbox: a.Mbox}), true
 	case a.MboxSHA1 != "":
-		return "mbox_sha1sum:" + a.MboxSHA1, true
+		return xapi.ActorKey(xapi.Agent{MboxSHA1Sum: a.MboxSHA1}), true
 	case a.OpenID != "":
 		return "openid:" + a.OpenID, true
 	case a.Account != nil && (a.Account.HomePage != "" || a.Account.Name != ""):
@@ -467,7 +470,9 @@ func (enc *Encoder) StatementRow(e event.Event) (Statement, error) {
 
 	if res := x.Result; res != nil {
 		r.ResultSuccess, r.ResultCompletion = boolPtr(res.Success), boolPtr(res.Completion)
-		if res.Response != nil {
+		if res.Response != nil && !p.Private() {
+			// With privacy on, a free-text response is personal data of
+			// the learner's that no column may hold (docs/privacy.md).
 			r.Response = *res.Response
 		}
 		if sc := res.Score; sc != nil {
@@ -533,7 +538,7 @@ func (enc *Encoder) StatementRow(e event.Event) (Statement, error) {
 	}
 
 	if p.Enabled() {
-		raw, err := pseudonymiseStatementJSON(e.Data, func(k string) (string, error) { return p.Pseudonym(e.Tenant, k) }, r.ActorPseudo)
+		raw, err := pseudonymiseStatementJSON(e.Data, func(k string) (string, error) { return p.Pseudonym(e.Tenant, k) }, r.ActorPseudo, p.Private())
 		if err != nil {
 			return Statement{}, err
 		}
@@ -606,21 +611,31 @@ func isIRI(s string) bool {
 // authority, and the same
 // inside a SubStatement) to an account agent whose name is the pseudonym,
 // and drops names. The actor gets actorPseudo so raw and actor_pseudo agree.
+// dropResponse removes result.response (privacy on).
 // Only the members holding agents are decoded and re-encoded; everything
 // else is copied byte for byte.
-func pseudonymiseStatementJSON(data []byte, pseudo func(string) (string, error), actorPseudo string) (string, error) {
+func pseudonymiseStatementJSON(data []byte, pseudo func(string) (string, error), actorPseudo string, dropResponse bool) (string, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
 		return "", err
 	}
-	if err := pseudonymiseStatementRaw(top, pseudo, actorPseudo); err != nil {
+	if err := pseudonymiseStatementRaw(top, pseudo, actorPseudo, dropResponse); err != nil {
 		return "", err
 	}
 	return string(appendRawObject(make([]byte, 0, len(data)), top)), nil
 }
 
-func pseudonymiseStatementRaw(top map[string]json.RawMessage, pseudo func(string) (string, error), actorPseudo string) error {
+func pseudonymiseStatementRaw(top map[string]json.RawMessage, pseudo func(string) (string, error), actorPseudo string, dropResponse bool) error {
 	var err error
+	if raw, ok := top["result"]; ok && dropResponse {
+		var res map[string]json.RawMessage
+		if json.Unmarshal(raw, &res) == nil {
+			if _, has := res["response"]; has {
+				delete(res, "response")
+				top["result"] = appendRawObject(nil, res)
+			}
+		}
+	}
 	if raw, ok := top["actor"]; ok {
 		if top["actor"], err = pseudonymiseAgentRaw(raw, pseudo, actorPseudo); err != nil {
 			return err
@@ -646,7 +661,7 @@ func pseudonymiseStatementRaw(top map[string]json.RawMessage, pseudo func(string
 				if err := json.Unmarshal(raw, &sub); err != nil {
 					return err
 				}
-				if err := pseudonymiseStatementRaw(sub, pseudo, ""); err != nil {
+				if err := pseudonymiseStatementRaw(sub, pseudo, "", dropResponse); err != nil {
 					return err
 				}
 				top["object"] = appendRawObject(nil, sub)

@@ -297,3 +297,15 @@ func Retryable(err error) bool {
 	}
 	return false
 }
+
+// Count runs a query whose answer is one number (SELECT count() ...),
+// retrying transient failures; with Exec it makes the writer a Forgetter.
+func (w *ClickHouseWriter) Count(ctx context.Context, query string) (int64, error) {
+	c := w.Conn()
+	if c == nil {
+		return 0, errors.New("analytics: count: the connection cannot query")
+	}
+	var n uint64
+	err := w.retry(ctx, "count", func(ctx context.Context) error { return c.QueryRow(ctx, query).Scan(&n) })
+	return int64(n), err
+}
