@@ -1,15 +1,18 @@
 package privacy
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/learnstream/learnstream/domain/event"
@@ -153,7 +156,7 @@ func SealEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, erro
 		return event.Event{}, err
 	}
 	ext := append(make([]byte, 0, 96+len(e.Key)), SealScheme...)
-	ext = s.seal(ext, owner, keyPath, []byte(e.Key))
+	ext = s.seal(ext, owner, []byte(keyPath), []byte(e.Key))
 	switch r {
 	case statement:
 		w := walker{sealer: s, in: e.Data, owner: learner}
@@ -165,7 +168,7 @@ func SealEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, erro
 	default:
 		out := make([]byte, 0, len(`{"sealed":""}`)+len(owner.ID)+1+base64.RawURLEncoding.EncodedLen(nonceSize+len(e.Data)+tagSize))
 		out = append(out, `{"sealed":"`...)
-		out = s.seal(out, owner, dataPath, e.Data)
+		out = s.seal(out, owner, []byte(dataPath), e.Data)
 		e.Data = append(out, `"}`...)
 	}
 	p := keys.Pseudonym(e.Tenant, learner)
@@ -202,9 +205,9 @@ func OpenEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, erro
 		return event.Event{}, errField(extField, "events of type "+e.Type+" carry no personal data and are never sealed")
 	}
 	s := newSealer(ctx, keys, e)
-	key, gone, err := s.open(nil, extField, keyPath, []byte(sealed))
+	key, gone, err := s.open(nil, []byte(keyPath), []byte(sealed))
 	if err != nil {
-		return event.Event{}, err
+		return event.Event{}, fieldOf(err, extField)
 	}
 	if gone {
 		e.Erased = true
@@ -229,9 +232,9 @@ func OpenEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, erro
 		if err != nil {
 			return event.Event{}, errField("data.sealed", ruleShape)
 		}
-		data, gone, err := s.open(nil, "data.sealed", dataPath, []byte(raw))
+		data, gone, err := s.open(nil, []byte(dataPath), []byte(raw))
 		if err != nil {
-			return event.Event{}, err
+			return event.Event{}, fieldOf(err, "data.sealed")
 		}
 		if gone {
 			data = nil
@@ -289,6 +292,12 @@ type sealer struct {
 	used     int
 	ad       []byte
 	buf      []byte
+
+	// Backing arrays, so that a typical statement needs no growth.
+	learnersArr [4]learnerKey
+	kidsArr     [4]kidKey
+	adArr       [160]byte
+	bufArr      [512]byte
 }
 
 type learnerKey struct {
@@ -303,7 +312,9 @@ type kidKey struct {
 }
 
 func newSealer(ctx context.Context, keys Keys, e event.Event) *sealer {
-	return &sealer{ctx: ctx, keys: keys, tenant: e.Tenant, id: e.ID, t: e.Time, used: len([nonceSize * 8]byte{})}
+	s := &sealer{ctx: ctx, keys: keys, tenant: e.Tenant, id: e.ID, t: e.Time, used: len([nonceSize * 8]byte{})}
+	s.learners, s.kids, s.ad, s.buf = s.learnersArr[:0], s.kidsArr[:0], s.adArr[:0], s.bufArr[:0]
+	return s
 }
 
 // keyFor returns the data key of learner for this event.
@@ -337,8 +348,8 @@ func checkKey(k DataKey) error {
 	return nil
 }
 
-func validKID(kid string) bool {
-	if kid == "" || len(kid) > 32 {
+func validKID[T string | []byte](kid T) bool {
+	if len(kid) == 0 || len(kid) > 32 {
 		return false
 	}
 	for i := 0; i < len(kid); i++ {
@@ -357,31 +368,61 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-// aeadFor returns the cipher of k, made once per event.
+// ciphers keeps the AES-GCM state of recently used data keys: expanding
+// a key costs more than sealing a statement's fields with it. An entry
+// is used only for the key the key store has just returned (For or
+// Lookup, byte for byte), so a destroyed key, which Lookup no longer
+// finds, never opens anything through it. Bounded: emptied when full.
+var ciphers = struct {
+	sync.Mutex
+	m map[string]cachedAEAD
+}{m: map[string]cachedAEAD{}}
+
+type cachedAEAD struct {
+	key  []byte
+	aead cipher.AEAD
+}
+
+const maxCiphers = 4096
+
+// aeadFor returns the cipher of k.
 func (s *sealer) aeadFor(k DataKey) cipher.AEAD {
 	for _, c := range s.kids {
 		if c.kid == k.ID && c.aead != nil {
 			return c.aead
 		}
 	}
-	a, err := newAEAD(k.Key)
-	if err != nil {
-		panic(err) // checkKey let only 32-byte keys through
+	ciphers.Lock()
+	c, ok := ciphers.m[k.ID]
+	ciphers.Unlock()
+	if !ok || !bytes.Equal(c.key, k.Key) {
+		a, err := newAEAD(k.Key)
+		if err != nil {
+			panic(err) // checkKey let only 32-byte keys through
+		}
+		c = cachedAEAD{key: bytes.Clone(k.Key), aead: a}
+		ciphers.Lock()
+		if len(ciphers.m) >= maxCiphers {
+			clear(ciphers.m)
+		}
+		ciphers.m[k.ID] = c
+		ciphers.Unlock()
 	}
-	s.kids = append(s.kids, kidKey{kid: k.ID, ok: true, aead: a})
-	return a
+	s.kids = append(s.kids, kidKey{kid: k.ID, ok: true, aead: c.aead})
+	return c.aead
 }
 
 // additional returns the additional data of the value at path: it binds
 // the value to its tenant, event and field.
-func (s *sealer) additional(path string) []byte {
+func (s *sealer) additional(path []byte) []byte {
 	b := append(s.ad[:0], "learnstream seal v1"...)
-	for _, p := range [...]string{s.tenant, s.id, path} {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
-		b = append(b, p...)
-	}
-	s.ad = b
-	return b
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s.tenant)))
+	b = append(b, s.tenant...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s.id)))
+	b = append(b, s.id...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(path)))
+	s.ad = append(b, path...)
+	return s.ad
 }
 
 func (s *sealer) nonce() []byte {
@@ -398,7 +439,7 @@ func (s *sealer) nonce() []byte {
 
 // seal appends plaintext sealed under k, bound to path, to dst:
 // <kid>.<base64url(nonce | ciphertext and tag)>.
-func (s *sealer) seal(dst []byte, k DataKey, path string, plaintext []byte) []byte {
+func (s *sealer) seal(dst []byte, k DataKey, path, plaintext []byte) []byte {
 	a := s.aeadFor(k)
 	ad := s.additional(path)
 	buf := append(s.buf[:0], s.nonce()...)
@@ -409,19 +450,30 @@ func (s *sealer) seal(dst []byte, k DataKey, path string, plaintext []byte) []by
 	return base64.RawURLEncoding.AppendEncode(dst, buf)
 }
 
-// open appends the plaintext of sealed (at path, reported as field) to
-// dst. gone reports that its data key does not exist (destroyed); dst is
-// then returned as it was.
-func (s *sealer) open(dst []byte, field, path string, sealed []byte) (out []byte, gone bool, err error) {
-	dot := -1
-	for i, c := range sealed {
-		if c == '.' {
-			dot = i
-			break
-		}
+// Why a sealed value does not open; callers name the field.
+var (
+	errShape = errors.New(ruleShape)
+	errOpen  = errors.New(ruleOpen)
+)
+
+// fieldOf names field in an error of open.
+func fieldOf(err error, field string) error {
+	switch {
+	case errors.Is(err, errShape):
+		return errField(field, ruleShape)
+	case errors.Is(err, errOpen):
+		return errField(field, ruleOpen)
 	}
-	if dot < 0 || !validKID(string(sealed[:dot])) {
-		return dst, false, errField(field, ruleShape)
+	return err
+}
+
+// open appends the plaintext of sealed, bound to path, to dst. gone
+// reports that its data key does not exist (destroyed); dst is then
+// returned as it was. The errors are errShape, errOpen or the key store's.
+func (s *sealer) open(dst, path, sealed []byte) (out []byte, gone bool, err error) {
+	dot := bytes.IndexByte(sealed, '.')
+	if dot < 0 || !validKID(sealed[:dot]) {
+		return dst, false, errShape
 	}
 	kid := sealed[:dot]
 	var a cipher.AEAD
@@ -449,15 +501,14 @@ func (s *sealer) open(dst []byte, field, path string, sealed []byte) (out []byte
 		}
 		a = s.aeadFor(k)
 	}
-	enc := sealed[dot+1:]
-	buf, err := base64.RawURLEncoding.AppendDecode(s.buf[:0], enc)
+	buf, err := base64.RawURLEncoding.AppendDecode(s.buf[:0], sealed[dot+1:])
 	if err != nil || len(buf) < nonceSize+tagSize {
-		return dst, false, errField(field, ruleShape)
+		return dst, false, errShape
 	}
 	s.buf = buf
 	plain, err := a.Open(buf[nonceSize:nonceSize], buf[:nonceSize], buf[nonceSize:], s.additional(path))
 	if err != nil {
-		return dst, false, errField(field, ruleOpen)
+		return dst, false, errOpen
 	}
 	return append(dst, plain...), false, nil
 }

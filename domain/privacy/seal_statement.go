@@ -1,6 +1,7 @@
 package privacy
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/learnstream/learnstream/domain/xapi"
@@ -26,82 +27,116 @@ type walker struct {
 	last    int    // in[:last] is accounted for in out
 	owner   string // learner key of the statement's actor (sealing)
 	opening bool
+	path    []byte // the path of the value at hand ("context.instructor")
 	head    []byte // scratch: a group without its members
+	pathArr [64]byte
 }
 
 func (w *walker) run() ([]byte, error) {
 	w.out = make([]byte, 0, len(w.in)+len(w.in)/2+256)
-	if err := w.statement(0, len(w.in), "", true); err != nil {
+	w.path = w.pathArr[:0]
+	if err := w.statement(0, len(w.in), true); err != nil {
 		return nil, err
 	}
 	return append(w.out, w.in[w.last:]...), nil
 }
 
-// splice copies the input up to s, lets f append the replacement of
-// in[s:e] to out, and continues after e.
-func (w *walker) splice(s, e int, f func(dst []byte) ([]byte, error)) error {
-	w.out = append(w.out, w.in[w.last:s]...)
-	out, err := f(w.out)
-	if err != nil {
-		return err
+// push appends a segment to the path and returns what pop needs to
+// take it off again.
+func (w *walker) push(seg string) int {
+	n := len(w.path)
+	if n > 0 {
+		w.path = append(w.path, '.')
 	}
-	w.out, w.last = out, e
-	return nil
+	w.path = append(w.path, seg...)
+	return n
 }
 
-func (w *walker) syntax(path string) error {
-	if path == "" {
+func (w *walker) pushIndex(i int) int {
+	n := len(w.path)
+	w.path = strconv.AppendInt(append(w.path, '.'), int64(i), 10)
+	return n
+}
+
+func (w *walker) pop(n int) { w.path = w.path[:n] }
+
+// field names the value at hand, plus sub, for an error.
+func (w *walker) field(sub string) string {
+	f := "data"
+	if len(w.path) > 0 {
+		f += "." + string(w.path)
+	}
+	if sub != "" {
+		f += "." + sub
+	}
+	return f
+}
+
+func (w *walker) syntax() error {
+	if len(w.path) == 0 {
 		return errField("data", "a statement must be a JSON object")
 	}
-	return errField("data."+path, "malformed JSON")
+	return errField(w.field(""), "malformed JSON")
 }
 
-// statement walks the statement (top) or SubStatement spanning in[s:e];
-// prefix is its path with a trailing dot.
-func (w *walker) statement(s, e int, prefix string, top bool) error {
+// statement walks the statement (top) or SubStatement spanning in[s:e].
+func (w *walker) statement(s, e int, top bool) error {
 	var buf [12]member
 	ms, err := members(buf[:0], w.in, s, e)
 	if err != nil {
-		return w.syntax(prefix)
+		return w.syntax()
 	}
 	for _, m := range ms {
-		var err error
+		var n int
 		switch {
 		case m.is(w.in, "actor"):
-			err = w.agentAt(m, prefix+"actor")
+			n = w.push("actor")
+			err = w.agentAt(m)
 		case m.is(w.in, "object"):
-			err = w.object(m, prefix+"object")
+			n = w.push("object")
+			err = w.object(m)
 		case m.is(w.in, "context"):
-			err = w.context(m, prefix+"context")
+			n = w.push("context")
+			err = w.context(m)
 		case m.is(w.in, "result"):
-			err = w.result(m, prefix+"result")
+			n = w.push("result")
+			err = w.result(m)
 		case top && m.is(w.in, "authority"):
-			err = w.agentAt(m, "authority")
+			n = w.push("authority")
+			err = w.agentAt(m)
+		default:
+			continue
 		}
 		if err != nil {
 			return err
 		}
+		w.pop(n)
 	}
 	return nil
 }
 
-func (w *walker) agentAt(m member, path string) error {
+// agentAt replaces the Agent or Group m holds by its sealed (or opened)
+// form.
+func (w *walker) agentAt(m member) error {
 	if w.in[m.vs] == 'n' { // null: nothing to seal
 		return nil
 	}
-	return w.splice(m.vs, m.ve, func(dst []byte) ([]byte, error) {
-		if w.opening {
-			return w.openAgent(dst, m.vs, m.ve, path)
-		}
-		return w.sealAgent(dst, m.vs, m.ve, path)
-	})
+	w.out = append(w.out, w.in[w.last:m.vs]...)
+	var err error
+	if w.opening {
+		w.out, err = w.openAgent(w.out, m.vs, m.ve)
+	} else {
+		w.out, err = w.sealAgent(w.out, m.vs, m.ve)
+	}
+	w.last = m.ve
+	return err
 }
 
-func (w *walker) object(m member, path string) error {
+func (w *walker) object(m member) error {
 	var buf [12]member
 	ms, err := members(buf[:0], w.in, m.vs, m.ve)
 	if err != nil {
-		return w.syntax(path)
+		return w.syntax()
 	}
 	ot, ok := find(ms, w.in, "objectType")
 	if !ok {
@@ -109,122 +144,139 @@ func (w *walker) object(m member, path string) error {
 	}
 	t, err := stringValue(w.in, ot.vs, ot.ve)
 	if err != nil {
-		return errField("data."+path+".objectType", "must be a string")
+		return errField(w.field("objectType"), "must be a string")
 	}
 	switch t {
 	case xapi.ObjectTypeAgent, xapi.ObjectTypeGroup:
-		return w.agentAt(m, path)
+		return w.agentAt(m)
 	case xapi.ObjectTypeSubStatement:
-		return w.statement(m.vs, m.ve, path+".", false)
+		return w.statement(m.vs, m.ve, false)
 	}
 	return nil
 }
 
-func (w *walker) context(m member, path string) error {
+func (w *walker) context(m member) error {
 	var buf [12]member
 	ms, err := members(buf[:0], w.in, m.vs, m.ve)
 	if err != nil {
-		return w.syntax(path)
+		return w.syntax()
 	}
 	for _, c := range ms {
-		var err error
+		var n int
 		switch {
 		case c.is(w.in, "instructor"):
-			err = w.agentAt(c, path+".instructor")
+			n = w.push("instructor")
+			err = w.agentAt(c)
 		case c.is(w.in, "team"):
-			err = w.agentAt(c, path+".team")
+			n = w.push("team")
+			err = w.agentAt(c)
 		case c.is(w.in, "contextAgents"):
-			err = w.related(c, path+".contextAgents", "agent")
+			n = w.push("contextAgents")
+			err = w.related(c, "agent")
 		case c.is(w.in, "contextGroups"):
-			err = w.related(c, path+".contextGroups", "group")
+			n = w.push("contextGroups")
+			err = w.related(c, "group")
+		default:
+			continue
 		}
 		if err != nil {
 			return err
 		}
+		w.pop(n)
 	}
 	return nil
 }
 
 // related walks xAPI 2.0 contextAgents or contextGroups: an array of
 // objects, each with its agent (or group) under the property prop.
-func (w *walker) related(m member, path, prop string) error {
+func (w *walker) related(m member, prop string) error {
 	if w.in[m.vs] == 'n' {
 		return nil
 	}
-	els, err := elements(nil, w.in, m.vs, m.ve)
+	var ebuf [8][2]int
+	els, err := elements(ebuf[:0], w.in, m.vs, m.ve)
 	if err != nil {
-		return w.syntax(path)
+		return w.syntax()
 	}
 	for i, el := range els {
-		p := path + "." + strconv.Itoa(i)
+		n := w.pushIndex(i)
 		var buf [4]member
 		ms, err := members(buf[:0], w.in, el[0], el[1])
 		if err != nil {
-			return w.syntax(p)
+			return w.syntax()
 		}
 		if a, ok := find(ms, w.in, prop); ok {
-			if err := w.agentAt(a, p+"."+prop); err != nil {
+			w.push(prop)
+			if err := w.agentAt(a); err != nil {
 				return err
 			}
 		}
+		w.pop(n)
 	}
 	return nil
 }
 
-func (w *walker) result(m member, path string) error {
+func (w *walker) result(m member) error {
 	var buf [8]member
 	ms, err := members(buf[:0], w.in, m.vs, m.ve)
 	if err != nil {
-		return w.syntax(path)
+		return w.syntax()
 	}
 	r, ok := find(ms, w.in, "response")
 	if !ok {
 		return nil
 	}
-	path += ".response"
+	n := w.push("response")
+	defer w.pop(n)
 	if !w.opening {
 		k, err := w.keyFor(w.owner)
 		if err != nil {
 			return err
 		}
-		return w.splice(r.vs, r.ve, func(dst []byte) ([]byte, error) {
-			dst = append(dst, '"')
-			dst = w.seal(dst, k, path, w.in[r.vs:r.ve])
-			return append(dst, '"'), nil
-		})
+		w.out = append(w.out, w.in[w.last:r.vs]...)
+		w.out = append(w.out, '"')
+		w.out = w.seal(w.out, k, w.path, w.in[r.vs:r.ve])
+		w.out = append(w.out, '"')
+		w.last = r.ve
+		return nil
 	}
-	sealed, err := stringValue(w.in, r.vs, r.ve)
+	if r.ve-r.vs < 2 || w.in[r.vs] != '"' || w.in[r.ve-1] != '"' {
+		return errField(w.field(""), ruleShape)
+	}
+	// Sealed values need no escapes: the raw string is the value.
+	sealed := w.in[r.vs+1 : r.ve-1]
+	w.out = append(w.out, w.in[w.last:r.vs]...)
+	mark := len(w.out)
+	out, gone, err := w.open(w.out, w.path, sealed)
 	if err != nil {
-		return errField("data."+path, ruleShape)
+		return w.openError(err, "")
 	}
-	plain, gone, err := w.open(nil, "data."+path, path, []byte(sealed))
-	if err != nil {
-		return err
-	}
+	w.out = out
 	if !gone {
-		return w.splice(r.vs, r.ve, func(dst []byte) ([]byte, error) { return append(dst, plain...), nil })
+		w.last = r.ve
+		return nil
 	}
 	// The response's key is gone: the result loses it, nothing else.
-	return w.splice(m.vs, m.ve, func(dst []byte) ([]byte, error) {
-		dst = append(dst, '{')
-		n := 0
-		for _, o := range ms {
-			if o == r {
-				continue
-			}
-			if n > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, w.in[o.ks:o.ve]...)
-			n++
+	w.out = append(w.out[:mark-(r.vs-m.vs)], '{')
+	k := 0
+	for _, o := range ms {
+		if o == r {
+			continue
 		}
-		return append(dst, '}'), nil
-	})
+		if k > 0 {
+			w.out = append(w.out, ',')
+		}
+		w.out = append(w.out, w.in[o.ks:o.ve]...)
+		k++
+	}
+	w.out = append(w.out, '}')
+	w.last = m.ve
+	return nil
 }
 
 // agentFields reads the identifying fields of the agent or group whose
 // members are ms.
-func (w *walker) agentFields(ms []member, path string) (xapi.Agent, bool, error) {
+func (w *walker) agentFields(ms []member) (xapi.Agent, bool, error) {
 	var a xapi.Agent
 	hasMember := false
 	for _, m := range ms {
@@ -244,7 +296,7 @@ func (w *walker) agentFields(ms []member, path string) (xapi.Agent, bool, error)
 			var buf [4]member
 			as, err := members(buf[:0], w.in, m.vs, m.ve)
 			if err != nil {
-				return a, false, w.syntax(path + ".account")
+				return a, false, errField(w.field("account"), "must be an object")
 			}
 			a.Account = &xapi.Account{}
 			for _, f := range as {
@@ -255,14 +307,14 @@ func (w *walker) agentFields(ms []member, path string) (xapi.Agent, bool, error)
 					a.Account.Name, err = stringValue(w.in, f.vs, f.ve)
 				}
 				if err != nil {
-					return a, false, errField("data."+path+".account", "homePage and name must be strings")
+					return a, false, errField(w.field("account"), "homePage and name must be strings")
 				}
 			}
 		}
 		if dst != nil {
 			v, err := stringValue(w.in, m.vs, m.ve)
 			if err != nil {
-				return a, false, errField("data."+path+"."+m.name(w.in), "must be a string")
+				return a, false, errField(w.field(m.name(w.in)), "must be a string")
 			}
 			*dst = v
 		}
@@ -271,27 +323,27 @@ func (w *walker) agentFields(ms []member, path string) (xapi.Agent, bool, error)
 }
 
 // sealAgent appends the sealed form of the Agent or Group in[s:e] to dst.
-func (w *walker) sealAgent(dst []byte, s, e int, path string) ([]byte, error) {
+func (w *walker) sealAgent(dst []byte, s, e int) ([]byte, error) {
 	var buf [8]member
 	ms, err := members(buf[:0], w.in, s, e)
 	if err != nil {
-		return nil, w.syntax(path)
+		return dst, w.syntax()
 	}
-	a, hasMember, err := w.agentFields(ms, path)
+	a, hasMember, err := w.agentFields(ms)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	if !a.IsGroup() {
 		learner := xapi.ActorKey(a)
 		if learner == "" {
-			return nil, errField("data."+path, "an Agent needs an identifier (mbox, mbox_sha1sum, openid or account) to be sealed under its key")
+			return dst, errField(w.field(""), "an Agent needs an identifier (mbox, mbox_sha1sum, openid or account) to be sealed under its key")
 		}
 		k, err := w.keyFor(learner)
 		if err != nil {
-			return nil, err
+			return dst, err
 		}
 		dst = append(dst, `{"objectType":"Agent","sealed":"`...)
-		dst = w.seal(dst, k, path, w.in[s:e])
+		dst = w.seal(dst, k, w.path, w.in[s:e])
 		return append(dst, `"}`...), nil
 	}
 	// A Group: its own name and identifier under its key (an anonymous
@@ -302,7 +354,7 @@ func (w *walker) sealAgent(dst []byte, s, e int, path string) ([]byte, error) {
 	}
 	k, err := w.keyFor(learner)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	head := append(w.head[:0], '{')
 	var list member
@@ -321,66 +373,80 @@ func (w *walker) sealAgent(dst []byte, s, e int, path string) ([]byte, error) {
 	head = append(head, '}')
 	w.head = head
 	dst = append(dst, `{"objectType":"Group","sealed":"`...)
-	dst = w.seal(dst, k, path, head)
+	dst = w.seal(dst, k, w.path, head)
 	dst = append(dst, '"')
 	if hasMember {
 		dst = append(dst, `,"member":`...)
-		if w.in[list.vs] == 'n' {
-			dst = append(dst, "null"...)
-		} else {
-			els, err := elements(nil, w.in, list.vs, list.ve)
-			if err != nil {
-				return nil, w.syntax(path + ".member")
-			}
-			dst = append(dst, '[')
-			for i, el := range els {
-				if i > 0 {
-					dst = append(dst, ',')
-				}
-				if dst, err = w.sealAgent(dst, el[0], el[1], path+".member."+strconv.Itoa(i)); err != nil {
-					return nil, err
-				}
-			}
-			dst = append(dst, ']')
+		p := w.push("member")
+		if dst, err = w.members(dst, list, w.sealAgent); err != nil {
+			return dst, err
 		}
+		w.pop(p)
 	}
 	return append(dst, '}'), nil
+}
+
+// members appends the members of a group, each sealed or opened by f.
+func (w *walker) members(dst []byte, list member, f func([]byte, int, int) ([]byte, error)) ([]byte, error) {
+	if w.in[list.vs] == 'n' {
+		return append(dst, "null"...), nil
+	}
+	var ebuf [8][2]int
+	els, err := elements(ebuf[:0], w.in, list.vs, list.ve)
+	if err != nil {
+		return dst, w.syntax()
+	}
+	dst = append(dst, '[')
+	for i, el := range els {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		n := w.pushIndex(i)
+		if dst, err = f(dst, el[0], el[1]); err != nil {
+			return dst, err
+		}
+		w.pop(n)
+	}
+	return append(dst, ']'), nil
 }
 
 // openAgent appends the Agent or Group whose sealed form is in[s:e] to
 // dst; an agent whose key is gone becomes ErasedAgent, a group whose own
 // key is gone keeps its members (opened one by one) under an erased
 // identity.
-func (w *walker) openAgent(dst []byte, s, e int, path string) ([]byte, error) {
+func (w *walker) openAgent(dst []byte, s, e int) ([]byte, error) {
 	var buf [4]member
 	ms, err := members(buf[:0], w.in, s, e)
 	if err != nil {
-		return nil, w.syntax(path)
+		return dst, w.syntax()
 	}
-	sm, ok := find(ms, w.in, "sealed")
-	if !ok {
-		return nil, errField("data."+path, `is not a sealed agent ({"objectType":…,"sealed":"<kid>.<b64>"})`)
-	}
-	sealed, err := stringValue(w.in, sm.vs, sm.ve)
-	if err != nil {
-		return nil, errField("data."+path+".sealed", ruleShape)
-	}
-	isGroup := false
-	if ot, ok := find(ms, w.in, "objectType"); ok {
-		t, err := stringValue(w.in, ot.vs, ot.ve)
-		if err != nil {
-			return nil, errField("data."+path+".objectType", "must be a string")
+	isGroup, hasSealed := false, false
+	var sealed []byte
+	var list member
+	hasMember := false
+	for _, m := range ms {
+		switch {
+		case m.is(w.in, "sealed"):
+			if m.ve-m.vs < 2 || w.in[m.vs] != '"' || w.in[m.ve-1] != '"' {
+				return dst, errField(w.field("sealed"), ruleShape)
+			}
+			sealed, hasSealed = w.in[m.vs+1:m.ve-1], true
+		case m.is(w.in, "objectType"):
+			isGroup = string(w.in[m.vs:m.ve]) == `"Group"`
+		case m.is(w.in, "member"):
+			list, hasMember = m, true
 		}
-		isGroup = t == xapi.ObjectTypeGroup
 	}
-	list, hasMember := find(ms, w.in, "member")
+	if !hasSealed {
+		return dst, errField(w.field(""), `is not a sealed agent ({"objectType":…,"sealed":"<kid>.<b64>"})`)
+	}
 	if !isGroup && hasMember {
-		return nil, errField("data."+path+".member", "only a Group has members")
+		return dst, errField(w.field("member"), "only a Group has members")
 	}
 	start := len(dst)
-	dst, gone, err := w.open(dst, "data."+path+".sealed", path, []byte(sealed))
+	dst, gone, err := w.open(dst, w.path, sealed)
 	if err != nil {
-		return nil, err
+		return dst, w.openError(err, "sealed")
 	}
 	if !isGroup {
 		if gone {
@@ -397,7 +463,7 @@ func (w *walker) openAgent(dst []byte, s, e int, path string) ([]byte, error) {
 			i--
 		}
 		if i <= start || dst[start] != '{' {
-			return nil, errField("data."+path+".sealed", "does not hold a JSON object")
+			return dst, errField(w.field("sealed"), "does not hold a JSON object")
 		}
 		dst = dst[:i]
 	}
@@ -406,24 +472,19 @@ func (w *walker) openAgent(dst []byte, s, e int, path string) ([]byte, error) {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `"member":`...)
-		if w.in[list.vs] == 'n' {
-			dst = append(dst, "null"...)
-		} else {
-			els, err := elements(nil, w.in, list.vs, list.ve)
-			if err != nil {
-				return nil, w.syntax(path + ".member")
-			}
-			dst = append(dst, '[')
-			for i, el := range els {
-				if i > 0 {
-					dst = append(dst, ',')
-				}
-				if dst, err = w.openAgent(dst, el[0], el[1], path+".member."+strconv.Itoa(i)); err != nil {
-					return nil, err
-				}
-			}
-			dst = append(dst, ']')
+		p := w.push("member")
+		if dst, err = w.members(dst, list, w.openAgent); err != nil {
+			return dst, err
 		}
+		w.pop(p)
 	}
 	return append(dst, '}'), nil
+}
+
+// openError names the field of a value that did not open.
+func (w *walker) openError(err error, sub string) error {
+	if errors.Is(err, errShape) || errors.Is(err, errOpen) {
+		return fieldOf(err, w.field(sub))
+	}
+	return err
 }

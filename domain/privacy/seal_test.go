@@ -166,7 +166,7 @@ func sealedBytes(e event.Event) []byte {
 	return b.Bytes()
 }
 
-func jsonEqual(t *testing.T, got, want []byte) {
+func jsonEqual(t testing.TB, got, want []byte) {
 	t.Helper()
 	var g, w any
 	if err := json.Unmarshal(got, &g); err != nil {
@@ -607,5 +607,55 @@ func TestSealIsIdempotentAndFresh(t *testing.T) {
 	again, err := SealEvent(ctx, a, keys)
 	if err != nil || !reflect.DeepEqual(again, a) {
 		t.Errorf("sealing a sealed event changed it (err %v)", err)
+	}
+}
+
+// benchStatement is a statement as bench ingest posts it (a scored
+// lesson with context activities), stored by the LRS.
+const benchStatement = `{"id":"6f1c3f0e-2b1d-4d8e-9a3b-0c5e7d9f1a2b","actor":{"objectType":"Agent","name":"Learner 417","mbox":"mailto:learner417@example.com"},` +
+	`"verb":{"id":"http://adlnet.gov/expapi/verbs/passed","display":{"en-US":"passed"}},` +
+	`"object":{"objectType":"Activity","id":"https://example.com/activities/42","definition":{"type":"http://adlnet.gov/expapi/activities/lesson","name":{"en-US":"Lesson 42"},"description":{"en-US":"A lesson of the load test catalogue, with a description of typical length."}}},` +
+	`"result":{"score":{"scaled":0.83,"raw":83,"min":0,"max":100},"success":true,"completion":true,"duration":"PT312S"},` +
+	`"context":{"registration":"9b2d7c1e-4f3a-4e5b-8c6d-1a2b3c4d5e6f","platform":"learnstream bench","language":"en-US","contextActivities":{"parent":[{"objectType":"Activity","id":"https://example.com/courses/4"}],"category":[{"objectType":"Activity","id":"https://w3id.org/xapi/cmi5/context/categories/moveon"}]}},` +
+	`"timestamp":"2026-11-14T09:29:58.123Z"}`
+
+func BenchmarkSealEvent(b *testing.B) {
+	ctx := context.Background()
+	keys := newKeys()
+	e := storedStatement(b, benchStatement)
+	b.SetBytes(int64(len(e.Data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := SealEvent(ctx, e, keys); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOpenEvent(b *testing.B) {
+	ctx := context.Background()
+	keys := newKeys()
+	s, err := SealEvent(ctx, storedStatement(b, benchStatement), keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(s.Data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := OpenEvent(ctx, s, keys); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeStored is what every consumer already spends on the
+// same statement, for scale.
+func BenchmarkDecodeStored(b *testing.B) {
+	e := storedStatement(b, benchStatement)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := xapi.DecodeStored(e.Data); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
