@@ -88,7 +88,11 @@ type Router interface {
 type router struct{ s *Server }
 
 func (r router) Handle(pattern string, h http.HandlerFunc, scopes ...string) {
-	r.s.handle(pattern, r.s.requireAuth(h, scopes...))
+	h = r.s.requireAuth(h, scopes...)
+	if auditedRoute(pattern) {
+		h = r.s.audited(h)
+	}
+	r.s.handle(pattern, h)
 }
 
 // Tenant is the tenant of an authenticated request.
@@ -120,7 +124,7 @@ func (s *Server) v1Routes() {
 		s.handle("POST /v1/admin/projections/{name}/replay", s.requireAuth(s.replayProjection, projections.ScopeOperator))
 	}
 	if s.cfg.Progress != nil || len(s.progressExtensions()) > 0 {
-		s.handle("GET /v1/learners/{learner}/progress", s.requireAuth(s.learnerProgress, "all", "all/read"))
+		s.handle("GET /v1/learners/{learner}/progress", s.audited(s.requireAuth(s.learnerProgress, "all", "all/read")))
 	}
 }
 

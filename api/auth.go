@@ -42,6 +42,11 @@ func (s *Server) requireAuth(next http.HandlerFunc, scopes ...string) http.Handl
 			writeError(w, http.StatusUnauthorized, "invalid credentials")
 			return
 		}
+		if n, _ := r.Context().Value(accessNoteKey{}).(*accessNote); n != nil && !n.authenticated(r.Context(), s.cfg.Audit, cred.Key, cred.Tenant) {
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusServiceUnavailable, "the access audit cannot record this read now (its queue is full); retry later")
+			return
+		}
 		if !cred.Has(scopes...) {
 			writeError(w, http.StatusForbidden, "credential lacks a required scope (one of "+joinScopes(scopes)+")")
 			return

@@ -52,7 +52,8 @@ func fullServer(t *testing.T) *api.Server {
 		Statements: &api.XAPI{Statements: proj, Documents: docs, Credentials: creds},
 		Admin:      &fakeAdmin{}, Progress: progressOf{},
 		Modules: []api.Module{cat, &api.RecommendModule{Recommendations: &projections.Recommendations{}, Feed: nopFeed{}},
-			&api.AdaptiveModule{}, &api.PackagesModule{Store: pkgs, Catalog: cat}, &api.PlayerModule{Packages: pkgs, Dir: t.TempDir()}},
+			&api.AdaptiveModule{}, &api.PackagesModule{Store: pkgs, Catalog: cat}, &api.PlayerModule{Packages: pkgs, Dir: t.TempDir()},
+			&api.PrivacyModule{Access: &projections.AccessAudit{}, Consents: &projections.Consents{}, Retention: &projections.Retention{}}},
 	})
 }
 

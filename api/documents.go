@@ -96,6 +96,7 @@ func (d docResource) parse(r *http.Request) (docRequest, error) {
 		}
 		out.key.Agent = xapi.ActorKey(a)
 		out.eventKey = out.key.Agent
+		noteLearners(r, out.key.Agent)
 	}
 	if q.Has("registration") {
 		if out.key.Registration = q.Get("registration"); !xapi.IsUUID(out.key.Registration) {
@@ -324,6 +325,7 @@ func (x *lrs) agents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "parameter agent: "+err.Error())
 		return
 	}
+	noteLearners(r, xapi.ActorKey(a))
 	names, err := x.be.Statements.AgentNames(r.Context(), credential(r).Tenant, xapi.ActorKey(a))
 	if err != nil {
 		x.log.Error("read agent", "err", err)

@@ -164,6 +164,23 @@ func apiOps() []apiOp {
 			headers: []string{"Last-Event-ID"}, query: []string{"from", "learner"},
 			responses: with(v1Errors, map[string]obj{"200": obj{"text/event-stream": obj{"schema": str, "x-event-data": ref("learnstream.recommendations.updated.v1")}}})},
 
+		// Privacy.
+		{method: "GET", path: "/v1/learners/{learner}/access", tag: "privacy", summary: "The access audit of the learner: every read of their data through the API, oldest first (cursor: the next value of the previous page).", scopes: scopesPrivacy,
+			query:     []string{"limit", "cursor"},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("AccessPage"))})},
+		{method: "GET", path: "/v1/learners/{learner}/consent", tag: "privacy", summary: "The learner's consent to personalisation and analytics (both true until withdrawn).", scopes: scopesConsent,
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("Consent"))})},
+		{method: "PUT", path: "/v1/learners/{learner}/consent", tag: "privacy", summary: "Set the learner's consent; a consent.set event in order with their statements.", scopes: scopesConsent,
+			request:   jsonBody(object([]string{"personalisation", "analytics"}, obj{"personalisation": obj{"type": "boolean"}, "analytics": obj{"type": "boolean"}})),
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("Consent"))})},
+		{method: "GET", path: "/v1/admin/retention", tag: "privacy", summary: "The tenant's retention period (an operator's ?tenant= names another).", scopes: scopesRetentionRead,
+			query:     []string{"tenant"},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("Retention"))})},
+		{method: "PUT", path: "/v1/admin/retention", tag: "privacy", summary: "Set the tenant's retention period in days (0: keep until erased); the retention role applies it by whole months.", scopes: scopesRetention,
+			query:     []string{"tenant"},
+			request:   jsonBody(object([]string{"days"}, obj{"days": obj{"type": "integer", "minimum": 0, "maximum": 36500}})),
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("Retention"))})},
+
 		// Catalog.
 		{method: "GET", path: "/v1/catalog", tag: "catalog", summary: "Counts of the catalog's entities and the problems found in it.", scopes: scopesAllRead,
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"skills", "activities", "roles", "prerequisites", "problems"}, obj{"problems": arrayOf(anyJSON)}))})},
@@ -304,6 +321,15 @@ func componentSchemas() (obj, error) {
 		"error": obj{"type": "string", "description": "what went wrong, naming the field and the rule"},
 		"field": obj{"type": "string"}, "rule": obj{"type": "string"}}}
 	out["Status"] = object([]string{"status"}, obj{"status": str, "reason": str})
+	dateTime := obj{"type": "string", "format": "date-time"}
+	out["AccessPage"] = object([]string{"learner", "pseudonym", "records"}, obj{"learner": str, "pseudonym": str,
+		"records": arrayOf(ref("learnstream.audit.access.recorded.v1")), "next": str})
+	out["Consent"] = object([]string{"learner", "personalisation", "analytics"}, obj{"learner": str,
+		"personalisation": obj{"type": "boolean"}, "analytics": obj{"type": "boolean"},
+		"set": obj{"type": "string", "format": "date-time", "description": "when it was last set; absent when never (the defaults)"}})
+	out["Retention"] = object([]string{"tenant", "days"}, obj{"tenant": str, "days": obj{"type": "integer", "minimum": 0},
+		"before": obj{"type": "string", "format": "date-time", "description": "start of the UTC month before which the tenant's data is destroyed once the retention role ran"},
+		"set": dateTime, "by": str})
 	out["CredentialRequest"] = object([]string{"key", "secret"}, obj{
 		"key": str, "secret": str, "name": str, "tenant": str,
 		"scopes": arrayOf(str)})
@@ -458,6 +484,7 @@ func OpenAPI() ([]byte, error) {
 			obj{"name": "learners", "description": "Recommendations, mastery, next items, paths, progress."},
 			obj{"name": "content", "description": "SCORM and cmi5 packages and their launches."},
 			obj{"name": "player", "description": "Routes the browser player and cmi5 AUs call with a launch token."},
+			obj{"name": "privacy", "description": "A learner's access audit, consent and export; the tenant's retention period (docs/privacy.md)."},
 			obj{"name": "admin", "description": "Credentials and read models."},
 			obj{"name": "operations", "description": "Health, metrics and the contracts."},
 		},

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/projections"
 )
 
@@ -76,6 +77,11 @@ type Config struct {
 	// EventBrokers is the Kafka bootstrap address /asyncapi.json gives
 	// integrators; empty documents a placeholder.
 	EventBrokers string
+	// Audit, with Pseudonyms, records every read of learner data
+	// (docs/privacy.md, Access audit); nil records nothing.
+	Audit AccessRecorder
+	// Pseudonyms turns learner keys into pseudonyms (the key store).
+	Pseudonyms privacy.Pseudonyms
 }
 
 // Server is the HTTP front of learnstream.
@@ -142,9 +148,9 @@ func (s *Server) register() {
 	s.handle("POST /xapi/", x.wrap(x.noMethod))
 	s.handle("POST /xapi/statements", auth(x.postStatements, scopesStatementsWrite))
 	s.handle("PUT /xapi/statements", auth(x.putStatement, scopesStatementsWrite))
-	s.handle("GET /xapi/statements", auth(x.getStatements, scopesStatementsRead))
+	s.handle("GET /xapi/statements", x.wrap(s.audited(s.requireAuth(x.rememberVersion(x.getStatements), scopesStatementsRead...))))
 	s.handle("GET /xapi/activities", auth(x.activity, scopesDescribe))
-	s.handle("GET /xapi/agents", auth(x.agents, scopesDescribe))
+	s.handle("GET /xapi/agents", x.wrap(s.audited(s.requireAuth(x.rememberVersion(x.agents), scopesDescribe...))))
 	for _, d := range []struct {
 		path        string
 		res         docResource
@@ -155,7 +161,12 @@ func (s *Server) register() {
 		{"/xapi/agents/profile", agentProfileResource, scopesProfileRead, scopesProfileWrite},
 	} {
 		h := x.documents(d.res)
-		s.handle("GET "+d.path, auth(h, d.read))
+		if d.res == activityProfileResource {
+			s.handle("GET "+d.path, auth(h, d.read))
+		} else {
+			// State and agent profiles are the agent's data.
+			s.handle("GET "+d.path, x.wrap(s.audited(s.requireAuth(x.rememberVersion(h), d.read...))))
+		}
 		for _, m := range []string{"PUT", "POST", "DELETE"} {
 			s.handle(m+" "+d.path, auth(h, d.write))
 		}

@@ -218,6 +218,7 @@ func (x *lrs) getStatement(w http.ResponseWriter, r *http.Request, sq statementQ
 		writeError(w, http.StatusNotFound, "statement "+id+" not found")
 		return
 	}
+	noteLearners(r, st.LearnerKey())
 	out, err := x.shape(ctx, tenant, raw, st, sq.format, xapi.ParseAcceptLanguage(r.Header.Get("Accept-Language")))
 	if err != nil {
 		x.log.Error("format statement", "id", id, "err", err)
@@ -241,6 +242,8 @@ func (x *lrs) queryStatements(w http.ResponseWriter, r *http.Request, sq stateme
 		writeError(w, http.StatusInternalServerError, "could not query statements")
 		return
 	}
+	noteLearners(r, sq.q.Agent)
+	audit := auditing(r)
 	langs := xapi.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
 	var buf bytes.Buffer
 	buf.WriteString(`{"statements":[`)
@@ -254,6 +257,9 @@ func (x *lrs) queryStatements(w http.ResponseWriter, r *http.Request, sq stateme
 				return
 			}
 			sts = append(sts, st)
+			noteLearners(r, st.LearnerKey())
+		} else if audit {
+			noteLearners(r, actorKeyOf(raw))
 		}
 		out, err := x.shape(ctx, tenant, raw, st, sq.format, langs)
 		if err != nil {
@@ -364,4 +370,16 @@ func (x *lrs) consistentThrough(w http.ResponseWriter) {
 		through = c.ConsistentThrough(context.Background(), through, x.cfg.StatementsTopic, ends, known)
 	}
 	w.Header().Set("X-Experience-API-Consistent-Through", through.UTC().Format(time.RFC3339Nano))
+}
+
+// actorKeyOf returns the learner key of a stored statement's actor, for the
+// access audit, decoding only the actor ("" if it cannot).
+func actorKeyOf(raw []byte) string {
+	var v struct {
+		Actor xapi.Agent `json:"actor"`
+	}
+	if json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	return xapi.ActorKey(v.Actor)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/learnstream/learnstream/api"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
 )
@@ -52,6 +53,20 @@ type runtime struct {
 	// and two consumers of one projection would race on its offsets.
 	catalog        *projections.Catalog
 	catalogWaiters *projections.Waiters
+	// pseudonyms are the install's learner pseudonyms (pseudonymsOf).
+	pseudonyms privacy.Pseudonyms
+	// consents and retention are the privacy read models of an api
+	// process (role_privacy.go); nil elsewhere.
+	consents  *projections.Consents
+	retention *projections.Retention
+}
+
+// source is the CloudEvents source of the events this process emits.
+func (rt *runtime) source() string {
+	if rt.cfg.publicURL != "" {
+		return rt.cfg.publicURL
+	}
+	return "http://" + rt.cfg.httpAddr
 }
 
 // catalogProjection returns the catalog projection (every partition of the

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Reads of a learner's data through a running server land on the audit
+// topic and come back from the learner's access list; consent and
+// retention settings survive a restart (they are in the log).
+func TestPrivacyThroughServe(t *testing.T) {
+	dir := t.TempDir()
+	args := append([]string{"--data-dir", dir}, isolate()...)
+	p := startServe(t, credEnv(), args...)
+	if code, _, body := p.do(t, "POST", "/xapi/statements", statement(1)); code != http.StatusOK {
+		t.Fatalf("POST: %d %s", code, body)
+	}
+	learner := "learner1@example.com"
+	agent := url.QueryEscape(`{"mbox":"mailto:` + learner + `"}`)
+	for _, path := range []string{"/xapi/statements?agent=" + agent, "/v1/learners/" + learner + "/progress"} {
+		if code, _, body := p.do(t, "GET", path, ""); code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, code, body)
+		}
+	}
+	// The audit is asynchronous: the records arrive within moments.
+	var page struct {
+		Pseudonym string `json:"pseudonym"`
+		Records   []struct {
+			Credential, Route string
+			Status            int
+			Learners          []string
+		} `json:"records"`
+	}
+	routes := map[string]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(routes) < 2 && time.Now().Before(deadline) {
+		code, _, body := p.do(t, "GET", "/v1/learners/"+learner+"/access", "")
+		if code != http.StatusOK {
+			t.Fatalf("access: %d %s", code, body)
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Records {
+			if r.Credential == testKey && r.Status == 200 && len(r.Learners) == 1 && r.Learners[0] == page.Pseudonym {
+				routes[r.Route] = true
+			}
+			if strings.Contains(string(body), "example.com/") {
+				t.Fatalf("access records hold personal data: %s", body)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !routes["GET /xapi/statements"] || !routes["GET /v1/learners/{learner}/progress"] {
+		t.Fatalf("access records of %s: %v, want the statements and progress reads\n%s", learner, routes, p.logs)
+	}
+
+	if code, _, body := p.do(t, "PUT", "/v1/learners/"+learner+"/consent", `{"personalisation":false,"analytics":false}`); code != http.StatusOK {
+		t.Fatalf("PUT consent: %d %s", code, body)
+	}
+	if code, _, body := p.do(t, "PUT", "/v1/admin/retention", `{"days":400}`); code != http.StatusOK {
+		t.Fatalf("PUT retention: %d %s", code, body)
+	}
+	p.stop(t)
+	// Rebuilt from nothing but the log: the projections are moved aside.
+	if err := os.Rename(filepath.Join(dir, "projections"), filepath.Join(dir, "projections.old")); err != nil {
+		t.Fatal(err)
+	}
+	p = startServe(t, credEnv(), args...)
+	defer p.stop(t)
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		_, _, c := p.do(t, "GET", "/v1/learners/"+learner+"/consent", "")
+		_, _, r := p.do(t, "GET", "/v1/admin/retention", "")
+		if strings.Contains(string(c), `"personalisation":false,"analytics":false`) && strings.Contains(string(r), `"days":400`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a restart: consent %s, retention %s", c, r)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,327 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/privacy"
+)
+
+// Names of the privacy read models.
+const (
+	AccessAuditName = "access-audit"
+	ConsentName     = "consent"
+	RetentionName   = "retention"
+)
+
+// typeIs reports whether e is of type want, rejecting an unknown major
+// version of it (never guessed at).
+func typeIs(e event.Event, want string) (bool, error) {
+	name, major, err := event.SplitType(e.Type)
+	if err != nil {
+		return false, event.Reject(err)
+	}
+	wantName, wantMajor, _ := event.SplitType(want)
+	if name != wantName {
+		return false, nil
+	}
+	if major != wantMajor {
+		return false, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
+	}
+	return true, nil
+}
+
+// AccessAudit keeps the access records of learnstream.audit.v1 per
+// learner: under ("a", tenant, pseudonym, time, id) for each pseudonym a
+// record names, so one learner's records are listed in time order.
+type AccessAudit struct {
+	*Projection
+}
+
+// NewAccessAudit returns the access-audit projection.
+func NewAccessAudit(store *Store) (*AccessAudit, error) {
+	p, err := NewProjection(store, accessModel{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &AccessAudit{p}, nil
+}
+
+type accessModel struct{}
+
+func (accessModel) Name() string { return AccessAuditName }
+
+// accessTime orders records: Unix nanoseconds, zero-padded to 20 digits.
+func accessTime(t time.Time) string {
+	return fmt.Sprintf("%020d", t.UnixNano())
+}
+
+func (accessModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	ok, err := typeIs(e, privacy.TypeAccessRecorded)
+	if !ok || err != nil {
+		return Unchanged, err
+	}
+	var a privacy.AccessRecorded
+	if err := json.Unmarshal(e.Data, &a); err != nil {
+		return 0, event.Reject(fmt.Errorf("data: %w", err))
+	}
+	if err := a.Validate(); err != nil {
+		return 0, event.Reject(err)
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return 0, err
+	}
+	// The key holds time and id: a redelivered record lands on its own key.
+	at := accessTime(a.At)
+	for _, p := range a.Learners {
+		if err := txn.Set(sp.Key("a", e.Tenant, p, at, a.ID), b); err != nil {
+			return 0, err
+		}
+	}
+	return Stored, nil
+}
+
+// AccessPage is one page of a learner's access records, oldest first.
+type AccessPage struct {
+	Records []privacy.AccessRecorded `json:"records"`
+	// Next is the cursor of the next page; empty on the last.
+	Next string `json:"next,omitempty"`
+}
+
+// ErrBadCursor is a cursor this projection did not hand out.
+var ErrBadCursor = errors.New("cursor: not one this server returned")
+
+// Access lists the access records naming the learner with pseudonym p,
+// oldest first, limit at a time, from after cursor ("" for the first page).
+func (a *AccessAudit) Access(_ context.Context, tenant, p, cursor string, limit int) (AccessPage, error) {
+	var after string
+	if cursor != "" {
+		at, id, ok := strings.Cut(cursor, ".")
+		if _, err := strconv.ParseUint(at, 10, 64); !ok || err != nil || len(at) != 20 || id == "" {
+			return AccessPage{}, ErrBadCursor
+		}
+		after = at + "\x00" + id
+	}
+	page := AccessPage{Records: []privacy.AccessRecorded{}}
+	err := a.View(func(txn *badger.Txn, sp Space) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = sp.Prefix("a", tenant, p)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		start := opts.Prefix
+		if after != "" {
+			// Just past the cursor's key.
+			start = append(append([]byte{}, opts.Prefix...), after...)
+			start = append(start, 0)
+		}
+		for it.Seek(start); it.Valid(); it.Next() {
+			if len(page.Records) == limit {
+				last := page.Records[len(page.Records)-1]
+				page.Next = accessTime(last.At) + "." + last.ID
+				return nil
+			}
+			var r privacy.AccessRecorded
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
+				return err
+			}
+			page.Records = append(page.Records, r)
+		}
+		return nil
+	})
+	return page, err
+}
+
+// Count returns the number of (learner, record) entries of tenant.
+func (a *AccessAudit) Count(_ context.Context, tenant string) (map[string]int64, error) {
+	n, err := a.CountKeys("a", tenant)
+	return map[string]int64{"entries": int64(n)}, err
+}
+
+// ConsentState is a learner's consent as the consent read model keeps it.
+type ConsentState struct {
+	privacy.Consent
+	// Set is when the learner last set it; zero when never (defaults).
+	Set time.Time `json:"set,omitempty"`
+	By  string    `json:"by,omitempty"`
+}
+
+// Consents keeps every learner's latest consent settings, from the
+// ConsentSet events on the statements topic, under ("c", tenant,
+// pseudonym): the read model holds no learner key, and an erasure finds a
+// learner's row by its pseudonym.
+type Consents struct {
+	*Projection
+	names privacy.Pseudonyms
+}
+
+// NewConsents returns the consent projection.
+func NewConsents(store *Store, names privacy.Pseudonyms, waiters *Waiters) (*Consents, error) {
+	p, err := NewProjection(store, consentModel{names, store}, waiters)
+	if err != nil {
+		return nil, err
+	}
+	return &Consents{p, names}, nil
+}
+
+type consentModel struct {
+	names privacy.Pseudonyms
+	store *Store
+}
+
+func (consentModel) Name() string { return ConsentName }
+
+func (m consentModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	if ok, err := typeIs(e, privacy.TypeLearnerErased); err != nil || ok {
+		if err != nil {
+			return 0, err
+		}
+		var le privacy.LearnerErased
+		if err := json.Unmarshal(e.Data, &le); err != nil {
+			return 0, event.Reject(fmt.Errorf("data: %w", err))
+		}
+		if !privacy.IsPseudonym(le.Pseudonym) {
+			return 0, event.Reject(errors.New("data.pseudonym: must be a pseudonym"))
+		}
+		n, err := deleteKey(txn, sp.Key("c", e.Tenant, le.Pseudonym))
+		if err != nil {
+			return 0, err
+		}
+		if err := m.store.noteErasure(txn, ConsentName, e, le, map[string]int64{"consent": int64(n)}); err != nil {
+			return 0, err
+		}
+		return Stored, nil
+	}
+	ok, err := typeIs(e, privacy.TypeConsentSet)
+	if !ok || err != nil {
+		return Unchanged, err
+	}
+	var c privacy.ConsentSet
+	if err := json.Unmarshal(e.Data, &c); err != nil {
+		return 0, event.Reject(fmt.Errorf("data: %w", err))
+	}
+	if err := c.Validate(); err != nil {
+		return 0, event.Reject(err)
+	}
+	b, err := json.Marshal(ConsentState{Consent: c.Consent(), Set: c.At, By: c.By})
+	if err != nil {
+		return 0, err
+	}
+	return Stored, txn.Set(sp.Key("c", e.Tenant, m.names.Pseudonym(e.Tenant, c.Learner)), b)
+}
+
+// Consent returns a learner's consent: DefaultConsent (and a zero Set)
+// when the learner never set any.
+func (c *Consents) Consent(_ context.Context, tenant, learner string) (ConsentState, error) {
+	st := ConsentState{Consent: privacy.DefaultConsent}
+	err := c.View(func(txn *badger.Txn, sp Space) error {
+		item, err := txn.Get(sp.Key("c", tenant, c.names.Pseudonym(tenant, learner)))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error { return json.Unmarshal(v, &st) })
+	})
+	return st, err
+}
+
+// Count returns the number of learners who set their consent.
+func (c *Consents) Count(_ context.Context, tenant string) (map[string]int64, error) {
+	n, err := c.CountKeys("c", tenant)
+	return map[string]int64{"learners": int64(n)}, err
+}
+
+// Retention keeps every tenant's retention setting, from the RetentionSet
+// events on learnstream.privacy.v1, under ("r", tenant).
+type Retention struct {
+	*Projection
+}
+
+// NewRetention returns the retention projection.
+func NewRetention(store *Store, waiters *Waiters) (*Retention, error) {
+	p, err := NewProjection(store, retentionModel{}, waiters)
+	if err != nil {
+		return nil, err
+	}
+	return &Retention{p}, nil
+}
+
+type retentionModel struct{}
+
+func (retentionModel) Name() string { return RetentionName }
+
+func (retentionModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	ok, err := typeIs(e, privacy.TypeRetentionSet)
+	if !ok || err != nil {
+		return Unchanged, err
+	}
+	var r privacy.RetentionSet
+	if err := json.Unmarshal(e.Data, &r); err != nil {
+		return 0, event.Reject(fmt.Errorf("data: %w", err))
+	}
+	if err := r.Validate(); err != nil {
+		return 0, event.Reject(err)
+	}
+	if r.Tenant != e.Tenant {
+		return 0, event.Reject(fmt.Errorf("data.tenant: %q is not the event's tenant %q", r.Tenant, e.Tenant))
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return 0, err
+	}
+	return Stored, txn.Set(sp.Key("r", e.Tenant), b)
+}
+
+// Tenant returns a tenant's retention setting (Days 0 when never set).
+func (r *Retention) Tenant(_ context.Context, tenant string) (privacy.RetentionSet, error) {
+	rs := privacy.RetentionSet{Tenant: tenant}
+	err := r.View(func(txn *badger.Txn, sp Space) error {
+		item, err := txn.Get(sp.Key("r", tenant))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error { return json.Unmarshal(v, &rs) })
+	})
+	return rs, err
+}
+
+// All returns every tenant's retention setting with a period (Days > 0).
+func (r *Retention) All(_ context.Context) ([]privacy.RetentionSet, error) {
+	var out []privacy.RetentionSet
+	err := r.View(func(txn *badger.Txn, sp Space) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = sp.Prefix("r")
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var rs privacy.RetentionSet
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &rs) }); err != nil {
+				return err
+			}
+			if rs.Days > 0 {
+				out = append(out, rs)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Count returns 1 when the tenant has a retention setting.
+func (r *Retention) Count(ctx context.Context, tenant string) (map[string]int64, error) {
+	n, err := r.CountKeys("r", tenant)
+	return map[string]int64{"settings": int64(n)}, err
+}
