@@ -155,7 +155,7 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 	// One partition: one recommender model sees every learner, so ada's
 	// list (what bob and cy completed) does not depend on partitioning.
 	p := startServe(t, credEnv(), append([]string{"--data-dir", filepath.Join(dir, "data"), "--content-iri-base", "https://lrs.example.com/",
-		"--partitions", "1"}, isolate()...)...)
+		"--partitions", "1", "--retention-every", "1s"}, isolate()...)...)
 	defer p.stop(t)
 	ct := newContractTransport(t, p.url)
 	c := apiclient.New(p.url, testKey, testSecret)
@@ -465,6 +465,24 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 	waive := fmt.Sprintf(`{"actor":{"mbox":"mailto:ada@example.com"},"package":%q,"unit":"https://example.com/cmi5/safety/quiz","reason":"Tested Out"}`, cpkg.ID)
 	code, _, _ = ct.raw("POST", p.url+"/v1/registrations/"+q.Get("registration")+"/waive", waive, "Authorization", auth, "Content-Type", "application/json")
 	expect("waive", code, http.StatusOK, http.StatusCreated, http.StatusNoContent)
+
+	// Privacy: consent (kept on: the recommendations above stay
+	// personal), retention, the access audit of ada.
+	code, _, _ = ct.raw("PUT", p.url+"/v1/learners/ada@example.com/consent", `{"personalisation":true,"analytics":true}`, "Authorization", auth, "Content-Type", "application/json")
+	expect("PUT consent", code, http.StatusOK)
+	code, _, _ = ct.raw("GET", p.url+"/v1/learners/ada@example.com/consent", "", "Authorization", auth)
+	expect("GET consent", code, http.StatusOK)
+	code, _, _ = ct.raw("PUT", p.url+"/v1/admin/retention", `{"days":3650}`, "Authorization", auth, "Content-Type", "application/json")
+	expect("PUT retention", code, http.StatusOK)
+	code, _, _ = ct.raw("GET", p.url+"/v1/admin/retention", "", "Authorization", auth)
+	expect("GET retention", code, http.StatusOK)
+	eventually(t, p, "retention applied", func() bool {
+		return len(topicRecords(t, ctx, p.kafka, streams.TopicPrivacy, docSchemas(t))) > 1
+	})
+	eventually(t, p, "an access record of ada", func() bool {
+		code, _, body := ct.raw("GET", p.url+"/v1/learners/ada@example.com/access?limit=5", "", "Authorization", auth)
+		return code == http.StatusOK && strings.Contains(string(body), `"route"`)
+	})
 
 	// A statement about an activity the catalog lacks registers it
 	// (activity.seen).

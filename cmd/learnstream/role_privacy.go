@@ -62,15 +62,11 @@ func startPrivacy(rt *runtime, roles map[string]bool) error {
 	if _, err := rt.project(consents.Projection, streams.TopicStatements, "", consents.Count); err != nil {
 		return err
 	}
-	retentionWaiters := projections.NewWaiters()
-	retention, err := projections.NewRetention(rt.store, retentionWaiters)
+	retention, retentionWaiters, err := retentionProjection(rt)
 	if err != nil {
 		return err
 	}
-	if _, err := rt.project(retention.Projection, streams.TopicPrivacy, "", retention.Count); err != nil {
-		return err
-	}
-	rt.consents, rt.retention = consents, retention
+	rt.consents = consents
 
 	pub := streams.EventPublisher{Publisher: rt.pub}
 	auditor := streams.NewAccessAuditor(streams.AccessAuditConfig{Publisher: pub, Source: rt.source(), Logger: rt.log})
@@ -86,4 +82,23 @@ func startPrivacy(rt *runtime, roles map[string]bool) error {
 		c.Modules = append(c.Modules, mod)
 	})
 	return nil
+}
+
+// retentionProjection returns the process's one retention read model
+// (every partition of learnstream.privacy.v1), starting it on first use:
+// the api role serves it, the retention role reads it.
+func retentionProjection(rt *runtime) (*projections.Retention, *projections.Waiters, error) {
+	if rt.retention != nil {
+		return rt.retention, rt.retentionWaiters, nil
+	}
+	waiters := projections.NewWaiters()
+	retention, err := projections.NewRetention(rt.store, waiters)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := rt.project(retention.Projection, streams.TopicPrivacy, "", retention.Count); err != nil {
+		return nil, nil, err
+	}
+	rt.retention, rt.retentionWaiters = retention, waiters
+	return retention, waiters, nil
 }

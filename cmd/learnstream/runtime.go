@@ -57,8 +57,12 @@ type runtime struct {
 	pseudonyms privacy.Pseudonyms
 	// consents and retention are the privacy read models of an api
 	// process (role_privacy.go); nil elsewhere.
-	consents  *projections.Consents
-	retention *projections.Retention
+	consents         *projections.Consents
+	retention        *projections.Retention
+	retentionWaiters *projections.Waiters
+	// monthKeys is the key store the retention role destroys monthly
+	// data keys in; nil while privacy is off.
+	monthKeys streams.MonthKeyDestroyer
 }
 
 // source is the CloudEvents source of the events this process emits.

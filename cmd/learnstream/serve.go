@@ -26,7 +26,7 @@ func init() {
 }
 
 // roles a process can take.
-var allRoles = []string{"api", "projector", "recommender", "adaptive", "analytics"}
+var allRoles = []string{"api", "projector", "recommender", "adaptive", "analytics", "retention"}
 
 type serveConfig struct {
 	dataDir            string
@@ -50,6 +50,7 @@ type serveConfig struct {
 	tenant             string
 	groupPrefix        string
 	onLogLoss          string
+	retentionEvery     time.Duration
 	security           kafkaSecurity
 	pprof              string
 	analyticsConfig
@@ -80,6 +81,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go's pprof profiles on this loopback host:port (off when empty)")
 	fs.StringVar(&c.onLogLoss, "on-log-loss", onLogLossRefuse, "when the event log holds less than the consumers have read (a damaged segment, a lost partition tail): "+
 		"refuse to start, naming what was lost, or rebuild the affected projections from what the log still holds (refuse, rebuild)")
+	fs.DurationVar(&c.retentionEvery, "retention-every", time.Hour, "retention role: how often each tenant's retention period is applied (it destroys whole months of data keys)")
 	c.security.flags(fs, true)
 	c.analyticsConfig.flags(fs)
 	c.contentConfig.flags(fs)
@@ -114,6 +116,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.consistencyTimeout <= 0 {
 		errs = append(errs, errors.New("--consistency-timeout: must be positive"))
+	}
+	if c.retentionEvery <= 0 {
+		errs = append(errs, errors.New("--retention-every: must be positive"))
 	}
 	if c.stuckAfter <= 0 {
 		errs = append(errs, errors.New("--stuck-after: must be positive"))
