@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -166,6 +167,22 @@ func sealedBytes(e event.Event) []byte {
 	return b.Bytes()
 }
 
+// sealedHeader is the pattern the envelope schema gives ce_sealed.
+func sealedHeader(t testing.TB) *regexp.Regexp {
+	t.Helper()
+	b, err := schema.JSON(schema.Envelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env struct {
+		Properties map[string]struct{ Pattern string } `json:"properties"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatal(err)
+	}
+	return regexp.MustCompile(env.Properties["ce_sealed"].Pattern)
+}
+
 func jsonEqual(t testing.TB, got, want []byte) {
 	t.Helper()
 	var g, w any
@@ -200,6 +217,9 @@ func TestSealOpenStatements(t *testing.T) {
 			}
 			if !json.Valid(s.Data) {
 				t.Fatalf("sealed data is not JSON: %s", s.Data)
+			}
+			if !sealedHeader(t).MatchString(s.Extensions[ExtSealed]) {
+				t.Errorf("ce_sealed %q does not match the envelope schema", s.Extensions[ExtSealed])
 			}
 			assertNoLeak(t, "sealed event", sealedBytes(s), identities...)
 			// What is not personal stays readable.
@@ -381,6 +401,10 @@ func TestOpenErasedAgents(t *testing.T) {
 			[]string{adaMbox, adaName, response}, map[string]func(xapi.Agent) bool{
 				"actor":      func(a xapi.Agent) bool { return reflect.DeepEqual(a, ErasedAgent) },
 				"instructor": func(a xapi.Agent) bool { return a.OpenID == ednaOpenID },
+			}},
+		{"escaped account name erased", `{"actor":{"account":{"homePage":"https://x.example/?a=1&b=2","name":"o'brien&<co>"}},"verb":` + verb + `,"object":` + act + `}`,
+			"account:https://x.example/?a=1&b=2|o'brien&<co>", true, []string{"o'brien", "brien&"}, map[string]func(xapi.Agent) bool{
+				"actor": func(a xapi.Agent) bool { return reflect.DeepEqual(a, ErasedAgent) },
 			}},
 		{"identified group erased keeps its members", groupObject, "account:https://teams.example.org|engine", false,
 			[]string{teamName, "https://teams.example.org"}, map[string]func(xapi.Agent) bool{
@@ -625,11 +649,15 @@ func BenchmarkSealEvent(b *testing.B) {
 	e := storedStatement(b, benchStatement)
 	b.SetBytes(int64(len(e.Data)))
 	b.ReportAllocs()
+	var s event.Event
 	for b.Loop() {
-		if _, err := SealEvent(ctx, e, keys); err != nil {
+		var err error
+		if s, err = SealEvent(ctx, e, keys); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(len(e.Data)), "clear-B")
+	b.ReportMetric(float64(len(s.Data)+len(s.Extensions[ExtSealed])+len(s.Key)), "sealed-B")
 }
 
 func BenchmarkOpenEvent(b *testing.B) {
@@ -656,6 +684,50 @@ func BenchmarkDecodeStored(b *testing.B) {
 	for b.Loop() {
 		if _, err := xapi.DecodeStored(e.Data); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestSealNonCanonicalJSON: the LRS writes compact canonical JSON, but
+// sealing must not depend on it: spacing, escaped keys and brackets
+// inside strings are found all the same.
+func TestSealNonCanonicalJSON(t *testing.T) {
+	ctx := context.Background()
+	keys := newKeys()
+	data := " {\n \"id\" : \"3b7e1c5a-2f1d-4c2b-9f8e-7a6d5c4b3a21\" ,\n" +
+		" \"verb\" : {\"id\":\"http://example.com/verbs/x\", \"display\": {\"en\": \"a } ] \\\" { [\"}},\n" +
+		" \"\\u0061ctor\" :\t" + ada + " ,\n" +
+		" \"object\" : { \"objectType\" : \"Agent\" , \"name\" : \"" + ednaName + "\" , \"openid\" : \"" + ednaOpenID + "\" } ,\n" +
+		" \"context\" : { \"extensions\" : {\"https://example.com/x\": {\"instructor\": \"not an agent\"}}, \"instructor\" : " + alan + " },\n" +
+		" \"result\" : { \"response\" : \"" + response + "\" } }\r\n"
+	e, err := event.New("ev-1", event.TypeStatementStored, source, tenant, "mbox:"+adaMbox, stored, []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := SealEvent(ctx, e, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoLeak(t, "sealed", s.Data, adaMbox, adaName, ednaName, ednaOpenID, alanName, alanSHA1, response)
+	if !bytes.Contains(s.Data, []byte(`"not an agent"`)) {
+		t.Errorf("an extension was touched: %s", s.Data)
+	}
+	o, err := OpenEvent(ctx, s, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEqual(t, o.Data, e.Data)
+}
+
+func TestScannerRefusesMalformedJSON(t *testing.T) {
+	for _, in := range []string{``, `{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":"x}`, `{"a":[1,2}`, `[1]`, `{"a":1 "b":2}`, `{"a\":1}`} {
+		if _, err := members(nil, []byte(in), 0, len(in)); err == nil {
+			t.Errorf("members(%q) accepted it", in)
+		}
+	}
+	for _, in := range []string{`{}`, ` { } `, `{"a":{"b":[1,{"c":"]}"}]}}`, `{"a\"b":"\\"}`} {
+		if _, err := members(nil, []byte(in), 0, len(in)); err != nil {
+			t.Errorf("members(%q): %v", in, err)
 		}
 	}
 }
