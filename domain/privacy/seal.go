@@ -494,6 +494,9 @@ func (s *sealer) open(dst, path, sealed []byte) (out []byte, gone bool, err erro
 		}
 		if !ok {
 			s.kids = append(s.kids, kidKey{kid: string(kid)})
+			ciphers.Lock()
+			delete(ciphers.m, string(kid)) // keep no state of a destroyed key
+			ciphers.Unlock()
 			return dst, true, nil
 		}
 		if k.ID != string(kid) || checkKey(k) != nil {

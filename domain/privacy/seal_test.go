@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -729,5 +730,46 @@ func TestScannerRefusesMalformedJSON(t *testing.T) {
 		if _, err := members(nil, []byte(in), 0, len(in)); err != nil {
 			t.Errorf("members(%q): %v", in, err)
 		}
+	}
+}
+
+// TestSealOpenConcurrently runs sealing, opening and erasure at once
+// (run with -race): MemoryKeys and the cipher cache are shared.
+func TestSealOpenConcurrently(t *testing.T) {
+	ctx := context.Background()
+	keys := newKeys()
+	e := storedStatement(t, statementCases[6].js) // instructor and team
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				s, err := SealEvent(ctx, e, keys)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if w == 0 && i == 25 {
+					if _, err := keys.DestroyLearner(ctx, tenant, keys.Pseudonym(tenant, "openid:"+ednaOpenID)); err != nil {
+						errs <- err
+						return
+					}
+				}
+				o, err := OpenEvent(ctx, s, keys)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if o.Erased || !json.Valid(o.Data) {
+					errs <- fmt.Errorf("opened %v %s", o.Erased, o.Data)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
