@@ -170,14 +170,15 @@ func exerciseForget(t *testing.T, s sqlRunner, eng forgetEngine) {
 	}
 	var answers []string
 	sink := NewSink(SinkConfig{Encoder: NewEncoder(NewPrivacyPseudonymizer(privacySecret)), Writer: eng,
-		OnErasure: func(_ context.Context, topic string, e privacy.LearnerErased, removed map[string]int64) {
+		OnErasure: func(_ context.Context, tenant string, e privacy.LearnerErased, removed map[string]int64) error {
 			var kv []string
 			for _, k := range slices.Sorted(maps.Keys(removed)) {
 				if removed[k] > 0 {
 					kv = append(kv, fmt.Sprintf("%s=%d", k, removed[k]))
 				}
 			}
-			answers = append(answers, topic+" "+e.Erasure+": "+strings.Join(kv, ","))
+			answers = append(answers, tenant+" "+e.Erasure+": "+strings.Join(kv, ","))
+			return nil
 		}})
 	add := func(topic string, evs ...event.Event) {
 		t.Helper()
@@ -226,9 +227,9 @@ func exerciseForget(t *testing.T, s sqlRunner, eng forgetEngine) {
 		e           event.Event
 		want        string
 	}{
-		{"erase Alice", "statements", erased("er1"), "statements er1: assessment_outcomes_recomputed=1,course_progress=1,daily_activity_recomputed=1," +
+		{"erase Alice", "statements", erased("er1"), "acme er1: assessment_outcomes_recomputed=1,course_progress=1,daily_activity_recomputed=1," +
 			"difficulty_events=1,learner_roles=1,mastery_events=1,recommendation_uptake=3,recommendations=1,skill_mastery=1,statement_mentions=2,statements=1"},
-		{"the same erasure on another topic", "recommendations", erased("er1"), "recommendations er1: "},
+		{"the same erasure on another topic", "recommendations", erased("er1"), "acme er1: "},
 	}
 	for _, st := range steps {
 		answers = nil

@@ -66,7 +66,7 @@ type Sink struct {
 	// forgets are the erasures and retentions added since the last
 	// Flush, run by it after the rows, in order.
 	forgets   []forget
-	onErasure func(ctx context.Context, topic string, e privacy.LearnerErased, removed map[string]int64)
+	onErasure func(ctx context.Context, tenant string, e privacy.LearnerErased, removed map[string]int64) error
 
 	ignored atomic.Int64
 	batches atomic.Int64
@@ -81,17 +81,18 @@ type SinkConfig struct {
 	// Full to flush early. MaxWait is the consumer's business.
 	Batch  BatcherConfig
 	Logger *slog.Logger
-	// OnErasure hears what a LearnerErased met on topic removed, once the
-	// deletes are done (before the offsets advance); the default logs it.
-	// The erasure reaches the sink on every topic it reads and is applied
-	// whole each time: rows a lagging topic wrote after the first are
-	// deleted by its own; the later answers count what was left.
-	OnErasure func(ctx context.Context, topic string, e privacy.LearnerErased, removed map[string]int64)
+	// OnErasure answers a LearnerErased with what it removed, once the
+	// deletes are done and before the offsets advance
+	// (streams.AnswerErasure); an error fails the Flush, to be retried.
+	// The default logs. The erasure reaches the sink on every topic it
+	// reads and is applied whole each time: rows a lagging topic wrote
+	// after the first are deleted by its own, and its answer counts what
+	// was left (a receipt keeps the first answer).
+	OnErasure func(ctx context.Context, tenant string, e privacy.LearnerErased, removed map[string]int64) error
 }
 
 // forget is a LearnerErased or a RetentionApplied waiting for Flush.
 type forget struct {
-	topic     string
 	tenant    string
 	erased    *privacy.LearnerErased
 	retention *privacy.RetentionApplied
@@ -107,8 +108,9 @@ func NewSink(c SinkConfig) *Sink {
 	}
 	s := &Sink{enc: c.Encoder, w: c.Writer, batch: NewBatcher(c.Batch), log: c.Logger, onErasure: c.OnErasure}
 	if s.onErasure == nil {
-		s.onErasure = func(_ context.Context, topic string, e privacy.LearnerErased, removed map[string]int64) {
-			s.log.Info("analytics sink: erasure applied", "topic", topic, "erasure", e.Erasure, "removed", removed)
+		s.onErasure = func(_ context.Context, _ string, e privacy.LearnerErased, removed map[string]int64) error {
+			s.log.Info("analytics sink: erasure applied", "erasure", e.Erasure, "removed", removed)
+			return nil
 		}
 	}
 	return s
@@ -120,12 +122,11 @@ func NewSink(c SinkConfig) *Sink {
 // leaves the batch unchanged: every row of an event is encoded before any
 // is added. A *ConfigError (pseudonymisation without a secret) is not the
 // event's fault and is returned as is, to stop the consumer.
-func (s *Sink) Add(e event.Event, pos event.Position) error {
+func (s *Sink) Add(e event.Event, _ event.Position) error {
 	if f, ok, err := s.decodeForget(e); ok || err != nil {
 		if err != nil {
 			return err
 		}
-		f.topic = pos.Topic
 		s.forgets = append(s.forgets, f)
 		return nil
 	}
@@ -222,8 +223,7 @@ func (s *Sink) runForget(ctx context.Context, f forget) error {
 		if err != nil {
 			return err
 		}
-		s.onErasure(ctx, f.topic, *f.erased, removed)
-		return nil
+		return s.onErasure(ctx, f.tenant, *f.erased, removed)
 	}
 	removed, err := ApplyRetention(ctx, fg, f.tenant, f.retention.Before)
 	if err != nil {

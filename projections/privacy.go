@@ -78,27 +78,18 @@ func decodePrivacy(e event.Event) (privacyEvent, bool, error) {
 		if major != eMajor {
 			return privacyEvent{}, true, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, eMajor))
 		}
-		var d privacy.LearnerErased
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return privacyEvent{}, true, event.Reject(fmt.Errorf("data: %w", err))
-		}
-		if !privacy.IsPseudonym(d.Pseudonym) {
-			return privacyEvent{}, true, event.Reject(errors.New(`data.pseudonym: must be a pseudonym ("p" and 32 lower-case hex digits)`))
+		d, err := DecodeLearnerErased(e)
+		if err != nil {
+			return privacyEvent{}, true, err
 		}
 		return privacyEvent{erased: &d}, true, nil
 	case rName:
 		if major != rMajor {
 			return privacyEvent{}, true, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, rMajor))
 		}
-		var d privacy.RetentionApplied
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return privacyEvent{}, true, event.Reject(fmt.Errorf("data: %w", err))
-		}
-		if d.Before.IsZero() {
-			return privacyEvent{}, true, event.Reject(errors.New("data.before: required"))
-		}
-		if d.Tenant != e.Tenant {
-			return privacyEvent{}, true, event.Reject(errors.New("data.tenant: must be the event's tenant"))
+		d, err := DecodeRetentionApplied(e)
+		if err != nil {
+			return privacyEvent{}, true, err
 		}
 		return privacyEvent{retention: &d}, true, nil
 	}
