@@ -138,3 +138,23 @@ func (x *Index) Resolve(a *Attempt, e *Event) error {
 	}
 	return nil
 }
+
+// Forget frees name: its id stays taken, with no name, so that the ids of
+// others do not move; a name added again gets a new id. It returns the id
+// and whether name was known.
+func (v *Vocab) Forget(name string) (int32, bool) {
+	id, ok := v.ids[name]
+	if !ok {
+		return 0, false
+	}
+	delete(v.ids, name)
+	v.names[id] = ""
+	return id, true
+}
+
+// AddForgotten takes the next id for a forgotten name (restoring a
+// vocabulary that had one).
+func (v *Vocab) AddForgotten() int32 {
+	v.names = append(v.names, "")
+	return int32(len(v.names) - 1)
+}

@@ -551,3 +551,62 @@ func (m *Model) ItemDifficulty(item int32) (float64, int) {
 	}
 	return 0, 0
 }
+
+// ForgetLearner removes everything the model keeps of learner l: their
+// ability, counts and recency, and their state on every skill and item. It
+// reports whether l had any. What they taught the shared parameters (item
+// difficulties and counts, the predictor's weights) stays: it describes
+// items and skills, not a learner. The id stays allocated, with a zero
+// state (Vocab.Forget frees its name); a learner who comes back under a new
+// id starts from the priors.
+func (m *Model) ForgetLearner(l int32) bool {
+	if l < 0 || int(l) >= len(m.learners) {
+		return false
+	}
+	had := m.learners[l] != learnerState{}
+	m.learners[l] = learnerState{}
+	// Learner-skill states: keep the others, in order, and index them anew.
+	gone := map[int32]bool{}
+	for _, s := range m.lsIndex.slots {
+		if s.key != 0 && int32((s.key-1)>>32) == l {
+			gone[s.val] = true
+		}
+	}
+	if len(gone) > 0 {
+		had = true
+		remap := make([]int32, len(m.ls))
+		kept := make([]learnerSkill, 0, len(m.ls)-len(gone))
+		for i := range m.ls {
+			if gone[int32(i)] {
+				continue
+			}
+			remap[i] = int32(len(kept))
+			kept = append(kept, m.ls[i])
+		}
+		var idx pairTable[int32]
+		for _, s := range m.lsIndex.slots {
+			if s.key != 0 && !gone[s.val] {
+				p, _ := idx.insert(s.key - 1)
+				*p = remap[s.val]
+			}
+		}
+		m.ls, m.lsIndex = kept, idx
+	}
+	var li pairTable[learnerItem]
+	dropped := false
+	for _, s := range m.li.slots {
+		switch {
+		case s.key == 0:
+		case int32((s.key-1)>>32) == l:
+			dropped = true
+		default:
+			p, _ := li.insert(s.key - 1)
+			*p = s.val
+		}
+	}
+	if dropped {
+		had = true
+		m.li = li
+	}
+	return had
+}

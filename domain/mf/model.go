@@ -721,3 +721,31 @@ func (m *Model) clearMask(exclude []int32) {
 		}
 	}
 }
+
+// Forget removes learner id and everything the model keeps of them: their
+// factors and their history. It reports whether the model knew them. The
+// item factors and counts they helped learn stay: they describe items, and
+// say nothing about any one learner. The last learner takes the freed
+// index, so indices of others may change (look them up again).
+func (m *Model) Forget(id string) bool {
+	u, ok := m.userIdx[id]
+	if !ok {
+		return false
+	}
+	k := m.k
+	last := int32(len(m.userIDs) - 1)
+	if u != last {
+		moved := m.userIDs[last]
+		m.userIDs[u] = moved
+		m.userIdx[moved] = u
+		copy(m.U[int(u)*k:int(u+1)*k], m.U[int(last)*k:int(last+1)*k])
+		m.hist[u] = m.hist[last]
+	}
+	delete(m.userIdx, id)
+	// Clear what stays beyond the slices' new lengths in their arrays.
+	m.userIDs[last] = ""
+	clear(m.U[int(last)*k : int(last+1)*k])
+	m.hist[last] = nil
+	m.userIDs, m.U, m.hist = m.userIDs[:last], m.U[:int(last)*k], m.hist[:last]
+	return true
+}
