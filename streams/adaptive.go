@@ -18,6 +18,7 @@ import (
 	"github.com/learnstream/learnstream/domain/adaptive"
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/graph"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/domain/xapi"
 	"github.com/learnstream/learnstream/projections"
 )
@@ -43,6 +44,7 @@ const (
 	AdaptiveVoiding         = "voiding"           // a voiding statement
 	AdaptiveIgnored         = "ignored"           // another event type
 	AdaptiveDuplicate       = "duplicate"         // an offset already applied (redelivery)
+	AdaptiveErased          = "erased"            // a LearnerErased applied
 	AdaptiveRejected        = "rejected"          // sent to the DLQ
 )
 
@@ -60,6 +62,9 @@ type AdaptiveConfig struct {
 	Catalog     SkillCatalog
 	Checkpoints ModelCheckpoints
 	Publisher   EventSink
+	// Pseudonyms find the learner a LearnerErased names (the key store);
+	// without them such an event is parked in the DLQ.
+	Pseudonyms privacy.Pseudonyms
 	// Topics (defaults: the standard names).
 	StatementsTopic, AdaptiveTopic string
 	Source                         string
@@ -97,7 +102,12 @@ type Adaptive struct {
 	lastFlush time.Time
 	sinceCkpt int
 	lastCkpt  time.Time
+	// answers to erasures, published after the next checkpoint.
+	answers []modelAnswer
 }
+
+// AdaptiveConsumer names the adaptive consumer in erasure answers.
+const AdaptiveConsumer = "adaptive-model"
 
 // adaptiveTenant is one partition's model of one tenant, with the index of
 // its dense ids and scratch reused across events.
@@ -190,6 +200,11 @@ func (a *Adaptive) restore(b []byte) (*adaptiveTenant, error) {
 		names []string
 	}{{t.idx.Learners, vs.Learners}, {t.idx.Items, vs.Items}, {t.idx.Skills, vs.Skills}} {
 		for i, name := range kind.names {
+			if name == "" {
+				// A forgotten learner's id (Vocab.Forget).
+				kind.v.AddForgotten()
+				continue
+			}
 			if kind.v.Add(name) != int32(i) {
 				return nil, fmt.Errorf("index: name %q repeated", name)
 			}
@@ -224,7 +239,7 @@ func (a *Adaptive) HandleBatch(ctx context.Context, pos []Position, evs []event.
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.graphs.reset()
-	dup := false
+	dup, forgot := false, false
 	for i := range evs {
 		ps, err := a.models.part(pos[i].Partition)
 		if err != nil {
@@ -235,6 +250,16 @@ func (a *Adaptive) HandleBatch(ctx context.Context, pos []Position, evs []event.
 			// the model has it; what may be missing is the publish.
 			adaptiveEvents.WithLabelValues(AdaptiveDuplicate).Inc()
 			dup = true
+			continue
+		}
+		if isPrivacyType(evs[i], privacy.TypeLearnerErased) {
+			if err := a.forget(evs[i]); err != nil {
+				return i, err
+			}
+			ps.next = pos[i].Offset + 1
+			adaptiveEvents.WithLabelValues(AdaptiveErased).Inc()
+			a.sinceCkpt++
+			forgot = true
 			continue
 		}
 		outcome, err := a.learn(pos[i], evs[i], ps)
@@ -252,7 +277,9 @@ func (a *Adaptive) HandleBatch(ctx context.Context, pos []Position, evs []event.
 			return len(evs) - 1, err
 		}
 	}
-	if a.sinceCkpt >= a.cfg.CheckpointEvery || time.Since(a.lastCkpt) >= a.cfg.CheckpointInterval {
+	// An erasure is checkpointed at once: until then the learner is in
+	// the last checkpoint.
+	if forgot || a.sinceCkpt >= a.cfg.CheckpointEvery || time.Since(a.lastCkpt) >= a.cfg.CheckpointInterval {
 		if err := a.checkpoint(ctx); err != nil {
 			a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
 		}
@@ -556,6 +583,55 @@ func (a *Adaptive) checkpoint(ctx context.Context) error {
 		return err
 	}
 	a.sinceCkpt, a.lastCkpt = 0, time.Now()
+	// The erasures are durable now: answer them.
+	if err := publishAnswers(ctx, a.cfg.Publisher, a.cfg.Source, a.answers); err != nil {
+		return err
+	}
+	a.answers = nil
+	return nil
+}
+
+// forget applies a LearnerErased: the learner's ability, mastery, counts
+// and recency go from every model of the tenant, with their events not yet
+// published, and their key from the model's index. Item difficulties and
+// the predictor's weights stay (docs/privacy.md). The adaptive topic is
+// not compacted: what was published of the learner is sealed under their
+// destroyed keys.
+func (a *Adaptive) forget(e event.Event) error {
+	le, err := projections.DecodeLearnerErased(e)
+	if err != nil {
+		return err
+	}
+	if a.cfg.Pseudonyms == nil {
+		return errNoPseudonyms
+	}
+	removed := map[string]int64{"learner_states": 0, "unpublished_events": 0}
+	for _, ps := range a.models.parts {
+		tm := ps.tenants[e.Tenant]
+		if tm == nil {
+			continue
+		}
+		names := func(yield func(string) bool) {
+			for i := range tm.idx.Learners.Len() {
+				if n := tm.idx.Learners.Name(int32(i)); n != "" && !yield(n) {
+					return
+				}
+			}
+		}
+		learner, ok := matchPseudonym(a.cfg.Pseudonyms, e.Tenant, le.Pseudonym, names)
+		if !ok {
+			continue
+		}
+		id, _ := tm.idx.Learners.Forget(learner)
+		if tm.m.ForgetLearner(id) {
+			removed["learner_states"]++
+		}
+		var n int
+		a.outbox, _, n = dropLearnerEvents(a.outbox, nil, e.Tenant, learner)
+		removed["unpublished_events"] += int64(n)
+	}
+	a.answers = append(a.answers, modelAnswer{tenant: e.Tenant, a: privacy.ErasureApplied{Erasure: le.Erasure,
+		Consumer: AdaptiveConsumer, Pseudonym: le.Pseudonym, Removed: removed, At: time.Now().UTC()}})
 	return nil
 }
 

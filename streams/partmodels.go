@@ -1,11 +1,16 @@
 package streams
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"time"
 
+	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/graph"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/projections"
 )
 
@@ -172,4 +177,82 @@ func (m *graphMemo) get(c interface {
 	}
 	(*m)[tenant] = g
 	return g, nil
+}
+
+// Forgetting in model consumers (docs/privacy.md, "What each consumer
+// removes"). A LearnerErased reaches a model consumer on the statements
+// topic, keyed by the pseudonym, so in the partition whose model holds the
+// learner; it names the learner only by pseudonym, which the consumer
+// matches against the learners of the tenant's models. The forgetting is
+// durable with the next checkpoint, which the consumer writes at once; the
+// answer (ErasureApplied) is published after it. A crash before the
+// checkpoint re-applies the event (its offset is not saved), and the
+// consumer answers then.
+
+// modelAnswer is an answer waiting for the checkpoint that makes it true.
+type modelAnswer struct {
+	tenant string
+	a      privacy.ErasureApplied
+}
+
+// errNoPseudonyms parks a LearnerErased a consumer cannot match.
+var errNoPseudonyms = event.Reject(errors.New("learner erased, but this consumer has no pseudonyms (privacy is off): the learner cannot be found"))
+
+// matchPseudonym returns the learner among learners whose pseudonym in
+// tenant is pseudonym.
+func matchPseudonym(ps privacy.Pseudonyms, tenant, pseudonym string, learners iter.Seq[string]) (string, bool) {
+	for l := range learners {
+		if ps.Pseudonym(tenant, l) == pseudonym {
+			return l, true
+		}
+	}
+	return "", false
+}
+
+// isPrivacyType reports whether e is of privacy event type t (any major
+// version: a wrong one is the decoder's to reject).
+func isPrivacyType(e event.Event, t string) bool {
+	name, _, err := event.SplitType(e.Type)
+	want, _, _ := event.SplitType(t)
+	return err == nil && name == want
+}
+
+// publishAnswers publishes the answers of a consumer on the privacy topic.
+func publishAnswers(ctx context.Context, pub EventSink, source string, answers []modelAnswer) error {
+	if len(answers) == 0 {
+		return nil
+	}
+	evs := make([]event.Event, 0, len(answers))
+	for _, a := range answers {
+		e, err := ErasureAppliedEvent(source, a.tenant, a.a)
+		if err != nil {
+			return err
+		}
+		evs = append(evs, e)
+	}
+	if err := pub.PublishEvents(ctx, TopicPrivacy, evs...); err != nil {
+		return fmt.Errorf("publish %d erasure answers: %w", len(evs), err)
+	}
+	return nil
+}
+
+// dropLearnerEvents removes from an outbox the events of learner in tenant
+// not published yet, and returns the kept ones (with their parallel
+// slice, when there is one): published after the erasure, they would
+// bring the learner back.
+func dropLearnerEvents(evs []event.Event, at []time.Time, tenant, learner string) ([]event.Event, []time.Time, int) {
+	kept, keptAt := evs[:0], at[:0]
+	n := 0
+	for i, e := range evs {
+		if e.Tenant == tenant && e.Key == learner {
+			n++
+			continue
+		}
+		kept = append(kept, e)
+		if at != nil {
+			keptAt = append(keptAt, at[i])
+		}
+	}
+	clear(evs[len(kept):])
+	return kept, keptAt, n
 }

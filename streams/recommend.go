@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"math"
 	"slices"
@@ -23,6 +24,7 @@ import (
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/graph"
 	"github.com/learnstream/learnstream/domain/mf"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/domain/xapi"
 	"github.com/learnstream/learnstream/projections"
 )
@@ -88,6 +90,9 @@ type RecommenderConfig struct {
 	Success       SuccessPredictor
 	Checkpoints   ModelCheckpoints
 	Publisher     EventSink
+	// Pseudonyms find the learner a LearnerErased names (the key store);
+	// without them such an event is parked in the DLQ.
+	Pseudonyms privacy.Pseudonyms
 	// Topics (defaults: the standard names).
 	StatementsTopic, RecommendationsTopic, CatalogTopic, ItemsTopic string
 	Source                                                          string
@@ -143,7 +148,13 @@ type Recommender struct {
 	rmu       sync.Mutex
 	remote    map[string]map[string]map[int]ItemFactors
 	remoteNew bool
+
+	// answers to erasures, published after the next checkpoint.
+	answers []modelAnswer
 }
+
+// RecommenderConsumer names the recommender in erasure answers.
+const RecommenderConsumer = "recommender"
 
 type tenantModel struct {
 	m   *mf.Model
@@ -311,7 +322,7 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 	r.graphs.reset()
 	var order []rankKey
 	reqs := map[rankKey]rankRequest{}
-	dup := false
+	dup, forgot := false, false
 	// rankAll ranks what was learned, also when the batch stops early:
 	// the statements learned are past the partition's offset.
 	rankAll := func() {
@@ -328,6 +339,27 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 		if pos[i].Offset < ps.next {
 			recEvents.WithLabelValues("duplicate").Inc()
 			dup = true // a retry after a failed flush: flush below
+			continue
+		}
+		if isPrivacyType(evs[i], privacy.TypeLearnerErased) {
+			learner, err := r.forget(evs[i])
+			if err != nil {
+				rankAll()
+				return i, err
+			}
+			// A ranking of the learner asked for earlier in the batch
+			// would publish them again.
+			order = slices.DeleteFunc(order, func(k rankKey) bool {
+				if k.tenant == evs[i].Tenant && k.learner == learner {
+					delete(reqs, k)
+					return true
+				}
+				return false
+			})
+			ps.next = pos[i].Offset + 1
+			recEvents.WithLabelValues("erased").Inc()
+			r.sinceCkpt++
+			forgot = true
 			continue
 		}
 		out, req, err := r.learn(pos[i], evs[i], ps)
@@ -354,12 +386,87 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 			return len(evs) - 1, err
 		}
 	}
-	if r.sinceCkpt >= r.cfg.CheckpointEvery || time.Since(r.lastCkpt) >= r.cfg.CheckpointInterval {
+	// An erasure is checkpointed at once: until then the learner is in
+	// the last checkpoint.
+	if forgot || r.sinceCkpt >= r.cfg.CheckpointEvery || time.Since(r.lastCkpt) >= r.cfg.CheckpointInterval {
 		if err := r.checkpoint(ctx); err != nil {
 			r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
 		}
 	}
 	return len(evs), nil
+}
+
+// forget applies a LearnerErased: the learner's factors, history,
+// completed items, role and last list go from every model of the tenant,
+// with their recommendations not yet published; it returns the learner
+// key ("" when no model knew them). Item factors stay (docs/privacy.md).
+// The compacted recommendations topic keeps the learner's last list under
+// the pseudonym until a later record of the key replaces it: the erasure's
+// own record is published there again, after any list of theirs still on
+// its way, so that compaction leaves only it.
+func (r *Recommender) forget(e event.Event) (string, error) {
+	le, err := projections.DecodeLearnerErased(e)
+	if err != nil {
+		return "", err
+	}
+	if r.cfg.Pseudonyms == nil {
+		return "", errNoPseudonyms
+	}
+	removed := map[string]int64{"learner_factors": 0, "history_items": 0, "completed_items": 0, "unpublished_recommendations": 0}
+	learner := ""
+	for _, ps := range r.models.parts {
+		tm := ps.tenants[e.Tenant]
+		if tm == nil {
+			continue
+		}
+		l, ok := matchPseudonym(r.cfg.Pseudonyms, e.Tenant, le.Pseudonym, tm.learners())
+		if !ok {
+			continue
+		}
+		learner = l
+		if u, ok := tm.m.LookupUser(l); ok {
+			removed["history_items"] += int64(tm.m.HistoryLen(u))
+		}
+		if tm.m.Forget(l) {
+			removed["learner_factors"]++
+		}
+		removed["completed_items"] += int64(len(tm.aux.Completed[l]))
+		delete(tm.aux.Completed, l)
+		delete(tm.aux.Top, l)
+		delete(tm.aux.Roles, l)
+	}
+	if learner != "" {
+		var n int
+		r.outbox, r.outboxAt, n = dropLearnerEvents(r.outbox, r.outboxAt, e.Tenant, learner)
+		removed["unpublished_recommendations"] = int64(n)
+		r.outbox, r.outboxAt = append(r.outbox, e), append(r.outboxAt, time.Now())
+	}
+	r.answers = append(r.answers, modelAnswer{tenant: e.Tenant, a: privacy.ErasureApplied{Erasure: le.Erasure,
+		Consumer: RecommenderConsumer, Pseudonym: le.Pseudonym, Removed: removed, At: time.Now().UTC()}})
+	return learner, nil
+}
+
+// learners lists every learner the tenant model keeps anything of.
+func (tm *tenantModel) learners() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for u := range tm.m.Users() {
+			if !yield(tm.m.UserID(int32(u))) {
+				return
+			}
+		}
+		for _, m := range []map[string][]string{tm.aux.Completed, tm.aux.Top} {
+			for l := range m {
+				if !yield(l) {
+					return
+				}
+			}
+		}
+		for l := range tm.aux.Roles {
+			if !yield(l) {
+				return
+			}
+		}
+	}
 }
 
 // rankKey is a learner in one partition model.
@@ -747,6 +854,11 @@ func (r *Recommender) checkpoint(ctx context.Context) error {
 		return err
 	}
 	r.sinceCkpt, r.lastCkpt = 0, time.Now()
+	// The erasures are durable now: answer them.
+	if err := publishAnswers(ctx, r.cfg.Publisher, r.cfg.Source, r.answers); err != nil {
+		return err
+	}
+	r.answers = nil
 	return nil
 }
 
