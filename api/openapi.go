@@ -329,7 +329,7 @@ func componentSchemas() (obj, error) {
 		"set": obj{"type": "string", "format": "date-time", "description": "when it was last set; absent when never (the defaults)"}})
 	out["Retention"] = object([]string{"tenant", "days"}, obj{"tenant": str, "days": obj{"type": "integer", "minimum": 0},
 		"before": obj{"type": "string", "format": "date-time", "description": "start of the UTC month before which the tenant's data is destroyed once the retention role ran"},
-		"set": dateTime, "by": str})
+		"set":    dateTime, "by": str})
 	out["CredentialRequest"] = object([]string{"key", "secret"}, obj{
 		"key": str, "secret": str, "name": str, "tenant": str,
 		"scopes": arrayOf(str)})
