@@ -16,6 +16,7 @@ import (
 
 	"github.com/learnstream/learnstream/api"
 	"github.com/learnstream/learnstream/domain/event/schema"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/projections"
 )
 
@@ -53,7 +54,8 @@ func fullServer(t *testing.T) *api.Server {
 		Admin:      &fakeAdmin{}, Progress: progressOf{},
 		Modules: []api.Module{cat, &api.RecommendModule{Recommendations: &projections.Recommendations{}, Feed: nopFeed{}},
 			&api.AdaptiveModule{}, &api.PackagesModule{Store: pkgs, Catalog: cat}, &api.PlayerModule{Packages: pkgs, Dir: t.TempDir()},
-			&api.PrivacyModule{Access: &projections.AccessAudit{}, Consents: &projections.Consents{}, Retention: &projections.Retention{}}},
+			&api.PrivacyModule{Access: &projections.AccessAudit{}, Consents: &projections.Consents{}, Retention: &projections.Retention{},
+				Export: true, Pseudonyms: privacy.Secret("s")}},
 	})
 }
 

@@ -168,6 +168,8 @@ func apiOps() []apiOp {
 		{method: "GET", path: "/v1/learners/{learner}/access", tag: "privacy", summary: "The access audit of the learner: every read of their data through the API, oldest first (cursor: the next value of the previous page).", scopes: scopesPrivacy,
 			query:     []string{"limit", "cursor"},
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("AccessPage"))})},
+		{method: "GET", path: "/v1/learners/{learner}/export", tag: "privacy", summary: "Everything learnstream holds of the learner as one zip a person can read: README.txt, statements (JSON and readable lines), attachments, state and agent-profile documents, progress, mastery, recommendations with their reasons, consent, the access audit. Streamed; 404 when the tenant holds nothing of the learner.", scopes: scopesPrivacy,
+			responses: with(v1Errors, map[string]obj{"200": obj{"application/zip": obj{"schema": obj{"type": "string", "contentEncoding": "binary"}}}})},
 		{method: "GET", path: "/v1/learners/{learner}/consent", tag: "privacy", summary: "The learner's consent to personalisation and analytics (both true until withdrawn).", scopes: scopesConsent,
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("Consent"))})},
 		{method: "PUT", path: "/v1/learners/{learner}/consent", tag: "privacy", summary: "Set the learner's consent; a consent.set event in order with their statements.", scopes: scopesConsent,

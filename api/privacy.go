@@ -48,7 +48,15 @@ type PrivacyModule struct {
 	RetentionWaiters *projections.Waiters
 	Timeout          time.Duration
 	Source           string
-	Logger           *slog.Logger
+	// Export serves GET /v1/learners/{learner}/export, reading the read
+	// models this server has.
+	Export bool
+	// ExportPage is how many statements an export reads at a time
+	// (default 500).
+	ExportPage int
+	Logger *slog.Logger
+
+	sources exportSources
 }
 
 func (m *PrivacyModule) log() *slog.Logger {
@@ -70,6 +78,11 @@ func (m *PrivacyModule) Register(r Router) {
 	if m.Retention != nil {
 		r.Handle("GET /v1/admin/retention", m.getRetention, scopesRetentionRead...)
 		r.Handle("PUT /v1/admin/retention", m.putRetention, scopesRetention...)
+	}
+	if rr, ok := r.(router); ok && m.Export && m.Pseudonyms != nil {
+		if m.sources = rr.s.exportSources(); m.sources.statements != nil {
+			r.Handle("GET /v1/learners/{learner}/export", m.export, scopesPrivacy...)
+		}
 	}
 }
 

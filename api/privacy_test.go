@@ -1,8 +1,12 @@
 package api_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -87,10 +91,13 @@ func privacyFixture(t *testing.T) (*fixture, *recorder, *privLog) {
 		plog.retention, _ = projections.NewRetention(store, nil)
 		c.Audit, c.Pseudonyms = rec, testNames
 		c.Modules = append(c.Modules, &api.PrivacyModule{Access: access, Consents: plog.consents, Retention: plog.retention,
-			Pseudonyms: testNames, Publisher: plog, StatementsTopic: "statements", PrivacyTopic: "privacy"})
+			Pseudonyms: testNames, Publisher: plog, StatementsTopic: "statements", PrivacyTopic: "privacy", Export: true, ExportPage: 2})
 	})
 	ctx := context.Background()
 	if _, err := f.creds.Put(ctx, "dpo", "dpo-secret", "dpo", "t1", []string{projections.ScopePrivacy}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.creds.Put(ctx, "dpo2", "dpo2-secret", "dpo2", "t2", []string{projections.ScopePrivacy}); err != nil {
 		t.Fatal(err)
 	}
 	return f, rec, plog
@@ -224,5 +231,102 @@ func TestConsentAndRetentionEndpoints(t *testing.T) {
 	}
 	if plog.evs[3].Tenant != "t2" {
 		t.Errorf("operator's retention event for t2 has tenant %q", plog.evs[3].Tenant)
+	}
+}
+
+func TestExport(t *testing.T) {
+	f, _, _ := privacyFixture(t)
+	ada := `{"mbox":"mailto:ada@example.com","name":"Ada"}`
+	bodies := []string{
+		`{"actor":` + ada + `,"verb":{"id":"http://adlnet.gov/expapi/verbs/completed","display":{"en-US":"completed"}},"object":{"id":"https://example.com/a","definition":{"name":{"en-US":"Course A"}}},"result":{"score":{"scaled":0.8},"success":true}}`,
+		`{"actor":` + ada + `,"verb":{"id":"http://adlnet.gov/expapi/verbs/attempted"},"object":{"id":"https://example.com/b"}}`,
+		// Bob's statement naming Ada as its object: hers too.
+		`{"actor":{"mbox":"mailto:bob@example.com"},"verb":{"id":"http://example.com/verbs/mentored"},"object":{"objectType":"Agent","mbox":"mailto:ada@example.com"}}`,
+		`{"actor":{"mbox":"mailto:bob@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/attempted"},"object":{"id":"https://example.com/b"}}`,
+		`{"actor":{"mbox":"mailto:ada@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/passed"},"object":{"id":"https://example.com/c"}}`,
+	}
+	for _, b := range bodies {
+		if resp, body := f.do(t, req{method: "POST", path: "/xapi/statements", body: b}); resp.StatusCode != 200 {
+			t.Fatalf("POST: %d %s", resp.StatusCode, body)
+		}
+	}
+	agent := url.QueryEscape(`{"mbox":"mailto:ada@example.com"}`)
+	for _, d := range []struct{ path, body string }{
+		{"/xapi/activities/state?activityId=https://example.com/a&stateId=bookmark&agent=" + agent, `{"page":7}`},
+		{"/xapi/agents/profile?profileId=prefs&agent=" + agent, `{"lang":"fr"}`},
+		{"/xapi/activities/state?activityId=https://example.com/a&stateId=bookmark&agent=" + url.QueryEscape(`{"mbox":"mailto:bob@example.com"}`), `{"page":1}`},
+	} {
+		if resp, body := f.do(t, req{method: "PUT", path: d.path, body: d.body, headers: map[string]string{"If-None-Match": "*"}}); resp.StatusCode != 204 {
+			t.Fatalf("PUT %s: %d %s", d.path, resp.StatusCode, body)
+		}
+	}
+	<-f.log.applied
+	f.do(t, req{method: "PUT", path: "/v1/learners/ada@example.com/consent", body: `{"personalisation":false,"analytics":true}`})
+
+	for _, tt := range []struct {
+		name   string
+		r      req
+		status int
+	}{
+		{"unknown learner", req{method: "GET", path: "/v1/learners/nobody@example.com/export", user: "dpo", pass: "dpo-secret"}, 404},
+		{"another tenant's learner", req{method: "GET", path: "/v1/learners/ada@example.com/export", user: "dpo2", pass: "dpo2-secret"}, 404},
+		{"all is not privacy", req{method: "GET", path: "/v1/learners/ada@example.com/export"}, 403},
+	} {
+		if resp, body := f.do(t, tt.r); resp.StatusCode != tt.status {
+			t.Errorf("%s: %d %s, want %d", tt.name, resp.StatusCode, body, tt.status)
+		}
+	}
+
+	resp, body := f.do(t, req{method: "GET", path: "/v1/learners/ada@example.com/export", user: "dpo", pass: "dpo-secret"})
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/zip" {
+		t.Fatalf("export: %d %s %.200s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	z, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+	if err != nil {
+		t.Fatalf("not a zip: %v", err)
+	}
+	files := map[string]string{}
+	for _, zf := range z.File {
+		rc, _ := zf.Open()
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		files[zf.Name] = string(b)
+	}
+	var sts []struct {
+		Actor struct{ Mbox string }
+	}
+	if err := json.Unmarshal([]byte(files["statements.json"]), &sts); err != nil {
+		t.Fatalf("statements.json: %v\n%s", err, files["statements.json"])
+	}
+	if len(sts) != 4 {
+		t.Errorf("statements.json holds %d statements, want Ada's 3 and Bob's naming her (read 2 at a time)", len(sts))
+	}
+	lines := strings.Split(strings.TrimSpace(files["statements.txt"]), "\n")
+	if len(lines) != 4 || !strings.Contains(files["statements.txt"], "Ada completed Course A (https://example.com/a) — score 80%, passed") {
+		t.Errorf("statements.txt:\n%s", files["statements.txt"])
+	}
+	var index []struct{ Resource, ID, File string }
+	json.Unmarshal([]byte(files["documents/index.json"]), &index)
+	if len(index) != 2 {
+		t.Fatalf("documents/index.json: %s, want Ada's state and profile (not Bob's)", files["documents/index.json"])
+	}
+	for _, d := range index {
+		want := map[string]string{"bookmark": `{"page":7}`, "prefs": `{"lang":"fr"}`}[d.ID]
+		if files[d.File] != want {
+			t.Errorf("%s (%s): %q, want %q as stored", d.File, d.ID, files[d.File], want)
+		}
+	}
+	if !strings.Contains(files["consent.json"], `"personalisation": false`) {
+		t.Errorf("consent.json: %s", files["consent.json"])
+	}
+	for _, name := range []string{"README.txt", "progress.json", "access.json"} {
+		if _, ok := files[name]; !ok {
+			t.Errorf("no %s in the archive: %v", name, slices.Sorted(maps.Keys(files)))
+		}
+	}
+	for _, want := range []string{"mbox:mailto:ada@example.com", "statements.json", "every xAPI statement by or about you, as stored: 4", "documents/", ": 2"} {
+		if !strings.Contains(files["README.txt"], want) {
+			t.Errorf("README.txt lacks %q:\n%s", want, files["README.txt"])
+		}
 	}
 }

@@ -379,3 +379,33 @@ func (p *Documents) DocumentIDs(_ context.Context, tenant string, k DocumentKey,
 func (p *Documents) Count(_ context.Context, tenant string) (int, error) {
 	return p.CountKeys("d", tenant)
 }
+
+// AgentDocumentKeys lists the keys of every State and Agent Profile
+// document of agent (an ActorKey), for a learner's export. State is keyed
+// by activity first, so this scans the tenant's state keys (without their
+// values); an export is rare, the index a faster answer would need would
+// cost a write on every state write.
+func (p *Documents) AgentDocumentKeys(_ context.Context, tenant, agent string) ([]DocumentKey, error) {
+	var out []DocumentKey
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = sp.Prefix("d", tenant, DocState)
+		it := txn.NewIterator(opts)
+		for it.Rewind(); it.Valid(); it.Next() {
+			parts := strings.Split(string(it.Item().Key()[len(opts.Prefix):]), "\x00")
+			if len(parts) == 4 && parts[1] == agent {
+				out = append(out, DocumentKey{Resource: DocState, ActivityID: parts[0], Agent: agent, Registration: parts[2], ID: parts[3]})
+			}
+		}
+		it.Close()
+		opts.Prefix = sp.Prefix("d", tenant, DocAgentProfile, agent)
+		it = txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			out = append(out, DocumentKey{Resource: DocAgentProfile, Agent: agent, ID: string(it.Item().Key()[len(opts.Prefix):])})
+		}
+		return nil
+	})
+	return out, err
+}

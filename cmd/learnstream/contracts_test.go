@@ -476,6 +476,8 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 	expect("PUT retention", code, http.StatusOK)
 	code, _, _ = ct.raw("GET", p.url+"/v1/admin/retention", "", "Authorization", auth)
 	expect("GET retention", code, http.StatusOK)
+	code, _, _ = ct.raw("GET", p.url+"/v1/learners/ada@example.com/export", "", "Authorization", auth)
+	expect("GET export", code, http.StatusOK)
 	eventually(t, p, "retention applied", func() bool {
 		return len(topicRecords(t, ctx, p.kafka, streams.TopicPrivacy, docSchemas(t))) > 1
 	})

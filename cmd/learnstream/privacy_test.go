@@ -1,7 +1,9 @@
 package main
 
 import (
+	"archive/zip"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -59,6 +61,35 @@ func TestPrivacyThroughServe(t *testing.T) {
 	}
 	if !routes["GET /xapi/statements"] || !routes["GET /v1/learners/{learner}/progress"] {
 		t.Fatalf("access records of %s: %v, want the statements and progress reads\n%s", learner, routes, p.logs)
+	}
+
+	// The export, through the CLI: one zip with the learner's statement,
+	// progress and the access records so far.
+	out := filepath.Join(t.TempDir(), "export.zip")
+	if so, se, err := cli(t, "learners", "export", learner, "-o", out, "--server", p.url); err != nil || !strings.Contains(so, "wrote "+out) {
+		t.Fatalf("learners export: %v\n%s%s", err, so, se)
+	}
+	z, err := zip.OpenReader(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for _, f := range z.File {
+		rc, _ := f.Open()
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		files[f.Name] = string(b)
+	}
+	z.Close()
+	if !strings.Contains(files["statements.json"], "mailto:"+learner) || !strings.Contains(files["progress.json"], "https://example.com/courses/c1") ||
+		!strings.Contains(files["access.json"], `"GET /v1/learners/{learner}/progress"`) || !strings.Contains(files["README.txt"], "mbox:mailto:"+learner) {
+		t.Errorf("export: %v", files)
+	}
+	if _, se, err := cli(t, "learners", "export", "nobody@example.com", "-o", out+".2", "--server", p.url); err == nil || !strings.Contains(se, "404") {
+		t.Errorf("export of an unknown learner: %v %s", err, se)
+	}
+	if _, err := os.Stat(out + ".2"); err == nil {
+		t.Error("a failed export left a file")
 	}
 
 	if code, _, body := p.do(t, "PUT", "/v1/learners/"+learner+"/consent", `{"personalisation":false,"analytics":false}`); code != http.StatusOK {

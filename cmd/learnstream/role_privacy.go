@@ -75,7 +75,7 @@ func startPrivacy(rt *runtime, roles map[string]bool) error {
 	rt.goRun(auditor.Run)
 	mod := &api.PrivacyModule{Access: access, Consents: consents, Retention: retention, Pseudonyms: names, Publisher: pub,
 		StatementsTopic: streams.TopicStatements, PrivacyTopic: streams.TopicPrivacy,
-		ConsentWaiters: consentWaiters, RetentionWaiters: retentionWaiters, Timeout: rt.cfg.consistencyTimeout, Logger: rt.log}
+		ConsentWaiters: consentWaiters, RetentionWaiters: retentionWaiters, Timeout: rt.cfg.consistencyTimeout, Export: true, Logger: rt.log}
 	rt.apiConfig = append(rt.apiConfig, func(c *api.Config) {
 		mod.Source = c.Source
 		c.Audit, c.Pseudonyms = auditor, names
