@@ -86,14 +86,14 @@ type Documents struct {
 
 // NewDocuments returns the documents projection over store.
 func NewDocuments(store *Store, waiters *Waiters) (*Documents, error) {
-	p, err := NewProjection(store, documentsModel{}, waiters)
+	p, err := NewProjection(store, documentsModel{store: store}, waiters)
 	if err != nil {
 		return nil, err
 	}
 	return &Documents{p}, nil
 }
 
-type documentsModel struct{}
+type documentsModel struct{ store *Store }
 
 func (documentsModel) Name() string { return DocumentsName }
 
@@ -126,7 +126,13 @@ func (k DocumentKey) key(sp Space, tenant string) []byte {
 	return sp.Key(append(k.parts(tenant), k.ID)...)
 }
 
-func (documentsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+func (m documentsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	if pe, ok, err := decodePrivacy(e); ok || err != nil {
+		if err != nil {
+			return 0, err
+		}
+		return m.forget(txn, sp, e, pe)
+	}
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
 		return 0, event.Reject(err)

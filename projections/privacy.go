@@ -221,6 +221,12 @@ func deleteWhere(txn *badger.Txn, store *Store, carry string, prefix []byte, old
 		keys = append(keys, item.KeyCopy(nil))
 	}
 	it.Close()
+	return deleteKeys(txn, store, carry, keys)
+}
+
+// deleteKeys deletes keys in txn, or in transactions of their own when
+// there are more than maxDeletesInEvent (see deleteWhere).
+func deleteKeys(txn *badger.Txn, store *Store, carry string, keys [][]byte) (int, error) {
 	if len(keys) > maxDeletesInEvent {
 		for chunk := range slices.Chunk(keys, maxDeletesInEvent) {
 			if err := store.db.Update(func(t *badger.Txn) error {

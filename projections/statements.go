@@ -47,7 +47,7 @@ type Statements struct {
 // NewStatements returns the statements projection over store; waiters (may
 // be nil) are told when each event is applied.
 func NewStatements(store *Store, waiters *Waiters) (*Statements, error) {
-	p, err := NewProjection(store, statementsModel{}, waiters)
+	p, err := NewProjection(store, statementsModel{store: store}, waiters)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func markReferenced(store *Store, sp Space) error {
 }
 
 // statementsModel applies statements.
-type statementsModel struct{}
+type statementsModel struct{ store *Store }
 
 func (statementsModel) Name() string { return StatementsName }
 
@@ -112,6 +112,7 @@ func (statementsModel) Name() string { return StatementsName }
 //	ac tenant activityId           -> canonical Activity JSON (merged definitions)
 //	nm tenant agentKey name        -> "" (names an agent was seen under)
 //	at tenant sha2                 -> attachment payload
+//	ax tenant sha2 id              -> "" (statement id lists the attachment)
 //
 // pos is the statement's place in stored order: 8 bytes of big-endian
 // stored Unix nanoseconds, then the lower-case id, so equal stored times
@@ -170,7 +171,13 @@ func ParsePosition(s string) (Position, error) {
 	return Position{Stored: v, ID: strings.ToLower(id)}, nil
 }
 
-func (statementsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+func (m statementsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	if pe, ok, err := decodePrivacy(e); ok || err != nil {
+		if err != nil {
+			return 0, err
+		}
+		return m.forget(txn, sp, e, pe)
+	}
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
 		return 0, event.Reject(err)
@@ -297,6 +304,13 @@ func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 	}
 	if err := applyVoiding(txn, sp, tenant, id, target, voiding); err != nil {
 		return 0, err
+	}
+	// Which statements list a payload: erasing one keeps a payload
+	// another statement still lists.
+	for _, a := range st.Attachments {
+		if err := txn.Set(sp.Key("ax", tenant, strings.ToLower(a.SHA2), id), nil); err != nil {
+			return 0, err
+		}
 	}
 	// Stored without the define scope, the statement keeps its
 	// definitions but the canonical ones do not learn from them.
