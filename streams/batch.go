@@ -232,6 +232,22 @@ func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, verify *verifi
 	msg := fromKafka(ctx, m, verify)
 	pos := Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
 	e, err := Event(msg)
+	for attempt := 0; event.Retryable(err); attempt++ {
+		// The key store could not open the event yet: wait, as for a
+		// failing store.
+		health.Failed(c.Name, m.Topic, m.Partition, m.Offset, err)
+		if !sleep(ctx, min(maxBackoff, 100*time.Millisecond<<min(attempt, 10))) {
+			return ctx.Err()
+		}
+		e, err = Event(msg)
+	}
+	if err == nil && e.Erased {
+		// The learner's data key is destroyed: nothing of it reaches the
+		// store; the offset moves on with the batch.
+		SkipErased(m.Topic)
+		health.Progressed(c.Name, m.Topic, m.Partition)
+		return nil
+	}
 	for attempt := 0; err == nil; attempt++ {
 		err = c.Handler.Add(e, pos)
 		if err == nil {

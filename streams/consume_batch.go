@@ -106,6 +106,28 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*message.Message, log
 		return nil
 	}
 	for i := 0; i < len(msgs); {
+		if bad[i] != nil && event.Retryable(bad[i]) {
+			// The key store could not open the event yet: the event is
+			// not at fault, so it waits rather than go to the DLQ.
+			if rerr := retry(i, bad[i]); rerr != nil {
+				return rerr
+			}
+			evs[i], bad[i] = Event(msgs[i])
+			continue
+		}
+		if bad[i] == nil && evs[i].Erased {
+			// The learner's data key is destroyed: nothing of the event
+			// may be applied, and the offset moves on.
+			if err := c.Handler.Skip(ctx, pos[i]); err != nil {
+				if rerr := retry(i, event.Transient(fmt.Errorf("step past an erased event: %w", err))); rerr != nil {
+					return rerr
+				}
+				continue
+			}
+			SkipErased(pos[i].Topic)
+			i++
+			continue
+		}
 		if bad[i] != nil {
 			if err := c.park(ctx, pos[i], msgs[i], bad[i]); err != nil {
 				if rerr := retry(i, err); rerr != nil {
@@ -117,7 +139,7 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*message.Message, log
 			continue
 		}
 		j := i
-		for j < len(msgs) && bad[j] == nil {
+		for j < len(msgs) && bad[j] == nil && !evs[j].Erased {
 			j++
 		}
 		n, err := c.apply(ctx, pos[i:j], evs[i:j])

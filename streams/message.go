@@ -3,6 +3,7 @@ package streams
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/privacy"
 )
 
 // Metadata keys the transport sets or reads on watermill messages. Every
@@ -44,10 +46,15 @@ func NewMessage(e event.Event) *message.Message {
 }
 
 // Event decodes the CloudEvents envelope of a received message. A message
-// the Subscriber delivered carries its event decoded (and its signature
-// checked) already, once per record; any other is decoded here.
+// the Subscriber delivered carries its event decoded (its signature
+// checked, and opened when sealed) already, once per record; any other is
+// decoded here. An open that failed for want of the key store is tried
+// again on the next call.
 func Event(m *message.Message) (event.Event, error) {
 	if d, ok := m.Context().Value(receivedKey{}).(*received); ok && d.m == m {
+		if d.err != nil && d.reopen != nil && event.Retryable(d.err) {
+			d.e, d.err = d.reopen()
+		}
 		return d.e, d.err
 	}
 	hs := make([]event.Header, 0, len(m.Metadata))
@@ -79,6 +86,8 @@ type received struct {
 	m   *message.Message
 	e   event.Event
 	err error
+	// reopen opens the sealed event again after a transient failure.
+	reopen func() (event.Event, error)
 }
 
 type receivedKey struct{}
@@ -156,27 +165,50 @@ func fromKafka(ctx context.Context, km kafka.Message, v *verifier) *message.Mess
 	switch {
 	case fe != nil:
 		m.Metadata.Set(MetaRejected, fe.Rule)
-	case v != nil && decodeErr == nil && hasHeader(km, event.HeaderSignature):
+	case v != nil && v.key != nil && decodeErr == nil && hasHeader(km, event.HeaderSignature):
 		m.Metadata.Set(MetaVerified, "true")
 	}
 	d := &received{m: m}
 	d.e, d.err = finish(m, e, decodeErr)
+	if d.err == nil && v != nil && v.keys != nil {
+		// Opened after the signature verified: the signature covers the
+		// sealed record, and a record that fails it is not opened at all.
+		sealed := d.e
+		d.reopen = func() (event.Event, error) { return openEvent(ctx, v.keys, km.Topic, sealed) }
+		d.e, d.err = d.reopen()
+	}
 	m.SetContext(context.WithValue(ctx, receivedKey{}, d))
 	return m
 }
 
 // EventPublisher publishes events through any watermill publisher, signed
-// with Key, or else with the signing key of the Publisher's cluster.
+// with Key, or else with the signing key of the Publisher's cluster, and
+// with personal events sealed with Keys, or else with the key store of
+// the Publisher's cluster (UseKeys).
 type EventPublisher struct {
 	Publisher message.Publisher
 	Key       []byte
+	Keys      privacy.Keys
 }
 
-// PublishEvents publishes evs to topic in one call, under ctx.
+// PublishEvents publishes evs to topic in one call, under ctx. Personal
+// events are sealed before they are signed: the signature covers what
+// the log holds. Nothing is published when one does not seal.
 func (p EventPublisher) PublishEvents(ctx context.Context, topic string, evs ...event.Event) error {
-	key := p.Key
-	if pp, ok := p.Publisher.(*Publisher); ok && key == nil {
-		key = pp.key
+	key, keys := p.Key, p.Keys
+	if pp, ok := p.Publisher.(*Publisher); ok {
+		if key == nil {
+			key = pp.key
+		}
+		if keys == nil {
+			keys = KeysFor(pp.brokers)
+		}
+	}
+	if keys != nil {
+		evs = slices.Clone(evs)
+		if err := sealEvents(ctx, keys, evs); err != nil {
+			return err
+		}
 	}
 	msgs := make([]*message.Message, len(evs))
 	for i, e := range evs {

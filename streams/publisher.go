@@ -54,6 +54,9 @@ type Publisher struct {
 	// (the cluster's Security.SigningKey). Raw messages (DLQ copies,
 	// replayed dead letters) keep the signature they came with.
 	key []byte
+	// brokers find the cluster's key store (UseKeys) when EventPublisher
+	// publishes: looked up then, as the vault may be registered after.
+	brokers []string
 }
 
 var _ message.Publisher = (*Publisher)(nil)
@@ -96,6 +99,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		timeout:  cfg.WriteTimeout,
 		maxBytes: cfg.MaxMessageBytes,
 		key:      signingKey(cfg.Brokers),
+		brokers:  cfg.Brokers,
 	}, nil
 }
 

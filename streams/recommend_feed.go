@@ -61,12 +61,33 @@ func (f RecommendationFeed) Follow(ctx context.Context, from map[int]int64, from
 					}
 					return
 				}
-				if _, fe, derr := decodeRecord(m, verify); verify != nil && (derr != nil || fe != nil) {
+				e, fe, derr := decodeRecord(m, verify)
+				if verify != nil && (derr != nil || fe != nil) {
 					// The recommendations consumer sends it to the DLQ;
 					// the feed only leaves it out.
 					continue
 				}
-				rec := api.FeedRecord{Partition: part, Offset: m.Offset, Data: m.Value}
+				data := m.Value
+				if verify != nil && verify.keys != nil {
+					o, err := openEvent(ctx, verify.keys, m.Topic, e)
+					if err != nil && event.Retryable(err) {
+						if ctx.Err() == nil {
+							errs <- fmt.Errorf("partition %d: %w", part, err)
+							cancel()
+						}
+						return
+					}
+					if err != nil || o.Erased {
+						// Unopenable: the consumer's DLQ has it; erased:
+						// nothing of the learner may leave.
+						if o.Erased {
+							SkipErased(m.Topic)
+						}
+						continue
+					}
+					data = o.Data
+				}
+				rec := api.FeedRecord{Partition: part, Offset: m.Offset, Data: data}
 				for _, h := range m.Headers {
 					switch h.Key {
 					case event.HeaderID:

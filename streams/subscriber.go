@@ -516,8 +516,9 @@ func (s *Subscriber) deliver(ctx context.Context, km kafka.Message, out chan<- *
 			if !sleep(ctx, s.cfg.NackBackoff) {
 				return false
 			}
-			m = m.Copy()
-			m.SetContext(ctx)
+			// Decoded (and opened) again: an open that failed for want
+			// of the key store may succeed now.
+			m = fromKafka(ctx, km, s.verify)
 		case <-ctx.Done():
 			return false
 		}

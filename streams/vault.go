@@ -268,6 +268,23 @@ func (v *Vault) unwrapLocked(e *vaultEntry) error {
 // offsetOf lists the first (kafka.FirstOffset) or next (LastOffset)
 // offset of the topic's partition.
 func (v *Vault) offsetOf(ctx context.Context, which int64) (int64, error) {
+	// A broker that just created the topic, or moved its leader, answers
+	// with a retriable error for a moment.
+	var err error
+	for attempt := 0; attempt < 40; attempt++ {
+		var off int64
+		if off, err = v.listOffset(ctx, which); err == nil {
+			return off, nil
+		}
+		var ke kafka.Error
+		if !errors.As(err, &ke) || !ke.Temporary() || !sleep(ctx, 250*time.Millisecond) {
+			return 0, err
+		}
+	}
+	return 0, err
+}
+
+func (v *Vault) listOffset(ctx context.Context, which int64) (int64, error) {
 	req := kafka.LastOffsetOf(0)
 	if which == kafka.FirstOffset {
 		req = kafka.FirstOffsetOf(0)
