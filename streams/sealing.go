@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -12,6 +14,39 @@ import (
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/privacy"
 )
+
+// vaultMetrics is the key store whose counts the metrics show: the
+// process's (the last opened).
+var vaultMetrics atomic.Pointer[Vault]
+
+func init() {
+	counter := func(name, help string, f func(VaultMetrics) int64) {
+		promauto.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
+			if v := vaultMetrics.Load(); v != nil {
+				return float64(f(v.Metrics()))
+			}
+			return 0
+		})
+	}
+	counter("learnstream_privacy_keys_created_total", "Data keys this process created in the key store.", func(m VaultMetrics) int64 { return m.Created })
+	counter("learnstream_privacy_keys_destroyed_total", "Data keys this process destroyed (erasure, retention).", func(m VaultMetrics) int64 { return m.Destroyed })
+	counter("learnstream_privacy_keys_rewrapped_total", "Key store records this process rewrapped under the current master key.", func(m VaultMetrics) int64 { return m.Rewrapped })
+	counter("learnstream_privacy_key_store_compactions_total", "Compactions of the key store this process ran.", func(m VaultMetrics) int64 { return m.Compactions })
+	promauto.NewGaugeFunc(prometheus.GaugeOpts{Name: "learnstream_privacy_key_store_lag",
+		Help: "Records of the key store topic this process has not read yet."}, func() float64 {
+		v := vaultMetrics.Load()
+		if v == nil {
+			return 0
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		lag, err := v.Lag(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(lag)
+	})
+}
 
 var (
 	erasedSkipped = promauto.NewCounterVec(prometheus.CounterOpts{

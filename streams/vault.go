@@ -214,6 +214,7 @@ func OpenVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 	if dirty {
 		v.requestCompact()
 	}
+	vaultMetrics.Store(v)
 	return v, nil
 }
 

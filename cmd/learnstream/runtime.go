@@ -53,7 +53,10 @@ type runtime struct {
 	// and two consumers of one projection would race on its offsets.
 	catalog        *projections.Catalog
 	catalogWaiters *projections.Waiters
-	// pseudonyms are the install's learner pseudonyms (pseudonymsOf).
+	// vault is the key store (privacy_keys.go); nil with --privacy=off.
+	vault *streams.Vault
+	// pseudonyms are the install's learner pseudonyms: the key store's,
+	// or pseudonymsOf's with --privacy=off.
 	pseudonyms privacy.Pseudonyms
 	// consents and retention are the privacy read models of an api
 	// process (role_privacy.go); nil elsewhere.

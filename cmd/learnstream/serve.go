@@ -53,6 +53,7 @@ type serveConfig struct {
 	retentionEvery     time.Duration
 	security           kafkaSecurity
 	pprof              string
+	privacy            privacyConfig
 	analyticsConfig
 	contentConfig
 }
@@ -85,10 +86,14 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	c.security.flags(fs, true)
 	c.analyticsConfig.flags(fs)
 	c.contentConfig.flags(fs)
+	c.privacy.flags(fs)
 }
 
 func (c *serveConfig) validate() error {
 	var errs []error
+	if err := c.privacy.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.dataDir == "" {
 		errs = append(errs, errors.New("--data-dir: must not be empty"))
 	}
@@ -341,6 +346,16 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 	}
 
+	// The key store opens before any publisher or subscriber exists: each
+	// seals and opens with what is registered when it is made.
+	vault, err := cfg.privacy.openKeyStore(startCtx, log, cfg.dataDir, embedded, brokers, true)
+	if err != nil {
+		return err
+	}
+	if vault != nil {
+		cleanups = append(cleanups, func() { streams.UseKeys(brokers, nil); vault.Close() })
+	}
+
 	pub, err := streams.NewPublisher(streams.PublisherConfig{Brokers: brokers, MaxMessageBytes: maxMsg})
 	if err != nil {
 		return err
@@ -356,6 +371,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 
 	rt := &runtime{cfg: cfg, log: log, brokers: brokers, embedded: embedded, store: store, pub: pub, signingKey: sec.SigningKey, maxMessageBytes: maxMsg,
 		consumeCtx: consumeCtx, consumers: &consumers, admin: adm}
+	if vault != nil {
+		rt.vault, rt.pseudonyms, rt.monthKeys = vault, vault, vault
+	}
 	defer func() { cleanups = append(cleanups, rt.cleanups...) }()
 	project := rt.project
 
