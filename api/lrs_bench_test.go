@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -20,13 +22,34 @@ import (
 // BenchmarkPostBatch100 measures POST /xapi/statements with batches of 100
 // statements through the whole write path on the embedded broker (validate,
 // produce 100 events with acks=all, project each into Badger with its
-// indexes, answer once all are applied), 4 concurrent clients.
+// indexes, answer once all are applied), 4 concurrent clients: with
+// privacy off (events in clear) and on (every statement's agents sealed
+// under its learner's data key from the key store before it is signed and
+// produced, opened again by the projection's subscriber), in one run.
 func BenchmarkPostBatch100(b *testing.B) {
+	b.Run("privacy=off", func(b *testing.B) { benchPostBatch100(b, false) })
+	b.Run("privacy=on", func(b *testing.B) { benchPostBatch100(b, true) })
+}
+
+func benchPostBatch100(b *testing.B, sealed bool) {
 	c := kafkatest.Embedded(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := streams.EnsureTopics(ctx, c.Brokers, streams.DefaultTopics(4, 1)); err != nil {
 		b.Fatal(err)
+	}
+	if sealed {
+		master, err := streams.ParseMasterKeys("m1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		vault, err := streams.OpenVault(ctx, streams.VaultConfig{Brokers: c.Brokers, Master: master})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer vault.Close()
+		streams.UseKeys(c.Brokers, vault)
+		defer streams.UseKeys(c.Brokers, nil)
 	}
 	store, err := projections.Open(b.TempDir(), nil)
 	if err != nil {
@@ -78,6 +101,14 @@ func BenchmarkPostBatch100(b *testing.B) {
 		}
 	}
 	post()
+	if n := streams.KeysFor(c.Brokers); sealed && n == nil {
+		b.Fatal("no key store registered: nothing would be sealed")
+	}
+	if sealed {
+		if st := streams.KeysFor(c.Brokers).(*streams.Vault).State(); st.DataKeys != 25 {
+			b.Fatalf("%d data keys after the first batch, want one per learner (25)", st.DataKeys)
+		}
+	}
 	var lat latencies
 	b.SetParallelism(2) // 2 × GOMAXPROCS(2) = 4 clients
 	b.ResetTimer()

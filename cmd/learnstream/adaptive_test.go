@@ -77,6 +77,7 @@ func topicRecords(t *testing.T, ctx context.Context, broker, topic string, schem
 		t.Fatal(err)
 	}
 	counts := map[string]int{}
+	open := recordOpener(t, ctx, broker)
 	for part, end := range ends {
 		if end == 0 {
 			continue
@@ -100,7 +101,7 @@ func topicRecords(t *testing.T, ctx context.Context, broker, topic string, schem
 			} else if s := schemas[headers["ce_type"]]; s == nil {
 				t.Errorf("event type %q is emitted but has no schema in docs/events.md", headers["ce_type"])
 			} else {
-				validate(t, s, "data of "+headers["ce_type"]+" "+headers["ce_id"], m.Value)
+				validate(t, s, "data of "+headers["ce_type"]+" "+headers["ce_id"], open(m))
 			}
 			counts[headers["ce_type"]]++
 			if m.Offset+1 >= end {

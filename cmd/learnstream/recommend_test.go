@@ -351,6 +351,7 @@ func TestRecommendationsEndToEnd(t *testing.T) {
 	}
 
 	// Every recommendation and catalog record matches its schema.
+	open := recordOpener(t, ctx, p.kafka)
 	for _, topic := range []string{streams.TopicRecommendations, streams.TopicCatalog} {
 		ends, err := streams.EndOffsets(ctx, []string{p.kafka}, topic)
 		if err != nil {
@@ -376,7 +377,7 @@ func TestRecommendationsEndToEnd(t *testing.T) {
 				if s := schemas[headers["ce_type"]]; s == nil {
 					t.Errorf("event type %q is emitted but has no schema in docs/events.md", headers["ce_type"])
 				} else {
-					validate(t, s, "data of "+headers["ce_type"], m.Value)
+					validate(t, s, "data of "+headers["ce_type"], open(m))
 				}
 				n++
 				if m.Offset+1 >= end {

@@ -117,6 +117,7 @@ func (p *proc) secureKafka(t testing.TB) {
 	if _, err := os.Stat(filepath.Join(p.dataDir, brokerCredentialFile)); err != nil {
 		return // external Kafka: no SASL in tests
 	}
+	serveDataDirs.Store(p.kafka, p.dataDir)
 	password, _, err := brokerCredential(p.dataDir)
 	if err != nil {
 		t.Fatal(err)
