@@ -150,7 +150,9 @@ func SealEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, erro
 			return e, nil
 		}
 	}
-	s := newSealer(ctx, keys, e)
+	k := getWork(ctx, keys, e)
+	defer k.release()
+	s := &k.s
 	owner, err := s.keyFor(learner)
 	if err != nil {
 		return event.Event{}, err
@@ -159,7 +161,8 @@ func SealEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, erro
 	ext = s.seal(ext, owner, []byte(keyPath), []byte(e.Key))
 	switch r {
 	case statement:
-		w := walker{sealer: s, in: e.Data, owner: learner}
+		w := &k.w
+		w.in, w.owner = e.Data, learner
 		out, err := w.run()
 		if err != nil {
 			return event.Event{}, err
@@ -204,7 +207,9 @@ func OpenEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, erro
 	if r == notPersonal {
 		return event.Event{}, errField(extField, "events of type "+e.Type+" carry no personal data and are never sealed")
 	}
-	s := newSealer(ctx, keys, e)
+	k := getWork(ctx, keys, e)
+	defer k.release()
+	s := &k.s
 	key, gone, err := s.open(nil, []byte(keyPath), []byte(sealed))
 	if err != nil {
 		return event.Event{}, fieldOf(err, extField)
@@ -216,7 +221,8 @@ func OpenEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, erro
 	}
 	switch r {
 	case statement:
-		w := walker{sealer: s, in: e.Data, opening: true}
+		w := &k.w
+		w.in, w.opening = e.Data, true
 		out, err := w.run()
 		if err != nil {
 			return event.Event{}, err
@@ -311,10 +317,39 @@ type kidKey struct {
 	aead cipher.AEAD
 }
 
-func newSealer(ctx context.Context, keys Keys, e event.Event) *sealer {
-	s := &sealer{ctx: ctx, keys: keys, tenant: e.Tenant, id: e.ID, t: e.Time, used: len([nonceSize * 8]byte{})}
+// work is the state of one SealEvent or OpenEvent, pooled: a statement
+// is sealed once and opened by every consumer, and a fresh state of this
+// size per event was a good part of the cost.
+type work struct {
+	s sealer
+	w walker
+}
+
+var works = sync.Pool{New: func() any {
+	k := new(work)
+	k.s.used = len(k.s.nonces)
+	return k
+}}
+
+func getWork(ctx context.Context, keys Keys, e event.Event) *work {
+	k := works.Get().(*work)
+	s := &k.s
+	s.ctx, s.keys, s.tenant, s.id, s.t = ctx, keys, e.Tenant, e.ID, e.Time
 	s.learners, s.kids, s.ad, s.buf = s.learnersArr[:0], s.kidsArr[:0], s.adArr[:0], s.bufArr[:0]
-	return s
+	k.w = walker{sealer: s}
+	return k
+}
+
+// release returns k to the pool holding nothing of the event: no key,
+// no plaintext. The unused nonces stay: they were never used.
+func (k *work) release() {
+	s := &k.s
+	clear(s.learnersArr[:])
+	clear(s.kidsArr[:])
+	clear(s.bufArr[:])
+	s.ctx, s.keys, s.learners, s.kids, s.ad, s.buf = nil, nil, nil, nil, nil, nil
+	k.w = walker{}
+	works.Put(k)
 }
 
 // keyFor returns the data key of learner for this event.
