@@ -104,6 +104,13 @@ var policy = map[string]rule{
 // type; an activity profile write among them is left clear.
 func Personal(eventType string) bool { return policy[eventType] != notPersonal }
 
+// Sealed reports whether e is marked sealed (it carries ExtSealed), so
+// that OpenEvent has something to open.
+func Sealed(e event.Event) bool {
+	_, ok := e.Extensions[ExtSealed]
+	return ok
+}
+
 // errField names the field of a sealed event at fault and the rule it
 // broke. It is an event.FieldError, so event.IsRejected holds and a
 // consumer dead-letters the event.
@@ -128,7 +135,7 @@ func SealEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, erro
 	if r == notPersonal {
 		return e, nil
 	}
-	if _, done := e.Extensions[ExtSealed]; done {
+	if Sealed(e) {
 		return e, nil
 	}
 	learner := e.Key

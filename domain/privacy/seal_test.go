@@ -229,10 +229,21 @@ func TestSealOpenStatements(t *testing.T) {
 					t.Errorf("sealed data lost clear %s: %s", clear, s.Data)
 				}
 			}
+			if !Sealed(s) || Sealed(orig) {
+				t.Errorf("Sealed: %v for the sealed event, %v for the original", Sealed(s), Sealed(orig))
+			}
+			// Signed after sealing: the signature covers the ciphertext
+			// and the pseudonym.
+			signing := []byte("0123456789abcdef0123456789abcdef")
+			s = event.Sign(s, signing)
+			if err := event.Verify(s, signing); err != nil {
+				t.Fatal(err)
+			}
 			o, err := OpenEvent(ctx, s, keys)
 			if err != nil {
 				t.Fatal(err)
 			}
+			o.Signature = ""
 			if !bytes.Equal(o.Data, orig.Data) {
 				t.Errorf("opened data differs\n got %s\nwant %s", o.Data, orig.Data)
 			}
