@@ -62,8 +62,9 @@ func startAdaptive(rt *runtime, roles map[string]bool) error {
 	if source == "" {
 		source = "http://" + rt.cfg.httpAddr
 	}
+	names, _ := pseudonymsOf(rt) // none: erasures park in the DLQ
 	model, err := streams.NewAdaptive(streams.AdaptiveConfig{Catalog: catalog, Checkpoints: ckpts,
-		Publisher: streams.EventPublisher{Publisher: rt.pub}, Source: source, Logger: rt.log})
+		Publisher: streams.EventPublisher{Publisher: rt.pub}, Source: source, Pseudonyms: names, Logger: rt.log})
 	if err != nil {
 		return err
 	}

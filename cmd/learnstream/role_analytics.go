@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/learnstream/learnstream/analytics"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/streams"
 )
 
@@ -69,6 +70,9 @@ var analyticsSchemaAttempts = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help: "Attempts of the analytics role to reach ClickHouse and apply the schema migrations, by result.",
 }, []string{"result"})
 
+// analyticsConsumer names the analytics sink in erasure answers.
+const analyticsConsumer = "analytics"
+
 func startAnalytics(rt *runtime, roles map[string]bool) error {
 	if !roles["analytics"] {
 		return nil
@@ -90,8 +94,13 @@ func startAnalytics(rt *runtime, roles map[string]bool) error {
 			return // shutting down before ClickHouse was ever reachable
 		}
 		defer w.Close()
+		pub := streams.EventPublisher{Publisher: rt.pub}
 		sink := analytics.NewSink(analytics.SinkConfig{Encoder: enc, Writer: w,
-			Batch: analytics.BatcherConfig{MaxRows: cfg.batchRows}, Logger: log})
+			Batch: analytics.BatcherConfig{MaxRows: cfg.batchRows}, Logger: log,
+			// The answer goes out after the deletes and before the offsets.
+			OnErasure: func(ctx context.Context, tenant string, le privacy.LearnerErased, removed map[string]int64) error {
+				return streams.AnswerErasure(ctx, pub, rt.source(), tenant, analyticsConsumer, le, removed)
+			}})
 		c := &streams.BatchConsumer{Name: "analytics", Brokers: rt.brokers, Group: rt.cfg.groupPrefix + "-analytics",
 			Topics:  []string{streams.TopicStatements, streams.TopicRecommendations, streams.TopicAdaptive, streams.TopicCatalog},
 			Handler: sink, DLQ: rt.pub, MaxBatch: cfg.batchRows, MaxWait: cfg.flushInterval, MaxMessageBytes: rt.maxMessageBytes,
@@ -115,6 +124,14 @@ func analyticsEncoder(rt *runtime, cfg analyticsConfig) (*analytics.Encoder, err
 	if !cfg.pseudonymize {
 		rt.log.Warn("analytics: pseudonymisation is off (--analytics-pseudonymize=false): learner keys and names are stored as sent")
 		return analytics.NewEncoder(analytics.NoPseudonymization()), nil
+	}
+	// The privacy pseudonyms, when the install has them: a LearnerErased
+	// names the learner by them, and the sink deletes by them.
+	if names, err := pseudonymsOf(rt); err == nil {
+		if cfg.pseudonymSecret != "" {
+			rt.log.Warn("analytics: --analytics-pseudonym-secret is not used: learners are stored under their privacy pseudonyms")
+		}
+		return analytics.NewEncoder(analytics.NewPrivacyPseudonymizer(names)), nil
 	}
 	secret := []byte(cfg.pseudonymSecret)
 	if len(secret) == 0 {

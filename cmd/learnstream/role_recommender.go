@@ -84,8 +84,9 @@ func startRecommender(rt *runtime, roles map[string]bool) error {
 	if err != nil {
 		return err
 	}
+	names, _ := pseudonymsOf(rt) // none: erasures park in the DLQ
 	rec, err := streams.NewRecommender(streams.RecommenderConfig{Catalog: catalog, Checkpoints: ckpts, Publisher: pub,
-		Mastery: rt.mastery, Success: rt.mastery, Source: source, Share: true, Logger: rt.log})
+		Mastery: rt.mastery, Success: rt.mastery, Source: source, Share: true, Pseudonyms: names, Logger: rt.log})
 	if err != nil {
 		return err
 	}

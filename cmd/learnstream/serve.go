@@ -375,6 +375,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		rt.vault, rt.pseudonyms, rt.monthKeys = vault, vault, vault
 	}
 	defer func() { cleanups = append(cleanups, rt.cleanups...) }()
+	// Projections find an erased learner by pseudonym (projections
+	// privacy.go); without a signing key there are none, and an erasure
+	// parks in the DLQ instead of passing unapplied.
+	if names, err := pseudonymsOf(rt); err == nil {
+		store.SetPseudonyms(names)
+	}
 	project := rt.project
 
 	waiters := projections.NewWaiters()
