@@ -266,7 +266,7 @@ func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, verify *verifi
 	}
 	dead := toKafka(DLQ(m.Topic), msg)
 	dead.Headers = append(dead.Headers,
-		kafka.Header{Key: event.HeaderDLQReason, Value: []byte(err.Error())},
+		kafka.Header{Key: event.HeaderDLQReason, Value: []byte(event.RedactReason(err.Error()))},
 		kafka.Header{Key: "dlq_topic", Value: []byte(m.Topic)},
 		kafka.Header{Key: "dlq_partition", Value: fmt.Appendf(nil, "%d", m.Partition)},
 		kafka.Header{Key: "dlq_offset", Value: fmt.Appendf(nil, "%d", m.Offset)},

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/privacy"
 )
 
 // DeadLetter is one record parked in a DLQ.
@@ -26,7 +27,12 @@ type DeadLetter struct {
 	SourceTopic     string    `json:"source_topic"`
 	SourcePartition int       `json:"source_partition"`
 	SourceOffset    int64     `json:"source_offset"`
-	Value           []byte    `json:"value"`
+	Tenant          string    `json:"tenant,omitempty"`
+	// Erased says the record is of a learner who was erased: its value
+	// is not shown (sealed under destroyed keys, it could not be read) and
+	// it is never replayed.
+	Erased bool   `json:"erased,omitempty"`
+	Value  []byte `json:"value,omitempty"`
 }
 
 func deadLetter(m kafka.Message) DeadLetter {
@@ -49,6 +55,8 @@ func deadLetter(m kafka.Message) DeadLetter {
 			d.EventID = v
 		case event.HeaderType:
 			d.Type = v
+		case event.HeaderTenant:
+			d.Tenant = v
 		}
 	}
 	if d.SourceTopic == "" {
@@ -57,8 +65,13 @@ func deadLetter(m kafka.Message) DeadLetter {
 	return d
 }
 
-// ListDLQ returns up to limit records of the DLQ of topic, oldest first.
+// ListDLQ returns up to limit records of the DLQ of topic, oldest first;
+// those of erased learners without their value.
 func ListDLQ(ctx context.Context, brokers []string, topic string, limit int) ([]DeadLetter, error) {
+	erased, err := ErasedLearners(ctx, brokers)
+	if err != nil {
+		return nil, err
+	}
 	dlq := DLQ(topic)
 	ends, err := EndOffsets(ctx, brokers, dlq)
 	if err != nil {
@@ -77,7 +90,11 @@ func ListDLQ(ctx context.Context, brokers []string, topic string, limit int) ([]
 				r.Close()
 				return nil, fmt.Errorf("read %s/%d: %w", dlq, p, err)
 			}
-			out = append(out, deadLetter(m))
+			d := deadLetter(m)
+			if erased.Has(d.Tenant, d.Key) {
+				d.Erased, d.Value = true, nil
+			}
+			out = append(out, d)
 			if m.Offset+1 >= end {
 				break
 			}
@@ -93,12 +110,17 @@ const DLQReplayGroup = "learnstream-dlq-replay"
 
 // ReplayDLQ sends the DLQ records of topic that were not replayed before
 // back to their source topic (same key, headers without the dlq_ ones), for
-// consumers that were fixed to apply them. It returns how many it sent.
-func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publisher) (int, error) {
+// consumers that were fixed to apply them. It returns how many it sent;
+// those of erased learners it passes over (skipped), never sending them.
+func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publisher) (sent, skipped int, err error) {
+	erased, err := ErasedLearners(ctx, brokers)
+	if err != nil {
+		return 0, 0, err
+	}
 	dlq := DLQ(topic)
 	ends, err := EndOffsets(ctx, brokers, dlq)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: dlq, GroupID: DLQReplayGroup,
 		StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond, CommitInterval: 0, Dialer: Dialer(brokers)})
@@ -111,7 +133,7 @@ func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publish
 	}
 	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: DLQReplayGroup, Topics: map[string][]int{dlq: parts}})
 	if err != nil {
-		return 0, fmt.Errorf("offsets of %s: %w", DLQReplayGroup, err)
+		return 0, 0, fmt.Errorf("offsets of %s: %w", DLQReplayGroup, err)
 	}
 	// A partition the group never committed is absent or -1: nothing of
 	// it was replayed yet.
@@ -125,15 +147,21 @@ func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publish
 	for p, end := range ends {
 		left += int(max(end-next[p], 0))
 	}
-	sent := 0
-	for sent < left {
+	for sent+skipped < left {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
-			return sent, fmt.Errorf("read %s: %w", dlq, err)
+			return sent, skipped, fmt.Errorf("read %s: %w", dlq, err)
 		}
 		d := deadLetter(m)
+		if erased.Has(d.Tenant, d.Key) {
+			if err := r.CommitMessages(ctx, m); err != nil {
+				return sent, skipped, fmt.Errorf("commit %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
+			}
+			skipped++
+			continue
+		}
 		if d.SourceTopic == "" {
-			return sent, errors.New("dead letter without a source topic")
+			return sent, skipped, errors.New("dead letter without a source topic")
 		}
 		out := kafka.Message{Topic: d.SourceTopic, Key: m.Key, Value: m.Value}
 		for _, h := range m.Headers {
@@ -142,12 +170,102 @@ func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publish
 			}
 		}
 		if err := pub.w.WriteMessages(ctx, out); err != nil {
-			return sent, fmt.Errorf("republish %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
+			return sent, skipped, fmt.Errorf("republish %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
 		}
 		if err := r.CommitMessages(ctx, m); err != nil {
-			return sent, fmt.Errorf("commit %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
+			return sent, skipped, fmt.Errorf("commit %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
 		}
 		sent++
 	}
-	return sent, nil
+	return sent, skipped, nil
+}
+
+// Erased is a set of erased learners: tenant and pseudonym.
+type Erased map[string]bool
+
+// Has reports whether the record key key of tenant is an erased learner's
+// pseudonym.
+func (e Erased) Has(tenant, key string) bool { return e[tenant+"\x00"+key] }
+
+// ErasedLearners reads the erasures recorded on the privacy topic (an
+// install without it has none).
+func ErasedLearners(ctx context.Context, brokers []string) (Erased, error) {
+	out := Erased{}
+	ends, err := EndOffsets(ctx, brokers, TopicPrivacy)
+	if err != nil {
+		if errors.Is(err, kafka.UnknownTopicOrPartition) {
+			return out, nil
+		}
+		return nil, fmt.Errorf("erasures on %s: %w", TopicPrivacy, err)
+	}
+	err = scanTopic(ctx, brokers, TopicPrivacy, ends, func(m kafka.Message) {
+		var typ, tenant string
+		for _, h := range m.Headers {
+			switch h.Key {
+			case event.HeaderType:
+				typ = string(h.Value)
+			case event.HeaderTenant:
+				tenant = string(h.Value)
+			}
+		}
+		// The request is recorded before the keys go: from it on, the
+		// learner's records are as good as unreadable.
+		if (typ == privacy.TypeErasureRequested || typ == privacy.TypeLearnerErased) && privacy.IsPseudonym(string(m.Key)) {
+			out[tenant+"\x00"+string(m.Key)] = true
+		}
+	})
+	return out, err
+}
+
+// scanTopic passes every record of topic up to ends to fn.
+func scanTopic(ctx context.Context, brokers []string, topic string, ends map[int]int64, fn func(kafka.Message)) error {
+	for p, end := range ends {
+		if end == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 200 * time.Millisecond, Dialer: Dialer(brokers)})
+		r.SetOffset(kafka.FirstOffset)
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				return fmt.Errorf("read %s/%d: %w", topic, p, err)
+			}
+			fn(m)
+			if m.Offset+1 >= end {
+				break
+			}
+		}
+		r.Close()
+	}
+	return nil
+}
+
+// DeadLetterTopics are the topics whose DLQs may hold learner records.
+var DeadLetterTopics = []string{TopicStatements, TopicDocuments, TopicCatalog, TopicRecommendations, TopicAdaptive}
+
+// CountDeadLetters counts the dead letters of the learner with pseudonym
+// in tenant across the DLQs of DeadLetterTopics: what an erasure purged
+// there (sealed under the destroyed keys, they can no longer be read, and
+// the tools skip them).
+func CountDeadLetters(ctx context.Context, brokers []string, tenant, pseudonym string) (int64, error) {
+	var n int64
+	for _, topic := range DeadLetterTopics {
+		ends, err := EndOffsets(ctx, brokers, DLQ(topic))
+		if errors.Is(err, kafka.UnknownTopicOrPartition) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		err = scanTopic(ctx, brokers, DLQ(topic), ends, func(m kafka.Message) {
+			if d := deadLetter(m); d.Key == pseudonym && d.Tenant == tenant {
+				n++
+			}
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }

@@ -114,7 +114,7 @@ func (c *Consumer) park(ctx context.Context, pos Position, m *message.Message, e
 			dead.Metadata.Set(k, v)
 		}
 	}
-	dead.Metadata.Set(event.HeaderDLQReason, err.Error())
+	dead.Metadata.Set(event.HeaderDLQReason, event.RedactReason(err.Error()))
 	dead.Metadata.Set("dlq_topic", pos.Topic)
 	dead.Metadata.Set("dlq_partition", fmt.Sprint(pos.Partition))
 	dead.Metadata.Set("dlq_offset", fmt.Sprint(pos.Offset))

@@ -85,11 +85,14 @@ func runDLQReplay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer pub.Close()
-	n, err := streams.ReplayDLQ(ctx, d.brokers(), d.topic, pub)
+	n, skipped, err := streams.ReplayDLQ(ctx, d.brokers(), d.topic, pub)
 	if err != nil {
-		return fmt.Errorf("replayed %d record(s), then: %w", n, err)
+		return fmt.Errorf("replayed %d record(s), skipped %d of erased learners, then: %w", n, skipped, err)
 	}
 	fmt.Fprintf(stdout, "replayed %d record(s) from %s to %s\n", n, streams.DLQ(d.topic), d.topic)
+	if skipped > 0 {
+		fmt.Fprintf(stdout, "skipped %d record(s) of erased learners: erased, never replayed\n", skipped)
+	}
 	return nil
 }
 
@@ -126,8 +129,13 @@ func runDLQList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "OFFSET\tTIME\tSOURCE\tCONSUMER\tEVENT\tREASON")
 	for _, d := range dls {
+		reason := d.Reason
+		if d.Erased {
+			// The learner is erased: nothing of the record is shown.
+			reason = "erased"
+		}
 		fmt.Fprintf(tw, "%d/%d\t%s\t%s/%d@%d\t%s\t%s\t%s\n", d.Partition, d.Offset, d.Time.UTC().Format("2006-01-02T15:04:05Z"),
-			d.SourceTopic, d.SourcePartition, d.SourceOffset, d.Consumer, d.EventID, d.Reason)
+			d.SourceTopic, d.SourcePartition, d.SourceOffset, d.Consumer, d.EventID, reason)
 	}
 	fmt.Fprintf(tw, "%d record(s)\n", len(dls))
 	return tw.Flush()

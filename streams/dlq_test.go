@@ -1,0 +1,95 @@
+package streams_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/privacy"
+	"github.com/learnstream/learnstream/streams"
+	"github.com/learnstream/learnstream/streams/kafkatest"
+)
+
+// Dead letters of an erased learner are listed as erased, without their
+// value, never replayed, and counted for the erasure's answer.
+func TestDeadLettersOfErasedLearners(t *testing.T) {
+	c := kafkatest.Embedded(t)
+	ctx := context.Background()
+	if err := streams.EnsureTopics(ctx, c.Brokers, []streams.TopicSpec{
+		{Name: streams.TopicStatements, Partitions: 2, Replication: 1}, {Name: streams.DLQ(streams.TopicStatements), Partitions: 2, Replication: 1},
+		{Name: streams.TopicPrivacy, Partitions: 2, Replication: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	erased, kept := forgetSecret.Pseudonym("t1", "mbox:mailto:gone@example.com"), forgetSecret.Pseudonym("t1", "mbox:mailto:stays@example.com")
+	pub, err := streams.NewPublisher(streams.PublisherConfig{Brokers: c.Brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	dead := func(i int, tenant, key string) {
+		e, err := event.New(fmt.Sprintf("d%d", i), event.TypeStatementStored, "test", tenant, key, time.Now(), []byte(`{"sealed":"…"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := streams.NewMessage(e)
+		m.Metadata.Set(event.HeaderDLQReason, "data: rejected")
+		m.Metadata.Set("dlq_topic", streams.TopicStatements)
+		if err := pub.Publish(streams.DLQ(streams.TopicStatements), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead(1, "t1", erased)
+	dead(2, "t1", kept)
+	dead(3, "t1", erased)
+	dead(4, "t2", erased) // the same key in another tenant is another learner
+	b, _ := json.Marshal(privacy.ErasureRequested{Erasure: "er1", Pseudonym: erased, Tenant: "t1", Reason: "request"})
+	req, err := event.New("er1", privacy.TypeErasureRequested, "test", "t1", erased, time.Now(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(streams.TopicPrivacy, streams.NewMessage(req)); err != nil {
+		t.Fatal(err)
+	}
+
+	dls, err := streams.ListDLQ(ctx, c.Brokers, streams.TopicStatements, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, d := range dls {
+		got[d.EventID] = d.Erased
+		if d.Erased != (d.Value == nil) {
+			t.Errorf("%s: erased %v with a value of %d bytes", d.EventID, d.Erased, len(d.Value))
+		}
+	}
+	want := map[string]bool{"d1": true, "d2": false, "d3": true, "d4": false}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("listed erased %v, want %v", got, want)
+	}
+	for _, tc := range []struct {
+		tenant, pseudonym string
+		want              int64
+	}{{"t1", erased, 2}, {"t1", kept, 1}, {"t2", erased, 1}, {"t3", erased, 0}} {
+		if n, err := streams.CountDeadLetters(ctx, c.Brokers, tc.tenant, tc.pseudonym); err != nil || n != tc.want {
+			t.Errorf("CountDeadLetters(%s, %s) = %d, %v; want %d", tc.tenant, tc.pseudonym, n, err, tc.want)
+		}
+	}
+	sent, skipped, err := streams.ReplayDLQ(ctx, c.Brokers, streams.TopicStatements, pub)
+	if err != nil || sent != 2 || skipped != 2 {
+		t.Fatalf("replay sent %d, skipped %d (%v); want 2 and 2", sent, skipped, err)
+	}
+	ends, err := streams.EndOffsets(ctx, c.Brokers, streams.TopicStatements)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, e := range ends {
+		n += e
+	}
+	if n != 2 {
+		t.Errorf("%d records replayed to the source topic, want 2", n)
+	}
+}
