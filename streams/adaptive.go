@@ -594,9 +594,8 @@ func (a *Adaptive) checkpoint(ctx context.Context) error {
 // forget applies a LearnerErased: the learner's ability, mastery, counts
 // and recency go from every model of the tenant, with their events not yet
 // published, and their key from the model's index. Item difficulties and
-// the predictor's weights stay (docs/privacy.md). The adaptive topic is
-// not compacted: what was published of the learner is sealed under their
-// destroyed keys.
+// the predictor's weights stay (docs/privacy.md). What was published of
+// the learner on the adaptive topic is sealed under their destroyed keys.
 func (a *Adaptive) forget(e event.Event) error {
 	le, err := projections.DecodeLearnerErased(e)
 	if err != nil {
@@ -606,6 +605,7 @@ func (a *Adaptive) forget(e event.Event) error {
 		return errNoPseudonyms
 	}
 	removed := map[string]int64{"learner_states": 0, "unpublished_events": 0}
+	found := false
 	for _, ps := range a.models.parts {
 		tm := ps.tenants[e.Tenant]
 		if tm == nil {
@@ -629,6 +629,14 @@ func (a *Adaptive) forget(e event.Event) error {
 		var n int
 		a.outbox, _, n = dropLearnerEvents(a.outbox, nil, e.Tenant, learner)
 		removed["unpublished_events"] += int64(n)
+		found = true
+	}
+	if found {
+		// Events of the learner this consumer published after the
+		// erasure's record on the adaptive topic (learned before it met
+		// the erasure) are followed by the record again, so that the
+		// read models delete them too.
+		a.outbox = append(a.outbox, e)
 	}
 	a.answers = append(a.answers, modelAnswer{tenant: e.Tenant, a: privacy.ErasureApplied{Erasure: le.Erasure,
 		Consumer: AdaptiveConsumer, Pseudonym: le.Pseudonym, Removed: removed, At: time.Now().UTC()}})
