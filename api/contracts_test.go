@@ -55,7 +55,8 @@ func fullServer(t *testing.T) *api.Server {
 		Modules: []api.Module{cat, &api.RecommendModule{Recommendations: &projections.Recommendations{}, Feed: nopFeed{}},
 			&api.AdaptiveModule{}, &api.PackagesModule{Store: pkgs, Catalog: cat}, &api.PlayerModule{Packages: pkgs, Dir: t.TempDir()},
 			&api.PrivacyModule{Access: &projections.AccessAudit{}, Consents: &projections.Consents{}, Retention: &projections.Retention{},
-				Export: true, Pseudonyms: privacy.Secret("s")}},
+				Export: true, Pseudonyms: privacy.Secret("s")},
+			&api.WebhooksModule{}},
 	})
 }
 

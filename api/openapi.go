@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/learnstream/learnstream/domain/event/schema"
+	"github.com/learnstream/learnstream/domain/webhook"
 )
 
 // The OpenAPI document is built from a table of operations rather than
@@ -240,6 +241,41 @@ func apiOps() []apiOp {
 		headers: []string{"Authorization"}, query: documentQueryParams,
 		responses: with(xapiErrors, map[string]obj{"200": anyBody})})
 
+	// Webhooks and statement forwarding.
+	wh := []string{"all", "webhooks"}
+	ops = append(ops,
+		apiOp{method: "POST", path: "/v1/webhooks", tag: "webhooks", summary: "Register a webhook (signed deliveries of matching events) or an xapi-forward subscription (statements posted to another LRS); the answer shows the signing secret, once.", scopes: wh,
+			request:   jsonBody(ref("WebhookRequest")),
+			responses: with(v1Errors, map[string]obj{"201": jsonBody(ref("Webhook"))})},
+		apiOp{method: "GET", path: "/v1/webhooks", tag: "webhooks", summary: "The tenant's subscriptions.", scopes: wh,
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"webhooks"}, obj{"webhooks": arrayOf(ref("Webhook"))}))})},
+		apiOp{method: "GET", path: "/v1/webhooks/{id}", tag: "webhooks", summary: "One subscription (another tenant's answers 404).", scopes: wh,
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("Webhook"))})},
+		apiOp{method: "PATCH", path: "/v1/webhooks/{id}", tag: "webhooks", summary: "Change a subscription's URL, filter, description or credentials, or pause and resume it (paused: deliveries wait, nothing is dropped).", scopes: wh,
+			request:   jsonBody(ref("WebhookRequest")),
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("Webhook"))})},
+		apiOp{method: "DELETE", path: "/v1/webhooks/{id}", tag: "webhooks", summary: "Delete a subscription with its queued deliveries and dead letters.", scopes: wh,
+			responses: with(v1Errors, map[string]obj{"204": nil})},
+		apiOp{method: "POST", path: "/v1/webhooks/{id}/ping", tag: "webhooks", summary: "Send a signed learnstream.webhook.ping.v1 message once (xapi-forward: GET the target LRS's about with its credentials) and answer how the receiver answered.", scopes: wh,
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"delivered", "status", "duration_ms"}, obj{
+				"delivered": obj{"type": "boolean"}, "status": obj{"type": "integer"}, "duration_ms": obj{"type": "integer"}, "error": str}))})},
+		apiOp{method: "POST", path: "/v1/webhooks/{id}/secret/rotate", tag: "webhooks", summary: "Make a new signing secret current; the old one keeps signing (both signatures are sent) for the overlap (default 24h).", scopes: wh,
+			request:   jsonBody(object(nil, obj{"overlap": obj{"type": "string", "description": "a duration such as 24h, at most 168h"}, "secret": obj{"type": "string", "pattern": "^whsec_"}})),
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("Webhook"))})},
+		apiOp{method: "POST", path: "/v1/webhooks/{id}/replay", tag: "webhooks", summary: "Deliver again every matching event since a time, from the log, with the same webhook-id as before.", scopes: wh,
+			request:   jsonBody(object([]string{"since"}, obj{"since": obj{"type": "string", "format": "date-time"}})),
+			responses: with(v1Errors, map[string]obj{"202": jsonBody(object([]string{"id", "since"}, obj{"id": str, "since": obj{"type": "string", "format": "date-time"}}))})},
+		apiOp{method: "GET", path: "/v1/webhooks/{id}/dead-letters", tag: "webhooks", summary: "Messages that used up their attempts, oldest first (this process's, when it runs the webhooks role); next pages the rest.", scopes: wh,
+			query:     []string{"limit", "after"},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"dead_letters"}, obj{"dead_letters": arrayOf(ref("DeadLetter")), "next": str}))})},
+		apiOp{method: "POST", path: "/v1/webhooks/{id}/dead-letters/redeliver", tag: "webhooks", summary: "Queue dead letters again (ids, or all without a body), attempts reset, same webhook-id.", scopes: wh,
+			request:   jsonBody(object(nil, obj{"ids": arrayOf(str)})),
+			responses: with(v1Errors, map[string]obj{"202": jsonBody(object([]string{"redelivering"}, obj{"redelivering": obj{"type": "integer"}}))})},
+		apiOp{method: "DELETE", path: "/v1/webhooks/{id}/dead-letters", tag: "webhooks", summary: "Delete dead letters (ids, or all without a body).", scopes: wh,
+			request:   jsonBody(object(nil, obj{"ids": arrayOf(str)})),
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"deleted"}, obj{"deleted": obj{"type": "integer"}}))})},
+	)
+
 	docs := []struct {
 		path        string
 		what        string
@@ -384,6 +420,33 @@ func componentSchemas() (obj, error) {
 		"files": obj{"type": "integer"}, "bytes": obj{"type": "integer"}, "url": str, "catalog": obj{"type": "object"}})
 	out["Registration"] = object([]string{"registration", "package", "unit", "activity", "launch"}, obj{
 		"registration": str, "package": str, "unit": str, "activity": str, "launch": str, "session": str})
+	filter := object(nil, obj{
+		"types":      obj{"type": "array", "items": obj{"enum": webhook.Types()}, "description": "event types (empty: every type a webhook can receive; xapi-forward: statements)"},
+		"learners":   obj{"type": "array", "items": str, "description": "learner keys, mailto: IRIs or e-mail addresses"},
+		"activities": obj{"type": "array", "items": str, "description": "activity IRIs (a statement's object, a decision's item)"},
+		"verbs":      obj{"type": "array", "items": str, "description": "verb IRIs (statements)"}})
+	filter["additionalProperties"] = false
+	out["WebhookRequest"] = obj{"type": "object", "additionalProperties": false, "properties": obj{
+		"kind":        obj{"enum": []string{webhook.KindWebhook, webhook.KindXAPIForward}},
+		"url":         obj{"type": "string", "format": "uri", "description": "https receiver (or the target LRS's xAPI endpoint); must resolve to public addresses"},
+		"description": str, "filter": filter, "paused": obj{"type": "boolean"},
+		"secret": obj{"type": "string", "pattern": "^whsec_", "description": "a signing secret of your own (POST only; default: generated)"},
+		"auth": obj{"type": "object", "additionalProperties": false, "required": []string{"username", "password"}, "properties": obj{
+			"username": str, "password": str}, "description": "xapi-forward: the target LRS's Basic credentials (stored sealed, never answered)"}}}
+	date := obj{"type": "string", "format": "date-time"}
+	count := obj{"type": "integer", "minimum": 0}
+	out["Webhook"] = object([]string{"id", "kind", "url", "filter", "paused", "created", "updated"}, obj{
+		"id": str, "kind": obj{"enum": []string{webhook.KindWebhook, webhook.KindXAPIForward}}, "url": str, "description": str,
+		"filter": filter, "paused": obj{"type": "boolean"}, "created": date, "updated": date,
+		"secret":                  obj{"type": "string", "description": "the signing secret: in the answers of POST and of rotation only"},
+		"previous_secret_expires": date, "username": str,
+		"replay":       object([]string{"id", "since"}, obj{"id": str, "since": date}),
+		"queued":       count,
+		"dead_letters": count})
+	out["DeadLetter"] = object([]string{"id", "message", "event", "type", "time", "attempts", "dead", "body"}, obj{
+		"id": str, "message": obj{"type": "string", "description": "the webhook-id"}, "event": str, "type": str, "time": date,
+		"attempts": count, "last_status": obj{"type": "integer"}, "last_error": str, "dead": date,
+		"body": obj{"description": "what was sent"}})
 	return out, nil
 }
 
@@ -488,6 +551,7 @@ func OpenAPI() ([]byte, error) {
 			obj{"name": "player", "description": "Routes the browser player and cmi5 AUs call with a launch token."},
 			obj{"name": "privacy", "description": "A learner's access audit, consent and export; the tenant's retention period (docs/privacy.md)."},
 			obj{"name": "admin", "description": "Credentials and read models."},
+			obj{"name": "webhooks", "description": "Webhook and statement-forwarding subscriptions, their dead letters and replays."},
 			obj{"name": "operations", "description": "Health, metrics and the contracts."},
 		},
 		"security": []any{obj{"basic": []any{}}},

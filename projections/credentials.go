@@ -48,11 +48,16 @@ const ScopeOperator = "operator"
 // credential must not be able to export or erase people.
 const ScopePrivacy = "privacy"
 
+// ScopeWebhooks manages the tenant's webhook subscriptions (/v1/webhooks)
+// and nothing else: a credential for the integration team that cannot
+// read or write learning records through the API.
+const ScopeWebhooks = "webhooks"
+
 // Scopes a credential may hold: the xAPI 1.0.3 scopes (Communication,
 // section 4.2), ScopeOperator and ScopePrivacy.
 var Scopes = []string{
 	"all", "all/read", "statements/write", "statements/read", "statements/read/mine",
-	"state", "define", "profile", ScopeOperator, ScopePrivacy,
+	"state", "define", "profile", ScopeOperator, ScopePrivacy, ScopeWebhooks,
 }
 
 // Credential is an HTTP Basic key/secret pair. Only a salted PBKDF2 hash of

@@ -138,6 +138,16 @@ func (p *Projection) View(fn func(txn *badger.Txn, sp Space) error) error {
 	return p.store.db.View(func(txn *badger.Txn) error { return fn(txn, sp) })
 }
 
+// Update runs fn in a read-write transaction over the live generation:
+// for state a consumer changes beside its events, such as a delivery queue
+// whose head is removed once delivered.
+func (p *Projection) Update(fn func(txn *badger.Txn, sp Space) error) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	sp := p.live
+	return p.store.db.Update(func(txn *badger.Txn) error { return fn(txn, sp) })
+}
+
 // CountKeys counts the live generation's keys under the prefix of parts
 // (keys only: values stay on disk).
 func (p *Projection) CountKeys(parts ...string) (int, error) {

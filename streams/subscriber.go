@@ -36,6 +36,12 @@ type SubscriberConfig struct {
 	Group string
 	// Offsets, when set, decides where each assigned partition starts.
 	Offsets OffsetStore
+	// ResumeFromGroup starts a partition Offsets has no state for at the
+	// group's committed offset (where its previous owner got to) instead
+	// of the log's beginning: for consumers whose effect goes outside the
+	// process (webhook deliveries), a partition moving to another member
+	// must not be done again from the start.
+	ResumeFromGroup bool
 	// SessionTimeout is how long the group waits for a silent member before
 	// giving its partitions to others.
 	SessionTimeout time.Duration
@@ -269,9 +275,12 @@ func (s *Subscriber) consumePartition(ctx context.Context, topic string, partiti
 		for {
 			off, ok, err := s.cfg.Offsets.NextOffset(ctx, topic, partition)
 			if err == nil {
-				if ok {
+				switch {
+				case ok:
 					start = off
-				} else {
+				case s.cfg.ResumeFromGroup && gen != nil:
+					// start stays the group's committed offset.
+				default:
 					start = kafka.FirstOffset
 				}
 				break

@@ -29,6 +29,9 @@ const (
 	TopicPrivacy = privacy.TopicPrivacy
 	// TopicAudit records every read of a learner's data through the API.
 	TopicAudit = privacy.TopicAudit
+	// TopicWebhooks holds the webhook subscriptions (secrets sealed),
+	// keyed by subscription id: every process reads all of it.
+	TopicWebhooks = "learnstream.webhooks.v1"
 )
 
 // DLQ returns the dead-letter topic of topic.
@@ -89,6 +92,7 @@ func DefaultTopics(partitions, replication int) []TopicSpec {
 		{TopicCredentials, true},
 		{TopicPrivacy, false},
 		{TopicAudit, false},
+		{TopicWebhooks, true},
 	} {
 		specs = append(specs,
 			TopicSpec{Name: t.name, Partitions: partitions, Replication: replication, Compact: t.compact},
@@ -99,7 +103,8 @@ func DefaultTopics(partitions, replication int) []TopicSpec {
 }
 
 // UncompactTruth turns compaction off for the compacted topics that hold
-// what nothing else can rebuild (the catalog, the credentials), keeping
+// what nothing else can rebuild (the catalog, the credentials, the webhook
+// subscriptions), keeping
 // every record of them instead (retention.ms=-1): for the embedded broker,
 // whose cleaner rewrites a compacted partition in place (a crash during
 // the rewrite would lose it). Topics of derived state (recommendations,
@@ -107,7 +112,7 @@ func DefaultTopics(partitions, replication int) []TopicSpec {
 // Idempotent; the topics must exist.
 func UncompactTruth(ctx context.Context, brokers []string) error {
 	req := &kafka.IncrementalAlterConfigsRequest{}
-	for _, t := range []string{TopicCatalog, TopicCredentials} {
+	for _, t := range []string{TopicCatalog, TopicCredentials, TopicWebhooks} {
 		req.Resources = append(req.Resources, kafka.IncrementalAlterConfigsRequestResource{
 			ResourceType: kafka.ResourceTypeTopic, ResourceName: t,
 			Configs: []kafka.IncrementalAlterConfigsRequestConfig{
@@ -117,7 +122,7 @@ func UncompactTruth(ctx context.Context, brokers []string) error {
 	}
 	resp, err := newClient(brokers, 30*time.Second).IncrementalAlterConfigs(ctx, req)
 	if err != nil {
-		return fmt.Errorf("keep the catalog and credentials topics uncompacted: %w", err)
+		return fmt.Errorf("keep the catalog, credentials and webhooks topics uncompacted: %w", err)
 	}
 	var errs []error
 	for _, r := range resp.Resources {

@@ -190,6 +190,7 @@ func TestContractListsEveryTypeAndTopicTheCodeWrites(t *testing.T) {
 		projections.TypeRecommendationsUpdated, projections.TypeMasteryUpdated, projections.TypeDifficultyAdjusted,
 		projections.TypeCredentialPut, projections.TypeCredentialRevoked, streams.TypeItemFactors,
 		privacy.TypeConsentSet, privacy.TypeRetentionSet, privacy.TypeRetentionApplied, privacy.TypeAccessRecorded,
+		projections.TypeWebhookPut, projections.TypeWebhookDeleted,
 	}
 	for _, typ := range types {
 		if _, ok := schema.Lookup(typ); !ok {
@@ -200,7 +201,7 @@ func TestContractListsEveryTypeAndTopicTheCodeWrites(t *testing.T) {
 		t.Errorf("the code writes %d event types, the contract lists %d", len(types), len(schema.Events))
 	}
 	topics := []string{streams.TopicStatements, streams.TopicDocuments, streams.TopicCatalog, streams.TopicRecommendations,
-		streams.TopicAdaptive, streams.TopicCredentials, streams.TopicItemFactors, streams.TopicPrivacy, streams.TopicAudit}
+		streams.TopicAdaptive, streams.TopicCredentials, streams.TopicItemFactors, streams.TopicPrivacy, streams.TopicAudit, streams.TopicWebhooks}
 	for _, tp := range topics {
 		if !slices.ContainsFunc(schema.Topics, func(s schema.Topic) bool { return s.Name == tp }) {
 			t.Errorf("topic %s is written by the code but not in domain/event/schema.Topics", tp)

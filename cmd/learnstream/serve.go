@@ -26,7 +26,7 @@ func init() {
 }
 
 // roles a process can take.
-var allRoles = []string{"api", "projector", "recommender", "adaptive", "analytics", "retention"}
+var allRoles = []string{"api", "projector", "recommender", "adaptive", "analytics", "retention", "webhooks"}
 
 type serveConfig struct {
 	dataDir            string
@@ -56,6 +56,7 @@ type serveConfig struct {
 	privacy            privacyConfig
 	analyticsConfig
 	contentConfig
+	webhooksConfig
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -87,6 +88,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	c.analyticsConfig.flags(fs)
 	c.contentConfig.flags(fs)
 	c.privacy.flags(fs)
+	c.webhooksConfig.flags(fs)
 }
 
 func (c *serveConfig) validate() error {
@@ -148,6 +150,7 @@ func (c *serveConfig) validate() error {
 	errs = append(errs, c.security.validate(c.kafka != "")...)
 	errs = append(errs, c.analyticsConfig.validate()...)
 	errs = append(errs, c.contentConfig.validate()...)
+	errs = append(errs, c.webhooksConfig.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -69,6 +69,8 @@ var Topics = []Topic{
 		Summary: "Privacy decisions: erasure requests and receipts, retention settings and their application."},
 	{Name: "learnstream.audit.v1", Key: "the pseudonym of the first learner read, or the tenant",
 		Summary: "Every read of a learner's data through the API: who, what, when, whose (pseudonyms); no personal data."},
+	{Name: "learnstream.webhooks.v1", Key: "the subscription id", Compacted: true, Internal: true,
+		Summary: "Webhook and statement-forwarding subscriptions, secrets sealed."},
 }
 
 // Events are every event type learnstream writes.
@@ -96,6 +98,8 @@ var Events = []Event{
 	{Type: "learnstream.privacy.retention.set.v1", Topic: "learnstream.privacy.v1", Summary: "A tenant's retention period set (0 days: kept until erased)."},
 	{Type: "learnstream.privacy.retention.applied.v1", Topic: "learnstream.privacy.v1", Summary: "A tenant's data keys of the months before a date destroyed; also published on every topic with learner events, keyed by the tenant."},
 	{Type: "learnstream.audit.access.recorded.v1", Topic: "learnstream.audit.v1", Summary: "One read of learners' data through the API."},
+	{Type: "learnstream.webhook.subscription.put.v1", Topic: "learnstream.webhooks.v1", Summary: "A webhook or forwarding subscription created or changed (secrets sealed)."},
+	{Type: "learnstream.webhook.subscription.deleted.v1", Topic: "learnstream.webhooks.v1", Tombstone: true, Summary: "A subscription deleted: a tombstone (headers, no value)."},
 }
 
 // DLQHeaders are the headers a dead-letter record carries on top of the
