@@ -66,7 +66,9 @@ func newWebhooksFixture(t *testing.T) (*fixture, *projections.Webhooks) {
 	l.subs = subs
 	f := newFixture(t, func(c *api.Config) {
 		c.Modules = append(c.Modules, &api.WebhooksModule{Store: subs, Resolve: resolver,
-			Ping: func(context.Context, *webhook.Subscription) (int, time.Duration, error) { return 204, time.Millisecond, nil }})
+			Ping: func(context.Context, *webhook.Subscription) (int, time.Duration, error) {
+				return 204, time.Millisecond, nil
+			}})
 	})
 	if _, err := f.creds.Put(context.Background(), "hooks", "hooks-secret", "hooks", "t1", []string{projections.ScopeWebhooks}); err != nil {
 		t.Fatal(err)

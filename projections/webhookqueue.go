@@ -66,6 +66,10 @@ type WebhookQueueConfig struct {
 	// Pseudonyms finds a queued learner's pseudonym for an erasure; nil
 	// matches erasures on the record key only.
 	Pseudonyms privacy.Pseudonyms
+	// Subscriptions reads the subscriptions events are matched against,
+	// before each batch: a subscription the API answered for receives
+	// every event this consumer reads after it.
+	Subscriptions func() ([]webhook.Subscription, error)
 	// Erased, when set, is told what an erasure removed, after the removal
 	// is durable.
 	Erased func(erasure string, removed map[string]int64)
@@ -118,8 +122,21 @@ func NewWebhookQueue(store *Store, cfg WebhookQueueConfig) (*WebhookQueue, error
 }
 
 // SetSubscriptions is the subscriptions events are matched against from
-// now on.
+// now on (without Config.Subscriptions).
 func (q *WebhookQueue) SetSubscriptions(subs []webhook.Subscription) { q.subs.Store(&subs) }
+
+// refresh reads the subscriptions before a batch.
+func (q *WebhookQueue) refresh() error {
+	if q.cfg.Subscriptions == nil {
+		return nil
+	}
+	subs, err := q.cfg.Subscriptions()
+	if err != nil {
+		return event.Transient(fmt.Errorf("webhook deliveries: read subscriptions: %w", err))
+	}
+	q.subs.Store(&subs)
+	return nil
+}
 
 // OnEnqueue sets what is told, after a commit, which subscriptions got new
 // deliveries.
@@ -132,6 +149,9 @@ func (q *WebhookQueue) OnEnqueue(fn func(sub string)) {
 // HandleBatch queues the deliveries of a batch with its offsets, then
 // wakes the subscriptions that got some.
 func (q *WebhookQueue) HandleBatch(ctx context.Context, pos []event.Position, evs []event.Event) (int, error) {
+	if err := q.refresh(); err != nil {
+		return 0, err
+	}
 	n, err := q.Projection.HandleBatch(ctx, pos, evs)
 	q.afterCommit()
 	return n, err
@@ -139,6 +159,9 @@ func (q *WebhookQueue) HandleBatch(ctx context.Context, pos []event.Position, ev
 
 // Handle queues one event's deliveries.
 func (q *WebhookQueue) Handle(ctx context.Context, pos event.Position, e event.Event) error {
+	if err := q.refresh(); err != nil {
+		return err
+	}
 	err := q.Projection.Handle(ctx, pos, e)
 	q.afterCommit()
 	return err

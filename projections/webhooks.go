@@ -249,7 +249,24 @@ func (w *Webhooks) Get(_ context.Context, tenant, id string) (webhook.Subscripti
 
 // List returns the subscriptions of tenant ("" for every tenant), by id,
 // secrets opened.
-func (w *Webhooks) List(_ context.Context, tenant string) ([]webhook.Subscription, error) {
+func (w *Webhooks) List(ctx context.Context, tenant string) ([]webhook.Subscription, error) {
+	out, err := w.sealedList(tenant)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i], err = w.opened(out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Filters returns every subscription as stored, secrets still sealed: what
+// matching events needs, without the cost of opening them.
+func (w *Webhooks) Filters() ([]webhook.Subscription, error) { return w.sealedList("") }
+
+func (w *Webhooks) sealedList(tenant string) ([]webhook.Subscription, error) {
 	var out []webhook.Subscription
 	err := w.View(func(txn *badger.Txn, sp Space) error {
 		opts := badger.DefaultIteratorOptions
@@ -270,11 +287,6 @@ func (w *Webhooks) List(_ context.Context, tenant string) ([]webhook.Subscriptio
 	})
 	if err != nil {
 		return nil, err
-	}
-	for i := range out {
-		if out[i], err = w.opened(out[i]); err != nil {
-			return nil, err
-		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

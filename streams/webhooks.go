@@ -312,6 +312,7 @@ var (
 // projection.
 type WebhookSubscriptions interface {
 	List(ctx context.Context, tenant string) ([]webhook.Subscription, error)
+	Get(ctx context.Context, tenant, id string) (webhook.Subscription, error)
 	Changed() <-chan struct{}
 }
 
@@ -451,7 +452,6 @@ func (d *WebhookDeliverer) sync(ctx context.Context) {
 		d.log.Error("webhooks: read subscriptions", "err", err)
 		return
 	}
-	d.cfg.Queue.SetSubscriptions(subs)
 	seen := map[string]bool{}
 	for _, s := range subs {
 		seen[s.ID] = true
@@ -572,7 +572,16 @@ func (d *WebhookDeliverer) measure() {
 func (d *WebhookDeliverer) runLane(ctx context.Context, g *laneGroup, lane int) {
 	idle := 2 * time.Second
 	for ctx.Err() == nil {
-		sub := g.current()
+		// The subscription as stored now, not as last synced: a pause, a
+		// new URL or a rotated secret the API answered for applies to the
+		// very next attempt.
+		cur := g.current()
+		sub, err := d.cfg.Subscriptions.Get(ctx, cur.Tenant, cur.ID)
+		if err != nil {
+			// Deleted (its lanes stop at the next sync) or unreadable.
+			d.wait(ctx, nil, time.Second)
+			continue
+		}
 		if sub.Paused {
 			d.wait(ctx, g.wake[lane], idle)
 			continue

@@ -154,8 +154,8 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 	dir := t.TempDir()
 	// One partition: one recommender model sees every learner, so ada's
 	// list (what bob and cy completed) does not depend on partitioning.
-	p := startServe(t, credEnv(), append([]string{"--data-dir", filepath.Join(dir, "data"), "--content-iri-base", "https://lrs.example.com/",
-		"--partitions", "1", "--retention-every", "1s"}, isolate()...)...)
+	p := startServe(t, credEnv(), append(append([]string{"--data-dir", filepath.Join(dir, "data"), "--content-iri-base", "https://lrs.example.com/",
+		"--partitions", "1", "--retention-every", "1s"}, isolate()...), hookArgs("--webhooks-max-attempts", "1")...)...)
 	defer p.stop(t)
 	ct := newContractTransport(t, p.url)
 	c := apiclient.New(p.url, testKey, testSecret)
@@ -387,6 +387,37 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 	if err != nil && !strings.Contains(err.Error(), "409") {
 		must("replay", err)
 	}
+
+	// Webhooks: a receiver on loopback (allowed by the test's flags).
+	hooks := newReceiver(t)
+	hooks.setAnswer(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
+	hook, err := c.CreateWebhook(ctx, apiclient.WebhookRequest{URL: hooks.url(), Filter: &apiclient.WebhookFilter{Types: []string{typeStatement}}})
+	must("create webhook", err)
+	_, err = c.Webhooks(ctx)
+	must("webhooks", err)
+	desc := "contract"
+	_, err = c.UpdateWebhook(ctx, hook.ID, apiclient.WebhookRequest{Description: &desc})
+	must("update webhook", err)
+	_, err = c.PingWebhook(ctx, hook.ID)
+	must("ping webhook", err)
+	_, err = c.RotateWebhookSecret(ctx, hook.ID, time.Minute)
+	must("rotate webhook secret", err)
+	code, _, _ = ct.raw("POST", p.url+"/xapi/statements", answer(ada, 9, true), xapi...)
+	expect("POST for the webhook", code, http.StatusOK)
+	var dead []apiclient.DeadLetter
+	eventually(t, p, "a dead letter", func() bool {
+		dead, err = c.DeadLetters(ctx, hook.ID, "", 10)
+		return err == nil && len(dead) > 0
+	})
+	_, err = c.RedeliverDeadLetters(ctx, hook.ID, []string{dead[0].ID})
+	must("redeliver", err)
+	_, err = c.DeleteDeadLetters(ctx, hook.ID, nil)
+	must("delete dead letters", err)
+	_, err = c.ReplayWebhook(ctx, hook.ID, time.Now().Add(-time.Minute))
+	must("replay webhook", err)
+	_, err = c.Webhook(ctx, hook.ID)
+	must("webhook", err)
+	must("delete webhook", c.DeleteWebhook(ctx, hook.ID))
 
 	// Content: a SCORM package and its player, a cmi5 package and an AU.
 	scorm, err := os.Open(writeZip(t, dir, "fractions.zip", "imsmanifest.xml", testSCORM12Manifest,

@@ -130,7 +130,7 @@ func startWebhooks(rt *runtime, roles map[string]bool) error {
 // filling the queues, the deliverer emptying them, and replays.
 func startDelivery(rt *runtime, subs *projections.Webhooks, sender *streams.WebhookSender) (*projections.WebhookQueue, error) {
 	cfg := rt.cfg.webhooksConfig
-	queue, err := projections.NewWebhookQueue(rt.store, projections.WebhookQueueConfig{MaxBody: cfg.maxBody,
+	queue, err := projections.NewWebhookQueue(rt.store, projections.WebhookQueueConfig{MaxBody: cfg.maxBody, Subscriptions: subs.Filters,
 		Erased: func(erasure string, removed map[string]int64) {
 			rt.log.Info("webhooks: erased learner's deliveries removed", "erasure", erasure, "removed", removed)
 		}})
@@ -147,8 +147,8 @@ func startDelivery(rt *runtime, subs *projections.Webhooks, sender *streams.Webh
 		}
 		readers[topic] = sub
 		rt.cleanups = append(rt.cleanups, func() { sub.Close() })
-		c := &streams.Consumer{Name: "webhooks", Subscriber: sub, Topic: topic, Handler: queue, DLQ: rt.pub, Logger: rt.log}
-		lag := &streams.LagMonitor{Consumer: "webhooks", Brokers: rt.brokers, Topic: topic, Offsets: queue,
+		c := &streams.Consumer{Name: projections.WebhookDeliveriesName, Subscriber: sub, Topic: topic, Handler: queue, DLQ: rt.pub, Logger: rt.log}
+		lag := &streams.LagMonitor{Consumer: projections.WebhookDeliveriesName, Brokers: rt.brokers, Topic: topic, Offsets: queue,
 			Interval: time.Second, Logger: rt.log}
 		if group != "" {
 			lag.Owned = func() []int { return sub.Assigned(topic) }
