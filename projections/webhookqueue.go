@@ -278,19 +278,15 @@ func (webhookQueueModel) Name() string { return WebhookDeliveriesName }
 
 func (m webhookQueueModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 	q := m.q
-	if e.Type == privacy.TypeLearnerErased {
-		var le privacy.LearnerErased
-		if err := json.Unmarshal(e.Data, &le); err != nil || !privacy.IsPseudonym(le.Pseudonym) {
-			return 0, event.Reject(errors.New("data.pseudonym: a learner erasure names a pseudonym"))
-		}
-		removed, err := q.purge(txn, sp, e.Tenant, le.Pseudonym)
+	if pe, ok, err := decodePrivacy(e); ok || err != nil {
 		if err != nil {
 			return 0, err
 		}
-		q.mu.Lock()
-		q.erased = append(q.erased, erasureCount{le.Erasure, removed})
-		q.mu.Unlock()
-		return Stored, nil
+		return q.forget(txn, sp, e, pe)
+	}
+	if e.Erased {
+		// The learner's key is gone: nothing of the event may leave.
+		return Unchanged, nil
 	}
 	subs := *q.subs.Load()
 	if len(subs) == 0 {
@@ -318,9 +314,54 @@ func (m webhookQueueModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outc
 	return out, nil
 }
 
-// purge deletes what the queues and dead letters hold of the learner
-// with this pseudonym in tenant.
-func (q *WebhookQueue) purge(txn *badger.Txn, sp Space, tenant, pseudonym string) (map[string]int64, error) {
+// WebhooksConsumer is the name the delivery role answers erasures under.
+const WebhooksConsumer = "webhooks"
+
+// forget applies a LearnerErased (every queued delivery and dead letter of
+// the learner) or a RetentionApplied (those of the tenant's events before
+// Before). A LearnerErased arrives on each topic the role reads; the
+// answer counts what all of them removed.
+func (q *WebhookQueue) forget(txn *badger.Txn, sp Space, e event.Event, pe privacyEvent) (Outcome, error) {
+	if pe.retention != nil {
+		r := pe.retention
+		_, err := q.purge(txn, sp, func(d *Delivery) bool { return d.Tenant == r.Tenant && d.Time.Before(r.Before) })
+		return Stored, err
+	}
+	le := *pe.erased
+	pseud := q.cfg.Pseudonyms
+	if pseud == nil {
+		pseud = q.store.pseudonyms
+	}
+	removed, err := q.purge(txn, sp, func(d *Delivery) bool {
+		return d.Tenant == e.Tenant && (d.Key == le.Pseudonym ||
+			pseud != nil && d.Learner != "" && pseud.Pseudonym(e.Tenant, d.Learner) == le.Pseudonym)
+	})
+	if err != nil {
+		return 0, err
+	}
+	// Earlier copies of this erasure (other topics) counted what they
+	// removed; their answer, if not published yet, is added to.
+	if item, err := txn.Get(answerKey(le.Erasure, WebhooksConsumer)); err == nil {
+		var prev PendingAnswer
+		if item.Value(func(v []byte) error { return json.Unmarshal(v, &prev) }) == nil {
+			for k, v := range prev.Answer.Removed {
+				removed[k] += v
+			}
+		}
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, err
+	}
+	if err := RecordErasureApplied(txn, e.Tenant, WebhooksConsumer, le, removed); err != nil {
+		return 0, err
+	}
+	q.mu.Lock()
+	q.erased = append(q.erased, erasureCount{le.Erasure, removed})
+	q.mu.Unlock()
+	return Stored, nil
+}
+
+// purge deletes the queued deliveries and dead letters match selects.
+func (q *WebhookQueue) purge(txn *badger.Txn, sp Space, match func(*Delivery) bool) (map[string]int64, error) {
 	removed := map[string]int64{}
 	for _, kind := range []struct{ prefix, name string }{{"q", "pending_deliveries"}, {"d", "dead_letters"}} {
 		opts := badger.DefaultIteratorOptions
@@ -333,10 +374,7 @@ func (q *WebhookQueue) purge(txn *badger.Txn, sp Space, tenant, pseudonym string
 				it.Close()
 				return nil, fmt.Errorf("delivery %q: %w", it.Item().Key(), err)
 			}
-			if d.Tenant != tenant {
-				continue
-			}
-			if d.Key == pseudonym || (q.cfg.Pseudonyms != nil && d.Learner != "" && q.cfg.Pseudonyms.Pseudonym(tenant, d.Learner) == pseudonym) {
+			if match(&d) {
 				del = append(del, it.Item().KeyCopy(nil))
 			}
 		}

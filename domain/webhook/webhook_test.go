@@ -155,7 +155,7 @@ func TestMatches(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
-	if MessageID("a", "e") != MessageID("a", "e") || MessageID("a", "e") == MessageID("b", "e") {
+	if id := MessageID("a", "e"); len(id) != 36 || id == MessageID("b", "e") || id == MessageID("a", "f") {
 		t.Error("message ids are not per subscription and event")
 	}
 }
