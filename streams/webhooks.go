@@ -322,10 +322,10 @@ type WebhookDelivererConfig struct {
 	Subscriptions WebhookSubscriptions
 	Sender        *WebhookSender
 	// MaxAttempts is how many times a message is tried before it becomes
-	// a dead letter (default 8).
+	// a dead letter (default 16).
 	MaxAttempts int
 	// BackoffBase and BackoffMax shape the exponential backoff between
-	// attempts (defaults 1 s and 10 min).
+	// attempts (defaults 1 s and 30 min).
 	BackoffBase, BackoffMax time.Duration
 	// ForwardBatch bounds the statements of one forwarding request.
 	ForwardBatch int
@@ -374,13 +374,13 @@ func (g *laneGroup) poke() {
 // NewWebhookDeliverer returns a deliverer; Run runs it.
 func NewWebhookDeliverer(cfg WebhookDelivererConfig) *WebhookDeliverer {
 	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 8
+		cfg.MaxAttempts = 16
 	}
 	if cfg.BackoffBase <= 0 {
 		cfg.BackoffBase = time.Second
 	}
 	if cfg.BackoffMax <= 0 {
-		cfg.BackoffMax = 10 * time.Minute
+		cfg.BackoffMax = 30 * time.Minute
 	}
 	if cfg.ForwardBatch <= 0 {
 		cfg.ForwardBatch = 50

@@ -42,9 +42,9 @@ type webhooksConfig struct {
 func (c *webhooksConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.allowHTTP, "webhooks-allow-http", false, "webhooks: accept http:// receivers (development only; deliveries are otherwise https)")
 	fs.StringVar(&c.allowCIDR, "webhooks-allow-cidr", "", "webhooks: comma-separated address ranges receivers may resolve to although they are loopback, private or link-local (e.g. 10.20.0.0/16)")
-	fs.IntVar(&c.maxAttempts, "webhooks-max-attempts", 8, "webhooks: attempts of a message before it goes to the subscription's dead-letter list")
+	fs.IntVar(&c.maxAttempts, "webhooks-max-attempts", 16, "webhooks: attempts of a message before it goes to the subscription's dead-letter list")
 	fs.DurationVar(&c.backoffBase, "webhooks-backoff", time.Second, "webhooks: wait before the first retry; each further retry waits twice as long (with jitter)")
-	fs.DurationVar(&c.backoffMax, "webhooks-backoff-max", 10*time.Minute, "webhooks: longest wait between two attempts")
+	fs.DurationVar(&c.backoffMax, "webhooks-backoff-max", 30*time.Minute, "webhooks: longest wait between two attempts")
 	fs.DurationVar(&c.timeout, "webhooks-timeout", 10*time.Second, "webhooks: longest a delivery request may take, answer included")
 	fs.IntVar(&c.maxBody, "webhooks-max-body", 1<<20, "webhooks: largest request body sent; larger events go to the dead-letter list with the reason")
 	fs.IntVar(&c.forwardBatch, "webhooks-forward-batch", 50, "webhooks: most statements in one forwarding request")
