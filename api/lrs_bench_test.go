@@ -105,8 +105,8 @@ func benchPostBatch100(b *testing.B, sealed bool) {
 		b.Fatal("no key store registered: nothing would be sealed")
 	}
 	if sealed {
-		if st := streams.KeysFor(c.Brokers).(*streams.Vault).State(); st.DataKeys != 25 {
-			b.Fatalf("%d data keys after the first batch, want one per learner (25)", st.DataKeys)
+		if st := streams.KeysFor(c.Brokers).(*streams.Vault).State(); st.DataKeys != 26 {
+			b.Fatalf("%d data keys after the first batch, want one per learner and one for the authority agent (26)", st.DataKeys)
 		}
 	}
 	var lat latencies

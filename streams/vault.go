@@ -126,6 +126,12 @@ type Vault struct {
 	secret  *vaultEntry            // the pseudonym secret: the first ps/ record
 	follErr error                  // why the follower stopped
 
+	// Caches of the hot path, bounded (cleared when full): a learner's
+	// pseudonym (an HMAC), and the current key of a learner month by
+	// clear learner key (cleared on every destroy).
+	names    map[string]string
+	forClear map[string]*vaultEntry
+
 	creating map[string]*creation // learner months being created
 	creates  chan *creation
 
@@ -178,6 +184,7 @@ func OpenVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 		loading: true,
 		live:    map[string]*vaultEntry{}, byKid: map[string]*vaultEntry{}, current: map[string]*vaultEntry{},
 		dead: map[string]bool{}, retomb: map[string]bool{},
+		names: map[string]string{}, forClear: map[string]*vaultEntry{},
 		creating: map[string]*creation{}, creates: make(chan *creation, 256),
 		compactReq: make(chan struct{}, 1), done: make(chan struct{}),
 	}
@@ -441,16 +448,21 @@ func (v *Vault) applyLocked(km kafka.Message) {
 	}
 }
 
+// cacheLimit bounds the hot path's caches.
+const cacheLimit = 100_000
+
 // destroyLocked forgets record key k for good.
 func (v *Vault) destroyLocked(k string) {
 	v.dead[k] = true
+	clear(v.forClear)
 	e := v.live[k]
 	if e == nil {
 		return
 	}
 	delete(v.live, k)
+	// The key's bytes are not zeroed: a seal that took the key a moment
+	// before may still be using them.
 	delete(v.byKid, e.tenant+"\x00"+e.kid)
-	clear(e.key)
 	ck := e.tenant + "\x00" + e.pseudonym + "\x00" + e.month
 	// The entry the follower read and the one a creation recorded are
 	// two objects for one record: compare record keys.
@@ -527,10 +539,22 @@ func (v *Vault) produce(ctx context.Context, recs ...kafka.Record) (int64, error
 
 // Pseudonym implements privacy.Pseudonyms with the install's secret.
 func (v *Vault) Pseudonym(tenant, learner string) string {
+	nk := tenant + "\x00" + learner
 	v.mu.Lock()
+	p, ok := v.names[nk]
 	s := v.secret.key
 	v.mu.Unlock()
-	return privacy.Pseudonym(s, tenant, learner)
+	if ok {
+		return p
+	}
+	p = privacy.Pseudonym(s, tenant, learner)
+	v.mu.Lock()
+	if len(v.names) >= cacheLimit {
+		clear(v.names)
+	}
+	v.names[nk] = p
+	v.mu.Unlock()
+	return p
 }
 
 // Month is the key store's month of t: UTC, YYYY-MM.
@@ -539,12 +563,27 @@ func Month(t time.Time) string { return t.UTC().Format("2006-01") }
 // For implements privacy.Keys: the data key of learner in tenant for the
 // month of t, created (durably) if there is none.
 func (v *Vault) For(ctx context.Context, tenant, learner string, t time.Time) (privacy.DataKey, error) {
+	var mb [7]byte
+	month := t.UTC().AppendFormat(mb[:0], "2006-01")
+	fk := tenant + "\x00" + learner + "\x00" + string(month)
+	v.mu.Lock()
+	if e := v.forClear[fk]; e != nil && e.key != nil {
+		v.mu.Unlock()
+		return privacy.DataKey{ID: e.kid, Key: e.key}, nil
+	}
+	v.mu.Unlock()
 	pseudonym := v.Pseudonym(tenant, learner)
-	month := Month(t)
-	ck := tenant + "\x00" + pseudonym + "\x00" + month
+	ms := string(month)
+	ck := tenant + "\x00" + pseudonym + "\x00" + ms
 	for {
 		v.mu.Lock()
 		if e := v.current[ck]; e != nil {
+			if e.key != nil {
+				if len(v.forClear) >= cacheLimit {
+					clear(v.forClear)
+				}
+				v.forClear[fk] = e
+			}
 			v.mu.Unlock()
 			if e.key == nil {
 				return privacy.DataKey{}, fmt.Errorf("key store: data key %s: %w", e.kid, e.err)
@@ -559,9 +598,9 @@ func (v *Vault) For(ctx context.Context, tenant, learner string, t time.Time) (p
 				v.mu.Unlock()
 				return privacy.DataKey{}, fmt.Errorf("key store: generate a data key: %w", err)
 			}
-			rk := dataRecordKey(tenant, pseudonym, month, kid)
+			rk := dataRecordKey(tenant, pseudonym, ms, kid)
 			c = &creation{ctx: ctx, done: make(chan struct{}),
-				entry: &vaultEntry{recordKey: rk, tenant: tenant, pseudonym: pseudonym, month: month, kid: kid, key: key}}
+				entry: &vaultEntry{recordKey: rk, tenant: tenant, pseudonym: pseudonym, month: ms, kid: kid, key: key}}
 			v.creating[ck] = c
 			v.mu.Unlock()
 			select {
