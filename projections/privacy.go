@@ -2,11 +2,9 @@ package projections
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -32,21 +30,6 @@ import (
 // any consumer runs. Without it a LearnerErased is rejected: a projection
 // that cannot find the learner must say so, not report nothing removed.
 func (s *Store) SetPseudonyms(p privacy.Pseudonyms) { s.pseudonyms = p }
-
-// ErasureReporter hears what a projection removed for a LearnerErased,
-// once the removal and the event's offset are durable (live events only);
-// the default logs. The ErasureApplied answer itself does not depend on
-// it: noteErasure records it in the event's transaction, and
-// streams.ErasureAnswers publishes it.
-type ErasureReporter func(ctx context.Context, consumer string, e privacy.LearnerErased, removed map[string]int64)
-
-// SetErasureReporter sets where projections report erasures. Call it
-// before any consumer runs.
-func (s *Store) SetErasureReporter(r ErasureReporter) { s.reporter = r }
-
-func logErasure(_ context.Context, consumer string, e privacy.LearnerErased, removed map[string]int64) {
-	slog.Info("erasure applied", "consumer", consumer, "erasure", e.Erasure, "removed", removed)
-}
 
 // errNoPseudonyms rejects a LearnerErased met without pseudonyms: the
 // event is to park, not to retry; it waits in the DLQ for a replay once
@@ -276,44 +259,10 @@ func olderThan[T any](before time.Time, at func(*T) time.Time) func(v []byte) (b
 	}
 }
 
-// erasureNotes holds, per projection and event id, what a LearnerErased
-// removed, between the model's Apply and the commit of its transaction:
-// only a durable removal is reported.
-type erasureNote struct {
-	erased  privacy.LearnerErased
-	removed map[string]int64
-}
-
-// noteErasure also records the answer in txn (RecordErasureApplied), so it
-// is exactly as durable as the removal: streams.ErasureAnswers publishes
-// it even if the process dies right after the commit.
+// noteErasure records the projection's answer to a LearnerErased in txn
+// (RecordErasureApplied), so it is exactly as durable as the removal:
+// streams.ErasureAnswers publishes it even if the process dies right after
+// the commit.
 func (s *Store) noteErasure(txn *badger.Txn, projection string, ev event.Event, e privacy.LearnerErased, removed map[string]int64) error {
-	if err := RecordErasureApplied(txn, ev.Tenant, projection, e, removed); err != nil {
-		return err
-	}
-	s.notes.Store(projection+"\x00"+ev.ID, erasureNote{e, removed})
-	return nil
-}
-
-// reportErasures reports the notes of the applied events (live ones: a
-// rebuild re-applying an erasure removes nothing new and reports nothing).
-func (s *Store) reportErasures(projection string, evs []event.Event, done []bool, live bool) {
-	for i, ok := range done {
-		if !ok || evs[i].Type != privacy.TypeLearnerErased {
-			continue
-		}
-		v, found := s.notes.LoadAndDelete(projection + "\x00" + evs[i].ID)
-		if !found {
-			continue
-		}
-		n := v.(erasureNote)
-		if !live {
-			continue
-		}
-		r := s.reporter
-		if r == nil {
-			r = logErasure
-		}
-		r(context.Background(), projection, n.erased, n.removed)
-	}
+	return RecordErasureApplied(txn, ev.Tenant, projection, e, removed)
 }

@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,22 +36,29 @@ func retentionEvent(t testing.TB, id, tenant string, before time.Time) event.Eve
 	return e
 }
 
-// reports collects what the store reports.
-type reports struct {
-	mu  sync.Mutex
-	got []string
+// answers returns the erasure answers recorded in the store, as
+// "consumer erasure kind=n,...", and forgets them.
+func answers(t *testing.T, store *Store) []string {
+	t.Helper()
+	pending, err := store.PendingErasureAnswers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range pending {
+		var kv []string
+		for k, v := range p.Answer.Removed {
+			kv = append(kv, fmt.Sprintf("%s=%d", k, v))
+		}
+		slices.Sort(kv)
+		out = append(out, p.Answer.Consumer+" "+p.Answer.Erasure+" "+strings.Join(kv, ","))
+		if err := store.ForgetErasureAnswer(p.Answer.Erasure, p.Answer.Consumer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
 
-func (r *reports) report(_ context.Context, consumer string, e privacy.LearnerErased, removed map[string]int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	keys := []string{}
-	for k, v := range removed {
-		keys = append(keys, fmt.Sprintf("%s=%d", k, v))
-	}
-	slices.Sort(keys)
-	r.got = append(r.got, consumer+" "+e.Erasure+" "+strings.Join(keys, ","))
-}
 
 // learnerState builds a projection, feeds it learner events, and reads
 // how much it holds of a learner.
@@ -244,8 +250,6 @@ func TestProjectionsForgetErasedLearner(t *testing.T) {
 		t.Run(ls.name, func(t *testing.T) {
 			store := openStore(t)
 			store.SetPseudonyms(testSecret)
-			var rep reports
-			store.SetErasureReporter(rep.report)
 			handle, held := ls.open(t, store)
 			for _, f := range [][2]string{{"t1", learnerA}, {"t1", learnerB}, {"t2", learnerA}} {
 				for _, e := range ls.feed(t, f[0], f[1], 2, t0) {
@@ -273,15 +277,14 @@ func TestProjectionsForgetErasedLearner(t *testing.T) {
 				{"again: nothing left", erasedEvent(t, "x", "t1", pa), state{0, before.t1B, before.t2A}, zero},
 			}
 			for _, st := range steps {
-				rep.got = nil
 				if err := handle(st.e); err != nil {
 					t.Fatalf("%s: %v", st.name, err)
 				}
 				if got := read(); got != st.want {
 					t.Errorf("%s: holds %+v, want %+v", st.name, got, st.want)
 				}
-				if len(rep.got) != 1 || rep.got[0] != st.report {
-					t.Errorf("%s: reported %q, want %q", st.name, rep.got, st.report)
+				if got := answers(t, store); len(got) != 1 || got[0] != st.report {
+					t.Errorf("%s: answered %q, want %q", st.name, got, st.report)
 				}
 			}
 		})
@@ -401,16 +404,14 @@ func TestDeleteWhereBeyondOneTransaction(t *testing.T) {
 	if err := txn.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	var rep reports
-	store.SetErasureReporter(rep.report)
 	if err := handler(p.Projection)(erasedEvent(t, "x", "t1", testSecret.Pseudonym("t1", learnerA))); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := p.Learner(context.Background(), "t1", learnerA); len(got) != 0 {
 		t.Errorf("%d entries left", len(got))
 	}
-	if want := fmt.Sprintf("progress er-x progress=%d", n); len(rep.got) != 1 || rep.got[0] != want {
-		t.Errorf("reported %q, want %q", rep.got, want)
+	if want := fmt.Sprintf("progress er-x progress=%d", n); !slices.Equal(answers(t, store), []string{want}) {
+		t.Errorf("answered %q, want %q", answers(t, store), want)
 	}
 }
 

@@ -232,7 +232,6 @@ func (p *Projection) handleOnce(sp Space, pos event.Position, e event.Event, liv
 		// A rebuild running ahead of the live generation may apply a fresh
 		// write first; whoever applies it tells the writer.
 		p.waiters.done(e.ID, outcome)
-		p.store.reportErasures(p.Name(), []event.Event{e}, []bool{true}, live)
 	}
 	return nil
 }
@@ -263,7 +262,6 @@ func (p *Projection) handleBatchOnce(sp Space, pos []event.Position, evs []event
 		p.noteAppliedBatch(pos[:n], evs[:n], done[:n])
 	}
 	p.waiters.doneBatch(evs[:n], done[:n], outcomes[:n])
-	p.store.reportErasures(p.Name(), evs[:n], done[:n], live)
 	switch {
 	case err != nil:
 		// Outside the models: the offsets or the commit, the store's.

@@ -20,11 +20,8 @@ import (
 type Store struct {
 	db *badger.DB
 
-	// pseudonyms and reporter serve erasures (privacy.go); set before
-	// consumers run.
+	// pseudonyms serve erasures (privacy.go); set before consumers run.
 	pseudonyms privacy.Pseudonyms
-	reporter   ErasureReporter
-	notes      sync.Map // projection \x00 event id -> erasureNote
 	carried    sync.Map // event id \x00 key prefix -> *int deleted by an earlier attempt
 }
 
