@@ -59,7 +59,6 @@ func answers(t *testing.T, store *Store) []string {
 	return out
 }
 
-
 // learnerState builds a projection, feeds it learner events, and reads
 // how much it holds of a learner.
 type learnerState struct {
