@@ -1,6 +1,12 @@
 package privacy
 
-import "testing"
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+)
 
 func TestPseudonym(t *testing.T) {
 	s := Secret("0123456789abcdef0123456789abcdef")
@@ -28,5 +34,28 @@ func TestPseudonym(t *testing.T) {
 		if IsPseudonym(bad) {
 			t.Errorf("IsPseudonym(%q) = true", bad)
 		}
+	}
+}
+
+// TestPseudonymIsHMAC holds Pseudonym equal to crypto/hmac over secrets
+// shorter and longer than a block and learner keys of every length.
+func TestPseudonymIsHMAC(t *testing.T) {
+	for _, secret := range []string{"", "k", "0123456789abcdef0123456789abcdef", strings.Repeat("s", 64), strings.Repeat("long", 40)} {
+		for _, learner := range []string{"", "mbox:mailto:a@example.com", strings.Repeat("account:https://x|", 30)} {
+			m := hmac.New(sha256.New, []byte(secret))
+			m.Write([]byte("tenant-1\x00" + learner))
+			want := "p" + hex.EncodeToString(m.Sum(nil)[:16])
+			if got := Pseudonym([]byte(secret), "tenant-1", learner); got != want {
+				t.Errorf("secret %d bytes, learner %d bytes: %s, want %s", len(secret), len(learner), got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkPseudonym(b *testing.B) {
+	s := []byte("0123456789abcdef0123456789abcdef")
+	b.ReportAllocs()
+	for b.Loop() {
+		Pseudonym(s, "acme", "mbox:mailto:learner417@example.com")
 	}
 }
