@@ -339,6 +339,10 @@ func TestEveryEventTypeIsClassified(t *testing.T) {
 		"learnstream.credential.revoked.v1": true, "learnstream.recommender.item_factors.v1": true,
 		TypeErasureRequested: true, TypeLearnerErased: true, TypeErasureApplied: true, TypeRetentionSet: true,
 		TypeRetentionApplied: true, TypeAccessRecorded: true,
+		// A tenant's integration settings, keyed by subscription: no
+		// learner owns them (a learner filter may name learner keys; it
+		// is the tenant's setting, not a learner's event).
+		"learnstream.webhook.subscription.put.v1": true, "learnstream.webhook.subscription.deleted.v1": true,
 	}
 	types := []string{TypeConsentSet}
 	for _, e := range schema.Events {
