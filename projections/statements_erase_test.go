@@ -23,9 +23,9 @@ import (
 func eraseWorld(t *testing.T) (stmts, docs []event.Event) {
 	t.Helper()
 	const (
-		ann = `{"mbox":"mailto:ann@example.com","name":"Ann Erasable"}`
-		bob = `{"mbox":"mailto:bob@example.com","name":"Bob Stays"}`
-		cy  = `{"account":{"homePage":"https://hr.example.com","name":"cy-7"},"name":"Cy Stays"}`
+		ann  = `{"mbox":"mailto:ann@example.com","name":"Ann Erasable"}`
+		bob  = `{"mbox":"mailto:bob@example.com","name":"Bob Stays"}`
+		cy   = `{"account":{"homePage":"https://hr.example.com","name":"cy-7"},"name":"Cy Stays"}`
 		verb = `{"id":"http://adlnet.gov/expapi/verbs/completed"}`
 		auth = `{"account":{"homePage":"http://lrs/","name":"k"}}`
 	)
@@ -66,7 +66,9 @@ func eraseWorld(t *testing.T) (stmts, docs []event.Event) {
 		return id
 	}
 	annKey, bobKey, cyKey := "mbox:mailto:ann@example.com", "mbox:mailto:bob@example.com", "account:https://hr.example.com|cy-7"
-	act := func(i int) string { return fmt.Sprintf(`{"id":"https://courses.example.com/c%d","definition":{"name":{"en":"Course %d"}}}`, i, i) }
+	act := func(i int) string {
+		return fmt.Sprintf(`{"id":"https://courses.example.com/c%d","definition":{"name":{"en":"Course %d"}}}`, i, i)
+	}
 	a1 := add(annKey, `"actor":`+ann+`,"verb":`+verb+`,"object":`+act(1)+`,"result":{"response":"ann's private answer"}`, "shared payload", "ann only payload")
 	add(bobKey, `"actor":`+bob+`,"verb":`+verb+`,"object":`+act(1), "shared payload")
 	// Ann as instructor, as object, as member of the actor group and of
