@@ -56,7 +56,8 @@ func fullServer(t *testing.T) *api.Server {
 			&api.AdaptiveModule{}, &api.PackagesModule{Store: pkgs, Catalog: cat}, &api.PlayerModule{Packages: pkgs, Dir: t.TempDir()},
 			&api.PrivacyModule{Access: &projections.AccessAudit{}, Consents: &projections.Consents{}, Retention: &projections.Retention{},
 				Export: true, Pseudonyms: privacy.Secret("s")},
-			&api.WebhooksModule{}},
+			&api.WebhooksModule{},
+			api.ErasureModule{Purge: func(context.Context) (any, error) { return nil, nil }}},
 	})
 }
 

@@ -35,12 +35,29 @@ type ErasureModule struct {
 	// MaxWait bounds ?wait= (default 55s, under the server's write
 	// timeout).
 	MaxWait time.Duration
+	// Purge, when set, purges the process's store on demand (POST
+	// /v1/admin/purge, operators only) and returns what it did.
+	Purge func(ctx context.Context) (any, error)
 }
 
 // Register implements Module.
 func (m ErasureModule) Register(r Router) {
 	r.Handle("DELETE /v1/learners/{learner}", m.erase, projections.ScopePrivacy)
 	r.Handle("GET /v1/erasures/{id}", m.receipt, projections.ScopePrivacy)
+	if m.Purge != nil {
+		// The store is every tenant's: purging it is the operator's.
+		r.Handle("POST /v1/admin/purge", m.purge, projections.ScopeOperator)
+	}
+}
+
+func (m ErasureModule) purge(w http.ResponseWriter, r *http.Request) {
+	out, err := m.Purge(r.Context())
+	if err != nil {
+		m.log().Error("purge", "err", err)
+		writeError(w, http.StatusInternalServerError, "purge failed: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (m ErasureModule) log() *slog.Logger {

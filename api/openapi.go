@@ -176,6 +176,13 @@ func apiOps() []apiOp {
 		{method: "PUT", path: "/v1/learners/{learner}/consent", tag: "privacy", summary: "Set the learner's consent; a consent.set event in order with their statements.", scopes: scopesConsent,
 			request:   jsonBody(object([]string{"personalisation", "analytics"}, obj{"personalisation": obj{"type": "boolean"}, "analytics": obj{"type": "boolean"}})),
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("Consent"))})},
+		{method: "DELETE", path: "/v1/learners/{learner}", tag: "privacy", summary: "Erase the learner (privacy scope, which all does not include): their data keys are destroyed and every consumer deletes what it holds. 202 with the erasure id and Location /v1/erasures/{id}; with ?wait= (at most 55s) 200 and the complete receipt when every consumer answered in time. Erasing an erased learner answers with that erasure; a learner the tenant never held is 404.", scopes: scopesPrivacy,
+			query:     []string{"wait"},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("ErasureReceipt")), "202": jsonBody(object([]string{"id", "status", "receipt"}, obj{"id": str, "status": str, "receipt": str}))})},
+		{method: "GET", path: "/v1/erasures/{id}", tag: "privacy", summary: "The receipt of an erasure: when the keys were destroyed, what each consumer removed (counts), which have not answered, the store purges. No personal data.", scopes: scopesPrivacy,
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("ErasureReceipt"))})},
+		{method: "POST", path: "/v1/admin/purge", tag: "privacy", summary: "Purge this process's projections store now (operator scope): deleted values leave its files. Runs by itself at most every --purge-every after erasures.", scopes: []string{"operator"},
+			responses: with(v1Errors, map[string]obj{"200": jsonBody(object([]string{"store", "at", "erasures"}, obj{"store": str, "at": obj{"type": "string", "format": "date-time"}, "erasures": arrayOf(str)}))})},
 		{method: "GET", path: "/v1/admin/retention", tag: "privacy", summary: "The tenant's retention period (an operator's ?tenant= names another).", scopes: scopesRetentionRead,
 			query:     []string{"tenant"},
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("Retention"))})},
@@ -368,6 +375,17 @@ func componentSchemas() (obj, error) {
 	out["Retention"] = object([]string{"tenant", "days"}, obj{"tenant": str, "days": obj{"type": "integer", "minimum": 0},
 		"before": obj{"type": "string", "format": "date-time", "description": "start of the UTC month before which the tenant's data is destroyed once the retention role ran"},
 		"set":    dateTime, "by": str})
+	out["ErasureReceipt"] = object([]string{"id", "tenant", "status", "requested_at", "keys_destroyed", "expected", "pending", "consumers"}, obj{
+		"id": str, "tenant": str,
+		"status": obj{"type": "string", "enum": []string{"requested", "keys_destroyed", "published", "complete"}},
+		"reason": str, "requested_by": str, "requested_at": dateTime,
+		"keys_destroyed_at": dateTime, "keys_destroyed": obj{"type": "integer"},
+		"published_at": dateTime, "topics": arrayOf(str),
+		"expected": arrayOf(str), "pending": arrayOf(str),
+		"consumers": arrayOf(object([]string{"consumer", "at", "removed"}, obj{"consumer": str, "at": dateTime,
+			"removed": obj{"type": "object", "additionalProperties": obj{"type": "integer"}}})),
+		"completed_at": dateTime,
+		"purges":       arrayOf(object([]string{"store", "at"}, obj{"store": str, "at": dateTime}))})
 	out["CredentialRequest"] = object([]string{"key", "secret"}, obj{
 		"key": str, "secret": str, "name": str, "tenant": str,
 		"scopes": arrayOf(str)})

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"context"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -74,4 +75,29 @@ func deleteWhereKey(txn *badger.Txn, store *Store, carry string, prefix []byte, 
 	}
 	it.Close()
 	return deleteKeys(txn, store, carry, keys)
+}
+
+// Knows reports whether the tenant holds a state document or agent
+// profile of the agent with key.
+func (p *Documents) Knows(_ context.Context, tenant, key string) (bool, error) {
+	found := false
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		if found = hasPrefix(txn, sp.Prefix("d", tenant, DocAgentProfile, key)); found {
+			return nil
+		}
+		prefix := sp.Prefix("d", tenant, DocState)
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues, opts.Prefix = false, prefix
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			parts := bytes.SplitN(it.Item().Key()[len(prefix):], []byte{0}, 3)
+			if len(parts) >= 2 && string(parts[1]) == key {
+				found = true
+				return nil
+			}
+		}
+		return nil
+	})
+	return found, err
 }

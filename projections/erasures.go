@@ -230,10 +230,18 @@ func (erasuresModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, e
 				continue
 			}
 			o, err := updateErasure(txn, sp, tenant, id, func(r *erasureRecord) bool {
-				if slices.ContainsFunc(r.Purges, func(x Purge) bool { return x.Store == p.Store }) {
-					return false
+				// The latest purge of each store counts: a consumer that
+				// applied the erasure after an earlier purge is covered by
+				// the next.
+				at := p.At.UTC()
+				if i := slices.IndexFunc(r.Purges, func(x Purge) bool { return x.Store == p.Store }); i >= 0 {
+					if !at.After(r.Purges[i].At) {
+						return false
+					}
+					r.Purges[i].At = at
+					return true
 				}
-				r.Purges = append(r.Purges, Purge{Store: p.Store, At: p.At.UTC()})
+				r.Purges = append(r.Purges, Purge{Store: p.Store, At: at})
 				return true
 			})
 			if err != nil {

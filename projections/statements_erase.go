@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -570,4 +571,26 @@ func nameShown(txn *badger.Txn, sp Space, tenant, key, name string) (bool, error
 		}
 	}
 	return false, nil
+}
+
+// Knows reports whether a stored statement names the agent with key (in
+// any part, authority included).
+func (p *Statements) Knows(_ context.Context, tenant, key string) (bool, error) {
+	found := false
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		for _, kind := range []string{idxRelatedAgent, idxAuthority} {
+			if found = hasPrefix(txn, sp.Prefix("x", tenant, kind, key)); found {
+				return nil
+			}
+		}
+		return nil
+	})
+	return found, err
+}
+
+func hasPrefix(txn *badger.Txn, prefix []byte) bool {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	it.Rewind()
+	return it.Valid()
 }

@@ -215,6 +215,7 @@ func wireLRS(rt *runtime, statements *projections.Statements, waiters *projectio
 	if err != nil {
 		return err
 	}
+	rt.documents = docs
 	if _, err := rt.project(docs.Projection, streams.TopicDocuments, "",
 		func(ctx context.Context, tenant string) (map[string]int64, error) {
 			n, err := docs.Count(ctx, tenant)

@@ -66,6 +66,17 @@ type runtime struct {
 	// monthKeys is the key store the retention role destroys monthly
 	// data keys in; nil while privacy is off.
 	monthKeys streams.MonthKeyDestroyer
+
+	// Erasure (role_erasure.go): the consumers an erasure waits for (the
+	// projections on learner topics and the models this process runs),
+	// the api role's read models that tell whether a learner is known,
+	// the store's purger, and a hook tests stop the orchestrator with.
+	erasureMu        sync.Mutex
+	erasureConsumers []string
+	statements       *projections.Statements
+	documents        *projections.Documents
+	purger           *purger
+	eraserHook       func(erasure, step string)
 }
 
 // source is the CloudEvents source of the events this process emits.
@@ -139,6 +150,9 @@ func (rt *runtime) project(p *projections.Projection, topic, group string, count
 		Interval: 500 * time.Millisecond, Logger: rt.log}
 	if group != "" {
 		lag.Owned = func() []int { return sub.Assigned(topic) }
+	}
+	if learnerTopic(topic) && topic != streams.TopicPrivacy {
+		rt.expectErasureAnswer(p.Name())
 	}
 	rt.goRun(func(ctx context.Context) { c.Run(ctx) })
 	rt.goRun(lag.Run)

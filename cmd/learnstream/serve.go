@@ -54,6 +54,7 @@ type serveConfig struct {
 	security           kafkaSecurity
 	pprof              string
 	privacy            privacyConfig
+	erasure            erasureConfig
 	analyticsConfig
 	contentConfig
 	webhooksConfig
@@ -86,6 +87,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.retentionEvery, "retention-every", time.Hour, "retention role: how often each tenant's retention period is applied (it destroys whole months of data keys)")
 	c.security.flags(fs, true)
 	c.analyticsConfig.flags(fs)
+	c.erasure.flags(fs)
 	c.contentConfig.flags(fs)
 	c.privacy.flags(fs)
 	c.webhooksConfig.flags(fs)
@@ -149,6 +151,7 @@ func (c *serveConfig) validate() error {
 	}
 	errs = append(errs, c.security.validate(c.kafka != "")...)
 	errs = append(errs, c.analyticsConfig.validate()...)
+	errs = append(errs, c.erasure.validate()...)
 	errs = append(errs, c.contentConfig.validate()...)
 	errs = append(errs, c.webhooksConfig.validate()...)
 	return errors.Join(errs...)
@@ -395,6 +398,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		if statements, err = projections.NewStatements(store, waiters); err != nil {
 			return err
 		}
+		rt.statements = statements
 		statementsLag, err = project(statements.Projection, streams.TopicStatements, "",
 			func(ctx context.Context, tenant string) (map[string]int64, error) {
 				n, err := statements.Count(ctx, tenant)
