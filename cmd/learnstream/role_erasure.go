@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/learnstream/learnstream/api"
@@ -23,6 +24,12 @@ import (
 // /v1/learners/{learner} and GET /v1/erasures/{id}, and carries erasures
 // out (streams.Eraser), resuming every open one at start.
 func init() { roleStarters = append(roleStarters, startErasure) }
+
+// envFaultErasureKill names an erasure step (keys, keys-recorded,
+// published <topic>, completed) after which the process kills itself
+// with SIGKILL: how the tests show that an erasure survives a crash
+// between any two steps.
+const envFaultErasureKill = "LEARNSTREAM_FAULT_ERASURE_KILL"
 
 type erasureConfig struct {
 	consumers  string
@@ -116,8 +123,15 @@ func startErasure(rt *runtime, roles map[string]bool) error {
 	if rt.vault != nil {
 		eraser.Keys = rt.vault
 	}
-	if rt.eraserHook != nil {
-		eraser.AfterStep = rt.eraserHook
+	if step := os.Getenv(envFaultErasureKill); step != "" {
+		// Fault injection for the crash tests: kill -9 this process right
+		// after the named step of an erasure.
+		eraser.AfterStep = func(_, done string) {
+			if done == step {
+				rt.log.Warn("killing the process after an erasure step", "env", envFaultErasureKill, "step", step)
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
 	}
 	rt.goRun(eraser.Run)
 	mod := api.ErasureModule{Erasing: &erasing{rt: rt, eraser: eraser, receipts: receipts, names: names}, Logger: rt.log,

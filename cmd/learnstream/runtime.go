@@ -70,13 +70,12 @@ type runtime struct {
 	// Erasure (role_erasure.go): the consumers an erasure waits for (the
 	// projections on learner topics and the models this process runs),
 	// the api role's read models that tell whether a learner is known,
-	// the store's purger, and a hook tests stop the orchestrator with.
+	// and the store's purger.
 	erasureMu        sync.Mutex
 	erasureConsumers []string
 	statements       *projections.Statements
 	documents        *projections.Documents
 	purger           *purger
-	eraserHook       func(erasure, step string)
 }
 
 // source is the CloudEvents source of the events this process emits.
