@@ -45,12 +45,17 @@ func RecordErasureApplied(txn *badger.Txn, tenant, consumer string, le privacy.L
 	if removed == nil {
 		removed = map[string]int64{}
 	}
-	b, err := json.Marshal(PendingAnswer{Tenant: tenant, Answer: privacy.ErasureApplied{
+	return recordAnswer(txn, PendingAnswer{Tenant: tenant, Answer: privacy.ErasureApplied{
 		Erasure: le.Erasure, Consumer: consumer, Pseudonym: le.Pseudonym, Removed: removed, At: time.Now().UTC()}})
+}
+
+// recordAnswer records an answer in txn.
+func recordAnswer(txn *badger.Txn, a PendingAnswer) error {
+	b, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}
-	return txn.Set(answerKey(le.Erasure, consumer), b)
+	return txn.Set(answerKey(a.Answer.Erasure, a.Answer.Consumer), b)
 }
 
 // PendingErasureAnswers lists the answers recorded and not yet forgotten.

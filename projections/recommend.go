@@ -216,9 +216,17 @@ func (c *RecommenderCheckpoints) Load(topic string, partition int) (PartitionChe
 }
 
 // Save writes the checkpoints of several partitions, snapshots and offsets,
-// in one transaction: all of them or none.
-func (c *RecommenderCheckpoints) Save(topic string, cps map[int]PartitionCheckpoint) error {
+// in one transaction: all of them or none. answers are the consumer's
+// answers to erasures the snapshots apply, recorded in the same
+// transaction (RecordErasureApplied), so that they are exactly as durable
+// as the forgetting; streams.ErasureAnswers publishes them.
+func (c *RecommenderCheckpoints) Save(topic string, cps map[int]PartitionCheckpoint, answers ...PendingAnswer) error {
 	return c.store.db.Update(func(txn *badger.Txn) error {
+		for _, a := range answers {
+			if err := recordAnswer(txn, a); err != nil {
+				return err
+			}
+		}
 		for part, cp := range cps {
 			for tenant, snap := range cp.Tenants {
 				if err := txn.Set(c.sp.Key("m", tenant, topic, strconv.Itoa(part)), snap); err != nil {

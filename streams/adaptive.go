@@ -102,8 +102,8 @@ type Adaptive struct {
 	lastFlush time.Time
 	sinceCkpt int
 	lastCkpt  time.Time
-	// answers to erasures, published after the next checkpoint.
-	answers []modelAnswer
+	// answers to erasures, recorded with the next checkpoint.
+	answers []projections.PendingAnswer
 }
 
 // AdaptiveConsumer names the adaptive consumer in erasure answers.
@@ -579,15 +579,10 @@ func (a *Adaptive) checkpoint(ctx context.Context) error {
 	if err := a.flush(ctx); err != nil {
 		return err
 	}
-	if err := a.models.save(); err != nil {
+	if err := a.models.save(a.answers...); err != nil {
 		return err
 	}
-	a.sinceCkpt, a.lastCkpt = 0, time.Now()
-	// The erasures are durable now: answer them.
-	if err := publishAnswers(ctx, a.cfg.Publisher, a.cfg.Source, a.answers); err != nil {
-		return err
-	}
-	a.answers = nil
+	a.sinceCkpt, a.lastCkpt, a.answers = 0, time.Now(), nil
 	return nil
 }
 
@@ -638,7 +633,7 @@ func (a *Adaptive) forget(e event.Event) error {
 		// read models delete them too.
 		a.outbox = append(a.outbox, e)
 	}
-	a.answers = append(a.answers, modelAnswer{tenant: e.Tenant, a: privacy.ErasureApplied{Erasure: le.Erasure,
+	a.answers = append(a.answers, projections.PendingAnswer{Tenant: e.Tenant, Answer: privacy.ErasureApplied{Erasure: le.Erasure,
 		Consumer: AdaptiveConsumer, Pseudonym: le.Pseudonym, Removed: removed, At: time.Now().UTC()}})
 	return nil
 }

@@ -1,7 +1,6 @@
 package streams
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"iter"
@@ -18,7 +17,9 @@ import (
 // offset they were taken at (projections.RecommenderCheckpoints is one).
 type ModelCheckpoints interface {
 	Load(topic string, partition int) (projections.PartitionCheckpoint, bool, error)
-	Save(topic string, cps map[int]projections.PartitionCheckpoint) error
+	// Save writes them, with the consumer's answers to the erasures they
+	// apply, in one transaction.
+	Save(topic string, cps map[int]projections.PartitionCheckpoint, answers ...projections.PendingAnswer) error
 }
 
 // partModels keeps a model consumer's state: per input partition, one
@@ -106,8 +107,9 @@ func (p *partModels[T]) skip(pos Position) error {
 	return nil
 }
 
-// save writes every partition's models and next offset in one checkpoint.
-func (p *partModels[T]) save() error {
+// save writes every partition's models and next offset in one checkpoint,
+// with answers to the erasures they apply.
+func (p *partModels[T]) save(answers ...projections.PendingAnswer) error {
 	cps := make(map[int]projections.PartitionCheckpoint, len(p.parts))
 	for part, ps := range p.parts {
 		cp := projections.PartitionCheckpoint{Next: ps.next, Tenants: make(map[string][]byte, len(ps.tenants))}
@@ -120,7 +122,7 @@ func (p *partModels[T]) save() error {
 		}
 		cps[part] = cp
 	}
-	if err := p.ckpts.Save(p.topic, cps); err != nil {
+	if err := p.ckpts.Save(p.topic, cps, answers...); err != nil {
 		return fmt.Errorf("%s: save checkpoint: %w", p.name, err)
 	}
 	return nil
@@ -189,12 +191,6 @@ func (m *graphMemo) get(c interface {
 // checkpoint re-applies the event (its offset is not saved), and the
 // consumer answers then.
 
-// modelAnswer is an answer waiting for the checkpoint that makes it true.
-type modelAnswer struct {
-	tenant string
-	a      privacy.ErasureApplied
-}
-
 // errNoPseudonyms parks a LearnerErased a consumer cannot match.
 var errNoPseudonyms = event.Reject(errors.New("learner erased, but this consumer has no pseudonyms (privacy is off): the learner cannot be found"))
 
@@ -215,25 +211,6 @@ func isPrivacyType(e event.Event, t string) bool {
 	name, _, err := event.SplitType(e.Type)
 	want, _, _ := event.SplitType(t)
 	return err == nil && name == want
-}
-
-// publishAnswers publishes the answers of a consumer on the privacy topic.
-func publishAnswers(ctx context.Context, pub EventSink, source string, answers []modelAnswer) error {
-	if len(answers) == 0 {
-		return nil
-	}
-	evs := make([]event.Event, 0, len(answers))
-	for _, a := range answers {
-		e, err := ErasureAppliedEvent(source, a.tenant, a.a)
-		if err != nil {
-			return err
-		}
-		evs = append(evs, e)
-	}
-	if err := pub.PublishEvents(ctx, TopicPrivacy, evs...); err != nil {
-		return fmt.Errorf("publish %d erasure answers: %w", len(evs), err)
-	}
-	return nil
 }
 
 // dropLearnerEvents removes from an outbox the events of learner in tenant

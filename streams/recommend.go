@@ -149,8 +149,8 @@ type Recommender struct {
 	remote    map[string]map[string]map[int]ItemFactors
 	remoteNew bool
 
-	// answers to erasures, published after the next checkpoint.
-	answers []modelAnswer
+	// answers to erasures, recorded with the next checkpoint.
+	answers []projections.PendingAnswer
 }
 
 // RecommenderConsumer names the recommender in erasure answers.
@@ -441,7 +441,7 @@ func (r *Recommender) forget(e event.Event) (string, error) {
 		removed["unpublished_recommendations"] = int64(n)
 		r.outbox, r.outboxAt = append(r.outbox, e), append(r.outboxAt, time.Now())
 	}
-	r.answers = append(r.answers, modelAnswer{tenant: e.Tenant, a: privacy.ErasureApplied{Erasure: le.Erasure,
+	r.answers = append(r.answers, projections.PendingAnswer{Tenant: e.Tenant, Answer: privacy.ErasureApplied{Erasure: le.Erasure,
 		Consumer: RecommenderConsumer, Pseudonym: le.Pseudonym, Removed: removed, At: time.Now().UTC()}})
 	return learner, nil
 }
@@ -850,15 +850,10 @@ func (r *Recommender) checkpoint(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.models.save(); err != nil {
+	if err := r.models.save(r.answers...); err != nil {
 		return err
 	}
-	r.sinceCkpt, r.lastCkpt = 0, time.Now()
-	// The erasures are durable now: answer them.
-	if err := publishAnswers(ctx, r.cfg.Publisher, r.cfg.Source, r.answers); err != nil {
-		return err
-	}
-	r.answers = nil
+	r.sinceCkpt, r.lastCkpt, r.answers = 0, time.Now(), nil
 	return nil
 }
 
