@@ -54,7 +54,7 @@ type PrivacyModule struct {
 	// ExportPage is how many statements an export reads at a time
 	// (default 500).
 	ExportPage int
-	Logger *slog.Logger
+	Logger     *slog.Logger
 
 	sources exportSources
 }
