@@ -68,6 +68,15 @@ type Sink struct {
 	forgets   []forget
 	onErasure func(ctx context.Context, tenant string, e privacy.LearnerErased, removed map[string]int64) error
 
+	// optOuts keeps the learners without consent to analytics (tenant NUL
+	// row pseudonym) durably; optOut is its copy in memory, and tenants
+	// counts the opt-outs per tenant, so that tenants without any pay
+	// nothing per event.
+	optOuts   OptOutStore
+	optOut    map[string]bool
+	optTenant map[string]int
+	optedOut  atomic.Int64
+
 	ignored atomic.Int64
 	batches atomic.Int64
 	rows    atomic.Int64
@@ -89,6 +98,18 @@ type SinkConfig struct {
 	// after the first are deleted by its own, and its answer counts what
 	// was left (a receipt keeps the first answer).
 	OnErasure func(ctx context.Context, tenant string, e privacy.LearnerErased, removed map[string]int64) error
+	// OptOuts, when set, makes the sink honour consent to analytics
+	// (privacy.ConsentSet on the statements topic): a learner who
+	// withdraws it is left out from then on, and their rows are deleted
+	// as on erasure (docs/privacy.md, Consent).
+	OptOuts OptOutStore
+}
+
+// OptOutStore keeps the learners who withdrew consent to analytics
+// (projections.AnalyticsOptOuts).
+type OptOutStore interface {
+	All() (map[string]bool, error)
+	Set(tenant, pseudonym string, out bool) error
 }
 
 // forget is a LearnerErased or a RetentionApplied waiting for Flush.
@@ -96,6 +117,9 @@ type forget struct {
 	tenant    string
 	erased    *privacy.LearnerErased
 	retention *privacy.RetentionApplied
+	// optOut is the row pseudonym of a learner who withdrew consent to
+	// analytics.
+	optOut string
 }
 
 // NewSink returns a sink writing through c.Writer.
@@ -106,7 +130,8 @@ func NewSink(c SinkConfig) *Sink {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	s := &Sink{enc: c.Encoder, w: c.Writer, batch: NewBatcher(c.Batch), log: c.Logger, onErasure: c.OnErasure}
+	s := &Sink{enc: c.Encoder, w: c.Writer, batch: NewBatcher(c.Batch), log: c.Logger, onErasure: c.OnErasure,
+		optOuts: c.OptOuts, optOut: map[string]bool{}, optTenant: map[string]int{}}
 	if s.onErasure == nil {
 		s.onErasure = func(_ context.Context, _ string, e privacy.LearnerErased, removed map[string]int64) error {
 			s.log.Info("analytics sink: erasure applied", "erasure", e.Erasure, "removed", removed)
@@ -114,6 +139,83 @@ func NewSink(c SinkConfig) *Sink {
 		}
 	}
 	return s
+}
+
+// LoadOptOuts reads the opt-outs kept by the OptOutStore; call it once
+// before the first Add.
+func (s *Sink) LoadOptOuts() error {
+	if s.optOuts == nil {
+		return nil
+	}
+	all, err := s.optOuts.All()
+	if err != nil {
+		return fmt.Errorf("analytics sink: consent opt-outs: %w", err)
+	}
+	for k := range all {
+		s.optOut[k] = true
+		tenant, _, _ := strings.Cut(k, "\x00")
+		s.optTenant[tenant]++
+	}
+	return nil
+}
+
+func (s *Sink) setOptOut(tenant, pseudo string, out bool) error {
+	k := tenant + "\x00" + pseudo
+	if s.optOut[k] == out {
+		return nil
+	}
+	if err := s.optOuts.Set(tenant, pseudo, out); err != nil {
+		return fmt.Errorf("analytics sink: consent opt-out: %w", err)
+	}
+	if out {
+		s.optOut[k] = true
+		s.optTenant[tenant]++
+	} else {
+		delete(s.optOut, k)
+		s.optTenant[tenant]--
+	}
+	return nil
+}
+
+// consent applies a ConsentSet: the opt-out is kept before the event's
+// offset can be committed, and a withdrawal deletes the learner's rows at
+// the next Flush, after the rows added before it.
+func (s *Sink) consent(e event.Event) error {
+	if _, major, _ := event.SplitType(e.Type); major != 1 {
+		return event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want 1)", major, consentName))
+	}
+	c, err := privacy.DecodeConsentSet(e.Data)
+	if err != nil {
+		return event.Reject(err)
+	}
+	p, err := s.enc.Pseudonymizer.Pseudonym(e.Tenant, c.Learner)
+	if err != nil {
+		return err
+	}
+	if err := s.setOptOut(e.Tenant, p, !c.Analytics); err != nil {
+		return err
+	}
+	if !c.Analytics {
+		// Also when the opt-out was known: a crash may have come between
+		// keeping it and deleting the rows.
+		s.forgets = append(s.forgets, forget{tenant: e.Tenant, optOut: p})
+	}
+	return nil
+}
+
+// optedOut reports whether e is about a learner without consent to
+// analytics. Learner events are keyed by the learner key (the transport
+// restores it from the pseudonym), learner roles by learner_role:<key>.
+func (s *Sink) optedOutOf(e event.Event) (bool, error) {
+	if s.optTenant[e.Tenant] == 0 {
+		return false, nil
+	}
+	key := strings.TrimPrefix(e.Key, "learner_role:")
+	p, err := s.enc.Pseudonymizer.Pseudonym(e.Tenant, key)
+	if err != nil {
+		return false, err
+	}
+	return s.optOut[e.Tenant+"\x00"+p], nil
 }
 
 // Add encodes e into the pending batch. Events of a type the sink does not
@@ -127,12 +229,29 @@ func (s *Sink) Add(e event.Event, _ event.Position) error {
 		if err != nil {
 			return err
 		}
+		if f.erased != nil && s.optOuts != nil {
+			// Nothing of the learner is kept, not even their opt-out.
+			if err := s.setOptOut(f.tenant, f.erased.Pseudonym, false); err != nil {
+				return err
+			}
+		}
 		s.forgets = append(s.forgets, f)
 		return nil
+	}
+	if s.optOuts != nil {
+		if name, _, _ := event.SplitType(e.Type); name == consentName {
+			return s.consent(e)
+		}
 	}
 	if !Stores(e.Type) {
 		s.ignored.Add(1)
 		return nil
+	}
+	if out, err := s.optedOutOf(e); err != nil || out {
+		if out {
+			s.optedOut.Add(1)
+		}
+		return err
 	}
 	rows, err := s.enc.Rows(e)
 	if err != nil {
@@ -188,6 +307,8 @@ func (s *Sink) decodeForget(e event.Event) (forget, bool, error) {
 	return f, true, nil
 }
 
+var consentName, _, _ = event.SplitType(privacy.TypeConsentSet)
+
 // Full reports whether the pending batch reached its row or byte bound, so
 // the consumer flushes before adding more.
 func (s *Sink) Full() bool { return s.batch.Full() }
@@ -217,6 +338,18 @@ func (s *Sink) runForget(ctx context.Context, f forget) error {
 	fg, ok := s.w.(Forgetter)
 	if !ok {
 		return &ConfigError{"the writer cannot delete rows (not a Forgetter): erasure and retention cannot be applied"}
+	}
+	if f.optOut != "" {
+		if !privacy.IsPseudonym(f.optOut) {
+			s.log.Warn("analytics sink: a learner withdrew consent to analytics; their new rows are left out, but rows written before cannot be found without the privacy pseudonyms (privacy is off)", "tenant", f.tenant)
+			return nil
+		}
+		removed, err := EraseLearner(ctx, fg, f.tenant, f.optOut)
+		if err != nil {
+			return err
+		}
+		s.log.Info("analytics sink: consent to analytics withdrawn; the learner's rows deleted", "tenant", f.tenant, "removed", removed)
+		return nil
 	}
 	if f.erased != nil {
 		removed, err := EraseLearner(ctx, fg, f.tenant, f.erased.Pseudonym)
@@ -259,9 +392,11 @@ func (s *Sink) flushRows(ctx context.Context) error {
 // SinkStats are a sink's running totals.
 type SinkStats struct {
 	Batches, Rows, Ignored int64
+	// OptedOut counts the events left out for want of consent.
+	OptedOut int64
 }
 
 // Stats returns the totals so far; safe to call from any goroutine.
 func (s *Sink) Stats() SinkStats {
-	return SinkStats{Batches: s.batches.Load(), Rows: s.rows.Load(), Ignored: s.ignored.Load()}
+	return SinkStats{Batches: s.batches.Load(), Rows: s.rows.Load(), Ignored: s.ignored.Load(), OptedOut: s.optedOut.Load()}
 }

@@ -43,6 +43,12 @@ type AdaptiveModule struct {
 	// Target is the next-item policy; the zero value means
 	// adaptive.DefaultTarget() (target success 0.7).
 	Target adaptive.TargetConfig
+	// Consents, when set: for a learner who withdrew consent to
+	// personalisation, next answers as for a new learner (the prior
+	// ability, no history) and says so.
+	Consents interface {
+		Consent(ctx context.Context, tenant, learner string) (projections.ConsentState, error)
+	}
 	Logger *slog.Logger
 }
 
@@ -175,20 +181,31 @@ func (m *AdaptiveModule) next(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	skills, err := m.Adaptive.LearnerSkills(ctx, tenant, learner)
-	if err != nil {
-		m.fail(w, "mastery", err)
-		return
+	personal := true
+	if m.Consents != nil {
+		c, err := m.Consents.Consent(ctx, tenant, learner)
+		if err != nil {
+			m.fail(w, "consent", err)
+			return
+		}
+		personal = c.Personalisation
 	}
-	items, err := m.Adaptive.LearnerItems(ctx, tenant, learner)
-	if err != nil {
-		m.fail(w, "attempts", err)
-		return
-	}
-	done, err := m.completedItems(ctx, tenant, learner, items, nil)
-	if err != nil {
-		m.fail(w, "progress", err)
-		return
+	var skills []projections.SkillMastery
+	done := map[string]bool{}
+	if personal {
+		if skills, err = m.Adaptive.LearnerSkills(ctx, tenant, learner); err != nil {
+			m.fail(w, "mastery", err)
+			return
+		}
+		items, err := m.Adaptive.LearnerItems(ctx, tenant, learner)
+		if err != nil {
+			m.fail(w, "attempts", err)
+			return
+		}
+		if done, err = m.completedItems(ctx, tenant, learner, items, nil); err != nil {
+			m.fail(w, "progress", err)
+			return
+		}
 	}
 	// The learner's ability on the skill: the skill's Elo rating when they
 	// practised it, else their global rating, else 0 (a new learner).
@@ -202,15 +219,15 @@ func (m *AdaptiveModule) next(w http.ResponseWriter, r *http.Request) {
 			recent = adaptive.Recent{SuccessRate: s.RecentSuccess, Attempts: s.RecentAttempts}
 		}
 	}
-	if !found {
+	if !found && personal {
 		abilitySource = "global"
 		if ability, found, err = m.Adaptive.LearnerAbility(ctx, tenant, learner); err != nil {
 			m.fail(w, "ability", err)
 			return
 		}
-		if !found {
-			abilitySource = "prior"
-		}
+	}
+	if !found {
+		abilitySource = "prior"
 	}
 	var open []string
 	for _, id := range g.AssessorsOf(skill) {
@@ -257,6 +274,9 @@ func (m *AdaptiveModule) next(w http.ResponseWriter, r *http.Request) {
 		reasons = append(reasons, "new item: its difficulty is the prior 0 until someone attempts it")
 	}
 	reasons = append(reasons, fmt.Sprintf("assesses %s and is not completed yet", skill))
+	if !personal {
+		reasons = append(reasons, "not personalised: the learner withdrew consent to personalisation, so the prior ability of a new learner is used and their history is not")
+	}
 	resp["target"], resp["item"], resp["title"] = round4(target), pick.Item, pick.Title
 	resp["predicted_success"], resp["difficulty"], resp["candidates"], resp["reasons"] = pick.PredictedSuccess, pick.Difficulty, outs, reasons
 	writePlainJSON(w, http.StatusOK, resp)

@@ -14,6 +14,7 @@ import (
 	"github.com/learnstream/learnstream/api"
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/graph"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/projections"
 )
 
@@ -56,7 +57,18 @@ func adaptiveCatalog(t *testing.T) *graph.Graph {
 
 // adaptiveFixture: ada answered q1 right and q2 wrong (sql 0.5 -> 0.8 ->
 // 0.6); bob answered everything right and mastered sql and joins.
-func adaptiveFixture(t *testing.T) (*fixture, *projections.Adaptive) {
+// consentsOf answers the consent of the learners it names; others have
+// the defaults.
+type consentsOf map[string]privacy.Consent
+
+func (c consentsOf) Consent(_ context.Context, _, learner string) (projections.ConsentState, error) {
+	if v, ok := c[learner]; ok {
+		return projections.ConsentState{Consent: v}, nil
+	}
+	return projections.ConsentState{Consent: privacy.DefaultConsent}, nil
+}
+
+func adaptiveFixture(t *testing.T, consents ...consentsOf) (*fixture, *projections.Adaptive) {
 	t.Helper()
 	store, err := projections.Open(t.TempDir(), nil)
 	if err != nil {
@@ -114,6 +126,9 @@ func adaptiveFixture(t *testing.T) (*fixture, *projections.Adaptive) {
 	mod := &api.AdaptiveModule{Adaptive: a, Catalog: graphOf{adaptiveCatalog(t)}, Progress: progressOf{
 		"ada": {{Activity: item(1), Completed: true}, {Activity: item(2)}},
 	}}
+	if len(consents) > 0 {
+		mod.Consents = consents[0]
+	}
 	f := newFixture(t, func(c *api.Config) {
 		c.Progress = progressOf{"ada": {{Activity: item(1), Completed: true}, {Activity: item(2)}}}
 		c.Modules = append(c.Modules, mod)
@@ -233,6 +248,35 @@ func TestAdaptiveNextEndpoint(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A learner who withdrew consent to personalisation gets the next item of
+// a new learner, and is told so.
+func TestAdaptiveNextWithoutConsent(t *testing.T) {
+	f, _ := adaptiveFixture(t, consentsOf{"ada": {Personalisation: false, Analytics: true}})
+	for _, tc := range []struct {
+		learner string
+		want    []string
+		not     []string
+	}{
+		{"ada", []string{`"ability_source":"prior"`, "not personalised", `"ability":0,`}, []string{`"ability_source":"skill"`}},
+		{"bob", []string{`"ability_source":"skill"`}, []string{"not personalised"}},
+	} {
+		resp, b := f.do(t, req{method: "GET", path: "/v1/learners/" + tc.learner + "/next?skill=joins"})
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", tc.learner, resp.StatusCode, b)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s: %s lacks %s", tc.learner, b, w)
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(string(b), w) {
+				t.Errorf("%s: %s has %s", tc.learner, b, w)
+			}
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/learnstream/learnstream/api"
 	"github.com/learnstream/learnstream/domain/event"
@@ -327,6 +329,42 @@ func TestExport(t *testing.T) {
 	for _, want := range []string{"mbox:mailto:ada@example.com", "statements.json", "every xAPI statement by or about you, as stored: 4", "documents/", ": 2"} {
 		if !strings.Contains(files["README.txt"], want) {
 			t.Errorf("README.txt lacks %q:\n%s", want, files["README.txt"])
+		}
+	}
+}
+
+// The recommendations endpoint never answers a personalised list for a
+// learner who withdrew consent to personalisation (the recommender's
+// non-personal list replaces it in order; until then the list is empty).
+func TestRecommendationsHonourConsent(t *testing.T) {
+	store, err := projections.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	recs, _ := projections.NewRecommendations(store, nil)
+	ada, bob := "mbox:mailto:ada@example.com", "mbox:mailto:bob@example.com"
+	for i, lr := range []projections.RecommendationsUpdated{
+		{Learner: ada, Items: []projections.Recommendation{{Item: "https://example.com/a", Rank: 1, Reasons: []string{"mf"}}}},
+		{Learner: bob, Items: []projections.Recommendation{{Item: "https://example.com/a", Rank: 1, Reasons: []string{"popular", projections.ReasonNotPersonalised}}}},
+	} {
+		b, _ := json.Marshal(lr)
+		e, _ := event.New(fmt.Sprintf("r%d", i), projections.TypeRecommendationsUpdated, "test", "t1", lr.Learner, time.Now(), b)
+		if err := recs.Handle(context.Background(), event.Position{Topic: "recs", Offset: int64(i)}, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newFixture(t, func(c *api.Config) {
+		c.Modules = append(c.Modules, &api.RecommendModule{Recommendations: recs,
+			Consents: consentsOf{ada: {Analytics: true}, bob: {Analytics: true}}})
+	})
+	for _, tc := range []struct{ learner, want string }{
+		{"ada@example.com", `"items":[]`},
+		{"bob@example.com", `"not_personalised"`},
+	} {
+		resp, b := f.do(t, req{method: "GET", path: "/v1/learners/" + tc.learner + "/recommendations"})
+		if resp.StatusCode != 200 || !strings.Contains(string(b), tc.want) {
+			t.Errorf("%s: %d %s, want %s", tc.learner, resp.StatusCode, b, tc.want)
 		}
 	}
 }

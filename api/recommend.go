@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,12 @@ type RecommendModule struct {
 	// leaves it out).
 	Feed   RecommendationFeed
 	Stream SSEConfig
+	// Consents, when set, keeps a personalised list from a learner who
+	// withdrew consent to personalisation while the recommender has not
+	// yet replaced it (it does, in order with the learner's statements).
+	Consents interface {
+		Consent(ctx context.Context, tenant, learner string) (projections.ConsentState, error)
+	}
 	Logger *slog.Logger
 }
 
@@ -42,6 +49,16 @@ func (m *RecommendModule) learner(w http.ResponseWriter, r *http.Request) {
 		}
 		writePlainError(w, http.StatusInternalServerError, "could not read recommendations")
 	default:
+		if m.Consents != nil && lr.Personal() {
+			c, err := m.Consents.Consent(r.Context(), Tenant(r), learner)
+			if err != nil {
+				writePlainError(w, http.StatusInternalServerError, "could not read consent")
+				return
+			}
+			if !c.Personalisation {
+				lr.Items = nil // the non-personal list is on its way
+			}
+		}
 		if lr.Items == nil {
 			lr.Items = []projections.Recommendation{}
 		}

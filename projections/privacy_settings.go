@@ -325,3 +325,52 @@ func (r *Retention) Count(ctx context.Context, tenant string) (map[string]int64,
 	n, err := r.CountKeys("r", tenant)
 	return map[string]int64{"settings": int64(n)}, err
 }
+
+// AnalyticsOptOutsName names the analytics sink's consent space.
+const AnalyticsOptOutsName = "analytics-optouts"
+
+// AnalyticsOptOuts keeps, for the analytics sink, the learners who
+// withdrew consent to analytics, by the pseudonym their rows carry: the
+// sink's offsets live in Kafka, so what it learned from a ConsentSet it
+// has committed past must be kept here, written before the offset is.
+type AnalyticsOptOuts struct {
+	store *Store
+	sp    Space
+}
+
+// NewAnalyticsOptOuts opens the analytics sink's consent space.
+func NewAnalyticsOptOuts(store *Store) (*AnalyticsOptOuts, error) {
+	sp, err := store.currentSpace(AnalyticsOptOutsName)
+	if err != nil {
+		return nil, err
+	}
+	return &AnalyticsOptOuts{store: store, sp: sp}, nil
+}
+
+// All returns every opted-out (tenant, pseudonym), as tenant NUL pseudonym.
+func (o *AnalyticsOptOuts) All() (map[string]bool, error) {
+	out := map[string]bool{}
+	err := o.store.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = o.sp.Prefix("o")
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			out[string(it.Item().Key()[len(opts.Prefix):])] = true
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Set records (out true) or clears a learner's opt-out, durably.
+func (o *AnalyticsOptOuts) Set(tenant, pseudonym string, out bool) error {
+	return o.store.db.Update(func(txn *badger.Txn) error {
+		k := o.sp.Key("o", tenant, pseudonym)
+		if out {
+			return txn.Set(k, nil)
+		}
+		return txn.Delete(k)
+	})
+}

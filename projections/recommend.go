@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,11 @@ const RecommendationsName = "recommendations"
 // TypeRecommendationsUpdated is the event the recommender publishes on
 // learnstream.recommendations.v1, keyed by learner.
 const TypeRecommendationsUpdated = "learnstream.recommendations.updated.v1"
+
+// ReasonNotPersonalised marks every item of the list of a learner who
+// withdrew consent to personalisation: popular in the tenant's catalog,
+// the same for everyone, computed from nothing of theirs.
+const ReasonNotPersonalised = "not_personalised"
 
 // Recommendation is one ranked item.
 type Recommendation struct {
@@ -145,6 +151,17 @@ func (p *Recommendations) Learner(_ context.Context, tenant, learner string) (Le
 		return item.Value(func(v []byte) error { return json.Unmarshal(v, &lr) })
 	})
 	return lr, err
+}
+
+// Personal reports whether any item of the list was personalised (lacks
+// ReasonNotPersonalised).
+func (lr LearnerRecommendations) Personal() bool {
+	for _, it := range lr.Items {
+		if !slices.Contains(it.Reasons, ReasonNotPersonalised) {
+			return true
+		}
+	}
+	return false
 }
 
 // Count returns the number of learners with recommendations.

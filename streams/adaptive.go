@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -45,6 +46,8 @@ const (
 	AdaptiveIgnored         = "ignored"           // another event type
 	AdaptiveDuplicate       = "duplicate"         // an offset already applied (redelivery)
 	AdaptiveErased          = "erased"            // a LearnerErased applied
+	AdaptiveConsent         = "consent"           // a ConsentSet applied
+	AdaptiveNoConsent       = "no_consent"        // the learner withdrew consent to personalisation: not learned
 	AdaptiveRejected        = "rejected"          // sent to the DLQ
 )
 
@@ -115,6 +118,10 @@ type adaptiveTenant struct {
 	idx *adaptive.Index
 	m   *adaptive.Model
 	ev  adaptive.Event
+	// noPersonal are the learners who withdrew consent to
+	// personalisation: the model neither learns from them nor keeps
+	// state of them.
+	noPersonal map[string]bool
 }
 
 // NewAdaptive checks cfg and fills its defaults.
@@ -148,7 +155,7 @@ func (a *Adaptive) NextOffset(_ context.Context, _ string, partition int) (int64
 
 func (a *Adaptive) newTenant() *adaptiveTenant {
 	m, _ := adaptive.New(a.cfg.Model) // validated in NewAdaptive
-	return &adaptiveTenant{idx: adaptive.NewIndex(), m: m}
+	return &adaptiveTenant{idx: adaptive.NewIndex(), m: m, noPersonal: map[string]bool{}}
 }
 
 // vocabSnapshot is the dense-id index of a tenant model: the names of ids
@@ -157,6 +164,8 @@ type vocabSnapshot struct {
 	Learners []string `json:"learners"`
 	Items    []string `json:"items"`
 	Skills   []string `json:"skills"`
+	// NoPersonal are the learners without consent to personalisation.
+	NoPersonal []string `json:"no_personal,omitempty"`
 }
 
 func vocabNames(v *adaptive.Vocab) []string {
@@ -174,7 +183,8 @@ func (t *adaptiveTenant) snapshot() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ix, err := json.Marshal(vocabSnapshot{Learners: vocabNames(t.idx.Learners), Items: vocabNames(t.idx.Items), Skills: vocabNames(t.idx.Skills)})
+	ix, err := json.Marshal(vocabSnapshot{Learners: vocabNames(t.idx.Learners), Items: vocabNames(t.idx.Items), Skills: vocabNames(t.idx.Skills),
+		NoPersonal: slices.Sorted(maps.Keys(t.noPersonal))})
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +204,9 @@ func (a *Adaptive) restore(b []byte) (*adaptiveTenant, error) {
 	var vs vocabSnapshot
 	if err := json.Unmarshal(b[4+n:], &vs); err != nil {
 		return nil, fmt.Errorf("index: %w", err)
+	}
+	for _, l := range vs.NoPersonal {
+		t.noPersonal[l] = true
 	}
 	for _, kind := range []struct {
 		v     *adaptive.Vocab
@@ -260,6 +273,16 @@ func (a *Adaptive) HandleBatch(ctx context.Context, pos []Position, evs []event.
 			adaptiveEvents.WithLabelValues(AdaptiveErased).Inc()
 			a.sinceCkpt++
 			forgot = true
+			continue
+		}
+		if isPrivacyType(evs[i], privacy.TypeConsentSet) {
+			if err := a.consent(evs[i], ps); err != nil {
+				return i, err
+			}
+			ps.next = pos[i].Offset + 1
+			adaptiveEvents.WithLabelValues(AdaptiveConsent).Inc()
+			a.sinceCkpt++
+			forgot = true // a withdrawal is checkpointed at once, as an erasure
 			continue
 		}
 		outcome, err := a.learn(pos[i], evs[i], ps)
@@ -445,6 +468,9 @@ func (a *Adaptive) learn(pos Position, e event.Event, ps *partModel[*adaptiveTen
 	if fresh {
 		tm = a.newTenant()
 	}
+	if tm.noPersonal[learner] {
+		return AdaptiveNoConsent, nil
+	}
 	attempt := adaptive.Attempt{Learner: learner, Item: item, Skills: skills, Score: &score, Options: optionsOf(act)}
 	outcome := AdaptiveApplied
 	if err := tm.idx.Resolve(&attempt, &tm.ev); err != nil {
@@ -612,13 +638,18 @@ func (a *Adaptive) forget(e event.Event) error {
 					return
 				}
 			}
+			for n := range tm.noPersonal {
+				if !yield(n) {
+					return
+				}
+			}
 		}
 		learner, ok := matchPseudonym(a.cfg.Pseudonyms, e.Tenant, le.Pseudonym, names)
 		if !ok {
 			continue
 		}
-		id, _ := tm.idx.Learners.Forget(learner)
-		if tm.m.ForgetLearner(id) {
+		delete(tm.noPersonal, learner)
+		if id, ok := tm.idx.Learners.Forget(learner); ok && tm.m.ForgetLearner(id) {
 			removed["learner_states"]++
 		}
 		var n int
@@ -635,6 +666,30 @@ func (a *Adaptive) forget(e event.Event) error {
 	}
 	a.answers = append(a.answers, projections.PendingAnswer{Tenant: e.Tenant, Answer: privacy.ErasureApplied{Erasure: le.Erasure,
 		Consumer: AdaptiveConsumer, Pseudonym: le.Pseudonym, Removed: removed, At: time.Now().UTC()}})
+	return nil
+}
+
+// consent applies a ConsentSet. A learner who withdraws consent to
+// personalisation is forgotten by the partition's model (ability,
+// mastery, counts, unpublished events), as on erasure, and none of their
+// statements is learned until they give it again; item difficulties keep
+// what they learned before. The event is keyed by the learner, so it is in
+// the partition of the learner's statements.
+func (a *Adaptive) consent(e event.Event, ps *partModel[*adaptiveTenant]) error {
+	c, err := privacy.DecodeConsentSet(e.Data)
+	if err != nil {
+		return event.Reject(err)
+	}
+	tm := a.models.tenant(ps, e.Tenant)
+	if c.Personalisation {
+		delete(tm.noPersonal, c.Learner)
+		return nil
+	}
+	tm.noPersonal[c.Learner] = true
+	if id, ok := tm.idx.Learners.Forget(c.Learner); ok {
+		tm.m.ForgetLearner(id)
+	}
+	a.outbox, _, _ = dropLearnerEvents(a.outbox, nil, e.Tenant, c.Learner)
 	return nil
 }
 

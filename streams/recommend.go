@@ -169,7 +169,10 @@ type modelAux struct {
 	Completed map[string][]string `json:"completed,omitempty"` // learner -> items
 	Top       map[string][]string `json:"top,omitempty"`       // learner -> last published items
 	Roles     map[string]string   `json:"roles,omitempty"`     // learner -> role counted in popularity
-	Counts    map[string]float64  `json:"counts,omitempty"`    // item -> events in this partition
+	// NoPersonal are the learners who withdrew consent to
+	// personalisation: not learned from, recommended popular items only.
+	NoPersonal map[string]bool    `json:"no_personal,omitempty"`
+	Counts     map[string]float64 `json:"counts,omitempty"` // item -> events in this partition
 	// Pop is the popularity counts per (item, group), in order of first
 	// appearance, to rebuild the popularity model.
 	Pop    []popEntry     `json:"pop,omitempty"`
@@ -362,6 +365,23 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 			forgot = true
 			continue
 		}
+		if isPrivacyType(evs[i], privacy.TypeConsentSet) {
+			req, err := r.consent(evs[i], pos[i], ps)
+			if err != nil {
+				rankAll()
+				return i, err
+			}
+			ps.next = pos[i].Offset + 1
+			recEvents.WithLabelValues("consent").Inc()
+			r.sinceCkpt++
+			forgot = true // a withdrawal is checkpointed at once, as an erasure
+			k := rankKey{pos[i].Partition, req.tenant, req.learner}
+			if _, ok := reqs[k]; !ok {
+				order = append(order, k)
+			}
+			reqs[k] = req
+			continue
+		}
 		out, req, err := r.learn(pos[i], evs[i], ps)
 		if err != nil {
 			rankAll()
@@ -434,6 +454,7 @@ func (r *Recommender) forget(e event.Event) (string, error) {
 		delete(tm.aux.Completed, l)
 		delete(tm.aux.Top, l)
 		delete(tm.aux.Roles, l)
+		delete(tm.aux.NoPersonal, l)
 	}
 	if learner != "" {
 		var n int
@@ -444,6 +465,64 @@ func (r *Recommender) forget(e event.Event) (string, error) {
 	r.answers = append(r.answers, projections.PendingAnswer{Tenant: e.Tenant, Answer: privacy.ErasureApplied{Erasure: le.Erasure,
 		Consumer: RecommenderConsumer, Pseudonym: le.Pseudonym, Removed: removed, At: time.Now().UTC()}})
 	return learner, nil
+}
+
+// ReasonNotPersonalised marks every item of the list of a learner who
+// withdrew consent to personalisation (projections.ReasonNotPersonalised).
+const ReasonNotPersonalised = projections.ReasonNotPersonalised
+
+// consent applies a ConsentSet and asks for the learner's list to be
+// ranked again. A learner who withdraws consent to personalisation is
+// forgotten by the model (factors, history, completed items), as on
+// erasure, none of their statements is learned from until they give it
+// again, and their list becomes the catalog's popular items; giving it
+// again starts them cold. The event is keyed by the learner, so it is in
+// the partition of their statements.
+func (r *Recommender) consent(e event.Event, pos Position, ps *partModel[*tenantModel]) (rankRequest, error) {
+	c, err := privacy.DecodeConsentSet(e.Data)
+	if err != nil {
+		return rankRequest{}, event.Reject(err)
+	}
+	g, err := r.graphs.get(r.cfg.Catalog, e.Tenant)
+	if err != nil {
+		return rankRequest{}, event.Transient(err)
+	}
+	role, err := r.cfg.Catalog.LearnerRole(e.Tenant, c.Learner)
+	if err != nil {
+		return rankRequest{}, event.Transient(err)
+	}
+	tm := r.models.tenant(ps, e.Tenant)
+	// The list is published again whatever it holds: its reasons change.
+	delete(tm.aux.Top, c.Learner)
+	if c.Personalisation {
+		delete(tm.aux.NoPersonal, c.Learner)
+	} else {
+		if tm.aux.NoPersonal == nil {
+			tm.aux.NoPersonal = map[string]bool{}
+		}
+		tm.aux.NoPersonal[c.Learner] = true
+		tm.m.Forget(c.Learner)
+		delete(tm.aux.Completed, c.Learner)
+	}
+	return rankRequest{tenant: e.Tenant, learner: c.Learner, role: role, partition: pos.Partition, g: g, tm: tm, e: e}, nil
+}
+
+// popular is the list of a learner without consent to personalisation:
+// the items most learned from in the tenant's partition model (in the
+// catalog when it has them), then entry-level catalog activities.
+func (r *Recommender) popular(tm *tenantModel, g *graph.Graph) []projections.Recommendation {
+	top := tm.pop.TopN("", r.cfg.N, nil, nil)
+	list := make([]mf.Candidate, 0, r.cfg.N)
+	for _, sc := range top {
+		list = append(list, mf.Candidate{Item: tm.m.ItemID(sc.Item), Score: float64(sc.Score), Reasons: []string{mf.ReasonPopular}})
+	}
+	list = fillFromSkills(list, g, nil, nil, r.cfg.N, r.cfg.Rerank.MasteryThreshold)
+	out := make([]projections.Recommendation, len(list))
+	for i, c := range list {
+		out[i] = projections.Recommendation{Item: c.Item, Score: math.Round(c.Score*1e6) / 1e6, Rank: i + 1,
+			Reasons: append(slices.Clone(c.Reasons), ReasonNotPersonalised)}
+	}
+	return out
 }
 
 // learners lists every learner the tenant model keeps anything of.
@@ -461,7 +540,14 @@ func (tm *tenantModel) learners() iter.Seq[string] {
 				}
 			}
 		}
-		for l := range tm.aux.Roles {
+		for _, m := range []map[string]string{tm.aux.Roles} {
+			for l := range m {
+				if !yield(l) {
+					return
+				}
+			}
+		}
+		for l := range tm.aux.NoPersonal {
 			if !yield(l) {
 				return
 			}
@@ -622,6 +708,10 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 		r.registered[e.Tenant+"\x00"+item] = true
 	}
 	tm := r.models.tenant(ps, e.Tenant)
+	if tm.aux.NoPersonal[learner] {
+		// Not learned from; their list (popular items) is refreshed.
+		return "no_consent", rankRequest{tenant: e.Tenant, learner: learner, role: role, partition: pos.Partition, g: g, tm: tm, e: e}, nil
+	}
 	var success *bool
 	var completion bool
 	if st.Result != nil {
@@ -652,14 +742,19 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 // ranked without it rather than the learned statement failed.
 func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time.Time) {
 	var mastery map[string]float64
-	if r.cfg.Mastery != nil {
+	if r.cfg.Mastery != nil && !q.tm.aux.NoPersonal[q.learner] {
 		var err error
 		if mastery, err = r.cfg.Mastery.Mastery(ctx, q.tenant, q.learner); err != nil {
 			r.log.Warn("recommender: mastery unavailable", "err", err)
 		}
 	}
 	tm := q.tm
-	recs := r.rank(ctx, q.tenant, tm, q.g, q.learner, q.role, mastery)
+	var recs []projections.Recommendation
+	if tm.aux.NoPersonal[q.learner] {
+		recs = r.popular(tm, q.g)
+	} else {
+		recs = r.rank(ctx, q.tenant, tm, q.g, q.learner, q.role, mastery)
+	}
 	items := make([]string, len(recs))
 	for i, rc := range recs {
 		items[i] = rc.Item

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +117,48 @@ func TestPrivacyThroughServe(t *testing.T) {
 			t.Fatalf("after a restart: consent %s, retention %s", c, r)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Withdrawing consent to personalisation through a running server: the
+// recommender answers the learner popular items and says so; others keep
+// their personal lists.
+func TestConsentThroughServe(t *testing.T) {
+	p := startServe(t, credEnv(), append([]string{"--data-dir", t.TempDir()}, isolate()...)...)
+	defer p.stop(t)
+	for i := range 14 {
+		if code, _, body := p.do(t, "POST", "/xapi/statements", statement(i)); code != http.StatusOK {
+			t.Fatalf("POST: %d %s", code, body)
+		}
+	}
+	if code, _, body := p.do(t, "PUT", "/v1/learners/learner1@example.com/consent", `{"personalisation":false,"analytics":true}`); code != http.StatusOK {
+		t.Fatalf("PUT consent: %d %s", code, body)
+	}
+	if code, _, body := p.do(t, "POST", "/xapi/statements", statement(8)); code != http.StatusOK { // learner1 again
+		t.Fatalf("POST: %d %s", code, body)
+	}
+	type list struct {
+		Items []struct{ Reasons []string }
+	}
+	personal := func(learner string) (items int, personal bool) {
+		code, _, body := p.do(t, "GET", "/v1/learners/"+learner+"/recommendations", "")
+		if code != http.StatusOK {
+			return 0, false
+		}
+		var l list
+		json.Unmarshal(body, &l)
+		for _, it := range l.Items {
+			if !slices.Contains(it.Reasons, "not_personalised") {
+				personal = true
+			}
+		}
+		return len(l.Items), personal
+	}
+	eventually(t, p, "learner1's non-personal list", func() bool {
+		n, pers := personal("learner1@example.com")
+		return n > 0 && !pers
+	})
+	if n, pers := personal("learner2@example.com"); n == 0 || !pers {
+		t.Errorf("learner2 (consent given): %d items, personal %v", n, pers)
 	}
 }

@@ -47,6 +47,9 @@ func startAdaptive(rt *runtime, roles map[string]bool) error {
 		rt.mastery = readModel
 		mod := &api.AdaptiveModule{Adaptive: readModel, Catalog: catalog, Logger: rt.log}
 		rt.apiConfig = append(rt.apiConfig, func(c *api.Config) {
+			if rt.consents != nil { // started by role_privacy.go, after this starter
+				mod.Consents = rt.consents
+			}
 			mod.Progress = c.Progress
 			c.Modules = append(c.Modules, mod)
 		})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/learnstream/learnstream/analytics"
 	"github.com/learnstream/learnstream/domain/privacy"
+	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
 )
 
@@ -88,6 +89,10 @@ func startAnalytics(rt *runtime, roles map[string]bool) error {
 	}
 	analytics.Default = enc
 	log := rt.log.With("clickhouse", cfg.addr, "database", cfg.database)
+	optOuts, err := projections.NewAnalyticsOptOuts(rt.store)
+	if err != nil {
+		return err
+	}
 	rt.goRun(func(ctx context.Context) {
 		w, err := connectAnalytics(ctx, log, cfg.config())
 		if err != nil {
@@ -96,11 +101,15 @@ func startAnalytics(rt *runtime, roles map[string]bool) error {
 		defer w.Close()
 		pub := streams.EventPublisher{Publisher: rt.pub}
 		sink := analytics.NewSink(analytics.SinkConfig{Encoder: enc, Writer: w,
-			Batch: analytics.BatcherConfig{MaxRows: cfg.batchRows}, Logger: log,
+			Batch: analytics.BatcherConfig{MaxRows: cfg.batchRows}, Logger: log, OptOuts: optOuts,
 			// The answer goes out after the deletes and before the offsets.
 			OnErasure: func(ctx context.Context, tenant string, le privacy.LearnerErased, removed map[string]int64) error {
 				return streams.AnswerErasure(ctx, pub, rt.source(), tenant, analyticsConsumer, le, removed)
 			}})
+		if err := sink.LoadOptOuts(); err != nil {
+			log.Error("analytics: sink not started", "err", err)
+			return
+		}
 		c := &streams.BatchConsumer{Name: "analytics", Brokers: rt.brokers, Group: rt.cfg.groupPrefix + "-analytics",
 			Topics:  []string{streams.TopicStatements, streams.TopicRecommendations, streams.TopicAdaptive, streams.TopicCatalog},
 			Handler: sink, DLQ: rt.pub, MaxBatch: cfg.batchRows, MaxWait: cfg.flushInterval, MaxMessageBytes: rt.maxMessageBytes,
@@ -232,7 +241,7 @@ func reportSink(log *slog.Logger, sink *analytics.Sink, stop <-chan struct{}) {
 		st := sink.Stats()
 		if st != last {
 			log.Info("analytics: progress", "batches", st.Batches-last.Batches, "rows", st.Rows-last.Rows,
-				"ignored_events", st.Ignored-last.Ignored, "rows_total", st.Rows)
+				"ignored_events", st.Ignored-last.Ignored, "opted_out_events", st.OptedOut-last.OptedOut, "rows_total", st.Rows)
 			last = st
 		}
 	}

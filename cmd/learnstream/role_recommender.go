@@ -74,6 +74,9 @@ func startRecommender(rt *runtime, roles map[string]bool) error {
 		mod := &api.RecommendModule{Recommendations: recs, Logger: rt.log,
 			Feed:   streams.RecommendationFeed{Brokers: rt.brokers, Topic: streams.TopicRecommendations},
 			Stream: api.SSEConfig{Stop: stop}}
+		if rt.consents != nil { // role_privacy.go starts first (file order)
+			mod.Consents = rt.consents
+		}
 		rt.apiConfig = append(rt.apiConfig, func(c *api.Config) { c.Modules = append(c.Modules, mod) })
 	}
 

@@ -1,6 +1,7 @@
 package privacy
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -138,4 +139,13 @@ func (a AccessRecorded) Validate() error {
 		}
 	}
 	return nil
+}
+
+// DecodeConsentSet decodes and checks the data of a ConsentSet event.
+func DecodeConsentSet(data []byte) (ConsentSet, error) {
+	var c ConsentSet
+	if err := json.Unmarshal(data, &c); err != nil {
+		return ConsentSet{}, fmt.Errorf("data: %w", err)
+	}
+	return c, c.Validate()
 }
