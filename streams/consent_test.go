@@ -151,3 +151,36 @@ func TestModelConsumersHonourConsent(t *testing.T) {
 		})
 	}
 }
+
+// A withdrawal before the model has seen anything of the tenant or the
+// learner: a popular list (here from the catalog), no crash.
+func TestRecommenderConsentOfAnUnknownLearner(t *testing.T) {
+	sink := &memSink{}
+	ck, _ := projections.NewRecommenderCheckpoints(openStore(t))
+	g := adaptiveGraph(t) // sql is entry-level; the course teaches it
+	r, err := streams.NewRecommender(streams.RecommenderConfig{Catalog: fakeCatalog{g}, Checkpoints: ck, Publisher: sink,
+		Pseudonyms: forgetSecret, CheckpointEvery: 1 << 30, CheckpointInterval: time.Hour, FlushEvents: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Handle(context.Background(), streams.Position{Topic: streams.TopicStatements}, consentSet(t, "c1", "mbox:mailto:new@example.com", false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	recs := sink.recs()
+	if len(recs) != 1 {
+		t.Fatalf("%d lists published, want 1", len(recs))
+	}
+	var ru projections.RecommendationsUpdated
+	json.Unmarshal(recs[0].Data, &ru)
+	if !ru.ColdStart || ru.Learner != "mbox:mailto:new@example.com" || len(ru.Items) != 3 {
+		t.Errorf("list %+v, want the three entry-level activities", ru)
+	}
+	for _, it := range ru.Items {
+		if !slices.Contains(it.Reasons, streams.ReasonNotPersonalised) {
+			t.Errorf("item %s: reasons %v lack %s", it.Item, it.Reasons, streams.ReasonNotPersonalised)
+		}
+	}
+}

@@ -764,10 +764,15 @@ func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time
 		return
 	}
 	tm.aux.Top[q.learner] = items
-	u, _ := tm.m.LookupUser(q.learner)
+	// A learner the model does not know (new, or forgotten on a
+	// withdrawal of consent) is cold.
+	cold := true
+	if u, ok := tm.m.LookupUser(q.learner); ok {
+		cold = tm.m.HistoryLen(u) == 0
+	}
 	data, _ := json.Marshal(projections.RecommendationsUpdated{
 		Learner: q.learner, Items: recs, BasedOn: q.e.ID, Role: q.role,
-		ColdStart:    tm.m.HistoryLen(u) == 0,
+		ColdStart:    cold,
 		ModelVersion: fmt.Sprintf("%s-k%d/p%d/%d", tm.m.Config().Algorithm, tm.m.K(), q.partition, tm.m.Events()),
 	})
 	out, err := event.New(DerivedID("recommendations", q.e.ID), projections.TypeRecommendationsUpdated, r.cfg.Source,
