@@ -34,6 +34,26 @@ func (p *privacyConfig) validate() error {
 	return nil
 }
 
+// preflight checks the master key before anything touches Kafka: a key
+// given but wrong, or no key with an external broker, refuses the start
+// at once.
+func (p *privacyConfig) preflight(embedded bool) error {
+	if p.mode == "off" {
+		return nil
+	}
+	keys, _, err := streams.LoadMasterKeys(p.masterKeyFile, os.Getenv(streams.EnvMasterKey))
+	if err != nil {
+		return err
+	}
+	if keys == nil && !embedded {
+		return errNoMasterKey
+	}
+	return nil
+}
+
+var errNoMasterKey = fmt.Errorf("no privacy master key: give --privacy-master-key-file or %s (docs/privacy.md \"Operator\"); "+
+	"learnstream never writes personal data in clear instead (--privacy=off is for tools and tests)", streams.EnvMasterKey)
+
 // masterKeys finds the master keys: the flag's file, the environment, or,
 // for the embedded broker, the key generated into the data dir (made now
 // when the key store is still empty). A key store with records and no key
@@ -49,8 +69,7 @@ func (p *privacyConfig) masterKeys(ctx context.Context, log *slog.Logger, dataDi
 		return keys, nil
 	}
 	if !embedded {
-		return nil, fmt.Errorf("no privacy master key: give --privacy-master-key-file or %s (docs/privacy.md \"Operator\"); "+
-			"learnstream never writes personal data in clear instead (--privacy=off is for tools and tests)", streams.EnvMasterKey)
+		return nil, errNoMasterKey
 	}
 	path := filepath.Join(dataDir, streams.MasterKeyFile)
 	if keys, _, err = streams.LoadMasterKeys(path, ""); err == nil {

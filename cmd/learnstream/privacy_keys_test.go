@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,9 +33,14 @@ func recordOpener(t *testing.T, ctx context.Context, broker string) func(m kafka
 	if !ok {
 		t.Fatalf("no serve process known for broker %s", broker)
 	}
+	// The key the server generated into its data dir, or the one tests
+	// give it on real Kafka.
 	keys, _, err := streams.LoadMasterKeys(filepath.Join(dir.(string), streams.MasterKeyFile), "")
 	if err != nil {
-		t.Fatalf("the server's generated master key: %v", err)
+		keys, _, err = streams.LoadMasterKeys(testMasterKeyFile(), "")
+	}
+	if err != nil {
+		t.Fatalf("the server's master key: %v", err)
 	}
 	v, err := streams.OpenVault(ctx, streams.VaultConfig{Brokers: []string{broker}, Master: keys})
 	if err != nil {
@@ -61,5 +70,106 @@ func recordOpener(t *testing.T, ctx context.Context, broker string) func(m kafka
 			return m.Value
 		}
 		return o.Data
+	}
+}
+
+// testMasterKey is the master key of every server under test on the
+// shared real Kafka broker: its key store outlives one test (and one
+// run), so the key must too.
+const testMasterKey = "test:bGVhcm5zdHJlYW0gdGVzdCBtYXN0ZXIga2V5LCAzMmI="
+
+var masterKeyFileOnce = sync.OnceValue(func() string {
+	dir, err := os.MkdirTemp("", "learnstream-master-key")
+	if err != nil {
+		panic(err)
+	}
+	path := filepath.Join(dir, "master.keys")
+	if err := os.WriteFile(path, []byte(testMasterKey+"\n"), 0o600); err != nil {
+		panic(err)
+	}
+	return path
+})
+
+// testMasterKeyFile is a file holding testMasterKey.
+func testMasterKeyFile() string { return masterKeyFileOnce() }
+
+// TestServeRefusesWithoutItsMasterKey: a missing or wrong master key stops
+// the start with an error that names the problem, and nothing is written.
+func TestServeRefusesWithoutItsMasterKey(t *testing.T) {
+	short := filepath.Join(t.TempDir(), "short.keys")
+	os.WriteFile(short, []byte("m1:"+base64.StdEncoding.EncodeToString([]byte("sixteen bytes!!!"))+"\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"external broker, no key", []string{"--kafka", "127.0.0.1:1"}, nil, "no privacy master key: give --privacy-master-key-file or LEARNSTREAM_PRIVACY_MASTER_KEY"},
+		{"key of the wrong size", []string{"--privacy-master-key-file", short}, nil, `master key "m1": must be 32 bytes, got 16`},
+		{"environment key not base64", nil, []string{streams.EnvMasterKey + "=m1:not base64!"}, "LEARNSTREAM_PRIVACY_MASTER_KEY: the key is not base64"},
+		{"bad mode", []string{"--privacy", "maybe"}, nil, "--privacy: must be on or off"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(binary, append([]string{"serve", "--data-dir", dir, "--http", "127.0.0.1:0", "--broker-listen", "127.0.0.1:0"}, tc.args...)...)
+			cmd.Env = append(append(os.Environ(), credEnv()...), tc.env...)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("serve started:\n%s", out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("error does not name the problem (%q):\n%s", tc.want, out)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "kafka")); err == nil && tc.args[0] != "--privacy" {
+				t.Errorf("the broker's log was created before the key was checked")
+			}
+		})
+	}
+}
+
+// TestServeGeneratesItsMasterKeyOnce: a fresh embedded install generates a
+// master key into the data dir and warns; a data dir whose key store holds
+// keys refuses to start once the key is gone (it never starts over with a
+// new key), and starts again with the key given by file.
+func TestServeGeneratesItsMasterKeyOnce(t *testing.T) {
+	dir := t.TempDir()
+	iso := isolate()
+	p := startServe(t, credEnv(), append([]string{"--data-dir", dir}, iso...)...)
+	code, _, _ := p.do(t, "POST", "/xapi/statements", `{"actor":{"mbox":"mailto:ada.lovelace@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/completed"},"object":{"id":"https://example.com/a"}}`)
+	if code != 200 {
+		t.Fatalf("POST statement: %d", code)
+	}
+	p.stop(t)
+	if !strings.Contains(p.logs.String(), "generated a privacy master key into the data dir: move it out") {
+		t.Errorf("no warning about the generated key:\n%s", p.logs)
+	}
+	keyFile := filepath.Join(dir, streams.MasterKeyFile)
+	st, err := os.Stat(keyFile)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("generated key file: %v, %v", st, err)
+	}
+	// The operator moves the key out, but forgets to give it.
+	moved := filepath.Join(t.TempDir(), "master.keys")
+	if err := os.Rename(keyFile, moved); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, append([]string{"serve", "--data-dir", dir, "--http", "127.0.0.1:0", "--broker-listen", "127.0.0.1:0"}, iso...)...)
+	cmd.Env = append(os.Environ(), credEnv()...)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no privacy master key, and the key store in") {
+		t.Fatalf("start without the key of a key store: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(keyFile); err == nil {
+		t.Error("a new master key was generated over a key store that has keys")
+	}
+	// Given by file, it starts and reads what it wrote.
+	p = startServe(t, credEnv(), append([]string{"--data-dir", dir, "--privacy-master-key-file", moved}, iso...)...)
+	defer p.stop(t)
+	code, _, body := p.do(t, "GET", "/xapi/statements?agent="+url.QueryEscape(`{"mbox":"mailto:ada.lovelace@example.com"}`), "")
+	if code != 200 || !strings.Contains(string(body), "ada.lovelace@example.com") {
+		t.Errorf("after restart with the moved key: %d %s", code, body)
+	}
+	if strings.Contains(p.logs.String(), "is in the data dir") {
+		t.Error("warned about a key in the data dir that is not there")
 	}
 }

@@ -248,6 +248,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 
 	brokers := cfg.brokers()
 	embedded := len(brokers) == 0
+	if err := cfg.privacy.preflight(embedded); err != nil {
+		return err
+	}
 	// One message limit everywhere (producer, topics, broker, fetches), so
 	// that the body limit is the real limit of a statement.
 	maxMsg := streams.MaxMessageBytesFor(cfg.maxBody)

@@ -199,7 +199,7 @@ func kafkaArgs(c kafkatest.Cluster) []string {
 	}
 	// A fresh topic-free namespace is not possible on a shared broker, so
 	// each test gets its own data dir and the statements it checks by id.
-	return []string{"--kafka", strings.Join(c.Brokers, ",")}
+	return []string{"--kafka", strings.Join(c.Brokers, ","), "--privacy-master-key-file", testMasterKeyFile()}
 }
 
 func TestServeStatementRoundTripSurvivesKill(t *testing.T) {
