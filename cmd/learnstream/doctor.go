@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
 )
@@ -50,6 +51,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	dataDir := fs.String("data-dir", "./data", "the data dir to check (learnstream serve's --data-dir)")
 	kafkaAddr := fs.String("kafka", "", "Apache Kafka bootstrap brokers, when serve runs with --kafka: stored offsets are compared with their log ends")
 	asJSON := fs.Bool("json", false, "print JSON")
+	masterKeyFile := fs.String("privacy-master-key-file", "", "privacy master keys (as serve's; or "+streams.EnvMasterKey+"): with --kafka the key store is opened and its state reported")
 	ack := fs.Bool("ack", false, "acknowledge the quarantined broker log damage (after reading this report): /readyz stops failing on it")
 	var security kafkaSecurity
 	security.flags(fs, false)
@@ -69,6 +71,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	rep := doctor(ctx, *dataDir, *kafkaAddr, *ack)
+	doctorKeys(ctx, &rep, *dataDir, *kafkaAddr, *masterKeyFile)
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(rep); err != nil {
 			return err
@@ -103,7 +106,7 @@ func doctor(ctx context.Context, dataDir, kafkaAddr string, ack bool) doctorRepo
 		rep.add("data dir", "ok", "%s exists and is writable", dataDir)
 	}
 	// What the install trusts must be readable by it alone.
-	for _, name := range []string{signingKeyFile, brokerCredentialFile, pseudonymFile} {
+	for _, name := range []string{signingKeyFile, brokerCredentialFile, pseudonymFile, streams.MasterKeyFile} {
 		if fi, err := os.Stat(filepath.Join(dataDir, name)); err == nil && fi.Mode().Perm()&0o077 != 0 {
 			rep.add("secrets", "fail", "%s has mode %v: others may read it (chmod 600 %s)", name, fi.Mode().Perm(), filepath.Join(dataDir, name))
 		}
@@ -229,4 +232,63 @@ func doctor(ctx context.Context, dataDir, kafkaAddr string, ack bool) doctorRepo
 		rep.add("offsets", "ok", "every stored offset is within the log")
 	}
 	return rep
+}
+
+// doctorKeys reports the privacy key store: where the master key is, how
+// many records the store holds and, when it can be opened (--kafka and a
+// master key), its keys by master key and any that do not unwrap.
+func doctorKeys(ctx context.Context, rep *doctorReport, dataDir, kafkaAddr, masterKeyFile string) {
+	keys, source, err := streams.LoadMasterKeys(masterKeyFile, os.Getenv(streams.EnvMasterKey))
+	if err != nil {
+		rep.add("key store", "fail", "master key: %v", err)
+		return
+	}
+	inDataDir := filepath.Join(dataDir, streams.MasterKeyFile)
+	if keys == nil {
+		if k, _, err := streams.LoadMasterKeys(inDataDir, ""); err == nil {
+			keys, source = k, inDataDir
+			rep.add("key store", "warn", "the privacy master key is in the data dir (%s): move it out and give it with --privacy-master-key-file (docs/privacy.md \"Operator\")", inDataDir)
+		}
+	}
+	var records int64 = -1
+	if kafkaAddr == "" {
+		if scan, err := streams.ScanLog(filepath.Join(dataDir, "kafka")); err == nil {
+			if e, ok, _ := scanEnds(scan)(privacy.TopicKeys); ok {
+				records = e[0]
+			}
+		}
+	} else {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if e, err := streams.EndOffsets(cctx, strings.Split(kafkaAddr, ","), privacy.TopicKeys); err == nil {
+			records = e[0]
+		}
+	}
+	switch {
+	case keys == nil && records > 0:
+		rep.add("key store", "fail", "%s holds %d record offset(s) and no master key is given or in the data dir: serve refuses to start; give the master key that wrapped them", privacy.TopicKeys, records)
+		return
+	case keys == nil:
+		rep.add("key store", "ok", "no key store yet and no master key: the first serve on the embedded broker generates one (with --kafka, give one)")
+		return
+	}
+	if kafkaAddr == "" {
+		rep.add("key store", "ok", "master key %s from %s; %s ends at offset %d (learnstream keys status, with serve running, counts its keys)", keys.Current().ID, source, privacy.TopicKeys, max(records, 0))
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := streams.OpenVault(cctx, streams.VaultConfig{Brokers: strings.Split(kafkaAddr, ","), Master: keys})
+	if err != nil {
+		rep.add("key store", "fail", "%v", err)
+		return
+	}
+	defer v.Close()
+	st := v.State()
+	status := "ok"
+	if st.Unreadable > 0 {
+		status = "fail"
+	}
+	rep.add("key store", status, "%d data key(s), %d destroyed, %d unreadable, %d record(s) on the topic; current master key %s, live records per master key %v",
+		st.DataKeys, st.Destroyed, st.Unreadable, st.Records, st.Current, st.Masters)
 }

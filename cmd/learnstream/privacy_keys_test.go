@@ -148,10 +148,20 @@ func TestServeGeneratesItsMasterKeyOnce(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("generated key file: %v, %v", st, err)
 	}
+	// learnstream doctor says where the key is.
+	if out, _, _ := cli(t, "doctor", "--data-dir", dir); !strings.Contains(out, "the privacy master key is in the data dir") {
+		t.Errorf("doctor does not warn about the key in the data dir:\n%s", out)
+	}
 	// The operator moves the key out, but forgets to give it.
 	moved := filepath.Join(t.TempDir(), "master.keys")
 	if err := os.Rename(keyFile, moved); err != nil {
 		t.Fatal(err)
+	}
+	if out, _, err := cli(t, "doctor", "--data-dir", dir); err == nil || !strings.Contains(out, "no master key is given or in the data dir: serve refuses to start") {
+		t.Errorf("doctor does not fail on a key store without its key (%v):\n%s", err, out)
+	}
+	if out, _, _ := cli(t, "doctor", "--data-dir", dir, "--privacy-master-key-file", moved); !strings.Contains(out, "OK    key store") {
+		t.Errorf("doctor with the key given:\n%s", out)
 	}
 	cmd := exec.Command(binary, append([]string{"serve", "--data-dir", dir, "--http", "127.0.0.1:0", "--broker-listen", "127.0.0.1:0"}, iso...)...)
 	cmd.Env = append(os.Environ(), credEnv()...)
