@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -262,7 +263,22 @@ func olderThan[T any](before time.Time, at func(*T) time.Time) func(v []byte) (b
 // noteErasure records the projection's answer to a LearnerErased in txn
 // (RecordErasureApplied), so it is exactly as durable as the removal:
 // streams.ErasureAnswers publishes it even if the process dies right after
-// the commit.
+// the commit. An erasure can reach a projection twice (the model
+// consumers publish it again after their own events): while the first
+// answer is not published, the second adds what it removed to it rather
+// than replace it with the nothing left to remove.
 func (s *Store) noteErasure(txn *badger.Txn, projection string, ev event.Event, e privacy.LearnerErased, removed map[string]int64) error {
+	var prev PendingAnswer
+	found, err := getJSON(txn, answerKey(e.Erasure, projection), &prev)
+	if err != nil {
+		return err
+	}
+	if found {
+		sum := maps.Clone(removed)
+		for k, n := range prev.Answer.Removed {
+			sum[k] += n
+		}
+		removed = sum
+	}
 	return RecordErasureApplied(txn, ev.Tenant, projection, e, removed)
 }

@@ -448,3 +448,45 @@ func BenchmarkEraseLearnerScan(b *testing.B) {
 	}
 	b.ReportMetric(float64(learners), "learners")
 }
+
+// An erasure that reaches a projection twice before its answer is
+// published answers with what both removed.
+func TestErasureTwiceBeforeTheAnswerIsPublished(t *testing.T) {
+	store := openStore(t)
+	store.SetPseudonyms(testSecret)
+	p, err := NewRecommendations(store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle := handler(p.Projection)
+	ls := learnerStates()[2] // recommendations
+	for _, e := range ls.feed(t, "t1", learnerA, 1, t0) {
+		if err := handle(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pa := testSecret.Pseudonym("t1", learnerA)
+	tests := []struct {
+		name   string
+		before func()
+		want   string
+	}{
+		{"first delivery", func() {}, "recommendations er-x recommendations=1"},
+		{"second, the first answer pending", func() {}, "recommendations er-x recommendations=1"},
+		{"third, after the answer was published", func() { answers(t, store) }, "recommendations er-x recommendations=0"},
+	}
+	for _, tt := range tests {
+		tt.before()
+		if err := handle(erasedEvent(t, "x", "t1", pa)); err != nil {
+			t.Fatal(err)
+		}
+		pending, err := store.PendingErasureAnswers()
+		if err != nil || len(pending) != 1 {
+			t.Fatalf("%s: %d answers pending (%v)", tt.name, len(pending), err)
+		}
+		if got := fmt.Sprintf("%s %s recommendations=%d", pending[0].Answer.Consumer, pending[0].Answer.Erasure,
+			pending[0].Answer.Removed["recommendations"]); got != tt.want {
+			t.Errorf("%s: pending %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

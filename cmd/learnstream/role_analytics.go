@@ -88,6 +88,11 @@ func startAnalytics(rt *runtime, roles map[string]bool) error {
 		return err
 	}
 	analytics.Default = enc
+	if enc.Pseudonymizer.Private() {
+		// Only with the privacy pseudonyms can the sink find an erased
+		// learner's rows, and answer.
+		rt.expectErasureAnswer(analyticsConsumer)
+	}
 	log := rt.log.With("clickhouse", cfg.addr, "database", cfg.database)
 	optOuts, err := projections.NewAnalyticsOptOuts(rt.store)
 	if err != nil {
