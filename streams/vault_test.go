@@ -336,3 +336,98 @@ func TestVaultRotateAndCompact(t *testing.T) {
 		}
 	})
 }
+
+// TestVaultSurvivesCrashesAndBrokerRestarts: the key store on the embedded
+// broker keeps every live key across broker restarts while the broker's
+// cleaner runs (it never rewrites the key store), and a compaction that
+// crashed after copying the live records and before deleting the old ones
+// leaves only duplicates, which the next compaction removes.
+func TestVaultSurvivesCrashesAndBrokerRestarts(t *testing.T) {
+	dir := t.TempDir()
+	start := func() *streams.Embedded {
+		b, err := streams.StartEmbedded(streams.EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0", Partitions: 1,
+			CompactEvery: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	b := start()
+	c := kafkatest.Cluster{Brokers: []string{b.Addr()}}
+	if err := streams.EnsureTopics(ctx, c.Brokers, streams.DefaultTopics(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	m := masterKeys(t, keyLine("m1", 9))
+	v, err := streams.OpenVault(ctx, streams.VaultConfig{Brokers: c.Brokers, Master: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{}
+	for _, l := range []string{"a", "b", "c"} {
+		k, err := v.For(ctx, "t", "mbox:mailto:"+l+"@example.com", march)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[k.ID] = k.Key
+	}
+	gone, _ := v.DestroyLearner(ctx, "t", v.Pseudonym("t", "mbox:mailto:c@example.com"))
+	delete(want, gone[0])
+	secret := v.Pseudonym("t", "x")
+	v.Close()
+
+	// A compaction that wrote its pads and copies, then crashed.
+	raw := readAll(t, ctx, c.Brokers, privacy.TopicKeys, 5) // the secret, 3 keys, 1 tombstone
+	w := &kafka.Writer{Addr: kafka.TCP(c.Brokers...), Topic: privacy.TopicKeys, RequiredAcks: kafka.RequireAll}
+	for _, m := range raw {
+		if len(m.Value) > 0 {
+			if err := w.WriteMessages(ctx, kafka.Message{Key: m.Key, Value: m.Value}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w.Close()
+	time.Sleep(300 * time.Millisecond) // the cleaner runs
+	b.Close()
+
+	check := func(v *streams.Vault) {
+		t.Helper()
+		for id, key := range want {
+			if k, ok, err := v.Lookup(ctx, "t", id); !ok || err != nil || !bytes.Equal(k.Key, key) {
+				t.Errorf("key %s after restart: ok=%v err=%v", id, ok, err)
+			}
+		}
+		if _, ok, _ := v.Lookup(ctx, "t", gone[0]); ok {
+			t.Error("the destroyed key is back")
+		}
+		if v.Pseudonym("t", "x") != secret {
+			t.Error("the pseudonym secret changed")
+		}
+	}
+	b = start()
+	c.Brokers = []string{b.Addr()}
+	v, err = streams.OpenVault(ctx, streams.VaultConfig{Brokers: c.Brokers, Master: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(v)
+	if err := v.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := v.State(); st.Records != 3 {
+		t.Errorf("after compaction %d records, want 2 keys and the secret", st.Records)
+	}
+	v.Close()
+	time.Sleep(300 * time.Millisecond)
+	b.Close()
+	b = start()
+	defer b.Close()
+	c.Brokers = []string{b.Addr()}
+	v, err = streams.OpenVault(ctx, streams.VaultConfig{Brokers: c.Brokers, Master: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	check(v)
+}
