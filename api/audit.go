@@ -88,6 +88,7 @@ func (s *Server) audited(next http.HandlerFunc) http.HandlerFunc {
 		return next
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now().UTC()
 		n := &accessNote{}
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		r = r.WithContext(context.WithValue(r.Context(), accessNoteKey{}, n))
@@ -104,14 +105,16 @@ func (s *Server) audited(next http.HandlerFunc) http.HandlerFunc {
 			ps = append(ps, s.cfg.Pseudonyms.Pseudonym(n.tenant, k))
 		}
 		a := privacy.AccessRecorded{Credential: n.cred, Route: r.Pattern, Status: rec.code, Learners: ps,
-			Truncated: n.truncated, At: time.Now().UTC()}
+			Truncated: n.truncated, At: start}
 		n.mu.Unlock()
 		s.cfg.Audit.Record(n.tenant, a)
 	}
 }
 
-// auditedRoute reports whether a route pattern reads a learner's data by
-// its path: every GET under /v1/learners/{learner}/.
+// auditedRoute reports whether a route pattern reads learners' data:
+// every GET under /v1/learners/{learner}/, and the SSE feeds of learner
+// events under /v1/streams/ (recorded when the stream ends, with the time
+// it began).
 func auditedRoute(pattern string) bool {
-	return strings.HasPrefix(pattern, "GET /v1/learners/{learner}")
+	return strings.HasPrefix(pattern, "GET /v1/learners/{learner}") || strings.HasPrefix(pattern, "GET /v1/streams/")
 }

@@ -368,3 +368,36 @@ func TestRecommendationsHonourConsent(t *testing.T) {
 		}
 	}
 }
+
+// The SSE feed of recommendations is a read of learners' data: recorded
+// when the stream ends, naming the learner of its filter.
+func TestAccessAuditRecordsTheFeed(t *testing.T) {
+	rec := &recorder{}
+	f := newFixture(t, func(c *api.Config) {
+		c.Audit, c.Pseudonyms = rec, testNames
+		c.Modules = append(c.Modules, &api.RecommendModule{Feed: nopFeed{}})
+	})
+	for _, tc := range []struct {
+		query    string
+		learners []string
+	}{
+		{"?learner=ada@example.com", []string{testNames.Pseudonym("t1", "mbox:mailto:ada@example.com")}},
+		{"", []string{}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		hr, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/v1/streams/recommendations"+tc.query, nil)
+		hr.SetBasicAuth("admin", "admin-secret")
+		if resp, err := http.DefaultClient.Do(hr); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		cancel()
+		var got []privacy.AccessRecorded
+		for deadline := time.Now().Add(5 * time.Second); len(got) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			got = rec.take()
+		}
+		if len(got) != 1 || got[0].Route != "GET /v1/streams/recommendations" || !slices.Equal(got[0].Learners, tc.learners) {
+			t.Errorf("feed%s: records %+v, want one naming %v", tc.query, got, tc.learners)
+		}
+	}
+}

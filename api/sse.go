@@ -86,6 +86,7 @@ func (s *sseFeed) serve(w http.ResponseWriter, r *http.Request) {
 	learner := ""
 	if l := r.URL.Query().Get("learner"); l != "" {
 		learner = learnerKey(l)
+		noteLearners(r, learner)
 	}
 	var from map[int]int64
 	fromStart := r.URL.Query().Get("from") == "beginning"
