@@ -121,6 +121,7 @@ type Vault struct {
 	byKid   map[string]*vaultEntry // tenant NUL kid
 	current map[string]*vaultEntry // tenant NUL pseudonym NUL month: the newest key
 	dead    map[string]bool        // record keys destroyed (sticky)
+	deadKid map[string]bool        // tenant NUL kid of destroyed keys: Lookup answers at once
 	retomb  map[string]bool        // destroyed keys that a later record revived: tombstone again
 	offsets []int64                // offsets of the records read since the log start, in order
 	secret  *vaultEntry            // the pseudonym secret: the first ps/ record
@@ -183,7 +184,7 @@ func OpenVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 		client:  newClient(cfg.Brokers, 30*time.Second),
 		loading: true,
 		live:    map[string]*vaultEntry{}, byKid: map[string]*vaultEntry{}, current: map[string]*vaultEntry{},
-		dead: map[string]bool{}, retomb: map[string]bool{},
+		dead: map[string]bool{}, deadKid: map[string]bool{}, retomb: map[string]bool{},
 		names: map[string]string{}, forClear: map[string]*vaultEntry{},
 		creating: map[string]*creation{}, creates: make(chan *creation, 256),
 		compactReq: make(chan struct{}, 1), done: make(chan struct{}),
@@ -454,6 +455,9 @@ const cacheLimit = 100_000
 // destroyLocked forgets record key k for good.
 func (v *Vault) destroyLocked(k string) {
 	v.dead[k] = true
+	if tenant, _, _, kid, ok := parseDataRecordKey(k); ok {
+		v.deadKid[tenant+"\x00"+kid] = true
+	}
 	clear(v.forClear)
 	e := v.live[k]
 	if e == nil {
@@ -713,7 +717,12 @@ func (v *Vault) Lookup(ctx context.Context, tenant, kid string) (privacy.DataKey
 	for attempt := 0; ; attempt++ {
 		v.mu.Lock()
 		e := v.byKid[tenant+"\x00"+kid]
+		destroyed := v.deadKid[tenant+"\x00"+kid]
 		v.mu.Unlock()
+		if destroyed {
+			// Every event of an erased learner asks: no read to the end.
+			return privacy.DataKey{}, false, nil
+		}
 		if e != nil {
 			if e.key == nil {
 				return privacy.DataKey{}, false, fmt.Errorf("key store: data key %s: %w", kid, e.err)
