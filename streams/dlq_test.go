@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/learnstream/learnstream/api"
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/privacy"
+	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
 	"github.com/learnstream/learnstream/streams/kafkatest"
 )
@@ -91,5 +93,50 @@ func TestDeadLettersOfErasedLearners(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("%d records replayed to the source topic, want 2", n)
+	}
+}
+
+// The recommendations feed (SSE) passes only RecommendationsUpdated: the
+// erasures and retentions on the topic are for its consumers.
+func TestRecommendationFeedLeavesOutPrivacyEvents(t *testing.T) {
+	c := kafkatest.Embedded(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := streams.EnsureTopics(ctx, c.Brokers, []streams.TopicSpec{{Name: streams.TopicRecommendations, Partitions: 1, Replication: 1, Compact: true}}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := json.Marshal(projections.RecommendationsUpdated{Learner: "mbox:mailto:a@example.com"})
+	mk := func(id, typ, key string, data []byte) event.Event {
+		e, err := event.New(id, typ, "test", "t1", key, time.Now(), data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	p := forgetSecret.Pseudonym("t1", "mbox:mailto:a@example.com")
+	erased, _ := json.Marshal(privacy.LearnerErased{Erasure: "er1", Pseudonym: p})
+	publish(t, c.Brokers, streams.TopicRecommendations, []event.Event{
+		mk("r1", projections.TypeRecommendationsUpdated, "mbox:mailto:a@example.com", rec),
+		mk("x1", privacy.TypeLearnerErased, p, erased),
+		mk("r2", projections.TypeRecommendationsUpdated, "mbox:mailto:b@example.com", rec),
+	})
+	out := make(chan api.FeedRecord, 10)
+	go streams.RecommendationFeed{Brokers: c.Brokers, Topic: streams.TopicRecommendations}.Follow(ctx, nil, true, out)
+	var got []string
+	for len(got) < 2 {
+		select {
+		case r := <-out:
+			got = append(got, r.ID)
+		case <-ctx.Done():
+			t.Fatalf("feed gave %v", got)
+		}
+	}
+	select {
+	case r := <-out:
+		got = append(got, r.ID)
+	case <-time.After(time.Second):
+	}
+	if fmt.Sprint(got) != "[r1 r2]" {
+		t.Errorf("feed gave %v, want [r1 r2]", got)
 	}
 }

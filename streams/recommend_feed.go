@@ -10,6 +10,7 @@ import (
 
 	"github.com/learnstream/learnstream/api"
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/projections"
 )
 
 // RecommendationFeed reads the recommendations topic for the SSE endpoint:
@@ -60,6 +61,11 @@ func (f RecommendationFeed) Follow(ctx context.Context, from map[int]int64, from
 						cancel()
 					}
 					return
+				}
+				if !isRecommendations(m) {
+					// The erasures and retentions the topic also carries
+					// are for its consumers, not the feed's clients.
+					continue
 				}
 				e, fe, derr := decodeRecord(m, verify)
 				if verify != nil && (derr != nil || fe != nil) {
@@ -113,4 +119,17 @@ func (f RecommendationFeed) Follow(ctx context.Context, from map[int]int64, from
 	default:
 		return ctx.Err()
 	}
+}
+
+// isRecommendations reports whether a record of the recommendations topic
+// is a RecommendationsUpdated (any major version: the client judges).
+func isRecommendations(m kafka.Message) bool {
+	want, _, _ := event.SplitType(projections.TypeRecommendationsUpdated)
+	for _, h := range m.Headers {
+		if h.Key == event.HeaderType {
+			name, _, err := event.SplitType(string(h.Value))
+			return err == nil && name == want
+		}
+	}
+	return false
 }
