@@ -183,3 +183,46 @@ func TestServeGeneratesItsMasterKeyOnce(t *testing.T) {
 		t.Error("warned about a key in the data dir that is not there")
 	}
 }
+
+// TestKeysRotate: with a new master key first in the file, keys rotate
+// rewraps the key store under it (saying how far it is), a second run has
+// nothing to do, and the server then starts with the new key alone and
+// reads what it wrote under the old one.
+func TestKeysRotate(t *testing.T) {
+	dir, keys := t.TempDir(), filepath.Join(t.TempDir(), "master.keys")
+	oldKey := "old:" + base64.StdEncoding.EncodeToString([]byte("an old master key of 32 bytes!!!"))
+	newKey := "new:" + base64.StdEncoding.EncodeToString([]byte("a new master key, of 32 bytes!!!"))
+	os.WriteFile(keys, []byte(oldKey+"\n"), 0o600)
+	iso := isolate()
+	args := append([]string{"--data-dir", dir, "--privacy-master-key-file", keys}, iso...)
+	p := startServe(t, credEnv(), args...)
+	stmt := `{"actor":{"mbox":"mailto:grace.hopper@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/completed"},"object":{"id":"https://example.com/a"}}`
+	if code, _, body := p.do(t, "POST", "/xapi/statements", stmt); code != 200 {
+		t.Fatalf("POST: %d %s", code, body)
+	}
+	p.stop(t)
+
+	os.WriteFile(keys, []byte(newKey+"\n"+oldKey+"\n"), 0o600)
+	p = startServe(t, credEnv(), args...)
+	rotate := []string{"keys", "rotate", "--kafka", p.kafka, "--data-dir", dir, "--privacy-master-key-file", keys}
+	out, _, err := cli(t, rotate...)
+	if err != nil || !strings.Contains(out, "rewrapped 3 of 3 record(s) under master key new") || !strings.Contains(out, "can be retired") {
+		t.Fatalf("keys rotate (%v):\n%s", err, out)
+	}
+	if out, _, err := cli(t, rotate...); err != nil || !strings.Contains(out, "rewrapped 0 of 0") {
+		t.Errorf("second keys rotate (%v):\n%s", err, out)
+	}
+	out, _, err = cli(t, "keys", "status", "--kafka", p.kafka, "--data-dir", dir, "--privacy-master-key-file", keys)
+	if err != nil || !strings.Contains(out, "map[new:3]") {
+		t.Errorf("keys status (%v):\n%s", err, out)
+	}
+	p.stop(t)
+
+	os.WriteFile(keys, []byte(newKey+"\n"), 0o600)
+	p = startServe(t, credEnv(), args...)
+	defer p.stop(t)
+	code, _, body := p.do(t, "GET", "/xapi/statements?agent="+url.QueryEscape(`{"mbox":"mailto:grace.hopper@example.com"}`), "")
+	if code != 200 || !strings.Contains(string(body), "grace.hopper@example.com") {
+		t.Errorf("after retiring the old key: %d %s", code, body)
+	}
+}
