@@ -149,6 +149,9 @@ func (a *AccessAudit) Count(_ context.Context, tenant string) (map[string]int64,
 // ConsentState is a learner's consent as the consent read model keeps it.
 type ConsentState struct {
 	privacy.Consent
+	// Learner is the learner key, for the retention role to set the
+	// consent again before the month it was set in is destroyed.
+	Learner string `json:"learner,omitempty"`
 	// Set is when the learner last set it; zero when never (defaults).
 	Set time.Time `json:"set,omitempty"`
 	By  string    `json:"by,omitempty"`
@@ -211,7 +214,7 @@ func (m consentModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, 
 	if err := c.Validate(); err != nil {
 		return 0, event.Reject(err)
 	}
-	b, err := json.Marshal(ConsentState{Consent: c.Consent(), Set: c.At, By: c.By})
+	b, err := json.Marshal(ConsentState{Consent: c.Consent(), Learner: c.Learner, Set: c.At, By: c.By})
 	if err != nil {
 		return 0, err
 	}
@@ -233,6 +236,30 @@ func (c *Consents) Consent(_ context.Context, tenant, learner string) (ConsentSt
 		return item.Value(func(v []byte) error { return json.Unmarshal(v, &st) })
 	})
 	return st, err
+}
+
+// SetBefore returns the consent settings of tenant's learners that differ
+// from the defaults and were set before t: what the retention role must
+// set again before it destroys the keys they were sealed with.
+func (c *Consents) SetBefore(_ context.Context, tenant string, t time.Time) ([]ConsentState, error) {
+	var out []ConsentState
+	err := c.View(func(txn *badger.Txn, sp Space) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = sp.Prefix("c", tenant)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var st ConsentState
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &st) }); err != nil {
+				return err
+			}
+			if st.Consent != privacy.DefaultConsent && st.Set.Before(t) && st.Learner != "" {
+				out = append(out, st)
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Count returns the number of learners who set their consent.

@@ -177,3 +177,30 @@ func TestRetentionReadModel(t *testing.T) {
 		t.Errorf("unset tenant: %+v", rs)
 	}
 }
+
+func TestConsentsSetBefore(t *testing.T) {
+	ctx := context.Background()
+	c, err := NewConsents(openStore(t), testNames, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range []privacy.ConsentSet{
+		{Learner: "mbox:mailto:a@example.com", Personalisation: false, Analytics: true, By: "k", At: t0.AddDate(0, -2, 0)},
+		{Learner: "mbox:mailto:b@example.com", Personalisation: true, Analytics: true, By: "k", At: t0.AddDate(0, -2, 0)}, // the defaults: nothing to keep
+		{Learner: "mbox:mailto:c@example.com", Personalisation: true, Analytics: false, By: "k", At: t0},                  // recent
+	} {
+		if err := c.Handle(ctx, event.Position{Topic: "s", Offset: int64(i)}, settingEvent(t, fmt.Sprintf("c%d", i), privacy.TypeConsentSet, "t1", s.Learner, s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := c.SetBefore(ctx, "t1", t0.AddDate(0, -1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Learner != "mbox:mailto:a@example.com" || got[0].Personalisation {
+		t.Errorf("SetBefore: %+v, want a's withdrawal only", got)
+	}
+	if other, _ := c.SetBefore(ctx, "t2", t0); len(other) != 0 {
+		t.Errorf("another tenant: %+v", other)
+	}
+}

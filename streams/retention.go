@@ -17,6 +17,7 @@ import (
 
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/privacy"
+	"github.com/learnstream/learnstream/projections"
 )
 
 var (
@@ -52,6 +53,13 @@ type RetentionConfig struct {
 	}
 	Publisher interface {
 		PublishEvents(ctx context.Context, topic string, evs ...event.Event) error
+	}
+	// Consents, when set, lists the consent settings set before a cutoff:
+	// they are set again (a new ConsentSet, sealed under this month's
+	// key) before the keys they were sealed with are destroyed, so a
+	// rebuild after retention still honours them.
+	Consents interface {
+		SetBefore(ctx context.Context, tenant string, t time.Time) ([]projections.ConsentState, error)
 	}
 	// Topics receive RetentionApplied: every topic with learner events
 	// and the privacy topic.
@@ -159,6 +167,11 @@ func (r *Retention) RunOnce(ctx context.Context) error {
 
 func (r *Retention) apply(ctx context.Context, tenant string, before, now time.Time) error {
 	log := r.cfg.Logger.With("tenant", tenant, "before", before.Format("2006-01"))
+	if n, err := r.keepConsents(ctx, tenant, before, now); err != nil {
+		return fmt.Errorf("set consents again: %w", err)
+	} else if n > 0 {
+		log.Info("retention: consent settings set again before their month is destroyed", "learners", n)
+	}
 	destroyed := 0
 	if r.cfg.Keys != nil {
 		kids, err := r.cfg.Keys.DestroyBefore(ctx, tenant, before)
@@ -192,6 +205,35 @@ func (r *Retention) apply(ctx context.Context, tenant string, before, now time.T
 	retentionBefore.WithLabelValues(tenant).Set(float64(before.Unix()))
 	log.Info("retention applied", "keys_destroyed", destroyed, "topics", len(r.cfg.Topics))
 	return nil
+}
+
+// keepConsents publishes again, on the statements topic, every consent
+// setting of tenant set before the cutoff, with ids derived from tenant,
+// learner and cutoff (a retried pass writes the same ones).
+func (r *Retention) keepConsents(ctx context.Context, tenant string, before, now time.Time) (int, error) {
+	if r.cfg.Consents == nil {
+		return 0, nil
+	}
+	sts, err := r.cfg.Consents.SetBefore(ctx, tenant, before)
+	if err != nil {
+		return 0, err
+	}
+	for _, st := range sts {
+		data, err := json.Marshal(privacy.ConsentSet{Learner: st.Learner, Personalisation: st.Personalisation, Analytics: st.Analytics,
+			By: st.By, At: now.UTC()})
+		if err != nil {
+			return 0, err
+		}
+		h := sha256.Sum256([]byte(tenant + "\x00" + st.Learner + "\x00" + before.UTC().Format(time.RFC3339)))
+		e, err := event.New("consent-kept-"+hex.EncodeToString(h[:16]), privacy.TypeConsentSet, r.cfg.Source, tenant, st.Learner, now, data)
+		if err != nil {
+			return 0, err
+		}
+		if err := r.cfg.Publisher.PublishEvents(ctx, TopicStatements, e); err != nil {
+			return 0, err
+		}
+	}
+	return len(sts), nil
 }
 
 // save writes the state file atomically (a crash leaves the old one).

@@ -11,6 +11,7 @@ import (
 
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/privacy"
+	"github.com/learnstream/learnstream/projections"
 )
 
 type fakeMonthKeys struct {
@@ -122,5 +123,63 @@ func TestRetention(t *testing.T) {
 	}
 	if st[0].ID == log.evs[TopicDocuments][0].ID {
 		t.Error("one id on two topics")
+	}
+}
+
+type fakeConsents []projections.ConsentState
+
+func (f fakeConsents) SetBefore(_ context.Context, tenant string, t time.Time) ([]projections.ConsentState, error) {
+	var out []projections.ConsentState
+	for _, c := range f {
+		if c.Set.Before(t) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// Consent settings sealed under a month about to be destroyed are set
+// again first, so a rebuild after retention still honours them.
+func TestRetentionKeepsConsents(t *testing.T) {
+	month := func(y int, m time.Month) time.Time { return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC) }
+	keys := &fakeMonthKeys{months: map[string][]time.Time{"t1": {month(2025, 1)}}}
+	consents := fakeConsents{
+		{Consent: privacy.Consent{Personalisation: false, Analytics: true}, Learner: "mbox:mailto:old@example.com", Set: month(2025, 1), By: "k"},
+		{Consent: privacy.Consent{Personalisation: true, Analytics: false}, Learner: "mbox:mailto:new@example.com", Set: month(2026, 11), By: "k"},
+	}
+	log := &topicLog{}
+	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	var ids []string
+	for run := range 2 {
+		r, err := NewRetention(RetentionConfig{Keys: keys, Settings: retentionSettings{{Tenant: "t1", Days: 365}}, Consents: consents,
+			Publisher: log, StateFile: filepath.Join(t.TempDir(), "state.json"), Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var kept []event.Event
+		for _, e := range log.evs[TopicStatements] {
+			if e.Type == privacy.TypeConsentSet {
+				kept = append(kept, e)
+			}
+		}
+		if len(kept) != run+1 {
+			t.Fatalf("run %d: %d consents set again, want only the old learner's, once per run", run, len(kept))
+		}
+		last := kept[len(kept)-1]
+		c, err := privacy.DecodeConsentSet(last.Data)
+		if err != nil || c.Learner != "mbox:mailto:old@example.com" || c.Personalisation || !c.Analytics || last.Key != c.Learner || !c.At.Equal(now) {
+			t.Errorf("run %d: %+v %v", run, c, err)
+		}
+		// Set again before the keys go: the consent comes first on the topic.
+		if log.evs[TopicStatements][0].Type != privacy.TypeConsentSet {
+			t.Error("RetentionApplied before the consent was set again")
+		}
+		ids = append(ids, last.ID)
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("a repeated pass wrote new ids: %v", ids)
 	}
 }

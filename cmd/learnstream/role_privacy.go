@@ -54,19 +54,14 @@ func startPrivacy(rt *runtime, roles map[string]bool) error {
 	if _, err := rt.project(access.Projection, streams.TopicAudit, "", access.Count); err != nil {
 		return err
 	}
-	consentWaiters := projections.NewWaiters()
-	consents, err := projections.NewConsents(rt.store, names, consentWaiters)
+	consents, consentWaiters, err := consentProjection(rt)
 	if err != nil {
-		return err
-	}
-	if _, err := rt.project(consents.Projection, streams.TopicStatements, "", consents.Count); err != nil {
 		return err
 	}
 	retention, retentionWaiters, err := retentionProjection(rt)
 	if err != nil {
 		return err
 	}
-	rt.consents = consents
 
 	pub := streams.EventPublisher{Publisher: rt.pub}
 	auditor := streams.NewAccessAuditor(streams.AccessAuditConfig{Publisher: pub, Source: rt.source(), Logger: rt.log})
@@ -101,4 +96,27 @@ func retentionProjection(rt *runtime) (*projections.Retention, *projections.Wait
 	}
 	rt.retention, rt.retentionWaiters = retention, waiters
 	return retention, waiters, nil
+}
+
+// consentProjection returns the process's one consent read model (every
+// partition of learnstream.statements.v1), starting it on first use: the
+// api role serves it, the retention role keeps consents alive with it.
+func consentProjection(rt *runtime) (*projections.Consents, *projections.Waiters, error) {
+	if rt.consents != nil {
+		return rt.consents, rt.consentWaiters, nil
+	}
+	names, err := pseudonymsOf(rt)
+	if err != nil {
+		return nil, nil, err
+	}
+	waiters := projections.NewWaiters()
+	consents, err := projections.NewConsents(rt.store, names, waiters)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := rt.project(consents.Projection, streams.TopicStatements, "", consents.Count); err != nil {
+		return nil, nil, err
+	}
+	rt.consents, rt.consentWaiters = consents, waiters
+	return consents, waiters, nil
 }

@@ -23,7 +23,11 @@ func startRetention(rt *runtime, roles map[string]bool) error {
 	if err != nil {
 		return err
 	}
-	r, err := streams.NewRetention(streams.RetentionConfig{Keys: rt.monthKeys, Settings: settings,
+	consents, _, err := consentProjection(rt)
+	if err != nil {
+		return err
+	}
+	r, err := streams.NewRetention(streams.RetentionConfig{Keys: rt.monthKeys, Settings: settings, Consents: consents,
 		Publisher: streams.EventPublisher{Publisher: rt.pub}, StateFile: filepath.Join(rt.cfg.dataDir, "retention.state.json"),
 		Every: rt.cfg.retentionEvery, Source: rt.source(), Logger: rt.log})
 	if err != nil {

@@ -63,6 +63,7 @@ type runtime struct {
 	consents         *projections.Consents
 	retention        *projections.Retention
 	retentionWaiters *projections.Waiters
+	consentWaiters   *projections.Waiters
 	// monthKeys is the key store the retention role destroys monthly
 	// data keys in; nil while privacy is off.
 	monthKeys streams.MonthKeyDestroyer
