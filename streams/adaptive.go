@@ -46,6 +46,7 @@ const (
 	AdaptiveIgnored         = "ignored"           // another event type
 	AdaptiveDuplicate       = "duplicate"         // an offset already applied (redelivery)
 	AdaptiveErased          = "erased"            // a LearnerErased applied
+	AdaptiveRetention       = "retention"         // a RetentionApplied applied
 	AdaptiveConsent         = "consent"           // a ConsentSet applied
 	AdaptiveNoConsent       = "no_consent"        // the learner withdrew consent to personalisation: not learned
 	AdaptiveRejected        = "rejected"          // sent to the DLQ
@@ -122,6 +123,9 @@ type adaptiveTenant struct {
 	// personalisation: the model neither learns from them nor keeps
 	// state of them.
 	noPersonal map[string]bool
+	// seen is when each learner's latest attempt learned from was stored
+	// (Unix seconds): retention forgets learners seen before its cut-off.
+	seen map[string]int64
 }
 
 // NewAdaptive checks cfg and fills its defaults.
@@ -155,7 +159,7 @@ func (a *Adaptive) NextOffset(_ context.Context, _ string, partition int) (int64
 
 func (a *Adaptive) newTenant() *adaptiveTenant {
 	m, _ := adaptive.New(a.cfg.Model) // validated in NewAdaptive
-	return &adaptiveTenant{idx: adaptive.NewIndex(), m: m, noPersonal: map[string]bool{}}
+	return &adaptiveTenant{idx: adaptive.NewIndex(), m: m, noPersonal: map[string]bool{}, seen: map[string]int64{}}
 }
 
 // vocabSnapshot is the dense-id index of a tenant model: the names of ids
@@ -166,6 +170,9 @@ type vocabSnapshot struct {
 	Skills   []string `json:"skills"`
 	// NoPersonal are the learners without consent to personalisation.
 	NoPersonal []string `json:"no_personal,omitempty"`
+	// Seen is adaptiveTenant.seen (absent from older checkpoints: their
+	// learners stay until their next attempt).
+	Seen map[string]int64 `json:"seen,omitempty"`
 }
 
 func vocabNames(v *adaptive.Vocab) []string {
@@ -184,7 +191,7 @@ func (t *adaptiveTenant) snapshot() ([]byte, error) {
 		return nil, err
 	}
 	ix, err := json.Marshal(vocabSnapshot{Learners: vocabNames(t.idx.Learners), Items: vocabNames(t.idx.Items), Skills: vocabNames(t.idx.Skills),
-		NoPersonal: slices.Sorted(maps.Keys(t.noPersonal))})
+		NoPersonal: slices.Sorted(maps.Keys(t.noPersonal)), Seen: t.seen})
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +214,9 @@ func (a *Adaptive) restore(b []byte) (*adaptiveTenant, error) {
 	}
 	for _, l := range vs.NoPersonal {
 		t.noPersonal[l] = true
+	}
+	if vs.Seen != nil {
+		t.seen = vs.Seen
 	}
 	for _, kind := range []struct {
 		v     *adaptive.Vocab
@@ -271,6 +281,16 @@ func (a *Adaptive) HandleBatch(ctx context.Context, pos []Position, evs []event.
 			}
 			ps.next = pos[i].Offset + 1
 			adaptiveEvents.WithLabelValues(AdaptiveErased).Inc()
+			a.sinceCkpt++
+			forgot = true
+			continue
+		}
+		if isPrivacyType(evs[i], privacy.TypeRetentionApplied) {
+			if err := a.retain(evs[i]); err != nil {
+				return i, err
+			}
+			ps.next = pos[i].Offset + 1
+			adaptiveEvents.WithLabelValues(AdaptiveRetention).Inc()
 			a.sinceCkpt++
 			forgot = true
 			continue
@@ -487,6 +507,7 @@ func (a *Adaptive) learn(pos Position, e event.Event, ps *partModel[*adaptiveTen
 	if fresh {
 		ps.tenants[e.Tenant] = tm
 	}
+	tm.seen[learner] = max(tm.seen[learner], e.Time.Unix())
 	ev := &tm.ev
 	// State before the attempt, for p_previous, previous_difficulty and
 	// the ability the prediction was made with.
@@ -649,6 +670,7 @@ func (a *Adaptive) forget(e event.Event) error {
 			continue
 		}
 		delete(tm.noPersonal, learner)
+		delete(tm.seen, learner)
 		if id, ok := tm.idx.Learners.Forget(learner); ok && tm.m.ForgetLearner(id) {
 			removed["learner_states"]++
 		}
@@ -666,6 +688,35 @@ func (a *Adaptive) forget(e event.Event) error {
 	}
 	a.answers = append(a.answers, projections.PendingAnswer{Tenant: e.Tenant, Answer: privacy.ErasureApplied{Erasure: le.Erasure,
 		Consumer: AdaptiveConsumer, Pseudonym: le.Pseudonym, Removed: removed, At: time.Now().UTC()}})
+	return nil
+}
+
+// retain applies a RetentionApplied: every learner of the tenant whose
+// latest attempt learned from was stored before the cut-off is forgotten
+// as an erasure forgets them (item difficulties stay). The event reaches
+// the partition the tenant's key falls in: in a split deployment, each
+// instance applies it to the partitions it holds.
+func (a *Adaptive) retain(e event.Event) error {
+	ra, err := projections.DecodeRetentionApplied(e)
+	if err != nil {
+		return err
+	}
+	before := ra.Before.Unix()
+	for _, ps := range a.models.parts {
+		tm := ps.tenants[ra.Tenant]
+		if tm == nil {
+			continue
+		}
+		for l, at := range tm.seen {
+			if at >= before {
+				continue
+			}
+			if id, ok := tm.idx.Learners.Forget(l); ok {
+				tm.m.ForgetLearner(id)
+			}
+			delete(tm.seen, l)
+		}
+	}
 	return nil
 }
 

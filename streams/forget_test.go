@@ -209,3 +209,74 @@ func TestModelConsumersForgetErasedLearner(t *testing.T) {
 		}
 	}
 }
+
+// A RetentionApplied makes the model consumers forget the learners whose
+// latest statement was stored before the cut-off; the others stay.
+func TestModelConsumersApplyRetention(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	for _, name := range []string{streams.RecommenderConsumer, streams.AdaptiveConsumer} {
+		t.Run(name, func(t *testing.T) {
+			store := openStore(t)
+			sink := &memSink{}
+			var m modelConsumer
+			var stmt func(i int, learner string) event.Event
+			ckpt := projections.RecommenderName
+			if name == streams.RecommenderConsumer {
+				ck, _ := projections.NewRecommenderCheckpoints(store)
+				r, err := streams.NewRecommender(streams.RecommenderConfig{Catalog: fakeCatalog{graph.New()}, Checkpoints: ck, Publisher: sink,
+					Pseudonyms: forgetSecret, CheckpointEvery: 1 << 30, CheckpointInterval: time.Hour, FlushEvents: 1 << 30, FlushInterval: time.Hour})
+				if err != nil {
+					t.Fatal(err)
+				}
+				m = r
+				stmt = func(i int, learner string) event.Event {
+					return stmtEvent(t, i, learner, fmt.Sprintf("https://example.com/c/%d", i%7), "completed")
+				}
+			} else {
+				ckpt = projections.AdaptiveModelName
+				ck, _ := projections.NewModelCheckpoints(store, projections.AdaptiveModelName)
+				a, err := streams.NewAdaptive(streams.AdaptiveConfig{Catalog: fakeCatalog{adaptiveGraph(t)}, Checkpoints: ck, Publisher: sink,
+					Pseudonyms: forgetSecret, CheckpointEvery: 1 << 30, CheckpointInterval: time.Hour, FlushEvents: 1 << 30, FlushInterval: time.Hour})
+				if err != nil {
+					t.Fatal(err)
+				}
+				m = a
+				stmt = func(i int, learner string) event.Event {
+					return scoredEvent(t, i, learner, fmt.Sprintf("https://example.com/q%d", 1+i%3), `{"success":true}`)
+				}
+			}
+			off := int64(0)
+			handle := func(e event.Event) {
+				t.Helper()
+				if err := m.Handle(ctx, streams.Position{Topic: streams.TopicStatements, Partition: 0, Offset: off}, e); err != nil {
+					t.Fatal(err)
+				}
+				off++
+			}
+			// old@ learned from only before the cut-off, mixed@ on both
+			// sides of it, new@ only after.
+			for i := range 12 {
+				learner, at := []string{"old@example.com", "mixed@example.com", "new@example.com"}[i%3], t0
+				if i >= 6 && i%3 != 0 {
+					at = t0.Add(48 * time.Hour)
+				}
+				e := stmt(i, learner)
+				e.Time = at
+				handle(e)
+			}
+			b, _ := json.Marshal(privacy.RetentionApplied{Tenant: "t1", Before: t0.Add(24 * time.Hour)})
+			ret, err := event.New("ret1", privacy.TypeRetentionApplied, "test", "t1", "t1", t0.Add(72*time.Hour), b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			handle(ret)
+			snap := checkpointBytes(t, store, ckpt)
+			for learner, want := range map[string]bool{"old@example.com": false, "mixed@example.com": true, "new@example.com": true} {
+				if got := bytes.Contains(snap, []byte(learner)); got != want {
+					t.Errorf("after retention the checkpoint holds %s: %v, want %v", learner, got, want)
+				}
+			}
+		})
+	}
+}

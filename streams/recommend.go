@@ -173,6 +173,11 @@ type modelAux struct {
 	// personalisation: not learned from, recommended popular items only.
 	NoPersonal map[string]bool    `json:"no_personal,omitempty"`
 	Counts     map[string]float64 `json:"counts,omitempty"` // item -> events in this partition
+	// Seen is when each learner's latest statement learned from was
+	// stored (Unix seconds): retention forgets learners seen before its
+	// cut-off. Learners of a checkpoint older than it have none, and stay
+	// until their next statement.
+	Seen map[string]int64 `json:"seen,omitempty"`
 	// Pop is the popularity counts per (item, group), in order of first
 	// appearance, to rebuild the popularity model.
 	Pop    []popEntry     `json:"pop,omitempty"`
@@ -365,6 +370,25 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 			forgot = true
 			continue
 		}
+		if isPrivacyType(evs[i], privacy.TypeRetentionApplied) {
+			gone, err := r.retain(evs[i])
+			if err != nil {
+				rankAll()
+				return i, err
+			}
+			order = slices.DeleteFunc(order, func(k rankKey) bool {
+				if k.tenant == evs[i].Tenant && gone[k.learner] {
+					delete(reqs, k)
+					return true
+				}
+				return false
+			})
+			ps.next = pos[i].Offset + 1
+			recEvents.WithLabelValues("retention").Inc()
+			r.sinceCkpt++
+			forgot = true
+			continue
+		}
 		if isPrivacyType(evs[i], privacy.TypeConsentSet) {
 			req, err := r.consent(evs[i], pos[i], ps)
 			if err != nil {
@@ -445,16 +469,11 @@ func (r *Recommender) forget(e event.Event) (string, error) {
 		}
 		learner = l
 		if u, ok := tm.m.LookupUser(l); ok {
+			removed["learner_factors"]++
 			removed["history_items"] += int64(tm.m.HistoryLen(u))
 		}
-		if tm.m.Forget(l) {
-			removed["learner_factors"]++
-		}
 		removed["completed_items"] += int64(len(tm.aux.Completed[l]))
-		delete(tm.aux.Completed, l)
-		delete(tm.aux.Top, l)
-		delete(tm.aux.Roles, l)
-		delete(tm.aux.NoPersonal, l)
+		tm.forgetLearner(l)
 	}
 	if learner != "" {
 		var n int
@@ -523,6 +542,44 @@ func (r *Recommender) popular(tm *tenantModel, g *graph.Graph) []projections.Rec
 			Reasons: append(slices.Clone(c.Reasons), ReasonNotPersonalised)}
 	}
 	return out
+}
+
+// retain applies a RetentionApplied: every learner of the tenant whose
+// latest statement learned from was stored before the cut-off is forgotten
+// as an erasure forgets them (item factors stay). It returns them. The
+// event reaches the partition the tenant's key falls in: in a split
+// deployment, each instance applies it to the partitions it holds.
+func (r *Recommender) retain(e event.Event) (map[string]bool, error) {
+	ra, err := projections.DecodeRetentionApplied(e)
+	if err != nil {
+		return nil, err
+	}
+	before := ra.Before.Unix()
+	gone := map[string]bool{}
+	for _, ps := range r.models.parts {
+		tm := ps.tenants[ra.Tenant]
+		if tm == nil {
+			continue
+		}
+		for l, at := range tm.aux.Seen {
+			if at >= before {
+				continue
+			}
+			tm.forgetLearner(l)
+			gone[l] = true
+		}
+	}
+	return gone, nil
+}
+
+// forgetLearner drops everything the tenant model keeps of learner.
+func (tm *tenantModel) forgetLearner(l string) {
+	tm.m.Forget(l)
+	delete(tm.aux.Completed, l)
+	delete(tm.aux.Top, l)
+	delete(tm.aux.Roles, l)
+	delete(tm.aux.NoPersonal, l)
+	delete(tm.aux.Seen, l)
 }
 
 // learners lists every learner the tenant model keeps anything of.
@@ -724,6 +781,10 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 			tm.aux.Completed[learner] = append(tm.aux.Completed[learner], item)
 		}
 	}
+	if tm.aux.Seen == nil {
+		tm.aux.Seen = map[string]int64{}
+	}
+	tm.aux.Seen[learner] = max(tm.aux.Seen[learner], e.Time.Unix())
 	c := r.cfg.Weights.Confidence(verb, success)
 	if c > 0 {
 		tm.m.Observe(learner, item, c)
