@@ -70,10 +70,10 @@ type ErasureAnswers struct {
 	// Interval between looks at the store (default 500ms).
 	Interval time.Duration
 	Logger   *slog.Logger
-	// Published, when set, hears the erasures whose answers were
-	// published: their deletions are durable in the store, which a purge
-	// can now clear from disk.
-	Published func(erasures []string)
+	// Published, when set, hears the erasures (id to tenant) whose
+	// answers were published: their deletions are durable in the store,
+	// which a purge can now clear from disk.
+	Published func(erasures map[string]string)
 }
 
 // Run publishes pending answers until ctx ends.
@@ -116,25 +116,24 @@ func (a *ErasureAnswers) Flush(ctx context.Context) error {
 	if err := a.Publisher.PublishEvents(ctx, TopicPrivacy, evs...); err != nil {
 		return err
 	}
-	ids := make([]string, 0, len(pending))
+	ids := make(map[string]string, len(pending))
 	for _, p := range pending {
 		if err := a.Store.ForgetErasureAnswer(p.Answer.Erasure, p.Answer.Consumer); err != nil {
 			return err
 		}
-		ids = append(ids, p.Answer.Erasure)
+		ids[p.Answer.Erasure] = p.Tenant
 	}
 	if a.Published != nil {
-		slices.Sort(ids)
-		a.Published(slices.Compact(ids))
+		a.Published(ids)
 	}
 	return nil
 }
 
 // StorePurgedEvent is the record of a purge of a projections store after
-// erasures, keyed by the store.
-func StorePurgedEvent(source string, p privacy.StorePurged) (event.Event, error) {
-	return privacyEvent(DerivedID("store-purged", p.Store+"\x00"+p.At.Format(time.RFC3339Nano)), privacy.TypeStorePurged,
-		source, "", p.Store, p.At, p)
+// erasures of tenant, keyed by the store.
+func StorePurgedEvent(source, tenant string, p privacy.StorePurged) (event.Event, error) {
+	return privacyEvent(DerivedID("store-purged", p.Store+"\x00"+tenant+"\x00"+p.At.Format(time.RFC3339Nano)), privacy.TypeStorePurged,
+		source, tenant, p.Store, p.At, p)
 }
 
 // KeyDestroyer destroys a learner's data keys (streams.Vault).

@@ -179,6 +179,20 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	if code, _, b := p.do(t, "POST", "/v1/admin/purge", ""); code != http.StatusOK {
 		t.Fatalf("purge: %d %s", code, b)
 	}
+	// The purges are recorded in the receipt.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, _, b := p.do(t, "GET", "/v1/erasures/"+r.ID, "")
+		var now projections.Receipt
+		json.Unmarshal(b, &now)
+		if len(now.Purges) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no purge in the receipt: %s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	time.Sleep(2 * time.Second) // a broker compaction round
 	bobQuery := "/xapi/statements?limit=100&agent=" + url.QueryEscape(bob)
 	_, _, before := p.do(t, "GET", bobQuery+"&related_agents=true", "")
@@ -213,7 +227,7 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 			t.Fatalf("replay %s: %d %s", name, code, b)
 		}
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 	for {
 		st := p.status(t)
 		done := st[projections.StatementsName].Replay != nil && st[projections.StatementsName].Replay.State == "done" &&

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/learnstream/learnstream/api"
+	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
@@ -96,7 +98,7 @@ func startErasure(rt *runtime, roles map[string]bool) error {
 	pub := streams.EventPublisher{Publisher: rt.pub}
 	host, _ := os.Hostname()
 	p := &purger{store: rt.store, every: rt.cfg.erasure.purgeEvery, pub: pub, source: rt.source(),
-		name: host + ":" + rt.cfg.dataDir, log: rt.log, pending: map[string]bool{}}
+		name: host + ":" + rt.cfg.dataDir, log: rt.log, pending: map[string]string{}}
 	answers := &streams.ErasureAnswers{Store: rt.store, Publisher: pub, Source: rt.source(), Logger: rt.log, Published: p.note}
 	rt.goRun(answers.Run)
 	rt.goRun(p.run)
@@ -188,17 +190,15 @@ type purger struct {
 	}
 
 	mu      sync.Mutex
-	pending map[string]bool
+	pending map[string]string // erasure -> tenant
 	last    time.Time
 	running sync.Mutex
 	wake    chan struct{}
 }
 
-func (p *purger) note(ids []string) {
+func (p *purger) note(ids map[string]string) {
 	p.mu.Lock()
-	for _, id := range ids {
-		p.pending[id] = true
-	}
+	maps.Copy(p.pending, ids)
 	w := p.wake
 	p.mu.Unlock()
 	if w != nil {
@@ -246,12 +246,9 @@ func (p *purger) purgeNow(ctx context.Context) (purgeAnswer, error) {
 	p.running.Lock()
 	defer p.running.Unlock()
 	p.mu.Lock()
-	ids := make([]string, 0, len(p.pending))
-	for id := range p.pending {
-		ids = append(ids, id)
-	}
+	pending := maps.Clone(p.pending)
 	p.mu.Unlock()
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(pending))
 	st, err := p.store.Purge(ctx)
 	if err != nil {
 		return purgeAnswer{}, err
@@ -263,18 +260,25 @@ func (p *purger) purgeNow(ctx context.Context) (purgeAnswer, error) {
 	}
 	p.mu.Unlock()
 	p.log.Info("store purged", "erasures", len(ids), "took", st.Took.Round(time.Millisecond), "lsm_bytes_before", st.LSMBytesBefore, "lsm_bytes_after", st.LSMBytesAfter)
-	if len(ids) > 0 {
-		e, err := streams.StorePurgedEvent(p.source, privacy.StorePurged{Store: p.name, Erasures: ids, At: st.At})
+	// One record per tenant: events are a tenant's.
+	byTenant := map[string][]string{}
+	for _, id := range ids {
+		byTenant[pending[id]] = append(byTenant[pending[id]], id)
+	}
+	var evs []event.Event
+	for _, tenant := range slices.Sorted(maps.Keys(byTenant)) {
+		e, err := streams.StorePurgedEvent(p.source, tenant, privacy.StorePurged{Store: p.name, Erasures: byTenant[tenant], At: st.At})
 		if err != nil {
 			return purgeAnswer{}, err
 		}
-		if err := p.pub.PublishEvents(ctx, streams.TopicPrivacy, e); err != nil {
+		evs = append(evs, e)
+	}
+	if len(evs) > 0 {
+		if err := p.pub.PublishEvents(ctx, streams.TopicPrivacy, evs...); err != nil {
 			// The purge happened; only its record is late. The erasures
 			// stay pending and the next purge records them.
 			p.mu.Lock()
-			for _, id := range ids {
-				p.pending[id] = true
-			}
+			maps.Copy(p.pending, pending)
 			p.mu.Unlock()
 			return purgeAnswer{}, fmt.Errorf("record purge: %w", err)
 		}

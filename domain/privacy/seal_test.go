@@ -339,6 +339,7 @@ func TestEveryEventTypeIsClassified(t *testing.T) {
 		"learnstream.credential.revoked.v1": true, "learnstream.recommender.item_factors.v1": true,
 		TypeErasureRequested: true, TypeLearnerErased: true, TypeErasureApplied: true, TypeRetentionSet: true,
 		TypeRetentionApplied: true, TypeAccessRecorded: true,
+		TypeErasureKeysDestroyed: true, TypeErasureCompleted: true, TypeStorePurged: true,
 		// A tenant's integration settings, keyed by subscription: no
 		// learner owns them (a learner filter may name learner keys; it
 		// is the tenant's setting, not a learner's event).
