@@ -483,3 +483,79 @@ func TestWebhooksSurviveKill(t *testing.T) {
 	inOrder(t, got, posted)
 	t.Logf("%d requests for 60 messages", len(r.requests()))
 }
+
+// An xapi-forward subscription stores the statements it matches in a
+// second learnstream, ids kept; a statement the target already holds
+// (409) counts as delivered and does not hold back the rest of its batch.
+func TestWebhooksForwardStatementsToAnotherLRS(t *testing.T) {
+	target := startServe(t, credEnv(), append([]string{"--data-dir", t.TempDir()}, isolate()...)...)
+	defer target.stop(t)
+	p := startServe(t, credEnv(), append(append([]string{"--data-dir", t.TempDir()}, isolate()...), hookArgs()...)...)
+	defer p.stop(t)
+	ctx := context.Background()
+	c := p.api()
+	const conflictID = "1d7f5d58-2b4e-4a55-9a49-0c2b7c4e8f11"
+	// The target holds another statement under an id the source will send.
+	if code, _, body := target.do(t, "PUT", "/xapi/statements?statementId="+conflictID, statement(100)); code != http.StatusNoContent {
+		t.Fatalf("PUT on the target: %d %s", code, body)
+	}
+	// Created paused, so that the statements wait and go out in batches
+	// of several, the conflicting one among them.
+	paused := true
+	sub, err := c.CreateWebhook(ctx, apiclient.WebhookRequest{Kind: apiclient.KindXAPIForward, URL: target.url + "/xapi", Paused: &paused,
+		Auth:   &apiclient.WebhookAuth{Username: testKey, Password: testSecret},
+		Filter: &apiclient.WebhookFilter{Verbs: []string{"http://adlnet.gov/expapi/verbs/completed"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.Secret != "" || strings.Contains(fmt.Sprint(sub), testSecret) {
+		t.Errorf("the forwarding subscription answers a secret: %+v", sub)
+	}
+	if ping, err := c.PingWebhook(ctx, sub.ID); err != nil || !ping.Delivered {
+		t.Fatalf("ping of the target LRS: %+v %v", ping, err)
+	}
+	if code, _, body := p.do(t, "PUT", "/xapi/statements?statementId="+conflictID, statement(1)); code != http.StatusNoContent {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	ids := postStatements(t, p, 2, 12)
+	experienced := strings.Replace(statement(3), "verbs/completed", "verbs/experienced", 1)
+	code, _, body := p.do(t, "POST", "/xapi/statements", experienced)
+	if code != http.StatusOK {
+		t.Fatalf("POST: %d %s", code, body)
+	}
+	var skipped []string
+	json.Unmarshal(body, &skipped)
+	time.Sleep(500 * time.Millisecond)
+	paused = false
+	if _, err := c.UpdateWebhook(ctx, sub.ID, apiclient.WebhookRequest{Paused: &paused}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, p, "the forwarded statements on the target", 60*time.Second, func() bool {
+		for _, id := range ids {
+			if code, _, _ := target.do(t, "GET", "/xapi/statements?statementId="+id, ""); code != http.StatusOK {
+				return false
+			}
+		}
+		return true
+	})
+	_, _, got := target.do(t, "GET", "/xapi/statements?statementId="+ids[0], "")
+	_, _, sent := p.do(t, "GET", "/xapi/statements?statementId="+ids[0], "")
+	var a, b struct {
+		ID, Timestamp string
+		Actor         json.RawMessage
+	}
+	json.Unmarshal(got, &a)
+	json.Unmarshal(sent, &b)
+	if a.ID != b.ID || a.Timestamp != b.Timestamp || string(a.Actor) != string(b.Actor) {
+		t.Errorf("forwarded statement differs:\n%s\n%s", got, sent)
+	}
+	if code, _, _ := target.do(t, "GET", "/xapi/statements?statementId="+skipped[0], ""); code != http.StatusNotFound {
+		t.Errorf("a statement outside the filter was forwarded (%d)", code)
+	}
+	if d, err := c.DeadLetters(ctx, sub.ID, "", 10); err != nil || len(d) != 0 {
+		t.Errorf("dead letters after forwarding: %+v %v", d, err)
+	}
+	if strings.Contains(p.logs.String(), testSecret) {
+		t.Error("the forwarding password is in the log")
+	}
+}
