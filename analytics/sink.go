@@ -2,7 +2,6 @@ package analytics
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -278,12 +277,9 @@ func (s *Sink) decodeForget(e event.Event) (forget, bool, error) {
 	}
 	f := forget{tenant: e.Tenant}
 	if name == eName {
-		var d privacy.LearnerErased
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return forget{}, true, event.Reject(fmt.Errorf("data: %w", err))
-		}
-		if !privacy.IsPseudonym(d.Pseudonym) {
-			return forget{}, true, event.Reject(errors.New(`data.pseudonym: must be a pseudonym ("p" and 32 lower-case hex digits)`))
+		d, err := privacy.DecodeLearnerErased(e)
+		if err != nil {
+			return forget{}, true, err
 		}
 		if !s.enc.Pseudonymizer.Private() {
 			// Its rows carry the sink's own pseudonyms, which the event's
@@ -293,17 +289,11 @@ func (s *Sink) decodeForget(e event.Event) (forget, bool, error) {
 		f.erased = &d
 		return f, true, nil
 	}
-	var d privacy.RetentionApplied
-	if err := json.Unmarshal(e.Data, &d); err != nil {
-		return forget{}, true, event.Reject(fmt.Errorf("data: %w", err))
+	d, err := privacy.DecodeRetentionApplied(e)
+	if err != nil {
+		return forget{}, true, err
 	}
-	switch {
-	case d.Before.IsZero():
-		return forget{}, true, event.Reject(errors.New("data.before: required"))
-	case d.Tenant != e.Tenant:
-		return forget{}, true, event.Reject(errors.New("data.tenant: must be the event's tenant"))
-	}
-	f.retention = &d
+	f.tenant, f.retention = d.Tenant, &d
 	return f, true, nil
 }
 

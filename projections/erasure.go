@@ -2,7 +2,6 @@ package projections
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -79,45 +78,6 @@ func (s *Store) PendingErasureAnswers() ([]PendingAnswer, error) {
 // ForgetErasureAnswer drops a published answer.
 func (s *Store) ForgetErasureAnswer(erasure, consumer string) error {
 	return s.db.Update(func(txn *badger.Txn) error { return txn.Delete(answerKey(erasure, consumer)) })
-}
-
-// DecodeLearnerErased reads the data of a LearnerErased event, rejecting
-// (to the DLQ, never stopping a consumer) one that names no erasure or no
-// pseudonym.
-func DecodeLearnerErased(e event.Event) (privacy.LearnerErased, error) {
-	var le privacy.LearnerErased
-	if err := json.Unmarshal(e.Data, &le); err != nil {
-		return le, event.Reject(fmt.Errorf("data: %w", err))
-	}
-	switch {
-	case le.Erasure == "":
-		return le, event.Reject(errors.New("data.erasure: is required"))
-	case !privacy.IsPseudonym(le.Pseudonym):
-		return le, event.Reject(fmt.Errorf("data.pseudonym: %q is not a pseudonym (p and 32 hex digits)", le.Pseudonym))
-	case e.Tenant == "":
-		return le, event.Reject(errors.New("tenant: is required"))
-	}
-	return le, nil
-}
-
-// DecodeRetentionApplied reads the data of a RetentionApplied event.
-func DecodeRetentionApplied(e event.Event) (privacy.RetentionApplied, error) {
-	var ra privacy.RetentionApplied
-	if err := json.Unmarshal(e.Data, &ra); err != nil {
-		return ra, event.Reject(fmt.Errorf("data: %w", err))
-	}
-	switch {
-	case ra.Before.IsZero():
-		return ra, event.Reject(errors.New("data.before: is required"))
-	case ra.Tenant == "" && e.Tenant == "":
-		return ra, event.Reject(errors.New("data.tenant: is required"))
-	case ra.Tenant != "" && e.Tenant != "" && ra.Tenant != e.Tenant:
-		return ra, event.Reject(fmt.Errorf("data.tenant: %q is not the event's tenant %q", ra.Tenant, e.Tenant))
-	}
-	if ra.Tenant == "" {
-		ra.Tenant = e.Tenant
-	}
-	return ra, nil
 }
 
 // isType reports whether e is of type t (same name and major version).

@@ -62,7 +62,7 @@ func decodePrivacy(e event.Event) (privacyEvent, bool, error) {
 		if major != eMajor {
 			return privacyEvent{}, true, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, eMajor))
 		}
-		d, err := DecodeLearnerErased(e)
+		d, err := privacy.DecodeLearnerErased(e)
 		if err != nil {
 			return privacyEvent{}, true, err
 		}
@@ -71,7 +71,7 @@ func decodePrivacy(e event.Event) (privacyEvent, bool, error) {
 		if major != rMajor {
 			return privacyEvent{}, true, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, rMajor))
 		}
-		d, err := DecodeRetentionApplied(e)
+		d, err := privacy.DecodeRetentionApplied(e)
 		if err != nil {
 			return privacyEvent{}, true, err
 		}

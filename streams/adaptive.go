@@ -639,7 +639,7 @@ func (a *Adaptive) checkpoint(ctx context.Context) error {
 // the predictor's weights stay (docs/privacy.md). What was published of
 // the learner on the adaptive topic is sealed under their destroyed keys.
 func (a *Adaptive) forget(e event.Event) error {
-	le, err := projections.DecodeLearnerErased(e)
+	le, err := privacy.DecodeLearnerErased(e)
 	if err != nil {
 		return err
 	}
@@ -697,7 +697,7 @@ func (a *Adaptive) forget(e event.Event) error {
 // the partition the tenant's key falls in: in a split deployment, each
 // instance applies it to the partitions it holds.
 func (a *Adaptive) retain(e event.Event) error {
-	ra, err := projections.DecodeRetentionApplied(e)
+	ra, err := privacy.DecodeRetentionApplied(e)
 	if err != nil {
 		return err
 	}

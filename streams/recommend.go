@@ -449,7 +449,7 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 // own record is published there again, after any list of theirs still on
 // its way, so that compaction leaves only it.
 func (r *Recommender) forget(e event.Event) (string, error) {
-	le, err := projections.DecodeLearnerErased(e)
+	le, err := privacy.DecodeLearnerErased(e)
 	if err != nil {
 		return "", err
 	}
@@ -550,7 +550,7 @@ func (r *Recommender) popular(tm *tenantModel, g *graph.Graph) []projections.Rec
 // event reaches the partition the tenant's key falls in: in a split
 // deployment, each instance applies it to the partitions it holds.
 func (r *Recommender) retain(e event.Event) (map[string]bool, error) {
-	ra, err := projections.DecodeRetentionApplied(e)
+	ra, err := privacy.DecodeRetentionApplied(e)
 	if err != nil {
 		return nil, err
 	}
