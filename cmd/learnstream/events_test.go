@@ -190,6 +190,8 @@ func TestContractListsEveryTypeAndTopicTheCodeWrites(t *testing.T) {
 		projections.TypeRecommendationsUpdated, projections.TypeMasteryUpdated, projections.TypeDifficultyAdjusted,
 		projections.TypeCredentialPut, projections.TypeCredentialRevoked, streams.TypeItemFactors,
 		privacy.TypeConsentSet, privacy.TypeRetentionSet, privacy.TypeRetentionApplied, privacy.TypeAccessRecorded,
+		privacy.TypeErasureRequested, privacy.TypeErasureKeysDestroyed, privacy.TypeLearnerErased, privacy.TypeErasureApplied,
+		privacy.TypeErasureCompleted, privacy.TypeStorePurged,
 		projections.TypeWebhookPut, projections.TypeWebhookDeleted,
 	}
 	for _, typ := range types {
