@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	apiclient "github.com/learnstream/learnstream/api/client"
+	"github.com/learnstream/learnstream/streams/kafkatest"
 )
 
 // hookArgs let deliveries reach receivers on this machine's loopback, as
@@ -558,4 +560,71 @@ func TestWebhooksForwardStatementsToAnotherLRS(t *testing.T) {
 	if strings.Contains(p.logs.String(), testSecret) {
 		t.Error("the forwarding password is in the log")
 	}
+}
+
+// Two instances of the webhooks role share the deliveries through their
+// consumer group on Apache Kafka: each delivers part, every message
+// arrives, and when one is killed the other takes its partitions over.
+func TestWebhooksTwoInstancesShareDelivery(t *testing.T) {
+	c := kafkatest.Real(t)
+	common := append([]string{"--kafka", strings.Join(c.Brokers, ",")}, isolate()...)
+	// Both instances of one install share its keys.
+	env := append(credEnv(), "LEARNSTREAM_PRIVACY_MASTER_KEY=m1:"+base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32))))
+	a := startServe(t, env, append(append([]string{"--data-dir", t.TempDir(), "--roles", "api,webhooks"}, common...), hookArgs("--webhooks-max-attempts", "1000")...)...)
+	defer a.stop(t)
+	b := startServe(t, env, append(append([]string{"--data-dir", t.TempDir(), "--roles", "webhooks"}, common...), hookArgs("--webhooks-max-attempts", "1000")...)...)
+	ctx := context.Background()
+	r := newReceiver(t)
+	sub, err := a.api().CreateWebhook(ctx, apiclient.WebhookRequest{URL: r.url(), Filter: &apiclient.WebhookFilter{Types: []string{typeStatement}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both members own part of the statements topic before the load.
+	owned := func(p *proc) int {
+		n := 0
+		for _, l := range strings.Split(metricsOf(t, p), "\n") {
+			if strings.HasPrefix(l, `learnstream_consumer_lag{consumer="webhook-deliveries",partition=`) && strings.Contains(l, `topic="learnstream.statements.v1"`) {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, a, "both instances owning statement partitions", 60*time.Second, func() bool { return owned(a) > 0 && owned(b) > 0 })
+	t.Logf("statement partitions: a %d, b %d", owned(a), owned(b))
+	posted := postStatements(t, a, 0, 40)
+	waitFor(t, a, "40 deliveries", 60*time.Second, func() bool { _, o := r.distinct(t); return len(o) >= 40 })
+	delivered := func(p *proc) int {
+		m := metricsOf(t, p)
+		n := 0
+		fmt.Sscan(strings.Fields(after(m, fmt.Sprintf(`learnstream_webhook_deliveries_total{outcome="delivered",subscription=%q}`, sub.ID)) + " 0")[0], &n)
+		return n
+	}
+	da, db := delivered(a), delivered(b)
+	t.Logf("delivered: a %d, b %d", da, db)
+	if da == 0 || db == 0 || da+db < 40 {
+		t.Errorf("a delivered %d, b %d: want both some, 40 together", da, db)
+	}
+	b.kill()
+	posted = append(posted, postStatements(t, a, 40, 20)...)
+	waitFor(t, a, "the 20 statements after b died, delivered by a", 90*time.Second, func() bool { _, o := r.distinct(t); return len(o) >= 60 })
+	got := statementsByLearner(t, r)
+	n := 0
+	for _, ids := range got {
+		n += len(ids)
+	}
+	if n != 60 {
+		t.Errorf("%d distinct statements delivered, want 60", n)
+	}
+	inOrder(t, got, posted)
+	t.Logf("%d requests for 60 messages", len(r.requests()))
+}
+
+// after returns what follows the first occurrence of prefix in s ("" if
+// none).
+func after(s, prefix string) string {
+	_, rest, ok := strings.Cut(s, prefix)
+	if !ok {
+		return ""
+	}
+	return rest
 }
