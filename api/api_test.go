@@ -115,7 +115,7 @@ type fixture struct {
 	creds *projections.Credentials
 }
 
-func newFixture(t *testing.T, mod func(*api.Config)) *fixture {
+func newFixture(t testing.TB, mod func(*api.Config)) *fixture {
 	t.Helper()
 	store, err := projections.Open(t.TempDir(), nil)
 	if err != nil {
@@ -167,7 +167,7 @@ type req struct {
 	headers            map[string]string
 }
 
-func (f *fixture) do(t *testing.T, r req) (*http.Response, []byte) {
+func (f *fixture) do(t testing.TB, r req) (*http.Response, []byte) {
 	t.Helper()
 	hr, _ := http.NewRequest(r.method, f.srv.URL+r.path, strings.NewReader(r.body))
 	if r.user == "" {

@@ -24,8 +24,7 @@ func BenchmarkStatementsReadAudit(b *testing.B) {
 		b.Run(fmt.Sprintf("audit=%v", audit), func(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			t := &testing.T{}
-			f := newFixture(t, func(c *api.Config) {
+			f := newFixture(b, func(c *api.Config) {
 				if audit {
 					a := streams.NewAccessAuditor(streams.AccessAuditConfig{Publisher: discardLog{}})
 					go a.Run(ctx)
@@ -34,7 +33,7 @@ func BenchmarkStatementsReadAudit(b *testing.B) {
 			})
 			for i := range 50 {
 				body := fmt.Sprintf(`{"actor":{"mbox":"mailto:l%d@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/completed"},"object":{"id":"https://example.com/a%d"}}`, i%10, i)
-				if resp, _ := f.do(t, req{method: "POST", path: "/xapi/statements", body: body}); resp.StatusCode != 200 {
+				if resp, _ := f.do(b, req{method: "POST", path: "/xapi/statements", body: body}); resp.StatusCode != 200 {
 					b.Fatalf("POST: %d", resp.StatusCode)
 				}
 			}
