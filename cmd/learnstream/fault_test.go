@@ -384,7 +384,7 @@ func privateKafka(t *testing.T) (brokers string, restart func()) {
 
 func TestFaultBrokerRestartDuringIngest(t *testing.T) {
 	brokers, restart := privateKafka(t)
-	args := append([]string{"--data-dir", t.TempDir(), "--kafka", brokers}, isolate()...)
+	args := append([]string{"--data-dir", t.TempDir(), "--kafka", brokers, "--privacy-master-key-file", testMasterKeyFile()}, isolate()...)
 	p := startServe(t, credEnv(), args...)
 	defer p.stop(t)
 	// 100 statements before the restart, 100 more after it
@@ -405,7 +405,7 @@ func TestFaultBrokerRestartDuringIngest(t *testing.T) {
 func TestTwoProjectorsSplitPartitionsAndTakeOver(t *testing.T) {
 	c := kafkatest.Real(t)
 	tenant, group := kafkatest.Unique("tenant"), kafkatest.Unique("ls")
-	common := []string{"--kafka", strings.Join(c.Brokers, ","), "--tenant", tenant, "--group-prefix", group}
+	common := []string{"--kafka", strings.Join(c.Brokers, ","), "--tenant", tenant, "--group-prefix", group, "--privacy-master-key-file", testMasterKeyFile()}
 	apiProc := startServe(t, credEnv(), append([]string{"--data-dir", t.TempDir(), "--roles", "api"}, common...)...)
 	defer apiProc.stop(t)
 	a := startServe(t, credEnv(), append([]string{"--data-dir", t.TempDir(), "--roles", "projector"}, common...)...)

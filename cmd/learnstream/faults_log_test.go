@@ -282,7 +282,7 @@ func TestFaultTruncatedBadgerTable(t *testing.T) {
 func TestFaultKafkaLostTail(t *testing.T) {
 	brokers, _ := privateKafka(t)
 	dir := t.TempDir()
-	args := append([]string{"--data-dir", dir, "--kafka", brokers}, isolate()...)
+	args := append([]string{"--data-dir", dir, "--kafka", brokers, "--privacy-master-key-file", testMasterKeyFile()}, isolate()...)
 	p := startServe(t, credEnv(), args...)
 	acked := postBatches(t, p, 0, 100, 20)
 	p.settled(t, 30*time.Second)
