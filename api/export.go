@@ -31,6 +31,9 @@ type exportSources struct {
 	progress   ProgressReader
 	mastery    AdaptiveReader
 	recs       *projections.Recommendations
+	roles      interface {
+		LearnerRole(tenant, learner string) (string, error)
+	}
 }
 
 func (s *Server) exportSources() exportSources {
@@ -42,6 +45,10 @@ func (s *Server) exportSources() exportSources {
 			src.mastery = m.Adaptive
 		case *RecommendModule:
 			src.recs = m.Recommendations
+		case *CatalogModule:
+			if m.Catalog != nil {
+				src.roles = m.Catalog
+			}
 		}
 	}
 	return src
@@ -406,6 +413,16 @@ func (ex *exportWriter) models() error {
 		ex.note("mastery.json", fmt.Sprintf("the mastery and ability the adaptive model estimates per skill, with their history: %d skills", len(skills)))
 	} else {
 		ex.note("mastery.json", "not included: this server does not run the adaptive read model")
+	}
+	if ex.src.roles != nil {
+		role, err := ex.src.roles.LearnerRole(ex.tenant, ex.learner)
+		if err != nil {
+			return fmt.Errorf("role: %w", err)
+		}
+		if err := ex.json("role.json", map[string]string{"role": role}); err != nil {
+			return err
+		}
+		ex.note("role.json", "the role your organisation assigned you (empty: none), which recommendations take into account")
 	}
 	if ex.src.recs != nil {
 		lr, err := ex.src.recs.Learner(ex.ctx, ex.tenant, ex.learner)

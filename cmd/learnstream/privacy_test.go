@@ -83,7 +83,8 @@ func TestPrivacyThroughServe(t *testing.T) {
 	}
 	z.Close()
 	if !strings.Contains(files["statements.json"], "mailto:"+learner) || !strings.Contains(files["progress.json"], "https://example.com/courses/c1") ||
-		!strings.Contains(files["access.json"], `"GET /v1/learners/{learner}/progress"`) || !strings.Contains(files["README.txt"], "mbox:mailto:"+learner) {
+		!strings.Contains(files["access.json"], `"GET /v1/learners/{learner}/progress"`) || !strings.Contains(files["README.txt"], "mbox:mailto:"+learner) ||
+		files["role.json"] == "" || files["mastery.json"] == "" || files["consent.json"] == "" {
 		t.Errorf("export: %v", files)
 	}
 	if _, se, err := cli(t, "learners", "export", "nobody@example.com", "-o", out+".2", "--server", p.url); err == nil || !strings.Contains(se, "404") {
