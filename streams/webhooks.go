@@ -586,9 +586,19 @@ func (d *WebhookDeliverer) runLane(ctx context.Context, g *laneGroup, lane int) 
 			d.wait(ctx, g.wake[lane], idle)
 			continue
 		}
-		n := 1
+		// A webhook lane takes several messages at once and sends them one
+		// by one, recording those delivered in one transaction: a crash
+		// in between sends them again, with the same webhook-ids.
+		n, units := webhookHead, func(ds []projections.Delivery) [][]projections.Delivery {
+			out := make([][]projections.Delivery, len(ds))
+			for i := range ds {
+				out[i] = ds[i : i+1]
+			}
+			return out
+		}
 		if sub.Kind == webhook.KindXAPIForward {
 			n = d.cfg.ForwardBatch
+			units = func(ds []projections.Delivery) [][]projections.Delivery { return [][]projections.Delivery{ds} }
 		}
 		ds, err := d.cfg.Queue.Head(sub.ID, lane, n)
 		if err != nil {
@@ -600,57 +610,83 @@ func (d *WebhookDeliverer) runLane(ctx context.Context, g *laneGroup, lane int) 
 			d.wait(ctx, g.wake[lane], idle)
 			continue
 		}
-		a := d.cfg.Sender.Send(ctx, &sub, ds)
-		if ctx.Err() != nil {
-			return // shutting down: the attempt is made again after a restart
+		var delivered []projections.Delivery
+		var failed []projections.Delivery
+		var last Attempt
+		for _, u := range units(ds) {
+			last = d.cfg.Sender.Send(ctx, &sub, u)
+			if ctx.Err() != nil {
+				break
+			}
+			webhookLatency.WithLabelValues(sub.ID).Observe(last.Duration.Seconds())
+			if !last.OK() {
+				failed = u
+				break
+			}
+			delivered = append(delivered, u...)
 		}
-		webhookLatency.WithLabelValues(sub.ID).Observe(a.Duration.Seconds())
-		if a.OK() {
-			if err := d.cfg.Queue.Delivered(ds); err != nil {
+		if len(delivered) > 0 {
+			if err := d.cfg.Queue.Delivered(delivered); err != nil {
 				// Delivered but still queued: sent again later, with the
 				// same webhook-id (at least once).
 				d.log.Error("webhooks: record delivery", "subscription", sub.ID, "err", err)
 				d.wait(ctx, nil, time.Second)
 				continue
 			}
-			webhookDeliveries.WithLabelValues(sub.ID, "delivered").Add(float64(len(ds)))
-			for _, x := range ds {
-				webhookLag.WithLabelValues(sub.ID).Observe(time.Since(x.Time).Seconds())
+			webhookDeliveries.WithLabelValues(sub.ID, "delivered").Add(float64(len(delivered)))
+			lag := webhookLag.WithLabelValues(sub.ID)
+			for _, x := range delivered {
+				lag.Observe(time.Since(x.Time).Seconds())
 			}
+		}
+		if ctx.Err() != nil {
+			return // shutting down: what was not recorded is sent again after a restart
+		}
+		if failed == nil {
 			continue
 		}
-		webhookDeliveries.WithLabelValues(sub.ID, "failed").Add(float64(len(ds)))
-		present, err := d.cfg.Queue.Failed(ds, a.Status, a.Err.Error())
-		if err != nil {
-			d.log.Error("webhooks: record failed attempt", "subscription", sub.ID, "err", err)
-			d.wait(ctx, nil, time.Second)
-			continue
-		}
-		if !present {
-			continue
-		}
-		attempts := ds[0].Attempts
-		if attempts >= d.cfg.MaxAttempts {
-			if err := d.cfg.Queue.Kill(ds); err != nil {
-				d.log.Error("webhooks: move to dead letters", "subscription", sub.ID, "err", err)
-				d.wait(ctx, nil, time.Second)
-				continue
-			}
-			webhookDeadTotal.WithLabelValues(sub.ID).Add(float64(len(ds)))
-			d.log.Warn("webhooks: message moved to the dead-letter list", "subscription", sub.ID, "message", ds[0].Message,
-				"attempts", attempts, "status", a.Status, "err", a.Err)
-			continue
-		}
-		webhookRetries.WithLabelValues(sub.ID).Inc()
-		wait := webhook.Backoff(attempts, d.cfg.BackoffBase, d.cfg.BackoffMax)
-		d.log.Debug("webhooks: delivery failed, will retry", "subscription", sub.ID, "message", ds[0].Message,
-			"attempt", attempts, "status", a.Status, "err", a.Err, "retry_in", wait)
-		// A retry waits its backoff whatever wakes the lane: new messages
-		// queue behind this one.
-		if !sleep(ctx, wait) {
+		if !d.failed(ctx, &sub, failed, last) {
 			return
 		}
 	}
+}
+
+// webhookHead is how many messages a webhook lane takes from its queue at
+// once.
+const webhookHead = 16
+
+// failed records a failed attempt of ds: a dead letter after the last
+// attempt, else a backoff. It answers false when ctx ended.
+func (d *WebhookDeliverer) failed(ctx context.Context, sub *webhook.Subscription, ds []projections.Delivery, a Attempt) bool {
+	webhookDeliveries.WithLabelValues(sub.ID, "failed").Add(float64(len(ds)))
+	present, err := d.cfg.Queue.Failed(ds, a.Status, a.Err.Error())
+	if err != nil {
+		d.log.Error("webhooks: record failed attempt", "subscription", sub.ID, "err", err)
+		d.wait(ctx, nil, time.Second)
+		return ctx.Err() == nil
+	}
+	if !present {
+		return true
+	}
+	attempts := ds[0].Attempts
+	if attempts >= d.cfg.MaxAttempts {
+		if err := d.cfg.Queue.Kill(ds); err != nil {
+			d.log.Error("webhooks: move to dead letters", "subscription", sub.ID, "err", err)
+			d.wait(ctx, nil, time.Second)
+			return ctx.Err() == nil
+		}
+		webhookDeadTotal.WithLabelValues(sub.ID).Add(float64(len(ds)))
+		d.log.Warn("webhooks: message moved to the dead-letter list", "subscription", sub.ID, "message", ds[0].Message,
+			"attempts", attempts, "status", a.Status, "err", a.Err)
+		return true
+	}
+	webhookRetries.WithLabelValues(sub.ID).Inc()
+	wait := webhook.Backoff(attempts, d.cfg.BackoffBase, d.cfg.BackoffMax)
+	d.log.Debug("webhooks: delivery failed, will retry", "subscription", sub.ID, "message", ds[0].Message,
+		"attempt", attempts, "status", a.Status, "err", a.Err, "retry_in", wait)
+	// A retry waits its backoff whatever wakes the lane: new messages
+	// queue behind this one.
+	return sleep(ctx, wait)
 }
 
 func (d *WebhookDeliverer) wait(ctx context.Context, wake <-chan struct{}, max time.Duration) {
