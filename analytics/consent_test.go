@@ -137,6 +137,19 @@ func TestSinkHonoursConsentToAnalytics(t *testing.T) {
 	if rowsOf(w.snapshot()[before:], bob) == 0 {
 		t.Error("Bob's statement left out")
 	}
+	// Opt-outs lost with the projections directory are seeded from the
+	// consent read model: Carol's events are left out.
+	carol := "mbox:mailto:carol@example.com"
+	s = NewSink(SinkConfig{Encoder: NewEncoder(NewPrivacyPseudonymizer(names)), Writer: w, OptOuts: &memOptOuts{}})
+	if err := s.SeedOptOut("acme", carol); err != nil {
+		t.Fatal(err)
+	}
+	before = len(w.snapshot())
+	s.Add(plainEvent("ev-carol", event.TypeStatementStored, carol, `{"id":"6f1c9a0e-8c0b-4bb0-9f5e-000000000009","actor":{"mbox":"mailto:carol@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/passed"},"object":{"id":"https://x.example/quiz"},"timestamp":"2026-03-02T09:00:00Z","stored":"2026-03-02T09:00:00Z","version":"1.0.0","authority":{"account":{"homePage":"http://lrs.test/","name":"admin"}}}`), event.Position{})
+	s.Flush(ctx)
+	if n := len(w.snapshot()) - before; n != 0 {
+		t.Errorf("a seeded opt-out let %d rows in", n)
+	}
 	// A malformed consent event is the event's fault.
 	bad := plainEvent("bad", privacy.TypeConsentSet, aliceKey, `{"learner":"","at":"2026-01-01T00:00:00Z"}`)
 	if err := s.Add(bad, event.Position{}); !event.IsRejected(err) {

@@ -158,6 +158,21 @@ func (s *Sink) LoadOptOuts() error {
 	return nil
 }
 
+// SeedOptOut records the opt-out of a learner (learner key) known
+// elsewhere (the consent read model): the sink's own record of it may have
+// been lost with the projections directory, while its offsets, in Kafka,
+// are past the withdrawal.
+func (s *Sink) SeedOptOut(tenant, learner string) error {
+	if s.optOuts == nil {
+		return nil
+	}
+	p, err := s.enc.Pseudonymizer.Pseudonym(tenant, learner)
+	if err != nil {
+		return err
+	}
+	return s.setOptOut(tenant, p, true)
+}
+
 func (s *Sink) setOptOut(tenant, pseudo string, out bool) error {
 	k := tenant + "\x00" + pseudo
 	if s.optOut[k] == out {

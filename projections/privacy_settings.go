@@ -262,6 +262,34 @@ func (c *Consents) SetBefore(_ context.Context, tenant string, t time.Time) ([]C
 	return out, err
 }
 
+// TenantLearner is a learner of a tenant.
+type TenantLearner struct{ Tenant, Learner string }
+
+// AnalyticsWithdrawn lists every learner, in every tenant, whose consent
+// to analytics is withdrawn: what the analytics sink seeds its opt-outs
+// from when its own were lost (a deleted projections directory).
+func (c *Consents) AnalyticsWithdrawn(_ context.Context) ([]TenantLearner, error) {
+	var out []TenantLearner
+	err := c.View(func(txn *badger.Txn, sp Space) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = sp.Prefix("c")
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var st ConsentState
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &st) }); err != nil {
+				return err
+			}
+			tenant, _, _ := strings.Cut(string(it.Item().Key()[len(opts.Prefix):]), "\x00")
+			if !st.Analytics && st.Learner != "" {
+				out = append(out, TenantLearner{tenant, st.Learner})
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Count returns the number of learners who set their consent.
 func (c *Consents) Count(_ context.Context, tenant string) (map[string]int64, error) {
 	n, err := c.CountKeys("c", tenant)

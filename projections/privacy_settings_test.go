@@ -203,4 +203,8 @@ func TestConsentsSetBefore(t *testing.T) {
 	if other, _ := c.SetBefore(ctx, "t2", t0); len(other) != 0 {
 		t.Errorf("another tenant: %+v", other)
 	}
+	w, err := c.AnalyticsWithdrawn(ctx)
+	if err != nil || len(w) != 1 || w[0] != (TenantLearner{"t1", "mbox:mailto:c@example.com"}) {
+		t.Errorf("AnalyticsWithdrawn: %+v %v, want c of t1", w, err)
+	}
 }

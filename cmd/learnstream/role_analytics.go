@@ -98,6 +98,12 @@ func startAnalytics(rt *runtime, roles map[string]bool) error {
 	if err != nil {
 		return err
 	}
+	// The consent read model seeds the sink's opt-outs: they are in the
+	// projections directory, the sink's offsets in Kafka.
+	consents, _, err := consentProjection(rt)
+	if err != nil {
+		return err
+	}
 	rt.goRun(func(ctx context.Context) {
 		w, err := connectAnalytics(ctx, log, cfg.config())
 		if err != nil {
@@ -113,6 +119,12 @@ func startAnalytics(rt *runtime, roles map[string]bool) error {
 			}})
 		if err := sink.LoadOptOuts(); err != nil {
 			log.Error("analytics: sink not started", "err", err)
+			return
+		}
+		if err := seedOptOuts(ctx, rt, consents, sink); err != nil {
+			if ctx.Err() == nil {
+				log.Error("analytics: sink not started: consent opt-outs", "err", err)
+			}
 			return
 		}
 		c := &streams.BatchConsumer{Name: "analytics", Brokers: rt.brokers, Group: rt.cfg.groupPrefix + "-analytics",
@@ -250,4 +262,50 @@ func reportSink(log *slog.Logger, sink *analytics.Sink, stop <-chan struct{}) {
 			last = st
 		}
 	}
+}
+
+// seedOptOuts waits until the consent read model has applied the
+// statements topic up to its end as of now (every withdrawal the sink's
+// committed offsets may be past), then gives the sink every withdrawal of
+// consent to analytics it holds.
+func seedOptOuts(ctx context.Context, rt *runtime, consents *projections.Consents, sink *analytics.Sink) error {
+	ends, err := streams.EndOffsets(ctx, rt.brokers, streams.TopicStatements)
+	if err != nil {
+		return err
+	}
+	waitingSince := time.Now()
+	for {
+		behind := false
+		for part, end := range ends {
+			next, _, err := consents.NextOffset(ctx, streams.TopicStatements, part)
+			if err != nil {
+				return err
+			}
+			if next < end {
+				behind = true
+			}
+		}
+		if !behind {
+			break
+		}
+		if time.Since(waitingSince) > 30*time.Second {
+			rt.log.Warn("analytics: the sink waits for the consent read model to catch up with the statements topic", "ends", ends)
+			waitingSince = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	withdrawn, err := consents.AnalyticsWithdrawn(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range withdrawn {
+		if err := sink.SeedOptOut(l.Tenant, l.Learner); err != nil {
+			return err
+		}
+	}
+	return nil
 }
