@@ -24,6 +24,7 @@ import (
 
 	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
+	"github.com/learnstream/learnstream/streams/kafkatest"
 )
 
 // postMultipart posts a statement with one attachment (multipart/mixed).
@@ -112,9 +113,17 @@ func scanDir(t *testing.T, dir string, ns map[string][]byte) []string {
 // log, key store) holds the learner's identifiers or name in any form,
 // the others are intact, and the projections agree with a replay.
 func TestErasureLeavesNoTrace(t *testing.T) {
+	kafkatest.Each(t, erasureLeavesNoTrace)
+}
+
+// envKafkaLogDir names the real broker's log directory (.ci/kafka.sh
+// prints it), whose files the test scans too.
+const envKafkaLogDir = "LEARNSTREAM_KAFKA_LOG_DIR"
+
+func erasureLeavesNoTrace(t *testing.T, c kafkatest.Cluster) {
 	dir := t.TempDir()
-	args := append([]string{"--data-dir", dir, "--roles", "api,projector,recommender,adaptive", "--purge-every", "1s",
-		"--broker-compact-every", "1s"}, isolate()...)
+	args := append(append([]string{"--data-dir", dir, "--roles", "api,projector,recommender,adaptive", "--purge-every", "1s",
+		"--broker-compact-every", "1s"}, kafkaArgs(c)...), isolate()...)
 	p := startServe(t, credEnv(), args...)
 	const (
 		annMbox = "mailto:ann.erasable@example.com"
@@ -204,6 +213,13 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	// every key the projections store still has, deleted or not, and
 	// every record of every topic, decompressed.
 	hits := scanDir(t, dir, ns)
+	if c.Embedded == nil {
+		if logDir := os.Getenv(envKafkaLogDir); logDir != "" {
+			hits = append(hits, scanDir(t, logDir, ns)...)
+		} else {
+			t.Logf("%s is not set: the real broker's files are not scanned, only its records", envKafkaLogDir)
+		}
+	}
 	hits = append(hits, scanStore(t, filepath.Join(dir, "projections"), ns)...)
 
 	// Restart: the others are intact, and a replay of the statements and

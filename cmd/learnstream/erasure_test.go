@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/learnstream/learnstream/projections"
+	"github.com/learnstream/learnstream/streams/kafkatest"
 )
 
 // receiptOf polls an erasure's receipt until it is complete.
@@ -40,10 +41,14 @@ func (p *proc) receiptOf(t *testing.T, id string, within time.Duration) projecti
 // destroyed, some topics have it, others not), and the restarted process
 // finishes it.
 func TestEraseSurvivesKill(t *testing.T) {
+	kafkatest.Each(t, eraseSurvivesKill)
+}
+
+func eraseSurvivesKill(t *testing.T, c kafkatest.Cluster) {
 	for _, step := range []string{"keys", "published learnstream.documents.v1"} {
 		t.Run(strings.ReplaceAll(step, " ", "_"), func(t *testing.T) {
 			dir := t.TempDir()
-			args := append([]string{"--data-dir", dir, "--roles", "api,projector"}, isolate()...)
+			args := append(append([]string{"--data-dir", dir, "--roles", "api,projector"}, kafkaArgs(c)...), isolate()...)
 			p := startServe(t, append(credEnv(), envFaultErasureKill+"="+step), args...)
 			ann := `{"mbox":"mailto:learner1@example.com","name":"Learner 1"}`
 			for _, body := range []string{statement(1), statement(2),
