@@ -112,9 +112,10 @@ func (s *Server) audited(next http.HandlerFunc) http.HandlerFunc {
 }
 
 // auditedRoute reports whether a route pattern reads learners' data:
-// every GET under /v1/learners/{learner}/, and the SSE feeds of learner
+// every GET under /v1/learners/{learner}/, the SSE feeds of learner
 // events under /v1/streams/ (recorded when the stream ends, with the time
-// it began).
+// it began), and a webhook's dead letters (the messages they hold).
 func auditedRoute(pattern string) bool {
-	return strings.HasPrefix(pattern, "GET /v1/learners/{learner}") || strings.HasPrefix(pattern, "GET /v1/streams/")
+	return strings.HasPrefix(pattern, "GET /v1/learners/{learner}") || strings.HasPrefix(pattern, "GET /v1/streams/") ||
+		pattern == "GET /v1/webhooks/{id}/dead-letters"
 }

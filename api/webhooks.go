@@ -566,6 +566,7 @@ func (m *WebhooksModule) deadLetters(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]deadLetterView, len(ds))
 	for i, d := range ds {
+		noteLearners(r, d.Learner)
 		out[i] = deadLetterView{ID: d.ID(), Message: d.Message, Event: d.Event, Type: d.Type, Time: d.Time, Attempts: d.Attempts,
 			LastStatus: d.LastStatus, LastError: d.LastError, Dead: d.Dead, Body: d.Body}
 	}

@@ -628,7 +628,7 @@ func (q *WebhookQueue) EnqueueReplay(sub *webhook.Subscription, evs []event.Even
 	err := q.update(func(txn *badger.Txn, sp Space) error {
 		n = 0
 		for _, e := range evs {
-			if e.Time.Before(sub.ReplaySince) || !sub.Matches(webhook.Describe(e)) {
+			if e.Erased || e.Time.Before(sub.ReplaySince) || !sub.Matches(webhook.Describe(e)) {
 				continue
 			}
 			d, err := NewDelivery(sub, e, q.cfg.Now())

@@ -537,7 +537,7 @@ func (d *WebhookDeliverer) startReplays(ctx context.Context, wg *sync.WaitGroup,
 			defer func() { mu.Lock(); delete(running, key); mu.Unlock() }()
 			n, err := d.cfg.Replay(ctx, s)
 			if err != nil {
-				if ctx.Err() == nil {
+				if ctx.Err() == nil && !errors.Is(err, errNoPartitions) {
 					d.log.Warn("webhooks: replay failed; it runs again", "subscription", s.ID, "replay", s.ReplayID, "err", err)
 				}
 				return
@@ -711,9 +711,11 @@ type WebhookReplayer struct {
 	Partitions func(topic string) []int
 }
 
+var errNoPartitions = errors.New("no partitions of the subscription's topics are assigned to this process")
+
 // Replay queues the matching events of sub since sub.ReplaySince.
 func (r *WebhookReplayer) Replay(ctx context.Context, sub webhook.Subscription) (int, error) {
-	total := 0
+	total, owned := 0, false
 	verify := verifierFor(r.Brokers)
 	for _, topic := range webhook.TopicsFor(sub.Filter) {
 		ends, err := EndOffsets(ctx, r.Brokers, topic)
@@ -722,12 +724,15 @@ func (r *WebhookReplayer) Replay(ctx context.Context, sub webhook.Subscription) 
 		}
 		var parts []int
 		if r.Partitions != nil {
-			parts = r.Partitions(topic)
+			if parts = r.Partitions(topic); len(parts) == 0 {
+				continue
+			}
 		} else {
 			for p := range ends {
 				parts = append(parts, p)
 			}
 		}
+		owned = true
 		for _, p := range parts {
 			n, err := r.replayPartition(ctx, sub, topic, p, ends[p], verify)
 			total += n
@@ -735,6 +740,11 @@ func (r *WebhookReplayer) Replay(ctx context.Context, sub webhook.Subscription) 
 				return total, err
 			}
 		}
+	}
+	if !owned {
+		// Not assigned yet (the group is joining), or more members than
+		// partitions: looked at again at the next resync.
+		return 0, errNoPartitions
 	}
 	return total, nil
 }
