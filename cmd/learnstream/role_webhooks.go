@@ -137,6 +137,9 @@ func startDelivery(rt *runtime, subs *projections.Webhooks, sender *streams.Webh
 	if err != nil {
 		return nil, err
 	}
+	// Erasures wait for this role's answer: it removes the learner's
+	// queued deliveries and dead letters.
+	rt.expectErasureAnswer(projections.WebhooksConsumer)
 	group := rt.group("webhooks")
 	readers := map[string]*streams.Subscriber{}
 	for _, topic := range webhook.Topics() {

@@ -628,3 +628,52 @@ func after(s, prefix string) string {
 	}
 	return rest
 }
+
+// Erasing a learner removes their webhook dead letters and queued
+// deliveries, the receipt counts them under "webhooks", and the learner's
+// later deliveries (none: the keys are gone) do not reappear.
+func TestWebhooksForgetAnErasedLearner(t *testing.T) {
+	p := startServe(t, credEnv(), append(append([]string{"--data-dir", t.TempDir()}, isolate()...), hookArgs("--webhooks-max-attempts", "1")...)...)
+	defer p.stop(t)
+	ctx := context.Background()
+	c := p.api()
+	r := newReceiver(t)
+	r.setAnswer(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	sub, err := c.CreateWebhook(ctx, apiclient.WebhookRequest{URL: r.url(), Filter: &apiclient.WebhookFilter{Types: []string{typeStatement}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	postStatements(t, p, 1, 14) // learners 1..6 and 0, twice each
+	waitFor(t, p, "14 dead letters", 30*time.Second, func() bool {
+		d, err := c.DeadLetters(ctx, sub.ID, "", 100)
+		return err == nil && len(d) == 14
+	})
+	code, _, b := p.do(t, "DELETE", "/v1/learners/learner1@example.com", "")
+	if code != http.StatusAccepted {
+		t.Fatalf("DELETE: %d %s", code, b)
+	}
+	var acc struct{ ID string }
+	json.Unmarshal(b, &acc)
+	receipt := p.receiptOf(t, acc.ID, 60*time.Second)
+	var removed map[string]int64
+	for _, a := range receipt.Consumers {
+		if a.Consumer == "webhooks" {
+			removed = a.Removed
+		}
+	}
+	if removed["dead_letters"] != 2 {
+		t.Errorf("the webhooks answer of the receipt: %v (consumers %+v), want 2 dead letters removed", removed, receipt.Consumers)
+	}
+	d, err := c.DeadLetters(ctx, sub.ID, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range d {
+		if strings.Contains(string(x.Body), "learner1@") {
+			t.Errorf("a dead letter of the erased learner is left: %s", x.Body)
+		}
+	}
+	if len(d) != 12 {
+		t.Errorf("%d dead letters left, want the other learners' 12", len(d))
+	}
+}
