@@ -614,6 +614,11 @@ func (d *WebhookDeliverer) runLane(ctx context.Context, g *laneGroup, lane int) 
 		var failed []projections.Delivery
 		var last Attempt
 		for _, u := range units(ds) {
+			// A pause stops the batch between two messages (the rest waits
+			// in the queue), not after it.
+			if g.current().Paused {
+				break
+			}
 			last = d.cfg.Sender.Send(ctx, &sub, u)
 			if ctx.Err() != nil {
 				break
