@@ -171,7 +171,7 @@ func decodeWebhookRequest(r *http.Request) (webhookRequest, error) {
 	var req webhookRequest
 	var raw bytes.Buffer
 	if _, err := raw.ReadFrom(r.Body); err != nil {
-		return req, &webhook.FieldError{Field: "body", Rule: "could not be read: " + err.Error()}
+		return req, err
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw.Bytes(), &top); err != nil {
@@ -240,6 +240,11 @@ func knownFields(m map[string]json.RawMessage, allowed []string, prefix string) 
 }
 
 func writeWebhookError(w http.ResponseWriter, err error) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d bytes", tooLarge.Limit))
+		return
+	}
 	var fe *webhook.FieldError
 	if errors.As(err, &fe) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: fe.Error(), Field: fe.Field, Rule: fe.Rule})

@@ -114,6 +114,10 @@ func TestWebhookBadInputChangesNothing(t *testing.T) {
 			}
 		})
 	}
+	huge := `{"url":"https://hooks.example.com/in","description":"` + strings.Repeat("x", 70<<10) + `"}`
+	if resp, b := f.do(t, req{method: "POST", path: "/v1/webhooks", body: huge}); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body beyond the limit: %d %s, want 413", resp.StatusCode, b)
+	}
 	if l, _ := subs.List(context.Background(), ""); len(l) != 0 {
 		t.Errorf("bad requests stored %d subscriptions", len(l))
 	}
