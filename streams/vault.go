@@ -120,7 +120,7 @@ type Vault struct {
 	live    map[string]*vaultEntry
 	byKid   map[string]*vaultEntry // tenant NUL kid
 	current map[string]*vaultEntry // tenant NUL pseudonym NUL month: the newest key
-	dead    map[string]bool        // record keys destroyed (sticky)
+	dead    map[string]deadKey   // record keys destroyed (sticky)
 	deadKid map[string]bool        // tenant NUL kid of destroyed keys: Lookup answers at once
 	retomb  map[string]bool        // destroyed keys that a later record revived: tombstone again
 	offsets []int64                // offsets of the records read since the log start, in order
@@ -184,7 +184,7 @@ func OpenVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 		client:  newClient(cfg.Brokers, 30*time.Second),
 		loading: true,
 		live:    map[string]*vaultEntry{}, byKid: map[string]*vaultEntry{}, current: map[string]*vaultEntry{},
-		dead: map[string]bool{}, deadKid: map[string]bool{}, retomb: map[string]bool{},
+		dead: map[string]deadKey{}, deadKid: map[string]bool{}, retomb: map[string]bool{},
 		names: map[string]string{}, forClear: map[string]*vaultEntry{},
 		creating: map[string]*creation{}, creates: make(chan *creation, 256),
 		compactReq: make(chan struct{}, 1), done: make(chan struct{}),
@@ -423,9 +423,17 @@ func (v *Vault) applyLocked(km kafka.Message) {
 		}
 		if tombstone {
 			v.destroyLocked(k)
+			// When it was destroyed stays the first tombstone's time:
+			// compaction moving it does not extend its retention.
+			d := v.dead[k]
+			if d.offset < 0 && !km.Time.IsZero() && km.Time.Before(d.at) {
+				d.at = km.Time
+			}
+			d.offset = km.Offset
+			v.dead[k] = d
 			return
 		}
-		if v.dead[k] {
+		if _, dead := v.dead[k]; dead {
 			// A rewrap or copy racing with the destroy: the key stays
 			// destroyed, and its record goes again.
 			v.retomb[k] = true
@@ -452,9 +460,22 @@ func (v *Vault) applyLocked(km kafka.Message) {
 // cacheLimit bounds the hot path's caches.
 const cacheLimit = 100_000
 
+// deadKey is when and where a key was destroyed.
+type deadKey struct {
+	at     time.Time
+	offset int64 // -1 until the follower reads it
+}
+
+// TombstoneRetention is how long compaction keeps a destroyed key's
+// tombstone (Kafka's delete.retention.ms default): a process that lags
+// behind a compaction still learns of the destroy.
+const TombstoneRetention = 24 * time.Hour
+
 // destroyLocked forgets record key k for good.
 func (v *Vault) destroyLocked(k string) {
-	v.dead[k] = true
+	if _, ok := v.dead[k]; !ok {
+		v.dead[k] = deadKey{at: time.Now(), offset: -1}
+	}
 	if tenant, _, _, kid, ok := parseDataRecordKey(k); ok {
 		v.deadKid[tenant+"\x00"+kid] = true
 	}
@@ -637,7 +658,7 @@ func (v *Vault) For(ctx context.Context, tenant, learner string, t time.Time) (p
 func (v *Vault) finishCreation(ck string, c *creation, err error) {
 	v.mu.Lock()
 	c.err = err
-	if err == nil && !v.dead[c.entry.recordKey] {
+	if _, dead := v.dead[c.entry.recordKey]; err == nil && !dead {
 		e := c.entry
 		if old := v.live[e.recordKey]; old == nil {
 			v.live[e.recordKey] = e

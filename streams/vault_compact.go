@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -33,11 +34,25 @@ func (v *Vault) signalMaintain() {
 // latest record of a live key: tombstones, destroyed keys, superseded
 // wraps, pads.
 func (v *Vault) dirtyLocked() bool {
-	n := len(v.live)
+	n := len(v.live) + v.keptTombstonesLocked(-1)
 	if v.secret != nil {
 		n++
 	}
 	return len(v.offsets) > n
+}
+
+// keptTombstonesLocked counts the tombstones compaction keeps (destroyed
+// within TombstoneRetention); with before >= 0, those of them that sit
+// before that offset.
+func (v *Vault) keptTombstonesLocked(before int64) int {
+	n := 0
+	cut := time.Now().Add(-TombstoneRetention)
+	for _, t := range v.dead {
+		if t.at.After(cut) && (before < 0 || t.offset < before) {
+			n++
+		}
+	}
+	return n
 }
 
 // maintain writes the tombstones of revived keys and, with Compact,
@@ -131,15 +146,25 @@ func (v *Vault) Compact(ctx context.Context) error {
 		if err := v.catchUp(ctx); err != nil {
 			return err
 		}
+		before := func(off int64) bool { return copyStart < 0 || off < copyStart }
 		v.mu.Lock()
 		var stale []*vaultEntry
 		for _, e := range v.live {
-			if e.offset < copyStart || copyStart < 0 {
+			if before(e.offset) {
 				stale = append(stale, e)
 			}
 		}
-		if v.secret != nil && (v.secret.offset < copyStart || copyStart < 0) {
+		if v.secret != nil && before(v.secret.offset) {
 			stale = append(stale, v.secret)
+		}
+		// Recent tombstones move with the live records, so that a process
+		// lagging behind this compaction still meets them.
+		var tombs []kafka.Record
+		cut := time.Now().Add(-TombstoneRetention)
+		for k, d := range v.dead {
+			if d.at.After(cut) && before(d.offset) {
+				tombs = append(tombs, kafka.Record{Key: kafka.NewBytes([]byte(k))})
+			}
 		}
 		retomb := len(v.retomb) > 0
 		v.mu.Unlock()
@@ -149,24 +174,25 @@ func (v *Vault) Compact(ctx context.Context) error {
 			}
 			continue
 		}
-		if len(stale) == 0 {
+		if len(stale) == 0 && len(tombs) == 0 {
 			break
 		}
 		sort.Slice(stale, func(i, j int) bool { return stale[i].offset < stale[j].offset })
-		for len(stale) > 0 {
-			n := min(len(stale), 500)
-			recs := make([]kafka.Record, n)
-			for i, e := range stale[:n] {
-				recs[i] = kafka.Record{Key: kafka.NewBytes([]byte(e.recordKey)), Value: kafka.NewBytes(e.raw)}
-			}
-			base, err := v.produce(ctx, recs...)
+		recs := make([]kafka.Record, 0, len(stale)+len(tombs))
+		for _, e := range stale {
+			recs = append(recs, kafka.Record{Key: kafka.NewBytes([]byte(e.recordKey)), Value: kafka.NewBytes(e.raw)})
+		}
+		recs = append(recs, tombs...)
+		for len(recs) > 0 {
+			n := min(len(recs), 500)
+			base, err := v.produce(ctx, recs[:n]...)
 			if err != nil {
 				return fmt.Errorf("key store: compact: copy: %w", err)
 			}
 			if copyStart < 0 {
 				copyStart = base
 			}
-			stale = stale[n:]
+			recs = recs[n:]
 		}
 	}
 	if copyStart < 0 {

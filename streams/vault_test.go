@@ -293,6 +293,17 @@ func TestVaultRotateAndCompact(t *testing.T) {
 		if n, err := v.Rotate(ctx, nil); err != nil || n != 0 {
 			t.Errorf("second Rotate = %d, %v; want nothing to do", n, err)
 		}
+		// The wrapped value of the key about to be destroyed, as the log
+		// holds it.
+		var goneValue []byte
+		for _, m := range readLive(t, ctx, c.Brokers, topic) {
+			if strings.HasSuffix(string(m.Key), "/"+gone.ID) {
+				goneValue = m.Value
+			}
+		}
+		if goneValue == nil {
+			t.Fatal("the key to destroy is not on the topic")
+		}
 		p := v.Pseudonym("t", "mbox:mailto:gone@example.com")
 		if _, err := v.DestroyLearner(ctx, "t", p); err != nil {
 			t.Fatal(err)
@@ -313,20 +324,21 @@ func TestVaultRotateAndCompact(t *testing.T) {
 		if _, ok, _ := v.Lookup(ctx, "t", gone.ID); ok {
 			t.Error("destroyed key is back after compaction")
 		}
-		if st := v.State(); st.Records != 2 || st.DataKeys != 1 {
-			t.Errorf("after compaction the topic holds %+v; want the kept key and the secret", st)
+		if st := v.State(); st.Records != 3 || st.DataKeys != 1 {
+			t.Errorf("after compaction the topic holds %+v; want the kept key, the secret and the destroyed key's tombstone", st)
 		}
 		if c.DataDir == "" {
 			return
 		}
-		// The destroyed key's wrapped value is gone from the broker's disk.
+		// The destroyed key's wrapped value is gone from the broker's disk
+		// (its tombstone, which holds no key, stays for a day).
 		var hits []string
 		filepath.WalkDir(c.DataDir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
 			}
 			b, _ := os.ReadFile(path)
-			if bytes.Contains(b, []byte(gone.ID)) {
+			if bytes.Contains(b, goneValue) {
 				hits = append(hits, path)
 			}
 			return nil
@@ -415,8 +427,8 @@ func TestVaultSurvivesCrashesAndBrokerRestarts(t *testing.T) {
 	if err := v.Compact(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if st := v.State(); st.Records != 3 {
-		t.Errorf("after compaction %d records, want 2 keys and the secret", st.Records)
+	if st := v.State(); st.Records != 4 {
+		t.Errorf("after compaction %d records, want 2 keys, the secret and the destroyed key's tombstone", st.Records)
 	}
 	v.Close()
 	time.Sleep(300 * time.Millisecond)
@@ -430,4 +442,28 @@ func TestVaultSurvivesCrashesAndBrokerRestarts(t *testing.T) {
 	}
 	defer v.Close()
 	check(v)
+}
+
+// readLive reads partition 0 of topic from its start (which compaction
+// moves) to its end.
+func readLive(t testing.TB, ctx context.Context, brokers []string, topic string) []kafka.Message {
+	t.Helper()
+	ends, err := streams.EndOffsets(ctx, brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond, MaxBytes: 4 << 20})
+	defer r.Close()
+	r.SetOffset(kafka.FirstOffset)
+	var out []kafka.Message
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+		if m.Offset+1 >= ends[0] {
+			return out
+		}
+	}
 }
