@@ -120,7 +120,7 @@ type Vault struct {
 	live    map[string]*vaultEntry
 	byKid   map[string]*vaultEntry // tenant NUL kid
 	current map[string]*vaultEntry // tenant NUL pseudonym NUL month: the newest key
-	dead    map[string]deadKey   // record keys destroyed (sticky)
+	dead    map[string]deadKey     // record keys destroyed (sticky)
 	deadKid map[string]bool        // tenant NUL kid of destroyed keys: Lookup answers at once
 	retomb  map[string]bool        // destroyed keys that a later record revived: tombstone again
 	offsets []int64                // offsets of the records read since the log start, in order
