@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -169,6 +170,15 @@ func erasureLeavesNoTrace(t *testing.T, c kafkatest.Cluster) {
 		}
 	}
 	p.settled(t, 60*time.Second)
+	tenant := args[slices.Index(args, "--tenant")+1]
+	annKey, bobKey := "mbox:"+annMbox, "mbox:mailto:bob.stays@example.com"
+	ca := startChAnalytics(t, p, c, tenant)
+	var annPseudo, bobPseudo string
+	if ca != nil {
+		annPseudo, bobPseudo = ca.vault.Pseudonym(tenant, annKey), ca.vault.Pseudonym(tenant, bobKey)
+		ca.waitRows(t, tenant, annPseudo)
+		ca.waitRows(t, tenant, bobPseudo)
+	}
 	// Before: the needles are there to be found (else the scan shows
 	// nothing).
 	ns := needles(annMbox, "ann.erasable@example.com", annName, "Ann <Erasable>", annSHA, "ann's private answer", "ann's attachment")
@@ -202,6 +212,23 @@ func erasureLeavesNoTrace(t *testing.T, c kafkatest.Cluster) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	var chHits []string
+	if ca != nil {
+		removed := ca.waitAnswer(t, r.ID)
+		t.Logf("analytics removed %v", removed)
+		if removed["statements"] == 0 {
+			t.Errorf("the analytics sink removed no statement rows: %v", removed)
+		}
+		// In ClickHouse the learner is their pseudonym.
+		chNeedles := needles(annPseudo)
+		maps.Copy(chNeedles, ns)
+		chHits = ca.scan(t, chNeedles)
+		ca.stop()
+		if n := ca.count(t, `SELECT toUInt64(count()) AS n FROM statements WHERE tenant = {t:String} AND actor_pseudo = {p:String}`,
+			map[string]string{"t": tenant, "p": bobPseudo}); n == 0 {
+			t.Error("bob's ClickHouse rows are gone")
+		}
+	}
 	time.Sleep(2 * time.Second) // a broker compaction round
 	bobQuery := "/xapi/statements?limit=100&agent=" + url.QueryEscape(bob)
 	_, _, before := p.do(t, "GET", bobQuery+"&related_agents=true", "")
@@ -212,7 +239,7 @@ func erasureLeavesNoTrace(t *testing.T, c kafkatest.Cluster) {
 	// the key store), then what compression hides: every version of
 	// every key the projections store still has, deleted or not, and
 	// every record of every topic, decompressed.
-	hits := scanDir(t, dir, ns)
+	hits := append(chHits, scanDir(t, dir, ns)...)
 	if c.Embedded == nil {
 		if logDir := os.Getenv(envKafkaLogDir); logDir != "" {
 			hits = append(hits, scanDir(t, logDir, ns)...)
@@ -252,7 +279,7 @@ func erasureLeavesNoTrace(t *testing.T, c kafkatest.Cluster) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replays not done: %+v", st)
+			t.Fatalf("replays not done: statements %+v, documents %+v", st[projections.StatementsName].Replay, st[projections.DocumentsName].Replay)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
