@@ -617,6 +617,25 @@ func TestWebhooksTwoInstancesShareDelivery(t *testing.T) {
 	}
 	inOrder(t, got, posted)
 	t.Logf("%d requests for 60 messages", len(r.requests()))
+
+	// A replay reads the partitions the survivor owns now: all of them.
+	firstIDs, _ := r.distinct(t)
+	before := len(r.requests())
+	if _, err := a.api().ReplayWebhook(ctx, sub.ID, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, a, "the replay of 60 statements", 60*time.Second, func() bool { return len(r.requests()) >= before+60 })
+	replayed := map[string]bool{}
+	for _, g := range r.requests()[before:] {
+		id := g.header.Get("webhook-id")
+		if _, ok := firstIDs[id]; !ok {
+			t.Errorf("the replay sent webhook-id %s, not one of the first deliveries", id)
+		}
+		replayed[id] = true
+	}
+	if len(replayed) != 60 {
+		t.Errorf("the replay sent %d distinct messages, want 60", len(replayed))
+	}
 }
 
 // after returns what follows the first occurrence of prefix in s ("" if
