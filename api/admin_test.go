@@ -68,6 +68,8 @@ func TestAdminEndpointsByScope(t *testing.T) {
 		{"tenant creates in its tenant", tenantAdmin, "POST", "/v1/admin/credentials", `{"key":"t1-new","scopes":["all"]}`, 201, []string{`"tenant":"t1"`}, nil},
 		{"tenant creates in another tenant", tenantAdmin, "POST", "/v1/admin/credentials", `{"tenant":"t2","scopes":["all"]}`, 403, nil, nil},
 		{"tenant grants operator", tenantAdmin, "POST", "/v1/admin/credentials", `{"scopes":["all","operator"]}`, 403, nil, nil},
+		{"tenant grants privacy", tenantAdmin, "POST", "/v1/admin/credentials", `{"scopes":["privacy"]}`, 403, []string{"privacy"}, nil},
+		{"operator grants privacy", operator, "POST", "/v1/admin/credentials", `{"key":"t1-dpo","scopes":["privacy"]}`, 201, []string{`"privacy"`}, nil},
 		{"tenant takes over another tenant's key", tenantAdmin, "POST", "/v1/admin/credentials", `{"key":"victim","secret":"taken-over","scopes":["all"]}`, 409, nil, nil},
 		{"tenant replaces its tenant's operator key", tenantAdmin, "POST", "/v1/admin/credentials", `{"key":"op","secret":"taken-over","scopes":["all"]}`, 403, nil, nil},
 		{"reader creates", reader, "POST", "/v1/admin/credentials", `{"scopes":["statements/read"]}`, 403, nil, nil},

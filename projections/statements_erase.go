@@ -32,9 +32,6 @@ import (
 // (see maxDeletesInEvent).
 const maxStatementsInEvent = 256
 
-// erasedKey is the ActorKey of privacy.ErasedAgent.
-var erasedKey = xapi.ActorKey(privacy.ErasedAgent)
-
 func (m statementsModel) forget(txn *badger.Txn, sp Space, e event.Event, pe privacyEvent) (Outcome, error) {
 	if pe.retention != nil {
 		return Stored, m.retain(txn, sp, e, pe.retention.Before.UnixNano())
@@ -363,8 +360,7 @@ func getValue(txn *badger.Txn, key []byte) ([]byte, bool, error) {
 // their keys are gone. It reports whether anything changed.
 func redactStatement(st *xapi.Statement, learners []string) bool {
 	changed := false
-	var agent func(a *xapi.Agent)
-	agent = func(a *xapi.Agent) {
+	agent := func(a *xapi.Agent) {
 		if a == nil {
 			return
 		}

@@ -87,6 +87,8 @@ func startAnalytics(rt *runtime, roles map[string]bool) error {
 	if err != nil {
 		return err
 	}
+	// Erasures wait for the sink's answer (its ClickHouse deletes).
+	rt.expectErasureAnswer(analyticsConsumer)
 	analytics.Default = enc
 	if enc.Pseudonymizer.Private() {
 		// Only with the privacy pseudonyms can the sink find an erased
