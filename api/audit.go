@@ -95,19 +95,31 @@ func (s *Server) audited(next http.HandlerFunc) http.HandlerFunc {
 		if v := r.PathValue("learner"); v != "" {
 			noteLearners(r, learnerKey(v))
 		}
+		// Deferred, so that a handler that panics (an export aborted
+		// midway) is recorded too and its slot is not lost.
+		defer func() {
+			if !n.reserved {
+				return // never authenticated: nobody read anything
+			}
+			status := rec.code
+			p := recover()
+			if p != nil {
+				status = http.StatusInternalServerError
+			}
+			n.mu.Lock()
+			ps := make([]string, 0, len(n.learners))
+			for _, k := range n.learners {
+				ps = append(ps, s.cfg.Pseudonyms.Pseudonym(n.tenant, k))
+			}
+			a := privacy.AccessRecorded{Credential: n.cred, Route: r.Pattern, Status: status, Learners: ps,
+				Truncated: n.truncated, At: start}
+			n.mu.Unlock()
+			s.cfg.Audit.Record(n.tenant, a)
+			if p != nil {
+				panic(p)
+			}
+		}()
 		next(rec, r)
-		if !n.reserved {
-			return // never authenticated: nobody read anything
-		}
-		n.mu.Lock()
-		ps := make([]string, 0, len(n.learners))
-		for _, k := range n.learners {
-			ps = append(ps, s.cfg.Pseudonyms.Pseudonym(n.tenant, k))
-		}
-		a := privacy.AccessRecorded{Credential: n.cred, Route: r.Pattern, Status: rec.code, Learners: ps,
-			Truncated: n.truncated, At: start}
-		n.mu.Unlock()
-		s.cfg.Audit.Record(n.tenant, a)
 	}
 }
 

@@ -401,3 +401,30 @@ func TestAccessAuditRecordsTheFeed(t *testing.T) {
 		}
 	}
 }
+
+type panicModule struct{}
+
+func (panicModule) Register(r api.Router) {
+	r.Handle("GET /v1/learners/{learner}/boom", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }, "all")
+}
+
+// A read that fails midway (a handler that panics, as an export aborted
+// after its answer began) is recorded, and its slot in the queue is not
+// lost.
+func TestAccessAuditRecordsAbortedReads(t *testing.T) {
+	rec := &recorder{}
+	f := newFixture(t, func(c *api.Config) {
+		c.Audit, c.Pseudonyms = rec, testNames
+		c.Modules = append(c.Modules, panicModule{})
+	})
+	hr, _ := http.NewRequest("GET", f.srv.URL+"/v1/learners/ada@example.com/boom", nil)
+	hr.SetBasicAuth("admin", "admin-secret")
+	if resp, err := http.DefaultClient.Do(hr); err == nil {
+		resp.Body.Close()
+		t.Fatalf("an aborted read answered %d", resp.StatusCode)
+	}
+	got := rec.take()
+	if len(got) != 1 || got[0].Status != http.StatusInternalServerError || got[0].Route != "GET /v1/learners/{learner}/boom" {
+		t.Errorf("records %+v, want one with status 500", got)
+	}
+}
