@@ -100,12 +100,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		e := &Error{Status: resp.StatusCode}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(b, e) != nil || e.Message == "" {
-			e.Message = strings.TrimSpace(string(b))
-		}
-		return e
+		return c.errorOf(resp)
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
@@ -114,6 +109,16 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("learnstream: %s %s: decode the answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// errorOf reads a failure answer's error body.
+func (c *Client) errorOf(resp *http.Response) error {
+	e := &Error{Status: resp.StatusCode}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, e) != nil || e.Message == "" {
+		e.Message = strings.TrimSpace(string(b))
+	}
+	return e
 }
 
 // learnerPath escapes a learner key, mailto: IRI or e-mail address for a

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -499,22 +500,32 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 
 	// Privacy: consent (kept on: the recommendations above stay
 	// personal), retention, the access audit of ada.
-	code, _, _ = ct.raw("PUT", p.url+"/v1/learners/ada@example.com/consent", `{"personalisation":true,"analytics":true}`, "Authorization", auth, "Content-Type", "application/json")
-	expect("PUT consent", code, http.StatusOK)
-	code, _, _ = ct.raw("GET", p.url+"/v1/learners/ada@example.com/consent", "", "Authorization", auth)
-	expect("GET consent", code, http.StatusOK)
-	code, _, _ = ct.raw("PUT", p.url+"/v1/admin/retention", `{"days":3650}`, "Authorization", auth, "Content-Type", "application/json")
-	expect("PUT retention", code, http.StatusOK)
-	code, _, _ = ct.raw("GET", p.url+"/v1/admin/retention", "", "Authorization", auth)
-	expect("GET retention", code, http.StatusOK)
-	code, _, _ = ct.raw("GET", p.url+"/v1/learners/ada@example.com/export", "", "Authorization", auth)
-	expect("GET export", code, http.StatusOK)
+	cons, err := c.SetConsent(ctx, "ada@example.com", true, true)
+	must("set consent", err)
+	if got, err := c.Consent(ctx, "ada@example.com"); err != nil || got.Set == nil || !got.Personalisation || got.Learner != cons.Learner {
+		t.Errorf("consent: %+v %v", got, err)
+	}
+	if _, err := c.SetRetention(ctx, 3650); err != nil {
+		t.Errorf("set retention: %v", err)
+	}
+	if ret, err := c.Retention(ctx); err != nil || ret.Days != 3650 || ret.Before == nil {
+		t.Errorf("retention: %+v %v", ret, err)
+	}
+	var zipped bytes.Buffer
+	if n, err := c.Export(ctx, "ada@example.com", &zipped); err != nil || n == 0 {
+		t.Errorf("export: %d bytes, %v", n, err)
+	} else if _, err := zip.NewReader(bytes.NewReader(zipped.Bytes()), int64(zipped.Len())); err != nil {
+		t.Errorf("export is not a zip: %v", err)
+	}
+	if _, err := c.Export(ctx, "nobody@example.com", io.Discard); !apiclient.IsNotFound(err) {
+		t.Errorf("export of an unknown learner: %v, want not found", err)
+	}
 	eventually(t, p, "retention applied", func() bool {
 		return len(topicRecords(t, ctx, p.kafka, streams.TopicPrivacy, docSchemas(t))) > 1
 	})
 	eventually(t, p, "an access record of ada", func() bool {
-		code, _, body := ct.raw("GET", p.url+"/v1/learners/ada@example.com/access?limit=5", "", "Authorization", auth)
-		return code == http.StatusOK && strings.Contains(string(body), `"route"`)
+		page, err := c.Access(ctx, "ada@example.com", "", 5)
+		return err == nil && len(page.Records) > 0 && page.Records[0].Route != ""
 	})
 
 	// A statement about an activity the catalog lacks registers it
