@@ -367,25 +367,3 @@ func (p *Erasures) Open(_ context.Context) ([]OpenErasure, error) {
 	})
 	return out, err
 }
-
-// Unpurged lists the ids of published erasures (for purge bookkeeping)
-// whose receipt has no purge of store yet.
-func (p *Erasures) Unpurged(_ context.Context, store string) ([]string, error) {
-	var out []string
-	err := p.View(func(txn *badger.Txn, sp Space) error {
-		prefix := sp.Prefix("r")
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var r erasureRecord
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
-				return err
-			}
-			if r.PublishedAt != nil && !slices.ContainsFunc(r.Purges, func(x Purge) bool { return x.Store == store }) {
-				out = append(out, r.ID)
-			}
-		}
-		return nil
-	})
-	return out, err
-}
