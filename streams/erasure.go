@@ -152,8 +152,10 @@ type Eraser struct {
 	Receipts   *projections.Erasures
 	Keys       KeyDestroyer
 	Pseudonyms privacy.Pseudonyms
-	Publisher  EventPublisher
-	Source     string
+	Publisher  interface {
+		PublishEvents(ctx context.Context, topic string, evs ...event.Event) error
+	}
+	Source string
 	// Topics default to LearnerTopics.
 	Topics []string
 	// Ready reports whether the receipts have caught up with the privacy
@@ -258,6 +260,13 @@ func (x *Eraser) RunOnce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+func (x *Eraser) log() *slog.Logger {
+	if x.Logger == nil {
+		return slog.Default()
+	}
+	return x.Logger
+}
+
 func (x *Eraser) step(erasure, name string) {
 	if x.AfterStep != nil {
 		x.AfterStep(erasure, name)
@@ -302,6 +311,19 @@ func (x *Eraser) erase(ctx context.Context, o projections.OpenErasure) error {
 			return fmt.Errorf("publish LearnerErased on %s: %w", topic, err)
 		}
 		x.step(o.ID, "published "+topic)
+	}
+	// A write of the learner accepted between the destruction and now got
+	// a fresh key; its record precedes the LearnerErased in its partition
+	// (consumers delete it), and its key goes now, so the log cannot
+	// open it either.
+	if x.Keys != nil {
+		kids, err := x.Keys.DestroyLearner(ctx, o.Tenant, o.Pseudonym)
+		if err != nil {
+			return fmt.Errorf("destroy keys made during the erasure: %w", err)
+		}
+		if len(kids) > 0 {
+			x.log().Info("destroyed keys a racing write made during an erasure", "erasure", o.ID, "keys", len(kids))
+		}
 	}
 	now := time.Now().UTC()
 	e, err := privacyEvent(DerivedID("erasure-completed", o.ID), privacy.TypeErasureCompleted, x.Source, o.Tenant, o.Pseudonym, now,
