@@ -32,7 +32,46 @@ const (
 	TypeRecommendationsUpdated = "learnstream.recommendations.updated.v1"
 	TypeMasteryUpdated         = "learnstream.adaptive.mastery.updated.v1"
 	TypeDifficultyAdjusted     = "learnstream.adaptive.difficulty.adjusted.v1"
+	// Privacy (docs/privacy.md).
+	TypeConsentSet       = "learnstream.privacy.consent.set.v1"
+	TypeRetentionSet     = "learnstream.privacy.retention.set.v1"
+	TypeRetentionApplied = "learnstream.privacy.retention.applied.v1"
+	TypeAccessRecorded   = "learnstream.audit.access.recorded.v1"
+	// Erasure (docs/privacy.md, Erasure): their data carry pseudonyms and
+	// counts, never personal data.
+	TypeErasureRequested     = "learnstream.privacy.erasure.requested.v1"
+	TypeErasureKeysDestroyed = "learnstream.privacy.erasure.keys.destroyed.v1"
+	TypeLearnerErased        = "learnstream.privacy.learner.erased.v1"
+	TypeErasureApplied       = "learnstream.privacy.erasure.applied.v1"
+	TypeErasureCompleted     = "learnstream.privacy.erasure.completed.v1"
+	TypeStorePurged          = "learnstream.privacy.store.purged.v1"
 )
+
+// ConsentSet is the data of a TypeConsentSet event (on the statements
+// topic, in order with the learner's statements).
+type ConsentSet struct {
+	Learner         string    `json:"learner"`
+	Personalisation bool      `json:"personalisation"`
+	Analytics       bool      `json:"analytics"`
+	By              string    `json:"by"`
+	At              time.Time `json:"at"`
+}
+
+// RetentionSet is the data of a TypeRetentionSet event.
+type RetentionSet struct {
+	Tenant string    `json:"tenant"`
+	Days   int       `json:"days"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+}
+
+// RetentionApplied is the data of a TypeRetentionApplied event: the
+// tenant's data from before Before is gone.
+type RetentionApplied struct {
+	Tenant string    `json:"tenant"`
+	Before time.Time `json:"before"`
+	At     time.Time `json:"at"`
+}
 
 // Default topics (each is configurable on the server).
 const (

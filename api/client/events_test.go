@@ -21,6 +21,8 @@ func TestEventTypesHaveTheFieldsOfTheirSchemas(t *testing.T) {
 		TypeSkillDeleted: Deleted{}, TypeActivityDeleted: Deleted{}, TypeRoleDeleted: Deleted{},
 		TypeRecommendationsUpdated: RecommendationsUpdated{}, TypeMasteryUpdated: MasteryUpdated{},
 		TypeDifficultyAdjusted: DifficultyAdjusted{}, TypeDocument: Document{},
+		TypeConsentSet: ConsentSet{}, TypeRetentionSet: RetentionSet{}, TypeRetentionApplied: RetentionApplied{},
+		TypeAccessRecorded: AccessRecord{},
 	} {
 		b, err := schema.JSON(typ)
 		if err != nil {
@@ -52,7 +54,9 @@ func TestEventTypesHaveTheFieldsOfTheirSchemas(t *testing.T) {
 	// internal ones.
 	consts := []string{TypeStatementStored, TypeAttachmentStored, TypeDocument, TypeSkillPut, TypeSkillDeleted,
 		TypePrerequisitePut, TypePrerequisiteDeleted, TypeActivityPut, TypeActivityDeleted, TypeActivitySeen,
-		TypeRolePut, TypeRoleDeleted, TypeLearnerRolePut, TypeRecommendationsUpdated, TypeMasteryUpdated, TypeDifficultyAdjusted}
+		TypeRolePut, TypeRoleDeleted, TypeLearnerRolePut, TypeRecommendationsUpdated, TypeMasteryUpdated, TypeDifficultyAdjusted,
+		TypeConsentSet, TypeRetentionSet, TypeRetentionApplied, TypeAccessRecorded,
+		TypeErasureRequested, TypeErasureKeysDestroyed, TypeLearnerErased, TypeErasureApplied, TypeErasureCompleted, TypeStorePurged}
 	for _, e := range schema.Events {
 		tp := schema.Topics[slices.IndexFunc(schema.Topics, func(tp schema.Topic) bool { return tp.Name == e.Topic })]
 		if !tp.Internal && !slices.Contains(consts, e.Type) {
