@@ -36,16 +36,17 @@ func (p *proc) receiptOf(t *testing.T, id string, within time.Duration) projecti
 	}
 }
 
-// An erasure survives kill -9 between its steps: the process is killed
-// right after LearnerErased went out on the documents topic (the keys are
-// destroyed, some topics have it, others not), and the restarted process
-// finishes it.
+// An erasure survives kill -9 between any two of its steps: the process
+// kills itself right after one (keys destroyed but not recorded; recorded;
+// LearnerErased on the first topic; on some topics and not others; the
+// completion recorded), and the restarted process finishes the erasure
+// with the same receipt.
 func TestEraseSurvivesKill(t *testing.T) {
 	kafkatest.Each(t, eraseSurvivesKill)
 }
 
 func eraseSurvivesKill(t *testing.T, c kafkatest.Cluster) {
-	for _, step := range []string{"keys", "published learnstream.documents.v1"} {
+	for _, step := range []string{"keys", "keys-recorded", "published learnstream.statements.v1", "published learnstream.documents.v1", "completed"} {
 		t.Run(strings.ReplaceAll(step, " ", "_"), func(t *testing.T) {
 			dir := t.TempDir()
 			args := append(append([]string{"--data-dir", dir, "--roles", "api,projector"}, kafkaArgs(c)...), isolate()...)
