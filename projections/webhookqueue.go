@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -91,6 +93,13 @@ type WebhookQueue struct {
 	touched map[string]bool
 	erased  []erasureCount
 	wake    func(sub string)
+
+	// started is when this process began matching; known, per input
+	// topic, the subscriptions its consumer has matched against (see
+	// catchUp).
+	started time.Time
+	knownMu sync.Mutex
+	known   map[string]map[string]bool
 }
 
 type erasureCount struct {
@@ -110,7 +119,7 @@ func NewWebhookQueue(store *Store, cfg WebhookQueueConfig) (*WebhookQueue, error
 	if err != nil {
 		return nil, fmt.Errorf("webhook deliveries: %w", err)
 	}
-	q := &WebhookQueue{cfg: cfg, seq: seq, touched: map[string]bool{}}
+	q := &WebhookQueue{cfg: cfg, seq: seq, touched: map[string]bool{}, started: cfg.Now(), known: map[string]map[string]bool{}}
 	p, err := NewProjection(store, webhookQueueModel{q}, NewWaiters())
 	if err != nil {
 		return nil, err
@@ -125,8 +134,8 @@ func NewWebhookQueue(store *Store, cfg WebhookQueueConfig) (*WebhookQueue, error
 // now on (without Config.Subscriptions).
 func (q *WebhookQueue) SetSubscriptions(subs []webhook.Subscription) { q.subs.Store(&subs) }
 
-// refresh reads the subscriptions before a batch.
-func (q *WebhookQueue) refresh() error {
+// refresh reads the subscriptions before a batch of topic.
+func (q *WebhookQueue) refresh(topic string) error {
 	if q.cfg.Subscriptions == nil {
 		return nil
 	}
@@ -134,8 +143,124 @@ func (q *WebhookQueue) refresh() error {
 	if err != nil {
 		return event.Transient(fmt.Errorf("webhook deliveries: read subscriptions: %w", err))
 	}
+	if err := q.catchUp(topic, subs); err != nil {
+		return event.Transient(fmt.Errorf("webhook deliveries: %w", err))
+	}
 	q.subs.Store(&subs)
 	return nil
+}
+
+// catchUp records, for each subscription made while this process runs
+// that topic's consumer meets for the first time, where the consumer
+// stands on each partition: the events before that (and after the
+// subscription was made) were read before this process knew of it, so
+// the deliverer reads them again from the log (CatchUps) and the
+// subscription misses nothing of what happened after it was made, on
+// whichever instance. Events from that point on match live, so nothing
+// is queued twice.
+func (q *WebhookQueue) catchUp(topic string, subs []webhook.Subscription) error {
+	q.knownMu.Lock()
+	defer q.knownMu.Unlock()
+	known := q.known[topic]
+	if known == nil {
+		known = map[string]bool{}
+		q.known[topic] = known
+	}
+	var fresh []string
+	for _, s := range subs {
+		if known[s.ID] {
+			continue
+		}
+		// One that existed before this process started was either seen
+		// by an earlier run or is matched from the stored offsets on.
+		if s.Created.After(q.started) && slices.Contains(webhook.TopicsFor(s.Filter), topic) {
+			fresh = append(fresh, s.ID)
+		}
+	}
+	if len(fresh) > 0 {
+		err := q.update(func(txn *badger.Txn, sp Space) error {
+			opts := badger.DefaultIteratorOptions
+			opts.Prefix = sp.Prefix("o", topic)
+			it := txn.NewIterator(opts)
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				k := it.Item().Key()
+				partition := int(binary.BigEndian.Uint32(k[len(k)-4:]))
+				var next int64
+				if err := it.Item().Value(func(v []byte) error {
+					if len(v) != 8 {
+						return fmt.Errorf("offset value of %d bytes", len(v))
+					}
+					next = int64(binary.BigEndian.Uint64(v))
+					return nil
+				}); err != nil {
+					return err
+				}
+				for _, id := range fresh {
+					if err := txn.Set(sp.Key("c", id, topic, strconv.Itoa(partition)), binary.BigEndian.AppendUint64(nil, uint64(next))); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, s := range subs {
+		known[s.ID] = true
+	}
+	return nil
+}
+
+// CatchUp is a range of a partition the deliverer reads again for a
+// subscription: from the subscription's creation to End (exclusive).
+type CatchUp struct {
+	Subscription, Topic string
+	Partition           int
+	End                 int64
+}
+
+// CatchUps lists the ranges still to read again.
+func (q *WebhookQueue) CatchUps() ([]CatchUp, error) {
+	var out []CatchUp
+	err := q.View(func(txn *badger.Txn, sp Space) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = sp.Prefix("c")
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			parts := bytes.Split(bytes.TrimPrefix(it.Item().Key(), opts.Prefix), []byte{0})
+			if len(parts) != 3 {
+				return fmt.Errorf("catch-up key %q", it.Item().Key())
+			}
+			p, err := strconv.Atoi(string(parts[2]))
+			if err != nil {
+				return fmt.Errorf("catch-up key %q: %w", it.Item().Key(), err)
+			}
+			c := CatchUp{Subscription: string(parts[0]), Topic: string(parts[1]), Partition: p}
+			if err := it.Item().Value(func(v []byte) error {
+				if len(v) != 8 {
+					return fmt.Errorf("catch-up offset of %d bytes", len(v))
+				}
+				c.End = int64(binary.BigEndian.Uint64(v))
+				return nil
+			}); err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CatchUpDone forgets a range read again.
+func (q *WebhookQueue) CatchUpDone(c CatchUp) error {
+	return q.update(func(txn *badger.Txn, sp Space) error {
+		return txn.Delete(sp.Key("c", c.Subscription, c.Topic, strconv.Itoa(c.Partition)))
+	})
 }
 
 // OnEnqueue sets what is told, after a commit, which subscriptions got new
@@ -149,7 +274,10 @@ func (q *WebhookQueue) OnEnqueue(fn func(sub string)) {
 // HandleBatch queues the deliveries of a batch with its offsets, then
 // wakes the subscriptions that got some.
 func (q *WebhookQueue) HandleBatch(ctx context.Context, pos []event.Position, evs []event.Event) (int, error) {
-	if err := q.refresh(); err != nil {
+	if len(pos) == 0 {
+		return 0, nil
+	}
+	if err := q.refresh(pos[0].Topic); err != nil {
 		return 0, err
 	}
 	n, err := q.Projection.HandleBatch(ctx, pos, evs)
@@ -159,7 +287,7 @@ func (q *WebhookQueue) HandleBatch(ctx context.Context, pos []event.Position, ev
 
 // Handle queues one event's deliveries.
 func (q *WebhookQueue) Handle(ctx context.Context, pos event.Position, e event.Event) error {
-	if err := q.refresh(); err != nil {
+	if err := q.refresh(pos.Topic); err != nil {
 		return err
 	}
 	err := q.Projection.Handle(ctx, pos, e)
@@ -613,7 +741,7 @@ func (q *WebhookQueue) Depth(sub string) (queued, dead int, err error) {
 // Drop forgets everything of a deleted subscription.
 func (q *WebhookQueue) Drop(sub string) error {
 	sp := q.Space()
-	for _, p := range [][]byte{sp.Prefix("q", sub), sp.Prefix("d", sub), sp.Prefix("r", sub)} {
+	for _, p := range [][]byte{sp.Prefix("q", sub), sp.Prefix("d", sub), sp.Prefix("r", sub), sp.Prefix("c", sub)} {
 		if err := q.store.db.DropPrefix(p); err != nil {
 			return err
 		}
@@ -621,14 +749,14 @@ func (q *WebhookQueue) Drop(sub string) error {
 	return nil
 }
 
-// EnqueueReplay queues deliveries of a replay for sub (no offsets: a
-// replay reads beside the live consumer).
-func (q *WebhookQueue) EnqueueReplay(sub *webhook.Subscription, evs []event.Event) (int, error) {
+// EnqueueReplay queues deliveries of a replay for sub, of the events at
+// or after since (no offsets: a replay reads beside the live consumer).
+func (q *WebhookQueue) EnqueueReplay(sub *webhook.Subscription, since time.Time, evs []event.Event) (int, error) {
 	n := 0
 	err := q.update(func(txn *badger.Txn, sp Space) error {
 		n = 0
 		for _, e := range evs {
-			if e.Erased || e.Time.Before(sub.ReplaySince) || !sub.Matches(webhook.Describe(e)) {
+			if e.Erased || e.Time.Before(since) || !sub.Matches(webhook.Describe(e)) {
 				continue
 			}
 			d, err := NewDelivery(sub, e, q.cfg.Now())

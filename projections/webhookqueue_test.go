@@ -187,3 +187,70 @@ func TestWebhookQueue(t *testing.T) {
 		t.Errorf("a dropped subscription keeps %d queued, %d dead", a, d)
 	}
 }
+
+// A subscription made while the consumer runs, which the consumer meets
+// only after it applied some events of after its creation, gets those
+// events back through a catch-up range ending where live matching began.
+func TestWebhookQueueCatchUp(t *testing.T) {
+	store, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	start := time.Now()
+	var subs []webhook.Subscription
+	q, err := NewWebhookQueue(store, WebhookQueueConfig{Now: func() time.Time { return start },
+		Subscriptions: func() ([]webhook.Subscription, error) { return subs, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	old := webhook.Subscription{ID: "old", Tenant: "t1", Kind: webhook.KindWebhook, Created: start.Add(-time.Hour)}
+	subs = []webhook.Subscription{old}
+	apply := func(from, n int) {
+		t.Helper()
+		var pos []event.Position
+		var evs []event.Event
+		for i := from; i < from+n; i++ {
+			pos = append(pos, event.Position{Topic: "learnstream.statements.v1", Partition: i % 2, Offset: int64(i / 2)})
+			evs = append(evs, hookEvent(t, i, "ada@example.com", start.Add(time.Duration(i)*time.Second)))
+		}
+		for p := range 2 {
+			var pp []event.Position
+			var pe []event.Event
+			for i := range pos {
+				if pos[i].Partition == p {
+					pp, pe = append(pp, pos[i]), append(pe, evs[i])
+				}
+			}
+			if _, err := q.HandleBatch(ctx, pp, pe); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	apply(0, 6)
+	if cs, _ := q.CatchUps(); len(cs) != 0 {
+		t.Fatalf("catch-ups for a subscription older than the process: %+v", cs)
+	}
+	// Made after the process started, known to the consumer only now.
+	subs = append(subs, webhook.Subscription{ID: "new", Tenant: "t1", Kind: webhook.KindWebhook, Created: start.Add(time.Second)})
+	apply(6, 4)
+	cs, err := q.CatchUps()
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("catch-ups %+v %v, want one per partition", cs, err)
+	}
+	for _, c := range cs {
+		if c.Subscription != "new" || c.End != 3 {
+			t.Errorf("catch-up %+v, want subscription new up to offset 3 (where live matching began)", c)
+		}
+	}
+	if n, _, _ := q.Depth("new"); n != 4 {
+		t.Errorf("new queued %d live, want the 4 events after it was known", n)
+	}
+	if err := q.CatchUpDone(cs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if cs, _ := q.CatchUps(); len(cs) != 1 {
+		t.Errorf("after one is done: %+v", cs)
+	}
+}

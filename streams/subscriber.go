@@ -36,11 +36,12 @@ type SubscriberConfig struct {
 	Group string
 	// Offsets, when set, decides where each assigned partition starts.
 	Offsets OffsetStore
-	// ResumeFromGroup starts a partition Offsets has no state for at the
-	// group's committed offset (where its previous owner got to) instead
-	// of the log's beginning: for consumers whose effect goes outside the
-	// process (webhook deliveries), a partition moving to another member
-	// must not be done again from the start.
+	// ResumeFromGroup starts a partition at the group's committed offset
+	// (where its previous owner got to) when Offsets has no state for it,
+	// instead of the log's beginning, or state older than that offset:
+	// for consumers whose effect goes outside the process (webhook
+	// deliveries), a partition moving between members must not be done
+	// again from where this member last was.
 	ResumeFromGroup bool
 	// SessionTimeout is how long the group waits for a silent member before
 	// giving its partitions to others.
@@ -276,6 +277,9 @@ func (s *Subscriber) consumePartition(ctx context.Context, topic string, partiti
 			off, ok, err := s.cfg.Offsets.NextOffset(ctx, topic, partition)
 			if err == nil {
 				switch {
+				case ok && s.cfg.ResumeFromGroup && gen != nil && start > off:
+					// Another member went further since this one last
+					// owned the partition: what it did is done.
 				case ok:
 					start = off
 				case s.cfg.ResumeFromGroup && gen != nil:

@@ -332,6 +332,9 @@ type WebhookDelivererConfig struct {
 	// Replay queues the events of sub's replay that this process reads
 	// and answers how many (nil: replays are not run here).
 	Replay func(ctx context.Context, sub webhook.Subscription) (int, error)
+	// CatchUp queues what this process read of a new subscription's
+	// events before it knew of it (nil: not done here).
+	CatchUp func(ctx context.Context, sub webhook.Subscription, c projections.CatchUp) (int, error)
 	Logger *slog.Logger
 }
 
@@ -428,6 +431,7 @@ func (d *WebhookDeliverer) Run(ctx context.Context) {
 	for {
 		d.sync(ctx)
 		d.startReplays(ctx, &replays, running, &runMu)
+		d.startCatchUps(ctx, &replays, running, &runMu)
 		select {
 		case <-ctx.Done():
 			return
@@ -547,6 +551,58 @@ func (d *WebhookDeliverer) startReplays(ctx context.Context, wg *sync.WaitGroup,
 				return
 			}
 			d.log.Info("webhooks: replay queued", "subscription", s.ID, "replay", s.ReplayID, "since", s.ReplaySince, "messages", n)
+		}()
+	}
+}
+
+// startCatchUps reads again, for new subscriptions, what the consumers
+// read before this process knew of them (WebhookQueue.CatchUps).
+func (d *WebhookDeliverer) startCatchUps(ctx context.Context, wg *sync.WaitGroup, running map[string]bool, mu *sync.Mutex) {
+	if d.cfg.CatchUp == nil {
+		return
+	}
+	cs, err := d.cfg.Queue.CatchUps()
+	if err != nil {
+		d.log.Error("webhooks: read catch-ups", "err", err)
+		return
+	}
+	for _, c := range cs {
+		d.mu.Lock()
+		g := d.groups[c.Subscription]
+		d.mu.Unlock()
+		if g == nil {
+			continue // not synced yet, or deleted (its catch-ups go with it)
+		}
+		key := fmt.Sprintf("catch-up %s %s %d", c.Subscription, c.Topic, c.Partition)
+		mu.Lock()
+		busy := running[key]
+		if !busy {
+			running[key] = true
+		}
+		mu.Unlock()
+		if busy {
+			continue
+		}
+		sub := g.current()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { mu.Lock(); delete(running, key); mu.Unlock() }()
+			n, err := d.cfg.CatchUp(ctx, sub, c)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.log.Warn("webhooks: catch-up failed; it runs again", "subscription", sub.ID, "topic", c.Topic, "partition", c.Partition, "err", err)
+				}
+				return
+			}
+			if err := d.cfg.Queue.CatchUpDone(c); err != nil {
+				d.log.Error("webhooks: record catch-up done", "subscription", sub.ID, "err", err)
+				return
+			}
+			if n > 0 {
+				d.log.Info("webhooks: events read before the subscription was known here queued", "subscription", sub.ID,
+					"topic", c.Topic, "partition", c.Partition, "messages", n)
+			}
 		}()
 	}
 }
@@ -755,19 +811,31 @@ func (r *WebhookReplayer) Replay(ctx context.Context, sub webhook.Subscription) 
 }
 
 func (r *WebhookReplayer) replayPartition(ctx context.Context, sub webhook.Subscription, topic string, partition int, end int64, verify *verifier) (int, error) {
+	return r.read(ctx, sub, sub.ReplaySince, topic, partition, end, verify)
+}
+
+// CatchUp queues the events of sub in one partition from its creation up
+// to c.End, which this process read before it knew of sub.
+func (r *WebhookReplayer) CatchUp(ctx context.Context, sub webhook.Subscription, c projections.CatchUp) (int, error) {
+	return r.read(ctx, sub, sub.Created, c.Topic, c.Partition, c.End, verifierFor(r.Brokers))
+}
+
+// read queues the events of sub at or after since in one partition, up
+// to end (exclusive).
+func (r *WebhookReplayer) read(ctx context.Context, sub webhook.Subscription, since time.Time, topic string, partition int, end int64, verify *verifier) (int, error) {
 	if end <= 0 {
 		return 0, nil
 	}
 	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: r.Brokers, Dialer: Dialer(r.Brokers), Topic: topic, Partition: partition,
 		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 200 * time.Millisecond})
 	defer rd.Close()
-	if err := rd.SetOffsetAt(ctx, sub.ReplaySince); err != nil {
-		return 0, fmt.Errorf("replay %s/%d from %s: %w", topic, partition, sub.ReplaySince, err)
+	if err := rd.SetOffsetAt(ctx, since); err != nil {
+		return 0, fmt.Errorf("replay %s/%d from %s: %w", topic, partition, since, err)
 	}
 	total := 0
 	var batch []event.Event
 	flush := func() error {
-		n, err := r.Queue.EnqueueReplay(&sub, batch)
+		n, err := r.Queue.EnqueueReplay(&sub, since, batch)
 		total += n
 		batch = batch[:0]
 		return err

@@ -165,7 +165,7 @@ func startDelivery(rt *runtime, subs *projections.Webhooks, sender *streams.Webh
 	}
 	d := streams.NewWebhookDeliverer(streams.WebhookDelivererConfig{Queue: queue, Subscriptions: subs, Sender: sender,
 		MaxAttempts: cfg.maxAttempts, BackoffBase: cfg.backoffBase, BackoffMax: cfg.backoffMax, ForwardBatch: cfg.forwardBatch,
-		Replay: replayer.Replay, Logger: rt.log})
+		Replay: replayer.Replay, CatchUp: replayer.CatchUp, Logger: rt.log})
 	rt.goRun(d.Run)
 	return queue, nil
 }
