@@ -335,7 +335,7 @@ type WebhookDelivererConfig struct {
 	// CatchUp queues what this process read of a new subscription's
 	// events before it knew of it (nil: not done here).
 	CatchUp func(ctx context.Context, sub webhook.Subscription, c projections.CatchUp) (int, error)
-	Logger *slog.Logger
+	Logger  *slog.Logger
 }
 
 // WebhookDeliverer runs one delivery loop per lane of every subscription:
