@@ -125,7 +125,10 @@ func TestPrivacyThroughServe(t *testing.T) {
 // recommender answers the learner popular items and says so; others keep
 // their personal lists.
 func TestConsentThroughServe(t *testing.T) {
-	p := startServe(t, credEnv(), append([]string{"--data-dir", t.TempDir()}, isolate()...)...)
+	// One partition: the recommender learns per partition, and the
+	// learners' pseudonyms (random per install) would otherwise scatter
+	// them over partition models that each know too little to rank.
+	p := startServe(t, credEnv(), append([]string{"--data-dir", t.TempDir(), "--partitions", "1"}, isolate()...)...)
 	defer p.stop(t)
 	for i := range 14 {
 		if code, _, body := p.do(t, "POST", "/xapi/statements", statement(i)); code != http.StatusOK {
