@@ -226,3 +226,17 @@ func TestKeysRotate(t *testing.T) {
 		t.Errorf("after retiring the old key: %d %s", code, body)
 	}
 }
+
+// TestServePrivacyOffSaysSo: --privacy=off (tools and tests) starts without
+// a master key, generates none, and warns that it writes in clear.
+func TestServePrivacyOffSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, credEnv(), append([]string{"--data-dir", dir, "--privacy", "off"}, isolate()...)...)
+	p.stop(t)
+	if !strings.Contains(p.logs.String(), "PRIVACY IS OFF (--privacy=off): personal data of events is written to the log in clear") {
+		t.Errorf("no warning that privacy is off:\n%s", p.logs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, streams.MasterKeyFile)); err == nil {
+		t.Error("a master key was generated with privacy off")
+	}
+}
