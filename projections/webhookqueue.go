@@ -130,10 +130,6 @@ func NewWebhookQueue(store *Store, cfg WebhookQueueConfig) (*WebhookQueue, error
 	return q, nil
 }
 
-// SetSubscriptions is the subscriptions events are matched against from
-// now on (without Config.Subscriptions).
-func (q *WebhookQueue) SetSubscriptions(subs []webhook.Subscription) { q.subs.Store(&subs) }
-
 // refresh reads the subscriptions before a batch of topic.
 func (q *WebhookQueue) refresh(topic string) error {
 	if q.cfg.Subscriptions == nil {
