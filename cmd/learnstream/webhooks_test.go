@@ -557,6 +557,21 @@ func TestWebhooksForwardStatementsToAnotherLRS(t *testing.T) {
 	if d, err := c.DeadLetters(ctx, sub.ID, "", 10); err != nil || len(d) != 0 {
 		t.Errorf("dead letters after forwarding: %+v %v", d, err)
 	}
+	// A replay forwards everything again: the target already holds each
+	// statement, which counts as delivered.
+	delivered := func() int {
+		n := 0
+		fmt.Sscan(strings.Fields(after(metricsOf(t, p), fmt.Sprintf(`learnstream_webhook_deliveries_total{outcome="delivered",subscription=%q}`, sub.ID))+" 0")[0], &n)
+		return n
+	}
+	before := delivered()
+	if _, err := c.ReplayWebhook(ctx, sub.ID, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, p, "the replay forwarded", 30*time.Second, func() bool { return delivered() >= before+len(ids)+1 })
+	if d, err := c.DeadLetters(ctx, sub.ID, "", 10); err != nil || len(d) != 0 {
+		t.Errorf("dead letters after the replay: %+v %v", d, err)
+	}
 	if strings.Contains(p.logs.String(), testSecret) {
 		t.Error("the forwarding password is in the log")
 	}
