@@ -561,7 +561,7 @@ func TestWebhooksForwardStatementsToAnotherLRS(t *testing.T) {
 	// statement, which counts as delivered.
 	delivered := func() int {
 		n := 0
-		fmt.Sscan(strings.Fields(after(metricsOf(t, p), fmt.Sprintf(`learnstream_webhook_deliveries_total{outcome="delivered",subscription=%q}`, sub.ID))+" 0")[0], &n)
+		fmt.Sscan(strings.Fields(after(metricsOf(t, p), fmt.Sprintf(`learnstream_webhook_deliveries_total{outcome="delivered",subscription=%q}`, sub.ID)) + " 0")[0], &n)
 		return n
 	}
 	before := delivered()
