@@ -39,6 +39,9 @@ type PurgeStats struct {
 // and rewrites value-log files holding deleted values. Writes wait while
 // the memtables are flushed; consumers retry what they could not commit.
 func (s *Store) Purge(ctx context.Context) (PurgeStats, error) {
+	// Replays' generation swaps drop prefixes too: one at a time.
+	s.dropMu.Lock()
+	defer s.dropMu.Unlock()
 	start := time.Now()
 	st := PurgeStats{At: start.UTC()}
 	st.LSMBytesBefore, _ = s.db.Size()

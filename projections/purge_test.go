@@ -78,3 +78,43 @@ func TestPurgeDropsDeletedBytes(t *testing.T) {
 		}
 	}
 }
+
+// A purge and a replay's generation swap (both block Badger's writes)
+// never run at once: neither fails with ErrBlockedWrites.
+func TestPurgeBesideReplays(t *testing.T) {
+	s := openStore(t)
+	p, err := NewStatements(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	errs := make(chan error, 2)
+	go func() {
+		for range 5 {
+			if _, err := s.Purge(ctx); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	go func() {
+		for range 20 {
+			r, err := p.StartRebuild()
+			if err != nil {
+				errs <- err
+				return
+			}
+			if err := r.Abandon(); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

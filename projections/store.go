@@ -23,6 +23,17 @@ type Store struct {
 	// pseudonyms serve erasures (privacy.go); set before consumers run.
 	pseudonyms privacy.Pseudonyms
 	carried    sync.Map // event id \x00 key prefix -> *int deleted by an earlier attempt
+
+	// dropMu serialises what blocks Badger's writes (DropPrefix, Purge):
+	// a second one while the first runs fails with ErrBlockedWrites.
+	dropMu sync.Mutex
+}
+
+// dropPrefix is DB.DropPrefix, one at a time and never during a Purge.
+func (s *Store) dropPrefix(prefixes ...[]byte) error {
+	s.dropMu.Lock()
+	defer s.dropMu.Unlock()
+	return s.db.DropPrefix(prefixes...)
 }
 
 // Open opens (or creates) the store in dir. Every failure is an *OpenError
@@ -174,11 +185,11 @@ func (s *Store) swapSpace(old, next Space) error {
 	}); err != nil {
 		return err
 	}
-	return s.db.DropPrefix(old.prefix)
+	return s.dropPrefix(old.prefix)
 }
 
 // dropSpace deletes every key of sp (an abandoned rebuild).
-func (s *Store) dropSpace(sp Space) error { return s.db.DropPrefix(sp.prefix) }
+func (s *Store) dropSpace(sp Space) error { return s.dropPrefix(sp.prefix) }
 
 // nextOffset reads a space's next offset for a partition inside txn.
 func nextOffset(txn *badger.Txn, sp Space, topic string, partition int) (int64, bool, error) {
@@ -344,7 +355,7 @@ func (s *Store) ResetProjection(name string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.db.DropPrefix(sp.prefix); err != nil {
+	if err := s.dropPrefix(sp.prefix); err != nil {
 		return fmt.Errorf("reset projection %s: %w", name, err)
 	}
 	return nil

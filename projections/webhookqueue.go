@@ -738,7 +738,7 @@ func (q *WebhookQueue) Depth(sub string) (queued, dead int, err error) {
 func (q *WebhookQueue) Drop(sub string) error {
 	sp := q.Space()
 	for _, p := range [][]byte{sp.Prefix("q", sub), sp.Prefix("d", sub), sp.Prefix("r", sub), sp.Prefix("c", sub)} {
-		if err := q.store.db.DropPrefix(p); err != nil {
+		if err := q.store.dropPrefix(p); err != nil {
 			return err
 		}
 	}

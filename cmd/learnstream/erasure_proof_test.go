@@ -186,6 +186,32 @@ func erasureLeavesNoTrace(t *testing.T, c kafkatest.Cluster) {
 		t.Fatal("the projections store holds nothing of Ann before the erasure: the scan would prove nothing")
 	}
 
+	// Bad requests change nothing: an unknown learner, a DPO of another
+	// tenant (who learns nothing of this one), a credential without the
+	// privacy scope.
+	other, mine := kafkatest.Unique("other-tenant"), kafkatest.Unique("reader")
+	for _, c := range []struct{ key, tenant, scopes string }{{other, other, `["privacy"]`}, {mine, tenant, `["all"]`}} {
+		body := fmt.Sprintf(`{"key":%q,"secret":"secret-of-%s","tenant":%q,"scopes":%s}`, c.key, c.key, c.tenant, c.scopes)
+		if code, _, b := p.do(t, "POST", "/v1/admin/credentials", body); code != http.StatusCreated {
+			t.Fatalf("create credential: %d %s", code, b)
+		}
+	}
+	for _, c := range []struct {
+		name, key, learner string
+		want               int
+	}{
+		{"unknown learner", testKey, "nobody@example.com", 404},
+		{"another tenant's DPO", other, annMbox, 404},
+		{"no privacy scope", mine, annMbox, 403},
+	} {
+		secret := testSecret
+		if c.key != testKey {
+			secret = "secret-of-" + c.key
+		}
+		if got := p.as(t, c.key, secret, "DELETE", "/v1/learners/"+url.PathEscape(c.learner), ""); got != c.want {
+			t.Errorf("%s: DELETE answered %d, want %d", c.name, got, c.want)
+		}
+	}
 	code, _, b := p.do(t, "DELETE", "/v1/learners/"+url.PathEscape(annMbox)+"?wait=50s", "")
 	if code != http.StatusOK {
 		t.Fatalf("DELETE: %d %s\n%s", code, b, p.logs)
