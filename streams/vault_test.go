@@ -172,7 +172,7 @@ func TestVaultConcurrentCreation(t *testing.T) {
 	if got := v.State().DataKeys; got != 101 {
 		t.Errorf("%d data keys, want 101", got)
 	}
-	// One produce per waiting burst, not one per learner.
+	// Nothing written twice: one record per key and the secret.
 	end, err := streams.EndOffsets(ctx, c.Brokers, topic)
 	if err != nil || end[0] != 102 {
 		t.Errorf("topic end %v, %v; want 101 keys and the secret", end, err)
