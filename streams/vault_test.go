@@ -467,3 +467,43 @@ func readLive(t testing.TB, ctx context.Context, brokers []string, topic string)
 		}
 	}
 }
+
+// TestVaultTwoProcessesCreateAtOnce: two processes creating a key for the
+// same learner month at once may make one each; both open what they
+// sealed everywhere, and an erasure destroys both.
+func TestVaultTwoProcessesCreateAtOnce(t *testing.T) {
+	c := kafkatest.Embedded(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	topic := keysTopic(t, ctx, c)
+	m := masterKeys(t, keyLine("m1", 3))
+	a, b := openVault(t, ctx, c, topic, m), openVault(t, ctx, c, topic, m)
+	var ka, kb privacy.DataKey
+	var wg sync.WaitGroup
+	wg.Go(func() { ka = mustFor(t, a, "t", "mbox:mailto:dup@example.com") })
+	wg.Go(func() { kb = mustFor(t, b, "t", "mbox:mailto:dup@example.com") })
+	wg.Wait()
+	for _, v := range []*streams.Vault{a, b} {
+		for _, k := range []privacy.DataKey{ka, kb} {
+			if got, ok, err := v.Lookup(ctx, "t", k.ID); !ok || err != nil || !bytes.Equal(got.Key, k.Key) {
+				t.Errorf("key %s: ok=%v err=%v", k.ID, ok, err)
+			}
+		}
+	}
+	kids, err := a.DestroyLearner(ctx, "t", a.Pseudonym("t", "mbox:mailto:dup@example.com"))
+	want := 1
+	if ka.ID != kb.ID {
+		want = 2
+	}
+	if err != nil || len(kids) != want {
+		t.Fatalf("DestroyLearner = %v, %v; want %d key(s)", kids, err, want)
+	}
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []privacy.DataKey{ka, kb} {
+		if _, ok, _ := b.Lookup(ctx, "t", k.ID); ok {
+			t.Errorf("key %s survived the erasure", k.ID)
+		}
+	}
+}
