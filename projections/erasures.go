@@ -35,8 +35,11 @@ type Receipt struct {
 	// then on nothing of the learner in the log can be read.
 	KeysDestroyedAt *time.Time `json:"keys_destroyed_at,omitempty"`
 	KeysDestroyed   int        `json:"keys_destroyed"`
-	PublishedAt     *time.Time `json:"published_at,omitempty"`
-	Topics          []string   `json:"topics,omitempty"`
+	// FinalKeysDestroyedAt is when the keys were destroyed again once
+	// every consumer had answered (keys a late output of a model made).
+	FinalKeysDestroyedAt *time.Time `json:"final_keys_destroyed_at,omitempty"`
+	PublishedAt          *time.Time `json:"published_at,omitempty"`
+	Topics               []string   `json:"topics,omitempty"`
 	// Expected are the consumers that must answer; Pending those that
 	// have not yet.
 	Expected    []string         `json:"expected"`
@@ -112,6 +115,7 @@ func (r *erasureRecord) settle() {
 //	i erasure                  -> tenant
 //	l tenant pseudonym erasure -> "" (a learner's erasures)
 //	o erasure                  -> tenant (requested, LearnerErased not yet published everywhere)
+//	f erasure                  -> tenant (complete, keys not yet destroyed the final time)
 type Erasures struct {
 	*Projection
 }
@@ -166,6 +170,14 @@ func (erasuresModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, e
 			return 0, event.Reject(fmt.Errorf("data: %w", err))
 		}
 		return updateErasure(txn, sp, e.Tenant, k.Erasure, func(r *erasureRecord) bool {
+			if k.Final {
+				if r.FinalKeysDestroyedAt != nil {
+					return false
+				}
+				at := k.At.UTC()
+				r.FinalKeysDestroyedAt = &at
+				return true
+			}
 			if r.KeysDestroyedAt != nil {
 				return false
 			}
@@ -283,6 +295,13 @@ func readErasure(txn *badger.Txn, sp Space, tenant, id string) (erasureRecord, b
 
 func writeErasure(txn *badger.Txn, sp Space, r *erasureRecord) error {
 	r.settle()
+	if r.Status == StatusComplete && r.FinalKeysDestroyedAt == nil {
+		if err := txn.Set(sp.Key("f", r.ID), []byte(r.Tenant)); err != nil {
+			return err
+		}
+	} else if err := txn.Delete(sp.Key("f", r.ID)); err != nil {
+		return err
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -342,10 +361,16 @@ type OpenErasure struct {
 }
 
 // Open lists the erasures not yet published everywhere.
-func (p *Erasures) Open(_ context.Context) ([]OpenErasure, error) {
+func (p *Erasures) Open(_ context.Context) ([]OpenErasure, error) { return p.listed("o") }
+
+// Finishing lists the complete erasures whose keys are not yet destroyed
+// the final time.
+func (p *Erasures) Finishing(_ context.Context) ([]OpenErasure, error) { return p.listed("f") }
+
+func (p *Erasures) listed(kind string) ([]OpenErasure, error) {
 	var out []OpenErasure
 	err := p.View(func(txn *badger.Txn, sp Space) error {
-		prefix := sp.Prefix("o")
+		prefix := sp.Prefix(kind)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

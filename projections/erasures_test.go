@@ -86,6 +86,16 @@ func TestErasureReceipts(t *testing.T) {
 	if !r.Complete() || len(r.Pending) != 0 || !r.CompletedAt.Equal(at.Add(5*time.Second)) || len(r.Purges) != 1 {
 		t.Fatalf("complete: %+v", r)
 	}
+	if fin, _ := p.Finishing(ctx); len(fin) != 1 || fin[0].ID != "er1" {
+		t.Fatalf("finishing after completion: %+v", fin)
+	}
+	apply(privEvent(t, "9f", privacy.TypeErasureKeysDestroyed, "t1", privacy.ErasureKeysDestroyed{Erasure: "er1", Pseudonym: ps, Keys: 1, Final: true, At: at.Add(7 * time.Second)}))
+	if fin, _ := p.Finishing(ctx); len(fin) != 0 {
+		t.Fatalf("finishing after the final destruction: %+v", fin)
+	}
+	if r = receipt(); r.FinalKeysDestroyedAt == nil || r.KeysDestroyed != 3 {
+		t.Fatalf("after the final destruction: %+v", r)
+	}
 	b, _ := json.Marshal(r)
 	for _, personal := range []string{ps, "ann", "example.com"} {
 		if strings.Contains(string(b), personal) {

@@ -168,9 +168,10 @@ type Eraser struct {
 	// process there).
 	AfterStep func(erasure, step string)
 
-	mu   sync.Mutex
-	done map[string]bool
-	wake chan struct{}
+	mu        sync.Mutex
+	done      map[string]bool
+	finalDone map[string]bool
+	wake      chan struct{}
 }
 
 func (x *Eraser) init() {
@@ -178,7 +179,7 @@ func (x *Eraser) init() {
 	defer x.mu.Unlock()
 	if x.wake == nil {
 		x.wake = make(chan struct{}, 1)
-		x.done = map[string]bool{}
+		x.done, x.finalDone = map[string]bool{}, map[string]bool{}
 	}
 }
 
@@ -257,6 +258,29 @@ func (x *Eraser) RunOnce(ctx context.Context) error {
 		x.done[o.ID] = true
 		x.mu.Unlock()
 	}
+	// Once every consumer answered, nothing of this install publishes for
+	// the learner any more: destroy the keys once more, so a key a model
+	// made for output it computed before meeting the erasure cannot open
+	// that output in a replay.
+	finishing, err := x.Receipts.Finishing(ctx)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, o := range finishing {
+		x.mu.Lock()
+		done := x.finalDone[o.ID]
+		x.mu.Unlock()
+		if done {
+			continue
+		}
+		if err := x.finish(ctx, o); err != nil {
+			errs = append(errs, fmt.Errorf("erasure %s: %w", o.ID, err))
+			continue
+		}
+		x.mu.Lock()
+		x.finalDone[o.ID] = true
+		x.mu.Unlock()
+	}
 	return errors.Join(errs...)
 }
 
@@ -265,6 +289,27 @@ func (x *Eraser) log() *slog.Logger {
 		return slog.Default()
 	}
 	return x.Logger
+}
+
+func (x *Eraser) finish(ctx context.Context, o projections.OpenErasure) error {
+	var kids []string
+	if x.Keys != nil {
+		var err error
+		if kids, err = x.Keys.DestroyLearner(ctx, o.Tenant, o.Pseudonym); err != nil {
+			return fmt.Errorf("destroy keys made during the erasure: %w", err)
+		}
+	}
+	now := time.Now().UTC()
+	e, err := privacyEvent(DerivedID("erasure-keys-final", o.ID), privacy.TypeErasureKeysDestroyed, x.Source, o.Tenant, o.Pseudonym, now,
+		privacy.ErasureKeysDestroyed{Erasure: o.ID, Pseudonym: o.Pseudonym, Keys: len(kids), At: now, Final: true})
+	if err != nil {
+		return err
+	}
+	if err := x.Publisher.PublishEvents(ctx, TopicPrivacy, e); err != nil {
+		return fmt.Errorf("record the final key destruction: %w", err)
+	}
+	x.step(o.ID, "final-keys")
+	return nil
 }
 
 func (x *Eraser) step(erasure, name string) {

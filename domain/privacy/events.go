@@ -92,6 +92,10 @@ type ErasureKeysDestroyed struct {
 	Pseudonym string    `json:"pseudonym"`
 	Keys      int       `json:"keys"`
 	At        time.Time `json:"at"`
+	// Final marks the destruction once every consumer answered: keys a
+	// consumer's late output (a model publishing for the learner before it
+	// met the erasure) made after the first destruction go too.
+	Final bool `json:"final,omitempty"`
 }
 
 // ErasureCompleted records that the orchestrator has published the
