@@ -101,7 +101,9 @@ func topicRecords(t *testing.T, ctx context.Context, broker, topic string, schem
 			} else if s := schemas[headers["ce_type"]]; s == nil {
 				t.Errorf("event type %q is emitted but has no schema in docs/events.md", headers["ce_type"])
 			} else {
-				validate(t, s, "data of "+headers["ce_type"]+" "+headers["ce_id"], open(m))
+				if d := open(m); d != nil || m.Value == nil { // nil: a record of an erased learner
+					validate(t, s, "data of "+headers["ce_type"]+" "+headers["ce_id"], d)
+				}
 			}
 			counts[headers["ce_type"]]++
 			if m.Offset+1 >= end {

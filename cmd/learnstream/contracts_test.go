@@ -528,6 +528,34 @@ func TestServerAnswersMatchItsOpenAPI(t *testing.T) {
 		return err == nil && len(page.Records) > 0 && page.Records[0].Route != ""
 	})
 
+	// Erasure: a learner with one statement is erased, every consumer
+	// answers, the receipt names no one, and the store is purged.
+	eve := `{"actor":{"mbox":"mailto:eve@example.com","name":"Eve Erasable"},"verb":{"id":"http://adlnet.gov/expapi/verbs/experienced"},
+	  "object":{"id":"https://example.com/courses/safety"}}`
+	code, _, _ = ct.raw("POST", p.url+"/xapi/statements", eve, xapi...)
+	expect("POST eve's statement", code, http.StatusOK)
+	var receipt apiclient.ErasureReceipt
+	eventually(t, p, "eve erased", func() bool {
+		var err error
+		receipt, err = c.EraseLearner(ctx, "eve@example.com", 20*time.Second)
+		return err == nil && receipt.ID != ""
+	})
+	eventually(t, p, "eve's receipt complete", func() bool {
+		r, err := c.Erasure(ctx, receipt.ID)
+		receipt = r
+		return err == nil && r.Complete()
+	})
+	if receipt.KeysDestroyed == 0 || len(receipt.Consumers) == 0 {
+		t.Errorf("receipt of eve: %+v", receipt)
+	}
+	if b, _ := json.Marshal(receipt); strings.Contains(string(b), "eve@") || strings.Contains(string(b), "Erasable") {
+		t.Errorf("the receipt names the learner: %s", b)
+	}
+	if _, err := c.EraseLearner(ctx, "nobody-at-all@example.com", 0); !apiclient.IsNotFound(err) {
+		t.Errorf("erasing an unknown learner: %v, want not found", err)
+	}
+	must("purge", c.Purge(ctx))
+
 	// A statement about an activity the catalog lacks registers it
 	// (activity.seen).
 	seen := `{"actor":{"mbox":"mailto:ada@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/experienced"},

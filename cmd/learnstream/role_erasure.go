@@ -249,6 +249,9 @@ func (p *purger) purgeNow(ctx context.Context) (purgeAnswer, error) {
 	pending := maps.Clone(p.pending)
 	p.mu.Unlock()
 	ids := slices.Sorted(maps.Keys(pending))
+	if ids == nil {
+		ids = []string{} // the answer lists none, not null
+	}
 	st, err := p.store.Purge(ctx)
 	if err != nil {
 		return purgeAnswer{}, err
