@@ -12,6 +12,7 @@ import (
 	"github.com/learnstream/learnstream/analytics"
 	"github.com/learnstream/learnstream/analytics/chdbtest"
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
 )
@@ -217,6 +218,7 @@ func topicEvents(t *testing.T, ctx context.Context, broker, topic, tenant string
 		t.Fatal(err)
 	}
 	var out []event.Event
+	keys := serverKeys(t, ctx, broker)
 	for part, end := range ends {
 		if end == 0 {
 			continue
@@ -232,7 +234,13 @@ func topicEvents(t *testing.T, ctx context.Context, broker, topic, tenant string
 				hs[i] = event.Header{Key: h.Key, Value: h.Value}
 			}
 			if e, err := event.FromHeaders(hs, m.Key, m.Value); err == nil && e.Tenant == tenant {
-				out = append(out, e)
+				// What a consumer sees: personal events opened with the
+				// install's keys; those of erased learners are gone.
+				if e, err = privacy.OpenEvent(ctx, e, keys); err != nil {
+					t.Errorf("event %s on %s does not open: %v", e.ID, topic, err)
+				} else if !e.Erased {
+					out = append(out, e)
+				}
 			}
 			if m.Offset+1 >= end {
 				break

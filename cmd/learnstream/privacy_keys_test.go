@@ -23,11 +23,9 @@ import (
 // test to its data dir, where its generated privacy master key is.
 var serveDataDirs sync.Map
 
-// recordOpener returns what a consumer of the server at broker sees of a
-// raw record's data: opened with the server's key store. It fails the
-// test when a personal event travels in clear, so the schema checks
-// built on it check the log is sealed as well as well-formed.
-func recordOpener(t *testing.T, ctx context.Context, broker string) func(m kafka.Message) []byte {
+// serverKeys opens the key store of the server at broker, as a consumer
+// of that install would, for the test's life.
+func serverKeys(t *testing.T, ctx context.Context, broker string) *streams.Vault {
 	t.Helper()
 	dir, ok := serveDataDirs.Load(broker)
 	if !ok {
@@ -47,6 +45,16 @@ func recordOpener(t *testing.T, ctx context.Context, broker string) func(m kafka
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Close)
+	return v
+}
+
+// recordOpener returns what a consumer of the server at broker sees of a
+// raw record's data: opened with the server's key store. It fails the
+// test when a personal event travels in clear, so the schema checks
+// built on it check the log is sealed as well as well-formed.
+func recordOpener(t *testing.T, ctx context.Context, broker string) func(m kafka.Message) []byte {
+	t.Helper()
+	v := serverKeys(t, ctx, broker)
 	return func(m kafka.Message) []byte {
 		t.Helper()
 		hs := make([]event.Header, len(m.Headers))

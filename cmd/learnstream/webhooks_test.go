@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -582,9 +581,10 @@ func TestWebhooksForwardStatementsToAnotherLRS(t *testing.T) {
 // arrives, and when one is killed the other takes its partitions over.
 func TestWebhooksTwoInstancesShareDelivery(t *testing.T) {
 	c := kafkatest.Real(t)
-	common := append([]string{"--kafka", strings.Join(c.Brokers, ",")}, isolate()...)
-	// Both instances of one install share its keys.
-	env := append(credEnv(), "LEARNSTREAM_PRIVACY_MASTER_KEY=m1:"+base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32))))
+	common := append([]string{"--kafka", strings.Join(c.Brokers, ","), "--privacy-master-key-file", testMasterKeyFile()}, isolate()...)
+	// Both instances of one install share its keys: kafkaArgs' test
+	// master key, the one of every server on the shared broker.
+	env := credEnv()
 	a := startServe(t, env, append(append([]string{"--data-dir", t.TempDir(), "--roles", "api,webhooks"}, common...), hookArgs("--webhooks-max-attempts", "1000")...)...)
 	defer a.stop(t)
 	b := startServe(t, env, append(append([]string{"--data-dir", t.TempDir(), "--roles", "webhooks"}, common...), hookArgs("--webhooks-max-attempts", "1000")...)...)
