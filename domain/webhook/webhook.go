@@ -18,6 +18,7 @@ import (
 
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/event/schema"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/domain/xapi"
 )
 
@@ -48,7 +49,11 @@ const (
 // must match (an event matches a list when its value is one of the list's);
 // empty lists match everything.
 type Filter struct {
-	Types      []string `json:"types,omitempty"`
+	Types []string `json:"types,omitempty"`
+	// Learners are the learners' privacy pseudonyms once stored
+	// (Pseudonymize), never their keys, so that a subscription keeps
+	// nothing that names an erased learner. Without pseudonyms (privacy
+	// off) they are learner keys.
 	Learners   []string `json:"learners,omitempty"`
 	Activities []string `json:"activities,omitempty"`
 	Verbs      []string `json:"verbs,omitempty"`
@@ -204,6 +209,43 @@ func (f Filter) validate(kind string) error {
 	return nil
 }
 
+// Pseudonymize replaces every learner of the filter that is not a
+// pseudonym yet by the tenant's pseudonym of its learner key, dropping
+// duplicates (an e-mail and its mbox key are one learner), and reports
+// whether anything changed. Values already pseudonyms stay as they are:
+// what GET answered can be sent back.
+func (f *Filter) Pseudonymize(tenant string, ps privacy.Pseudonyms) bool {
+	changed := false
+	out := f.Learners[:0:0]
+	for _, v := range f.Learners {
+		if !privacy.IsPseudonym(v) {
+			v = ps.Pseudonym(tenant, NormalizeLearner(v))
+			changed = true
+		}
+		if slices.Contains(out, v) {
+			changed = true
+			continue
+		}
+		out = append(out, v)
+	}
+	if changed {
+		f.Learners = out
+	}
+	return changed
+}
+
+// ClearLearners reports whether the filter holds a learner that is not a
+// pseudonym: one stored before learner filters were pseudonymised, or
+// with privacy off.
+func (f Filter) ClearLearners() bool {
+	for _, v := range f.Learners {
+		if !privacy.IsPseudonym(v) {
+			return true
+		}
+	}
+	return false
+}
+
 // NormalizeLearner turns a learner filter value into a learner key: a key
 // as events carry it, or an e-mail address or mailto IRI.
 func NormalizeLearner(v string) string {
@@ -280,6 +322,10 @@ type Item struct {
 	Learner  string
 	Activity string
 	Verb     string
+	// Pseudonym is the learner's privacy pseudonym, which a stored learner
+	// filter holds; the caller sets it (Describe cannot: it has no
+	// pseudonym secret) when a subscription filters on learners.
+	Pseudonym string
 }
 
 // Describe extracts what filters match on from an event's data: the
@@ -338,7 +384,7 @@ func (s *Subscription) Matches(it Item) bool {
 	if len(types) == 0 && !slices.Contains(Types(), it.Type) {
 		return false
 	}
-	if len(f.Learners) > 0 && !slices.Contains(f.Learners, it.Learner) {
+	if len(f.Learners) > 0 && !f.hasLearner(it) {
 		return false
 	}
 	if len(f.Activities) > 0 && !slices.Contains(f.Activities, it.Activity) {
@@ -348,6 +394,18 @@ func (s *Subscription) Matches(it Item) bool {
 		return false
 	}
 	return true
+}
+
+// hasLearner reports whether the item's learner is one of the filter's:
+// by pseudonym, or by learner key for a filter kept without pseudonyms
+// (privacy off).
+func (f Filter) hasLearner(it Item) bool {
+	for _, v := range f.Learners {
+		if v != "" && (v == it.Pseudonym || v == it.Learner) {
+			return true
+		}
+	}
+	return false
 }
 
 // SigningSecrets are the secrets that sign a delivery at now: the current

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/privacy"
 )
 
 func TestValidate(t *testing.T) {
@@ -155,8 +156,66 @@ func TestMatches(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
+	// Stored as pseudonyms, a learner filter matches by the event's
+	// learner's pseudonym, which the caller supplies.
+	ps := privacy.Secret("pseudonym secret of the install")
+	byPseudonym := sub(Filter{Learners: []string{"ada@example.com"}})
+	byPseudonym.Filter.Pseudonymize("t1", ps)
+	it := Describe(st)
+	if byPseudonym.Matches(it) {
+		t.Error("a pseudonymised filter matched without the event's pseudonym")
+	}
+	it.Pseudonym = ps.Pseudonym("t1", it.Learner)
+	if !byPseudonym.Matches(it) {
+		t.Errorf("a pseudonymised filter %v did not match its learner %s (%s)", byPseudonym.Filter.Learners, it.Learner, it.Pseudonym)
+	}
+	other := Describe(rec)
+	other.Pseudonym = ps.Pseudonym("t1", other.Learner)
+	if byPseudonym.Matches(other) {
+		t.Error("a pseudonymised filter matched another learner")
+	}
 	if id := MessageID("a", "e"); len(id) != 36 || id == MessageID("b", "e") || id == MessageID("a", "f") {
 		t.Error("message ids are not per subscription and event")
+	}
+}
+
+func TestPseudonymize(t *testing.T) {
+	ps := privacy.Secret("pseudonym secret of the install")
+	ada := ps.Pseudonym("t1", "mbox:mailto:ada@example.com")
+	bob := ps.Pseudonym("t1", "account:https://hr.example.com|bob")
+	for _, c := range []struct {
+		name    string
+		in      []string
+		want    []string
+		changed bool
+	}{
+		{"none", nil, nil, false},
+		{"e-mail", []string{"ada@example.com"}, []string{ada}, true},
+		{"mailto IRI", []string{"mailto:ada@example.com"}, []string{ada}, true},
+		{"learner key", []string{"mbox:mailto:ada@example.com", "account:https://hr.example.com|bob"}, []string{ada, bob}, true},
+		{"already pseudonyms", []string{ada, bob}, []string{ada, bob}, false},
+		{"one learner twice", []string{"ada@example.com", ada, "mbox:mailto:ada@example.com"}, []string{ada}, true},
+		{"pseudonym given twice", []string{bob, bob}, []string{bob}, true},
+	} {
+		f := Filter{Learners: append([]string(nil), c.in...)}
+		changed := f.Pseudonymize("t1", ps)
+		if changed != c.changed || strings.Join(f.Learners, ",") != strings.Join(c.want, ",") {
+			t.Errorf("%s: %v (changed %v), want %v (changed %v)", c.name, f.Learners, changed, c.want, c.changed)
+		}
+		if f.ClearLearners() {
+			t.Errorf("%s: clear learners left in %v", c.name, f.Learners)
+		}
+		for _, l := range f.Learners {
+			if strings.Contains(l, "@") || strings.Contains(l, "bob") {
+				t.Errorf("%s: %q names the learner", c.name, l)
+			}
+		}
+	}
+	if ps.Pseudonym("t2", "mbox:mailto:ada@example.com") == ada {
+		t.Error("pseudonyms are not per tenant")
+	}
+	if !(Filter{Learners: []string{ada, "ada@example.com"}}).ClearLearners() {
+		t.Error("ClearLearners missed an e-mail")
 	}
 }
 
