@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/domain/webhook"
 	"github.com/learnstream/learnstream/projections"
 )
@@ -56,8 +57,12 @@ type WebhooksModule struct {
 	Allow []netip.Prefix
 	// Resolve looks a host's addresses up (nil: the system resolver).
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Pseudonyms are the install's learner pseudonyms (the key store): a
+	// learner filter is turned into pseudonyms before it is stored and
+	// answered. Nil (privacy off) keeps learner keys.
+	Pseudonyms privacy.Pseudonyms
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 var scopesWebhooks = []string{"all", projections.ScopeWebhooks}
@@ -280,6 +285,9 @@ func (req webhookRequest) apply(s *webhook.Subscription) {
 func (m *WebhooksModule) check(ctx context.Context, s *webhook.Subscription) error {
 	if err := s.Validate(m.AllowHTTP); err != nil {
 		return err
+	}
+	if m.Pseudonyms != nil {
+		s.Filter.Pseudonymize(s.Tenant, m.Pseudonyms)
 	}
 	u, _ := webhook.CheckURL(s.URL, m.AllowHTTP)
 	host := u.Hostname()

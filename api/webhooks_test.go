@@ -13,6 +13,7 @@ import (
 
 	"github.com/learnstream/learnstream/api"
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/domain/webhook"
 	"github.com/learnstream/learnstream/projections"
 )
@@ -51,6 +52,9 @@ func resolver(_ context.Context, host string) ([]netip.Addr, error) {
 	return out, nil
 }
 
+// whPseudonyms are the fixture install's learner pseudonyms.
+var whPseudonyms = privacy.Secret("pseudonym secret of the webhooks fixture")
+
 func newWebhooksFixture(t *testing.T) (*fixture, *projections.Webhooks) {
 	t.Helper()
 	store, err := projections.Open(t.TempDir(), nil)
@@ -59,13 +63,14 @@ func newWebhooksFixture(t *testing.T) (*fixture, *projections.Webhooks) {
 	}
 	t.Cleanup(func() { store.Close() })
 	l := &whLog{}
-	subs, err := projections.NewWebhooks(store, projections.NewWaiters(), projections.WebhooksConfig{Publisher: l, SealKey: []byte("0123456789abcdef0123456789abcdef")})
+	subs, err := projections.NewWebhooks(store, projections.NewWaiters(), projections.WebhooksConfig{Publisher: l, SealKey: []byte("0123456789abcdef0123456789abcdef"),
+		Pseudonyms: whPseudonyms})
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.subs = subs
 	f := newFixture(t, func(c *api.Config) {
-		c.Modules = append(c.Modules, &api.WebhooksModule{Store: subs, Resolve: resolver,
+		c.Modules = append(c.Modules, &api.WebhooksModule{Store: subs, Resolve: resolver, Pseudonyms: whPseudonyms,
 			Ping: func(context.Context, *webhook.Subscription) (int, time.Duration, error) {
 				return 204, time.Millisecond, nil
 			}})
@@ -124,7 +129,7 @@ func TestWebhookBadInputChangesNothing(t *testing.T) {
 }
 
 func TestWebhookLifecycleAndTenants(t *testing.T) {
-	f, _ := newWebhooksFixture(t)
+	f, subs := newWebhooksFixture(t)
 	resp, b := f.do(t, req{method: "POST", path: "/v1/webhooks", user: "hooks", pass: "hooks-secret",
 		body: `{"url":"https://hooks.example.com/in","filter":{"types":["learnstream.recommendations.updated.v1"],"learners":["Ada@example.com"]}}`})
 	if resp.StatusCode != http.StatusCreated {
@@ -138,13 +143,33 @@ func TestWebhookLifecycleAndTenants(t *testing.T) {
 	if !strings.HasPrefix(made.Secret, "whsec_") || resp.Header.Get("Location") != "/v1/webhooks/"+made.ID {
 		t.Fatalf("create answered %s (Location %q)", b, resp.Header.Get("Location"))
 	}
-	if len(made.Filter.Learners) != 1 || made.Filter.Learners[0] != "mbox:mailto:Ada@example.com" {
-		t.Errorf("learner filter %v, want the e-mail as a learner key", made.Filter.Learners)
+	// The learner is kept, and answered, as their pseudonym: never the
+	// e-mail.
+	ada := whPseudonyms.Pseudonym("t1", "mbox:mailto:Ada@example.com")
+	if len(made.Filter.Learners) != 1 || made.Filter.Learners[0] != ada || strings.Contains(string(b), "Ada@") {
+		t.Errorf("learner filter %v, want the pseudonym %s of the e-mail's learner key: %s", made.Filter.Learners, ada, b)
 	}
 	path := "/v1/webhooks/" + made.ID
 	_, b = f.do(t, req{method: "GET", path: path})
 	if strings.Contains(string(b), made.Secret) || strings.Contains(string(b), "sealed:") {
 		t.Errorf("GET shows the secret: %s", b)
+	}
+	if !strings.Contains(string(b), ada) || strings.Contains(string(b), "Ada@") {
+		t.Errorf("GET shows the learner filter other than as the pseudonym %s: %s", ada, b)
+	}
+	// The same identifier sent again, or the pseudonym GET showed, name
+	// the same learner: a PATCH adding Bob keeps Ada once.
+	for _, learners := range []string{`["mailto:Ada@example.com","bob@example.com"]`, `["` + ada + `","bob@example.com"]`} {
+		resp, b := f.do(t, req{method: "PATCH", path: path, body: `{"filter":{"types":["learnstream.recommendations.updated.v1"],"learners":` + learners + `}}`})
+		var got struct{ Filter webhook.Filter }
+		json.Unmarshal(b, &got)
+		bob := whPseudonyms.Pseudonym("t1", "mbox:mailto:bob@example.com")
+		if resp.StatusCode != http.StatusOK || strings.Join(got.Filter.Learners, ",") != ada+","+bob {
+			t.Errorf("PATCH learners %s: %d %s, want [%s %s]", learners, resp.StatusCode, b, ada, bob)
+		}
+	}
+	if stored, err := subs.Get(context.Background(), "t1", made.ID); err != nil || stored.Filter.ClearLearners() {
+		t.Errorf("stored learner filter %v (%v): not all pseudonyms", stored.Filter.Learners, err)
 	}
 	// Another tenant's credential does not see it, nor change it.
 	for _, r := range []req{{method: "GET", path: path}, {method: "PATCH", path: path, body: `{"paused":true}`},

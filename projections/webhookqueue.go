@@ -89,6 +89,10 @@ type WebhookQueue struct {
 	seq  *badger.Sequence
 	subs atomic.Pointer[[]webhook.Subscription]
 
+	// pseudo caches learners' pseudonyms for learner filters.
+	pseudoMu sync.Mutex
+	pseudo   map[pseudonymKey]string
+
 	mu      sync.Mutex
 	touched map[string]bool
 	erased  []erasureCount
@@ -119,7 +123,7 @@ func NewWebhookQueue(store *Store, cfg WebhookQueueConfig) (*WebhookQueue, error
 	if err != nil {
 		return nil, fmt.Errorf("webhook deliveries: %w", err)
 	}
-	q := &WebhookQueue{cfg: cfg, seq: seq, touched: map[string]bool{}, started: cfg.Now(), known: map[string]map[string]bool{}}
+	q := &WebhookQueue{cfg: cfg, seq: seq, touched: map[string]bool{}, pseudo: map[pseudonymKey]string{}, started: cfg.Now(), known: map[string]map[string]bool{}}
 	p, err := NewProjection(store, webhookQueueModel{q}, NewWaiters())
 	if err != nil {
 		return nil, err
@@ -423,7 +427,11 @@ func (m webhookQueueModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outc
 		sub := &subs[i]
 		// A subscription receives what happened since it was made; a
 		// replay delivers older events on request.
-		if e.Time.Before(sub.Created) || !sub.Matches(it) {
+		if e.Time.Before(sub.Created) {
+			continue
+		}
+		q.pseudonymFor(sub, &it)
+		if !sub.Matches(it) {
 			continue
 		}
 		d, err := NewDelivery(sub, e, now)
@@ -437,6 +445,43 @@ func (m webhookQueueModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outc
 	}
 	return out, nil
 }
+
+// pseudonymFor sets the pseudonym of it's learner when sub filters on
+// learners (stored as pseudonyms) and it is not set yet: once per event
+// at most, and from a cache, since a learner's events come in runs.
+func (q *WebhookQueue) pseudonymFor(sub *webhook.Subscription, it *webhook.Item) {
+	if len(sub.Filter.Learners) == 0 || it.Pseudonym != "" || it.Learner == "" {
+		return
+	}
+	ps := q.cfg.Pseudonyms
+	if ps == nil {
+		ps = q.store.pseudonyms
+	}
+	if ps == nil {
+		return
+	}
+	k := pseudonymKey{it.Tenant, it.Learner}
+	q.pseudoMu.Lock()
+	p, ok := q.pseudo[k]
+	q.pseudoMu.Unlock()
+	if !ok {
+		p = ps.Pseudonym(it.Tenant, it.Learner)
+		q.pseudoMu.Lock()
+		// Bounded: dropped whole when full, rebuilt by the next events.
+		if len(q.pseudo) >= pseudonymCacheSize {
+			clear(q.pseudo)
+		}
+		q.pseudo[k] = p
+		q.pseudoMu.Unlock()
+	}
+	it.Pseudonym = p
+}
+
+// pseudonymCacheSize bounds the learners whose pseudonyms the delivery
+// role keeps in memory.
+const pseudonymCacheSize = 1 << 14
+
+type pseudonymKey struct{ tenant, learner string }
 
 // WebhooksConsumer is the name the delivery role answers erasures under.
 const WebhooksConsumer = "webhooks"
@@ -452,6 +497,10 @@ func (q *WebhookQueue) forget(txn *badger.Txn, sp Space, e event.Event, pe priva
 		return Stored, err
 	}
 	le := *pe.erased
+	// The cache may hold the erased learner's key: memory forgets it too.
+	q.pseudoMu.Lock()
+	clear(q.pseudo)
+	q.pseudoMu.Unlock()
 	pseud := q.cfg.Pseudonyms
 	if pseud == nil {
 		pseud = q.store.pseudonyms
@@ -752,7 +801,12 @@ func (q *WebhookQueue) EnqueueReplay(sub *webhook.Subscription, since time.Time,
 	err := q.update(func(txn *badger.Txn, sp Space) error {
 		n = 0
 		for _, e := range evs {
-			if e.Erased || e.Time.Before(since) || !sub.Matches(webhook.Describe(e)) {
+			if e.Erased || e.Time.Before(since) {
+				continue
+			}
+			it := webhook.Describe(e)
+			q.pseudonymFor(sub, &it)
+			if !sub.Matches(it) {
 				continue
 			}
 			d, err := NewDelivery(sub, e, q.cfg.Now())

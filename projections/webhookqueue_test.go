@@ -36,6 +36,8 @@ func TestWebhookQueue(t *testing.T) {
 		{ID: "a", Tenant: "t1", Kind: webhook.KindWebhook, Created: created},
 		{ID: "b", Tenant: "t1", Kind: webhook.KindWebhook, Created: created, Filter: webhook.Filter{Learners: []string{"mbox:mailto:ada@example.com"}}},
 		{ID: "other", Tenant: "t2", Kind: webhook.KindWebhook, Created: created},
+		// As stored with privacy on: the learner's pseudonym.
+		{ID: "c", Tenant: "t1", Kind: webhook.KindWebhook, Created: created, Filter: webhook.Filter{Learners: []string{secret.Pseudonym("t1", "mbox:mailto:bob@example.com")}}},
 	}
 	q, err := NewWebhookQueue(store, WebhookQueueConfig{MaxBody: 600, Subscriptions: func() ([]webhook.Subscription, error) { return subs, nil }})
 	if err != nil {
@@ -71,6 +73,9 @@ func TestWebhookQueue(t *testing.T) {
 	}
 	if b, _ := count("b"); b != 10 {
 		t.Errorf("b queued %d, want ada's 10", b)
+	}
+	if c, _ := count("c"); c != 10 {
+		t.Errorf("c queued %d, want bob's 10 (matched by pseudonym)", c)
 	}
 	if o, _ := count("other"); o != 0 {
 		t.Errorf("another tenant's subscription queued %d", o)

@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/domain/webhook"
 )
 
@@ -47,7 +50,9 @@ const sealedPrefix = "sealed:v1:"
 // keeps all of it: the API answers from it and every delivery instance
 // delivers from it. Signing secrets and forwarding passwords are sealed
 // (AES-256-GCM under a key derived from the install's signing key) on the
-// log and in the store, and opened only when read.
+// log and in the store, and opened only when read. Learner filters are
+// kept as the learners' pseudonyms (when the install has them), so that
+// nothing here names a learner once they are erased.
 type Webhooks struct {
 	*Projection
 	waiters *Waiters
@@ -55,9 +60,14 @@ type Webhooks struct {
 	topic   string
 	source  string
 	aead    cipher.AEAD
+	ps      privacy.Pseudonyms
 
 	mu      sync.Mutex
 	changed []chan struct{}
+	// legacy are the subscriptions (tenant NUL id) whose latest record
+	// on the log still names learners by key: converted in the store,
+	// to be published again pseudonymised (RepublishLegacy).
+	legacy map[string]bool
 }
 
 // WebhooksConfig configures the subscriptions projection.
@@ -69,6 +79,11 @@ type WebhooksConfig struct {
 	// SealKey is the install's signing key; the sealing key derives from
 	// it, so every process of the install opens what another sealed.
 	SealKey []byte
+	// Pseudonyms are the install's learner pseudonyms (the key store):
+	// learner filters are stored and published as pseudonyms, and those
+	// found with learner keys (stored before) are converted. Nil (privacy
+	// off) keeps learner keys.
+	Pseudonyms privacy.Pseudonyms
 }
 
 // NewWebhooks returns the subscriptions projection over store.
@@ -95,13 +110,119 @@ func NewWebhooks(store *Store, waiters *Waiters, cfg WebhooksConfig) (*Webhooks,
 	if err != nil {
 		return nil, err
 	}
-	w := &Webhooks{waiters: waiters, pub: cfg.Publisher, topic: cfg.Topic, source: cfg.Source, aead: aead}
+	w := &Webhooks{waiters: waiters, pub: cfg.Publisher, topic: cfg.Topic, source: cfg.Source, aead: aead, ps: cfg.Pseudonyms,
+		legacy: map[string]bool{}}
 	p, err := NewProjection(store, webhooksModel{w}, waiters)
 	if err != nil {
 		return nil, err
 	}
 	w.Projection = p
+	if err := w.convertStored(); err != nil {
+		return nil, fmt.Errorf("webhooks: pseudonymise stored learner filters: %w", err)
+	}
 	return w, nil
+}
+
+// convertStored rewrites the subscriptions this store kept with learner
+// keys (before learner filters were pseudonymised, or while privacy was
+// off) with pseudonyms, and notes them to be published again.
+func (w *Webhooks) convertStored() error {
+	if w.ps == nil {
+		return nil
+	}
+	return w.Update(func(txn *badger.Txn, sp Space) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = sp.Prefix("s")
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		var keys, vals [][]byte
+		for it.Rewind(); it.Valid(); it.Next() {
+			var sub webhook.Subscription
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &sub) }); err != nil {
+				return fmt.Errorf("subscription %q: %w", it.Item().Key(), err)
+			}
+			if !sub.Filter.Pseudonymize(sub.Tenant, w.ps) {
+				continue
+			}
+			b, err := json.Marshal(sub)
+			if err != nil {
+				return err
+			}
+			keys, vals = append(keys, it.Item().KeyCopy(nil)), append(vals, b)
+			w.noteLegacy(sub.Tenant, sub.ID, true)
+		}
+		for i := range keys {
+			if err := txn.Set(keys[i], vals[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// pseudonymized returns sub with its learner filter as pseudonyms (when
+// the install has them).
+func (w *Webhooks) pseudonymized(sub webhook.Subscription) webhook.Subscription {
+	if w.ps != nil && len(sub.Filter.Learners) > 0 {
+		sub.Filter.Learners = slices.Clone(sub.Filter.Learners)
+		sub.Filter.Pseudonymize(sub.Tenant, w.ps)
+	}
+	return sub
+}
+
+func (w *Webhooks) noteLegacy(tenant, id string, legacy bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if legacy {
+		w.legacy[tenant+"\x00"+id] = true
+	} else {
+		delete(w.legacy, tenant+"\x00"+id)
+	}
+}
+
+// HasLegacy reports whether a subscription waits to be published again
+// with its learners as pseudonyms.
+func (w *Webhooks) HasLegacy() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.legacy) > 0
+}
+
+// RepublishLegacy publishes again, pseudonymised, each subscription whose
+// latest record on the log names learners by key, so that the compacted
+// topic drops that record. The caller runs it once the projection caught
+// up with the topic: a record published since (a change, or another
+// process's republication) then already took the subscription off the
+// list, and it is not published twice. It answers how many it published.
+func (w *Webhooks) RepublishLegacy(ctx context.Context) (int, error) {
+	w.mu.Lock()
+	ids := slices.Collect(maps.Keys(w.legacy))
+	w.mu.Unlock()
+	slices.Sort(ids)
+	n := 0
+	for _, k := range ids {
+		tenant, id, _ := strings.Cut(k, "\x00")
+		w.mu.Lock()
+		still := w.legacy[k]
+		w.mu.Unlock()
+		if !still {
+			continue
+		}
+		sub, err := w.Get(ctx, tenant, id)
+		if errors.Is(err, ErrUnknownWebhook) {
+			w.noteLegacy(tenant, id, false)
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		// Applying it takes it off the list.
+		if err := w.Put(ctx, sub); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // Topic is the topic the projection reads.
@@ -188,10 +309,10 @@ func (w *Webhooks) opened(sub webhook.Subscription) (webhook.Subscription, error
 	return out, nil
 }
 
-// Put stores sub (validated by the caller) and returns once this
-// process's projection has applied it.
+// Put stores sub (validated by the caller), its learner filter as
+// pseudonyms, and returns once this process's projection has applied it.
 func (w *Webhooks) Put(ctx context.Context, sub webhook.Subscription) error {
-	b, err := json.Marshal(w.sealed(sub))
+	b, err := json.Marshal(w.sealed(w.pseudonymized(sub)))
 	if err != nil {
 		return err
 	}
@@ -322,16 +443,23 @@ func (m webhooksModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome,
 		if _, err := m.w.opened(sub); err != nil {
 			return 0, event.Reject(err)
 		}
+		// A record written before learner filters were pseudonymised
+		// (or with privacy off) is stored converted, and noted to be
+		// published again so that the log forgets its learner keys too.
+		legacy := m.w.ps != nil && sub.Filter.ClearLearners()
+		sub = m.w.pseudonymized(sub)
 		b, err := json.Marshal(sub)
 		if err != nil {
 			return 0, err
 		}
+		m.w.noteLegacy(sub.Tenant, sub.ID, legacy)
 		defer m.w.notify()
 		return Stored, txn.Set(webhookKey(sp, sub.Tenant, sub.ID), b)
 	case TypeWebhookDeleted:
 		if e.Key == "" {
 			return 0, event.Reject(errors.New("key: a deletion names the subscription in the record key"))
 		}
+		m.w.noteLegacy(e.Tenant, e.Key, false)
 		defer m.w.notify()
 		return Stored, txn.Delete(webhookKey(sp, e.Tenant, e.Key))
 	}
