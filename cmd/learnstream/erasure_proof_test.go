@@ -25,6 +25,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
 	"github.com/learnstream/learnstream/streams/kafkatest"
@@ -112,7 +113,8 @@ func scanDir(t *testing.T, dir string, ns map[string][]byte) []string {
 }
 
 // The proof of erasure (docs/privacy.md): statements, documents and
-// attachments of three learners go through serve with its roles; one of
+// attachments of three learners go through serve with its roles, and a
+// webhook subscription filters on two of them; one of
 // them, who also appears only as instructor and group member in others'
 // statements, is erased; after the broker's compaction and the store's
 // purge, no file under the data dir (projections store, embedded broker
@@ -174,6 +176,22 @@ func erasureLeavesNoTrace(t *testing.T, c kafkatest.Cluster) {
 			t.Fatalf("PUT profile: %d %s", code, b)
 		}
 	}
+	// A webhook subscription filtering on Ann (and Bob): its learners are
+	// kept as pseudonyms, so it holds nothing of Ann to erase.
+	hook := fmt.Sprintf(`{"url":"https://93.184.216.34/hooks","filter":{"learners":[%q,"bob.stays@example.com"]}}`, annMbox)
+	code, _, b := p.do(t, "POST", "/v1/webhooks", hook)
+	var made struct{ Filter struct{ Learners []string } }
+	if err := json.Unmarshal(b, &made); code != http.StatusCreated || err != nil || len(made.Filter.Learners) != 2 {
+		t.Fatalf("POST /v1/webhooks: %d %s", code, b)
+	}
+	for _, l := range made.Filter.Learners {
+		if !privacy.IsPseudonym(l) {
+			t.Errorf("the subscription's learner filter holds %q, not a pseudonym", l)
+		}
+	}
+	if _, _, b := p.do(t, "GET", "/v1/webhooks", ""); strings.Contains(string(b), "erasable") || !strings.Contains(string(b), made.Filter.Learners[0]) {
+		t.Errorf("GET /v1/webhooks shows the learner filter other than as pseudonyms: %s", b)
+	}
 	p.settled(t, 60*time.Second)
 	tenant := args[slices.Index(args, "--tenant")+1]
 	annKey, bobKey := "mbox:"+annMbox, "mbox:mailto:bob.stays@example.com"
@@ -223,7 +241,7 @@ func erasureLeavesNoTrace(t *testing.T, c kafkatest.Cluster) {
 			t.Errorf("%s: DELETE answered %d, want %d", c.name, got, c.want)
 		}
 	}
-	code, _, b := p.do(t, "DELETE", "/v1/learners/"+url.PathEscape(annMbox)+"?wait=50s", "")
+	code, _, b = p.do(t, "DELETE", "/v1/learners/"+url.PathEscape(annMbox)+"?wait=50s", "")
 	if code != http.StatusOK {
 		t.Fatalf("DELETE: %d %s\n%s", code, b, p.logs)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/learnstream/learnstream/api"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/domain/webhook"
 	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
@@ -97,13 +98,25 @@ func startWebhooks(rt *runtime, roles map[string]bool) error {
 	if cfg.allowHTTP {
 		rt.log.Warn("webhooks: http:// receivers are accepted (--webhooks-allow-http): deliveries may travel unencrypted")
 	}
+	// Learner filters are kept as the key store's pseudonyms, so that an
+	// erased learner's key survives in no subscription; with
+	// --privacy=off there is no key store and they stay learner keys.
+	var names privacy.Pseudonyms
+	if rt.vault != nil {
+		names = rt.vault
+	}
 	subs, err := projections.NewWebhooks(rt.store, projections.NewWaiters(), projections.WebhooksConfig{
-		Publisher: streams.EventPublisher{Publisher: rt.pub}, Topic: streams.TopicWebhooks, Source: "learnstream", SealKey: rt.signingKey})
+		Publisher: streams.EventPublisher{Publisher: rt.pub}, Topic: streams.TopicWebhooks, Source: "learnstream", SealKey: rt.signingKey,
+		Pseudonyms: names})
 	if err != nil {
 		return err
 	}
-	if _, err := rt.project(subs.Projection, streams.TopicWebhooks, "", subs.Counts); err != nil {
+	lag, err := rt.project(subs.Projection, streams.TopicWebhooks, "", subs.Counts)
+	if err != nil {
 		return err
+	}
+	if names != nil {
+		rt.goRun(func(ctx context.Context) { republishLegacyWebhooks(ctx, rt, subs, lag) })
 	}
 	sender := cfg.sender(allow)
 	var queue *projections.WebhookQueue
@@ -113,7 +126,7 @@ func startWebhooks(rt *runtime, roles map[string]bool) error {
 		}
 	}
 	if roles["api"] {
-		mod := &api.WebhooksModule{Store: subs, AllowHTTP: cfg.allowHTTP, Allow: allow, Logger: rt.log,
+		mod := &api.WebhooksModule{Store: subs, AllowHTTP: cfg.allowHTTP, Allow: allow, Pseudonyms: names, Logger: rt.log,
 			Ping: func(ctx context.Context, sub *webhook.Subscription) (int, time.Duration, error) {
 				a := sender.Ping(ctx, sub)
 				return a.Status, a.Duration, a.Err
@@ -124,6 +137,41 @@ func startWebhooks(rt *runtime, roles map[string]bool) error {
 		rt.apiConfig = append(rt.apiConfig, func(c *api.Config) { c.Modules = append(c.Modules, mod) })
 	}
 	return nil
+}
+
+// republishLegacyWebhooks publishes again, pseudonymised, the
+// subscriptions whose latest record names learners by key (written before
+// learner filters were pseudonymised, or with --privacy=off), so that the
+// compacted topic drops those records. It waits until the projection has
+// read the topic to its end: a newer record of the subscription then
+// already took it off the list. Every process keeping the projection does
+// it; two doing it at once publish the same subscription twice, harmlessly.
+func republishLegacyWebhooks(ctx context.Context, rt *runtime, subs *projections.Webhooks, lag *streams.LagMonitor) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !subs.HasLegacy() {
+			continue
+		}
+		if err := lag.Measure(ctx); err != nil {
+			continue
+		}
+		if behind, _, _ := lag.Lag(); behind > 0 {
+			continue
+		}
+		n, err := subs.RepublishLegacy(ctx)
+		if err != nil && ctx.Err() == nil {
+			rt.log.Warn("webhooks: publish subscriptions with pseudonymised learner filters", "err", err)
+		}
+		if n > 0 {
+			rt.log.Info("webhooks: subscriptions published again with their learner filters as pseudonyms", "subscriptions", n)
+		}
+	}
 }
 
 // startDelivery runs the delivery role: a consumer per input topic
