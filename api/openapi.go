@@ -440,7 +440,7 @@ func componentSchemas() (obj, error) {
 		"registration": str, "package": str, "unit": str, "activity": str, "launch": str, "session": str})
 	filter := object(nil, obj{
 		"types":      obj{"type": "array", "items": obj{"enum": webhook.Types()}, "description": "event types (empty: every type a webhook can receive; xapi-forward: statements)"},
-		"learners":   obj{"type": "array", "items": str, "description": "learner keys, mailto: IRIs or e-mail addresses"},
+		"learners":   obj{"type": "array", "items": str, "description": "learners, sent as learner keys, mailto: IRIs, e-mail addresses or the pseudonyms answered before; kept and answered as the learners' privacy pseudonyms (p and 32 hex digits), so a subscription names no learner once they are erased. Send an identifier again to name the same learner. With privacy off: learner keys"},
 		"activities": obj{"type": "array", "items": str, "description": "activity IRIs (a statement's object, a decision's item)"},
 		"verbs":      obj{"type": "array", "items": str, "description": "verb IRIs (statements)"}})
 	filter["additionalProperties"] = false

@@ -20,7 +20,10 @@ const (
 // WebhookFilter selects what a subscription receives; empty lists match
 // everything.
 type WebhookFilter struct {
-	Types      []string `json:"types,omitempty"`
+	Types []string `json:"types,omitempty"`
+	// Learners are sent as learner keys, e-mail addresses, mailto: IRIs
+	// or pseudonyms, and answered as the learners' privacy pseudonyms
+	// (learner keys when the server runs with privacy off).
 	Learners   []string `json:"learners,omitempty"`
 	Activities []string `json:"activities,omitempty"`
 	Verbs      []string `json:"verbs,omitempty"`
