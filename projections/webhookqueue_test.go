@@ -259,3 +259,57 @@ func TestWebhookQueueCatchUp(t *testing.T) {
 		t.Errorf("after one is done: %+v", cs)
 	}
 }
+
+// BenchmarkWebhookQueueMatch measures what the delivery role's consumer
+// spends per statement matching and queueing it: "all" is a subscription
+// without filter, "learners" one whose learner filter holds pseudonyms
+// (each event's learner's pseudonym computed, or taken from the cache),
+// "other-learners" the same filter matching none of the events (matching
+// alone, nothing queued), "other-keys" a filter of learner keys (privacy
+// off) matching none: the difference is the pseudonyms' cost.
+func BenchmarkWebhookQueueMatch(b *testing.B) {
+	secret := privacy.Secret("0123456789abcdef")
+	created := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var mine, others, keys []string
+	for i := range 10 {
+		mine = append(mine, secret.Pseudonym("t1", fmt.Sprintf("mbox:mailto:l%d@example.com", i)))
+		others = append(others, secret.Pseudonym("t1", fmt.Sprintf("mbox:mailto:x%d@example.com", i)))
+		keys = append(keys, fmt.Sprintf("mbox:mailto:x%d@example.com", i))
+	}
+	for _, c := range []struct {
+		name   string
+		filter webhook.Filter
+	}{{"all", webhook.Filter{}}, {"learners", webhook.Filter{Learners: mine}}, {"other-learners", webhook.Filter{Learners: others}},
+		{"other-keys", webhook.Filter{Learners: keys}}} {
+		b.Run(c.name, func(b *testing.B) {
+			store, err := Open(b.TempDir(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer store.Close()
+			store.SetPseudonyms(secret)
+			subs := []webhook.Subscription{{ID: "s", Tenant: "t1", Kind: webhook.KindWebhook, Created: created, Filter: c.filter}}
+			q, err := NewWebhookQueue(store, WebhookQueueConfig{Subscriptions: func() ([]webhook.Subscription, error) { return subs, nil }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			evs := make([]event.Event, b.N)
+			pos := make([]event.Position, b.N)
+			for i := range b.N {
+				data := fmt.Sprintf(`{"id":"00000000-0000-4000-8000-%012d","actor":{"mbox":"mailto:l%d@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/completed"},"object":{"id":"https://example.com/c"}}`, i, i%100)
+				evs[i], err = event.New(fmt.Sprintf("ev-%d", i), event.TypeStatementStored, "bench", "t1", fmt.Sprintf("mbox:mailto:l%d@example.com", i%100), created.Add(time.Second), []byte(data))
+				if err != nil {
+					b.Fatal(err)
+				}
+				pos[i] = event.Position{Topic: "learnstream.statements.v1", Offset: int64(i)}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i += 500 {
+				j := min(i+500, b.N)
+				if _, err := q.HandleBatch(context.Background(), pos[i:j], evs[i:j]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

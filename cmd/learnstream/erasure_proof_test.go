@@ -457,3 +457,52 @@ func sameStatements(t *testing.T, a, b []byte) bool {
 	}
 	return true
 }
+
+// TestWebhookLearnerFiltersUpgradeToPseudonyms: a subscription made with
+// --privacy=off keeps its learner filter as learner keys; once the install
+// runs with privacy, the filter is converted (answered as pseudonyms) and
+// published again, and after the store's purge no file of the projections
+// store holds the learner's e-mail. (The record written without privacy
+// stays in the log like every other: the embedded broker keeps the
+// webhooks topic uncompacted; docs/privacy.md.)
+func TestWebhookLearnerFiltersUpgradeToPseudonyms(t *testing.T) {
+	dir := t.TempDir()
+	base := append([]string{"--data-dir", dir, "--roles", "api", "--purge-every", "1s"}, isolate()...)
+	const email = "dora.upgrade@example.com"
+	p := startServe(t, credEnv(), append([]string{"--privacy", "off"}, base...)...)
+	code, _, b := p.do(t, "POST", "/v1/webhooks", `{"url":"https://93.184.216.34/hooks","filter":{"learners":["`+email+`"]}}`)
+	var made struct {
+		ID     string
+		Filter struct{ Learners []string }
+	}
+	if err := json.Unmarshal(b, &made); code != http.StatusCreated || err != nil || len(made.Filter.Learners) != 1 || made.Filter.Learners[0] != "mbox:mailto:"+email {
+		t.Fatalf("with privacy off: POST /v1/webhooks: %d %s, want the learner key kept", code, b)
+	}
+	p.stop(t)
+
+	p = startServe(t, credEnv(), base...)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, _, b = p.do(t, "GET", "/v1/webhooks/"+made.ID, "")
+		var got struct{ Filter struct{ Learners []string } }
+		json.Unmarshal(b, &got)
+		if len(got.Filter.Learners) == 1 && privacy.IsPseudonym(got.Filter.Learners[0]) && !strings.Contains(string(b), email) {
+			// Published again, pseudonymised.
+			if hits := scanLog(t, p, needles(got.Filter.Learners[0])); len(hits) > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with privacy on: the subscription %s was not converted and published again\n%s", b, p.logs)
+		}
+		time.Sleep(time.Second)
+	}
+	if code, _, b := p.do(t, "POST", "/v1/admin/purge", ""); code != http.StatusOK {
+		t.Fatalf("purge: %d %s", code, b)
+	}
+	p.stop(t)
+	ns := needles(email)
+	for _, h := range append(scanDir(t, filepath.Join(dir, "projections"), ns), scanStore(t, filepath.Join(dir, "projections"), ns)...) {
+		t.Errorf("after the upgrade: %s", h)
+	}
+}
