@@ -419,7 +419,7 @@ func (c *Credentials) ImportLegacy(ctx context.Context) (int, error) {
 				return i, fmt.Errorf("import credential %s: %w", cred.Key, err)
 			}
 		}
-		if err := c.store.db.Update(func(txn *badger.Txn) error { return txn.Delete(legacyCredentialKey(cred.Key)) }); err != nil {
+		if err := c.store.update(func(txn *badger.Txn) error { return txn.Delete(legacyCredentialKey(cred.Key)) }); err != nil {
 			return i, err
 		}
 	}

@@ -77,7 +77,7 @@ func (s *Store) PendingErasureAnswers() ([]PendingAnswer, error) {
 
 // ForgetErasureAnswer drops a published answer.
 func (s *Store) ForgetErasureAnswer(erasure, consumer string) error {
-	return s.db.Update(func(txn *badger.Txn) error { return txn.Delete(answerKey(erasure, consumer)) })
+	return s.update(func(txn *badger.Txn) error { return txn.Delete(answerKey(erasure, consumer)) })
 }
 
 // isType reports whether e is of type t (same name and major version).

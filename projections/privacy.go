@@ -213,7 +213,7 @@ func deleteWhere(txn *badger.Txn, store *Store, carry string, prefix []byte, old
 func deleteKeys(txn *badger.Txn, store *Store, carry string, keys [][]byte) (int, error) {
 	if len(keys) > maxDeletesInEvent {
 		for chunk := range slices.Chunk(keys, maxDeletesInEvent) {
-			if err := store.db.Update(func(t *badger.Txn) error {
+			if err := store.update(func(t *badger.Txn) error {
 				for _, k := range chunk {
 					if err := t.Delete(k); err != nil {
 						return err

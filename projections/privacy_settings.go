@@ -421,7 +421,7 @@ func (o *AnalyticsOptOuts) All() (map[string]bool, error) {
 
 // Set records (out true) or clears a learner's opt-out, durably.
 func (o *AnalyticsOptOuts) Set(tenant, pseudonym string, out bool) error {
-	return o.store.db.Update(func(txn *badger.Txn) error {
+	return o.store.update(func(txn *badger.Txn) error {
 		k := o.sp.Key("o", tenant, pseudonym)
 		if out {
 			return txn.Set(k, nil)

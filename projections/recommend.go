@@ -238,7 +238,7 @@ func (c *RecommenderCheckpoints) Load(topic string, partition int) (PartitionChe
 // transaction (RecordErasureApplied), so that they are exactly as durable
 // as the forgetting; streams.ErasureAnswers publishes them.
 func (c *RecommenderCheckpoints) Save(topic string, cps map[int]PartitionCheckpoint, answers ...PendingAnswer) error {
-	return c.store.db.Update(func(txn *badger.Txn) error {
+	return c.store.update(func(txn *badger.Txn) error {
 		for _, a := range answers {
 			if err := recordAnswer(txn, a); err != nil {
 				return err

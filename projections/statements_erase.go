@@ -63,7 +63,7 @@ func (m statementsModel) forget(txn *badger.Txn, sp Space, e event.Event, pe pri
 	carry := carryKey(e.ID, sp.Prefix("statements", tenant))
 	if len(ids) > maxStatementsInEvent {
 		var c forgetCounts
-		if err := m.store.db.Update(func(t *badger.Txn) error {
+		if err := m.store.update(func(t *badger.Txn) error {
 			var err error
 			c, err = forgetStatements(t, sp, tenant, ids[:maxStatementsInEvent], learners)
 			return err
@@ -106,7 +106,7 @@ func (m statementsModel) retain(txn *badger.Txn, sp Space, e event.Event, before
 	}
 	it.Close()
 	if len(ids) > maxStatementsInEvent {
-		if err := m.store.db.Update(func(t *badger.Txn) error {
+		if err := m.store.update(func(t *badger.Txn) error {
 			_, err := forgetStatements(t, sp, e.Tenant, ids[:maxStatementsInEvent], nil)
 			return err
 		}); err != nil {

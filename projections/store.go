@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -180,7 +181,7 @@ func (s *Store) currentSpace(projection string) (Space, error) {
 
 // swapSpace makes next the live generation and drops the old one.
 func (s *Store) swapSpace(old, next Space) error {
-	if err := s.db.Update(func(txn *badger.Txn) error {
+	if err := s.update(func(txn *badger.Txn) error {
 		return txn.Set(generationKey(next.projection), binary.BigEndian.AppendUint32(nil, next.gen))
 	}); err != nil {
 		return err
@@ -456,4 +457,27 @@ func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn
 		return nil, 0, nil, err
 	}
 	return applied, len(pos), nil, nil
+}
+
+// update is DB.Update, waiting out what blocks Badger's writes for a
+// moment (a purge or a replay's generation swap flushes the memtables
+// with writes blocked): a writer outside a consumer's retry, such as an
+// API request or a role starting, would otherwise fail for that moment.
+func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	return whileBlocked(func() error { return s.db.Update(fn) })
+}
+
+// whileBlocked runs op again while Badger answers ErrBlockedWrites, for up
+// to a minute (a purge of a large store takes seconds).
+func whileBlocked(op func() error) error {
+	wait := 5 * time.Millisecond
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := op()
+		if !errors.Is(err, badger.ErrBlockedWrites) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }

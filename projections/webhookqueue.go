@@ -119,7 +119,11 @@ func NewWebhookQueue(store *Store, cfg WebhookQueueConfig) (*WebhookQueue, error
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	seq, err := store.db.GetSequence([]byte("webhook-deliveries-seq"), 1000)
+	var seq *badger.Sequence
+	err := whileBlocked(func() (err error) {
+		seq, err = store.db.GetSequence([]byte("webhook-deliveries-seq"), 1000)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook deliveries: %w", err)
 	}
@@ -368,7 +372,11 @@ func NewDelivery(sub *webhook.Subscription, e event.Event, now time.Time) (Deliv
 // put writes d under a new sequence number in its lane (or, dead, in the
 // dead letters).
 func (q *WebhookQueue) put(txn *badger.Txn, sp Space, d *Delivery) error {
-	s, err := q.seq.Next()
+	var s uint64
+	err := whileBlocked(func() (err error) {
+		s, err = q.seq.Next()
+		return err
+	})
 	if err != nil {
 		return err
 	}

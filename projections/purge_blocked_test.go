@@ -1,0 +1,54 @@
+package projections
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Writers outside a consumer (an API request, a role starting) keep
+// working while a purge blocks Badger's writes: they wait it out instead
+// of failing.
+func TestWritesWaitOutAPurge(t *testing.T) {
+	s, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 1000)
+	stop := make(chan struct{})
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := s.update(func(txn *badger.Txn) error {
+					return txn.Set([]byte{'w', byte(w), byte(i), byte(i >> 8)}, []byte("v"))
+				}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for range 3 {
+		if _, err := s.Purge(ctx); err != nil {
+			t.Fatalf("purge: %v", err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a write during a purge failed: %v", err)
+	}
+}
