@@ -117,11 +117,15 @@ func Sealed(e event.Event) bool {
 func errField(field, rule string) error { return &event.FieldError{Field: field, Rule: rule} }
 
 const (
-	extField  = "ce_" + ExtSealed
-	keyPath   = "key"  // additional-data path of the sealed record key
-	dataPath  = "data" // … of a whole sealed data
-	ruleOpen  = "sealed value does not open under its data key: altered, or moved from another field, event or tenant"
-	ruleShape = "is not a sealed value (<kid>.<base64url of nonce and ciphertext>)"
+	extField = "ce_" + ExtSealed
+	keyPath  = "key" // additional-data path of the sealed record key
+	// keyFromActor, in place of the sealed record key, says that the
+	// record key is the key (xapi.ActorKey) of the statement's actor,
+	// an Agent sealed under that learner's data key.
+	keyFromActor = "actor"
+	dataPath     = "data" // … of a whole sealed data
+	ruleOpen     = "sealed value does not open under its data key: altered, or moved from another field, event or tenant"
+	ruleShape    = "is not a sealed value (<kid>.<base64url of nonce and ciphertext>)"
 )
 
 // SealEvent seals e's personal data under its learners' data keys (see
@@ -165,7 +169,6 @@ func SealEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, erro
 		return event.Event{}, err
 	}
 	ext := append(make([]byte, 0, 96+len(e.Key)), SealScheme...)
-	ext = s.seal(ext, owner, []byte(keyPath), []byte(e.Key))
 	switch r {
 	case statement:
 		w := &k.w
@@ -175,7 +178,16 @@ func SealEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, erro
 			return event.Event{}, err
 		}
 		e.Data = out
+		if w.actorKey == learner {
+			// The record key is the actor's key, and the actor is
+			// sealed under it: sealing the key again would only make
+			// the record bigger and the seal slower.
+			ext = append(ext, keyFromActor...)
+		} else {
+			ext = s.seal(ext, owner, []byte(keyPath), []byte(e.Key))
+		}
 	default:
+		ext = s.seal(ext, owner, []byte(keyPath), []byte(e.Key))
 		out := make([]byte, 0, len(`{"sealed":""}`)+len(owner.ID)+1+base64.RawURLEncoding.EncodedLen(nonceSize+len(e.Data)+tagSize))
 		out = append(out, `{"sealed":"`...)
 		out = s.seal(out, owner, []byte(dataPath), e.Data)
@@ -217,24 +229,40 @@ func OpenEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, erro
 	k := getWork(ctx, keys, e)
 	defer k.release()
 	s := &k.s
-	key, gone, err := s.open(nil, []byte(keyPath), []byte(sealed))
-	if err != nil {
-		return event.Event{}, fieldOf(err, extField)
+	fromActor := sealed == keyFromActor
+	if fromActor && r != statement {
+		return event.Event{}, errField(extField, "only a statement's record key is its actor's ("+SealScheme+keyFromActor+")")
 	}
-	if gone {
-		e.Erased = true
-	} else {
-		e.Key = string(key)
+	if !fromActor {
+		key, gone, err := s.open(nil, []byte(keyPath), []byte(sealed))
+		if err != nil {
+			return event.Event{}, fieldOf(err, extField)
+		}
+		if gone {
+			e.Erased = true
+		} else {
+			e.Key = string(key)
+		}
 	}
 	switch r {
 	case statement:
 		w := &k.w
-		w.in, w.opening = e.Data, true
+		w.in, w.opening, w.deriveKey = e.Data, true, fromActor
 		out, err := w.run()
 		if err != nil {
 			return event.Event{}, err
 		}
 		e.Data = out
+		if fromActor {
+			switch {
+			case !w.actorSeen:
+				return event.Event{}, errField(extField, "the record key is the actor's ("+SealScheme+keyFromActor+"), and the statement has no sealed Agent actor")
+			case w.actorGone:
+				e.Erased = true
+			default:
+				e.Key = w.actorKey
+			}
+		}
 	default:
 		var ms [1]member
 		m, err := members(ms[:0], e.Data, 0, len(e.Data))

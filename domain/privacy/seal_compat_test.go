@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -67,6 +68,14 @@ func TestOpenFirstFormat(t *testing.T) {
 	}
 	if _, ok := o.Extensions[ExtSealed]; ok {
 		t.Errorf("opened event still marked sealed: %v", o.Extensions)
+	}
+
+	// Its sealed record key stays bound to the event.
+	moved := s
+	moved.ID = "ev-other"
+	var fe *event.FieldError
+	if _, err := OpenEvent(ctx, moved, load()); !errors.As(err, &fe) || fe.Field != extField {
+		t.Errorf("moved to another event: err = %v, want a FieldError on %s", err, extField)
 	}
 
 	// The learner's key gone (the authority's kept): Erased, keyed by the

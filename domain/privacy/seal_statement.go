@@ -27,9 +27,16 @@ type walker struct {
 	last    int    // in[:last] is accounted for in out
 	owner   string // learner key of the statement's actor (sealing)
 	opening bool
-	path    []byte // the path of the value at hand ("context.instructor")
-	head    []byte // scratch: a group without its members
-	pathArr [64]byte
+	// The statement's own actor, when an Agent: its key (set when
+	// sealing, and when opening with deriveKey), and whether it was
+	// found and whether its data key is gone (opening).
+	actorKey  string
+	deriveKey bool
+	actorSeen bool
+	actorGone bool
+	path      []byte // the path of the value at hand ("context.instructor")
+	head      []byte // scratch: a group without its members
+	pathArr   [64]byte
 }
 
 func (w *walker) run() ([]byte, error) {
@@ -342,6 +349,9 @@ func (w *walker) sealAgent(dst []byte, s, e int) ([]byte, error) {
 		if err != nil {
 			return dst, err
 		}
+		if string(w.path) == "actor" {
+			w.actorKey = learner
+		}
 		dst = append(dst, `{"objectType":"Agent","sealed":"`...)
 		dst = w.seal(dst, k, w.path, w.in[s:e])
 		return append(dst, `"}`...), nil
@@ -449,6 +459,11 @@ func (w *walker) openAgent(dst []byte, s, e int) ([]byte, error) {
 		return dst, w.openError(err, "sealed")
 	}
 	if !isGroup {
+		if w.deriveKey && string(w.path) == "actor" {
+			if err := w.openedActor(dst[start:], gone); err != nil {
+				return dst, err
+			}
+		}
 		if gone {
 			dst = append(dst, erasedAgentJSON...)
 		}
@@ -479,6 +494,32 @@ func (w *walker) openAgent(dst []byte, s, e int) ([]byte, error) {
 		w.pop(p)
 	}
 	return append(dst, '}'), nil
+}
+
+// openedActor notes the key of the statement's actor, opened as agent
+// (gone: its data key is gone), from which the record key derives.
+func (w *walker) openedActor(agent []byte, gone bool) error {
+	w.actorSeen = true
+	if gone {
+		w.actorGone = true
+		return nil
+	}
+	in := w.in
+	defer func() { w.in = in }()
+	w.in = agent
+	var buf [8]member
+	ms, err := members(buf[:0], w.in, 0, len(w.in))
+	if err != nil {
+		return errField(w.field("sealed"), "does not hold a JSON object")
+	}
+	a, hasMember, err := w.agentFields(ms)
+	if err != nil {
+		return err
+	}
+	if w.actorKey = xapi.ActorKey(a); w.actorKey == "" || hasMember || a.IsGroup() {
+		return errField(w.field("sealed"), "the record key is the actor's, and the actor does not hold an identified Agent")
+	}
+	return nil
 }
 
 // openError names the field of a value that did not open.

@@ -538,8 +538,21 @@ func TestOpenRefusesAlteredEvents(t *testing.T) {
 			e.Data = bytes.Replace(e.Data, []byte("@@"), []byte(instructor), 1)
 			return e
 		}, keys, "data.actor.sealed"},
-		{"moved to another event", func(e event.Event) event.Event { e.ID = "ev-other"; return e }, keys, "ce_sealed"},
-		{"moved to another tenant", func(e event.Event) event.Event { e.Tenant = "globex"; return e }, tenantBlind{keys}, "ce_sealed"},
+		// A statement's record key is its actor's: the actor is the
+		// first sealed value to open.
+		{"moved to another event", func(e event.Event) event.Event { e.ID = "ev-other"; return e }, keys, "data.actor.sealed"},
+		{"moved to another tenant", func(e event.Event) event.Event { e.Tenant = "globex"; return e }, tenantBlind{keys}, "data.actor.sealed"},
+		{"whole data moved to another event", func(event.Event) event.Event { w := whole; w.ID = "ev-other"; return w }, keys, "ce_sealed"},
+		{"whole data moved to another tenant", func(event.Event) event.Event { w := whole; w.Tenant = "globex"; return w }, tenantBlind{keys}, "ce_sealed"},
+		{"record key from the actor, whole data", func(event.Event) event.Event {
+			w := whole
+			w.Extensions = map[string]string{ExtSealed: SealScheme + keyFromActor}
+			return w
+		}, keys, "ce_sealed"},
+		{"record key from the actor, actor removed", func(e event.Event) event.Event {
+			e.Data = bytes.Replace(e.Data, []byte(`"actor":{"objectType":"Agent","sealed":"`+actor+`"},`), nil, 1)
+			return e
+		}, keys, "ce_sealed"},
 		{"unknown scheme", func(e event.Event) event.Event {
 			e.Extensions = map[string]string{ExtSealed: "v9:" + e.Extensions[ExtSealed][3:]}
 			return e
