@@ -122,10 +122,17 @@ type Vault struct {
 	current map[string]*vaultEntry // tenant NUL pseudonym NUL month: the newest key
 	dead    map[string]deadKey     // record keys destroyed (sticky)
 	deadKid map[string]bool        // tenant NUL kid of destroyed keys: Lookup answers at once
-	retomb  map[string]bool        // destroyed keys that a later record revived: tombstone again
-	offsets []int64                // offsets of the records read since the log start, in order
-	secret  *vaultEntry            // the pseudonym secret: the first ps/ record
-	follErr error                  // why the follower stopped
+	// missKid holds kids a read to the end did not find (a tombstone
+	// compacted away, another install's key): Lookup answers at once for
+	// them too, instead of one round trip to the broker per event of
+	// theirs. A key is written before any event sealed with it, so a
+	// kid missing after a read to the end stays missing; byKid is
+	// consulted first all the same.
+	missKid map[string]bool
+	retomb  map[string]bool // destroyed keys that a later record revived: tombstone again
+	offsets []int64         // offsets of the records read since the log start, in order
+	secret  *vaultEntry     // the pseudonym secret: the first ps/ record
+	follErr error           // why the follower stopped
 
 	// Caches of the hot path, bounded (cleared when full): a learner's
 	// pseudonym (an HMAC), and the current key of a learner month by
@@ -184,7 +191,7 @@ func OpenVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 		client:  newClient(cfg.Brokers, 30*time.Second),
 		loading: true,
 		live:    map[string]*vaultEntry{}, byKid: map[string]*vaultEntry{}, current: map[string]*vaultEntry{},
-		dead: map[string]deadKey{}, deadKid: map[string]bool{}, retomb: map[string]bool{},
+		dead: map[string]deadKey{}, deadKid: map[string]bool{}, missKid: map[string]bool{}, retomb: map[string]bool{},
 		names: map[string]string{}, forClear: map[string]*vaultEntry{},
 		creating: map[string]*creation{}, creates: make(chan *creation, 256),
 		compactReq: make(chan struct{}, 1), done: make(chan struct{}),
@@ -730,6 +737,9 @@ func creationKey(c *creation) string {
 	return c.entry.tenant + "\x00" + c.entry.pseudonym + "\x00" + c.entry.month
 }
 
+// maxMissKids bounds the kids Lookup remembers as missing.
+const maxMissKids = 1 << 16
+
 // Lookup implements privacy.Keys: data key kid of tenant; ok=false when
 // it was destroyed or never existed. A kid not known yet (created by
 // another process a moment ago) is looked for once more after reading the
@@ -738,7 +748,7 @@ func (v *Vault) Lookup(ctx context.Context, tenant, kid string) (privacy.DataKey
 	for attempt := 0; ; attempt++ {
 		v.mu.Lock()
 		e := v.byKid[tenant+"\x00"+kid]
-		destroyed := v.deadKid[tenant+"\x00"+kid]
+		destroyed := v.deadKid[tenant+"\x00"+kid] || v.missKid[tenant+"\x00"+kid]
 		v.mu.Unlock()
 		if destroyed {
 			// Every event of an erased learner asks: no read to the end.
@@ -751,6 +761,12 @@ func (v *Vault) Lookup(ctx context.Context, tenant, kid string) (privacy.DataKey
 			return privacy.DataKey{ID: e.kid, Key: e.key}, true, nil
 		}
 		if attempt > 0 {
+			v.mu.Lock()
+			if len(v.missKid) >= maxMissKids {
+				clear(v.missKid) // bounded: forgetting costs one read to the end
+			}
+			v.missKid[tenant+"\x00"+kid] = true
+			v.mu.Unlock()
 			return privacy.DataKey{}, false, nil
 		}
 		if err := v.catchUp(ctx); err != nil {

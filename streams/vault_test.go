@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -491,12 +492,11 @@ func TestVaultTwoProcessesCreateAtOnce(t *testing.T) {
 		}
 	}
 	kids, err := a.DestroyLearner(ctx, "t", a.Pseudonym("t", "mbox:mailto:dup@example.com"))
-	want := 1
-	if ka.ID != kb.ID {
-		want = 2
-	}
-	if err != nil || len(kids) != want {
-		t.Fatalf("DestroyLearner = %v, %v; want %d key(s)", kids, err, want)
+	// Each process may have made a key, even when both answered with the
+	// one that landed first: every key made is destroyed, and at least
+	// the ones handed out.
+	if err != nil || len(kids) < 1 || len(kids) > 2 || !slices.Contains(kids, ka.ID) || !slices.Contains(kids, kb.ID) {
+		t.Fatalf("DestroyLearner = %v, %v; want the keys handed out (%s, %s) and at most one more", kids, err, ka.ID, kb.ID)
 	}
 	if err := b.Sync(ctx); err != nil {
 		t.Fatal(err)
