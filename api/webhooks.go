@@ -620,23 +620,17 @@ func deadLetterIDs(w http.ResponseWriter, r *http.Request) ([]uint64, bool) {
 }
 
 func (m *WebhooksModule) redeliver(w http.ResponseWriter, r *http.Request) {
-	s, ok := m.deliveries(w, r)
-	if !ok {
-		return
-	}
-	ids, ok := deadLetterIDs(w, r)
-	if !ok {
-		return
-	}
-	n, err := m.Deliveries.Redeliver(s.ID, ids)
-	if err != nil {
-		m.fail(w, "redeliver", err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]int{"redelivering": n})
+	m.onDeadLetters(w, r, "redeliver", m.Deliveries.Redeliver, http.StatusAccepted, "redelivering")
 }
 
 func (m *WebhooksModule) deleteDeadLetters(w http.ResponseWriter, r *http.Request) {
+	m.onDeadLetters(w, r, "delete dead letters", m.Deliveries.DeleteDeadLetters, http.StatusOK, "deleted")
+}
+
+// onDeadLetters runs op on the dead letters the request names and answers
+// status with how many it took, under field.
+func (m *WebhooksModule) onDeadLetters(w http.ResponseWriter, r *http.Request, what string,
+	op func(sub string, ids []uint64) (int, error), status int, field string) {
 	s, ok := m.deliveries(w, r)
 	if !ok {
 		return
@@ -645,10 +639,10 @@ func (m *WebhooksModule) deleteDeadLetters(w http.ResponseWriter, r *http.Reques
 	if !ok {
 		return
 	}
-	n, err := m.Deliveries.DeleteDeadLetters(s.ID, ids)
+	n, err := op(s.ID, ids)
 	if err != nil {
-		m.fail(w, "delete dead letters", err)
+		m.fail(w, what, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"deleted": n})
+	writeJSON(w, status, map[string]int{field: n})
 }
