@@ -137,3 +137,42 @@ func EndOffsets(ctx context.Context, brokers []string, topic string) (map[int]in
 	}
 	return out, nil
 }
+
+// WaitCaughtUp waits until offsets has reached, in every partition of
+// topic, the log end offsets as they were when it was called, polling
+// every interval. It returns ctx's error if that does not happen first.
+// A process that serves from a projection only once it holds what was
+// written before it started (the credentials it authenticates with)
+// calls it before serving.
+func WaitCaughtUp(ctx context.Context, brokers []string, topic string, offsets OffsetStore, interval time.Duration) error {
+	ends, err := EndOffsets(ctx, brokers, topic)
+	if err != nil {
+		return err
+	}
+	if interval <= 0 {
+		interval = 50 * time.Millisecond
+	}
+	for {
+		behind := 0
+		for p, end := range ends {
+			next, ok, err := offsets.NextOffset(ctx, topic, p)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				next = 0
+			}
+			if next < end {
+				behind++
+			}
+		}
+		if behind == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %d partitions not caught up: %w", topic, behind, ctx.Err())
+		case <-time.After(interval):
+		}
+	}
+}

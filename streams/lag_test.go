@@ -44,3 +44,40 @@ func TestLagMonitorFollowsConsumer(t *testing.T) {
 		}
 	})
 }
+
+func TestWaitCaughtUp(t *testing.T) {
+	kafkatest.Each(t, func(t *testing.T, c kafkatest.Cluster) {
+		ctx := context.Background()
+		topic := kafkatest.Unique("ls.caughtup")
+		if err := streams.EnsureTopics(ctx, c.Brokers, []streams.TopicSpec{
+			{Name: topic, Partitions: 3, Replication: 1}, {Name: streams.DLQ(topic), Partitions: 1, Replication: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		var evs []event.Event
+		for i := 0; i < 30; i++ {
+			evs = append(evs, newEvent(t, fmt.Sprintf("e%d", i), fmt.Sprintf("k%d", i), `{}`))
+		}
+		publish(t, c.Brokers, topic, evs)
+		rec := newRecorder()
+
+		// Nothing consumed: the wait must end with the context, naming
+		// the topic, not report success.
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		err := streams.WaitCaughtUp(short, c.Brokers, topic, rec, 10*time.Millisecond)
+		cancel()
+		if err == nil {
+			t.Fatal("WaitCaughtUp returned nil with nothing consumed")
+		}
+
+		stop := runConsumer(t, c, topic, "", rec, rec)
+		defer stop()
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := streams.WaitCaughtUp(wctx, c.Brokers, topic, rec, 10*time.Millisecond); err != nil {
+			t.Fatalf("WaitCaughtUp with a running consumer: %v", err)
+		}
+		if n := rec.count(); n != 30 {
+			t.Fatalf("WaitCaughtUp returned with %d of 30 events applied", n)
+		}
+	})
+}

@@ -568,6 +568,17 @@ func startCredentials(ctx context.Context, rt *runtime) (*projections.Credential
 		}); err != nil {
 		return nil, err
 	}
+	// Serve only once every credential written before this start is
+	// known: a rebuilt or new store would otherwise answer 401 to valid
+	// keys until the projection caught up. A broker too slow for that is
+	// logged and the server starts anyway (the keys arrive as it catches
+	// up).
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	err = streams.WaitCaughtUp(wctx, rt.brokers, streams.TopicCredentials, creds.Projection, 20*time.Millisecond)
+	cancel()
+	if err != nil {
+		rt.log.Warn("credentials: serving before the projection caught up", "err", err)
+	}
 	n, err := creds.ImportLegacy(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("move credentials onto %s: %w", streams.TopicCredentials, err)
