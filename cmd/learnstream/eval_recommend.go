@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/csv"
@@ -29,7 +30,7 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 	def := mf.DefaultConfig()
 	var (
 		data      = fs.String("data", "", "interaction stream: CSV/TSV (learner,item[,timestamp][,weight][,label]), headerless 'user item [label]', NDJSON xAPI statements, or the OULAD directory (.gz read transparently) (required)")
-		asJSON    = fs.Bool("json", false, "print one JSON object: recall_at_10, ndcg_at_10, baseline{...}, events, events_per_second")
+		asJSON    = fs.Bool("json", false, "print one JSON object: recall_at_10, ndcg_at_10, baseline{...}, events, events_per_second, by_history{...}, new_items{...}")
 		detail    = fs.Bool("json-detail", false, "print one JSON object with every figure of the run (for scripts)")
 		n         = fs.Int("n", 10, "length of the ranked list")
 		k         = fs.Int("k", def.K, "latent factors")
@@ -51,6 +52,8 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 		seed      = fs.Uint64("seed", def.Seed, "random seed")
 		oulad     = fs.String("oulad", "assessments", "OULAD stream when --data is the OULAD directory: assessments (learner -> assessment submitted) or registrations (learner -> course presentation)")
 		maxEvents = fs.Int("max-events", 0, "stop after this many events (0: all)")
+		itemCol   = fs.String("item-column", "", "header column of --data that holds the item (default: the item/item_id/course... aliases); e.g. skill_id for ASSISTments learner -> skill")
+		windows   = fs.Int("windows", mf.DefaultWindows, "windows of the prequential curve (--json-detail: curve)")
 		export    = fs.String("export", "", "write the stream as CSV learner,item,timestamp,weight in evaluation order to this file and exit (for the peer benchmarks)")
 	)
 	if err := parseFlagsAs(fs, "[flags]", false, args); err != nil {
@@ -61,6 +64,9 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	if *n < 1 || *n > 1000 {
 		return fmt.Errorf("--n %d: want 1..1000", *n)
+	}
+	if *windows < 1 || *windows > 10000 {
+		return fmt.Errorf("--windows %d: want 1..10000", *windows)
 	}
 	if *negSample != "uniform" && *negSample != "popularity" {
 		return fmt.Errorf("--neg-sampling %q: want uniform or popularity", *negSample)
@@ -74,7 +80,7 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 
 	start := time.Now()
-	events, source, err := loadRecommendEvents(*data, *oulad, *maxEvents)
+	events, source, err := loadRecommendEvents(*data, *oulad, *itemCol, *maxEvents)
 	if err != nil {
 		return err
 	}
@@ -88,7 +94,7 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 	if *export != "" {
 		return exportEvents(*export, events)
 	}
-	res, err := mf.Prequential(ctx, events, mf.EvalOptions{N: *n, Model: cfg})
+	res, err := mf.Prequential(ctx, events, mf.EvalOptions{N: *n, Model: cfg, Windows: *windows})
 	if err != nil {
 		return err
 	}
@@ -102,8 +108,9 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 			"cold_start_recall": res.ColdModel.Recall, "cold_start_baseline_recall": res.ColdBaseline.Recall,
 			"events_per_second": math.Round(res.EventsPerSecond), "update_events_per_second": math.Round(res.UpdatesPerSecond),
 			"wall_seconds": res.WallSeconds,
+			"by_history":   res.ByHistory, "new_items": res.NewItems, "curve": res.Curve,
 		}
-		b, err := json.Marshal(out)
+		b, err := marshalJSON(out)
 		if err != nil {
 			return err
 		}
@@ -114,10 +121,18 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 		// Keys carry the list length: recall_at_10, ndcg_at_10 by default.
 		rk, nk := fmt.Sprintf("recall_at_%d", *n), fmt.Sprintf("ndcg_at_%d", *n)
 		var b strings.Builder
-		fmt.Fprintf(&b, `{%q:%s,%q:%s,"baseline":{%q:%s,%q:%s},"events":%d,"events_per_second":%s}`,
+		hist, err := marshalJSON(res.ByHistory)
+		if err != nil {
+			return err
+		}
+		newItems, err := marshalJSON(res.NewItems)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, `{%q:%s,%q:%s,"baseline":{%q:%s,%q:%s},"events":%d,"events_per_second":%s,"by_history":%s,"new_items":%s}`,
 			rk, jnum(res.Model.Recall), nk, jnum(res.Model.NDCG),
 			rk, jnum(res.Baseline.Recall), nk, jnum(res.Baseline.NDCG),
-			res.Events, jnum(math.Round(res.EventsPerSecond)))
+			res.Events, jnum(math.Round(res.EventsPerSecond)), hist, newItems)
 		if !json.Valid([]byte(b.String())) {
 			return errors.New("internal error: invalid JSON output")
 		}
@@ -139,8 +154,42 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 			res.ColdModel.Recall, res.ColdBaseline.Recall,
 			float64(res.Model.Hits-res.ColdModel.Hits)/warm, float64(res.Baseline.Hits-res.ColdBaseline.Hits)/warm)
 	}
+	printSplits(stdout, *n, res)
 	fmt.Fprintf(stdout, "wall        %.2fs\n", res.WallSeconds)
 	return nil
+}
+
+// printSplits prints the scored events by the learner's prior events and
+// the new-item split, model against popularity.
+func printSplits(w io.Writer, n int, res mf.EvalResult) {
+	fmt.Fprintf(w, "by history (learner's prior events; new items: < %d prior interactions)\n", mf.NewItemInteractions)
+	fmt.Fprintf(w, "  %-10s %8s %7s %12s %12s %12s %12s\n", "history", "scored", "share",
+		fmt.Sprintf("recall@%d", n), "popularity", fmt.Sprintf("NDCG@%d", n), "popularity")
+	row := func(name string, sp mf.Split) {
+		share := 0.0
+		if res.Scored > 0 {
+			share = float64(sp.Scored) / float64(res.Scored)
+		}
+		fmt.Fprintf(w, "  %-10s %8d %6.1f%% %12.4f %12.4f %12.4f %12.4f\n", name, sp.Scored, 100*share,
+			sp.Model.Recall, sp.Baseline.Recall, sp.Model.NDCG, sp.Baseline.NDCG)
+	}
+	for b, sp := range res.ByHistory {
+		row(mf.HistoryBuckets[b], sp)
+	}
+	row("new items", res.NewItems)
+	fmt.Fprintf(w, "curve       %d windows by %s (--json-detail: curve)\n", len(res.Curve.Points), res.Curve.By)
+}
+
+// marshalJSON is json.Marshal without HTML escaping, so the bucket ">100"
+// reads as itself.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
 
 func jnum(v float64) string {
@@ -178,12 +227,15 @@ type readCloser struct {
 func (r readCloser) Close() error { return r.c.Close() }
 
 // loadRecommendEvents reads --data: an event file, or the OULAD directory.
-func loadRecommendEvents(path, ouladStream string, maxEvents int) ([]mf.Event, string, error) {
+func loadRecommendEvents(path, ouladStream, itemColumn string, maxEvents int) ([]mf.Event, string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, "", err
 	}
 	if st.IsDir() {
+		if itemColumn != "" {
+			return nil, "", fmt.Errorf("--item-column %q: applies to an event file, not the OULAD directory (use --oulad)", itemColumn)
+		}
 		switch ouladStream {
 		case "assessments":
 			evs, err := ouladFromDir(path, "assessments", "studentAssessment", ouladAssessmentEvents)
@@ -199,11 +251,15 @@ func loadRecommendEvents(path, ouladStream string, maxEvents int) ([]mf.Event, s
 		return nil, "", err
 	}
 	defer r.Close()
-	evs, err := mf.ReadEvents(r, mf.ReadOptions{MaxEvents: maxEvents})
+	evs, err := mf.ReadEvents(r, mf.ReadOptions{MaxEvents: maxEvents, ItemColumn: itemColumn})
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
-	return evs, "file order, stably sorted by time when present; label-0 rows skipped", nil
+	source := "file order, stably sorted by time when present; label-0 rows skipped"
+	if itemColumn != "" {
+		source = "item = column " + itemColumn + "; " + source
+	}
+	return evs, source, nil
 }
 
 func findTable(dir, name string) (string, error) {

@@ -1,8 +1,12 @@
 package mf
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -16,6 +20,40 @@ type EvalOptions struct {
 	// the true item in the model's list, -1 for a miss, and whether the
 	// event was scored at all. It lets callers break metrics down.
 	Hook func(ev Event, scored bool, modelRank, baselineRank int)
+	// Windows is the number of points of the prequential curve (default
+	// DefaultWindows).
+	Windows int
+}
+
+// DefaultWindows is the default number of windows of the prequential curve.
+const DefaultWindows = 50
+
+// NewItemInteractions is the threshold of the new-item split: an item with
+// fewer prior interactions than this is new (cold-start items).
+const NewItemInteractions = 50
+
+// HistoryBuckets name the splits by the learner's number of prior events in
+// the stream (repeats included) at the scored event; HistoryBucket maps a
+// count to its index. The bounds follow the issue's reporting: cold, one
+// event, a few, a session's worth, a course's worth, a long history.
+var HistoryBuckets = [...]string{"0", "1", "2-5", "6-20", "21-100", ">100"}
+
+// HistoryBucket returns the index in HistoryBuckets of a learner with prior
+// events.
+func HistoryBucket(prior int) int {
+	switch {
+	case prior <= 0:
+		return 0
+	case prior == 1:
+		return 1
+	case prior <= 5:
+		return 2
+	case prior <= 20:
+		return 3
+	case prior <= 100:
+		return 4
+	}
+	return 5
 }
 
 // Metrics are ranking-quality figures over the scored events.
@@ -30,6 +68,153 @@ func (mt *Metrics) finish(n int) {
 		mt.Recall = float64(mt.Hits) / float64(n)
 		mt.NDCG /= float64(n)
 	}
+}
+
+// Split is the model and the popularity baseline over a subset of the
+// scored events.
+type Split struct {
+	Scored   int     `json:"scored"`
+	Model    Metrics `json:"model"`
+	Baseline Metrics `json:"baseline"`
+}
+
+func (sp *Split) add(mr, br int, gain []float64) {
+	sp.Scored++
+	if mr >= 0 {
+		sp.Model.Hits++
+		sp.Model.NDCG += gain[mr]
+	}
+	if br >= 0 {
+		sp.Baseline.Hits++
+		sp.Baseline.NDCG += gain[br]
+	}
+}
+
+func (sp *Split) finish() {
+	sp.Model.finish(sp.Scored)
+	sp.Baseline.finish(sp.Scored)
+}
+
+// HistorySplits are the splits by HistoryBuckets. In JSON they are one
+// object keyed by bucket name, in bucket order.
+type HistorySplits [len(HistoryBuckets)]Split
+
+// MarshalJSON writes {"0":{...},"1":{...},...,">100":{...}}.
+func (h HistorySplits) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, sp := range h {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Quote(HistoryBuckets[i]))
+		b.WriteByte(':')
+		v, err := json.Marshal(sp)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; unknown buckets are an error.
+func (h *HistorySplits) UnmarshalJSON(data []byte) error {
+	var m map[string]Split
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	var out HistorySplits
+	for k, sp := range m {
+		i := -1
+		for j, name := range HistoryBuckets {
+			if name == k {
+				i = j
+			}
+		}
+		if i < 0 {
+			return fmt.Errorf("by_history: unknown bucket %q (want one of %q)", k, HistoryBuckets)
+		}
+		out[i] = sp
+	}
+	*h = out
+	return nil
+}
+
+// CurvePoint is one window of the prequential curve.
+type CurvePoint struct {
+	// Start and End bound the window: times when By is "time" (End of the
+	// last window included), event positions (0-based, End excluded) when
+	// By is "events".
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+	// Events is the number of events in the window.
+	Events int `json:"events"`
+	Split
+}
+
+// Curve is the prequential curve: the stream cut into windows of equal
+// width in time (By "time") when its events carry distinct times, else of
+// equal event counts (By "events").
+type Curve struct {
+	By     string       `json:"by"`
+	Points []CurvePoint `json:"points"`
+}
+
+// Windower assigns events to the windows of a Curve. Peers outside Go
+// (bench/recommend/peers.py) compute the same assignment with the same
+// float operations, so their curves line up with the model's.
+type Windower struct {
+	byTime     bool
+	t0, t1     float64
+	n, windows int
+}
+
+// NewWindower cuts events into windows (at most windows of them).
+func NewWindower(events []Event, windows int) Windower {
+	if windows <= 0 {
+		windows = DefaultWindows
+	}
+	w := Windower{n: len(events), windows: windows}
+	if len(events) > 0 {
+		w.t0, w.t1 = events[0].Time, events[len(events)-1].Time
+		w.byTime = w.t1 > w.t0
+	}
+	if !w.byTime && w.n < windows {
+		w.windows = max(w.n, 1)
+	}
+	return w
+}
+
+// Window returns the window of the event at position pos with time t.
+func (w Windower) Window(pos int, t float64) int {
+	var k int
+	if w.byTime {
+		k = int((t - w.t0) / (w.t1 - w.t0) * float64(w.windows))
+	} else {
+		k = int(int64(pos) * int64(w.windows) / int64(max(w.n, 1)))
+	}
+	return min(max(k, 0), w.windows-1)
+}
+
+// Curve returns the empty curve with the windows' bounds.
+func (w Windower) Curve() Curve {
+	c := Curve{By: "events", Points: make([]CurvePoint, w.windows)}
+	if w.byTime {
+		c.By = "time"
+	}
+	for k := range c.Points {
+		p := &c.Points[k]
+		if w.byTime {
+			p.Start = w.t0 + (w.t1-w.t0)*float64(k)/float64(w.windows)
+			p.End = w.t0 + (w.t1-w.t0)*float64(k+1)/float64(w.windows)
+		} else {
+			p.Start = float64(int64(k) * int64(w.n) / int64(w.windows))
+			p.End = float64(int64(k+1) * int64(w.n) / int64(w.windows))
+		}
+	}
+	return c
 }
 
 // EvalResult is the outcome of a prequential run.
@@ -62,6 +247,16 @@ type EvalResult struct {
 	UpdateSeconds, UpdatesPerSecond float64
 	// WallSeconds is the duration of the whole replay.
 	WallSeconds float64
+
+	// ByHistory splits the scored events by the learner's number of prior
+	// events in the stream (repeats included): see HistoryBuckets.
+	ByHistory HistorySplits `json:"by_history"`
+	// NewItems are the scored events whose item had fewer than
+	// NewItemInteractions prior interactions (0 included: such an event is
+	// a miss for every model), the cold-start-item recall.
+	NewItems Split `json:"new_items"`
+	// Curve is recall and NDCG per window of the stream, for drift.
+	Curve Curve `json:"curve"`
 }
 
 // Prequential replays events in order. For each event it ranks the top N
@@ -97,6 +292,13 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 		}
 		return -1
 	}
+	// Split bookkeeping, indexed like the model's learners and items.
+	var (
+		priorEvents []int32 // per learner: events so far, repeats included
+		itemEvents  []int32 // per item: events so far
+	)
+	win := NewWindower(events, opts.Windows)
+	res.Curve = win.Curve()
 	var modelDur, baseDur, updDur time.Duration
 	wall := time.Now()
 	for n, ev := range events {
@@ -144,6 +346,8 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 				res.NewItem++
 			} else {
 				mr, br = rankOf(top, i), rankOf(btop, i)
+			}
+			if iok {
 				if mr >= 0 {
 					res.Model.Hits++
 					res.Model.NDCG += gain[mr]
@@ -165,9 +369,13 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 		if !uok {
 			u = m.AddUser(ev.User)
 			seen = append(seen, nil)
+			priorEvents = append(priorEvents, 0)
 		}
 		if !iok {
 			i = m.AddItem(ev.Item)
+			for int(i) >= len(itemEvents) {
+				itemEvents = append(itemEvents, 0)
+			}
 		}
 		tu := time.Now()
 		m.Update(u, i, float32(ev.Weight))
@@ -176,6 +384,19 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 		modelDur += t3.Sub(t0)
 		pop.Add(i, "", 1)
 		baseDur += time.Since(t3)
+		// The splits, outside the timed part. A learner or item new to the
+		// stream has 0 prior events (it was just added).
+		point := &res.Curve.Points[win.Window(n, ev.Time)]
+		point.Events++
+		if !repeat {
+			res.ByHistory[HistoryBucket(int(priorEvents[u]))].add(mr, br, gain)
+			if itemEvents[i] < NewItemInteractions {
+				res.NewItems.add(mr, br, gain)
+			}
+			point.add(mr, br, gain)
+		}
+		priorEvents[u]++
+		itemEvents[i]++
 		if !repeat {
 			seen[u] = append(seen[u], i)
 		}
@@ -191,6 +412,13 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 	}
 	for _, mt := range []*Metrics{&res.ColdModel, &res.ColdBaseline} {
 		mt.finish(res.ColdStart)
+	}
+	for b := range res.ByHistory {
+		res.ByHistory[b].finish()
+	}
+	res.NewItems.finish()
+	for k := range res.Curve.Points {
+		res.Curve.Points[k].finish()
 	}
 	res.ModelSeconds, res.BaselineSeconds = modelDur.Seconds(), baseDur.Seconds()
 	if res.ModelSeconds > 0 {

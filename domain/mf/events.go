@@ -48,6 +48,11 @@ type ReadOptions struct {
 	Weights Weights
 	// MaxEvents stops reading after that many events (0: no limit).
 	MaxEvents int
+	// ItemColumn, when set, names the header column (case-insensitive)
+	// that holds the item of a CSV/TSV file, instead of the item aliases:
+	// "skill_id" turns ASSISTments' learner -> problem rows into a learner
+	// -> skill stream.
+	ItemColumn string
 }
 
 // Column names understood in a header (case-insensitive).
@@ -115,6 +120,9 @@ func ReadEvents(r io.Reader, opts ReadOptions) ([]Event, error) {
 		br.UnreadByte()
 		var evs []Event
 		if c == '{' {
+			if opts.ItemColumn != "" {
+				return nil, &RowError{Line: skipped + 1, Msg: fmt.Sprintf("item column %q: xAPI statements have no columns (the item is the object id)", opts.ItemColumn)}
+			}
 			evs, err = readXAPI(br, skipped, opts)
 		} else {
 			evs, err = readTable(br, skipped, opts)
@@ -220,6 +228,13 @@ func readTable(br *bufio.Reader, skipped int, opts ReadOptions) ([]Event, error)
 	}
 	width := len(rec)
 	var evs []Event
+	if want := strings.ToLower(strings.TrimSpace(opts.ItemColumn)); want != "" {
+		i := slices.Index(names, want)
+		if !header || i < 0 {
+			return nil, &RowError{Line: line, Msg: fmt.Sprintf("item column %q: the header %q has no such column", opts.ItemColumn, strings.Join(rec, ","))}
+		}
+		cols["item"] = i
+	}
 	if header {
 		for _, need := range []string{"learner", "item"} {
 			if _, ok := cols[need]; !ok {

@@ -1,7 +1,9 @@
 package mf
 
 import (
+	"compress/gzip"
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -134,5 +136,75 @@ func TestWeights(t *testing.T) {
 	w.Verbs["x"] = -1
 	if err := w.Validate(); err == nil {
 		t.Fatal("negative weight accepted")
+	}
+}
+
+// ASSISTments 2009 (Gervet et al. preprocessing): tab-separated, timestamp
+// always 0, so the stream keeps the row order; ItemColumn picks the skill
+// instead of the problem.
+func TestReadEventsItemColumn(t *testing.T) {
+	const assist = "user_id\titem_id\ttimestamp\tcorrect\tskill_id\n" +
+		"7\t12661\t0\t0\t143\n7\t12685\t0\t1\t143\n7\t300\t0\t1\t12\n3\t12661\t0\t1\t143\n"
+	tests := []struct {
+		name, column, input string
+		want                []ev
+		wantErr             string
+	}{
+		{"problems (the item_id alias)", "", assist, []ev{{"7", "12661", 1}, {"7", "12685", 1}, {"7", "300", 1}, {"3", "12661", 1}}, ""},
+		{"skills", "skill_id", assist, []ev{{"7", "143", 1}, {"7", "143", 1}, {"7", "12", 1}, {"3", "143", 1}}, ""},
+		{"case-insensitive", "Skill_ID", assist, []ev{{"7", "143", 1}, {"7", "143", 1}, {"7", "12", 1}, {"3", "143", 1}}, ""},
+		{"csv column that is no alias", "topic", "user,topic,item\na,t1,x\n", []ev{{"a", "t1", 1}}, ""},
+		{"unknown column", "skill", assist, nil, `line 1: item column "skill": the header "user_id,item_id,timestamp,correct,skill_id" has no such column`},
+		{"headerless file", "skill_id", "0\t4\t1\n", nil, `item column "skill_id": the header "0,4,1" has no such column`},
+		{"xapi", "skill_id", `{"actor":{"mbox":"mailto:a@x.org"}}`, nil, `line 1: item column "skill_id": xAPI statements have no columns`},
+		{"empty skill", "skill_id", "user_id\titem_id\tskill_id\n1\t2\t\n", nil, "line 2: 2 columns, want 3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			evs, err := ReadEvents(strings.NewReader(tc.input), ReadOptions{ItemColumn: tc.column})
+			if tc.wantErr != "" {
+				var re *RowError
+				if !errors.As(err, &re) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got %v, want a *RowError containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pairs(evs); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// The real ASSISTments 2009 training file: 220,070 attempts of 2,491
+// learners at 17,339 problems of 149 skills, in row order.
+func TestReadEventsAssist2009(t *testing.T) {
+	for _, tc := range []struct {
+		column string
+		items  int
+	}{{"", 17339}, {"skill_id", 149}} {
+		f, err := os.Open("../../../shared/data/assist2009_gervet/preprocessed_data_train.csv.gz")
+		if err != nil {
+			t.Skipf("ASSISTments data not available: %v", err)
+		}
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := ReadEvents(z, ReadOptions{ItemColumn: tc.column})
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, users := map[string]bool{}, map[string]bool{}
+		for _, e := range evs {
+			items[e.Item], users[e.User] = true, true
+		}
+		if len(evs) != 220070 || len(users) != 2491 || len(items) != tc.items || evs[0].Line != 2 || evs[len(evs)-1].Line != 220071 {
+			t.Errorf("item column %q: %d events, %d learners, %d items, lines %d..%d", tc.column, len(evs), len(users), len(items), evs[0].Line, evs[len(evs)-1].Line)
+		}
 	}
 }
