@@ -33,6 +33,13 @@ learner's items, at most 4 tries each.
 events_per_second counts ranking and learning; update_events_per_second
 learning only (for ALS: appending the event and the periodic refits).
 
+Besides the totals, every model reports the splits of learnstream's
+mf.EvalResult with the same keys: by_history (scored events by the learner's
+prior events in the stream, repeats included: 0, 1, 2-5, 6-20, 21-100, >100),
+new_items (items with fewer than 50 prior interactions) and curve (recall and
+NDCG per window: equal widths in time when the stream has times, else equal
+event counts), each with the popularity baseline of the same replay.
+
 Prints one JSON object per model.
 """
 import os
@@ -51,7 +58,7 @@ import numpy as np
 
 
 def load(path):
-    users, items, uid, iid, w = {}, {}, [], [], []
+    users, items, uid, iid, ts, w = {}, {}, [], [], [], []
     with open(path, newline="") as f:
         r = csv.reader(f)
         header = next(r)
@@ -60,31 +67,124 @@ def load(path):
         for row in r:
             uid.append(users.setdefault(row[0], len(users)))
             iid.append(items.setdefault(row[1], len(items)))
+            ts.append(float(row[2]))
             w.append(float(row[3]))
-    return np.array(uid, dtype=np.int64), np.array(iid, dtype=np.int64), np.array(w), len(users), len(items)
+    return (np.array(uid, dtype=np.int64), np.array(iid, dtype=np.int64), np.array(ts, dtype=np.float64),
+            np.array(w), len(users), len(items))
 
 
 class Popularity:
-    """Counts; ranking by count desc, ties by the time the item reached it."""
+    """Counts; ranking by count desc, ties by the time the item reached its
+    count (earlier first), as learnstream's.
+
+    The ranking is kept in order incrementally: order holds the items by
+    (count desc, reached asc) and head[c] is the number of items with a
+    count above c, the start of the group with count c. An item going from
+    c to c+1 reached c+1 last, so it moves to the end of group c+1, which is
+    the start of group c: the items of group c before it shift by one, and
+    head[c] grows by one. Items not seen yet (count 0) are in no order."""
 
     def __init__(self, n_items):
-        self.count = np.zeros(n_items)
-        self.reached = np.zeros(n_items)
-        self.known = np.zeros(n_items, dtype=bool)
-        self.t = 0
+        self.count = np.zeros(n_items, dtype=np.int64)
+        self.order = np.arange(n_items)
+        self.pos = np.arange(n_items)
+        self.head = {0: 0}
 
     def add(self, i):
-        self.t += 1
-        self.count[i] += 1
-        self.reached[i] = self.t
-        self.known[i] = True
+        c = int(self.count[i])
+        h = self.head[c]
+        p = int(self.pos[i])
+        if c == 0:
+            j = self.order[h]
+            self.order[h], self.order[p] = i, j
+            self.pos[j], self.pos[i] = p, h
+        elif p > h:
+            seg = self.order[h:p].copy()
+            self.order[h + 1:p + 1] = seg
+            self.pos[seg] += 1
+            self.order[h] = i
+            self.pos[i] = h
+        self.head.setdefault(c + 1, h)
+        self.head[c] = h + 1
+        self.count[i] = c + 1
 
     def top(self, n, exclude):
-        cand = np.flatnonzero(self.known)
+        cand = self.order[:min(self.head[0], n + len(exclude))]
         if exclude:
-            cand = cand[~np.isin(cand, list(exclude))]
-        order = np.lexsort((self.reached[cand], -self.count[cand]))
-        return cand[order[:n]]
+            cand = cand[~np.isin(cand, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))]
+        return cand[:n]
+
+
+# The splits of learnstream's mf.EvalResult (domain/mf/eval.go), same keys.
+HISTORY_BUCKETS = ["0", "1", "2-5", "6-20", "21-100", ">100"]
+NEW_ITEM_INTERACTIONS = 50
+
+
+def history_bucket(prior):
+    if prior <= 0:
+        return 0
+    if prior == 1:
+        return 1
+    if prior <= 5:
+        return 2
+    if prior <= 20:
+        return 3
+    if prior <= 100:
+        return 4
+    return 5
+
+
+class Windows:
+    """mf.Windower: equal widths in time when the first and last events have
+    different times, else equal event counts; the same float operations as
+    the Go code, so the windows line up."""
+
+    def __init__(self, ts, windows):
+        n = len(ts)
+        self.n, self.w = n, windows
+        self.t0, self.t1 = (float(ts[0]), float(ts[-1])) if n else (0.0, 0.0)
+        self.by_time = self.t1 > self.t0
+        if not self.by_time and n < windows:
+            self.w = max(n, 1)
+        if self.by_time:
+            k = ((ts - self.t0) / (self.t1 - self.t0) * float(self.w)).astype(np.int64)
+        else:
+            k = np.arange(n, dtype=np.int64) * self.w // max(n, 1)
+        self.of = np.clip(k, 0, self.w - 1)
+
+    def bounds(self, k):
+        if self.by_time:
+            return (self.t0 + (self.t1 - self.t0) * float(k) / float(self.w),
+                    self.t0 + (self.t1 - self.t0) * float(k + 1) / float(self.w))
+        return float(k * self.n // self.w), float((k + 1) * self.n // self.w)
+
+
+class Split:
+    __slots__ = ("scored", "mh", "mg", "bh", "bg")
+
+    def __init__(self):
+        self.scored = self.mh = self.bh = 0
+        self.mg = self.bg = 0.0
+
+    def add(self, mr, br):
+        self.scored += 1
+        if mr >= 0:
+            self.mh += 1
+            self.mg += 1.0 / math.log2(mr + 2)
+        if br >= 0:
+            self.bh += 1
+            self.bg += 1.0 / math.log2(br + 2)
+
+    def json(self):
+        def m(h, g):
+            d = self.scored or 1
+            return {"hits": h, "recall_at_n": h / d if self.scored else 0, "ndcg_at_n": g / d if self.scored else 0}
+        return {"scored": self.scored, "model": m(self.mh, self.mg), "baseline": m(self.bh, self.bg)}
+
+
+def rank_of(top, i):
+    where = np.flatnonzero(top == i)
+    return int(where[0]) if len(where) else -1
 
 
 def top_from_scores(scores, n, exclude, valid):
@@ -236,19 +336,25 @@ class ALSModel:
             self._fit()
 
 
-def replay(name, model, uid, iid, w, n_users, n_items, n):
+def replay(name, model, uid, iid, w, n_users, n_items, n, win):
     pop = Popularity(n_items)
     seen = [set() for _ in range(n_users)]
     known_items = np.zeros(n_items, dtype=bool)
-    hits = scored = 0
-    ndcg = 0.0
+    prior = np.zeros(n_users, dtype=np.int64)  # events so far, repeats included
+    item_events = np.zeros(n_items, dtype=np.int64)
+    total = Split()
+    by_history = [Split() for _ in HISTORY_BUCKETS]
+    new_items = Split()
+    curve = [Split() for _ in range(win.w)]
+    curve_events = np.bincount(win.of, minlength=win.w)
     spent = learn = 0.0
     for t in range(len(uid)):
         u, i = int(uid[t]), int(iid[t])
         s = seen[u]
         t0 = time.perf_counter()
-        if i not in s:
-            scored += 1
+        scored = i not in s
+        mr = br = -1
+        if scored:
             top = None
             if s and model is not None:
                 top = model.rank(u, n, s)
@@ -257,22 +363,38 @@ def replay(name, model, uid, iid, w, n_users, n_items, n):
             if top is None:
                 top = pop.top(n, s)
             if known_items[i]:
-                where = np.flatnonzero(top == i)
-                if len(where):
-                    hits += 1
-                    ndcg += 1.0 / math.log2(where[0] + 2)
+                mr = rank_of(top, i)
         if model is not None:
             t1 = time.perf_counter()
             model.learn(u, i, float(w[t]), s)
             learn += time.perf_counter() - t1
         spent += time.perf_counter() - t0
+        if scored:
+            # The popularity baseline of the splits, outside the timed part.
+            if known_items[i]:
+                br = mr if model is None else rank_of(pop.top(n, s), i)
+            total.add(mr, br)
+            by_history[history_bucket(int(prior[u]))].add(mr, br)
+            if item_events[i] < NEW_ITEM_INTERACTIONS:
+                new_items.add(mr, br)
+            curve[int(win.of[t])].add(mr, br)
+        prior[u] += 1
+        item_events[i] += 1
         pop.add(i)
         known_items[i] = True
         s.add(i)
-    return {"model": name, "recall_at_%d" % n: hits / scored, "ndcg_at_%d" % n: ndcg / scored,
-            "events": len(uid), "scored": scored, "seconds": round(spent, 3),
+    points = []
+    for k, sp in enumerate(curve):
+        start, end = win.bounds(k)
+        points.append({"start": start, "end": end, "events": int(curve_events[k]), **sp.json()})
+    tot = total.json()["model"]
+    return {"model": name, "recall_at_%d" % n: tot["recall_at_n"], "ndcg_at_%d" % n: tot["ndcg_at_n"],
+            "events": len(uid), "scored": total.scored, "seconds": round(spent, 3),
             "events_per_second": round(len(uid) / spent) if spent > 0 else None,
-            "update_events_per_second": round(len(uid) / learn) if learn > 0 else None}
+            "update_events_per_second": round(len(uid) / learn) if learn > 0 else None,
+            "by_history": {b: sp.json() for b, sp in zip(HISTORY_BUCKETS, by_history)},
+            "new_items": new_items.json(),
+            "curve": {"by": "time" if win.by_time else "events", "points": points}}
 
 
 def main():
@@ -292,8 +414,10 @@ def main():
     ap.add_argument("--als-iters", type=int, default=15)
     ap.add_argument("--retrain", type=int, default=0, help="ALS retrain interval in events (0: max(1000, events/50))")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--windows", type=int, default=50, help="windows of the prequential curve (as learnstream's --windows)")
     a = ap.parse_args()
-    uid, iid, w, n_users, n_items = load(a.events)
+    uid, iid, ts, w, n_users, n_items = load(a.events)
+    win = Windows(ts, a.windows)
     retrain = a.retrain or max(1000, len(uid) // 50)
     for name in a.models.split(","):
         name = name.strip()
@@ -307,7 +431,7 @@ def main():
             model = ALSModel(n_users, n_items, a.k, a.als_reg, a.als_alpha, a.als_iters, retrain, a.seed)
         else:
             sys.exit(f"unknown model {name}")
-        res = replay(name, model, uid, iid, w, n_users, n_items, a.n)
+        res = replay(name, model, uid, iid, w, n_users, n_items, a.n, win)
         if name == "als":
             res["retrain_every"] = retrain
             res["fits"] = model.fits

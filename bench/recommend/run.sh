@@ -6,7 +6,16 @@
 # memory). See docs/recommendations.md.
 #
 # usage: bench/recommend/run.sh [dataset...]
-#   datasets: mooccube oulad-assessments oulad-registrations (default: all)
+#   datasets (default: all):
+#     mooccube             MOOCCube learner -> course enrolments (file order)
+#     oulad-assessments    OULAD learner -> assessment, by day, all presentations
+#                          (2013B, 2013J, 2014B, 2014J) in time order: the drift stream
+#     oulad-registrations  OULAD learner -> course presentation, by day
+#     assist-problems      ASSISTments 2009 learner -> problem (row order, long histories)
+#     assist-skills        ASSISTments 2009 learner -> skill (row order, long histories)
+# Every model reports the totals, the splits by the learner's prior events
+# (by_history), new items and a prequential curve; the curves of each stream
+# are drawn by `learnstream eval plot` into $CACHE/<dataset>.curve.svg.
 # environment:
 #   DATA             data directory (default: ../shared/data next to the checkout)
 #   LEARNSTREAM_BIN  a prebuilt learnstream binary (default: build ./cmd/learnstream)
@@ -52,9 +61,30 @@ if [ -z "$BIN" ]; then
 	fi
 fi
 
+# ours NAME: one results line from `eval recommend --json-detail`, with the
+# keys of peers.py.
+ours() {
+	"$VENV/bin/python" -c '
+import json, sys
+d = json.load(sys.stdin)
+keep = ("events", "scored", "events_per_second", "update_events_per_second", "by_history", "new_items", "curve")
+out = {"model": sys.argv[1], "recall_at_10": d["recall"], "ndcg_at_10": d["ndcg"]}
+out.update({k: d[k] for k in keep})
+print(json.dumps(out))' "$1"
+}
+
+# plot_marks DATASET: vertical marks on the curve plot. OULAD times are days
+# since 2013-01-01; a presentation starts in February (B) or October (J).
+plot_marks() {
+	case $1 in
+	oulad-*) echo "--marks 31:2013B,273:2013J,396:2014B,638:2014J --x-label day" ;;
+	*) echo "--x-label event" ;;
+	esac
+}
+
 datasets=("$@")
 if [ ${#datasets[@]} -eq 0 ]; then
-	datasets=(mooccube oulad-assessments oulad-registrations)
+	datasets=(mooccube oulad-assessments oulad-registrations assist-problems assist-skills)
 fi
 
 for ds in "${datasets[@]}"; do
@@ -62,6 +92,8 @@ for ds in "${datasets[@]}"; do
 	mooccube) src=(--data "$DATA/mooccube_kgan_course/ratings_final.txt.gz") ;;
 	oulad-assessments) src=(--data "$DATA/oulad" --oulad assessments) ;;
 	oulad-registrations) src=(--data "$DATA/oulad" --oulad registrations) ;;
+	assist-problems) src=(--data "$DATA/assist2009_gervet/preprocessed_data_train.csv.gz") ;;
+	assist-skills) src=(--data "$DATA/assist2009_gervet/preprocessed_data_train.csv.gz" --item-column skill_id) ;;
 	*) echo "unknown dataset $ds" >&2; exit 2 ;;
 	esac
 	stream=$CACHE/$ds.csv
@@ -71,12 +103,12 @@ for ds in "${datasets[@]}"; do
 	echo "== $ds"
 	"$BIN" eval recommend "${src[@]}" --export "$stream"
 	# learnstream: the default online MF, then the ISGD baseline of the issue.
-	"$BIN" eval recommend --data "$stream" --json-detail |
-		"$VENV/bin/python" -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"model":"learnstream-als","recall_at_10":d["recall"],"ndcg_at_10":d["ndcg"],"events":d["events"],"events_per_second":d["events_per_second"],"update_events_per_second":d["update_events_per_second"]}))' >>"$results"
-	"$BIN" eval recommend --data "$stream" --algo isgd --neg 0 --json-detail |
-		"$VENV/bin/python" -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({"model":"learnstream-isgd","recall_at_10":d["recall"],"ndcg_at_10":d["ndcg"],"events":d["events"],"events_per_second":d["events_per_second"],"update_events_per_second":d["update_events_per_second"]}))' >>"$results"
+	"$BIN" eval recommend --data "$stream" --json-detail | ours learnstream-als >>"$results"
+	"$BIN" eval recommend --data "$stream" --algo isgd --neg 0 --json-detail | ours learnstream-isgd >>"$results"
 	"$VENV/bin/python" "$HERE/peers.py" --events "$stream" --models "$MODELS" >>"$results"
 	"$VENV/bin/python" "$HERE/table.py" "$results"
+	"$BIN" eval plot --results "$results" --out "$CACHE/$ds.curve.svg" --title "$ds: prequential recall@10 per window" $(plot_marks "$ds")
+	echo "curves: $CACHE/$ds.curve.svg"
 done
 
 if [ -z "${SKIP_GO_BENCH:-}" ]; then
