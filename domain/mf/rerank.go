@@ -77,16 +77,32 @@ type RerankOptions struct {
 	// FitBand is the distance to the target within which an item is a
 	// "difficulty_fit" (beyond it: "too_hard" or "too_easy").
 	FitBand float64
+	// Gap, with Knowledge, is the learner's gap to their target role
+	// (NewRoleGap; nil: no role). An item teaching a gap skill gains
+	// RoleWeight / (1 + d), d the longest chain of missing prerequisites
+	// to learn before that skill (0 when it can be learned now; the best
+	// over the gap skills it teaches), reasons role_gap and, for a
+	// prerequisite, role_path; a gap skill does not count as mastered.
+	Gap *RoleGap
+	// RoleWeight is the role bonus in full, on the [0, 1] scale of the
+	// normalised collaborative score: the blend's weight.
+	RoleWeight float64
 	// N truncates the result (0: keep all).
 	N int
 }
 
+// DefaultRoleWeight is the default RoleWeight: a gap-closer passes an item
+// that does nothing for the role unless that item's normalised
+// collaborative score is more than 0.7 higher (docs/recommendations.md,
+// "Career goals").
+const DefaultRoleWeight = 0.7
+
 // DefaultRerankOptions returns the documented defaults: threshold 0.8,
 // target success 0.7, penalties 0.5 (prerequisites) and 0.3 (mastered),
-// fit bonus 0.2, fit band 0.1, N 10.
+// fit bonus 0.2, fit band 0.1, role weight 0.7, N 10.
 func DefaultRerankOptions() RerankOptions {
 	return RerankOptions{MasteryThreshold: 0.8, TargetSuccess: 0.7, PrereqPenalty: 0.5,
-		MasteredPenalty: 0.3, FitBonus: 0.2, FitBand: 0.1, N: 10}
+		MasteredPenalty: 0.3, FitBonus: 0.2, FitBand: 0.1, RoleWeight: DefaultRoleWeight, N: 10}
 }
 
 // Rerank re-orders candidates (typically the model's top-N, a few times
@@ -103,6 +119,10 @@ func DefaultRerankOptions() RerankOptions {
 //     (mastered / taught skills), reason skills_mastered when all are,
 //     some_skills_mastered otherwise; an item teaching unmastered skills
 //     with every prerequisite met gets the reason ready_to_learn;
+//   - with Knowledge and Gap: the item gains RoleWeight x how far it
+//     closes the role gap now (see Gap), reasons role_gap:<role>:<skill>=
+//     <mastery>/<level> and role_path:<taught>>...><role skill> before
+//     the graph's;
 //   - with PredictSuccess: the item gains FitBonus x (1 - |p - target| /
 //     max(target, 1 - target)), reason difficulty_fit within FitBand of the
 //     target, too_hard or too_easy beyond.
@@ -116,7 +136,10 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 	if o.PredictSuccess != nil && !(o.TargetSuccess > 0 && o.TargetSuccess < 1) {
 		return nil, fmt.Errorf("rerank: TargetSuccess %v, want (0, 1)", o.TargetSuccess)
 	}
-	for _, v := range []float64{o.PrereqPenalty, o.MasteredPenalty, o.FitBonus, o.FitBand} {
+	if o.Gap != nil && o.Knowledge == nil {
+		return nil, fmt.Errorf("rerank: a role Gap needs Knowledge")
+	}
+	for _, v := range []float64{o.PrereqPenalty, o.MasteredPenalty, o.FitBonus, o.FitBand, o.RoleWeight} {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 			return nil, fmt.Errorf("rerank: penalties, bonus and band must be finite and >= 0, got %v", v)
 		}
@@ -147,10 +170,18 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 		reasons := slices.Clip(slices.Clone(c.Reasons))
 		if o.Knowledge != nil {
 			taught := o.Knowledge.SkillsTaught(c.Item)
+			if o.Gap != nil {
+				if v, why, ok := o.Gap.closes(taught); ok {
+					s += o.RoleWeight * v
+					reasons = append(reasons, why...)
+				}
+			}
 			var nMastered, nPre, nUnmet int
 			var counted []string
 			for _, t := range taught {
-				if mastered(t) {
+				// A skill the role needs above the threshold is not
+				// "mastered" for this learner's goal.
+				if mastered(t) && !(o.Gap != nil && o.Gap.Contains(t)) {
 					nMastered++
 				}
 				for _, p := range o.Knowledge.Prerequisites(t) {
