@@ -39,7 +39,11 @@ type CatalogModule struct {
 	Waiters   *projections.Waiters
 	Publisher EventPublisher
 	Topic     string
-	Source    string
+	// StatementsTopic, when set, also receives a learner.role.set event
+	// on each PUT of a learner's role, keyed like the learner's
+	// statements, so that the recommender ranks their list again for it.
+	StatementsTopic string
+	Source          string
 	// Timeout bounds the wait for the projection (default 10 s).
 	Timeout time.Duration
 	// Progress gives default mastery for paths (skills taught by completed
@@ -610,6 +614,21 @@ func (m *CatalogModule) putLearnerRole(w http.ResponseWriter, r *http.Request) {
 	if status, msg := m.commit(r.Context(), Tenant(r), []event.Event{e}); status != http.StatusOK {
 		writePlainError(w, status, msg)
 		return
+	}
+	// After the catalog holds the role: a recommender reading its own
+	// copy of the catalog in this process then agrees with the event.
+	if m.StatementsTopic != "" {
+		set, err := event.New(watermill.NewUUID(), projections.TypeLearnerRoleSet, m.Source, Tenant(r), learner, time.Now(), data)
+		if err != nil {
+			writePlainError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		if err := m.Publisher.PublishEvents(r.Context(), m.StatementsTopic, set); err != nil {
+			m.log().Error("publish learner role to the statements topic", "err", err)
+			writePlainError(w, http.StatusServiceUnavailable,
+				"the role is stored but the recommendations could not be told yet; retry the same request")
+			return
+		}
 	}
 	writePlainJSON(w, http.StatusOK, map[string]string{"learner": learner, "role": *in.Role})
 }

@@ -72,6 +72,14 @@ type SeenActivity struct {
 	Name string `json:"name,omitempty"`
 }
 
+// TypeLearnerRoleSet is the data of a LearnerRole published on the
+// statements topic, keyed by the learner, when the learner's role is
+// assigned: in order with the learner's statements, it tells the
+// recommender to rank the learner's list again for the new role. The
+// catalog keeps the assignment (TypeLearnerRolePut); this event only
+// carries it to the learner's partition.
+const TypeLearnerRoleSet = "learnstream.learner.role.set.v1"
+
 // LearnerRole assigns a learner (learner key) a role; an empty role removes
 // the assignment.
 type LearnerRole struct {

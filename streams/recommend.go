@@ -168,7 +168,7 @@ type tenantModel struct {
 type modelAux struct {
 	Completed map[string][]string `json:"completed,omitempty"` // learner -> items
 	Top       map[string][]string `json:"top,omitempty"`       // learner -> last published items
-	Roles     map[string]string   `json:"roles,omitempty"`     // learner -> role counted in popularity
+	Roles     map[string]string   `json:"roles,omitempty"`     // learner -> role of their latest learner.role.set
 	// NoPersonal are the learners who withdrew consent to
 	// personalisation: not learned from, recommended popular items only.
 	NoPersonal map[string]bool    `json:"no_personal,omitempty"`
@@ -389,6 +389,25 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 			forgot = true
 			continue
 		}
+		if ok, err := isRoleSet(evs[i]); ok || err != nil {
+			req := rankRequest{}
+			if err == nil {
+				req, err = r.roleSet(evs[i], pos[i], ps)
+			}
+			if err != nil {
+				rankAll()
+				return i, err
+			}
+			ps.next = pos[i].Offset + 1
+			recEvents.WithLabelValues("role").Inc()
+			r.sinceCkpt++
+			k := rankKey{pos[i].Partition, req.tenant, req.learner}
+			if _, ok := reqs[k]; !ok {
+				order = append(order, k)
+			}
+			reqs[k] = req
+			continue
+		}
 		if isPrivacyType(evs[i], privacy.TypeConsentSet) {
 			req, err := r.consent(evs[i], pos[i], ps)
 			if err != nil {
@@ -511,6 +530,7 @@ func (r *Recommender) consent(e event.Event, pos Position, ps *partModel[*tenant
 		return rankRequest{}, event.Transient(err)
 	}
 	tm := r.models.tenant(ps, e.Tenant)
+	role = tm.roleOf(c.Learner, role)
 	// The list is published again whatever it holds: its reasons change.
 	delete(tm.aux.Top, c.Learner)
 	if c.Personalisation {
@@ -765,6 +785,7 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 		r.registered[e.Tenant+"\x00"+item] = true
 	}
 	tm := r.models.tenant(ps, e.Tenant)
+	role = tm.roleOf(learner, role)
 	if tm.aux.NoPersonal[learner] {
 		// Not learned from; their list (popular items) is refreshed.
 		return "no_consent", rankRequest{tenant: e.Tenant, learner: learner, role: role, partition: pos.Partition, g: g, tm: tm, e: e}, nil
@@ -861,6 +882,12 @@ func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, 
 	o.Knowledge = g
 	o.Mastery = ms
 	o.Completed = func(item string) bool { return done[item] }
+	// A target role adds what closes its gap now, and the re-ranker
+	// blends the gap into the collaborative score (RoleWeight).
+	if o.Gap = roleGap(g, role, ms, o.MasteryThreshold, r.log); o.Gap != nil {
+		score, seen := mf.LearnerScores(tm.m, learner)
+		cands = mf.RoleCandidates(cands, o.Gap, g, score, func(it string) bool { return done[it] || seen(it) }, r.cfg.N)
+	}
 	if r.cfg.Success != nil && len(cands) > 0 {
 		// Difficulty fit is a soft signal: when the read model cannot
 		// answer, rank without it rather than fail an applied event.

@@ -16,19 +16,23 @@ import (
 // Event types (ce_type). The schema of each one's data is in
 // /asyncapi.json and docs/events.md.
 const (
-	TypeStatementStored        = "learnstream.xapi.statement.stored.v1"
-	TypeAttachmentStored       = "learnstream.xapi.attachment.stored.v1"
-	TypeDocument               = "learnstream.xapi.document.v1"
-	TypeSkillPut               = "learnstream.catalog.skill.put.v1"
-	TypeSkillDeleted           = "learnstream.catalog.skill.deleted.v1"
-	TypePrerequisitePut        = "learnstream.catalog.prerequisite.put.v1"
-	TypePrerequisiteDeleted    = "learnstream.catalog.prerequisite.deleted.v1"
-	TypeActivityPut            = "learnstream.catalog.activity.put.v1"
-	TypeActivityDeleted        = "learnstream.catalog.activity.deleted.v1"
-	TypeActivitySeen           = "learnstream.catalog.activity.seen.v1"
-	TypeRolePut                = "learnstream.catalog.role.put.v1"
-	TypeRoleDeleted            = "learnstream.catalog.role.deleted.v1"
-	TypeLearnerRolePut         = "learnstream.catalog.learner_role.put.v1"
+	TypeStatementStored     = "learnstream.xapi.statement.stored.v1"
+	TypeAttachmentStored    = "learnstream.xapi.attachment.stored.v1"
+	TypeDocument            = "learnstream.xapi.document.v1"
+	TypeSkillPut            = "learnstream.catalog.skill.put.v1"
+	TypeSkillDeleted        = "learnstream.catalog.skill.deleted.v1"
+	TypePrerequisitePut     = "learnstream.catalog.prerequisite.put.v1"
+	TypePrerequisiteDeleted = "learnstream.catalog.prerequisite.deleted.v1"
+	TypeActivityPut         = "learnstream.catalog.activity.put.v1"
+	TypeActivityDeleted     = "learnstream.catalog.activity.deleted.v1"
+	TypeActivitySeen        = "learnstream.catalog.activity.seen.v1"
+	TypeRolePut             = "learnstream.catalog.role.put.v1"
+	TypeRoleDeleted         = "learnstream.catalog.role.deleted.v1"
+	TypeLearnerRolePut      = "learnstream.catalog.learner_role.put.v1"
+	// TypeLearnerRoleSet (data: LearnerRole) is on the statements topic,
+	// in order with the learner's statements: their list is ranked again
+	// for the role.
+	TypeLearnerRoleSet         = "learnstream.learner.role.set.v1"
 	TypeRecommendationsUpdated = "learnstream.recommendations.updated.v1"
 	TypeMasteryUpdated         = "learnstream.adaptive.mastery.updated.v1"
 	TypeDifficultyAdjusted     = "learnstream.adaptive.difficulty.adjusted.v1"

@@ -17,7 +17,7 @@ import (
 func TestEventTypesHaveTheFieldsOfTheirSchemas(t *testing.T) {
 	for typ, v := range map[string]any{
 		TypeSkillPut: Skill{}, TypePrerequisitePut: Prerequisite{}, TypePrerequisiteDeleted: Prerequisite{},
-		TypeActivityPut: Activity{}, TypeRolePut: Role{}, TypeLearnerRolePut: LearnerRole{},
+		TypeActivityPut: Activity{}, TypeRolePut: Role{}, TypeLearnerRolePut: LearnerRole{}, TypeLearnerRoleSet: LearnerRole{},
 		TypeSkillDeleted: Deleted{}, TypeActivityDeleted: Deleted{}, TypeRoleDeleted: Deleted{},
 		TypeRecommendationsUpdated: RecommendationsUpdated{}, TypeMasteryUpdated: MasteryUpdated{},
 		TypeDifficultyAdjusted: DifficultyAdjusted{}, TypeDocument: Document{},
@@ -54,7 +54,7 @@ func TestEventTypesHaveTheFieldsOfTheirSchemas(t *testing.T) {
 	// internal ones.
 	consts := []string{TypeStatementStored, TypeAttachmentStored, TypeDocument, TypeSkillPut, TypeSkillDeleted,
 		TypePrerequisitePut, TypePrerequisiteDeleted, TypeActivityPut, TypeActivityDeleted, TypeActivitySeen,
-		TypeRolePut, TypeRoleDeleted, TypeLearnerRolePut, TypeRecommendationsUpdated, TypeMasteryUpdated, TypeDifficultyAdjusted,
+		TypeRolePut, TypeRoleDeleted, TypeLearnerRolePut, TypeLearnerRoleSet, TypeRecommendationsUpdated, TypeMasteryUpdated, TypeDifficultyAdjusted,
 		TypeConsentSet, TypeRetentionSet, TypeRetentionApplied, TypeAccessRecorded,
 		TypeErasureRequested, TypeErasureKeysDestroyed, TypeLearnerErased, TypeErasureApplied, TypeErasureCompleted, TypeStorePurged}
 	for _, e := range schema.Events {

@@ -48,7 +48,7 @@ func startRecommender(rt *runtime, roles map[string]bool) error {
 	// rt.mastery is set by the adaptive starter, which runs first (init
 	// order); a nil interface leaves mastery to completed activities.
 	catalogModule := &api.CatalogModule{Catalog: catalog, Waiters: waiters, Publisher: pub, Topic: streams.TopicCatalog,
-		Timeout: rt.cfg.consistencyTimeout, Mastery: rt.mastery, Logger: rt.log}
+		StatementsTopic: streams.TopicStatements, Timeout: rt.cfg.consistencyTimeout, Mastery: rt.mastery, Logger: rt.log}
 	rt.apiConfig = append(rt.apiConfig, func(c *api.Config) {
 		catalogModule.Source = c.Source
 		catalogModule.Progress = c.Progress

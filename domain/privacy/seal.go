@@ -80,6 +80,7 @@ const (
 	typeAttachmentStored   = "learnstream.xapi.attachment.stored.v1"
 	typeDocument           = "learnstream.xapi.document.v1"
 	typeLearnerRolePut     = "learnstream.catalog.learner_role.put.v1"
+	typeLearnerRoleSet     = "learnstream.learner.role.set.v1"
 	typeRecommendations    = "learnstream.recommendations.updated.v1"
 	typeMasteryUpdated     = "learnstream.adaptive.mastery.updated.v1"
 	typeDifficultyAdjusted = "learnstream.adaptive.difficulty.adjusted.v1"
@@ -93,6 +94,7 @@ var policy = map[string]rule{
 	typeAttachmentStored:      whole,
 	typeDocument:              document,
 	typeLearnerRolePut:        learnerRole,
+	typeLearnerRoleSet:        whole,
 	typeRecommendations:       whole,
 	typeMasteryUpdated:        whole,
 	typeDifficultyAdjusted:    whole,

@@ -94,6 +94,7 @@ var Events = []Event{
 	{Type: "learnstream.credential.put.v1", Topic: "learnstream.credentials.v1", Summary: "A credential created or replaced (salted hash, never the secret)."},
 	{Type: "learnstream.credential.revoked.v1", Topic: "learnstream.credentials.v1", Tombstone: true, Summary: "A credential revoked: a tombstone (headers, no value)."},
 	{Type: "learnstream.recommender.item_factors.v1", Topic: "learnstream.recommender.items.v1", Summary: "One partition model's latest factors for one item."},
+	{Type: "learnstream.learner.role.set.v1", Topic: "learnstream.statements.v1", Summary: "A learner's role assigned, in order with their statements: the recommender ranks their list again for it (the catalog keeps the assignment)."},
 	{Type: "learnstream.privacy.consent.set.v1", Topic: "learnstream.statements.v1", Summary: "A learner's consent to personalisation and analytics, in order with their statements."},
 	{Type: "learnstream.privacy.erasure.requested.v1", Topic: "learnstream.privacy.v1", Summary: "An erasure of a learner asked for (DELETE /v1/learners/{learner}); a restart resumes it from here."},
 	{Type: "learnstream.privacy.erasure.keys.destroyed.v1", Topic: "learnstream.privacy.v1", Summary: "The erased learner's data keys destroyed: nothing of the learner in the log opens any more."},
