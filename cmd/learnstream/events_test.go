@@ -186,7 +186,7 @@ func TestContractListsEveryTypeAndTopicTheCodeWrites(t *testing.T) {
 		event.TypeStatementStored, projections.TypeAttachmentStored, projections.TypeDocument,
 		projections.TypeSkillPut, projections.TypeSkillDeleted, projections.TypePrerequisitePut, projections.TypePrerequisiteDeleted,
 		projections.TypeActivityPut, projections.TypeActivityDeleted, projections.TypeActivitySeen,
-		projections.TypeRolePut, projections.TypeRoleDeleted, projections.TypeLearnerRolePut,
+		projections.TypeRolePut, projections.TypeRoleDeleted, projections.TypeLearnerRolePut, projections.TypeLearnerRoleSet,
 		projections.TypeRecommendationsUpdated, projections.TypeMasteryUpdated, projections.TypeDifficultyAdjusted,
 		projections.TypeCredentialPut, projections.TypeCredentialRevoked, streams.TypeItemFactors,
 		privacy.TypeConsentSet, privacy.TypeRetentionSet, privacy.TypeRetentionApplied, privacy.TypeAccessRecorded,
