@@ -187,10 +187,15 @@ def rank_of(top, i):
     return int(where[0]) if len(where) else -1
 
 
-def top_from_scores(scores, n, exclude, valid):
-    s = np.where(valid, scores, -np.inf)
+def top_from_scores(scores, n, exclude, valid=None):
+    """Top n of scores (a fresh array over items 0..len-1, modified here),
+    leaving out exclude and, when given, items not valid. Items are numbered
+    in order of first appearance, so the items known so far are a prefix and
+    the callers score only that prefix."""
+    s = scores if valid is None else np.where(valid[:len(scores)], scores, -np.inf)
     if exclude:
-        s[list(exclude)] = -np.inf
+        ex = np.fromiter(exclude, dtype=np.int64, count=len(exclude))
+        s[ex[ex < len(s)]] = -np.inf
     k = min(n, int(np.isfinite(s).sum()))
     if k == 0:
         return np.empty(0, dtype=np.int64)
@@ -245,25 +250,26 @@ class RiverModel:
         self.neg = neg
         self.Q = np.zeros((n_items, k))
         self.b = np.zeros(n_items)
-        self.valid = np.zeros(n_items, dtype=bool)
+        self.known = 0  # items 0..known-1 have been learned (a prefix: see top_from_scores)
         self.sampler = NegSampler(seed, uniform)
 
     def _sync(self, i):
         self.Q[i] = self.m.i_latents[i]
         if self.kind == "biased":
             self.b[i] = self.m.i_biases[i]
-        self.valid[i] = True
+        self.known = max(self.known, i + 1)
 
     def rank(self, u, n, exclude):
         p = self.m.u_latents[u]
-        return top_from_scores(self.Q @ p + self.b, n, exclude, self.valid)
+        m = self.known
+        return top_from_scores(self.Q[:m] @ p + self.b[:m], n, exclude)
 
     def rank_cold(self, n, exclude):
         # BiasedMF ranks a learner without history by its item biases, as
         # learnstream does; FunkMF has none (popularity fallback).
-        if self.kind != "biased" or not self.valid.any():
+        if self.kind != "biased" or self.known == 0:
             return None
-        return top_from_scores(self.b.copy(), n, exclude, self.valid)
+        return top_from_scores(self.b[:self.known].copy(), n, exclude)
 
     def learn(self, u, i, w, seen):
         self.m.learn_one(u, i, 1.0)
@@ -305,6 +311,7 @@ class ALSModel:
         self.YtY = self.Y.T @ self.Y
         self.valid = np.zeros(self.n_items, dtype=bool)
         self.valid[np.unique(self.cols)] = True
+        self.known = int(np.flatnonzero(self.valid)[-1]) + 1
         self.fits += 1
 
     def rank(self, u, n, exclude):
@@ -322,7 +329,7 @@ class ALSModel:
         A = self.YtY + (Yh.T * (c - 1.0)) @ Yh + self.reg * np.eye(self.kk)
         b = Yh.T @ c
         x = np.linalg.solve(A, b)
-        return top_from_scores(self.Y @ x, n, exclude, self.valid)
+        return top_from_scores(self.Y[:self.known] @ x, n, exclude, self.valid)
 
     def learn(self, u, i, w, seen):
         self.rows.append(u)

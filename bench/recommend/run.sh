@@ -15,11 +15,18 @@
 #     assist-skills        ASSISTments 2009 learner -> skill (row order, long histories)
 # Every model reports the totals, the splits by the learner's prior events
 # (by_history), new items and a prequential curve; the curves of each stream
-# are drawn by `learnstream eval plot` into $CACHE/<dataset>.curve.svg.
+# are drawn by `learnstream eval plot` into $OUT/<dataset>.curve.svg.
 # environment:
 #   DATA             data directory (default: ../shared/data next to the checkout)
 #   LEARNSTREAM_BIN  a prebuilt learnstream binary (default: build ./cmd/learnstream)
 #   MODELS           peer models (default: popularity,river-funk,river-biased,als)
+#   OUT              where the streams, results (<dataset>.results.jsonl) and
+#                    curve plots (<dataset>.curve.svg) go (default: the cache
+#                    directory; give each concurrent run its own)
+#   PEERS_REUSE=DIR  take the peers' lines from an earlier run's OUT=DIR when
+#                    that run replayed a byte-identical stream with the same
+#                    peers.py and MODELS (the peers do not depend on
+#                    learnstream's code; their lines say when they ran)
 #   SKIP_GO_BENCH=1  skip the Go benchmarks
 set -euo pipefail
 
@@ -29,7 +36,8 @@ DATA=${DATA:-$ROOT/../shared/data}
 CACHE=$ROOT/.cache/bench-recommend   # git-ignored
 VENV=$CACHE/venv
 MODELS=${MODELS:-popularity,river-funk,river-biased,als}
-mkdir -p "$CACHE"
+OUT=${OUT:-$CACHE}
+mkdir -p "$CACHE" "$OUT"
 
 echo "== machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -96,19 +104,33 @@ for ds in "${datasets[@]}"; do
 	assist-skills) src=(--data "$DATA/assist2009_gervet/preprocessed_data_train.csv.gz" --item-column skill_id) ;;
 	*) echo "unknown dataset $ds" >&2; exit 2 ;;
 	esac
-	stream=$CACHE/$ds.csv
-	results=$CACHE/$ds.results.jsonl
-	: >"$results"
+	stream=$OUT/$ds.csv
+	results=$OUT/$ds.results.jsonl
+	echo "# learnstream ran $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)" >"$results"
 	echo
 	echo "== $ds"
 	"$BIN" eval recommend "${src[@]}" --export "$stream"
 	# learnstream: the default online MF, then the ISGD baseline of the issue.
 	"$BIN" eval recommend --data "$stream" --json-detail | ours learnstream-als >>"$results"
 	"$BIN" eval recommend --data "$stream" --algo isgd --neg 0 --json-detail | ours learnstream-isgd >>"$results"
-	"$VENV/bin/python" "$HERE/peers.py" --events "$stream" --models "$MODELS" >>"$results"
+	# The peers, or their lines from an earlier run of the same stream.
+	key=$( (sha256sum <"$stream" && sha256sum <"$HERE/peers.py" && echo "$MODELS") | sha256sum | cut -c1-16)
+	peers=$OUT/$ds.peers.jsonl
+	if [ -n "${PEERS_REUSE:-}" ] && [ -f "$PEERS_REUSE/$ds.peers.jsonl" ] &&
+		head -1 "$PEERS_REUSE/$ds.peers.jsonl" | grep -q "key $key,"; then
+		[ "$PEERS_REUSE/$ds.peers.jsonl" -ef "$peers" ] || cp "$PEERS_REUSE/$ds.peers.jsonl" "$peers"
+		echo "peers reused: $(head -1 "$peers")"
+	else
+		{
+			echo "# peers key $key, ran $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+			"$VENV/bin/python" "$HERE/peers.py" --events "$stream" --models "$MODELS"
+		} >"$peers.tmp"
+		mv "$peers.tmp" "$peers"
+	fi
+	cat "$peers" >>"$results"
 	"$VENV/bin/python" "$HERE/table.py" "$results"
-	"$BIN" eval plot --results "$results" --out "$CACHE/$ds.curve.svg" --title "$ds: prequential recall@10 per window" $(plot_marks "$ds")
-	echo "curves: $CACHE/$ds.curve.svg"
+	"$BIN" eval plot --results "$results" --out "$OUT/$ds.curve.svg" --title "$ds: prequential recall@10 per window" $(plot_marks "$ds")
+	echo "curves: $OUT/$ds.curve.svg"
 done
 
 if [ -z "${SKIP_GO_BENCH:-}" ]; then

@@ -87,7 +87,10 @@ def history(rows, by, metric, title):
 
 
 def main():
-    rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip().startswith("{")]
+    lines = open(sys.argv[1]).read().splitlines()
+    for note in (line for line in lines if line.startswith("#")):
+        print(note)
+    rows = [json.loads(line) for line in lines if line.strip().startswith("{")]
     by = {r["model"]: r for r in rows}
     totals(rows, by)
     history(rows, by, "recall_at_n", "recall@10")
