@@ -512,8 +512,9 @@ editor or browser. Statements follow the xAPI standard
 what (object), when, and with what result. statements.txt shows the same
 in plain lines.
 
-Recommendations and mastery are computed from your statements; their
-reasons say why an item was suggested. If you withdrew consent to
+Recommendations and mastery are computed from your statements (and
+recommendations from your target role, when one is set); their reasons
+say why an item was suggested. If you withdrew consent to
 personalisation, your recommendations are not personal and say so.
 
 To have this data corrected or erased, contact your organisation's data

@@ -153,7 +153,7 @@ func apiOps() []apiOp {
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("NextItem"))})},
 		{method: "GET", path: "/v1/learners/{learner}/role", tag: "learners", summary: "The learner's role.", scopes: scopesAllRead,
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("LearnerRole"))})},
-		{method: "PUT", path: "/v1/learners/{learner}/role", tag: "learners", summary: "Assign the learner a role (an empty role removes it).", scopes: []string{"all"},
+		{method: "PUT", path: "/v1/learners/{learner}/role", tag: "learners", summary: "Assign the learner a target role (an empty role removes it); their recommendations are ranked again for its skill gap.", scopes: []string{"all"},
 			request:   jsonBody(object([]string{"role"}, obj{"role": str})),
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(ref("LearnerRole"))})},
 		{method: "GET", path: "/v1/learners/{learner}/path", tag: "learners", summary: "A learning path to a role or skill.", scopes: scopesAllRead,
