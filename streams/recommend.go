@@ -173,8 +173,8 @@ type modelAux struct {
 	// personalisation: not learned from, recommended popular items only.
 	NoPersonal map[string]bool    `json:"no_personal,omitempty"`
 	Counts     map[string]float64 `json:"counts,omitempty"` // item -> events in this partition
-	// Seen is when each learner's latest statement learned from was
-	// stored (Unix seconds): retention forgets learners seen before its
+	// Seen is when each learner's latest statement learned from (or role
+	// set) was stored (Unix seconds): retention forgets learners seen before its
 	// cut-off. Learners of a checkpoint older than it have none, and stay
 	// until their next statement.
 	Seen map[string]int64 `json:"seen,omitempty"`

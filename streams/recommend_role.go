@@ -69,6 +69,12 @@ func (r *Recommender) roleSet(e event.Event, pos Position, ps *partModel[*tenant
 	}
 	tm.aux.Roles[lr.Learner] = lr.Role
 	delete(tm.aux.Top, lr.Learner)
+	// The role is the learner's data too: retention forgets it with
+	// them, also for a learner with no statement yet.
+	if tm.aux.Seen == nil {
+		tm.aux.Seen = map[string]int64{}
+	}
+	tm.aux.Seen[lr.Learner] = max(tm.aux.Seen[lr.Learner], e.Time.Unix())
 	return rankRequest{tenant: e.Tenant, learner: lr.Learner, role: lr.Role, partition: pos.Partition, g: g, tm: tm, e: e}, nil
 }
 
