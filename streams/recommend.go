@@ -174,9 +174,9 @@ type modelAux struct {
 	NoPersonal map[string]bool    `json:"no_personal,omitempty"`
 	Counts     map[string]float64 `json:"counts,omitempty"` // item -> events in this partition
 	// Seen is when each learner's latest statement learned from (or role
-	// set) was stored (Unix seconds): retention forgets learners seen before its
-	// cut-off. Learners of a checkpoint older than it have none, and stay
-	// until their next statement.
+	// set) was stored (Unix seconds): retention forgets learners seen
+	// before its cut-off. Learners of a checkpoint older than it have
+	// none, and stay until their next statement.
 	Seen map[string]int64 `json:"seen,omitempty"`
 	// Pop is the popularity counts per (item, group), in order of first
 	// appearance, to rebuild the popularity model.
