@@ -1,6 +1,7 @@
 package streams_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/graph"
+	"github.com/learnstream/learnstream/domain/privacy"
 	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
 )
@@ -279,5 +281,43 @@ func TestRecommenderRejectsBadRoleEvents(t *testing.T) {
 	}
 	if err := r.Flush(context.Background()); err != nil || len(sink.recs()) != 0 {
 		t.Fatalf("a rejected role event published %d lists (%v)", len(sink.recs()), err)
+	}
+}
+
+// A role is the learner's data: retention forgets it with the learner,
+// also for a learner who has no statement yet.
+func TestRecommenderRetentionForgetsRoles(t *testing.T) {
+	store := openStore(t)
+	ck, _ := projections.NewRecommenderCheckpoints(store)
+	g := graph.New()
+	if _, err := g.ImportCSV(strings.NewReader(careersCSV)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := streams.NewRecommender(streams.RecommenderConfig{Catalog: roleCatalog{g: g}, Checkpoints: ck, Publisher: &memSink{},
+		CheckpointEvery: 1 << 30, CheckpointInterval: time.Hour, FlushEvents: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	handle := func(off int64, e event.Event) {
+		t.Helper()
+		if err := r.Handle(ctx, streams.Position{Topic: streams.TopicStatements, Offset: off}, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	handle(0, roleSetEvent(t, "role-dee", "mbox:mailto:dee@example.com", "analyst")) // 2026-11-29
+	late := roleSetEvent(t, "role-eve", "mbox:mailto:eve@example.com", "ml_engineer")
+	late.Time = late.Time.Add(72 * time.Hour)
+	handle(1, late)
+	b, _ := json.Marshal(privacy.RetentionApplied{Tenant: "t1", Before: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)})
+	ret, err := event.New("ret1", privacy.TypeRetentionApplied, "test", "t1", "t1", time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle(2, ret)
+	snap := checkpointBytes(t, store, projections.RecommenderName)
+	if bytes.Contains(snap, []byte("dee@example.com")) || !bytes.Contains(snap, []byte("eve@example.com")) {
+		t.Fatalf("after retention: dee kept %v (want false), eve kept %v (want true)",
+			bytes.Contains(snap, []byte("dee@example.com")), bytes.Contains(snap, []byte("eve@example.com")))
 	}
 }
