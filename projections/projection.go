@@ -294,6 +294,13 @@ func storeFailure(err error) bool {
 	return false
 }
 
+// spaceInitializer is a Model that writes something into each new,
+// empty generation before events are applied to it (the statements
+// projection records its key format).
+type spaceInitializer interface {
+	initSpace(s *Store, sp Space) error
+}
+
 // ErrRebuildRunning is returned when a rebuild is asked for during another.
 var ErrRebuildRunning = errors.New("a rebuild is already running")
 
@@ -309,6 +316,11 @@ func (p *Projection) StartRebuild() (*Rebuild, error) {
 	// Leftovers of an earlier, abandoned rebuild must not leak in.
 	if err := p.store.dropSpace(next); err != nil {
 		return nil, fmt.Errorf("projection %s: clear generation %d: %w", p.Name(), next.gen, err)
+	}
+	if in, ok := p.model.(spaceInitializer); ok {
+		if err := in.initSpace(p.store, next); err != nil {
+			return nil, fmt.Errorf("projection %s: initialise generation %d: %w", p.Name(), next.gen, err)
+		}
 	}
 	p.rebuild = &Rebuild{p: p, space: next, started: time.Now()}
 	return p.rebuild, nil

@@ -51,6 +51,9 @@ func NewStatements(store *Store, waiters *Waiters) (*Statements, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := upgradeFormat(store, p, store.log); err != nil {
+		return nil, fmt.Errorf("statements projection: %w", err)
+	}
 	if err := markReferenced(store, p.Space()); err != nil {
 		return nil, fmt.Errorf("statements projection: %w", err)
 	}
@@ -102,11 +105,13 @@ func (statementsModel) Name() string { return StatementsName }
 // Key layout of the statements projection (every key under its space,
 // kind first, then the tenant, so a tenant's prefix holds all its data):
 //
+//	fmt                            -> key format (uint32, see statementsFormat)
 //	s  tenant id                   -> statement JSON as stored
-//	m  tenant id                   -> statementMeta (index entries, for StatementRefs)
+//	m  tenant id                   -> index entries (encodeIndexSet), only when they are not the content's own
 //	rf tenant targetId refId       -> pos of refId, a statement whose StatementRef targets targetId
 //	rm tenant targetId             -> "" (targetId has rf entries: a Get, not a scan, on every write)
-//	x  tenant kind value pos       -> "" (an index entry; kind "*" indexes all)
+//	x  tenant kind digest pos      -> "" (an index entry, digest = valueDigest(value); kind "*" indexes all, no digest)
+//	ag tenant agentKey             -> "" (an agent in some statement's related agents or authority)
 //	vd tenant id                   -> id of the voiding statement (id is voided)
 //	vp tenant id                   -> id of a voiding statement whose target is not stored yet
 //	ac tenant activityId           -> canonical Activity JSON (merged definitions)
@@ -115,8 +120,8 @@ func (statementsModel) Name() string { return StatementsName }
 //	ax tenant sha2 id              -> "" (statement id lists the attachment)
 //
 // pos is the statement's place in stored order: 8 bytes of big-endian
-// stored Unix nanoseconds, then the lower-case id, so equal stored times
-// still sort stably.
+// stored Unix nanoseconds, then the 16 bytes of the id, so equal stored
+// times still sort stably. ids elsewhere are lower-case text.
 func statementKey(sp Space, tenant, id string) []byte {
 	return sp.Key("s", tenant, strings.ToLower(id))
 }
@@ -133,13 +138,6 @@ const (
 	idxAuthority       = "u"
 )
 
-// statementMeta is what a later statement referring to this one needs: the
-// index entries it inherits (xAPI Communication 2.1.3: a query returns the
-// statements targeting statements that match it).
-type statementMeta struct {
-	Keys map[string][]string `json:"k"`
-}
-
 // Position is a statement's place in stored order; paging cursors carry it.
 type Position struct {
 	Stored int64  // Unix nanoseconds
@@ -147,7 +145,12 @@ type Position struct {
 }
 
 func (p Position) bytes() []byte {
-	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(p.ID)), uint64(p.Stored))
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+16), uint64(p.Stored))
+	if b, ok := uuidBytes(b, p.ID); ok {
+		return b
+	}
+	// Not a UUID (applyStatement stores none such): as text, which
+	// positionFrom tells apart by its length.
 	return append(b, p.ID...)
 }
 
@@ -155,7 +158,11 @@ func positionFrom(b []byte) Position {
 	if len(b) < 8 {
 		return Position{}
 	}
-	return Position{Stored: int64(binary.BigEndian.Uint64(b)), ID: string(b[8:])}
+	id := b[8:]
+	if len(id) == 16 {
+		return Position{Stored: int64(binary.BigEndian.Uint64(b)), ID: uuidText(id)}
+	}
+	return Position{Stored: int64(binary.BigEndian.Uint64(b)), ID: string(id)}
 }
 
 // String encodes p for a cursor.
@@ -229,6 +236,9 @@ func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 	if st.ID == "" {
 		return 0, event.Reject(errors.New("data: statement has no id"))
 	}
+	if !xapi.IsUUID(st.ID) {
+		return 0, event.Reject(fmt.Errorf("data.id: %q is not a UUID", st.ID))
+	}
 	if st.Stored == nil {
 		return 0, event.Reject(errors.New("data: statement has no stored time"))
 	}
@@ -257,15 +267,20 @@ func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 	if err := txn.Set(key, e.Data); err != nil {
 		return 0, err
 	}
-	keys := indexKeys(st)
+	own := indexKeys(st)
+	keys := own
 	target, voiding := st.IsVoiding()
 	pos := Position{Stored: st.Stored.UnixNano(), ID: id}.bytes()
 	if ref := st.Object.StatementRef; ref != nil {
-		inherited, err := readMeta(txn, sp, tenant, ref.ID)
+		inherited, err := readIndexSet(txn, sp, tenant, ref.ID, nil)
 		if err != nil {
 			return 0, err
 		}
-		for k, vs := range inherited.Keys {
+		keys = indexSet{}
+		for k, vs := range own {
+			keys[k] = vs
+		}
+		for k, vs := range inherited {
 			keys[k] = mergeSorted(keys[k], vs)
 		}
 		// Remembered so that a target stored later still passes its
@@ -277,11 +292,7 @@ func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 			return 0, err
 		}
 	}
-	meta, err := json.Marshal(statementMeta{Keys: keys})
-	if err != nil {
-		return 0, err
-	}
-	if err := txn.Set(sp.Key("m", tenant, id), meta); err != nil {
+	if err := putIndexSet(txn, sp, tenant, id, keys, own); err != nil {
 		return 0, err
 	}
 	if err := inheritLate(txn, sp, tenant, id, keys); err != nil {
@@ -298,9 +309,12 @@ func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 		}
 	}
 	if st.Authority != nil {
-		if err := txn.Set(indexKey(sp, tenant, idxAuthority, xapi.ActorKey(*st.Authority), pos), nil); err != nil {
+		if err := txn.Set(indexKey(sp, tenant, idxAuthority, valueDigest(xapi.ActorKey(*st.Authority)), pos), nil); err != nil {
 			return 0, err
 		}
+	}
+	if err := noteAgents(txn, sp, tenant, st); err != nil {
+		return 0, err
 	}
 	if err := applyVoiding(txn, sp, tenant, id, target, voiding); err != nil {
 		return 0, err
@@ -483,30 +497,64 @@ func readCanonicalActivity(txn *badger.Txn, key []byte) (xapi.Activity, error) {
 	return a, err
 }
 
-func indexKey(sp Space, tenant, kind, value string, pos []byte) []byte {
-	return append(sp.Prefix("x", tenant, kind, value), pos...)
+// indexKey is the key of an index entry; digest is valueDigest of the
+// filter's value ("" for idxAll).
+func indexKey(sp Space, tenant, kind, digest string, pos []byte) []byte {
+	return append(sp.Prefix("x", tenant, kind, digest), pos...)
 }
 
-// indexKeys lists the index entries of a statement's own content.
-func indexKeys(st *xapi.Statement) map[string][]string {
-	keys := map[string][]string{
-		idxAgent:           st.AgentKeys(false),
-		idxRelatedAgent:    st.AgentKeys(true),
-		idxVerb:            {st.Verb.ID},
-		idxActivity:        st.ActivityIDs(false),
-		idxRelatedActivity: st.ActivityIDs(true),
+// indexKeys lists the index entries of a statement's own content, as
+// value digests.
+func indexKeys(st *xapi.Statement) indexSet {
+	keys := indexSet{
+		idxAgent:           digests(st.AgentKeys(false)),
+		idxRelatedAgent:    digests(st.AgentKeys(true)),
+		idxVerb:            {valueDigest(st.Verb.ID)},
+		idxActivity:        digests(st.ActivityIDs(false)),
+		idxRelatedActivity: digests(st.ActivityIDs(true)),
 	}
 	if st.Context != nil && st.Context.Registration != "" {
-		keys[idxRegistration] = []string{strings.ToLower(st.Context.Registration)}
+		keys[idxRegistration] = []string{valueDigest(strings.ToLower(st.Context.Registration))}
 	}
 	return keys
+}
+
+// digests returns the sorted, unique digests of values.
+func digests(values []string) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = valueDigest(v)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// noteAgents records the agents of st that erasures look for (agentsOf):
+// index keys hold only their digests.
+func noteAgents(txn *badger.Txn, sp Space, tenant string, st *xapi.Statement) error {
+	agents := st.AgentKeys(true)
+	if st.Authority != nil {
+		agents = append(agents, xapi.ActorKey(*st.Authority))
+	}
+	for _, a := range agents {
+		key := sp.Key("ag", tenant, a)
+		if _, err := txn.Get(key); err == nil {
+			continue // known: no write
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		if err := txn.Set(key, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // inheritLate gives the statements that refer to id (stored before it,
 // when their target was not there yet) the index entries keys, and so on
 // along chains of references. Entries only ever grow, so reference cycles
 // end.
-func inheritLate(txn *badger.Txn, sp Space, tenant, id string, keys map[string][]string) error {
+func inheritLate(txn *badger.Txn, sp Space, tenant, id string, keys indexSet) error {
 	type referrer struct {
 		id  string
 		pos []byte
@@ -532,17 +580,14 @@ func inheritLate(txn *badger.Txn, sp Space, tenant, id string, keys map[string][
 	}
 	it.Close()
 	for _, r := range refs {
-		meta, err := readMeta(txn, sp, tenant, r.id)
+		meta, err := readIndexSet(txn, sp, tenant, r.id, nil)
 		if err != nil {
 			return err
 		}
-		if meta.Keys == nil {
-			meta.Keys = map[string][]string{}
-		}
-		added := map[string][]string{}
+		added := indexSet{}
 		for kind, vs := range keys {
 			for _, v := range vs {
-				if !slices.Contains(meta.Keys[kind], v) {
+				if !slices.Contains(meta[kind], v) {
 					added[kind] = append(added[kind], v)
 				}
 			}
@@ -551,18 +596,15 @@ func inheritLate(txn *badger.Txn, sp Space, tenant, id string, keys map[string][
 			continue
 		}
 		for kind, vs := range added {
-			meta.Keys[kind] = mergeSorted(meta.Keys[kind], vs)
+			meta[kind] = mergeSorted(meta[kind], vs)
 			for _, v := range vs {
 				if err := txn.Set(indexKey(sp, tenant, kind, v, r.pos), nil); err != nil {
 					return err
 				}
 			}
 		}
-		b, err := json.Marshal(meta)
-		if err != nil {
-			return err
-		}
-		if err := txn.Set(sp.Key("m", tenant, r.id), b); err != nil {
+		// It has entries its content does not give now: recorded.
+		if err := txn.Set(sp.Key("m", tenant, r.id), encodeIndexSet(meta)); err != nil {
 			return err
 		}
 		if err := inheritLate(txn, sp, tenant, r.id, added); err != nil {
@@ -572,17 +614,55 @@ func inheritLate(txn *badger.Txn, sp Space, tenant, id string, keys map[string][
 	return nil
 }
 
-func readMeta(txn *badger.Txn, sp Space, tenant, id string) (statementMeta, error) {
-	var m statementMeta
-	item, err := txn.Get(sp.Key("m", tenant, strings.ToLower(id)))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return m, nil
+// readIndexSet returns the index entries of statement id: its m record,
+// else those of its content (st when the caller has it decoded, else read
+// from the store); none when it is not stored.
+func readIndexSet(txn *badger.Txn, sp Space, tenant, id string, st *xapi.Statement) (indexSet, error) {
+	id = strings.ToLower(id)
+	item, err := txn.Get(sp.Key("m", tenant, id))
+	if err == nil {
+		var keys indexSet
+		err = item.Value(func(v []byte) error {
+			var err error
+			keys, err = decodeIndexSet(v)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("statement %s: %w", id, err)
+		}
+		return keys, nil
 	}
-	if err != nil {
-		return m, err
+	if !errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, err
 	}
-	err = item.Value(func(v []byte) error { return json.Unmarshal(v, &m) })
-	return m, err
+	if st == nil {
+		raw, err := readStatement(txn, sp, tenant, id)
+		if errors.Is(err, ErrNotFound) {
+			return indexSet{}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if st, err = xapi.DecodeStored(raw); err != nil {
+			return nil, fmt.Errorf("stored statement %s is unreadable: %w", id, err)
+		}
+	}
+	return indexKeys(st), nil
+}
+
+// putIndexSet records the index entries keys of statement id, whose own
+// content gives own: an m record only when they differ.
+func putIndexSet(txn *badger.Txn, sp Space, tenant, id string, keys, own indexSet) error {
+	key := sp.Key("m", tenant, id)
+	if sameIndexSet(keys, own) {
+		if _, err := txn.Get(key); errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return txn.Delete(key)
+	}
+	return txn.Set(key, encodeIndexSet(keys))
 }
 
 func mergeSorted(a, b []string) []string {
@@ -724,7 +804,7 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 	var filters []stmtFilter
 	add := func(kind, value string) {
 		if value != "" {
-			filters = append(filters, stmtFilter{kind, value})
+			filters = append(filters, stmtFilter{kind, valueDigest(value)})
 		}
 	}
 	// Most selective first: the first filter drives the walk.

@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,7 +47,7 @@ func (m statementsModel) forget(txn *badger.Txn, sp Space, e event.Event, pe pri
 	seen := map[string]bool{}
 	for _, l := range learners {
 		for _, kind := range []string{idxRelatedAgent, idxAgent, idxAuthority} {
-			prefix := sp.Prefix("x", tenant, kind, l)
+			prefix := sp.Prefix("x", tenant, kind, valueDigest(l))
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 			for it.Rewind(); it.Valid(); it.Next() {
 				id := positionFrom(it.Item().Key()[len(prefix):]).ID
@@ -84,6 +83,10 @@ func (m statementsModel) forget(txn *badger.Txn, sp Space, e event.Event, pe pri
 			return 0, err
 		}
 		c.names += n
+		// No statement shows the learner any more.
+		if _, err := deleteKey(txn, sp.Key("ag", tenant, l)); err != nil {
+			return 0, err
+		}
 	}
 	c.add(m.store.takeCounts(carry))
 	return Stored, m.store.noteErasure(txn, StatementsName, e, *pe.erased, map[string]int64{
@@ -140,27 +143,18 @@ func (s *Store) takeCounts(carry string) forgetCounts {
 }
 
 // agentsOf finds the agent keys of tenant whose pseudonym is pseudonym,
-// among the agents the statements name (any part, authority included).
-// It visits each agent once: a seek skips the rest of its index entries.
+// among the agents the statements name (any part, authority included):
+// the ag keys, since index keys hold only digests.
 func agentsOf(txn *badger.Txn, sp Space, tenant, pseudonym string, ps privacy.Pseudonyms) ([]string, error) {
 	var out []string
-	for _, kind := range []string{idxRelatedAgent, idxAuthority} {
-		prefix := sp.Prefix("x", tenant, kind)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		var seek []byte
-		for it.Rewind(); it.Valid(); {
-			rest := it.Item().Key()[len(prefix):]
-			if i := bytes.IndexByte(rest, 0); i >= 0 {
-				rest = rest[:i]
-			}
-			agent := string(rest)
-			if ps.Pseudonym(tenant, agent) == pseudonym && !slices.Contains(out, agent) {
-				out = append(out, agent)
-			}
-			seek = append(append(append(seek[:0], prefix...), agent...), 1)
-			it.Seek(seek)
+	prefix := sp.Prefix("ag", tenant)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		agent := string(it.Item().Key()[len(prefix):])
+		if ps.Pseudonym(tenant, agent) == pseudonym {
+			out = append(out, agent)
 		}
-		it.Close()
 	}
 	return out, nil
 }
@@ -174,6 +168,7 @@ func forgetStatements(txn *badger.Txn, sp Space, tenant string, ids, learners []
 	recompute := map[string]bool{}
 	var attachments []string
 	var names [][2]string // agent key, name: seen in a deleted statement
+	var agents []string   // agent keys of a deleted or redacted statement
 	for _, id := range ids {
 		raw, err := readStatement(txn, sp, tenant, id)
 		if errors.Is(err, ErrNotFound) {
@@ -200,11 +195,29 @@ func forgetStatements(txn *badger.Txn, sp Space, tenant string, ids, learners []
 			for _, a := range st.NamedAgents() {
 				names = append(names, [2]string{xapi.ActorKey(a), a.Name})
 			}
+			agents = append(agents, st.AgentKeys(true)...)
+			if st.Authority != nil {
+				agents = append(agents, xapi.ActorKey(*st.Authority))
+			}
 			c.deleted++
 			continue
 		}
+		shown := st.AgentKeys(true) // before redaction: some may go
+		if st.Authority != nil {
+			shown = append(shown, xapi.ActorKey(*st.Authority))
+		}
 		if !redactStatement(st, learners) {
 			continue
+		}
+		agents = append(agents, shown...)
+		// The entries of the content before redaction, recorded so that
+		// reindex finds and removes the ones that go.
+		before, err := readIndexSet(txn, sp, tenant, id, nil)
+		if err != nil {
+			return c, err
+		}
+		if err := txn.Set(sp.Key("m", tenant, id), encodeIndexSet(before)); err != nil {
+			return c, err
 		}
 		if err := writeRedacted(txn, sp, tenant, id, st, raw); err != nil {
 			return c, err
@@ -242,6 +255,20 @@ func forgetStatements(txn *badger.Txn, sp Space, tenant string, ids, learners []
 			c.names += k
 		}
 	}
+	// An agent stays known while a statement still names them.
+	slices.Sort(agents)
+	for _, a := range slices.Compact(agents) {
+		if learners != nil && slices.Contains(learners, a) {
+			continue // the caller forgets the learners
+		}
+		d := valueDigest(a)
+		if hasPrefix(txn, sp.Prefix("x", tenant, idxRelatedAgent, d)) || hasPrefix(txn, sp.Prefix("x", tenant, idxAuthority, d)) {
+			continue
+		}
+		if _, err := deleteKey(txn, sp.Key("ag", tenant, a)); err != nil {
+			return c, err
+		}
+	}
 	slices.Sort(attachments)
 	for _, sha := range slices.Compact(attachments) {
 		n, err := dropUnusedAttachment(txn, sp, tenant, sha)
@@ -271,19 +298,19 @@ func readStatement(txn *badger.Txn, sp Space, tenant, id string) ([]byte, error)
 // returns the statements that referred to it (their inherited index
 // entries must go).
 func deleteStatement(txn *badger.Txn, sp Space, tenant, id string, st *xapi.Statement) ([]string, error) {
-	meta, err := readMeta(txn, sp, tenant, id)
+	meta, err := readIndexSet(txn, sp, tenant, id, st)
 	if err != nil {
 		return nil, err
 	}
 	pos := Position{Stored: st.Stored.UnixNano(), ID: id}.bytes()
 	dels := [][]byte{statementKey(sp, tenant, id), sp.Key("m", tenant, id), indexKey(sp, tenant, idxAll, "", pos)}
-	for kind, vs := range meta.Keys {
+	for kind, vs := range meta {
 		for _, v := range vs {
 			dels = append(dels, indexKey(sp, tenant, kind, v, pos))
 		}
 	}
 	if st.Authority != nil {
-		dels = append(dels, indexKey(sp, tenant, idxAuthority, xapi.ActorKey(*st.Authority), pos))
+		dels = append(dels, indexKey(sp, tenant, idxAuthority, valueDigest(xapi.ActorKey(*st.Authority)), pos))
 	}
 	for _, a := range st.Attachments {
 		dels = append(dels, sp.Key("ax", tenant, strings.ToLower(a.SHA2), id))
@@ -428,10 +455,10 @@ func writeRedacted(txn *badger.Txn, sp Space, tenant, id string, st *xapi.Statem
 	if before.Authority != nil && st.Authority != nil {
 		pos := Position{Stored: st.Stored.UnixNano(), ID: id}.bytes()
 		if o, n := xapi.ActorKey(*before.Authority), xapi.ActorKey(*st.Authority); o != n {
-			if err := txn.Delete(indexKey(sp, tenant, idxAuthority, o, pos)); err != nil {
+			if err := txn.Delete(indexKey(sp, tenant, idxAuthority, valueDigest(o), pos)); err != nil {
 				return err
 			}
-			if err := txn.Set(indexKey(sp, tenant, idxAuthority, n, pos), nil); err != nil {
+			if err := txn.Set(indexKey(sp, tenant, idxAuthority, valueDigest(n), pos), nil); err != nil {
 				return err
 			}
 		}
@@ -459,7 +486,11 @@ func reindex(txn *badger.Txn, sp Space, tenant, id string, done map[string]bool)
 	if err != nil {
 		return fmt.Errorf("stored statement %s is unreadable: %w", id, err)
 	}
-	keys := indexKeys(st)
+	own := indexKeys(st)
+	keys := indexSet{}
+	for k, vs := range own {
+		keys[k] = vs
+	}
 	if ref := st.Object.StatementRef; ref != nil {
 		target := strings.ToLower(ref.ID)
 		// A target that is itself being reindexed passes on its new
@@ -469,21 +500,21 @@ func reindex(txn *badger.Txn, sp Space, tenant, id string, done map[string]bool)
 				return err
 			}
 		}
-		inherited, err := readMeta(txn, sp, tenant, target)
+		inherited, err := readIndexSet(txn, sp, tenant, target, nil)
 		if err != nil {
 			return err
 		}
-		for k, vs := range inherited.Keys {
+		for k, vs := range inherited {
 			keys[k] = mergeSorted(keys[k], vs)
 		}
 	}
-	old, err := readMeta(txn, sp, tenant, id)
+	old, err := readIndexSet(txn, sp, tenant, id, nil)
 	if err != nil {
 		return err
 	}
 	pos := Position{Stored: st.Stored.UnixNano(), ID: id}.bytes()
 	changed := false
-	for kind, vs := range old.Keys {
+	for kind, vs := range old {
 		for _, v := range vs {
 			if !slices.Contains(keys[kind], v) {
 				changed = true
@@ -495,7 +526,7 @@ func reindex(txn *badger.Txn, sp Space, tenant, id string, done map[string]bool)
 	}
 	for kind, vs := range keys {
 		for _, v := range vs {
-			if !slices.Contains(old.Keys[kind], v) {
+			if !slices.Contains(old[kind], v) {
 				changed = true
 				if err := txn.Set(indexKey(sp, tenant, kind, v, pos), nil); err != nil {
 					return err
@@ -503,14 +534,13 @@ func reindex(txn *badger.Txn, sp Space, tenant, id string, done map[string]bool)
 			}
 		}
 	}
+	if err := putIndexSet(txn, sp, tenant, id, keys, own); err != nil {
+		return err
+	}
 	if !changed {
 		return nil
 	}
-	b, err := json.Marshal(statementMeta{Keys: keys})
-	if err != nil {
-		return err
-	}
-	if err := txn.Set(sp.Key("m", tenant, id), b); err != nil {
+	if err := noteAgents(txn, sp, tenant, st); err != nil {
 		return err
 	}
 	prefix := sp.Prefix("rf", tenant, id)
@@ -545,7 +575,7 @@ func dropUnusedAttachment(txn *badger.Txn, sp Space, tenant, sha string) (int, e
 // nameShown reports whether a stored statement shows the agent with key
 // under name.
 func nameShown(txn *badger.Txn, sp Space, tenant, key, name string) (bool, error) {
-	prefix := sp.Prefix("x", tenant, idxRelatedAgent, key)
+	prefix := sp.Prefix("x", tenant, idxRelatedAgent, valueDigest(key))
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
@@ -575,7 +605,7 @@ func (p *Statements) Knows(_ context.Context, tenant, key string) (bool, error) 
 	found := false
 	err := p.View(func(txn *badger.Txn, sp Space) error {
 		for _, kind := range []string{idxRelatedAgent, idxAuthority} {
-			if found = hasPrefix(txn, sp.Prefix("x", tenant, kind, key)); found {
+			if found = hasPrefix(txn, sp.Prefix("x", tenant, kind, valueDigest(key))); found {
 				return nil
 			}
 		}

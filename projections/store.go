@@ -19,7 +19,8 @@ import (
 
 // Store is the Badger database every projection of one process shares.
 type Store struct {
-	db *badger.DB
+	db  *badger.DB
+	log *slog.Logger
 
 	// pseudonyms serve erasures (privacy.go); set before consumers run.
 	pseudonyms privacy.Pseudonyms
@@ -67,7 +68,7 @@ func Open(dir string, logger *slog.Logger) (s *Store, err error) {
 	if err != nil {
 		return nil, openError(dir, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, log: logger}, nil
 }
 
 // OpenReadOnly opens an existing store for reading only (learnstream
@@ -83,7 +84,7 @@ func OpenReadOnly(dir string) (s *Store, err error) {
 	if err != nil {
 		return nil, openError(dir, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, log: slog.Default()}, nil
 }
 
 // Close flushes and closes the store.
