@@ -475,7 +475,7 @@ func (r *Recommender) forget(e event.Event) (string, error) {
 	if r.cfg.Pseudonyms == nil {
 		return "", errNoPseudonyms
 	}
-	removed := map[string]int64{"learner_factors": 0, "history_items": 0, "completed_items": 0, "unpublished_recommendations": 0}
+	removed := map[string]int64{"learner_factors": 0, "history_items": 0, "completed_items": 0, "unpublished_recommendations": 0, "learner_roles": 0}
 	learner := ""
 	for _, ps := range r.models.parts {
 		tm := ps.tenants[e.Tenant]
@@ -492,6 +492,9 @@ func (r *Recommender) forget(e event.Event) (string, error) {
 			removed["history_items"] += int64(tm.m.HistoryLen(u))
 		}
 		removed["completed_items"] += int64(len(tm.aux.Completed[l]))
+		if _, ok := tm.aux.Roles[l]; ok {
+			removed["learner_roles"]++
+		}
 		tm.forgetLearner(l)
 	}
 	if learner != "" {

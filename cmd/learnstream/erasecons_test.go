@@ -68,7 +68,7 @@ func TestErasureEveryConsumerForgets(t *testing.T) {
 	}
 	for _, want := range []struct{ consumer, kind string }{
 		{"progress", "progress"}, {"adaptive", "mastery"}, {"adaptive", "abilities"}, {"recommendations", "recommendations"},
-		{"catalog", "learner_roles"}, {"recommender", "learner_factors"}, {"recommender", "history_items"},
+		{"catalog", "learner_roles"}, {"recommender", "learner_factors"}, {"recommender", "history_items"}, {"recommender", "learner_roles"},
 		{"adaptive-model", "learner_states"},
 	} {
 		if removed[want.consumer][want.kind] == 0 {
