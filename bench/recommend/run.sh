@@ -110,9 +110,11 @@ for ds in "${datasets[@]}"; do
 	echo
 	echo "== $ds"
 	"$BIN" eval recommend "${src[@]}" --export "$stream"
-	# learnstream: the default online MF, then the ISGD baseline of the issue.
+	# learnstream: the default (MF blended with sequence rules, as deployed), MF
+	# alone, then the ISGD baseline of the issue.
 	"$BIN" eval recommend --data "$stream" --json-detail | ours learnstream-als >>"$results"
-	"$BIN" eval recommend --data "$stream" --algo isgd --neg 0 --json-detail | ours learnstream-isgd >>"$results"
+	"$BIN" eval recommend --data "$stream" --blend=false --json-detail | ours learnstream-mf >>"$results"
+	"$BIN" eval recommend --data "$stream" --algo isgd --neg 0 --blend=false --json-detail | ours learnstream-isgd >>"$results"
 	# The peers, or their lines from an earlier run of the same stream.
 	key=$( (sha256sum <"$stream" && sha256sum <"$HERE/peers.py" && echo "$MODELS") | sha256sum | cut -c1-16)
 	peers=$OUT/$ds.peers.jsonl

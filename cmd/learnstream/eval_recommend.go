@@ -28,6 +28,7 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs := flag.NewFlagSet("eval recommend", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	def := mf.DefaultConfig()
+	defBlend := mf.DefaultBlendConfig()
 	var (
 		data      = fs.String("data", "", "interaction stream: CSV/TSV (learner,item[,timestamp][,weight][,label]), headerless 'user item [label]', NDJSON xAPI statements, or the OULAD directory (.gz read transparently) (required)")
 		asJSON    = fs.Bool("json", false, "print one JSON object: recall_at_10, ndcg_at_10, baseline{...}, events, events_per_second, by_history{...}, new_items{...}")
@@ -54,6 +55,14 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 		maxEvents = fs.Int("max-events", 0, "stop after this many events (0: all)")
 		itemCol   = fs.String("item-column", "", "header column of --data that holds the item (default: the item/item_id/course... aliases); e.g. skill_id for ASSISTments learner -> skill")
 		windows   = fs.Int("windows", mf.DefaultWindows, "windows of the prequential curve (--json-detail: curve)")
+		blend     = fs.Bool("blend", true, "rank learners with history as the recommender does: MF blended with item-to-item sequence rules (false: MF alone)")
+		seqWeight = fs.Float64("seq-weight", defBlend.Weight, "weight of the sequence score against the MF score in the blend")
+		seqWindow = fs.Int("seq-window", defBlend.Sequence.Window, "previous items a new item is linked from (sequence rules)")
+		seqWith   = fs.Float64("seq-with", defBlend.Sequence.With, "weight of backward (co-occurrence) links relative to transitions")
+		seqRecent = fs.Int("seq-recent", defBlend.Sequence.Recent, "last items of the learner that score candidates (sequence rules)")
+		seqDecay  = fs.Float64("seq-decay", defBlend.Sequence.Decay, "weight of each older recent item relative to the next (sequence rules)")
+		seqFanout = fs.Int("seq-fanout", defBlend.Sequence.Fanout, "links kept per item (sequence rules)")
+		seqPool   = fs.Int("seq-pool", defBlend.Pool, "MF candidates blended with the sequence candidates")
 		export    = fs.String("export", "", "write the stream as CSV learner,item,timestamp,weight in evaluation order to this file and exit (for the peer benchmarks)")
 	)
 	if err := parseFlagsAs(fs, "[flags]", false, args); err != nil {
@@ -78,6 +87,15 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	var blendCfg *mf.BlendConfig
+	if *blend {
+		blendCfg = &mf.BlendConfig{Weight: *seqWeight, Pool: *seqPool, Sequence: mf.SequenceConfig{
+			Window: *seqWindow, With: *seqWith, Recent: *seqRecent, Decay: *seqDecay,
+			Fanout: *seqFanout, Smooth: defBlend.Sequence.Smooth}}
+		if err := blendCfg.Validate(); err != nil {
+			return err
+		}
+	}
 
 	start := time.Now()
 	events, source, err := loadRecommendEvents(*data, *oulad, *itemCol, *maxEvents)
@@ -94,13 +112,13 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 	if *export != "" {
 		return exportEvents(*export, events)
 	}
-	res, err := mf.Prequential(ctx, events, mf.EvalOptions{N: *n, Model: cfg, Windows: *windows})
+	res, err := mf.Prequential(ctx, events, mf.EvalOptions{N: *n, Model: cfg, Windows: *windows, Blend: blendCfg})
 	if err != nil {
 		return err
 	}
 	if *detail {
 		out := map[string]any{
-			"data": *data, "source": source, "n": *n, "config": cfg,
+			"data": *data, "source": source, "n": *n, "config": cfg, "blend": blendCfg,
 			"events": res.Events, "scored": res.Scored, "cold_start": res.ColdStart, "unseen_item": res.NewItem,
 			"learners": res.Users, "items": res.Items,
 			"recall": res.Model.Recall, "ndcg": res.Model.NDCG,
@@ -145,8 +163,15 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 	fmt.Fprintf(stdout, "model       %s k=%d lr=%g reg=%g item-reg=%g bias=%v neg=%d (%s, weight %g) alpha0=%g pop-exp=%g cg=%d exact=%v seed=%d\n",
 		cfg.Algorithm, cfg.K, cfg.LearnRate, cfg.Reg, cfg.ItemReg, cfg.Bias, cfg.Negatives, *negSample, cfg.NegWeight,
 		cfg.Alpha0, cfg.PopExponent, cfg.CGSteps, cfg.Exact, cfg.Seed)
+	label := "online MF"
+	if blendCfg != nil {
+		sc := blendCfg.Sequence
+		fmt.Fprintf(stdout, "blend       MF + %g x sequence rules (window %d, with %g, recent %d, decay %g, fanout %d), pool %d\n",
+			blendCfg.Weight, sc.Window, sc.With, sc.Recent, sc.Decay, sc.Fanout, blendCfg.Pool)
+		label = "MF+sequence"
+	}
 	fmt.Fprintf(stdout, "%-12s %10s %10s %16s %16s\n", "", fmt.Sprintf("recall@%d", *n), fmt.Sprintf("NDCG@%d", *n), "rank+learn ev/s", "learn-only ev/s")
-	fmt.Fprintf(stdout, "%-12s %10.4f %10.4f %16.0f %16.0f\n", "online MF", res.Model.Recall, res.Model.NDCG, res.EventsPerSecond, res.UpdatesPerSecond)
+	fmt.Fprintf(stdout, "%-12s %10.4f %10.4f %16.0f %16.0f\n", label, res.Model.Recall, res.Model.NDCG, res.EventsPerSecond, res.UpdatesPerSecond)
 	fmt.Fprintf(stdout, "%-12s %10.4f %10.4f %16.0f %16s\n", "popularity", res.Baseline.Recall, res.Baseline.NDCG, res.BaselineEventsPerSecond, "")
 	if res.ColdStart > 0 && res.ColdStart < res.Scored {
 		warm := float64(res.Scored - res.ColdStart)

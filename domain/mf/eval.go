@@ -20,6 +20,10 @@ type EvalOptions struct {
 	// the true item in the model's list, -1 for a miss, and whether the
 	// event was scored at all. It lets callers break metrics down.
 	Hook func(ev Event, scored bool, modelRank, baselineRank int)
+	// Blend, when set, ranks learners with history as the recommender
+	// does: by the Blender of the model and a Sequence (nil: the model
+	// alone).
+	Blend *BlendConfig
 	// Windows is the number of points of the prequential curve (default
 	// DefaultWindows).
 	Windows int
@@ -275,6 +279,18 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 	if err != nil {
 		return EvalResult{}, err
 	}
+	var blend *Blender
+	var btopBlend []Blended
+	if opts.Blend != nil {
+		s, err := NewSequence(opts.Blend.Sequence)
+		if err != nil {
+			return EvalResult{}, err
+		}
+		if blend, err = NewBlender(m, s, *opts.Blend); err != nil {
+			return EvalResult{}, err
+		}
+		btopBlend = make([]Blended, 0, opts.N)
+	}
 	res := EvalResult{N: opts.N}
 	pop := NewPopularity() // baseline and the model's cold-start fallback
 	seen := [][]int32{}    // per learner index: items interacted with
@@ -334,6 +350,12 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 				if len(top) == 0 {
 					top = pop.TopN("", opts.N, hist, top)
 				}
+			} else if blend != nil {
+				btopBlend = blend.TopN(u, opts.N, hist, btopBlend)
+				top = top[:0]
+				for _, x := range btopBlend {
+					top = append(top, Scored{Item: x.Item, Score: x.Score})
+				}
 			} else {
 				top = m.TopN(u, opts.N, hist, top)
 			}
@@ -378,7 +400,11 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 			}
 		}
 		tu := time.Now()
-		m.Update(u, i, float32(ev.Weight))
+		if blend != nil {
+			blend.Learn(u, i, float32(ev.Weight))
+		} else {
+			m.Update(u, i, float32(ev.Weight))
+		}
 		t3 := time.Now()
 		updDur += t3.Sub(tu)
 		modelDur += t3.Sub(t0)

@@ -1,0 +1,268 @@
+package mf
+
+import (
+	"fmt"
+	"math"
+)
+
+// Reason codes of blended recommendations (followed by ":" and the item
+// of the learner's recent history the rule starts from).
+const (
+	// ReasonNextAfter: learners who did that item did this one next
+	// (a transition learned by Sequence).
+	ReasonNextAfter = "next_after"
+	// ReasonOftenWith: learners did this item shortly before that one
+	// (co-occurrence learned by Sequence, with SequenceConfig.With).
+	ReasonOftenWith = "often_with"
+)
+
+// BlendConfig tunes Blender. Start from DefaultBlendConfig.
+type BlendConfig struct {
+	// Sequence configures the item-to-item rules.
+	Sequence SequenceConfig
+	// Weight is the weight of the sequence score against the MF score,
+	// both scaled to [0, 1] over the learner's candidates; 0 ranks by MF
+	// alone.
+	Weight float64
+	// Pool is the number of MF candidates blended with the items the
+	// sequence rules point to.
+	Pool int
+}
+
+// DefaultBlendConfig returns the documented defaults (chosen by
+// prequential runs on all bench/recommend streams; see
+// docs/recommendations.md, "Long histories").
+func DefaultBlendConfig() BlendConfig {
+	return BlendConfig{Sequence: DefaultSequenceConfig(), Weight: 1, Pool: 50}
+}
+
+// Validate checks the configuration.
+func (c BlendConfig) Validate() error {
+	if err := c.Sequence.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case math.IsNaN(c.Weight) || math.IsInf(c.Weight, 0) || c.Weight < 0 || c.Weight > 1000:
+		return fmt.Errorf("blend config: Weight = %v, want 0..1000", c.Weight)
+	case c.Pool < 1 || c.Pool > 1<<16:
+		return fmt.Errorf("blend config: Pool = %d, want 1..%d", c.Pool, 1<<16)
+	}
+	return nil
+}
+
+// Blended is a ranked item with where its score comes from.
+type Blended struct {
+	Item  int32
+	Score float32
+	// MF and Seq are the two parts of Score: the scaled MF score and the
+	// weighted, scaled sequence score.
+	MF, Seq float32
+}
+
+// Blender ranks a learner's items by a mixture of the MF model's score and
+// the Sequence rules from the learner's last items:
+//
+//	score(j) = (s_j - s_min) / (s_max - s_min) + Weight * seq(j) / max seq
+//
+// where s are the MF scores, s_max and s_min the best and the Pool-th
+// best of the learner's MF candidates, and seq the Sequence score. The
+// candidates are the MF model's top Pool items and every item the
+// learner's recent items link to. It keeps scratch space, so it is not
+// safe for concurrent use; TopN does not allocate once its buffers have
+// grown to the catalogue.
+type Blender struct {
+	cfg BlendConfig
+	m   *Model
+	s   *Sequence
+
+	pool    []Scored
+	acc     []float32
+	touched []int32
+	mask    []uint64
+}
+
+// NewBlender blends m and s (which must index items like m).
+func NewBlender(m *Model, s *Sequence, cfg BlendConfig) (*Blender, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Blender{cfg: cfg, m: m, s: s}, nil
+}
+
+// Config returns the configuration.
+func (b *Blender) Config() BlendConfig { return b.cfg }
+
+// Model returns the MF model.
+func (b *Blender) Model() *Model { return b.m }
+
+// Sequence returns the sequence rules.
+func (b *Blender) Sequence() *Sequence { return b.s }
+
+// Learn learns one event (u and i are the model's indices) in both parts.
+func (b *Blender) Learn(u, i int32, c float32) {
+	b.m.Update(u, i, c)
+	b.s.Add(b.m.UserID(u), i)
+}
+
+// Forget forgets learner id in both parts and reports whether either knew
+// them.
+func (b *Blender) Forget(id string) bool {
+	fm := b.m.Forget(id)
+	fs := b.s.Forget(id)
+	return fm || fs
+}
+
+func (b *Blender) masked(j int32) bool { return b.mask[j>>6]&(1<<(uint(j)&63)) != 0 }
+
+// TopN appends to dst[:0] the n best items for learner u (the model's
+// index), best first, leaving out the items in exclude. Like Model.TopN,
+// it returns nothing for a learner without history.
+func (b *Blender) TopN(u int32, n int, exclude []int32, dst []Blended) []Blended {
+	dst = dst[:0]
+	m := b.m
+	if n <= 0 || m.HistoryLen(u) == 0 {
+		return dst
+	}
+	items := m.Items()
+	for len(b.acc) < items {
+		b.acc = append(b.acc, 0)
+	}
+	for len(b.mask) < (items+63)/64 {
+		b.mask = append(b.mask, 0)
+	}
+	for _, e := range exclude {
+		if e >= 0 && int(e) < items {
+			b.mask[e>>6] |= 1 << (uint(e) & 63)
+		}
+	}
+	b.pool = m.TopN(u, max(b.cfg.Pool, n), exclude, b.pool)
+	var smax, smin float32
+	if len(b.pool) > 0 {
+		smax, smin = b.pool[0].Score, b.pool[len(b.pool)-1].Score
+	}
+	scale := smax - smin
+	if !(scale > 0) {
+		scale = 1
+	}
+	var qmax float32
+	if b.cfg.Weight > 0 {
+		b.touched = b.s.Score(m.UserID(u), b.acc, b.touched[:0])
+		for _, j := range b.touched {
+			if int(j) < items && !b.masked(j) && b.acc[j] > qmax {
+				qmax = b.acc[j]
+			}
+		}
+	}
+	qw := float32(0)
+	if qmax > 0 {
+		qw = float32(b.cfg.Weight) / qmax
+	}
+	push := func(j int32, mf float32) {
+		x := Blended{Item: j, MF: mf, Seq: qw * b.acc[j]}
+		x.Score = x.MF + x.Seq
+		dst = pushBlended(dst, n, x)
+	}
+	for _, s := range b.pool {
+		push(s.Item, (s.Score-smin)/scale)
+		b.acc[s.Item] = -1 // taken
+	}
+	if qw > 0 {
+		for _, j := range b.touched {
+			if int(j) < items && !b.masked(j) && b.acc[j] > 0 {
+				push(j, (m.Score(u, j)-smin)/scale)
+			}
+		}
+	}
+	for _, s := range b.pool {
+		b.acc[s.Item] = 0
+	}
+	for _, j := range b.touched {
+		b.acc[j] = 0
+	}
+	for _, e := range exclude {
+		if e >= 0 && int(e) < items {
+			b.mask[e>>6] = 0
+		}
+	}
+	return dst
+}
+
+// pushBlended inserts x into top (by score descending, ties: first pushed
+// first, at most n long).
+func pushBlended(top []Blended, n int, x Blended) []Blended {
+	if len(top) == n {
+		if !(x.Score > top[n-1].Score) {
+			return top
+		}
+		top = top[:n-1]
+	}
+	i := len(top)
+	top = append(top, x)
+	for i > 0 && top[i-1].Score < x.Score {
+		top[i] = top[i-1]
+		i--
+	}
+	top[i] = x
+	return top
+}
+
+// Reasons returns the reasons of a blended item for learner, source
+// first: mf when the MF part is the larger, next_after:<item> or
+// often_with:<item> when the sequence part is at least as large (naming the learner's
+// recent item the rule starts from), and the other source second when it
+// contributes too.
+func (b *Blender) Reasons(learner string, x Blended) []string {
+	seq := ""
+	if x.Seq > 0 {
+		if from, next, ok := b.s.Explain(learner, x.Item); ok {
+			code := ReasonOftenWith
+			if next {
+				code = ReasonNextAfter
+			}
+			seq = code + ":" + b.m.ItemID(from)
+		}
+	}
+	switch {
+	case seq == "":
+		return []string{ReasonMF}
+	case x.Seq >= x.MF:
+		if x.MF > 0 {
+			return []string{seq, ReasonMF}
+		}
+		return []string{seq}
+	}
+	return []string{ReasonMF, seq}
+}
+
+// Candidates is Candidates with the learner's own items ranked by the
+// blend (reasons from Reasons) instead of by MF alone; the rest of the
+// list is filled as Candidates fills it.
+func (b *Blender) Candidates(pop *Popularity, user, group string, n int, exclude []string) []Candidate {
+	if n <= 0 {
+		return nil
+	}
+	m := b.m
+	var out []Candidate
+	u, ok := m.LookupUser(user)
+	if ok && m.HistoryLen(u) > 0 {
+		ex := make([]int32, 0, len(exclude)+m.HistoryLen(u))
+		for _, id := range exclude {
+			if i, ok := m.LookupItem(id); ok {
+				ex = append(ex, i)
+			}
+		}
+		ex = m.Seen(u, ex)
+		for _, x := range b.TopN(u, n, ex, make([]Blended, 0, n)) {
+			out = append(out, Candidate{Item: m.ItemID(x.Item), Score: float64(x.Score), Reasons: b.Reasons(user, x)})
+		}
+	}
+	if len(out) >= n {
+		return out
+	}
+	ex := make([]string, 0, len(exclude)+len(out))
+	ex = append(ex, exclude...)
+	for _, c := range out {
+		ex = append(ex, c.Item)
+	}
+	return append(out, Candidates(m, pop, user, group, n-len(out), ex)...)
+}
