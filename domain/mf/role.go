@@ -47,13 +47,17 @@ type GapSkill struct {
 // RoleGap is what separates a learner from a target role: the role's
 // skills below the role's level, and, transitively, their prerequisites
 // below the mastery threshold (the walk stops at a mastered
-// prerequisite, as graph.PlanPath's does). Build it with NewRoleGap.
+// prerequisite, as graph.PlanPath's does). Build it with NewRoleGap; it
+// is not safe for concurrent use (it caches reasons).
 type RoleGap struct {
 	Role string
 	// Skills are in walk order: the role's skills first (in the role's
 	// order), then prerequisites breadth first.
 	Skills []GapSkill
 	idx    map[string]int
+	// why caches each gap skill's reasons (closes asks for the same ones
+	// for many items); a RoleGap is one learner's, for one ranking.
+	why map[string][]string
 }
 
 // NewRoleGap computes the gap between a learner's mastery (absent: 0) and
@@ -145,6 +149,9 @@ func (g *RoleGap) Ready() []string {
 // the skill that needs it. It also returns the reasons naming the role,
 // the gap and the chain; ok is false when the item teaches no gap skill.
 func (g *RoleGap) closes(taught []string) (value float64, reasons []string, ok bool) {
+	if !slices.ContainsFunc(taught, g.Contains) {
+		return 0, nil, false
+	}
 	memo := map[string]int{}
 	var steps func(s string, depth int) int
 	steps = func(s string, depth int) int {
@@ -173,17 +180,32 @@ func (g *RoleGap) closes(taught []string) (value float64, reasons []string, ok b
 			value = v
 		}
 		ok = true
-		chain := g.Chain(t)
-		top, _ := g.Skill(chain[len(chain)-1])
-		gap := fmt.Sprintf("%s:%s:%s=%s/%s", ReasonRoleGap, g.Role, top.Skill, fnum(top.Mastery), fnum(top.Level))
-		if !slices.Contains(reasons, gap) {
-			reasons = append(reasons, gap)
+		why := g.reasons(t)
+		if !slices.Contains(reasons, why[0]) {
+			reasons = append(reasons, why[0])
 		}
-		if len(chain) > 1 {
-			reasons = append(reasons, ReasonRolePath+":"+strings.Join(chain, ">"))
-		}
+		reasons = append(reasons, why[1:]...)
 	}
 	return value, reasons, ok
+}
+
+// reasons returns a gap skill's role_gap reason and, for a prerequisite,
+// its role_path reason.
+func (g *RoleGap) reasons(skill string) []string {
+	if why, ok := g.why[skill]; ok {
+		return why
+	}
+	chain := g.Chain(skill)
+	top, _ := g.Skill(chain[len(chain)-1])
+	why := []string{fmt.Sprintf("%s:%s:%s=%s/%s", ReasonRoleGap, g.Role, top.Skill, fnum(top.Mastery), fnum(top.Level))}
+	if len(chain) > 1 {
+		why = append(why, ReasonRolePath+":"+strings.Join(chain, ">"))
+	}
+	if g.why == nil {
+		g.why = map[string][]string{}
+	}
+	g.why[skill] = why
+	return why
 }
 
 // fnum formats a mastery or level compactly (at most two decimals).

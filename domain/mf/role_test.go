@@ -391,3 +391,61 @@ func TestRoleScenarioSameHistoryDifferentRoles(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRerankRole is the cost of the role logic per list: a catalog of
+// 500 skills in chains of 10 and 2,000 activities, a role needing the top
+// of 10 chains (3 of 10 steps mastered), 50 candidates; "no role" is the
+// re-ranking as it was, in the same run.
+func BenchmarkRerankRole(b *testing.B) {
+	g := graph.New()
+	for s := 0; s < 500; s++ {
+		if err := g.PutSkill(graph.Skill{ID: fmt.Sprintf("s%d", s)}); err != nil {
+			b.Fatal(err)
+		}
+		if s%10 != 0 {
+			if err := g.AddPrerequisite(fmt.Sprintf("s%d", s-1), fmt.Sprintf("s%d", s)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for a := 0; a < 2000; a++ {
+		if err := g.PutActivity(graph.Activity{ID: fmt.Sprintf("urn:a%d", a), Type: "item", Teaches: []string{fmt.Sprintf("s%d", (a*7)%500)}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var levels []mf.RoleLevel
+	mastery := map[string]float64{}
+	for c := 0; c < 10; c++ {
+		levels = append(levels, mf.RoleLevel{Skill: fmt.Sprintf("s%d", c*10+9), Level: 0.8})
+		for k := 0; k < 3; k++ {
+			mastery[fmt.Sprintf("s%d", c*10+k)] = 0.9
+		}
+	}
+	cands := make([]mf.Candidate, 50)
+	for i := range cands {
+		cands[i] = mf.Candidate{Item: fmt.Sprintf("urn:a%d", i*37%2000), Score: float64(50 - i), Reasons: []string{mf.ReasonMF}}
+	}
+	o := mf.DefaultRerankOptions()
+	o.Knowledge, o.Mastery = g, mastery
+	b.Run("no role", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := mf.Rerank(cands, o); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("role", func(b *testing.B) {
+		for b.Loop() {
+			ro := o
+			gap, err := mf.NewRoleGap(g, "r", levels, mastery, o.MasteryThreshold)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ro.Gap = gap
+			cs := mf.RoleCandidates(slices.Clone(cands), gap, g, nil, nil, 10)
+			if _, err := mf.Rerank(cs, ro); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
