@@ -221,13 +221,16 @@ type Teachers interface {
 // RoleCandidates appends to cands up to n items that close the role gap
 // now: activities teaching a ready gap skill (RoleGap.Ready), leaving out
 // the items already in cands and those skip says to leave out (completed
-// or already taken). Each is scored by score (the collaborative model's
-// score for the learner, so that the blend in Rerank still weighs it; ok
-// false when the model cannot score it) or, without a score, by the lowest
-// score in cands (0 when cands is empty); the best n are kept, best
-// first, with the reason for_role. The collaborative candidates alone may
-// hold no gap-closer at all: this is what lets Rerank's RoleWeight reach
-// them.
+// or already taken), with the reason for_role. The collaborative
+// candidates alone may hold no gap-closer at all: this is what lets
+// Rerank's RoleWeight reach them.
+//
+// They are not among the candidates, so the collaborative side ranks them
+// below every candidate: each gets the lowest score in cands (0 when
+// cands is empty), whatever scale the candidates' scores are on (MF, a
+// blend, popularity counts). score (the collaborative model's score for
+// the learner; ok false when it cannot score an item) only chooses and
+// orders the n kept: best first, unscored items last.
 func RoleCandidates(cands []Candidate, gap *RoleGap, t Teachers, score func(item string) (float64, bool), skip func(item string) bool, n int) []Candidate {
 	if gap == nil || t == nil || n <= 0 {
 		return cands
@@ -240,27 +243,31 @@ func RoleCandidates(cands []Candidate, gap *RoleGap, t Teachers, score func(item
 			lo, have = c.Score, true
 		}
 	}
-	var extra []Candidate
+	type extra struct {
+		item string
+		by   float64
+	}
+	var add []extra
 	for _, s := range gap.Ready() {
 		for _, a := range t.TeachersOf(s) {
 			if in[a] || skip != nil && skip(a) {
 				continue
 			}
 			in[a] = true
-			sc := lo
+			by := math.Inf(-1)
 			if score != nil {
 				if v, ok := score(a); ok && !math.IsNaN(v) {
-					sc = v
+					by = v
 				}
 			}
-			extra = append(extra, Candidate{Item: a, Score: sc, Reasons: []string{ReasonForRole}})
+			add = append(add, extra{a, by})
 		}
 	}
-	slices.SortStableFunc(extra, func(a, b Candidate) int { return cmp.Compare(b.Score, a.Score) })
-	if len(extra) > n {
-		extra = extra[:n]
+	slices.SortStableFunc(add, func(a, b extra) int { return cmp.Compare(b.by, a.by) })
+	for _, x := range add[:min(n, len(add))] {
+		cands = append(cands, Candidate{Item: x.item, Score: lo, Reasons: []string{ReasonForRole}})
 	}
-	return append(cands, extra...)
+	return cands
 }
 
 // LearnerScores returns the model's score of items for a learner with

@@ -248,15 +248,22 @@ func TestRoleCandidates(t *testing.T) {
 	}
 	// Ready: joins (sql mastered) and viz; joins is taught by two items.
 	cands := []mf.Candidate{{Item: "urn:cooking", Score: 5, Reasons: []string{mf.ReasonMF}}, {Item: "urn:viz", Score: 2, Reasons: []string{mf.ReasonMF}}}
-	scores := map[string]float64{"urn:joins": 4}
-	got := mf.RoleCandidates(cands, gap, g, func(it string) (float64, bool) { s, ok := scores[it]; return s, ok },
-		func(it string) bool { return it == "urn:done" }, 5)
+	// The model rates sql-joins above joins: it comes first; both sit at
+	// the lowest candidate score (below every collaborative candidate).
+	scores := map[string]float64{"urn:joins": 0.5, "urn:sql-joins": 0.7}
+	score := func(it string) (float64, bool) { s, ok := scores[it]; return s, ok }
+	got := mf.RoleCandidates(slices.Clone(cands), gap, g, score, func(it string) bool { return it == "urn:done" }, 5)
 	want := []mf.Candidate{cands[0], cands[1],
-		{Item: "urn:joins", Score: 4, Reasons: []string{mf.ReasonForRole}},
-		{Item: "urn:sql-joins", Score: 2, Reasons: []string{mf.ReasonForRole}}, // unscored: the lowest candidate score
+		{Item: "urn:sql-joins", Score: 2, Reasons: []string{mf.ReasonForRole}},
+		{Item: "urn:joins", Score: 2, Reasons: []string{mf.ReasonForRole}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	// Unscored items come after scored ones; n keeps the best.
+	delete(scores, "urn:sql-joins")
+	if got := mf.RoleCandidates(slices.Clone(cands), gap, g, score, nil, 1); len(got) != 3 || got[2].Item != "urn:joins" {
+		t.Fatalf("n=1 kept %+v", got[2:])
 	}
 	// n bounds what is added; skip leaves items out.
 	if got := mf.RoleCandidates(nil, gap, g, nil, func(it string) bool { return it == "urn:joins" || it == "urn:viz" }, 1); len(got) != 1 || got[0].Item != "urn:sql-joins" {
