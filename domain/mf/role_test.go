@@ -459,3 +459,39 @@ func BenchmarkRerankRole(b *testing.B) {
 		}
 	})
 }
+
+// The gap is the set of skills graph.PlanPath plans for the same role and
+// mastery: the recommendations and GET .../path?role= agree on what is
+// missing.
+func TestRoleGapIsWhatPlanPathPlans(t *testing.T) {
+	g := careers(t)
+	for _, tc := range []struct {
+		role    string
+		mastery map[string]float64
+	}{
+		{"analyst", nil},
+		{"analyst", map[string]float64{"sql": 0.9, "joins": 0.5}},
+		{"analyst", map[string]float64{"windows": 0.9, "viz": 0.7}},
+		{"ml_engineer", map[string]float64{"python": 1, "stats": 0.79}},
+		{"senior", map[string]float64{"windows": 0.85, "joins": 0.9, "sql": 0.9}},
+	} {
+		plan, err := g.PlanPath(tc.mastery, graph.Target{Role: tc.role}, graph.PlanOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gap, err := mf.NewRoleGap(g, tc.role, levels(t, g, tc.role), tc.mastery, graph.DefaultMasteryThreshold)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range gap.Skills {
+			got = append(got, s.Skill)
+		}
+		slices.Sort(got)
+		want := slices.Clone(plan.Missing)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s with %v: gap %v, PlanPath missing %v", tc.role, tc.mastery, got, want)
+		}
+	}
+}
