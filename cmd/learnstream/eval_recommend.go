@@ -46,6 +46,7 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 		alpha0    = fs.Float64("alpha0", def.Alpha0, "weight of unobserved items in the learner solve (als)")
 		popExp    = fs.Float64("pop-exp", def.PopExponent, "popularity exponent of the unobserved-item weights (als)")
 		cg        = fs.Int("cg", def.CGSteps, "conjugate-gradient steps per learner solve (als)")
+		cgBudget  = fs.Int("cg-budget", def.CGBudget, "cap on CG steps x history length per learner solve, at least one step (als; 0: no cap)")
 		exact     = fs.Bool("exact", false, "solve the learner system exactly (Cholesky) instead of by CG (als)")
 		history   = fs.Int("history", def.History, "items remembered per learner")
 		gramEvery = fs.Int("gram-every", def.GramEvery, "events between Gram refreshes (0: max(256, items))")
@@ -82,7 +83,7 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	cfg := mf.Config{K: *k, Algorithm: mf.Algorithm(*algo), LearnRate: *lr, Reg: *reg, ItemReg: *itemReg, Bias: *bias,
 		Negatives: *neg, UniformNegatives: *negSample == "uniform",
-		NegWeight: *negWeight, Alpha0: *alpha0, PopExponent: *popExp, CGSteps: *cg, Exact: *exact,
+		NegWeight: *negWeight, Alpha0: *alpha0, PopExponent: *popExp, CGSteps: *cg, CGBudget: *cgBudget, Exact: *exact,
 		History: *history, GramEvery: *gramEvery, SampleWindow: def.SampleWindow, InitStd: *initStd, Seed: *seed}
 	if err := cfg.Validate(); err != nil {
 		return err

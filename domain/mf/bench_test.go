@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // pool returns events over users learners and items items with Zipf-like
@@ -70,23 +71,119 @@ func BenchmarkUpdate(b *testing.B) {
 	}
 }
 
-// BenchmarkTopN measures ranking all items for one learner (k=32) and
-// keeping the best 10, leaving out the learner's history.
-func BenchmarkTopN(b *testing.B) {
-	for _, items := range []int{219, 2000, 20000} {
-		b.Run(fmt.Sprintf("items=%d", items), func(b *testing.B) {
-			evs := pool(2000, items, 10)
-			m := warmModel(b, DefaultConfig(), 2000, items, evs)
-			dst := make([]Scored, 0, 10)
-			var ex []int32
+// longHistories returns, for learners learners, perUser events each on
+// distinct items (Zipf-like popularity over items), learner by learner in
+// round-robin order, so that every learner ends with perUser remembered
+// items; replaying the events keeps the histories at that length.
+func longHistories(learners, items, perUser int) [][2]int32 {
+	r := rand.New(rand.NewPCG(7, 7))
+	z := rand.NewZipf(r, 1.1, 4, uint64(items-1))
+	hist := make([][]int32, learners)
+	for u := range hist {
+		seen := map[int32]bool{}
+		for len(hist[u]) < perUser {
+			i := int32(z.Uint64())
+			if len(seen) > items/2 || !seen[i] {
+				seen[i] = true
+				hist[u] = append(hist[u], i)
+			}
+		}
+	}
+	out := make([][2]int32, 0, learners*perUser)
+	for x := 0; x < perUser; x++ {
+		for u := range hist {
+			out = append(out, [2]int32{int32(u), hist[u][x]})
+		}
+	}
+	return out
+}
+
+// BenchmarkUpdateLongHistory measures one event at k=32 for learners with
+// 100 distinct items in their history (1,000 learners, 2,000 items, the
+// events replayed, so every solve sees 100 items): the default update,
+// the same kernels without the CG budget (3 steps on every history), and
+// the update as it was before both (refUpdate, a copy kept in the tests),
+// in the same run.
+func BenchmarkUpdateLongHistory(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		budget int
+		old    bool
+	}{
+		{"default/k=32/hist=100", DefaultConfig().CGBudget, false},
+		{"no-budget/k=32/hist=100", 0, false},
+		{"before/k=32/hist=100", 0, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := DefaultConfig()
+			cfg.CGBudget = tc.budget
+			evs := longHistories(1000, 2000, 100)
+			m := warmModel(b, cfg, 1000, 2000, evs)
+			if got := m.HistoryLen(0); got != 100 {
+				b.Fatalf("history %d, want 100", got)
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := cpuTime()
 			for n := 0; n < b.N; n++ {
-				u := int32(n % 2000)
-				ex = m.Seen(u, ex[:0])
-				dst = m.TopN(u, 10, ex, dst)
+				e := evs[n%len(evs)]
+				if tc.old {
+					refUpdate(m, e[0], e[1], 1)
+				} else {
+					m.Update(e[0], e[1], 1)
+				}
 			}
+			reportRates(b, cpuTime()-cpu, "events")
 		})
+	}
+}
+
+// BenchmarkTopN measures ranking all items for one learner (k=32) and
+// keeping the best 10, leaving out the learner's history: TopN (the
+// factor-major scan copy) and refTopN (one dot product per item over the
+// row-major factors, as TopN did before), in the same run.
+func BenchmarkTopN(b *testing.B) {
+	for _, items := range []int{219, 2000, 20000, 100000} {
+		evs := pool(2000, items, 10)
+		var m *Model
+		for _, way := range []string{"scan", "before"} {
+			b.Run(fmt.Sprintf("%s/items=%d", way, items), func(b *testing.B) {
+				if m == nil {
+					m = warmModel(b, DefaultConfig(), 2000, items, evs)
+				}
+				dst := make([]Scored, 0, 10)
+				var ex []int32
+				b.ReportAllocs()
+				b.ResetTimer()
+				cpu := cpuTime()
+				defer func() { reportRates(b, cpuTime()-cpu, "") }()
+				for n := 0; n < b.N; n++ {
+					u := int32(n % 2000)
+					ex = m.Seen(u, ex[:0])
+					if way == "scan" {
+						dst = m.TopN(u, 10, ex, dst)
+					} else {
+						dst = refTopN(m, u, 10, ex, dst)
+					}
+				}
+			})
+		}
+	}
+}
+
+// reportRates reports the CPU time per operation (and, with a unit, the
+// operations per CPU second): on a shared machine the wall-clock ns/op
+// includes the time other processes had the core.
+func reportRates(b *testing.B, cpu time.Duration, unit string) {
+	if unit != "" {
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit+"/s")
+	}
+	if cpu <= 0 {
+		return
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	if unit != "" {
+		b.ReportMetric(float64(b.N)/cpu.Seconds(), unit+"/cpu-s")
 	}
 }
 

@@ -89,6 +89,13 @@ type Config struct {
 	PopExponent float64
 	// CGSteps is the number of conjugate-gradient steps per learner solve.
 	CGSteps int
+	// CGBudget caps the work of a learner solve on long histories: a solve
+	// takes min(CGSteps, max(1, CGBudget/|history|)) steps, so that a step
+	// costs about one pass over the history and a learner with hundreds of
+	// remembered items is not re-solved from scratch at every event (the
+	// solve is warm-started from the previous vector, which already holds
+	// most of the history). 0 means no cap (CGSteps on every history).
+	CGBudget int
 	// Exact solves the learner's k x k system by Cholesky instead of CG.
 	Exact bool
 	// History is the number of distinct items remembered per learner (the
@@ -122,6 +129,7 @@ func DefaultConfig() Config {
 		Alpha0:           1,
 		PopExponent:      0.5,
 		CGSteps:          3,
+		CGBudget:         96,
 		History:          256,
 		SampleWindow:     1 << 16,
 		InitStd:          0.1,
@@ -155,6 +163,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("mf config: CGSteps = %d, want 1..1024", c.CGSteps)
 	case c.Algorithm == ALS && c.Reg == 0 && c.Alpha0 == 0:
 		return errors.New("mf config: ALS needs Reg > 0 or Alpha0 > 0 for a solvable learner system")
+	case c.CGBudget < 0 || c.CGBudget > 1<<20:
+		return fmt.Errorf("mf config: CGBudget = %d, want 0..%d", c.CGBudget, 1<<20)
 	case c.History < 1 || c.History > 1<<20:
 		return fmt.Errorf("mf config: History = %d, want 1..%d", c.History, 1<<20)
 	case c.GramEvery < 0:
@@ -190,7 +200,7 @@ type Model struct {
 	itemIDs []string
 
 	U     []float32 // learner vectors, row-major users x k
-	V     []float32 // item vectors, row-major items x k
+	V     []float32 // item vectors, row-major items x k (after writing, call RefreshGram)
 	B     []float32 // item biases (zero unless Config.Bias)
 	hist  [][]entry
 	count []uint32  // positive events per item
@@ -213,7 +223,7 @@ type Model struct {
 	x, r, d, ad, b []float32
 	a, a64, b64    []float64
 	mask           []uint64
-	scores         []float32
+	scan           scanCopy
 }
 
 // New returns an empty model.
@@ -349,17 +359,21 @@ func (m *Model) Update(u, i int32, c float32) {
 		return
 	}
 	m.events++
-	m.remember(u, i, c)
+	w := m.remember(u, i, c)
 	switch m.cfg.Algorithm {
 	case ISGD:
 		m.isgd(u, i)
 	default:
 		m.solveUser(u)
 		p := m.UserVector(u)
-		m.itemStep(i, p, m.histWeight(u, i), 1)
+		pp := dot32(p, p)
+		if m.HasBias() {
+			pp++
+		}
+		m.itemStep(i, p, pp, w, 1)
 		for n := 0; n < m.cfg.Negatives; n++ {
 			if j, ok := m.sampleNegative(u, i); ok {
-				m.itemStep(j, p, float32(m.cfg.NegWeight), 0)
+				m.itemStep(j, p, pp, float32(m.cfg.NegWeight), 0)
 			}
 		}
 	}
@@ -380,12 +394,15 @@ func (m *Model) Update(u, i int32, c float32) {
 	}
 }
 
-func (m *Model) remember(u, i int32, c float32) {
+// remember adds confidence c to learner u's entry for item i (a new entry
+// when there is none, forgetting the oldest when full) and returns the
+// entry's accumulated confidence.
+func (m *Model) remember(u, i int32, c float32) float32 {
 	h := m.hist[u]
 	for n := range h {
 		if h[n].item == i {
 			h[n].w += c
-			return
+			return h[n].w
 		}
 	}
 	if len(h) >= m.cfg.History {
@@ -393,15 +410,7 @@ func (m *Model) remember(u, i int32, c float32) {
 		h = h[:len(h)-1]
 	}
 	m.hist[u] = append(h, entry{item: i, w: c})
-}
-
-func (m *Model) histWeight(u, i int32) float32 {
-	for _, e := range m.hist[u] {
-		if e.item == i {
-			return e.w
-		}
-	}
-	return 0
+	return c
 }
 
 func (m *Model) isgd(u, i int32) {
@@ -416,23 +425,21 @@ func (m *Model) isgd(u, i int32) {
 		}
 	}
 	step(m.ItemVector(i), 1)
+	m.touchItem(i)
 	for n := 0; n < m.cfg.Negatives; n++ {
 		if j, ok := m.sampleNegative(u, i); ok {
 			step(m.ItemVector(j), 0)
+			m.touchItem(j)
 		}
 	}
 }
 
 // itemStep moves item i's vector (and bias) towards score = target with
-// confidence w. The step is normalised, lr w / (1 + lr w (|p|^2 + 1)), so
-// that it never overshoots whatever the scale of p.
-func (m *Model) itemStep(i int32, p []float32, w, target float32) {
+// confidence w. The step is normalised, lr w / (1 + lr w pp) with pp =
+// |p|^2 (+1 with biases), so that it never overshoots whatever the scale of p.
+func (m *Model) itemStep(i int32, p []float32, pp, w, target float32) {
 	q := m.ItemVector(i)
 	lr := float32(m.cfg.LearnRate)
-	pp := dot32(p, p)
-	if m.HasBias() {
-		pp++
-	}
 	eta := lr * w / (1 + lr*w*pp)
 	e := target - dot32(p, q) - m.B[i]
 	decay := 1 - lr*float32(m.cfg.ItemReg)
@@ -442,6 +449,7 @@ func (m *Model) itemStep(i int32, p []float32, w, target float32) {
 	if m.HasBias() {
 		m.B[i] = decay*m.B[i] + eta*e
 	}
+	m.touchItem(i)
 }
 
 // sampleNegative draws an item that learner u has not interacted with and
@@ -476,8 +484,11 @@ func (m *Model) sampleNegative(u, i int32) (int32, bool) {
 }
 
 // RefreshGram recomputes the cached missing-data Gram matrix from the
-// current item vectors and counts. Update calls it every GramEvery events.
+// current item vectors and counts. Update calls it every GramEvery events;
+// code that writes item vectors or biases (V, B) directly must call it
+// afterwards, which also refreshes TopN's copy of the item factors.
 func (m *Model) RefreshGram() {
+	m.touchAll()
 	m.sinceGram = 0
 	k := m.k
 	n := len(m.itemIDs)
@@ -541,17 +552,44 @@ func (m *Model) mulA(h []entry, v, out []float32) {
 	}
 }
 
+// quadA returns v.A v for learner u's system: one dot per history item,
+// where mulA needs a dot and an axpy.
+func (m *Model) quadA(h []entry, v []float32) float32 {
+	k := m.k
+	gemv32(m.gram, k, v, m.ad)
+	s := dot32(v, m.ad)
+	for _, e := range h {
+		q := m.V[int(e.item)*k : int(e.item+1)*k]
+		t := dot32(q, v)
+		s += (e.w - m.negW[e.item]) * t * t
+	}
+	return s
+}
+
 // solveUser re-solves learner u's vector against its history.
 func (m *Model) solveUser(u int32) {
 	if m.gramItems < len(m.itemIDs) && m.gramItems < 64 {
 		// Bootstrap: while the catalog is tiny, keep the Gram complete.
 		m.RefreshGram()
 	}
-	k := m.k
 	h := m.hist[u]
 	p := m.UserVector(u)
+	if m.cfg.Exact {
+		m.choleskySolve(h, m.rhs(h), p)
+		return
+	}
+	steps := m.cfg.CGSteps
+	if b := m.cfg.CGBudget; b > 0 && len(h) > 0 {
+		steps = min(steps, max(1, b/len(h)))
+	}
+	m.cg(h, p, steps) // warm start from the current vector
+}
+
+// rhs returns (in m.b) the right-hand side of learner u's system:
+// sum_h (w_h (1 - b_h) + negW_h b_h) q_h - alpha0 sum_j s_j b_j q_j.
+func (m *Model) rhs(h []entry) []float32 {
+	k := m.k
 	b := m.b
-	// rhs = sum_h (w_h (1 - b_h) + negW_h b_h) q_h - alpha0 sum_j s_j b_j q_j
 	for f := range b {
 		b[f] = -m.gramBias[f]
 	}
@@ -560,33 +598,48 @@ func (m *Model) solveUser(u int32) {
 		bh := m.B[e.item]
 		axpy32(e.w*(1-bh)+m.negW[e.item]*bh, q, b)
 	}
-	if m.cfg.Exact {
-		m.choleskySolve(h, b, p)
-	} else {
-		m.cg(h, b, p) // warm start from the current vector
-	}
+	return b
 }
 
-// cg runs Config.CGSteps conjugate-gradient steps on A x = b from x.
-func (m *Model) cg(h []entry, b, x []float32) {
+// cg runs steps conjugate-gradient steps on A x = b from x. The first
+// residual b - A x is formed in one pass over the history (the right-hand
+// side and A x share the dot q_h.x), and the last step only needs d.A d,
+// not A d, so a solve of s steps makes s+1 passes, each a dot and an axpy
+// per history item, except the last, which is a dot only.
+func (m *Model) cg(h []entry, x []float32, steps int) {
+	k := m.k
 	r, d, ad := m.r, m.d, m.ad
-	m.mulA(h, x, ad)
+	gemv32(m.gram, k, x, r)
 	for f := range r {
-		r[f] = b[f] - ad[f]
+		r[f] = -m.gramBias[f] - r[f]
+	}
+	for _, e := range h {
+		q := m.V[int(e.item)*k : int(e.item+1)*k]
+		bh, nw := m.B[e.item], m.negW[e.item]
+		axpy32(e.w*(1-bh)+nw*bh-(e.w-nw)*dot32(q, x), q, r)
 	}
 	copy(d, r)
 	rs := dot32(r, r)
-	for it := 0; it < m.cfg.CGSteps; it++ {
+	for it := 0; it < steps; it++ {
 		if rs < 1e-12 {
 			return
 		}
-		m.mulA(h, d, ad)
-		dad := dot32(d, ad)
+		last := it == steps-1
+		var dad float32
+		if last {
+			dad = m.quadA(h, d)
+		} else {
+			m.mulA(h, d, ad)
+			dad = dot32(d, ad)
+		}
 		if !(dad > 0) {
 			return
 		}
 		alpha := rs / dad
 		axpy32(alpha, d, x)
+		if last {
+			return
+		}
 		axpy32(-alpha, ad, r)
 		rsNew := dot32(r, r)
 		beta := rsNew / rs
@@ -629,8 +682,18 @@ func (m *Model) choleskySolve(h []entry, b, x []float32) {
 	}
 }
 
-// Score returns the model's score of item i for learner u.
-func (m *Model) Score(u, i int32) float32 { return dot32(m.UserVector(u), m.ItemVector(i)) + m.B[i] }
+// Score returns the model's score of item i for learner u, bit for bit
+// the score TopN ranks by: the products are summed in factor order, each
+// rounded to float32 (the conversion keeps the compiler from fusing them),
+// as TopN's factor-major scan does.
+func (m *Model) Score(u, i int32) float32 {
+	p, q := m.UserVector(u), m.ItemVector(i)
+	var s float32
+	for f, v := range q {
+		s += float32(p[f] * v)
+	}
+	return s + m.B[i]
+}
 
 // HasBias reports whether the model learns item biases (ALS with Config.Bias).
 func (m *Model) HasBias() bool { return m.cfg.Bias && m.cfg.Algorithm == ALS }
@@ -647,21 +710,7 @@ func (m *Model) TopN(u int32, n int, exclude []int32, dst []Scored) []Scored {
 		return dst
 	}
 	m.setMask(exclude)
-	items := len(m.itemIDs)
-	if cap(m.scores) < items {
-		m.scores = make([]float32, items, 2*items)
-	}
-	scores := m.scores[:items]
-	gemv32(m.V, items, m.UserVector(u), scores)
-	for j, s := range scores {
-		if m.mask[j>>6]&(1<<(uint(j)&63)) != 0 {
-			continue
-		}
-		s += m.B[j]
-		if len(dst) < n || s > dst[n-1].Score {
-			dst = pushTop(dst, n, Scored{Item: int32(j), Score: s})
-		}
-	}
+	dst = m.scanTop(m.UserVector(u), n, dst)
 	m.clearMask(exclude)
 	return dst
 }

@@ -29,6 +29,7 @@ func TestConfigValidate(t *testing.T) {
 		{"alpha0", func(c *Config) { c.Alpha0 = math.Inf(1) }, "Alpha0"},
 		{"pop exponent", func(c *Config) { c.PopExponent = -1 }, "PopExponent"},
 		{"cg", func(c *Config) { c.CGSteps = 0 }, "CGSteps"},
+		{"cg budget", func(c *Config) { c.CGBudget = -1 }, "CGBudget = -1"},
 		{"cg unused when exact", func(c *Config) { c.CGSteps = 0; c.Exact = true }, ""},
 		{"unsolvable", func(c *Config) { c.Reg = 0; c.Alpha0 = 0 }, "solvable"},
 		{"history", func(c *Config) { c.History = 0 }, "History"},

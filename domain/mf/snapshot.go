@@ -9,14 +9,16 @@ import (
 	"math/rand/v2"
 )
 
-// Snapshot format: "LSMF", a version byte, the configuration, the counters,
+// Snapshot format: "LSMF", a version byte, the configuration (version 2
+// adds CGBudget after Seed; a version 1 snapshot restores with CGBudget 0,
+// the rule it was made with), the counters,
 // the random generator's state, learners (id, vector, history), items (id,
 // vector, bias, count, missing-data weight), the cached Gram matrix, the
 // negative-sampling window, and a CRC-32 (IEEE) of everything before it.
 // Integers are little-endian or unsigned varints; floats are IEEE bits.
 const (
 	snapshotMagic   = "LSMF"
-	snapshotVersion = 1
+	snapshotVersion = 2
 )
 
 // ErrSnapshot marks a snapshot that cannot be restored (corrupt, truncated,
@@ -73,6 +75,7 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	e.u32(uint32(c.SampleWindow))
 	e.f64(c.InitStd)
 	e.u64(c.Seed)
+	e.u32(uint32(c.CGBudget))
 
 	e.u64(m.events)
 	e.uv(uint64(m.sinceGram))
@@ -196,8 +199,9 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("%w: checksum mismatch", ErrSnapshot)
 	}
 	d := &decoder{b: body[4:]}
-	if v := d.u8(); v != snapshotVersion {
-		return fmt.Errorf("%w: version %d, want %d", ErrSnapshot, v, snapshotVersion)
+	version := d.u8()
+	if version < 1 || version > snapshotVersion {
+		return fmt.Errorf("%w: version %d, want 1..%d", ErrSnapshot, version, snapshotVersion)
 	}
 	var c Config
 	c.K = int(d.u32())
@@ -218,6 +222,9 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	c.SampleWindow = int(d.u32())
 	c.InitStd = d.f64()
 	c.Seed = d.u64()
+	if version >= 2 {
+		c.CGBudget = int(d.u32())
+	}
 	if d.err != nil {
 		return d.err
 	}
