@@ -200,7 +200,7 @@ type Model struct {
 	itemIDs []string
 
 	U     []float32 // learner vectors, row-major users x k
-	V     []float32 // item vectors, row-major items x k (after writing, call RefreshGram)
+	V     []float32 // item vectors, row-major items x k
 	B     []float32 // item biases (zero unless Config.Bias)
 	hist  [][]entry
 	count []uint32  // positive events per item
@@ -223,7 +223,7 @@ type Model struct {
 	x, r, d, ad, b []float32
 	a, a64, b64    []float64
 	mask           []uint64
-	scan           scanCopy
+	scores         []float32
 }
 
 // New returns an empty model.
@@ -425,11 +425,9 @@ func (m *Model) isgd(u, i int32) {
 		}
 	}
 	step(m.ItemVector(i), 1)
-	m.touchItem(i)
 	for n := 0; n < m.cfg.Negatives; n++ {
 		if j, ok := m.sampleNegative(u, i); ok {
 			step(m.ItemVector(j), 0)
-			m.touchItem(j)
 		}
 	}
 }
@@ -449,7 +447,6 @@ func (m *Model) itemStep(i int32, p []float32, pp, w, target float32) {
 	if m.HasBias() {
 		m.B[i] = decay*m.B[i] + eta*e
 	}
-	m.touchItem(i)
 }
 
 // sampleNegative draws an item that learner u has not interacted with and
@@ -484,11 +481,8 @@ func (m *Model) sampleNegative(u, i int32) (int32, bool) {
 }
 
 // RefreshGram recomputes the cached missing-data Gram matrix from the
-// current item vectors and counts. Update calls it every GramEvery events;
-// code that writes item vectors or biases (V, B) directly must call it
-// afterwards, which also refreshes TopN's copy of the item factors.
+// current item vectors and counts. Update calls it every GramEvery events.
 func (m *Model) RefreshGram() {
-	m.touchAll()
 	m.sinceGram = 0
 	k := m.k
 	n := len(m.itemIDs)
@@ -682,18 +676,8 @@ func (m *Model) choleskySolve(h []entry, b, x []float32) {
 	}
 }
 
-// Score returns the model's score of item i for learner u, bit for bit
-// the score TopN ranks by: the products are summed in factor order, each
-// rounded to float32 (the conversion keeps the compiler from fusing them),
-// as TopN's factor-major scan does.
-func (m *Model) Score(u, i int32) float32 {
-	p, q := m.UserVector(u), m.ItemVector(i)
-	var s float32
-	for f, v := range q {
-		s += float32(p[f] * v)
-	}
-	return s + m.B[i]
-}
+// Score returns the model's score of item i for learner u.
+func (m *Model) Score(u, i int32) float32 { return dot32(m.UserVector(u), m.ItemVector(i)) + m.B[i] }
 
 // HasBias reports whether the model learns item biases (ALS with Config.Bias).
 func (m *Model) HasBias() bool { return m.cfg.Bias && m.cfg.Algorithm == ALS }
@@ -710,7 +694,21 @@ func (m *Model) TopN(u int32, n int, exclude []int32, dst []Scored) []Scored {
 		return dst
 	}
 	m.setMask(exclude)
-	dst = m.scanTop(m.UserVector(u), n, dst)
+	items := len(m.itemIDs)
+	if cap(m.scores) < items {
+		m.scores = make([]float32, items, 2*items)
+	}
+	scores := m.scores[:items]
+	gemv32(m.V, items, m.UserVector(u), scores)
+	for j, s := range scores {
+		if m.mask[j>>6]&(1<<(uint(j)&63)) != 0 {
+			continue
+		}
+		s += m.B[j]
+		if len(dst) < n || s > dst[n-1].Score {
+			dst = pushTop(dst, n, Scored{Item: int32(j), Score: s})
+		}
+	}
 	m.clearMask(exclude)
 	return dst
 }

@@ -1,8 +1,7 @@
 package mf
 
-// The update and the ranking as they were before the CG budget, the fused
-// residual and the scan copy: the baselines of the benchmarks and the
-// references of the tests.
+// The update as it was before the CG budget and the fused residual: the
+// baseline of the benchmarks and the reference of the tests.
 
 // refUpdate is Update as it was: the history weight looked up again, the
 // right-hand side and the first residual in separate passes, CGSteps full
@@ -70,32 +69,3 @@ func refSolve(m *Model, u int32) {
 		}
 	}
 }
-
-// refTopN is TopN as it was: one dot product per item over the row-major
-// factors into a scores array, then the bounded insertion.
-func refTopN(m *Model, u int32, n int, exclude []int32, dst []Scored) []Scored {
-	dst = dst[:0]
-	if n <= 0 || len(m.hist[u]) == 0 {
-		return dst
-	}
-	m.setMask(exclude)
-	items := len(m.itemIDs)
-	if cap(refScores) < items {
-		refScores = make([]float32, items)
-	}
-	scores := refScores[:items]
-	gemv32(m.V, items, m.UserVector(u), scores)
-	for j, s := range scores {
-		if m.mask[j>>6]&(1<<(uint(j)&63)) != 0 {
-			continue
-		}
-		s += m.B[j]
-		if len(dst) < n || s > dst[n-1].Score {
-			dst = pushTop(dst, n, Scored{Item: int32(j), Score: s})
-		}
-	}
-	m.clearMask(exclude)
-	return dst
-}
-
-var refScores []float32

@@ -23,10 +23,9 @@ func bruteTop(m *Model, u int32, n int, exclude []int32) []Scored {
 	return all[:min(n, len(all))]
 }
 
-// TestTopNMatchesBruteForce: the scan copy gives exactly the ranking of
-// scoring every item one by one, as items are added (blocks partly
-// filled, then filled), learned (blocks marked stale by item steps) and
-// written directly by a caller that then refreshes the Gram.
+// TestTopNMatchesBruteForce: TopN gives exactly the ranking of scoring
+// every item one by one with Score, as items are added, learned and
+// written directly by a caller (as the recommender merges factors).
 func TestTopNMatchesBruteForce(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -34,7 +33,7 @@ func TestTopNMatchesBruteForce(t *testing.T) {
 		then  func(m *Model, r *rand.Rand)
 	}{
 		{"one partial block", 37, func(*Model, *rand.Rand) {}},
-		{"several blocks, last partial", 3*scanBlock + 11, func(*Model, *rand.Rand) {}},
+		{"several blocks, last partial", 3*256 + 11, func(*Model, *rand.Rand) {}},
 		{"items added after a ranking", 300, func(m *Model, r *rand.Rand) {
 			for i := 0; i < 400; i++ {
 				m.AddItem(fmt.Sprintf("late-%d", i))
@@ -43,7 +42,7 @@ func TestTopNMatchesBruteForce(t *testing.T) {
 				m.Update(int32(r.IntN(m.Users())), int32(m.Items()-1-r.IntN(400)), 2)
 			}
 		}},
-		{"factors written directly, then RefreshGram", 2*scanBlock + 5, func(m *Model, r *rand.Rand) {
+		{"factors written directly", 2*256 + 5, func(m *Model, r *rand.Rand) {
 			for n := 0; n < 50; n++ {
 				i := r.IntN(m.Items())
 				for f := range m.ItemVector(int32(i)) {
