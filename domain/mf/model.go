@@ -129,7 +129,7 @@ func DefaultConfig() Config {
 		Alpha0:           1,
 		PopExponent:      0.5,
 		CGSteps:          3,
-		CGBudget:         96,
+		CGBudget:         192,
 		History:          256,
 		SampleWindow:     1 << 16,
 		InitStd:          0.1,

@@ -151,12 +151,12 @@ func TestFusedSolveMatchesReference(t *testing.T) {
 	}
 }
 
-// TestCGBudgetOnLongHistory: with the budget a long history gets one CG
-// step per event instead of three, and because each solve starts from the
+// TestCGBudgetOnLongHistory: with the default budget a 200-item history
+// gets one CG step per event instead of three, and because each solve starts from the
 // previous vector, a few events take the learner's vector to the exact
 // (Cholesky) solution all the same.
 func TestCGBudgetOnLongHistory(t *testing.T) {
-	m := longLearner(t, 96, 120)
+	m := longLearner(t, DefaultConfig().CGBudget, 200) // one step per solve
 	exact := cloneModel(t, m)
 	exact.cfg.Exact = true
 	exact.solveUser(0)
