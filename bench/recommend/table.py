@@ -5,9 +5,16 @@ ALS; update rate vs river), then recall@10 and NDCG@10 by the learner's
 number of prior events (by_history) and on new items (fewer than 50 prior
 interactions), for every model of the run.
 
-usage: table.py RESULTS.jsonl"""
+With --markdown the same figures come as the Markdown tables of
+docs/recommendations.md; with --marks X:LABEL,... (e.g. the start day of each
+OULAD presentation) a table of each model's recall@10 in the four windows
+before each mark and in the two windows from it and the two after: how fast
+a model adapts to new content.
+
+usage: table.py RESULTS.jsonl [--markdown] [--marks X:LABEL,...]"""
+import argparse
 import json
-import sys
+import math
 
 BUCKETS = ["0", "1", "2-5", "6-20", "21-100", ">100"]
 # 21 or more prior events: the long histories of the issue's goal.
@@ -86,15 +93,112 @@ def history(rows, by, metric, title):
         print("  " + "; ".join(notes))
 
 
+NAMES = {"learnstream-als": "learnstream (default)", "learnstream-isgd": "learnstream ISGD", "popularity": "popularity",
+         "river-funk": "river FunkMF", "river-biased": "river BiasedMF", "als": "implicit ALS (retrained)"}
+
+
+def markdown(rows):
+    name = lambda r: NAMES.get(r["model"], r["model"])
+    best_r = max(r["recall_at_10"] for r in rows)
+    best_n = max(r["ndcg_at_10"] for r in rows)
+    bold = lambda v, best: f"**{v:.4f}**" if v == best else f"{v:.4f}"
+    print("| model | recall@10 | NDCG@10 | rank+learn events/s | learn events/s |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        # The popularity row's speed is peers.py's Python bookkeeping, not a
+        # model's: left out.
+        eps = None if r["model"] == "popularity" else r.get("events_per_second")
+        ups = r.get("update_events_per_second")
+        print(f"| {name(r)} | {bold(r['recall_at_10'], best_r)} | {bold(r['ndcg_at_10'], best_n)} | "
+              f"{'' if eps is None else f'{eps:,}'} | {'' if ups is None else f'{ups:,}'} |")
+    split = [r for r in rows if r.get("by_history")]
+    if not split:
+        return
+    cols = [c for c in BUCKETS if split[0]["by_history"][c]["scored"]]
+    print()
+    print("recall@10 / NDCG@10 by the learner's prior events, and on new items (< 50 prior interactions); "
+          "best recall in bold:")
+    print()
+    print("| model | " + " | ".join(cols) + " | new items |")
+    print("|---" * (len(cols) + 2) + "|")
+    print("| scored events | " + " | ".join(f"{split[0]['by_history'][c]['scored']:,}" for c in cols) +
+          f" | {split[0]['new_items']['scored']:,} |")
+
+    def cell(sp, best):
+        m = sp["model"]
+        v = f"{m['recall_at_n']:.4f} / {m['ndcg_at_n']:.4f}"
+        return f"**{v}**" if best > 0 and m["recall_at_n"] == best else v
+    bests = {c: max(r["by_history"][c]["model"]["recall_at_n"] for r in split) for c in cols}
+    bnew = max(r["new_items"]["model"]["recall_at_n"] for r in split)
+    for r in split:
+        print(f"| {name(r)} | " + " | ".join(cell(r["by_history"][c], bests[c]) for c in cols) +
+              f" | {cell(r['new_items'], bnew)} |")
+
+
+def adaptation(rows, marks, md):
+    """recall@10 pooled over the 4 windows before each mark, the 2 windows
+    from the first window starting at or after it, and the 2 after those."""
+    curves = [r for r in rows if r.get("curve")]
+    if not curves:
+        return
+    pts0 = curves[0]["curve"]["points"]
+    width = pts0[0]["end"] - pts0[0]["start"]
+
+    def pooled(pts, lo, hi):
+        sel = [p for p in pts if p["start"] >= lo - 1e-9 and p["end"] <= hi + 1e-9]
+        n = sum(p["scored"] for p in sel)
+        return sum(p["model"]["hits"] for p in sel) / n if n else math.nan
+    starts = []
+    for x, label in marks:
+        after = [p["start"] for p in pts0 if p["start"] >= x]
+        if after:
+            starts.append((min(after), label))
+    head = [f"{label}: before / first {2 * width:.0f} / next {2 * width:.0f}" for _, label in starts]
+    print()
+    print(f"recall@10 around each mark (windows of {width:.1f}; 4 windows before, 2 from the first window starting at the mark, 2 after):")
+    if md:
+        print()
+        print("| model | " + " | ".join(head) + " |")
+        print("|---" * (len(head) + 1) + "|")
+    else:
+        print(f"{'':<18}" + "".join(f"{h:>36}" for h in head))
+    for r in curves:
+        pts = r["curve"]["points"]
+        cells = [f"{pooled(pts, a - 4 * width, a):.2f} / {pooled(pts, a, a + 2 * width):.2f} / "
+                 f"{pooled(pts, a + 2 * width, a + 4 * width):.2f}" for a, _ in starts]
+        if md:
+            print(f"| {NAMES.get(r['model'], r['model'])} | " + " | ".join(cells) + " |")
+        else:
+            print(f"{r['model']:<18}" + "".join(f"{c:>36}" for c in cells))
+
+
+def parse_marks(s):
+    out = []
+    for part in filter(None, (p.strip() for p in s.split(","))):
+        x, _, label = part.partition(":")
+        out.append((float(x), label))
+    return out
+
+
 def main():
-    lines = open(sys.argv[1]).read().splitlines()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results")
+    ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--marks", default="")
+    a = ap.parse_args()
+    lines = open(a.results).read().splitlines()
     for note in (line for line in lines if line.startswith("#")):
         print(note)
     rows = [json.loads(line) for line in lines if line.strip().startswith("{")]
     by = {r["model"]: r for r in rows}
-    totals(rows, by)
-    history(rows, by, "recall_at_n", "recall@10")
-    history(rows, by, "ndcg_at_n", "NDCG@10")
+    if a.markdown:
+        markdown(rows)
+    else:
+        totals(rows, by)
+        history(rows, by, "recall_at_n", "recall@10")
+        history(rows, by, "ndcg_at_n", "NDCG@10")
+    if a.marks:
+        adaptation(rows, parse_marks(a.marks), a.markdown)
 
 
 if __name__ == "__main__":
