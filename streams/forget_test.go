@@ -92,7 +92,7 @@ func TestModelConsumersForgetErasedLearner(t *testing.T) {
 			stmt: func(t *testing.T, i int, learner string) event.Event {
 				return stmtEvent(t, i, learner, fmt.Sprintf("https://example.com/c/%d", i%7), "completed")
 			},
-			counts: "completed_items=4,history_items=4,learner_factors=1,unpublished_recommendations=3",
+			counts: "completed_items=4,history_items=4,learner_factors=1,recent_items=3,unpublished_recommendations=3",
 		},
 		{
 			name: streams.AdaptiveConsumer, ckpt: projections.AdaptiveModelName,

@@ -79,7 +79,11 @@ type EventSink interface {
 
 // RecommenderConfig configures a Recommender.
 type RecommenderConfig struct {
-	Model   mf.Config
+	Model mf.Config
+	// Blend mixes the model's scores with item-to-item sequence rules from
+	// each learner's last items (default mf.DefaultBlendConfig(); Weight
+	// 0 ranks by the model alone).
+	Blend   mf.BlendConfig
 	Weights mf.Weights
 	Rerank  mf.RerankOptions
 	// N is the length of the published list (default 10); Candidates the
@@ -158,8 +162,11 @@ const RecommenderConsumer = "recommender"
 
 type tenantModel struct {
 	m   *mf.Model
-	pop *mf.Popularity
-	aux modelAux
+	seq *mf.Sequence // what learners do next: learned and forgotten with m
+	// blend ranks the learner's own items from m and seq.
+	blend *mf.Blender
+	pop   *mf.Popularity
+	aux   modelAux
 	// touched items since the last exchange.
 	touched map[string]bool
 }
@@ -226,6 +233,12 @@ func NewRecommender(cfg RecommenderConfig) (*Recommender, error) {
 	if err := cfg.Model.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Blend.Pool == 0 {
+		cfg.Blend = mf.DefaultBlendConfig()
+	}
+	if err := cfg.Blend.Validate(); err != nil {
+		return nil, err
+	}
 	if cfg.Weights.Verbs == nil {
 		cfg.Weights = mf.DefaultWeights()
 	}
@@ -261,14 +274,23 @@ func (r *Recommender) NextOffset(_ context.Context, _ string, partition int) (in
 }
 
 func (r *Recommender) newTenantModel() *tenantModel {
-	m, _ := mf.New(r.cfg.Model) // validated in NewRecommender
-	return &tenantModel{m: m, pop: mf.NewPopularity(), touched: map[string]bool{},
+	m, _ := mf.New(r.cfg.Model)                    // validated in NewRecommender
+	seq, _ := mf.NewSequence(r.cfg.Blend.Sequence) // validated in NewRecommender
+	blend, _ := mf.NewBlender(m, seq, r.cfg.Blend)
+	return &tenantModel{m: m, seq: seq, blend: blend, pop: mf.NewPopularity(), touched: map[string]bool{},
 		aux: modelAux{Completed: map[string][]string{}, Top: map[string][]string{}, Roles: map[string]string{}, Counts: map[string]float64{}}}
 }
 
-// snapshot: uint32 length of the model snapshot, the snapshot, the aux JSON.
+// snapshot: uint32 length of the model snapshot, the snapshot, uint32
+// length of the sequence snapshot, the snapshot, the aux JSON. Checkpoints
+// written before the sequence rules have the aux JSON (a '{') right after
+// the model: a length never starts with that byte (it would be over 2 GB).
 func (r *Recommender) snapshot(tm *tenantModel) ([]byte, error) {
 	ms, err := tm.m.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	ss, err := tm.seq.MarshalBinary()
 	if err != nil {
 		return nil, err
 	}
@@ -276,8 +298,11 @@ func (r *Recommender) snapshot(tm *tenantModel) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(ms)+len(aux)), uint32(len(ms)))
-	return append(append(out, ms...), aux...), nil
+	out := binary.BigEndian.AppendUint32(make([]byte, 0, 8+len(ms)+len(ss)+len(aux)), uint32(len(ms)))
+	out = append(out, ms...)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(ss)))
+	out = append(out, ss...)
+	return append(out, aux...), nil
 }
 
 func (r *Recommender) restore(b []byte) (*tenantModel, error) {
@@ -289,7 +314,28 @@ func (r *Recommender) restore(b []byte) (*tenantModel, error) {
 	if err := tm.m.UnmarshalBinary(b[4 : 4+n]); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(b[4+n:], &tm.aux); err != nil {
+	rest := b[4+n:]
+	if len(rest) > 0 && rest[0] == '{' {
+		// A checkpoint from before the sequence rules: rebuild them from
+		// the histories the model remembers (each in first-interaction
+		// order), so that learners' lists follow their items at once.
+		for u := range tm.m.Users() {
+			id := tm.m.UserID(int32(u))
+			for _, it := range tm.m.Seen(int32(u), nil) {
+				tm.seq.Add(id, it)
+			}
+		}
+	} else {
+		if len(rest) < 4 || int(binary.BigEndian.Uint32(rest)) > len(rest)-4 {
+			return nil, errors.New("truncated snapshot: sequence rules")
+		}
+		sn := int(binary.BigEndian.Uint32(rest))
+		if err := tm.seq.UnmarshalBinary(rest[4 : 4+sn]); err != nil {
+			return nil, err
+		}
+		rest = rest[4+sn:]
+	}
+	if err := json.Unmarshal(rest, &tm.aux); err != nil {
 		return nil, err
 	}
 	pop := tm.aux.Pop
@@ -491,6 +537,7 @@ func (r *Recommender) forget(e event.Event) (string, error) {
 			removed["learner_factors"]++
 			removed["history_items"] += int64(tm.m.HistoryLen(u))
 		}
+		removed["recent_items"] += int64(len(tm.seq.Last(l)))
 		removed["completed_items"] += int64(len(tm.aux.Completed[l]))
 		if _, ok := tm.aux.Roles[l]; ok {
 			removed["learner_roles"]++
@@ -543,7 +590,7 @@ func (r *Recommender) consent(e event.Event, pos Position, ps *partModel[*tenant
 			tm.aux.NoPersonal = map[string]bool{}
 		}
 		tm.aux.NoPersonal[c.Learner] = true
-		tm.m.Forget(c.Learner)
+		tm.blend.Forget(c.Learner)
 		delete(tm.aux.Completed, c.Learner)
 	}
 	return rankRequest{tenant: e.Tenant, learner: c.Learner, role: role, partition: pos.Partition, g: g, tm: tm, e: e}, nil
@@ -597,7 +644,7 @@ func (r *Recommender) retain(e event.Event) (map[string]bool, error) {
 
 // forgetLearner drops everything the tenant model keeps of learner.
 func (tm *tenantModel) forgetLearner(l string) {
-	tm.m.Forget(l)
+	tm.blend.Forget(l) // the model and the sequence rules' recent items
 	delete(tm.aux.Completed, l)
 	delete(tm.aux.Top, l)
 	delete(tm.aux.Roles, l)
@@ -813,6 +860,7 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 	if c > 0 {
 		tm.m.Observe(learner, item, c)
 		idx := tm.m.AddItem(item)
+		tm.seq.Add(learner, idx)
 		tm.pop.Add(idx, role, 1)
 		tm.aux.addPop(item, role, 1)
 		tm.aux.Counts[item]++
@@ -880,7 +928,7 @@ func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, 
 		done[it] = true
 	}
 	ms := LearnerMastery(g, tm.aux.Completed[learner], mastery)
-	cands := mf.Candidates(tm.m, tm.pop, learner, role, r.cfg.Candidates, nil)
+	cands := tm.blend.Candidates(tm.pop, learner, role, r.cfg.Candidates, nil)
 	o := r.cfg.Rerank
 	o.Knowledge = g
 	o.Mastery = ms
