@@ -172,6 +172,28 @@ def adaptation(rows, marks, md):
             print(f"{r['model']:<18}" + "".join(f"{c:>36}" for c in cells))
 
 
+def check(by):
+    """The same protocol on both sides: peers.py's popularity must score the
+    same hits as learnstream's popularity baseline in every split and window
+    (both replay the same stream with the same tie rule)."""
+    ours, pop = by.get("learnstream-als"), by.get("popularity")
+    if not ours or not pop or not ours.get("by_history") or not pop.get("by_history"):
+        return
+    bad = [f"by_history {b}" for b in BUCKETS
+           if ours["by_history"][b]["baseline"]["hits"] != pop["by_history"][b]["model"]["hits"]
+           or ours["by_history"][b]["scored"] != pop["by_history"][b]["scored"]]
+    if ours["new_items"]["baseline"]["hits"] != pop["new_items"]["model"]["hits"]:
+        bad.append("new_items")
+    po, pp = ours["curve"]["points"], pop["curve"]["points"]
+    if len(po) != len(pp):
+        bad.append(f"curve ({len(po)} vs {len(pp)} windows)")
+    else:
+        bad += [f"window {k}" for k, (a, b) in enumerate(zip(po, pp))
+                if (a["scored"], a["baseline"]["hits"]) != (b["scored"], b["model"]["hits"])]
+    print("protocol check: peers.py popularity " + ("= learnstream's popularity baseline in every split and window"
+                                                     if not bad else "DIFFERS from learnstream's baseline: " + ", ".join(bad)))
+
+
 def parse_marks(s):
     out = []
     for part in filter(None, (p.strip() for p in s.split(","))):
@@ -199,6 +221,7 @@ def main():
         history(rows, by, "ndcg_at_n", "NDCG@10")
     if a.marks:
         adaptation(rows, parse_marks(a.marks), a.markdown)
+    check(by)
 
 
 if __name__ == "__main__":
