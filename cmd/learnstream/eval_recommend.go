@@ -65,6 +65,7 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 		seqFanout = fs.Int("seq-fanout", defBlend.Sequence.Fanout, "links kept per item (sequence rules)")
 		seqPool   = fs.Int("seq-pool", defBlend.Pool, "MF candidates blended with the sequence candidates")
 		export    = fs.String("export", "", "write the stream as CSV learner,item,timestamp,weight in evaluation order to this file and exit (for the peer benchmarks)")
+		content   = contentFlags(fs)
 	)
 	if err := parseFlagsAs(fs, "[flags]", false, args); err != nil {
 		return err
@@ -112,6 +113,9 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 	loadSecs := time.Since(start).Seconds()
 	if *export != "" {
 		return exportEvents(*export, events)
+	}
+	if content.features != "" {
+		return runContentEval(ctx, stdout, events, *data, *n, cfg, content, *windows, *detail || *asJSON)
 	}
 	res, err := mf.Prequential(ctx, events, mf.EvalOptions{N: *n, Model: cfg, Windows: *windows, Blend: blendCfg})
 	if err != nil {

@@ -27,6 +27,9 @@ type EvalOptions struct {
 	// Windows is the number of points of the prequential curve (default
 	// DefaultWindows).
 	Windows int
+	// Content, when set, ranks learners with history by the hybrid of the
+	// model and item features (content_eval.go).
+	Content *ContentEval
 }
 
 // DefaultWindows is the default number of windows of the prequential curve.
@@ -292,6 +295,10 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 		btopBlend = make([]Blended, 0, opts.N)
 	}
 	res := EvalResult{N: opts.N}
+	hybrid, err := newContentRun(opts.Content, opts.N)
+	if err != nil {
+		return EvalResult{}, err
+	}
 	pop := NewPopularity() // baseline and the model's cold-start fallback
 	seen := [][]int32{}    // per learner index: items interacted with
 	top := make([]Scored, 0, opts.N)
@@ -324,6 +331,7 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 			}
 		}
 		t0 := time.Now()
+		hybrid.advance(ev.Time)
 		u, uok := m.LookupUser(ev.User)
 		i, iok := m.LookupItem(ev.Item)
 		var hist []int32
@@ -350,6 +358,8 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 				if len(top) == 0 {
 					top = pop.TopN("", opts.N, hist, top)
 				}
+			} else if hybrid != nil {
+				hybrid.rank(m, u, opts.N, hist)
 			} else if blend != nil {
 				btopBlend = blend.TopN(u, opts.N, hist, btopBlend)
 				top = top[:0]
@@ -364,27 +374,32 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 			t2 := time.Now()
 			baseDur += t2.Sub(t1)
 			modelDur -= t2.Sub(t1)
-			if !iok {
+			if !iok && !(hybrid.rankable(ev.Item) && !cold) {
 				res.NewItem++
 			} else {
-				mr, br = rankOf(top, i), rankOf(btop, i)
-			}
-			if iok {
-				if mr >= 0 {
-					res.Model.Hits++
-					res.Model.NDCG += gain[mr]
-					if cold {
-						res.ColdModel.Hits++
-						res.ColdModel.NDCG += gain[mr]
-					}
+				if hybrid != nil && !cold {
+					mr = hybrid.rankOf(ev.Item)
+				} else {
+					mr = rankOf(top, i)
 				}
-				if br >= 0 {
-					res.Baseline.Hits++
-					res.Baseline.NDCG += gain[br]
-					if cold {
-						res.ColdBaseline.Hits++
-						res.ColdBaseline.NDCG += gain[br]
-					}
+				if iok {
+					br = rankOf(btop, i)
+				}
+			}
+			if mr >= 0 {
+				res.Model.Hits++
+				res.Model.NDCG += gain[mr]
+				if cold {
+					res.ColdModel.Hits++
+					res.ColdModel.NDCG += gain[mr]
+				}
+			}
+			if br >= 0 {
+				res.Baseline.Hits++
+				res.Baseline.NDCG += gain[br]
+				if cold {
+					res.ColdBaseline.Hits++
+					res.ColdBaseline.NDCG += gain[br]
 				}
 			}
 		}
@@ -410,6 +425,7 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 		modelDur += t3.Sub(t0)
 		pop.Add(i, "", 1)
 		baseDur += time.Since(t3)
+		hybrid.learned(ev.Item)
 		// The splits, outside the timed part. A learner or item new to the
 		// stream has 0 prior events (it was just added).
 		point := &res.Curve.Points[win.Window(n, ev.Time)]
