@@ -83,7 +83,9 @@ type RecommenderConfig struct {
 	// Blend mixes the model's scores with item-to-item sequence rules from
 	// each learner's last items (default mf.DefaultBlendConfig(); Weight
 	// 0 ranks by the model alone).
-	Blend   mf.BlendConfig
+	Blend mf.BlendConfig
+	// Content tunes the content-based hybrid (zero: mf.DefaultContentConfig).
+	Content mf.ContentConfig
 	Weights mf.Weights
 	Rerank  mf.RerankOptions
 	// N is the length of the published list (default 10); Candidates the
@@ -167,6 +169,10 @@ type tenantModel struct {
 	blend *mf.Blender
 	pop   *mf.Popularity
 	aux   modelAux
+	// content holds the items' features (recommend_content.go);
+	// contentGraph is the catalog graph they were last taken from.
+	content      *mf.Content
+	contentGraph *graph.Graph
 	// touched items since the last exchange.
 	touched map[string]bool
 }
@@ -189,6 +195,9 @@ type modelAux struct {
 	// appearance, to rebuild the popularity model.
 	Pop    []popEntry     `json:"pop,omitempty"`
 	popIdx map[string]int // item\x00group -> index in Pop
+	// Content is the snapshot of the item features (mf.Content), set
+	// only while a checkpoint is written or read.
+	Content []byte `json:"content,omitempty"`
 }
 
 func (a *modelAux) addPop(item, group string, w float64) {
@@ -239,6 +248,12 @@ func NewRecommender(cfg RecommenderConfig) (*Recommender, error) {
 	if err := cfg.Blend.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Content == (mf.ContentConfig{}) {
+		cfg.Content = mf.DefaultContentConfig()
+	}
+	if err := cfg.Content.Validate(); err != nil {
+		return nil, err
+	}
 	if cfg.Weights.Verbs == nil {
 		cfg.Weights = mf.DefaultWeights()
 	}
@@ -277,7 +292,8 @@ func (r *Recommender) newTenantModel() *tenantModel {
 	m, _ := mf.New(r.cfg.Model)                    // validated in NewRecommender
 	seq, _ := mf.NewSequence(r.cfg.Blend.Sequence) // validated in NewRecommender
 	blend, _ := mf.NewBlender(m, seq, r.cfg.Blend)
-	return &tenantModel{m: m, seq: seq, blend: blend, pop: mf.NewPopularity(), touched: map[string]bool{},
+	c, _ := mf.NewContent(r.cfg.Content) // validated in NewRecommender
+	return &tenantModel{m: m, seq: seq, blend: blend, pop: mf.NewPopularity(), content: c, touched: map[string]bool{},
 		aux: modelAux{Completed: map[string][]string{}, Top: map[string][]string{}, Roles: map[string]string{}, Counts: map[string]float64{}}}
 }
 
@@ -294,7 +310,11 @@ func (r *Recommender) snapshot(tm *tenantModel) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tm.aux.Content, err = tm.content.MarshalBinary(); err != nil {
+		return nil, err
+	}
 	aux, err := json.Marshal(tm.aux)
+	tm.aux.Content = nil
 	if err != nil {
 		return nil, err
 	}
@@ -337,6 +357,12 @@ func (r *Recommender) restore(b []byte) (*tenantModel, error) {
 	}
 	if err := json.Unmarshal(rest, &tm.aux); err != nil {
 		return nil, err
+	}
+	if len(tm.aux.Content) > 0 { // checkpoints before content-based ranking have none
+		if err := tm.content.UnmarshalBinary(tm.aux.Content); err != nil {
+			return nil, err
+		}
+		tm.aux.Content = nil
 	}
 	pop := tm.aux.Pop
 	tm.aux.Pop, tm.aux.popIdx = nil, nil
@@ -836,6 +862,9 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 	}
 	tm := r.models.tenant(ps, e.Tenant)
 	role = tm.roleOf(learner, role)
+	if seen != nil {
+		tm.announceContent(act)
+	}
 	if tm.aux.NoPersonal[learner] {
 		// Not learned from; their list (popular items) is refreshed.
 		return "no_consent", rankRequest{tenant: e.Tenant, learner: learner, role: role, partition: pos.Partition, g: g, tm: tm, e: e}, nil
@@ -928,7 +957,7 @@ func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, 
 		done[it] = true
 	}
 	ms := LearnerMastery(g, tm.aux.Completed[learner], mastery)
-	cands := tm.blend.Candidates(tm.pop, learner, role, r.cfg.Candidates, nil)
+	cands := tm.candidates(g, learner, role, r.cfg.Candidates)
 	o := r.cfg.Rerank
 	o.Knowledge = g
 	o.Mastery = ms

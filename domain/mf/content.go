@@ -414,15 +414,19 @@ func pushHybrid(top []HybridScored, n int, s HybridScored) []HybridScored {
 
 // Explain returns the reasons of an item ranked by the last TopN: "mf"
 // when the model's part is the larger, else "content" and the feature the
-// item shares most with the learner's profile (similar_skills:<skill> for
-// a skill, similar:<feature> otherwise).
+// item shares most with the learner's profile, type and duration counting
+// half (similar_skills:<skill> for a skill, similar:<feature> otherwise).
 func (c *Content) Explain(h HybridScored) []string {
 	if !(h.Content > h.MF) || h.Content <= 0 {
 		return []string{ReasonMF}
 	}
 	best, bestW := int32(-1), float32(0)
 	for _, f := range c.feats[h.Item] {
-		if w := c.prof[f] * c.idf[f]; w > bestW {
+		w := c.prof[f] * c.idf[f]
+		if name := c.featIDs[f]; strings.HasPrefix(name, FeatureType) || strings.HasPrefix(name, FeatureDuration) {
+			w /= 2 // a shared type or length explains less than a shared skill or topic
+		}
+		if w > bestW {
 			best, bestW = f, w
 		}
 	}
