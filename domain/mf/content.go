@@ -67,12 +67,16 @@ type ContentConfig struct {
 	Recency float64
 	// Profile is the number of most recent items the profile is built from.
 	Profile int
+	// MinSimilarity is the content similarity below which an item the
+	// model does not know is not ranked: sharing only a generic feature
+	// is no reason to recommend an item.
+	MinSimilarity float64
 }
 
 // DefaultContentConfig returns the documented defaults (chosen by
 // prequential measurement; see docs/recommendations.md).
 func DefaultContentConfig() ContentConfig {
-	return ContentConfig{Weight: 0.25, Shrink: 10, Recency: 0.8, Profile: 32}
+	return ContentConfig{Weight: 0.25, Shrink: 10, Recency: 0.8, Profile: 32, MinSimilarity: 0.1}
 }
 
 // Validate checks the configuration.
@@ -87,6 +91,8 @@ func (c ContentConfig) Validate() error {
 		return fmt.Errorf("content config: Recency = %v, want (0, 1]", c.Recency)
 	case c.Profile < 1 || c.Profile > 1<<16:
 		return fmt.Errorf("content config: Profile = %d, want 1..%d", c.Profile, 1<<16)
+	case !finite(c.MinSimilarity) || c.MinSimilarity < 0 || c.MinSimilarity > 1:
+		return fmt.Errorf("content config: MinSimilarity = %v, want [0, 1]", c.MinSimilarity)
 	}
 	return nil
 }
@@ -117,7 +123,7 @@ type Content struct {
 
 	// Derived from the above, recomputed when dirty.
 	dirty bool
-	idf   []float32 // log(1 + items with features / df)
+	idf   []float32 // ln((items with features + 1) / df), 0 for features of one item
 	norm  []float32 // 1 / |idf-weighted feature vector| of each item (0: none)
 
 	// Index mapping with the model last ranked with.
@@ -261,8 +267,12 @@ func (c *Content) refresh() {
 	n := float64(c.withFeat)
 	for f, d := range c.df {
 		c.idf[f] = 0
-		if d > 0 {
-			c.idf[f] = float32(math.Log1p(n / float64(d)))
+		// A feature of one item relates it to nothing: it would only
+		// dilute that item's similarity to everything else.
+		if d > 1 {
+			// A feature every item has (all courses) weighs almost
+			// nothing: it says nothing about what a learner prefers.
+			c.idf[f] = float32(math.Log((n + 1) / float64(d)))
 		}
 	}
 	for i, fs := range c.feats {
@@ -354,7 +364,7 @@ func (c *Content) TopN(m *Model, u int32, n int, exclude []int32, dst []HybridSc
 	}
 	scores := c.scores[:items]
 	gemv32(m.V, items, m.UserVector(u), scores)
-	gamma, beta := float32(c.cfg.Weight), float32(c.cfg.Shrink)
+	gamma, beta, minSim := float32(c.cfg.Weight), float32(c.cfg.Shrink), float32(c.cfg.MinSimilarity)
 	m.setMask(exclude)
 	for j, s := range scores {
 		if m.mask[j>>6]&(1<<(uint(j)&63)) != 0 {
@@ -380,10 +390,11 @@ func (c *Content) TopN(m *Model, u int32, n int, exclude []int32, dst []HybridSc
 	// Announced items the model does not know: features only (in the
 	// order the profile's features reached them).
 	for _, ci := range c.accItems {
-		if c.c2m[ci] >= 0 {
+		sim := c.acc[ci] * c.norm[ci]
+		if c.c2m[ci] >= 0 || sim < minSim {
 			continue
 		}
-		cs := gamma * c.acc[ci] * c.norm[ci]
+		cs := gamma * sim
 		if len(dst) < n || cs > dst[n-1].Score {
 			dst = pushHybrid(dst, n, HybridScored{Item: ci, Score: cs, Content: cs})
 		}

@@ -25,6 +25,7 @@ func (c *Content) MarshalBinary() ([]byte, error) {
 	e.f64(c.cfg.Shrink)
 	e.f64(c.cfg.Recency)
 	e.uv(uint64(c.cfg.Profile))
+	e.f64(c.cfg.MinSimilarity)
 	e.uv(uint64(len(c.featIDs)))
 	for _, f := range c.featIDs {
 		e.str(f)
@@ -62,6 +63,7 @@ func (c *Content) UnmarshalBinary(data []byte) error {
 	cfg.Shrink = d.f64()
 	cfg.Recency = d.f64()
 	cfg.Profile = int(d.uv())
+	cfg.MinSimilarity = d.f64()
 	if d.err != nil {
 		return d.err
 	}

@@ -52,6 +52,7 @@ func TestContentConfigValidate(t *testing.T) {
 		{"zero recency", func(c *ContentConfig) { c.Recency = 0 }, "Recency"},
 		{"recency above 1", func(c *ContentConfig) { c.Recency = 1.5 }, "Recency"},
 		{"no profile", func(c *ContentConfig) { c.Profile = 0 }, "Profile"},
+		{"similarity above 1", func(c *ContentConfig) { c.MinSimilarity = 2 }, "MinSimilarity"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
@@ -233,7 +234,7 @@ func TestContentSnapshot(t *testing.T) {
 		}
 		return out
 	}
-	r, _ := NewContent(ContentConfig{Weight: 9, Shrink: 9, Recency: 0.1, Profile: 1})
+	r, _ := NewContent(ContentConfig{Weight: 9, Shrink: 9, Recency: 0.1, Profile: 1, MinSimilarity: 0.5})
 	if err := r.UnmarshalBinary(snap); err != nil {
 		t.Fatal(err)
 	}
