@@ -318,6 +318,9 @@ func (c *Content) profile(m *Model, u int32) float32 {
 		ci := c.m2c[c.seen[h]]
 		nw := w * c.norm[ci]
 		for _, f := range c.feats[ci] {
+			if c.idf[f] == 0 {
+				continue // a feature of one item relates it to nothing
+			}
 			if c.prof[f] == 0 {
 				c.profFeat = append(c.profFeat, f)
 			}

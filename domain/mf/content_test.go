@@ -340,3 +340,28 @@ func TestPrequentialWithContent(t *testing.T) {
 		t.Fatalf("not deterministic: %+v vs %+v", again.Model, catalog.Model)
 	}
 }
+
+// The content scorer keeps nothing per learner: once the model forgets a
+// learner, the hybrid has no profile of them and ranks them as a new
+// learner (cold-start sources, no content reasons).
+func TestContentForgottenWithTheModel(t *testing.T) {
+	m, c := skillWorld(t)
+	c.SetItem("algebra-new", []string{FeatureSkill + "algebra"})
+	const who = "algebra-fan-4"
+	u, _ := m.LookupUser(who)
+	if top := c.TopN(m, u, 20, m.Seen(u, nil), nil); len(top) == 0 {
+		t.Fatal("no hybrid list before forgetting")
+	}
+	if !m.Forget(who) {
+		t.Fatal("the model did not know the learner")
+	}
+	snap, _ := c.MarshalBinary()
+	if strings.Contains(string(snap), who) {
+		t.Fatal("the content snapshot names the learner")
+	}
+	for _, cd := range c.Candidates(m, NewPopularity(), who, "", 10, nil) {
+		if slices.Contains(cd.Reasons, ReasonContent) || slices.Contains(cd.Reasons, ReasonMF) {
+			t.Fatalf("a forgotten learner is still ranked from their history: %+v", cd)
+		}
+	}
+}
