@@ -228,7 +228,7 @@ func contentFlags(fs *flag.FlagSet) *contentOptions {
 
 // runContentEval replays the stream twice, with the model alone and with
 // the hybrid, and reports both with the new-items split.
-func runContentEval(ctx context.Context, stdout io.Writer, events []mf.Event, data string, n int, cfg mf.Config, o *contentOptions, windows int, asJSON bool) error {
+func runContentEval(ctx context.Context, stdout io.Writer, events []mf.Event, data string, n int, cfg mf.Config, blend *mf.BlendConfig, o *contentOptions, windows int, asJSON bool) error {
 	if !slices.Contains([]string{"catalog", "all", "stream"}, o.announce) {
 		return fmt.Errorf("--announce %q: want catalog, all or stream", o.announce)
 	}
@@ -253,10 +253,13 @@ func runContentEval(ctx context.Context, stdout io.Writer, events []mf.Event, da
 	var runs []run
 	for _, withContent := range []bool{false, true} {
 		never := &neverUsed{prior: map[string]bool{}}
-		opts := mf.EvalOptions{N: n, Model: cfg, Hook: never.hook, Windows: windows}
+		opts := mf.EvalOptions{N: n, Model: cfg, Hook: never.hook, Windows: windows, Blend: blend}
 		name := "online MF"
+		if blend != nil {
+			name = "MF + sequence"
+		}
 		if withContent {
-			name = "hybrid (MF + content)"
+			name += " + content"
 			opts.Content = &mf.ContentEval{Config: o.cfg, Features: feats, AtStart: o.announce != "stream"}
 			if o.announce == "catalog" {
 				opts.Content.Times = times
@@ -269,7 +272,7 @@ func runContentEval(ctx context.Context, stdout io.Writer, events []mf.Event, da
 		runs = append(runs, run{name, res, never})
 	}
 	if asJSON {
-		out := map[string]any{"data": data, "item_features": o.features, "features": source, "announce": o.announce,
+		out := map[string]any{"data": data, "item_features": o.features, "blend": blend, "features": source, "announce": o.announce,
 			"content_config": o.cfg, "events": len(events), "events_with_features": covered, "n": n}
 		for i, key := range []string{"mf", "hybrid"} {
 			r := runs[i]
@@ -289,14 +292,14 @@ func runContentEval(ctx context.Context, stdout io.Writer, events []mf.Event, da
 	fmt.Fprintf(stdout, "data        %s, %d events (%d with features)\n", data, len(events), covered)
 	fmt.Fprintf(stdout, "features    %s (%s); announced: %s\n", o.features, source, o.announce)
 	fmt.Fprintf(stdout, "content     weight=%g shrink=%g recency=%g profile=%d\n", o.cfg.Weight, o.cfg.Shrink, o.cfg.Recency, o.cfg.Profile)
-	fmt.Fprintf(stdout, "%-22s %10s %10s %16s %12s\n", "", fmt.Sprintf("recall@%d", n), fmt.Sprintf("NDCG@%d", n), "rank+learn ev/s", "unrankable")
+	fmt.Fprintf(stdout, "%-28s %10s %10s %16s %12s\n", "", fmt.Sprintf("recall@%d", n), fmt.Sprintf("NDCG@%d", n), "rank+learn ev/s", "unrankable")
 	for _, r := range runs {
-		fmt.Fprintf(stdout, "%-22s %10.4f %10.4f %16.0f %12d\n", r.name, r.res.Model.Recall, r.res.Model.NDCG, r.res.EventsPerSecond, r.res.NewItem)
+		fmt.Fprintf(stdout, "%-28s %10.4f %10.4f %16.0f %12d\n", r.name, r.res.Model.Recall, r.res.Model.NDCG, r.res.EventsPerSecond, r.res.NewItem)
 	}
-	fmt.Fprintf(stdout, "%-22s %10.4f %10.4f\n", "popularity", runs[0].res.Baseline.Recall, runs[0].res.Baseline.NDCG)
+	fmt.Fprintf(stdout, "%-28s %10.4f %10.4f\n", "popularity", runs[0].res.Baseline.Recall, runs[0].res.Baseline.NDCG)
 	for _, r := range runs {
 		ni := r.res.NewItems
-		fmt.Fprintf(stdout, "%-22s new items (< %d prior interactions): %d scored, recall@%d %.4f NDCG@%d %.4f (popularity %.4f / %.4f); never used before: %d scored, recall %.4f\n",
+		fmt.Fprintf(stdout, "%-28s new items (< %d prior interactions): %d scored, recall@%d %.4f NDCG@%d %.4f (popularity %.4f / %.4f); never used before: %d scored, recall %.4f\n",
 			r.name, mf.NewItemInteractions, ni.Scored, n, ni.Model.Recall, n, ni.Model.NDCG, ni.Baseline.Recall, ni.Baseline.NDCG, r.never.scored, r.never.recall())
 	}
 	return nil

@@ -115,7 +115,7 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 		return exportEvents(*export, events)
 	}
 	if content.features != "" {
-		return runContentEval(ctx, stdout, events, *data, *n, cfg, content, *windows, *detail || *asJSON)
+		return runContentEval(ctx, stdout, events, *data, *n, cfg, blendCfg, content, *windows, *detail || *asJSON)
 	}
 	res, err := mf.Prequential(ctx, events, mf.EvalOptions{N: *n, Model: cfg, Windows: *windows, Blend: blendCfg})
 	if err != nil {

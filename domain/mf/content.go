@@ -76,7 +76,7 @@ type ContentConfig struct {
 // DefaultContentConfig returns the documented defaults (chosen by
 // prequential measurement; see docs/recommendations.md).
 func DefaultContentConfig() ContentConfig {
-	return ContentConfig{Weight: 0.25, Shrink: 10, Recency: 0.8, Profile: 32, MinSimilarity: 0.1}
+	return ContentConfig{Weight: 0.5, Shrink: 3, Recency: 0.8, Profile: 32, MinSimilarity: 0.1}
 }
 
 // Validate checks the configuration.
@@ -338,20 +338,13 @@ func (c *Content) profile(m *Model, u int32) float32 {
 	return 1 / float32(math.Sqrt(float64(s)))
 }
 
-// TopN appends to dst[:0] the n best items for learner u by the hybrid
-// score, best first, leaving out the model items in exclude (model
-// indices). Items the model knows come first on equal scores (by model
-// index), then announced items it does not know. It
-// returns dst[:0] for a learner without history.
-func (c *Content) TopN(m *Model, u int32, n int, exclude []int32, dst []HybridScored) []HybridScored {
-	dst = dst[:0]
-	if n <= 0 || u < 0 || int(u) >= m.Users() || m.HistoryLen(u) == 0 {
-		return dst
-	}
+// similarities computes learner u's content similarity to every item
+// sharing a feature with their profile, into acc (content indices) and
+// accItems. finish must follow.
+func (c *Content) similarities(m *Model, u int32) {
 	c.sync(m)
 	c.refresh()
 	inv := c.profile(m, u)
-	// Content similarity of every item sharing a feature with the profile.
 	for _, f := range c.profFeat {
 		pf := c.prof[f] * c.idf[f] * inv
 		for _, ci := range c.post[f] {
@@ -361,51 +354,114 @@ func (c *Content) TopN(m *Model, u int32, n int, exclude []int32, dst []HybridSc
 			c.acc[ci] += pf
 		}
 	}
-	items := m.Items()
-	if cap(c.scores) < items {
-		c.scores = make([]float32, items, 2*items)
+}
+
+// mix is the hybrid score of model item j whose collaborative score is s.
+func (c *Content) mix(m *Model, j int32, s float32) HybridScored {
+	h := HybridScored{Item: c.m2c[j], MF: s}
+	if ci := h.Item; len(c.feats[ci]) > 0 {
+		cnt, beta := float32(m.count[j]), float32(c.cfg.Shrink)
+		lam := float32(1)
+		if cnt+beta > 0 {
+			lam = cnt / (cnt + beta)
+		}
+		h.MF = lam * s
+		h.Content = (1 - lam) * float32(c.cfg.Weight) * c.acc[ci] * c.norm[ci]
 	}
-	scores := c.scores[:items]
-	gemv32(m.V, items, m.UserVector(u), scores)
-	gamma, beta, minSim := float32(c.cfg.Weight), float32(c.cfg.Shrink), float32(c.cfg.MinSimilarity)
-	m.setMask(exclude)
-	for j, s := range scores {
-		if m.mask[j>>6]&(1<<(uint(j)&63)) != 0 {
-			continue
-		}
-		s += m.B[j]
-		h := HybridScored{Item: c.m2c[j], MF: s}
-		if ci := h.Item; len(c.feats[ci]) > 0 {
-			cnt := float32(m.count[j])
-			lam := float32(1)
-			if cnt+beta > 0 {
-				lam = cnt / (cnt + beta)
-			}
-			h.MF = lam * s
-			h.Content = (1 - lam) * gamma * c.acc[ci] * c.norm[ci]
-		}
-		h.Score = h.MF + h.Content
-		if len(dst) < n || h.Score > dst[n-1].Score {
-			dst = pushHybrid(dst, n, h)
-		}
-	}
-	m.clearMask(exclude)
-	// Announced items the model does not know: features only (in the
-	// order the profile's features reached them).
+	h.Score = h.MF + h.Content
+	return h
+}
+
+// finish adds the items only the features rank, when similar enough:
+// announced items the model does not know and, with models, the model
+// items not masked (those the collaborative ranker left out). It clears
+// the accumulator.
+func (c *Content) finish(m *Model, n int, dst []HybridScored, models bool) []HybridScored {
+	minSim := float32(c.cfg.MinSimilarity)
 	for _, ci := range c.accItems {
-		sim := c.acc[ci] * c.norm[ci]
-		if c.c2m[ci] >= 0 || sim < minSim {
-			continue
-		}
-		cs := gamma * sim
-		if len(dst) < n || cs > dst[n-1].Score {
-			dst = pushHybrid(dst, n, HybridScored{Item: ci, Score: cs, Content: cs})
+		if sim := c.acc[ci] * c.norm[ci]; sim >= minSim {
+			var h HybridScored
+			switch j := c.c2m[ci]; {
+			case j < 0:
+				cs := float32(c.cfg.Weight) * sim
+				h = HybridScored{Item: ci, Score: cs, Content: cs}
+			case models && m.mask[j>>6]&(1<<(uint(j)&63)) == 0:
+				h = c.mix(m, j, 0)
+			default:
+				continue
+			}
+			if len(dst) < n || h.Score > dst[n-1].Score {
+				dst = pushHybrid(dst, n, h)
+			}
 		}
 	}
 	for _, ci := range c.accItems {
 		c.acc[ci] = 0
 	}
 	c.accItems = c.accItems[:0]
+	return dst
+}
+
+// TopN appends to dst[:0] the n best items for learner u by the hybrid
+// of the model's scores (every item) and the features, best first,
+// leaving out the model items in exclude (model indices). Items the model
+// knows come first on equal scores (by model index), then announced items
+// it does not know. It returns dst[:0] for a learner without history.
+func (c *Content) TopN(m *Model, u int32, n int, exclude []int32, dst []HybridScored) []HybridScored {
+	dst = dst[:0]
+	if n <= 0 || u < 0 || int(u) >= m.Users() || m.HistoryLen(u) == 0 {
+		return dst
+	}
+	c.similarities(m, u)
+	items := m.Items()
+	if cap(c.scores) < items {
+		c.scores = make([]float32, items, 2*items)
+	}
+	scores := c.scores[:items]
+	gemv32(m.V, items, m.UserVector(u), scores)
+	m.setMask(exclude)
+	for j, s := range scores {
+		if m.mask[j>>6]&(1<<(uint(j)&63)) != 0 {
+			continue
+		}
+		h := c.mix(m, int32(j), s+m.B[j])
+		if len(dst) < n || h.Score > dst[n-1].Score {
+			dst = pushHybrid(dst, n, h)
+		}
+	}
+	m.clearMask(exclude)
+	return c.finish(m, n, dst, false)
+}
+
+// Merge is TopN over the candidates of another collaborative ranker
+// (such as Blender.TopN, with its scores): collab holds model items and
+// their collaborative scores; an item it does not hold scores 0 on the
+// collaborative side and enters by its features alone. Items in exclude
+// (model indices) are left out.
+func (c *Content) Merge(m *Model, u int32, collab []Scored, n int, exclude []int32, dst []HybridScored) []HybridScored {
+	dst = dst[:0]
+	if n <= 0 || u < 0 || int(u) >= m.Users() || m.HistoryLen(u) == 0 {
+		return dst
+	}
+	c.similarities(m, u)
+	m.setMask(exclude)
+	for _, x := range collab {
+		if j := x.Item; j < 0 || int(j) >= m.Items() || m.mask[j>>6]&(1<<(uint(j)&63)) != 0 {
+			continue
+		}
+		h := c.mix(m, x.Item, x.Score)
+		if len(dst) < n || h.Score > dst[n-1].Score {
+			dst = pushHybrid(dst, n, h)
+		}
+		m.mask[x.Item>>6] |= 1 << (uint(x.Item) & 63) // taken
+	}
+	dst = c.finish(m, n, dst, true)
+	m.clearMask(exclude)
+	for _, x := range collab {
+		if x.Item >= 0 && int(x.Item) < m.Items() {
+			m.mask[x.Item>>6] = 0
+		}
+	}
 	return dst
 }
 
@@ -486,6 +542,62 @@ func (c *Content) Candidates(m *Model, pop *Popularity, user, group string, n in
 		}
 	}
 	return append(out, Candidates(m, pop, user, group, n-len(out), taken)...)
+}
+
+// MergeCandidates is Candidates over the candidates of another
+// collaborative ranker (Blender.Candidates): their scores are the
+// collaborative side of the hybrid, the features add announced and
+// little-used items, and an item keeps its ranker's reasons unless its
+// features weigh more (then content and the shared feature). Candidates
+// that are not model items (added by other sources) follow, in their
+// order. A learner without history gets collab unchanged.
+func (c *Content) MergeCandidates(m *Model, user string, collab []Candidate, n int, exclude []string) []Candidate {
+	u, ok := m.LookupUser(user)
+	if n <= 0 || !ok || m.HistoryLen(u) == 0 {
+		return collab[:min(n, len(collab))]
+	}
+	sc := make([]Scored, 0, len(collab))
+	why := make(map[int32][]string, len(collab))
+	var rest []Candidate
+	for _, cd := range collab {
+		if j, ok := m.LookupItem(cd.Item); ok {
+			sc = append(sc, Scored{Item: j, Score: float32(cd.Score)})
+			why[j] = cd.Reasons
+		} else {
+			rest = append(rest, cd)
+		}
+	}
+	ex := make([]int32, 0, len(exclude)+m.HistoryLen(u))
+	for _, id := range exclude {
+		if i, ok := m.LookupItem(id); ok {
+			ex = append(ex, i)
+		}
+	}
+	ex = m.Seen(u, ex)
+	out := make([]Candidate, 0, n)
+	for _, h := range c.Merge(m, u, sc, n+len(exclude), ex, make([]HybridScored, 0, n+len(exclude))) {
+		id := c.itemIDs[h.Item]
+		if slices.Contains(exclude, id) {
+			continue
+		}
+		reasons := c.Explain(h)
+		if j := c.c2m[h.Item]; reasons[0] == ReasonMF && j >= 0 && why[j] != nil {
+			reasons = why[j]
+		}
+		out = append(out, Candidate{Item: id, Score: float64(h.Score), Reasons: reasons})
+		if len(out) == n {
+			return out
+		}
+	}
+	for _, cd := range rest {
+		if len(out) == n {
+			break
+		}
+		if !slices.Contains(exclude, cd.Item) {
+			out = append(out, cd)
+		}
+	}
+	return out
 }
 
 // ItemInfo is what the catalog says of an item, for ItemFeatures.

@@ -26,9 +26,10 @@ type ContentEval struct {
 
 // contentRun is the hybrid's state during a prequential replay.
 type contentRun struct {
-	c   *Content
-	o   *ContentEval
-	top []HybridScored
+	c      *Content
+	o      *ContentEval
+	top    []HybridScored
+	collab []Scored
 	// due are the items with announcement times, by time; next is the
 	// first not yet announced.
 	due  []string
@@ -98,6 +99,15 @@ func (r *contentRun) rankable(id string) bool { return r != nil && r.c.HasFeatur
 // rank ranks learner u (with history) by the hybrid.
 func (r *contentRun) rank(m *Model, u int32, n int, exclude []int32) {
 	r.top = r.c.TopN(m, u, n, exclude, r.top)
+}
+
+// merge ranks learner u by the hybrid over the blend's candidates.
+func (r *contentRun) merge(m *Model, u int32, blended []Blended, n int, exclude []int32) {
+	r.collab = r.collab[:0]
+	for _, x := range blended {
+		r.collab = append(r.collab, Scored{Item: x.Item, Score: x.Score})
+	}
+	r.top = r.c.Merge(m, u, r.collab, n, exclude, r.top)
 }
 
 // rankOf is the rank of an item in the last list, -1 when absent.

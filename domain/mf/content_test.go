@@ -365,3 +365,53 @@ func TestContentForgottenWithTheModel(t *testing.T) {
 		}
 	}
 }
+
+// The hybrid composes with the sequence blend: Merge over the Blender's
+// scores keeps its reasons and adds the new item from its features.
+func TestContentMergesWithTheBlender(t *testing.T) {
+	m, c := skillWorld(t)
+	s, err := NewSequence(DefaultSequenceConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewBlender(m, s, DefaultBlendConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fan := "algebra-fan-merge"
+	for i := range 12 {
+		u, it := m.AddUser(fan), m.AddItem(fmt.Sprintf("algebra-%d", i))
+		b.Learn(u, it, 3)
+	}
+	c.SetItem("algebra-new", []string{FeatureSkill + "algebra", FeatureType + "module"})
+	collab := b.Candidates(nil, fan, "", 20, nil)
+	list := c.MergeCandidates(m, fan, collab, 10, []string{"algebra-15"})
+	var got []string
+	for _, cd := range list {
+		if cd.Item == "algebra-15" {
+			t.Fatalf("excluded item in %+v", list)
+		}
+		got = append(got, cd.Item+" "+strings.Join(cd.Reasons, ","))
+	}
+	if !slices.Contains(got, "algebra-new content,similar_skills:algebra") {
+		t.Fatalf("merged list %q lacks the new item with content reasons", got)
+	}
+	for _, cd := range list {
+		if cd.Reasons[0] != ReasonContent && !slices.ContainsFunc(collab, func(x Candidate) bool {
+			return x.Item == cd.Item && slices.Equal(x.Reasons, cd.Reasons)
+		}) {
+			t.Fatalf("%s: reasons %q are not the blender's", cd.Item, cd.Reasons)
+		}
+	}
+	u, _ := m.LookupUser(fan)
+	collabIdx := []Scored{}
+	for _, x := range b.TopN(u, 20, m.Seen(u, nil), nil) {
+		collabIdx = append(collabIdx, Scored{Item: x.Item, Score: x.Score})
+	}
+	dst := make([]HybridScored, 0, 10)
+	ex := m.Seen(u, nil)
+	dst = c.Merge(m, u, collabIdx, 10, ex, dst)
+	if a := testing.AllocsPerRun(50, func() { dst = c.Merge(m, u, collabIdx, 10, ex, dst) }); a != 0 {
+		t.Fatalf("Merge allocates %v times per call", a)
+	}
+}

@@ -28,7 +28,7 @@ type EvalOptions struct {
 	// DefaultWindows).
 	Windows int
 	// Content, when set, ranks learners with history by the hybrid of the
-	// model and item features (content_eval.go).
+	// model (or of Blend) and item features (content_eval.go).
 	Content *ContentEval
 }
 
@@ -358,6 +358,9 @@ func Prequential(ctx context.Context, events []Event, opts EvalOptions) (EvalRes
 				if len(top) == 0 {
 					top = pop.TopN("", opts.N, hist, top)
 				}
+			} else if hybrid != nil && blend != nil {
+				btopBlend = blend.TopN(u, max(opts.N, opts.Blend.Pool), hist, btopBlend)
+				hybrid.merge(m, u, btopBlend, opts.N, hist)
 			} else if hybrid != nil {
 				hybrid.rank(m, u, opts.N, hist)
 			} else if blend != nil {
