@@ -11,8 +11,9 @@ import (
 // the features of the catalog's activities, taken from the graph whenever
 // the catalog changed, and of activities a statement announces before the
 // catalog holds them (from the statement's definition). Learners with
-// history are ranked by the hybrid (mf.Content.Candidates), so an activity
-// nobody used yet is recommendable from its features at once.
+// history are ranked by the hybrid of the collaborative blend and the
+// features (mf.Content.MergeCandidates), so an activity nobody used yet is
+// recommendable from its features at once.
 
 // syncContent brings the tenant's item features up to date with the
 // catalog graph. The catalog projection builds a new graph on every
@@ -57,10 +58,10 @@ func (tm *tenantModel) announceContent(act *xapi.Activity) {
 	}
 }
 
-// candidates are the learner's candidates: the hybrid of the model and
-// the item features for a learner with history, the cold-start sources
-// otherwise.
+// candidates are the learner's candidates: for a learner with history,
+// the hybrid of the collaborative blend (the model and the sequence rules)
+// and the item features; the cold-start sources otherwise.
 func (tm *tenantModel) candidates(g *graph.Graph, learner, role string, n int) []mf.Candidate {
 	tm.syncContent(g)
-	return tm.content.Candidates(tm.m, tm.pop, learner, role, n, nil)
+	return tm.content.MergeCandidates(tm.m, learner, tm.blend.Candidates(tm.pop, learner, role, n, nil), n, nil)
 }
