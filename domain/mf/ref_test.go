@@ -3,7 +3,7 @@ package mf
 // The update as it was before the CG budget and the fused residual: the
 // baseline of the benchmarks and the reference of the tests.
 
-// refUpdate is Update as it was: the history weight looked up again, the
+// refUpdate is Update as it was (ALS): the history weight looked up again, the
 // right-hand side and the first residual in separate passes, CGSteps full
 // steps on every history (the last one computing A d too).
 func refUpdate(m *Model, u, i int32, c float32) {
@@ -32,7 +32,11 @@ func refUpdate(m *Model, u, i int32, c float32) {
 		m.ringPos = (m.ringPos + 1) % len(m.ring)
 	}
 	m.sinceGram++
-	if m.sinceGram >= max(256, len(m.itemIDs)) {
+	every := m.cfg.GramEvery
+	if every == 0 {
+		every = max(256, len(m.itemIDs))
+	}
+	if m.sinceGram >= every {
 		m.RefreshGram()
 	}
 }
