@@ -43,6 +43,9 @@ func refUpdate(m *Model, u, i int32, c float32) {
 
 // refSolve is the learner solve as it was (CGSteps steps, no budget).
 func refSolve(m *Model, u int32) {
+	if m.gramItems < len(m.itemIDs) && m.gramItems < 64 {
+		m.RefreshGram()
+	}
 	h := m.hist[u]
 	x := m.UserVector(u)
 	b := m.rhs(h)
