@@ -64,6 +64,7 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 		seqDecay  = fs.Float64("seq-decay", defBlend.Sequence.Decay, "weight of each older recent item relative to the next (sequence rules)")
 		seqFanout = fs.Int("seq-fanout", defBlend.Sequence.Fanout, "links kept per item (sequence rules)")
 		seqPool   = fs.Int("seq-pool", defBlend.Pool, "MF candidates blended with the sequence candidates")
+		recency   = fs.Float64("recency", defBlend.Recency, "weight of the learner's recent items' mean vector added to their vector when ranking (blend)")
 		export    = fs.String("export", "", "write the stream as CSV learner,item,timestamp,weight in evaluation order to this file and exit (for the peer benchmarks)")
 		content   = contentFlags(fs)
 	)
@@ -91,7 +92,7 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	var blendCfg *mf.BlendConfig
 	if *blend {
-		blendCfg = &mf.BlendConfig{Weight: *seqWeight, Pool: *seqPool, Sequence: mf.SequenceConfig{
+		blendCfg = &mf.BlendConfig{Weight: *seqWeight, Pool: *seqPool, Recency: *recency, Sequence: mf.SequenceConfig{
 			Window: *seqWindow, With: *seqWith, Recent: *seqRecent, Decay: *seqDecay,
 			Fanout: *seqFanout, Smooth: defBlend.Sequence.Smooth}}
 		if err := blendCfg.Validate(); err != nil {

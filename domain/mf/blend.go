@@ -27,6 +27,11 @@ type BlendConfig struct {
 	// Pool is the number of MF candidates blended with the items the
 	// sequence rules point to.
 	Pool int
+	// Recency adds to the learner's vector, for ranking, Recency times the
+	// mean vector of their last Sequence.Recent items (weighted by Decay):
+	// the MF part then leans towards what the learner does now (0: the
+	// learner's vector as solved over their whole history).
+	Recency float64
 }
 
 // DefaultBlendConfig returns the documented defaults (chosen by
@@ -44,6 +49,8 @@ func (c BlendConfig) Validate() error {
 	switch {
 	case math.IsNaN(c.Weight) || math.IsInf(c.Weight, 0) || c.Weight < 0 || c.Weight > 1000:
 		return fmt.Errorf("blend config: Weight = %v, want 0..1000", c.Weight)
+	case math.IsNaN(c.Recency) || math.IsInf(c.Recency, 0) || c.Recency < 0 || c.Recency > 1000:
+		return fmt.Errorf("blend config: Recency = %v, want 0..1000", c.Recency)
 	case c.Pool < 1 || c.Pool > 1<<16:
 		return fmt.Errorf("blend config: Pool = %d, want 1..%d", c.Pool, 1<<16)
 	}
@@ -76,6 +83,8 @@ type Blender struct {
 	s   *Sequence
 
 	pool    []Scored
+	pv      []float32 // the learner's vector leaning to their recent items
+	scores  []float32
 	acc     []float32
 	touched []int32
 	mask    []uint64
@@ -135,7 +144,12 @@ func (b *Blender) TopN(u int32, n int, exclude []int32, dst []Blended) []Blended
 			b.mask[e>>6] |= 1 << (uint(e) & 63)
 		}
 	}
-	b.pool = m.TopN(u, max(b.cfg.Pool, n), exclude, b.pool)
+	pv := b.lean(u)
+	if pv == nil {
+		b.pool = m.TopN(u, max(b.cfg.Pool, n), exclude, b.pool)
+	} else {
+		b.pool = b.scan(pv, max(b.cfg.Pool, n), b.pool)
+	}
 	var smax, smin float32
 	if len(b.pool) > 0 {
 		smax, smin = b.pool[0].Score, b.pool[len(b.pool)-1].Score
@@ -169,7 +183,11 @@ func (b *Blender) TopN(u int32, n int, exclude []int32, dst []Blended) []Blended
 	if qw > 0 {
 		for _, j := range b.touched {
 			if int(j) < items && !b.masked(j) && b.acc[j] > 0 {
-				push(j, (m.Score(u, j)-smin)/scale)
+				s := m.Score(u, j)
+				if pv != nil {
+					s = dot32(pv, m.ItemVector(j)) + m.ItemBias(j)
+				}
+				push(j, (s-smin)/scale)
 			}
 		}
 	}
@@ -182,6 +200,58 @@ func (b *Blender) TopN(u int32, n int, exclude []int32, dst []Blended) []Blended
 	for _, e := range exclude {
 		if e >= 0 && int(e) < items {
 			b.mask[e>>6] = 0
+		}
+	}
+	return dst
+}
+
+// lean returns learner u's vector plus Recency times the decay-weighted
+// mean vector of their recent items, or nil without Recency or recent
+// items.
+func (b *Blender) lean(u int32) []float32 {
+	if b.cfg.Recency <= 0 {
+		return nil
+	}
+	r := b.s.Last(b.m.UserID(u))
+	if len(r) == 0 {
+		return nil
+	}
+	k := b.m.K()
+	if cap(b.pv) < k {
+		b.pv = make([]float32, k)
+	}
+	pv := b.pv[:k]
+	clear(pv)
+	wd, sum := 1.0, 0.0
+	for d := 0; d < b.s.cfg.Recent && d < len(r); d++ {
+		axpy32(float32(wd), b.m.ItemVector(r[len(r)-1-d]), pv)
+		sum += wd
+		wd *= b.s.cfg.Decay
+	}
+	scale := float32(b.cfg.Recency / sum)
+	for f, x := range b.m.UserVector(u) {
+		pv[f] = x + scale*pv[f]
+	}
+	return pv
+}
+
+// scan returns the n best items by pv.q_j + b_j, leaving out the masked
+// items (Model.TopN with another vector).
+func (b *Blender) scan(pv []float32, n int, dst []Scored) []Scored {
+	dst = dst[:0]
+	items := b.m.Items()
+	if cap(b.scores) < items {
+		b.scores = make([]float32, items, 2*items)
+	}
+	scores := b.scores[:items]
+	gemv32(b.m.V, items, pv, scores)
+	for j, s := range scores {
+		if b.masked(int32(j)) {
+			continue
+		}
+		s += b.m.B[j]
+		if len(dst) < n || s > dst[n-1].Score {
+			dst = pushTop(dst, n, Scored{Item: int32(j), Score: s})
 		}
 	}
 	return dst

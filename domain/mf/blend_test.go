@@ -74,6 +74,7 @@ func TestBlendConfigValidate(t *testing.T) {
 		{"defaults", func(*BlendConfig) {}, ""},
 		{"negative weight", func(c *BlendConfig) { c.Weight = -1 }, "Weight"},
 		{"pool 0", func(c *BlendConfig) { c.Pool = 0 }, "Pool"},
+		{"negative recency", func(c *BlendConfig) { c.Recency = -1 }, "Recency"},
 		{"bad sequence", func(c *BlendConfig) { c.Sequence.Window = 0 }, "Window"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -208,5 +209,30 @@ func TestBlenderTopNDoesNotAllocate(t *testing.T) {
 		u = (u + 1) % int32(m.Users())
 	}); a != 0 {
 		t.Fatalf("%v allocations per TopN, want 0", a)
+	}
+}
+
+// Recency leans the MF part towards the learner's last items: a learner
+// who did most of one course and then three items of another gets the second
+// course's items first with it, the first course's without.
+func TestBlenderRecencyLeansToRecentItems(t *testing.T) {
+	track := func(x []Blended, m *Model) string { return m.ItemID(x[0].Item)[:2] }
+	for _, tc := range []struct {
+		recency float64
+		want    string
+	}{{0, "t0"}, {5, "t1"}} {
+		cfg := DefaultBlendConfig()
+		cfg.Weight, cfg.Recency = 0, tc.recency // MF part only
+		b := newBlender(t, cfg)
+		learnAll(b, tracks(6, 300, 2, 12, 5))
+		m := b.Model()
+		u := m.AddUser("probe")
+		for _, it := range []string{"t0-00", "t0-01", "t0-02", "t0-03", "t0-04", "t0-05", "t0-06", "t1-00", "t1-01", "t1-02"} {
+			b.Learn(u, m.AddItem(it), 1)
+		}
+		got := b.TopN(u, 3, m.Seen(u, nil), nil)
+		if len(got) == 0 || track(got, m) != tc.want {
+			t.Fatalf("recency %v: top %+v (%s), want a %s item first", tc.recency, got, m.ItemID(got[0].Item), tc.want)
+		}
 	}
 }
