@@ -124,6 +124,17 @@ for ds in "${datasets[@]}"; do
 	"$BIN" eval recommend --data "$stream" --json-detail | ours learnstream-als >>"$results"
 	"$BIN" eval recommend --data "$stream" --blend=false --json-detail | ours learnstream-mf >>"$results"
 	"$BIN" eval recommend --data "$stream" --algo isgd --neg 0 --blend=false --json-detail | ours learnstream-isgd >>"$results"
+	# The default with item features (the content-based hybrid), where the
+	# data has them: the same events, features from the data set.
+	case $ds in
+	mooccube) feat=(--data "$stream" --item-features "kg:$DATA/mooccube_kgan_course/kg_final.txt.gz") ;;
+	oulad-*) feat=(--data "$stream" --item-features "oulad:$DATA/oulad") ;;
+	assist-problems) feat=("${src[@]}" --item-features column:skill_id) ;;
+	*) feat=() ;;
+	esac
+	if [ ${#feat[@]} -gt 0 ]; then
+		"$BIN" eval recommend "${feat[@]}" --json-detail | ours learnstream-content >>"$results"
+	fi
 	# The peers, or their lines from an earlier run of the same stream.
 	key=$( (sha256sum <"$stream" && sha256sum <"$HERE/peers.py" && echo "$MODELS") | sha256sum | cut -c1-16)
 	peers=$OUT/$ds.peers.jsonl

@@ -94,6 +94,7 @@ def history(rows, by, metric, title):
 
 
 NAMES = {"learnstream-als": "learnstream (default)", "learnstream-isgd": "learnstream ISGD", "popularity": "popularity",
+         "learnstream-content": "learnstream + content",
          "river-funk": "river FunkMF", "river-biased": "river BiasedMF", "als": "implicit ALS (retrained)"}
 
 

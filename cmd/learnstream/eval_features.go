@@ -217,7 +217,7 @@ type contentOptions struct {
 
 func contentFlags(fs *flag.FlagSet) *contentOptions {
 	o := &contentOptions{cfg: mf.DefaultContentConfig()}
-	fs.StringVar(&o.features, "item-features", "", "item features for the content-based hybrid: FILE (item feature...), kg:FILE (MOOCCube kg_final triples), oulad:DIR (assessments.csv), column:NAME (a column of --data, e.g. skill_id); runs the model with and without content in the same replay")
+	fs.StringVar(&o.features, "item-features", "", "item features for the content-based hybrid: FILE (item feature...), kg:FILE (MOOCCube kg_final triples), oulad:DIR (assessments.csv), column:NAME (a column of --data, e.g. skill_id); replays with and without content (--json-detail: with content only, in the usual form)")
 	fs.StringVar(&o.announce, "announce", "catalog", "when the hybrid learns an item's features: catalog (before the first event, or at the item's time when the source has one: an OULAD presentation's start), all (every item before the first event) or stream (after the item's first event)")
 	fs.Float64Var(&o.cfg.Weight, "content-weight", o.cfg.Weight, "weight of the content similarity against the model's score")
 	fs.Float64Var(&o.cfg.Shrink, "content-shrink", o.cfg.Shrink, "interactions at which an item's model and content scores weigh the same")
@@ -226,19 +226,34 @@ func contentFlags(fs *flag.FlagSet) *contentOptions {
 	return o
 }
 
-// runContentEval replays the stream twice, with the model alone and with
-// the hybrid, and reports both with the new-items split.
-func runContentEval(ctx context.Context, stdout io.Writer, events []mf.Event, data string, n int, cfg mf.Config, blend *mf.BlendConfig, o *contentOptions, windows int, asJSON bool) error {
+// eval checks the flags and loads the features: the hybrid's options
+// and a description of the features' source.
+func (o *contentOptions) eval(data string) (*mf.ContentEval, string, error) {
 	if !slices.Contains([]string{"catalog", "all", "stream"}, o.announce) {
-		return fmt.Errorf("--announce %q: want catalog, all or stream", o.announce)
+		return nil, "", fmt.Errorf("--announce %q: want catalog, all or stream", o.announce)
 	}
 	if err := o.cfg.Validate(); err != nil {
-		return err
+		return nil, "", err
 	}
 	feats, times, source, err := loadItemFeatures(o.features, data)
 	if err != nil {
+		return nil, "", err
+	}
+	ce := &mf.ContentEval{Config: o.cfg, Features: feats, AtStart: o.announce != "stream"}
+	if o.announce == "catalog" {
+		ce.Times = times
+	}
+	return ce, source, nil
+}
+
+// runContentEval replays the stream twice, with the model alone and with
+// the hybrid, and reports both with the new-items split.
+func runContentEval(ctx context.Context, stdout io.Writer, events []mf.Event, data string, n int, cfg mf.Config, blend *mf.BlendConfig, o *contentOptions, windows int, asJSON bool) error {
+	ce, source, err := o.eval(data)
+	if err != nil {
 		return err
 	}
+	feats := ce.Features
 	covered := 0
 	for _, ev := range events {
 		if len(feats[ev.Item]) > 0 {
@@ -260,10 +275,7 @@ func runContentEval(ctx context.Context, stdout io.Writer, events []mf.Event, da
 		}
 		if withContent {
 			name += " + content"
-			opts.Content = &mf.ContentEval{Config: o.cfg, Features: feats, AtStart: o.announce != "stream"}
-			if o.announce == "catalog" {
-				opts.Content.Times = times
-			}
+			opts.Content = ce
 		}
 		res, err := mf.Prequential(ctx, events, opts)
 		if err != nil {

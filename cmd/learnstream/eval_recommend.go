@@ -115,10 +115,18 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 	if *export != "" {
 		return exportEvents(*export, events)
 	}
+	var contentEval *mf.ContentEval
 	if content.features != "" {
-		return runContentEval(ctx, stdout, events, *data, *n, cfg, blendCfg, content, *windows, *detail || *asJSON)
+		if !*detail {
+			return runContentEval(ctx, stdout, events, *data, *n, cfg, blendCfg, content, *windows, *asJSON)
+		}
+		// One replay with content, in the form of every other run (for
+		// bench/recommend).
+		if contentEval, _, err = content.eval(*data); err != nil {
+			return err
+		}
 	}
-	res, err := mf.Prequential(ctx, events, mf.EvalOptions{N: *n, Model: cfg, Windows: *windows, Blend: blendCfg})
+	res, err := mf.Prequential(ctx, events, mf.EvalOptions{N: *n, Model: cfg, Windows: *windows, Blend: blendCfg, Content: contentEval})
 	if err != nil {
 		return err
 	}
@@ -133,6 +141,9 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 			"events_per_second": math.Round(res.EventsPerSecond), "update_events_per_second": math.Round(res.UpdatesPerSecond),
 			"wall_seconds": res.WallSeconds,
 			"by_history":   res.ByHistory, "new_items": res.NewItems, "curve": res.Curve,
+		}
+		if contentEval != nil {
+			out["content"] = map[string]any{"item_features": content.features, "announce": content.announce, "config": contentEval.Config}
 		}
 		b, err := marshalJSON(out)
 		if err != nil {
