@@ -93,8 +93,8 @@ def history(rows, by, metric, title):
         print("  " + "; ".join(notes))
 
 
-NAMES = {"learnstream-als": "learnstream (default)", "learnstream-isgd": "learnstream ISGD", "popularity": "popularity",
-         "learnstream-content": "learnstream + content",
+NAMES = {"learnstream-als": "learnstream (default: MF + sequence rules)", "learnstream-mf": "learnstream MF alone",
+         "learnstream-content": "learnstream + content", "learnstream-isgd": "learnstream ISGD", "popularity": "popularity",
          "river-funk": "river FunkMF", "river-biased": "river BiasedMF", "als": "implicit ALS (retrained)"}
 
 
