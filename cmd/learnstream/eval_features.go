@@ -21,8 +21,8 @@ import (
 //	FILE         lines "item feature [feature...]" (tabs, commas or spaces; '#' starts a comment; an item may span lines)
 //	kg:FILE      knowledge-graph triples "head relation tail" (MOOCCube's kg_final.txt): item head gets "r<relation>:<tail>"
 //	oulad:DIR    OULAD assessments.csv: an assessment item (module-presentation-id) gets module:, presentation:,
-//	             semester:, module_presentation: and assessment_type:; a course presentation item (module-presentation)
-//	             the first three
+//	             module_presentation: and assessment_type:; a course presentation item (module-presentation)
+//	             the first two (a semester feature, B or J, shared by half the items, lowered recall on registrations)
 //	column:NAME  the --data file's column NAME gives its row's item the feature "NAME:<value>" (ASSISTments skill_id)
 //
 // It returns the features by item, announcement times where the source has
@@ -134,11 +134,13 @@ func ouladFeatures(dir string, add func(item, f string), times map[string]float6
 		if !ok {
 			return t.errf("code_presentation", "%q is not a presentation code like 2013J", pres)
 		}
-		times[course+"-"+id], times[course] = start, start
+		// An assessment is published with its presentation; a presentation
+		// itself is open for registration long before it starts, so it has
+		// no time: the catalog lists it from the beginning.
+		times[course+"-"+id] = start
 		for _, item := range []string{course + "-" + id, course} {
 			add(item, "module:"+mod)
 			add(item, "presentation:"+pres)
-			add(item, "semester:"+pres[4:])
 		}
 		add(course+"-"+id, "module_presentation:"+course)
 		add(course+"-"+id, "assessment_type:"+typ)
@@ -228,7 +230,12 @@ func contentFlags(fs *flag.FlagSet) *contentOptions {
 
 // eval checks the flags and loads the features: the hybrid's options
 // and a description of the features' source.
-func (o *contentOptions) eval(data string) (*mf.ContentEval, string, error) {
+//
+// Only the items of the stream keep their features: the catalog is one of
+// the stream's kind of items (OULAD's features name both assessments and
+// course presentations, and a registrations stream must not be offered
+// assessments).
+func (o *contentOptions) eval(data string, events []mf.Event) (*mf.ContentEval, string, error) {
 	if !slices.Contains([]string{"catalog", "all", "stream"}, o.announce) {
 		return nil, "", fmt.Errorf("--announce %q: want catalog, all or stream", o.announce)
 	}
@@ -238,6 +245,18 @@ func (o *contentOptions) eval(data string) (*mf.ContentEval, string, error) {
 	feats, times, source, err := loadItemFeatures(o.features, data)
 	if err != nil {
 		return nil, "", err
+	}
+	inStream := make(map[string]bool, len(feats))
+	for _, ev := range events {
+		inStream[ev.Item] = true
+	}
+	for item := range feats {
+		if !inStream[item] {
+			delete(feats, item)
+		}
+	}
+	if len(feats) == 0 {
+		return nil, "", fmt.Errorf("--item-features %s: no item of the stream has a feature", o.features)
 	}
 	ce := &mf.ContentEval{Config: o.cfg, Features: feats, AtStart: o.announce != "stream"}
 	if o.announce == "catalog" {
@@ -249,7 +268,7 @@ func (o *contentOptions) eval(data string) (*mf.ContentEval, string, error) {
 // runContentEval replays the stream twice, with the model alone and with
 // the hybrid, and reports both with the new-items split.
 func runContentEval(ctx context.Context, stdout io.Writer, events []mf.Event, data string, n int, cfg mf.Config, blend *mf.BlendConfig, o *contentOptions, windows int, asJSON bool) error {
-	ce, source, err := o.eval(data)
+	ce, source, err := o.eval(data, events)
 	if err != nil {
 		return err
 	}

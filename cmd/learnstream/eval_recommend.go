@@ -122,7 +122,7 @@ func runEvalRecommend(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		// One replay with content, in the form of every other run (for
 		// bench/recommend).
-		if contentEval, _, err = content.eval(*data); err != nil {
+		if contentEval, _, err = content.eval(*data, events); err != nil {
 			return err
 		}
 	}
