@@ -229,8 +229,9 @@ func readCurves(r io.Reader, metric, only string, smooth, minScored int) ([]char
 	return series, by, nil
 }
 
-// palette: distinguishable colours (Okabe-Ito, safe for colour blindness).
-var palette = []string{"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"}
+// palette: distinguishable colours (Okabe-Ito, safe for colour blindness,
+// without its pale yellow, which vanishes on white; then greys).
+var palette = []string{"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999", "#555555"}
 
 // niceStep returns a step of 1, 2 or 5 times a power of ten that cuts span
 // into about n intervals.
@@ -323,8 +324,18 @@ func writeLineChart(w *bytes.Buffer, c chart) {
 		fmt.Fprintf(w, `<g class="mark"><line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#888" stroke-dasharray="4 3"/><text x="%s" y="%s" fill="#555" text-anchor="middle">%s</text></g>`+"\n",
 			f(px(m.X)), f(top), f(px(m.X)), f(top+ph), f(px(m.X)), f(top-5), esc(m.Label))
 	}
-	// Series: a polyline per run of windows with scored events.
-	for k, s := range c.Series {
+	// Series: a polyline per run of windows with scored events; ours
+	// (learnstream*) drawn last and thicker, so the peers do not hide them.
+	order := make([]int, 0, len(c.Series))
+	for _, ours := range []bool{false, true} {
+		for k, s := range c.Series {
+			if strings.HasPrefix(s.Name, "learnstream") == ours {
+				order = append(order, k)
+			}
+		}
+	}
+	for _, k := range order {
+		s := c.Series[k]
 		color := palette[k%len(palette)]
 		width := "1.5"
 		if strings.HasPrefix(s.Name, "learnstream") {
