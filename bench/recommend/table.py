@@ -191,6 +191,7 @@ def check(by):
     else:
         bad += [f"window {k}" for k, (a, b) in enumerate(zip(po, pp))
                 if (a["scored"], a["baseline"]["hits"]) != (b["scored"], b["model"]["hits"])]
+    print()
     print("protocol check: peers.py popularity " + ("= learnstream's popularity baseline in every split and window"
                                                      if not bad else "DIFFERS from learnstream's baseline: " + ", ".join(bad)))
 
