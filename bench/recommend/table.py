@@ -173,10 +173,27 @@ def adaptation(rows, marks, md):
             print(f"{r['model']:<18}" + "".join(f"{c:>36}" for c in cells))
 
 
+def consistent(r):
+    """A row's splits partition its scored events and add up to its recall."""
+    h, c = r.get("by_history"), r.get("curve")
+    if not h or not c:
+        return True
+    scored = sum(v["scored"] for v in h.values())
+    hits = sum(v["model"]["hits"] for v in h.values())
+    return (scored == r["scored"] == sum(p["scored"] for p in c["points"])
+            and hits == sum(p["model"]["hits"] for p in c["points"])
+            and abs(hits / max(scored, 1) - r["recall_at_10"]) < 1e-9)
+
+
 def check(by):
     """The same protocol on both sides: peers.py's popularity must score the
     same hits as learnstream's popularity baseline in every split and window
-    (both replay the same stream with the same tie rule)."""
+    (both replay the same stream with the same tie rule); and every row's
+    splits must add up to its totals."""
+    odd = [m for m, r in by.items() if not consistent(r)]
+    if odd:
+        print()
+        print("split check: the splits do not add up to the totals for " + ", ".join(odd))
     ours, pop = by.get("learnstream-als"), by.get("popularity")
     if not ours or not pop or not ours.get("by_history") or not pop.get("by_history"):
         return
