@@ -20,12 +20,14 @@ import (
 // content scorer keeps nothing per learner: forgetting a learner in the
 // Model (Model.Forget) forgets them here too.
 //
-// The hybrid (Content.TopN) ranks every item the model knows and every
-// featured item the catalog announced, with
+// The hybrid ranks items of a collaborative ranker (Content.TopN: every
+// item of the Model by its own score; Content.Merge: the candidates of
+// another ranker such as the Blender, by their scores) and every featured
+// item the catalog announced, with
 //
 //	score = λ mf + (1 - λ) γ cos,   λ = n / (n + β)
 //
-// where mf is the model's score, n the item's interaction count, cos the
+// where mf is the collaborative score, n the item's interaction count, cos the
 // content similarity, γ ContentConfig.Weight and β ContentConfig.Shrink:
 // collaborative signal where there is one, features where there is none
 // (an item announced but never used has n = 0 and ranks by its features
