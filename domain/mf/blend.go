@@ -74,7 +74,9 @@ type Blended struct {
 // where s are the MF scores, s_max and s_min the best and the Pool-th
 // best of the learner's MF candidates, and seq the Sequence score. The
 // candidates are the MF model's top Pool items and every item the
-// learner's recent items link to. It keeps scratch space, so it is not
+// learner's recent items link to; the MF part of an item outside the pool
+// is clamped at 0 (it would otherwise fall far below 0 when the model
+// knows little of the item, and the rules could never lift it). It keeps scratch space, so it is not
 // safe for concurrent use; TopN does not allocate once its buffers have
 // grown to the catalogue.
 type Blender struct {
@@ -187,7 +189,7 @@ func (b *Blender) TopN(u int32, n int, exclude []int32, dst []Blended) []Blended
 				if pv != nil {
 					s = dot32(pv, m.ItemVector(j)) + m.ItemBias(j)
 				}
-				push(j, (s-smin)/scale)
+				push(j, max(0, (s-smin)/scale))
 			}
 		}
 	}

@@ -236,3 +236,31 @@ func TestBlenderRecencyLeansToRecentItems(t *testing.T) {
 		}
 	}
 }
+
+// An item only the rules reach competes with the MF candidates even when
+// the model scores it far below them: its MF part is clamped at 0.
+func TestBlenderRuleOnlyItemIsNotBuriedByMF(t *testing.T) {
+	b := newBlender(t, DefaultBlendConfig())
+	learnAll(b, tracks(7, 600, 8, 12, 5)) // 96 items: more than the pool of 50
+	m := b.Model()
+	u := m.AddUser("probe")
+	b.Learn(u, m.AddItem("t0-04"), 1)
+	next, _ := m.LookupItem("t0-05")
+	m.B[next] = -1000 // the model now ranks it last by far
+	if s := m.Score(u, next); s > -100 {
+		t.Fatalf("MF score %v, want far below the others", s)
+	}
+	got := b.TopN(u, 10, m.Seen(u, nil), nil)
+	var found *Blended
+	for x := range got {
+		if got[x].Item == next {
+			found = &got[x]
+		}
+	}
+	if found == nil || found.MF != 0 || found.Seq <= 0 {
+		t.Fatalf("t0-05 in %+v: want it listed with MF part 0 and a sequence part", got)
+	}
+	if r := b.Reasons("probe", *found); r[0] != ReasonNextAfter+":t0-04" {
+		t.Fatalf("reasons %v, want next_after:t0-04 first", r)
+	}
+}
