@@ -102,7 +102,7 @@ func TestApplyBatchSplitsWhatDoesNotFitOneTransaction(t *testing.T) {
 	done, n, fnErr, err := store.applyBatch(sp, pos, func(txn *badger.Txn, i int) error {
 		calls[i]++
 		return txn.Set(sp.Key("v", fmt.Sprint(i)), value)
-	})
+	}, nil)
 	if err != nil || fnErr != nil || n != len(pos) {
 		t.Fatalf("applyBatch = %d, %v, %v; want all %d applied", n, fnErr, err, len(pos))
 	}

@@ -3,7 +3,6 @@ package projections
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -84,11 +83,22 @@ func progressKey(sp Space, tenant, learner, activity string) []byte {
 }
 
 func (m progressModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	return applyAlone(m.store, txn, sp, m, e)
+}
+
+// applyStaged counts a statement into its learner's entry for the
+// activity. The entry is read once per transaction at most (and not at
+// all when the memo has it) and written once, however many of the
+// transaction's statements it counts.
+func (m progressModel) applyStaged(ts *txnState, e event.Event) (Outcome, error) {
 	if pe, ok, err := decodePrivacy(e); ok || err != nil {
 		if err != nil {
 			return 0, err
 		}
-		return m.forget(txn, sp, e, pe)
+		if err := ts.forgetting(); err != nil {
+			return 0, err
+		}
+		return m.forget(ts.txn, ts.sp, e, pe)
 	}
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
@@ -114,24 +124,24 @@ func (m progressModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome,
 		return Unchanged, nil
 	}
 	learner := st.LearnerKey()
-	key := progressKey(sp, e.Tenant, learner, act.ID)
-	ap := ActivityProgress{Activity: act.ID}
-	item, err := txn.Get(key)
-	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
-	case err != nil:
-		return 0, err
-	default:
-		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &ap) }); err != nil {
-			return 0, fmt.Errorf("progress %s/%s is unreadable: %w", learner, act.ID, err)
+	key := progressKey(ts.sp, e.Tenant, learner, act.ID)
+	sv, err := ts.lookup(key, func(item *badger.Item) (any, error) {
+		ap := new(ActivityProgress)
+		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, ap) }); err != nil {
+			return nil, fmt.Errorf("progress %s/%s is unreadable: %w", learner, act.ID, err)
 		}
-	}
-	ap.apply(st)
-	b, err := json.Marshal(ap)
+		return ap, nil
+	})
 	if err != nil {
 		return 0, err
 	}
-	return Stored, txn.Set(key, b)
+	ap, _ := sv.v.(*ActivityProgress)
+	if ap == nil {
+		ap = &ActivityProgress{Activity: act.ID}
+	}
+	ap.apply(st)
+	ts.set(key, sv, ap)
+	return Stored, nil
 }
 
 func (ap *ActivityProgress) apply(st *xapi.Statement) {

@@ -207,10 +207,11 @@ func (p *Projection) handle(sp Space, pos event.Position, e event.Event, live bo
 func (p *Projection) handleOnce(sp Space, pos event.Position, e event.Event, live bool) error {
 	var outcome Outcome
 	var modelErr error
-	ok, err := p.store.apply(sp, pos.Topic, pos.Partition, pos.Offset, func(txn *badger.Txn) error {
-		outcome, modelErr = p.model.Apply(txn, sp, e)
+	hooks, apply := stagedHooks(p.store, sp, p.model)
+	ok, err := p.store.applyHooked(sp, pos.Topic, pos.Partition, pos.Offset, func(txn *badger.Txn) error {
+		outcome, modelErr = apply(txn, e)
 		return modelErr
-	})
+	}, hooks)
 	if err != nil {
 		if event.IsRejected(err) {
 			return err
@@ -252,11 +253,12 @@ func (p *Projection) handleBatch(sp Space, pos []event.Position, evs []event.Eve
 
 func (p *Projection) handleBatchOnce(sp Space, pos []event.Position, evs []event.Event, live bool) (int, error) {
 	outcomes := make([]Outcome, len(evs))
+	hooks, apply := stagedHooks(p.store, sp, p.model)
 	done, n, fnErr, err := p.store.applyBatch(sp, pos, func(txn *badger.Txn, i int) error {
 		var err error
-		outcomes[i], err = p.model.Apply(txn, sp, evs[i])
+		outcomes[i], err = apply(txn, evs[i])
 		return err
-	})
+	}, hooks)
 	if live {
 		p.countApplied(done[:n], outcomes[:n])
 		p.noteAppliedBatch(pos[:n], evs[:n], done[:n])

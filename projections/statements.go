@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -57,14 +57,28 @@ func NewStatements(store *Store, waiters *Waiters) (*Statements, error) {
 	if err := markReferenced(store, p.Space()); err != nil {
 		return nil, fmt.Errorf("statements projection: %w", err)
 	}
+	// The upgrades wrote around the model.
+	store.dropMemos()
 	return &Statements{p}, nil
 }
 
 // markReferenced gives every rf entry of a space written before rm markers
 // existed its marker, once (the rmv key records that it was done), so that
-// inheritLate can trust a missing marker.
+// inheritLate can trust a missing marker; and then every vp entry, once
+// (rmvp), so that a statement without a marker has no voiding statement
+// waiting for it either (rf entries, and so markers, came after vp
+// entries: a space may hold a vp entry of a statement without one).
 func markReferenced(store *Store, sp Space) error {
-	done := sp.Key("rmv")
+	if err := markKeys(store, sp, "rmv", "rf"); err != nil {
+		return err
+	}
+	return markKeys(store, sp, "rmvp", "vp")
+}
+
+// markKeys writes, once (done records it), the rm marker of the statement
+// that each key of kind (tenant, id first) names.
+func markKeys(store *Store, sp Space, doneKey, kind string) error {
+	done := sp.Key(doneKey)
 	var marks [][]byte
 	err := store.db.View(func(txn *badger.Txn) error {
 		if _, err := txn.Get(done); err == nil {
@@ -72,12 +86,12 @@ func markReferenced(store *Store, sp Space) error {
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
-		prefix := sp.Prefix("rf")
+		prefix := sp.Prefix(kind)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			parts := strings.Split(string(it.Item().Key()[len(prefix):]), "\x00")
-			if len(parts) >= 3 {
+			if len(parts) >= 2 {
 				marks = append(marks, sp.Key("rm", parts[0], parts[1]))
 			}
 		}
@@ -179,8 +193,17 @@ func ParsePosition(s string) (Position, error) {
 }
 
 func (m statementsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	return applyAlone(m.store, txn, sp, m, e)
+}
+
+func (m statementsModel) applyStaged(ts *txnState, e event.Event) (Outcome, error) {
+	txn, sp := ts.txn, ts.sp
 	if pe, ok, err := decodePrivacy(e); ok || err != nil {
 		if err != nil {
+			return 0, err
+		}
+		// An erasure or a retention deletes agents and names.
+		if err := ts.forgetting(); err != nil {
 			return 0, err
 		}
 		return m.forget(txn, sp, e, pe)
@@ -200,7 +223,7 @@ func (m statementsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcom
 		if t == TypeAttachmentStored {
 			return applyAttachment(txn, sp, e)
 		}
-		return applyStatement(txn, sp, e)
+		return applyStatement(ts, e)
 	}
 	// Not ours: stepping over it still advances the offset.
 	return Unchanged, nil
@@ -217,7 +240,13 @@ func applyAttachment(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) 
 	return Stored, txn.Set(sp.Key("at", e.Tenant, strings.ToLower(a.SHA2)), a.Content)
 }
 
-func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+// applyStatement stores a statement with its index entries, voiding
+// marks, references, agents, names and activity definitions. Of the keys
+// it reads, only two are read from the store for every statement (the
+// statement itself, for duplicates, and its referrer marker); agents,
+// names and definitions already known come from the memo (staged.go).
+func applyStatement(ts *txnState, e event.Event) (Outcome, error) {
+	txn, sp := ts.txn, ts.sp
 	// Validation was most of this projection's time per statement. A
 	// verified event was produced by this install's LRS, which validated
 	// the statement under the rules of its day and stored its canonical
@@ -292,11 +321,25 @@ func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 			return 0, err
 		}
 	}
-	if err := putIndexSet(txn, sp, tenant, id, keys, own); err != nil {
+	// A new statement has no m record (one goes with its statement), so
+	// it needs one only when it inherited entries.
+	if !sameIndexSet(keys, own) {
+		if err := txn.Set(sp.Key("m", tenant, id), encodeIndexSet(keys)); err != nil {
+			return 0, err
+		}
+	}
+	// Most statements have no referrers: a Get on the marker spares them
+	// an iterator, which in a write transaction sorts all its pending
+	// writes (a batch's worth), and a voiding statement waiting for them
+	// has one too (markReferenced).
+	referred, err := keyExists(txn, sp.Key("rm", tenant, id))
+	if err != nil {
 		return 0, err
 	}
-	if err := inheritLate(txn, sp, tenant, id, keys); err != nil {
-		return 0, err
+	if referred {
+		if err := inheritLate(txn, sp, tenant, id, keys); err != nil {
+			return 0, err
+		}
 	}
 	if err := txn.Set(indexKey(sp, tenant, idxAll, "", pos), nil); err != nil {
 		return 0, err
@@ -313,11 +356,13 @@ func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 			return 0, err
 		}
 	}
-	if err := noteAgents(txn, sp, tenant, st); err != nil {
+	if err := noteAgents(ts, tenant, st); err != nil {
 		return 0, err
 	}
-	if err := applyVoiding(txn, sp, tenant, id, target, voiding); err != nil {
-		return 0, err
+	if voiding || referred {
+		if err := applyVoiding(txn, sp, tenant, id, target, voiding); err != nil {
+			return 0, err
+		}
 	}
 	// Which statements list a payload: erasing one keeps a payload
 	// another statement still lists.
@@ -329,12 +374,12 @@ func applyStatement(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 	// Stored without the define scope, the statement keeps its
 	// definitions but the canonical ones do not learn from them.
 	if e.Extensions[ExtDefine] != "false" {
-		if err := learnActivities(txn, sp, tenant, st); err != nil {
+		if err := learnActivities(ts, tenant, st); err != nil {
 			return 0, err
 		}
 	}
 	for _, a := range st.NamedAgents() {
-		if err := txn.Set(sp.Key("nm", tenant, xapi.ActorKey(a), a.Name), nil); err != nil {
+		if err := ts.ensureKey(sp.Key("nm", tenant, xapi.ActorKey(a), a.Name)); err != nil {
 			return 0, err
 		}
 	}
@@ -399,78 +444,113 @@ const ExtDefine = "xapidefine"
 // activities' canonical definitions. A definition of a valid statement is
 // valid, and merging valid definitions yields a valid one (see
 // xapi.MergeDefinition), so only the store can make this fail.
-func learnActivities(txn *badger.Txn, sp Space, tenant string, st *xapi.Statement) error {
+func learnActivities(ts *txnState, tenant string, st *xapi.Statement) error {
 	for _, a := range st.ActivityRefs() {
 		if a.Definition == nil {
 			continue
 		}
-		key := sp.Key("ac", tenant, a.ID)
-		known, raw, err := readKnownActivity(txn, key)
+		key := ts.sp.Key("ac", tenant, a.ID)
+		sv, err := ts.lookup(key, func(item *badger.Item) (any, error) {
+			raw, err := item.ValueCopy(nil)
+			if err != nil {
+				return nil, err
+			}
+			return newKnownActivity(a.ID, raw), nil
+		})
 		if err != nil {
 			return err
 		}
-		def := xapi.MergeDefinition(known.Definition, a.Definition)
+		known, _ := sv.v.(*knownActivity)
+		var knownDef *xapi.ActivityDefinition
+		if known != nil {
+			knownDef = known.act.Definition
+			if known.settled && known.absorbed != nil && sameDefinition(a.Definition, known.absorbed) {
+				// Most statements repeat a definition merged before
+				// without a change: it changes nothing again.
+				continue
+			}
+		}
+		def := xapi.MergeDefinition(knownDef, a.Definition)
+		if known != nil && known.settled && sameDefinition(def, knownDef) {
+			// Stored as it would be written, valid, and the merge
+			// changes nothing: remembered for the next statements.
+			known.absorbed = a.Definition
+			continue
+		}
 		if def.Validate() != nil {
 			// Unreachable for valid input; should it ever be reached, the
 			// LRS keeps the latest definition rather than an invalid mix
 			// or a partition stuck on this statement.
 			def = xapi.MergeDefinition(nil, a.Definition)
 		}
-		b, err := json.Marshal(xapi.Activity{ObjectType: xapi.ObjectTypeActivity, ID: a.ID, Definition: def})
+		act := xapi.Activity{ObjectType: xapi.ObjectTypeActivity, ID: a.ID, Definition: def}
+		b, err := json.Marshal(act)
 		if err != nil {
 			return err
 		}
-		if bytes.Equal(b, raw) {
-			continue // most statements repeat what is known: no write
+		if known != nil && bytes.Equal(b, known.raw) {
+			continue // no write
 		}
-		if err := txn.Set(key, b); err != nil {
+		if err := ts.txn.Set(key, b); err != nil {
 			return err
 		}
+		ts.note(sv, &knownActivity{raw: b, act: act, settled: def.Validate() == nil})
 	}
 	return nil
 }
 
-// knownActivities caches the parse of canonical definitions by their
-// stored bytes: learnActivities reads one per statement, and a catalogue's
-// definitions change rarely. Entries are keyed by content, so a stale one
-// is never used; the map is emptied when it reaches knownActivitiesMax.
-var knownActivities = struct {
-	sync.Mutex
-	m map[string]xapi.Activity
-}{m: map[string]xapi.Activity{}}
+// knownActivity is a canonical definition as stored (raw) and parsed.
+// settled says that raw is what learnActivities would write for act and
+// that act's definition is valid: a merge that leaves it unchanged then
+// writes nothing, without encoding it again.
+type knownActivity struct {
+	raw     []byte
+	act     xapi.Activity
+	settled bool
+	// absorbed is a definition a statement carried that merged into act
+	// without changing it (read only: it belongs to that statement).
+	absorbed *xapi.ActivityDefinition
+}
 
-const knownActivitiesMax = 4096
+// sameDefinition reports whether a and b are equal field by field, telling
+// nil from empty as their JSON does: equal definitions encode and merge
+// alike.
+func sameDefinition(a, b *xapi.ActivityDefinition) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return sameMap(a.Name, b.Name) && sameMap(a.Description, b.Description) &&
+		a.Type == b.Type && a.MoreInfo == b.MoreInfo && a.InteractionType == b.InteractionType &&
+		(a.CorrectResponsesPattern == nil) == (b.CorrectResponsesPattern == nil) &&
+		slices.Equal(a.CorrectResponsesPattern, b.CorrectResponsesPattern) &&
+		sameComponents(a.Choices, b.Choices) && sameComponents(a.Scale, b.Scale) &&
+		sameComponents(a.Source, b.Source) && sameComponents(a.Target, b.Target) &&
+		sameComponents(a.Steps, b.Steps) &&
+		(a.Extensions == nil) == (b.Extensions == nil) &&
+		maps.EqualFunc(a.Extensions, b.Extensions, func(x, y json.RawMessage) bool { return bytes.Equal(x, y) })
+}
 
-// readKnownActivity is readCanonicalActivity through the cache, also
-// returning the stored bytes. The Activity is shared: read it only.
-func readKnownActivity(txn *badger.Txn, key []byte) (xapi.Activity, []byte, error) {
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return xapi.Activity{}, nil, nil
-	}
+func sameMap(a, b xapi.LanguageMap) bool {
+	return (a == nil) == (b == nil) && maps.Equal(a, b)
+}
+
+func sameComponents(a, b []xapi.InteractionComponent) bool {
+	return (a == nil) == (b == nil) && slices.EqualFunc(a, b, func(x, y xapi.InteractionComponent) bool {
+		return x.ID == y.ID && sameMap(x.Description, y.Description)
+	})
+}
+
+func newKnownActivity(id string, raw []byte) *knownActivity {
+	a, err := xapi.ParseStoredActivity(raw)
 	if err != nil {
-		return xapi.Activity{}, nil, err
-	}
-	raw, err := item.ValueCopy(nil)
-	if err != nil {
-		return xapi.Activity{}, nil, err
-	}
-	knownActivities.Lock()
-	a, ok := knownActivities.m[string(raw)]
-	knownActivities.Unlock()
-	if ok {
-		return a, raw, nil
-	}
-	if a, err = xapi.ParseStoredActivity(raw); err != nil {
 		a = xapi.Activity{} // as readCanonicalActivity: read as no definition
 	}
-	knownActivities.Lock()
-	if len(knownActivities.m) >= knownActivitiesMax {
-		clear(knownActivities.m)
+	k := &knownActivity{raw: raw, act: a}
+	if a.Definition != nil && a.Definition.Validate() == nil {
+		b, err := json.Marshal(xapi.Activity{ObjectType: xapi.ObjectTypeActivity, ID: id, Definition: a.Definition})
+		k.settled = err == nil && bytes.Equal(b, raw)
 	}
-	knownActivities.m[string(raw)] = a
-	knownActivities.Unlock()
-	return a, raw, nil
+	return k
 }
 
 // readCanonicalActivity reads a canonical definition. Only the store can
@@ -500,7 +580,18 @@ func readCanonicalActivity(txn *badger.Txn, key []byte) (xapi.Activity, error) {
 // indexKey is the key of an index entry; digest is valueDigest of the
 // filter's value ("" for idxAll).
 func indexKey(sp Space, tenant, kind, digest string, pos []byte) []byte {
-	return append(sp.Prefix("x", tenant, kind, digest), pos...)
+	// sp.Prefix("x", tenant, kind, digest) and pos, in one allocation:
+	// a statement writes a dozen of these.
+	k := make([]byte, 0, len(sp.prefix)+len(tenant)+len(kind)+len(digest)+len(pos)+5)
+	k = append(k, sp.prefix...)
+	k = append(k, 'x', 0)
+	k = append(k, tenant...)
+	k = append(k, 0)
+	k = append(k, kind...)
+	k = append(k, 0)
+	k = append(k, digest...)
+	k = append(k, 0)
+	return append(k, pos...)
 }
 
 // indexKeys lists the index entries of a statement's own content, as
@@ -531,17 +622,33 @@ func digests(values []string) []string {
 
 // noteAgents records the agents of st that erasures look for (agentsOf):
 // index keys hold only their digests.
-func noteAgents(txn *badger.Txn, sp Space, tenant string, st *xapi.Statement) error {
+func noteAgents(ts *txnState, tenant string, st *xapi.Statement) error {
+	agents := st.AgentKeys(true)
+	if st.Authority != nil {
+		agents = append(agents, xapi.ActorKey(*st.Authority))
+	}
+	for _, a := range agents {
+		if err := ts.ensureKey(ts.sp.Key("ag", tenant, a)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noteAgentsIn is noteAgents straight on a transaction, for erasures
+// (which run with nothing staged).
+func noteAgentsIn(txn *badger.Txn, sp Space, tenant string, st *xapi.Statement) error {
 	agents := st.AgentKeys(true)
 	if st.Authority != nil {
 		agents = append(agents, xapi.ActorKey(*st.Authority))
 	}
 	for _, a := range agents {
 		key := sp.Key("ag", tenant, a)
-		if _, err := txn.Get(key); err == nil {
+		if ok, err := keyExists(txn, key); err != nil || ok {
+			if err != nil {
+				return err
+			}
 			continue // known: no write
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
-			return err
 		}
 		if err := txn.Set(key, nil); err != nil {
 			return err
@@ -559,14 +666,7 @@ func inheritLate(txn *badger.Txn, sp Space, tenant, id string, keys indexSet) er
 		id  string
 		pos []byte
 	}
-	// Most statements have no referrers: a Get on the marker spares them
-	// an iterator, which in a write transaction sorts all its pending
-	// writes (a batch's worth).
-	if _, err := txn.Get(sp.Key("rm", tenant, id)); errors.Is(err, badger.ErrKeyNotFound) {
-		return nil
-	} else if err != nil {
-		return err
-	}
+	// The caller checked the marker (rm): id has referrers.
 	var refs []referrer
 	prefix := sp.Prefix("rf", tenant, id)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 16})
@@ -606,6 +706,11 @@ func inheritLate(txn *badger.Txn, sp Space, tenant, id string, keys indexSet) er
 		// It has entries its content does not give now: recorded.
 		if err := txn.Set(sp.Key("m", tenant, r.id), encodeIndexSet(meta)); err != nil {
 			return err
+		}
+		if referred, err := keyExists(txn, sp.Key("rm", tenant, r.id)); err != nil {
+			return err
+		} else if !referred {
+			continue
 		}
 		if err := inheritLate(txn, sp, tenant, r.id, added); err != nil {
 			return err

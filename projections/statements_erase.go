@@ -540,7 +540,7 @@ func reindex(txn *badger.Txn, sp Space, tenant, id string, done map[string]bool)
 	if !changed {
 		return nil
 	}
-	if err := noteAgents(txn, sp, tenant, st); err != nil {
+	if err := noteAgentsIn(txn, sp, tenant, st); err != nil {
 		return err
 	}
 	prefix := sp.Prefix("rf", tenant, id)

@@ -26,6 +26,11 @@ type Store struct {
 	pseudonyms privacy.Pseudonyms
 	carried    sync.Map // event id \x00 key prefix -> *int deleted by an earlier attempt
 
+	// memos hold staged models' committed values between transactions
+	// (staged.go), by space prefix.
+	memosMu sync.Mutex
+	memos   map[string]*memo
+
 	// dropMu serialises what blocks Badger's writes (DropPrefix, Purge):
 	// a second one while the first runs fails with ErrBlockedWrites.
 	dropMu sync.Mutex
@@ -97,6 +102,9 @@ func (s *Store) collectValueLog() (int, error) {
 func (s *Store) dropPrefix(prefixes ...[]byte) error {
 	s.dropMu.Lock()
 	defer s.dropMu.Unlock()
+	// Keys go other than by their models' values.
+	s.dropMemos()
+	defer s.dropMemos()
 	return s.db.DropPrefix(prefixes...)
 }
 
@@ -307,7 +315,19 @@ func (s *Store) spaceOffset(sp Space, topic string, partition int) (int64, bool,
 // event at or before the stored offset was applied already and is skipped.
 // fn returning an error aborts everything, offset included.
 func (s *Store) apply(sp Space, topic string, partition int, offset int64, fn func(txn *badger.Txn) error) (applied bool, err error) {
+	return s.applyHooked(sp, topic, partition, offset, fn, nil)
+}
+
+// applyHooked is apply with a staged model's hooks (h may be nil).
+func (s *Store) applyHooked(sp Space, topic string, partition int, offset int64, fn func(txn *badger.Txn) error, h *runHooks) (applied bool, err error) {
+	committed := false
+	if h != nil {
+		defer func() { h.end(committed) }()
+	}
 	err = s.db.Update(func(txn *badger.Txn) error {
+		if h != nil {
+			h.begin(txn)
+		}
 		next, ok, err := nextOffset(txn, sp, topic, partition)
 		if err != nil {
 			return err
@@ -320,9 +340,15 @@ func (s *Store) apply(sp Space, topic string, partition int, offset int64, fn fu
 				return err
 			}
 		}
+		if h != nil {
+			if err := h.flush(); err != nil {
+				return err
+			}
+		}
 		applied = true
 		return setNextOffset(txn, sp, topic, partition, offset+1)
 	})
+	committed = err == nil && applied
 	return applied, err
 }
 
@@ -440,23 +466,23 @@ func (s *Store) ResetProjection(name string) error {
 // pos, from the first, are done. When fn fails at i, nothing after i is
 // tried: the events before i are committed on their own and fnErr is fn's
 // error. err is a store error: then only the first n are applied.
-func (s *Store) applyBatch(sp Space, pos []event.Position, fn func(txn *badger.Txn, i int) error) (applied []bool, n int, fnErr, err error) {
-	applied, failAt, fnErr, err := s.applyRun(sp, pos, fn)
+func (s *Store) applyBatch(sp Space, pos []event.Position, fn func(txn *badger.Txn, i int) error, h *runHooks) (applied []bool, n int, fnErr, err error) {
+	applied, failAt, fnErr, err := s.applyRun(sp, pos, fn, h)
 	if errors.Is(err, badger.ErrTxnTooBig) || errors.Is(fnErr, badger.ErrTxnTooBig) {
 		if len(pos) == 1 {
 			return nil, 0, nil, fmt.Errorf("one event exceeds a transaction: %w", badger.ErrTxnTooBig)
 		}
 		// Halve until each half fits.
-		h := len(pos) / 2
-		a1, n1, f1, e1 := s.applyBatch(sp, pos[:h], fn)
+		half := len(pos) / 2
+		a1, n1, f1, e1 := s.applyBatch(sp, pos[:half], fn, h)
 		if e1 != nil || f1 != nil {
 			return a1, n1, f1, e1
 		}
-		a2, n2, f2, e2 := s.applyBatch(sp, pos[h:], func(txn *badger.Txn, i int) error { return fn(txn, h+i) })
+		a2, n2, f2, e2 := s.applyBatch(sp, pos[half:], func(txn *badger.Txn, i int) error { return fn(txn, half+i) }, h)
 		if e2 != nil {
 			return a1, n1, nil, e2 // the first half is durable
 		}
-		return append(a1, a2...), h + n2, f2, nil
+		return append(a1, a2...), half + n2, f2, nil
 	}
 	if err != nil {
 		return nil, 0, nil, err
@@ -467,7 +493,7 @@ func (s *Store) applyBatch(sp Space, pos []event.Position, fn func(txn *badger.T
 	if failAt > 0 {
 		// The failed transaction was discarded: commit the events before
 		// the failure without it.
-		if applied, _, _, err = s.applyRun(sp, pos[:failAt], fn); err != nil {
+		if applied, _, _, err = s.applyRun(sp, pos[:failAt], fn, h); err != nil {
 			return nil, 0, nil, err
 		}
 	}
@@ -476,9 +502,15 @@ func (s *Store) applyBatch(sp Space, pos []event.Position, fn func(txn *badger.T
 
 // applyRun is one transaction of applyBatch; it stops at the first event
 // fn fails on (failAt), committing nothing then.
-func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn, i int) error) (applied []bool, failAt int, fnErr, err error) {
+func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn, i int) error, h *runHooks) (applied []bool, failAt int, fnErr, err error) {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
+	if h != nil {
+		committed := false
+		h.begin(txn)
+		defer func() { h.end(committed) }()
+		defer func() { committed = err == nil && fnErr == nil }()
+	}
 	// The next offset of each partition in the batch; a batch holds one
 	// partition or a few, so a slice searched from the last one used
 	// costs less per event than a map keyed by topic and partition.
@@ -516,6 +548,11 @@ func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn
 		applied[i] = true
 		pn.next = p.Offset + 1
 		pn.touched = true
+	}
+	if h != nil {
+		if err := h.flush(); err != nil {
+			return nil, 0, nil, err
+		}
 	}
 	for _, pn := range parts {
 		if !pn.touched {

@@ -1,0 +1,272 @@
+package projections
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+// Staged models. A read model's write path used to read, decode, change,
+// encode and write a key for every event, and read keys it had read in
+// the batch before, whose answer it already knew. A stagedModel applies a
+// transaction's events to decoded values it keeps for the transaction
+// (txnState), writes each changed key once when the transaction is about
+// to commit, and hands the values to the space's memo once it committed,
+// so the next transaction starts from them without reading the store.
+//
+// Why the memo stays right:
+//   - One writer: a space's keys are written only by its model, through
+//     one transaction at a time (the memo's lock is held from a
+//     transaction's start to its end), so a value in the memo is the
+//     committed one.
+//   - A transaction takes values out of the memo and gives them back only
+//     if it committed: a discarded one (a failed event, a conflict, a
+//     transaction too big) leaves the memo without them, and the next
+//     reads the store.
+//   - What deletes keys other than by value clears the memo: an erasure or
+//     a retention event (txnState.forgetting, before it deletes), a
+//     dropped space (a rebuild's start, swap or abandonment, a reset:
+//     Store.dropPrefix), and a restart starts with none.
+//   - A space is its own memo: a rebuild's generation never shares one
+//     with the live generation.
+
+// stagedModel is a Model whose events go through a txnState.
+type stagedModel interface {
+	Model
+	applyStaged(ts *txnState, e event.Event) (Outcome, error)
+}
+
+// memoMax bounds the values a space's memo keeps: when it is full, half
+// of them go, and the next transactions read those from the store again. The largest
+// value kept (a skill's mastery with its trajectory) decodes to about
+// 3 KB; most are a few hundred bytes.
+const memoMax = 32 << 10
+
+// memo is what a space's model knows between transactions: key -> value
+// as committed (stagedValue.v, nil for an absent key).
+type memo struct {
+	mu sync.Mutex // held by the one transaction using the memo
+	m  map[string]*stagedValue
+}
+
+// memo returns the memo of sp.
+func (s *Store) memo(sp Space) *memo {
+	s.memosMu.Lock()
+	defer s.memosMu.Unlock()
+	if s.memos == nil {
+		s.memos = map[string]*memo{}
+	}
+	m := s.memos[string(sp.prefix)]
+	if m == nil {
+		m = &memo{m: map[string]*stagedValue{}}
+		s.memos[string(sp.prefix)] = m
+	}
+	return m
+}
+
+// dropMemos forgets every memo: keys were deleted other than by their
+// models' values. A transaction still holding an old memo gives its values
+// back to that one, which nothing reads any more.
+func (s *Store) dropMemos() {
+	s.memosMu.Lock()
+	s.memos = nil
+	s.memosMu.Unlock()
+}
+
+// stagedValue is one key's value in a transaction or a memo: v is the
+// decoded value (nil when the key is absent), owned by whoever holds it.
+type stagedValue struct {
+	v     any
+	dirty bool
+}
+
+// txnState is a staged model's state for one transaction.
+type txnState struct {
+	txn   *badger.Txn
+	sp    Space
+	memo  *memo
+	vals  map[string]*stagedValue
+	dirty []string // keys to write at flush, in the order first changed
+	// encode encodes a value for the store; JSON unless the model says.
+	encode func(v any) ([]byte, error)
+}
+
+// beginStaged starts a transaction's state over sp's memo, holding the
+// memo until end.
+func beginStaged(s *Store, txn *badger.Txn, sp Space) *txnState {
+	m := s.memo(sp)
+	m.mu.Lock()
+	return &txnState{txn: txn, sp: sp, memo: m, vals: map[string]*stagedValue{}}
+}
+
+// lookup returns the value of key: the transaction's, else the memo's,
+// else read by decode (which returns nil for an absent key).
+func (ts *txnState) lookup(key []byte, decode func(item *badger.Item) (any, error)) (*stagedValue, error) {
+	if sv, ok := ts.vals[string(key)]; ok {
+		return sv, nil
+	}
+	if sv, ok := ts.memo.m[string(key)]; ok {
+		// Taken: the memo has it back only if this transaction commits.
+		delete(ts.memo.m, string(key))
+		ts.vals[string(key)] = sv
+		return sv, nil
+	}
+	sv := &stagedValue{}
+	item, err := ts.txn.Get(key)
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		if sv.v, err = decode(item); err != nil {
+			return nil, err
+		}
+	}
+	ts.vals[string(key)] = sv
+	return sv, nil
+}
+
+// set makes v the value of key, written at flush.
+func (ts *txnState) set(key []byte, sv *stagedValue, v any) {
+	sv.v = v
+	if !sv.dirty {
+		sv.dirty = true
+		ts.dirty = append(ts.dirty, string(key))
+	}
+}
+
+// keyPresent is the value of a key whose value is empty and whose
+// presence is all that matters.
+type keyPresent struct{}
+
+// ensureKey makes key present (with an empty value), writing it only when
+// neither this transaction, the memo nor the store has it.
+func (ts *txnState) ensureKey(key []byte) error {
+	sv, err := ts.lookup(key, func(*badger.Item) (any, error) { return keyPresent{}, nil })
+	if err != nil || sv.v != nil {
+		return err
+	}
+	if err := ts.txn.Set(key, nil); err != nil {
+		return err
+	}
+	sv.v = keyPresent{}
+	return nil
+}
+
+// note records v as the value of sv's key, which the caller wrote into
+// the transaction itself.
+func (ts *txnState) note(sv *stagedValue, v any) { sv.v = v }
+
+// flush writes the changed values into the transaction.
+func (ts *txnState) flush() error {
+	for _, k := range ts.dirty {
+		sv := ts.vals[k]
+		if !sv.dirty {
+			continue
+		}
+		enc := ts.encode
+		if enc == nil {
+			enc = json.Marshal
+		}
+		b, err := enc(sv.v)
+		if err != nil {
+			return err
+		}
+		if err := ts.txn.Set([]byte(k), b); err != nil {
+			return err
+		}
+		sv.dirty = false
+	}
+	ts.dirty = ts.dirty[:0]
+	return nil
+}
+
+// forgetting is called before an event deletes keys of the space other
+// than through the staged values (an erasure, a retention): what is
+// staged is written into the transaction first, so the deletion sees it,
+// and nothing staged or memoised is trusted afterwards.
+func (ts *txnState) forgetting() error {
+	if err := ts.flush(); err != nil {
+		return err
+	}
+	clear(ts.vals)
+	clear(ts.memo.m)
+	return nil
+}
+
+// end releases the memo, giving it the transaction's values if it
+// committed.
+func (ts *txnState) end(committed bool) {
+	if committed && len(ts.vals) <= memoMax {
+		if len(ts.memo.m)+len(ts.vals) > memoMax {
+			// Half goes, in the map's own (random) order: a working
+			// set larger than the memo still finds half of it there.
+			n := len(ts.memo.m) / 2
+			for k := range ts.memo.m {
+				if n == 0 {
+					break
+				}
+				delete(ts.memo.m, k)
+				n--
+			}
+		}
+		for k, sv := range ts.vals {
+			ts.memo.m[k] = sv
+		}
+	}
+	ts.memo.mu.Unlock()
+}
+
+// runHooks let a transaction of Store.applyRun or Store.apply carry a
+// staged model's state: begin when it starts, flush before its offsets
+// are written, end when it committed or was discarded.
+type runHooks struct {
+	begin func(txn *badger.Txn)
+	flush func() error
+	end   func(committed bool)
+}
+
+// stagedHooks returns the hooks that run model over a transaction's
+// state, and the function that applies an event within it; nil hooks for
+// a model that is not staged.
+func stagedHooks(s *Store, sp Space, model Model) (*runHooks, func(txn *badger.Txn, e event.Event) (Outcome, error)) {
+	sm, ok := model.(stagedModel)
+	if !ok {
+		return nil, func(txn *badger.Txn, e event.Event) (Outcome, error) { return model.Apply(txn, sp, e) }
+	}
+	var ts *txnState
+	h := &runHooks{
+		begin: func(txn *badger.Txn) { ts = beginStaged(s, txn, sp) },
+		flush: func() error { return ts.flush() },
+		end: func(committed bool) {
+			if ts != nil {
+				ts.end(committed)
+				ts = nil
+			}
+		},
+	}
+	return h, func(_ *badger.Txn, e event.Event) (Outcome, error) { return sm.applyStaged(ts, e) }
+}
+
+// applyAlone applies e to a staged model in txn on its own (Model.Apply:
+// tools and tests that run their own transactions). Nothing is memoised
+// for it, and what the space's memo held is dropped, since txn may change
+// it.
+func applyAlone(s *Store, txn *badger.Txn, sp Space, m stagedModel, e event.Event) (Outcome, error) {
+	if s != nil {
+		mm := s.memo(sp)
+		mm.mu.Lock()
+		clear(mm.m)
+		mm.mu.Unlock()
+	}
+	ts := &txnState{txn: txn, sp: sp, memo: &memo{m: map[string]*stagedValue{}}, vals: map[string]*stagedValue{}}
+	out, err := m.applyStaged(ts, e)
+	if err != nil {
+		return 0, err
+	}
+	return out, ts.flush()
+}
