@@ -1,0 +1,292 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+// batcher applies batches of events to a projection at successive offsets
+// of one partition, as a consumer does.
+type batcher struct {
+	p   *Projection
+	off int64
+}
+
+// apply applies evs as one batch and returns how many applied and the
+// error of the one that did not.
+func (b *batcher) apply(evs ...event.Event) (int, error) {
+	pos := make([]event.Position, len(evs))
+	for i := range pos {
+		pos[i] = event.Position{Topic: "s", Partition: 0, Offset: b.off + int64(i)}
+	}
+	n, err := b.p.HandleBatch(context.Background(), pos, evs)
+	b.off += int64(n)
+	if err != nil && event.IsRejected(err) {
+		b.off++ // parked by the consumer
+	}
+	return n, err
+}
+
+func badStatement(t *testing.T) event.Event {
+	t.Helper()
+	e, err := event.New(nextID(), event.TypeStatementStored, "test", "t1", learnerA, t0, []byte(`{"id":"not a statement"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// The progress projection keeps an entry's value between transactions: its
+// counts must be those of a projection that reads every value from the
+// store, whatever happened in between.
+func TestProgressMemoStaysRight(t *testing.T) {
+	const act = "https://example.com/a0"
+	stmt := func(t *testing.T) event.Event { return progressStatement(t, "t1", learnerA, act, t0) }
+	cases := []struct {
+		name string
+		// steps applies batches; want is the entry's statement count after.
+		steps func(t *testing.T, b *batcher, store *Store) int
+	}{
+		{"counts over batches", func(t *testing.T, b *batcher, _ *Store) int {
+			for range 3 {
+				mustApply(t, b, stmt(t), stmt(t))
+			}
+			return 6
+		}},
+		{"a batch cut short by a bad event counts only what committed", func(t *testing.T, b *batcher, _ *Store) int {
+			mustApply(t, b, stmt(t))
+			if n, err := b.apply(stmt(t), stmt(t), badStatement(t)); n != 2 || !event.IsRejected(err) {
+				t.Fatalf("batch with a bad event = %d, %v; want 2 applied, then rejected", n, err)
+			}
+			mustApply(t, b, stmt(t))
+			return 4
+		}},
+		{"erased, then seen again: counted afresh", func(t *testing.T, b *batcher, _ *Store) int {
+			mustApply(t, b, stmt(t), stmt(t))
+			mustApply(t, b, stmt(t), erasedEvent(t, nextID(), "t1", testSecret.Pseudonym("t1", learnerA)), stmt(t))
+			mustApply(t, b, stmt(t))
+			return 2
+		}},
+		{"retention, then seen again: counted afresh", func(t *testing.T, b *batcher, _ *Store) int {
+			mustApply(t, b, stmt(t), stmt(t))
+			mustApply(t, b, retentionEvent(t, nextID(), "t1", t0.Add(time.Hour)))
+			mustApply(t, b, stmt(t))
+			return 1
+		}},
+		{"replayed offsets are skipped", func(t *testing.T, b *batcher, _ *Store) int {
+			mustApply(t, b, stmt(t), stmt(t))
+			b.off -= 2
+			mustApply(t, b, stmt(t), stmt(t), stmt(t))
+			return 3
+		}},
+		{"keys dropped under the model (a reset) are not remembered", func(t *testing.T, b *batcher, store *Store) int {
+			mustApply(t, b, stmt(t), stmt(t))
+			if err := store.ResetProjection(ProgressName); err != nil {
+				t.Fatal(err)
+			}
+			b.off = 0
+			mustApply(t, b, stmt(t))
+			return 1
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			store := openStore(t)
+			store.SetPseudonyms(testSecret)
+			p, err := NewProgress(store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := c.steps(t, &batcher{p: p.Projection}, store)
+			aps, err := p.Learner(context.Background(), "t1", learnerA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			if len(aps) == 1 {
+				got = aps[0].Statements
+			}
+			if len(aps) > 1 || got != want {
+				t.Errorf("progress holds %+v, want one entry of %d statements", aps, want)
+			}
+		})
+	}
+}
+
+func mustApply(t *testing.T, b *batcher, evs ...event.Event) {
+	t.Helper()
+	if n, err := b.apply(evs...); err != nil || n != len(evs) {
+		t.Fatalf("batch = %d, %v; want all %d applied", n, err, len(evs))
+	}
+}
+
+// A restarted process and a rebuilt generation reach the state the live
+// projection reached through its memo.
+func TestProgressMemoRestartAndRebuild(t *testing.T) {
+	dir := t.TempDir()
+	store, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []event.Event
+	for i := range 40 {
+		evs = append(evs, progressStatement(t, "t1", learnerA, fmt.Sprintf("https://example.com/a%d", i%3), t0.Add(time.Duration(i)*time.Minute)))
+	}
+	p, err := NewProgress(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &batcher{p: p.Projection}
+	mustApply(t, b, evs[:15]...)
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if store, err = Open(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if p, err = NewProgress(store); err != nil {
+		t.Fatal(err)
+	}
+	b = &batcher{p: p.Projection, off: 15}
+	mustApply(t, b, evs[15:30]...)
+	mustApply(t, b, evs[30:]...)
+	live, err := p.Learner(context.Background(), "t1", learnerA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := live[0].Statements + live[1].Statements + live[2].Statements; len(live) != 3 || n != 40 {
+		t.Fatalf("after a restart: %+v, want 3 entries of 40 statements in all", live)
+	}
+	r, err := p.StartRebuild()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := make([]event.Position, len(evs))
+	for i := range pos {
+		pos[i] = event.Position{Topic: "s", Partition: 0, Offset: int64(i)}
+	}
+	for i := 0; i < len(evs); i += 7 {
+		j := min(i+7, len(evs))
+		if n, err := r.HandleBatch(context.Background(), pos[i:j], evs[i:j]); err != nil || n != j-i {
+			t.Fatalf("rebuild batch = %d, %v", n, err)
+		}
+	}
+	if err := r.Finish(context.Background(), "s", []int{0}); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, err := p.Learner(context.Background(), "t1", learnerA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(rebuilt) != fmt.Sprint(live) {
+		t.Errorf("rebuilt %+v\nlive    %+v", rebuilt, live)
+	}
+}
+
+// The statements projection remembers which agents, names and definitions
+// it stored; what it remembers must never keep it from storing them again
+// once they are gone, nor keep a definition from changing.
+func TestStatementsMemoStaysRight(t *testing.T) {
+	const x = "mbox:mailto:x@example.com"
+	named := func(i int, name string) event.Event {
+		return lrsStatement(t, "t1", i, `"actor":{"mbox":"mailto:x@example.com","name":"`+name+`"},"verb":{"id":"http://example.com/v/did"},"object":{"id":"http://example.com/a/1"}`)
+	}
+	defined := func(i int, name string) event.Event {
+		return lrsStatement(t, "t1", i, `"actor":{"mbox":"mailto:y@example.com"},"verb":{"id":"http://example.com/v/did"},`+
+			`"object":{"id":"http://example.com/a/def","definition":{"name":{"en":"`+name+`"}}}`)
+	}
+	ctx := context.Background()
+	t.Run("an agent erased and seen again is erased again", func(t *testing.T) {
+		store := openStore(t)
+		store.SetPseudonyms(testSecret)
+		p, err := NewStatements(store, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &batcher{p: p.Projection}
+		erase := func() { mustApply(t, b, erasedEvent(t, nextID(), "t1", testSecret.Pseudonym("t1", x))) }
+		mustApply(t, b, named(1, "Ex"), named(2, "Ex"))
+		erase()
+		mustApply(t, b, named(3, "Ex"))
+		if names, err := p.AgentNames(ctx, "t1", x); err != nil || !slices.Equal(names, []string{"Ex"}) {
+			t.Errorf("names after seen again = %q, %v; want [Ex]", names, err)
+		}
+		erase()
+		for _, i := range []int{1, 2, 3} {
+			if _, err := p.Statement(ctx, "t1", uuid(i)); !errors.Is(err, ErrNotFound) {
+				t.Errorf("statement %d after the second erasure: %v, want not found", i, err)
+			}
+		}
+		if names, err := p.AgentNames(ctx, "t1", x); err != nil || len(names) != 0 {
+			t.Errorf("names after the second erasure = %q, %v; want none", names, err)
+		}
+	})
+	t.Run("definitions merge as if read from the store each time", func(t *testing.T) {
+		store := openStore(t)
+		p, err := NewStatements(store, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &batcher{p: p.Projection}
+		for i, name := range []string{"A", "A", "B", "A", "A"} {
+			mustApply(t, b, defined(10+i, name))
+			a, err := p.Activity(ctx, "t1", "http://example.com/a/def")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := a.Definition.Name["en"]; got != name {
+				t.Errorf("after statement %d (%s) the definition's name is %q", i, name, got)
+			}
+		}
+		// In one batch, and one whose transaction is discarded.
+		if n, err := b.apply(defined(20, "C"), badStatement(t)); n != 1 || !event.IsRejected(err) {
+			t.Fatalf("batch = %d, %v", n, err)
+		}
+		mustApply(t, b, defined(21, "C"))
+		if a, err := p.Activity(ctx, "t1", "http://example.com/a/def"); err != nil || a.Definition.Name["en"] != "C" {
+			t.Errorf("definition %+v, %v; want the name C", a.Definition, err)
+		}
+	})
+	t.Run("a voiding statement stored before its target, in data older than referrer markers", func(t *testing.T) {
+		store := openStore(t)
+		p, err := NewStatements(store, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &batcher{p: p.Projection}
+		// As an install from before rf entries left it: a pending voiding
+		// mark, no rf entry, no marker, and not yet upgraded.
+		sp := p.Space()
+		if err := store.db.Update(func(txn *badger.Txn) error {
+			if err := txn.Delete(sp.Key("rmvp")); err != nil {
+				return err
+			}
+			return txn.Set(sp.Key("vp", "t1", uuid(31)), []byte(uuid(30)))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if p, err = NewStatements(store, nil); err != nil {
+			t.Fatal(err)
+		}
+		b.p = p.Projection
+		mustApply(t, b, lrsStatement(t, "t1", 31, actVerb("z@example.com", "did", "v")))
+		if v, err := p.Voided(ctx, "t1", uuid(31)); err != nil || !v {
+			t.Errorf("target of a pending voiding = voided %v, %v; want voided", v, err)
+		}
+		// And as this release writes it.
+		mustApply(t, b, lrsStatement(t, "t1", 40, `"actor":{"mbox":"mailto:z@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/voided"},"object":{"objectType":"StatementRef","id":"`+uuid(41)+`"}`))
+		mustApply(t, b, lrsStatement(t, "t1", 41, actVerb("z@example.com", "did", "w")))
+		if v, err := p.Voided(ctx, "t1", uuid(41)); err != nil || !v {
+			t.Errorf("target stored after its voiding statement = voided %v, %v; want voided", v, err)
+		}
+	})
+}
