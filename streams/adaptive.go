@@ -596,6 +596,7 @@ func (a *Adaptive) flush(ctx context.Context) error {
 		if err := a.cfg.Publisher.PublishEvents(ctx, a.cfg.AdaptiveTopic, a.outbox[:n]...); err != nil {
 			return event.Transient(fmt.Errorf("adaptive consumer: publish %d events: %w", n, err))
 		}
+		observeDerived(a.outbox[:n], time.Now())
 		for _, e := range a.outbox[:n] {
 			adaptivePublished.WithLabelValues(e.Type).Inc()
 		}

@@ -72,6 +72,30 @@ type SuccessPredictor interface {
 	PredictSuccess(ctx context.Context, tenant, learner string, items []string) (map[string]float64, error)
 }
 
+// The batch readers below are optional: a Catalog, MasteryReader or
+// SuccessPredictor that has them is read once per tenant for a fetched
+// batch rather than once per statement or learner. A read of a Badger read
+// model opens a transaction, which waits for the store's commits in flight:
+// under an ingest load every projection commits all the time, and reads
+// per statement held the recommender to a fraction of the input rate.
+
+// RoleLister gives every learner's catalog role from one read.
+type RoleLister interface {
+	LearnerRoles(tenant string) (func(learner string) string, error)
+}
+
+// MasteryBatchReader reads several learners' mastery in one read:
+// learner -> skill -> probability.
+type MasteryBatchReader interface {
+	MasteryOf(ctx context.Context, tenant string, learners []string) (map[string]map[string]float64, error)
+}
+
+// SuccessBatchPredictor prepares success predictions for several learners
+// in one read; the function answers as PredictSuccess does.
+type SuccessBatchPredictor interface {
+	SuccessPredictorFor(ctx context.Context, tenant string, learners []string) (func(ctx context.Context, learner string, items []string) (map[string]float64, error), error)
+}
+
 // EventSink publishes events durably (EventPublisher is one).
 type EventSink interface {
 	PublishEvents(ctx context.Context, topic string, evs ...event.Event) error
@@ -127,6 +151,7 @@ type Recommender struct {
 
 	mu         sync.Mutex
 	graphs     graphMemo
+	roles      map[string]func(string) string // tenant -> roles, for one batch (RoleLister)
 	models     partModels[*tenantModel]
 	registered map[string]bool // tenant|activity announced as seen
 	sinceCkpt  int
@@ -400,14 +425,16 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.graphs.reset()
+	clear(r.roles)
 	var order []rankKey
 	reqs := map[rankKey]rankRequest{}
 	dup, forgot := false, false
 	// rankAll ranks what was learned, also when the batch stops early:
 	// the statements learned are past the partition's offset.
 	rankAll := func() {
+		reads := r.readForRanking(ctx, order, reqs)
 		for _, k := range order {
-			r.rankLearner(ctx, reqs[k], start)
+			r.rankLearner(ctx, reqs[k], start, reads)
 		}
 	}
 	for i := range evs {
@@ -601,7 +628,7 @@ func (r *Recommender) consent(e event.Event, pos Position, ps *partModel[*tenant
 	if err != nil {
 		return rankRequest{}, event.Transient(err)
 	}
-	role, err := r.cfg.Catalog.LearnerRole(e.Tenant, c.Learner)
+	role, err := r.learnerRole(e.Tenant, c.Learner)
 	if err != nil {
 		return rankRequest{}, event.Transient(err)
 	}
@@ -781,6 +808,7 @@ func (r *Recommender) sender() {
 		for _, t := range b.at {
 			recLatency.Observe(now.Sub(t).Seconds())
 		}
+		observeDerived(b.evs, now)
 		if b.topic == r.cfg.RecommendationsTopic {
 			recPublished.Add(float64(len(b.evs)))
 		}
@@ -844,7 +872,7 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 	if err != nil {
 		return "", rankRequest{}, event.Transient(err)
 	}
-	role, err := r.cfg.Catalog.LearnerRole(e.Tenant, learner)
+	role, err := r.learnerRole(e.Tenant, learner)
 	if err != nil {
 		return "", rankRequest{}, event.Transient(err)
 	}
@@ -898,16 +926,88 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 	return "learned", rankRequest{tenant: e.Tenant, learner: learner, role: role, partition: pos.Partition, g: g, tm: tm, e: e}, nil
 }
 
+// successFunc predicts a learner's success on items (SuccessPredictor).
+type successFunc func(ctx context.Context, learner string, items []string) (map[string]float64, error)
+
+// batchReads is what ranking a batch's learners reads of the adaptive read
+// model, per tenant, when it can be read for them all at once; a tenant
+// absent here is read per learner.
+type batchReads struct {
+	mastery map[string]map[string]map[string]float64 // tenant -> learner -> skill -> probability
+	success map[string]successFunc                   // tenant -> predictions
+}
+
+// readForRanking reads, per tenant, the mastery and success predictions of
+// every learner about to be ranked, in one read each (MasteryBatchReader,
+// SuccessBatchPredictor). A failed read leaves the tenant to the reads per
+// learner, whose failures rank without the signal.
+func (r *Recommender) readForRanking(ctx context.Context, order []rankKey, reqs map[rankKey]rankRequest) batchReads {
+	mb, _ := r.cfg.Mastery.(MasteryBatchReader)
+	sb, _ := r.cfg.Success.(SuccessBatchPredictor)
+	if len(order) == 0 || mb == nil && sb == nil {
+		return batchReads{}
+	}
+	learners := map[string][]string{}
+	for _, k := range order {
+		if q := reqs[k]; !q.tm.aux.NoPersonal[q.learner] {
+			learners[k.tenant] = append(learners[k.tenant], k.learner)
+		}
+	}
+	reads := batchReads{mastery: map[string]map[string]map[string]float64{}, success: map[string]successFunc{}}
+	for tenant, ls := range learners {
+		if mb != nil {
+			if m, err := mb.MasteryOf(ctx, tenant, ls); err == nil {
+				reads.mastery[tenant] = m
+			} else {
+				r.log.Warn("recommender: mastery of the batch unavailable", "err", err)
+			}
+		}
+		if sb != nil {
+			if f, err := sb.SuccessPredictorFor(ctx, tenant, ls); err == nil {
+				reads.success[tenant] = f
+			} else {
+				r.log.Warn("recommender: success predictions of the batch unavailable", "err", err)
+			}
+		}
+	}
+	return reads
+}
+
+// learnerRole is the catalog's role of learner, from one read of the
+// tenant's roles per batch when the catalog is a RoleLister.
+func (r *Recommender) learnerRole(tenant, learner string) (string, error) {
+	rl, ok := r.cfg.Catalog.(RoleLister)
+	if !ok {
+		return r.cfg.Catalog.LearnerRole(tenant, learner)
+	}
+	roles, ok := r.roles[tenant]
+	if !ok {
+		var err error
+		if roles, err = rl.LearnerRoles(tenant); err != nil {
+			return "", err
+		}
+		if r.roles == nil {
+			r.roles = map[string]func(string) string{}
+		}
+		r.roles[tenant] = roles
+	}
+	return roles(learner), nil
+}
+
 // rankLearner ranks a learner and adds a RecommendationsUpdated to the
 // outbox when their top-N changed. Mastery is a soft signal here, as
 // difficulty fit is: when the read model cannot answer, the list is
 // ranked without it rather than the learned statement failed.
-func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time.Time) {
+func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time.Time, reads batchReads) {
 	var mastery map[string]float64
 	if r.cfg.Mastery != nil && !q.tm.aux.NoPersonal[q.learner] {
-		var err error
-		if mastery, err = r.cfg.Mastery.Mastery(ctx, q.tenant, q.learner); err != nil {
-			r.log.Warn("recommender: mastery unavailable", "err", err)
+		if m, ok := reads.mastery[q.tenant]; ok {
+			mastery = m[q.learner]
+		} else {
+			var err error
+			if mastery, err = r.cfg.Mastery.Mastery(ctx, q.tenant, q.learner); err != nil {
+				r.log.Warn("recommender: mastery unavailable", "err", err)
+			}
 		}
 	}
 	tm := q.tm
@@ -915,7 +1015,7 @@ func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time
 	if tm.aux.NoPersonal[q.learner] {
 		recs = r.popular(tm, q.g)
 	} else {
-		recs = r.rank(ctx, q.tenant, tm, q.g, q.learner, q.role, mastery)
+		recs = r.rank(ctx, q.tenant, tm, q.g, q.learner, q.role, mastery, reads.success[q.tenant])
 	}
 	items := make([]string, len(recs))
 	for i, rc := range recs {
@@ -951,7 +1051,7 @@ func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time
 }
 
 // rank returns the learner's top-N, re-ranked with the graph.
-func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, g *graph.Graph, learner, role string, mastery map[string]float64) []projections.Recommendation {
+func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, g *graph.Graph, learner, role string, mastery map[string]float64, predict successFunc) []projections.Recommendation {
 	done := map[string]bool{}
 	for _, it := range tm.aux.Completed[learner] {
 		done[it] = true
@@ -975,7 +1075,12 @@ func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, 
 		for i, c := range cands {
 			items[i] = c.Item
 		}
-		if ps, err := r.cfg.Success.PredictSuccess(ctx, tenant, learner, items); err != nil {
+		if predict == nil {
+			predict = func(ctx context.Context, learner string, items []string) (map[string]float64, error) {
+				return r.cfg.Success.PredictSuccess(ctx, tenant, learner, items)
+			}
+		}
+		if ps, err := predict(ctx, learner, items); err != nil {
 			r.log.Warn("recommender: success predictions unavailable", "err", err)
 		} else if len(ps) > 0 {
 			o.PredictSuccess = func(item string) (float64, bool) { p, ok := ps[item]; return p, ok }

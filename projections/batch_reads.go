@@ -1,0 +1,96 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/learnstream/learnstream/domain/adaptive"
+)
+
+// Reads for a consumer that ranks or scores a whole fetched batch of
+// learners: each opens one read transaction, or checks freshness once, for
+// any number of learners. A Badger read transaction waits for the commits
+// in flight to be written, so while the projections commit under load a
+// read per learner cost the recommender milliseconds per statement.
+
+// LearnerRoles returns a lookup of the roles assigned to the tenant's
+// learners ("" when none), as LearnerRole gives them now. It checks the
+// catalog's freshness once; the lookup stays valid and unchanged after
+// later events.
+func (c *Catalog) LearnerRoles(tenant string) (func(learner string) string, error) {
+	t, err := c.tenant(tenant)
+	if err != nil {
+		return nil, err
+	}
+	return func(learner string) string { return t.roles[learner] }, nil
+}
+
+// MasteryOf is Mastery for several learners read in one transaction:
+// learner -> skill -> probability; learners without skills are absent.
+func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string) (map[string]map[string]float64, error) {
+	out := make(map[string]map[string]float64, len(learners))
+	err := a.View(func(txn *badger.Txn, sp Space) error {
+		for _, l := range learners {
+			if _, done := out[l]; done {
+				continue
+			}
+			err := scanJSON(txn, sp.Prefix("s", tenant, l), func(_ string, s *SkillMastery) {
+				m := out[l]
+				if m == nil {
+					m = map[string]float64{}
+					out[l] = m
+				}
+				m[s.Skill] = s.PMastery
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("adaptive read model: skills of %d learners: %w", len(learners), err)
+	}
+	return out, nil
+}
+
+// SuccessPredictorFor reads the global abilities of learners in one
+// transaction and returns PredictSuccess for them: the same predictions,
+// from those abilities and the cached item difficulties. A learner not in
+// learners, or without attempts, gets none.
+func (a *Adaptive) SuccessPredictorFor(_ context.Context, tenant string, learners []string) (func(ctx context.Context, learner string, items []string) (map[string]float64, error), error) {
+	abilities := make(map[string]float64, len(learners))
+	err := a.View(func(txn *badger.Txn, sp Space) error {
+		for _, l := range learners {
+			var g learnerGlobal
+			found, err := getJSON(txn, sp.Key("g", tenant, l), &g)
+			if err != nil {
+				return err
+			}
+			if found {
+				abilities[l] = g.Ability
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("adaptive read model: abilities of %d learners: %w", len(learners), err)
+	}
+	return func(ctx context.Context, learner string, items []string) (map[string]float64, error) {
+		ability, ok := abilities[learner]
+		if !ok {
+			return nil, nil
+		}
+		diffs, err := a.cachedItems(ctx, tenant, items)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]float64, len(diffs))
+		for it, d := range diffs {
+			out[it] = adaptive.EloPredict(ability, d.Difficulty, 0)
+		}
+		return out, nil
+	}, nil
+}
