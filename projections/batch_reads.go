@@ -3,6 +3,8 @@ package projections
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -57,10 +59,12 @@ func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string
 }
 
 // SuccessPredictorFor reads the global abilities of learners in one
-// transaction and returns PredictSuccess for them: the same predictions,
-// from those abilities and the cached item difficulties. A learner not in
-// learners, or without attempts, gets none.
-func (a *Adaptive) SuccessPredictorFor(_ context.Context, tenant string, learners []string) (func(ctx context.Context, learner string, items []string) (map[string]float64, error), error) {
+// transaction, and the item difficulties whose cache entries expired in
+// one more, and returns PredictSuccess for them: the same predictions,
+// from those abilities and difficulties. A learner not in learners, or
+// without attempts, gets none. Items new to the cache are read when first
+// asked for, as PredictSuccess reads them.
+func (a *Adaptive) SuccessPredictorFor(ctx context.Context, tenant string, learners []string) (func(ctx context.Context, learner string, items []string) (map[string]float64, error), error) {
 	abilities := make(map[string]float64, len(learners))
 	err := a.View(func(txn *badger.Txn, sp Space) error {
 		for _, l := range learners {
@@ -78,18 +82,61 @@ func (a *Adaptive) SuccessPredictorFor(_ context.Context, tenant string, learner
 	if err != nil {
 		return nil, fmt.Errorf("adaptive read model: abilities of %d learners: %w", len(learners), err)
 	}
+	// The difficulties as cached now, the expired ones read again
+	// together: per learner, each expiry was a read of its own.
+	now := time.Now()
+	prefix := tenant + "\x00"
+	known := map[string]cachedDifficulty{}
+	var stale []string
+	a.dmu.Lock()
+	for k, c := range a.difficulties {
+		if it, ok := strings.CutPrefix(k, prefix); ok {
+			if now.Before(c.until) {
+				known[it] = c
+			} else {
+				stale = append(stale, it)
+			}
+		}
+	}
+	a.dmu.Unlock()
+	if len(stale) > 0 {
+		got, err := a.cachedItems(ctx, tenant, stale)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range stale {
+			d, found := got[it]
+			known[it] = cachedDifficulty{d: d, found: found}
+		}
+	}
 	return func(ctx context.Context, learner string, items []string) (map[string]float64, error) {
 		ability, ok := abilities[learner]
 		if !ok {
 			return nil, nil
 		}
-		diffs, err := a.cachedItems(ctx, tenant, items)
-		if err != nil {
-			return nil, err
+		out := make(map[string]float64, len(items))
+		var fresh []string
+		for _, it := range items {
+			c, ok := known[it]
+			switch {
+			case !ok:
+				fresh = append(fresh, it)
+			case c.found:
+				out[it] = adaptive.EloPredict(ability, c.d.Difficulty, 0)
+			}
 		}
-		out := make(map[string]float64, len(diffs))
-		for it, d := range diffs {
-			out[it] = adaptive.EloPredict(ability, d.Difficulty, 0)
+		if len(fresh) > 0 {
+			diffs, err := a.cachedItems(ctx, tenant, fresh)
+			if err != nil {
+				return nil, err
+			}
+			for _, it := range fresh {
+				d, found := diffs[it]
+				known[it] = cachedDifficulty{d: d, found: found}
+				if found {
+					out[it] = adaptive.EloPredict(ability, d.Difficulty, 0)
+				}
+			}
 		}
 		return out, nil
 	}, nil

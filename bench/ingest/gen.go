@@ -44,6 +44,11 @@ func newGenerator(seed uint64, learners, activities int) *generator {
 	return &generator{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), learners: learners, activities: activities}
 }
 
+// activityID is the id of the generated activity n.
+func activityID(n int) string { return activityBase + strconv.Itoa(n) }
+
+const activityBase = "https://example.com/activities/"
+
 // newID returns a random (version 4) UUID.
 func newID() string {
 	var b [16]byte
@@ -88,7 +93,8 @@ func (g *generator) statement(dst []byte, id string, now time.Time) []byte {
 	dst = append(dst, v.id...)
 	dst = append(dst, `","display":{"en-US":"`...)
 	dst = append(dst, v.display...)
-	dst = append(dst, `"}},"object":{"objectType":"Activity","id":"https://example.com/activities/`...)
+	dst = append(dst, `"}},"object":{"objectType":"Activity","id":"`...)
+	dst = append(dst, activityBase...)
 	dst = strconv.AppendInt(dst, int64(act), 10)
 	dst = append(dst, `","definition":{"type":"http://adlnet.gov/expapi/activities/lesson","name":{"en-US":"Lesson `...)
 	dst = strconv.AppendInt(dst, int64(act), 10)

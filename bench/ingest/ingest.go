@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -49,6 +50,14 @@ type Config struct {
 	// /metrics); when set, the run reports the server's CPU and resident
 	// memory and waits for its consumers' lag to drain.
 	MetricsURL string
+	// CatalogURL is learnstream's catalog import endpoint
+	// (POST /v1/catalog/import); with Skills > 0 the run first imports a
+	// catalog in which every generated activity teaches and assesses one
+	// of Skills skills, so that the adaptive model publishes mastery
+	// events and the recommender ranks with skills, as with a real
+	// catalogue.
+	CatalogURL string
+	Skills     int
 	// DrainTimeout bounds the wait for consumers to drain.
 	DrainTimeout time.Duration
 	// Timeout bounds one request.
@@ -80,6 +89,14 @@ func (c *Config) validate() error {
 	}
 	if c.Learners < 1 || c.Activities < 1 {
 		errs = append(errs, fmt.Errorf("learners, activities: must be at least 1, got %d and %d", c.Learners, c.Activities))
+	}
+	if c.Skills < 0 {
+		errs = append(errs, fmt.Errorf("skills: must not be negative, got %d", c.Skills))
+	}
+	if c.Skills > 0 {
+		if u, err := url.Parse(c.CatalogURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("catalog: %q is not an http(s) URL (skills need learnstream's catalog import)", c.CatalogURL))
+		}
 	}
 	if c.MetricsURL != "" {
 		if u, err := url.Parse(c.MetricsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -133,13 +150,30 @@ type Verification struct {
 type ServerFigures struct {
 	// CPU is the server's CPU time from the start of the load until its
 	// consumers drained (or the drain timeout).
-	CPU               time.Duration    `json:"cpu"`
-	CPUPerStatement   time.Duration    `json:"cpu_per_statement"`
-	ResidentBytes     int64            `json:"resident_bytes"`
-	Drained           bool             `json:"drained"`
-	DrainAfterLoad    time.Duration    `json:"drain_after_load"`      // from the end of the load to every lag being 0
-	MaxLag            map[string]int64 `json:"max_lag"`               // the largest total lag seen, per consumer
+	CPU             time.Duration    `json:"cpu"`
+	CPUPerStatement time.Duration    `json:"cpu_per_statement"`
+	ResidentBytes   int64            `json:"resident_bytes"`
+	Drained         bool             `json:"drained"`
+	DrainAfterLoad  time.Duration    `json:"drain_after_load"` // from the end of the load to every lag being 0
+	MaxLag          map[string]int64 `json:"max_lag"`          // the largest total lag seen, per consumer
+	// MaxLagSeconds is the largest lag in seconds of input seen per
+	// consumer (learnstream_consumer_lag_seconds, read every second):
+	// the age of the oldest statement it had not applied.
+	MaxLagSeconds map[string]float64 `json:"max_lag_seconds"`
+	// Derived is, per derived event (recommendations_updated,
+	// mastery_updated), the delay from a statement's acknowledgement to
+	// the broker acknowledging the event derived from it, over the run
+	// (learnstream_derived_event_delay_seconds).
+	Derived           map[string]Delay `json:"derived_event_delay,omitempty"`
 	EndToEndPerSecond float64          `json:"end_to_end_per_second"` // acknowledged / (load + drain)
+}
+
+// Delay summarises the server's histogram of one derived event's delay
+// over a run: percentiles interpolated within the histogram's buckets.
+type Delay struct {
+	Events int64         `json:"events"`
+	P50    time.Duration `json:"p50"`
+	P99    time.Duration `json:"p99"`
 }
 
 // result of one request.
@@ -172,15 +206,21 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	}}
 	defer client.CloseIdleConnections()
 
-	var startCPU float64
+	var first sample
 	var metrics *metricsReader
 	if cfg.MetricsURL != "" {
 		metrics = &metricsReader{url: cfg.MetricsURL, client: client}
-		m, err := metrics.read(ctx)
-		if err != nil {
+		var err error
+		if first, err = metrics.read(ctx); err != nil {
 			return Report{}, fmt.Errorf("metrics: %w", err)
 		}
-		startCPU = m.cpu
+	}
+
+	if cfg.Skills > 0 {
+		if err := importCatalog(ctx, client, cfg); err != nil {
+			return Report{}, fmt.Errorf("catalog: %w", err)
+		}
+		fmt.Fprintf(out, "imported a catalog of %d activities over %d skills\n", cfg.Activities, cfg.Skills)
 	}
 
 	mode := "single statements"
@@ -263,6 +303,15 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	}
 	lastTick := start
 	var lagDuring map[string]int64
+	var secondsDuring map[string]float64
+	// The lag in seconds is read every second, apart from the progress
+	// lines, so that its maximum is not missed between them.
+	var lagTick <-chan time.Time
+	if metrics != nil {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		lagTick = t.C
+	}
 	for done := false; !done; {
 		select {
 		case r, ok := <-results:
@@ -280,6 +329,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 			lats = append(lats, r.latency)
 			window = append(window, r.latency)
 			windowAcked += len(r.ids)
+		case <-lagTick:
+			if m, err := metrics.read(ctx); err == nil {
+				lagDuring = maxLag(lagDuring, m.lag)
+				secondsDuring = maxSeconds(secondsDuring, m.lagSeconds)
+			}
 		case now := <-tick:
 			l := percentiles(window)
 			line := fmt.Sprintf("%6.1fs  acked %9d  %8.0f/s  p50 %-8s p99 %-8s errors %d",
@@ -289,6 +343,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 				if m, err := metrics.read(ctx); err == nil {
 					line += "  lag " + m.lagLine()
 					lagDuring = maxLag(lagDuring, m.lag)
+					secondsDuring = maxSeconds(secondsDuring, m.lagSeconds)
+					if c, sec := m.mostBehind(); sec > 0 {
+						line += fmt.Sprintf("  behind %.2fs (%s)", sec, c)
+					}
 				}
 			}
 			fmt.Fprintln(out, line)
@@ -307,7 +365,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	}
 
 	if metrics != nil {
-		sf, err := drain(ctx, metrics, cfg, out, start, loadEnd, startCPU, len(acked), lagDuring)
+		sf, err := drain(ctx, metrics, cfg, out, start, loadEnd, first, len(acked), lagDuring, secondsDuring)
 		if err != nil {
 			return rep, err
 		}
@@ -476,11 +534,60 @@ func getByID(ctx context.Context, client *http.Client, cfg Config, id string) (b
 	}
 }
 
+// importCatalog posts the catalog of the generated activities, each
+// teaching and assessing skill n mod Skills, all or nothing.
+func importCatalog(ctx context.Context, client *http.Client, cfg Config) error {
+	type skill struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	type activity struct {
+		ID       string   `json:"id"`
+		Type     string   `json:"type"`
+		Title    string   `json:"title"`
+		Teaches  []string `json:"teaches"`
+		Assesses []string `json:"assesses"`
+	}
+	var doc struct {
+		Skills     []skill    `json:"skills"`
+		Activities []activity `json:"activities"`
+	}
+	for k := range cfg.Skills {
+		doc.Skills = append(doc.Skills, skill{ID: fmt.Sprintf("bench-skill-%d", k), Name: fmt.Sprintf("Bench skill %d", k)})
+	}
+	for n := range cfg.Activities {
+		s := []string{doc.Skills[n%cfg.Skills].ID}
+		doc.Activities = append(doc.Activities, activity{ID: activityID(n), Type: "item", Title: fmt.Sprintf("Lesson %d", n), Teaches: s, Assesses: s})
+	}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.CatalogURL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if cfg.Key != "" || cfg.Secret != "" {
+		req.SetBasicAuth(cfg.Key, cfg.Secret)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return transportError(err)
+	}
+	defer resp.Body.Close()
+	ans, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: HTTP %d: %s", cfg.CatalogURL, resp.StatusCode, bytes.TrimSpace(ans))
+	}
+	return nil
+}
+
 // drain follows the server's consumer lag from the end of the load until
 // every consumer has caught up, and reads its CPU time then.
 func drain(ctx context.Context, m *metricsReader, cfg Config, out io.Writer, start, loadEnd time.Time,
-	startCPU float64, acked int, lagDuring map[string]int64) (*ServerFigures, error) {
-	sf := &ServerFigures{MaxLag: lagDuring}
+	first sample, acked int, lagDuring map[string]int64, secondsDuring map[string]float64) (*ServerFigures, error) {
+	sf := &ServerFigures{MaxLag: lagDuring, MaxLagSeconds: maxSeconds(secondsDuring, nil)}
 	deadline := loadEnd.Add(cfg.DrainTimeout)
 	lastLine := time.Time{}
 	// Lag gauges are refreshed by the server about every second: a zero
@@ -494,6 +601,7 @@ func drain(ctx context.Context, m *metricsReader, cfg Config, out io.Writer, sta
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 		sf.MaxLag = maxLag(sf.MaxLag, snap.lag)
+		sf.MaxLagSeconds = maxSeconds(sf.MaxLagSeconds, snap.lagSeconds)
 		now := time.Now()
 		if snap.totalLag() == 0 {
 			zeroes++
@@ -518,7 +626,17 @@ func drain(ctx context.Context, m *metricsReader, cfg Config, out io.Writer, sta
 			return nil, ctx.Err()
 		}
 	}
-	sf.CPU = time.Duration((snap.cpu - startCPU) * float64(time.Second))
+	sf.CPU = time.Duration((snap.cpu - first.cpu) * float64(time.Second))
+	for name, h := range snap.delays {
+		d := h.since(first.delays[name])
+		if d.count == 0 {
+			continue
+		}
+		if sf.Derived == nil {
+			sf.Derived = map[string]Delay{}
+		}
+		sf.Derived[name] = Delay{Events: int64(d.count), P50: d.quantile(0.50), P99: d.quantile(0.99)}
+	}
 	if acked > 0 {
 		sf.CPUPerStatement = sf.CPU / time.Duration(acked)
 	}
@@ -534,7 +652,32 @@ func drain(ctx context.Context, m *metricsReader, cfg Config, out io.Writer, sta
 	}
 	fmt.Fprintf(out, "consumers %s %.1fs after the load; server CPU %.1fs (%s per statement), resident %d MiB; end to end %.0f statements/s\n",
 		state, sf.DrainAfterLoad.Seconds(), sf.CPU.Seconds(), round(sf.CPUPerStatement), sf.ResidentBytes>>20, sf.EndToEndPerSecond)
+	if c, sec := mostBehind(sf.MaxLagSeconds); c != "" {
+		fmt.Fprintf(out, "most behind: %s, %.2fs of input at most\n", c, sec)
+	}
 	return sf, nil
+}
+
+func maxSeconds(into, now map[string]float64) map[string]float64 {
+	if into == nil {
+		into = map[string]float64{}
+	}
+	for c, v := range now {
+		into[c] = max(into[c], v)
+	}
+	return into
+}
+
+// mostBehind names the consumer with the largest lag in seconds ("" when
+// there is none).
+func mostBehind(secs map[string]float64) (string, float64) {
+	name, most := "", 0.0
+	for c, v := range secs {
+		if v > most || v == most && name != "" && c < name {
+			name, most = c, v
+		}
+	}
+	return name, most
 }
 
 func maxLag(into, now map[string]int64) map[string]int64 {
@@ -555,9 +698,63 @@ type metricsReader struct {
 }
 
 type sample struct {
-	cpu float64          // process_cpu_seconds_total
-	rss float64          // process_resident_memory_bytes
-	lag map[string]int64 // learnstream_consumer_lag summed per consumer
+	cpu        float64              // process_cpu_seconds_total
+	rss        float64              // process_resident_memory_bytes
+	lag        map[string]int64     // learnstream_consumer_lag summed per consumer
+	lagSeconds map[string]float64   // learnstream_consumer_lag_seconds, the largest per consumer
+	delays     map[string]histogram // learnstream_derived_event_delay_seconds per event
+}
+
+func (s sample) mostBehind() (string, float64) { return mostBehind(s.lagSeconds) }
+
+// histogram is a Prometheus histogram: cumulative counts per upper bound.
+type histogram struct {
+	le    []float64 // upper bounds, ascending, the last +Inf
+	cum   []float64 // observations at or below each
+	count float64
+}
+
+func (h *histogram) add(le, n float64) {
+	i, _ := slices.BinarySearch(h.le, le)
+	h.le = slices.Insert(h.le, i, le)
+	h.cum = slices.Insert(h.cum, i, n)
+}
+
+// since is the histogram of what was observed after earlier (a zero
+// histogram: everything).
+func (h histogram) since(earlier histogram) histogram {
+	d := histogram{le: h.le, cum: slices.Clone(h.cum), count: h.count - earlier.count}
+	for i, le := range h.le {
+		if j, ok := slices.BinarySearch(earlier.le, le); ok {
+			d.cum[i] -= earlier.cum[j]
+		}
+	}
+	return d
+}
+
+// quantile interpolates linearly within the bucket the q-th observation
+// falls in, as Prometheus' histogram_quantile does; in the +Inf bucket it
+// is the largest finite bound (a lower bound of the truth).
+func (h histogram) quantile(q float64) time.Duration {
+	if h.count <= 0 || len(h.le) == 0 {
+		return 0
+	}
+	rank := q * h.count
+	lo, below := 0.0, 0.0
+	for i, le := range h.le {
+		if h.cum[i] >= rank {
+			if math.IsInf(le, 1) {
+				return time.Duration(lo * float64(time.Second))
+			}
+			frac := 1.0
+			if n := h.cum[i] - below; n > 0 {
+				frac = (rank - below) / n
+			}
+			return time.Duration((lo + frac*(le-lo)) * float64(time.Second))
+		}
+		lo, below = le, h.cum[i]
+	}
+	return time.Duration(lo * float64(time.Second))
 }
 
 func (s sample) totalLag() int64 {
@@ -599,7 +796,7 @@ func (m *metricsReader) read(ctx context.Context) (sample, error) {
 
 // parseMetrics reads the Prometheus text format (the lines it needs).
 func parseMetrics(r io.Reader) (sample, error) {
-	s := sample{lag: map[string]int64{}}
+	s := sample{lag: map[string]int64{}, lagSeconds: map[string]float64{}, delays: map[string]histogram{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -618,6 +815,23 @@ func parseMetrics(r io.Reader) (sample, error) {
 			s.rss = value
 		case "learnstream_consumer_lag":
 			s.lag[labelValue(labels, "consumer")] += int64(value)
+		case "learnstream_consumer_lag_seconds":
+			c := labelValue(labels, "consumer")
+			s.lagSeconds[c] = max(s.lagSeconds[c], value)
+		case "learnstream_derived_event_delay_seconds_bucket":
+			le, err := strconv.ParseFloat(labelValue(labels, "le"), 64)
+			if err != nil {
+				continue
+			}
+			ev := labelValue(labels, "event")
+			h := s.delays[ev]
+			h.add(le, value)
+			s.delays[ev] = h
+		case "learnstream_derived_event_delay_seconds_count":
+			ev := labelValue(labels, "event")
+			h := s.delays[ev]
+			h.count = value
+			s.delays[ev] = h
 		}
 	}
 	return s, sc.Err()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -39,6 +40,16 @@ func (f *fakeLRS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "# HELP x\nprocess_cpu_seconds_total %g\nprocess_resident_memory_bytes 1.048576e+07\n", f.cpu)
 		fmt.Fprintf(w, "learnstream_consumer_lag{consumer=\"recommender\",partition=\"0\",topic=\"t\"} %d\n", lag)
 		fmt.Fprintf(w, "learnstream_consumer_lag{consumer=\"statements\",partition=\"1\",topic=\"t\"} 0\n")
+		fmt.Fprintf(w, "learnstream_consumer_lag_seconds{consumer=\"recommender\",topic=\"t\"} %g\n", float64(lag)/4)
+		// Every stored statement has had its recommendations: half
+		// within 10 ms, nine in ten within 100 ms.
+		f.mu.Lock()
+		n := len(f.stored)
+		f.mu.Unlock()
+		fmt.Fprintf(w, "learnstream_derived_event_delay_seconds_bucket{event=\"recommendations_updated\",le=\"0.01\"} %d\n", n/2)
+		fmt.Fprintf(w, "learnstream_derived_event_delay_seconds_bucket{event=\"recommendations_updated\",le=\"0.1\"} %d\n", n*9/10)
+		fmt.Fprintf(w, "learnstream_derived_event_delay_seconds_bucket{event=\"recommendations_updated\",le=\"+Inf\"} %d\n", n)
+		fmt.Fprintf(w, "learnstream_derived_event_delay_seconds_count{event=\"recommendations_updated\"} %d\n", n)
 	case r.Header.Get("X-Experience-API-Version") != "1.0.3":
 		http.Error(w, "version", http.StatusBadRequest)
 	case r.Method == http.MethodPost && r.URL.Path == "/xapi/statements":
@@ -168,6 +179,14 @@ func TestRunAgainstInProcessLRS(t *testing.T) {
 				if s.MaxLag["recommender"] < 1 || s.CPU <= 0 || s.ResidentBytes != 10<<20 {
 					t.Errorf("server figures %+v: want the lag seen, CPU and resident memory read", s)
 				}
+				// The first read after the start saw a lag of 3: 0.75 s.
+				if got := s.MaxLagSeconds["recommender"]; got != 0.75 {
+					t.Errorf("max lag %v s, want recommender 0.75 s", s.MaxLagSeconds)
+				}
+				d := s.Derived["recommendations_updated"]
+				if d.Events != int64(rep.Acknowledged) || d.P50 != 10*time.Millisecond || d.P99 != 100*time.Millisecond {
+					t.Errorf("derived event delay %+v, want %d events, p50 10ms, p99 100ms (the largest finite bound)", d, rep.Acknowledged)
+				}
 				if !strings.Contains(out.String(), "consumers drained") {
 					t.Errorf("output lacks the drain line:\n%s", out.String())
 				}
@@ -261,5 +280,62 @@ learnstream_consumer_lag{consumer="statements",partition="0",topic="learnstream.
 	}
 	if s.cpu != 12.5 || s.rss != 200<<20 || s.lag["adaptive"] != 7 || s.lag["statements"] != 0 || s.totalLag() != 7 {
 		t.Errorf("parsed %+v", s)
+	}
+}
+
+func TestParseMetricsLagSecondsAndDelays(t *testing.T) {
+	in := `learnstream_consumer_lag_seconds{consumer="adaptive",topic="learnstream.statements.v1"} 0.25
+learnstream_consumer_lag_seconds{consumer="adaptive",topic="learnstream.adaptive.v1"} 1.5
+learnstream_consumer_lag_seconds{consumer="statements",topic="learnstream.statements.v1"} 0
+learnstream_derived_event_delay_seconds_bucket{event="mastery_updated",le="0.001"} 0
+learnstream_derived_event_delay_seconds_bucket{event="mastery_updated",le="0.002"} 6
+learnstream_derived_event_delay_seconds_bucket{event="mastery_updated",le="+Inf"} 8
+learnstream_derived_event_delay_seconds_sum{event="mastery_updated"} 0.3
+learnstream_derived_event_delay_seconds_count{event="mastery_updated"} 8
+`
+	s, err := parseMetrics(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.lagSeconds["adaptive"] != 1.5 || s.lagSeconds["statements"] != 0 {
+		t.Errorf("lag seconds %v, want the largest per consumer", s.lagSeconds)
+	}
+	if c, sec := s.mostBehind(); c != "adaptive" || sec != 1.5 {
+		t.Errorf("most behind %s %.2f", c, sec)
+	}
+	h := s.delays["mastery_updated"]
+	if h.count != 8 || len(h.le) != 3 || h.cum[1] != 6 {
+		t.Errorf("histogram %+v", h)
+	}
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	inf := math.Inf(1)
+	earlier := histogram{le: []float64{0.01, 0.1, 1, inf}, cum: []float64{10, 10, 10, 10}, count: 10}
+	now := histogram{le: []float64{0.01, 0.1, 1, inf}, cum: []float64{10, 60, 108, 110}, count: 110}
+	run := now.since(earlier) // 50 in (0.01, 0.1], 48 in (0.1, 1], 2 above 1
+	cases := []struct {
+		name string
+		h    histogram
+		q    float64
+		want time.Duration
+	}{
+		{"p50 interpolated in its bucket", run, 0.5, 100 * time.Millisecond},
+		{"p25", run, 0.25, 55 * time.Millisecond},
+		{"p99 beyond the last bound reads as it", run, 0.99, time.Second},
+		{"p97 in the last finite bucket", run, 0.97, 981250 * time.Microsecond},
+		{"nothing observed", histogram{}, 0.5, 0},
+		{"the whole history when there is no earlier one", now.since(histogram{}), 0.05, 5500 * time.Microsecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.h.quantile(tc.q)
+			if d := got - tc.want; d > time.Microsecond || d < -time.Microsecond {
+				t.Errorf("quantile(%.2f) = %s, want %s", tc.q, got, tc.want)
+			}
+		})
+	}
+	if run.count != 100 {
+		t.Errorf("observations in the run: %v, want 100", run.count)
 	}
 }

@@ -7,7 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/learnstream/learnstream/bench/ingest"
@@ -40,7 +43,8 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.BoolVar(&cfg.Verify, "verify", true, "read back every acknowledged statement by id afterwards")
 	fs.BoolVar(&cfg.AnyAnswer, "any-answer", false, "count every 200 as acknowledged without checking the ids in the answer (a floor handler that only reads the body; needs --verify=false)")
 	fs.StringVar(&cfg.MetricsURL, "metrics", "", "Prometheus endpoint of the server (learnstream: <server>/metrics) to follow consumer lag and CPU; default derived from --url for learnstream")
-	fs.BoolVar(&noMetrics, "no-metrics", false, "do not read server metrics (an LRS other than learnstream)")
+	fs.BoolVar(&noMetrics, "no-metrics", false, "do not read server metrics nor import a catalog (an LRS other than learnstream)")
+	fs.IntVar(&cfg.Skills, "skills", 20, "learnstream: first import a catalog in which each generated activity teaches and assesses one of this many skills, so mastery events are published (0: none)")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 10*time.Minute, "how long to wait for the server's consumers to drain")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "bound on one request")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the generated statements")
@@ -59,6 +63,16 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	if noMetrics {
 		cfg.MetricsURL = ""
+	}
+	// The catalog is learnstream's: imported only when the URL is
+	// learnstream's xAPI endpoint, unless --skills asks for it anyway
+	// (then a URL that is not one is an error).
+	skillsSet := false
+	fs.Visit(func(f *flag.Flag) { skillsSet = skillsSet || f.Name == "skills" })
+	if base := learnstreamBase(cfg.URL); base != "" && !noMetrics {
+		cfg.CatalogURL = base + "/v1/catalog/import"
+	} else if !skillsSet {
+		cfg.Skills = 0
 	}
 	rep, err := ingest.Run(ctx, cfg, stderr)
 	if err != nil {
@@ -83,13 +97,18 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 // metricsURLFor derives learnstream's /metrics from its xAPI URL
 // (http://host:8080/xapi → http://host:8080/metrics).
 func metricsURLFor(xapiURL string) string {
-	base := xapiURL
-	for len(base) > 0 && base[len(base)-1] == '/' {
-		base = base[:len(base)-1]
+	if base := learnstreamBase(xapiURL); base != "" {
+		return base + "/metrics"
 	}
-	const suffix = "/xapi"
-	if len(base) >= len(suffix) && base[len(base)-len(suffix):] == suffix {
-		return base[:len(base)-len(suffix)] + "/metrics"
+	return ""
+}
+
+// learnstreamBase is the server's base URL when xapiURL is learnstream's
+// xAPI endpoint (http://host:8080/xapi → http://host:8080), else "".
+func learnstreamBase(xapiURL string) string {
+	base := strings.TrimRight(xapiURL, "/")
+	if b, ok := strings.CutSuffix(base, "/xapi"); ok {
+		return b
 	}
 	return ""
 }
@@ -106,6 +125,18 @@ func printReport(w io.Writer, r ingest.Report) {
 		fmt.Fprintf(w, "drained        %v, %.1fs after the load (max lag %v)\n", s.Drained, s.DrainAfterLoad.Seconds(), s.MaxLag)
 		fmt.Fprintf(w, "end to end     %.0f statements/s (load + drain)\n", s.EndToEndPerSecond)
 		fmt.Fprintf(w, "server cpu     %.2fs, %s per statement; resident %d MiB\n", s.CPU.Seconds(), s.CPUPerStatement, s.ResidentBytes>>20)
+		if len(s.MaxLagSeconds) > 0 {
+			names := slices.Sorted(maps.Keys(s.MaxLagSeconds))
+			parts := make([]string, len(names))
+			for i, n := range names {
+				parts[i] = fmt.Sprintf("%s=%.2f", n, s.MaxLagSeconds[n])
+			}
+			fmt.Fprintf(w, "max lag        seconds of input: %s\n", strings.Join(parts, " "))
+		}
+		for _, name := range slices.Sorted(maps.Keys(s.Derived)) {
+			d := s.Derived[name]
+			fmt.Fprintf(w, "%-14s %d events, p50 %s  p99 %s after their statement's acknowledgement\n", name, d.Events, d.P50, d.P99)
+		}
 	}
 	if v := r.Verified; v != nil {
 		fmt.Fprintf(w, "verified       %d read back, %d missing, %d errors\n", v.Checked, len(v.Missing), v.Errors)

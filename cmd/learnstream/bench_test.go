@@ -50,6 +50,16 @@ func TestBenchIngestAgainstServe(t *testing.T) {
 					t.Errorf("max lag %v lacks consumer %s", s.MaxLag, c)
 				}
 			}
+			// The run imported a catalog with skills: scored statements
+			// move mastery, and every consumer's lag in seconds was read.
+			for _, ev := range []string{"recommendations_updated", "mastery_updated"} {
+				if d := s.Derived[ev]; d.Events == 0 || d.P50 <= 0 || d.P99 < d.P50 {
+					t.Errorf("%s delay %+v, want events with ordered percentiles", ev, d)
+				}
+			}
+			if _, ok := s.MaxLagSeconds["recommender"]; !ok {
+				t.Errorf("max lag in seconds %v lacks the recommender", s.MaxLagSeconds)
+			}
 			if !strings.Contains(stderr.String(), "consumers drained") {
 				t.Errorf("no drain line in the progress output:\n%s", stderr.String())
 			}

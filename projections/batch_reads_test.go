@@ -1,0 +1,152 @@
+package projections
+
+import (
+	"context"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+// The batch reads answer what the reads per learner answer, for every
+// learner at once.
+func TestBatchReadsAnswerAsReadsPerLearner(t *testing.T) {
+	ctx := context.Background()
+	a, err := NewAdaptive(openStore(t), 0.9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := int64(0)
+	apply := func(e event.Event) {
+		t.Helper()
+		if err := a.Handle(ctx, event.Position{Topic: "learnstream.adaptive.v1", Offset: off}, e); err != nil {
+			t.Fatal(err)
+		}
+		off++
+	}
+	apply(masteryEvent(t, 0, "ada", "sql", 0.6, 0.3, true))
+	apply(masteryEvent(t, 1, "ada", "joins", 0.4, 0.3, false))
+	apply(masteryEvent(t, 2, "bob", "sql", 0.2, 0.3, false))
+	apply(difficultyEvent(t, 0, 10, "ada", "q1", 1.0, 3, true))
+	apply(difficultyEvent(t, 1, 11, "bob", "q2", -0.5, 1, false))
+
+	learners := []string{"ada", "bob", "nobody", "ada"}
+	cases := []struct {
+		name, tenant string
+		items        []string
+	}{
+		{"t1, attempted and unattempted items", "t1", []string{"q1", "q2", "q9"}},
+		{"t1, no items", "t1", nil},
+		{"a tenant without data", "t2", []string{"q1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			all, err := a.MasteryOf(ctx, tc.tenant, learners)
+			if err != nil {
+				t.Fatal(err)
+			}
+			predict, err := a.SuccessPredictorFor(ctx, tc.tenant, learners)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range learners {
+				one, err := a.Mastery(ctx, tc.tenant, l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !maps.Equal(all[l], one) {
+					t.Errorf("%s: MasteryOf gives %v, Mastery %v", l, all[l], one)
+				}
+				want, err := a.PredictSuccess(ctx, tc.tenant, l, tc.items)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := predict(ctx, l, tc.items)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !maps.Equal(got, want) {
+					t.Errorf("%s: batch predictor gives %v, PredictSuccess %v", l, got, want)
+				}
+			}
+		})
+	}
+	if m, _ := a.MasteryOf(ctx, "t1", []string{"ada"}); len(m["ada"]) != 2 || m["ada"]["sql"] != 0.6 {
+		t.Errorf("ada's mastery %v, want sql 0.6 and joins", m["ada"])
+	}
+
+	// Expired difficulties are read again for the next batch: q9 attempted
+	// now (difficulty 0.3 against ada's ability 0.3: 0.5).
+	apply(difficultyEvent(t, 0, 12, "ada", "q9", 0.3, 1, true))
+	a.dmu.Lock()
+	for k, c := range a.difficulties {
+		c.until = time.Now()
+		a.difficulties[k] = c
+	}
+	a.dmu.Unlock()
+	predict, err := a.SuccessPredictorFor(ctx, "t1", []string{"ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := predict(ctx, "ada", []string{"q1", "q9"}); len(ps) != 2 || ps["q9"] != 0.5 {
+		t.Errorf("after the cache expired: %v, want q9 at 0.5 too", ps)
+	}
+}
+
+// A roles lookup is the catalog's roles when it was taken: one freshness
+// check for a batch, unchanged by later events, as Graph is.
+func TestLearnerRolesLookup(t *testing.T) {
+	c, err := NewCatalog(openStore(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := int64(0)
+	put := func(learner, role string) {
+		t.Helper()
+		e, err := event.New("id", TypeLearnerRolePut, "test", "t1", learner, time.Now(),
+			[]byte(`{"learner":"`+learner+`","role":"`+role+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		off++
+		if err := c.Handle(context.Background(), event.Position{Topic: "catalog", Offset: off}, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("mbox:mailto:a@example.com", "analyst")
+	before, err := c.LearnerRoles("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put("mbox:mailto:a@example.com", "engineer")
+	put("mbox:mailto:b@example.com", "analyst")
+	after, err := c.LearnerRoles("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		lookup  func(string) string
+		learner string
+		want    string
+	}{
+		{before, "mbox:mailto:a@example.com", "analyst"},
+		{before, "mbox:mailto:b@example.com", ""},
+		{after, "mbox:mailto:a@example.com", "engineer"},
+		{after, "mbox:mailto:b@example.com", "analyst"},
+		{after, "mbox:mailto:nobody@example.com", ""},
+	} {
+		if got := tc.lookup(tc.learner); got != tc.want {
+			t.Errorf("%s: role %q, want %q", tc.learner, got, tc.want)
+		}
+	}
+	for _, l := range []string{"mbox:mailto:a@example.com", "mbox:mailto:b@example.com"} {
+		one, _ := c.LearnerRole("t1", l)
+		if one != after(l) {
+			t.Errorf("%s: LearnerRole %q, lookup %q", l, one, after(l))
+		}
+	}
+	if roles, err := c.LearnerRoles("t2"); err != nil || roles("mbox:mailto:a@example.com") != "" {
+		t.Errorf("tenant t2 sees t1's roles (%v)", err)
+	}
+}
