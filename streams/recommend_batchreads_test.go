@@ -20,7 +20,6 @@ import (
 // fixed functions of the learner and item, counting how it is read.
 type readCounter struct {
 	g     *graph.Graph
-	batch bool // offers the batch reads
 
 	mu     sync.Mutex
 	single map[string]int // LearnerRole, Mastery, PredictSuccess calls
