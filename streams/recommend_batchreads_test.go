@@ -19,7 +19,7 @@ import (
 // readCounter is a catalog and adaptive read model whose answers are
 // fixed functions of the learner and item, counting how it is read.
 type readCounter struct {
-	g     *graph.Graph
+	g *graph.Graph
 
 	mu     sync.Mutex
 	single map[string]int // LearnerRole, Mastery, PredictSuccess calls
