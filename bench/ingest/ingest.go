@@ -36,6 +36,11 @@ type Config struct {
 	// at least one must be set).
 	Duration time.Duration
 	Count    int
+	// Rate, when positive, paces the load to this many statements per
+	// second over all clients (an open load: a request is sent when due,
+	// whatever the answers before it took), so that consumers are
+	// measured at a given input rate rather than at saturation.
+	Rate float64
 	// Learners and Activities size the generated population.
 	Learners, Activities int
 	// Progress is the interval between progress lines (0: none).
@@ -77,6 +82,9 @@ func (c *Config) validate() error {
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("concurrency: must be at least 1, got %d", c.Concurrency))
+	}
+	if c.Rate < 0 {
+		errs = append(errs, fmt.Errorf("rate: must not be negative, got %g", c.Rate))
 	}
 	if c.Duration < 0 || c.Count < 0 {
 		errs = append(errs, errors.New("duration, count: must not be negative"))
@@ -227,6 +235,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	if cfg.Batch > 1 {
 		mode = fmt.Sprintf("batches of %d", cfg.Batch)
 	}
+	if cfg.Rate > 0 {
+		mode += fmt.Sprintf(" at %.0f statements/s", cfg.Rate)
+	}
 	fmt.Fprintf(out, "posting %s to %s with %d clients (%s)\n", mode, cfg.URL, cfg.Concurrency,
 		newGenerator(0, cfg.Learners, cfg.Activities).describe())
 
@@ -257,6 +268,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 
 	results := make(chan result, cfg.Concurrency*4)
 	var wg sync.WaitGroup
+	var scheduled atomic.Int64 // statements given a send time (Rate)
 	start := time.Now()
 	for w := range cfg.Concurrency {
 		wg.Add(1)
@@ -267,6 +279,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 				n := take()
 				if n == 0 {
 					return
+				}
+				if cfg.Rate > 0 {
+					k := scheduled.Add(int64(n)) - int64(n)
+					sleepCtx(loadCtx, time.Until(start.Add(time.Duration(float64(k)/cfg.Rate*float64(time.Second)))))
+					if loadCtx.Err() != nil {
+						return
+					}
 				}
 				body, ids := g.body(n, cfg.Batch == 1)
 				t0 := time.Now()

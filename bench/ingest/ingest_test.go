@@ -235,6 +235,9 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1}, "one of them must be set"},
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, MetricsURL: "x"}, "metrics:"},
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, AnyAnswer: true, Verify: true}, "any-answer, verify:"},
+		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Rate: -1}, "rate:"},
+		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Skills: -1}, "skills:"},
+		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Skills: 5}, "catalog:"},
 	}
 	for _, tc := range cases {
 		_, err := Run(t.Context(), tc.cfg, io.Discard)
@@ -337,5 +340,107 @@ func TestHistogramQuantile(t *testing.T) {
 	}
 	if run.count != 100 {
 		t.Errorf("observations in the run: %v, want 100", run.count)
+	}
+}
+
+// A paced run sends at the rate asked, not as fast as the LRS answers.
+func TestRatePacesTheLoad(t *testing.T) {
+	cases := []struct {
+		name        string
+		rate        float64
+		minDuration time.Duration
+	}{
+		{"500 statements/s", 500, 370 * time.Millisecond}, // the last batch is due at 190/500 s
+		{"unpaced", 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeLRS{stored: map[string]bool{}}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			cfg := Config{URL: srv.URL + "/xapi", Key: "k", Secret: "s", Batch: 10, Concurrency: 4, Count: 200, Rate: tc.rate}
+			rep, err := Run(t.Context(), cfg, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Acknowledged != 200 {
+				t.Fatalf("acknowledged %d, want 200", rep.Acknowledged)
+			}
+			if rep.Elapsed < tc.minDuration {
+				t.Errorf("200 statements in %s, want at least %s", rep.Elapsed, tc.minDuration)
+			}
+			if tc.rate > 0 && rep.PerSecond > tc.rate*1.1 {
+				t.Errorf("%.0f statements/s, want at most %.0f", rep.PerSecond, tc.rate)
+			}
+		})
+	}
+}
+
+// With Skills, the run first imports a catalog naming every activity the
+// generated statements use, each assessing one skill.
+func TestCatalogOfTheGeneratedActivities(t *testing.T) {
+	f := &fakeLRS{stored: map[string]bool{}}
+	var doc struct {
+		Skills     []struct{ ID string }
+		Activities []struct {
+			ID, Type          string
+			Teaches, Assesses []string
+		}
+	}
+	var auth bool
+	mux := http.NewServeMux()
+	mux.Handle("/", f)
+	mux.HandleFunc("POST /v1/catalog/import", func(w http.ResponseWriter, r *http.Request) {
+		k, s, _ := r.BasicAuth()
+		auth = k == "k" && s == "s"
+		if err := json.NewDecoder(r.Body).Decode(&doc); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		}
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	cfg := Config{URL: srv.URL + "/xapi", Key: "k", Secret: "s", Batch: 10, Concurrency: 1, Count: 50,
+		Learners: 5, Activities: 7, Skills: 3, CatalogURL: srv.URL + "/v1/catalog/import"}
+	if _, err := Run(t.Context(), cfg, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !auth || len(doc.Skills) != 3 || len(doc.Activities) != 7 {
+		t.Fatalf("catalog imported with credentials %v: %d skills, %d activities; want 3 and 7", auth, len(doc.Skills), len(doc.Activities))
+	}
+	ids := map[string]bool{}
+	for n, a := range doc.Activities {
+		ids[a.ID] = true
+		want := doc.Skills[n%3].ID
+		if a.Type != "item" || len(a.Assesses) != 1 || a.Assesses[0] != want || len(a.Teaches) != 1 || a.Teaches[0] != want {
+			t.Errorf("activity %d: %+v, want an item teaching and assessing %s", n, a, want)
+		}
+	}
+	g := newGenerator(1, 5, 7)
+	body, _ := g.body(200, false)
+	var sts []struct{ Object struct{ ID string } }
+	if err := json.Unmarshal(body, &sts); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sts {
+		if !ids[st.Object.ID] {
+			t.Fatalf("statement about %s, which the catalog lacks", st.Object.ID)
+		}
+	}
+
+	// A catalog the server refuses stops the run before any statement.
+	mux2 := http.NewServeMux()
+	mux2.Handle("/", f)
+	mux2.HandleFunc("POST /v1/catalog/import", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":"no"}`, http.StatusForbidden)
+	})
+	srv2 := httptest.NewServer(mux2)
+	defer srv2.Close()
+	before := f.posts.Load()
+	cfg.URL, cfg.CatalogURL = srv2.URL+"/xapi", srv2.URL+"/v1/catalog/import"
+	if _, err := Run(t.Context(), cfg, io.Discard); err == nil || !strings.Contains(err.Error(), "HTTP 403") {
+		t.Errorf("refused catalog: %v, want an error naming HTTP 403", err)
+	}
+	if f.posts.Load() != before {
+		t.Error("statements were posted after the catalog was refused")
 	}
 }
