@@ -300,11 +300,22 @@ func (m adaptiveModel) forget(txn *badger.Txn, sp Space, e event.Event, pe priva
 }
 
 func (m adaptiveModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	return applyAlone(m.store, txn, sp, m, e)
+}
+
+// applyStaged applies an event to the values staged for the transaction:
+// a learner's skill, an item, a learner's item and ability are read once
+// per transaction at most (not at all when the memo has them) and written
+// once, however many of its events change them.
+func (m adaptiveModel) applyStaged(ts *txnState, e event.Event) (Outcome, error) {
 	if pe, ok, err := decodePrivacy(e); ok || err != nil {
 		if err != nil {
 			return 0, err
 		}
-		return m.forget(txn, sp, e, pe)
+		if err := ts.forgetting(); err != nil {
+			return 0, err
+		}
+		return m.forget(ts.txn, ts.sp, e, pe)
 	}
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
@@ -324,7 +335,7 @@ func (m adaptiveModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome,
 		if d.Skill == "" {
 			return 0, event.Reject(errors.New("data.skill: required"))
 		}
-		return m.applyMastery(txn, sp, e.Tenant, d)
+		return m.applyMastery(ts, e.Tenant, d)
 	case dName:
 		if major != dMajor {
 			return 0, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, dMajor))
@@ -339,7 +350,7 @@ func (m adaptiveModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome,
 		if !finite(d.Difficulty) || !finite(d.Ability) {
 			return 0, event.Reject(errors.New("data.difficulty, data.ability: must be finite numbers"))
 		}
-		return applyDifficulty(txn, sp, e.Tenant, d)
+		return applyDifficulty(ts, e.Tenant, d)
 	}
 	return Unchanged, nil
 }
@@ -392,26 +403,31 @@ func getJSON(txn *badger.Txn, key []byte, v any) (bool, error) {
 	return true, item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
 }
 
-func setJSON(txn *badger.Txn, key []byte, v any) error {
-	b, err := json.Marshal(v)
+// stagedJSON returns the staged value of key, a *T decoded from JSON, nil
+// when the key is absent.
+func stagedJSON[T any](ts *txnState, key []byte) (*stagedValue, *T, error) {
+	sv, err := ts.lookup(key, func(item *badger.Item) (any, error) {
+		v := new(T)
+		return v, item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	return txn.Set(key, b)
+	v, _ := sv.v.(*T)
+	return sv, v, nil
 }
 
-func (m adaptiveModel) applyMastery(txn *badger.Txn, sp Space, tenant string, d MasteryUpdated) (Outcome, error) {
-	key := sp.Key("s", tenant, d.Learner, d.Skill)
-	var s SkillMastery
-	found, err := getJSON(txn, key, &s)
+func (m adaptiveModel) applyMastery(ts *txnState, tenant string, d MasteryUpdated) (Outcome, error) {
+	key := ts.sp.Key("s", tenant, d.Learner, d.Skill)
+	sv, s, err := stagedJSON[SkillMastery](ts, key)
 	if err != nil {
 		return 0, fmt.Errorf("adaptive %s/%s is unreadable: %w", d.Learner, d.Skill, err)
 	}
-	if s.Position.covers(d.InputPartition, d.InputOffset) {
+	if s != nil && s.Position.covers(d.InputPartition, d.InputOffset) {
 		return Unchanged, nil // re-published after a consumer restart
 	}
-	if !found {
-		s = SkillMastery{Skill: d.Skill, PInitial: d.PPrevious, FirstAt: d.At, FirstCorrect: d.Correct}
+	if s == nil {
+		s = &SkillMastery{Skill: d.Skill, PInitial: d.PPrevious, FirstAt: d.At, FirstCorrect: d.Correct}
 	}
 	s.PMastery, s.Ability = d.PMastery, d.Ability
 	s.Attempts++
@@ -435,7 +451,8 @@ func (m adaptiveModel) applyMastery(txn *badger.Txn, sp Space, tenant string, d 
 	s.LastScores = appendBounded(s.LastScores, d.Score, GainWindow)
 	s.Trajectory = appendBounded(s.Trajectory, MasteryPoint{At: d.At, PMastery: d.PMastery, Correct: d.Correct}, TrajectoryLen)
 	s.Position = inputPosition{Partition: d.InputPartition, Offset: d.InputOffset, Set: true}
-	return Stored, setJSON(txn, key, s)
+	ts.set(key, sv, s)
+	return Stored, nil
 }
 
 func appendBounded[T any](s []T, v T, n int) []T {
@@ -446,31 +463,27 @@ func appendBounded[T any](s []T, v T, n int) []T {
 	return s
 }
 
-func applyDifficulty(txn *badger.Txn, sp Space, tenant string, d DifficultyAdjusted) (Outcome, error) {
+func applyDifficulty(ts *txnState, tenant string, d DifficultyAdjusted) (Outcome, error) {
 	out := Unchanged
 	part := strconv.Itoa(d.InputPartition)
-	ikey := sp.Key("i", tenant, d.Item, part)
-	var ip itemPart
-	if _, err := getJSON(txn, ikey, &ip); err != nil {
-		return 0, err
-	}
 	pos := inputPosition{Partition: d.InputPartition, Offset: d.InputOffset, Set: true}
-	if !ip.Position.covers(d.InputPartition, d.InputOffset) {
-		ip = itemPart{Difficulty: d.Difficulty, Attempts: d.ItemAttempts, Position: pos}
-		if err := setJSON(txn, ikey, ip); err != nil {
-			return 0, err
-		}
-		out = Stored
-	}
-	lkey := sp.Key("li", tenant, d.Learner, d.Item)
-	var li LearnerItem
-	found, err := getJSON(txn, lkey, &li)
+	ikey := ts.sp.Key("i", tenant, d.Item, part)
+	isv, ip, err := stagedJSON[itemPart](ts, ikey)
 	if err != nil {
 		return 0, err
 	}
-	if !li.Position.covers(d.InputPartition, d.InputOffset) {
-		if !found {
-			li = LearnerItem{Learner: d.Learner, Item: d.Item, FirstAt: d.At, FirstCorrect: d.Correct}
+	if ip == nil || !ip.Position.covers(d.InputPartition, d.InputOffset) {
+		ts.set(ikey, isv, &itemPart{Difficulty: d.Difficulty, Attempts: d.ItemAttempts, Position: pos})
+		out = Stored
+	}
+	lkey := ts.sp.Key("li", tenant, d.Learner, d.Item)
+	lsv, li, err := stagedJSON[LearnerItem](ts, lkey)
+	if err != nil {
+		return 0, err
+	}
+	if li == nil || !li.Position.covers(d.InputPartition, d.InputOffset) {
+		if li == nil {
+			li = &LearnerItem{Learner: d.Learner, Item: d.Item, FirstAt: d.At, FirstCorrect: d.Correct}
 		}
 		li.Attempts++
 		if d.Correct {
@@ -484,24 +497,19 @@ func applyDifficulty(txn *badger.Txn, sp Space, tenant string, d DifficultyAdjus
 		}
 		li.LastScore = d.Score
 		li.Position = pos
-		if err := setJSON(txn, lkey, li); err != nil {
-			return 0, err
-		}
+		ts.set(lkey, lsv, li)
 		out = Stored
 	}
-	gkey := sp.Key("g", tenant, d.Learner)
-	var g learnerGlobal
-	if _, err := getJSON(txn, gkey, &g); err != nil {
+	gkey := ts.sp.Key("g", tenant, d.Learner)
+	gsv, g, err := stagedJSON[learnerGlobal](ts, gkey)
+	if err != nil {
 		return 0, err
 	}
-	if !g.Position.covers(d.InputPartition, d.InputOffset) {
+	if g == nil || !g.Position.covers(d.InputPartition, d.InputOffset) {
 		// The event's ability is before the attempt; the MasteryUpdated
 		// events carry the one after it, so this lags one attempt on items
 		// without skills only.
-		g = learnerGlobal{Ability: d.Ability, Position: pos, At: d.At}
-		if err := setJSON(txn, gkey, g); err != nil {
-			return 0, err
-		}
+		ts.set(gkey, gsv, &learnerGlobal{Ability: d.Ability, Position: pos, At: d.At})
 		out = Stored
 	}
 	return out, nil

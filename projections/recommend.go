@@ -91,11 +91,36 @@ func (m recommendationsModel) forget(txn *badger.Txn, sp Space, e event.Event, p
 }
 
 func (m recommendationsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	return applyAlone(m.store, txn, sp, m, e)
+}
+
+// learnerRecState is a learner's staged entry: the id of the event it
+// holds, and the entry to write when a transaction replaced it (the memo
+// keeps only the id).
+type learnerRecState struct {
+	eventID string
+	pending *LearnerRecommendations
+}
+
+func (s *learnerRecState) encodeValue() ([]byte, error) {
+	b, err := json.Marshal(s.pending)
+	s.pending = nil
+	return b, err
+}
+
+// applyStaged keeps the latest recommendations of a learner. A learner's
+// entry is read (its event id only) once per transaction at most, not at
+// all when the memo knows it, and written once however many of the
+// transaction's events replace it.
+func (m recommendationsModel) applyStaged(ts *txnState, e event.Event) (Outcome, error) {
 	if pe, ok, err := decodePrivacy(e); ok || err != nil {
 		if err != nil {
 			return 0, err
 		}
-		return m.forget(txn, sp, e, pe)
+		if err := ts.forgetting(); err != nil {
+			return 0, err
+		}
+		return m.forget(ts.txn, ts.sp, e, pe)
 	}
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
@@ -116,24 +141,25 @@ func (m recommendationsModel) Apply(txn *badger.Txn, sp Space, e event.Event) (O
 		return 0, event.Reject(errors.New("data.learner: required"))
 	}
 	lr.EventID, lr.Time = e.ID, e.Time
-	key := sp.Key("l", e.Tenant, lr.Learner)
-	if item, err := txn.Get(key); err == nil {
-		var old LearnerRecommendations
+	key := ts.sp.Key("l", e.Tenant, lr.Learner)
+	sv, err := ts.lookup(key, func(item *badger.Item) (any, error) {
+		var old struct {
+			EventID string `json:"event_id"`
+		}
 		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &old) }); err != nil {
-			return 0, err
+			return nil, err
 		}
-		if old.EventID == e.ID {
-			// A re-published event (same id after a recommender restart).
-			return Unchanged, nil
-		}
-	} else if !errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, err
-	}
-	b, err := json.Marshal(lr)
+		return &learnerRecState{eventID: old.EventID}, nil
+	})
 	if err != nil {
 		return 0, err
 	}
-	return Stored, txn.Set(key, b)
+	if old, _ := sv.v.(*learnerRecState); old != nil && old.eventID == e.ID {
+		// A re-published event (same id after a recommender restart).
+		return Unchanged, nil
+	}
+	ts.set(key, sv, &learnerRecState{eventID: e.ID, pending: &lr})
+	return Stored, nil
 }
 
 // Learner returns the latest recommendations of a learner (ErrNotFound when

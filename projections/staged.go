@@ -91,8 +91,12 @@ type txnState struct {
 	memo  *memo
 	vals  map[string]*stagedValue
 	dirty []string // keys to write at flush, in the order first changed
-	// encode encodes a value for the store; JSON unless the model says.
-	encode func(v any) ([]byte, error)
+}
+
+// valueEncoder is a staged value that encodes itself for the store
+// (others are written as JSON).
+type valueEncoder interface {
+	encodeValue() ([]byte, error)
 }
 
 // beginStaged starts a transaction's state over sp's memo, holding the
@@ -168,11 +172,13 @@ func (ts *txnState) flush() error {
 		if !sv.dirty {
 			continue
 		}
-		enc := ts.encode
-		if enc == nil {
-			enc = json.Marshal
+		var b []byte
+		var err error
+		if e, ok := sv.v.(valueEncoder); ok {
+			b, err = e.encodeValue()
+		} else {
+			b, err = json.Marshal(sv.v)
 		}
-		b, err := enc(sv.v)
 		if err != nil {
 			return err
 		}

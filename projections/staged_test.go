@@ -290,3 +290,110 @@ func TestStatementsMemoStaysRight(t *testing.T) {
 		}
 	})
 }
+
+// The adaptive read model keeps a learner's skills and items between
+// transactions: attempts count once per input position, across batches,
+// and start afresh after an erasure.
+func TestAdaptiveMemoStaysRight(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	store.SetPseudonyms(testSecret)
+	a, err := NewAdaptive(store, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &batcher{p: a.Projection}
+	const item = "https://example.com/q1"
+	diff := func(off int64) event.Event { return difficultyEvent(t, 0, off, learnerA, item, 0.1, int(off), true) }
+	mastery := func(off int64) event.Event { return masteryEvent(t, off, learnerA, "s1", 0.5, 0.4, true) }
+	attempts := func() (items, skills int) {
+		t.Helper()
+		li, err := a.LearnerItems(ctx, "t1", learnerA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sk, err := a.LearnerSkills(ctx, "t1", learnerA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range li {
+			items += x.Attempts
+		}
+		for _, x := range sk {
+			skills += x.Attempts
+		}
+		return items, skills
+	}
+	mustApply(t, b, diff(1), mastery(1), diff(2), mastery(2))
+	// Re-published (the same input positions), then a new attempt.
+	mustApply(t, b, diff(2), mastery(2), diff(3), mastery(3))
+	if n, err := b.apply(diff(4), mastery(4), badStatementOf(t, TypeDifficultyAdjusted)); n != 2 || !event.IsRejected(err) {
+		t.Fatalf("batch with a bad event = %d, %v", n, err)
+	}
+	if i, s := attempts(); i != 4 || s != 4 {
+		t.Errorf("attempts on the item %d, on the skill %d; want 4 and 4", i, s)
+	}
+	mustApply(t, b, erasedEvent(t, nextID(), "t1", testSecret.Pseudonym("t1", learnerA)), diff(5), mastery(5))
+	if i, s := attempts(); i != 1 || s != 1 {
+		t.Errorf("after the erasure: attempts on the item %d, on the skill %d; want 1 and 1", i, s)
+	}
+}
+
+func badStatementOf(t *testing.T, typ string) event.Event {
+	t.Helper()
+	e, err := event.New(nextID(), typ, "test", "t1", learnerA, t0, []byte(`{"item":""}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// The recommendations read model remembers which event each learner's
+// entry holds: a re-published event changes nothing, and an erased
+// learner's entry comes back when an event arrives after the erasure.
+func TestRecommendationsMemoStaysRight(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	store.SetPseudonyms(testSecret)
+	r, err := NewRecommendations(store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &batcher{p: r.Projection}
+	rec := func(id, item string) event.Event {
+		data := fmt.Sprintf(`{"learner":%q,"items":[{"item":%q,"score":1,"rank":1,"reasons":["x"]}],"model_version":"m"}`, learnerA, item)
+		e, err := event.New(id, TypeRecommendationsUpdated, "test", "t1", learnerA, t0, []byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	holds := func() string {
+		t.Helper()
+		lr, err := r.Learner(ctx, "t1", learnerA)
+		if errors.Is(err, ErrNotFound) {
+			return "none"
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lr.EventID + " " + lr.Items[0].Item
+	}
+	steps := []struct {
+		name string
+		evs  []event.Event
+		want string
+	}{
+		{"first", []event.Event{rec("r1", "a"), rec("r2", "b")}, "r2 b"},
+		{"re-published", []event.Event{rec("r2", "b")}, "r2 b"},
+		{"newer", []event.Event{rec("r3", "c")}, "r3 c"},
+		{"erased", []event.Event{erasedEvent(t, nextID(), "t1", testSecret.Pseudonym("t1", learnerA))}, "none"},
+		{"the same event after the erasure", []event.Event{rec("r3", "c")}, "r3 c"},
+	}
+	for _, s := range steps {
+		mustApply(t, b, s.evs...)
+		if got := holds(); got != s.want {
+			t.Errorf("%s: holds %q, want %q", s.name, got, s.want)
+		}
+	}
+}
