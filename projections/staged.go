@@ -51,6 +51,24 @@ const memoMax = 32 << 10
 type memo struct {
 	mu sync.Mutex // held by the one transaction using the memo
 	m  map[string]*stagedValue
+	// digests memoises valueDigest, of agents, verbs and activities that
+	// recur in every statement. A pure function, so nothing invalidates
+	// it; cleared with the rest on an erasure all the same, so that no
+	// erased agent stays in memory.
+	digests map[string]string
+}
+
+// digest is valueDigest through the memo.
+func (ts *txnState) digest(v string) string {
+	if d, ok := ts.memo.digests[v]; ok {
+		return d
+	}
+	if ts.memo.digests == nil || len(ts.memo.digests) >= memoMax {
+		ts.memo.digests = map[string]string{}
+	}
+	d := valueDigest(v)
+	ts.memo.digests[v] = d
+	return d
 }
 
 // memo returns the memo of sp.
@@ -201,6 +219,7 @@ func (ts *txnState) forgetting() error {
 	}
 	clear(ts.vals)
 	clear(ts.memo.m)
+	clear(ts.memo.digests)
 	return nil
 }
 

@@ -296,7 +296,8 @@ func applyStatement(ts *txnState, e event.Event) (Outcome, error) {
 	if err := txn.Set(key, e.Data); err != nil {
 		return 0, err
 	}
-	own := indexKeys(st)
+	agents, related := st.AgentKeys(false), st.AgentKeys(true)
+	own := indexKeysOf(st, agents, related, ts.digest)
 	keys := own
 	target, voiding := st.IsVoiding()
 	pos := Position{Stored: st.Stored.UnixNano(), ID: id}.bytes()
@@ -351,12 +352,14 @@ func applyStatement(ts *txnState, e event.Event) (Outcome, error) {
 			}
 		}
 	}
+	authority := ""
 	if st.Authority != nil {
-		if err := txn.Set(indexKey(sp, tenant, idxAuthority, valueDigest(xapi.ActorKey(*st.Authority)), pos), nil); err != nil {
+		authority = xapi.ActorKey(*st.Authority)
+		if err := txn.Set(indexKey(sp, tenant, idxAuthority, ts.digest(authority), pos), nil); err != nil {
 			return 0, err
 		}
 	}
-	if err := noteAgents(ts, tenant, st); err != nil {
+	if err := noteAgents(ts, tenant, related, authority); err != nil {
 		return 0, err
 	}
 	if voiding || referred {
@@ -597,35 +600,40 @@ func indexKey(sp Space, tenant, kind, digest string, pos []byte) []byte {
 // indexKeys lists the index entries of a statement's own content, as
 // value digests.
 func indexKeys(st *xapi.Statement) indexSet {
+	return indexKeysOf(st, st.AgentKeys(false), st.AgentKeys(true), valueDigest)
+}
+
+// indexKeysOf is indexKeys given the statement's agent keys (actor and
+// object; related too) and the digest function.
+func indexKeysOf(st *xapi.Statement, agents, related []string, digest func(string) string) indexSet {
+	digests := func(values []string) []string {
+		out := make([]string, len(values))
+		for i, v := range values {
+			out[i] = digest(v)
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
 	keys := indexSet{
-		idxAgent:           digests(st.AgentKeys(false)),
-		idxRelatedAgent:    digests(st.AgentKeys(true)),
-		idxVerb:            {valueDigest(st.Verb.ID)},
+		idxAgent:           digests(agents),
+		idxRelatedAgent:    digests(related),
+		idxVerb:            {digest(st.Verb.ID)},
 		idxActivity:        digests(st.ActivityIDs(false)),
 		idxRelatedActivity: digests(st.ActivityIDs(true)),
 	}
 	if st.Context != nil && st.Context.Registration != "" {
+		// Registrations are mostly new: not memoised.
 		keys[idxRegistration] = []string{valueDigest(strings.ToLower(st.Context.Registration))}
 	}
 	return keys
 }
 
-// digests returns the sorted, unique digests of values.
-func digests(values []string) []string {
-	out := make([]string, len(values))
-	for i, v := range values {
-		out[i] = valueDigest(v)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
 // noteAgents records the agents of st that erasures look for (agentsOf):
 // index keys hold only their digests.
-func noteAgents(ts *txnState, tenant string, st *xapi.Statement) error {
-	agents := st.AgentKeys(true)
-	if st.Authority != nil {
-		agents = append(agents, xapi.ActorKey(*st.Authority))
+func noteAgents(ts *txnState, tenant string, related []string, authority string) error {
+	agents := related
+	if authority != "" {
+		agents = append(agents[:len(agents):len(agents)], authority)
 	}
 	for _, a := range agents {
 		if err := ts.ensureKey(ts.sp.Key("ag", tenant, a)); err != nil {
