@@ -106,6 +106,7 @@ type Adaptive struct {
 	lastFlush time.Time
 	sinceCkpt int
 	lastCkpt  time.Time
+	ckptCost  time.Duration // how long the last checkpoint took (ckptDue)
 	// answers to erasures, recorded with the next checkpoint.
 	answers []projections.PendingAnswer
 }
@@ -322,7 +323,7 @@ func (a *Adaptive) HandleBatch(ctx context.Context, pos []Position, evs []event.
 	}
 	// An erasure is checkpointed at once: until then the learner is in
 	// the last checkpoint.
-	if forgot || a.sinceCkpt >= a.cfg.CheckpointEvery || time.Since(a.lastCkpt) >= a.cfg.CheckpointInterval {
+	if forgot || ckptDue(a.sinceCkpt, a.cfg.CheckpointEvery, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, time.Now()) {
 		if err := a.checkpoint(ctx); err != nil {
 			a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
 		}
@@ -624,6 +625,7 @@ func (a *Adaptive) Checkpoint(ctx context.Context) error {
 func (a *Adaptive) checkpoint(ctx context.Context) error {
 	// The order is the delivery guarantee: a checkpoint never covers a
 	// statement whose events the broker has not acknowledged.
+	start := time.Now()
 	if err := a.flush(ctx); err != nil {
 		return err
 	}
@@ -631,6 +633,7 @@ func (a *Adaptive) checkpoint(ctx context.Context) error {
 		return err
 	}
 	a.sinceCkpt, a.lastCkpt, a.answers = 0, time.Now(), nil
+	a.ckptCost = a.lastCkpt.Sub(start)
 	return nil
 }
 
@@ -767,7 +770,7 @@ func (a *Adaptive) Run(ctx context.Context) {
 			a.mu.Unlock()
 		case <-ckpt.C:
 			a.mu.Lock()
-			if a.sinceCkpt > 0 {
+			if a.sinceCkpt > 0 && time.Since(a.lastCkpt) >= ckptCostFactor*a.ckptCost {
 				if err := a.checkpoint(ctx); err != nil && ctx.Err() == nil {
 					a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
 				}

@@ -156,6 +156,28 @@ func pacingDefaults(ckptEvery *int, ckptInterval *time.Duration, flush *int, flu
 	}
 }
 
+// ckptCostFactor spaces a model consumer's periodic checkpoints by what
+// they cost. A checkpoint writes every partition's whole model, which
+// grows with learners and items: at a fixed count of events (5,000 at
+// 5,000 statements/s is one a second) it took a growing share of the
+// consumer's time, the share during which nothing is learned, and past
+// some population (about 50,000 learners) all of it, so the lag grew
+// without bound. The next periodic checkpoint waits for ckptCostFactor
+// times the last one's duration: at most a tenth of the time goes to
+// checkpoints, and what a crash re-applies is bounded by the same
+// multiple. Checkpoints that must happen at once (after an erasure)
+// do not wait.
+const ckptCostFactor = 9
+
+// ckptDue says whether a periodic checkpoint is due: since events or the
+// interval since the last, once its cost has been paid back.
+func ckptDue(since, every int, last time.Time, interval, cost time.Duration, now time.Time) bool {
+	if now.Sub(last) < ckptCostFactor*cost {
+		return false
+	}
+	return since >= every || now.Sub(last) >= interval
+}
+
 // graphMemo keeps the catalog graph of each tenant for the length of one
 // fetched batch: reading it checks the catalog projection's freshness in
 // Badger, which per statement was a visible share of a model consumer's

@@ -46,6 +46,11 @@ var (
 		Name: "learnstream_recommendations_published_total",
 		Help: "RecommendationsUpdated events published (top-N changed).",
 	})
+	recCheckpoint = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "learnstream_recommender_checkpoint_seconds",
+		Help:    "Time a recommender checkpoint took (flush, item factor exchange, every partition's models written); the next periodic one waits nine times as long.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+	})
 	recLatency = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name:    "learnstream_recommender_event_seconds",
 		Help:    "Time from a statement's delivery to its RecommendationsUpdated being acknowledged.",
@@ -156,6 +161,7 @@ type Recommender struct {
 	registered map[string]bool // tenant|activity announced as seen
 	sinceCkpt  int
 	lastCkpt   time.Time
+	ckptCost   time.Duration // how long the last checkpoint took (ckptDue)
 	// outbox holds RecommendationsUpdated events learned but not yet
 	// acknowledged by the broker; a checkpoint flushes it first, so a
 	// crash loses none (events after the checkpoint are re-applied and
@@ -550,7 +556,7 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 	}
 	// An erasure is checkpointed at once: until then the learner is in
 	// the last checkpoint.
-	if forgot || r.sinceCkpt >= r.cfg.CheckpointEvery || time.Since(r.lastCkpt) >= r.cfg.CheckpointInterval {
+	if forgot || ckptDue(r.sinceCkpt, r.cfg.CheckpointEvery, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, time.Now()) {
 		if err := r.checkpoint(ctx); err != nil {
 			r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
 		}
@@ -1212,6 +1218,7 @@ func (r *Recommender) Checkpoint(ctx context.Context) error {
 }
 
 func (r *Recommender) checkpoint(ctx context.Context) error {
+	start := time.Now()
 	if err := r.flush(ctx); err != nil {
 		return err
 	}
@@ -1227,6 +1234,8 @@ func (r *Recommender) checkpoint(ctx context.Context) error {
 		return err
 	}
 	r.sinceCkpt, r.lastCkpt, r.answers = 0, time.Now(), nil
+	r.ckptCost = r.lastCkpt.Sub(start)
+	recCheckpoint.Observe(r.ckptCost.Seconds())
 	return nil
 }
 
@@ -1363,7 +1372,7 @@ func (r *Recommender) Run(ctx context.Context) {
 		r.remoteNew = false
 		r.rmu.Unlock()
 		r.mu.Lock()
-		if fresh || r.sinceCkpt > 0 {
+		if (fresh || r.sinceCkpt > 0) && time.Since(r.lastCkpt) >= ckptCostFactor*r.ckptCost {
 			if err := r.checkpoint(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
 			}

@@ -186,3 +186,72 @@ func TestRecommenderReadsOncePerBatch(t *testing.T) {
 		}
 	}
 }
+
+// slowCheckpoints takes d to save, as a large model does.
+type slowCheckpoints struct {
+	streams.ModelCheckpoints
+	d     time.Duration
+	mu    sync.Mutex
+	saves int
+}
+
+func (s *slowCheckpoints) Save(topic string, cps map[int]projections.PartitionCheckpoint, answers ...projections.PendingAnswer) error {
+	time.Sleep(s.d)
+	s.mu.Lock()
+	s.saves++
+	s.mu.Unlock()
+	return s.ModelCheckpoints.Save(topic, cps, answers...)
+}
+
+// Checkpoints that take long are spaced by their cost: a model consumer
+// keeps learning most of the time whatever the size of its models, where
+// a checkpoint every CheckpointEvery events would take all its time.
+func TestSlowCheckpointsAreSpacedByTheirCost(t *testing.T) {
+	store, err := projections.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ck, err := projections.NewRecommenderCheckpoints(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := &slowCheckpoints{ModelCheckpoints: ck, d: 20 * time.Millisecond}
+	r, err := streams.NewRecommender(streams.RecommenderConfig{Catalog: fakeCatalog{graph.New()}, Checkpoints: slow, Publisher: discardSink{},
+		CheckpointEvery: 10, CheckpointInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	start := time.Now()
+	for b := range 40 {
+		var pos []streams.Position
+		var evs []event.Event
+		for i := b * 10; i < (b+1)*10; i++ {
+			pos = append(pos, streams.Position{Topic: streams.TopicStatements, Offset: int64(i)})
+			evs = append(evs, stmtEvent(t, i, fmt.Sprintf("l%d@example.com", i%7), fmt.Sprintf("https://example.com/c/%d", i%13), "completed"))
+		}
+		if _, err := r.HandleBatch(ctx, pos, evs); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // the next fetch
+	}
+	elapsed := time.Since(start)
+	slow.mu.Lock()
+	saves := slow.saves
+	slow.mu.Unlock()
+	// Every 10 events would be 40 checkpoints, 800 ms of the run; spaced,
+	// at most a tenth of the run goes to them (and one may start last).
+	if limit := int(elapsed/(10*slow.d)) + 1; saves < 1 || saves > limit {
+		t.Errorf("%d checkpoints of %s in %s, want between 1 and %d", saves, slow.d, elapsed, limit)
+	}
+	// An explicit checkpoint is not spaced: Close must write the last one.
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	slow.mu.Lock()
+	defer slow.mu.Unlock()
+	if slow.saves != saves+1 {
+		t.Errorf("Close wrote %d checkpoints, want 1", slow.saves-saves)
+	}
+}
