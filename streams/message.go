@@ -210,6 +210,19 @@ func (p EventPublisher) PublishEvents(ctx context.Context, topic string, evs ...
 			return err
 		}
 	}
+	if pp, ok := p.Publisher.(*Publisher); ok {
+		// Straight to records: the watermill message (a metadata map made
+		// from the headers and turned back into headers) is only needed
+		// by other publishers.
+		kms := make([]kafka.Message, len(evs))
+		for i, e := range evs {
+			if key != nil {
+				e = event.Sign(e, key)
+			}
+			kms[i] = recordOf(topic, e)
+		}
+		return pp.write(ctx, topic, kms)
+	}
 	msgs := make([]*message.Message, len(evs))
 	for i, e := range evs {
 		if key != nil {
@@ -219,4 +232,18 @@ func (p EventPublisher) PublishEvents(ctx context.Context, topic string, evs ...
 		msgs[i].SetContext(ctx)
 	}
 	return p.Publisher.Publish(topic, msgs...)
+}
+
+// recordOf is the record NewMessage and toKafka make of e, built
+// directly: the same key, value and headers.
+func recordOf(topic string, e event.Event) kafka.Message {
+	hs := e.Headers()
+	km := kafka.Message{Topic: topic, Value: e.Data, Headers: make([]kafka.Header, len(hs))}
+	if e.Key != "" {
+		km.Key = []byte(e.Key)
+	}
+	for i, h := range hs {
+		km.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
+	}
+	return km
 }

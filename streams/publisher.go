@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -13,9 +15,12 @@ import (
 // PublisherConfig configures the kafka-go producer.
 type PublisherConfig struct {
 	Brokers []string
-	// BatchTimeout bounds how long a record waits for others to share its
-	// produce request. Small values keep HTTP latency low; kafka-go's
-	// default of one second would dominate every write.
+	// BatchTimeout is how long a produce request waits for more records
+	// before it is sent. Concurrent publishes share produce requests
+	// without it (group commit: those that arrive while one is in flight
+	// go together in the next), so the default is as short as kafka-go
+	// allows; kafka-go's own default of one second would dominate every
+	// write.
 	BatchTimeout time.Duration
 	// WriteTimeout bounds one produce, retries included.
 	WriteTimeout time.Duration
@@ -57,6 +62,8 @@ type Publisher struct {
 	// brokers find the cluster's key store (UseKeys) when EventPublisher
 	// publishes: looked up then, as the vault may be registered after.
 	brokers []string
+	// group joins concurrent publishes into one write (see groupCommit).
+	group groupCommit
 }
 
 var _ message.Publisher = (*Publisher)(nil)
@@ -67,7 +74,9 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		return nil, errors.New("publisher: no brokers")
 	}
 	if cfg.BatchTimeout <= 0 {
-		cfg.BatchTimeout = 2 * time.Millisecond
+		// kafka-go reads zero as its default of one second; a microsecond
+		// sends each write's records as soon as they are queued.
+		cfg.BatchTimeout = time.Microsecond
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 15 * time.Second
@@ -103,29 +112,192 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	}, nil
 }
 
-// Publish writes msgs to topic. Messages of one call share a context: the
-// first message's, bounded by the write timeout.
+// Publish writes msgs to topic. It returns when every message is
+// acknowledged (or the write failed), bounded by the write timeout;
+// concurrent calls share produce requests (groupCommit), and a message
+// over the size limit fails the call before anything is written.
 func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(msgs[0].Context(), p.timeout)
-	defer cancel()
 	kms := make([]kafka.Message, len(msgs))
 	for i, m := range msgs {
 		kms[i] = toKafka(topic, m)
+	}
+	return p.write(msgs[0].Context(), topic, kms)
+}
+
+// write produces kms, which all name topic, through the group commit.
+func (p *Publisher) write(ctx context.Context, topic string, kms []kafka.Message) error {
+	for i := range kms {
 		if n := messageSize(kms[i]); n > p.maxBytes {
 			return &MessageTooLargeError{Topic: topic, Size: n, Limit: p.maxBytes}
 		}
 	}
-	if err := p.w.WriteMessages(ctx, kms...); err != nil {
-		var tooLarge kafka.MessageTooLargeError
-		if errors.Is(err, kafka.MessageSizeTooLarge) || errors.As(err, &tooLarge) {
-			return fmt.Errorf("publish %d message(s) to %s: %w", len(msgs), topic, &MessageTooLargeError{Topic: topic, Limit: p.maxBytes})
+	if err := p.group.write(ctx, p.writeNow, kms); err != nil {
+		if isTooLarge(err) {
+			return fmt.Errorf("publish %d message(s) to %s: %w", len(kms), topic, &MessageTooLargeError{Topic: topic, Limit: p.maxBytes})
 		}
-		return fmt.Errorf("publish %d message(s) to %s: %w", len(msgs), topic, err)
+		return fmt.Errorf("publish %d message(s) to %s: %w", len(kms), topic, err)
 	}
 	return nil
+}
+
+// writeNow is one produce of kms (of any topics), bounded by the write
+// timeout. It is not tied to any caller's context: it writes for every
+// caller of a group, and a caller that went away does not cancel the
+// others' records.
+func (p *Publisher) writeNow(kms []kafka.Message) error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	defer cancel()
+	return p.w.WriteMessages(ctx, kms...)
+}
+
+// groupCommit joins concurrent writes: a write that finds none in flight
+// produces at once; those that arrive meanwhile queue, and when the write
+// in flight ends the first of them produces everything queued in one
+// call. Under load a produce request carries many callers' records, one
+// round trip per partition answers them all, and nobody waits on a timer;
+// alone, a write costs one round trip as before. The leader is always a
+// caller, so there is no goroutine to own or stop.
+type groupCommit struct {
+	mu      sync.Mutex
+	busy    bool
+	pending []*groupWrite
+}
+
+// groupWrite is one caller's records and where its outcome is sent: nil
+// or its error, or lead (it is to produce for everyone queued).
+type groupWrite struct {
+	msgs []kafka.Message
+	done chan groupOutcome
+}
+
+type groupOutcome struct {
+	err  error
+	lead bool
+}
+
+// write produces msgs with produce, sharing the call with concurrent
+// writers, and returns msgs' own outcome: an error of another caller's
+// records never fails this one's. A caller whose ctx ends while its
+// records are still queued leaves with nothing written; once they are
+// being produced it waits for their outcome, which produce bounds with
+// the write timeout, so the answer says whether they are in the log.
+func (g *groupCommit) write(ctx context.Context, produce func([]kafka.Message) error, msgs []kafka.Message) error {
+	me := &groupWrite{msgs: msgs, done: make(chan groupOutcome, 1)}
+	g.mu.Lock()
+	g.pending = append(g.pending, me)
+	lead := !g.busy
+	g.busy = true
+	g.mu.Unlock()
+	if !lead {
+		var o groupOutcome
+		select {
+		case o = <-me.done:
+		case <-ctx.Done():
+			var left bool
+			if o, left = g.leave(me); left {
+				return fmt.Errorf("waiting to produce: %w (nothing was written)", context.Cause(ctx))
+			}
+		}
+		if !o.lead {
+			return o.err
+		}
+	}
+	g.mu.Lock()
+	writes := g.pending
+	g.pending = nil
+	g.mu.Unlock()
+
+	g.produce(produce, writes)
+
+	g.mu.Lock()
+	if len(g.pending) > 0 {
+		// Hand over to the first writer that queued meanwhile.
+		g.pending[0].done <- groupOutcome{lead: true}
+	} else {
+		g.busy = false
+	}
+	g.mu.Unlock()
+	return (<-me.done).err
+}
+
+// leave takes me out of the queue if it is still there (left), or else
+// returns its outcome: it was told to lead, or its records are being
+// produced and the outcome is awaited.
+func (g *groupCommit) leave(me *groupWrite) (o groupOutcome, left bool) {
+	g.mu.Lock()
+	select {
+	case o = <-me.done:
+		g.mu.Unlock()
+		return o, false
+	default:
+	}
+	if i := slices.Index(g.pending, me); i >= 0 {
+		g.pending = slices.Delete(g.pending, i, i+1)
+		g.mu.Unlock()
+		return groupOutcome{}, true
+	}
+	g.mu.Unlock()
+	return <-me.done, false
+}
+
+// produce writes the records of writes in one call and tells each writer
+// its outcome. A failure of the whole call that one writer's records may
+// have caused (kafka-go refuses a call outright for one message over its
+// limit) is retried per writer, so it fails only the writer it belongs to.
+func (g *groupCommit) produce(produce func([]kafka.Message) error, writes []*groupWrite) {
+	if len(writes) == 1 {
+		writes[0].done <- groupOutcome{err: produce(writes[0].msgs)}
+		return
+	}
+	n := 0
+	for _, w := range writes {
+		n += len(w.msgs)
+	}
+	all := make([]kafka.Message, 0, n)
+	for _, w := range writes {
+		all = append(all, w.msgs...)
+	}
+	err := produce(all)
+	var perMessage kafka.WriteErrors
+	switch {
+	case err == nil:
+		for _, w := range writes {
+			w.done <- groupOutcome{}
+		}
+	case errors.As(err, &perMessage) && len(perMessage) == n:
+		i := 0
+		for _, w := range writes {
+			var first error
+			for _, e := range perMessage[i : i+len(w.msgs)] {
+				if e != nil {
+					first = e
+					break
+				}
+			}
+			i += len(w.msgs)
+			w.done <- groupOutcome{err: first}
+		}
+	case isTooLarge(err):
+		for _, w := range writes {
+			w.done <- groupOutcome{err: produce(w.msgs)}
+		}
+	default:
+		// Anything else (a timeout, a closed writer) is the call's, not
+		// one writer's: trying again per writer would only wait again.
+		for _, w := range writes {
+			w.done <- groupOutcome{err: err}
+		}
+	}
+}
+
+// isTooLarge reports whether err is kafka-go's or the broker's refusal of
+// a message as too large.
+func isTooLarge(err error) bool {
+	var tooLarge kafka.MessageTooLargeError
+	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.As(err, &tooLarge)
 }
 
 // messageSize is a message's size as a record: key, value, headers and
