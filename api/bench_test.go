@@ -2,11 +2,15 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +50,20 @@ func (l *latencies) report(b *testing.B, unit string, elapsed time.Duration) {
 // statement through the whole write path on the embedded broker: validate,
 // produce with acks=all, project into Badger, answer.
 func BenchmarkStatementWritePath(b *testing.B) {
+	benchWritePath(b, 8, func(int) string { return good })
+}
+
+// BenchmarkStatementWritePath32 is the same at 32 clients (16 goroutines
+// per processor on 2) posting single statements of 1,000 learners, as
+// `learnstream bench ingest --batch 1 --concurrency 32` does: the load
+// whose produce round trips the group commit shares.
+func BenchmarkStatementWritePath32(b *testing.B) {
+	benchWritePath(b, 32/runtime.GOMAXPROCS(0), func(i int) string {
+		return fmt.Sprintf(`{"actor":{"mbox":"mailto:learner%d@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/completed"},"object":{"id":"https://example.com/a%d"}}`, i%1000, i%200)
+	})
+}
+
+func benchWritePath(b *testing.B, parallelism int, body func(int) string) {
 	c := kafkatest.Embedded(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -76,8 +94,9 @@ func BenchmarkStatementWritePath(b *testing.B) {
 	}).Handler())
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var n atomic.Int64
 	post := func() {
-		req, _ := http.NewRequest("POST", srv.URL+"/xapi/statements", strings.NewReader(good))
+		req, _ := http.NewRequest("POST", srv.URL+"/xapi/statements", strings.NewReader(body(int(n.Add(1)))))
 		req.SetBasicAuth("bench", "bench-secret")
 		req.Header.Set("X-Experience-API-Version", "1.0.3")
 		req.Header.Set("Content-Type", "application/json")
@@ -93,7 +112,8 @@ func BenchmarkStatementWritePath(b *testing.B) {
 	}
 	post() // warm up connections and the projection
 	var lat latencies
-	b.SetParallelism(8)
+	b.SetParallelism(parallelism)
+	cpu0 := processCPU()
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
@@ -104,6 +124,18 @@ func BenchmarkStatementWritePath(b *testing.B) {
 		}
 	})
 	lat.report(b, "statements", time.Since(start))
+	// Everything runs in this process (broker, projection, server,
+	// clients): its CPU per statement is the write path's whole cost.
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu_us/stmt")
+}
+
+// processCPU is the CPU time (user and system) this process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkRawProduce is the baseline: kafka-go producing the same bytes
