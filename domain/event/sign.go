@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"hash"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,12 +25,12 @@ const signatureVersion = "v1="
 // MinKeyBytes is the shortest signing key accepted.
 const MinKeyBytes = 32
 
-// signingInput is what a signature covers: every attribute that says who
+// appendSigningInput appends what a signature covers: every attribute that says who
 // the event is about and what it says (id, type, source, time, tenant,
 // content type, record key, extensions such as the authority's rights) and
 // a SHA-256 digest of the data. Each part is length-prefixed, so no two
 // different events share an input.
-func signingInput(e Event) []byte {
+func appendSigningInput(b []byte, e Event) []byte {
 	ct := e.ContentType
 	if ct == "" {
 		ct = ContentTypeJSON
@@ -54,7 +57,7 @@ func signingInput(e Event) []byte {
 		n += len(name) + 1 + len(e.Extensions[name])
 	}
 	n += len(digest)
-	b := make([]byte, 0, n)
+	b = slices.Grow(b, n)
 	for _, p := range fixed {
 		b = appendPart(b, p)
 	}
@@ -78,18 +81,74 @@ func appendPart(b []byte, p string) []byte {
 	return append(b, p...)
 }
 
-func mac(e Event, key []byte) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write(signingInput(e))
-	return h.Sum(nil)
+// mac is the HMAC of appendSigningInput(nil, e) under key, appended to dst. Every
+// event published is signed and every one received verified (by each
+// consumer), so the keyed hash and the input's buffer are reused (macs).
+func mac(dst []byte, e Event, key []byte) []byte {
+	m := macs.get(key)
+	m.buf = appendSigningInput(m.buf[:0], e)
+	m.h.Write(m.buf)
+	dst = m.h.Sum(dst)
+	macs.put(key, m)
+	return dst
+}
+
+// macs keeps keyed HMACs of the key last used for reuse: a process signs
+// and verifies with its install's key (and, while a key is rotated, now
+// and then another), so one key's pool serves nearly every use, and what
+// it holds does not grow with the number of keys seen.
+var macs macCache
+
+type macCache struct {
+	cur atomic.Pointer[keyedMACs]
+}
+
+type keyedMACs struct {
+	key  string
+	pool sync.Pool // of *macState
+}
+
+// macState is an HMAC-SHA256 under one key and a buffer for its input.
+type macState struct {
+	h   hash.Hash
+	buf []byte
+}
+
+// get returns an HMAC-SHA256 under key, reset.
+func (c *macCache) get(key []byte) *macState {
+	if k := c.cur.Load(); k != nil && k.key == string(key) {
+		if m, ok := k.pool.Get().(*macState); ok {
+			return m
+		}
+	}
+	return &macState{h: hmac.New(sha256.New, key)}
+}
+
+// put returns m, an HMAC under key, for reuse by the next get of key.
+// Buffers of unusually large inputs (many extensions) are not kept.
+func (c *macCache) put(key []byte, m *macState) {
+	if cap(m.buf) > 4<<10 {
+		return
+	}
+	m.h.Reset()
+	k := c.cur.Load()
+	if k == nil || k.key != string(key) {
+		k = &keyedMACs{key: string(key)}
+		c.cur.Store(k)
+	}
+	k.pool.Put(m)
 }
 
 // Sign returns e with its Signature set: an HMAC-SHA256 under key (the
-// install's signing key) over signingInput. Consumers that hold the key
+// install's signing key) over appendSigningInput. Consumers that hold the key
 // trust the tenant, the authority and the data of an event only when
 // Verify accepts it.
 func Sign(e Event, key []byte) Event {
-	e.Signature = signatureVersion + base64.RawURLEncoding.EncodeToString(mac(e, key))
+	var sum [sha256.Size]byte
+	m := mac(sum[:0], e, key)
+	var out [len(signatureVersion) + 43]byte // base64url of 32 bytes, unpadded
+	b := append(out[:0], signatureVersion...)
+	e.Signature = string(base64.RawURLEncoding.AppendEncode(b, m))
 	return e
 }
 
@@ -103,8 +162,9 @@ func Verify(e Event, key []byte) error {
 	if !ok {
 		return &FieldError{HeaderSignature, "unknown scheme (want " + signatureVersion + "<base64url HMAC-SHA256>)"}
 	}
-	got, err := base64.RawURLEncoding.DecodeString(enc)
-	if err != nil || !hmac.Equal(got, mac(e, key)) {
+	var gotBuf, sum [sha256.Size + 3]byte
+	got, err := base64.RawURLEncoding.AppendDecode(gotBuf[:0], []byte(enc))
+	if err != nil || !hmac.Equal(got, mac(sum[:0], e, key)) {
 		return &FieldError{HeaderSignature, "does not match the event: forged, altered, or signed with another install's key"}
 	}
 	return nil

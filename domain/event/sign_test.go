@@ -89,3 +89,63 @@ func TestSignatureOfAKnownEventIsStable(t *testing.T) {
 		}
 	}
 }
+
+// Signatures are a stored format: records signed before any change to
+// how they are computed must still verify, so these are pinned.
+func TestSignatureBytesArePinned(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, MinKeyBytes)
+	base := func() Event {
+		e, err := New("id-1", TypeStatementStored, "https://lrs.example/", "acme", "mbox:mailto:ada@example.com",
+			time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), []byte(`{"authority":{"name":"admin"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*Event)
+		want   string
+	}{
+		{"plain", func(*Event) {}, "v1=EHNKmM6AEShaTGbR7oygUYqqNAgOqb3gjibzC9esZCc"},
+		{"extensions", func(e *Event) { e.Extensions = map[string]string{"xapidefine": "false", "a": "1"} }, "v1=-axc9tFerOYHNKLPvoxkBcUBwUzy_eSqGZ5hi_U2Dqo"},
+		{"no key, other content type", func(e *Event) { e.Key = ""; e.ContentType = "application/octet-stream" }, "v1=kbilyl30F-Z78axve9IJqagny4d3S8FU0mOFAgK4piY"},
+		{"empty data", func(e *Event) { e.Data = nil; e.Time = time.Unix(0, 0) }, "v1=mz7HCQmNnpMablzS33ZoNVQxChBA69hZJ0iwP45GXBY"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := base()
+			tc.change(&e)
+			got := Sign(e, key).Signature
+			if got != tc.want {
+				t.Errorf("signature %s, want %s (signed records would stop verifying)", got, tc.want)
+			}
+			if err := Verify(Sign(e, key), key); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func BenchmarkSign(b *testing.B) {
+	key := bytes.Repeat([]byte{7}, MinKeyBytes)
+	e, err := New("6f1c3f0e-2b1d-4d8e-9a3b-0c5e7d9f1a2b", TypeStatementStored, "https://lrs.example/", "acme", "mbox:mailto:learner417@example.com",
+		time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), bytes.Repeat([]byte("x"), 1200))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.Extensions = map[string]string{"xapidefine": "false"}
+	b.Run("sign", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			e = Sign(e, key)
+		}
+	})
+	b.Run("verify", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := Verify(e, key); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
