@@ -108,6 +108,32 @@ func (s *Store) dropPrefix(prefixes ...[]byte) error {
 	return s.db.DropPrefix(prefixes...)
 }
 
+// Badger's memory, which is most of a server's fixed resident set
+// (docs/operations.md, "Memory"). Every figure is a bound that does not
+// grow with the store:
+//
+//   - memtables: up to numMemtables of memTableSize each, allocated whole;
+//   - table builders: Badger keeps up to eight of them pooled between
+//     flushes and compactions, each grown to the largest table it built,
+//     and a level-0 table is a whole memtable, so the memtable's size sets
+//     the pool's (about 430 MB of the heap a minute into a load with
+//     32 MB memtables);
+//   - the block cache of decompressed blocks: the write path reads
+//     recent keys, and a lookup by id that misses costs one 4 KB block
+//     decompression;
+//   - compactors: each running compaction holds its own builders; two
+//     match the two cores a small install has, and the first one still
+//     gives level 0 priority so that writes do not stall.
+//
+// Table indexes and bloom filters stay in the memory-mapped table files
+// (page cache the kernel can reclaim), not on the heap.
+const (
+	memTableSize   = 16 << 20
+	numMemtables   = 3
+	blockCacheSize = 64 << 20
+	numCompactors  = 2
+)
+
 // Open opens (or creates) the store in dir. Every failure is an *OpenError
 // naming the damaged file, when known, and the recovery; a damaged table
 // is found before Badger would panic on it.
@@ -130,9 +156,10 @@ func Open(dir string, logger *slog.Logger) (s *Store, err error) {
 	}()
 	opts := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{logger}).
-		// Small tables keep the footprint of a laptop install modest; the
-		// read models are far smaller than the event log.
-		WithMemTableSize(32 << 20).
+		WithMemTableSize(memTableSize).
+		WithNumMemtables(numMemtables).
+		WithBlockCacheSize(blockCacheSize).
+		WithNumCompactors(numCompactors).
 		WithValueLogFileSize(valueLogFileSize).
 		WithNumVersionsToKeep(1)
 	db, err := badger.Open(opts)

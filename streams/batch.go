@@ -126,7 +126,7 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 		GroupTopics:    c.Topics,
 		StartOffset:    kafka.FirstOffset,
 		MinBytes:       1,
-		MaxBytes:       max(16<<20, TopicMessageBytes(c.MaxMessageBytes)),
+		MaxBytes:       FetchMaxBytes,
 		MaxWait:        200 * time.Millisecond,
 		CommitInterval: 0, // commits are explicit, after each flush
 		SessionTimeout: 10 * time.Second,

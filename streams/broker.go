@@ -51,6 +51,18 @@ type EmbeddedConfig struct {
 	Logger         *slog.Logger
 }
 
+// FetchMaxBytes is what one fetch of a learnstream consumer asks for, per
+// partition. The embedded broker builds a fetch's whole answer in memory
+// and holds it until the consumer has read it off the socket, which a
+// consumer behind on its work does slowly: at the message limit (17 MiB)
+// per partition and dozens of partition readers, a load left hundreds of
+// megabytes of answers waiting (docs/operations.md, "Memory"). A larger
+// record still arrives whole: brokers answer the first record batch of a
+// fetch even when it is over the limit (KIP-74; the embedded broker does
+// the same). One MiB is Kafka's own default per partition and holds about
+// 700 statements, far more than a consumer's batch.
+const FetchMaxBytes = 1 << 20
+
 // DefaultCompactEvery is the embedded broker's cleaner interval.
 const DefaultCompactEvery = time.Minute
 

@@ -304,7 +304,7 @@ func (s *Subscriber) consumePartition(ctx context.Context, topic string, partiti
 		Topic:     topic,
 		Partition: partition,
 		MinBytes:  1,
-		MaxBytes:  max(16<<20, TopicMessageBytes(s.cfg.MaxMessageBytes)),
+		MaxBytes:  FetchMaxBytes,
 		MaxWait:   200 * time.Millisecond,
 	})
 	defer r.Close()

@@ -827,7 +827,7 @@ func (r *WebhookReplayer) read(ctx context.Context, sub webhook.Subscription, si
 		return 0, nil
 	}
 	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: r.Brokers, Dialer: Dialer(r.Brokers), Topic: topic, Partition: partition,
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 200 * time.Millisecond})
+		MinBytes: 1, MaxBytes: FetchMaxBytes, MaxWait: 200 * time.Millisecond})
 	defer rd.Close()
 	if err := rd.SetOffsetAt(ctx, since); err != nil {
 		return 0, fmt.Errorf("replay %s/%d from %s: %w", topic, partition, since, err)
