@@ -53,6 +53,7 @@ type serveConfig struct {
 	retentionEvery     time.Duration
 	security           kafkaSecurity
 	pprof              string
+	memoryLimit        string
 	privacy            privacyConfig
 	erasure            erasureConfig
 	analyticsConfig
@@ -82,6 +83,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.tenant, "tenant", "default", "tenant of the bootstrap admin credential")
 	fs.StringVar(&c.groupPrefix, "group-prefix", "learnstream", "prefix of the Kafka consumer groups of partitioned roles")
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go's pprof profiles on this loopback host:port (off when empty)")
+	fs.StringVar(&c.memoryLimit, "memory-limit", memoryLimitAuto, "soft limit of the Go heap and runtime, e.g. 2GiB: the garbage collector works harder near it (auto: GOMEMLIMIT if set, else 90% of the container's memory limit, else none; off: none)")
 	fs.StringVar(&c.onLogLoss, "on-log-loss", onLogLossRefuse, "when the event log holds less than the consumers have read (a damaged segment, a lost partition tail): "+
 		"refuse to start, naming what was lost, or rebuild the affected projections from what the log still holds (refuse, rebuild)")
 	fs.DurationVar(&c.retentionEvery, "retention-every", time.Hour, "retention role: how often each tenant's retention period is applied (it destroys whole months of data keys)")
@@ -138,6 +140,9 @@ func (c *serveConfig) validate() error {
 		}
 	}
 	if _, err := c.roleSet(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := parseMemoryLimit(c.memoryLimit); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
@@ -211,6 +216,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log := slog.New(h)
 	slog.SetDefault(log)
+	// The limit is the whole process's, so it is set here, once, from the
+	// command line, and not by serve, which tests run several of at once.
+	if err := applyMemoryLimit(cfg.memoryLimit, log); err != nil {
+		return err
+	}
 	return serve(ctx, cfg, log, stdout)
 }
 
