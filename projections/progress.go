@@ -111,7 +111,7 @@ func (m progressModel) applyStaged(ts *txnState, e event.Event) (Outcome, error)
 	if major != wantMajor {
 		return 0, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
 	}
-	st, err := xapi.DecodeStored(e.Data)
+	st, err := StoredStatement(e)
 	if err != nil {
 		return 0, event.Reject(fmt.Errorf("data: %w", err))
 	}

@@ -254,11 +254,13 @@ func applyStatement(ts *txnState, e event.Event) (Outcome, error) {
 	// replay under stricter rules keeps what was once accepted. Anything
 	// else (unsigned records from before signing, or no signing key) is
 	// validated.
-	parse := xapi.ParseStatement
+	var st *xapi.Statement
+	var err error
 	if e.Verified {
-		parse = xapi.DecodeStored
+		st, err = StoredStatement(e) // shared with the other roles: read only
+	} else {
+		st, err = xapi.ParseStatement(e.Data)
 	}
-	st, err := parse(e.Data)
 	if err != nil {
 		return 0, event.Reject(fmt.Errorf("data: %w", err))
 	}

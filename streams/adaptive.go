@@ -455,7 +455,7 @@ func (a *Adaptive) learn(pos Position, e event.Event, ps *partModel[*adaptiveTen
 	if major != wantMajor {
 		return "", event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
 	}
-	st, err := xapi.DecodeStored(e.Data)
+	st, err := projections.StoredStatement(e)
 	if err != nil {
 		return "", event.Reject(fmt.Errorf("data: %w", err))
 	}

@@ -138,8 +138,8 @@ func decodeRecord(km kafka.Message, v *verifier) (e event.Event, sigErr *event.F
 
 // fromKafka turns a record into a message for ctx. With a verifier, a
 // record whose signature does not verify is marked MetaRejected, one whose
-// signature does MetaVerified. The event is decoded here, once, and
-// travels in the message's context for Event.
+// signature does MetaVerified. The event is decoded once per process
+// (see receivedCache) and travels in the message's context for Event.
 func fromKafka(ctx context.Context, km kafka.Message, v *verifier) *message.Message {
 	uuid := ""
 	for _, h := range km.Headers {
@@ -160,22 +160,23 @@ func fromKafka(ctx context.Context, km kafka.Message, v *verifier) *message.Mess
 	m.Metadata.Set(MetaOffset, strconv.FormatInt(km.Offset, 10))
 	// Only this transport says a record verified, never a header of it.
 	delete(m.Metadata, MetaVerified)
-	// A record that is no event at all is Event's to reject.
-	e, fe, decodeErr := decodeRecord(km, v)
+	r := receive(ctx, km, v)
 	switch {
-	case fe != nil:
-		m.Metadata.Set(MetaRejected, fe.Rule)
-	case v != nil && v.key != nil && decodeErr == nil && hasHeader(km, event.HeaderSignature):
+	case r.rejected != "":
+		m.Metadata.Set(MetaRejected, r.rejected)
+	case r.verified:
 		m.Metadata.Set(MetaVerified, "true")
 	}
-	d := &received{m: m}
-	d.e, d.err = finish(m, e, decodeErr)
-	if d.err == nil && v != nil && v.keys != nil {
-		// Opened after the signature verified: the signature covers the
-		// sealed record, and a record that fails it is not opened at all.
-		sealed := d.e
-		d.reopen = func() (event.Event, error) { return openEvent(ctx, v.keys, km.Topic, sealed) }
-		d.e, d.err = d.reopen()
+	d := &received{m: m, e: r.e, err: r.err}
+	if r.err != nil && r.sealedOpen && event.Retryable(r.err) {
+		sealed := r.sealed
+		d.reopen = func() (event.Event, error) {
+			e, err := openEvent(ctx, v.keys, km.Topic, sealed)
+			if err == nil {
+				e = event.Shared(e)
+			}
+			return e, err
+		}
 	}
 	m.SetContext(context.WithValue(ctx, receivedKey{}, d))
 	return m

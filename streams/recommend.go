@@ -860,7 +860,7 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 	if major != wantMajor {
 		return "", rankRequest{}, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
 	}
-	st, err := xapi.DecodeStored(e.Data)
+	st, err := projections.StoredStatement(e)
 	if err != nil {
 		return "", rankRequest{}, event.Reject(fmt.Errorf("data: %w", err))
 	}

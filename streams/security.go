@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -161,24 +162,54 @@ func signingKey(brokers []string) []byte {
 }
 
 // verifier checks records' signatures on one cluster, and opens sealed
-// events with its key store.
+// events with its key store. The subscribers of a cluster share one, so
+// that they share what they decode (receivedCache).
 type verifier struct {
+	conn  *conn
 	key   []byte // nil: signatures are not checked
 	below map[string]map[int]int64
 	keys  privacy.Keys // nil: sealed events stay sealed
 }
 
+// verifiers are the verifiers handed out, newest last: a few clusters at
+// most in a process (tests make more, hence the bound).
+var verifiers struct {
+	sync.Mutex
+	list []*verifier
+}
+
+const maxVerifiers = 16
+
 // verifierFor is the verifier of the cluster of brokers; nil checks and
-// opens nothing.
+// opens nothing. It is the same one as long as the cluster's settings
+// and key store stay registered.
 func verifierFor(brokers []string) *verifier {
 	c := lookup(brokers)
 	keys := KeysFor(brokers)
 	if (c == nil || c.sec.SigningKey == nil) && keys == nil {
 		return nil
 	}
-	v := &verifier{keys: keys}
+	// Key stores are pointers in practice; one that cannot be compared
+	// gets a verifier of its own.
+	shared := keys == nil || reflect.TypeOf(keys).Comparable()
+	if shared {
+		verifiers.Lock()
+		defer verifiers.Unlock()
+		for _, v := range verifiers.list {
+			if v.conn == c && v.keys == keys {
+				return v
+			}
+		}
+	}
+	v := &verifier{conn: c, keys: keys}
 	if c != nil && c.sec.SigningKey != nil {
 		v.key, v.below = c.sec.SigningKey, c.sec.UnsignedBelow
+	}
+	if shared {
+		if len(verifiers.list) == maxVerifiers {
+			verifiers.list = slices.Delete(verifiers.list, 0, 1)
+		}
+		verifiers.list = append(verifiers.list, v)
 	}
 	return v
 }

@@ -308,6 +308,9 @@ func (s *Subscriber) consumePartition(ctx context.Context, topic string, partiti
 		MaxWait:   200 * time.Millisecond,
 	})
 	defer r.Close()
+	// Counted among the partition's readers: the other subscriptions of
+	// the process keep what they decode for this one (receivedCache).
+	defer records.reading(s.verify, topic, partition)()
 	if err := r.SetOffset(start); err != nil {
 		log.Error("subscriber: set offset", "offset", start, "err", err)
 		return

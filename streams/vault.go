@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -147,6 +148,9 @@ type Vault struct {
 	cancel     context.CancelFunc
 	done       chan struct{}
 	metrics    VaultMetrics
+	// destroys counts destroyLocked calls, raised after the key is gone
+	// for Lookup: see DestroyEpoch.
+	destroys atomic.Uint64
 }
 
 // VaultMetrics count what the vault did, for Prometheus.
@@ -487,6 +491,8 @@ func (v *Vault) destroyLocked(k string) {
 		v.deadKid[tenant+"\x00"+kid] = true
 	}
 	clear(v.forClear)
+	// After deadKid: whoever reads the new count finds the key gone.
+	v.destroys.Add(1)
 	e := v.live[k]
 	if e == nil {
 		return
@@ -824,6 +830,13 @@ func (v *Vault) destroyWhere(ctx context.Context, match func(*vaultEntry) bool) 
 	}
 	return kids, errors.New("key store: destroy: keys keep appearing for the learner; try again")
 }
+
+// DestroyEpoch changes whenever a data key is destroyed, here or (as the
+// vault follows the key store) in another process. What was opened
+// while it read n holds no key destroyed before that read; the record
+// cache of the subscribers (see receivedCache) opens again what it
+// opened under an older epoch.
+func (v *Vault) DestroyEpoch() uint64 { return v.destroys.Load() }
 
 // Metrics returns what the vault did so far.
 func (v *Vault) Metrics() VaultMetrics {

@@ -72,6 +72,9 @@ type Event struct {
 	// key is then still the pseudonym and the data holds nothing of the
 	// erased; consumers skip the event.
 	Erased bool
+	// memo holds what Decoders made of Data once for every consumer of
+	// this record in the process (see Shared); nil: decode every time.
+	memo *memo
 }
 
 // extensionPrefix marks extension attributes among the headers.
