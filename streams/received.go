@@ -191,7 +191,12 @@ func receive(ctx context.Context, km kafka.Message, v *verifier) *receivedRecord
 	}
 	if r.readers = c.readersOf(v, km.Topic, km.Partition); r.readers > 1 {
 		r.reads.Store(1)
-		slot.Store(r)
+		old := slot.Load()
+		// A subscription far behind the others does not take the slot
+		// of a later record of its partition that they have yet to read.
+		if old == nil || old.v != v || old.topic != km.Topic || old.partition != km.Partition || old.offset < km.Offset {
+			slot.CompareAndSwap(old, r)
+		}
 	}
 	return r
 }

@@ -303,3 +303,24 @@ func mustOpen(t testing.TB, keys privacy.Keys, km kafka.Message) event.Event {
 	}
 	return e
 }
+
+// A subscription far behind the others (its record takes the same slot)
+// does not evict what they have yet to read.
+func TestReceivedLaggardKeepsOut(t *testing.T) {
+	const topic = "laggard"
+	v := &verifier{key: receivedSigning}
+	readers(t, v, topic, 3)
+	ahead := receivedRecordOf(t, nil, topic, receivedSlots+5, "ada@example.com")
+	behind := receivedRecordOf(t, nil, topic, 5, "bob@example.com")
+	if records.slot(topic, 0, ahead.Offset) != records.slot(topic, 0, behind.Offset) {
+		t.Fatal("the two records should take one slot")
+	}
+	first, st1 := receiveStatement(t, ahead, v)
+	if _, st := receiveStatement(t, behind, v); st.Actor.Mbox != "mailto:bob@example.com" {
+		t.Fatalf("the laggard's record: %+v", st.Actor)
+	}
+	second, st2 := receiveStatement(t, ahead, v)
+	if &second.Data[0] != &first.Data[0] || st2 != st1 {
+		t.Error("the second reader of the later record decoded it again: the laggard evicted it")
+	}
+}

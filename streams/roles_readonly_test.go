@@ -68,7 +68,9 @@ func (c *sharedCheck) HandleBatch(ctx context.Context, pos []streams.Position, e
 	return len(evs), nil
 }
 
-func (c *sharedCheck) Skip(ctx context.Context, pos streams.Position) error { return c.h.Skip(ctx, pos) }
+func (c *sharedCheck) Skip(ctx context.Context, pos streams.Position) error {
+	return c.h.Skip(ctx, pos)
+}
 
 // TestRolesShareStatementsReadOnly runs every statement role of serve at
 // once on signed, sealed statements (run with -race: a role writing to
