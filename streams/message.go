@@ -3,6 +3,7 @@ package streams
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,31 +142,13 @@ func decodeRecord(km kafka.Message, v *verifier) (e event.Event, sigErr *event.F
 // signature does MetaVerified. The event is decoded once per process
 // (see receivedCache) and travels in the message's context for Event.
 func fromKafka(ctx context.Context, km kafka.Message, v *verifier) *message.Message {
-	uuid := ""
-	for _, h := range km.Headers {
-		if h.Key == event.HeaderID {
-			uuid = string(h.Value)
-		}
-	}
-	if uuid == "" {
-		uuid = fmt.Sprintf("%s/%d/%d", km.Topic, km.Partition, km.Offset)
-	}
-	m := message.NewMessage(uuid, km.Value)
-	for _, h := range km.Headers {
-		m.Metadata.Set(h.Key, string(h.Value))
-	}
-	m.Metadata.Set(MetaKey, string(km.Key))
-	m.Metadata.Set(MetaTopic, km.Topic)
-	m.Metadata.Set(MetaPartition, strconv.Itoa(km.Partition))
-	m.Metadata.Set(MetaOffset, strconv.FormatInt(km.Offset, 10))
-	// Only this transport says a record verified, never a header of it.
-	delete(m.Metadata, MetaVerified)
 	r := receive(ctx, km, v)
-	switch {
-	case r.rejected != "":
-		m.Metadata.Set(MetaRejected, r.rejected)
-	case r.verified:
-		m.Metadata.Set(MetaVerified, "true")
+	m := message.NewMessage(r.uuid, km.Value)
+	// Each message its own metadata (a handler may add to it): a copy of
+	// what was made once when others share it.
+	m.Metadata = r.meta
+	if r.kept {
+		m.Metadata = maps.Clone(r.meta)
 	}
 	d := &received{m: m, e: r.e, err: r.err}
 	if r.err != nil && r.sealedOpen && event.Retryable(r.err) {
@@ -180,6 +163,34 @@ func fromKafka(ctx context.Context, km kafka.Message, v *verifier) *message.Mess
 	}
 	m.SetContext(context.WithValue(ctx, receivedKey{}, d))
 	return m
+}
+
+// metadataOf is the watermill metadata of a record: its headers, and the
+// transport's own entries.
+func metadataOf(km kafka.Message, rejected string, verified bool) (uuid string, md message.Metadata) {
+	md = make(message.Metadata, len(km.Headers)+5)
+	for _, h := range km.Headers {
+		md.Set(h.Key, string(h.Value))
+		if h.Key == event.HeaderID {
+			uuid = md[h.Key]
+		}
+	}
+	if uuid == "" {
+		uuid = fmt.Sprintf("%s/%d/%d", km.Topic, km.Partition, km.Offset)
+	}
+	md.Set(MetaKey, string(km.Key))
+	md.Set(MetaTopic, km.Topic)
+	md.Set(MetaPartition, strconv.Itoa(km.Partition))
+	md.Set(MetaOffset, strconv.FormatInt(km.Offset, 10))
+	// Only this transport says a record verified, never a header of it.
+	delete(md, MetaVerified)
+	switch {
+	case rejected != "":
+		md.Set(MetaRejected, rejected)
+	case verified:
+		md.Set(MetaVerified, "true")
+	}
+	return uuid, md
 }
 
 // EventPublisher publishes events through any watermill publisher, signed

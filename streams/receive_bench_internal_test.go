@@ -8,7 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/privacy"
+	"github.com/learnstream/learnstream/projections"
 )
 
 // BenchmarkReceiveRecord: what the subscriber does per record before a
@@ -45,6 +49,52 @@ func BenchmarkReceiveRecord(b *testing.B) {
 				got, err := Event(m)
 				if err != nil || got.ID != e.ID || got.Verified != (tc.v != nil) {
 					b.Fatalf("Event: %v, %+v", err, got)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkReceiveRecordRoles: one signed, sealed stored statement
+// received by the four roles of serve that decode statements (statements
+// and progress projections, recommender, adaptive): each role's
+// fromKafka, Event and statement decode. "each" is every role decoding
+// for itself (one subscription per partition registered: nothing is
+// kept, as before decode-once); "shared" the roles of one process
+// sharing the first one's work. One op is the record received by all
+// four.
+func BenchmarkReceiveRecordRoles(b *testing.B) {
+	const roles = 4
+	keys := &epochKeys{MemoryKeys: privacy.NewMemoryKeys([]byte("0123456789abcdef0123456789abcdef"))}
+	v := &verifier{key: receivedSigning, keys: keys}
+	for _, tc := range []struct {
+		name    string
+		readers int
+	}{{"each", 1}, {"shared", roles}} {
+		b.Run(tc.name, func(b *testing.B) {
+			topic := "bench-roles-" + tc.name
+			readers(b, v, topic, tc.readers)
+			// Records far enough apart that a slot holds one at a time,
+			// as when the roles run close together.
+			kms := make([]kafka.Message, 512)
+			for i := range kms {
+				kms[i] = receivedRecordOf(b, keys, topic, int64(i), fmt.Sprintf("l%d@example.com", i%50))
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				km := kms[i%len(kms)]
+				km.Offset = int64(i)
+				i++
+				for range roles {
+					e, err := Event(fromKafka(ctx, km, v))
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := projections.StoredStatement(e); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/learnstream/learnstream/domain/event"
@@ -107,6 +108,10 @@ type receivedRecord struct {
 	key, value []byte
 	headers    []kafka.Header
 
+	uuid string           // the message's id
+	meta message.Metadata // the message's metadata: a kept record's messages get copies
+	kept bool             // in the cache (or made from an entry of it): shared
+
 	rejected string // the rule of a signature that did not verify
 	verified bool   // the signature verified under the cluster's key
 	// sealed is the event before opening, err why the record is no
@@ -184,6 +189,7 @@ func receive(ctx context.Context, km kafka.Message, v *verifier) *receivedRecord
 		e.Verified = r.verified
 		r.sealed = e
 	}
+	r.uuid, r.meta = metadataOf(km, r.rejected, r.verified)
 	if r.err != nil {
 		r.opened = true
 	} else {
@@ -191,6 +197,7 @@ func receive(ctx context.Context, km kafka.Message, v *verifier) *receivedRecord
 	}
 	if r.readers = c.readersOf(v, km.Topic, km.Partition); r.readers > 1 {
 		r.reads.Store(1)
+		r.kept = true
 		old := slot.Load()
 		// A subscription far behind the others does not take the slot
 		// of a later record of its partition that they have yet to read.
@@ -228,8 +235,8 @@ func (r *receivedRecord) open(ctx context.Context) {
 // reopen is r opened again (r itself does not change).
 func (r *receivedRecord) reopen(ctx context.Context) *receivedRecord {
 	n := &receivedRecord{v: r.v, topic: r.topic, partition: r.partition, offset: r.offset,
-		key: r.key, value: r.value, headers: r.headers,
-		rejected: r.rejected, verified: r.verified, sealed: r.sealed, readers: r.readers}
+		key: r.key, value: r.value, headers: r.headers, uuid: r.uuid, meta: r.meta,
+		rejected: r.rejected, verified: r.verified, sealed: r.sealed, readers: r.readers, kept: true}
 	n.open(ctx)
 	return n
 }
