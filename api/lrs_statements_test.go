@@ -19,10 +19,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/learnstream/learnstream/api"
+	"github.com/learnstream/learnstream/projections"
 )
 
 // stmt builds a statement JSON with the given actor mbox, verb, activity
@@ -744,6 +746,71 @@ func TestDefineScope(t *testing.T) {
 	res, _ := f.query(t, q("activity", "https://example.com/define"), req{user: "checker", pass: "checker-secret"})
 	if !strings.Contains(fmt.Sprint(res), "Player again") {
 		t.Errorf("the statement lost its own definition: %v", res)
+	}
+}
+
+// slowLookup is the statements projection with the id lookup of writes
+// held at a gate, to look at the server between a write's lookup and its
+// publication.
+type slowLookup struct {
+	*projections.Statements
+	id      string
+	once    *sync.Once
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (s slowLookup) Statement(ctx context.Context, tenant, id string) ([]byte, error) {
+	if id == s.id {
+		s.once.Do(func() {
+			close(s.entered)
+			<-s.gate
+		})
+	}
+	return s.Statements.Statement(ctx, tenant, id)
+}
+
+// A write's stored time is taken after the lookup of its id, and held at
+// once: a read answered while the lookup runs may claim consistency up to
+// its own time, so a statement must not carry a stored time before that
+// (taken before the lookup, it did: the header claimed a statement that
+// was not yet readable).
+func TestConsistentThroughDuringAWritesLookup(t *testing.T) {
+	const id = "7a9e3c52-1f0b-4c8e-9d2a-5b6c7d8e9f01"
+	slow := slowLookup{id: id, once: new(sync.Once), entered: make(chan struct{}), gate: make(chan struct{})}
+	f := newFixture(t, func(c *api.Config) {
+		x := c.Statements.(*api.XAPI)
+		slow.Statements = x.Statements.(*projections.Statements)
+		x.Statements = slow
+	})
+	done := make(chan []string, 1)
+	go func() {
+		resp, b := f.do(t, req{method: "POST", path: "/xapi/statements", body: stmt("ada@example.com", "completed", "a", `"id":"`+id+`"`)})
+		if resp.StatusCode != 200 {
+			t.Errorf("POST: %d %s", resp.StatusCode, b)
+		}
+		done <- nil
+	}()
+	<-slow.entered
+	time.Sleep(3 * time.Millisecond)
+	_, resp := f.query(t, "", req{})
+	claimed, err := time.Parse(time.RFC3339Nano, resp.Header.Get("X-Experience-API-Consistent-Through"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond) // past the millisecond stored times are cut to
+	close(slow.gate)
+	<-done
+	resp, b := f.do(t, req{method: "GET", path: "/xapi/statements?statementId=" + id})
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET: %d %s", resp.StatusCode, b)
+	}
+	var got struct{ Stored time.Time }
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Stored.After(claimed) {
+		t.Errorf("a read during the write's lookup claimed consistency through %v, yet the write is stored %v", claimed, got.Stored)
 	}
 }
 

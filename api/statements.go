@@ -173,40 +173,78 @@ func (x *lrs) putStatement(w http.ResponseWriter, r *http.Request) {
 // Attachment payloads go first, on the same keys as their statements, so
 // they are stored before the statements that reference them.
 func (x *lrs) store(ctx context.Context, cred projections.Credential, spec xapi.Spec, sts []*xapi.Statement, parts map[string]part) ([]string, int, string) {
-	now := nextStored()
-	auth := x.authority(cred)
 	ids := make([]string, len(sts))
-	seen := make(map[string]int, len(sts))
-	var evs, payloads []event.Event
-	var waitFor []string
-	sent := map[string]bool{}
+	// Which statements are new: ids repeated in the batch are refused, and
+	// an id already stored is a no-op for the same statement and a
+	// conflict for a different one (statements are immutable).
+	fresh := make([]bool, len(sts))
+	var seen map[string]int
 	for i, st := range sts {
-		if st.ID != "" {
-			key := strings.ToLower(st.ID)
-			if j, dup := seen[key]; dup {
-				return nil, http.StatusBadRequest, fmt.Sprintf("statements[%d].id: %s repeats statements[%d].id", i, st.ID, j)
+		fresh[i] = true
+		if st.ID == "" {
+			continue
+		}
+		key := strings.ToLower(st.ID)
+		if j, dup := seen[key]; dup {
+			return nil, http.StatusBadRequest, fmt.Sprintf("statements[%d].id: %s repeats statements[%d].id", i, st.ID, j)
+		}
+		if seen == nil {
+			seen = make(map[string]int, len(sts))
+		}
+		seen[key] = i
+		old, err := x.cfg.Statements.Statement(ctx, cred.Tenant, st.ID)
+		switch {
+		case err == nil:
+			// Validated when it was stored: decoding is enough.
+			prev, perr := xapi.DecodeStored(old)
+			if perr != nil {
+				x.log.Error("stored statement unreadable", "id", st.ID, "err", perr)
+				return nil, http.StatusInternalServerError, "stored statement is unreadable"
 			}
-			seen[key] = i
-			// An id that is already stored: the same statement again is a
-			// no-op; a different one is a conflict (statements are immutable).
-			old, err := x.cfg.Statements.Statement(ctx, cred.Tenant, st.ID)
-			switch {
-			case err == nil:
-				// Validated when it was stored: decoding is enough.
-				prev, perr := xapi.DecodeStored(old)
-				if perr != nil {
-					x.log.Error("stored statement unreadable", "id", st.ID, "err", perr)
-					return nil, http.StatusInternalServerError, "stored statement is unreadable"
-				}
-				if !xapi.Equivalent(prev, st) {
-					return nil, http.StatusConflict, fmt.Sprintf("statements[%d].id: %s is already stored with different content", i, st.ID)
-				}
-				ids[i] = prev.ID
-				continue
-			case !errors.Is(err, projections.ErrNotFound):
-				x.log.Error("read statement", "id", st.ID, "err", err)
-				return nil, http.StatusInternalServerError, "could not read statements"
+			if !xapi.Equivalent(prev, st) {
+				return nil, http.StatusConflict, fmt.Sprintf("statements[%d].id: %s is already stored with different content", i, st.ID)
 			}
+			ids[i] = prev.ID
+			fresh[i] = false
+		case !errors.Is(err, projections.ErrNotFound):
+			x.log.Error("read statement", "id", st.ID, "err", err)
+			return nil, http.StatusInternalServerError, "could not read statements"
+		}
+	}
+	var waitFor []string
+	for i := range sts {
+		if fresh[i] {
+			waitFor = append(waitFor, watermill.NewUUID())
+		}
+	}
+	if len(waitFor) == 0 {
+		return ids, http.StatusOK, ""
+	}
+	// The stored time is taken only now, after the lookups, and held at
+	// once: until the projection applies these events, reads claim
+	// consistency only up to just before it. Taken earlier, a read in
+	// between could claim a time these statements carry before they are
+	// readable.
+	now := nextStored()
+	if x.cfg.Waiters != nil {
+		for _, id := range waitFor {
+			x.cfg.Waiters.Hold(id, now)
+		}
+	}
+	release := func() {
+		if x.cfg.Waiters != nil {
+			for _, id := range waitFor {
+				x.cfg.Waiters.Release(id)
+			}
+		}
+	}
+	auth := x.authority(cred)
+	evs := make([]event.Event, 0, len(waitFor))
+	var payloads []event.Event
+	var sent map[string]bool
+	for i, st := range sts {
+		if !fresh[i] {
+			continue
 		}
 		if st.Version == "" {
 			st.Version = spec.StatementVersion()
@@ -218,48 +256,40 @@ func (x *lrs) store(ctx context.Context, cred projections.Credential, spec xapi.
 			if !ok || sent[st.LearnerKey()+"|"+strings.ToLower(a.SHA2)] {
 				continue
 			}
+			if sent == nil {
+				sent = map[string]bool{}
+			}
 			sent[st.LearnerKey()+"|"+strings.ToLower(a.SHA2)] = true
 			data, err := json.Marshal(projections.AttachmentData{SHA2: strings.ToLower(a.SHA2), ContentType: p.contentType, Content: p.content})
 			if err != nil {
+				release()
 				return nil, http.StatusInternalServerError, "encoding attachment: " + err.Error()
 			}
 			e, err := event.New(watermill.NewUUID(), projections.TypeAttachmentStored, x.cfg.Source, cred.Tenant, st.LearnerKey(), now, data)
 			if err != nil {
+				release()
 				return nil, http.StatusInternalServerError, err.Error()
 			}
 			payloads = append(payloads, e)
 		}
 		data, err := storedJSON(st)
 		if err != nil {
+			release()
 			return nil, http.StatusInternalServerError, "encoding statement: " + err.Error()
 		}
-		e, err := event.New(watermill.NewUUID(), event.TypeStatementStored, x.cfg.Source, cred.Tenant, st.LearnerKey(), now, data)
+		e, err := event.New(waitFor[len(evs)], event.TypeStatementStored, x.cfg.Source, cred.Tenant, st.LearnerKey(), now, data)
 		if err != nil {
+			release()
 			return nil, http.StatusInternalServerError, err.Error()
 		}
 		if !cred.Has("define", "all") {
 			e.Extensions = map[string]string{projections.ExtDefine: "false"}
 		}
 		evs = append(evs, e)
-		waitFor = append(waitFor, e.ID)
-	}
-	if len(evs) == 0 {
-		return ids, http.StatusOK, ""
-	}
-	if x.cfg.Waiters != nil {
-		for _, e := range evs {
-			// Until the projection applies them, reads claim
-			// consistency only up to just before their stored time.
-			x.cfg.Waiters.Hold(e.ID, now)
-		}
 	}
 	outcomes, status, msg := x.publish(ctx, x.cfg.StatementsTopic, append(payloads, evs...), waitFor)
 	if status != http.StatusOK {
-		if x.cfg.Waiters != nil {
-			for _, e := range evs {
-				x.cfg.Waiters.Release(e.ID)
-			}
-		}
+		release()
 		return nil, status, msg
 	}
 	statementsAccepted.Add(float64(len(evs)))
