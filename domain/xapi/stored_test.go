@@ -31,25 +31,3 @@ func TestDecodeStoredRejects(t *testing.T) {
 		})
 	}
 }
-
-func BenchmarkDecodeStored(b *testing.B) {
-	s, err := ParseStatement([]byte(cmi5Failed))
-	if err != nil {
-		b.Fatal(err)
-	}
-	data, _ := s.MarshalJSON()
-	b.Run("ParseStatement", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := ParseStatement(data); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("DecodeStored", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := DecodeStored(data); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-}

@@ -1,0 +1,278 @@
+package oracle
+
+import (
+	"mime"
+	"strings"
+	"unicode/utf8"
+)
+
+// IsUUID reports whether s is a UUID in the standard 8-4-4-4-12 hex form.
+// Any version and variant is accepted, and either case: the specification
+// only demands the standard string form, and ids minted by other LRSs and
+// content tools do not all follow RFC 4122 variant bits.
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch i {
+		case 8, 13, 18, 23:
+			if s[i] != '-' {
+				return false
+			}
+		default:
+			if !isHex(s[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// IsIRI reports whether s looks like an absolute IRI: a scheme, a colon and
+// something after it, with no characters that RFC 3987 never allows
+// (whitespace, controls, <>"{}|\^`) and well-formed percent escapes. The
+// specification allows this best-effort check; full IRI parsing would reject
+// identifiers that real content tools emit without making the data any
+// safer.
+func IsIRI(s string) bool {
+	colon := strings.IndexByte(s, ':')
+	if colon < 1 || colon == len(s)-1 {
+		return false
+	}
+	if !isScheme(s[:colon]) {
+		return false
+	}
+	rest := s[colon+1:]
+	if strings.HasPrefix(rest, "//") {
+		// An authority that is announced must be there ("http://" alone is
+		// not an identifier); file:/// is the one scheme that omits it.
+		end := strings.IndexAny(rest[2:], "/?#")
+		if end < 0 {
+			end = len(rest) - 2
+		}
+		if end == 0 && !strings.EqualFold(s[:colon], "file") {
+			return false
+		}
+	}
+	if strings.Count(rest, "#") > 1 {
+		return false
+	}
+	for i := 0; i < len(rest); {
+		r, size := utf8.DecodeRuneInString(rest[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return false
+		case r <= ' ' || r == 0x7f || (r >= 0x80 && r <= 0x9f):
+			return false
+		case strings.ContainsRune(`<>"{}|\^`+"`", r):
+			return false
+		case r == '%':
+			if i+2 >= len(rest) || !isHex(rest[i+1]) || !isHex(rest[i+2]) {
+				return false
+			}
+		}
+		i += size
+	}
+	return true
+}
+
+// IsIRL reports whether s is a plausible locator. The specification leaves
+// IRL validation best effort too; an IRL is an IRI that is meant to resolve,
+// which nothing short of resolving it can check.
+func IsIRL(s string) bool { return IsIRI(s) }
+
+// isMbox reports whether s is a mailto IRI holding one email address.
+// The scheme must be spelled "mailto:" exactly, as the specification
+// prescribes; the address needs a local part and a domain.
+func isMbox(s string) bool {
+	addr, ok := strings.CutPrefix(s, "mailto:")
+	if !ok || !IsIRI(s) {
+		return false
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 {
+		return false
+	}
+	// Query parts and address lists would make one mbox name several people.
+	return !strings.ContainsAny(addr, "?,;")
+}
+
+func isSHA1Hex(s string) bool { return len(s) == 40 && isHexString(s) }
+
+// isSHA2Hex accepts the hex digests of the SHA-2 family (SHA-224, -256,
+// -384, -512), which is what the X-Experience-API-Hash header carries.
+func isSHA2Hex(s string) bool {
+	switch len(s) {
+	case 56, 64, 96, 128:
+		return isHexString(s)
+	}
+	return false
+}
+
+// isMediaType reports whether s is an Internet media type with a subtype
+// ("text/plain; charset=utf-8"), as an attachment's contentType must be.
+func isMediaType(s string) bool {
+	mt, _, err := mime.ParseMediaType(s)
+	if err != nil {
+		return false
+	}
+	slash := strings.IndexByte(mt, '/')
+	return slash > 0 && slash < len(mt)-1
+}
+
+// IsLanguageTag reports whether tag is a well-formed RFC 5646 language tag
+// (the order and length of its subtags are right; whether a subtag is
+// registered is not checked, which the specification allows).
+func IsLanguageTag(tag string) bool {
+	if tag == "" {
+		return false
+	}
+	if grandfathered[strings.ToLower(tag)] {
+		return true
+	}
+	parts := strings.Split(tag, "-")
+	for _, p := range parts {
+		if p == "" || len(p) > 8 || !isAlnum(p) {
+			return false
+		}
+	}
+	if strings.EqualFold(parts[0], "x") {
+		return len(parts) > 1 // private use only, e.g. "x-whatever"
+	}
+	n, i := len(parts), 0
+
+	// language: 2-3 letters with up to three extlangs, or 4-8 letters.
+	switch lang := parts[0]; {
+	case (len(lang) == 2 || len(lang) == 3) && isAlpha(lang):
+		i = 1
+		for ext := 0; ext < 3 && i < n && len(parts[i]) == 3 && isAlpha(parts[i]); ext++ {
+			i++
+		}
+	case len(lang) >= 4 && isAlpha(lang):
+		i = 1
+	default:
+		return false
+	}
+	// script: 4 letters.
+	if i < n && len(parts[i]) == 4 && isAlpha(parts[i]) {
+		i++
+	}
+	// region: 2 letters or 3 digits.
+	if i < n && ((len(parts[i]) == 2 && isAlpha(parts[i])) || (len(parts[i]) == 3 && isDigits(parts[i]))) {
+		i++
+	}
+	// variants: 5-8 alphanumerics, or a digit and 3 alphanumerics.
+	for i < n && (len(parts[i]) >= 5 || (len(parts[i]) == 4 && isDigits(parts[i][:1]))) {
+		i++
+	}
+	// extensions: a singleton (not x) and one or more 2-8 character subtags;
+	// each singleton at most once.
+	seen := map[string]bool{}
+	for i < n && len(parts[i]) == 1 && !strings.EqualFold(parts[i], "x") {
+		s := strings.ToLower(parts[i])
+		if seen[s] {
+			return false
+		}
+		seen[s] = true
+		i++
+		start := i
+		for i < n && len(parts[i]) >= 2 {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	// private use: x and one or more 1-8 character subtags.
+	if i < n && strings.EqualFold(parts[i], "x") {
+		return i+1 < n
+	}
+	return i == n
+}
+
+// isLenientLanguage checks the shape of a language range in an
+// Accept-Language header: hyphen-separated runs of letters and digits.
+// Ranges are matched against stored tags, not stored, so a range that is
+// no well-formed tag only fails to match.
+func isLenientLanguage(s string) bool {
+	if s == "" || strings.HasPrefix(s, "-") || strings.HasSuffix(s, "-") || strings.Contains(s, "--") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '-' && !isAlnumByte(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// grandfathered lists the tags RFC 5646 section 2.2.8 keeps for
+// compatibility with RFC 3066; some of them do not fit the normal grammar.
+var grandfathered = map[string]bool{
+	"en-gb-oed": true, "i-ami": true, "i-bnn": true, "i-default": true,
+	"i-enochian": true, "i-hak": true, "i-klingon": true, "i-lux": true,
+	"i-mingo": true, "i-navajo": true, "i-pwn": true, "i-tao": true,
+	"i-tay": true, "i-tsu": true, "sgn-be-fr": true, "sgn-be-nl": true,
+	"sgn-ch-de": true, "art-lojban": true, "cel-gaulish": true,
+	"no-bok": true, "no-nyn": true, "zh-guoyu": true, "zh-hakka": true,
+	"zh-min": true, "zh-min-nan": true, "zh-xiang": true,
+}
+
+func isScheme(s string) bool {
+	if s == "" || !isAlphaByte(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !isAlnumByte(c) && c != '+' && c != '-' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func isHexString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isHex(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isAlphaByte(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
+
+func isAlnumByte(c byte) bool { return isAlphaByte(c) || (c >= '0' && c <= '9') }
+
+func isAlpha(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isAlphaByte(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isAlnumByte(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

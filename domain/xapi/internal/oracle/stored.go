@@ -1,0 +1,103 @@
+package oracle
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// DecodeStored decodes a statement as the LRS stored it: canonical JSON
+// that ParseStatement accepted before it was stored. It checks only what a
+// reader of stored statements relies on (an identified actor, a verb id, an
+// object) and none of the Data chapter's other rules, which ParseStatement
+// applied on the way in. Stream consumers read every stored statement, and
+// full validation was most of their time per event.
+//
+// For any statement s that ParseStatement accepts, DecodeStored of its
+// canonical JSON yields the same Statement as ParseStatement does.
+func DecodeStored(data []byte) (*Statement, error) {
+	var in storedStatement
+	if err := json.Unmarshal(data, &in); err != nil {
+		return nil, fmt.Errorf("stored statement: %w", err)
+	}
+	if a := Agent(in.Actor); !a.IsIdentified() && !(a.IsGroup() && len(a.Member) > 0) {
+		return nil, invalid("actor", "must be an identified Agent or a Group")
+	}
+	if in.Verb.ID == "" {
+		return nil, invalid("verb.id", "is required")
+	}
+	obj, err := in.Object.object("object")
+	if err != nil {
+		return nil, err
+	}
+	s := &Statement{
+		ID: in.ID, Actor: Agent(in.Actor), Verb: in.Verb, Object: obj, Result: in.Result, Context: in.Context,
+		Timestamp: in.Timestamp, Stored: in.Stored, Version: in.Version, Attachments: in.Attachments,
+	}
+	if in.Authority != nil {
+		a := Agent(*in.Authority)
+		s.Authority = &a
+	}
+	return s, nil
+}
+
+// plainAgent decodes an Agent without its validating UnmarshalJSON.
+type plainAgent Agent
+
+type storedStatement struct {
+	ID          string       `json:"id"`
+	Actor       plainAgent   `json:"actor"`
+	Verb        Verb         `json:"verb"`
+	Object      storedObject `json:"object"`
+	Result      *Result      `json:"result"`
+	Context     *Context     `json:"context"`
+	Timestamp   *time.Time   `json:"timestamp"`
+	Stored      *time.Time   `json:"stored"`
+	Authority   *plainAgent  `json:"authority"`
+	Version     string       `json:"version"`
+	Attachments []Attachment `json:"attachments"`
+}
+
+// storedObject holds the properties of every kind of object; objectType
+// says which are meant.
+type storedObject struct {
+	plainAgent
+	ID          string              `json:"id"`
+	Definition  *ActivityDefinition `json:"definition"`
+	Actor       *plainAgent         `json:"actor"`
+	Verb        *Verb               `json:"verb"`
+	Object      *storedObject       `json:"object"`
+	Result      *Result             `json:"result"`
+	Context     *Context            `json:"context"`
+	Timestamp   *time.Time          `json:"timestamp"`
+	Attachments []Attachment        `json:"attachments"`
+}
+
+func (o *storedObject) object(path string) (Object, error) {
+	switch o.ObjectType {
+	case "", ObjectTypeActivity:
+		if o.ID == "" {
+			return Object{}, invalid(path+".id", "is required")
+		}
+		return Object{Activity: &Activity{ObjectType: o.ObjectType, ID: o.ID, Definition: o.Definition}}, nil
+	case ObjectTypeAgent, ObjectTypeGroup:
+		a := Agent(o.plainAgent)
+		return Object{Agent: &a}, nil
+	case ObjectTypeStatementRef:
+		if o.ID == "" {
+			return Object{}, invalid(path+".id", "is required")
+		}
+		return Object{StatementRef: &StatementRef{ID: o.ID}}, nil
+	case ObjectTypeSubStatement:
+		if o.Actor == nil || o.Verb == nil || o.Object == nil {
+			return Object{}, invalid(path, "a SubStatement needs actor, verb and object")
+		}
+		inner, err := o.Object.object(path + ".object")
+		if err != nil {
+			return Object{}, err
+		}
+		return Object{SubStatement: &SubStatement{Actor: Agent(*o.Actor), Verb: *o.Verb, Object: inner,
+			Result: o.Result, Context: o.Context, Timestamp: o.Timestamp, Attachments: o.Attachments}}, nil
+	}
+	return Object{}, invalid(path+".objectType", "unknown objectType %q", o.ObjectType)
+}
