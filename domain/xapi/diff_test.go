@@ -172,6 +172,11 @@ func checkDifferential(t *testing.T, data []byte) {
 	if err := sameResult(ga, wa, gerr, werr); err != nil {
 		t.Fatalf("ParseAgent of %q: %v", data, err)
 	}
+	gact, gerr := ParseActivity(data)
+	wact, werr := oracle.ParseActivity(data)
+	if err := sameResult(gact, wact, gerr, werr); err != nil {
+		t.Fatalf("ParseActivity of %q: %v", data, err)
+	}
 	// DecodeStored sees only what the LRS stored, but it must not differ
 	// on anything else either.
 	checkStored(t, data)
@@ -253,7 +258,7 @@ func mutate(r *rand.Rand, b []byte) []byte {
 			break
 		}
 		at := idx[r.IntN(len(idx))] + 1
-		end := valueEnd(s, at)
+		end := spliceEnd(s, at)
 		return []byte(s[:at] + replacements[r.IntN(len(replacements))] + s[end:])
 	case 2: // rename a key
 		idx := indexesOf(s, ":")
@@ -273,7 +278,7 @@ func mutate(r *rand.Rand, b []byte) []byte {
 			break
 		}
 		at := idx[r.IntN(len(idx))]
-		end := valueEnd(s, at+1)
+		end := spliceEnd(s, at+1)
 		if end < len(s) && s[end] == ',' {
 			return []byte(s[:end] + s[at:end] + s[end:])
 		}
@@ -299,9 +304,9 @@ func indexesOf(s, chars string) []int {
 	return out
 }
 
-// valueEnd returns where the JSON value starting at (or after whitespace
+// spliceEnd returns where the JSON value starting at (or after whitespace
 // from) at ends, approximately: good enough to splice in a replacement.
-func valueEnd(s string, at int) int {
+func spliceEnd(s string, at int) int {
 	depth, inStr := 0, false
 	for i := at; i < len(s); i++ {
 		c := s[i]

@@ -956,7 +956,7 @@ func parseContextActivities(raw json.RawMessage, path string) (*ContextActivitie
 	if err := f.only("contextActivities", "parent", "grouping", "category", "other"); err != nil {
 		return nil, err
 	}
-	if len(f.m) == 0 {
+	if f.len() == 0 {
 		return nil, invalid(path, "must not be empty: use parent, grouping, category or other")
 	}
 	ca := &ContextActivities{}
@@ -1215,13 +1215,14 @@ func parseLanguageMap(raw json.RawMessage, path string) (LanguageMap, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(f.m) == 0 {
+	if f.len() == 0 {
 		return nil, invalid(path, "must have at least one entry (a language map maps language tags to text)")
 	}
-	keys := sortedKeys(f.m)
-	lm := make(LanguageMap, len(keys))
-	for _, k := range keys {
-		if lm[k], err = decodeString(f.m[k], joinMapKey(path, k)); err != nil {
+	members := f.sorted()
+	lm := make(LanguageMap, len(members))
+	for _, m := range members {
+		k := string(m.key)
+		if lm[k], err = decodeString(m.val, joinMapKey(path, k)); err != nil {
 			return nil, err
 		}
 	}
@@ -1233,14 +1234,15 @@ func parseExtensions(raw json.RawMessage, path string) (Extensions, error) {
 	if err != nil {
 		return nil, err
 	}
-	ext := make(Extensions, len(f.m))
-	for _, k := range sortedKeys(f.m) {
+	ext := make(Extensions, f.len())
+	for _, m := range f.sorted() {
+		k := string(m.key)
 		if !IsIRI(k) {
 			return nil, invalid(joinMapKey(path, k), "is not an IRI: extension keys must be IRIs, like \"https://example.com/extensions/level\"")
 		}
 		// Any JSON value is allowed here, null included: the LRS must not
 		// reject a statement for what its extensions contain.
-		ext[k] = compactJSON(f.m[k])
+		ext[k] = compactJSON(m.val)
 	}
 	return ext, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -87,12 +88,21 @@ func expectKind(raw json.RawMessage, field string, want jsonKind) error {
 	return invalid(field, rule)
 }
 
-// readJSON checks that data is one well-formed UTF-8 JSON value.
+// readJSON checks that data is one well-formed UTF-8 JSON value and
+// returns it without surrounding whitespace. The values the parser takes
+// from it are slices of data, never copies: every string, number and
+// extension the parser keeps is converted or compacted into memory of its
+// own, so a caller may reuse data afterwards.
 func readJSON(data []byte, root string) (json.RawMessage, error) {
 	// Some Windows clients prefix a byte order mark; it carries no data.
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if !utf8.Valid(data) {
 		return nil, invalid(root, "the body must be UTF-8 encoded JSON")
+	}
+	// json.Valid only scans; decoding into a RawMessage would copy the
+	// body as well. The decoder runs only to word the error.
+	if json.Valid(data) {
+		return bytes.Trim(data, " \t\r\n"), nil
 	}
 	var raw json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -105,50 +115,206 @@ func readJSON(data []byte, root string) (json.RawMessage, error) {
 	return raw, nil
 }
 
-// fields is one decoded JSON object together with its path.
-type fields struct {
-	path string
-	m    map[string]json.RawMessage
+// The functions below walk JSON that readJSON has already checked, so they
+// only find where values begin and end and never meet a syntax error.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
 }
+
+// stringEnd returns the index just past the string whose opening quote
+// is at b[i].
+func stringEnd(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// valueEnd returns the index just past the value that starts at b[i].
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = stringEnd(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return i
+		}
+	}
+	return i
+}
+
+// unquote returns the text of the JSON string s (with its quotes). A
+// string without escapes is its bytes; the others go through
+// encoding/json, whose handling of escapes and surrogates is the rule.
+func unquote(s []byte) string {
+	body := s[1 : len(s)-1]
+	if bytes.IndexByte(body, '\\') < 0 {
+		return string(body)
+	}
+	var out string
+	if err := json.Unmarshal(s, &out); err != nil {
+		return string(body) // unreachable for JSON that readJSON accepted
+	}
+	return out
+}
+
+// member is one property of a JSON object: its name, unescaped, and its
+// raw value. Names are bytes so that looking one up allocates nothing.
+type member struct {
+	key []byte
+	val json.RawMessage
+}
+
+// fields is one decoded JSON object together with its path. A name that
+// occurs twice keeps its last value, as decoding into a map would.
+type fields struct {
+	path    string
+	members []member
+}
+
+// manyMembers is the size from which duplicate names are found with a map
+// rather than by comparing with every earlier name, so that an object with
+// very many properties costs linear time.
+const manyMembers = 32
 
 func decodeObject(raw json.RawMessage, path string) (fields, error) {
 	if err := expectKind(raw, fieldName(path), kindObject); err != nil {
 		return fields{}, err
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return fields{}, invalid(fieldName(path), "must be an object")
+	f := fields{path: path}
+	var index map[string]int
+	i := skipSpace(raw, skipSpace(raw, 0)+1)
+	for i < len(raw) && raw[i] == '"' {
+		kend := stringEnd(raw, i)
+		name := raw[i+1 : kend-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			name = []byte(unquote(raw[i:kend]))
+		}
+		i = skipSpace(raw, skipSpace(raw, kend)+1) // past the colon
+		vend := valueEnd(raw, i)
+		val := raw[i:vend:vend]
+		i = skipSpace(raw, vend)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+		dup := -1
+		if index != nil {
+			if j, ok := index[string(name)]; ok {
+				dup = j
+			}
+		} else {
+			for j := range f.members {
+				if bytes.Equal(f.members[j].key, name) {
+					dup = j
+					break
+				}
+			}
+		}
+		if dup >= 0 {
+			f.members[dup].val = val
+			continue
+		}
+		if f.members == nil {
+			f.members = make([]member, 0, 8)
+		}
+		f.members = append(f.members, member{key: name[:len(name):len(name)], val: val})
+		switch {
+		case index != nil:
+			index[string(name)] = len(f.members) - 1
+		case len(f.members) == manyMembers:
+			index = make(map[string]int, 2*manyMembers)
+			for j, m := range f.members {
+				index[string(m.key)] = j
+			}
+		}
 	}
-	return fields{path: path, m: m}, nil
+	return f, nil
 }
 
 // get returns the raw value of key, the path of that value and whether the
 // key is present at all.
 func (f fields) get(key string) (json.RawMessage, string, bool) {
-	raw, ok := f.m[key]
-	return raw, joinKey(f.path, key), ok
+	for _, m := range f.members {
+		if string(m.key) == key {
+			return m.val, joinKey(f.path, key), true
+		}
+	}
+	return nil, joinKey(f.path, key), false
 }
 
 func (f fields) has(key string) bool {
-	_, ok := f.m[key]
-	return ok
+	for _, m := range f.members {
+		if string(m.key) == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (f fields) len() int { return len(f.members) }
+
+// sorted returns the members ordered by name.
+func (f fields) sorted() []member {
+	out := slices.Clone(f.members)
+	slices.SortFunc(out, func(a, b member) int { return bytes.Compare(a.key, b.key) })
+	return out
+}
+
+func isAllowed(allowed []string, key []byte) bool {
+	for _, a := range allowed {
+		if a == string(key) {
+			return true
+		}
+	}
+	return false
 }
 
 // only rejects the first property (in sorted order, so errors are
 // deterministic) that is not in allowed. A property that differs from an
 // allowed one only in case gets a hint, since that is the usual mistake.
 func (f fields) only(what string, allowed ...string) error {
-	for _, k := range sortedKeys(f.m) {
-		known := false
-		for _, a := range allowed {
-			if a == k {
-				known = true
-				break
-			}
+	unknown := false
+	for _, m := range f.members {
+		if !isAllowed(allowed, m.key) {
+			unknown = true
+			break
 		}
-		if known {
+	}
+	if !unknown {
+		return nil
+	}
+	for _, m := range f.sorted() {
+		if isAllowed(allowed, m.key) {
 			continue
 		}
+		k := string(m.key)
 		rule := "is not a property of " + what
 		for _, a := range allowed {
 			if strings.EqualFold(a, k) {
@@ -165,9 +331,15 @@ func decodeArray(raw json.RawMessage, field string) ([]json.RawMessage, error) {
 	if err := expectKind(raw, field, kindArray); err != nil {
 		return nil, err
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, invalid(field, "must be an array")
+	items := []json.RawMessage{}
+	i := skipSpace(raw, skipSpace(raw, 0)+1)
+	for i < len(raw) && raw[i] != ']' {
+		end := valueEnd(raw, i)
+		items = append(items, raw[i:end:end])
+		i = skipSpace(raw, end)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
 	}
 	return items, nil
 }
@@ -176,22 +348,15 @@ func decodeString(raw json.RawMessage, field string) (string, error) {
 	if err := expectKind(raw, field, kindString); err != nil {
 		return "", err
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", invalid(field, "must be a string")
-	}
-	return s, nil
+	return unquote(bytes.TrimSpace(raw)), nil
 }
 
 func decodeBool(raw json.RawMessage, field string) (bool, error) {
 	if err := expectKind(raw, field, kindBool); err != nil {
 		return false, err
 	}
-	var b bool
-	if err := json.Unmarshal(raw, &b); err != nil {
-		return false, invalid(field, "must be a boolean")
-	}
-	return b, nil
+	// The kind is checked and the JSON is valid: it is true or false.
+	return bytes.TrimSpace(raw)[0] == 't', nil
 }
 
 func decodeNumber(raw json.RawMessage, field string) (float64, error) {
