@@ -120,6 +120,15 @@ func checkLanguageMap(lm LanguageMap, path string) error {
 	if len(lm) == 0 {
 		return nil
 	}
+	if len(lm) == 1 {
+		// The usual case: one language, nothing to compare it with.
+		for k := range lm {
+			if !IsLanguageTag(k) {
+				return invalid(joinMapKey(path, k), "is not an RFC 5646 language tag, like \"en\" or \"en-US\"")
+			}
+		}
+		return nil
+	}
 	keys := make([]string, 0, len(lm))
 	for k := range lm {
 		keys = append(keys, k)
@@ -127,15 +136,15 @@ func checkLanguageMap(lm LanguageMap, path string) error {
 	slices.Sort(keys)
 	folded := make(map[string]string, len(keys))
 	for _, k := range keys {
-		p := joinMapKey(path, k)
 		if !IsLanguageTag(k) {
-			return invalid(p, "is not an RFC 5646 language tag, like \"en\" or \"en-US\"")
+			return invalid(joinMapKey(path, k), "is not an RFC 5646 language tag, like \"en\" or \"en-US\"")
 		}
 		// Tags are case-insensitive, so "en-US" and "en-us" are one language.
-		if other, dup := folded[strings.ToLower(k)]; dup {
-			return invalid(p, "names the same language as %q (language tags are case-insensitive)", other)
+		lower := strings.ToLower(k)
+		if other, dup := folded[lower]; dup {
+			return invalid(joinMapKey(path, k), "names the same language as %q (language tags are case-insensitive)", other)
 		}
-		folded[strings.ToLower(k)] = k
+		folded[lower] = k
 	}
 	return nil
 }

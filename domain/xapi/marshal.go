@@ -30,6 +30,17 @@ type statementJSON struct {
 // MarshalJSON writes the statement as canonical JSON. It has a value
 // receiver so that statements held by value encode the same way.
 func (s Statement) MarshalJSON() ([]byte, error) {
+	if b, ok := appendStatement(make([]byte, 0, 1024), &s); ok {
+		return b, nil
+	}
+	return s.marshalSlow()
+}
+
+// marshalSlow is the reflective encoder that the appenders replaced. It
+// runs only when an appender meets what it cannot write (an extension
+// value that is not JSON, a score that is not a finite number), so that
+// such a statement fails with the error it always did.
+func (s Statement) marshalSlow() ([]byte, error) {
 	return marshal(statementJSON{
 		ID:          s.ID,
 		Actor:       s.Actor,
@@ -58,6 +69,9 @@ type subStatementJSON struct {
 
 // MarshalJSON writes the SubStatement with its required objectType.
 func (s SubStatement) MarshalJSON() ([]byte, error) {
+	if b, ok := appendSubStatement(nil, &s); ok {
+		return b, nil
+	}
 	return marshal(subStatementJSON{
 		ObjectType:  ObjectTypeSubStatement,
 		Actor:       s.Actor,
@@ -70,19 +84,17 @@ func (s SubStatement) MarshalJSON() ([]byte, error) {
 	})
 }
 
-type statementRefJSON struct {
-	ObjectType string `json:"objectType"`
-	ID         string `json:"id"`
-}
-
 // MarshalJSON writes the reference with its required objectType.
 func (r StatementRef) MarshalJSON() ([]byte, error) {
-	return marshal(statementRefJSON{ObjectType: ObjectTypeStatementRef, ID: r.ID})
+	return appendStatementRef(nil, &r), nil
 }
 
 // MarshalJSON writes whichever kind of object o holds. An Agent used as an
 // object always gets its objectType, which the specification requires there.
 func (o Object) MarshalJSON() ([]byte, error) {
+	if b, ok := appendObject(nil, &o); ok {
+		return b, nil
+	}
 	switch {
 	case o.Activity != nil:
 		return marshal(o.Activity)
@@ -118,6 +130,9 @@ type definitionJSON struct {
 // MarshalJSON writes the definition; an empty but non-nil
 // CorrectResponsesPattern is kept, because it means "no answer is correct".
 func (d ActivityDefinition) MarshalJSON() ([]byte, error) {
+	if b, ok := appendDefinition(nil, &d); ok {
+		return b, nil
+	}
 	w := definitionJSON{
 		Name:            d.Name,
 		Description:     d.Description,
@@ -166,6 +181,9 @@ type contextGroupJSON struct {
 // MarshalJSON writes the context, leaving out contextActivities whose lists
 // are all empty (an empty contextActivities object is not valid).
 func (c Context) MarshalJSON() ([]byte, error) {
+	if b, ok := appendContext(nil, &c); ok {
+		return b, nil
+	}
 	w := contextJSON{
 		Registration: c.Registration,
 		Instructor:   c.Instructor,
