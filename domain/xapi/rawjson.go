@@ -176,13 +176,55 @@ func valueEnd(b []byte, i int) int {
 func unquote(s []byte) string {
 	body := s[1 : len(s)-1]
 	if bytes.IndexByte(body, '\\') < 0 {
-		return string(body)
+		return internKey(body)
 	}
 	var out string
 	if err := json.Unmarshal(s, &out); err != nil {
 		return string(body) // unreachable for JSON that readJSON accepted
 	}
 	return out
+}
+
+// internKey returns b as a string, without allocating for the values that
+// most statements carry: object types, versions, common language tags,
+// interaction types and the verbs and categories of the ADL and cmi5
+// vocabularies. Looking up a []byte key converted to string allocates
+// nothing.
+func internKey(b []byte) string {
+	if v, ok := knownStrings[string(b)]; ok {
+		return v
+	}
+	return string(b)
+}
+
+// knownStrings holds each well-known value once.
+var knownStrings = map[string]string{}
+
+func init() {
+	known := []string{ObjectTypeActivity, ObjectTypeAgent, ObjectTypeGroup, ObjectTypeStatementRef, ObjectTypeSubStatement,
+		"contextAgent", "contextGroup", "1.0.0", "1.0.3", "2.0.0", "en", "en-US", "en-GB", "und",
+		InteractionTrueFalse, InteractionChoice, InteractionFillIn, InteractionLongFillIn, InteractionMatching,
+		InteractionPerformance, InteractionSequencing, InteractionLikert, InteractionNumeric, InteractionOther,
+		"http://adlnet.gov/expapi/activities/course", "http://adlnet.gov/expapi/activities/module",
+		"http://adlnet.gov/expapi/activities/lesson", "http://adlnet.gov/expapi/activities/assessment",
+		"http://adlnet.gov/expapi/activities/cmi.interaction", "http://adlnet.gov/expapi/activities/question",
+		"http://adlnet.gov/expapi/activities/media", "http://adlnet.gov/expapi/activities/link",
+		"https://w3id.org/xapi/cmi5/context/categories/cmi5", "https://w3id.org/xapi/cmi5/context/categories/moveon",
+		"https://w3id.org/xapi/cmi5/context/extensions/sessionid", "https://w3id.org/xapi/cmi5/context/extensions/masteryscore",
+		"https://w3id.org/xapi/cmi5/context/extensions/launchmode", "https://w3id.org/xapi/cmi5/context/extensions/launchurl",
+		"https://w3id.org/xapi/cmi5/result/extensions/progress", "https://w3id.org/xapi/cmi5/result/extensions/reason",
+		"https://w3id.org/xapi/cmi5/activitytype/course", "https://w3id.org/xapi/cmi5/activitytype/block",
+		"https://w3id.org/xapi/cmi5/activities/au", "https://w3id.org/xapi/video",
+	}
+	for _, verb := range []string{"answered", "asked", "attempted", "attended", "commented", "completed", "exited",
+		"experienced", "failed", "imported", "initialized", "interacted", "launched", "mastered", "passed",
+		"preferred", "progressed", "registered", "responded", "resumed", "scored", "shared", "suspended",
+		"terminated", "voided", "waived", "abandoned", "satisfied"} {
+		known = append(known, "http://adlnet.gov/expapi/verbs/"+verb, "https://w3id.org/xapi/adl/verbs/"+verb)
+	}
+	for _, s := range known {
+		knownStrings[s] = s
+	}
 }
 
 // member is one property of a JSON object: its name, unescaped, and its

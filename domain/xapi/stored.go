@@ -15,10 +15,20 @@ import (
 //
 // For any statement s that ParseStatement accepts, DecodeStored of its
 // canonical JSON yields the same Statement as ParseStatement does.
+//
+// Stored statements are decoded by walking the JSON directly (see
+// storedFast below); JSON that walk does not expect, which the LRS never
+// stores, goes through encoding/json as it always did, so the result and
+// any error are the same for every input.
 func DecodeStored(data []byte) (*Statement, error) {
-	var in storedStatement
-	if err := json.Unmarshal(data, &in); err != nil {
-		return nil, fmt.Errorf("stored statement: %w", err)
+	blk := new(storedBlock)
+	in := &blk.in
+	if !decodeStoredFast(data, blk) {
+		blk = new(storedBlock)
+		in = &blk.in
+		if err := json.Unmarshal(data, in); err != nil {
+			return nil, fmt.Errorf("stored statement: %w", err)
+		}
 	}
 	if a := Agent(in.Actor); !a.IsIdentified() && !(a.IsGroup() && len(a.Member) > 0) {
 		return nil, invalid("actor", "must be an identified Agent or a Group")
@@ -26,19 +36,34 @@ func DecodeStored(data []byte) (*Statement, error) {
 	if in.Verb.ID == "" {
 		return nil, invalid("verb.id", "is required")
 	}
-	obj, err := in.Object.object("object")
+	obj, err := in.Object.object("object", &blk.activity)
 	if err != nil {
 		return nil, err
 	}
-	s := &Statement{
+	s := &blk.out
+	*s = Statement{
 		ID: in.ID, Actor: Agent(in.Actor), Verb: in.Verb, Object: obj, Result: in.Result, Context: in.Context,
 		Timestamp: in.Timestamp, Stored: in.Stored, Version: in.Version, Attachments: in.Attachments,
 	}
 	if in.Authority != nil {
-		a := Agent(*in.Authority)
-		s.Authority = &a
+		s.Authority = (*Agent)(in.Authority)
 	}
 	return s, nil
+}
+
+// storedBlock holds a decoded statement and the parts that almost every
+// statement has, so that decoding one allocates them together rather than
+// one by one. They live exactly as long as the statement does.
+type storedBlock struct {
+	in       storedStatement
+	out      Statement
+	activity Activity // the object, when it is an Activity
+	result   Result
+	context  Context
+	ca       ContextActivities
+	times    [2]time.Time // timestamp and stored
+	bools    [2]bool      // result.success and result.completion
+	response string       // result.response
 }
 
 // plainAgent decodes an Agent without its validating UnmarshalJSON.
@@ -73,13 +98,19 @@ type storedObject struct {
 	Attachments []Attachment        `json:"attachments"`
 }
 
-func (o *storedObject) object(path string) (Object, error) {
+// object returns the object o describes. An Activity goes into act when it
+// is not nil.
+func (o *storedObject) object(path string, act *Activity) (Object, error) {
 	switch o.ObjectType {
 	case "", ObjectTypeActivity:
 		if o.ID == "" {
 			return Object{}, invalid(path+".id", "is required")
 		}
-		return Object{Activity: &Activity{ObjectType: o.ObjectType, ID: o.ID, Definition: o.Definition}}, nil
+		if act == nil {
+			act = new(Activity)
+		}
+		*act = Activity{ObjectType: o.ObjectType, ID: o.ID, Definition: o.Definition}
+		return Object{Activity: act}, nil
 	case ObjectTypeAgent, ObjectTypeGroup:
 		a := Agent(o.plainAgent)
 		return Object{Agent: &a}, nil
@@ -92,7 +123,7 @@ func (o *storedObject) object(path string) (Object, error) {
 		if o.Actor == nil || o.Verb == nil || o.Object == nil {
 			return Object{}, invalid(path, "a SubStatement needs actor, verb and object")
 		}
-		inner, err := o.Object.object(path + ".object")
+		inner, err := o.Object.object(path+".object", nil)
 		if err != nil {
 			return Object{}, err
 		}
