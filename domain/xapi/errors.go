@@ -59,3 +59,56 @@ func fieldName(path string) string {
 	}
 	return path
 }
+
+// at names a value for an error message without building the name until
+// an error needs it: almost every value is valid, and joining paths for
+// each was most of what the parser allocated.
+type at struct {
+	base string
+	key  string
+	idx  int
+	kind atKind
+}
+
+type atKind uint8
+
+const (
+	atPath     atKind = iota // base is the whole path
+	atKey                    // joinKey(base, key)
+	atIndex                  // joinIndex(base, idx)
+	atMapKey                 // joinMapKey(base, key)
+	atKeyIndex               // joinIndex(joinKey(base, key), idx)
+)
+
+func pathAt(path string) at { return at{base: path} }
+
+func keyAt(path, key string) at { return at{base: path, key: key, kind: atKey} }
+
+func indexAt(path string, i int) at { return at{base: path, idx: i, kind: atIndex} }
+
+func mapKeyAt(path, key string) at { return at{base: path, key: key, kind: atMapKey} }
+
+func (a at) String() string {
+	switch a.kind {
+	case atKey:
+		return joinKey(a.base, a.key)
+	case atIndex:
+		return joinIndex(a.base, a.idx)
+	case atMapKey:
+		return joinMapKey(a.base, a.key)
+	case atKeyIndex:
+		return joinIndex(joinKey(a.base, a.key), a.idx)
+	}
+	return a.base
+}
+
+// index names item i of the array at a.
+func (a at) index(i int) at {
+	switch a.kind {
+	case atPath:
+		return indexAt(a.base, i)
+	case atKey:
+		return at{base: a.base, key: a.key, idx: i, kind: atKeyIndex}
+	}
+	return indexAt(a.String(), i)
+}

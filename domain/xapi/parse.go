@@ -42,7 +42,7 @@ func ParseStatements(data []byte, spec Spec) ([]*Statement, error) {
 		}
 		return []*Statement{s}, nil
 	case kindArray:
-		items, err := decodeArray(raw, "statements")
+		items, err := decodeArray(raw, pathAt("statements"))
 		if err != nil {
 			return nil, err
 		}
@@ -53,7 +53,7 @@ func ParseStatements(data []byte, spec Spec) ([]*Statement, error) {
 		seen := make(map[string]int, len(items))
 		for i, item := range items {
 			path := joinIndex("statements", i)
-			if err := expectKind(item, path, kindObject); err != nil {
+			if err := expectKind(item, pathAt(path), kindObject); err != nil {
 				return nil, err
 			}
 			s, err := parseStatement(item, path, spec)
@@ -151,7 +151,7 @@ func parseStatement(raw json.RawMessage, path string, spec Spec) (*Statement, er
 		}
 	}
 	if raw, p, ok := f.get("authority"); ok {
-		a, err := parseAuthority(raw, p)
+		a, err := parseAuthority(raw, p.String())
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +163,7 @@ func parseStatement(raw json.RawMessage, path string, spec Spec) (*Statement, er
 			return nil, err
 		}
 		if !spec.acceptsVersion(v) {
-			return nil, invalid(p, spec.versionRule())
+			return nil, invalid(p.String(), spec.versionRule())
 		}
 		s.Version = v
 	}
@@ -194,24 +194,24 @@ func parseCore(f fields, sub bool, spec Spec) (core, error) {
 		}
 	}
 	raw, p, _ := f.get("actor")
-	if c.actor, err = parseActor(raw, p); err != nil {
+	if c.actor, err = parseActor(raw, p.String()); err != nil {
 		return c, err
 	}
 	raw, p, _ = f.get("verb")
-	if c.verb, err = parseVerb(raw, p); err != nil {
+	if c.verb, err = parseVerb(raw, p.String()); err != nil {
 		return c, err
 	}
 	raw, p, _ = f.get("object")
-	if c.object, err = parseObject(raw, p, sub, spec); err != nil {
+	if c.object, err = parseObject(raw, p.String(), sub, spec); err != nil {
 		return c, err
 	}
 	if raw, p, ok := f.get("result"); ok {
-		if c.result, err = parseResult(raw, p); err != nil {
+		if c.result, err = parseResult(raw, p.String()); err != nil {
 			return c, err
 		}
 	}
 	if raw, p, ok := f.get("context"); ok {
-		if c.context, err = parseContext(raw, p, c.object.Activity != nil, spec); err != nil {
+		if c.context, err = parseContext(raw, p.String(), c.object.Activity != nil, spec); err != nil {
 			return c, err
 		}
 	}
@@ -221,7 +221,7 @@ func parseCore(f fields, sub bool, spec Spec) (core, error) {
 		}
 	}
 	if raw, p, ok := f.get("attachments"); ok {
-		if c.attachments, err = parseAttachments(raw, p); err != nil {
+		if c.attachments, err = parseAttachments(raw, p.String()); err != nil {
 			return c, err
 		}
 	}
@@ -249,47 +249,47 @@ func parseSubStatement(f fields, spec Spec) (*SubStatement, error) {
 	}, nil
 }
 
-func decodeUUID(raw json.RawMessage, field string) (string, error) {
+func decodeUUID(raw json.RawMessage, field at) (string, error) {
 	s, err := decodeString(raw, field)
 	if err != nil {
 		return "", err
 	}
 	if !IsUUID(s) {
-		return "", invalid(field, "must be a UUID in standard string form (8-4-4-4-12 hex digits)")
+		return "", invalid(field.String(), "must be a UUID in standard string form (8-4-4-4-12 hex digits)")
 	}
 	return s, nil
 }
 
-func decodeIRI(raw json.RawMessage, field string) (string, error) {
+func decodeIRI(raw json.RawMessage, field at) (string, error) {
 	s, err := decodeString(raw, field)
 	if err != nil {
 		return "", err
 	}
 	if !IsIRI(s) {
-		return "", invalid(field, "must be an absolute IRI with a scheme, like \"https://example.com/path\" (no spaces)")
+		return "", invalid(field.String(), "must be an absolute IRI with a scheme, like \"https://example.com/path\" (no spaces)")
 	}
 	return s, nil
 }
 
-func decodeIRL(raw json.RawMessage, field string) (string, error) {
+func decodeIRL(raw json.RawMessage, field at) (string, error) {
 	s, err := decodeString(raw, field)
 	if err != nil {
 		return "", err
 	}
 	if !IsIRL(s) {
-		return "", invalid(field, "must be an absolute IRL with a scheme, like \"https://example.com/page\" (no spaces)")
+		return "", invalid(field.String(), "must be an absolute IRL with a scheme, like \"https://example.com/page\" (no spaces)")
 	}
 	return s, nil
 }
 
-func decodeTimestamp(raw json.RawMessage, field string) (*time.Time, error) {
+func decodeTimestamp(raw json.RawMessage, field at) (*time.Time, error) {
 	s, err := decodeString(raw, field)
 	if err != nil {
 		return nil, err
 	}
 	t, rule := parseTimestamp(s)
 	if rule != "" {
-		return nil, invalid(field, rule)
+		return nil, invalid(field.String(), rule)
 	}
 	return &t, nil
 }
@@ -358,7 +358,7 @@ func parseGroupFields(f fields) (Agent, error) {
 		}
 		g.Member = make([]Agent, 0, len(items))
 		for i, item := range items {
-			m, err := parseMember(item, joinIndex(p, i))
+			m, err := parseMember(item, p.index(i).String())
 			if err != nil {
 				return Agent{}, err
 			}
@@ -366,7 +366,7 @@ func parseGroupFields(f fields) (Agent, error) {
 		}
 	}
 	if ifiCount(g) == 0 && len(g.Member) == 0 {
-		return Agent{}, invalid(p, "an anonymous Group (one without mbox, mbox_sha1sum, openid or account) must list at least one member")
+		return Agent{}, invalid(p.String(), "an anonymous Group (one without mbox, mbox_sha1sum, openid or account) must list at least one member")
 	}
 	return g, nil
 }
@@ -384,9 +384,9 @@ func parseMember(raw json.RawMessage, path string) (Agent, error) {
 		switch ot {
 		case ObjectTypeAgent:
 		case ObjectTypeGroup:
-			return Agent{}, invalid(p, "the members of a Group must be Agents, not Groups")
+			return Agent{}, invalid(p.String(), "the members of a Group must be Agents, not Groups")
 		default:
-			return Agent{}, invalid(p, `must be "Agent" (exact case)`)
+			return Agent{}, invalid(p.String(), `must be "Agent" (exact case)`)
 		}
 	}
 	return parseAgentFields(f, ot)
@@ -404,7 +404,7 @@ func parseNameAndIFIs(f fields, a *Agent) error {
 			return err
 		}
 		if !isMbox(a.Mbox) {
-			return invalid(p, `must be a mailto IRI: "mailto:" followed by one email address`)
+			return invalid(p.String(), `must be a mailto IRI: "mailto:" followed by one email address`)
 		}
 	}
 	if raw, p, ok := f.get("mbox_sha1sum"); ok {
@@ -412,7 +412,7 @@ func parseNameAndIFIs(f fields, a *Agent) error {
 			return err
 		}
 		if !isSHA1Hex(a.MboxSHA1Sum) {
-			return invalid(p, "must be the SHA-1 of a mailto IRI as 40 hex digits")
+			return invalid(p.String(), "must be the SHA-1 of a mailto IRI as 40 hex digits")
 		}
 	}
 	if raw, p, ok := f.get("openid"); ok {
@@ -420,11 +420,11 @@ func parseNameAndIFIs(f fields, a *Agent) error {
 			return err
 		}
 		if !IsIRI(a.OpenID) {
-			return invalid(p, "must be an OpenID URI, like \"https://openid.example.org/alice\"")
+			return invalid(p.String(), "must be an OpenID URI, like \"https://openid.example.org/alice\"")
 		}
 	}
 	if raw, p, ok := f.get("account"); ok {
-		acc, err := parseAccount(raw, p)
+		acc, err := parseAccount(raw, p.String())
 		if err != nil {
 			return err
 		}
@@ -454,20 +454,20 @@ func parseAccount(raw json.RawMessage, path string) (Account, error) {
 	var acc Account
 	raw, p, ok := f.get("homePage")
 	if !ok {
-		return Account{}, invalid(p, "is required")
+		return Account{}, invalid(p.String(), "is required")
 	}
 	if acc.HomePage, err = decodeIRL(raw, p); err != nil {
 		return Account{}, err
 	}
 	raw, p, ok = f.get("name")
 	if !ok {
-		return Account{}, invalid(p, "is required")
+		return Account{}, invalid(p.String(), "is required")
 	}
 	if acc.Name, err = decodeString(raw, p); err != nil {
 		return Account{}, err
 	}
 	if acc.Name == "" {
-		return Account{}, invalid(p, "must not be empty: it is the login that identifies the agent")
+		return Account{}, invalid(p.String(), "must not be empty: it is the login that identifies the agent")
 	}
 	return acc, nil
 }
@@ -504,13 +504,13 @@ func parseVerb(raw json.RawMessage, path string) (Verb, error) {
 	var v Verb
 	raw, p, ok := f.get("id")
 	if !ok {
-		return Verb{}, invalid(p, "is required")
+		return Verb{}, invalid(p.String(), "is required")
 	}
 	if v.ID, err = decodeIRI(raw, p); err != nil {
 		return Verb{}, err
 	}
 	if raw, p, ok := f.get("display"); ok {
-		if v.Display, err = parseLanguageMap(raw, p); err != nil {
+		if v.Display, err = parseLanguageMap(raw, p.String()); err != nil {
 			return Verb{}, err
 		}
 	}
@@ -578,7 +578,7 @@ func parseActivity(raw json.RawMessage, path string) (Activity, error) {
 			return Activity{}, err
 		}
 		if ot != ObjectTypeActivity {
-			return Activity{}, invalid(p, `must be "Activity" (exact case)`)
+			return Activity{}, invalid(p.String(), `must be "Activity" (exact case)`)
 		}
 	}
 	return parseActivityFields(f, ot)
@@ -591,14 +591,14 @@ func parseActivityFields(f fields, ot string) (Activity, error) {
 	a := Activity{ObjectType: ot}
 	raw, p, ok := f.get("id")
 	if !ok {
-		return Activity{}, invalid(p, "is required")
+		return Activity{}, invalid(p.String(), "is required")
 	}
 	var err error
 	if a.ID, err = decodeIRI(raw, p); err != nil {
 		return Activity{}, err
 	}
 	if raw, p, ok := f.get("definition"); ok {
-		d, err := parseDefinition(raw, p)
+		d, err := parseDefinition(raw, p.String())
 		if err != nil {
 			return Activity{}, err
 		}
@@ -613,7 +613,7 @@ func parseStatementRefFields(f fields) (StatementRef, error) {
 	}
 	raw, p, ok := f.get("id")
 	if !ok {
-		return StatementRef{}, invalid(p, "is required")
+		return StatementRef{}, invalid(p.String(), "is required")
 	}
 	id, err := decodeUUID(raw, p)
 	return StatementRef{ID: id}, err
@@ -626,14 +626,14 @@ func parseStatementRef(raw json.RawMessage, path string) (StatementRef, error) {
 	}
 	raw, p, ok := f.get("objectType")
 	if !ok {
-		return StatementRef{}, invalid(p, `is required: a statement reference says "objectType": "StatementRef"`)
+		return StatementRef{}, invalid(p.String(), `is required: a statement reference says "objectType": "StatementRef"`)
 	}
 	ot, err := decodeString(raw, p)
 	if err != nil {
 		return StatementRef{}, err
 	}
 	if ot != ObjectTypeStatementRef {
-		return StatementRef{}, invalid(p, `must be "StatementRef" (exact case)`)
+		return StatementRef{}, invalid(p.String(), `must be "StatementRef" (exact case)`)
 	}
 	return parseStatementRefFields(f)
 }
@@ -649,12 +649,12 @@ func parseDefinition(raw json.RawMessage, path string) (ActivityDefinition, erro
 		return d, err
 	}
 	if raw, p, ok := f.get("name"); ok {
-		if d.Name, err = parseLanguageMap(raw, p); err != nil {
+		if d.Name, err = parseLanguageMap(raw, p.String()); err != nil {
 			return d, err
 		}
 	}
 	if raw, p, ok := f.get("description"); ok {
-		if d.Description, err = parseLanguageMap(raw, p); err != nil {
+		if d.Description, err = parseLanguageMap(raw, p.String()); err != nil {
 			return d, err
 		}
 	}
@@ -680,7 +680,7 @@ func parseDefinition(raw json.RawMessage, path string) (ActivityDefinition, erro
 		}
 		d.CorrectResponsesPattern = make([]string, 0, len(items))
 		for i, item := range items {
-			s, err := decodeString(item, joinIndex(p, i))
+			s, err := decodeString(item, p.index(i))
 			if err != nil {
 				return d, err
 			}
@@ -690,13 +690,13 @@ func parseDefinition(raw json.RawMessage, path string) (ActivityDefinition, erro
 	lists := d.componentLists()
 	for _, key := range componentListKeys {
 		if raw, p, ok := f.get(key); ok {
-			if *lists[key], err = parseComponents(raw, p); err != nil {
+			if *lists[key], err = parseComponents(raw, p.String()); err != nil {
 				return d, err
 			}
 		}
 	}
 	if raw, p, ok := f.get("extensions"); ok {
-		if d.Extensions, err = parseExtensions(raw, p); err != nil {
+		if d.Extensions, err = parseExtensions(raw, p.String()); err != nil {
 			return d, err
 		}
 	}
@@ -705,7 +705,7 @@ func parseDefinition(raw json.RawMessage, path string) (ActivityDefinition, erro
 }
 
 func parseComponents(raw json.RawMessage, path string) ([]InteractionComponent, error) {
-	items, err := decodeArray(raw, path)
+	items, err := decodeArray(raw, pathAt(path))
 	if err != nil {
 		return nil, err
 	}
@@ -722,13 +722,13 @@ func parseComponents(raw json.RawMessage, path string) ([]InteractionComponent, 
 		var c InteractionComponent
 		raw, p, ok := f.get("id")
 		if !ok {
-			return nil, invalid(p, "is required")
+			return nil, invalid(p.String(), "is required")
 		}
 		if c.ID, err = decodeString(raw, p); err != nil {
 			return nil, err
 		}
 		if raw, p, ok := f.get("description"); ok {
-			if c.Description, err = parseLanguageMap(raw, p); err != nil {
+			if c.Description, err = parseLanguageMap(raw, p.String()); err != nil {
 				return nil, err
 			}
 		}
@@ -749,7 +749,7 @@ func parseResult(raw json.RawMessage, path string) (*Result, error) {
 	}
 	r := &Result{}
 	if raw, p, ok := f.get("score"); ok {
-		if r.Score, err = parseScore(raw, p); err != nil {
+		if r.Score, err = parseScore(raw, p.String()); err != nil {
 			return nil, err
 		}
 	}
@@ -779,11 +779,11 @@ func parseResult(raw json.RawMessage, path string) (*Result, error) {
 			return nil, err
 		}
 		if _, ok := parseDuration(r.Duration); !ok {
-			return nil, invalid(p, durationRule)
+			return nil, invalid(p.String(), durationRule)
 		}
 	}
 	if raw, p, ok := f.get("extensions"); ok {
-		if r.Extensions, err = parseExtensions(raw, p); err != nil {
+		if r.Extensions, err = parseExtensions(raw, p.String()); err != nil {
 			return nil, err
 		}
 	}
@@ -855,34 +855,34 @@ func parseContext(raw json.RawMessage, path string, objectIsActivity bool, spec 
 		}
 	}
 	if raw, p, ok := f.get("instructor"); ok {
-		a, err := parseActor(raw, p)
+		a, err := parseActor(raw, p.String())
 		if err != nil {
 			return nil, err
 		}
 		c.Instructor = &a
 	}
 	if raw, p, ok := f.get("team"); ok {
-		if err := requireGroup(raw, p); err != nil {
+		if err := requireGroup(raw, p.String()); err != nil {
 			return nil, err
 		}
-		g, err := parseActor(raw, p)
+		g, err := parseActor(raw, p.String())
 		if err != nil {
 			return nil, err
 		}
 		c.Team = &g
 	}
 	if raw, p, ok := f.get("contextActivities"); ok {
-		if c.ContextActivities, err = parseContextActivities(raw, p); err != nil {
+		if c.ContextActivities, err = parseContextActivities(raw, p.String()); err != nil {
 			return nil, err
 		}
 	}
 	if raw, p, ok := f.get("contextAgents"); ok {
-		if c.ContextAgents, err = parseContextAgents(raw, p); err != nil {
+		if c.ContextAgents, err = parseContextAgents(raw, p.String()); err != nil {
 			return nil, err
 		}
 	}
 	if raw, p, ok := f.get("contextGroups"); ok {
-		if c.ContextGroups, err = parseContextGroups(raw, p); err != nil {
+		if c.ContextGroups, err = parseContextGroups(raw, p.String()); err != nil {
 			return nil, err
 		}
 	}
@@ -896,7 +896,7 @@ func parseContext(raw json.RawMessage, path string, objectIsActivity bool, spec 
 			return nil, err
 		}
 		if !objectIsActivity {
-			return nil, invalid(p, "may only be used when the statement's object is an Activity")
+			return nil, invalid(p.String(), "may only be used when the statement's object is an Activity")
 		}
 		if key == "revision" {
 			c.Revision = s
@@ -909,18 +909,18 @@ func parseContext(raw json.RawMessage, path string, objectIsActivity bool, spec 
 			return nil, err
 		}
 		if !IsLanguageTag(c.Language) {
-			return nil, invalid(p, "is not an RFC 5646 language tag, like \"en\" or \"en-US\"")
+			return nil, invalid(p.String(), "is not an RFC 5646 language tag, like \"en\" or \"en-US\"")
 		}
 	}
 	if raw, p, ok := f.get("statement"); ok {
-		r, err := parseStatementRef(raw, p)
+		r, err := parseStatementRef(raw, p.String())
 		if err != nil {
 			return nil, err
 		}
 		c.Statement = &r
 	}
 	if raw, p, ok := f.get("extensions"); ok {
-		if c.Extensions, err = parseExtensions(raw, p); err != nil {
+		if c.Extensions, err = parseExtensions(raw, p.String()); err != nil {
 			return nil, err
 		}
 	}
@@ -936,14 +936,14 @@ func requireGroup(raw json.RawMessage, path string) error {
 	}
 	rawOT, p, ok := f.get("objectType")
 	if !ok {
-		return invalid(p, `is required: a team is a Group ("objectType": "Group")`)
+		return invalid(p.String(), `is required: a team is a Group ("objectType": "Group")`)
 	}
 	ot, err := decodeString(rawOT, p)
 	if err != nil {
 		return err
 	}
 	if ot != ObjectTypeGroup {
-		return invalid(p, `must be "Group": a team is a Group`)
+		return invalid(p.String(), `must be "Group": a team is a Group`)
 	}
 	return nil
 }
@@ -972,7 +972,7 @@ func parseContextActivities(raw json.RawMessage, path string) (*ContextActivitie
 		case kindObject:
 			// A single activity is allowed for 0.95 compatibility; the LRS
 			// stores and returns it as an array of one.
-			a, err := parseActivity(raw, p)
+			a, err := parseActivity(raw, p.String())
 			if err != nil {
 				return nil, err
 			}
@@ -984,7 +984,7 @@ func parseContextActivities(raw json.RawMessage, path string) (*ContextActivitie
 			}
 			list := make([]Activity, 0, len(items))
 			for i, item := range items {
-				a, err := parseActivity(item, joinIndex(p, i))
+				a, err := parseActivity(item, p.index(i).String())
 				if err != nil {
 					return nil, err
 				}
@@ -992,9 +992,9 @@ func parseContextActivities(raw json.RawMessage, path string) (*ContextActivitie
 			}
 			*k.dst = list
 		case kindNull:
-			return nil, invalid(p, "must not be null")
+			return nil, invalid(p.String(), "must not be null")
 		default:
-			return nil, invalid(p, "must be an Activity object or an array of Activity objects")
+			return nil, invalid(p.String(), "must be an Activity object or an array of Activity objects")
 		}
 	}
 	return ca, nil
@@ -1004,7 +1004,7 @@ func parseContextActivities(raw json.RawMessage, path string) (*ContextActivitie
 // 2.4.6.3): an array of contextAgent objects, each naming one Agent (not a
 // Group) and, optionally, the types of the part it played.
 func parseContextAgents(raw json.RawMessage, path string) ([]ContextAgent, error) {
-	items, err := decodeArray(raw, path)
+	items, err := decodeArray(raw, pathAt(path))
 	if err != nil {
 		return nil, err
 	}
@@ -1023,9 +1023,9 @@ func parseContextAgents(raw json.RawMessage, path string) ([]ContextAgent, error
 		}
 		rawAgent, ap, ok := f.get("agent")
 		if !ok {
-			return nil, invalid(ap, "is required: a contextAgent names one Agent")
+			return nil, invalid(ap.String(), "is required: a contextAgent names one Agent")
 		}
-		af, err := decodeObject(rawAgent, ap)
+		af, err := decodeObject(rawAgent, ap.String())
 		if err != nil {
 			return nil, err
 		}
@@ -1035,7 +1035,7 @@ func parseContextAgents(raw json.RawMessage, path string) ([]ContextAgent, error
 				return nil, err
 			}
 			if ot != ObjectTypeAgent {
-				return nil, invalid(otp, `must be "Agent": a contextAgent names one Agent (use contextGroups for Groups)`)
+				return nil, invalid(otp.String(), `must be "Agent": a contextAgent names one Agent (use contextGroups for Groups)`)
 			}
 		}
 		a, err := parseAgentFields(af, ot)
@@ -1055,7 +1055,7 @@ func parseContextAgents(raw json.RawMessage, path string) ([]ContextAgent, error
 // 2.4.6.4): an array of contextGroup objects, each naming one Group,
 // identified or anonymous.
 func parseContextGroups(raw json.RawMessage, path string) ([]ContextGroup, error) {
-	items, err := decodeArray(raw, path)
+	items, err := decodeArray(raw, pathAt(path))
 	if err != nil {
 		return nil, err
 	}
@@ -1074,12 +1074,12 @@ func parseContextGroups(raw json.RawMessage, path string) ([]ContextGroup, error
 		}
 		rawGroup, gp, ok := f.get("group")
 		if !ok {
-			return nil, invalid(gp, "is required: a contextGroup names one Group")
+			return nil, invalid(gp.String(), "is required: a contextGroup names one Group")
 		}
-		if err := requireGroup(rawGroup, gp); err != nil {
+		if err := requireGroup(rawGroup, gp.String()); err != nil {
 			return nil, err
 		}
-		g, err := parseActor(rawGroup, gp)
+		g, err := parseActor(rawGroup, gp.String())
 		if err != nil {
 			return nil, err
 		}
@@ -1097,14 +1097,14 @@ func parseContextGroups(raw json.RawMessage, path string) ([]ContextGroup, error
 func requireObjectType(f fields, want string) error {
 	raw, p, ok := f.get("objectType")
 	if !ok {
-		return invalid(p, "is required and must be %q", want)
+		return invalid(p.String(), "is required and must be %q", want)
 	}
 	ot, err := decodeString(raw, p)
 	if err != nil {
 		return err
 	}
 	if ot != want {
-		return invalid(p, "must be %q (exact case)", want)
+		return invalid(p.String(), "must be %q (exact case)", want)
 	}
 	return nil
 }
@@ -1121,11 +1121,11 @@ func parseRelevantTypes(f fields) ([]string, error) {
 		return nil, err
 	}
 	if len(items) == 0 {
-		return nil, invalid(p, "must list at least one type IRI when present")
+		return nil, invalid(p.String(), "must list at least one type IRI when present")
 	}
 	out := make([]string, 0, len(items))
 	for i, item := range items {
-		t, err := decodeIRI(item, joinIndex(p, i))
+		t, err := decodeIRI(item, p.index(i))
 		if err != nil {
 			return nil, err
 		}
@@ -1137,7 +1137,7 @@ func parseRelevantTypes(f fields) ([]string, error) {
 // --- attachments ---
 
 func parseAttachments(raw json.RawMessage, path string) ([]Attachment, error) {
-	items, err := decodeArray(raw, path)
+	items, err := decodeArray(raw, pathAt(path))
 	if err != nil {
 		return nil, err
 	}
@@ -1171,11 +1171,11 @@ func parseAttachment(raw json.RawMessage, path string) (Attachment, error) {
 		return a, err
 	}
 	raw, p, _ = f.get("display")
-	if a.Display, err = parseLanguageMap(raw, p); err != nil {
+	if a.Display, err = parseLanguageMap(raw, p.String()); err != nil {
 		return a, err
 	}
 	if raw, p, ok := f.get("description"); ok {
-		if a.Description, err = parseLanguageMap(raw, p); err != nil {
+		if a.Description, err = parseLanguageMap(raw, p.String()); err != nil {
 			return a, err
 		}
 	}
@@ -1184,21 +1184,21 @@ func parseAttachment(raw json.RawMessage, path string) (Attachment, error) {
 		return a, err
 	}
 	if !isMediaType(a.ContentType) {
-		return a, invalid(p, "must be an Internet media type, like \"application/pdf\"")
+		return a, invalid(p.String(), "must be an Internet media type, like \"application/pdf\"")
 	}
 	raw, p, _ = f.get("length")
 	if a.Length, err = decodeInteger(raw, p); err != nil {
 		return a, err
 	}
 	if a.Length < 0 {
-		return a, invalid(p, "must not be negative")
+		return a, invalid(p.String(), "must not be negative")
 	}
 	raw, p, _ = f.get("sha2")
 	if a.SHA2, err = decodeString(raw, p); err != nil {
 		return a, err
 	}
 	if !isSHA2Hex(a.SHA2) {
-		return a, invalid(p, "must be the hex SHA-2 digest of the attachment (64 hex digits for SHA-256)")
+		return a, invalid(p.String(), "must be the hex SHA-2 digest of the attachment (64 hex digits for SHA-256)")
 	}
 	if raw, p, ok := f.get("fileUrl"); ok {
 		if a.FileURL, err = decodeIRL(raw, p); err != nil {
@@ -1222,7 +1222,7 @@ func parseLanguageMap(raw json.RawMessage, path string) (LanguageMap, error) {
 	lm := make(LanguageMap, len(members))
 	for _, m := range members {
 		k := string(m.key)
-		if lm[k], err = decodeString(m.val, joinMapKey(path, k)); err != nil {
+		if lm[k], err = decodeString(m.val, mapKeyAt(path, k)); err != nil {
 			return nil, err
 		}
 	}

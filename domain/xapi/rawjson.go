@@ -73,19 +73,19 @@ func kindOf(raw json.RawMessage) jsonKind {
 
 // expectKind checks the JSON type of raw. Nulls get their own message
 // because the specification forbids them everywhere outside extensions.
-func expectKind(raw json.RawMessage, field string, want jsonKind) error {
+func expectKind(raw json.RawMessage, field at, want jsonKind) error {
 	got := kindOf(raw)
 	if got == want {
 		return nil
 	}
 	if got == kindNull {
-		return invalid(field, "must not be null")
+		return invalid(field.String(), "must not be null")
 	}
 	rule := "must be " + want.String() + ", not " + got.String()
 	if got == kindString && (want == kindNumber || want == kindBool) {
 		rule += " (even one that spells out " + want.String() + ")"
 	}
-	return invalid(field, rule)
+	return invalid(field.String(), rule)
 }
 
 // readJSON checks that data is one well-formed UTF-8 JSON value and
@@ -247,7 +247,7 @@ type fields struct {
 const manyMembers = 32
 
 func decodeObject(raw json.RawMessage, path string) (fields, error) {
-	if err := expectKind(raw, fieldName(path), kindObject); err != nil {
+	if err := expectKind(raw, pathAt(fieldName(path)), kindObject); err != nil {
 		return fields{}, err
 	}
 	f := fields{path: path}
@@ -302,13 +302,13 @@ func decodeObject(raw json.RawMessage, path string) (fields, error) {
 
 // get returns the raw value of key, the path of that value and whether the
 // key is present at all.
-func (f fields) get(key string) (json.RawMessage, string, bool) {
+func (f fields) get(key string) (json.RawMessage, at, bool) {
 	for _, m := range f.members {
 		if string(m.key) == key {
-			return m.val, joinKey(f.path, key), true
+			return m.val, keyAt(f.path, key), true
 		}
 	}
-	return nil, joinKey(f.path, key), false
+	return nil, keyAt(f.path, key), false
 }
 
 func (f fields) has(key string) bool {
@@ -369,7 +369,7 @@ func (f fields) only(what string, allowed ...string) error {
 	return nil
 }
 
-func decodeArray(raw json.RawMessage, field string) ([]json.RawMessage, error) {
+func decodeArray(raw json.RawMessage, field at) ([]json.RawMessage, error) {
 	if err := expectKind(raw, field, kindArray); err != nil {
 		return nil, err
 	}
@@ -386,14 +386,14 @@ func decodeArray(raw json.RawMessage, field string) ([]json.RawMessage, error) {
 	return items, nil
 }
 
-func decodeString(raw json.RawMessage, field string) (string, error) {
+func decodeString(raw json.RawMessage, field at) (string, error) {
 	if err := expectKind(raw, field, kindString); err != nil {
 		return "", err
 	}
 	return unquote(bytes.TrimSpace(raw)), nil
 }
 
-func decodeBool(raw json.RawMessage, field string) (bool, error) {
+func decodeBool(raw json.RawMessage, field at) (bool, error) {
 	if err := expectKind(raw, field, kindBool); err != nil {
 		return false, err
 	}
@@ -401,20 +401,20 @@ func decodeBool(raw json.RawMessage, field string) (bool, error) {
 	return bytes.TrimSpace(raw)[0] == 't', nil
 }
 
-func decodeNumber(raw json.RawMessage, field string) (float64, error) {
+func decodeNumber(raw json.RawMessage, field at) (float64, error) {
 	if err := expectKind(raw, field, kindNumber); err != nil {
 		return 0, err
 	}
 	v, err := strconv.ParseFloat(string(bytes.TrimSpace(raw)), 64)
 	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-		return 0, invalid(field, "must be a number that fits a 64-bit float")
+		return 0, invalid(field.String(), "must be a number that fits a 64-bit float")
 	}
 	return v, nil
 }
 
 // decodeInteger accepts any JSON number with an integral value (27 and
 // 27.0 alike), because JSON itself does not tell integers apart.
-func decodeInteger(raw json.RawMessage, field string) (int64, error) {
+func decodeInteger(raw json.RawMessage, field at) (int64, error) {
 	if err := expectKind(raw, field, kindNumber); err != nil {
 		return 0, err
 	}
@@ -424,7 +424,7 @@ func decodeInteger(raw json.RawMessage, field string) (int64, error) {
 	}
 	v, err := strconv.ParseFloat(text, 64)
 	if err != nil || v != math.Trunc(v) || math.Abs(v) > 1<<53 {
-		return 0, invalid(field, "must be an integer")
+		return 0, invalid(field.String(), "must be an integer")
 	}
 	return int64(v), nil
 }
