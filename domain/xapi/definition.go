@@ -49,11 +49,13 @@ func (d *ActivityDefinition) Validate() error {
 }
 
 func (d *ActivityDefinition) validate(path string) error {
-	if err := checkLanguageMap(d.Name, joinKey(path, "name")); err != nil {
-		return err
+	// Paths are joined only for an error: a definition is validated with
+	// every statement that carries one.
+	if !languageMapOK(d.Name) {
+		return checkLanguageMap(d.Name, joinKey(path, "name"))
 	}
-	if err := checkLanguageMap(d.Description, joinKey(path, "description")); err != nil {
-		return err
+	if !languageMapOK(d.Description) {
+		return checkLanguageMap(d.Description, joinKey(path, "description"))
 	}
 	if d.Type != "" && !IsIRI(d.Type) {
 		return invalid(joinKey(path, "type"), "must be an absolute IRI with a scheme, like \"https://example.com/path\" (no spaces)")
@@ -69,31 +71,41 @@ func (d *ActivityDefinition) validate(path string) error {
 	if d.CorrectResponsesPattern != nil && d.InteractionType == "" {
 		return invalid(joinKey(path, "correctResponsesPattern"), "may only be used together with interactionType")
 	}
-	lists := d.componentLists()
-	for _, key := range componentListKeys {
-		list := *lists[key]
+	for k, list := range [...][]InteractionComponent{d.Choices, d.Scale, d.Source, d.Target, d.Steps} {
 		if list == nil {
 			continue
 		}
-		p := joinKey(path, key)
+		key := componentListKeys[k]
 		if d.InteractionType == "" {
-			return invalid(p, "may only be used together with interactionType")
+			return invalid(joinKey(path, key), "may only be used together with interactionType")
 		}
 		if !slices.Contains(interactionLists[d.InteractionType], key) {
-			return invalid(p, "is not a component list of a %q interaction%s", d.InteractionType, listsHint(d.InteractionType))
+			return invalid(joinKey(path, key), "is not a component list of a %q interaction%s", d.InteractionType, listsHint(d.InteractionType))
 		}
-		seen := make(map[string]bool, len(list))
+		// Lists are short, so comparing with the earlier ids costs less
+		// than a set; a long list gets one, so that it costs linear time.
+		var seen map[string]bool
+		if len(list) > 16 {
+			seen = make(map[string]bool, len(list))
+		}
 		for i, c := range list {
-			ip := joinIndex(p, i)
 			if c.ID == "" {
-				return invalid(joinKey(ip, "id"), "must not be empty")
+				return invalid(joinKey(joinIndex(joinKey(path, key), i), "id"), "must not be empty")
 			}
-			if seen[c.ID] {
-				return invalid(joinKey(ip, "id"), "must be distinct within the list: %q is used twice", c.ID)
+			repeated := false
+			if seen != nil {
+				repeated = seen[c.ID]
+				seen[c.ID] = true
+			} else {
+				for _, e := range list[:i] {
+					repeated = repeated || e.ID == c.ID
+				}
 			}
-			seen[c.ID] = true
-			if err := checkLanguageMap(c.Description, joinKey(ip, "description")); err != nil {
-				return err
+			if repeated {
+				return invalid(joinKey(joinIndex(joinKey(path, key), i), "id"), "must be distinct within the list: %q is used twice", c.ID)
+			}
+			if !languageMapOK(c.Description) {
+				return checkLanguageMap(c.Description, joinKey(joinIndex(joinKey(path, key), i), "description"))
 			}
 		}
 	}
@@ -112,6 +124,10 @@ func listsHint(interactionType string) string {
 	}
 	return " (it uses " + strings.Join(lists, " and ") + ")"
 }
+
+// languageMapOK reports whether checkLanguageMap accepts lm, without the
+// cost of naming a path.
+func languageMapOK(lm LanguageMap) bool { return checkLanguageMap(lm, "") == nil }
 
 // checkLanguageMap checks a language map's tags: each an RFC 5646 tag, no
 // two naming the same language. An empty map is an absent one (it is not

@@ -125,6 +125,10 @@ func isMediaType(s string) bool {
 // (the order and length of its subtags are right; whether a subtag is
 // registered is not checked, which the specification allows).
 func IsLanguageTag(tag string) bool {
+	return isPlainLanguageTag(tag) || isLanguageTag(tag)
+}
+
+func isLanguageTag(tag string) bool {
 	if tag == "" {
 		return false
 	}
@@ -189,6 +193,21 @@ func IsLanguageTag(tag string) bool {
 		return i+1 < n
 	}
 	return i == n
+}
+
+// isPlainLanguageTag reports, without allocating, whether tag is a
+// language of two or three letters with or without a region of two letters
+// or three digits ("en", "en-US", "es-419"): almost every tag statements
+// use, and each one the rules below accept.
+func isPlainLanguageTag(tag string) bool {
+	lang, region, hasRegion := strings.Cut(tag, "-")
+	if len(lang) < 2 || len(lang) > 3 || !isAlpha(lang) {
+		return false
+	}
+	if !hasRegion {
+		return true
+	}
+	return (len(region) == 2 && isAlpha(region)) || (len(region) == 3 && isDigits(region))
 }
 
 // isLenientLanguage checks the shape of a language range in an

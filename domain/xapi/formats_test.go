@@ -177,3 +177,27 @@ func TestSmallFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainLanguageTag holds the allocation-free shortcut of IsLanguageTag
+// to the full rules: every tag it accepts, the rules accept.
+func TestPlainLanguageTag(t *testing.T) {
+	var tags []string
+	for _, lang := range []string{"", "e", "en", "EN", "deu", "engl", "e1", "zh"} {
+		tags = append(tags, lang)
+		for _, region := range []string{"", "US", "us", "419", "4190", "U", "Hans", "1a", "x", "-"} {
+			tags = append(tags, lang+"-"+region)
+		}
+	}
+	plain := 0
+	for _, tag := range tags {
+		if isPlainLanguageTag(tag) {
+			plain++
+			if !isLanguageTag(tag) {
+				t.Errorf("%q: the shortcut accepts it, the rules do not", tag)
+			}
+		}
+	}
+	if plain < 10 {
+		t.Fatalf("only %d plain tags among the cases", plain)
+	}
+}

@@ -687,10 +687,9 @@ func parseDefinition(raw json.RawMessage, path string) (ActivityDefinition, erro
 			d.CorrectResponsesPattern = append(d.CorrectResponsesPattern, s)
 		}
 	}
-	lists := d.componentLists()
-	for _, key := range componentListKeys {
-		if raw, p, ok := f.get(key); ok {
-			if *lists[key], err = parseComponents(raw, p.String()); err != nil {
+	for i, dst := range [...]*[]InteractionComponent{&d.Choices, &d.Scale, &d.Source, &d.Target, &d.Steps} {
+		if raw, p, ok := f.get(componentListKeys[i]); ok {
+			if *dst, err = parseComponents(raw, p.String()); err != nil {
 				return d, err
 			}
 		}
