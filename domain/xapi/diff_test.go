@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -226,6 +228,7 @@ func differentialInputs(tb testing.TB) [][]byte {
 	for _, s := range []string{cmi5Session, cmi5Failed, authoringToolAnswered} {
 		base = append(base, []byte(s))
 	}
+	base = append(base, largeObjects()...)
 	out := append([][]byte(nil), base...)
 	r := rand.New(rand.NewPCG(16, 2))
 	for _, b := range base {
@@ -234,6 +237,34 @@ func differentialInputs(tb testing.TB) [][]byte {
 		}
 	}
 	return out
+}
+
+// largeObjects are statements with objects and lists past the sizes at
+// which the parser changes how it finds repeated names and ids, with
+// repeats, escaped repeats and near repeats.
+func largeObjects() [][]byte {
+	var ext, lm, comps []string
+	for i := range 40 {
+		ext = append(ext, fmt.Sprintf(`"https://example.com/x/%d": %d`, i, i))
+		lm = append(lm, fmt.Sprintf(`"x-t%d": "t%d"`, i%35, i))
+		comps = append(comps, fmt.Sprintf(`{"id": "c%d"}`, i))
+	}
+	doc := func(ext, lm, comps []string) []byte {
+		return []byte(`{"actor":{"mbox":"mailto:a@b"},"verb":{"id":"a:b"},"object":{"id":"a:b","definition":{` +
+			`"name":{` + strings.Join(lm, ",") + `},"interactionType":"choice","choices":[` + strings.Join(comps, ",") + `],` +
+			`"extensions":{` + strings.Join(ext, ",") + `}}}}`)
+	}
+	withExtra := func(list []string, extra string) []string { return append(slices.Clone(list), extra) }
+	return [][]byte{
+		doc(ext, lm[:7], comps),
+		doc(ext, lm, comps),
+		doc(withExtra(ext, `"https://example.com/x/3": "again"`), lm[:7], comps),
+		doc(withExtra(ext, `"https://example.com/x/\u0033": "escaped"`), lm[:7], comps),
+		doc(withExtra(ext, `"https://example.com/x/40": null`), lm[:7], withExtra(comps, `{"id": "c39"}`)),
+		doc(ext, withExtra(lm[:7], `"X-T1": "folded"`), withExtra(comps, `{"id": "c0"}`)),
+		doc(ext[:3], lm[:3], comps[:16]),
+		doc(ext[:3], lm[:3], withExtra(comps[:16], `{"id": "c15"}`)),
+	}
 }
 
 // replacements are values a mutation puts in place of another: every JSON
@@ -360,7 +391,7 @@ func TestDifferentialAgainstOracle(t *testing.T) {
 // uncompacted or invalid extension values, empty but non-nil lists.
 func TestDifferentialMarshal(t *testing.T) {
 	strs := []string{"", "a", "\"\\/", "<&>", "\u2028\u2029", "\x00\x01\x1f\x7f", "\b\f\n\r\t", "\xff\xfe", "é😀", "a\xc3"}
-	floats := []float64{0, -0.0, 1, 0.1, 1e-7, 1e-6, 123456789, 1e20, 1e21, 1.5e300, -2.5e-10, 0.000001234}
+	floats := []float64{0, math.Copysign(0, -1), 1, 0.1, 1e-7, 1e-6, 123456789, 1e20, 1e21, 1.5e300, -2.5e-10, 0.000001234}
 	var exts []json.RawMessage
 	for _, e := range []string{`1`, ` { "a" : [ 1 , 2 ] } `, `"\u00e9"`, `null`, `{`, ``, `"<&>"`} {
 		exts = append(exts, json.RawMessage(e))

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/learnstream/learnstream/domain/xapi/xapitest"
 )
 
 func TestDecodeStoredRejects(t *testing.T) {
@@ -29,5 +32,32 @@ func TestDecodeStoredRejects(t *testing.T) {
 				t.Errorf("error %q does not name %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDecodeStoredFastPath checks that what the LRS stores takes the
+// direct walk rather than encoding/json: the walk is why DecodeStored is
+// cheap, and a statement that falls back would only be slower, which no
+// other test would notice.
+func TestDecodeStoredFastPath(t *testing.T) {
+	inputs := []string{cmi5Session, cmi5Failed, authoringToolAnswered}
+	for i := range 50 {
+		inputs = append(inputs, string(xapitest.Statement(xapitest.Rand(uint64(i)))))
+	}
+	for _, in := range inputs {
+		list, err := ParseStatements([]byte(in), Spec2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range list {
+			s.Prepare("2a0e8c0e-4b0a-4a4e-9c7e-0b8c1c6f9a07", time.Unix(1764835200, 0), Agent{Mbox: "mailto:lrs@example.com"})
+			data, err := s.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !decodeStoredFast(data, new(storedBlock)) {
+				t.Errorf("stored statement decoded through encoding/json:\n%s", data)
+			}
+		}
 	}
 }
