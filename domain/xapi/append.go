@@ -536,7 +536,7 @@ func appendExtensions(b []byte, ext Extensions) ([]byte, bool) {
 // appendCompact appends the JSON value v without insignificant
 // whitespace; values parsed by this package are compact already.
 func appendCompact(b []byte, v json.RawMessage) ([]byte, bool) {
-	if !json.Valid(v) {
+	if !validJSON(v) {
 		return b, false
 	}
 	if !hasSpace(v) {

@@ -99,9 +99,9 @@ func readJSON(data []byte, root string) (json.RawMessage, error) {
 	if !utf8.Valid(data) {
 		return nil, invalid(root, "the body must be UTF-8 encoded JSON")
 	}
-	// json.Valid only scans; decoding into a RawMessage would copy the
-	// body as well. The decoder runs only to word the error.
-	if json.Valid(data) {
+	// Checking only scans; decoding into a RawMessage would copy the body
+	// as well. The decoder runs only to word the error.
+	if validJSON(data) {
 		return bytes.Trim(data, " \t\r\n"), nil
 	}
 	var raw json.RawMessage

@@ -2,7 +2,6 @@ package xapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -18,10 +17,10 @@ import (
 // (an Agent inside a Group, a Context or a contextAgent) this calls the same
 // method.
 //
-// It reads data once, front to back, after json.Valid has checked it.
+// It reads data once, front to back, after validJSON has checked it.
 func decodeStoredFast(data []byte, blk *storedBlock) bool {
 	in := &blk.in
-	if !utf8.Valid(data) || !json.Valid(data) {
+	if !utf8.Valid(data) || !validJSON(data) {
 		return false
 	}
 	w := walker{b: data}
@@ -71,7 +70,7 @@ func once(seen *uint32, bit uint32) bool {
 	return true
 }
 
-// walker reads JSON that json.Valid accepted, so it never meets a syntax
+// walker reads JSON that validJSON accepted, so it never meets a syntax
 // error; it only refuses shapes decodeStoredFast leaves to encoding/json.
 type walker struct {
 	b []byte
