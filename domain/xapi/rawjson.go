@@ -12,12 +12,16 @@ import (
 	"unicode/utf8"
 )
 
-// The parser walks the request one level at a time: each JSON object is
-// decoded into a map of raw values, its keys are checked against the
-// properties the specification allows, and each value is then decoded with
-// the JSON type the property requires. This is what lets every error name
-// the exact path and rule, reject unknown (or wrongly cased) properties and
-// nulls, and keep extension values byte for byte.
+// The parser walks the request one level at a time: the body is checked
+// once to be JSON, then each object is split into its properties (slices
+// of the body, found by a walk that need not check syntax again), its keys
+// are checked against the properties the specification allows, and each
+// value is then decoded with the JSON type the property requires. This is
+// what lets every error name the exact path and rule, reject unknown (or
+// wrongly cased) properties and nulls, and keep extension values byte for
+// byte. Until 2026-12 each level was decoded into a map with encoding/json,
+// which read every byte once per level it was nested in; that parser is
+// kept, unchanged, as the test oracle in internal/oracle.
 
 type jsonKind int
 
