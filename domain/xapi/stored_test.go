@@ -1,6 +1,7 @@
 package xapi
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -57,6 +58,53 @@ func TestDecodeStoredFastPath(t *testing.T) {
 			}
 			if !decodeStoredFast(data, new(storedBlock)) {
 				t.Errorf("stored statement decoded through encoding/json:\n%s", data)
+			}
+		}
+	}
+}
+
+// TestDecodedStatementsOwnTheirMemory overwrites the input after parsing
+// and decoding: callers hand in buffers they reuse (Badger values are
+// valid only inside their transaction), so no string, key or extension
+// value may share the input's memory.
+func TestDecodedStatementsOwnTheirMemory(t *testing.T) {
+	body := []byte(`[` + cmi5Session[1:len(cmi5Session)-1] + `,` + edit(t, baseStatement,
+		"result", `{"extensions": {"https://example.com/x": {"a": [1, "b"]}}, "response": "r"}`,
+		"object.definition", `{"name": {"x-custom": "n"}, "extensions": {"https://example.com/y": "z"}}`) + `]`)
+	in := bytes.Clone(body)
+	list, err := ParseStatements(in, Spec2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before [][]byte
+	for _, s := range list {
+		b, _ := s.MarshalJSON()
+		before = append(before, b)
+	}
+	for i := range in {
+		in[i] = 'x'
+	}
+	for i, s := range list {
+		if after, _ := s.MarshalJSON(); !bytes.Equal(after, before[i]) {
+			t.Fatalf("overwriting the body changed a parsed statement:\n%s\n%s", after, before[i])
+		}
+	}
+	for _, decode := range []func([]byte) (*Statement, error){
+		func(b []byte) (*Statement, error) { return ParseStatement(b) },
+		DecodeStored,
+	} {
+		for _, s := range list {
+			want, _ := s.MarshalJSON()
+			in := bytes.Clone(want)
+			got, err := decode(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range in {
+				in[i] = 'x'
+			}
+			if after, _ := got.MarshalJSON(); !bytes.Equal(after, want) {
+				t.Fatalf("overwriting the input changed the statement:\n%s\n%s", after, want)
 			}
 		}
 	}
