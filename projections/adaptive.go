@@ -299,6 +299,10 @@ func (m adaptiveModel) forget(txn *badger.Txn, sp Space, e event.Event, pe priva
 	return Stored, nil
 }
 
+// memoLimit keeps the memo to about 25 MB: a skill's mastery, with its
+// trajectory, decodes to about 3 KB.
+func (adaptiveModel) memoLimit() int { return 8 << 10 }
+
 func (m adaptiveModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
 	return applyAlone(m.store, txn, sp, m, e)
 }

@@ -40,17 +40,26 @@ type stagedModel interface {
 	applyStaged(ts *txnState, e event.Event) (Outcome, error)
 }
 
-// memoMax bounds the values a space's memo keeps: when it is full, half
-// of them go, and the next transactions read those from the store again. The largest
-// value kept (a skill's mastery with its trajectory) decodes to about
-// 3 KB; most are a few hundred bytes.
+// memoMax bounds the values a space's memo keeps (a model may ask for
+// fewer: memoLimiter): when it is full, half of them go, and the next
+// transactions read those from the store again. Values kept are a few
+// hundred bytes (a progress entry, an agent's key, a recommendations
+// entry's event id) to about 1 KB (an activity definition), so a full
+// memo holds about 10 to 30 MB.
 const memoMax = 32 << 10
+
+// memoLimiter is a staged model whose values are larger than most: its
+// memo keeps at most memoLimit of them.
+type memoLimiter interface {
+	memoLimit() int
+}
 
 // memo is what a space's model knows between transactions: key -> value
 // as committed (stagedValue.v, nil for an absent key).
 type memo struct {
-	mu sync.Mutex // held by the one transaction using the memo
-	m  map[string]*stagedValue
+	mu  sync.Mutex // held by the one transaction using the memo
+	max int        // values kept at most
+	m   map[string]*stagedValue
 	// digests memoises valueDigest, of agents, verbs and activities that
 	// recur in every statement. A pure function, so nothing invalidates
 	// it; cleared with the rest on an erasure all the same, so that no
@@ -71,8 +80,8 @@ func (ts *txnState) digest(v string) string {
 	return d
 }
 
-// memo returns the memo of sp.
-func (s *Store) memo(sp Space) *memo {
+// memo returns the memo of sp, which keeps at most limit values.
+func (s *Store) memo(sp Space, limit int) *memo {
 	s.memosMu.Lock()
 	defer s.memosMu.Unlock()
 	if s.memos == nil {
@@ -80,7 +89,7 @@ func (s *Store) memo(sp Space) *memo {
 	}
 	m := s.memos[string(sp.prefix)]
 	if m == nil {
-		m = &memo{m: map[string]*stagedValue{}}
+		m = &memo{max: limit, m: map[string]*stagedValue{}}
 		s.memos[string(sp.prefix)] = m
 	}
 	return m
@@ -119,8 +128,8 @@ type valueEncoder interface {
 
 // beginStaged starts a transaction's state over sp's memo, holding the
 // memo until end.
-func beginStaged(s *Store, txn *badger.Txn, sp Space) *txnState {
-	m := s.memo(sp)
+func beginStaged(s *Store, txn *badger.Txn, sp Space, limit int) *txnState {
+	m := s.memo(sp, limit)
 	m.mu.Lock()
 	return &txnState{txn: txn, sp: sp, memo: m, vals: map[string]*stagedValue{}}
 }
@@ -226,11 +235,11 @@ func (ts *txnState) forgetting() error {
 // end releases the memo, giving it the transaction's values if it
 // committed.
 func (ts *txnState) end(committed bool) {
-	if committed && len(ts.vals) <= memoMax {
-		if len(ts.memo.m)+len(ts.vals) > memoMax {
+	if committed && len(ts.vals) <= ts.memo.max {
+		if len(ts.memo.m)+len(ts.vals) > ts.memo.max {
 			// Half goes, in the map's own (random) order: a working
 			// set larger than the memo still finds half of it there.
-			n := len(ts.memo.m) / 2
+			n := max(len(ts.memo.m)/2, len(ts.memo.m)+len(ts.vals)-ts.memo.max)
 			for k := range ts.memo.m {
 				if n == 0 {
 					break
@@ -263,9 +272,13 @@ func stagedHooks(s *Store, sp Space, model Model) (*runHooks, func(txn *badger.T
 	if !ok {
 		return nil, func(txn *badger.Txn, e event.Event) (Outcome, error) { return model.Apply(txn, sp, e) }
 	}
+	limit := memoMax
+	if l, ok := model.(memoLimiter); ok {
+		limit = l.memoLimit()
+	}
 	var ts *txnState
 	h := &runHooks{
-		begin: func(txn *badger.Txn) { ts = beginStaged(s, txn, sp) },
+		begin: func(txn *badger.Txn) { ts = beginStaged(s, txn, sp, limit) },
 		flush: func() error { return ts.flush() },
 		end: func(committed bool) {
 			if ts != nil {
@@ -283,7 +296,7 @@ func stagedHooks(s *Store, sp Space, model Model) (*runHooks, func(txn *badger.T
 // it.
 func applyAlone(s *Store, txn *badger.Txn, sp Space, m stagedModel, e event.Event) (Outcome, error) {
 	if s != nil {
-		mm := s.memo(sp)
+		mm := s.memo(sp, memoMax)
 		mm.mu.Lock()
 		clear(mm.m)
 		mm.mu.Unlock()

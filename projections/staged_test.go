@@ -397,3 +397,40 @@ func TestRecommendationsMemoStaysRight(t *testing.T) {
 		}
 	}
 }
+
+// A memo keeps at most its limit of values, however many keys the
+// transactions touch, and a transaction touching more than the limit
+// leaves it alone.
+func TestMemoBounded(t *testing.T) {
+	store := openStore(t)
+	sp := newSpace("bounded", 0)
+	key := func(i int) []byte { return sp.Key("k", fmt.Sprint(i)) }
+	commit := func(from, n int) {
+		err := store.db.Update(func(txn *badger.Txn) error {
+			ts := beginStaged(store, txn, sp, 8)
+			defer ts.end(true)
+			for i := from; i < from+n; i++ {
+				sv, err := ts.lookup(key(i), func(*badger.Item) (any, error) { return keyPresent{}, nil })
+				if err != nil {
+					return err
+				}
+				ts.set(key(i), sv, i)
+			}
+			return ts.flush()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 10 {
+		commit(round*5, 5)
+		if n := len(store.memo(sp, 8).m); n > 8 {
+			t.Fatalf("round %d: memo holds %d values, limit 8", round, n)
+		}
+	}
+	store.dropMemos()
+	commit(100, 9)
+	if n := len(store.memo(sp, 8).m); n != 0 {
+		t.Errorf("a transaction of 9 values left %d in a memo of 8", n)
+	}
+}
