@@ -3,22 +3,81 @@ package streams_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/graph"
 	"github.com/learnstream/learnstream/projections"
 	"github.com/learnstream/learnstream/streams"
 )
 
 // Single-read views of the read models, hiding their batch reads: the
 // recommender then reads per statement and per learner, as before batch
-// reads existed.
+// reads existed. Each counts the calls that open a read transaction.
 type (
-	catalogOnly struct{ streams.CatalogView }
-	masteryOnly struct{ streams.MasteryReader }
-	successOnly struct{ streams.SuccessPredictor }
+	catalogOnly struct {
+		streams.CatalogView
+		n *atomic.Int64
+	}
+	masteryOnly struct {
+		streams.MasteryReader
+		n *atomic.Int64
+	}
+	successOnly struct {
+		streams.SuccessPredictor
+		n *atomic.Int64
+	}
 )
+
+func (c catalogOnly) LearnerRole(tenant, learner string) (string, error) {
+	c.n.Add(1)
+	return c.CatalogView.LearnerRole(tenant, learner)
+}
+
+func (m masteryOnly) Mastery(ctx context.Context, tenant, learner string) (map[string]float64, error) {
+	m.n.Add(1)
+	return m.MasteryReader.Mastery(ctx, tenant, learner)
+}
+
+func (s successOnly) PredictSuccess(ctx context.Context, tenant, learner string, items []string) (map[string]float64, error) {
+	s.n.Add(1)
+	return s.SuccessPredictor.PredictSuccess(ctx, tenant, learner, items)
+}
+
+// batchReader counts the batch reads, each one read transaction.
+type batchReader struct {
+	cat *projections.Catalog
+	ad  *projections.Adaptive
+	n   *atomic.Int64
+}
+
+func (b batchReader) Graph(tenant string) (*graph.Graph, error) { return b.cat.Graph(tenant) }
+func (b batchReader) LearnerRole(tenant, learner string) (string, error) {
+	b.n.Add(1)
+	return b.cat.LearnerRole(tenant, learner)
+}
+func (b batchReader) LearnerRoles(tenant string) (func(string) string, error) {
+	b.n.Add(1)
+	return b.cat.LearnerRoles(tenant)
+}
+func (b batchReader) Mastery(ctx context.Context, tenant, learner string) (map[string]float64, error) {
+	b.n.Add(1)
+	return b.ad.Mastery(ctx, tenant, learner)
+}
+func (b batchReader) MasteryOf(ctx context.Context, tenant string, learners []string) (map[string]map[string]float64, error) {
+	b.n.Add(1)
+	return b.ad.MasteryOf(ctx, tenant, learners)
+}
+func (b batchReader) PredictSuccess(ctx context.Context, tenant, learner string, items []string) (map[string]float64, error) {
+	b.n.Add(1)
+	return b.ad.PredictSuccess(ctx, tenant, learner, items)
+}
+func (b batchReader) SuccessPredictorFor(ctx context.Context, tenant string, learners []string) (func(context.Context, string, []string) (map[string]float64, error), error) {
+	b.n.Add(1)
+	return b.ad.SuccessPredictorFor(ctx, tenant, learners)
+}
 
 type discardSink struct{}
 
@@ -30,7 +89,9 @@ func (discardSink) PublishEvents(context.Context, string, ...event.Event) error 
 // and learner (the code path before batch reads) or once per batch, on an
 // idle store and on one where the statements projection commits batches
 // of 100 statements all the time, as during an ingest load: a Badger read
-// transaction waits for the commits in flight. events/s is wall clock.
+// transaction waits for the commits in flight. events/s is wall clock;
+// reads/event counts the read model calls that open a read transaction
+// (the difficulty cache's refreshes not included).
 func BenchmarkRecommenderReads(b *testing.B) {
 	const learners, items, batch = 1000, 200, 500
 	for _, reads := range []string{"per-learner", "per-batch"} {
@@ -53,10 +114,12 @@ func BenchmarkRecommenderReads(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				cfg := streams.RecommenderConfig{Catalog: cat, Mastery: ad, Success: ad, Checkpoints: ck, Publisher: discardSink{},
+				var n atomic.Int64
+				br := batchReader{cat, ad, &n}
+				cfg := streams.RecommenderConfig{Catalog: br, Mastery: br, Success: br, Checkpoints: ck, Publisher: discardSink{},
 					CheckpointEvery: 1 << 30, CheckpointInterval: time.Hour}
 				if reads == "per-learner" {
-					cfg.Catalog, cfg.Mastery, cfg.Success = catalogOnly{cat}, masteryOnly{ad}, successOnly{ad}
+					cfg.Catalog, cfg.Mastery, cfg.Success = catalogOnly{cat, &n}, masteryOnly{ad, &n}, successOnly{ad, &n}
 				}
 				r, err := streams.NewRecommender(cfg)
 				if err != nil {
@@ -102,6 +165,7 @@ func BenchmarkRecommenderReads(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+				b.ReportMetric(float64(n.Load())/float64(b.N), "reads/event")
 			})
 		}
 	}
