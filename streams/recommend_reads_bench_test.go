@@ -89,7 +89,9 @@ func (discardSink) PublishEvents(context.Context, string, ...event.Event) error 
 // and learner (the code path before batch reads) or once per batch, on an
 // idle store and on one where the statements projection commits batches
 // of 100 statements all the time, as during an ingest load: a Badger read
-// transaction waits for the commits in flight. events/s is wall clock;
+// transaction waits for the commits in flight. events/s is wall clock
+// (on a busy machine, mostly the scheduler's); cpu-µs/event is the
+// process's CPU per statement, on the idle store only;
 // reads/event counts the read model calls that open a read transaction
 // (the difficulty cache's refreshes not included).
 func BenchmarkRecommenderReads(b *testing.B) {
@@ -158,13 +160,20 @@ func BenchmarkRecommenderReads(b *testing.B) {
 					pos[i] = streams.Position{Topic: streams.TopicStatements, Offset: int64(i)}
 				}
 				b.ResetTimer()
+				cpu0 := cpuTime()
 				for i := 0; i < b.N; i += batch {
 					j := min(b.N, i+batch)
 					if n, err := r.HandleBatch(ctx, pos[i:j], evs[i:j]); err != nil || n != j-i {
 						b.Fatalf("%d of %d learned: %v", n, j-i, err)
 					}
 				}
+				cpu := cpuTime() - cpu0
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+				if load == "idle" {
+					// The process's CPU is the recommender's alone only
+					// without the writer.
+					b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/event")
+				}
 				b.ReportMetric(float64(n.Load())/float64(b.N), "reads/event")
 			})
 		}
