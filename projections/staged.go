@@ -65,6 +65,9 @@ type memo struct {
 	// it; cleared with the rest on an erasure all the same, so that no
 	// erased agent stays in memory.
 	digests map[string]string
+	// referrers filters the statements projection's referrer markers
+	// (referrers.go); not cleared by an erasure, which adds none.
+	referrers *referrers
 }
 
 // digest is valueDigest through the memo.
@@ -118,6 +121,9 @@ type txnState struct {
 	memo  *memo
 	vals  map[string]*stagedValue
 	dirty []string // keys to write at flush, in the order first changed
+	// alone is a transaction outside any consumer (applyAlone): its memo
+	// is its own, and nothing is built in it that a scan must fill.
+	alone bool
 }
 
 // valueEncoder is a staged value that encodes itself for the store
@@ -299,9 +305,10 @@ func applyAlone(s *Store, txn *badger.Txn, sp Space, m stagedModel, e event.Even
 		mm := s.memo(sp, memoMax)
 		mm.mu.Lock()
 		clear(mm.m)
+		mm.referrers = nil // txn may write markers the filter would miss
 		mm.mu.Unlock()
 	}
-	ts := &txnState{txn: txn, sp: sp, memo: &memo{m: map[string]*stagedValue{}}, vals: map[string]*stagedValue{}}
+	ts := &txnState{txn: txn, sp: sp, memo: &memo{m: map[string]*stagedValue{}}, vals: map[string]*stagedValue{}, alone: true}
 	out, err := m.applyStaged(ts, e)
 	if err != nil {
 		return 0, err

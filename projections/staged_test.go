@@ -434,3 +434,59 @@ func TestMemoBounded(t *testing.T) {
 		t.Errorf("a transaction of 9 values left %d in a memo of 8", n)
 	}
 }
+
+// Statements stored before the statements they refer to pass their index
+// entries on, and voiding statements void their late targets, whether the
+// targets' markers were written in this process, before a restart, or
+// past what the referrer filter was first sized for.
+func TestReferrerFilter(t *testing.T) {
+	old := referrersMin
+	referrersMin = 4
+	t.Cleanup(func() { referrersMin = old })
+	dir := t.TempDir()
+	ctx := context.Background()
+	open := func() (*Store, *Statements) {
+		store, err := Open(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewStatements(store, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store, p
+	}
+	ref := func(i, target int) event.Event {
+		return lrsStatement(t, "t1", i, `"actor":{"mbox":"mailto:z@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/voided"},"object":{"objectType":"StatementRef","id":"`+uuid(target)+`"}`)
+	}
+	target := func(i int) event.Event { return lrsStatement(t, "t1", i, actVerb("z@example.com", "did", "x")) }
+	store, p := open()
+	b := &batcher{p: p.Projection}
+	// Voiding statements first: 20 markers, past the filter's first size.
+	for i := range 20 {
+		mustApply(t, b, ref(100+i, 200+i))
+	}
+	// Half the targets now, in batches with the rest of the traffic.
+	for i := range 10 {
+		mustApply(t, b, target(300+i), target(200+i))
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	store, p = open()
+	defer store.Close()
+	b = &batcher{p: p.Projection, off: b.off}
+	for i := 10; i < 20; i++ {
+		mustApply(t, b, target(200+i), target(400+i))
+	}
+	for i := range 20 {
+		if v, err := p.Voided(ctx, "t1", uuid(200+i)); err != nil || !v {
+			t.Errorf("statement %d, stored after its voiding statement: voided %v, %v", 200+i, v, err)
+		}
+	}
+	for _, i := range []int{300, 309, 410, 419} {
+		if v, err := p.Voided(ctx, "t1", uuid(i)); err != nil || v {
+			t.Errorf("statement %d, never voided: voided %v, %v", i, v, err)
+		}
+	}
+}

@@ -320,7 +320,7 @@ func applyStatement(ts *txnState, e event.Event) (Outcome, error) {
 		if err := txn.Set(sp.Key("rf", tenant, strings.ToLower(ref.ID), id), pos); err != nil {
 			return 0, err
 		}
-		if err := txn.Set(sp.Key("rm", tenant, strings.ToLower(ref.ID)), nil); err != nil {
+		if err := ts.markReferrers(tenant, strings.ToLower(ref.ID)); err != nil {
 			return 0, err
 		}
 	}
@@ -331,11 +331,12 @@ func applyStatement(ts *txnState, e event.Event) (Outcome, error) {
 			return 0, err
 		}
 	}
-	// Most statements have no referrers: a Get on the marker spares them
-	// an iterator, which in a write transaction sorts all its pending
-	// writes (a batch's worth), and a voiding statement waiting for them
-	// has one too (markReferenced).
-	referred, err := keyExists(txn, sp.Key("rm", tenant, id))
+	// Most statements have no referrers: the marker (a filter of them, a
+	// Get when the filter cannot rule it out) spares them an iterator,
+	// which in a write transaction sorts all its pending writes (a
+	// batch's worth), and a voiding statement waiting for them has one too
+	// (markReferenced).
+	referred, err := ts.hasReferrers(tenant, id)
 	if err != nil {
 		return 0, err
 	}
