@@ -81,7 +81,7 @@ func TestRolesShareStatementsReadOnly(t *testing.T) {
 	seen := &sharedSeen{byID: map[string]map[*xapi.Statement][]string{}}
 	counters, stop := rolesTogether(t, n, func(role string, h streams.Handler) streams.Handler {
 		return &sharedCheck{h: h, role: role, seen: seen}
-	})
+	}, nil)
 	defer stop()
 	drained(t, counters, n, 3*time.Minute)
 	stop()
