@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/learnstream/learnstream/domain/event"
@@ -56,6 +58,17 @@ type receivedCache struct {
 const receivedSlots = 1 << 12
 
 var records = &receivedCache{slots: make([]atomic.Pointer[receivedRecord], receivedSlots), readers: map[readerKey]int32{}}
+
+var (
+	receivedDecoded = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "learnstream_received_records_decoded_total",
+		Help: "Records a subscription decoded (envelope, signature, opening) itself: once per record and process when the roles keep pace.",
+	})
+	receivedShared = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "learnstream_received_records_shared_total",
+		Help: "Records a subscription took as another subscription of the process had decoded them (opened again if a key was destroyed since).",
+	})
+)
 
 // readerKey is one partition as the subscriptions of one verifier read it.
 type readerKey struct {
@@ -160,6 +173,7 @@ func receive(ctx context.Context, km kafka.Message, v *verifier) *receivedRecord
 	c := records
 	slot := c.slot(km.Topic, km.Partition, km.Offset)
 	if r := slot.Load(); r != nil && r.matches(v, km) {
+		receivedShared.Inc()
 		if r.opened && (!r.sealedOpen || r.epoch == v.keys.(destroyEpocher).DestroyEpoch()) {
 			if r.reads.Add(1) >= r.readers {
 				slot.CompareAndSwap(r, nil)
@@ -179,6 +193,7 @@ func receive(ctx context.Context, km kafka.Message, v *verifier) *receivedRecord
 		}
 		return n
 	}
+	receivedDecoded.Inc()
 	r := &receivedRecord{v: v, topic: km.Topic, partition: km.Partition, offset: km.Offset,
 		key: km.Key, value: km.Value, headers: km.Headers}
 	e, fe, decodeErr := decodeRecord(km, v)
