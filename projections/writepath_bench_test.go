@@ -25,11 +25,21 @@ import (
 //
 //	go test -run '^$' -bench WritePath -benchtime 20000x -count 5 ./projections
 const (
-	writeBatch      = 100
-	writeLearners   = 1000
-	writeActivities = 200
-	writePrefill    = 50_000
+	writeBatch   = 100
+	writePrefill = 50_000
 )
+
+// The population drawn from (a case may change it while it builds its
+// events).
+var writeLearners, writeActivities = 1000, 200
+
+func openProgress(s *Store) (*Projection, error) {
+	p, err := NewProgress(s)
+	if err != nil {
+		return nil, err
+	}
+	return p.Projection, nil
+}
 
 func BenchmarkWritePath(b *testing.B) {
 	cases := []struct {
@@ -44,13 +54,14 @@ func BenchmarkWritePath(b *testing.B) {
 			}
 			return p.Projection, nil
 		}, func(n int) []event.Event { return writeStatements(b, n) }},
-		{"progress", func(s *Store) (*Projection, error) {
-			p, err := NewProgress(s)
-			if err != nil {
-				return nil, err
-			}
-			return p.Projection, nil
-		}, func(n int) []event.Event { return writeStatements(b, n) }},
+		{"progress", openProgress, func(n int) []event.Event { return writeStatements(b, n) }},
+		// Learners coming back to the same activities: 100 learners, 20
+		// activities.
+		{"progress-returning", openProgress, func(n int) []event.Event {
+			defer func(l, a int) { writeLearners, writeActivities = l, a }(writeLearners, writeActivities)
+			writeLearners, writeActivities = 100, 20
+			return writeStatements(b, n)
+		}},
 		{"adaptive", func(s *Store) (*Projection, error) {
 			p, err := NewAdaptive(s, 0)
 			if err != nil {
