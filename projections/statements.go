@@ -479,8 +479,9 @@ func learnActivities(ts *txnState, tenant string, st *xapi.Statement) error {
 		def := xapi.MergeDefinition(knownDef, a.Definition)
 		if known != nil && known.settled && sameDefinition(def, knownDef) {
 			// Stored as it would be written, valid, and the merge
-			// changes nothing: remembered for the next statements.
-			known.absorbed = a.Definition
+			// changes nothing: remembered for the next statements (a
+			// copy: the statement is not the memo's to keep).
+			known.absorbed = xapi.MergeDefinition(nil, a.Definition)
 			continue
 		}
 		if def.Validate() != nil {
@@ -514,7 +515,7 @@ type knownActivity struct {
 	act     xapi.Activity
 	settled bool
 	// absorbed is a definition a statement carried that merged into act
-	// without changing it (read only: it belongs to that statement).
+	// without changing it.
 	absorbed *xapi.ActivityDefinition
 }
 
