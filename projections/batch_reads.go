@@ -1,8 +1,11 @@
 package projections
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,23 +34,41 @@ func (c *Catalog) LearnerRoles(tenant string) (func(learner string) string, erro
 
 // MasteryOf is Mastery for several learners read in one transaction:
 // learner -> skill -> probability; learners without skills are absent.
+// One iterator seeks to each learner in turn (an iterator per learner
+// cost more than the reads), without prefetching values in the
+// background, and only the skill and its probability are decoded of each
+// record (the trajectory and gain scores are most of its bytes).
 func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string) (map[string]map[string]float64, error) {
 	out := make(map[string]map[string]float64, len(learners))
 	err := a.View(func(txn *badger.Txn, sp Space) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = sp.Prefix("s", tenant)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		done := make(map[string]bool, len(learners))
 		for _, l := range learners {
-			if _, done := out[l]; done {
+			if done[l] {
 				continue
 			}
-			err := scanJSON(txn, sp.Prefix("s", tenant, l), func(_ string, s *SkillMastery) {
+			done[l] = true
+			prefix := sp.Prefix("s", tenant, l)
+			for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+				var skill string
+				var p float64
+				err := it.Item().Value(func(b []byte) (err error) {
+					skill, p, err = skillProbability(b)
+					return err
+				})
+				if err != nil {
+					return fmt.Errorf("%q: %w", it.Item().Key(), err)
+				}
 				m := out[l]
 				if m == nil {
 					m = map[string]float64{}
 					out[l] = m
 				}
-				m[s.Skill] = s.PMastery
-			})
-			if err != nil {
-				return err
+				m[skill] = p
 			}
 		}
 		return nil
@@ -56,6 +77,46 @@ func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string
 		return nil, fmt.Errorf("adaptive read model: skills of %d learners: %w", len(learners), err)
 	}
 	return out, nil
+}
+
+// skillProbability reads the skill and p_mastery of a stored SkillMastery.
+// The record is json.Marshal's, which writes them first: they are taken
+// from there without decoding the rest (its trajectory and scores are
+// most of its bytes, and most of the time went to decoding them); a record
+// of another shape is decoded in full.
+func skillProbability(b []byte) (string, float64, error) {
+	const head, mid = `{"skill":`, `,"p_mastery":`
+	if rest, ok := bytes.CutPrefix(b, []byte(head)); ok && len(rest) > 0 && rest[0] == '"' {
+		// The skill's string ends at the first unescaped quote.
+		end := 1
+		for end < len(rest) && rest[end] != '"' {
+			if rest[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		if end < len(rest) {
+			var skill string
+			if err := json.Unmarshal(rest[:end+1], &skill); err == nil {
+				if num, ok := bytes.CutPrefix(rest[end+1:], []byte(mid)); ok {
+					n := bytes.IndexAny(num, ",}")
+					if n > 0 {
+						if p, err := strconv.ParseFloat(string(num[:n]), 64); err == nil {
+							return skill, p, nil
+						}
+					}
+				}
+			}
+		}
+	}
+	var s struct {
+		Skill    string  `json:"skill"`
+		PMastery float64 `json:"p_mastery"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return "", 0, err
+	}
+	return s.Skill, s.PMastery, nil
 }
 
 // SuccessPredictorFor reads the global abilities of learners in one

@@ -2,6 +2,8 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"maps"
 	"testing"
 	"time"
@@ -148,5 +150,102 @@ func TestLearnerRolesLookup(t *testing.T) {
 	}
 	if roles, err := c.LearnerRoles("t2"); err != nil || roles("mbox:mailto:a@example.com") != "" {
 		t.Errorf("tenant t2 sees t1's roles (%v)", err)
+	}
+}
+
+// BenchmarkMasteryOf: the mastery of a fetched batch's learners (500 of
+// 1,000, each with 5 skills of 12 attempts, so trajectories and gain
+// scores are full), read per learner with Mastery or at once with
+// MasteryOf; per learner read.
+func BenchmarkMasteryOf(b *testing.B) {
+	ctx := context.Background()
+	store, err := Open(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	a, err := NewAdaptive(store, 0.9)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := &testing.T{}
+	off := int64(0)
+	for attempt := range 12 {
+		for l := range 1000 {
+			for s := range 5 {
+				e := masteryEvent(t, int64(attempt), fmt.Sprintf("learner%d", l), fmt.Sprintf("skill%d", s), 0.5, 0.4, attempt%2 == 0)
+				e.ID = fmt.Sprintf("m-%d-%d-%d", attempt, l, s)
+				if err := a.Handle(ctx, event.Position{Topic: "learnstream.adaptive.v1", Offset: off}, e); err != nil {
+					b.Fatal(err)
+				}
+				off++
+			}
+		}
+	}
+	learners := make([]string, 500)
+	for i := range learners {
+		learners[i] = fmt.Sprintf("learner%d", i*2)
+	}
+	b.Run("Mastery per learner", func(b *testing.B) {
+		for range b.N {
+			for _, l := range learners {
+				if m, err := a.Mastery(ctx, "t1", l); err != nil || len(m) != 5 {
+					b.Fatalf("%v %v", m, err)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(learners)), "ns/learner")
+	})
+	b.Run("MasteryOf", func(b *testing.B) {
+		for range b.N {
+			m, err := a.MasteryOf(ctx, "t1", learners)
+			if err != nil || len(m) != len(learners) {
+				b.Fatalf("%d learners, %v", len(m), err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(learners)), "ns/learner")
+	})
+}
+
+// skillProbability reads what a full decode reads, from every record
+// json.Marshal writes and from records of other shapes.
+func TestSkillProbabilityAsFullDecode(t *testing.T) {
+	var raws []string
+	for _, sm := range []SkillMastery{
+		{Skill: "sql", PMastery: 0.93, Trajectory: []MasteryPoint{{PMastery: 0.5}}},
+		{Skill: `quote " and \ backslash`, PMastery: 0},
+		{Skill: "ünïcode <&>", PMastery: 1},
+		{Skill: "tiny", PMastery: 1e-7},
+		{Skill: "", PMastery: 0.5},
+	} {
+		b, err := json.Marshal(sm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws = append(raws, string(b))
+	}
+	raws = append(raws,
+		`{"p_mastery":0.25,"skill":"reordered"}`,
+		`{ "skill" : "spaced", "p_mastery" : 0.5 }`,
+		`{"skill":"esc\u0041ped","p_mastery":0.75,"ability":1}`,
+		`{"skill":"last","p_mastery":0.125}`,
+	)
+	for _, raw := range raws {
+		var want struct {
+			Skill    string  `json:"skill"`
+			PMastery float64 `json:"p_mastery"`
+		}
+		if err := json.Unmarshal([]byte(raw), &want); err != nil {
+			t.Fatal(err)
+		}
+		skill, p, err := skillProbability([]byte(raw))
+		if err != nil || skill != want.Skill || p != want.PMastery {
+			t.Errorf("%s: %q %v %v, want %q %v", raw, skill, p, err, want.Skill, want.PMastery)
+		}
+	}
+	for _, bad := range []string{`{"skill":"x","p_mastery":`, `{"skill":"unterminated`, `not json`, ``} {
+		if _, _, err := skillProbability([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
 	}
 }
