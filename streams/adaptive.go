@@ -107,6 +107,8 @@ type Adaptive struct {
 	sinceCkpt int
 	lastCkpt  time.Time
 	ckptCost  time.Duration // how long the last checkpoint took (ckptDue)
+	busy      time.Duration // time in HandleBatch since the last checkpoint (ckptDue)
+	lastBatch time.Time     // when HandleBatch last ended
 	// answers to erasures, recorded with the next checkpoint.
 	answers []projections.PendingAnswer
 }
@@ -260,6 +262,7 @@ func (a *Adaptive) Handle(ctx context.Context, pos Position, e event.Event) erro
 // waits for the broker, and a round trip per statement bounded the
 // consumer. It returns how many statements, from the first, are learned.
 func (a *Adaptive) HandleBatch(ctx context.Context, pos []Position, evs []event.Event) (int, error) {
+	start := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.graphs.reset()
@@ -323,7 +326,9 @@ func (a *Adaptive) HandleBatch(ctx context.Context, pos []Position, evs []event.
 	}
 	// An erasure is checkpointed at once: until then the learner is in
 	// the last checkpoint.
-	if forgot || ckptDue(a.sinceCkpt, a.cfg.CheckpointEvery, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, time.Now()) {
+	a.lastBatch = time.Now()
+	a.busy += a.lastBatch.Sub(start)
+	if forgot || ckptDue(a.sinceCkpt, a.cfg.CheckpointEvery, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, a.busy, time.Now()) {
 		if err := a.checkpoint(ctx); err != nil {
 			a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
 		}
@@ -633,7 +638,7 @@ func (a *Adaptive) checkpoint(ctx context.Context) error {
 		return err
 	}
 	a.sinceCkpt, a.lastCkpt, a.answers = 0, time.Now(), nil
-	a.ckptCost = a.lastCkpt.Sub(start)
+	a.ckptCost, a.busy = a.lastCkpt.Sub(start), 0
 	return nil
 }
 
@@ -770,7 +775,10 @@ func (a *Adaptive) Run(ctx context.Context) {
 			a.mu.Unlock()
 		case <-ckpt.C:
 			a.mu.Lock()
-			if a.sinceCkpt > 0 && time.Since(a.lastCkpt) >= ckptCostFactor*a.ckptCost {
+			// While batches come, HandleBatch checkpoints; this is for
+			// the events learned before the input stopped.
+			idle := time.Since(a.lastBatch) >= a.cfg.CheckpointInterval
+			if a.sinceCkpt > 0 && idle && time.Since(a.lastCkpt) >= ckptCostFactor*a.ckptCost {
 				if err := a.checkpoint(ctx); err != nil && ctx.Err() == nil {
 					a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
 				}

@@ -162,17 +162,21 @@ func pacingDefaults(ckptEvery *int, ckptInterval *time.Duration, flush *int, flu
 // 5,000 statements/s is one a second) it took a growing share of the
 // consumer's time, the share during which nothing is learned, and past
 // some population (about 50,000 learners) all of it, so the lag grew
-// without bound. The next periodic checkpoint waits for ckptCostFactor
-// times the last one's duration: at most a tenth of the time goes to
-// checkpoints, and what a crash re-applies is bounded by the same
-// multiple. Checkpoints that must happen at once (after an erasure)
-// do not wait.
+// without bound. The next periodic checkpoint waits until the consumer
+// has spent ckptCostFactor times the last one's duration handling
+// batches: at most a tenth of its working time goes to checkpoints, also
+// when it gets little CPU (spacing by wall time let checkpoints take
+// 40% of a starved recommender's CPU), and what a crash re-applies is
+// bounded by the same multiple. Checkpoints that must happen at once
+// (after an erasure) do not wait; an idle consumer's periodic checkpoint
+// is spaced by wall time.
 const ckptCostFactor = 9
 
 // ckptDue says whether a periodic checkpoint is due: since events or the
-// interval since the last, once its cost has been paid back.
-func ckptDue(since, every int, last time.Time, interval, cost time.Duration, now time.Time) bool {
-	if now.Sub(last) < ckptCostFactor*cost {
+// interval since the last, once its cost has been paid back by busy, the
+// time spent handling batches since the last.
+func ckptDue(since, every int, last time.Time, interval, cost, busy time.Duration, now time.Time) bool {
+	if busy < ckptCostFactor*cost {
 		return false
 	}
 	return since >= every || now.Sub(last) >= interval

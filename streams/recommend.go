@@ -162,6 +162,8 @@ type Recommender struct {
 	sinceCkpt  int
 	lastCkpt   time.Time
 	ckptCost   time.Duration // how long the last checkpoint took (ckptDue)
+	busy       time.Duration // time in HandleBatch since the last checkpoint (ckptDue)
+	lastBatch  time.Time     // when HandleBatch last ended
 	// outbox holds RecommendationsUpdated events learned but not yet
 	// acknowledged by the broker; a checkpoint flushes it first, so a
 	// crash loses none (events after the checkpoint are re-applied and
@@ -556,7 +558,9 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 	}
 	// An erasure is checkpointed at once: until then the learner is in
 	// the last checkpoint.
-	if forgot || ckptDue(r.sinceCkpt, r.cfg.CheckpointEvery, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, time.Now()) {
+	r.lastBatch = time.Now()
+	r.busy += r.lastBatch.Sub(start)
+	if forgot || ckptDue(r.sinceCkpt, r.cfg.CheckpointEvery, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, r.busy, time.Now()) {
 		if err := r.checkpoint(ctx); err != nil {
 			r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
 		}
@@ -1234,7 +1238,7 @@ func (r *Recommender) checkpoint(ctx context.Context) error {
 		return err
 	}
 	r.sinceCkpt, r.lastCkpt, r.answers = 0, time.Now(), nil
-	r.ckptCost = r.lastCkpt.Sub(start)
+	r.ckptCost, r.busy = r.lastCkpt.Sub(start), 0
 	recCheckpoint.Observe(r.ckptCost.Seconds())
 	return nil
 }
@@ -1372,7 +1376,11 @@ func (r *Recommender) Run(ctx context.Context) {
 		r.remoteNew = false
 		r.rmu.Unlock()
 		r.mu.Lock()
-		if (fresh || r.sinceCkpt > 0) && time.Since(r.lastCkpt) >= ckptCostFactor*r.ckptCost {
+		// While batches come, HandleBatch checkpoints (spaced by its
+		// working time); this one is for an instance with nothing to
+		// learn, which still exchanges item factors.
+		idle := time.Since(r.lastBatch) >= r.cfg.CheckpointInterval
+		if (fresh || r.sinceCkpt > 0) && idle && time.Since(r.lastCkpt) >= ckptCostFactor*r.ckptCost {
 			if err := r.checkpoint(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
 			}
