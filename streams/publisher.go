@@ -122,6 +122,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		maxBytes: cfg.MaxMessageBytes,
 		key:      signingKey(cfg.Brokers),
 		brokers:  cfg.Brokers,
+		group:    groupCommit{limit: groupInFlight},
 	}, nil
 }
 
@@ -173,18 +174,28 @@ func (p *Publisher) writeNow(kms []kafka.Message) error {
 	return w.WriteMessages(ctx, kms...)
 }
 
-// groupCommit joins concurrent writes: a write that finds none in flight
-// produces at once; those that arrive meanwhile queue, and when the write
-// in flight ends the first of them produces everything queued in one
-// call. Under load a produce request carries many callers' records, one
-// round trip per partition answers them all, and nobody waits on a timer;
-// alone, a write costs one round trip as before. The leader is always a
-// caller, so there is no goroutine to own or stop.
+// groupCommit joins concurrent writes: a write that finds fewer than
+// limit writes in flight produces at once; those that arrive when limit
+// are in flight queue, and when one ends the first of them produces
+// everything queued in one call. Under load a produce request carries
+// many callers' records, one round trip per partition answers them all,
+// and nobody waits on a timer; alone, a write costs one round trip as
+// before. The leader is always a caller, so there is no goroutine to own
+// or stop.
 type groupCommit struct {
-	mu      sync.Mutex
-	busy    bool
-	pending []*groupWrite
+	// limit is how many writes may be in flight at once (0 means 1).
+	// Two keep every partition busy: while one write's produce requests
+	// are in flight, the next is queued behind them at each partition
+	// (kafka-go sends a partition's requests one at a time, in order), so
+	// a partition that answers first does not wait for the slowest one.
+	limit    int
+	mu       sync.Mutex
+	inflight int
+	pending  []*groupWrite
 }
+
+// groupInFlight is the publisher's groupCommit.limit.
+const groupInFlight = 2
 
 // groupWrite is one caller's records and where its outcome is sent: nil
 // or its error, or lead (it is to produce for everyone queued).
@@ -207,9 +218,12 @@ type groupOutcome struct {
 func (g *groupCommit) write(ctx context.Context, produce func([]kafka.Message) error, msgs []kafka.Message) error {
 	me := &groupWrite{msgs: msgs, done: make(chan groupOutcome, 1)}
 	g.mu.Lock()
-	g.pending = append(g.pending, me)
-	lead := !g.busy
-	g.busy = true
+	lead := g.inflight < max(g.limit, 1)
+	if lead {
+		g.inflight++
+	} else {
+		g.pending = append(g.pending, me)
+	}
 	g.mu.Unlock()
 	if !lead {
 		var o groupOutcome
@@ -225,8 +239,10 @@ func (g *groupCommit) write(ctx context.Context, produce func([]kafka.Message) e
 			return o.err
 		}
 	}
+	// The leader is out of the queue (it never joined it, or was taken
+	// off it when told to lead) and goes first: it queued first.
 	g.mu.Lock()
-	writes := g.pending
+	writes := append([]*groupWrite{me}, g.pending...)
 	g.pending = nil
 	g.mu.Unlock()
 
@@ -234,10 +250,13 @@ func (g *groupCommit) write(ctx context.Context, produce func([]kafka.Message) e
 
 	g.mu.Lock()
 	if len(g.pending) > 0 {
-		// Hand over to the first writer that queued meanwhile.
-		g.pending[0].done <- groupOutcome{lead: true}
+		// Hand over to the first writer that queued meanwhile, taking it
+		// off the queue so that no other leader picks it as well.
+		next := g.pending[0]
+		g.pending = g.pending[1:]
+		next.done <- groupOutcome{lead: true}
 	} else {
-		g.busy = false
+		g.inflight--
 	}
 	g.mu.Unlock()
 	return (<-me.done).err

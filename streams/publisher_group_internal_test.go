@@ -154,8 +154,8 @@ func TestGroupCommitSharesProduceCalls(t *testing.T) {
 					t.Errorf("writer %s: error %v, want failed=%v", w, errs[w], want)
 				}
 			}
-			if g.busy || len(g.pending) != 0 {
-				t.Errorf("after every write: busy=%v pending=%d, want idle", g.busy, len(g.pending))
+			if g.inflight != 0 || len(g.pending) != 0 {
+				t.Errorf("after every write: in flight %d, pending %d, want idle", g.inflight, len(g.pending))
 			}
 		})
 	}
@@ -251,5 +251,61 @@ func TestRecordOfMatchesWatermillPath(t *testing.T) {
 		if decErr != nil || back.ID != e.ID || (e.Signature != "" && sigErr != nil) {
 			t.Errorf("record does not decode back: %v %v", decErr, sigErr)
 		}
+	}
+}
+
+// With a limit of two, a second write is produced while the first is in
+// flight (queued behind it at each partition, not behind the slowest
+// partition's answer); further writes wait, never more than two produce
+// calls run at once, and every record is produced exactly once.
+func TestGroupCommitTwoInFlight(t *testing.T) {
+	var mu sync.Mutex
+	var calls [][]string
+	var running, most int
+	started := make(chan struct{}, 10)
+	release := make(chan struct{})
+	produce := func(ms []kafka.Message) error {
+		var vals []string
+		for _, m := range ms {
+			vals = append(vals, string(m.Value))
+		}
+		mu.Lock()
+		calls = append(calls, vals)
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		started <- struct{}{}
+		<-release
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return nil
+	}
+	g := groupCommit{limit: 2}
+	done := make(chan error, 5)
+	for _, v := range []string{"a", "b"} {
+		go func() { done <- g.write(context.Background(), produce, msgs(v)) }()
+		<-started
+	}
+	for i, v := range []string{"c", "d", "e"} {
+		go func() { done <- g.write(context.Background(), produce, msgs(v)) }()
+		queued(t, &g, i+1)
+	}
+	close(release)
+	for range 5 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	var produced []string
+	for _, c := range calls {
+		produced = append(produced, c...)
+	}
+	slices.Sort(produced)
+	if first := fmt.Sprint(calls[:2]); (first != "[[a] [b]]" && first != "[[b] [a]]") || !slices.Equal(produced, []string{"a", "b", "c", "d", "e"}) || most != 2 {
+		t.Errorf("produce calls %v (at most %d at once), want a and b alone at once, then c, d and e, each once, two calls at most at once", calls, most)
+	}
+	if g.inflight != 0 || len(g.pending) != 0 {
+		t.Errorf("after every write: in flight %d, pending %d, want idle", g.inflight, len(g.pending))
 	}
 }
