@@ -776,9 +776,9 @@ func (a *Adaptive) Run(ctx context.Context) {
 		case <-ckpt.C:
 			a.mu.Lock()
 			// While batches come, HandleBatch checkpoints; this is for
-			// the events learned before the input stopped.
-			idle := time.Since(a.lastBatch) >= a.cfg.CheckpointInterval
-			if a.sinceCkpt > 0 && idle && time.Since(a.lastCkpt) >= ckptCostFactor*a.ckptCost {
+			// the events learned before the input stopped, or while it
+			// is too thin to pay a large checkpoint back soon.
+			if a.sinceCkpt > 0 && idleCkptDue(a.lastBatch, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, time.Now()) {
 				if err := a.checkpoint(ctx); err != nil && ctx.Err() == nil {
 					a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
 				}

@@ -182,6 +182,20 @@ func ckptDue(since, every int, last time.Time, interval, cost, busy time.Duratio
 	return since >= every || now.Sub(last) >= interval
 }
 
+// idleCkptDue says whether the periodic timer should checkpoint: once the
+// input has stopped for an interval, nine times the last checkpoint's
+// duration after it; while batches still come (HandleBatch's own
+// checkpoints are spaced by working time, which thin input accumulates
+// slowly), four times later than that, so that item factors are still
+// exchanged and replay stays bounded in wall time, at under 3% of it.
+func idleCkptDue(lastBatch, last time.Time, interval, cost time.Duration, now time.Time) bool {
+	since := now.Sub(last)
+	if now.Sub(lastBatch) >= interval {
+		return since >= ckptCostFactor*cost
+	}
+	return since >= max(interval, 4*ckptCostFactor*cost)
+}
+
 // graphMemo keeps the catalog graph of each tenant for the length of one
 // fetched batch: reading it checks the catalog projection's freshness in
 // Badger, which per statement was a visible share of a model consumer's

@@ -33,3 +33,29 @@ func TestCkptDue(t *testing.T) {
 		})
 	}
 }
+
+func TestIdleCkptDue(t *testing.T) {
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	cases := []struct {
+		name            string
+		lastBatch, last time.Time
+		cost            time.Duration
+		want            bool
+	}{
+		{"idle, cheap checkpoints", ago(6 * time.Second), ago(5 * time.Second), time.Millisecond, true},
+		{"idle, a 1 s checkpoint 5 s ago waits", ago(6 * time.Second), ago(5 * time.Second), time.Second, false},
+		{"idle, a 1 s checkpoint 9 s ago", ago(6 * time.Second), ago(9 * time.Second), time.Second, true},
+		{"batches coming, cheap checkpoints: the interval", ago(time.Millisecond), ago(5 * time.Second), time.Millisecond, true},
+		{"batches coming, within the interval", ago(time.Millisecond), ago(4 * time.Second), time.Millisecond, false},
+		{"batches coming, a 1 s checkpoint 30 s ago waits", ago(time.Millisecond), ago(30 * time.Second), time.Second, false},
+		{"batches coming, a 1 s checkpoint 36 s ago", ago(time.Millisecond), ago(36 * time.Second), time.Second, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := idleCkptDue(tc.lastBatch, tc.last, 5*time.Second, tc.cost, now); got != tc.want {
+				t.Errorf("idleCkptDue = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

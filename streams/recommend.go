@@ -1378,9 +1378,9 @@ func (r *Recommender) Run(ctx context.Context) {
 		r.mu.Lock()
 		// While batches come, HandleBatch checkpoints (spaced by its
 		// working time); this one is for an instance with nothing to
-		// learn, which still exchanges item factors.
-		idle := time.Since(r.lastBatch) >= r.cfg.CheckpointInterval
-		if (fresh || r.sinceCkpt > 0) && idle && time.Since(r.lastCkpt) >= ckptCostFactor*r.ckptCost {
+		// learn, which still exchanges item factors, and for one whose
+		// input is too thin to pay a large checkpoint back soon.
+		if (fresh || r.sinceCkpt > 0) && idleCkptDue(r.lastBatch, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, time.Now()) {
 			if err := r.checkpoint(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
 			}
