@@ -1373,16 +1373,24 @@ func (r *Recommender) Run(ctx context.Context) {
 		}
 		r.rmu.Lock()
 		fresh := r.remoteNew
-		r.remoteNew = false
 		r.rmu.Unlock()
 		r.mu.Lock()
 		// While batches come, HandleBatch checkpoints (spaced by its
 		// working time); this one is for an instance with nothing to
 		// learn, which still exchanges item factors, and for one whose
-		// input is too thin to pay a large checkpoint back soon.
+		// input is too thin to pay a large checkpoint back soon. Received
+		// factors stay fresh until a checkpoint merges them: a tick
+		// that finds the checkpoint not due yet must not forget them, or
+		// an idle instance would never merge what its peers sent.
 		if (fresh || r.sinceCkpt > 0) && idleCkptDue(r.lastBatch, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, time.Now()) {
+			r.rmu.Lock()
+			r.remoteNew = false
+			r.rmu.Unlock()
 			if err := r.checkpoint(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
+				r.rmu.Lock()
+				r.remoteNew = true
+				r.rmu.Unlock()
 			}
 		}
 		r.mu.Unlock()

@@ -139,7 +139,14 @@ func (p *proc) stop(t testing.TB) {
 	select {
 	case <-p.done:
 	case <-time.After(45 * time.Second):
-		t.Fatalf("serve did not stop on SIGTERM:\n%s", p.logs)
+		// SIGQUIT makes the Go runtime print every goroutine's stack:
+		// the log then says where serve was stuck.
+		p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+		}
+		t.Fatalf("serve did not stop on SIGTERM (goroutines dumped by SIGQUIT at the end):\n%s", p.logs)
 	}
 	if !p.cmd.ProcessState.Success() {
 		t.Fatalf("serve exited with %v after SIGTERM:\n%s", p.cmd.ProcessState, p.logs)
