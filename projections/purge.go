@@ -39,8 +39,15 @@ type PurgeStats struct {
 // and rewrites value-log files holding deleted values. Writes wait while
 // the memtables are flushed; consumers retry what they could not commit.
 func (s *Store) Purge(ctx context.Context) (PurgeStats, error) {
-	// Replays' generation swaps drop prefixes too: one at a time.
-	s.dropMu.Lock()
+	// Replays' generation swaps drop prefixes too: one at a time. A caller
+	// that gives up stops waiting for the one in progress.
+	for !s.dropMu.TryLock() {
+		select {
+		case <-ctx.Done():
+			return PurgeStats{}, fmt.Errorf("purge: waiting for a drop in progress: %w", context.Cause(ctx))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	defer s.dropMu.Unlock()
 	start := time.Now()
 	st := PurgeStats{At: start.UTC()}

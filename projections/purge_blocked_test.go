@@ -2,8 +2,10 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -50,5 +52,26 @@ func TestWritesWaitOutAPurge(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Errorf("a write during a purge failed: %v", err)
+	}
+}
+
+// A purge waiting for a drop in progress gives up when its caller does
+// (an operator's request that timed out), instead of holding the request.
+func TestPurgeWaitEndsWithItsContext(t *testing.T) {
+	s, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.dropMu.Lock() // a drop in progress
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = s.Purge(ctx)
+	s.dropMu.Unlock()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("purge behind a drop: %v, want the context's deadline", err)
+	}
+	if _, err := s.Purge(context.Background()); err != nil {
+		t.Fatalf("purge once the drop ended: %v", err)
 	}
 }

@@ -98,7 +98,7 @@ func startErasure(rt *runtime, roles map[string]bool) error {
 	pub := streams.EventPublisher{Publisher: rt.pub}
 	host, _ := os.Hostname()
 	p := &purger{store: rt.store, every: rt.cfg.erasure.purgeEvery, pub: pub, source: rt.source(),
-		name: host + ":" + rt.cfg.dataDir, log: rt.log, pending: map[string]string{}}
+		name: host + ":" + rt.cfg.dataDir, log: rt.log, pending: map[string]string{}, running: make(chan struct{}, 1)}
 	answers := &streams.ErasureAnswers{Store: rt.store, Publisher: pub, Source: rt.source(), Logger: rt.log, Published: p.note}
 	rt.goRun(answers.Run)
 	rt.goRun(p.run)
@@ -192,7 +192,9 @@ type purger struct {
 	mu      sync.Mutex
 	pending map[string]string // erasure -> tenant
 	last    time.Time
-	running sync.Mutex
+	// running holds one token: one purge at a time, and a caller that
+	// gives up (an HTTP client gone) stops waiting for the one running.
+	running chan struct{}
 	wake    chan struct{}
 }
 
@@ -243,8 +245,12 @@ type purgeAnswer struct {
 // purgeNow purges the store and records the purge for the erasures
 // applied since the last one.
 func (p *purger) purgeNow(ctx context.Context) (purgeAnswer, error) {
-	p.running.Lock()
-	defer p.running.Unlock()
+	select {
+	case p.running <- struct{}{}:
+	case <-ctx.Done():
+		return purgeAnswer{}, fmt.Errorf("waiting for the purge in progress: %w", context.Cause(ctx))
+	}
+	defer func() { <-p.running }()
 	p.mu.Lock()
 	pending := maps.Clone(p.pending)
 	p.mu.Unlock()
