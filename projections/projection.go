@@ -145,7 +145,7 @@ func (p *Projection) Update(fn func(txn *badger.Txn, sp Space) error) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	sp := p.live
-	return p.store.db.Update(func(txn *badger.Txn) error { return fn(txn, sp) })
+	return p.store.updateTxn(func(txn *badger.Txn) error { return fn(txn, sp) })
 }
 
 // CountKeys counts the live generation's keys under the prefix of parts

@@ -60,7 +60,7 @@ func (s *Store) Purge(ctx context.Context) (PurgeStats, error) {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		if err := s.db.Update(func(txn *badger.Txn) error {
+		if err := s.updateTxn(func(txn *badger.Txn) error {
 			if err := txn.Set(purgeKey(i), []byte(st.At.Format(time.RFC3339Nano))); err != nil {
 				return err
 			}
@@ -68,7 +68,7 @@ func (s *Store) Purge(ctx context.Context) (PurgeStats, error) {
 		}); err != nil {
 			return st, fmt.Errorf("purge: %w", err)
 		}
-		if err := s.db.DropPrefix(flushKey); err != nil {
+		if err := s.dropPrefixNow(flushKey); err != nil {
 			return st, fmt.Errorf("purge: flush memtables: %w", err)
 		}
 	}

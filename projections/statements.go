@@ -101,6 +101,9 @@ func markKeys(store *Store, sp Space, doneKey, kind string) error {
 	if err != nil || len(marks) == 0 {
 		return err
 	}
+	// The batch commits as it fills: no DropPrefix meanwhile (Store.commits).
+	store.commits.RLock()
+	defer store.commits.RUnlock()
 	wb := store.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, k := range marks {

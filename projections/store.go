@@ -35,6 +35,17 @@ type Store struct {
 	// a second one while the first runs fails with ErrBlockedWrites.
 	dropMu sync.Mutex
 
+	// commits keeps DropPrefix apart from commits (commit holds it for
+	// reading, dropPrefixNow for writing). Badger checks that writes are
+	// not blocked before it queues a commit's write; a DropPrefix that
+	// blocks writes in between stops the writer goroutine and drains the
+	// queue before that write lands in it. The commit then waits for a
+	// writer that restarts only when the DropPrefix ends, and the
+	// DropPrefix waits for the commit (its read transaction waits for
+	// every commit with a timestamp): both hang, and every transaction
+	// after them. A commit waits out a drop instead.
+	commits sync.RWMutex
+
 	// gcStop ends the value-log collector (gcLoop), gcDone says it ended.
 	gcStop, gcDone chan struct{}
 	stopGC         sync.Once
@@ -105,7 +116,33 @@ func (s *Store) dropPrefix(prefixes ...[]byte) error {
 	// Keys go other than by their models' values.
 	s.dropMemos()
 	defer s.dropMemos()
+	return s.dropPrefixNow(prefixes...)
+}
+
+// dropPrefixNow is DB.DropPrefix with no commit in progress (commits);
+// the caller holds dropMu.
+func (s *Store) dropPrefixNow(prefixes ...[]byte) error {
+	s.commits.Lock()
+	defer s.commits.Unlock()
 	return s.db.DropPrefix(prefixes...)
+}
+
+// commit commits txn while no DropPrefix runs (commits). Every write of
+// the store commits through it or through updateTxn.
+func (s *Store) commit(txn *badger.Txn) error {
+	s.commits.RLock()
+	defer s.commits.RUnlock()
+	return txn.Commit()
+}
+
+// updateTxn is DB.Update committing through commit.
+func (s *Store) updateTxn(fn func(txn *badger.Txn) error) error {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := fn(txn); err != nil {
+		return err
+	}
+	return s.commit(txn)
 }
 
 // Badger's memory, which is most of a server's fixed resident set
@@ -351,7 +388,7 @@ func (s *Store) applyHooked(sp Space, topic string, partition int, offset int64,
 	if h != nil {
 		defer func() { h.end(committed) }()
 	}
-	err = s.db.Update(func(txn *badger.Txn) error {
+	err = s.updateTxn(func(txn *badger.Txn) error {
 		if h != nil {
 			h.begin(txn)
 		}
@@ -589,7 +626,7 @@ func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn
 			return nil, 0, nil, err
 		}
 	}
-	if err := txn.Commit(); err != nil {
+	if err := s.commit(txn); err != nil {
 		return nil, 0, nil, err
 	}
 	return applied, len(pos), nil, nil
@@ -600,7 +637,7 @@ func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn
 // with writes blocked): a writer outside a consumer's retry, such as an
 // API request or a role starting, would otherwise fail for that moment.
 func (s *Store) update(fn func(txn *badger.Txn) error) error {
-	return whileBlocked(func() error { return s.db.Update(fn) })
+	return whileBlocked(func() error { return s.updateTxn(fn) })
 }
 
 // whileBlocked runs op again while Badger answers ErrBlockedWrites, for up
