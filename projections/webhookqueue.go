@@ -104,6 +104,15 @@ type WebhookQueue struct {
 	started time.Time
 	knownMu sync.Mutex
 	known   map[string]map[string]bool
+
+	// batchMu makes a refresh of the subscriptions and the batches of
+	// every partition one at a time. A refresh that finds a new
+	// subscription records where each partition stands, and the events
+	// before that are read again for it (catchUp); a batch of another
+	// partition still matching against the list from before, and
+	// committing past where the refresh saw it, would lose its events
+	// for that subscription.
+	batchMu sync.Mutex
 }
 
 type erasureCount struct {
@@ -281,6 +290,8 @@ func (q *WebhookQueue) HandleBatch(ctx context.Context, pos []event.Position, ev
 	if len(pos) == 0 {
 		return 0, nil
 	}
+	q.batchMu.Lock()
+	defer q.batchMu.Unlock()
 	if err := q.refresh(pos[0].Topic); err != nil {
 		return 0, err
 	}
@@ -291,6 +302,8 @@ func (q *WebhookQueue) HandleBatch(ctx context.Context, pos []event.Position, ev
 
 // Handle queues one event's deliveries.
 func (q *WebhookQueue) Handle(ctx context.Context, pos event.Position, e event.Event) error {
+	q.batchMu.Lock()
+	defer q.batchMu.Unlock()
 	if err := q.refresh(pos.Topic); err != nil {
 		return err
 	}
@@ -435,7 +448,7 @@ func (m webhookQueueModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outc
 		sub := &subs[i]
 		// A subscription receives what happened since it was made; a
 		// replay delivers older events on request.
-		if e.Time.Before(sub.Created) {
+		if e.Time.Before(sub.Since()) {
 			continue
 		}
 		q.pseudonymFor(sub, &it)

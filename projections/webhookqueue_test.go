@@ -313,3 +313,31 @@ func BenchmarkWebhookQueueMatch(b *testing.B) {
 		})
 	}
 }
+
+// A statement stored just after a subscription was made, in the same
+// millisecond, is the subscription's: stored times are cut to the
+// millisecond, so it carries a time before the creation's nanoseconds.
+func TestWebhookQueueSameMillisecondAsCreation(t *testing.T) {
+	store, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	created := time.Date(2026, 12, 1, 0, 0, 0, 750_000, time.UTC) // 0.75 ms into a millisecond
+	subs := []webhook.Subscription{{ID: "a", Tenant: "t1", Kind: webhook.KindWebhook, Created: created}}
+	q, err := NewWebhookQueue(store, WebhookQueueConfig{Subscriptions: func() ([]webhook.Subscription, error) { return subs, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := []event.Event{
+		hookEvent(t, 0, "ada@example.com", created.Truncate(time.Millisecond)),                        // stored after, cut to the ms
+		hookEvent(t, 1, "ada@example.com", created.Truncate(time.Millisecond).Add(-time.Millisecond)), // a millisecond before
+	}
+	pos := []event.Position{{Topic: "learnstream.statements.v1", Offset: 0}, {Topic: "learnstream.statements.v1", Offset: 1}}
+	if n, err := q.HandleBatch(context.Background(), pos, evs); err != nil || n != 2 {
+		t.Fatalf("HandleBatch: %d %v", n, err)
+	}
+	if queued, _, err := q.Depth("a"); err != nil || queued != 1 {
+		t.Fatalf("queued %d (%v), want the statement of the creation's millisecond only", queued, err)
+	}
+}

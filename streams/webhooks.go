@@ -817,7 +817,7 @@ func (r *WebhookReplayer) replayPartition(ctx context.Context, sub webhook.Subsc
 // CatchUp queues the events of sub in one partition from its creation up
 // to c.End, which this process read before it knew of sub.
 func (r *WebhookReplayer) CatchUp(ctx context.Context, sub webhook.Subscription, c projections.CatchUp) (int, error) {
-	return r.read(ctx, sub, sub.Created, c.Topic, c.Partition, c.End, verifierFor(r.Brokers))
+	return r.read(ctx, sub, sub.Since(), c.Topic, c.Partition, c.End, verifierFor(r.Brokers))
 }
 
 // read queues the events of sub at or after since in one partition, up

@@ -367,6 +367,13 @@ func Describe(e event.Event) Item {
 	return it
 }
 
+// Since is the time from which the subscription receives events: its
+// creation, cut to the millisecond. Events carry stored times cut to the
+// millisecond, so an event stored just after the subscription was made,
+// in the same millisecond, carries a time before the creation's; whole
+// milliseconds keep it.
+func (s *Subscription) Since() time.Time { return s.Created.Truncate(time.Millisecond) }
+
 // Matches reports whether the subscription receives it. A paused
 // subscription still matches: its deliveries wait.
 func (s *Subscription) Matches(it Item) bool {
