@@ -322,3 +322,39 @@ func testStatementRefToLateTarget(t *testing.T, mode string) {
 		})
 	}
 }
+
+// until is inclusive whatever the id of a statement stored at until: keys
+// sort by stored time then id, and an id starting with 0xff once sorted
+// past the newest-first scan's start.
+func TestStatementQueryUntilTakesEveryIdAtUntil(t *testing.T) {
+	store := openStore(t)
+	p, _ := NewStatements(store, nil)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 29, 10, 0, 0, 7e6, time.UTC)
+	ids := []string{"ffc77c0a-6e3b-458f-9aef-808ab431051e", "00c77c0a-6e3b-458f-9aef-808ab431051e", "7fc77c0a-6e3b-458f-9aef-808ab431051e"}
+	for i, id := range ids {
+		data := fmt.Sprintf(`{"id":%q,%s,"stored":%q,"timestamp":%q,"version":"1.0.0","authority":{"account":{"homePage":"http://lrs/","name":"k"}}}`,
+			id, actVerb("ada@x.org", "did", "a"), at.Format("2006-01-02T15:04:05.000Z"), at.Format("2006-01-02T15:04:05.000Z"))
+		e, err := event.New(fmt.Sprintf("e-until-%d", i), event.TypeStatementStored, "test", "t1", "k", time.Now(), []byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Handle(ctx, event.Position{Topic: "s", Offset: int64(i)}, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []StatementQuery{
+		{Until: at},
+		{Until: at, Agent: "mbox:mailto:ada@x.org"},
+		{Until: at, Since: at.Add(-time.Nanosecond)},
+		{Until: at, Ascending: true},
+	} {
+		page, err := p.Query(ctx, "t1", q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(page.Statements); got != len(ids) {
+			t.Errorf("%+v: %d statements, want all %d stored at until", q, got, len(ids))
+		}
+	}
+}

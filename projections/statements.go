@@ -967,8 +967,11 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 		case q.Ascending:
 			start = prefix
 		case !q.Until.IsZero():
-			start = binary.BigEndian.AppendUint64(slices.Clone(prefix), uint64(q.Until.UnixNano()))
-			start = append(start, 0xff)
+			// Backwards from the first key past until: a key is the
+			// stored time then the 16 bytes of the id, so until with one
+			// 0xff byte after it would sort before an id that starts
+			// with 0xff, and miss that statement stored at until.
+			start = binary.BigEndian.AppendUint64(slices.Clone(prefix), uint64(q.Until.UnixNano()+1))
 		default:
 			start = append(slices.Clone(prefix), 0xff)
 		}
