@@ -3,7 +3,6 @@ package projections
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,40 +21,26 @@ func TestDropPrefixBesideCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Not closed on a hang: Close would hang as well.
-	stop := make(chan struct{})
 	var commits atomic.Int64
-	var wg sync.WaitGroup
-	for w := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
+	stop := writers(6, func(w, i int) error {
+		// Many entries: Badger sizes each before it queues the write,
+		// which is when a drop could slip in.
+		err := s.updateTxn(func(txn *badger.Txn) error {
+			for j := range 400 {
+				if err := txn.Set(fmt.Appendf(nil, "c\x00%d\x00%d\x00%d", w, i%50, j), []byte("v")); err != nil {
+					return err
 				}
-				// Many entries: Badger sizes each before it queues the
-				// write, which is when a drop could slip in.
-				err := s.updateTxn(func(txn *badger.Txn) error {
-					for j := range 400 {
-						if err := txn.Set(fmt.Appendf(nil, "c\x00%d\x00%d\x00%d", w, i%50, j), []byte("v")); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if errors.Is(err, badger.ErrBlockedWrites) {
-					continue // a drop under way: again at once
-				}
-				if err != nil {
-					t.Errorf("commit: %v", err)
-					return
-				}
-				commits.Add(1)
 			}
-		}()
-	}
+			return nil
+		})
+		if errors.Is(err, badger.ErrBlockedWrites) {
+			return nil // a drop under way: again at once
+		}
+		if err == nil {
+			commits.Add(1)
+		}
+		return err
+	})
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {
@@ -76,8 +61,9 @@ func TestDropPrefixBesideCommits(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("the store hung: drops and commits wait for each other (%d commits done)", commits.Load())
 	}
-	close(stop)
-	wg.Wait()
+	for _, err := range stop() {
+		t.Errorf("commit: %v", err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

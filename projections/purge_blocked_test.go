@@ -20,38 +20,52 @@ func TestWritesWaitOutAPurge(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 1000)
-	stop := make(chan struct{})
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := s.update(func(txn *badger.Txn) error {
-					return txn.Set([]byte{'w', byte(w), byte(i), byte(i >> 8)}, []byte("v"))
-				}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
+	stop := writers(4, func(w, i int) error {
+		return s.update(func(txn *badger.Txn) error {
+			return txn.Set([]byte{'w', byte(w), byte(i), byte(i >> 8)}, []byte("v"))
+		})
+	})
 	for range 3 {
 		if _, err := s.Purge(ctx); err != nil {
 			t.Fatalf("purge: %v", err)
 		}
 	}
-	close(stop)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range stop() {
 		t.Errorf("a write during a purge failed: %v", err)
+	}
+}
+
+// writers runs n goroutines, each calling write(w, i) for i = 0, 1, ...
+// until its first error or until stop is called; stop waits for them and
+// returns their errors.
+func writers(n int, write func(w, i int) error) (stop func() []error) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	done := make(chan struct{})
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if err := write(w, i); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	return func() []error {
+		close(done)
+		wg.Wait()
+		return errs
 	}
 }
 

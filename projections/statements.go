@@ -101,17 +101,17 @@ func markKeys(store *Store, sp Space, doneKey, kind string) error {
 	if err != nil || len(marks) == 0 {
 		return err
 	}
-	// The batch commits as it fills: no DropPrefix meanwhile (Store.commits).
-	store.commits.RLock()
-	defer store.commits.RUnlock()
-	wb := store.db.NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range marks {
-		if err := wb.Set(k, nil); err != nil {
-			return err
+	// The batch commits as it fills.
+	return store.committing(func() error {
+		wb := store.db.NewWriteBatch()
+		defer wb.Cancel()
+		for _, k := range marks {
+			if err := wb.Set(k, nil); err != nil {
+				return err
+			}
 		}
-	}
-	return wb.Flush()
+		return wb.Flush()
+	})
 }
 
 // statementsModel applies statements.

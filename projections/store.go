@@ -31,8 +31,9 @@ type Store struct {
 	memosMu sync.Mutex
 	memos   map[string]*memo
 
-	// dropMu serialises what blocks Badger's writes (DropPrefix, Purge):
-	// a second one while the first runs fails with ErrBlockedWrites.
+	// dropMu serialises DropPrefix, Purge and value-log collection: a
+	// second DropPrefix while the first runs would fail with
+	// ErrBlockedWrites.
 	dropMu sync.Mutex
 
 	// commits keeps DropPrefix apart from commits (commit holds it for
@@ -127,13 +128,18 @@ func (s *Store) dropPrefixNow(prefixes ...[]byte) error {
 	return s.db.DropPrefix(prefixes...)
 }
 
-// commit commits txn while no DropPrefix runs (commits). Every write of
-// the store commits through it or through updateTxn.
-func (s *Store) commit(txn *badger.Txn) error {
+// committing runs write, which commits to Badger, while no DropPrefix
+// runs (commits). Every write of the store goes through it: commit,
+// updateTxn, write batches and sequence leases (Badger commits those
+// itself).
+func (s *Store) committing(write func() error) error {
 	s.commits.RLock()
 	defer s.commits.RUnlock()
-	return txn.Commit()
+	return write()
 }
+
+// commit commits txn through committing.
+func (s *Store) commit(txn *badger.Txn) error { return s.committing(txn.Commit) }
 
 // updateTxn is DB.Update committing through commit.
 func (s *Store) updateTxn(fn func(txn *badger.Txn) error) error {

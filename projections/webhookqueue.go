@@ -129,9 +129,11 @@ func NewWebhookQueue(store *Store, cfg WebhookQueueConfig) (*WebhookQueue, error
 		cfg.Now = time.Now
 	}
 	var seq *badger.Sequence
-	err := whileBlocked(func() (err error) {
-		seq, err = store.db.GetSequence([]byte("webhook-deliveries-seq"), 1000)
-		return err
+	err := whileBlocked(func() error {
+		return store.committing(func() (err error) {
+			seq, err = store.db.GetSequence([]byte("webhook-deliveries-seq"), 1000)
+			return err
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhook deliveries: %w", err)
@@ -386,9 +388,12 @@ func NewDelivery(sub *webhook.Subscription, e event.Event, now time.Time) (Deliv
 // dead letters).
 func (q *WebhookQueue) put(txn *badger.Txn, sp Space, d *Delivery) error {
 	var s uint64
-	err := whileBlocked(func() (err error) {
-		s, err = q.seq.Next()
-		return err
+	// Next leases a new range with a commit of its own now and then.
+	err := whileBlocked(func() error {
+		return q.store.committing(func() (err error) {
+			s, err = q.seq.Next()
+			return err
+		})
 	})
 	if err != nil {
 		return err
