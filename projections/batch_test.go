@@ -94,10 +94,10 @@ func TestApplyBatchSplitsWhatDoesNotFitOneTransaction(t *testing.T) {
 	store := openStore(t)
 	sp := newSpace("big", 0)
 	var pos []event.Position
-	for i := range 48 {
+	for i := range 96 {
 		pos = append(pos, event.Position{Topic: "s", Partition: i % 2, Offset: int64(i / 2)})
 	}
-	value := make([]byte, 256<<10) // kept in the LSM tree (under the value threshold); 12 MiB in all, more than a transaction takes
+	value := make([]byte, valueThreshold-1<<10) // kept in the LSM tree (under the value threshold); 6 MiB in all, more than a transaction takes
 	calls := map[int]int{}
 	done, n, fnErr, err := store.applyBatch(sp, pos, func(txn *badger.Txn, i int) error {
 		calls[i]++
@@ -122,7 +122,7 @@ func TestApplyBatchSplitsWhatDoesNotFitOneTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for part, want := range map[int]int64{0: 24, 1: 24} {
+	for part, want := range map[int]int64{0: 48, 1: 48} {
 		if got, ok, err := store.spaceOffset(sp, "s", part); err != nil || !ok || got != want {
 			t.Errorf("partition %d: next offset %d %v %v, want %d", part, got, ok, err, want)
 		}

@@ -2,6 +2,9 @@ package projections
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -233,6 +236,17 @@ func (c *RecommenderCheckpoints) Load(topic string, partition int) (PartitionChe
 		if err != nil || !ok {
 			return err
 		}
+		// Checkpoints written before they were sealed have no key.
+		var aead cipher.AEAD
+		switch item, err := txn.Get(c.keyKey(topic, partition)); {
+		case errors.Is(err, badger.ErrKeyNotFound):
+		case err != nil:
+			return err
+		default:
+			if err := item.Value(func(k []byte) (err error) { aead, err = checkpointAEAD(k); return err }); err != nil {
+				return fmt.Errorf("checkpoint key: %w", err)
+			}
+		}
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = c.sp.Prefix("m")
 		it := txn.NewIterator(opts)
@@ -247,6 +261,11 @@ func (c *RecommenderCheckpoints) Load(topic string, partition int) (PartitionChe
 			v, err := it.Item().ValueCopy(nil)
 			if err != nil {
 				return err
+			}
+			if aead != nil {
+				if v, err = openCheckpoint(aead, v, it.Item().Key()); err != nil {
+					return fmt.Errorf("tenant %q: %w", tenant, err)
+				}
 			}
 			cp.Tenants[tenant] = v
 		}
@@ -263,7 +282,21 @@ func (c *RecommenderCheckpoints) Load(topic string, partition int) (PartitionChe
 // answers to erasures the snapshots apply, recorded in the same
 // transaction (RecordErasureApplied), so that they are exactly as durable
 // as the forgetting; streams.ErasureAnswers publishes them.
+//
+// Each partition's snapshots are sealed (AES-256-GCM, bound to their key)
+// under a data key drawn for this save and stored beside them, replacing
+// the last one. Snapshots name learners, and large ones live in the value
+// log, where the file being written cannot be collected: the snapshot
+// taken before an erasure can outlive the purge there, but not its key,
+// which the purge's compaction drops with every overwritten version.
 func (c *RecommenderCheckpoints) Save(topic string, cps map[int]PartitionCheckpoint, answers ...PendingAnswer) error {
+	keys := make(map[int][]byte, len(cps))
+	for part := range cps {
+		keys[part] = make([]byte, checkpointKeySize)
+		if _, err := rand.Read(keys[part]); err != nil {
+			return fmt.Errorf("recommender checkpoint key: %w", err)
+		}
+	}
 	return c.store.update(func(txn *badger.Txn) error {
 		for _, a := range answers {
 			if err := recordAnswer(txn, a); err != nil {
@@ -271,10 +304,22 @@ func (c *RecommenderCheckpoints) Save(topic string, cps map[int]PartitionCheckpo
 			}
 		}
 		for part, cp := range cps {
+			aead, err := checkpointAEAD(keys[part])
+			if err != nil {
+				return err
+			}
+			// A tenant left out of this save would stay under the old key.
+			if err := c.dropTenantsBut(txn, topic, part, cp.Tenants); err != nil {
+				return err
+			}
 			for tenant, snap := range cp.Tenants {
-				if err := txn.Set(c.sp.Key("m", tenant, topic, strconv.Itoa(part)), snap); err != nil {
+				key := c.sp.Key("m", tenant, topic, strconv.Itoa(part))
+				if err := txn.Set(key, sealCheckpoint(aead, snap, key)); err != nil {
 					return fmt.Errorf("recommender checkpoint %s/%d (%d bytes): %w", topic, part, len(snap), err)
 				}
+			}
+			if err := txn.Set(c.keyKey(topic, part), keys[part]); err != nil {
+				return err
 			}
 			if err := setNextOffset(txn, c.sp, topic, part, cp.Next); err != nil {
 				return err
@@ -282,4 +327,62 @@ func (c *RecommenderCheckpoints) Save(topic string, cps map[int]PartitionCheckpo
 		}
 		return nil
 	})
+}
+
+// keyKey is the key of a partition's checkpoint data key.
+func (c *RecommenderCheckpoints) keyKey(topic string, partition int) []byte {
+	return c.sp.Key("mk", topic, strconv.Itoa(partition))
+}
+
+// dropTenantsBut deletes the partition's snapshots of tenants not in keep.
+func (c *RecommenderCheckpoints) dropTenantsBut(txn *badger.Txn, topic string, partition int, keep map[string][]byte) error {
+	prefix := c.sp.Prefix("m")
+	suffix := "\x00" + topic + "\x00" + strconv.Itoa(partition)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	var stale [][]byte
+	for it.Rewind(); it.Valid(); it.Next() {
+		tenant, ok := strings.CutSuffix(string(it.Item().Key()[len(prefix):]), suffix)
+		if _, kept := keep[tenant]; ok && !kept && !strings.Contains(tenant, "\x00") {
+			stale = append(stale, it.Item().KeyCopy(nil))
+		}
+	}
+	it.Close()
+	for _, k := range stale {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const checkpointKeySize = 32
+
+func checkpointAEAD(key []byte) (cipher.AEAD, error) {
+	if len(key) != checkpointKeySize {
+		return nil, fmt.Errorf("checkpoint key of %d bytes, want %d", len(key), checkpointKeySize)
+	}
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+// sealCheckpoint returns nonce | ciphertext of snap, bound to its store key.
+func sealCheckpoint(aead cipher.AEAD, snap, key []byte) []byte {
+	out := make([]byte, aead.NonceSize(), aead.NonceSize()+len(snap)+aead.Overhead())
+	_, _ = rand.Read(out)
+	return aead.Seal(out, out, snap, key)
+}
+
+func openCheckpoint(aead cipher.AEAD, sealed, key []byte) ([]byte, error) {
+	if len(sealed) < aead.NonceSize()+aead.Overhead() {
+		return nil, errors.New("sealed checkpoint truncated")
+	}
+	n := aead.NonceSize()
+	snap, err := aead.Open(nil, sealed[:n], sealed[n:], key)
+	if err != nil {
+		return nil, fmt.Errorf("sealed checkpoint does not open under its key (damaged): %w", err)
+	}
+	return snap, nil
 }

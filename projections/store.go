@@ -52,17 +52,29 @@ type Store struct {
 	stopGC         sync.Once
 }
 
-// Value-log collection. Values above Badger's value threshold (1 MB: the
-// recommender's and the adaptive consumer's checkpoints) go to the value
-// log, and each checkpoint leaves the one before it there as garbage,
-// which Badger reclaims only when asked: without it, a 1M-statement load
-// left 1.26 GB of dead checkpoints beside 0.9 GB of tables. Files are kept
-// small so that the one being written, which cannot be collected, holds
-// little garbage.
+// The value log. Values above the value threshold (64 KB: the
+// recommender's and the adaptive consumer's checkpoints, large documents
+// and attachments) go to the value log, and each checkpoint leaves the one
+// before it there as garbage, which Badger reclaims only when asked:
+// without collection, a 1M-statement load left 1.26 GB of dead checkpoints
+// beside 0.9 GB of tables. Files are kept small so that the one being
+// written, which cannot be collected, holds little garbage.
+//
+// The threshold is Badger's 1 MB by default, which kept a small install's
+// checkpoints (a few hundred KB per partition, rewritten every few
+// thousand statements) in the LSM tree: there they were a quarter of what
+// the tree took in, flushed and compacted like statements, and the
+// recommender's commits waited on it. With them in the value log, under
+// `bench ingest` at 4,000 statements/s the server spent 5-10% less CPU
+// per statement and the recommender's largest lag fell from 19-25k to
+// 1.2-1.5k statements (docs/benchmarks.md, "Third pass"). Statements,
+// their index entries and read-model records stay in the tree, well under
+// the threshold, compressed and read without a second lookup.
 var (
 	valueLogGCEvery   = 2 * time.Minute
 	valueLogFileSize  = int64(64 << 20)
 	valueLogGCDiscard = 0.5 // rewrite a file when at least this share of it is dead
+	valueThreshold    = int64(64 << 10)
 )
 
 // gcLoop collects the value log every valueLogGCEvery until Close.
@@ -204,6 +216,7 @@ func Open(dir string, logger *slog.Logger) (s *Store, err error) {
 		WithBlockCacheSize(blockCacheSize).
 		WithNumCompactors(numCompactors).
 		WithValueLogFileSize(valueLogFileSize).
+		WithValueThreshold(valueThreshold).
 		WithNumVersionsToKeep(1)
 	db, err := badger.Open(opts)
 	if err != nil {

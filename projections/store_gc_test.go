@@ -29,7 +29,7 @@ func TestValueLogCollected(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	const size = 3 << 20 // above Badger's 1 MB value threshold
+	const size = 3 << 20 // above the value threshold
 	for i := range 40 {
 		v := bytes.Repeat([]byte{byte(i)}, size)
 		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("p\x00checkpoint"), v) }); err != nil {
