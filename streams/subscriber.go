@@ -298,23 +298,13 @@ func (s *Subscriber) consumePartition(ctx context.Context, topic string, partiti
 	if start >= 0 && !s.waitForLog(ctx, log, topic, partition, start) {
 		return
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   s.cfg.Brokers,
-		Dialer:    Dialer(s.cfg.Brokers),
-		Topic:     topic,
-		Partition: partition,
-		MinBytes:  1,
-		MaxBytes:  FetchMaxBytes,
-		MaxWait:   200 * time.Millisecond,
-	})
+	// The partition's subscriptions in this process share one reader
+	// (tail.go).
+	r := tails.open(readerOpts{brokers: s.cfg.Brokers, topic: topic, partition: partition}, start, s.cfg.Logger)
 	defer r.Close()
 	// Counted among the partition's readers: the other subscriptions of
 	// the process keep what they decode for this one (receivedCache).
 	defer records.reading(s.verify, topic, partition)()
-	if err := r.SetOffset(start); err != nil {
-		log.Error("subscriber: set offset", "offset", start, "err", err)
-		return
-	}
 
 	var mu sync.Mutex
 	acked := int64(-1)

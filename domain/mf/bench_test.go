@@ -140,13 +140,14 @@ func BenchmarkUpdateLongHistory(b *testing.B) {
 }
 
 // BenchmarkTopN measures ranking all items for one learner (k=32) and
-// keeping the best 10, leaving out the learner's history.
+// keeping the best 10, leaving out the learner's history; top=50 is the
+// blender's pool (BlendConfig.Pool), a quarter of a small catalog.
 func BenchmarkTopN(b *testing.B) {
-	for _, items := range []int{219, 2000, 20000, 100000} {
-		b.Run(fmt.Sprintf("items=%d", items), func(b *testing.B) {
-			evs := pool(2000, items, 10)
-			m := warmModel(b, DefaultConfig(), 2000, items, evs)
-			dst := make([]Scored, 0, 10)
+	for _, c := range []struct{ items, top int }{{219, 10}, {219, 50}, {2000, 10}, {2000, 50}, {20000, 10}, {100000, 10}} {
+		b.Run(fmt.Sprintf("items=%d/top=%d", c.items, c.top), func(b *testing.B) {
+			evs := pool(2000, c.items, 10)
+			m := warmModel(b, DefaultConfig(), 2000, c.items, evs)
+			dst := make([]Scored, 0, c.top)
 			var ex []int32
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -154,7 +155,7 @@ func BenchmarkTopN(b *testing.B) {
 			for n := 0; n < b.N; n++ {
 				u := int32(n % 2000)
 				ex = m.Seen(u, ex[:0])
-				dst = m.TopN(u, 10, ex, dst)
+				dst = m.TopN(u, c.top, ex, dst)
 			}
 			reportRates(b, cpuTime()-cpu, "")
 		})

@@ -1,0 +1,42 @@
+package streams
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// SetTailWindow sets the shared tails' window (bytes) and returns a
+// function restoring it.
+func SetTailWindow(n int) (restore func()) {
+	old := tailWindowBytes
+	tailWindowBytes = n
+	return func() { tailWindowBytes = old }
+}
+
+// TailCursor is a subscription's cursor on a partition's shared tail.
+type TailCursor interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	Close()
+}
+
+// OpenTailCursor opens a cursor on a partition from start.
+func OpenTailCursor(brokers []string, topic string, partition int, start int64) TailCursor {
+	return tails.open(readerOpts{brokers: brokers, topic: topic, partition: partition}, start, slog.Default())
+}
+
+// TailReaders returns the partition readers open: shared and private.
+func TailReaders() (shared, private int) {
+	return int(tailCount.shared.Load()), int(tailCount.private.Load())
+}
+
+// PrivateReadersOpened counts the private readers opened so far.
+func PrivateReadersOpened() int { return int(tailCount.privateOpened.Load()) }
+
+// TailsOpen counts the partitions with a cursor open.
+func TailsOpen() int {
+	tails.mu.Lock()
+	defer tails.mu.Unlock()
+	return len(tails.m)
+}

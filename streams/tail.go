@@ -1,0 +1,414 @@
+package streams
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/segmentio/kafka-go"
+)
+
+// Shared fetch. Every role of a process subscribes to the statements topic
+// (and a few others) on its own, and each subscription used to fetch every
+// partition with its own reader: the broker answered the same fetch once
+// per role, and each reader parsed the same record batches into messages
+// of its own, which was a tenth of a serve's CPU and a third of what it
+// allocated. A partition's subscriptions now share one reader, the
+// partition's tail: it fetches the partition once and keeps a window of
+// the latest messages, and each subscription reads the window with a
+// cursor of its own.
+//
+// A subscription never waits for another: the tail fetches as fast as the
+// broker answers and forgets the oldest messages once the window is full,
+// whatever the cursors' positions. A cursor that falls behind the window
+// (a lagging role, a replay) reads on with a reader of its own, and goes
+// back to the tail once it is in the window's newer half again. One ahead
+// of the tail (the tail was started by a cursor further back) moves the
+// tail forward; the cursors it leaves behind read on their own.
+//
+// Messages in the window are shared by the cursors: no consumer may change
+// a fetched message (fromKafka copies what it changes).
+
+// tailWindowBytes bounds a tail's window: at 4,000 statements/s spread
+// over 4 partitions, about 1.3 s of input per partition. Partitions of
+// quiet topics hold a few messages.
+var tailWindowBytes = 2 << 20
+
+// tailJump is how far ahead of the tail a cursor must be before the tail
+// jumps to it instead of fetching its way there.
+const tailJump = 4096
+
+var tailReaders = promauto.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "learnstream_subscriber_readers",
+	Help: "Partition readers open: shared (one per partition a process subscribes to, feeding every role) and private (a subscription behind its partition's shared window, reading on its own).",
+}, []string{"kind"})
+
+// tailCount is what the metrics say, for tests.
+var tailCount struct{ shared, private, privateOpened atomic.Int64 }
+
+var tailPrivateOpened = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "learnstream_subscriber_private_readers_opened_total",
+	Help: "Private partition readers opened: a subscription fell behind its partition's shared window (or started before the partition's first message) and read on its own.",
+})
+
+// readerOpts is how a partition is fetched.
+type readerOpts struct {
+	brokers   []string
+	topic     string
+	partition int
+}
+
+func (o readerOpts) open(start int64) (*kafka.Reader, error) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   o.brokers,
+		Dialer:    Dialer(o.brokers),
+		Topic:     o.topic,
+		Partition: o.partition,
+		MinBytes:  1,
+		MaxBytes:  FetchMaxBytes,
+		MaxWait:   200 * time.Millisecond,
+	})
+	if err := r.SetOffset(start); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+type tailKey struct {
+	brokers   string
+	topic     string
+	partition int
+}
+
+// tailSet keeps the process's tails, one per partition with a cursor open.
+type tailSet struct {
+	mu sync.Mutex
+	m  map[tailKey]*tail
+}
+
+var tails = &tailSet{m: map[tailKey]*tail{}}
+
+// open returns a cursor on the partition, to read from start (an offset,
+// or kafka.FirstOffset: the partition's first message). Close it.
+func (s *tailSet) open(o readerOpts, start int64, log *slog.Logger) *tailCursor {
+	k := tailKey{strings.Join(o.brokers, ","), o.topic, o.partition}
+	s.mu.Lock()
+	t := s.m[k]
+	if t == nil {
+		t = &tail{opts: o, log: log, pos: map[*tailCursor]int64{}, lo: -1, next: -1, want: -1, wake: make(chan struct{})}
+		s.m[k] = t
+	}
+	t.refs++
+	s.mu.Unlock()
+	c := &tailCursor{set: s, key: k, t: t, next: start}
+	// Held from now on: what the cursor has yet to read stays in the
+	// window while the others read on.
+	t.mu.Lock()
+	if t.next >= 0 && start >= t.lo {
+		t.pos[c] = start
+	}
+	t.mu.Unlock()
+	return c
+}
+
+// release drops a cursor's reference; the last one stops the tail.
+func (s *tailSet) release(k tailKey, t *tail) {
+	s.mu.Lock()
+	t.refs--
+	last := t.refs == 0
+	if last {
+		delete(s.m, k)
+	}
+	s.mu.Unlock()
+	if last {
+		t.stop()
+	}
+}
+
+// tail is one partition's shared reader and its window.
+type tail struct {
+	opts readerOpts
+	log  *slog.Logger
+	refs int // guarded by tailSet.mu
+
+	mu   sync.Mutex
+	msgs []kafka.Message       // the window, in offset order
+	size int                   // bytes of msgs
+	pos  map[*tailCursor]int64 // the next offset of each cursor reading the tail
+	// lo is the first offset the tail has every message from (msgs and
+	// what it fetches next); next is the offset after the last fetched.
+	// Both are -1 until a cursor starts the tail.
+	lo, next  int64
+	want      int64         // a position to move the reader to (-1: none)
+	wake      chan struct{} // closed when messages arrive or the tail moves
+	stopFetch context.CancelFunc
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+// startAt starts the tail's reader at offset (t.mu held).
+func (t *tail) startAt(offset int64) {
+	t.lo, t.next, t.want = offset, offset, offset
+	ctx, cancel := context.WithCancel(context.Background())
+	t.cancel, t.done = cancel, make(chan struct{})
+	tailReaders.WithLabelValues("shared").Inc()
+	tailCount.shared.Add(1)
+	go t.run(ctx)
+}
+
+// moveTo empties the window and moves the reader to offset (t.mu held).
+func (t *tail) moveTo(offset int64) {
+	clear(t.msgs)
+	t.msgs, t.size = t.msgs[:0], 0
+	t.lo, t.next, t.want = offset, offset, offset
+	if t.stopFetch != nil {
+		t.stopFetch()
+	}
+	t.notify()
+}
+
+func (t *tail) notify() {
+	close(t.wake)
+	t.wake = make(chan struct{})
+}
+
+func (t *tail) stop() {
+	t.mu.Lock()
+	cancel, done := t.cancel, t.done
+	t.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+		tailReaders.WithLabelValues("shared").Dec()
+		tailCount.shared.Add(-1)
+	}
+}
+
+// run fetches the partition into the window until the tail stops.
+func (t *tail) run(ctx context.Context) {
+	defer close(t.done)
+	log := t.log.With("topic", t.opts.topic, "partition", t.opts.partition)
+	var r *kafka.Reader
+	defer func() {
+		if r != nil {
+			r.Close()
+		}
+	}()
+	for {
+		t.mu.Lock()
+		want := t.want
+		t.want = -1
+		fctx, interrupt := context.WithCancel(ctx)
+		t.stopFetch = interrupt
+		t.mu.Unlock()
+		if want >= 0 {
+			var err error
+			if r == nil {
+				r, err = t.opts.open(want)
+			} else {
+				err = r.SetOffset(want)
+			}
+			if err != nil {
+				interrupt()
+				log.Error("subscriber: shared reader: set offset", "offset", want, "err", err)
+				t.mu.Lock()
+				if t.want < 0 {
+					t.want = want
+				}
+				t.mu.Unlock()
+				if !sleep(ctx, time.Second) {
+					return
+				}
+				continue
+			}
+		}
+		km, err := r.FetchMessage(fctx)
+		interrupt()
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return
+			case fctx.Err() != nil: // moved: take the new position
+			default:
+				log.Warn("subscriber: fetch", "err", err)
+				if !sleep(ctx, time.Second) {
+					return
+				}
+			}
+			continue
+		}
+		t.append(km)
+	}
+}
+
+// append adds a fetched message to the window, forgetting the oldest past
+// tailWindowBytes (the newest always stays): a cursor that far behind
+// reads on its own.
+func (t *tail) append(km kafka.Message) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.want >= 0 || km.Offset < t.next {
+		return // fetched before a move, or again
+	}
+	t.msgs = append(t.msgs, km)
+	t.size += windowSize(km)
+	t.next = km.Offset + 1
+	for t.size > tailWindowBytes && len(t.msgs) > 1 {
+		t.dropFirst()
+	}
+	t.notify()
+}
+
+// windowSize is what a message holds in the window: its bytes, the
+// message and its headers.
+func windowSize(km kafka.Message) int {
+	return messageSize(km) + 160 + 48*len(km.Headers)
+}
+
+// dropFirst forgets the window's oldest message (t.mu held).
+func (t *tail) dropFirst() {
+	t.size -= windowSize(t.msgs[0])
+	t.lo = t.msgs[0].Offset + 1
+	t.msgs[0] = kafka.Message{}
+	t.msgs = t.msgs[1:]
+}
+
+// forgetRead forgets the messages every cursor on the tail has read, so
+// that while the subscriptions keep pace the window holds only the
+// stretch between the slowest and the fastest (t.mu held).
+func (t *tail) forgetRead() {
+	if len(t.msgs) == 0 {
+		return
+	}
+	low := t.next
+	for _, p := range t.pos {
+		low = min(low, p)
+	}
+	for len(t.msgs) > 0 && t.msgs[0].Offset < low {
+		t.dropFirst()
+	}
+	if len(t.msgs) == 0 {
+		t.lo = low
+	}
+}
+
+// read returns the first message at or after c.next, waiting for the tail
+// to fetch it; ok is false when c.next is behind the window (read it
+// elsewhere).
+func (t *tail) read(ctx context.Context, c *tailCursor) (km kafka.Message, ok bool, err error) {
+	offset := c.next
+	t.mu.Lock()
+	for {
+		switch {
+		case t.next < 0:
+			t.startAt(offset)
+		case offset < t.lo:
+			delete(t.pos, c)
+			t.forgetRead()
+			t.mu.Unlock()
+			return kafka.Message{}, false, nil
+		case offset > t.next+tailJump:
+			t.moveTo(offset)
+		case offset < t.next:
+			i := sort.Search(len(t.msgs), func(i int) bool { return t.msgs[i].Offset >= offset })
+			km = t.msgs[i] // offset >= lo, and next is past the last message
+			t.pos[c] = km.Offset + 1
+			t.forgetRead()
+			t.mu.Unlock()
+			return km, true, nil
+		}
+		t.pos[c] = offset
+		wake := t.wake
+		t.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return kafka.Message{}, false, ctx.Err()
+		}
+		t.mu.Lock()
+	}
+}
+
+// rejoin says whether a cursor reading on its own at offset can read from
+// the tail again: the tail has not started (the cursor starts it there),
+// or offset is in the window or beyond it.
+func (t *tail) rejoin(offset int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.next < 0 || offset >= t.lo
+}
+
+// leave forgets a closed cursor's position.
+func (t *tail) leave(c *tailCursor) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.pos, c)
+	t.forgetRead()
+}
+
+// tailCursor is one subscription's position on a partition: it reads the
+// partition's tail, or a reader of its own while behind it.
+type tailCursor struct {
+	set     *tailSet
+	key     tailKey
+	t       *tail
+	next    int64 // the next offset to read; kafka.FirstOffset before the first
+	private *kafka.Reader
+}
+
+// FetchMessage returns the partition's next message.
+func (c *tailCursor) FetchMessage(ctx context.Context) (kafka.Message, error) {
+	if c.private == nil && c.next >= 0 {
+		km, ok, err := c.t.read(ctx, c)
+		if err != nil {
+			return kafka.Message{}, err
+		}
+		if ok {
+			c.next = km.Offset + 1
+			return km, nil
+		}
+	}
+	if c.private == nil {
+		r, err := c.t.opts.open(c.next)
+		if err != nil {
+			return kafka.Message{}, err
+		}
+		c.private = r
+		tailReaders.WithLabelValues("private").Inc()
+		tailPrivateOpened.Inc()
+		tailCount.private.Add(1)
+		tailCount.privateOpened.Add(1)
+	}
+	km, err := c.private.FetchMessage(ctx)
+	if err != nil {
+		return kafka.Message{}, err
+	}
+	c.next = km.Offset + 1
+	if c.t.rejoin(c.next) {
+		c.closePrivate()
+	}
+	return km, nil
+}
+
+func (c *tailCursor) closePrivate() {
+	if c.private != nil {
+		c.private.Close()
+		c.private = nil
+		tailReaders.WithLabelValues("private").Dec()
+		tailCount.private.Add(-1)
+	}
+}
+
+// Close ends the cursor (the tail too, when it was the last).
+func (c *tailCursor) Close() {
+	c.closePrivate()
+	c.t.leave(c)
+	c.set.release(c.key, c.t)
+}
