@@ -271,11 +271,11 @@ func OpenEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, erro
 		if err != nil || len(m) != 1 || !m[0].is(e.Data, "sealed") {
 			return event.Event{}, errField("data", `must be {"sealed":"<sealed value>"}`)
 		}
-		raw, err := stringValue(e.Data, m[0].vs, m[0].ve)
+		raw, err := stringBytes(e.Data, m[0].vs, m[0].ve)
 		if err != nil {
 			return event.Event{}, errField("data.sealed", ruleShape)
 		}
-		data, gone, err := s.open(nil, []byte(dataPath), []byte(raw))
+		data, gone, err := s.open(nil, []byte(dataPath), raw)
 		if err != nil {
 			return event.Event{}, fieldOf(err, "data.sealed")
 		}

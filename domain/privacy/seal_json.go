@@ -209,18 +209,25 @@ func elements(dst [][2]int, b []byte, s, e int) ([][2]int, error) {
 
 // stringValue decodes the JSON string spanning b[s:e].
 func stringValue(b []byte, s, e int) (string, error) {
+	raw, err := stringBytes(b, s, e)
+	return string(raw), err
+}
+
+// stringBytes decodes the JSON string spanning b[s:e]: a slice of b when
+// it has no escapes (a sealed value never has), a copy otherwise.
+func stringBytes(b []byte, s, e int) ([]byte, error) {
 	if e-s < 2 || b[s] != '"' || b[e-1] != '"' {
-		return "", errSyntax
+		return nil, errSyntax
 	}
 	raw := b[s+1 : e-1]
-	if strings.IndexByte(string(raw), '\\') < 0 {
-		return string(raw), nil
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return raw, nil
 	}
 	var out string
 	if err := json.Unmarshal(b[s:e], &out); err != nil {
-		return "", errSyntax
+		return nil, errSyntax
 	}
-	return out, nil
+	return []byte(out), nil
 }
 
 // find returns the member named k of ms.
