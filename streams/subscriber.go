@@ -141,7 +141,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 // SubscribeBatches starts consuming topic in batches: each holds a
 // partition's messages fetched and waiting (at most MaxBatch), and the
 // partition's next batch comes after this one is acknowledged. The channel
-// closes when ctx ends or the subscriber is closed.
+// closes when ctx ends or the subscriber is closed. A batch message's
+// metadata may be shared with the process's other subscriptions: read it,
+// do not change it.
 func (s *Subscriber) SubscribeBatches(ctx context.Context, topic string) (<-chan *Batch, error) {
 	out := make(chan *Batch)
 	err := s.start(ctx, topic, func() { close(out) }, func(ctx context.Context, kms []kafka.Message) int {
@@ -404,7 +406,7 @@ func (s *Subscriber) deliverBatch(ctx context.Context, kms []kafka.Message, out 
 	// the same messages again.
 	msgs := make([]*message.Message, len(kms))
 	for i, km := range kms {
-		msgs[i] = fromKafka(ctx, km, s.verify)
+		msgs[i] = batchMessage(ctx, km, s.verify)
 	}
 	for {
 		b := newBatch(msgs)

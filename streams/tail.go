@@ -102,7 +102,7 @@ func (s *tailSet) open(o readerOpts, start int64, log *slog.Logger) *tailCursor 
 	s.mu.Lock()
 	t := s.m[k]
 	if t == nil {
-		t = &tail{opts: o, log: log, pos: map[*tailCursor]int64{}, lo: -1, next: -1, want: -1, wake: make(chan struct{})}
+		t = &tail{opts: o, log: log, pos: map[*tailCursor]int64{}, wake: make(chan struct{})}
 		s.m[k] = t
 	}
 	t.refs++
@@ -111,7 +111,7 @@ func (s *tailSet) open(o readerOpts, start int64, log *slog.Logger) *tailCursor 
 	// Held from now on: what the cursor has yet to read stays in the
 	// window while the others read on.
 	t.mu.Lock()
-	if t.next >= 0 && start >= t.lo {
+	if !t.started || start >= t.lo {
 		t.pos[c] = start
 	}
 	t.mu.Unlock()
@@ -142,11 +142,15 @@ type tail struct {
 	msgs []kafka.Message       // the window, in offset order
 	size int                   // bytes of msgs
 	pos  map[*tailCursor]int64 // the next offset of each cursor reading the tail
-	// lo is the first offset the tail has every message from (msgs and
-	// what it fetches next); next is the offset after the last fetched.
-	// Both are -1 until a cursor starts the tail.
+	// started is set by the first cursor to read, at its offset. lo is
+	// the first offset the tail has every message from (msgs and what it
+	// fetches next); next is the offset after the last fetched. Both are
+	// kafka.FirstOffset (below every offset) when the tail starts from the
+	// partition's first message, until it forgets or fetches one.
+	started   bool
 	lo, next  int64
-	want      int64         // a position to move the reader to (-1: none)
+	moving    bool // the reader is to move to want
+	want      int64
 	wake      chan struct{} // closed when messages arrive or the tail moves
 	stopFetch context.CancelFunc
 	cancel    context.CancelFunc
@@ -155,7 +159,8 @@ type tail struct {
 
 // startAt starts the tail's reader at offset (t.mu held).
 func (t *tail) startAt(offset int64) {
-	t.lo, t.next, t.want = offset, offset, offset
+	t.started = true
+	t.lo, t.next, t.want, t.moving = offset, offset, offset, true
 	ctx, cancel := context.WithCancel(context.Background())
 	t.cancel, t.done = cancel, make(chan struct{})
 	tailReaders.WithLabelValues("shared").Inc()
@@ -167,7 +172,7 @@ func (t *tail) startAt(offset int64) {
 func (t *tail) moveTo(offset int64) {
 	clear(t.msgs)
 	t.msgs, t.size = t.msgs[:0], 0
-	t.lo, t.next, t.want = offset, offset, offset
+	t.lo, t.next, t.want, t.moving = offset, offset, offset, true
 	if t.stopFetch != nil {
 		t.stopFetch()
 	}
@@ -203,12 +208,12 @@ func (t *tail) run(ctx context.Context) {
 	}()
 	for {
 		t.mu.Lock()
-		want := t.want
-		t.want = -1
+		want, move := t.want, t.moving
+		t.moving = false
 		fctx, interrupt := context.WithCancel(ctx)
 		t.stopFetch = interrupt
 		t.mu.Unlock()
-		if want >= 0 {
+		if move {
 			var err error
 			if r == nil {
 				r, err = t.opts.open(want)
@@ -219,8 +224,8 @@ func (t *tail) run(ctx context.Context) {
 				interrupt()
 				log.Error("subscriber: shared reader: set offset", "offset", want, "err", err)
 				t.mu.Lock()
-				if t.want < 0 {
-					t.want = want
+				if !t.moving {
+					t.want, t.moving = want, true
 				}
 				t.mu.Unlock()
 				if !sleep(ctx, time.Second) {
@@ -254,7 +259,7 @@ func (t *tail) run(ctx context.Context) {
 func (t *tail) append(km kafka.Message) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.want >= 0 || km.Offset < t.next {
+	if t.moving || km.Offset < t.next {
 		return // fetched before a move, or again
 	}
 	t.msgs = append(t.msgs, km)
@@ -294,9 +299,6 @@ func (t *tail) forgetRead() {
 	for len(t.msgs) > 0 && t.msgs[0].Offset < low {
 		t.dropFirst()
 	}
-	if len(t.msgs) == 0 {
-		t.lo = low
-	}
 }
 
 // read returns the first message at or after c.next, waiting for the tail
@@ -307,7 +309,7 @@ func (t *tail) read(ctx context.Context, c *tailCursor) (km kafka.Message, ok bo
 	t.mu.Lock()
 	for {
 		switch {
-		case t.next < 0:
+		case !t.started:
 			t.startAt(offset)
 		case offset < t.lo:
 			delete(t.pos, c)
@@ -342,7 +344,7 @@ func (t *tail) read(ctx context.Context, c *tailCursor) (km kafka.Message, ok bo
 func (t *tail) rejoin(offset int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.next < 0 || offset >= t.lo
+	return !t.started || offset >= t.lo
 }
 
 // leave forgets a closed cursor's position.
@@ -365,7 +367,7 @@ type tailCursor struct {
 
 // FetchMessage returns the partition's next message.
 func (c *tailCursor) FetchMessage(ctx context.Context) (kafka.Message, error) {
-	if c.private == nil && c.next >= 0 {
+	if c.private == nil && c.next != kafka.LastOffset {
 		km, ok, err := c.t.read(ctx, c)
 		if err != nil {
 			return kafka.Message{}, err

@@ -196,17 +196,39 @@ func TestTailMovesToACursorAhead(t *testing.T) {
 	})
 }
 
-// A cursor from the partition's first message (a consumer with no stored
-// offset) reads it from the start.
+// Cursors from the partition's first message (consumers with no stored
+// offset, as every one of a new install) share the tail from there, on a
+// partition with records and on one that gets its first later.
 func TestTailCursorFromFirstOffset(t *testing.T) {
 	kafkatest.Each(t, func(t *testing.T, c kafkatest.Cluster) {
-		topic := tailTopic(t, c, 50, 10)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cur := streams.OpenTailCursor(c.Brokers, topic, 0, kafka.FirstOffset)
-		defer cur.Close()
-		if err := readTail(ctx, cur, 0, 50, nil); err != nil {
-			t.Fatal(err)
+		for _, n := range []int{50, 0} {
+			topic := tailTopic(t, c, n, 10)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			opened := streams.PrivateReadersOpened()
+			var wg sync.WaitGroup
+			errs := make(chan error, 2)
+			for range 2 {
+				cur := streams.OpenTailCursor(c.Brokers, topic, 0, kafka.FirstOffset)
+				defer cur.Close()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs <- readTail(ctx, cur, 0, 60, nil)
+				}()
+			}
+			time.Sleep(100 * time.Millisecond)
+			publishN(t, c, topic, n, 60-n, 10)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Errorf("%d records first: %v", n, err)
+				}
+			}
+			if got := streams.PrivateReadersOpened() - opened; got != 0 {
+				t.Errorf("%d records first: %d private readers opened, want none", n, got)
+			}
 		}
 	})
 }
