@@ -338,13 +338,23 @@ func (t *tail) read(ctx context.Context, c *tailCursor) (km kafka.Message, ok bo
 	}
 }
 
-// rejoin says whether a cursor reading on its own at offset can read from
-// the tail again: the tail has not started (the cursor starts it there),
-// or offset is in the window or beyond it.
+// rejoin says whether a cursor reading on its own at offset should read
+// from the tail again: the tail has not started (the cursor starts it
+// there), or offset is in the window's newer half or beyond it. A cursor
+// just inside the window's older end would fall out of it again at once
+// while the tail fetches faster than the cursor reads (a replay of a long
+// log), and each fall opens a reader.
 func (t *tail) rejoin(offset int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return !t.started || offset >= t.lo
+	if !t.started || offset >= t.next {
+		return true
+	}
+	if offset < t.lo {
+		return false
+	}
+	i := sort.Search(len(t.msgs), func(i int) bool { return t.msgs[i].Offset >= offset })
+	return i >= len(t.msgs)/2
 }
 
 // leave forgets a closed cursor's position.

@@ -232,3 +232,39 @@ func TestTailCursorFromFirstOffset(t *testing.T) {
 		}
 	})
 }
+
+// A subscription reading a long history more slowly than the tail fetches
+// it keeps one reader of its own until it is near the tail, rather than
+// coming back to the tail and falling behind its window again (a reader
+// opened per fall costs a connection and a fetch).
+func TestTailSlowCursorKeepsItsReader(t *testing.T) {
+	defer streams.SetTailWindow(16 << 10)()
+	kafkatest.Each(t, func(t *testing.T, c kafkatest.Cluster) {
+		const n = 5000
+		topic := tailTopic(t, c, n, 100)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		opened := streams.PrivateReadersOpened()
+		fast := streams.OpenTailCursor(c.Brokers, topic, 0, 0)
+		defer fast.Close()
+		slow := streams.OpenTailCursor(c.Brokers, topic, 0, 0)
+		defer slow.Close()
+		errs := make(chan error, 2)
+		go func() { errs <- readTail(ctx, fast, 0, n, nil) }()
+		go func() {
+			errs <- readTail(ctx, slow, 0, n, func(off int64) {
+				if off%50 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			})
+		}()
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := streams.PrivateReadersOpened() - opened; got > 3 {
+			t.Errorf("%d private readers opened for one slow subscription, want at most 3", got)
+		}
+	})
+}

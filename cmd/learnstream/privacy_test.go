@@ -71,6 +71,20 @@ func privacyThroughServe(t *testing.T, c kafkatest.Cluster) {
 		t.Fatalf("access records of %s: %v, want the statements and progress reads\n%s", learner, routes, p.logs)
 	}
 
+	// Progress is applied by its own consumer, moments after the statement
+	// was (read-your-writes holds for statements only).
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		code, _, body := p.do(t, "GET", "/v1/learners/"+learner+"/progress", "")
+		if code == http.StatusOK && strings.Contains(string(body), "https://example.com/courses/c1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("progress of %s never showed the course: %d %s", learner, code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	// The export, through the CLI: one zip with the learner's statement,
 	// progress and the access records so far.
 	out := filepath.Join(t.TempDir(), "export.zip")
