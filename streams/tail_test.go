@@ -263,8 +263,9 @@ func TestTailSlowCursorKeepsItsReader(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if got := streams.PrivateReadersOpened() - opened; got > 3 {
-			t.Errorf("%d private readers opened for one slow subscription, want at most 3", got)
+		// A few falls while the tail outruns it, not one per window.
+		if got := streams.PrivateReadersOpened() - opened; got > 10 {
+			t.Errorf("%d private readers opened for one slow subscription over %d records, want at most 10", got, n)
 		}
 	})
 }
