@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/json"
@@ -247,29 +246,19 @@ func (c *RecommenderCheckpoints) Load(topic string, partition int) (PartitionChe
 				return fmt.Errorf("checkpoint key: %w", err)
 			}
 		}
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = c.sp.Prefix("m")
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		suffix := "\x00" + topic + "\x00" + strconv.Itoa(partition)
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := string(it.Item().Key()[len(opts.Prefix):])
-			tenant, ok := strings.CutSuffix(k, suffix)
-			if !ok || strings.Contains(tenant, "\x00") {
-				continue
-			}
-			v, err := it.Item().ValueCopy(nil)
+		return c.eachSnapshot(txn, topic, partition, true, func(tenant string, item *badger.Item) error {
+			v, err := item.ValueCopy(nil)
 			if err != nil {
 				return err
 			}
 			if aead != nil {
-				if v, err = openCheckpoint(aead, v, it.Item().Key()); err != nil {
+				if v, err = openCheckpoint(aead, v, item.Key()); err != nil {
 					return fmt.Errorf("tenant %q: %w", tenant, err)
 				}
 			}
 			cp.Tenants[tenant] = v
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return PartitionCheckpoint{}, false, fmt.Errorf("recommender checkpoint %s/%d: %w", topic, partition, err)
@@ -314,7 +303,7 @@ func (c *RecommenderCheckpoints) Save(topic string, cps map[int]PartitionCheckpo
 			}
 			for tenant, snap := range cp.Tenants {
 				key := c.sp.Key("m", tenant, topic, strconv.Itoa(part))
-				if err := txn.Set(key, sealCheckpoint(aead, snap, key)); err != nil {
+				if err := txn.Set(key, sealValue(aead, snap, key)); err != nil {
 					return fmt.Errorf("recommender checkpoint %s/%d (%d bytes): %w", topic, part, len(snap), err)
 				}
 			}
@@ -336,19 +325,39 @@ func (c *RecommenderCheckpoints) keyKey(topic string, partition int) []byte {
 
 // dropTenantsBut deletes the partition's snapshots of tenants not in keep.
 func (c *RecommenderCheckpoints) dropTenantsBut(txn *badger.Txn, topic string, partition int, keep map[string][]byte) error {
-	prefix := c.sp.Prefix("m")
-	suffix := "\x00" + topic + "\x00" + strconv.Itoa(partition)
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	var stale [][]byte
-	for it.Rewind(); it.Valid(); it.Next() {
-		tenant, ok := strings.CutSuffix(string(it.Item().Key()[len(prefix):]), suffix)
-		if _, kept := keep[tenant]; ok && !kept && !strings.Contains(tenant, "\x00") {
-			stale = append(stale, it.Item().KeyCopy(nil))
+	err := c.eachSnapshot(txn, topic, partition, false, func(tenant string, item *badger.Item) error {
+		if _, kept := keep[tenant]; !kept {
+			stale = append(stale, item.KeyCopy(nil))
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	it.Close()
 	for _, k := range stale {
 		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachSnapshot calls fn with each tenant's snapshot of the partition
+// (values prefetched when values is set).
+func (c *RecommenderCheckpoints) eachSnapshot(txn *badger.Txn, topic string, partition int, values bool, fn func(tenant string, item *badger.Item) error) error {
+	opts := badger.DefaultIteratorOptions
+	opts.PrefetchValues = values
+	opts.Prefix = c.sp.Prefix("m")
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	suffix := "\x00" + topic + "\x00" + strconv.Itoa(partition)
+	for it.Rewind(); it.Valid(); it.Next() {
+		tenant, ok := strings.CutSuffix(string(it.Item().Key()[len(opts.Prefix):]), suffix)
+		if !ok || strings.Contains(tenant, "\x00") {
+			continue
+		}
+		if err := fn(tenant, it.Item()); err != nil {
 			return err
 		}
 	}
@@ -361,27 +370,16 @@ func checkpointAEAD(key []byte) (cipher.AEAD, error) {
 	if len(key) != checkpointKeySize {
 		return nil, fmt.Errorf("checkpoint key of %d bytes, want %d", len(key), checkpointKeySize)
 	}
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(b)
+	return newAEAD(key)
 }
 
-// sealCheckpoint returns nonce | ciphertext of snap, bound to its store key.
-func sealCheckpoint(aead cipher.AEAD, snap, key []byte) []byte {
-	out := make([]byte, aead.NonceSize(), aead.NonceSize()+len(snap)+aead.Overhead())
-	_, _ = rand.Read(out)
-	return aead.Seal(out, out, snap, key)
-}
-
+// openCheckpoint opens a snapshot sealed (sealValue) under its store key.
 func openCheckpoint(aead cipher.AEAD, sealed, key []byte) ([]byte, error) {
-	if len(sealed) < aead.NonceSize()+aead.Overhead() {
+	snap, err := openValue(aead, sealed, key)
+	switch {
+	case errors.Is(err, errSealedShort):
 		return nil, errors.New("sealed checkpoint truncated")
-	}
-	n := aead.NonceSize()
-	snap, err := aead.Open(nil, sealed[:n], sealed[n:], key)
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("sealed checkpoint does not open under its key (damaged): %w", err)
 	}
 	return snap, nil

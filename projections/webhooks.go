@@ -2,10 +2,8 @@ package projections
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -102,11 +100,7 @@ func NewWebhooks(store *Store, waiters *Waiters, cfg WebhooksConfig) (*Webhooks,
 	}
 	m := hmac.New(sha256.New, cfg.SealKey)
 	m.Write([]byte("learnstream webhook secrets v1"))
-	block, err := aes.NewCipher(m.Sum(nil))
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
+	aead, err := newAEAD(m.Sum(nil))
 	if err != nil {
 		return nil, err
 	}
@@ -250,9 +244,7 @@ func (w *Webhooks) notify() {
 }
 
 func (w *Webhooks) seal(s, aad string) string {
-	nonce := make([]byte, w.aead.NonceSize())
-	rand.Read(nonce)
-	return sealedPrefix + base64.RawURLEncoding.EncodeToString(w.aead.Seal(nonce, nonce, []byte(s), []byte(aad)))
+	return sealedPrefix + base64.RawURLEncoding.EncodeToString(sealValue(w.aead, []byte(s), []byte(aad)))
 }
 
 func (w *Webhooks) open(s, aad string) (string, error) {
@@ -260,12 +252,14 @@ func (w *Webhooks) open(s, aad string) (string, error) {
 		return "", errors.New("value is not sealed")
 	}
 	b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(s, sealedPrefix))
-	if err != nil || len(b) < w.aead.NonceSize() {
+	if err != nil {
 		return "", errors.New("sealed value is not base64url of nonce and ciphertext")
 	}
-	n := w.aead.NonceSize()
-	plain, err := w.aead.Open(nil, b[:n], b[n:], []byte(aad))
-	if err != nil {
+	plain, err := openValue(w.aead, b, []byte(aad))
+	switch {
+	case errors.Is(err, errSealedShort):
+		return "", errors.New("sealed value is not base64url of nonce and ciphertext")
+	case err != nil:
 		return "", errors.New("sealed value does not open under this install's key")
 	}
 	return string(plain), nil

@@ -4,6 +4,9 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/segmentio/kafka-go"
 )
 
@@ -28,11 +31,22 @@ func OpenTailCursor(brokers []string, topic string, partition int, start int64) 
 
 // TailReaders returns the partition readers open: shared and private.
 func TailReaders() (shared, private int) {
-	return int(tailCount.shared.Load()), int(tailCount.private.Load())
+	return int(metricValue(tailReaders.WithLabelValues("shared"))), int(metricValue(tailReaders.WithLabelValues("private")))
+}
+
+func metricValue(m prometheus.Metric) float64 {
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		panic(err)
+	}
+	if d.Counter != nil {
+		return d.Counter.GetValue()
+	}
+	return d.Gauge.GetValue()
 }
 
 // PrivateReadersOpened counts the private readers opened so far.
-func PrivateReadersOpened() int { return int(tailCount.privateOpened.Load()) }
+func PrivateReadersOpened() int { return int(metricValue(tailPrivateOpened)) }
 
 // TailsOpen counts the partitions with a cursor open.
 func TailsOpen() int {

@@ -145,14 +145,10 @@ func fromKafka(ctx context.Context, km kafka.Message, v *verifier) *message.Mess
 	return fromKafkaMeta(ctx, km, v, false)
 }
 
-// batchMessage is fromKafka for a message of a batch (SubscribeBatches):
-// the metadata made once for the record is shared, not copied, as batch
-// consumers only read it (a subscription copied it for each of the
-// process's roles: 3% of what a serve allocated).
-func batchMessage(ctx context.Context, km kafka.Message, v *verifier) *message.Message {
-	return fromKafkaMeta(ctx, km, v, true)
-}
-
+// fromKafkaMeta is fromKafka; with shareMeta, the metadata made once for
+// the record is shared, not copied, for consumers that only read it (the
+// messages of batches: a subscription copied it for each of the process's
+// roles, 3% of what a serve allocated).
 func fromKafkaMeta(ctx context.Context, km kafka.Message, v *verifier, shareMeta bool) *message.Message {
 	r := receive(ctx, km, v)
 	m := message.NewMessage(r.uuid, km.Value)

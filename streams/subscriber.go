@@ -406,7 +406,7 @@ func (s *Subscriber) deliverBatch(ctx context.Context, kms []kafka.Message, out 
 	// the same messages again.
 	msgs := make([]*message.Message, len(kms))
 	for i, km := range kms {
-		msgs[i] = batchMessage(ctx, km, s.verify)
+		msgs[i] = fromKafkaMeta(ctx, km, s.verify, true) // batch consumers only read metadata
 	}
 	for {
 		b := newBatch(msgs)

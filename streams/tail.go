@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,9 +47,6 @@ var tailReaders = promauto.NewGaugeVec(prometheus.GaugeOpts{
 	Name: "learnstream_subscriber_readers",
 	Help: "Partition readers open: shared (one per partition a process subscribes to, feeding every role) and private (a subscription behind its partition's shared window, reading on its own).",
 }, []string{"kind"})
-
-// tailCount is what the metrics say, for tests.
-var tailCount struct{ shared, private, privateOpened atomic.Int64 }
 
 var tailPrivateOpened = promauto.NewCounter(prometheus.CounterOpts{
 	Name: "learnstream_subscriber_private_readers_opened_total",
@@ -160,23 +156,34 @@ type tail struct {
 // startAt starts the tail's reader at offset (t.mu held).
 func (t *tail) startAt(offset int64) {
 	t.started = true
-	t.lo, t.next, t.want, t.moving = offset, offset, offset, true
+	t.position(offset)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.cancel, t.done = cancel, make(chan struct{})
 	tailReaders.WithLabelValues("shared").Inc()
-	tailCount.shared.Add(1)
 	go t.run(ctx)
 }
 
-// moveTo empties the window and moves the reader to offset (t.mu held).
+// moveTo moves the running reader to offset (t.mu held).
 func (t *tail) moveTo(offset int64) {
-	clear(t.msgs)
-	t.msgs, t.size = t.msgs[:0], 0
-	t.lo, t.next, t.want, t.moving = offset, offset, offset, true
+	t.position(offset)
 	if t.stopFetch != nil {
 		t.stopFetch()
 	}
 	t.notify()
+}
+
+// position empties the window and asks the reader to move to offset
+// (t.mu held).
+func (t *tail) position(offset int64) {
+	clear(t.msgs)
+	t.msgs, t.size = t.msgs[:0], 0
+	t.lo, t.next, t.want, t.moving = offset, offset, offset, true
+}
+
+// index is where the first message at or after offset is in the window
+// (t.mu held).
+func (t *tail) index(offset int64) int {
+	return sort.Search(len(t.msgs), func(i int) bool { return t.msgs[i].Offset >= offset })
 }
 
 func (t *tail) notify() {
@@ -192,7 +199,6 @@ func (t *tail) stop() {
 		cancel()
 		<-done
 		tailReaders.WithLabelValues("shared").Dec()
-		tailCount.shared.Add(-1)
 	}
 }
 
@@ -319,10 +325,13 @@ func (t *tail) read(ctx context.Context, c *tailCursor) (km kafka.Message, ok bo
 		case offset > t.next+tailJump:
 			t.moveTo(offset)
 		case offset < t.next:
-			i := sort.Search(len(t.msgs), func(i int) bool { return t.msgs[i].Offset >= offset })
-			km = t.msgs[i] // offset >= lo, and next is past the last message
+			km = t.msgs[t.index(offset)] // offset >= lo, and next is past the last message
+			prev, held := t.pos[c]
 			t.pos[c] = km.Offset + 1
-			t.forgetRead()
+			if !held || prev <= t.msgs[0].Offset {
+				// Only the cursor holding the oldest message frees any.
+				t.forgetRead()
+			}
 			t.mu.Unlock()
 			return km, true, nil
 		}
@@ -353,8 +362,7 @@ func (t *tail) rejoin(offset int64) bool {
 	if offset < t.lo {
 		return false
 	}
-	i := sort.Search(len(t.msgs), func(i int) bool { return t.msgs[i].Offset >= offset })
-	return i >= len(t.msgs)/2
+	return t.index(offset) >= len(t.msgs)/2
 }
 
 // leave forgets a closed cursor's position.
@@ -395,8 +403,6 @@ func (c *tailCursor) FetchMessage(ctx context.Context) (kafka.Message, error) {
 		c.private = r
 		tailReaders.WithLabelValues("private").Inc()
 		tailPrivateOpened.Inc()
-		tailCount.private.Add(1)
-		tailCount.privateOpened.Add(1)
 	}
 	km, err := c.private.FetchMessage(ctx)
 	if err != nil {
@@ -414,7 +420,6 @@ func (c *tailCursor) closePrivate() {
 		c.private.Close()
 		c.private = nil
 		tailReaders.WithLabelValues("private").Dec()
-		tailCount.private.Add(-1)
 	}
 }
 

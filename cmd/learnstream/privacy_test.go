@@ -73,17 +73,10 @@ func privacyThroughServe(t *testing.T, c kafkatest.Cluster) {
 
 	// Progress is applied by its own consumer, moments after the statement
 	// was (read-your-writes holds for statements only).
-	deadline = time.Now().Add(20 * time.Second)
-	for {
+	eventually(t, p, "the progress of "+learner+" showing the course", func() bool {
 		code, _, body := p.do(t, "GET", "/v1/learners/"+learner+"/progress", "")
-		if code == http.StatusOK && strings.Contains(string(body), "https://example.com/courses/c1") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("progress of %s never showed the course: %d %s", learner, code, body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return code == http.StatusOK && strings.Contains(string(body), "https://example.com/courses/c1")
+	})
 
 	// The export, through the CLI: one zip with the learner's statement,
 	// progress and the access records so far.
