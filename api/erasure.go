@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -95,36 +96,16 @@ func (m ErasureModule) erase(w http.ResponseWriter, r *http.Request) {
 		}
 		wait = d
 	}
-	known, err := m.Erasing.Known(ctx, cred.Tenant, learner)
+	id, err := m.idOf(ctx, cred.Tenant, learner, cred.Key)
 	if err != nil {
-		m.log().Error("erase learner: look up", "err", err)
+		var he httpError
+		if errors.As(err, &he) {
+			writeError(w, he.code, he.msg)
+			return
+		}
+		m.log().Error("erase learner", "err", err)
 		writeError(w, http.StatusInternalServerError, "could not look the learner up")
 		return
-	}
-	var id string
-	if !known {
-		// Erasing an erased learner again answers with that erasure
-		// (DELETE is idempotent); a learner the tenant never held is not
-		// found, whoever else may hold it.
-		ids, err := m.Erasing.OfLearner(ctx, cred.Tenant, learner)
-		if err != nil {
-			m.log().Error("erase learner: erasures", "err", err)
-			writeError(w, http.StatusInternalServerError, "could not look the learner up")
-			return
-		}
-		if len(ids) == 0 {
-			writeError(w, http.StatusNotFound, "learner: this tenant holds no data of this learner")
-			return
-		}
-		id = ids[len(ids)-1]
-	} else if id, err = m.Erasing.Request(ctx, cred.Tenant, learner, cred.Key); err != nil {
-		m.log().Error("erase learner: request", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "could not record the erasure request; nothing was erased, try again")
-		return
-	} else {
-		// The learner key stays out of the log: the erasure id is what
-		// the operator keeps.
-		m.log().Info("erasure requested", "erasure", id, "tenant", cred.Tenant, "by", cred.Key)
 	}
 	rec, err := m.await(ctx, cred.Tenant, id, wait)
 	if err != nil && !errors.Is(err, projections.ErrNotFound) {
@@ -143,6 +124,55 @@ func (m ErasureModule) erase(w http.ResponseWriter, r *http.Request) {
 		status = rec.Status
 	}
 	writeJSON(w, http.StatusAccepted, erasureAccepted{ID: id, Status: status, Receipt: loc})
+}
+
+// httpError is an answer idOf chose for the client.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e httpError) Error() string { return e.msg }
+
+// idOf returns the erasure a DELETE of learner answers with. DELETE is
+// idempotent: while an erasure of the learner is still open, it answers
+// with that one (a client retrying after a lost answer, or after the
+// server crashed mid-erasure, does not start a second); a learner whose
+// data is gone answers with the last erasure; a learner the tenant never
+// held is not found, whoever else may hold it. Otherwise it starts one.
+func (m ErasureModule) idOf(ctx context.Context, tenant, learner, by string) (string, error) {
+	ids, err := m.Erasing.OfLearner(ctx, tenant, learner)
+	if err != nil {
+		return "", fmt.Errorf("erasures of the learner: %w", err)
+	}
+	if n := len(ids); n > 0 {
+		rec, err := m.Erasing.Receipt(ctx, tenant, ids[n-1])
+		if err != nil && !errors.Is(err, projections.ErrNotFound) {
+			return "", fmt.Errorf("receipt: %w", err)
+		}
+		if err != nil || !rec.Complete() {
+			return ids[n-1], nil
+		}
+	}
+	known, err := m.Erasing.Known(ctx, tenant, learner)
+	if err != nil {
+		return "", fmt.Errorf("look up: %w", err)
+	}
+	if !known {
+		if len(ids) == 0 {
+			return "", httpError{http.StatusNotFound, "learner: this tenant holds no data of this learner"}
+		}
+		return ids[len(ids)-1], nil
+	}
+	id, err := m.Erasing.Request(ctx, tenant, learner, by)
+	if err != nil {
+		m.log().Error("erase learner: request", "err", err)
+		return "", httpError{http.StatusServiceUnavailable, "could not record the erasure request; nothing was erased, try again"}
+	}
+	// The learner key stays out of the log: the erasure id is what the
+	// operator keeps.
+	m.log().Info("erasure requested", "erasure", id, "tenant", tenant, "by", by)
+	return id, nil
 }
 
 // await polls the receipt until it is complete or wait has passed.

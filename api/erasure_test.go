@@ -13,7 +13,8 @@ import (
 	"github.com/learnstream/learnstream/projections"
 )
 
-// fakeErasing knows ada in t1 and completes an erasure after a delay.
+// fakeErasing knows ada in t1 until an erasure of her completes, which
+// takes a delay.
 type fakeErasing struct {
 	mu       sync.Mutex
 	receipts map[string]projections.Receipt // tenant/id
@@ -26,7 +27,11 @@ type fakeErasing struct {
 func (f *fakeErasing) Known(_ context.Context, tenant, learner string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return tenant == "t1" && learner == "mbox:mailto:ada@example.com" && len(f.byLearn[tenant+"/"+learner]) == 0, nil
+	if tenant != "t1" || learner != "mbox:mailto:ada@example.com" {
+		return false, nil
+	}
+	ids := f.byLearn[tenant+"/"+learner]
+	return len(ids) == 0 || time.Since(f.started[ids[len(ids)-1]]) < f.after, nil
 }
 
 func (f *fakeErasing) Request(_ context.Context, tenant, learner, by string) (string, error) {
@@ -102,6 +107,11 @@ func TestEraseLearnerHTTP(t *testing.T) {
 	if code, _, _ := do("GET", "/v1/erasures/"+a.ID, "dpo2"); code != 404 {
 		t.Errorf("receipt read by another tenant: %d, want 404", code)
 	}
+	// Again while it runs (a client retrying after a lost answer): the
+	// same erasure, not a second one.
+	if code, b, _ := do("DELETE", "/v1/learners/ada@example.com", "dpo"); code != http.StatusAccepted || b.ID != a.ID {
+		t.Errorf("erase again while open: %d %+v, want 202 %s", code, b, a.ID)
+	}
 	// Again, with ?wait: the same erasure, complete.
 	code, b, h := do("DELETE", "/v1/learners/mailto:ada@example.com?wait=5s", "dpo")
 	if code != http.StatusOK || b.ID != a.ID || b.Status != projections.StatusComplete || !strings.HasSuffix(h.Get("Location"), a.ID) {
@@ -109,5 +119,8 @@ func TestEraseLearnerHTTP(t *testing.T) {
 	}
 	if code, r, _ := do("GET", "/v1/erasures/"+a.ID, "dpo"); code != 200 || r.Status != projections.StatusComplete {
 		t.Errorf("receipt: %d %+v", code, r)
+	}
+	if n := len(fake.byLearn["t1/mbox:mailto:ada@example.com"]); n != 1 {
+		t.Errorf("%d erasures of ada started, want 1", n)
 	}
 }

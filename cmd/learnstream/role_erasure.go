@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -165,6 +166,12 @@ func (e *erasing) Known(ctx context.Context, tenant, learner string) (bool, erro
 }
 
 func (e *erasing) Request(ctx context.Context, tenant, learner, by string) (string, error) {
+	if e.eraser.Ready != nil && !e.eraser.Ready() {
+		// Until the receipts have read the privacy topic, an open
+		// erasure of this learner (one whose answer a client lost in a
+		// crash) cannot be seen, and a second would start.
+		return "", errors.New("the erasure receipts are still catching up")
+	}
 	return e.eraser.Request(ctx, tenant, learner, by, e.rt.expectedErasureAnswers())
 }
 

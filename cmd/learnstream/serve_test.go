@@ -166,9 +166,19 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 
 func (p *proc) do(t testing.TB, method, path, body string) (int, http.Header, []byte) {
 	t.Helper()
+	code, h, b, err := p.try(method, path, body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return code, h, b
+}
+
+// try is do for a request that may meet a process going down: it returns
+// the transport's error.
+func (p *proc) try(method, path, body string) (int, http.Header, []byte, error) {
 	req, err := http.NewRequest(method, p.url+path, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, nil, err
 	}
 	req.SetBasicAuth(testKey, testSecret)
 	req.Header.Set("X-Experience-API-Version", "1.0.3")
@@ -177,11 +187,11 @@ func (p *proc) do(t testing.TB, method, path, body string) (int, http.Header, []
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, b
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b, err
 }
 
 func statement(i int) string {
