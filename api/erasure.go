@@ -20,12 +20,18 @@ type Erasing interface {
 	// Request records an erasure of learner by the credential by and
 	// returns its id.
 	Request(ctx context.Context, tenant, learner, by string) (string, error)
-	// OfLearner lists the erasures of learner, oldest first.
+	// OfLearner lists the erasures of learner, oldest first, or
+	// ErrErasuresBehind while it cannot know them all.
 	OfLearner(ctx context.Context, tenant, learner string) ([]string, error)
 	// Receipt returns an erasure's receipt (projections.ErrNotFound when
 	// the tenant has no such erasure).
 	Receipt(ctx context.Context, tenant, id string) (projections.Receipt, error)
 }
+
+// ErrErasuresBehind says the erasures are not all known yet (a process
+// just started, its receipts still reading): DELETE answers 503 rather
+// than risk starting a second erasure beside an open one.
+var ErrErasuresBehind = errors.New("the erasure receipts are still catching up")
 
 // ErasureModule serves DELETE /v1/learners/{learner} and GET
 // /v1/erasures/{id}, both only to credentials holding the privacy scope
@@ -100,6 +106,9 @@ func (m ErasureModule) erase(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var he httpError
 		if errors.As(err, &he) {
+			if he.code == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", "1")
+			}
 			writeError(w, he.code, he.msg)
 			return
 		}
@@ -142,6 +151,9 @@ func (e httpError) Error() string { return e.msg }
 // held is not found, whoever else may hold it. Otherwise it starts one.
 func (m ErasureModule) idOf(ctx context.Context, tenant, learner, by string) (string, error) {
 	ids, err := m.Erasing.OfLearner(ctx, tenant, learner)
+	if errors.Is(err, ErrErasuresBehind) {
+		return "", httpError{http.StatusServiceUnavailable, "the server is starting and still reading its erasures; nothing was erased, try again"}
+	}
 	if err != nil {
 		return "", fmt.Errorf("erasures of the learner: %w", err)
 	}

@@ -22,6 +22,7 @@ type fakeErasing struct {
 	after    time.Duration
 	started  map[string]time.Time
 	n        int
+	behind   bool // the receipts are still reading (just started)
 }
 
 func (f *fakeErasing) Known(_ context.Context, tenant, learner string) (bool, error) {
@@ -48,6 +49,9 @@ func (f *fakeErasing) Request(_ context.Context, tenant, learner, by string) (st
 func (f *fakeErasing) OfLearner(_ context.Context, tenant, learner string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.behind {
+		return nil, api.ErrErasuresBehind
+	}
 	return f.byLearn[tenant+"/"+learner], nil
 }
 
@@ -100,6 +104,16 @@ func TestEraseLearnerHTTP(t *testing.T) {
 			t.Errorf("%s: status %d (%s), want %d", tt.name, got, a.Error, tt.want)
 		}
 	}
+	// Just started, receipts still reading: refused, nothing started.
+	fake.mu.Lock()
+	fake.behind = true
+	fake.mu.Unlock()
+	if code, a, h := do("DELETE", "/v1/learners/ada@example.com", "dpo"); code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || fake.n != 0 {
+		t.Errorf("erase while the receipts read: %d %+v Retry-After %q, %d started; want 503, none", code, a, h.Get("Retry-After"), fake.n)
+	}
+	fake.mu.Lock()
+	fake.behind = false
+	fake.mu.Unlock()
 	code, a, h := do("DELETE", "/v1/learners/ada@example.com", "dpo")
 	if code != http.StatusAccepted || a.ID == "" || h.Get("Location") != "/v1/erasures/"+a.ID || a.Receipt != h.Get("Location") {
 		t.Fatalf("erase: %d %+v %v", code, a, h)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -166,16 +165,24 @@ func (e *erasing) Known(ctx context.Context, tenant, learner string) (bool, erro
 }
 
 func (e *erasing) Request(ctx context.Context, tenant, learner, by string) (string, error) {
-	if e.eraser.Ready != nil && !e.eraser.Ready() {
-		// Until the receipts have read the privacy topic, an open
-		// erasure of this learner (one whose answer a client lost in a
-		// crash) cannot be seen, and a second would start.
-		return "", errors.New("the erasure receipts are still catching up")
-	}
 	return e.eraser.Request(ctx, tenant, learner, by, e.rt.expectedErasureAnswers())
 }
 
 func (e *erasing) OfLearner(ctx context.Context, tenant, learner string) ([]string, error) {
+	// Until the receipts have read the privacy topic, an open erasure of
+	// the learner (one whose answer a client lost in a crash) cannot be
+	// seen, and a DELETE would start a second: a request just after a
+	// start waits for them a while, then is refused (503, try again).
+	for wait := time.Now().Add(10 * time.Second); e.eraser.Ready != nil && !e.eraser.Ready(); {
+		if time.Now().After(wait) {
+			return nil, api.ErrErasuresBehind
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	return e.receipts.OfLearner(ctx, tenant, e.names.Pseudonym(tenant, learner))
 }
 
