@@ -107,6 +107,7 @@ type Adaptive struct {
 	sinceCkpt int
 	lastCkpt  time.Time
 	ckptCost  time.Duration // how long the last checkpoint took (ckptDue)
+	ckptBytes int           // the size of the last checkpoint's models (ckptDue)
 	busy      time.Duration // time in HandleBatch since the last checkpoint (ckptDue)
 	lastBatch time.Time     // when HandleBatch last ended
 	// answers to erasures, recorded with the next checkpoint.
@@ -147,7 +148,7 @@ func NewAdaptive(cfg AdaptiveConfig) (*Adaptive, error) {
 	orDefault(&cfg.Source, "learnstream")
 	pacingDefaults(&cfg.CheckpointEvery, &cfg.CheckpointInterval, &cfg.FlushEvents, &cfg.FlushInterval, 512, &cfg.Logger)
 	a := &Adaptive{cfg: cfg, log: cfg.Logger, lastCkpt: time.Now(), lastFlush: time.Now()}
-	a.models = partModels[*adaptiveTenant]{name: "adaptive consumer", topic: cfg.StatementsTopic, ckpts: cfg.Checkpoints,
+	a.models = partModels[*adaptiveTenant]{name: "adaptive consumer", consumer: AdaptiveConsumer, topic: cfg.StatementsTopic, ckpts: cfg.Checkpoints,
 		fresh: a.newTenant, snapshot: (*adaptiveTenant).snapshot, restore: a.restore, log: cfg.Logger}
 	return a, nil
 }
@@ -328,7 +329,7 @@ func (a *Adaptive) HandleBatch(ctx context.Context, pos []Position, evs []event.
 	// the last checkpoint.
 	a.lastBatch = time.Now()
 	a.busy += a.lastBatch.Sub(start)
-	if forgot || ckptDue(a.sinceCkpt, a.cfg.CheckpointEvery, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, a.busy, time.Now()) {
+	if forgot || ckptDue(a.sinceCkpt, a.cfg.CheckpointEvery, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, a.busy, a.ckptBytes, time.Now()) {
 		if err := a.checkpoint(ctx); err != nil {
 			a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
 		}
@@ -634,9 +635,11 @@ func (a *Adaptive) checkpoint(ctx context.Context) error {
 	if err := a.flush(ctx); err != nil {
 		return err
 	}
-	if err := a.models.save(a.answers...); err != nil {
+	size, err := a.models.save(a.answers...)
+	if err != nil {
 		return err
 	}
+	a.ckptBytes = size
 	a.sinceCkpt, a.lastCkpt, a.answers = 0, time.Now(), nil
 	a.ckptCost, a.busy = a.lastCkpt.Sub(start), 0
 	return nil

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -39,6 +41,13 @@ type EmbeddedConfig struct {
 	// segments in place, and a crash during that rewrite loses the
 	// partition, which is why UncompactTruth keeps the topics nothing can
 	// rebuild out of its reach.
+	//
+	// The broker serves nothing while its cleaner runs (one loop serves
+	// every request), and a run reads what the compacted topics took in
+	// since the last: short intervals keep each pause short. A run that
+	// takes long (many learners and items, whose latest records every run
+	// rewrites) spaces the next to keep the cleaner under a tenth of the
+	// broker's time (see cleaner).
 	CompactEvery time.Duration
 	// Checked says the caller ran ScanLog on DataDir and dealt with what
 	// it found. Otherwise StartEmbedded scans and refuses a damaged log:
@@ -64,12 +73,25 @@ type EmbeddedConfig struct {
 const FetchMaxBytes = 1 << 20
 
 // DefaultCompactEvery is the embedded broker's cleaner interval.
-const DefaultCompactEvery = time.Minute
+const DefaultCompactEvery = 10 * time.Second
+
+// cleanerShare bounds the share of the broker's time its cleaner takes:
+// after a run of d, the next waits at least d*(1/cleanerShare - 1).
+const cleanerShare = 0.1
+
+var brokerCompaction = promauto.NewHistogram(prometheus.HistogramOpts{
+	Name: "learnstream_broker_compaction_seconds",
+	Help: "Runs of the embedded broker's cleaner (compacting the recommendation and item-factor topics): while one runs, the broker answers no produce or fetch.",
+	// From a few ms (a small install) to seconds (a large live set).
+	Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+})
 
 // Embedded is a single-node Kafka-protocol broker running in this process.
 type Embedded struct {
 	cluster *kfake.Cluster
 	addr    string
+	stop    context.CancelFunc
+	cleaned chan struct{}
 }
 
 // StartEmbedded starts the broker and returns once it accepts connections.
@@ -134,9 +156,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 			// rebuilt from. Nothing expires here; compacted topics keep
 			// the latest record per key.
 			"log.retention.ms": "-1",
-			// The cleaner's interval (Kafka's name for its back-off when
-			// there is nothing to clean; the embedded broker's only timer).
-			"log.cleaner.backoff.ms": strconv.FormatInt(compactEvery.Milliseconds(), 10),
+			// The broker's own cleaner timer (Kafka's name for its
+			// back-off when there is nothing to clean) is pushed out of
+			// the way: cleaner runs it, timed and spaced.
+			"log.cleaner.backoff.ms": strconv.FormatInt((365 * 24 * time.Hour).Milliseconds(), 10),
 		}),
 		// The listener is opened above so that a bad address fails here with
 		// a clear error and the advertised address is the one asked for.
@@ -166,14 +189,49 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		ln.Close()
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	return &Embedded{cluster: c, addr: c.ListenAddrs()[0]}, nil
+	ctx, stop := context.WithCancel(context.Background())
+	e := &Embedded{cluster: c, addr: c.ListenAddrs()[0], stop: stop, cleaned: make(chan struct{})}
+	go func() {
+		defer close(e.cleaned)
+		cleaner(ctx, c.Compact, compactEvery, cfg.Logger)
+	}()
+	return e, nil
+}
+
+// cleaner runs compact every interval, or less often when runs take long:
+// the next run waits at least (1/cleanerShare - 1) times the last one,
+// so that the cleaner, which holds the whole broker, takes at most a
+// tenth of its time. Each run is measured (learnstream_broker_compaction_seconds)
+// and one that held the broker for over a second is logged.
+func cleaner(ctx context.Context, compact func(), every time.Duration, log *slog.Logger) {
+	wait := every
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		start := time.Now()
+		compact()
+		d := time.Since(start)
+		brokerCompaction.Observe(d.Seconds())
+		if d > time.Second && log != nil {
+			log.Info("broker: compacting the derived-state topics held the broker", "took", d.Round(time.Millisecond))
+		}
+		wait = max(every, time.Duration(float64(d)*(1/cleanerShare-1)))
+	}
 }
 
 // Addr is the bootstrap address clients use.
 func (e *Embedded) Addr() string { return e.addr }
 
-// Close stops the broker and flushes its state to the data dir.
-func (e *Embedded) Close() { e.cluster.Close() }
+// Close stops the broker and flushes its state to the data dir. A
+// cleaner run in progress finishes first.
+func (e *Embedded) Close() {
+	e.stop()
+	<-e.cleaned
+	e.cluster.Close()
+}
 
 // kfakeLogger routes the broker's warnings and errors to slog; its debug
 // chatter stays out of operators' logs.

@@ -89,3 +89,30 @@ func TestEmbeddedCleanerKeepsOldRecords(t *testing.T) {
 		})
 	}
 }
+
+// A cleaner run holds the whole embedded broker: runs that take long are
+// spaced so that the cleaner takes at most a tenth of the broker's time,
+// and runs that are quick come every interval.
+func TestCleanerSpacesLongRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		run, every    time.Duration
+		minRuns, most int
+	}{
+		// 30 ms runs: at least 270 ms between them, so 2 or 3 in 700 ms
+		// where the interval alone would allow 20.
+		{"long runs", 30 * time.Millisecond, 5 * time.Millisecond, 2, 3},
+		// Instant runs every 50 ms: about 14 in 700 ms.
+		{"quick runs", 0, 50 * time.Millisecond, 8, 15},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 700*time.Millisecond)
+			defer cancel()
+			runs := 0
+			cleaner(ctx, func() { runs++; time.Sleep(tc.run) }, tc.every, nil)
+			if runs < tc.minRuns || runs > tc.most {
+				t.Errorf("%d runs of %v in 700 ms with interval %v, want %d to %d", runs, tc.run, tc.every, tc.minRuns, tc.most)
+			}
+		})
+	}
+}

@@ -162,6 +162,7 @@ type Recommender struct {
 	sinceCkpt  int
 	lastCkpt   time.Time
 	ckptCost   time.Duration // how long the last checkpoint took (ckptDue)
+	ckptBytes  int           // the size of the last checkpoint's models (ckptDue)
 	busy       time.Duration // time in HandleBatch since the last checkpoint (ckptDue)
 	lastBatch  time.Time     // when HandleBatch last ended
 	// outbox holds RecommendationsUpdated events learned but not yet
@@ -308,7 +309,7 @@ func NewRecommender(cfg RecommenderConfig) (*Recommender, error) {
 	pacingDefaults(&cfg.CheckpointEvery, &cfg.CheckpointInterval, &cfg.FlushEvents, &cfg.FlushInterval, 256, &cfg.Logger)
 	r := &Recommender{cfg: cfg, log: cfg.Logger, registered: map[string]bool{},
 		remote: map[string]map[string]map[int]ItemFactors{}, lastCkpt: time.Now()}
-	r.models = partModels[*tenantModel]{name: "recommender", topic: cfg.StatementsTopic, ckpts: cfg.Checkpoints,
+	r.models = partModels[*tenantModel]{name: "recommender", consumer: RecommenderConsumer, topic: cfg.StatementsTopic, ckpts: cfg.Checkpoints,
 		fresh: r.newTenantModel, snapshot: r.snapshot, restore: r.restore, log: cfg.Logger}
 	return r, nil
 }
@@ -560,7 +561,7 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 	// the last checkpoint.
 	r.lastBatch = time.Now()
 	r.busy += r.lastBatch.Sub(start)
-	if forgot || ckptDue(r.sinceCkpt, r.cfg.CheckpointEvery, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, r.busy, time.Now()) {
+	if forgot || ckptDue(r.sinceCkpt, r.cfg.CheckpointEvery, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, r.busy, r.ckptBytes, time.Now()) {
 		if err := r.checkpoint(ctx); err != nil {
 			r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
 		}
@@ -1234,9 +1235,11 @@ func (r *Recommender) checkpoint(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.models.save(r.answers...); err != nil {
+	size, err := r.models.save(r.answers...)
+	if err != nil {
 		return err
 	}
+	r.ckptBytes = size
 	r.sinceCkpt, r.lastCkpt, r.answers = 0, time.Now(), nil
 	r.ckptCost, r.busy = r.lastCkpt.Sub(start), 0
 	recCheckpoint.Observe(r.ckptCost.Seconds())
