@@ -31,6 +31,14 @@ var (
 		Name: "learnstream_statements_consistency_timeouts_total",
 		Help: "Writes answered before the statements projection applied them.",
 	})
+	// writeStages splits a write's time: producing its events until the
+	// log acknowledged them, then waiting for this process's statements
+	// projection to apply them (read-your-writes).
+	writeStages = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "learnstream_statements_write_seconds",
+		Help:    "Time of a statement write's stages: publish (until the event log acknowledged it), consistency (then until the statements projection applied it).",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	}, []string{"stage"})
 	backpressure = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "learnstream_statements_backpressure_total",
 		Help: "Writes refused with 503 because the statements projection was too far behind.",
@@ -338,6 +346,7 @@ func (x *lrs) publish(ctx context.Context, topic string, evs []event.Event, wait
 			x.cfg.Waiters.Register(id)
 		}
 	}
+	start := time.Now()
 	if err := x.cfg.Publisher.PublishEvents(ctx, topic, evs...); err != nil {
 		if x.cfg.Waiters != nil {
 			for _, id := range waitFor {
@@ -357,9 +366,12 @@ func (x *lrs) publish(ctx context.Context, topic string, evs []event.Event, wait
 		x.log.Error("publish", "topic", topic, "count", len(evs), "err", err)
 		return nil, http.StatusServiceUnavailable, "the event log is unavailable; nothing was stored, retry later"
 	}
+	published := time.Now()
+	writeStages.WithLabelValues("publish").Observe(published.Sub(start).Seconds())
 	if x.cfg.Waiters == nil {
 		return nil, http.StatusOK, ""
 	}
+	defer func() { writeStages.WithLabelValues("consistency").Observe(time.Since(published).Seconds()) }()
 	wctx, cancel := context.WithTimeout(ctx, x.cfg.ConsistencyTimeout)
 	defer cancel()
 	var outcomes []projections.Outcome

@@ -30,6 +30,12 @@ var applied = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help: "Events consumed by a projection, by outcome.",
 }, []string{"projection", "outcome"})
 
+var batchSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+	Name:    "learnstream_projection_batch_seconds",
+	Help:    "A projection's fetched batches, applied and committed (writes waiting for read-your-writes wait for the statements projection's).",
+	Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+}, []string{"projection"})
+
 // Projection runs a Model over its live generation, and rebuilds it into a
 // new generation on demand.
 type Projection struct {
@@ -252,6 +258,8 @@ func (p *Projection) handleBatch(sp Space, pos []event.Position, evs []event.Eve
 }
 
 func (p *Projection) handleBatchOnce(sp Space, pos []event.Position, evs []event.Event, live bool) (int, error) {
+	start := time.Now()
+	defer func() { batchSeconds.WithLabelValues(p.Name()).Observe(time.Since(start).Seconds()) }()
 	outcomes := make([]Outcome, len(evs))
 	hooks, apply := stagedHooks(p.store, sp, p.model)
 	done, n, fnErr, err := p.store.applyBatch(sp, pos, func(txn *badger.Txn, i int) error {

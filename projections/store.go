@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/privacy"
@@ -154,8 +156,22 @@ func (s *Store) committing(write func() error) error {
 	return write()
 }
 
+// storeCommits times the commits of write transactions: a commit waits for
+// Badger's write path (the value log, the memtable, and a stall when level
+// 0 is full), and every POST waits for the statements projection's.
+var storeCommits = promauto.NewHistogram(prometheus.HistogramOpts{
+	Name:    "learnstream_store_commit_seconds",
+	Help:    "Commits of the projections store's write transactions (a projection's batch, a checkpoint).",
+	Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+})
+
 // commit commits txn through committing.
-func (s *Store) commit(txn *badger.Txn) error { return s.committing(txn.Commit) }
+func (s *Store) commit(txn *badger.Txn) error {
+	start := time.Now()
+	err := s.committing(txn.Commit)
+	storeCommits.Observe(time.Since(start).Seconds())
+	return err
+}
 
 // updateTxn is DB.Update committing through commit.
 func (s *Store) updateTxn(fn func(txn *badger.Txn) error) error {

@@ -9,8 +9,16 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/segmentio/kafka-go"
 )
+
+var produceSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+	Name:    "learnstream_produce_seconds",
+	Help:    "Produce calls of a process's publisher (every role's records, the group commit's shared calls), until the broker acknowledged them.",
+	Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+})
 
 // PublisherConfig configures the kafka-go producer.
 type PublisherConfig struct {
@@ -164,6 +172,7 @@ func (p *Publisher) write(ctx context.Context, topic string, kms []kafka.Message
 func (p *Publisher) writeNow(kms []kafka.Message) error {
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
+	defer func(start time.Time) { produceSeconds.Observe(time.Since(start).Seconds()) }(time.Now())
 	w := p.w
 	for _, t := range p.tiers {
 		if len(kms) <= t.BatchSize {
