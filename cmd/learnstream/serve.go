@@ -134,6 +134,10 @@ func (c *serveConfig) validate() error {
 	if c.stuckAfter <= 0 {
 		errs = append(errs, errors.New("--stuck-after: must be positive"))
 	}
+	if c.brokerCompactEvery < time.Second {
+		// The broker pauses for each run of its cleaner.
+		errs = append(errs, fmt.Errorf("--broker-compact-every: must be at least 1s, got %v", c.brokerCompactEvery))
+	}
 	if c.pprof != "" {
 		if err := loopbackAddr(c.pprof); err != nil {
 			errs = append(errs, fmt.Errorf("--pprof: %w", err))

@@ -410,6 +410,7 @@ func TestServeFlagErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--max-body-bytes", "10"}, nil, "--max-body-bytes: must be at least 1024, got 10"},
 		{[]string{"--max-package-files", "0"}, nil, "--max-package-files: must be at least 1, got 0"},
 		{[]string{"--launch-ttl", "500ms"}, nil, "--launch-ttl: must be at least 1s, got 500ms"},
+		{[]string{"--broker-compact-every", "0s"}, nil, "--broker-compact-every: must be at least 1s, got 0s"},
 		{[]string{"--memory-limit", "2GB"}, nil, `--memory-limit: "2GB" is not auto, off or a size`},
 		{[]string{"--memory-limit", "100MiB"}, nil, "--memory-limit: must be at least 256MiB, got 100MiB"},
 		{nil, []string{"LEARNSTREAM_MEMORY_LIMIT=plenty"}, `--memory-limit: "plenty"`},
