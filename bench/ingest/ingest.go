@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
@@ -63,6 +64,11 @@ type Config struct {
 	// catalogue.
 	CatalogURL string
 	Skills     int
+	// Readers, when positive, is the number of clients reading while the
+	// load runs, each sending filtered GETs of the generated population
+	// one after another, in turn of two shapes: agent + verb, and
+	// activity + related_activities (limit 10 each).
+	Readers int
 	// DrainTimeout bounds the wait for consumers to drain.
 	DrainTimeout time.Duration
 	// Timeout bounds one request.
@@ -97,6 +103,9 @@ func (c *Config) validate() error {
 	}
 	if c.Learners < 1 || c.Activities < 1 {
 		errs = append(errs, fmt.Errorf("learners, activities: must be at least 1, got %d and %d", c.Learners, c.Activities))
+	}
+	if c.Readers < 0 {
+		errs = append(errs, fmt.Errorf("readers: must not be negative, got %d", c.Readers))
 	}
 	if c.Skills < 0 {
 		errs = append(errs, fmt.Errorf("skills: must not be negative, got %d", c.Skills))
@@ -142,9 +151,25 @@ type Report struct {
 	PerSecond    float64        `json:"statements_per_second"`
 	Latency      Latency        `json:"latency"`
 
+	// Reads are the filtered GETs of Config.Readers, per shape.
+	Reads map[string]*Reads `json:"reads,omitempty"`
+
 	Verified *Verification  `json:"verified,omitempty"`
 	Server   *ServerFigures `json:"server,omitempty"`
 }
+
+// Reads is what the readers saw of one shape of query during the load.
+type Reads struct {
+	Requests int     `json:"requests"`
+	Errors   int     `json:"errors"` // not 200, or a transport error
+	Latency  Latency `json:"latency"`
+}
+
+// Read shapes (Report.Reads keys).
+const (
+	ReadAgentVerb       = "agent+verb"
+	ReadActivityRelated = "activity+related_activities"
+)
 
 // Verification is the outcome of reading every acknowledged id back.
 type Verification struct {
@@ -210,7 +235,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	}
 	cfg.URL = strings.TrimRight(cfg.URL, "/")
 	client := &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{
-		MaxIdleConns: cfg.Concurrency * 2, MaxIdleConnsPerHost: cfg.Concurrency * 2, IdleConnTimeout: time.Minute,
+		MaxIdleConns: (cfg.Concurrency + cfg.Readers) * 2, MaxIdleConnsPerHost: (cfg.Concurrency + cfg.Readers) * 2, IdleConnTimeout: time.Minute,
 	}}
 	defer client.CloseIdleConnections()
 
@@ -308,6 +333,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 		}()
 	}
 	go func() { wg.Wait(); close(results) }()
+	reads := startReaders(loadCtx, client, cfg)
 
 	var rep Report
 	rep.Errors = map[string]int{}
@@ -382,6 +408,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	if len(rep.Errors) == 0 {
 		rep.Errors = nil
 	}
+	if rep.Reads = reads(); rep.Reads != nil {
+		for _, shape := range []string{ReadAgentVerb, ReadActivityRelated} {
+			r := rep.Reads[shape]
+			fmt.Fprintf(out, "reads %s: %d requests while loading, p50 %s p90 %s p99 %s, %d errors\n",
+				shape, r.Requests, round(r.Latency.P50), round(r.Latency.P90), round(r.Latency.P99), r.Errors)
+		}
+	}
 
 	if metrics != nil {
 		sf, err := drain(ctx, metrics, cfg, out, start, loadEnd, first, len(acked), lagDuring, secondsDuring)
@@ -398,6 +431,86 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 		rep.Verified = v
 	}
 	return rep, ctx.Err()
+}
+
+// startReaders starts cfg.Readers clients sending filtered GETs until
+// ctx ends, and returns the function that waits for them and sums up what
+// they saw (nil without readers).
+func startReaders(ctx context.Context, client *http.Client, cfg Config) func() map[string]*Reads {
+	if cfg.Readers == 0 {
+		return func() map[string]*Reads { return nil }
+	}
+	type read struct {
+		shape   string
+		latency time.Duration
+		ok      bool
+	}
+	seen := make([][]read, cfg.Readers)
+	var wg sync.WaitGroup
+	for w := range cfg.Readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(cfg.Seed+uint64(w)+1000, 7))
+			for i := 0; ctx.Err() == nil; i++ {
+				shape, q := ReadAgentVerb, url.Values{"limit": {"10"}}
+				if i%2 == 0 {
+					agent := `{"mbox":"mailto:learner` + strconv.Itoa(rng.IntN(cfg.Learners)) + `@example.com"}`
+					q.Set("agent", agent)
+					q.Set("verb", verbs[rng.IntN(len(verbs))].id)
+				} else {
+					shape = ReadActivityRelated
+					q.Set("activity", activityID(int(float64(cfg.Activities)*rng.Float64()*rng.Float64())))
+					q.Set("related_activities", "true")
+				}
+				t0 := time.Now()
+				ok := getQuery(ctx, client, cfg, q)
+				if ctx.Err() != nil {
+					return // cut by the end of the load: not counted
+				}
+				seen[w] = append(seen[w], read{shape, time.Since(t0), ok})
+			}
+		}()
+	}
+	return func() map[string]*Reads {
+		wg.Wait()
+		out := map[string]*Reads{ReadAgentVerb: {}, ReadActivityRelated: {}}
+		lats := map[string][]time.Duration{}
+		for _, rs := range seen {
+			for _, r := range rs {
+				out[r.shape].Requests++
+				if !r.ok {
+					out[r.shape].Errors++
+					continue
+				}
+				lats[r.shape] = append(lats[r.shape], r.latency)
+			}
+		}
+		for shape, r := range out {
+			r.Latency = percentiles(lats[shape])
+		}
+		return out
+	}
+}
+
+// getQuery sends one GET /statements with q and reports whether it was
+// answered 200 with a statement result.
+func getQuery(ctx context.Context, client *http.Client, cfg Config, q url.Values) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.URL+"/statements?"+q.Encode(), nil)
+	if err != nil {
+		return false
+	}
+	setHeaders(req, cfg)
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var res struct {
+		Statements []json.RawMessage `json:"statements"`
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&res)
+	return resp.StatusCode == http.StatusOK && err == nil && res.Statements != nil
 }
 
 func round(d time.Duration) time.Duration {

@@ -25,6 +25,9 @@ type fakeLRS struct {
 	failEach int   // answer 500 to every n-th POST (0: none)
 	lag      int64 // reported lag, decremented by each /metrics read
 	cpu      float64
+
+	failReads bool           // answer 500 to filtered GETs
+	queries   map[string]int // filtered GETs by shape, when well formed
 }
 
 func (f *fakeLRS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -87,6 +90,25 @@ func (f *fakeLRS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.mu.Unlock()
 		json.NewEncoder(w).Encode(ids)
+	case r.Method == http.MethodGet && r.URL.Path == "/xapi/statements" && r.URL.Query().Get("statementId") == "":
+		q := r.URL.Query()
+		shape := "malformed"
+		var agent struct{ Mbox string }
+		switch {
+		case q.Get("limit") != "10":
+		case json.Unmarshal([]byte(q.Get("agent")), &agent) == nil && strings.HasPrefix(agent.Mbox, "mailto:learner") && strings.HasPrefix(q.Get("verb"), "http"):
+			shape = ReadAgentVerb
+		case strings.HasPrefix(q.Get("activity"), activityBase) && q.Get("related_activities") == "true":
+			shape = ReadActivityRelated
+		}
+		f.mu.Lock()
+		f.queries[shape]++
+		f.mu.Unlock()
+		if f.failReads {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, `{"statements":[],"more":""}`)
 	case r.Method == http.MethodGet && r.URL.Path == "/xapi/statements":
 		id := r.URL.Query().Get("statementId")
 		f.mu.Lock()
@@ -197,6 +219,42 @@ func TestRunAgainstInProcessLRS(t *testing.T) {
 
 // A floor handler reads the body and answers 200 with nothing: only
 // AnyAnswer counts that as acknowledged.
+// Readers send the issue's two filtered shapes while the load runs, and
+// their latency and errors are reported per shape.
+func TestReadersQueryWhileLoading(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failing reads %v", fail), func(t *testing.T) {
+			f := &fakeLRS{stored: map[string]bool{}, queries: map[string]int{}, failReads: fail}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			cfg := Config{URL: srv.URL + "/xapi", Key: "k", Secret: "s", Batch: 10, Concurrency: 2,
+				Duration: 300 * time.Millisecond, Readers: 3}
+			var out strings.Builder
+			rep, err := Run(t.Context(), cfg, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.queries["malformed"] > 0 || f.queries[ReadAgentVerb] == 0 || f.queries[ReadActivityRelated] == 0 {
+				t.Fatalf("queries the LRS saw: %v", f.queries)
+			}
+			for _, shape := range []string{ReadAgentVerb, ReadActivityRelated} {
+				r := rep.Reads[shape]
+				if r == nil || r.Requests == 0 || r.Requests > f.queries[shape] {
+					t.Fatalf("%s: %+v, the LRS saw %d", shape, r, f.queries[shape])
+				}
+				if fail && (r.Errors != r.Requests || r.Latency.P99 != 0) || !fail && (r.Errors != 0 || r.Latency.P50 <= 0) {
+					t.Errorf("%s: %+v with failing reads %v", shape, r, fail)
+				}
+				if !strings.Contains(out.String(), "reads "+shape+": ") {
+					t.Errorf("no summary line for %s:\n%s", shape, out.String())
+				}
+			}
+		})
+	}
+}
+
 func TestAnyAnswerAcceptsAFloorHandler(t *testing.T) {
 	var bodies atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -238,6 +296,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Rate: -1}, "rate:"},
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Skills: -1}, "skills:"},
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Skills: 5}, "catalog:"},
+		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Readers: -1}, "readers:"},
 	}
 	for _, tc := range cases {
 		_, err := Run(t.Context(), tc.cfg, io.Discard)

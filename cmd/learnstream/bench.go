@@ -38,6 +38,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.DurationVar(&cfg.Duration, "duration", 0, "how long to post (0: until --count)")
 	fs.IntVar(&cfg.Count, "count", 0, "statements to post in all (0: until --duration)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "pace the load to this many statements/s over all clients (0: as fast as the answers come)")
+	fs.IntVar(&cfg.Readers, "readers", 0, "clients sending filtered GETs (agent+verb, activity+related_activities, limit 10) while the load runs; their latency is reported per shape")
 	fs.IntVar(&cfg.Learners, "learners", 1000, "learners in the generated population")
 	fs.IntVar(&cfg.Activities, "activities", 200, "activities in the generated population")
 	fs.DurationVar(&cfg.Progress, "progress", 5*time.Second, "interval between progress lines (0: none)")
