@@ -104,12 +104,12 @@ func (m ErasureModule) erase(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := m.idOf(ctx, cred.Tenant, learner, cred.Key)
 	if err != nil {
-		var he httpError
-		if errors.As(err, &he) {
-			if he.code == http.StatusServiceUnavailable {
+		var re *requestError
+		if errors.As(err, &re) {
+			if re.status == http.StatusServiceUnavailable {
 				w.Header().Set("Retry-After", "1")
 			}
-			writeError(w, he.code, he.msg)
+			writeError(w, re.status, re.msg)
 			return
 		}
 		m.log().Error("erase learner", "err", err)
@@ -135,14 +135,6 @@ func (m ErasureModule) erase(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, erasureAccepted{ID: id, Status: status, Receipt: loc})
 }
 
-// httpError is an answer idOf chose for the client.
-type httpError struct {
-	code int
-	msg  string
-}
-
-func (e httpError) Error() string { return e.msg }
-
 // idOf returns the erasure a DELETE of learner answers with. DELETE is
 // idempotent: while an erasure of the learner is still open, it answers
 // with that one (a client retrying after a lost answer, or after the
@@ -152,7 +144,7 @@ func (e httpError) Error() string { return e.msg }
 func (m ErasureModule) idOf(ctx context.Context, tenant, learner, by string) (string, error) {
 	ids, err := m.Erasing.OfLearner(ctx, tenant, learner)
 	if errors.Is(err, ErrErasuresBehind) {
-		return "", httpError{http.StatusServiceUnavailable, "the server is starting and still reading its erasures; nothing was erased, try again"}
+		return "", &requestError{http.StatusServiceUnavailable, "the server is starting and still reading its erasures; nothing was erased, try again"}
 	}
 	if err != nil {
 		return "", fmt.Errorf("erasures of the learner: %w", err)
@@ -172,14 +164,14 @@ func (m ErasureModule) idOf(ctx context.Context, tenant, learner, by string) (st
 	}
 	if !known {
 		if len(ids) == 0 {
-			return "", httpError{http.StatusNotFound, "learner: this tenant holds no data of this learner"}
+			return "", &requestError{http.StatusNotFound, "learner: this tenant holds no data of this learner"}
 		}
 		return ids[len(ids)-1], nil
 	}
 	id, err := m.Erasing.Request(ctx, tenant, learner, by)
 	if err != nil {
 		m.log().Error("erase learner: request", "err", err)
-		return "", httpError{http.StatusServiceUnavailable, "could not record the erasure request; nothing was erased, try again"}
+		return "", &requestError{http.StatusServiceUnavailable, "could not record the erasure request; nothing was erased, try again"}
 	}
 	// The learner key stays out of the log: the erasure id is what the
 	// operator keeps.

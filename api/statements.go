@@ -39,7 +39,8 @@ var (
 		Help:    "Time of a statement write's stages: publish (until the event log acknowledged it), consistency (then until the statements projection applied it).",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 	}, []string{"stage"})
-	backpressure = promauto.NewCounter(prometheus.CounterOpts{
+	writePublish, writeConsistency = writeStages.WithLabelValues("publish"), writeStages.WithLabelValues("consistency")
+	backpressure                   = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "learnstream_statements_backpressure_total",
 		Help: "Writes refused with 503 because the statements projection was too far behind.",
 	})
@@ -367,11 +368,11 @@ func (x *lrs) publish(ctx context.Context, topic string, evs []event.Event, wait
 		return nil, http.StatusServiceUnavailable, "the event log is unavailable; nothing was stored, retry later"
 	}
 	published := time.Now()
-	writeStages.WithLabelValues("publish").Observe(published.Sub(start).Seconds())
+	writePublish.Observe(published.Sub(start).Seconds())
 	if x.cfg.Waiters == nil {
 		return nil, http.StatusOK, ""
 	}
-	defer func() { writeStages.WithLabelValues("consistency").Observe(time.Since(published).Seconds()) }()
+	defer func() { writeConsistency.Observe(time.Since(published).Seconds()) }()
 	wctx, cancel := context.WithTimeout(ctx, x.cfg.ConsistencyTimeout)
 	defer cancel()
 	var outcomes []projections.Outcome

@@ -24,7 +24,8 @@ type part struct {
 	content     []byte
 }
 
-// requestError is a bad request with its status (400 or 413).
+// requestError is an error answered with its own status and message
+// (a bad request: 400 or 413; an erasure that cannot start: 404, 503).
 type requestError struct {
 	status int
 	msg    string

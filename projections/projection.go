@@ -42,6 +42,8 @@ type Projection struct {
 	store   *Store
 	model   Model
 	waiters *Waiters
+	// batchTime is learnstream_projection_batch_seconds of this projection.
+	batchTime prometheus.Observer
 
 	// mu guards live: Handle holds it shared, a swap exclusively, so no
 	// live event is applied to a generation that is being retired.
@@ -125,7 +127,8 @@ func NewProjection(store *Store, model Model, waiters *Waiters) (*Projection, er
 	if err != nil {
 		return nil, fmt.Errorf("projection %s: %w", model.Name(), err)
 	}
-	return &Projection{store: store, model: model, waiters: waiters, live: sp}, nil
+	return &Projection{store: store, model: model, waiters: waiters, live: sp,
+		batchTime: batchSeconds.WithLabelValues(model.Name())}, nil
 }
 
 // Name is the model's name.
@@ -259,7 +262,7 @@ func (p *Projection) handleBatch(sp Space, pos []event.Position, evs []event.Eve
 
 func (p *Projection) handleBatchOnce(sp Space, pos []event.Position, evs []event.Event, live bool) (int, error) {
 	start := time.Now()
-	defer func() { batchSeconds.WithLabelValues(p.Name()).Observe(time.Since(start).Seconds()) }()
+	defer func() { p.batchTime.Observe(time.Since(start).Seconds()) }()
 	outcomes := make([]Outcome, len(evs))
 	hooks, apply := stagedHooks(p.store, sp, p.model)
 	done, n, fnErr, err := p.store.applyBatch(sp, pos, func(txn *badger.Txn, i int) error {
