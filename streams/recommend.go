@@ -213,6 +213,10 @@ type tenantModel struct {
 
 // modelAux is the per-learner state the model does not keep.
 type modelAux struct {
+	// Completed is each learner's completed items, sorted: every rank
+	// asks whether its candidates are among them, and a learner's list
+	// grows with their history (a map built per rank cost a fifth of the
+	// ranking's time in a long load).
 	Completed map[string][]string `json:"completed,omitempty"` // learner -> items
 	Top       map[string][]string `json:"top,omitempty"`       // learner -> last published items
 	Roles     map[string]string   `json:"roles,omitempty"`     // learner -> role of their latest learner.role.set
@@ -391,6 +395,12 @@ func (r *Recommender) restore(b []byte) (*tenantModel, error) {
 	}
 	if err := json.Unmarshal(rest, &tm.aux); err != nil {
 		return nil, err
+	}
+	for l, items := range tm.aux.Completed {
+		// Checkpoints before the lists were sorted have them in the
+		// order of completion.
+		slices.Sort(items)
+		tm.aux.Completed[l] = slices.Compact(items)
 	}
 	if len(tm.aux.Content) > 0 { // checkpoints before content-based ranking have none
 		if err := tm.content.UnmarshalBinary(tm.aux.Content); err != nil {
@@ -916,8 +926,9 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 	}
 	verb := st.Verb.ID
 	if completion || (success != nil && *success) || verb == mf.VerbCompleted || verb == mf.VerbPassed || verb == mf.VerbMastered {
-		if !slices.Contains(tm.aux.Completed[learner], item) {
-			tm.aux.Completed[learner] = append(tm.aux.Completed[learner], item)
+		done := tm.aux.Completed[learner]
+		if i, ok := slices.BinarySearch(done, item); !ok {
+			tm.aux.Completed[learner] = slices.Insert(done, i, item)
 		}
 	}
 	if tm.aux.Seen == nil {
@@ -1063,21 +1074,22 @@ func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time
 
 // rank returns the learner's top-N, re-ranked with the graph.
 func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, g *graph.Graph, learner, role string, mastery map[string]float64, predict successFunc) []projections.Recommendation {
-	done := map[string]bool{}
-	for _, it := range tm.aux.Completed[learner] {
-		done[it] = true
+	completed := tm.aux.Completed[learner]
+	done := func(item string) bool {
+		_, ok := slices.BinarySearch(completed, item)
+		return ok
 	}
-	ms := LearnerMastery(g, tm.aux.Completed[learner], mastery)
+	ms := LearnerMastery(g, completed, mastery)
 	cands := tm.candidates(g, learner, role, r.cfg.Candidates)
 	o := r.cfg.Rerank
 	o.Knowledge = g
 	o.Mastery = ms
-	o.Completed = func(item string) bool { return done[item] }
+	o.Completed = done
 	// A target role adds what closes its gap now, and the re-ranker
 	// blends the gap into the collaborative score (RoleWeight).
 	if o.Gap = roleGap(g, role, ms, o.MasteryThreshold, r.log); o.Gap != nil {
 		score, seen := mf.LearnerScores(tm.m, learner)
-		cands = mf.RoleCandidates(cands, o.Gap, g, score, func(it string) bool { return done[it] || seen(it) }, r.cfg.N)
+		cands = mf.RoleCandidates(cands, o.Gap, g, score, func(it string) bool { return done(it) || seen(it) }, r.cfg.N)
 	}
 	if r.cfg.Success != nil && len(cands) > 0 {
 		// Difficulty fit is a soft signal: when the read model cannot
@@ -1117,7 +1129,7 @@ const ReasonSkills = "skills"
 // fillFromSkills completes a short list (cold start, small catalogues)
 // from the graph: activities teaching unmastered skills whose
 // prerequisites are mastered, in prerequisite order.
-func fillFromSkills(list []mf.Candidate, g *graph.Graph, ms map[string]float64, done map[string]bool, n int, threshold float64) []mf.Candidate {
+func fillFromSkills(list []mf.Candidate, g *graph.Graph, ms map[string]float64, done func(string) bool, n int, threshold float64) []mf.Candidate {
 	if len(list) >= n {
 		return list
 	}
@@ -1140,7 +1152,7 @@ func fillFromSkills(list []mf.Candidate, g *graph.Graph, ms map[string]float64, 
 			continue
 		}
 		for _, a := range g.TeachersOf(s) {
-			if in[a] || done[a] {
+			if in[a] || done != nil && done(a) {
 				continue
 			}
 			in[a] = true

@@ -90,6 +90,59 @@ func TestRecommenderSnapshotSequenceSection(t *testing.T) {
 	}
 }
 
+// A learner's completed items are kept sorted (rank looks them up by
+// binary search). Checkpoints written before that hold them in the order
+// of completion: restored, they are sorted, and a completed item is never
+// recommended again either way.
+func TestRecommenderCompletedItemsStaySorted(t *testing.T) {
+	r, err := NewRecommender(RecommenderConfig{Catalog: nopCatalog{}, Checkpoints: nopCheckpoints{}, Publisher: nopSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		completed []string
+	}{
+		{"sorted", []string{"a", "c", "e"}},
+		{"in completion order", []string{"e", "a", "c"}},
+		{"with a repeat", []string{"c", "e", "a", "c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tm := r.newTenantModel()
+			// y and z learned every item; the model has only b of x
+			// (the rest of x's history gone from it, the completions
+			// kept), so the rest are x's candidates.
+			for _, u := range []string{"y", "z"} {
+				for _, it := range []string{"a", "b", "c", "d", "e", "f"} {
+					tm.m.Observe(u, it, 1)
+				}
+			}
+			tm.m.Observe("x", "b", 1)
+			tm.aux.Completed["x"] = slices.Clone(tc.completed)
+			snap, err := r.snapshot(tm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.restore(snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{"a", "c", "e"}; !slices.Equal(got.aux.Completed["x"], want) {
+				t.Fatalf("completed after restore: %v, want %v", got.aux.Completed["x"], want)
+			}
+			recs := r.rank(context.Background(), "t1", got, graph.New(), "x", "", nil, nil)
+			if len(recs) == 0 {
+				t.Fatal("nothing recommended")
+			}
+			for _, rec := range recs {
+				if slices.Contains(tc.completed, rec.Item) {
+					t.Errorf("completed item %s recommended: %+v", rec.Item, recs)
+				}
+			}
+		})
+	}
+}
+
 func mustItem(t *testing.T, tm *tenantModel, id string) int32 {
 	t.Helper()
 	i, ok := tm.m.LookupItem(id)
