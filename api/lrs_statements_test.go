@@ -760,6 +760,16 @@ type slowLookup struct {
 	gate    chan struct{}
 }
 
+func (s slowLookup) StatementsByID(ctx context.Context, tenant string, ids []string) (map[string][]byte, error) {
+	if slices.Contains(ids, s.id) {
+		s.once.Do(func() {
+			close(s.entered)
+			<-s.gate
+		})
+	}
+	return s.Statements.StatementsByID(ctx, tenant, ids)
+}
+
 func (s slowLookup) Statement(ctx context.Context, tenant, id string) ([]byte, error) {
 	if id == s.id {
 		s.once.Do(func() {

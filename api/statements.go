@@ -188,6 +188,7 @@ func (x *lrs) store(ctx context.Context, cred projections.Credential, spec xapi.
 	// conflict for a different one (statements are immutable).
 	fresh := make([]bool, len(sts))
 	var seen map[string]int
+	var lookup []string
 	for i, st := range sts {
 		fresh[i] = true
 		if st.ID == "" {
@@ -201,24 +202,32 @@ func (x *lrs) store(ctx context.Context, cred projections.Credential, spec xapi.
 			seen = make(map[string]int, len(sts))
 		}
 		seen[key] = i
-		old, err := x.cfg.Statements.Statement(ctx, cred.Tenant, st.ID)
-		switch {
-		case err == nil:
-			// Validated when it was stored: decoding is enough.
-			prev, perr := xapi.DecodeStored(old)
-			if perr != nil {
-				x.log.Error("stored statement unreadable", "id", st.ID, "err", perr)
-				return nil, http.StatusInternalServerError, "stored statement is unreadable"
-			}
-			if !xapi.Equivalent(prev, st) {
-				return nil, http.StatusConflict, fmt.Sprintf("statements[%d].id: %s is already stored with different content", i, st.ID)
-			}
-			ids[i] = prev.ID
-			fresh[i] = false
-		case !errors.Is(err, projections.ErrNotFound):
-			x.log.Error("read statement", "id", st.ID, "err", err)
+		lookup = append(lookup, st.ID)
+	}
+	var stored map[string][]byte
+	if len(lookup) > 0 {
+		var err error
+		if stored, err = statementsByID(ctx, x.cfg.Statements, cred.Tenant, lookup); err != nil {
+			x.log.Error("read statements", "ids", len(lookup), "err", err)
 			return nil, http.StatusInternalServerError, "could not read statements"
 		}
+	}
+	for i, st := range sts {
+		old, ok := stored[strings.ToLower(st.ID)]
+		if st.ID == "" || !ok {
+			continue
+		}
+		// Validated when it was stored: decoding is enough.
+		prev, perr := xapi.DecodeStored(old)
+		if perr != nil {
+			x.log.Error("stored statement unreadable", "id", st.ID, "err", perr)
+			return nil, http.StatusInternalServerError, "stored statement is unreadable"
+		}
+		if !xapi.Equivalent(prev, st) {
+			return nil, http.StatusConflict, fmt.Sprintf("statements[%d].id: %s is already stored with different content", i, st.ID)
+		}
+		ids[i] = prev.ID
+		fresh[i] = false
 	}
 	var waitFor []string
 	for i := range sts {

@@ -2,6 +2,9 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/learnstream/learnstream/domain/xapi"
@@ -68,6 +71,38 @@ type XAPI struct {
 // Statement reads one statement (the write path's conflict check).
 func (x *XAPI) Statement(ctx context.Context, tenant, id string) ([]byte, error) {
 	return x.Statements.Statement(ctx, tenant, id)
+}
+
+// StatementBatchReader reads several stored statements at once, by
+// lower-case id (an id not stored is absent): the statements projection
+// does it in one read transaction.
+type StatementBatchReader interface {
+	StatementsByID(ctx context.Context, tenant string, ids []string) (map[string][]byte, error)
+}
+
+// StatementsByID reads the statements ids (the write path's conflict
+// check of a batch), at once when the store can.
+func (x *XAPI) StatementsByID(ctx context.Context, tenant string, ids []string) (map[string][]byte, error) {
+	return statementsByID(ctx, x.Statements, tenant, ids)
+}
+
+// statementsByID is r's StatementsByID, or its Statement for each id.
+func statementsByID(ctx context.Context, r StatementReader, tenant string, ids []string) (map[string][]byte, error) {
+	if b, ok := r.(StatementBatchReader); ok {
+		return b.StatementsByID(ctx, tenant, ids)
+	}
+	out := make(map[string][]byte, len(ids))
+	for _, id := range ids {
+		b, err := r.Statement(ctx, tenant, id)
+		if errors.Is(err, projections.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("statement %s: %w", id, err)
+		}
+		out[strings.ToLower(id)] = b
+	}
+	return out, nil
 }
 
 // backend resolves the LRS backend from the configuration.

@@ -812,6 +812,31 @@ func (p *Statements) Statement(_ context.Context, tenant, id string) ([]byte, er
 	return out, err
 }
 
+// StatementsByID reads the statements ids of tenant in one read
+// transaction, by lower-case id; an id not stored is absent. The write
+// path checks a whole batch's ids with it: a read transaction waits for
+// the commits in flight, and one per statement made a batch of 100 wait
+// for them 100 times.
+func (p *Statements) StatementsByID(_ context.Context, tenant string, ids []string) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(ids))
+	err := p.View(func(txn *badger.Txn, sp Space) error {
+		for _, id := range ids {
+			item, err := txn.Get(statementKey(sp, tenant, id))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("statement %s: %w", id, err)
+			}
+			if out[strings.ToLower(id)], err = item.ValueCopy(nil); err != nil {
+				return fmt.Errorf("statement %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Voided reports whether the statement tenant/id is voided.
 func (p *Statements) Voided(_ context.Context, tenant, id string) (bool, error) {
 	var voided bool
