@@ -1,0 +1,188 @@
+package projections
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// How a learner's mastery of a skill is stored. The record is rewritten
+// on every scored attempt, and its trajectory (up to TrajectoryLen points)
+// was most of it: as JSON objects a full trajectory is about 4.3 KB, so a
+// learner with a long history made the adaptive read model write 4–5 KB
+// per statement, several times the statement itself, all of it flushed
+// and compacted by the store, and the recommender read it back for every
+// learner it ranks. Stored, the trajectory is packed (packTrajectory):
+// about 17 bytes a point, base64 in a JSON string, 1.1 KB when full. The
+// points are kept exactly (times to the nanosecond with their zone
+// offset, probabilities as float64). The API and exports still show
+// SkillMastery's JSON; only the stored value is packed, and records
+// written before are read as they are.
+
+// trajectoryFormat is the first byte of a packed trajectory.
+const trajectoryFormat = 1
+
+// Flags of a packed point.
+const (
+	pointCorrect = 1 << iota // MasteryPoint.Correct
+	pointZone                // a zone offset in seconds follows (a varint); without it, UTC
+	pointText                // the time as RFC 3339 text (uvarint length, bytes): outside Unix nanoseconds' range, or zero
+)
+
+// encodeValue is the stored form of s (valueEncoder): SkillMastery's
+// JSON with the trajectory packed. Its first members stay skill and
+// p_mastery, which skillProbability reads without decoding the rest.
+func (s *SkillMastery) encodeValue() ([]byte, error) {
+	type plain SkillMastery // without the methods
+	var tr any // null for none, as before
+	if len(s.Trajectory) > 0 {
+		tr = packTrajectory(s.Trajectory)
+	}
+	return json.Marshal(struct {
+		*plain
+		Trajectory any `json:"trajectory"`
+	}{(*plain)(s), tr})
+}
+
+// UnmarshalJSON reads a SkillMastery with its trajectory packed (as
+// stored) or as JSON objects (records written before, and the API's
+// form).
+func (s *SkillMastery) UnmarshalJSON(b []byte) error {
+	type plain SkillMastery
+	var v struct {
+		plain
+		Trajectory json.RawMessage `json:"trajectory"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*s = SkillMastery(v.plain)
+	s.Trajectory = nil
+	switch {
+	case len(v.Trajectory) == 0 || string(v.Trajectory) == "null":
+	case v.Trajectory[0] == '"':
+		var packed string
+		if err := json.Unmarshal(v.Trajectory, &packed); err != nil {
+			return fmt.Errorf("trajectory: %w", err)
+		}
+		tr, err := unpackTrajectory(packed)
+		if err != nil {
+			return fmt.Errorf("trajectory: %w", err)
+		}
+		s.Trajectory = tr
+	default:
+		if err := json.Unmarshal(v.Trajectory, &s.Trajectory); err != nil {
+			return fmt.Errorf("trajectory: %w", err)
+		}
+	}
+	return nil
+}
+
+// packTrajectory packs points: the format byte, then per point its
+// flags, its time (the difference from the previous point's in
+// nanoseconds, zig-zag varint) and p_mastery's float64 bits.
+func packTrajectory(points []MasteryPoint) string {
+	b := make([]byte, 0, 1+len(points)*17)
+	b = append(b, trajectoryFormat)
+	var prev int64
+	for _, p := range points {
+		var flags byte
+		if p.Correct {
+			flags |= pointCorrect
+		}
+		_, off := p.At.Zone()
+		if off != 0 {
+			flags |= pointZone
+		}
+		nanos, ok := unixNanos(p.At)
+		if !ok {
+			flags |= pointText
+		}
+		b = append(b, flags)
+		if off != 0 {
+			b = binary.AppendVarint(b, int64(off))
+		}
+		if ok {
+			b = binary.AppendVarint(b, nanos-prev)
+			prev = nanos
+		} else {
+			text, _ := p.At.MarshalText() // years 0-9999: MasteryUpdated's times are RFC 3339
+			b = binary.AppendUvarint(b, uint64(len(text)))
+			b = append(b, text...)
+		}
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.PMastery))
+	}
+	return base64.RawStdEncoding.EncodeToString(b)
+}
+
+// unixNanos is t in Unix nanoseconds, when that represents it (the zero
+// time and years before 1678 or after 2261 do not).
+func unixNanos(t time.Time) (int64, bool) {
+	if t.IsZero() || t.Year() < 1678 || t.Year() > 2261 {
+		return 0, false
+	}
+	return t.UnixNano(), true
+}
+
+var errTrajectory = errors.New("damaged packed trajectory")
+
+// unpackTrajectory reverses packTrajectory.
+func unpackTrajectory(s string) ([]MasteryPoint, error) {
+	b, err := base64.RawStdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errTrajectory, err)
+	}
+	if len(b) == 0 || b[0] != trajectoryFormat {
+		return nil, fmt.Errorf("%w: unknown format", errTrajectory)
+	}
+	b = b[1:]
+	out := make([]MasteryPoint, 0, len(b)/17)
+	var prev int64
+	for len(b) > 0 {
+		flags := b[0]
+		b = b[1:]
+		if flags&^(pointCorrect|pointZone|pointText) != 0 {
+			return nil, fmt.Errorf("%w: point %d: unknown flags %#x", errTrajectory, len(out), flags)
+		}
+		var off int64
+		if flags&pointZone != 0 {
+			v, n := binary.Varint(b)
+			if n <= 0 || v < -24*3600 || v > 24*3600 {
+				return nil, fmt.Errorf("%w: point %d: zone offset", errTrajectory, len(out))
+			}
+			off, b = v, b[n:]
+		}
+		var at time.Time
+		if flags&pointText != 0 {
+			l, n := binary.Uvarint(b)
+			if n <= 0 || l > uint64(len(b)-n) {
+				return nil, fmt.Errorf("%w: point %d: time", errTrajectory, len(out))
+			}
+			if err := at.UnmarshalText(b[n : n+int(l)]); err != nil {
+				return nil, fmt.Errorf("%w: point %d: time: %v", errTrajectory, len(out), err)
+			}
+			b = b[n+int(l):]
+		} else {
+			d, n := binary.Varint(b)
+			if n <= 0 {
+				return nil, fmt.Errorf("%w: point %d: time", errTrajectory, len(out))
+			}
+			prev += d
+			b = b[n:]
+			at = time.Unix(0, prev).UTC()
+			if off != 0 {
+				at = at.In(time.FixedZone("", int(off)))
+			}
+		}
+		if len(b) < 8 {
+			return nil, fmt.Errorf("%w: point %d: p_mastery", errTrajectory, len(out))
+		}
+		out = append(out, MasteryPoint{At: at, PMastery: math.Float64frombits(binary.LittleEndian.Uint64(b)), Correct: flags&pointCorrect != 0})
+		b = b[8:]
+	}
+	return out, nil
+}
