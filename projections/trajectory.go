@@ -37,8 +37,10 @@ const (
 // JSON with the trajectory packed. Its first members stay skill and
 // p_mastery, which skillProbability reads without decoding the rest.
 func (s *SkillMastery) encodeValue() ([]byte, error) {
-	type plain SkillMastery // without the methods
-	var tr any // null for none, as before
+	// plain is SkillMastery without its methods; tr stays null when
+	// there is no trajectory, as before.
+	type plain SkillMastery
+	var tr any
 	if len(s.Trajectory) > 0 {
 		tr = packTrajectory(s.Trajectory)
 	}
