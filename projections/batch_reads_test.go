@@ -154,10 +154,17 @@ func TestLearnerRolesLookup(t *testing.T) {
 }
 
 // BenchmarkMasteryOf: the mastery of a fetched batch's learners (500 of
-// 1,000, each with 5 skills of 12 attempts, so trajectories and gain
-// scores are full), read per learner with Mastery or at once with
-// MasteryOf; per learner read.
+// 1,000, each with 5 skills), read per learner with Mastery or at once
+// with MasteryOf; per learner read. With 12 attempts a skill the gain
+// scores are full; with TrajectoryLen the trajectories are too, as for
+// every learner with a long history.
 func BenchmarkMasteryOf(b *testing.B) {
+	for _, attempts := range []int{12, TrajectoryLen} {
+		b.Run(fmt.Sprintf("attempts=%d", attempts), func(b *testing.B) { benchMasteryOf(b, attempts) })
+	}
+}
+
+func benchMasteryOf(b *testing.B, attempts int) {
 	ctx := context.Background()
 	store, err := Open(b.TempDir(), nil)
 	if err != nil {
@@ -170,16 +177,20 @@ func BenchmarkMasteryOf(b *testing.B) {
 	}
 	t := &testing.T{}
 	off := int64(0)
-	for attempt := range 12 {
+	for attempt := range attempts {
+		var pos []event.Position
+		var evs []event.Event
 		for l := range 1000 {
 			for s := range 5 {
 				e := masteryEvent(t, int64(attempt), fmt.Sprintf("learner%d", l), fmt.Sprintf("skill%d", s), 0.5, 0.4, attempt%2 == 0)
 				e.ID = fmt.Sprintf("m-%d-%d-%d", attempt, l, s)
-				if err := a.Handle(ctx, event.Position{Topic: "learnstream.adaptive.v1", Offset: off}, e); err != nil {
-					b.Fatal(err)
-				}
+				pos = append(pos, event.Position{Topic: "learnstream.adaptive.v1", Offset: off})
+				evs = append(evs, e)
 				off++
 			}
+		}
+		if n, err := a.HandleBatch(ctx, pos, evs); err != nil || n != len(evs) {
+			b.Fatalf("applied %d of %d: %v", n, len(evs), err)
 		}
 	}
 	learners := make([]string, 500)
