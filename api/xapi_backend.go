@@ -68,7 +68,8 @@ type XAPI struct {
 	Credentials CredentialStore
 }
 
-// Statement reads one statement (the write path's conflict check).
+// Statement reads one statement (StatementReader; the write path checks
+// a batch with StatementsByID).
 func (x *XAPI) Statement(ctx context.Context, tenant, id string) ([]byte, error) {
 	return x.Statements.Statement(ctx, tenant, id)
 }

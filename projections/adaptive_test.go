@@ -14,7 +14,7 @@ import (
 
 var t0 = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 
-func masteryEvent(t *testing.T, off int64, learner, skill string, p, prev float64, correct bool) event.Event {
+func masteryEvent(t testing.TB, off int64, learner, skill string, p, prev float64, correct bool) event.Event {
 	t.Helper()
 	score := 0.0
 	if correct {
@@ -31,7 +31,7 @@ func masteryEvent(t *testing.T, off int64, learner, skill string, p, prev float6
 	return e
 }
 
-func difficultyEvent(t *testing.T, part int, off int64, learner, item string, diff float64, attempts int, correct bool) event.Event {
+func difficultyEvent(t testing.TB, part int, off int64, learner, item string, diff float64, attempts int, correct bool) event.Event {
 	t.Helper()
 	d := DifficultyAdjusted{Item: item, Difficulty: diff, Learner: learner, Ability: 0.3, Expected: 0.6, Correct: correct,
 		Statement: uuid(int(off)), At: t0.Add(time.Duration(off) * time.Minute), ItemAttempts: attempts,

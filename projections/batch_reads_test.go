@@ -175,14 +175,13 @@ func benchMasteryOf(b *testing.B, attempts int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	t := &testing.T{}
 	off := int64(0)
 	for attempt := range attempts {
 		var pos []event.Position
 		var evs []event.Event
 		for l := range 1000 {
 			for s := range 5 {
-				e := masteryEvent(t, int64(attempt), fmt.Sprintf("learner%d", l), fmt.Sprintf("skill%d", s), 0.5, 0.4, attempt%2 == 0)
+				e := masteryEvent(b, int64(attempt), fmt.Sprintf("learner%d", l), fmt.Sprintf("skill%d", s), 0.5, 0.4, attempt%2 == 0)
 				e.ID = fmt.Sprintf("m-%d-%d-%d", attempt, l, s)
 				pos = append(pos, event.Position{Topic: "learnstream.adaptive.v1", Offset: off})
 				evs = append(evs, e)

@@ -20,13 +20,21 @@ type storeWrites struct{}
 func (storeWrites) Describe(ch chan<- *prometheus.Desc) { ch <- storeWrittenDesc }
 
 func (storeWrites) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range []struct{ stage, name string }{
-		{"commit", "badger_write_bytes_user"},
-		{"memtable", "badger_write_bytes_l0"},
-		{"value_log", "badger_write_bytes_vlog"},
-		{"compaction", "badger_write_bytes_compaction"},
-	} {
-		ch <- prometheus.MustNewConstMetric(storeWrittenDesc, prometheus.CounterValue, expvarSum(s.name), s.stage)
+	for stage, n := range WrittenBytes() {
+		ch <- prometheus.MustNewConstMetric(storeWrittenDesc, prometheus.CounterValue, n, stage)
+	}
+}
+
+// WrittenBytes returns the bytes the store has written in this process,
+// by stage (learnstream_store_written_bytes_total): "commit", "memtable",
+// "value_log" and "compaction". Benchmarks take the difference over a
+// run.
+func WrittenBytes() map[string]float64 {
+	return map[string]float64{
+		"commit":     expvarSum("badger_write_bytes_user"),
+		"memtable":   expvarSum("badger_write_bytes_l0"),
+		"value_log":  expvarSum("badger_write_bytes_vlog"),
+		"compaction": expvarSum("badger_write_bytes_compaction"),
 	}
 }
 

@@ -30,7 +30,7 @@ const trajectoryFormat = 1
 const (
 	pointCorrect = 1 << iota // MasteryPoint.Correct
 	pointZone                // a zone offset in seconds follows (a varint); without it, UTC
-	pointText                // the time as RFC 3339 text (uvarint length, bytes): outside Unix nanoseconds' range, or zero
+	pointText                // the time as RFC 3339 text with its zone (uvarint length, bytes): outside Unix nanoseconds' range, or zero
 )
 
 // encodeValue is the stored form of s (valueEncoder): SkillMastery's
@@ -62,8 +62,7 @@ func (s *SkillMastery) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	*s = SkillMastery(v.plain)
-	s.Trajectory = nil
+	*s = SkillMastery(v.plain) // its Trajectory is nil: the outer field took the member
 	switch {
 	case len(v.Trajectory) == 0 || string(v.Trajectory) == "null":
 	case v.Trajectory[0] == '"':
@@ -96,25 +95,23 @@ func packTrajectory(points []MasteryPoint) string {
 		if p.Correct {
 			flags |= pointCorrect
 		}
-		_, off := p.At.Zone()
-		if off != 0 {
-			flags |= pointZone
-		}
 		nanos, ok := unixNanos(p.At)
 		if !ok {
-			flags |= pointText
-		}
-		b = append(b, flags)
-		if off != 0 {
-			b = binary.AppendVarint(b, int64(off))
-		}
-		if ok {
-			b = binary.AppendVarint(b, nanos-prev)
-			prev = nanos
-		} else {
 			text, _ := p.At.MarshalText() // years 0-9999: MasteryUpdated's times are RFC 3339
+			b = append(b, flags|pointText)
 			b = binary.AppendUvarint(b, uint64(len(text)))
 			b = append(b, text...)
+		} else {
+			_, off := p.At.Zone()
+			if off != 0 {
+				flags |= pointZone
+			}
+			b = append(b, flags)
+			if off != 0 {
+				b = binary.AppendVarint(b, int64(off))
+			}
+			b = binary.AppendVarint(b, nanos-prev)
+			prev = nanos
 		}
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.PMastery))
 	}

@@ -2,7 +2,6 @@ package streams_test
 
 import (
 	"context"
-	"expvar"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -78,15 +77,6 @@ func (b *bare) NextOffset(_ context.Context, _ string, p int) (int64, bool, erro
 	defer b.mu.Unlock()
 	o, ok := b.next[p]
 	return o, ok, nil
-}
-
-// storeWritten is Badger's count of bytes committed in this process
-// (learnstream_store_written_bytes_total{stage="commit"}).
-func storeWritten() int64 {
-	if v, ok := expvar.Get("badger_write_bytes_user").(*expvar.Int); ok {
-		return v.Value()
-	}
-	return 0
 }
 
 func cpuTime() time.Duration {
@@ -196,7 +186,7 @@ func BenchmarkRoleConsume(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer store.Close()
-			written0 := storeWritten()
+			written0 := projections.WrittenBytes()["commit"]
 			h, offsets := role.make(b, store, pub)
 			ch := &counting{h: h}
 			sub, _ := streams.NewSubscriber(streams.SubscriberConfig{Brokers: c.Brokers, Offsets: offsets})
@@ -230,7 +220,7 @@ func BenchmarkRoleConsume(b *testing.B) {
 			b.ReportMetric(n/cpu.Seconds(), "events/cpu-s")
 			// What the role's state took in the store per event, the
 			// checkpoints included (Badger's count of committed bytes).
-			b.ReportMetric(float64(storeWritten()-written0)/float64(b.N), "store-B/event")
+			b.ReportMetric((projections.WrittenBytes()["commit"]-written0)/float64(b.N), "store-B/event")
 		})
 	}
 }
