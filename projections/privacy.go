@@ -247,13 +247,20 @@ func (s *Store) takeCarried(carry string) int {
 // carryKey names what one event deletes under prefix, for deleteWhere.
 func carryKey(eventID string, prefix []byte) string { return eventID + "\x00" + string(prefix) }
 
-// olderThan returns a deleteWhere test: the JSON value's time field, read
-// by at, is before before. A value without a time counts as old: nothing
-// says it is recent.
+// olderThan returns a deleteWhere test: the value's time field, read by
+// at, is before before. The value is JSON unless *T decodes its own
+// stored form (valueDecoder). A value without a time counts as old:
+// nothing says it is recent.
 func olderThan[T any](before time.Time, at func(*T) time.Time) func(v []byte) (bool, error) {
 	return func(v []byte) (bool, error) {
 		var x T
-		if err := json.Unmarshal(v, &x); err != nil {
+		var err error
+		if d, ok := any(&x).(valueDecoder); ok {
+			err = d.decodeValue(v)
+		} else {
+			err = json.Unmarshal(v, &x)
+		}
+		if err != nil {
 			return false, err
 		}
 		return at(&x).Before(before), nil

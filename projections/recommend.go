@@ -104,12 +104,6 @@ type learnerRecState struct {
 	pending *LearnerRecommendations
 }
 
-func (s *learnerRecState) encodeValue() ([]byte, error) {
-	b, err := json.Marshal(s.pending)
-	s.pending = nil
-	return b, err
-}
-
 // applyStaged keeps the latest recommendations of a learner. A learner's
 // entry is read (its event id only) once per transaction at most, not at
 // all when the memo knows it, and written once however many of the
@@ -145,13 +139,12 @@ func (m recommendationsModel) applyStaged(ts *txnState, e event.Event) (Outcome,
 	lr.EventID, lr.Time = e.ID, e.Time
 	key := ts.sp.Key("l", e.Tenant, lr.Learner)
 	sv, err := ts.lookup(key, func(item *badger.Item) (any, error) {
-		var old struct {
-			EventID string `json:"event_id"`
+		var id string
+		err := item.Value(func(v []byte) (err error) { id, err = recEventID(v); return err })
+		if err != nil {
+			return nil, fmt.Errorf("recommendations of %q: %w", lr.Learner, err)
 		}
-		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &old) }); err != nil {
-			return nil, err
-		}
-		return &learnerRecState{eventID: old.EventID}, nil
+		return &learnerRecState{eventID: id}, nil
 	})
 	if err != nil {
 		return 0, err
@@ -176,7 +169,7 @@ func (p *Recommendations) Learner(_ context.Context, tenant, learner string) (Le
 		if err != nil {
 			return err
 		}
-		return item.Value(func(v []byte) error { return json.Unmarshal(v, &lr) })
+		return item.Value(func(v []byte) error { return lr.decodeValue(v) })
 	})
 	return lr, err
 }

@@ -132,6 +132,12 @@ type valueEncoder interface {
 	encodeValue() ([]byte, error)
 }
 
+// valueDecoder is a stored value's type that decodes its own stored form
+// (others are read as JSON).
+type valueDecoder interface {
+	decodeValue(v []byte) error
+}
+
 // beginStaged starts a transaction's state over sp's memo, holding the
 // memo until end.
 func beginStaged(s *Store, txn *badger.Txn, sp Space, limit int) *txnState {
