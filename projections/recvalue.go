@@ -28,7 +28,7 @@ const recFormat = 1
 // Flags of a packed list.
 const (
 	recColdStart = 1 << iota // RecommendationsUpdated.ColdStart
-	recRanked                // each item's rank follows its score (uvarint); without it, ranks are 1..n
+	recRanked                // each item's rank follows its score (varint); without it, ranks are 1..n
 	recZone                  // a zone offset in seconds follows the time (varint); without it, UTC
 	recTimeText              // the time as RFC 3339 text (str): outside Unix nanoseconds' range, or zero
 	recItemsNull             // items was null (not an empty list)
