@@ -262,6 +262,21 @@ type adaptiveModel struct {
 	store     *Store
 }
 
+// committed keeps the store's mastery cache current (commitWatcher).
+func (m adaptiveModel) committed(ts *txnState) {
+	if ts.forgot {
+		m.store.mastery.invalidate()
+		return
+	}
+	m.store.mastery.committed(ts.sp, func(yield func(string, *SkillMastery) bool) {
+		for k, sv := range ts.vals {
+			if s, ok := sv.v.(*SkillMastery); ok && !yield(k, s) {
+				return
+			}
+		}
+	})
+}
+
 func (adaptiveModel) Name() string { return AdaptiveName }
 
 // adaptiveLearnerKinds are the read model's keys per learner: skill

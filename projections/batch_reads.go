@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -34,24 +35,45 @@ func (c *Catalog) LearnerRoles(tenant string) (func(learner string) string, erro
 
 // MasteryOf is Mastery for several learners read in one transaction:
 // learner -> skill -> probability; learners without skills are absent.
-// One iterator seeks to each learner in turn (an iterator per learner
+// Learners the store's mastery cache holds are answered from it (kept
+// current by the model's commits: mastery_cache.go); the others are read
+// with one iterator that seeks to each in turn (an iterator per learner
 // cost more than the reads), without prefetching values in the
 // background, and only the skill and its probability are decoded of each
 // record (the trajectory and gain scores are most of its bytes).
 func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string) (map[string]map[string]float64, error) {
 	out := make(map[string]map[string]float64, len(learners))
+	keys := make([]string, 0, len(learners))
+	names := make([]string, 0, len(learners))
+	seen := make(map[string]bool, len(learners))
+	for _, l := range learners {
+		if !seen[l] {
+			seen[l] = true
+			keys, names = append(keys, masteryLearnerKey(tenant, l)), append(names, l)
+		}
+	}
+	cache := &a.store.mastery
+	hits, stamps := cache.lookup(a.Space(), keys)
+	var read Space
+	missed := make(map[string]map[string]float64)
 	err := a.View(func(txn *badger.Txn, sp Space) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = sp.Prefix("s", tenant)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		done := make(map[string]bool, len(learners))
-		for _, l := range learners {
-			if done[l] {
+		read = sp
+		var it *badger.Iterator
+		for i, l := range names {
+			if m, ok := hits[keys[i]]; ok {
+				if len(m) > 0 {
+					out[l] = m
+				}
 				continue
 			}
-			done[l] = true
+			if it == nil {
+				opts := badger.DefaultIteratorOptions
+				opts.PrefetchValues = false
+				opts.Prefix = sp.Prefix("s", tenant)
+				it = txn.NewIterator(opts)
+				defer it.Close()
+			}
+			m := map[string]float64{}
 			prefix := sp.Prefix("s", tenant, l)
 			for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
 				var skill string
@@ -63,18 +85,22 @@ func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string
 				if err != nil {
 					return fmt.Errorf("%q: %w", it.Item().Key(), err)
 				}
-				m := out[l]
-				if m == nil {
-					m = map[string]float64{}
-					out[l] = m
-				}
 				m[skill] = p
+			}
+			missed[keys[i]] = m
+			if len(m) > 0 {
+				out[l] = maps.Clone(m)
 			}
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("adaptive read model: skills of %d learners: %w", len(learners), err)
+	}
+	for i, k := range keys {
+		if m, ok := missed[k]; ok {
+			cache.fill(read, k, stamps[i], m)
+		}
 	}
 	return out, nil
 }

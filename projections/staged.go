@@ -105,6 +105,7 @@ func (s *Store) dropMemos() {
 	s.memosMu.Lock()
 	s.memos = nil
 	s.memosMu.Unlock()
+	s.mastery.invalidate()
 }
 
 // stagedValue is one key's value in a transaction or a memo: v is the
@@ -124,6 +125,16 @@ type txnState struct {
 	// alone is a transaction outside any consumer (applyAlone): its memo
 	// is its own, and nothing is built in it that a scan must fill.
 	alone bool
+	// forgot is set when the transaction deleted keys other than by
+	// value (forgetting).
+	forgot bool
+}
+
+// commitWatcher is a staged model told of each of its transactions that
+// committed, with the transaction's state (before the memo is released,
+// so in commit order).
+type commitWatcher interface {
+	committed(ts *txnState)
 }
 
 // valueEncoder is a staged value that encodes itself for the store
@@ -241,6 +252,7 @@ func (ts *txnState) forgetting() error {
 	clear(ts.vals)
 	clear(ts.memo.m)
 	clear(ts.memo.digests)
+	ts.forgot = true
 	return nil
 }
 
@@ -294,6 +306,9 @@ func stagedHooks(s *Store, sp Space, model Model) (*runHooks, func(txn *badger.T
 		flush: func() error { return ts.flush() },
 		end: func(committed bool) {
 			if ts != nil {
+				if w, ok := model.(commitWatcher); ok && committed {
+					w.committed(ts)
+				}
 				ts.end(committed)
 				ts = nil
 			}
@@ -313,6 +328,7 @@ func applyAlone(s *Store, txn *badger.Txn, sp Space, m stagedModel, e event.Even
 		clear(mm.m)
 		mm.referrers = nil // txn may write markers the filter would miss
 		mm.mu.Unlock()
+		s.mastery.invalidate()
 	}
 	ts := &txnState{txn: txn, sp: sp, memo: &memo{m: map[string]*stagedValue{}}, vals: map[string]*stagedValue{}, alone: true}
 	out, err := m.applyStaged(ts, e)
