@@ -1,0 +1,105 @@
+package streams_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/graph"
+	"github.com/learnstream/learnstream/domain/mf"
+	"github.com/learnstream/learnstream/projections"
+	"github.com/learnstream/learnstream/streams"
+)
+
+// A learner's mastery in ranking counts the skills of every item they
+// completed, including the one completed since their last list: an
+// activity whose prerequisite they just learned is offered next.
+func TestRecommenderMasteryFollowsCompletions(t *testing.T) {
+	const (
+		basics   = "https://example.com/c/basics"
+		advanced = "https://example.com/c/advanced"
+		expert   = "https://example.com/c/expert"
+	)
+	g := graph.New()
+	for _, s := range []string{"s1", "s2", "s3"} {
+		if err := g.PutSkill(graph.Skill{ID: s}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range [][2]string{{"s1", "s2"}, {"s2", "s3"}} {
+		if err := g.AddPrerequisite(e[0], e[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range []graph.Activity{
+		{ID: basics, Type: graph.TypeCourse, Teaches: []string{"s1"}},
+		{ID: advanced, Type: graph.TypeCourse, Teaches: []string{"s2"}},
+		{ID: expert, Type: graph.TypeCourse, Teaches: []string{"s3"}},
+	} {
+		if err := g.PutActivity(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, err := projections.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	sink := &memSink{}
+	r := newRecommender(t, store, sink, g)
+	ctx := context.Background()
+	steps := []struct {
+		name, item, verb string
+		// ready are offered with their prerequisites met, unmet without;
+		// gone are not offered (completed).
+		ready, unmet, gone []string
+	}{
+		{"launched the basics", basics, "launched", nil, []string{advanced, expert}, nil},
+		{"completed the basics", basics, "completed", []string{advanced}, []string{expert}, []string{basics}},
+		{"launched the advanced course", advanced, "launched", nil, []string{expert}, []string{basics}},
+		{"completed the advanced course", advanced, "completed", []string{expert}, nil, []string{basics, advanced}},
+	}
+	for i, s := range steps {
+		if err := r.Handle(ctx, streams.Position{Topic: streams.TopicStatements, Offset: int64(i)}, stmtEvent(t, i, "ann@example.com", s.item, s.verb)); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reasons := latestReasons(t, sink.recs())
+		for _, it := range s.ready {
+			if !slices.Contains(reasons[it], mf.ReasonReadyToLearn) {
+				t.Errorf("%s: %s offered with %v, want %s", s.name, it, reasons[it], mf.ReasonReadyToLearn)
+			}
+		}
+		for _, it := range s.unmet {
+			if !slices.Contains(reasons[it], mf.ReasonPrerequisitesUnmet) {
+				t.Errorf("%s: %s offered with %v, want %s", s.name, it, reasons[it], mf.ReasonPrerequisitesUnmet)
+			}
+		}
+		for _, it := range s.gone {
+			if _, ok := reasons[it]; ok {
+				t.Errorf("%s: completed %s offered", s.name, it)
+			}
+		}
+	}
+}
+
+// latestReasons is the reasons of each item of the last list published.
+func latestReasons(t *testing.T, recs []event.Event) map[string][]string {
+	t.Helper()
+	if len(recs) == 0 {
+		t.Fatal("no RecommendationsUpdated published")
+	}
+	var d projections.RecommendationsUpdated
+	if err := json.Unmarshal(recs[len(recs)-1].Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, it := range d.Items {
+		out[it.Item] = it.Reasons
+	}
+	return out
+}
