@@ -27,8 +27,8 @@ import (
 //   - What deletes keys other than by value (an erasure or retention
 //     event, a dropped space, a transaction outside the consumers:
 //     applyAlone) empties the cache and bumps every stamp, as it empties
-//     the memos. An erased learner's probabilities are never served from
-//     memory after the erasure committed.
+//     the memos. An erased learner's probabilities are not served from
+//     memory once the erasure's transaction has ended.
 //   - Entries belong to one space of the model: when MasteryOf finds
 //     another live space (a rebuild swapped), the cache starts empty.
 type masteryCache struct {
