@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/graph"
@@ -48,7 +49,15 @@ func TestRecommenderMasteryFollowsCompletions(t *testing.T) {
 	}
 	defer store.Close()
 	sink := &memSink{}
-	r := newRecommender(t, store, sink, g)
+	ck, err := projections.NewRecommenderCheckpoints(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := streams.NewRecommender(streams.RecommenderConfig{Catalog: fakeCatalog{g}, Checkpoints: ck, Publisher: sink,
+		Pseudonyms: forgetSecret, CheckpointEvery: 1 << 30, CheckpointInterval: time.Hour, FlushEvents: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	steps := []struct {
 		name, item, verb string
@@ -60,10 +69,20 @@ func TestRecommenderMasteryFollowsCompletions(t *testing.T) {
 		{"completed the basics", basics, "completed", []string{advanced}, []string{expert}, []string{basics}},
 		{"launched the advanced course", advanced, "launched", nil, []string{expert}, []string{basics}},
 		{"completed the advanced course", advanced, "completed", []string{expert}, nil, []string{basics, advanced}},
+		// Erased, then back: nothing of what she completed before counts.
+		{"erased", "", "", nil, nil, nil},
+		{"launched the basics after the erasure", basics, "launched", nil, []string{advanced, expert}, nil},
 	}
 	for i, s := range steps {
-		if err := r.Handle(ctx, streams.Position{Topic: streams.TopicStatements, Offset: int64(i)}, stmtEvent(t, i, "ann@example.com", s.item, s.verb)); err != nil {
+		e := learnerErased(t, "x1", "t1", "mbox:mailto:ann@example.com")
+		if s.item != "" {
+			e = stmtEvent(t, i, "ann@example.com", s.item, s.verb)
+		}
+		if err := r.Handle(ctx, streams.Position{Topic: streams.TopicStatements, Offset: int64(i)}, e); err != nil {
 			t.Fatal(err)
+		}
+		if s.item == "" {
+			continue
 		}
 		if err := r.Flush(ctx); err != nil {
 			t.Fatal(err)
