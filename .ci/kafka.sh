@@ -115,9 +115,17 @@ print(s.getsockname()[1])
 s.close()'
 }
 
-# Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
+# Kafka cluster ids are 16 random bytes in URL-safe base64 without padding,
+# never starting with "-" (as Kafka's own Uuid.randomUuid): the storage
+# tool's argument parser takes such an id for an option, and one start in
+# 64 failed with "argument --cluster-id/-t: expected one argument".
 cluster_id() {
-  python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))'
+  python3 -c 'import base64, os
+while True:
+    cid = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not cid.startswith("-"):
+        print(cid)
+        break'
 }
 
 port_open() {
