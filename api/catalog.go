@@ -643,7 +643,7 @@ func (m *CatalogModule) getLearnerRole(w http.ResponseWriter, r *http.Request) {
 	writePlainJSON(w, http.StatusOK, map[string]string{"learner": learner, "role": role})
 }
 
-// LearnerMastery is the mastery a path is planned from: the adaptive
+// learnerMastery is the mastery a path is planned from: the adaptive
 // model's when it runs, else every skill taught by an activity the learner
 // completed or passed counts as mastered (1) and the rest as 0.
 func (m *CatalogModule) learnerMastery(ctx context.Context, g *graph.Graph, tenant, learner string) (map[string]float64, string, error) {
@@ -667,7 +667,7 @@ func (m *CatalogModule) learnerMastery(ctx context.Context, g *graph.Graph, tena
 	}
 	// Completions count with the adaptive model too: an activity completed
 	// without a scored answer (a course, a video) still teaches its skills,
-	// as the recommender's LearnerMastery has it.
+	// as the recommender has it when it ranks.
 	ps, err := m.Progress.Learner(ctx, tenant, learner)
 	if err != nil {
 		return nil, "", err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -78,7 +79,7 @@ func packRecommendations(lr *LearnerRecommendations) []byte {
 	switch {
 	case !ok:
 		text, _ := lr.Time.MarshalText() // years 0-9999: events' times are RFC 3339
-		b = appendStr(b, string(text))
+		b = appendStr(b, text)
 	default:
 		b = binary.AppendVarint(b, nanos)
 		if off != 0 {
@@ -88,12 +89,12 @@ func packRecommendations(lr *LearnerRecommendations) []byte {
 	for _, s := range []string{lr.Learner, lr.ModelVersion, lr.BasedOn, lr.Role} {
 		b = appendStr(b, s)
 	}
-	index := map[string]int{}
+	// A list has a few distinct reasons: a slice searched is cheaper
+	// than a map.
 	var reasons []string
 	for _, it := range lr.Items {
 		for _, r := range it.Reasons {
-			if _, ok := index[r]; !ok {
-				index[r] = len(reasons)
+			if !slices.Contains(reasons, r) {
 				reasons = append(reasons, r)
 			}
 		}
@@ -119,7 +120,7 @@ func packRecommendations(lr *LearnerRecommendations) []byte {
 		}
 		b = binary.AppendUvarint(b, uint64(len(it.Reasons))+1)
 		for _, r := range it.Reasons {
-			b = binary.AppendUvarint(b, uint64(index[r]))
+			b = binary.AppendUvarint(b, uint64(slices.Index(reasons, r)))
 		}
 	}
 	return b
@@ -143,14 +144,14 @@ func recEventID(v []byte) (string, error) {
 		err := json.Unmarshal(v, &old)
 		return old.EventID, err
 	}
-	r := recReader{b: v[1:]}
+	r := packedReader{b: v[1:], damaged: errRecValue}
 	id := r.str("event_id")
 	return id, r.err
 }
 
 // unpackRecommendations reverses packRecommendations.
 func unpackRecommendations(v []byte, lr *LearnerRecommendations) error {
-	r := recReader{b: v[1:]}
+	r := packedReader{b: v[1:], damaged: errRecValue}
 	*lr = LearnerRecommendations{EventID: r.str("event_id")}
 	flags := r.byte("flags")
 	if flags&^(recColdStart|recRanked|recZone|recTimeText|recItemsNull) != 0 {
@@ -241,90 +242,4 @@ func sharedPrefix(a, b string) int {
 		}
 	}
 	return n
-}
-
-// appendStr appends s as a uvarint length and its bytes.
-func appendStr(b []byte, s string) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
-}
-
-// recReader reads a packed list; its first error sticks, naming the
-// field, and makes every later read return zero.
-type recReader struct {
-	b   []byte
-	err error
-}
-
-func (r *recReader) fail(field string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s", errRecValue, field)
-	}
-}
-
-func (r *recReader) byte(field string) byte {
-	if r.err != nil || len(r.b) == 0 {
-		r.fail(field)
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *recReader) uvarint(field string) uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail(field)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *recReader) varint(field string) int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail(field)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *recReader) uint64(field string) uint64 {
-	if r.err != nil || len(r.b) < 8 {
-		r.fail(field)
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(r.b)
-	r.b = r.b[8:]
-	return v
-}
-
-func (r *recReader) str(field string) string {
-	l := r.uvarint(field)
-	if r.err != nil || l > uint64(len(r.b)) {
-		r.fail(field)
-		return ""
-	}
-	s := string(r.b[:l])
-	r.b = r.b[l:]
-	return s
-}
-
-// count reads a list's length, refusing one that the rest of the value
-// cannot hold at per bytes an entry.
-func (r *recReader) count(field string, per int) int {
-	n := r.uvarint(field)
-	if r.err == nil && n > uint64(len(r.b)/per) {
-		r.fail(field)
-		return 0
-	}
-	return int(n)
 }

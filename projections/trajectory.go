@@ -99,8 +99,7 @@ func packTrajectory(points []MasteryPoint) string {
 		if !ok {
 			text, _ := p.At.MarshalText() // years 0-9999: MasteryUpdated's times are RFC 3339
 			b = append(b, flags|pointText)
-			b = binary.AppendUvarint(b, uint64(len(text)))
-			b = append(b, text...)
+			b = appendStr(b, text)
 		} else {
 			_, off := p.At.Zone()
 			if off != 0 {
@@ -138,50 +137,39 @@ func unpackTrajectory(s string) ([]MasteryPoint, error) {
 	if len(b) == 0 || b[0] != trajectoryFormat {
 		return nil, fmt.Errorf("%w: unknown format", errTrajectory)
 	}
-	b = b[1:]
-	out := make([]MasteryPoint, 0, len(b)/17)
+	r := packedReader{b: b[1:], damaged: errTrajectory}
+	out := make([]MasteryPoint, 0, len(r.b)/17)
 	var prev int64
-	for len(b) > 0 {
-		flags := b[0]
-		b = b[1:]
+	for len(r.b) > 0 {
+		flags := r.byte("flags")
 		if flags&^(pointCorrect|pointZone|pointText) != 0 {
 			return nil, fmt.Errorf("%w: point %d: unknown flags %#x", errTrajectory, len(out), flags)
 		}
 		var off int64
 		if flags&pointZone != 0 {
-			v, n := binary.Varint(b)
-			if n <= 0 || v < -24*3600 || v > 24*3600 {
-				return nil, fmt.Errorf("%w: point %d: zone offset", errTrajectory, len(out))
+			if off = r.varint("zone offset"); off < -24*3600 || off > 24*3600 {
+				r.fail("zone offset")
 			}
-			off, b = v, b[n:]
 		}
 		var at time.Time
 		if flags&pointText != 0 {
-			l, n := binary.Uvarint(b)
-			if n <= 0 || l > uint64(len(b)-n) {
-				return nil, fmt.Errorf("%w: point %d: time", errTrajectory, len(out))
+			if text := r.bytes("time"); r.err == nil {
+				if err := at.UnmarshalText(text); err != nil {
+					return nil, fmt.Errorf("%w: point %d: time: %v", errTrajectory, len(out), err)
+				}
 			}
-			if err := at.UnmarshalText(b[n : n+int(l)]); err != nil {
-				return nil, fmt.Errorf("%w: point %d: time: %v", errTrajectory, len(out), err)
-			}
-			b = b[n+int(l):]
 		} else {
-			d, n := binary.Varint(b)
-			if n <= 0 {
-				return nil, fmt.Errorf("%w: point %d: time", errTrajectory, len(out))
-			}
-			prev += d
-			b = b[n:]
+			prev += r.varint("time")
 			at = time.Unix(0, prev).UTC()
 			if off != 0 {
 				at = at.In(time.FixedZone("", int(off)))
 			}
 		}
-		if len(b) < 8 {
-			return nil, fmt.Errorf("%w: point %d: p_mastery", errTrajectory, len(out))
+		p := math.Float64frombits(r.uint64("p_mastery"))
+		if r.err != nil {
+			return nil, fmt.Errorf("point %d: %w", len(out), r.err)
 		}
-		out = append(out, MasteryPoint{At: at, PMastery: math.Float64frombits(binary.LittleEndian.Uint64(b)), Correct: flags&pointCorrect != 0})
-		b = b[8:]
+		out = append(out, MasteryPoint{At: at, PMastery: p, Correct: flags&pointCorrect != 0})
 	}
 	return out, nil
 }

@@ -218,8 +218,10 @@ type tenantModel struct {
 	taughtGraph *graph.Graph
 }
 
-// learnerMastery is LearnerMastery with the skills of the learner's
-// completed items kept from one ranking to the next (taught).
+// learnerMastery is a learner's mastery per skill: the adaptive model's
+// when given, raised to 1 for every skill taught by an item the learner
+// completed (the default when no adaptive model runs). The skills of the
+// completed items are kept from one ranking to the next (taught).
 func (tm *tenantModel) learnerMastery(g *graph.Graph, learner string, adaptive map[string]float64) map[string]float64 {
 	if tm.taughtGraph != g {
 		tm.taught, tm.taughtGraph = map[string][]string{}, g
@@ -1187,13 +1189,6 @@ func fillFromSkills(list []mf.Candidate, g *graph.Graph, ms map[string]float64, 
 		}
 	}
 	return list
-}
-
-// LearnerMastery is a learner's mastery per skill: the adaptive model's
-// when given, raised to 1 for every skill taught by an item the learner
-// completed (the default when no adaptive model runs).
-func LearnerMastery(g *graph.Graph, completed []string, adaptive map[string]float64) map[string]float64 {
-	return withTaught(adaptive, skillsTaught(g, completed))
 }
 
 // skillsTaught lists the skills the items teach, each once.

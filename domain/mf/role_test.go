@@ -314,7 +314,7 @@ func TestRoleScenarioSameHistoryDifferentRoles(t *testing.T) {
 		learn("bob", it)
 	}
 	// What a learner completed counts as mastered (as the recommender's
-	// LearnerMastery does without an adaptive model).
+	// mastery does without an adaptive model).
 	mastery := map[string]float64{}
 	for _, it := range history {
 		for _, s := range g.SkillsTaught(it) {
