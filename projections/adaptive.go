@@ -262,19 +262,13 @@ type adaptiveModel struct {
 	store     *Store
 }
 
-// committed keeps the store's mastery cache current (commitWatcher).
+// committed keeps the store's caches of learners current (commitWatcher).
 func (m adaptiveModel) committed(ts *txnState) {
 	if ts.forgot {
-		m.store.mastery.invalidate()
+		m.store.learners.invalidate()
 		return
 	}
-	m.store.mastery.committed(ts.sp, func(yield func(string, *SkillMastery) bool) {
-		for k, sv := range ts.vals {
-			if s, ok := sv.v.(*SkillMastery); ok && !yield(k, s) {
-				return
-			}
-		}
-	})
+	m.store.learners.committed(ts.sp, ts.vals)
 }
 
 func (adaptiveModel) Name() string { return AdaptiveName }

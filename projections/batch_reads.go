@@ -36,73 +36,85 @@ func (c *Catalog) LearnerRoles(tenant string) (func(learner string) string, erro
 // MasteryOf is Mastery for several learners read in one transaction:
 // learner -> skill -> probability; learners without skills are absent.
 // Learners the store's mastery cache holds are answered from it (kept
-// current by the model's commits: mastery_cache.go); the others are read
-// with one iterator that seeks to each in turn (an iterator per learner
-// cost more than the reads), without prefetching values in the
-// background, and only the skill and its probability are decoded of each
-// record (the trajectory and gain scores are most of its bytes).
+// current by the model's commits: learner_cache.go), without a
+// transaction when it holds them all; the others are read with one
+// iterator that seeks to each in turn (an iterator per learner cost more
+// than the reads), without prefetching values in the background, and only
+// the skill and its probability are decoded of each record (the trajectory
+// and gain scores are most of its bytes).
 func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string) (map[string]map[string]float64, error) {
 	out := make(map[string]map[string]float64, len(learners))
-	keys := make([]string, 0, len(learners))
-	names := make([]string, 0, len(learners))
+	names, keys := learnerKeys(tenant, learners)
+	cache := &a.store.learners.mastery
+	sp := a.Space()
+	hits, stamps := cache.lookup(sp, keys, cloneSkills)
+	missed := make(map[string]map[string]float64)
+	if len(hits) < len(keys) {
+		err := a.View(func(txn *badger.Txn, read Space) error {
+			sp = read
+			var it *badger.Iterator
+			for i, k := range keys {
+				if _, ok := hits[k]; ok {
+					continue
+				}
+				if it == nil {
+					opts := badger.DefaultIteratorOptions
+					opts.PrefetchValues = false
+					opts.Prefix = read.Prefix("s", tenant)
+					it = txn.NewIterator(opts)
+					defer it.Close()
+				}
+				m := map[string]float64{}
+				prefix := read.Prefix("s", tenant, names[i])
+				for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+					var skill string
+					var p float64
+					err := it.Item().Value(func(b []byte) (err error) {
+						skill, p, err = skillProbability(b)
+						return err
+					})
+					if err != nil {
+						return fmt.Errorf("%q: %w", it.Item().Key(), err)
+					}
+					m[skill] = p
+				}
+				missed[k] = m
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("adaptive read model: skills of %d learners: %w", len(learners), err)
+		}
+	}
+	for i, k := range keys {
+		m, ok := hits[k]
+		if !ok {
+			if m, ok = missed[k]; !ok {
+				continue
+			}
+			cache.fill(sp, k, stamps[i], m)
+			m = maps.Clone(m) // the cache's now
+		}
+		if len(m) > 0 {
+			out[names[i]] = m
+		}
+	}
+	return out, nil
+}
+
+// learnerKeys lists learners, each once, with their keys in the store's
+// caches of learners.
+func learnerKeys(tenant string, learners []string) (names, keys []string) {
+	names = make([]string, 0, len(learners))
+	keys = make([]string, 0, len(learners))
 	seen := make(map[string]bool, len(learners))
 	for _, l := range learners {
 		if !seen[l] {
 			seen[l] = true
-			keys, names = append(keys, masteryLearnerKey(tenant, l)), append(names, l)
+			names, keys = append(names, l), append(keys, learnerKey(tenant, l))
 		}
 	}
-	cache := &a.store.mastery
-	hits, stamps := cache.lookup(a.Space(), keys)
-	var read Space
-	missed := make(map[string]map[string]float64)
-	err := a.View(func(txn *badger.Txn, sp Space) error {
-		read = sp
-		var it *badger.Iterator
-		for i, l := range names {
-			if m, ok := hits[keys[i]]; ok {
-				if len(m) > 0 {
-					out[l] = m
-				}
-				continue
-			}
-			if it == nil {
-				opts := badger.DefaultIteratorOptions
-				opts.PrefetchValues = false
-				opts.Prefix = sp.Prefix("s", tenant)
-				it = txn.NewIterator(opts)
-				defer it.Close()
-			}
-			m := map[string]float64{}
-			prefix := sp.Prefix("s", tenant, l)
-			for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-				var skill string
-				var p float64
-				err := it.Item().Value(func(b []byte) (err error) {
-					skill, p, err = skillProbability(b)
-					return err
-				})
-				if err != nil {
-					return fmt.Errorf("%q: %w", it.Item().Key(), err)
-				}
-				m[skill] = p
-			}
-			missed[keys[i]] = m
-			if len(m) > 0 {
-				out[l] = maps.Clone(m)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("adaptive read model: skills of %d learners: %w", len(learners), err)
-	}
-	for i, k := range keys {
-		if m, ok := missed[k]; ok {
-			cache.fill(read, k, stamps[i], m)
-		}
-	}
-	return out, nil
+	return names, keys
 }
 
 // skillProbability reads the skill and p_mastery of a stored SkillMastery.
@@ -146,28 +158,43 @@ func skillProbability(b []byte) (string, float64, error) {
 }
 
 // SuccessPredictorFor reads the global abilities of learners in one
-// transaction, and the item difficulties whose cache entries expired in
-// one more, and returns PredictSuccess for them: the same predictions,
-// from those abilities and difficulties. A learner not in learners, or
-// without attempts, gets none. Items new to the cache are read when first
-// asked for, as PredictSuccess reads them.
+// transaction (those the store's ability cache holds from memory:
+// learner_cache.go), and the item difficulties whose cache entries
+// expired in one more, and returns PredictSuccess for them: the same
+// predictions, from those abilities and difficulties. A learner not in
+// learners, or without attempts, gets none. Items new to the cache are
+// read when first asked for, as PredictSuccess reads them.
 func (a *Adaptive) SuccessPredictorFor(ctx context.Context, tenant string, learners []string) (func(ctx context.Context, learner string, items []string) (map[string]float64, error), error) {
-	abilities := make(map[string]float64, len(learners))
-	err := a.View(func(txn *badger.Txn, sp Space) error {
-		for _, l := range learners {
-			var g learnerGlobal
-			found, err := getJSON(txn, sp.Key("g", tenant, l), &g)
-			if err != nil {
-				return err
+	names, keys := learnerKeys(tenant, learners)
+	cache := &a.store.learners.abilities
+	sp := a.Space()
+	hits, stamps := cache.lookup(sp, keys, nil)
+	if len(hits) < len(keys) {
+		err := a.View(func(txn *badger.Txn, read Space) error {
+			sp = read
+			for i, k := range keys {
+				if _, ok := hits[k]; ok {
+					continue
+				}
+				var g learnerGlobal
+				found, err := getJSON(txn, read.Key("g", tenant, names[i]), &g)
+				if err != nil {
+					return err
+				}
+				hits[k] = cachedAbility{ability: g.Ability, found: found}
+				cache.fill(read, k, stamps[i], hits[k])
 			}
-			if found {
-				abilities[l] = g.Ability
-			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("adaptive read model: abilities of %d learners: %w", len(learners), err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("adaptive read model: abilities of %d learners: %w", len(learners), err)
+	}
+	abilities := make(map[string]float64, len(keys))
+	for i, k := range keys {
+		if c := hits[k]; c.found {
+			abilities[names[i]] = c.ability
+		}
 	}
 	// The difficulties as cached now, the expired ones read again
 	// together: per learner, each expiry was a read of its own.

@@ -217,7 +217,7 @@ func benchMasteryOf(b *testing.B, attempts int) {
 		b.Run(name, func(b *testing.B) {
 			for range b.N {
 				if !cached {
-					store.mastery.invalidate()
+					store.learners.mastery.invalidate()
 				}
 				m, err := a.MasteryOf(ctx, "t1", learners)
 				if err != nil || len(m) != len(learners) {

@@ -105,7 +105,7 @@ func (s *Store) dropMemos() {
 	s.memosMu.Lock()
 	s.memos = nil
 	s.memosMu.Unlock()
-	s.mastery.invalidate()
+	s.learners.invalidate()
 }
 
 // stagedValue is one key's value in a transaction or a memo: v is the
@@ -328,7 +328,7 @@ func applyAlone(s *Store, txn *badger.Txn, sp Space, m stagedModel, e event.Even
 		clear(mm.m)
 		mm.referrers = nil // txn may write markers the filter would miss
 		mm.mu.Unlock()
-		s.mastery.invalidate()
+		s.learners.invalidate()
 	}
 	ts := &txnState{txn: txn, sp: sp, memo: &memo{m: map[string]*stagedValue{}}, vals: map[string]*stagedValue{}, alone: true}
 	out, err := m.applyStaged(ts, e)

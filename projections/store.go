@@ -32,8 +32,8 @@ type Store struct {
 	// (staged.go), by space prefix.
 	memosMu sync.Mutex
 	memos   map[string]*memo
-	// mastery serves the adaptive model's batch reads (mastery_cache.go).
-	mastery masteryCache
+	// learners serve the adaptive model's batch reads (learner_cache.go).
+	learners learnerCaches
 
 	// dropMu serialises DropPrefix, Purge and value-log collection: a
 	// second DropPrefix while the first runs would fail with
