@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -130,7 +129,7 @@ func (m recommendationsModel) applyStaged(ts *txnState, e event.Event) (Outcome,
 		return 0, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, wantMajor))
 	}
 	var lr LearnerRecommendations
-	if err := json.Unmarshal(e.Data, &lr.RecommendationsUpdated); err != nil {
+	if err := decodeRecommendationsUpdated(e.Data, &lr.RecommendationsUpdated); err != nil {
 		return 0, event.Reject(fmt.Errorf("data: %w", err))
 	}
 	if lr.Learner == "" {

@@ -1,0 +1,215 @@
+package projections
+
+import (
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+)
+
+// decodeRecommendationsUpdated decodes a RecommendationsUpdated's data
+// into out as json.Unmarshal does. The read model decodes one for every
+// list published (0.9 per statement under load), and json.Unmarshal's
+// reflection over them was 3% of the server's CPU at 2,000 statements/s.
+// Data in the exact shape json.Marshal writes for the type (what the
+// recommender publishes) is read by a scanner of that shape alone;
+// anything else (another field order, escapes, whitespace, unknown
+// fields, wrong types) goes to json.Unmarshal, which decides.
+func decodeRecommendationsUpdated(b []byte, out *RecommendationsUpdated) error {
+	s := shapeScanner{b: b, ok: true}
+	var r RecommendationsUpdated
+	s.lit(`{"learner":`)
+	r.Learner = s.str()
+	s.lit(`,"items":`)
+	if s.null() {
+		r.Items = nil
+	} else {
+		r.Items = []Recommendation{}
+		s.lit("[")
+		for s.ok && !s.next(']') {
+			if len(r.Items) > 0 {
+				s.lit(",")
+			}
+			var it Recommendation
+			s.lit(`{"item":`)
+			it.Item = s.str()
+			s.lit(`,"score":`)
+			it.Score = s.float()
+			s.lit(`,"rank":`)
+			it.Rank = s.int()
+			s.lit(`,"reasons":`)
+			it.Reasons = s.strs()
+			s.lit("}")
+			r.Items = append(r.Items, it)
+		}
+	}
+	s.lit(`,"model_version":`)
+	r.ModelVersion = s.str()
+	s.lit(`,"based_on":`)
+	r.BasedOn = s.str()
+	if s.has(`,"role":`) {
+		r.Role = s.str()
+	}
+	s.lit(`,"cold_start":`)
+	if s.has("true") {
+		r.ColdStart = true
+	} else {
+		s.lit("false")
+	}
+	s.lit("}")
+	if s.ok && len(s.b) == 0 {
+		*out = r
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+// shapeScanner reads JSON of one exact shape: each step consumes what it
+// expects or clears ok, after which every step does nothing. It accepts
+// only what json.Unmarshal reads the same way (no escapes in strings,
+// numbers of JSON's grammar that fit their type).
+type shapeScanner struct {
+	b  []byte
+	ok bool
+}
+
+// lit consumes l.
+func (s *shapeScanner) lit(l string) {
+	if !s.has(l) {
+		s.ok = false
+	}
+}
+
+// has consumes l when the input starts with it.
+func (s *shapeScanner) has(l string) bool {
+	if s.ok && len(s.b) >= len(l) && string(s.b[:len(l)]) == l {
+		s.b = s.b[len(l):]
+		return true
+	}
+	return false
+}
+
+// next consumes c when it comes next.
+func (s *shapeScanner) next(c byte) bool {
+	if s.ok && len(s.b) > 0 && s.b[0] == c {
+		s.b = s.b[1:]
+		return true
+	}
+	return false
+}
+
+func (s *shapeScanner) null() bool { return s.has("null") }
+
+// str reads a string without escapes, of valid UTF-8.
+func (s *shapeScanner) str() string {
+	if !s.next('"') {
+		s.ok = false
+		return ""
+	}
+	ascii := true
+	for i, c := range s.b {
+		if c == '"' {
+			v := s.b[:i]
+			if ascii || utf8.Valid(v) {
+				s.b = s.b[i+1:]
+				return string(v)
+			}
+			break
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	s.ok = false
+	return ""
+}
+
+// strs reads null or an array of strings (empty, not nil, for []).
+func (s *shapeScanner) strs() []string {
+	if s.null() {
+		return nil
+	}
+	out := []string{}
+	s.lit("[")
+	for s.ok && !s.next(']') {
+		if len(out) > 0 {
+			s.lit(",")
+		}
+		out = append(out, s.str())
+	}
+	return out
+}
+
+// number reads a number of JSON's grammar; integer reports that it has
+// no fraction or exponent.
+func (s *shapeScanner) number() (num string, integer bool) {
+	if !s.ok {
+		return "", false
+	}
+	b, i := s.b, 0
+	digits := func() bool {
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i > start
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if !digits() {
+		s.ok = false
+		return "", false
+	}
+	integer = true
+	if i < len(b) && b[i] == '.' {
+		i++
+		integer = false
+		if !digits() {
+			s.ok = false
+			return "", false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		integer = false
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			s.ok = false
+			return "", false
+		}
+	}
+	num, s.b = string(b[:i]), b[i:]
+	return num, integer
+}
+
+func (s *shapeScanner) float() float64 {
+	num, _ := s.number()
+	if !s.ok {
+		return 0
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		s.ok = false
+	}
+	return f
+}
+
+func (s *shapeScanner) int() int {
+	num, integer := s.number()
+	if !s.ok || !integer {
+		s.ok = false
+		return 0
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil {
+		s.ok = false
+	}
+	return n
+}
