@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -470,12 +471,21 @@ func (s *Store) applyHooked(sp Space, topic string, partition int, offset int64,
 	return applied, err
 }
 
+// badgerLogger routes Badger's log to slog. Its information (memtable
+// flushes, compactions with their levels and sizes, value-log
+// collections) is logged at debug level, where an operator looking at
+// the store's background work finds it (--log-level debug); its own
+// debug chatter is dropped.
 type badgerLogger struct{ l *slog.Logger }
 
 func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf("badger: "+f, a...)) }
 func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf("badger: "+f, a...)) }
-func (b badgerLogger) Infof(string, ...any)        {}
-func (b badgerLogger) Debugf(string, ...any)       {}
+func (b badgerLogger) Infof(f string, a ...any) {
+	if b.l.Enabled(context.Background(), slog.LevelDebug) {
+		b.l.Debug(strings.TrimSpace(fmt.Sprintf("badger: "+f, a...)))
+	}
+}
+func (b badgerLogger) Debugf(string, ...any) {}
 
 // StoredOffset is one consumer's next offset on one partition, as kept in
 // the store with its state.
