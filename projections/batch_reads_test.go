@@ -206,26 +206,60 @@ func benchMasteryOf(b *testing.B, attempts int) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(learners)), "ns/learner")
 	})
-	// From the store: the mastery cache emptied before each read (every
+	// The abilities SuccessPredictorFor reads: an attempt of each learner.
+	var pos []event.Position
+	var evs []event.Event
+	for l := range 1000 {
+		pos = append(pos, event.Position{Topic: "learnstream.adaptive.v1", Offset: off})
+		evs = append(evs, difficultyEvent(b, 0, off, fmt.Sprintf("learner%d", l), "q1", 0.1, l+1, l%2 == 0))
+		off++
+	}
+	if n, err := a.HandleBatch(ctx, pos, evs); err != nil || n != len(evs) {
+		b.Fatalf("applied %d of %d: %v", n, len(evs), err)
+	}
+	// From the store: the read's cache emptied before each read (every
 	// learner a miss); cached: every learner a hit, as for a learner
 	// ranked again while the model's commits keep their entry.
-	for _, cached := range []bool{false, true} {
-		name := "MasteryOf from the store"
-		if cached {
-			name = "MasteryOf cached"
-		}
-		b.Run(name, func(b *testing.B) {
-			for range b.N {
-				if !cached {
-					store.learners.mastery.invalidate()
-				}
-				m, err := a.MasteryOf(ctx, "t1", learners)
-				if err != nil || len(m) != len(learners) {
-					b.Fatalf("%d learners, %v", len(m), err)
-				}
+	reads := []struct {
+		name  string
+		cache interface{ invalidate() }
+		read  func() error
+	}{
+		{"MasteryOf", &store.learners.mastery, func() error {
+			if m, err := a.MasteryOf(ctx, "t1", learners); err != nil || len(m) != len(learners) {
+				return fmt.Errorf("%d learners, %v", len(m), err)
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(learners)), "ns/learner")
-		})
+			return nil
+		}},
+		{"SuccessPredictorFor", &store.learners.abilities, func() error {
+			predict, err := a.SuccessPredictorFor(ctx, "t1", learners)
+			if err != nil {
+				return err
+			}
+			if ps, err := predict(ctx, learners[0], []string{"q1"}); err != nil || len(ps) != 1 {
+				return fmt.Errorf("%v %v", ps, err)
+			}
+			return nil
+		}},
+	}
+	for _, r := range reads {
+		for _, cached := range []bool{false, true} {
+			name := r.name + " from the store"
+			if cached {
+				name = r.name + " cached"
+			}
+			b.Run(name, func(b *testing.B) {
+				for range b.N {
+					if !cached {
+						r.cache.invalidate()
+					}
+					if err := r.read(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(learners)), "ns/learner")
+			})
+		}
 	}
 }
 
