@@ -183,12 +183,16 @@ type Verification struct {
 type ServerFigures struct {
 	// CPU is the server's CPU time from the start of the load until its
 	// consumers drained (or the drain timeout).
-	CPU             time.Duration    `json:"cpu"`
-	CPUPerStatement time.Duration    `json:"cpu_per_statement"`
-	ResidentBytes   int64            `json:"resident_bytes"`
-	Drained         bool             `json:"drained"`
-	DrainAfterLoad  time.Duration    `json:"drain_after_load"` // from the end of the load to every lag being 0
-	MaxLag          map[string]int64 `json:"max_lag"`          // the largest total lag seen, per consumer
+	CPU             time.Duration `json:"cpu"`
+	CPUPerStatement time.Duration `json:"cpu_per_statement"`
+	ResidentBytes   int64         `json:"resident_bytes"`
+	// BusiestSecond is the server's CPU in its busiest second of the
+	// load, in cores: the store's compactions come in bursts that use
+	// every core for a second or more, which the run's average hides.
+	BusiestSecond  float64          `json:"busiest_second_cores,omitempty"`
+	Drained        bool             `json:"drained"`
+	DrainAfterLoad time.Duration    `json:"drain_after_load"` // from the end of the load to every lag being 0
+	MaxLag         map[string]int64 `json:"max_lag"`          // the largest total lag seen, per consumer
 	// MaxLagSeconds is the largest lag in seconds of input seen per
 	// consumer (learnstream_consumer_lag_seconds, read every second):
 	// the age of the oldest statement it had not applied.
@@ -349,6 +353,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	lastTick := start
 	var lagDuring map[string]int64
 	var secondsDuring map[string]float64
+	cpu := newCPUMeter(first, start)
 	// The lag in seconds is read every second, apart from the progress
 	// lines, so that its maximum is not missed between them.
 	var lagTick <-chan time.Time
@@ -374,10 +379,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 			lats = append(lats, r.latency)
 			window = append(window, r.latency)
 			windowAcked += len(r.ids)
-		case <-lagTick:
+		case now := <-lagTick:
 			if m, err := metrics.read(ctx); err == nil {
 				lagDuring = maxLag(lagDuring, m.lag)
 				secondsDuring = maxSeconds(secondsDuring, m.lagSeconds)
+				cpu.observe(m, now)
 			}
 		case now := <-tick:
 			l := percentiles(window)
@@ -391,6 +397,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 					secondsDuring = maxSeconds(secondsDuring, m.lagSeconds)
 					if c, sec := m.mostBehind(); sec > 0 {
 						line += fmt.Sprintf("  behind %.2fs (%s)", sec, c)
+					}
+					cpu.observe(m, now)
+					if avg, peak, ok := cpu.window(m, now); ok {
+						line += fmt.Sprintf("  cpu %.2f cores (busiest second %.2f)", avg, peak)
 					}
 				}
 			}
@@ -421,6 +431,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 		if err != nil {
 			return rep, err
 		}
+		sf.BusiestSecond = cpu.peak
 		rep.Server = sf
 	}
 	if cfg.Verify {
@@ -820,6 +831,52 @@ func maxLag(into, now map[string]int64) map[string]int64 {
 		into[c] = max(into[c], n)
 	}
 	return into
+}
+
+// cpuMeter follows the server's CPU time (process_cpu_seconds_total) as
+// the tool reads its metrics: each progress window's average and busiest
+// second, and the busiest second of the load, in cores.
+type cpuMeter struct {
+	last, windowStart float64 // CPU seconds at lastAt, at windowAt
+	lastAt, windowAt  time.Time
+	peak, windowPeak  float64
+	seen              bool // the series is there
+}
+
+func newCPUMeter(first sample, at time.Time) *cpuMeter {
+	return &cpuMeter{last: first.cpu, windowStart: first.cpu, lastAt: at, windowAt: at, seen: first.cpu > 0}
+}
+
+// observe takes a read of the metrics at now. A rate is taken over at
+// least 0.9 s: the counter moves in steps of the kernel's ticks, and
+// reads close together (a progress line right after the lag's read)
+// would make noise of them.
+func (c *cpuMeter) observe(s sample, now time.Time) {
+	if s.cpu <= 0 {
+		return
+	}
+	if !c.seen {
+		*c = cpuMeter{last: s.cpu, windowStart: s.cpu, lastAt: now, windowAt: now, seen: true}
+		return
+	}
+	if d := now.Sub(c.lastAt).Seconds(); d >= 0.9 {
+		r := (s.cpu - c.last) / d
+		c.peak, c.windowPeak = max(c.peak, r), max(c.windowPeak, r)
+		c.last, c.lastAt = s.cpu, now
+	}
+}
+
+// window returns the average and the busiest second since the last
+// window, and starts the next; ok is false when the server reports no
+// CPU or the window is too short to say.
+func (c *cpuMeter) window(s sample, now time.Time) (avg, peak float64, ok bool) {
+	d := now.Sub(c.windowAt).Seconds()
+	if !c.seen || s.cpu <= 0 || d <= 0 {
+		return 0, 0, false
+	}
+	avg, peak = (s.cpu-c.windowStart)/d, max(c.windowPeak, (s.cpu-c.windowStart)/d)
+	c.windowStart, c.windowAt, c.windowPeak = s.cpu, now, 0
+	return avg, peak, true
 }
 
 // metricsReader scrapes the few series the tool needs from a Prometheus

@@ -143,7 +143,7 @@ func TestRunAgainstInProcessLRS(t *testing.T) {
 			loseEach: 7, wantAcked: 100, wantMissing: true},
 		{name: "failed requests counted, not acknowledged", cfg: Config{Batch: 5, Concurrency: 1, Count: 50},
 			failEach: 3, wantFailed: true},
-		{name: "waits for the lag to drain", cfg: Config{Batch: 5, Concurrency: 1, Count: 20},
+		{name: "waits for the lag to drain", cfg: Config{Batch: 5, Concurrency: 1, Count: 20, Rate: 50},
 			lag: 4, wantAcked: 20, wantDrained: true},
 	}
 	for _, tc := range cases {
@@ -211,6 +211,9 @@ func TestRunAgainstInProcessLRS(t *testing.T) {
 				}
 				if !strings.Contains(out.String(), "consumers drained") {
 					t.Errorf("output lacks the drain line:\n%s", out.String())
+				}
+				if !strings.Contains(out.String(), " cores (busiest second ") {
+					t.Errorf("progress lines lack the server's CPU:\n%s", out.String())
 				}
 			}
 		})
@@ -501,5 +504,58 @@ func TestCatalogOfTheGeneratedActivities(t *testing.T) {
 	}
 	if f.posts.Load() != before {
 		t.Error("statements were posted after the catalog was refused")
+	}
+}
+
+// The CPU meter's windows and busiest second, from reads of the server's
+// CPU counter at known times.
+func TestCPUMeter(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
+	type step struct {
+		at, cpu float64 // seconds since t0, the counter
+		window  bool    // a progress line: want its average and busiest second
+		avg     float64
+		peak    float64
+	}
+	cases := []struct {
+		name     string
+		first    float64 // the counter at t0 (0: no such series)
+		steps    []step
+		wantPeak float64
+	}{
+		{"steady", 10, []step{{at: 1, cpu: 11}, {at: 2, cpu: 12}, {at: 2, cpu: 12, window: true, avg: 1, peak: 1}}, 1},
+		{"a burst inside a window", 10, []step{
+			{at: 1, cpu: 10.5}, {at: 2, cpu: 12.4}, {at: 3, cpu: 12.9}, {at: 4, cpu: 13.4},
+			{at: 4, cpu: 13.4, window: true, avg: 0.85, peak: 1.9},
+			{at: 5, cpu: 14}, {at: 5, cpu: 14, window: true, avg: 0.6, peak: 0.6},
+		}, 1.9},
+		{"reads close together make no rate", 10, []step{
+			{at: 1, cpu: 11}, {at: 1.1, cpu: 11.3}, {at: 2, cpu: 12},
+			{at: 2, cpu: 12, window: true, avg: 1, peak: 1},
+		}, 1},
+		{"no CPU series", 0, []step{{at: 1}, {at: 1, window: true}}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCPUMeter(sample{cpu: tc.first}, t0)
+			for i, st := range tc.steps {
+				s := sample{cpu: st.cpu}
+				c.observe(s, at(st.at))
+				if !st.window {
+					continue
+				}
+				avg, peak, ok := c.window(s, at(st.at))
+				if ok != (tc.first > 0) {
+					t.Fatalf("step %d: window ok %v with a counter of %v", i, ok, tc.first)
+				}
+				if math.Abs(avg-st.avg) > 1e-9 || math.Abs(peak-st.peak) > 1e-9 {
+					t.Errorf("step %d: window %.3f cores, busiest %.3f; want %.3f, %.3f", i, avg, peak, st.avg, st.peak)
+				}
+			}
+			if math.Abs(c.peak-tc.wantPeak) > 1e-9 {
+				t.Errorf("busiest second %.3f, want %.3f", c.peak, tc.wantPeak)
+			}
+		})
 	}
 }

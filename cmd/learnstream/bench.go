@@ -127,6 +127,9 @@ func printReport(w io.Writer, r ingest.Report) {
 		fmt.Fprintf(w, "drained        %v, %.1fs after the load (max lag %v)\n", s.Drained, s.DrainAfterLoad.Seconds(), s.MaxLag)
 		fmt.Fprintf(w, "end to end     %.0f statements/s (load + drain)\n", s.EndToEndPerSecond)
 		fmt.Fprintf(w, "server cpu     %.2fs, %s per statement; resident %d MiB\n", s.CPU.Seconds(), s.CPUPerStatement, s.ResidentBytes>>20)
+		if s.BusiestSecond > 0 {
+			fmt.Fprintf(w, "busiest second %.2f cores of server CPU during the load\n", s.BusiestSecond)
+		}
 		if len(s.MaxLagSeconds) > 0 {
 			names := slices.Sorted(maps.Keys(s.MaxLagSeconds))
 			parts := make([]string, len(names))
