@@ -471,11 +471,11 @@ func (s *Store) applyHooked(sp Space, topic string, partition int, offset int64,
 	return applied, err
 }
 
-// badgerLogger routes Badger's log to slog. Its information (memtable
-// flushes, compactions with their levels and sizes, value-log
-// collections) is logged at debug level, where an operator looking at
-// the store's background work finds it (--log-level debug); its own
-// debug chatter is dropped.
+// badgerLogger routes Badger's log to slog. Its information (value-log
+// collections, the levels' sizes when it closes, a compaction that took
+// over 2 s, how long writes stalled for level 0) is logged at debug
+// level, where an operator looking at the store's background work finds
+// it (--log-level debug); its own debug chatter is dropped.
 type badgerLogger struct{ l *slog.Logger }
 
 func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf("badger: "+f, a...)) }
