@@ -46,12 +46,9 @@ func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string
 	out := make(map[string]map[string]float64, len(learners))
 	names, keys := learnerKeys(tenant, learners)
 	cache := &a.store.learners.mastery
-	sp := a.Space()
-	hits, stamps := cache.lookup(sp, keys, cloneSkills)
-	missed := make(map[string]map[string]float64)
+	hits, stamps := cache.lookup(a.Space(), keys, cloneSkills)
 	if len(hits) < len(keys) {
 		err := a.View(func(txn *badger.Txn, read Space) error {
-			sp = read
 			var it *badger.Iterator
 			for i, k := range keys {
 				if _, ok := hits[k]; ok {
@@ -78,7 +75,8 @@ func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string
 					}
 					m[skill] = p
 				}
-				missed[k] = m
+				cache.fill(read, k, stamps[i], m)
+				hits[k] = maps.Clone(m) // m is the cache's now
 			}
 			return nil
 		})
@@ -87,15 +85,7 @@ func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string
 		}
 	}
 	for i, k := range keys {
-		m, ok := hits[k]
-		if !ok {
-			if m, ok = missed[k]; !ok {
-				continue
-			}
-			cache.fill(sp, k, stamps[i], m)
-			m = maps.Clone(m) // the cache's now
-		}
-		if len(m) > 0 {
+		if m := hits[k]; len(m) > 0 {
 			out[names[i]] = m
 		}
 	}
@@ -167,11 +157,9 @@ func skillProbability(b []byte) (string, float64, error) {
 func (a *Adaptive) SuccessPredictorFor(ctx context.Context, tenant string, learners []string) (func(ctx context.Context, learner string, items []string) (map[string]float64, error), error) {
 	names, keys := learnerKeys(tenant, learners)
 	cache := &a.store.learners.abilities
-	sp := a.Space()
-	hits, stamps := cache.lookup(sp, keys, nil)
+	hits, stamps := cache.lookup(a.Space(), keys, nil)
 	if len(hits) < len(keys) {
 		err := a.View(func(txn *badger.Txn, read Space) error {
-			sp = read
 			for i, k := range keys {
 				if _, ok := hits[k]; ok {
 					continue

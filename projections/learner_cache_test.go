@@ -17,13 +17,7 @@ import (
 // kind of change, cached learners or not.
 func TestMasteryOfFollowsCommits(t *testing.T) {
 	ctx := context.Background()
-	store := openStore(t)
-	store.SetPseudonyms(testSecret)
-	a, err := NewAdaptive(store, 0.9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &batcher{p: a.Projection}
+	a, b := erasableAdaptive(t)
 	off := int64(0)
 	m := func(learner, skill string, p float64) event.Event {
 		off++
@@ -89,13 +83,7 @@ func TestMasteryOfFollowsCommits(t *testing.T) {
 // store, after every kind of change.
 func TestSuccessPredictorForFollowsCommits(t *testing.T) {
 	ctx := context.Background()
-	store := openStore(t)
-	store.SetPseudonyms(testSecret)
-	a, err := NewAdaptive(store, 0.9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &batcher{p: a.Projection}
+	a, b := erasableAdaptive(t)
 	off := int64(0)
 	// An attempt at minute off of learner on item, with the learner's
 	// ability before it.
@@ -161,6 +149,19 @@ func TestSuccessPredictorForFollowsCommits(t *testing.T) {
 			}
 		}
 	}
+}
+
+// erasableAdaptive is an adaptive read model over a store that applies
+// erasures, and a batcher feeding it.
+func erasableAdaptive(t *testing.T) (*Adaptive, *batcher) {
+	t.Helper()
+	store := openStore(t)
+	store.SetPseudonyms(testSecret)
+	a, err := NewAdaptive(store, 0.9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, &batcher{p: a.Projection}
 }
 
 // A read that raced a commit of one of its learners must not fill the
