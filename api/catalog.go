@@ -672,12 +672,14 @@ func (m *CatalogModule) learnerMastery(ctx context.Context, g *graph.Graph, tena
 	if err != nil {
 		return nil, "", err
 	}
+	var done []string
 	for _, p := range ps {
 		if p.Completed || p.Passed {
-			for _, s := range g.SkillsTaught(p.Activity) {
-				ms[s] = 1
-			}
+			done = append(done, p.Activity)
 		}
+	}
+	for _, s := range g.SkillsTaughtBy(done) {
+		ms[s] = 1
 	}
 	return ms, source, nil
 }

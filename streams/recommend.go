@@ -231,7 +231,7 @@ func (tm *tenantModel) learnerMastery(g *graph.Graph, learner string, adaptive m
 	}
 	skills, ok := tm.taught[learner]
 	if !ok {
-		skills = skillsTaught(g, tm.aux.Completed[learner])
+		skills = g.SkillsTaughtBy(tm.aux.Completed[learner])
 		tm.taught[learner] = skills
 	}
 	return withTaught(adaptive, skills)
@@ -1192,21 +1192,6 @@ func fillFromSkills(list []mf.Candidate, g *graph.Graph, ms map[string]float64, 
 		}
 	}
 	return list
-}
-
-// skillsTaught lists the skills the items teach, each once.
-func skillsTaught(g *graph.Graph, items []string) []string {
-	var skills []string
-	seen := map[string]bool{}
-	for _, it := range items {
-		for _, s := range g.SkillsTaught(it) {
-			if !seen[s] {
-				seen[s] = true
-				skills = append(skills, s)
-			}
-		}
-	}
-	return skills
 }
 
 // withTaught sets every skill of taught to 1 in adaptive, a new map when

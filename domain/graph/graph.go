@@ -664,6 +664,23 @@ func (g *Graph) Children(activity string) []string { return g.children[activity]
 // activity). The slice must not be modified.
 func (g *Graph) SkillsTaught(activity string) []string { return g.activities[activity].Teaches }
 
+// SkillsTaughtBy lists the skills the activities teach, each once, in the
+// order first taught. A learner's completed activities count their skills
+// as mastered, for the recommender and for the path planner alike.
+func (g *Graph) SkillsTaughtBy(activities []string) []string {
+	var skills []string
+	seen := map[string]bool{}
+	for _, a := range activities {
+		for _, s := range g.SkillsTaught(a) {
+			if !seen[s] {
+				seen[s] = true
+				skills = append(skills, s)
+			}
+		}
+	}
+	return skills
+}
+
 // TopoOrder returns every skill in prerequisite order (each skill after all
 // of its prerequisites). Among skills that are ready at the same time the
 // smaller id comes first, so the order is deterministic.

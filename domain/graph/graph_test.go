@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -224,6 +225,37 @@ func TestActivityReferences(t *testing.T) {
 	}
 	if got := g.TeachersOf("a"); len(got) != 0 {
 		t.Fatalf("stale teacher index %v", got)
+	}
+}
+
+func TestSkillsTaughtBy(t *testing.T) {
+	g := New()
+	mustSkills(t, g, "a", "b", "c")
+	for _, a := range []Activity{
+		{ID: "urn:1", Type: TypeItem, Teaches: []string{"b", "a"}},
+		{ID: "urn:2", Type: TypeItem, Teaches: []string{"a", "c"}},
+		{ID: "urn:3", Type: TypeItem},
+	} {
+		if err := g.PutActivity(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name       string
+		activities []string
+		want       []string
+	}{
+		{"none", nil, nil},
+		{"one", []string{"urn:1"}, []string{"b", "a"}},
+		{"shared skills once, in the order first taught", []string{"urn:1", "urn:2"}, []string{"b", "a", "c"}},
+		{"unknown and teaching nothing", []string{"urn:nope", "urn:3", "urn:2"}, []string{"a", "c"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := g.SkillsTaughtBy(tc.activities); !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 
