@@ -278,6 +278,15 @@ func pushBlended(top []Blended, n int, x Blended) []Blended {
 	return top
 }
 
+// blendWhy is a blended candidate's reasons, built when explained.
+type blendWhy struct {
+	b       *Blender
+	learner string
+	x       Blended
+}
+
+func (w *blendWhy) reasons() []string { return w.b.Reasons(w.learner, w.x) }
+
 // Reasons returns the reasons of a blended item for learner, source
 // first: mf when the MF part is the larger, next_after:<item> or
 // often_with:<item> when the sequence part is at least as large (naming the learner's
@@ -307,8 +316,9 @@ func (b *Blender) Reasons(learner string, x Blended) []string {
 }
 
 // Candidates is Candidates with the learner's own items ranked by the
-// blend (reasons from Reasons) instead of by MF alone; the rest of the
-// list is filled as Candidates fills it.
+// blend instead of by MF alone; the rest of the list is filled as
+// Candidates fills it. The blend's reasons (Reasons) are built when a
+// candidate is explained (Candidate.Explain).
 func (b *Blender) Candidates(pop *Popularity, user, group string, n int, exclude []string) []Candidate {
 	if n <= 0 {
 		return nil
@@ -324,8 +334,12 @@ func (b *Blender) Candidates(pop *Popularity, user, group string, n int, exclude
 			}
 		}
 		ex = m.Seen(u, ex)
-		for _, x := range b.TopN(u, n, ex, make([]Blended, 0, n)) {
-			out = append(out, Candidate{Item: m.ItemID(x.Item), Score: float64(x.Score), Reasons: b.Reasons(user, x)})
+		top := b.TopN(u, n, ex, make([]Blended, 0, n))
+		out = make([]Candidate, len(top), n)
+		whys := make([]blendWhy, len(top))
+		for i, x := range top {
+			whys[i] = blendWhy{b: b, learner: user, x: x}
+			out[i] = Candidate{Item: m.ItemID(x.Item), Score: float64(x.Score), why: &whys[i]}
 		}
 	}
 	if len(out) >= n {

@@ -114,7 +114,7 @@ func TestBlenderFollowsLastItem(t *testing.T) {
 			if len(cands) == 0 || cands[0].Item != want {
 				t.Fatalf("top %v, want %s first", cands, want)
 			}
-			if r := cands[0].Reasons; r[0] != ReasonNextAfter+":"+last {
+			if r := cands[0].Explain(); r[0] != ReasonNextAfter+":"+last {
 				t.Fatalf("reasons %v, want %s:%s first", r, ReasonNextAfter, last)
 			}
 			for _, c := range cands {
@@ -190,7 +190,7 @@ func TestBlenderForget(t *testing.T) {
 	if _, ok := b.Model().LookupUser("u3"); ok || b.Sequence().Last("u3") != nil {
 		t.Fatal("u3 still known")
 	}
-	if got := b.Candidates(nil, "u3", "", 5, nil); len(got) == 0 || got[0].Reasons[0] != ReasonTrending {
+	if got := b.Candidates(nil, "u3", "", 5, nil); len(got) == 0 || got[0].Explain()[0] != ReasonTrending {
 		t.Fatalf("a forgotten learner gets %v, want the cold-start list", got)
 	}
 }
@@ -262,5 +262,64 @@ func TestBlenderRuleOnlyItemIsNotBuriedByMF(t *testing.T) {
 	}
 	if r := b.Reasons("probe", *found); r[0] != ReasonNextAfter+":t0-04" {
 		t.Fatalf("reasons %v, want next_after:t0-04 first", r)
+	}
+}
+
+// countedWhy counts the candidates whose reasons were built.
+type countedWhy struct {
+	n  *int
+	rs []string
+}
+
+func (w countedWhy) reasons() []string { *w.n++; return w.rs }
+
+// The blend's candidates carry their reasons unbuilt; explained, they are
+// Reasons of the blended items, and Rerank builds those of the candidates
+// it keeps, and no others.
+func TestCandidatesExplainedWhenKept(t *testing.T) {
+	b := newBlender(t, DefaultBlendConfig())
+	learnAll(b, tracks(6, 80, 3, 12, 5))
+	m := b.Model()
+	for _, id := range []string{"u1", "u7", "u42"} {
+		u, _ := m.LookupUser(id)
+		top := b.TopN(u, 20, m.Seen(u, nil), nil)
+		cands := b.Candidates(nil, id, "", 20, nil)
+		if len(cands) != 20 || len(top) != 20 {
+			t.Fatalf("%s: %d candidates, %d blended", id, len(cands), len(top))
+		}
+		for i, c := range cands {
+			if c.Reasons != nil {
+				t.Fatalf("%s: candidate %d built its reasons before they were asked for", id, i)
+			}
+			if got, want := c.Explain(), b.Reasons(id, top[i]); !slices.Equal(got, want) {
+				t.Fatalf("%s: candidate %d explained as %q, Reasons says %q", id, i, got, want)
+			}
+		}
+		ranked, err := Rerank(cands, RerankOptions{MasteryThreshold: 0.8, N: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range ranked {
+			if c.Item != cands[i].Item || !slices.Equal(c.Reasons, cands[i].Explain()) {
+				t.Fatalf("%s: ranked %d is %s %q, want %s %q", id, i, c.Item, c.Reasons, cands[i].Item, cands[i].Explain())
+			}
+		}
+	}
+
+	var built int
+	cands := make([]Candidate, 30)
+	for i := range cands {
+		cands[i] = Candidate{Item: fmt.Sprint("item-", i), Score: float64(i), why: countedWhy{&built, []string{ReasonMF}}}
+	}
+	ranked, err := Rerank(cands, RerankOptions{MasteryThreshold: 0.8, N: 4,
+		PredictSuccess: func(string) (float64, bool) { return 0.7, true }, TargetSuccess: 0.7, FitBand: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if built != 4 {
+		t.Fatalf("Rerank built the reasons of %d candidates, want the 4 kept", built)
+	}
+	if want := []string{ReasonMF, ReasonDifficultyFit}; len(ranked) != 4 || ranked[0].Item != "item-29" || !slices.Equal(ranked[0].Reasons, want) {
+		t.Fatalf("ranked %+v, want item-29 first with %q", ranked, want)
 	}
 }

@@ -107,6 +107,9 @@ type HybridScored struct {
 	Score, MF, Content float32
 }
 
+// byMF tells whether the model's part of h explains it (Explain: mf).
+func (h HybridScored) byMF() bool { return !(h.Content > h.MF) || h.Content <= 0 }
+
 // Content is the item-feature vocabulary and the content/hybrid scorer. It
 // is deterministic and not safe for concurrent use (like Model). TopN does
 // not allocate once the items and features it touches exist.
@@ -489,7 +492,7 @@ func pushHybrid(top []HybridScored, n int, s HybridScored) []HybridScored {
 // item shares most with the learner's profile, type and duration counting
 // half (similar_skills:<skill> for a skill, similar:<feature> otherwise).
 func (c *Content) Explain(h HybridScored) []string {
-	if !(h.Content > h.MF) || h.Content <= 0 {
+	if h.byMF() {
 		return []string{ReasonMF}
 	}
 	best, bestW := int32(-1), float32(0)
@@ -552,19 +555,21 @@ func (c *Content) Candidates(m *Model, pop *Popularity, user, group string, n in
 // little-used items, and an item keeps its ranker's reasons unless its
 // features weigh more (then content and the shared feature). Candidates
 // that are not model items (added by other sources) follow, in their
-// order. A learner without history gets collab unchanged.
+// order. A learner without history gets collab unchanged. The reasons
+// are built when a candidate is explained (Candidate.Explain), from
+// collab's: leave collab as it is until then.
 func (c *Content) MergeCandidates(m *Model, user string, collab []Candidate, n int, exclude []string) []Candidate {
 	u, ok := m.LookupUser(user)
 	if n <= 0 || !ok || m.HistoryLen(u) == 0 {
 		return collab[:min(n, len(collab))]
 	}
 	sc := make([]Scored, 0, len(collab))
-	why := make(map[int32][]string, len(collab))
+	at := make([]int, 0, len(collab)) // sc[k] is collab[at[k]]
 	var rest []Candidate
-	for _, cd := range collab {
+	for i, cd := range collab {
 		if j, ok := m.LookupItem(cd.Item); ok {
 			sc = append(sc, Scored{Item: j, Score: float32(cd.Score)})
-			why[j] = cd.Reasons
+			at = append(at, i)
 		} else {
 			rest = append(rest, cd)
 		}
@@ -576,17 +581,23 @@ func (c *Content) MergeCandidates(m *Model, user string, collab []Candidate, n i
 		}
 	}
 	ex = m.Seen(u, ex)
+	merged := c.Merge(m, u, sc, n+len(exclude), ex, make([]HybridScored, 0, n+len(exclude)))
 	out := make([]Candidate, 0, n)
-	for _, h := range c.Merge(m, u, sc, n+len(exclude), ex, make([]HybridScored, 0, n+len(exclude))) {
+	whys := make([]mergeWhy, 0, min(n, len(merged)))
+	for _, h := range merged {
 		id := c.itemIDs[h.Item]
 		if slices.Contains(exclude, id) {
 			continue
 		}
-		reasons := c.Explain(h)
-		if j := c.c2m[h.Item]; reasons[0] == ReasonMF && j >= 0 && why[j] != nil {
-			reasons = why[j]
+		w := mergeWhy{c: c, h: h}
+		if j := c.c2m[h.Item]; j >= 0 {
+			// The collaborative candidate of the same item, if any.
+			if k := slices.IndexFunc(sc, func(s Scored) bool { return s.Item == j }); k >= 0 {
+				w.collab = &collab[at[k]]
+			}
 		}
-		out = append(out, Candidate{Item: id, Score: float64(h.Score), Reasons: reasons})
+		whys = append(whys, w)
+		out = append(out, Candidate{Item: id, Score: float64(h.Score), why: &whys[len(whys)-1]})
 		if len(out) == n {
 			return out
 		}
@@ -600,6 +611,24 @@ func (c *Content) MergeCandidates(m *Model, user string, collab []Candidate, n i
 		}
 	}
 	return out
+}
+
+// mergeWhy is a merged candidate's reasons, built when explained: its
+// collaborative candidate's (in the slice MergeCandidates was given)
+// unless the item's features weigh more.
+type mergeWhy struct {
+	c      *Content
+	h      HybridScored
+	collab *Candidate
+}
+
+func (w *mergeWhy) reasons() []string {
+	if w.h.byMF() && w.collab != nil {
+		if cr := w.collab.Explain(); cr != nil {
+			return cr
+		}
+	}
+	return w.c.Explain(w.h)
 }
 
 // ItemInfo is what the catalog says of an item, for ItemFeatures.

@@ -2,6 +2,7 @@ package mf
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -35,6 +36,35 @@ func BenchmarkContentTopN(b *testing.B) {
 	hyb := make([]HybridScored, 0, 10)
 	blended := make([]Blended, 0, 50)
 	collab := make([]Scored, 0, 50)
+	// As the recommender ranks a learner: 50 candidates from the blend
+	// merged with content, re-ranked to 10 with a skills graph (item i
+	// teaches skill i%50, which needs skill i%50-1), half the skills
+	// mastered, success predictions and the learner's completed items.
+	know := benchKnowledge{taught: map[string][]string{}, pre: map[string][]string{}}
+	for i := range items + fresh {
+		know.taught["https://example.org/activities/"+strconv.Itoa(i)] = []string{FeatureSkill + strconv.Itoa(i%50)}
+	}
+	mastery := map[string]float64{}
+	for s := range 50 {
+		know.pre[FeatureSkill+strconv.Itoa(s)] = []string{FeatureSkill + strconv.Itoa(max(s-1, 0))}
+		if s%2 == 0 {
+			mastery[FeatureSkill+strconv.Itoa(s)] = 0.9
+		}
+	}
+	completed := make([][]string, users)
+	for _, e := range evs {
+		completed[e[0]] = append(completed[e[0]], m.ItemID(e[1]))
+	}
+	for u := range completed {
+		slices.Sort(completed[u])
+	}
+	ro := DefaultRerankOptions()
+	ro.Knowledge, ro.Mastery = know, mastery
+	ro.PredictSuccess = func(item string) (float64, bool) { return float64(len(item)%10) / 10, true }
+	pop := NewPopularity()
+	for _, e := range evs {
+		pop.Add(e[1], "", 1)
+	}
 	for _, tc := range []struct {
 		name string
 		rank func(u int32)
@@ -50,6 +80,15 @@ func BenchmarkContentTopN(b *testing.B) {
 			}
 			hyb = c.Merge(m, u, collab, 10, ex, hyb)
 		}},
+		{"candidates reranked as deployed", func(u int32) {
+			user := m.UserID(u)
+			o := ro
+			o.Completed = func(item string) bool { _, ok := slices.BinarySearch(completed[u], item); return ok }
+			cands := c.MergeCandidates(m, user, bl.Candidates(pop, user, "", 50, nil), 50, nil)
+			if _, err := Rerank(cands, o); err != nil {
+				b.Fatal(err)
+			}
+		}},
 	} {
 		b.Run(fmt.Sprintf("%s/items=%d", tc.name, items), func(b *testing.B) {
 			b.ReportAllocs()
@@ -64,3 +103,10 @@ func BenchmarkContentTopN(b *testing.B) {
 		})
 	}
 }
+
+// benchKnowledge is a skills graph as maps: the skills each activity
+// teaches and each skill's prerequisites.
+type benchKnowledge struct{ taught, pre map[string][]string }
+
+func (k benchKnowledge) SkillsTaught(activity string) []string { return k.taught[activity] }
+func (k benchKnowledge) Prerequisites(skill string) []string   { return k.pre[skill] }

@@ -391,16 +391,16 @@ func TestContentMergesWithTheBlender(t *testing.T) {
 		if cd.Item == "algebra-15" {
 			t.Fatalf("excluded item in %+v", list)
 		}
-		got = append(got, cd.Item+" "+strings.Join(cd.Reasons, ","))
+		got = append(got, cd.Item+" "+strings.Join(cd.Explain(), ","))
 	}
 	if !slices.Contains(got, "algebra-new content,similar_skills:algebra") {
 		t.Fatalf("merged list %q lacks the new item with content reasons", got)
 	}
 	for _, cd := range list {
-		if cd.Reasons[0] != ReasonContent && !slices.ContainsFunc(collab, func(x Candidate) bool {
-			return x.Item == cd.Item && slices.Equal(x.Reasons, cd.Reasons)
+		if r := cd.Explain(); r[0] != ReasonContent && !slices.ContainsFunc(collab, func(x Candidate) bool {
+			return x.Item == cd.Item && slices.Equal(x.Explain(), r)
 		}) {
-			t.Fatalf("%s: reasons %q are not the blender's", cd.Item, cd.Reasons)
+			t.Fatalf("%s: reasons %q are not the blender's", cd.Item, r)
 		}
 	}
 	u, _ := m.LookupUser(fan)

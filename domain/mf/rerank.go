@@ -3,6 +3,7 @@ package mf
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 )
 
@@ -35,10 +36,43 @@ const (
 
 // Candidate is a recommendable item with a score and the reasons behind it.
 type Candidate struct {
-	Item    string   `json:"item"`
-	Score   float64  `json:"score"`
+	Item  string  `json:"item"`
+	Score float64 `json:"score"`
+	// Reasons say why the item is a candidate. Rankers whose reasons take
+	// work to build (Blender.Candidates, Content.MergeCandidates) leave
+	// them nil and build them when Explain asks: Rerank keeps a few of
+	// the candidates it is given and builds the reasons of those alone.
 	Reasons []string `json:"reasons"`
+	why     reasoner
 }
+
+// reasoner builds a candidate's reasons from its ranker's state.
+type reasoner interface{ reasons() []string }
+
+// Explain returns c's reasons, building them when its ranker left them
+// for later. They are built from the ranker's state as it is then:
+// explain a candidate before its ranker ranks or learns again (Rerank
+// does, for the candidates it keeps).
+func (c Candidate) Explain() []string {
+	if c.Reasons == nil && c.why != nil {
+		return c.why.reasons()
+	}
+	return c.Reasons
+}
+
+// Reasons the re-ranker adds, in the order it adds them.
+const (
+	addPrereqUnmet uint8 = 1 << iota
+	addSkillsMastered
+	addSomeSkillsMastered
+	addReadyToLearn
+	addDifficultyFit
+	addTooHard
+	addTooEasy
+)
+
+var rerankReasons = [...]string{ReasonPrerequisitesUnmet, ReasonSkillsMastered, ReasonSomeSkillsMastered,
+	ReasonReadyToLearn, ReasonDifficultyFit, ReasonTooHard, ReasonTooEasy}
 
 // Knowledge is what the re-ranker needs from the knowledge graph;
 // *graph.Graph satisfies it.
@@ -151,33 +185,37 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 		}
 		lo, hi = min(lo, c.Score), max(hi, c.Score)
 	}
+	// The new score and what the re-ranker adds to the reasons, kept as
+	// a set: the reasons are built for the candidates kept only.
 	type scored struct {
-		Candidate
-		order int
+		i     int // in cands, and the order of ties
+		score float64
+		gap   []string // role_gap and role_path, before the others
+		adds  uint8
 	}
 	out := make([]scored, 0, len(cands))
-	seen := make(map[string]bool, len(cands))
+	seen := make(map[string]struct{}, len(cands))
 	mastered := func(s string) bool { return o.Mastery[s] >= o.MasteryThreshold }
+	var counted []string // the prerequisites counted for a candidate
 	for n, c := range cands {
-		if seen[c.Item] || o.Completed != nil && o.Completed(c.Item) {
+		if _, dup := seen[c.Item]; dup || o.Completed != nil && o.Completed(c.Item) {
 			continue
 		}
-		seen[c.Item] = true
-		s := 1.0
+		seen[c.Item] = struct{}{}
+		x := scored{i: n, score: 1}
 		if hi > lo {
-			s = (c.Score - lo) / (hi - lo)
+			x.score = (c.Score - lo) / (hi - lo)
 		}
-		reasons := slices.Clip(slices.Clone(c.Reasons))
 		if o.Knowledge != nil {
 			taught := o.Knowledge.SkillsTaught(c.Item)
 			if o.Gap != nil {
 				if v, why, ok := o.Gap.closes(taught); ok {
-					s += o.RoleWeight * v
-					reasons = append(reasons, why...)
+					x.score += o.RoleWeight * v
+					x.gap = why
 				}
 			}
 			var nMastered, nPre, nUnmet int
-			var counted []string
+			counted = counted[:0]
 			for _, t := range taught {
 				// A skill the role needs above the threshold is not
 				// "mastered" for this learner's goal.
@@ -196,52 +234,63 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 				}
 			}
 			if nUnmet > 0 {
-				s -= o.PrereqPenalty * float64(nUnmet) / float64(nPre)
-				reasons = append(reasons, ReasonPrerequisitesUnmet)
+				x.score -= o.PrereqPenalty * float64(nUnmet) / float64(nPre)
+				x.adds |= addPrereqUnmet
 			}
 			switch {
 			case len(taught) > 0 && nMastered == len(taught):
-				s -= o.MasteredPenalty
-				reasons = append(reasons, ReasonSkillsMastered)
+				x.score -= o.MasteredPenalty
+				x.adds |= addSkillsMastered
 			case nMastered > 0:
-				s -= o.MasteredPenalty * float64(nMastered) / float64(len(taught))
-				reasons = append(reasons, ReasonSomeSkillsMastered)
+				x.score -= o.MasteredPenalty * float64(nMastered) / float64(len(taught))
+				x.adds |= addSomeSkillsMastered
 			}
 			if nUnmet == 0 && nMastered < len(taught) {
-				reasons = append(reasons, ReasonReadyToLearn)
+				x.adds |= addReadyToLearn
 			}
 		}
 		if o.PredictSuccess != nil {
 			if p, ok := o.PredictSuccess(c.Item); ok && !math.IsNaN(p) {
 				d := math.Abs(p - o.TargetSuccess)
-				s += o.FitBonus * (1 - d/max(o.TargetSuccess, 1-o.TargetSuccess))
+				x.score += o.FitBonus * (1 - d/max(o.TargetSuccess, 1-o.TargetSuccess))
 				switch {
 				case d <= o.FitBand:
-					reasons = append(reasons, ReasonDifficultyFit)
+					x.adds |= addDifficultyFit
 				case p < o.TargetSuccess:
-					reasons = append(reasons, ReasonTooHard)
+					x.adds |= addTooHard
 				default:
-					reasons = append(reasons, ReasonTooEasy)
+					x.adds |= addTooEasy
 				}
 			}
 		}
-		out = append(out, scored{Candidate{Item: c.Item, Score: s, Reasons: reasons}, n})
+		out = append(out, x)
 	}
 	slices.SortStableFunc(out, func(a, b scored) int {
 		switch {
-		case a.Score > b.Score:
+		case a.score > b.score:
 			return -1
-		case a.Score < b.Score:
+		case a.score < b.score:
 			return 1
 		}
-		return a.order - b.order
+		return a.i - b.i
 	})
 	if o.N > 0 && len(out) > o.N {
 		out = out[:o.N]
 	}
 	res := make([]Candidate, len(out))
-	for i, s := range out {
-		res[i] = s.Candidate
+	for i, x := range out {
+		c := cands[x.i]
+		own := c.Explain()
+		var reasons []string
+		if n := len(own) + len(x.gap) + bits.OnesCount8(x.adds); n > 0 {
+			reasons = append(append(make([]string, 0, n), own...), x.gap...)
+			for b, r := range rerankReasons {
+				if x.adds&(1<<b) != 0 {
+					reasons = append(reasons, r)
+				}
+			}
+		}
+		res[i] = Candidate{Item: c.Item, Score: x.score, Reasons: reasons}
 	}
 	return res, nil
 }
