@@ -1083,11 +1083,18 @@ func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time
 	if u, ok := tm.m.LookupUser(q.learner); ok {
 		cold = tm.m.HistoryLen(u) == 0
 	}
-	data, _ := json.Marshal(projections.RecommendationsUpdated{
+	ru := projections.RecommendationsUpdated{
 		Learner: q.learner, Items: recs, BasedOn: q.e.ID, Role: q.role,
 		ColdStart:    cold,
 		ModelVersion: fmt.Sprintf("%s-k%d/p%d/%d", tm.m.Config().Algorithm, tm.m.K(), q.partition, tm.m.Events()),
-	})
+	}
+	data, err := ru.AppendJSON(make([]byte, 0, 256+160*len(recs)))
+	if err != nil {
+		// Rerank refuses NaN scores; a list that still holds one is not
+		// published (json.Marshal would have refused it too).
+		r.log.Error("recommender: encode RecommendationsUpdated", "learner", q.learner, "err", err)
+		return
+	}
 	out, err := event.New(DerivedID("recommendations", q.e.ID), projections.TypeRecommendationsUpdated, r.cfg.Source,
 		q.tenant, q.learner, q.e.Time, data)
 	if err != nil {

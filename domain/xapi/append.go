@@ -3,11 +3,11 @@ package xapi
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/learnstream/learnstream/domain/jsonenc"
 )
 
 // The appenders write canonical JSON (see marshal.go) straight into one
@@ -27,7 +27,7 @@ func appendStatement(b []byte, s *Statement) ([]byte, bool) {
 	b = append(b, '{')
 	if s.ID != "" {
 		b = appendKey(b, "id", true)
-		b = appendString(b, s.ID)
+		b = jsonenc.AppendString(b, s.ID)
 	}
 	b = appendKey(b, "actor", s.ID == "")
 	b = appendAgent(b, &s.Actor, "")
@@ -63,7 +63,7 @@ func appendStatement(b []byte, s *Statement) ([]byte, bool) {
 	}
 	if s.Version != "" {
 		b = appendKey(b, "version", false)
-		b = appendString(b, s.Version)
+		b = jsonenc.AppendString(b, s.Version)
 	}
 	if len(s.Attachments) > 0 {
 		b = appendKey(b, "attachments", false)
@@ -107,7 +107,7 @@ func appendSubStatement(b []byte, s *SubStatement) ([]byte, bool) {
 
 func appendStatementRef(b []byte, r *StatementRef) []byte {
 	b = append(b, `{"objectType":"StatementRef","id":`...)
-	b = appendString(b, r.ID)
+	b = jsonenc.AppendString(b, r.ID)
 	return append(b, '}')
 }
 
@@ -137,22 +137,22 @@ func appendAgent(b []byte, a *Agent, defaultType string) []byte {
 	}
 	if ot != "" {
 		b = appendKey(b, "objectType", first)
-		b = appendString(b, ot)
+		b = jsonenc.AppendString(b, ot)
 		first = false
 	}
 	for _, p := range [...]struct{ key, val string }{{"name", a.Name}, {"mbox", a.Mbox}, {"mbox_sha1sum", a.MboxSHA1Sum}, {"openid", a.OpenID}} {
 		if p.val != "" {
 			b = appendKey(b, p.key, first)
-			b = appendString(b, p.val)
+			b = jsonenc.AppendString(b, p.val)
 			first = false
 		}
 	}
 	if a.Account != nil {
 		b = appendKey(b, "account", first)
 		b = append(b, `{"homePage":`...)
-		b = appendString(b, a.Account.HomePage)
+		b = jsonenc.AppendString(b, a.Account.HomePage)
 		b = append(b, `,"name":`...)
-		b = appendString(b, a.Account.Name)
+		b = jsonenc.AppendString(b, a.Account.Name)
 		b = append(b, '}')
 		first = false
 	}
@@ -172,7 +172,7 @@ func appendAgent(b []byte, a *Agent, defaultType string) []byte {
 
 func appendVerb(b []byte, v *Verb) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, v.ID)
+	b = jsonenc.AppendString(b, v.ID)
 	if len(v.Display) > 0 {
 		b = append(b, `,"display":`...)
 		b = appendLanguageMap(b, v.Display)
@@ -184,11 +184,11 @@ func appendActivity(b []byte, a *Activity) ([]byte, bool) {
 	b = append(b, '{')
 	if a.ObjectType != "" {
 		b = append(b, `"objectType":`...)
-		b = appendString(b, a.ObjectType)
+		b = jsonenc.AppendString(b, a.ObjectType)
 		b = append(b, ',')
 	}
 	b = append(b, `"id":`...)
-	b = appendString(b, a.ID)
+	b = jsonenc.AppendString(b, a.ID)
 	if a.Definition != nil {
 		var ok bool
 		b = append(b, `,"definition":`...)
@@ -215,7 +215,7 @@ func appendDefinition(b []byte, d *ActivityDefinition) ([]byte, bool) {
 	for _, p := range [...]struct{ key, val string }{{"type", d.Type}, {"moreInfo", d.MoreInfo}, {"interactionType", d.InteractionType}} {
 		if p.val != "" {
 			b = appendKey(b, p.key, first)
-			b = appendString(b, p.val)
+			b = jsonenc.AppendString(b, p.val)
 			first = false
 		}
 	}
@@ -240,7 +240,7 @@ func appendDefinition(b []byte, d *ActivityDefinition) ([]byte, bool) {
 				b = append(b, ',')
 			}
 			b = append(b, `{"id":`...)
-			b = appendString(b, l.list[i].ID)
+			b = jsonenc.AppendString(b, l.list[i].ID)
 			if len(l.list[i].Description) > 0 {
 				b = append(b, `,"description":`...)
 				b = appendLanguageMap(b, l.list[i].Description)
@@ -277,7 +277,7 @@ func appendResult(b []byte, r *Result) ([]byte, bool) {
 			var ok bool
 			b = appendKey(b, p.key, firstScore)
 			firstScore = false
-			if b, ok = appendFloat(b, *p.val); !ok {
+			if b, ok = jsonenc.AppendFloat(b, *p.val); !ok {
 				return b, false
 			}
 		}
@@ -295,12 +295,12 @@ func appendResult(b []byte, r *Result) ([]byte, bool) {
 	}
 	if r.Response != nil {
 		b = appendKey(b, "response", first)
-		b = appendString(b, *r.Response)
+		b = jsonenc.AppendString(b, *r.Response)
 		first = false
 	}
 	if r.Duration != "" {
 		b = appendKey(b, "duration", first)
-		b = appendString(b, r.Duration)
+		b = jsonenc.AppendString(b, r.Duration)
 		first = false
 	}
 	if len(r.Extensions) > 0 {
@@ -318,7 +318,7 @@ func appendContext(b []byte, c *Context) ([]byte, bool) {
 	b = append(b, '{')
 	if c.Registration != "" {
 		b = appendKey(b, "registration", first)
-		b = appendString(b, c.Registration)
+		b = jsonenc.AppendString(b, c.Registration)
 		first = false
 	}
 	if c.Instructor != nil {
@@ -344,7 +344,7 @@ func appendContext(b []byte, c *Context) ([]byte, bool) {
 	for _, p := range [...]struct{ key, val string }{{"revision", c.Revision}, {"platform", c.Platform}, {"language", c.Language}} {
 		if p.val != "" {
 			b = appendKey(b, p.key, first)
-			b = appendString(b, p.val)
+			b = jsonenc.AppendString(b, p.val)
 			first = false
 		}
 	}
@@ -435,7 +435,7 @@ func appendAttachments(b []byte, list []Attachment) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"usageType":`...)
-		b = appendString(b, a.UsageType)
+		b = jsonenc.AppendString(b, a.UsageType)
 		// display has no omitempty: a missing one is written as null.
 		b = append(b, `,"display":`...)
 		b = appendLanguageMap(b, a.Display)
@@ -444,14 +444,14 @@ func appendAttachments(b []byte, list []Attachment) []byte {
 			b = appendLanguageMap(b, a.Description)
 		}
 		b = append(b, `,"contentType":`...)
-		b = appendString(b, a.ContentType)
+		b = jsonenc.AppendString(b, a.ContentType)
 		b = append(b, `,"length":`...)
 		b = strconv.AppendInt(b, a.Length, 10)
 		b = append(b, `,"sha2":`...)
-		b = appendString(b, a.SHA2)
+		b = jsonenc.AppendString(b, a.SHA2)
 		if a.FileURL != "" {
 			b = append(b, `,"fileUrl":`...)
-			b = appendString(b, a.FileURL)
+			b = jsonenc.AppendString(b, a.FileURL)
 		}
 		b = append(b, '}')
 	}
@@ -473,7 +473,7 @@ func appendStrings(b []byte, list []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, s)
+		b = jsonenc.AppendString(b, s)
 	}
 	return append(b, ']')
 }
@@ -487,9 +487,9 @@ func appendLanguageMap(b []byte, m LanguageMap) []byte {
 	b = append(b, '{')
 	if len(m) == 1 {
 		for k, v := range m {
-			b = appendString(b, k)
+			b = jsonenc.AppendString(b, k)
 			b = append(b, ':')
-			b = appendString(b, v)
+			b = jsonenc.AppendString(b, v)
 		}
 		return append(b, '}')
 	}
@@ -497,9 +497,9 @@ func appendLanguageMap(b []byte, m LanguageMap) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = jsonenc.AppendString(b, k)
 		b = append(b, ':')
-		b = appendString(b, m[k])
+		b = jsonenc.AppendString(b, m[k])
 	}
 	return append(b, '}')
 }
@@ -518,7 +518,7 @@ func appendExtensions(b []byte, ext Extensions) ([]byte, bool) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = jsonenc.AppendString(b, k)
 		b = append(b, ':')
 		v := ext[k]
 		if v == nil {
@@ -562,29 +562,6 @@ func hasSpace(v []byte) bool {
 	return false
 }
 
-// appendFloat writes f as encoding/json does: the shortest decimal that
-// reads back as f, in exponent form only below 1e-6 or from 1e21 on (as
-// JavaScript writes numbers), with a one-digit negative exponent left
-// without its leading zero. NaN and infinities are not JSON.
-func appendFloat(b []byte, f float64) ([]byte, bool) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return b, false
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// "1e-07" becomes "1e-7".
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b, true
-}
-
 // appendTimestamp writes FormatTimestamp(t) as a JSON string.
 func appendTimestamp(b []byte, t time.Time) []byte {
 	b = append(b, '"')
@@ -597,60 +574,4 @@ func appendTimestamp(b []byte, t time.Time) []byte {
 	}
 	b = b[:end]
 	return append(b, 'Z', '"')
-}
-
-// appendString writes s as a JSON string the way encoding/json does
-// without HTML escaping: quotes, backslashes and control characters
-// escaped (the five with short forms short), invalid UTF-8 replaced by
-// U+FFFD, and U+2028 and U+2029 escaped because JavaScript would end a line
-// there.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
