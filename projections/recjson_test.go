@@ -187,7 +187,9 @@ func BenchmarkEncodeRecommendationsUpdated(b *testing.B) {
 		encode func(*RecommendationsUpdated) ([]byte, error)
 	}{
 		{"json.Marshal", func(r *RecommendationsUpdated) ([]byte, error) { return json.Marshal(r) }},
-		{"AppendJSON", func(r *RecommendationsUpdated) ([]byte, error) { return r.AppendJSON(make([]byte, 0, 256+160*len(r.Items))) }},
+		{"AppendJSON", func(r *RecommendationsUpdated) ([]byte, error) {
+			return r.AppendJSON(make([]byte, 0, 256+160*len(r.Items)))
+		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
