@@ -4,7 +4,8 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/learnstream/learnstream/domain/jsonenc"
 )
 
 // IngestVersion is the version of the row encoders. It is the version column
@@ -54,7 +55,7 @@ func (w *jsonw) key(k string) {
 	w.b = append(w.b, '"', ':')
 }
 
-func (w *jsonw) str(k, v string) { w.key(k); w.b = appendJSONString(w.b, v) }
+func (w *jsonw) str(k, v string) { w.key(k); w.b = jsonenc.AppendString(w.b, v) }
 func (w *jsonw) u64(k string, v uint64) {
 	w.key(k)
 	w.b = strconv.AppendUint(w.b, v, 10)
@@ -97,7 +98,7 @@ func (w *jsonw) strs(k string, vs []string) {
 		if i > 0 {
 			w.b = append(w.b, ',')
 		}
-		w.b = appendJSONString(w.b, v)
+		w.b = jsonenc.AppendString(w.b, v)
 	}
 	w.b = append(w.b, ']')
 }
@@ -119,50 +120,6 @@ func appendFloat(b []byte, v float64) []byte {
 		return append(b, "null"...)
 	}
 	return strconv.AppendFloat(b, v, 'g', -1, 64)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 func boolPtr(p *bool) *uint8 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/jsonenc"
 	"github.com/learnstream/learnstream/domain/xapi"
 )
 
@@ -758,7 +759,7 @@ func appendRawObject(b []byte, m map[string]json.RawMessage) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = jsonenc.AppendString(b, k)
 		b = append(b, ':')
 		b = append(b, m[k]...)
 	}
