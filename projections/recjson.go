@@ -37,18 +37,7 @@ func (d *RecommendationsUpdated) AppendJSON(b []byte) ([]byte, error) {
 			b = append(b, `,"rank":`...)
 			b = strconv.AppendInt(b, int64(it.Rank), 10)
 			b = append(b, `,"reasons":`...)
-			if it.Reasons == nil {
-				b = append(b, "null"...)
-			} else {
-				b = append(b, '[')
-				for j, r := range it.Reasons {
-					if j > 0 {
-						b = append(b, ',')
-					}
-					b = jsonenc.AppendString(b, r)
-				}
-				b = append(b, ']')
-			}
+			b = jsonenc.AppendStrings(b, it.Reasons)
 			b = append(b, '}')
 		}
 		b = append(b, ']')

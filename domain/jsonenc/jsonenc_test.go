@@ -31,6 +31,14 @@ func TestAppendString(t *testing.T) {
 	}
 }
 
+func TestAppendStrings(t *testing.T) {
+	for _, list := range [][]string{nil, {}, {""}, {"a", `"b"`, "<c>", "\xff"}} {
+		if got, want := string(AppendStrings([]byte("x"), list)), "x"+marshal(t, list); got != want {
+			t.Errorf("AppendStrings(%q) = %s, encoding/json writes %s", list, got, want)
+		}
+	}
+}
+
 func TestAppendFloat(t *testing.T) {
 	for _, f := range []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 1.0 / 3, 123456789, 1e-6, 9.99e-7, 1e-7,
 		-2.5e-8, 1e20, 1e21, 1.5e300, math.MaxFloat64, math.SmallestNonzeroFloat64, 0.912345} {

@@ -222,7 +222,7 @@ func appendDefinition(b []byte, d *ActivityDefinition) ([]byte, bool) {
 	// An empty but non-nil pattern is kept: it means "no answer is correct".
 	if d.CorrectResponsesPattern != nil {
 		b = appendKey(b, "correctResponsesPattern", first)
-		b = appendStrings(b, d.CorrectResponsesPattern)
+		b = jsonenc.AppendStrings(b, d.CorrectResponsesPattern)
 		first = false
 	}
 	for _, l := range [...]struct {
@@ -374,7 +374,7 @@ func appendContext(b []byte, c *Context) ([]byte, bool) {
 			b = appendAgent(b, &c.ContextAgents[i].Agent, "")
 			if len(c.ContextAgents[i].RelevantTypes) > 0 {
 				b = append(b, `,"relevantTypes":`...)
-				b = appendStrings(b, c.ContextAgents[i].RelevantTypes)
+				b = jsonenc.AppendStrings(b, c.ContextAgents[i].RelevantTypes)
 			}
 			b = append(b, '}')
 		}
@@ -391,7 +391,7 @@ func appendContext(b []byte, c *Context) ([]byte, bool) {
 			b = appendAgent(b, &c.ContextGroups[i].Group, "")
 			if len(c.ContextGroups[i].RelevantTypes) > 0 {
 				b = append(b, `,"relevantTypes":`...)
-				b = appendStrings(b, c.ContextGroups[i].RelevantTypes)
+				b = jsonenc.AppendStrings(b, c.ContextGroups[i].RelevantTypes)
 			}
 			b = append(b, '}')
 		}
@@ -465,17 +465,6 @@ func appendKey(b []byte, key string, first bool) []byte {
 	b = append(b, '"')
 	b = append(b, key...)
 	return append(b, '"', ':')
-}
-
-func appendStrings(b []byte, list []string) []byte {
-	b = append(b, '[')
-	for i, s := range list {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonenc.AppendString(b, s)
-	}
-	return append(b, ']')
 }
 
 // appendLanguageMap writes the map with its keys sorted, and a nil map as
