@@ -93,6 +93,8 @@ type RerankOptions struct {
 	// MasteryThreshold is the mastery at or above which a skill is mastered, in (0, 1].
 	MasteryThreshold float64
 	// Completed tells which items the learner completed; they are removed.
+	// It is asked about the best-scored candidates only, down to the N
+	// kept: most candidates are never kept.
 	Completed func(item string) bool
 	// PredictSuccess, when set, predicts the learner's success probability
 	// on an item (ok false when unknown).
@@ -198,7 +200,7 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 	mastered := func(s string) bool { return o.Mastery[s] >= o.MasteryThreshold }
 	var counted []string // the prerequisites counted for a candidate
 	for n, c := range cands {
-		if _, dup := seen[c.Item]; dup || o.Completed != nil && o.Completed(c.Item) {
+		if _, dup := seen[c.Item]; dup {
 			continue
 		}
 		seen[c.Item] = struct{}{}
@@ -274,6 +276,20 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 		}
 		return a.i - b.i
 	})
+	if o.Completed != nil {
+		// Completed items go from the top down until N are kept; the
+		// scores were normalised over every candidate, as before.
+		kept := out[:0]
+		for _, x := range out {
+			if o.N > 0 && len(kept) == o.N {
+				break
+			}
+			if !o.Completed(cands[x.i].Item) {
+				kept = append(kept, x)
+			}
+		}
+		out = kept
+	}
 	if o.N > 0 && len(out) > o.N {
 		out = out[:o.N]
 	}

@@ -185,3 +185,32 @@ func TestCandidatesColdStartAndReasons(t *testing.T) {
 		t.Fatalf("first reason %v", got[0].Reasons)
 	}
 }
+
+// Completed items are removed from the best down: the re-ranker asks
+// about the candidates it would keep, not about all of them, and the
+// list is the one removing them first would give.
+func TestRerankAsksCompletedFromTheTop(t *testing.T) {
+	var cands []mf.Candidate
+	for i := range 30 {
+		cands = append(cands, mf.Candidate{Item: fmt.Sprint("item-", i), Score: float64(i), Reasons: []string{mf.ReasonMF}})
+	}
+	var asked []string
+	o := mf.RerankOptions{MasteryThreshold: 0.8, N: 4, Completed: func(item string) bool {
+		asked = append(asked, item)
+		return item == "item-29" || item == "item-27"
+	}}
+	got, err := mf.Rerank(cands, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"item-28", "item-26", "item-25", "item-24"}; !slices.Equal(ids(got), want) {
+		t.Fatalf("ranked %v, want %v", ids(got), want)
+	}
+	if want := []string{"item-29", "item-28", "item-27", "item-26", "item-25", "item-24"}; !slices.Equal(asked, want) {
+		t.Fatalf("asked about %v, want the six from the top down to the fourth kept %v", asked, want)
+	}
+	// Scores are normalised over every candidate, completed ones too.
+	if got[0].Score != 28.0/29 {
+		t.Fatalf("item-28 scored %v, want 28/29", got[0].Score)
+	}
+}
