@@ -128,3 +128,48 @@ func BenchmarkHandleBatchOverhead(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
 }
+
+// BenchmarkHandleSmallBatches is the projection's own cost per batch of
+// 10 events, as a consumer that keeps up gets them, the model's work left
+// out, in a store where the partition's offset has older versions in the
+// tree's levels, as in a server's: a Badger lookup of a key goes on
+// through every level even when a memtable holds it.
+func BenchmarkHandleSmallBatches(b *testing.B) {
+	const batch = 10
+	store := openStoreB(b)
+	p, err := NewProjection(store, nopModel{}, NewWaiters())
+	if err != nil {
+		b.Fatal(err)
+	}
+	evs := benchEvents(b, batch)
+	pos := make([]event.Position, batch)
+	ctx := context.Background()
+	off := int64(0)
+	// Offsets written among 300,000 other keys: the memtables they fill
+	// go down the levels with a version of the offset in each.
+	other := newSpace("other", 0)
+	value := make([]byte, 200)
+	for i := range 300_000 {
+		if i%10_000 == 0 {
+			if _, err := p.HandleBatch(ctx, []event.Position{{Topic: "s", Partition: 1, Offset: off}}, evs[:1]); err != nil {
+				b.Fatal(err)
+			}
+			off++
+		}
+		if err := store.db.Update(func(txn *badger.Txn) error {
+			return txn.Set(other.Key("k", fmt.Sprintf("%08d", i*7919%300_000)), value)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range pos {
+			pos[i] = event.Position{Topic: "s", Partition: 1, Offset: off}
+			off++
+		}
+		if n, err := p.HandleBatch(ctx, pos, evs); err != nil || n != batch {
+			b.Fatalf("HandleBatch = %d, %v", n, err)
+		}
+	}
+}

@@ -35,6 +35,9 @@ type Store struct {
 	memos   map[string]*memo
 	// learners serve the adaptive model's batch reads (learner_cache.go).
 	learners learnerCaches
+	// offsets keep the partitions' next offsets between the transactions
+	// applying them (offsets.go).
+	offsets offsetCache
 
 	// dropMu serialises DropPrefix, Purge and value-log collection: a
 	// second DropPrefix while the first runs would fail with
@@ -135,9 +138,12 @@ func (s *Store) collectValueLog() (int, error) {
 func (s *Store) dropPrefix(prefixes ...[]byte) error {
 	s.dropMu.Lock()
 	defer s.dropMu.Unlock()
-	// Keys go other than by their models' values.
+	// Keys go other than by their models' values, offsets other than by
+	// an applying transaction.
 	s.dropMemos()
 	defer s.dropMemos()
+	s.offsets.moved()
+	defer s.offsets.moved()
 	return s.dropPrefixNow(prefixes...)
 }
 
@@ -439,6 +445,8 @@ func (s *Store) apply(sp Space, topic string, partition int, offset int64, fn fu
 
 // applyHooked is apply with a staged model's hooks (h may be nil).
 func (s *Store) applyHooked(sp Space, topic string, partition int, offset int64, fn func(txn *badger.Txn) error, h *runHooks) (applied bool, err error) {
+	held, epoch := s.offsets.hold([]string{string(sp.offsetKey(topic, partition))})
+	defer s.offsets.release(held)
 	committed := false
 	if h != nil {
 		defer func() { h.end(committed) }()
@@ -447,9 +455,15 @@ func (s *Store) applyHooked(sp Space, topic string, partition int, offset int64,
 		if h != nil {
 			h.begin(txn)
 		}
-		next, ok, err := nextOffset(txn, sp, topic, partition)
-		if err != nil {
-			return err
+		next, ok, cached := held[0].cached(epoch)
+		if !cached {
+			var err error
+			if next, ok, err = nextOffset(txn, sp, topic, partition); err != nil {
+				return err
+			}
+			// Known from here on, whatever the transaction does: the
+			// entry is held until it ends.
+			held[0].committed(epoch, next, ok)
 		}
 		if ok && offset < next {
 			return nil
@@ -468,6 +482,12 @@ func (s *Store) applyHooked(sp Space, topic string, partition int, offset int64,
 		return setNextOffset(txn, sp, topic, partition, offset+1)
 	})
 	committed = err == nil && applied
+	switch {
+	case committed:
+		held[0].committed(epoch, offset+1, true)
+	case err != nil:
+		held[0].forget()
+	}
 	return applied, err
 }
 
@@ -631,14 +651,6 @@ func (s *Store) applyBatch(sp Space, pos []event.Position, fn func(txn *badger.T
 // applyRun is one transaction of applyBatch; it stops at the first event
 // fn fails on (failAt), committing nothing then.
 func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn, i int) error, h *runHooks) (applied []bool, failAt int, fnErr, err error) {
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
-	if h != nil {
-		committed := false
-		h.begin(txn)
-		defer func() { h.end(committed) }()
-		defer func() { committed = err == nil && fnErr == nil }()
-	}
 	// The next offset of each partition in the batch; a batch holds one
 	// partition or a few, so a slice searched from the last one used
 	// costs less per event than a map keyed by topic and partition.
@@ -648,23 +660,47 @@ func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn
 		touched bool
 	}
 	var parts []partNext
-	cur := -1
+	var keys []string
+	for i, p := range pos {
+		if i > 0 && p.Partition == pos[i-1].Partition && p.Topic == pos[i-1].Topic {
+			continue
+		}
+		if !slices.ContainsFunc(parts, func(pn partNext) bool { return pn.k.partition == p.Partition && pn.k.topic == p.Topic }) {
+			parts = append(parts, partNext{k: partitionKey{p.Topic, p.Partition}})
+			keys = append(keys, string(sp.offsetKey(p.Topic, p.Partition)))
+		}
+	}
+	held, epoch := s.offsets.hold(keys)
+	defer s.offsets.release(held)
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	if h != nil {
+		committed := false
+		h.begin(txn)
+		defer func() { h.end(committed) }()
+		defer func() { committed = err == nil && fnErr == nil }()
+	}
+	for i := range parts {
+		pn := &parts[i]
+		next, found, ok := held[i].cached(epoch)
+		if !ok {
+			if next, found, err = nextOffset(txn, sp, pn.k.topic, pn.k.partition); err != nil {
+				return nil, 0, nil, err
+			}
+			// Known from here on, whatever this transaction does: the
+			// entry is held until it ends.
+			held[i].committed(epoch, next, found)
+		}
+		pn.next = -1
+		if found {
+			pn.next = next
+		}
+	}
+	cur := 0
 	applied = make([]bool, len(pos))
 	for i, p := range pos {
-		if cur < 0 || parts[cur].k.partition != p.Partition || parts[cur].k.topic != p.Topic {
+		if parts[cur].k.partition != p.Partition || parts[cur].k.topic != p.Topic {
 			cur = slices.IndexFunc(parts, func(pn partNext) bool { return pn.k.partition == p.Partition && pn.k.topic == p.Topic })
-			if cur < 0 {
-				stored, found, err := nextOffset(txn, sp, p.Topic, p.Partition)
-				if err != nil {
-					return nil, 0, nil, err
-				}
-				nx := int64(-1)
-				if found {
-					nx = stored
-				}
-				parts = append(parts, partNext{k: partitionKey{p.Topic, p.Partition}, next: nx})
-				cur = len(parts) - 1
-			}
 		}
 		pn := &parts[cur]
 		if p.Offset < pn.next {
@@ -691,7 +727,15 @@ func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn
 		}
 	}
 	if err := s.commit(txn); err != nil {
+		for _, p := range held {
+			p.forget()
+		}
 		return nil, 0, nil, err
+	}
+	for i, pn := range parts {
+		if pn.touched {
+			held[i].committed(epoch, pn.next, true)
+		}
 	}
 	return applied, len(pos), nil, nil
 }

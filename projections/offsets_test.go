@@ -1,0 +1,143 @@
+package projections
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/learnstream/learnstream/domain/event"
+)
+
+// positions returns n positions of one partition from offset from.
+func positions(topic string, partition int, from int64, n int) []event.Position {
+	pos := make([]event.Position, n)
+	for i := range pos {
+		pos[i] = event.Position{Topic: topic, Partition: partition, Offset: from + int64(i)}
+	}
+	return pos
+}
+
+// Two transactions applying the same partition at once (a consumer and its
+// successor across a rebalance) apply each event once: with the offsets
+// cached, the second waits for the first and resumes after it, as
+// Badger's conflict on the offset key made it do before.
+func TestConcurrentAppliersApplyEachEventOnce(t *testing.T) {
+	store := openStore(t)
+	sp := newSpace("twice", 0)
+	var mu sync.Mutex
+	applied := map[string]int{}
+	apply := func(pos []event.Position) error {
+		for {
+			_, _, fnErr, err := store.applyBatch(sp, pos, func(txn *badger.Txn, i int) error {
+				k := fmt.Sprint(pos[i].Partition, "/", pos[i].Offset)
+				mu.Lock()
+				applied[k]++
+				mu.Unlock()
+				return txn.Set(sp.Key("v", k), []byte{1})
+			}, nil)
+			if errors.Is(err, badger.ErrConflict) {
+				// Nothing committed: the caller's retry, as a consumer's.
+				mu.Lock()
+				for _, p := range pos {
+					applied[fmt.Sprint(p.Partition, "/", p.Offset)] = 0
+				}
+				mu.Unlock()
+				continue
+			}
+			if err != nil || fnErr != nil {
+				return fmt.Errorf("applyBatch: %v, %v", err, fnErr)
+			}
+			return nil
+		}
+	}
+	const batches, size = 50, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 2 {
+		wg.Go(func() {
+			for b := range batches {
+				// Both deliver the same batches of partitions 0 and 1,
+				// the second batch kind holding both partitions.
+				pos := positions("s", 0, int64(b*size), size)
+				if b%2 == 1 {
+					pos = append(pos, positions("s", 1, int64(b*size), size)...)
+				}
+				if err := apply(pos); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	want := batches*size + batches/2*size
+	if len(applied) != want {
+		t.Errorf("%d events applied, want %d", len(applied), want)
+	}
+	for k, n := range applied {
+		if n != 1 {
+			t.Errorf("event %s applied %d times", k, n)
+		}
+	}
+}
+
+// A cached offset follows what happens to the stored one: a failed event
+// does not advance it, and a space dropped and used again (an abandoned
+// rebuild, a reset projection) starts from nothing, not from the offset
+// the cache held before the drop.
+func TestCachedOffsetsFollowTheStore(t *testing.T) {
+	store := openStore(t)
+	sp := newSpace("cached", 0)
+	failing := errors.New("refused")
+	run := func(pos []event.Position, failAt int64) (applied []int64) {
+		t.Helper()
+		done, _, fnErr, err := store.applyBatch(sp, pos, func(txn *badger.Txn, i int) error {
+			if pos[i].Offset == failAt {
+				return failing
+			}
+			return txn.Set(sp.Key("v", fmt.Sprint(pos[i].Offset)), []byte{1})
+		}, nil)
+		if err != nil || (fnErr != nil && !errors.Is(fnErr, failing)) {
+			t.Fatalf("applyBatch: %v, %v", err, fnErr)
+		}
+		for i, d := range done {
+			if d {
+				applied = append(applied, pos[i].Offset)
+			}
+		}
+		return applied
+	}
+	check := func(what string, got []int64, from, to int64) {
+		t.Helper()
+		if len(got) != int(to-from) || (len(got) > 0 && (got[0] != from || got[len(got)-1] != to-1)) {
+			t.Errorf("%s: applied %v, want %d to %d", what, got, from, to-1)
+		}
+	}
+	check("first batch", run(positions("s", 0, 0, 10), -1), 0, 10)
+	check("the same batch again", run(positions("s", 0, 0, 10), -1), 0, 0)
+	check("a batch failing at 15", run(positions("s", 0, 10, 10), 15), 10, 15)
+	check("after the failure", run(positions("s", 0, 10, 10), -1), 15, 20)
+	if next, ok, err := store.spaceOffset(sp, "s", 0); err != nil || !ok || next != 20 {
+		t.Fatalf("stored next offset %d %v %v, want 20", next, ok, err)
+	}
+	if _, err := store.apply(sp, "s", 0, 20, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.dropSpace(sp); err != nil {
+		t.Fatal(err)
+	}
+	check("after the space was dropped", run(positions("s", 0, 0, 10), -1), 0, 10)
+	if ok, err := store.apply(sp, "s", 0, 10, nil); err != nil || !ok {
+		t.Errorf("one event after the drop: applied %v, %v", ok, err)
+	}
+	if next, ok, err := store.spaceOffset(sp, "s", 0); err != nil || !ok || next != 11 {
+		t.Errorf("stored next offset %d %v %v, want 11", next, ok, err)
+	}
+}
