@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/jsonenc"
 	"github.com/learnstream/learnstream/domain/xapi"
 	"github.com/learnstream/learnstream/projections"
 )
@@ -337,7 +338,7 @@ func storedJSON(st *xapi.Statement) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if bytes.ContainsAny(b, "<>&\u2028\u2029") {
+	if jsonenc.HTMLEscapes(b) {
 		var buf bytes.Buffer
 		buf.Grow(len(b) + 32)
 		json.HTMLEscape(&buf, b)

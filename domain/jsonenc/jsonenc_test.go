@@ -78,3 +78,71 @@ func FuzzAppendFloat(f *testing.F) {
 		}
 	})
 }
+
+// htmlEscapes is what HTMLEscapes answers, by its definition: whether
+// json.HTMLEscape changes b.
+func htmlEscapes(b []byte) bool {
+	var buf bytes.Buffer
+	json.HTMLEscape(&buf, b)
+	return !bytes.Equal(buf.Bytes(), b)
+}
+
+func TestHTMLEscapes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"", false},
+		{`{"a":"b"}`, false},
+		{`{"a":"<b>"}`, true},
+		{`{"a":"b>"}`, true},
+		{`{"a":"b&c"}`, true},
+		{"{\"a\":\"\u2028\"}", true},
+		{"x\u2029", true},
+		{"\u2027\u202a\u20ac", false}, // E2 80 A7, E2 80 AA, E2 82 AC
+		{"\xe2\x80", false},           // cut short
+		{"\xe2\xe2\x80\xa8", true},
+		{`a "quoted" \ string`, false},
+	} {
+		if got := HTMLEscapes([]byte(tc.in)); got != tc.want || got != htmlEscapes([]byte(tc.in)) {
+			t.Errorf("HTMLEscapes(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func FuzzHTMLEscapes(f *testing.F) {
+	for _, s := range []string{"", "<", "\u2028", "\xe2\x80", "\xe2\xe2\x80\xa9", "abc"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := HTMLEscapes(b), htmlEscapes(b); got != want {
+			t.Fatalf("HTMLEscapes(%q) = %v; json.HTMLEscape says %v", b, got, want)
+		}
+	})
+}
+
+// BenchmarkHTMLEscapes looks at a 1 KB statement with nothing to escape,
+// beside bytes.ContainsAny, which answered before, as the baseline.
+func BenchmarkHTMLEscapes(b *testing.B) {
+	st := []byte(`{"id":"3f9a0c52-5f8e-4b9a-9a43-2f1d7c0e8b11","actor":{"objectType":"Agent","name":"Learner 1234","mbox":"mailto:learner1234@example.com"},` +
+		`"verb":{"id":"http://adlnet.gov/expapi/verbs/completed","display":{"en-US":"completed"}},"object":{"objectType":"Activity",` +
+		`"id":"https://example.com/activities/1234","definition":{"type":"http://adlnet.gov/expapi/activities/lesson","name":{"en-US":"Lesson 1234"},` +
+		`"description":{"en-US":"A lesson of the load test catalogue, with a description of typical length."}}},"result":{"score":{"scaled":0.87,` +
+		`"raw":87,"min":0,"max":100},"success":true,"completion":true,"duration":"PT431S"},"context":{"registration":"0b5c6f0e-2f8b-4f7e-9d5a-1c2b3a4d5e6f",` +
+		`"platform":"learnstream bench","language":"en-US","contextActivities":{"parent":[{"objectType":"Activity","id":"https://example.com/courses/123"}],` +
+		`"category":[{"objectType":"Activity","id":"https://w3id.org/xapi/cmi5/context/categories/moveon"}]}},"timestamp":"2026-12-05T07:00:00.123456789Z",` +
+		`"stored":"2026-12-05T07:00:00.2Z","authority":{"objectType":"Agent","name":"admin","account":{"homePage":"https://learnstream.example","name":"admin"}},"version":"1.0.3"}`)
+	for _, c := range []struct {
+		name string
+		f    func([]byte) bool
+	}{{"ContainsAny", func(b []byte) bool { return bytes.ContainsAny(b, "<>&\u2028\u2029") }}, {"HTMLEscapes", HTMLEscapes}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(st)))
+			for b.Loop() {
+				if c.f(st) {
+					b.Fatal("found something to escape")
+				}
+			}
+		})
+	}
+}
