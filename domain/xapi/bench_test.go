@@ -164,3 +164,30 @@ func BenchmarkEquivalent(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIsIRI checks the IRIs of a typical statement (verb, activity,
+// parent, category, mbox), beside the oracle's check as the baseline.
+func BenchmarkIsIRI(b *testing.B) {
+	iris := []string{
+		"http://adlnet.gov/expapi/verbs/completed",
+		"https://example.com/activities/lesson-1234",
+		"https://example.com/courses/123",
+		"https://w3id.org/xapi/cmi5/context/categories/moveon",
+		"http://adlnet.gov/expapi/activities/lesson",
+		"mailto:learner1234@example.com",
+	}
+	for _, c := range []struct {
+		name string
+		f    func(string) bool
+	}{{"oracle", oracle.IsIRI}, {"IsIRI", IsIRI}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				for _, s := range iris {
+					if !c.f(s) {
+						b.Fatalf("%s refused %q", c.name, s)
+					}
+				}
+			}
+		})
+	}
+}

@@ -500,3 +500,17 @@ func FuzzDifferential(f *testing.F) {
 		checkDifferential(t, data)
 	})
 }
+
+// FuzzIsIRI compares IsIRI with the oracle's on any string: its loop
+// walks ASCII byte by byte now, and must refuse and accept as before.
+func FuzzIsIRI(f *testing.F) {
+	for _, s := range []string{"http://example.com/a b", "urn:x:%4g", "urn:x:%41", "http://é.example/\u0085",
+		"file:///a", "http://", "a:b#c#d", "urn:x\xff", "urn:x\u00a0y", "urn:`x`", "urn:x\x7f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := IsIRI(s), oracle.IsIRI(s); got != want {
+			t.Fatalf("IsIRI(%q) = %v; the oracle says %v", s, got, want)
+		}
+	})
+}

@@ -59,23 +59,35 @@ func IsIRI(s string) bool {
 		return false
 	}
 	for i := 0; i < len(rest); {
-		r, size := utf8.DecodeRuneInString(rest[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			return false
-		case r <= ' ' || r == 0x7f || (r >= 0x80 && r <= 0x9f):
-			return false
-		case strings.ContainsRune(`<>"{}|\^`+"`", r):
-			return false
-		case r == '%':
-			if i+2 >= len(rest) || !isHex(rest[i+1]) || !isHex(rest[i+2]) {
+		// Byte by byte while ASCII, which IRIs mostly are: a statement
+		// holds several, and this loop ran for every byte of each.
+		if c := rest[i]; c < utf8.RuneSelf {
+			if iriRefused[c] {
 				return false
 			}
+			if c == '%' && (i+2 >= len(rest) || !isHex(rest[i+1]) || !isHex(rest[i+2])) {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(rest[i:])
+		if (r == utf8.RuneError && size == 1) || r <= 0x9f {
+			return false // invalid UTF-8, or a C1 control
 		}
 		i += size
 	}
 	return true
 }
+
+// iriRefused marks the ASCII characters an IRI never holds: controls,
+// space, DEL and <>"{}|\^`.
+var iriRefused = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = c <= ' ' || c == 0x7f || strings.IndexByte(`<>"{}|\^`+"`", byte(c)) >= 0
+	}
+	return t
+}()
 
 // IsIRL reports whether s is a plausible locator. The specification leaves
 // IRL validation best effort too; an IRL is an IRI that is meant to resolve,
