@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -170,6 +171,39 @@ func BenchmarkHandleSmallBatches(b *testing.B) {
 		}
 		if n, err := p.HandleBatch(ctx, pos, evs); err != nil || n != batch {
 			b.Fatalf("HandleBatch = %d, %v", n, err)
+		}
+	}
+}
+
+// BenchmarkCatalogGraph is a model consumer's read of an unchanged
+// tenant graph, as each of its batches does, in a store whose tree holds
+// 300,000 other keys.
+func BenchmarkCatalogGraph(b *testing.B) {
+	store := openStoreB(b)
+	c, err := NewCatalog(store, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := event.New("id", TypeSkillPut, "test", "t1", "k", time.Now(), []byte(`{"id":"s","name":"S"}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Handle(context.Background(), event.Position{Topic: "catalog"}, e); err != nil {
+		b.Fatal(err)
+	}
+	other := newSpace("other", 0)
+	value := make([]byte, 200)
+	for i := range 300_000 {
+		if err := store.db.Update(func(txn *badger.Txn) error {
+			return txn.Set(other.Key("k", fmt.Sprintf("%08d", i*7919%300_000)), value)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Graph("t1"); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,7 +161,7 @@ type tenantCatalog struct {
 	g        *graph.Graph
 	roles    map[string]string // learner -> role
 	problems []string          // entities the rebuild could not apply
-	fp       int64             // offsets the graph was built at
+	version  spaceVersion      // of the space when the graph was read
 }
 
 // NewCatalog returns the catalog projection; waiters (may be nil) hear of
@@ -258,28 +257,6 @@ func (m catalogModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, 
 	return Stored, txn.Set(key, e.Data)
 }
 
-// fingerprint sums the projection's stored offsets: it changes with every
-// applied event, so a graph built at another fingerprint is stale.
-func fingerprint(txn *badger.Txn, sp Space) (int64, error) {
-	opts := badger.DefaultIteratorOptions
-	opts.Prefix = sp.Prefix("o")
-	it := txn.NewIterator(opts)
-	defer it.Close()
-	var sum int64
-	for it.Rewind(); it.Valid(); it.Next() {
-		err := it.Item().Value(func(v []byte) error {
-			if len(v) == 8 {
-				sum += int64(binary.BigEndian.Uint64(v))
-			}
-			return nil
-		})
-		if err != nil {
-			return 0, err
-		}
-	}
-	return sum, nil
-}
-
 // Graph returns the tenant's current graph. It must not be modified (Clone
 // it to try a change); it stays valid and unchanged after later events.
 func (c *Catalog) Graph(tenant string) (*graph.Graph, error) {
@@ -316,18 +293,12 @@ func (c *Catalog) tenant(tenant string) (*tenantCatalog, error) {
 		// A replay swapped generations: reload everything.
 		c.gen, c.tenants = gen, map[string]*tenantCatalog{}
 	}
-	if t := c.tenants[tenant]; t != nil {
-		var fp int64
-		err := c.View(func(txn *badger.Txn, sp Space) (err error) {
-			fp, err = fingerprint(txn, sp)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		if fp == t.fp {
-			return t, nil
-		}
+	// Only applied events change the catalog, and each moves the space's
+	// version: comparing it costs no read of the store (summing the
+	// stored offsets did, an iterator over every table of the store
+	// per batch of each model consumer).
+	if t := c.tenants[tenant]; t != nil && t.version == c.store.offsets.version(c.Space()) {
+		return t, nil
 	}
 	t := &tenantCatalog{}
 	if err := c.load(tenant, t); err != nil {
@@ -342,11 +313,10 @@ func (c *Catalog) load(tenant string, t *tenantCatalog) error {
 	b := &graph.Batch{}
 	seen := map[string]SeenActivity{}
 	t.roles = map[string]string{}
+	// Before the read: a commit while it reads moves the version past
+	// this, and the next call reads again.
+	t.version = c.store.offsets.version(c.Space())
 	err := c.View(func(txn *badger.Txn, sp Space) error {
-		var err error
-		if t.fp, err = fingerprint(txn, sp); err != nil {
-			return err
-		}
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = sp.Prefix("e", tenant)
 		it := txn.NewIterator(opts)

@@ -75,3 +75,51 @@ func TestCatalogProjectionAppliesOutOfOrderAndRejectsBadEvents(t *testing.T) {
 		})
 	}
 }
+
+// The graph a batch of catalog events changes is read again at the next
+// call, and one nothing changed (a redelivered batch, all skipped) is the
+// same graph, not read again.
+func TestCatalogGraphFollowsBatches(t *testing.T) {
+	store := openStore(t)
+	c, err := NewCatalog(store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	batch := func(from int64, ids ...string) {
+		t.Helper()
+		var pos []event.Position
+		var evs []event.Event
+		for i, id := range ids {
+			e, err := event.New("id-"+id, TypeSkillPut, "test", "t1", "k", time.Now(), []byte(`{"id":"`+id+`","name":"`+id+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pos = append(pos, event.Position{Topic: "catalog", Partition: 0, Offset: from + int64(i)})
+			evs = append(evs, e)
+		}
+		if n, err := c.HandleBatch(ctx, pos, evs); err != nil || n != len(ids) {
+			t.Fatalf("HandleBatch = %d, %v", n, err)
+		}
+	}
+	batch(0, "a", "b")
+	g1, err := c.Graph("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := g1.Skill("b"); !ok {
+		t.Fatal("skill b of the first batch missing")
+	}
+	batch(0, "a", "b") // redelivered: nothing applied
+	if g, _ := c.Graph("t1"); g != g1 {
+		t.Error("a redelivered batch that applied nothing made the graph be read again")
+	}
+	batch(2, "c")
+	g2, _ := c.Graph("t1")
+	if _, ok := g2.Skill("c"); !ok {
+		t.Error("skill c of the second batch missing: a stale graph was served")
+	}
+	if _, ok := g1.Skill("c"); ok {
+		t.Error("the graph returned earlier changed")
+	}
+}

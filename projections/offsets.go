@@ -32,10 +32,18 @@ import (
 //   - Another writer of offset keys outside the apply path (the
 //     recommender's checkpoints, in a space of their own) never had its
 //     keys cached; Badger's directory lock keeps other processes out.
+//
+// The cache also counts, per space, the commits that moved its offsets:
+// a reader of a space's state that only applied events change (the
+// catalog's graph) compares that version instead of reading the store to
+// learn whether the state moved (version).
 type offsetCache struct {
 	mu    sync.Mutex
 	parts map[string]*partOffset // by offset key
 	epoch atomic.Uint64
+	// moves counts, by space prefix, the commits that moved the space's
+	// offsets (version).
+	moves map[string]*atomic.Uint64
 }
 
 // partOffset is a partition's entry in the cache.
@@ -98,6 +106,42 @@ func (c *offsetCache) release(held []*partOffset) {
 // moved makes every entry untrusted: offsets are about to go, or went,
 // other than by an applying transaction.
 func (c *offsetCache) moved() { c.epoch.Add(1) }
+
+// counter returns the count of commits that moved sp's offsets.
+func (c *offsetCache) counter(sp Space) *atomic.Uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.moves[string(sp.prefix)]
+	if n == nil {
+		if c.moves == nil {
+			c.moves = map[string]*atomic.Uint64{}
+		}
+		n = new(atomic.Uint64)
+		c.moves[string(sp.prefix)] = n
+	}
+	return n
+}
+
+// advanced counts a commit that moved offsets of sp, after it committed.
+func (c *offsetCache) advanced(sp Space) { c.counter(sp).Add(1) }
+
+// spaceVersion is what a reader of a space's state compares to know
+// whether the state may have changed since it last read it: it moves
+// after every commit that applied events to the space (they move its
+// offsets) and around whatever deletes offsets otherwise. Read it before
+// the transaction that reads the state: a commit that lands in between
+// moves it again, and the next comparison reads once more for nothing
+// rather than keeps stale state.
+type spaceVersion struct{ epoch, moves uint64 }
+
+// version returns sp's version now.
+func (c *offsetCache) version(sp Space) spaceVersion {
+	n := c.counter(sp)
+	// moves before epoch: a drop that ends between them moves the epoch
+	// this reads.
+	m := n.Load()
+	return spaceVersion{epoch: c.epoch.Load(), moves: m}
+}
 
 // cached returns a held entry's next offset (found false when none is
 // stored) and whether it is trusted in epoch.

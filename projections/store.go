@@ -485,6 +485,7 @@ func (s *Store) applyHooked(sp Space, topic string, partition int, offset int64,
 	switch {
 	case committed:
 		held[0].committed(epoch, offset+1, true)
+		s.offsets.advanced(sp)
 	case err != nil:
 		held[0].forget()
 	}
@@ -732,10 +733,15 @@ func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn
 		}
 		return nil, 0, nil, err
 	}
+	touched := false
 	for i, pn := range parts {
 		if pn.touched {
 			held[i].committed(epoch, pn.next, true)
+			touched = true
 		}
+	}
+	if touched {
+		s.offsets.advanced(sp)
 	}
 	return applied, len(pos), nil, nil
 }
