@@ -108,26 +108,48 @@ func (nopModel) Apply(*badger.Txn, Space, event.Event) (Outcome, error) {
 // model's work left out.
 func BenchmarkHandleBatchOverhead(b *testing.B) {
 	const batch = 500
-	store := openStoreB(b)
-	p, err := NewProjection(store, nopModel{}, NewWaiters())
+	p, err := NewProjection(openStoreB(b), nopModel{}, NewWaiters())
 	if err != nil {
 		b.Fatal(err)
 	}
-	evs := benchEvents(b, batch)
-	pos := make([]event.Position, batch)
+	handleBatches(b, p, benchEvents(b, batch), 0)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
+}
+
+// handleBatches is the loop of the batch benchmarks: p handles evs as
+// batches of partition 1, at offsets from off on.
+func handleBatches(b *testing.B, p *Projection, evs []event.Event, off int64) {
+	pos := make([]event.Position, len(evs))
 	ctx := context.Background()
-	off := int64(0)
 	b.ReportAllocs()
 	for b.Loop() {
 		for i := range pos {
 			pos[i] = event.Position{Topic: "s", Partition: 1, Offset: off}
 			off++
 		}
-		if n, err := p.HandleBatch(ctx, pos, evs); err != nil || n != batch {
+		if n, err := p.HandleBatch(ctx, pos, evs); err != nil || n != len(evs) {
 			b.Fatalf("HandleBatch = %d, %v", n, err)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
+}
+
+// fillOther writes n keys of 200 bytes into another space, one
+// transaction each (as consumers commit), in an order that spreads them
+// over the key range; between calls to between, every 10,000 keys.
+// The memtables they fill go down the tree's levels.
+func fillOther(b *testing.B, store *Store, n int, between func()) {
+	other := newSpace("other", 0)
+	value := make([]byte, 200)
+	for i := range n {
+		if i%10_000 == 0 && between != nil {
+			between()
+		}
+		if err := store.db.Update(func(txn *badger.Txn) error {
+			return txn.Set(other.Key("k", fmt.Sprintf("%08d", i*7919%n)), value)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkHandleSmallBatches is the projection's own cost per batch of
@@ -143,36 +165,16 @@ func BenchmarkHandleSmallBatches(b *testing.B) {
 		b.Fatal(err)
 	}
 	evs := benchEvents(b, batch)
-	pos := make([]event.Position, batch)
-	ctx := context.Background()
 	off := int64(0)
-	// Offsets written among 300,000 other keys: the memtables they fill
-	// go down the levels with a version of the offset in each.
-	other := newSpace("other", 0)
-	value := make([]byte, 200)
-	for i := range 300_000 {
-		if i%10_000 == 0 {
-			if _, err := p.HandleBatch(ctx, []event.Position{{Topic: "s", Partition: 1, Offset: off}}, evs[:1]); err != nil {
-				b.Fatal(err)
-			}
-			off++
-		}
-		if err := store.db.Update(func(txn *badger.Txn) error {
-			return txn.Set(other.Key("k", fmt.Sprintf("%08d", i*7919%300_000)), value)
-		}); err != nil {
+	// Offsets written among 300,000 other keys: each memtable goes down
+	// the levels with a version of the offset in it.
+	fillOther(b, store, 300_000, func() {
+		if _, err := p.HandleBatch(context.Background(), []event.Position{{Topic: "s", Partition: 1, Offset: off}}, evs[:1]); err != nil {
 			b.Fatal(err)
 		}
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		for i := range pos {
-			pos[i] = event.Position{Topic: "s", Partition: 1, Offset: off}
-			off++
-		}
-		if n, err := p.HandleBatch(ctx, pos, evs); err != nil || n != batch {
-			b.Fatalf("HandleBatch = %d, %v", n, err)
-		}
-	}
+		off++
+	})
+	handleBatches(b, p, evs, off)
 }
 
 // BenchmarkCatalogGraph is a model consumer's read of an unchanged
@@ -191,15 +193,7 @@ func BenchmarkCatalogGraph(b *testing.B) {
 	if err := c.Handle(context.Background(), event.Position{Topic: "catalog"}, e); err != nil {
 		b.Fatal(err)
 	}
-	other := newSpace("other", 0)
-	value := make([]byte, 200)
-	for i := range 300_000 {
-		if err := store.db.Update(func(txn *badger.Txn) error {
-			return txn.Set(other.Key("k", fmt.Sprintf("%08d", i*7919%300_000)), value)
-		}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	fillOther(b, store, 300_000, nil)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.Graph("t1"); err != nil {

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -79,15 +80,7 @@ func (c *offsetCache) hold(keys []string) ([]*partOffset, uint64) {
 	order := held
 	if len(held) > 1 {
 		order = slices.Clone(held)
-		slices.SortFunc(order, func(a, b *partOffset) int {
-			switch {
-			case a.key < b.key:
-				return -1
-			case a.key > b.key:
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(order, func(a, b *partOffset) int { return strings.Compare(a.key, b.key) })
 	}
 	for _, p := range order {
 		p.mu.Lock()
