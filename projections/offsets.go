@@ -28,8 +28,10 @@ import (
 //     (a dropped or reset space, whose prefix a later generation may
 //     reuse) moves the epoch before and after it runs (moved), so no
 //     transaction in flight across it leaves an entry trusted.
-//   - An entry is written only after its transaction committed; a failed
-//     commit forgets it, a discarded transaction leaves it as it was.
+//   - An entry holds what the store holds: it is set from a read of the
+//     store inside the holding transaction, or after that transaction
+//     committed; a failed commit forgets it, a discarded transaction
+//     leaves it as it was.
 //   - Another writer of offset keys outside the apply path (the
 //     recommender's checkpoints, in a space of their own) never had its
 //     keys cached; Badger's directory lock keeps other processes out.
