@@ -99,3 +99,22 @@ func TestOtherEncodersReject(t *testing.T) {
 		}
 	}
 }
+
+// A row's string list is a ClickHouse Array: [] when there is none, never
+// null, which the column refuses.
+func TestRowStringLists(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, `{"ids":[]}`},
+		{[]string{}, `{"ids":[]}`},
+		{[]string{"a", `b"c`}, `{"ids":["a","b\"c"]}`},
+	} {
+		w := newJSONW(nil)
+		w.strs("ids", tc.in)
+		if got := string(append(w.b, '}')); got != tc.want {
+			t.Errorf("strs(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}

@@ -93,14 +93,10 @@ func (w *jsonw) nu8(k string, v *uint8) {
 }
 func (w *jsonw) strs(k string, vs []string) {
 	w.key(k)
-	w.b = append(w.b, '[')
-	for i, v := range vs {
-		if i > 0 {
-			w.b = append(w.b, ',')
-		}
-		w.b = jsonenc.AppendString(w.b, v)
+	if vs == nil {
+		vs = []string{} // an Array column takes [], never null
 	}
-	w.b = append(w.b, ']')
+	w.b = jsonenc.AppendStrings(w.b, vs)
 }
 func (w *jsonw) f64s(k string, vs []float64) {
 	w.key(k)

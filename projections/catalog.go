@@ -297,7 +297,7 @@ func (c *Catalog) tenant(tenant string) (*tenantCatalog, error) {
 	// version: comparing it costs no read of the store (summing the
 	// stored offsets did, an iterator over every table of the store
 	// per batch of each model consumer).
-	if t := c.tenants[tenant]; t != nil && t.version == c.store.offsets.version(c.Space()) {
+	if t := c.tenants[tenant]; t != nil && t.version == c.version() {
 		return t, nil
 	}
 	t := &tenantCatalog{}
@@ -315,7 +315,7 @@ func (c *Catalog) load(tenant string, t *tenantCatalog) error {
 	t.roles = map[string]string{}
 	// Before the read: a commit while it reads moves the version past
 	// this, and the next call reads again.
-	t.version = c.store.offsets.version(c.Space())
+	t.version = c.version()
 	err := c.View(func(txn *badger.Txn, sp Space) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = sp.Prefix("e", tenant)

@@ -129,7 +129,7 @@ func (c *offsetCache) advanced(sp Space) { c.counter(sp).Add(1) }
 // rather than keeps stale state.
 type spaceVersion struct{ epoch, moves uint64 }
 
-// version returns sp's version now.
+// version returns sp's version now (Projection.version).
 func (c *offsetCache) version(sp Space) spaceVersion {
 	n := c.counter(sp)
 	// moves before epoch: a drop that ends between them moves the epoch
@@ -147,9 +147,10 @@ func (p *partOffset) cached(epoch uint64) (next int64, found, ok bool) {
 	return p.next, p.next >= 0, true
 }
 
-// committed records a held entry's offset after its transaction
-// committed (found false: none stored).
-func (p *partOffset) committed(epoch uint64, next int64, found bool) {
+// set records a held entry's offset as the store holds it: read by the
+// holding transaction, or written by it once it committed (found false:
+// none stored).
+func (p *partOffset) set(epoch uint64, next int64, found bool) {
 	if !found {
 		next = -1
 	}

@@ -141,6 +141,12 @@ func (p *Projection) Space() Space {
 	return p.live
 }
 
+// version is the live generation's version (offsetCache.version): it
+// moves whenever applied events may have changed its state. A read model
+// that only applied events change compares it to know whether what it
+// read before is still current, without reading the store.
+func (p *Projection) version() spaceVersion { return p.store.offsets.version(p.Space()) }
+
 // View runs fn in a read transaction over the live generation.
 func (p *Projection) View(fn func(txn *badger.Txn, sp Space) error) error {
 	sp := p.Space()

@@ -463,7 +463,7 @@ func (s *Store) applyHooked(sp Space, topic string, partition int, offset int64,
 			}
 			// Known from here on, whatever the transaction does: the
 			// entry is held until it ends.
-			held[0].committed(epoch, next, ok)
+			held[0].set(epoch, next, ok)
 		}
 		if ok && offset < next {
 			return nil
@@ -484,7 +484,7 @@ func (s *Store) applyHooked(sp Space, topic string, partition int, offset int64,
 	committed = err == nil && applied
 	switch {
 	case committed:
-		held[0].committed(epoch, offset+1, true)
+		held[0].set(epoch, offset+1, true)
 		s.offsets.advanced(sp)
 	case err != nil:
 		held[0].forget()
@@ -690,7 +690,7 @@ func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn
 			}
 			// Known from here on, whatever this transaction does: the
 			// entry is held until it ends.
-			held[i].committed(epoch, next, found)
+			held[i].set(epoch, next, found)
 		}
 		pn.next = -1
 		if found {
@@ -736,7 +736,7 @@ func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn
 	touched := false
 	for i, pn := range parts {
 		if pn.touched {
-			held[i].committed(epoch, pn.next, true)
+			held[i].set(epoch, pn.next, true)
 			touched = true
 		}
 	}
