@@ -221,7 +221,7 @@ type Adaptive struct {
 	// move slowly and the prediction is a soft re-ranking signal, so a
 	// value up to PredictionCacheTTL old serves.
 	dmu           sync.Mutex
-	difficulties  map[string]cachedDifficulty // tenant \x00 item
+	difficulties  map[string]map[string]cachedDifficulty // tenant -> item
 	predictionTTL time.Duration
 }
 
@@ -250,7 +250,7 @@ func NewAdaptive(store *Store, threshold float64) (*Adaptive, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Adaptive{Projection: p, threshold: threshold, difficulties: map[string]cachedDifficulty{},
+	return &Adaptive{Projection: p, threshold: threshold, difficulties: map[string]map[string]cachedDifficulty{},
 		predictionTTL: PredictionCacheTTL}, nil
 }
 
@@ -589,30 +589,25 @@ func (a *Adaptive) PredictSuccess(ctx context.Context, tenant, learner string, i
 	if err != nil || !found {
 		return nil, err
 	}
-	diffs, err := a.cachedItems(ctx, tenant, items)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]float64, len(diffs))
-	for it, d := range diffs {
-		out[it] = adaptive.EloPredict(ability, d.Difficulty, 0)
-	}
-	return out, nil
+	return a.predict(ctx, tenant, ability, items)
 }
 
-// cachedItems is Items through the difficulty cache.
-func (a *Adaptive) cachedItems(ctx context.Context, tenant string, items []string) (map[string]ItemDifficulty, error) {
+// predict is the success predictions of a learner of the given ability on
+// items, from the difficulty cache: what it holds within the TTL, and the
+// rest (missing or expired) read together and cached.
+func (a *Adaptive) predict(ctx context.Context, tenant string, ability float64, items []string) (map[string]float64, error) {
 	now := time.Now()
-	out := make(map[string]ItemDifficulty, len(items))
+	out := make(map[string]float64, len(items))
 	var miss []string
 	a.dmu.Lock()
+	cached := a.difficulties[tenant]
 	for _, it := range items {
-		c, ok := a.difficulties[tenant+"\x00"+it]
+		c, ok := cached[it]
 		switch {
 		case !ok || !now.Before(c.until):
 			miss = append(miss, it)
 		case c.found:
-			out[it] = c.d
+			out[it] = adaptive.EloPredict(ability, c.d.Difficulty, 0)
 		}
 	}
 	a.dmu.Unlock()
@@ -626,11 +621,16 @@ func (a *Adaptive) cachedItems(ctx context.Context, tenant string, items []strin
 	until := now.Add(a.predictionTTL)
 	a.dmu.Lock()
 	defer a.dmu.Unlock()
+	cached = a.difficulties[tenant]
+	if cached == nil {
+		cached = make(map[string]cachedDifficulty)
+		a.difficulties[tenant] = cached
+	}
 	for _, it := range miss {
 		d, found := got[it]
-		a.difficulties[tenant+"\x00"+it] = cachedDifficulty{d: d, found: found, until: until}
+		cached[it] = cachedDifficulty{d: d, found: found, until: until}
 		if found {
-			out[it] = d
+			out[it] = adaptive.EloPredict(ability, d.Difficulty, 0)
 		}
 	}
 	return out, nil

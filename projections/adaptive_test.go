@@ -155,9 +155,11 @@ func TestAdaptiveReadModel(t *testing.T) {
 		t.Errorf("PredictSuccess within the TTL = %v, want the cached answer (q1 only)", ps)
 	}
 	a.dmu.Lock()
-	for k, c := range a.difficulties {
-		c.until = time.Now() // expired
-		a.difficulties[k] = c
+	for _, cached := range a.difficulties {
+		for k, c := range cached {
+			c.until = time.Now() // expired
+			cached[k] = c
+		}
 	}
 	a.dmu.Unlock()
 	if ps, _ := a.PredictSuccess(ctx, "t1", "ada", []string{"q1", "q9"}); len(ps) != 2 || math.Abs(ps["q9"]-0.5) > 1e-9 {

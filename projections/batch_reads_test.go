@@ -82,9 +82,11 @@ func TestBatchReadsAnswerAsReadsPerLearner(t *testing.T) {
 	// now (difficulty 0.3 against ada's ability 0.3: 0.5).
 	apply(difficultyEvent(t, 0, 12, "ada", "q9", 0.3, 1, true))
 	a.dmu.Lock()
-	for k, c := range a.difficulties {
-		c.until = time.Now()
-		a.difficulties[k] = c
+	for _, cached := range a.difficulties {
+		for k, c := range cached {
+			c.until = time.Now()
+			cached[k] = c
+		}
 	}
 	a.dmu.Unlock()
 	predict, err := a.SuccessPredictorFor(ctx, "t1", []string{"ada"})
@@ -260,6 +262,67 @@ func benchMasteryOf(b *testing.B, attempts int) {
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(learners)), "ns/learner")
 			})
 		}
+	}
+}
+
+// BenchmarkSuccessPredictions is the recommender's use of the difficulty
+// cache for one fetched batch: the predictor of 20 learners, then 50
+// candidate items of each predicted, with every item's difficulty cached
+// (the steady state within PredictionCacheTTL), over catalogs of
+// increasing size: what a batch costs should follow the items asked for,
+// not the catalog.
+func BenchmarkSuccessPredictions(b *testing.B) {
+	for _, items := range []int{200, 2000, 20000} {
+		b.Run(fmt.Sprintf("items=%d", items), func(b *testing.B) {
+			ctx := context.Background()
+			store, err := Open(b.TempDir(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer store.Close()
+			a, err := NewAdaptive(store, 0.9)
+			if err != nil {
+				b.Fatal(err)
+			}
+			a.predictionTTL = time.Hour
+			var pos []event.Position
+			var evs []event.Event
+			for i := range max(items, 1000) {
+				pos = append(pos, event.Position{Topic: "learnstream.adaptive.v1", Offset: int64(i)})
+				evs = append(evs, difficultyEvent(b, 0, int64(i), fmt.Sprintf("learner%d", i%1000), fmt.Sprintf("q%d", i%items), 0.1, 1, i%2 == 0))
+			}
+			if n, err := a.HandleBatch(ctx, pos, evs); err != nil || n != len(evs) {
+				b.Fatalf("applied %d of %d: %v", n, len(evs), err)
+			}
+			all := make([]string, items)
+			for i := range all {
+				all[i] = fmt.Sprintf("q%d", i)
+			}
+			if ps, err := a.PredictSuccess(ctx, "t1", "learner0", all); err != nil || len(ps) != items {
+				b.Fatalf("%d predictions, %v", len(ps), err)
+			}
+			learners := make([]string, 20)
+			cands := make([][]string, len(learners))
+			for i := range learners {
+				learners[i] = fmt.Sprintf("learner%d", i*37)
+				for j := range 50 {
+					cands[i] = append(cands[i], all[(i*7919+j*104729)%items])
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				predict, err := a.SuccessPredictorFor(ctx, "t1", learners)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i, l := range learners {
+					if ps, err := predict(ctx, l, cands[i]); err != nil || len(ps) == 0 {
+						b.Fatalf("%s: %v, %v", l, ps, err)
+					}
+				}
+			}
+		})
 	}
 }
 
