@@ -9,7 +9,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,12 +44,16 @@ type EmbeddedConfig struct {
 	// partition, which is why UncompactTruth keeps the topics nothing can
 	// rebuild out of its reach.
 	//
-	// The broker serves nothing while its cleaner runs (one loop serves
-	// every request), and a run reads what the compacted topics took in
-	// since the last: short intervals keep each pause short. A run that
-	// takes long (many learners and items, whose latest records every run
-	// rewrites) spaces the next to keep the cleaner under a tenth of the
-	// broker's time (see cleaner).
+	// A run reads every compacted partition whole, twice, and rewrites
+	// what survives, so it costs what the topics hold, not what they took
+	// in since the last run: after the first, a run waits until at least
+	// half of what the topics hold is new since the last one (Kafka's
+	// min.cleanable.dirty.ratio of 0.5), so that the cleaner's work
+	// follows what is written and the topics stay within about twice
+	// their compacted size. The broker serves nothing while its cleaner
+	// runs (one loop serves every request); a run that takes long (many
+	// learners and items) also spaces the next to keep the cleaner under a
+	// tenth of the broker's time (see cleaner).
 	CompactEvery time.Duration
 	// Checked says the caller ran ScanLog on DataDir and dealt with what
 	// it found. Otherwise StartEmbedded scans and refuses a damaged log:
@@ -79,11 +85,26 @@ const DefaultCompactEvery = 10 * time.Second
 // after a run of d, the next waits at least d*(1/cleanerShare - 1).
 const cleanerShare = 0.1
 
+// cleanableRatio is the share of the compacted topics' log that must be
+// new since the last run before the next: Kafka's default
+// min.cleanable.dirty.ratio.
+const cleanableRatio = 0.5
+
+// derivedTopics are the topics the embedded broker's cleaner compacts:
+// the derived state (UncompactTruth keeps the other compacted topics
+// whole). Their size on disk paces it.
+var derivedTopics = []string{TopicRecommendations, TopicItemFactors}
+
 var brokerCompaction = promauto.NewHistogram(prometheus.HistogramOpts{
 	Name: "learnstream_broker_compaction_seconds",
 	Help: "Runs of the embedded broker's cleaner (compacting the recommendation and item-factor topics): while one runs, the broker answers no produce or fetch.",
 	// From a few ms (a small install) to seconds (a large live set).
 	Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+})
+
+var brokerCompactionSkips = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "learnstream_broker_compaction_skipped_total",
+	Help: "Times the embedded broker's cleaner was due but did not run: less than half of the compacted topics' log was new since its last run.",
 })
 
 // Embedded is a single-node Kafka-protocol broker running in this process.
@@ -193,23 +214,35 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	e := &Embedded{cluster: c, addr: c.ListenAddrs()[0], stop: stop, cleaned: make(chan struct{})}
 	go func() {
 		defer close(e.cleaned)
-		cleaner(ctx, c.Compact, compactEvery, cfg.Logger)
+		dir := filepath.Clean(cfg.DataDir)
+		cleaner(ctx, c.Compact, func() int64 { return logBytes(dir, derivedTopics) }, compactEvery, cfg.Logger)
 	}()
 	return e, nil
 }
 
-// cleaner runs compact every interval, or less often when runs take long:
-// the next run waits at least (1/cleanerShare - 1) times the last one,
-// so that the cleaner, which holds the whole broker, takes at most a
-// tenth of its time. Each run is measured (learnstream_broker_compaction_seconds)
-// and one that held the broker for over a second is logged.
-func cleaner(ctx context.Context, compact func(), every time.Duration, log *slog.Logger) {
+// cleaner runs compact every interval once the compacted topics hold at
+// least cleanableRatio of new bytes since the last run (size is their
+// size on disk, -1 when unknown: then the interval alone paces it), or
+// less often when runs take long: the next run waits at least
+// (1/cleanerShare - 1) times the last one, so that the cleaner, which
+// holds the whole broker, takes at most a tenth of its time. Each run is
+// measured (learnstream_broker_compaction_seconds) and one that held the
+// broker for over a second is logged.
+func cleaner(ctx context.Context, compact func(), size func() int64, every time.Duration, log *slog.Logger) {
 	wait := every
+	clean := int64(-1) // the topics' size after the last run
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
+		}
+		if clean > 0 {
+			if s := size(); s >= 0 && float64(s-clean) < cleanableRatio*float64(s) {
+				brokerCompactionSkips.Inc()
+				wait = every
+				continue
+			}
 		}
 		start := time.Now()
 		compact()
@@ -218,8 +251,43 @@ func cleaner(ctx context.Context, compact func(), every time.Duration, log *slog
 		if d > time.Second && log != nil {
 			log.Info("broker: compacting the derived-state topics held the broker", "took", d.Round(time.Millisecond))
 		}
+		clean = size()
 		wait = max(every, time.Duration(float64(d)*(1/cleanerShare-1)))
 	}
+}
+
+// logBytes is the size of the topics' log segments under the broker's
+// data dir, or -1 when it cannot be read.
+func logBytes(dataDir string, topics []string) int64 {
+	root := filepath.Join(dataDir, "partitions")
+	dirs, err := os.ReadDir(root)
+	if err != nil {
+		return -1
+	}
+	var n int64
+	for _, d := range dirs {
+		topic, _, ok := parsePartDir(d.Name())
+		if !ok || !d.IsDir() || !slices.Contains(topics, topic) {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(root, d.Name()))
+		if err != nil {
+			return -1
+		}
+		for _, f := range files {
+			if !strings.HasSuffix(f.Name(), ".dat") {
+				continue
+			}
+			// A segment the cleaner removed since the listing is no
+			// longer part of the log.
+			if info, err := f.Info(); err == nil {
+				n += info.Size()
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return -1
+			}
+		}
+	}
+	return n
 }
 
 // Addr is the bootstrap address clients use.

@@ -109,10 +109,102 @@ func TestCleanerSpacesLongRuns(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 700*time.Millisecond)
 			defer cancel()
 			runs := 0
-			cleaner(ctx, func() { runs++; time.Sleep(tc.run) }, tc.every, nil)
+			cleaner(ctx, func() { runs++; time.Sleep(tc.run) }, func() int64 { return -1 }, tc.every, nil)
 			if runs < tc.minRuns || runs > tc.most {
 				t.Errorf("%d runs of %v in 700 ms with interval %v, want %d to %d", runs, tc.run, tc.every, tc.minRuns, tc.most)
 			}
 		})
+	}
+}
+
+// After its first run, the cleaner runs only once at least half of what
+// the compacted topics hold is new since the last (Kafka's
+// min.cleanable.dirty.ratio): with a large live set, most times it is due
+// it finds too little to clean and waits; with the size unknown it runs
+// every time, as it did before it measured.
+func TestCleanerWaitsForHalfTheLogNew(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		live, grow int64 // bytes left by a run; bytes written between two checks
+		per        int   // times due per run
+	}{
+		// Left 1,000, checked after 100 more: 1,100 clean, and a run when
+		// 100k >= (1,100 + 100k) / 2, at the 11th time due.
+		{"large live set", 1000, 100, 11},
+		// Left 100: 200 clean, a run at the 2nd.
+		{"small live set", 100, 100, 2},
+		{"size unknown", -1, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			defer cancel()
+			cur, runs, asked := tc.live, 0, 0
+			compact := func() { runs++; cur = tc.live }
+			size := func() int64 {
+				asked++
+				if tc.live < 0 {
+					return -1
+				}
+				cur += tc.grow
+				return cur
+			}
+			cleaner(ctx, compact, size, time.Millisecond, nil)
+			if tc.live < 0 {
+				if runs < 50 {
+					t.Errorf("%d runs in 300 ms at 1 ms, want one each time due", runs)
+				}
+				return
+			}
+			// The cleaner asks the size after each run and, from the
+			// second time due on, once each time due.
+			due := asked - runs + 1
+			if runs < 3 {
+				t.Fatalf("%d runs in 300 ms, want at least 3", runs)
+			}
+			if got := (due - 1) / tc.per; got != runs-1 {
+				t.Errorf("%d runs in %d times due, want one every %d", runs, due, tc.per)
+			}
+		})
+	}
+}
+
+// The size that paces the cleaner is the broker's own log of the derived
+// topics: it grows with what is written there, and not with other topics.
+func TestLogBytesFollowsTheDerivedTopics(t *testing.T) {
+	dir := t.TempDir()
+	if got := logBytes(dir, derivedTopics); got != -1 {
+		t.Errorf("before the broker made its log: %d, want -1 (unknown)", got)
+	}
+	b, err := StartEmbedded(EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0", Partitions: 1, CompactEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	brokers := []string{b.Addr()}
+	if err := EnsureTopics(ctx, brokers, DefaultTopics(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	write := func(topic string, n int) {
+		t.Helper()
+		w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, RequiredAcks: kafka.RequireAll, BatchSize: 1}
+		defer w.Close()
+		for i := range n {
+			if err := w.WriteMessages(ctx, kafka.Message{Key: fmt.Appendf(nil, "k%d", i), Value: make([]byte, 1000)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(TopicStatements, 20)
+	if got := logBytes(dir, []string{TopicStatements}); got < 20*1000 {
+		t.Errorf("after 20 KB of statements, their log: %d bytes, want at least 20000", got)
+	}
+	if got := logBytes(dir, derivedTopics); got != 0 {
+		t.Errorf("after writing statements only, the derived topics' log: %d bytes, want 0", got)
+	}
+	write(TopicRecommendations, 20)
+	if got := logBytes(dir, derivedTopics); got < 20*1000 {
+		t.Errorf("after 20 KB of recommendations: %d bytes, want at least 20000", got)
 	}
 }
