@@ -8,7 +8,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -213,26 +212,6 @@ func (p inputPosition) covers(part int, off int64) bool {
 type Adaptive struct {
 	*Projection
 	threshold float64
-
-	// difficulties caches item difficulties for PredictSuccess, which the
-	// recommender calls for every statement with ~50 candidate items:
-	// reading them from Badger each time (one prefix scan and JSON decode
-	// per item) cost it 2.4 ms of its 2.8 ms per statement. Difficulties
-	// move slowly and the prediction is a soft re-ranking signal, so a
-	// value up to PredictionCacheTTL old serves.
-	dmu           sync.Mutex
-	difficulties  map[string]map[string]cachedDifficulty // tenant -> item
-	predictionTTL time.Duration
-}
-
-// PredictionCacheTTL is how long PredictSuccess reuses an item's
-// difficulty read from the store.
-const PredictionCacheTTL = time.Second
-
-type cachedDifficulty struct {
-	d     ItemDifficulty
-	found bool
-	until time.Time
 }
 
 // NewAdaptive returns the adaptive read model. threshold is the mastery
@@ -250,8 +229,7 @@ func NewAdaptive(store *Store, threshold float64) (*Adaptive, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Adaptive{Projection: p, threshold: threshold, difficulties: map[string]map[string]cachedDifficulty{},
-		predictionTTL: PredictionCacheTTL}, nil
+	return &Adaptive{Projection: p, threshold: threshold}, nil
 }
 
 // Threshold is the mastery threshold.
@@ -593,47 +571,93 @@ func (a *Adaptive) PredictSuccess(ctx context.Context, tenant, learner string, i
 }
 
 // predict is the success predictions of a learner of the given ability on
-// items, from the difficulty cache: what it holds within the TTL, and the
-// rest (missing or expired) read together and cached.
+// items, from the store's cache of item difficulties (learner_cache.go):
+// kept current by the model's commits, so an item is read from the store
+// once, and every prediction sees the difficulties as last committed. It
+// once kept each difficulty for a second instead, and with 2,000 items
+// asked for all the time the re-reads were 2% of the server's CPU,
+// growing with the catalog.
 func (a *Adaptive) predict(ctx context.Context, tenant string, ability float64, items []string) (map[string]float64, error) {
-	now := time.Now()
-	out := make(map[string]float64, len(items))
-	var miss []string
-	a.dmu.Lock()
-	cached := a.difficulties[tenant]
-	for _, it := range items {
-		c, ok := cached[it]
-		switch {
-		case !ok || !now.Before(c.until):
-			miss = append(miss, it)
-		case c.found:
-			out[it] = adaptive.EloPredict(ability, c.d.Difficulty, 0)
+	keys := make([]string, len(items))
+	for i, it := range items {
+		keys[i] = learnerKey(tenant, it)
+	}
+	cache := &a.store.learners.difficulties
+	hits, stamps := cache.lookup(a.Space(), keys, nil)
+	if len(hits) < len(keys) {
+		err := a.View(func(txn *badger.Txn, read Space) error {
+			for i, k := range keys {
+				if _, ok := hits[k]; ok {
+					continue
+				}
+				parts, err := readItemParts(txn, read, tenant, items[i])
+				if err != nil {
+					return err
+				}
+				hits[k] = parts
+				cache.fill(read, k, stamps[i], parts)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("adaptive read model: item difficulties: %w", err)
 		}
 	}
-	a.dmu.Unlock()
-	if len(miss) == 0 {
-		return out, nil
-	}
-	got, err := a.Items(ctx, tenant, miss)
-	if err != nil {
-		return nil, err
-	}
-	until := now.Add(a.predictionTTL)
-	a.dmu.Lock()
-	defer a.dmu.Unlock()
-	cached = a.difficulties[tenant]
-	if cached == nil {
-		cached = make(map[string]cachedDifficulty)
-		a.difficulties[tenant] = cached
-	}
-	for _, it := range miss {
-		d, found := got[it]
-		cached[it] = cachedDifficulty{d: d, found: found, until: until}
-		if found {
-			out[it] = adaptive.EloPredict(ability, d.Difficulty, 0)
+	out := make(map[string]float64, len(items))
+	for i, k := range keys {
+		if d, ok := meanDifficulty(hits[k]); ok {
+			out[items[i]] = adaptive.EloPredict(ability, d.Difficulty, 0)
 		}
 	}
 	return out, nil
+}
+
+// itemParts are an item's difficulty as each input partition's model
+// holds it (the read model's "i" entries), by partition.
+type itemParts []partDifficulty
+
+type partDifficulty struct {
+	part       string // the input partition, as the entry's key names it
+	difficulty float64
+	attempts   int
+}
+
+// readItemParts reads an item's parts from the store.
+func readItemParts(txn *badger.Txn, sp Space, tenant, item string) (itemParts, error) {
+	var parts itemParts
+	err := scanJSON(txn, sp.Prefix("i", tenant, item), func(part string, p *itemPart) {
+		parts = append(parts, partDifficulty{part: part, difficulty: p.Difficulty, attempts: p.Attempts})
+	})
+	return parts, err
+}
+
+// with is parts with one partition's part set: a new slice, since a
+// cached entry is shared with the readers that looked it up.
+func (parts itemParts) with(p partDifficulty) itemParts {
+	out := make(itemParts, 0, len(parts)+1)
+	for _, q := range parts {
+		if q.part != p.part {
+			out = append(out, q)
+		}
+	}
+	return append(out, p)
+}
+
+// meanDifficulty is the item's difficulty over its parts, each weighing
+// its attempts (at least 1); ok is false for an item never attempted.
+func meanDifficulty(parts itemParts) (d ItemDifficulty, ok bool) {
+	var w float64
+	for _, p := range parts {
+		n := float64(max(p.attempts, 1))
+		d.Difficulty += n * p.difficulty
+		w += n
+		d.Attempts += p.attempts
+	}
+	if w == 0 {
+		return ItemDifficulty{}, false
+	}
+	d.Difficulty /= w
+	return d, true
 }
 
 // Items returns the difficulty of each item that was attempted; items
@@ -642,19 +666,12 @@ func (a *Adaptive) Items(_ context.Context, tenant string, items []string) (map[
 	out := make(map[string]ItemDifficulty, len(items))
 	err := a.View(func(txn *badger.Txn, sp Space) error {
 		for _, it := range items {
-			var d ItemDifficulty
-			var w float64
-			err := scanJSON(txn, sp.Prefix("i", tenant, it), func(_ string, p *itemPart) {
-				n := float64(max(p.Attempts, 1))
-				d.Difficulty += n * p.Difficulty
-				w += n
-				d.Attempts += p.Attempts
-			})
+			parts, err := readItemParts(txn, sp, tenant, it)
 			if err != nil {
 				return err
 			}
-			if w > 0 {
-				d.Item, d.Difficulty = it, d.Difficulty/w
+			if d, ok := meanDifficulty(parts); ok {
+				d.Item = it
 				out[it] = d
 			}
 		}

@@ -147,23 +147,24 @@ func TestAdaptiveReadModel(t *testing.T) {
 	if ps, err := a.PredictSuccess(ctx, "t1", "nobody", []string{"q1"}); err != nil || len(ps) != 0 {
 		t.Errorf("PredictSuccess for a learner without attempts = %v, %v; want none", ps, err)
 	}
-	// Predictions reuse difficulties for up to the cache's TTL, then see
-	// new ones: q9 attempted now (difficulty 0.3, ability 0.3 → 0.5).
+	// Predictions see a difficulty once it is committed, though the
+	// item's (absence of a) difficulty was cached: q9 attempted now
+	// (difficulty 0.3, ability 0.3 → 0.5).
 	apply(topicOff, difficultyEvent(t, 0, 11, "ada", "q9", 0.3, 1, true))
 	topicOff++
-	if ps, _ := a.PredictSuccess(ctx, "t1", "ada", []string{"q1", "q9"}); len(ps) != 1 {
-		t.Errorf("PredictSuccess within the TTL = %v, want the cached answer (q1 only)", ps)
-	}
-	a.dmu.Lock()
-	for _, cached := range a.difficulties {
-		for k, c := range cached {
-			c.until = time.Now() // expired
-			cached[k] = c
-		}
-	}
-	a.dmu.Unlock()
 	if ps, _ := a.PredictSuccess(ctx, "t1", "ada", []string{"q1", "q9"}); len(ps) != 2 || math.Abs(ps["q9"]-0.5) > 1e-9 {
-		t.Errorf("PredictSuccess after the TTL = %v, want q9 at 0.5 too", ps)
+		t.Errorf("PredictSuccess after q9's first attempt = %v, want q9 at 0.5 too", ps)
+	}
+	// A second partition's model of q9 (difficulty 0.7 over 3 attempts)
+	// weighs in by attempts: (0.3 + 3 x 0.7) / 4 = 0.6.
+	apply(topicOff, difficultyEvent(t, 1, 12, "ada", "q9", 0.7, 3, true))
+	topicOff++
+	want := 1 / (1 + math.Exp(0.3))
+	if ps, _ := a.PredictSuccess(ctx, "t1", "ada", []string{"q9"}); math.Abs(ps["q9"]-want) > 1e-9 {
+		t.Errorf("PredictSuccess with two partitions' parts = %v, want q9 at %.4f", ps, want)
+	}
+	if d, err := a.Items(ctx, "t1", []string{"q9"}); err != nil || math.Abs(d["q9"].Difficulty-0.6) > 1e-9 || d["q9"].Attempts != 4 {
+		t.Errorf("Items(q9) = %+v, %v; want difficulty 0.6 over 4 attempts", d, err)
 	}
 
 	// Bad events are rejected, never applied.

@@ -4,12 +4,14 @@ import (
 	"hash/maphash"
 	"iter"
 	"maps"
+	"strings"
 	"sync"
 )
 
 // learnerCache keeps, for the learners a batch read asked for last, what
 // the adaptive read model holds of them: their skills' probabilities
-// (MasteryOf) or their global ability (SuccessPredictorFor). The
+// (MasteryOf) or their global ability (SuccessPredictorFor); and, the
+// same way, the difficulties of the items predictions were asked for. The
 // recommender asks for every learner it ranks, once per fetched batch,
 // and reading them meant a Badger lookup per learner across every table
 // of the store: MasteryOf was 7.5% of the server's CPU at 2,000
@@ -154,23 +156,33 @@ type cachedAbility struct {
 	found   bool
 }
 
-// learnerCaches are the store's caches of the adaptive model's learners.
+// difficultyCache holds items' difficulties by input partition, keyed
+// as learners are (learnerKey of tenant and item): the recommender asks
+// for the difficulty of each of its ~50 candidates whenever it ranks.
+// An entry is replaced, never changed in place: lookups share it.
+type difficultyCache = learnerCache[itemParts]
+
+// learnerCaches are the store's caches of the adaptive model's learners,
+// and of its items' difficulties.
 type learnerCaches struct {
-	mastery   masteryCache
-	abilities abilityCache
+	mastery      masteryCache
+	abilities    abilityCache
+	difficulties difficultyCache
 }
 
-// invalidate empties both caches.
+// invalidate empties the caches.
 func (c *learnerCaches) invalidate() {
 	c.mastery.invalidate()
 	c.abilities.invalidate()
+	c.difficulties.invalidate()
 }
 
 // committed passes the adaptive model's values of a committed transaction
 // (key -> value, nil when deleted) to the caches: skills to the mastery
-// cache, global abilities to the ability cache.
+// cache, global abilities to the ability cache, items' parts to the
+// difficulty cache.
 func (c *learnerCaches) committed(sp Space, vals map[string]*stagedValue) {
-	sk, gk := len(sp.Prefix("s")), len(sp.Prefix("g"))
+	sk, gk, ik := len(sp.Prefix("s")), len(sp.Prefix("g")), len(sp.Prefix("i"))
 	c.mastery.committed(sp, func(yield func(string, func(map[string]float64) map[string]float64) bool) {
 		for k, sv := range vals {
 			s, ok := sv.v.(*SkillMastery)
@@ -191,6 +203,24 @@ func (c *learnerCaches) committed(sp Space, vals map[string]*stagedValue) {
 			}
 			set := func(cachedAbility) cachedAbility { return cachedAbility{ability: g.Ability, found: true} }
 			if !yield(k[gk:]+"\x00", set) {
+				return
+			}
+		}
+	})
+	c.difficulties.committed(sp, func(yield func(string, func(itemParts) itemParts) bool) {
+		for k, sv := range vals {
+			p, ok := sv.v.(*itemPart)
+			if !ok || p == nil || len(k) < ik {
+				continue
+			}
+			// tenant \x00 item \x00 partition
+			rest := k[ik:]
+			i := strings.LastIndexByte(rest, 0)
+			if i < 0 {
+				continue
+			}
+			part := partDifficulty{part: rest[i+1:], difficulty: p.Difficulty, attempts: p.Attempts}
+			if !yield(rest[:i+1], func(ps itemParts) itemParts { return ps.with(part) }) {
 				return
 			}
 		}
