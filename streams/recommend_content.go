@@ -61,7 +61,17 @@ func (tm *tenantModel) announceContent(act *xapi.Activity) {
 // candidates are the learner's candidates: for a learner with history,
 // the hybrid of the collaborative blend (the model and the sequence rules)
 // and the item features; the cold-start sources otherwise.
+//
+// The model leaves out the items in the learner's history, which holds
+// their last Config.History items only: a learner who has completed more
+// has completed items it forgot, which would come back as candidates for
+// the re-ranker to drop, leaving the list short. Their completed items are
+// left out as well then (only then: each costs a lookup).
 func (tm *tenantModel) candidates(g *graph.Graph, learner, role string, n int) []mf.Candidate {
 	tm.syncContent(g)
-	return tm.content.MergeCandidates(tm.m, learner, tm.blend.Candidates(tm.pop, learner, role, n, nil), n, nil)
+	var exclude []string
+	if u, ok := tm.m.LookupUser(learner); ok && tm.m.HistoryLen(u) >= tm.m.Config().History {
+		exclude = tm.aux.Completed[learner]
+	}
+	return tm.content.MergeCandidates(tm.m, learner, tm.blend.Candidates(tm.pop, learner, role, n, exclude), n, exclude)
 }

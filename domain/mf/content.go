@@ -525,19 +525,12 @@ func (c *Content) Candidates(m *Model, pop *Popularity, user, group string, n in
 	if n <= 0 || !ok || m.HistoryLen(u) == 0 {
 		return Candidates(m, pop, user, group, n, exclude)
 	}
-	ex := make([]int32, 0, len(exclude)+m.HistoryLen(u))
-	for _, id := range exclude {
-		if i, ok := m.LookupItem(id); ok {
-			ex = append(ex, i)
-		}
-	}
-	ex = m.Seen(u, ex)
-	skip := func(id string) bool { return slices.Contains(exclude, id) }
+	ex, unknown := excluded(m, u, exclude)
 	out := make([]Candidate, 0, n)
 	taken := slices.Clone(exclude)
-	for _, h := range c.TopN(m, u, n+len(exclude), ex, make([]HybridScored, 0, n+len(exclude))) {
+	for _, h := range c.TopN(m, u, n+len(unknown), ex, make([]HybridScored, 0, n+len(unknown))) {
 		id := c.itemIDs[h.Item]
-		if skip(id) {
+		if slices.Contains(unknown, id) {
 			continue // an excluded item the model does not know
 		}
 		out = append(out, Candidate{Item: id, Score: float64(h.Score), Reasons: c.Explain(h)})
@@ -574,19 +567,13 @@ func (c *Content) MergeCandidates(m *Model, user string, collab []Candidate, n i
 			rest = append(rest, cd)
 		}
 	}
-	ex := make([]int32, 0, len(exclude)+m.HistoryLen(u))
-	for _, id := range exclude {
-		if i, ok := m.LookupItem(id); ok {
-			ex = append(ex, i)
-		}
-	}
-	ex = m.Seen(u, ex)
-	merged := c.Merge(m, u, sc, n+len(exclude), ex, make([]HybridScored, 0, n+len(exclude)))
+	ex, unknown := excluded(m, u, exclude)
+	merged := c.Merge(m, u, sc, n+len(unknown), ex, make([]HybridScored, 0, n+len(unknown)))
 	out := make([]Candidate, 0, n)
 	whys := make([]mergeWhy, 0, min(n, len(merged)))
 	for _, h := range merged {
 		id := c.itemIDs[h.Item]
-		if slices.Contains(exclude, id) {
+		if slices.Contains(unknown, id) {
 			continue
 		}
 		w := mergeWhy{c: c, h: h}
@@ -606,11 +593,28 @@ func (c *Content) MergeCandidates(m *Model, user string, collab []Candidate, n i
 		if len(out) == n {
 			break
 		}
-		if !slices.Contains(exclude, cd.Item) {
+		if !slices.Contains(unknown, cd.Item) {
 			out = append(out, cd)
 		}
 	}
 	return out
+}
+
+// excluded is exclude as the model's indices, with learner u's history
+// (which TopN and Merge leave out by index), and the excluded items the
+// model does not know, which only a check by id leaves out: a long
+// exclude (a learner's completed items) costs a lookup per item, not a
+// search per candidate.
+func excluded(m *Model, u int32, exclude []string) (ex []int32, unknown []string) {
+	ex = make([]int32, 0, len(exclude)+m.HistoryLen(u))
+	for _, id := range exclude {
+		if i, ok := m.LookupItem(id); ok {
+			ex = append(ex, i)
+		} else {
+			unknown = append(unknown, id)
+		}
+	}
+	return m.Seen(u, ex), unknown
 }
 
 // mergeWhy is a merged candidate's reasons, built when explained: its
