@@ -149,10 +149,10 @@ func skillProbability(b []byte) (string, float64, error) {
 // predictions, from those abilities and the difficulty cache. A learner
 // not in learners, or without attempts, gets none.
 //
-// The difficulties are looked up per call, for the items asked: a copy of
-// the tenant's whole cache per batch, which this once took, grows with
-// the catalog (with 2,000 activities it was 3.6% of the server's allocated
-// bytes), while a call asks for about 50 items.
+// The difficulties are looked up per call, for the items asked, in the
+// store's difficulty cache (predict). A copy of the tenant's difficulties
+// per batch, which this once took, grew with the catalog: with 2,000
+// activities it was 3.6% of the server's allocated bytes.
 func (a *Adaptive) SuccessPredictorFor(ctx context.Context, tenant string, learners []string) (func(ctx context.Context, learner string, items []string) (map[string]float64, error), error) {
 	names, keys := learnerKeys(tenant, learners)
 	cache := &a.store.learners.abilities
