@@ -444,9 +444,22 @@ func (r *Recommender) restore(b []byte) (*tenantModel, error) {
 	if err := json.Unmarshal(rest, &tm.aux); err != nil {
 		return nil, err
 	}
+	// The lists share the model's copies of the ids (learn says why);
+	// checkpoints before the lists were sorted have them in the order of
+	// completion.
+	intern := func(lists map[string][]string) map[string][]string {
+		out := make(map[string][]string, len(lists))
+		for l, items := range lists {
+			for i, it := range items {
+				_, items[i] = tm.m.Intern("", it)
+			}
+			l, _ = tm.m.Intern(l, "")
+			out[l] = items
+		}
+		return out
+	}
+	tm.aux.Completed, tm.aux.Top = intern(tm.aux.Completed), intern(tm.aux.Top)
 	for l, items := range tm.aux.Completed {
-		// Checkpoints before the lists were sorted have them in the
-		// order of completion.
 		slices.Sort(items)
 		tm.aux.Completed[l] = slices.Compact(items)
 	}
@@ -975,6 +988,21 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 		completion = st.Result.Completion != nil && *st.Result.Completion
 	}
 	verb := st.Verb.ID
+	c := r.cfg.Weights.Confidence(verb, success)
+	if c > 0 {
+		tm.m.Observe(learner, item, c)
+		idx := tm.m.AddItem(item)
+		tm.seq.Add(learner, idx)
+		tm.pop.Add(idx, role, 1)
+		tm.aux.addPop(item, role, 1)
+		tm.aux.Counts[item]++
+		tm.touched[item] = true
+	}
+	// What is kept per learner holds the model's own copies of the ids,
+	// not this statement's: a learner's completed items, one string each
+	// otherwise, were a fifth of a learner's memory and most of the
+	// objects the collector walks.
+	learner, item = tm.m.Intern(learner, item)
 	if completion || (success != nil && *success) || verb == mf.VerbCompleted || verb == mf.VerbPassed || verb == mf.VerbMastered {
 		done := tm.aux.Completed[learner]
 		if i, ok := slices.BinarySearch(done, item); !ok {
@@ -986,16 +1014,6 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 		tm.aux.Seen = map[string]int64{}
 	}
 	tm.aux.Seen[learner] = max(tm.aux.Seen[learner], e.Time.Unix())
-	c := r.cfg.Weights.Confidence(verb, success)
-	if c > 0 {
-		tm.m.Observe(learner, item, c)
-		idx := tm.m.AddItem(item)
-		tm.seq.Add(learner, idx)
-		tm.pop.Add(idx, role, 1)
-		tm.aux.addPop(item, role, 1)
-		tm.aux.Counts[item]++
-		tm.touched[item] = true
-	}
 	return "learned", rankRequest{tenant: e.Tenant, learner: learner, role: role, partition: pos.Partition, g: g, tm: tm, e: e}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/graph"
@@ -42,6 +43,9 @@ func TestRecommenderSnapshotSequenceSection(t *testing.T) {
 		tm.seq.Add(ev[0], tm.m.AddItem(ev[1]))
 	}
 	tm.aux.Completed["x"] = []string{"a"}
+	// Ids of more than one byte: Go keeps one copy of each 1-byte string.
+	tm.m.Observe("learner-w", "course-w", 1)
+	tm.aux.Completed["learner-w"] = []string{"course-w"}
 	snap, err := r.snapshot(tm)
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +61,15 @@ func TestRecommenderSnapshotSequenceSection(t *testing.T) {
 	}
 	if !slices.Equal(got.aux.Completed["x"], []string{"a"}) {
 		t.Fatalf("aux after restore: %+v", got.aux)
+	}
+	// The restored lists share the restored model's ids, not copies of
+	// their own per learner.
+	for l, items := range got.aux.Completed {
+		u, _ := got.m.LookupUser(l)
+		i, _ := got.m.LookupItem(items[0])
+		if unsafe.StringData(l) != unsafe.StringData(got.m.UserID(u)) || unsafe.StringData(items[0]) != unsafe.StringData(got.m.ItemID(i)) {
+			t.Errorf("completed %s: %v, a copy of the model's ids", l, items)
+		}
 	}
 
 	// The format before the sequence rules: model length, model, aux JSON.

@@ -287,6 +287,20 @@ func (m *Model) UserID(u int32) string { return m.userIDs[u] }
 // ItemID returns the id of item index i.
 func (m *Model) ItemID(i int32) string { return m.itemIDs[i] }
 
+// Intern returns the model's own copies of a learner's and an item's ids
+// when it knows them (the ids themselves otherwise), so that what a caller
+// keeps per learner and item shares them instead of holding one more
+// string each.
+func (m *Model) Intern(user, item string) (string, string) {
+	if u, ok := m.LookupUser(user); ok {
+		user = m.userIDs[u]
+	}
+	if i, ok := m.LookupItem(item); ok {
+		item = m.itemIDs[i]
+	}
+	return user, item
+}
+
 // AddUser returns the index of a learner, adding it if needed.
 func (m *Model) AddUser(id string) int32 {
 	if u, ok := m.userIdx[id]; ok {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -312,5 +313,38 @@ func TestTopNBiasFollowsRecentEvents(t *testing.T) {
 	nb.Observe("a", "x", 1)
 	if got := nb.TopNBias(2, nil, nil); len(got) != 0 {
 		t.Fatalf("without Bias: %v", got)
+	}
+}
+
+// Intern hands back the model's own copies of known ids, and unknown ids
+// as they are.
+func TestInternSharesTheModelsIDs(t *testing.T) {
+	m, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Observe("ada", "course-1", 1)
+	for _, tc := range []struct {
+		name             string
+		user, item       string
+		userOwn, itemOwn bool // the model's copy comes back
+	}{
+		{"both known", strings.Clone("ada"), strings.Clone("course-1"), true, true},
+		{"unknown learner", "bob", strings.Clone("course-1"), false, true},
+		{"unknown item", strings.Clone("ada"), "course-2", true, false},
+		{"empty", "", "", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, i := m.Intern(tc.user, tc.item)
+			if u != tc.user || i != tc.item {
+				t.Fatalf("Intern(%q, %q) = %q, %q", tc.user, tc.item, u, i)
+			}
+			if own := unsafe.StringData(u) == unsafe.StringData(m.UserID(0)); own != tc.userOwn {
+				t.Errorf("learner is the model's copy: %v, want %v", own, tc.userOwn)
+			}
+			if own := unsafe.StringData(i) == unsafe.StringData(m.ItemID(0)); own != tc.itemOwn {
+				t.Errorf("item is the model's copy: %v, want %v", own, tc.itemOwn)
+			}
+		})
 	}
 }
