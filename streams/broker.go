@@ -50,7 +50,9 @@ type EmbeddedConfig struct {
 	// half of what the topics hold is new since the last one (Kafka's
 	// min.cleanable.dirty.ratio of 0.5), so that the cleaner's work
 	// follows what is written and the topics stay within about twice
-	// their compacted size. The broker serves nothing while its cleaner
+	// their compacted size; and at least every 30 intervals however
+	// little was written (Kafka's max.compaction.lag.ms), so that a
+	// superseded record does not stay. The broker serves nothing while its cleaner
 	// runs (one loop serves every request); a run that takes long (many
 	// learners and items) also spaces the next to keep the cleaner under a
 	// tenth of the broker's time (see cleaner).
@@ -89,6 +91,12 @@ const cleanerShare = 0.1
 // new since the last run before the next: Kafka's default
 // min.cleanable.dirty.ratio.
 const cleanableRatio = 0.5
+
+// maxLagIntervals bounds how long a superseded record (a learner's older
+// list, one an erasure replaced) waits for the cleaner when little is
+// written: a run at least every maxLagIntervals intervals (5 minutes at
+// the default), as Kafka's max.compaction.lag.ms does.
+const maxLagIntervals = 30
 
 // derivedTopics are the topics the embedded broker's cleaner compacts:
 // the derived state (UncompactTruth keeps the other compacted topics
@@ -215,29 +223,30 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	go func() {
 		defer close(e.cleaned)
 		dir := filepath.Clean(cfg.DataDir)
-		cleaner(ctx, c.Compact, func() int64 { return logBytes(dir, derivedTopics) }, compactEvery, cfg.Logger)
+		cleaner(ctx, c.Compact, func() int64 { return logBytes(dir, derivedTopics) }, compactEvery, maxLagIntervals*compactEvery, cfg.Logger)
 	}()
 	return e, nil
 }
 
 // cleaner runs compact every interval once the compacted topics hold at
 // least cleanableRatio of new bytes since the last run (size is their
-// size on disk, -1 when unknown: then the interval alone paces it), or
-// less often when runs take long: the next run waits at least
-// (1/cleanerShare - 1) times the last one, so that the cleaner, which
-// holds the whole broker, takes at most a tenth of its time. Each run is
-// measured (learnstream_broker_compaction_seconds) and one that held the
-// broker for over a second is logged.
-func cleaner(ctx context.Context, compact func(), size func() int64, every time.Duration, log *slog.Logger) {
+// size on disk, -1 when unknown: then the interval alone paces it) or
+// maxLag has passed since it, or less often when runs take long: the next
+// run waits at least (1/cleanerShare - 1) times the last one, so that the
+// cleaner, which holds the whole broker, takes at most a tenth of its
+// time. Each run is measured (learnstream_broker_compaction_seconds) and
+// one that held the broker for over a second is logged.
+func cleaner(ctx context.Context, compact func(), size func() int64, every, maxLag time.Duration, log *slog.Logger) {
 	wait := every
 	clean := int64(-1) // the topics' size after the last run
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
-		if clean > 0 {
+		if clean > 0 && time.Since(last) < maxLag {
 			if s := size(); s >= 0 && float64(s-clean) < cleanableRatio*float64(s) {
 				brokerCompactionSkips.Inc()
 				wait = every
@@ -246,7 +255,8 @@ func cleaner(ctx context.Context, compact func(), size func() int64, every time.
 		}
 		start := time.Now()
 		compact()
-		d := time.Since(start)
+		last = time.Now()
+		d := last.Sub(start)
 		brokerCompaction.Observe(d.Seconds())
 		if d > time.Second && log != nil {
 			log.Info("broker: compacting the derived-state topics held the broker", "took", d.Round(time.Millisecond))

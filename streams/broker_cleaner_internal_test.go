@@ -109,7 +109,7 @@ func TestCleanerSpacesLongRuns(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 700*time.Millisecond)
 			defer cancel()
 			runs := 0
-			cleaner(ctx, func() { runs++; time.Sleep(tc.run) }, func() int64 { return -1 }, tc.every, nil)
+			cleaner(ctx, func() { runs++; time.Sleep(tc.run) }, func() int64 { return -1 }, tc.every, time.Hour, nil)
 			if runs < tc.minRuns || runs > tc.most {
 				t.Errorf("%d runs of %v in 700 ms with interval %v, want %d to %d", runs, tc.run, tc.every, tc.minRuns, tc.most)
 			}
@@ -148,7 +148,7 @@ func TestCleanerWaitsForHalfTheLogNew(t *testing.T) {
 				cur += tc.grow
 				return cur
 			}
-			cleaner(ctx, compact, size, time.Millisecond, nil)
+			cleaner(ctx, compact, size, time.Millisecond, time.Hour, nil)
 			if tc.live < 0 {
 				if runs < 50 {
 					t.Errorf("%d runs in 300 ms at 1 ms, want one each time due", runs)
@@ -165,6 +165,21 @@ func TestCleanerWaitsForHalfTheLogNew(t *testing.T) {
 				t.Errorf("%d runs in %d times due, want one every %d", runs, due, tc.per)
 			}
 		})
+	}
+}
+
+// However little is written, the cleaner runs at least every maxLag, so
+// that a superseded record (an erased learner's older list) does not
+// stay for ever on a quiet install.
+func TestCleanerRunsAtLeastEveryMaxLag(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	runs := 0
+	cleaner(ctx, func() { runs++ }, func() int64 { return 1000 }, time.Millisecond, 30*time.Millisecond, nil)
+	// Every 30 ms (the first after 1 ms): about 10, where the interval
+	// alone would allow 300 and the ratio none after the first.
+	if runs < 4 || runs > 11 {
+		t.Errorf("%d runs in 300 ms with nothing written and a 30 ms lag bound, want about 10", runs)
 	}
 }
 
