@@ -578,24 +578,36 @@ func (a *Adaptive) PredictSuccess(ctx context.Context, tenant, learner string, i
 // asked for all the time the re-reads were 2% of the server's CPU,
 // growing with the catalog.
 func (a *Adaptive) predict(ctx context.Context, tenant string, ability float64, items []string) (map[string]float64, error) {
-	keys := make([]string, len(items))
+	// The cache's keys (learnerKey of tenant and item) side by side in
+	// one buffer: an item found costs no key of its own.
+	buf := make([]byte, 0, len(items)*(len(tenant)+64))
+	ends := make([]int, len(items))
 	for i, it := range items {
-		keys[i] = learnerKey(tenant, it)
+		buf = append(append(append(append(buf, tenant...), 0), it...), 0)
+		ends[i] = len(buf)
 	}
+	key := func(i int) []byte {
+		if i == 0 {
+			return buf[:ends[0]]
+		}
+		return buf[ends[i-1]:ends[i]]
+	}
+	parts := make([]itemParts, len(items))
+	var missing []int
+	var stamps []uint64
 	cache := &a.store.learners.difficulties
-	hits, stamps := cache.lookup(a.Space(), keys, nil)
-	if len(hits) < len(keys) {
+	cache.lookupEach(a.Space(), len(items), key,
+		func(i int, p itemParts) { parts[i] = p },
+		func(i int, stamp uint64) { missing, stamps = append(missing, i), append(stamps, stamp) })
+	if len(missing) > 0 {
 		err := a.View(func(txn *badger.Txn, read Space) error {
-			for i, k := range keys {
-				if _, ok := hits[k]; ok {
-					continue
-				}
-				parts, err := readItemParts(txn, read, tenant, items[i])
+			for j, i := range missing {
+				p, err := readItemParts(txn, read, tenant, items[i])
 				if err != nil {
 					return err
 				}
-				hits[k] = parts
-				cache.fill(read, k, stamps[i], parts)
+				parts[i] = p
+				cache.fill(read, string(key(i)), stamps[j], p)
 			}
 			return nil
 		})
@@ -604,8 +616,8 @@ func (a *Adaptive) predict(ctx context.Context, tenant string, ability float64, 
 		}
 	}
 	out := make(map[string]float64, len(items))
-	for i, k := range keys {
-		if d, ok := meanDifficulty(hits[k]); ok {
+	for i, p := range parts {
+		if d, ok := meanDifficulty(p); ok {
 			out[items[i]] = adaptive.EloPredict(ability, d.Difficulty, 0)
 		}
 	}

@@ -62,6 +62,8 @@ func learnerKey(tenant, learner string) string {
 	return tenant + "\x00" + learner + "\x00"
 }
 
+// learnerStamp is key's stamp; maphash.Bytes of the key's bytes is the
+// same (lookupEach).
 func learnerStamp(key string) int { return int(maphash.String(learnerSeed, key) % learnerStamps) }
 
 // lookup returns the cached learners of keys (through clone, when given:
@@ -86,6 +88,26 @@ func (c *learnerCache[V]) lookup(sp Space, keys []string, clone func(V) V) (hits
 		stamps[i] = c.stamps[learnerStamp(k)]
 	}
 	return hits, stamps
+}
+
+// lookupEach is lookup for n keys given as bytes (key(i), which may reuse
+// its buffer between calls), without making a string of the keys it
+// finds: it calls hit with each cached entry, and miss with the stamp now
+// of each other key, in order.
+func (c *learnerCache[V]) lookupEach(sp Space, n int, key func(int) []byte, hit func(int, V), miss func(int, uint64)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.space != string(sp.prefix) {
+		c.space, c.entries = string(sp.prefix), nil
+	}
+	for i := range n {
+		k := key(i)
+		if v, ok := c.entries[string(k)]; ok {
+			hit(i, v)
+			continue
+		}
+		miss(i, c.stamps[maphash.Bytes(learnerSeed, k)%learnerStamps])
+	}
 }
 
 // fill keeps what a read of sp found for key (the cache takes it), unless

@@ -290,3 +290,38 @@ func TestMasteryOfUnderConcurrentCommits(t *testing.T) {
 		}
 	}
 }
+
+// lookupEach finds what lookup finds, and samples the same stamp for a key
+// given as bytes as for the key as a string: a fill checks the stamp
+// learnerStamp names, so a different one would let a fill raced by a
+// commit in.
+func TestLookupEachAsLookup(t *testing.T) {
+	var c learnerCache[int]
+	sp := Space{prefix: []byte("sp")}
+	var keys []string
+	for i := range 300 {
+		keys = append(keys, learnerKey("t1", fmt.Sprintf("https://example.com/items/%d", i)))
+	}
+	for i, k := range keys {
+		c.stamps[learnerStamp(k)] += uint64(i + 1) // every stamp its own value
+		if i%3 == 0 {
+			_, stamps := c.lookup(sp, []string{k}, nil)
+			c.fill(sp, k, stamps[0], i)
+		}
+	}
+	hits, stamps := c.lookup(sp, keys, nil)
+	c.lookupEach(sp, len(keys), func(i int) []byte { return []byte(keys[i]) },
+		func(i int, v int) {
+			if want, ok := hits[keys[i]]; !ok || want != v {
+				t.Errorf("%s: lookupEach found %d, lookup %d (%v)", keys[i], v, want, ok)
+			}
+		},
+		func(i int, stamp uint64) {
+			if _, ok := hits[keys[i]]; ok {
+				t.Errorf("%s: lookupEach missed what lookup found", keys[i])
+			}
+			if stamp != stamps[i] {
+				t.Errorf("%s: stamp %d from its bytes, %d from its string", keys[i], stamp, stamps[i])
+			}
+		})
+}
