@@ -164,11 +164,7 @@ func BenchmarkMasteryOf(b *testing.B) {
 
 func benchMasteryOf(b *testing.B, attempts int) {
 	ctx := context.Background()
-	store, err := Open(b.TempDir(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
+	store := openStoreB(b)
 	a, err := NewAdaptive(store, 0.9)
 	if err != nil {
 		b.Fatal(err)
@@ -271,12 +267,7 @@ func BenchmarkSuccessPredictions(b *testing.B) {
 	for _, items := range []int{200, 2000, 20000} {
 		b.Run(fmt.Sprintf("items=%d", items), func(b *testing.B) {
 			ctx := context.Background()
-			store, err := Open(b.TempDir(), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer store.Close()
-			a, err := NewAdaptive(store, 0.9)
+			a, err := NewAdaptive(openStoreB(b), 0.9)
 			if err != nil {
 				b.Fatal(err)
 			}

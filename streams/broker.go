@@ -52,10 +52,10 @@ type EmbeddedConfig struct {
 	// follows what is written and the topics stay within about twice
 	// their compacted size; and at least every 30 intervals however
 	// little was written (Kafka's max.compaction.lag.ms), so that a
-	// superseded record does not stay. The broker serves nothing while its cleaner
-	// runs (one loop serves every request); a run that takes long (many
-	// learners and items) also spaces the next to keep the cleaner under a
-	// tenth of the broker's time (see cleaner).
+	// superseded record does not stay. The broker serves nothing while
+	// its cleaner runs (one loop serves every request); a run that takes
+	// long (many learners and items) also spaces the next to keep the
+	// cleaner under a tenth of the broker's time (see cleaner).
 	CompactEvery time.Duration
 	// Checked says the caller ran ScanLog on DataDir and dealt with what
 	// it found. Otherwise StartEmbedded scans and refuses a damaged log:
@@ -288,7 +288,7 @@ func logBytes(dataDir string, topics []string) int64 {
 			if !strings.HasSuffix(f.Name(), ".dat") {
 				continue
 			}
-			// A segment the cleaner removed since the listing is no
+			// A segment the broker dropped since the listing is no
 			// longer part of the log.
 			if info, err := f.Info(); err == nil {
 				n += info.Size()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/learnstream/learnstream/domain/graph"
 	"github.com/learnstream/learnstream/domain/mf"
@@ -25,18 +24,11 @@ func TestRecommenderLeavesOutForgottenCompletedItems(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	ck, err := projections.NewRecommenderCheckpoints(store)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sink := &memSink{}
-	model := mf.DefaultConfig()
-	model.History = 5
-	r, err := streams.NewRecommender(streams.RecommenderConfig{Catalog: fakeCatalog{graph.New()}, Checkpoints: ck, Publisher: sink,
-		Model: model, CheckpointEvery: 1 << 30, CheckpointInterval: time.Hour, FlushEvents: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newRecommenderWith(t, store, sink, graph.New(), func(c *streams.RecommenderConfig) {
+		c.Model = mf.DefaultConfig()
+		c.Model.History = 5
+	})
 	ctx := context.Background()
 	const items, done = 80, 70
 	item := func(i int) string { return fmt.Sprintf("https://example.com/c/%d", i) }

@@ -59,12 +59,23 @@ func stmtEvent(t testing.TB, i int, learner, item, verb string) event.Event {
 
 func newRecommender(t testing.TB, store *projections.Store, sink streams.EventSink, g *graph.Graph) *streams.Recommender {
 	t.Helper()
+	return newRecommenderWith(t, store, sink, g, nil)
+}
+
+// newRecommenderWith is newRecommender with set applied to its
+// configuration first.
+func newRecommenderWith(t testing.TB, store *projections.Store, sink streams.EventSink, g *graph.Graph, set func(*streams.RecommenderConfig)) *streams.Recommender {
+	t.Helper()
 	ck, err := projections.NewRecommenderCheckpoints(store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := streams.NewRecommender(streams.RecommenderConfig{Catalog: fakeCatalog{g}, Checkpoints: ck, Publisher: sink,
-		CheckpointEvery: 1 << 30, CheckpointInterval: time.Hour, FlushEvents: 1})
+	cfg := streams.RecommenderConfig{Catalog: fakeCatalog{g}, Checkpoints: ck, Publisher: sink,
+		CheckpointEvery: 1 << 30, CheckpointInterval: time.Hour, FlushEvents: 1}
+	if set != nil {
+		set(&cfg)
+	}
+	r, err := streams.NewRecommender(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
