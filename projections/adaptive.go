@@ -581,17 +581,12 @@ func (a *Adaptive) predict(ctx context.Context, tenant string, ability float64, 
 	// The cache's keys (learnerKey of tenant and item) side by side in
 	// one buffer: an item found costs no key of its own.
 	buf := make([]byte, 0, len(items)*(len(tenant)+64))
-	ends := make([]int, len(items))
+	at := make([]int, len(items)+1) // item i's key is buf[at[i]:at[i+1]]
 	for i, it := range items {
 		buf = append(append(append(append(buf, tenant...), 0), it...), 0)
-		ends[i] = len(buf)
+		at[i+1] = len(buf)
 	}
-	key := func(i int) []byte {
-		if i == 0 {
-			return buf[:ends[0]]
-		}
-		return buf[ends[i-1]:ends[i]]
-	}
+	key := func(i int) []byte { return buf[at[i]:at[i+1]] }
 	parts := make([]itemParts, len(items))
 	var missing []int
 	var stamps []uint64

@@ -72,9 +72,7 @@ func learnerStamp(key string) int { return int(maphash.String(learnerSeed, key) 
 func (c *learnerCache[V]) lookup(sp Space, keys []string, clone func(V) V) (hits map[string]V, stamps []uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.space != string(sp.prefix) {
-		c.space, c.entries = string(sp.prefix), nil
-	}
+	c.follow(sp)
 	hits = make(map[string]V, len(keys))
 	stamps = make([]uint64, len(keys))
 	for i, k := range keys {
@@ -90,6 +88,14 @@ func (c *learnerCache[V]) lookup(sp Space, keys []string, clone func(V) V) (hits
 	return hits, stamps
 }
 
+// follow drops the entries of another space than sp, which a lookup
+// found live. The caller holds mu.
+func (c *learnerCache[V]) follow(sp Space) {
+	if c.space != string(sp.prefix) {
+		c.space, c.entries = string(sp.prefix), nil
+	}
+}
+
 // lookupEach is lookup for n keys given as bytes (key(i), which may reuse
 // its buffer between calls), without making a string of the keys it
 // finds: it calls hit with each cached entry, and miss with the stamp now
@@ -97,9 +103,7 @@ func (c *learnerCache[V]) lookup(sp Space, keys []string, clone func(V) V) (hits
 func (c *learnerCache[V]) lookupEach(sp Space, n int, key func(int) []byte, hit func(int, V), miss func(int, uint64)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.space != string(sp.prefix) {
-		c.space, c.entries = string(sp.prefix), nil
-	}
+	c.follow(sp)
 	for i := range n {
 		k := key(i)
 		if v, ok := c.entries[string(k)]; ok {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // offsetCache keeps the next offset of each partition a consumer applies,
@@ -138,13 +140,19 @@ func (c *offsetCache) version(sp Space) spaceVersion {
 	return spaceVersion{epoch: c.epoch.Load(), moves: m}
 }
 
-// cached returns a held entry's next offset (found false when none is
-// stored) and whether it is trusted in epoch.
-func (p *partOffset) cached(epoch uint64) (next int64, found, ok bool) {
-	if !p.known || p.epoch != epoch {
-		return 0, false, false
+// nextOffset returns a held entry's next offset (found false when none is
+// stored): the cached one when it is trusted in epoch, else read by txn,
+// the holding transaction, and kept (the entry is held until it ends,
+// whatever it does).
+func (p *partOffset) nextOffset(txn *badger.Txn, sp Space, topic string, partition int, epoch uint64) (next int64, found bool, err error) {
+	if p.known && p.epoch == epoch {
+		return p.next, p.next >= 0, nil
 	}
-	return p.next, p.next >= 0, true
+	if next, found, err = nextOffset(txn, sp, topic, partition); err != nil {
+		return 0, false, err
+	}
+	p.set(epoch, next, found)
+	return next, found, nil
 }
 
 // set records a held entry's offset as the store holds it: read by the

@@ -455,15 +455,9 @@ func (s *Store) applyHooked(sp Space, topic string, partition int, offset int64,
 		if h != nil {
 			h.begin(txn)
 		}
-		next, ok, cached := held[0].cached(epoch)
-		if !cached {
-			var err error
-			if next, ok, err = nextOffset(txn, sp, topic, partition); err != nil {
-				return err
-			}
-			// Known from here on, whatever the transaction does: the
-			// entry is held until it ends.
-			held[0].set(epoch, next, ok)
+		next, ok, err := held[0].nextOffset(txn, sp, topic, partition, epoch)
+		if err != nil {
+			return err
 		}
 		if ok && offset < next {
 			return nil
@@ -683,14 +677,9 @@ func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn
 	}
 	for i := range parts {
 		pn := &parts[i]
-		next, found, ok := held[i].cached(epoch)
-		if !ok {
-			if next, found, err = nextOffset(txn, sp, pn.k.topic, pn.k.partition); err != nil {
-				return nil, 0, nil, err
-			}
-			// Known from here on, whatever this transaction does: the
-			// entry is held until it ends.
-			held[i].set(epoch, next, found)
+		next, found, err := held[i].nextOffset(txn, sp, pn.k.topic, pn.k.partition, epoch)
+		if err != nil {
+			return nil, 0, nil, err
 		}
 		pn.next = -1
 		if found {
