@@ -201,3 +201,64 @@ func BenchmarkCatalogGraph(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConsistentThrough is the consistency header's work in every
+// POST: the applied offset of each of the statements topic's 4
+// partitions (the server's default), in a store where the offsets have
+// older versions in the tree's levels among 300,000 other keys.
+func BenchmarkConsistentThrough(b *testing.B) {
+	const partitions = 4
+	store := openStoreB(b)
+	p, err := NewStatements(store, NewWaiters())
+	if err != nil {
+		b.Fatal(err)
+	}
+	evs := benchEvents(b, partitions)
+	off := int64(0)
+	apply := func() {
+		for part := range partitions {
+			pos := []event.Position{{Topic: "s", Partition: part, Offset: off}}
+			if _, err := p.HandleBatch(context.Background(), pos, evs[part:part+1]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		off++
+	}
+	fillOther(b, store, 300_000, apply)
+	apply()
+	ends := map[int]int64{}
+	for part := range partitions {
+		ends[part] = off
+	}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := p.ConsistentThrough(context.Background(), now, "s", ends, true); !got.Equal(now) {
+			b.Fatalf("ConsistentThrough = %v, want %v", got, now)
+		}
+	}
+}
+
+// BenchmarkAuthenticate is what every request pays to check its HTTP
+// Basic credential once the secret was verified, in a store whose tree
+// holds 300,000 other keys.
+func BenchmarkAuthenticate(b *testing.B) {
+	l := &applyingLog{}
+	store := openStoreB(b)
+	c, err := NewCredentials(store, NewWaiters(), CredentialsConfig{Publisher: l, Iterations: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l.creds = c
+	ctx := context.Background()
+	if _, err := c.Put(ctx, "k", "a-secret-1", "k", "t1", []string{"all"}); err != nil {
+		b.Fatal(err)
+	}
+	fillOther(b, store, 300_000, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Authenticate(ctx, "k", "a-secret-1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -141,6 +141,19 @@ type Credentials struct {
 	// applied change of the key drops its entry.
 	mu       sync.Mutex
 	verified map[string][32]byte
+	// read keeps what Get read, with the version of the space it was read
+	// at: only applied events change a credential, and each moves the
+	// version, so an entry read at the current version is what the store
+	// holds. Every request authenticates, and the read was a transaction
+	// and a lookup through every level of the store. Only credentials
+	// that exist are kept: keys an attacker makes up are not.
+	read map[string]readCredential
+}
+
+// readCredential is a credential as Get read it at version at.
+type readCredential struct {
+	cred Credential
+	at   spaceVersion
 }
 
 // CredentialsConfig configures the credentials projection.
@@ -177,7 +190,8 @@ func NewCredentials(store *Store, waiters *Waiters, cfg CredentialsConfig) (*Cre
 		return nil, fmt.Errorf("credentials: Iterations must be at least %d, got %d", minIterations, cfg.Iterations)
 	}
 	c := &Credentials{waiters: waiters, pub: cfg.Publisher, topic: cfg.Topic, source: cfg.Source,
-		iterations: cfg.Iterations, verified: make(map[string][32]byte)}
+		iterations: cfg.Iterations, verified: make(map[string][32]byte),
+		read: make(map[string]readCredential)}
 	p, err := NewProjection(store, credentialsModel{c}, waiters)
 	if err != nil {
 		return nil, err
@@ -309,6 +323,15 @@ func (c *Credentials) publish(ctx context.Context, e event.Event) error {
 
 // Get returns the credential key (its hash included).
 func (c *Credentials) Get(_ context.Context, key string) (Credential, error) {
+	// The version is taken before the read: a change applied during it
+	// moves the version again, and the next Get reads once more.
+	at := c.version()
+	c.mu.Lock()
+	r, ok := c.read[key]
+	c.mu.Unlock()
+	if ok && r.at == at {
+		return r.cred.clone(), nil
+	}
 	var cred Credential
 	err := c.View(func(txn *badger.Txn, sp Space) error {
 		item, err := txn.Get(credKey(sp, key))
@@ -320,7 +343,21 @@ func (c *Credentials) Get(_ context.Context, key string) (Credential, error) {
 		}
 		return item.Value(func(v []byte) error { return json.Unmarshal(v, &cred) })
 	})
+	c.mu.Lock()
+	if err == nil {
+		c.read[key] = readCredential{cred: cred.clone(), at: at}
+	} else {
+		delete(c.read, key)
+	}
+	c.mu.Unlock()
 	return cred, err
+}
+
+// clone returns c with slices of its own: what Get returns is the
+// caller's to change.
+func (c Credential) clone() Credential {
+	c.Scopes, c.Salt, c.Hash = slices.Clone(c.Scopes), slices.Clone(c.Salt), slices.Clone(c.Hash)
+	return c
 }
 
 // List returns the credentials of tenant ("" for every tenant), by key.

@@ -71,3 +71,69 @@ func TestCredentialsHashingCost(t *testing.T) {
 		})
 	}
 }
+
+// Get answers from what it read before only while no credential event was
+// applied since: a replaced credential, a revocation and a credential
+// created again are each seen by the very next request.
+func TestCredentialReadsFollowChanges(t *testing.T) {
+	ctx := context.Background()
+	l := &applyingLog{}
+	c, err := NewCredentials(openStore(t), NewWaiters(), CredentialsConfig{Publisher: l, Iterations: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.creds = c
+	auth := func(secret string) error {
+		_, err := c.Authenticate(ctx, "k", secret)
+		return err
+	}
+	if _, err := c.Put(ctx, "k", "first-secret", "k", "t1", []string{"statements/write"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // read, then kept
+		if err := auth("first-secret"); err != nil {
+			t.Fatalf("Authenticate: %v", err)
+		}
+	}
+	got, err := c.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Scopes[0] = "all" // the caller's copy
+	if got, _ := c.Get(ctx, "k"); !got.Has("statements/write") || got.Has("all") {
+		t.Errorf("after a caller changed its copy: scopes %v", got.Scopes)
+	}
+	// Another credential's change moves the version too; this one stays.
+	if _, err := c.Put(ctx, "other", "other-secret", "other", "t1", []string{"all"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth("first-secret"); err != nil {
+		t.Errorf("after another credential was put: %v", err)
+	}
+
+	if _, err := c.Put(ctx, "k", "second-secret", "k", "t1", []string{"statements/read"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth("first-secret"); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("the replaced secret: %v, want ErrBadCredentials", err)
+	}
+	if got, err := c.Authenticate(ctx, "k", "second-secret"); err != nil || !got.Has("statements/read") || got.Has("statements/write") {
+		t.Errorf("the new secret: scopes %v, %v; want statements/read only", got.Scopes, err)
+	}
+
+	if err := c.Revoke(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth("second-secret"); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("after the revocation: %v, want ErrBadCredentials", err)
+	}
+	if _, err := c.Get(ctx, "k"); !errors.Is(err, ErrUnknownCredential) {
+		t.Errorf("Get after the revocation: %v, want ErrUnknownCredential", err)
+	}
+	if _, err := c.Put(ctx, "k", "third-secret", "k", "t1", []string{"all"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := auth("third-secret"); err != nil {
+		t.Errorf("created again: %v", err)
+	}
+}

@@ -61,6 +61,19 @@ type partOffset struct {
 	next  int64
 	epoch uint64
 	known bool
+	// committed is what a reader outside the holding transaction may
+	// trust (committedNext): the offset the store holds as of the last
+	// commit or read, with its epoch; nil when none is trusted. next is
+	// the holder's, and a reader does not take mu: that would make every
+	// consistency check of a POST wait for the batch being applied.
+	committed atomic.Pointer[committedOffset]
+}
+
+// committedOffset is a partition's stored next offset (-1: none) as of
+// epoch.
+type committedOffset struct {
+	next  int64
+	epoch uint64
 }
 
 // hold locks the entries of keys (distinct), in key order, and returns
@@ -163,7 +176,37 @@ func (p *partOffset) set(epoch uint64, next int64, found bool) {
 		next = -1
 	}
 	p.next, p.epoch, p.known = next, epoch, true
+	p.committed.Store(&committedOffset{next: next, epoch: epoch})
 }
 
 // forget makes a held entry untrusted (its transaction's commit failed).
-func (p *partOffset) forget() { p.known = false }
+func (p *partOffset) forget() {
+	p.known = false
+	p.committed.Store(nil)
+}
+
+// committedNext returns the next offset stored under key (found false
+// when none is stored) as the last transaction holding it left it, without
+// waiting for one holding it now; ok is false when the cache cannot say
+// (the partition was not applied since the process started, its last
+// commit failed, or offsets were deleted since), and the store must be
+// read. What it returns was in the store at some moment during the call
+// or before a commit still in flight, as a read of the store would be.
+func (c *offsetCache) committedNext(key []byte) (next int64, found, ok bool) {
+	c.mu.Lock()
+	p := c.parts[string(key)]
+	c.mu.Unlock()
+	if p == nil {
+		return 0, false, false
+	}
+	co := p.committed.Load()
+	// The epoch is read after the entry: a drop that began before this
+	// read moved it already and the entry is not trusted.
+	if co == nil || co.epoch != c.epoch.Load() {
+		return 0, false, false
+	}
+	if co.next < 0 {
+		return 0, false, true
+	}
+	return co.next, true, true
+}

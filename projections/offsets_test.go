@@ -141,3 +141,81 @@ func TestCachedOffsetsFollowTheStore(t *testing.T) {
 		t.Errorf("stored next offset %d %v %v, want 11", next, ok, err)
 	}
 }
+
+// A reader of a space's offsets (the consistency header of every POST,
+// the lag monitor) is answered from what the last applying transaction
+// left, and still says what the store says: after a drop the offset is
+// gone, a partition never applied is read from the store, and a reader
+// running beside appliers never sees an offset go back or pass what was
+// committed.
+func TestSpaceOffsetFollowsCommits(t *testing.T) {
+	store := openStore(t)
+	sp := newSpace("readers", 0)
+	offset := func(partition int) (int64, bool) {
+		t.Helper()
+		next, ok, err := store.spaceOffset(sp, "s", partition)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next, ok
+	}
+	apply := func(pos []event.Position) {
+		t.Helper()
+		if _, _, fnErr, err := store.applyBatch(sp, pos, func(txn *badger.Txn, i int) error {
+			return txn.Set(sp.Key("v", fmt.Sprint(pos[i].Partition, "/", pos[i].Offset)), []byte{1})
+		}, nil); err != nil || fnErr != nil {
+			t.Fatalf("applyBatch: %v, %v", err, fnErr)
+		}
+	}
+	if next, ok := offset(0); ok {
+		t.Fatalf("before any event: next offset %d, want none", next)
+	}
+	apply(positions("s", 0, 0, 10))
+	if next, ok := offset(0); !ok || next != 10 {
+		t.Fatalf("after 10 events: next offset %d %v, want 10", next, ok)
+	}
+	// Written outside the apply path only: read from the store.
+	if err := store.updateTxn(func(txn *badger.Txn) error { return setNextOffset(txn, sp, "s", 1, 7) }); err != nil {
+		t.Fatal(err)
+	}
+	if next, ok := offset(1); !ok || next != 7 {
+		t.Errorf("a partition only written outside the apply path: next offset %d %v, want 7", next, ok)
+	}
+	if err := store.dropSpace(sp); err != nil {
+		t.Fatal(err)
+	}
+	if next, ok := offset(0); ok {
+		t.Errorf("after the space was dropped: next offset %d, want none", next)
+	}
+	apply(positions("s", 0, 0, 3))
+	if next, ok := offset(0); !ok || next != 3 {
+		t.Errorf("after 3 events into the dropped space: next offset %d %v, want 3", next, ok)
+	}
+
+	const batches, size = 200, 5
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(done)
+		for b := range batches {
+			apply(positions("s", 0, int64(3+b*size), size))
+		}
+	})
+	last := int64(3)
+	for {
+		select {
+		case <-done:
+			wg.Wait()
+			if next, _ := offset(0); next != 3+batches*size {
+				t.Errorf("after every batch: next offset %d, want %d", next, 3+batches*size)
+			}
+			return
+		default:
+		}
+		next, ok := offset(0)
+		if !ok || next < last || next > 3+batches*size || (next-3)%size != 0 {
+			t.Fatalf("beside an applier: next offset %d %v after %d; want a committed batch's end", next, ok, last)
+		}
+		last = next
+	}
+}

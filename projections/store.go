@@ -421,8 +421,15 @@ func setNextOffset(txn *badger.Txn, sp Space, topic string, partition int, next 
 	return txn.Set(sp.offsetKey(topic, partition), binary.BigEndian.AppendUint64(nil, uint64(next)))
 }
 
-// spaceOffsets reads the stored offsets of a space.
+// spaceOffset returns a space's next offset for a partition: the one the
+// last applying transaction left, else read from the store. Every POST
+// asks it of each partition of the statements topic (ConsistentThrough),
+// and a read of the store cost a transaction and a lookup through every
+// level for each: 28% of the POST handler's CPU with single statements.
 func (s *Store) spaceOffset(sp Space, topic string, partition int) (int64, bool, error) {
+	if next, found, ok := s.offsets.committedNext(sp.offsetKey(topic, partition)); ok {
+		return next, found, nil
+	}
 	var off int64
 	var ok bool
 	err := s.db.View(func(txn *badger.Txn) error {
