@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -88,6 +89,17 @@ func parseDataRecordKey(k string) (tenant, pseudonym, month, kid string, ok bool
 	return tenant, pseudonym, month, kid, true
 }
 
+// kidKey names a data key in a tenant (byKid, deadKid, missKid), and
+// monthKey a learner month (current, creating). Their strings are those
+// of the entry's record key (parseDataRecordKey returns parts of it), so
+// a key costs the maps no string of its own: the store keeps one entry
+// per learner and month for as long as the months are retained, and each
+// object in it is one more for the collector to walk on every cycle.
+type (
+	kidKey   struct{ tenant, kid string }
+	monthKey struct{ tenant, pseudonym, month string }
+)
+
 // vaultEntry is one live record of the key store.
 type vaultEntry struct {
 	recordKey                     string
@@ -119,17 +131,17 @@ type Vault struct {
 	next    int64      // the next offset the follower reads
 	loading bool       // unwrap only once the whole topic is read
 	live    map[string]*vaultEntry
-	byKid   map[string]*vaultEntry // tenant NUL kid
-	current map[string]*vaultEntry // tenant NUL pseudonym NUL month: the newest key
-	dead    map[string]deadKey     // record keys destroyed (sticky)
-	deadKid map[string]bool        // tenant NUL kid of destroyed keys: Lookup answers at once
+	byKid   map[kidKey]*vaultEntry
+	current map[monthKey]*vaultEntry // the newest key of a learner month
+	dead    map[string]deadKey       // record keys destroyed (sticky)
+	deadKid map[kidKey]bool          // destroyed keys: Lookup answers at once
 	// missKid holds kids a read to the end did not find (a tombstone
 	// compacted away, another install's key): Lookup answers at once for
 	// them too, instead of one round trip to the broker per event of
 	// theirs. A key is written before any event sealed with it, so a
 	// kid missing after a read to the end stays missing; byKid is
 	// consulted first all the same.
-	missKid map[string]bool
+	missKid map[kidKey]bool
 	retomb  map[string]bool // destroyed keys that a later record revived: tombstone again
 	offsets []int64         // offsets of the records read since the log start, in order
 	secret  *vaultEntry     // the pseudonym secret: the first ps/ record
@@ -141,7 +153,7 @@ type Vault struct {
 	names    map[string]string
 	forClear map[string]*vaultEntry
 
-	creating map[string]*creation // learner months being created
+	creating map[monthKey]*creation // learner months being created
 	creates  chan *creation
 
 	compactReq chan struct{}
@@ -194,10 +206,10 @@ func OpenVault(ctx context.Context, cfg VaultConfig) (*Vault, error) {
 		cfg: cfg, log: cfg.Logger.With("topic", cfg.Topic),
 		client:  newClient(cfg.Brokers, 30*time.Second),
 		loading: true,
-		live:    map[string]*vaultEntry{}, byKid: map[string]*vaultEntry{}, current: map[string]*vaultEntry{},
-		dead: map[string]deadKey{}, deadKid: map[string]bool{}, missKid: map[string]bool{}, retomb: map[string]bool{},
+		live:    map[string]*vaultEntry{}, byKid: map[kidKey]*vaultEntry{}, current: map[monthKey]*vaultEntry{},
+		dead: map[string]deadKey{}, deadKid: map[kidKey]bool{}, missKid: map[kidKey]bool{}, retomb: map[string]bool{},
 		names: map[string]string{}, forClear: map[string]*vaultEntry{},
-		creating: map[string]*creation{}, creates: make(chan *creation, 256),
+		creating: map[monthKey]*creation{}, creates: make(chan *creation, 256),
 		compactReq: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	v.changed = sync.NewCond(&v.mu)
@@ -282,6 +294,9 @@ func (v *Vault) unwrapLocked(e *vaultEntry) error {
 		return err
 	}
 	e.key, e.master, e.err = plain, w.Master, nil
+	if k, ok := v.cfg.Master.find(w.Master); ok {
+		e.master = k.ID // the master keys' own string, not one per entry
+	}
 	return nil
 }
 
@@ -451,6 +466,18 @@ func (v *Vault) applyLocked(km kafka.Message) {
 			v.signalMaintain()
 			return
 		}
+		if old := v.live[k]; old != nil && old.key != nil && bytes.Equal(old.raw, km.Value) {
+			// The record this process wrote when it created the key (or
+			// the same record again): the entry it has is this one. A
+			// second entry would be a second copy of the key in memory,
+			// and its unwrap a second decryption.
+			old.offset = km.Offset
+			mk := old.monthKey()
+			if c := v.current[mk]; c == nil || c.offset <= old.offset {
+				v.current[mk] = old
+			}
+			return
+		}
 		e := &vaultEntry{recordKey: k, tenant: tenant, pseudonym: pseudonym, month: month, kid: kid, raw: km.Value, offset: km.Offset}
 		if !v.loading {
 			if err := v.unwrapLocked(e); err != nil {
@@ -460,10 +487,9 @@ func (v *Vault) applyLocked(km kafka.Message) {
 			}
 		}
 		v.live[k] = e
-		v.byKid[tenant+"\x00"+kid] = e
-		ck := tenant + "\x00" + pseudonym + "\x00" + month
-		if c := v.current[ck]; c == nil || c.offset <= e.offset {
-			v.current[ck] = e
+		v.byKid[e.kidKey()] = e
+		if c := v.current[e.monthKey()]; c == nil || c.offset <= e.offset {
+			v.current[e.monthKey()] = e
 		}
 	}
 }
@@ -488,7 +514,7 @@ func (v *Vault) destroyLocked(k string) {
 		v.dead[k] = deadKey{at: time.Now(), offset: -1}
 	}
 	if tenant, _, _, kid, ok := parseDataRecordKey(k); ok {
-		v.deadKid[tenant+"\x00"+kid] = true
+		v.deadKid[kidKey{tenant, kid}] = true
 	}
 	clear(v.forClear)
 	// After deadKid: whoever reads the new count finds the key gone.
@@ -500,8 +526,8 @@ func (v *Vault) destroyLocked(k string) {
 	delete(v.live, k)
 	// The key's bytes are not zeroed: a seal that took the key a moment
 	// before may still be using them.
-	delete(v.byKid, e.tenant+"\x00"+e.kid)
-	ck := e.tenant + "\x00" + e.pseudonym + "\x00" + e.month
+	delete(v.byKid, e.kidKey())
+	ck := e.monthKey()
 	// The entry the follower read and the one a creation recorded are
 	// two objects for one record: compare record keys.
 	if cur := v.current[ck]; cur != nil && cur.recordKey == k {
@@ -612,7 +638,7 @@ func (v *Vault) For(ctx context.Context, tenant, learner string, t time.Time) (p
 	v.mu.Unlock()
 	pseudonym := v.Pseudonym(tenant, learner)
 	ms := string(month)
-	ck := tenant + "\x00" + pseudonym + "\x00" + ms
+	ck := monthKey{tenant, pseudonym, ms}
 	for {
 		v.mu.Lock()
 		if e := v.current[ck]; e != nil {
@@ -636,9 +662,17 @@ func (v *Vault) For(ctx context.Context, tenant, learner string, t time.Time) (p
 				v.mu.Unlock()
 				return privacy.DataKey{}, fmt.Errorf("key store: generate a data key: %w", err)
 			}
+			// The entry's names are parts of its record key, as those of
+			// an entry read from the topic: one string, and none of the
+			// caller's (which may be parts of an event) kept.
 			rk := dataRecordKey(tenant, pseudonym, ms, kid)
+			rt, rp, rm, rkid, ok := parseDataRecordKey(rk)
+			if !ok {
+				v.mu.Unlock()
+				return privacy.DataKey{}, fmt.Errorf("key store: tenant %q, learner month %s: not a record key", tenant, ms)
+			}
 			c = &creation{ctx: ctx, done: make(chan struct{}),
-				entry: &vaultEntry{recordKey: rk, tenant: tenant, pseudonym: pseudonym, month: ms, kid: kid, key: key}}
+				entry: &vaultEntry{recordKey: rk, tenant: rt, pseudonym: rp, month: rm, kid: rkid, key: key}}
 			v.creating[ck] = c
 			v.mu.Unlock()
 			select {
@@ -668,14 +702,14 @@ func (v *Vault) For(ctx context.Context, tenant, learner string, t time.Time) (p
 
 // finishCreation ends creation c of learner month ck: on success its key
 // is live before anyone waiting sees it done.
-func (v *Vault) finishCreation(ck string, c *creation, err error) {
+func (v *Vault) finishCreation(ck monthKey, c *creation, err error) {
 	v.mu.Lock()
 	c.err = err
 	if _, dead := v.dead[c.entry.recordKey]; err == nil && !dead {
 		e := c.entry
 		if old := v.live[e.recordKey]; old == nil {
 			v.live[e.recordKey] = e
-			v.byKid[e.tenant+"\x00"+e.kid] = e
+			v.byKid[e.kidKey()] = e
 			if cur := v.current[ck]; cur == nil || cur.offset < e.offset {
 				v.current[ck] = e
 			}
@@ -739,9 +773,13 @@ func (v *Vault) writeCreations(ctx context.Context) {
 	}
 }
 
-func creationKey(c *creation) string {
-	return c.entry.tenant + "\x00" + c.entry.pseudonym + "\x00" + c.entry.month
-}
+func creationKey(c *creation) monthKey { return c.entry.monthKey() }
+
+// kidKey and monthKey are the entry's keys in the maps, made of its
+// record key's strings.
+func (e *vaultEntry) kidKey() kidKey { return kidKey{e.tenant, e.kid} }
+
+func (e *vaultEntry) monthKey() monthKey { return monthKey{e.tenant, e.pseudonym, e.month} }
 
 // maxMissKids bounds the kids Lookup remembers as missing.
 const maxMissKids = 1 << 16
@@ -753,8 +791,9 @@ const maxMissKids = 1 << 16
 func (v *Vault) Lookup(ctx context.Context, tenant, kid string) (privacy.DataKey, bool, error) {
 	for attempt := 0; ; attempt++ {
 		v.mu.Lock()
-		e := v.byKid[tenant+"\x00"+kid]
-		destroyed := v.deadKid[tenant+"\x00"+kid] || v.missKid[tenant+"\x00"+kid]
+		kk := kidKey{tenant, kid}
+		e := v.byKid[kk]
+		destroyed := v.deadKid[kk] || v.missKid[kk]
 		v.mu.Unlock()
 		if destroyed {
 			// Every event of an erased learner asks: no read to the end.
@@ -771,7 +810,8 @@ func (v *Vault) Lookup(ctx context.Context, tenant, kid string) (privacy.DataKey
 			if len(v.missKid) >= maxMissKids {
 				clear(v.missKid) // bounded: forgetting costs one read to the end
 			}
-			v.missKid[tenant+"\x00"+kid] = true
+			// Cloned: the caller's strings may be parts of an event.
+			v.missKid[kidKey{strings.Clone(tenant), strings.Clone(kid)}] = true
 			v.mu.Unlock()
 			return privacy.DataKey{}, false, nil
 		}
