@@ -330,7 +330,9 @@ func (a *Adaptive) HandleBatch(ctx context.Context, pos []Position, evs []event.
 	a.lastBatch = time.Now()
 	a.busy += a.lastBatch.Sub(start)
 	if forgot || ckptDue(a.sinceCkpt, a.cfg.CheckpointEvery, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, a.busy, a.ckptBytes, time.Now()) {
-		if err := a.checkpoint(ctx); err != nil {
+		// A periodic one writes one partition (partModels.save); an
+		// erasure's, every one.
+		if err := a.checkpoint(ctx, forgot); err != nil {
 			a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
 		}
 	}
@@ -625,17 +627,17 @@ func (a *Adaptive) Flush(ctx context.Context) error {
 func (a *Adaptive) Checkpoint(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.checkpoint(ctx)
+	return a.checkpoint(ctx, true)
 }
 
-func (a *Adaptive) checkpoint(ctx context.Context) error {
+func (a *Adaptive) checkpoint(ctx context.Context, all bool) error {
 	// The order is the delivery guarantee: a checkpoint never covers a
 	// statement whose events the broker has not acknowledged.
 	start := time.Now()
 	if err := a.flush(ctx); err != nil {
 		return err
 	}
-	size, err := a.models.save(a.answers...)
+	size, err := a.models.save(a.models.toWrite(all, len(a.answers)), a.answers...)
 	if err != nil {
 		return err
 	}
@@ -781,8 +783,11 @@ func (a *Adaptive) Run(ctx context.Context) {
 			// While batches come, HandleBatch checkpoints; this is for
 			// the events learned before the input stopped, or while it
 			// is too thin to pay a large checkpoint back soon.
-			if a.sinceCkpt > 0 && idleCkptDue(a.lastBatch, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, time.Now()) {
-				if err := a.checkpoint(ctx); err != nil && ctx.Err() == nil {
+			if (a.sinceCkpt > 0 || a.models.dirty()) && idleCkptDue(a.lastBatch, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, time.Now()) {
+				// Every partition once the input stopped: nothing waits
+				// on an idle consumer. While thin input still comes, one,
+				// as HandleBatch's.
+				if err := a.checkpoint(ctx, time.Since(a.lastBatch) >= a.cfg.CheckpointInterval); err != nil && ctx.Err() == nil {
 					a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
 				}
 			}

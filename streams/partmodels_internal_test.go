@@ -3,6 +3,8 @@ package streams
 import (
 	"testing"
 	"time"
+
+	"github.com/learnstream/learnstream/projections"
 )
 
 func TestCkptDue(t *testing.T) {
@@ -61,5 +63,70 @@ func TestIdleCkptDue(t *testing.T) {
 				t.Errorf("idleCkptDue = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// savedCheckpoints records what each Save wrote.
+type savedCheckpoints struct{ saves []map[int]int64 }
+
+func (s *savedCheckpoints) Load(string, int) (projections.PartitionCheckpoint, bool, error) {
+	return projections.PartitionCheckpoint{}, false, nil
+}
+
+func (s *savedCheckpoints) Save(_ string, cps map[int]projections.PartitionCheckpoint, _ ...projections.PendingAnswer) error {
+	w := map[int]int64{}
+	for part, cp := range cps {
+		w[part] = cp.Next
+	}
+	s.saves = append(s.saves, w)
+	return nil
+}
+
+// A periodic checkpoint writes one partition with its own offset: of the
+// partitions that applied events since their checkpoint, the one written
+// longest ago, round robin. A checkpoint of every partition (an erasure's,
+// Close's) and one with erasure answers write them all.
+func TestPeriodicCheckpointsWriteOnePartition(t *testing.T) {
+	ck := &savedCheckpoints{}
+	p := &partModels[int]{name: "test", consumer: "test", topic: "s", ckpts: ck,
+		fresh: func() int { return 0 }, snapshot: func(int) ([]byte, error) { return []byte("m"), nil }}
+	for part := range 4 {
+		ps, err := p.part(part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.tenant(ps, "t1")
+		ps.next = int64(10 * (part + 1))
+	}
+	save := func(all bool, answers ...projections.PendingAnswer) map[int]int64 {
+		t.Helper()
+		if _, err := p.save(p.toWrite(all, len(answers)), answers...); err != nil {
+			t.Fatal(err)
+		}
+		return ck.saves[len(ck.saves)-1]
+	}
+	for want := range 4 {
+		if got := save(false); len(got) != 1 || got[want] != int64(10*(want+1)) {
+			t.Fatalf("periodic checkpoint %d wrote %v, want partition %d at %d", want, got, want, 10*(want+1))
+		}
+	}
+	if p.dirty() {
+		t.Error("every partition written, still dirty")
+	}
+	p.parts[2].next = 35
+	if !p.dirty() {
+		t.Error("partition 2 applied events, not dirty")
+	}
+	if got := save(false); len(got) != 1 || got[2] != 35 {
+		t.Errorf("only partition 2 applied events: wrote %v, want partition 2 at 35", got)
+	}
+	if got := save(false); len(got) != 1 || got[0] != 10 {
+		t.Errorf("nothing new: wrote %v, want the oldest, partition 0", got)
+	}
+	if got := save(true); len(got) != 4 {
+		t.Errorf("a checkpoint of every partition wrote %v", got)
+	}
+	if got := save(false, projections.PendingAnswer{}); len(got) != 4 {
+		t.Errorf("a checkpoint with erasure answers wrote %v, want every partition", got)
 	}
 }

@@ -633,7 +633,9 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 	r.lastBatch = time.Now()
 	r.busy += r.lastBatch.Sub(start)
 	if forgot || ckptDue(r.sinceCkpt, r.cfg.CheckpointEvery, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, r.busy, r.ckptBytes, time.Now()) {
-		if err := r.checkpoint(ctx); err != nil {
+		// A periodic one writes one partition (partModels.save); an
+		// erasure's, every one.
+		if err := r.checkpoint(ctx, forgot); err != nil {
 			r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
 		}
 	}
@@ -1304,10 +1306,12 @@ func DerivedID(kind, input string) string {
 func (r *Recommender) Checkpoint(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.checkpoint(ctx)
+	return r.checkpoint(ctx, true)
 }
 
-func (r *Recommender) checkpoint(ctx context.Context) error {
+// checkpoint writes every partition's models (all), or one
+// (partModels.toWrite), with their item factors exchanged first.
+func (r *Recommender) checkpoint(ctx context.Context, all bool) error {
 	start := time.Now()
 	if err := r.flush(ctx); err != nil {
 		return err
@@ -1315,12 +1319,13 @@ func (r *Recommender) checkpoint(ctx context.Context) error {
 	if err := r.drain(ctx); err != nil {
 		return err
 	}
+	parts := r.models.toWrite(all, len(r.answers))
 	if r.cfg.Share {
-		if err := r.exchange(ctx); err != nil {
+		if err := r.exchange(ctx, parts); err != nil {
 			return err
 		}
 	}
-	size, err := r.models.save(r.answers...)
+	size, err := r.models.save(parts, r.answers...)
 	if err != nil {
 		return err
 	}
@@ -1331,13 +1336,17 @@ func (r *Recommender) checkpoint(ctx context.Context) error {
 	return nil
 }
 
-// exchange publishes the item factors that changed since the last exchange
-// and replaces each partition model's item factors by the weighted average
-// over every partition's latest published factors (its own current ones
-// included). Every instance averages the same published set, so they agree.
-func (r *Recommender) exchange(ctx context.Context) error {
+// exchange publishes the item factors of parts (the partitions about to be
+// checkpointed) that changed since their last exchange and replaces each
+// of their models' item factors by the weighted average over every
+// partition's latest published factors (its own current ones included).
+// Every instance averages the same published set, so they agree. Only the
+// partitions checkpointed next are merged: between its checkpoints a
+// partition model depends on nothing but its own events, so a replay
+// from its checkpoint rebuilds it.
+func (r *Recommender) exchange(ctx context.Context, parts map[int]*partModel[*tenantModel]) error {
 	var evs []event.Event
-	for part, ps := range r.models.parts {
+	for part, ps := range parts {
 		for tenant, tm := range ps.tenants {
 			items := make([]string, 0, len(tm.touched))
 			for it := range tm.touched {
@@ -1370,7 +1379,7 @@ func (r *Recommender) exchange(ctx context.Context) error {
 	}
 	r.rmu.Lock()
 	defer r.rmu.Unlock()
-	for part, ps := range r.models.parts {
+	for part, ps := range parts {
 		for tenant, tm := range ps.tenants {
 			changed := false
 			k := tm.m.K()
@@ -1470,11 +1479,14 @@ func (r *Recommender) Run(ctx context.Context) {
 		// factors stay fresh until a checkpoint merges them: a tick
 		// that finds the checkpoint not due yet must not forget them, or
 		// an idle instance would never merge what its peers sent.
-		if (fresh || r.sinceCkpt > 0) && idleCkptDue(r.lastBatch, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, time.Now()) {
+		if (fresh || r.sinceCkpt > 0 || r.models.dirty()) && idleCkptDue(r.lastBatch, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, time.Now()) {
 			r.rmu.Lock()
 			r.remoteNew = false
 			r.rmu.Unlock()
-			if err := r.checkpoint(ctx); err != nil && ctx.Err() == nil {
+			// Every partition once the input stopped: nothing waits on
+			// an idle instance. While thin input still comes, one, as
+			// HandleBatch's.
+			if err := r.checkpoint(ctx, time.Since(r.lastBatch) >= r.cfg.CheckpointInterval); err != nil && ctx.Err() == nil {
 				r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
 				r.rmu.Lock()
 				r.remoteNew = true
