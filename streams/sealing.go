@@ -101,6 +101,17 @@ func KeysFor(brokers []string) privacy.Keys {
 
 // sealEvents seals the personal events of evs with keys, in place.
 func sealEvents(ctx context.Context, keys privacy.Keys, evs []event.Event) error {
+	if p, ok := keys.(privacy.KeyPreparer); ok && len(evs) > 1 {
+		reqs := make([]privacy.KeyRequest, 0, len(evs))
+		for _, e := range evs {
+			if r, ok := privacy.OwnerKey(e); ok {
+				reqs = append(reqs, r)
+			}
+		}
+		if err := p.Prepare(ctx, reqs); err != nil {
+			return fmt.Errorf("seal %d events: data keys: %w", len(evs), err)
+		}
+	}
 	for i, e := range evs {
 		if !privacy.Personal(e.Type) {
 			continue

@@ -2,10 +2,13 @@ package streams
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/learnstream/learnstream/domain/privacy"
 )
 
 // The key store holds one entry per data key. The process that created a
@@ -15,27 +18,8 @@ import (
 // the offset the topic gave it. An entry's names are parts of its record
 // key, not strings of their own or of the caller.
 func TestVaultKeepsOneEntryPerKey(t *testing.T) {
-	dir := t.TempDir()
-	b, err := StartEmbedded(EmbeddedConfig{DataDir: dir, Listen: "127.0.0.1:0", Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	spec := KeysTopic(1)
-	if err := EnsureTopics(ctx, []string{b.Addr()}, []TopicSpec{spec}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := ParseMasterKeys("m1:" + strings.Repeat("A", 43) + "=")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := OpenVault(ctx, VaultConfig{Brokers: []string{b.Addr()}, Topic: spec.Name, Master: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Close)
+	v := openTestVault(t)
+	ctx := t.Context()
 	tenant := strings.Repeat("t", 3) // not a constant's string
 	k, err := v.For(ctx, tenant, "mbox:mailto:ada@example.com", time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil {
@@ -73,4 +57,73 @@ func TestVaultKeepsOneEntryPerKey(t *testing.T) {
 			t.Errorf("the entry's %s %q is a string of its own, not part of its record key", name, s)
 		}
 	}
+}
+
+// Sealing a batch makes its learners' new keys ready together: they share
+// the key store's writes instead of waiting for one each, in turn.
+func TestVaultPreparesKeysTogether(t *testing.T) {
+	v := openTestVault(t)
+	ctx := t.Context()
+	march := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var reqs []privacy.KeyRequest
+	for i := range 50 {
+		l := fmt.Sprintf("mbox:mailto:learner%d@example.com", i)
+		reqs = append(reqs, privacy.KeyRequest{Tenant: "t1", Learner: l, At: march}, privacy.KeyRequest{Tenant: "t1", Learner: l, At: march.Add(time.Hour)})
+	}
+	before := v.creationWrites.Load()
+	if err := v.Prepare(ctx, reqs); err != nil {
+		t.Fatal(err)
+	}
+	if w := v.creationWrites.Load() - before; w > 5 {
+		t.Errorf("50 new learner months took %d writes of the key store", w)
+	}
+	v.mu.Lock()
+	created := len(v.live)
+	v.mu.Unlock()
+	if created != 50 {
+		t.Errorf("%d keys created for 50 learner months", created)
+	}
+	before = v.creationWrites.Load()
+	for _, r := range reqs {
+		if _, err := v.For(ctx, r.Tenant, r.Learner, r.At); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := v.creationWrites.Load() - before; w != 0 {
+		t.Errorf("For after Prepare wrote %d times", w)
+	}
+	v.Close()
+	if err := v.Prepare(ctx, reqs[:4:4]); err != nil {
+		t.Errorf("keys known, a closed store: %v", err)
+	}
+	more := []privacy.KeyRequest{{Tenant: "t1", Learner: "mbox:mailto:x@example.com", At: march}, {Tenant: "t1", Learner: "mbox:mailto:y@example.com", At: march}}
+	if err := v.Prepare(ctx, more); err == nil {
+		t.Error("new keys in a closed store: no error")
+	}
+}
+
+// openTestVault opens a key store on an embedded broker of its own.
+func openTestVault(t *testing.T) *Vault {
+	t.Helper()
+	b, err := StartEmbedded(EmbeddedConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	spec := KeysTopic(1)
+	if err := EnsureTopics(ctx, []string{b.Addr()}, []TopicSpec{spec}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseMasterKeys("m1:" + strings.Repeat("A", 43) + "=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := OpenVault(ctx, VaultConfig{Brokers: []string{b.Addr()}, Topic: spec.Name, Master: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	return v
 }

@@ -101,6 +101,62 @@ var policy = map[string]rule{
 	TypeConsentSet:            whole,
 }
 
+// KeyRequest names the data key of a learner (a learner key) in a tenant
+// for the UTC month of At.
+type KeyRequest struct {
+	Tenant, Learner string
+	At              time.Time
+}
+
+// KeyPreparer is a key store that makes ready the data keys of many
+// learners at once (Prepare), so that sealing a batch of events does not
+// wait for each new learner's key in turn: creating a key is a durable
+// write, one round trip each when asked one at a time.
+type KeyPreparer interface {
+	Prepare(ctx context.Context, reqs []KeyRequest) error
+}
+
+// OwnerKey returns the data key SealEvent seals e with first (its
+// learner's); ok is false when SealEvent leaves e as it is or refuses it.
+// A statement's other agents may need keys of their own.
+func OwnerKey(e event.Event) (KeyRequest, bool) {
+	learner, seal, err := owner(e)
+	if err != nil || !seal {
+		return KeyRequest{}, false
+	}
+	return KeyRequest{Tenant: e.Tenant, Learner: learner, At: e.Time}, true
+}
+
+// owner returns the learner whose data key seals e, or seal false when e
+// is left as it is: not personal, sealed already, or an activity profile
+// write.
+func owner(e event.Event) (learner string, seal bool, err error) {
+	r := policy[e.Type]
+	if r == notPersonal || Sealed(e) {
+		return "", false, nil
+	}
+	learner = e.Key
+	if r == learnerRole {
+		var ok bool
+		if learner, ok = strings.CutPrefix(e.Key, learnerRolePrefix); !ok {
+			return "", false, errField("key", "a learner role event is keyed "+learnerRolePrefix+"<learner key>")
+		}
+	}
+	if learner == "" {
+		return "", false, errField("key", "a personal event is keyed by its learner; the key is empty")
+	}
+	if r == document {
+		res, err := documentResource(e.Data)
+		if err != nil {
+			return "", false, err
+		}
+		if res == "activityProfile" {
+			return "", false, nil
+		}
+	}
+	return learner, true, nil
+}
+
 // Personal reports whether events of the type carry personal data, and so
 // are sealed (see docs/privacy.md). A document event is personal as a
 // type; an activity profile write among them is left clear.
@@ -137,32 +193,14 @@ const (
 // sealed are returned unchanged. The signature, if any, is dropped: sign
 // after sealing.
 func SealEvent(ctx context.Context, e event.Event, keys Keys) (event.Event, error) {
+	learner, seal, err := owner(e)
+	if err != nil {
+		return event.Event{}, err
+	}
+	if !seal {
+		return e, nil
+	}
 	r := policy[e.Type]
-	if r == notPersonal {
-		return e, nil
-	}
-	if Sealed(e) {
-		return e, nil
-	}
-	learner := e.Key
-	if r == learnerRole {
-		var ok bool
-		if learner, ok = strings.CutPrefix(e.Key, learnerRolePrefix); !ok {
-			return event.Event{}, errField("key", "a learner role event is keyed "+learnerRolePrefix+"<learner key>")
-		}
-	}
-	if learner == "" {
-		return event.Event{}, errField("key", "a personal event is keyed by its learner; the key is empty")
-	}
-	if r == document {
-		res, err := documentResource(e.Data)
-		if err != nil {
-			return event.Event{}, err
-		}
-		if res == "activityProfile" {
-			return e, nil
-		}
-	}
 	k := getWork(ctx, keys, e)
 	defer k.release()
 	s := &k.s

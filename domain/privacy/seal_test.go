@@ -802,3 +802,37 @@ func TestSealOpenConcurrently(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// OwnerKey names the key SealEvent seals an event with first, and nothing
+// for an event SealEvent leaves as it is or refuses.
+func TestOwnerKey(t *testing.T) {
+	sealed, err := SealEvent(context.Background(), newEvent(t, typeMasteryUpdated, "mbox:"+adaMbox, map[string]any{}), newKeys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		e       event.Event
+		learner string // "": none
+	}{
+		{"statement", newEvent(t, event.TypeStatementStored, "mbox:"+adaMbox, map[string]any{}), "mbox:" + adaMbox},
+		{"learner role", newEvent(t, typeLearnerRolePut, learnerRolePrefix+"mbox:"+adaMbox, map[string]any{}), "mbox:" + adaMbox},
+		{"agent profile document", newEvent(t, typeDocument, "mbox:"+adaMbox, map[string]any{"resource": "agentProfile"}), "mbox:" + adaMbox},
+		{"activity profile document", newEvent(t, typeDocument, "mbox:"+adaMbox, map[string]any{"resource": "activityProfile"}), ""},
+		{"not personal", newEvent(t, "learnstream.catalog.skill.put.v1", "s1", map[string]any{}), ""},
+		{"sealed already", sealed, ""},
+		{"no learner key", newEvent(t, typeMasteryUpdated, "", map[string]any{}), ""},
+		{"learner role without prefix", newEvent(t, typeLearnerRolePut, "mbox:"+adaMbox, map[string]any{}), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, ok := OwnerKey(tc.e)
+			if ok != (tc.learner != "") || r.Learner != tc.learner {
+				t.Fatalf("OwnerKey = %+v, %v; want learner %q", r, ok, tc.learner)
+			}
+			if ok && (r.Tenant != tc.e.Tenant || !r.At.Equal(tc.e.Time)) {
+				t.Errorf("OwnerKey = %+v; want tenant %q at %v", r, tc.e.Tenant, tc.e.Time)
+			}
+		})
+	}
+}
