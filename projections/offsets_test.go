@@ -198,7 +198,13 @@ func TestSpaceOffsetFollowsCommits(t *testing.T) {
 	wg.Go(func() {
 		defer close(done)
 		for b := range batches {
-			apply(positions("s", 0, int64(3+b*size), size))
+			pos := positions("s", 0, int64(3+b*size), size)
+			if _, _, fnErr, err := store.applyBatch(sp, pos, func(txn *badger.Txn, i int) error {
+				return txn.Set(sp.Key("v", fmt.Sprint(pos[i].Offset)), []byte{1})
+			}, nil); err != nil || fnErr != nil {
+				t.Errorf("applyBatch: %v, %v", err, fnErr)
+				return
+			}
 		}
 	})
 	last := int64(3)

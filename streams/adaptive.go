@@ -330,8 +330,8 @@ func (a *Adaptive) HandleBatch(ctx context.Context, pos []Position, evs []event.
 	a.lastBatch = time.Now()
 	a.busy += a.lastBatch.Sub(start)
 	if forgot || ckptDue(a.sinceCkpt, a.cfg.CheckpointEvery, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, a.busy, a.ckptBytes, time.Now()) {
-		// A periodic one writes one partition (partModels.save); an
-		// erasure's, every one.
+		// A periodic one writes one partition (partModels.toWrite);
+		// an erasure's, every one.
 		if err := a.checkpoint(ctx, forgot); err != nil {
 			a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
 		}

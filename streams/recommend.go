@@ -633,8 +633,8 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 	r.lastBatch = time.Now()
 	r.busy += r.lastBatch.Sub(start)
 	if forgot || ckptDue(r.sinceCkpt, r.cfg.CheckpointEvery, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, r.busy, r.ckptBytes, time.Now()) {
-		// A periodic one writes one partition (partModels.save); an
-		// erasure's, every one.
+		// A periodic one writes one partition (partModels.toWrite);
+		// an erasure's, every one.
 		if err := r.checkpoint(ctx, forgot); err != nil {
 			r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
 		}
