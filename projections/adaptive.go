@@ -583,7 +583,7 @@ func (a *Adaptive) predict(ctx context.Context, tenant string, ability float64, 
 	buf := make([]byte, 0, len(items)*(len(tenant)+64))
 	at := make([]int, len(items)+1) // item i's key is buf[at[i]:at[i+1]]
 	for i, it := range items {
-		buf = append(append(append(append(buf, tenant...), 0), it...), 0)
+		buf = appendLearnerKey(buf, tenant, it)
 		at[i+1] = len(buf)
 	}
 	key := func(i int) []byte { return buf[at[i]:at[i+1]] }

@@ -59,7 +59,13 @@ var learnerSeed = maphash.MakeSeed()
 // model's keys hold them (sp.Prefix("s", tenant, learner) without the
 // space's prefix and kind).
 func learnerKey(tenant, learner string) string {
-	return tenant + "\x00" + learner + "\x00"
+	var b [128]byte
+	return string(appendLearnerKey(b[:0], tenant, learner))
+}
+
+// appendLearnerKey appends learnerKey(tenant, learner) to b.
+func appendLearnerKey(b []byte, tenant, learner string) []byte {
+	return append(append(append(append(b, tenant...), 0), learner...), 0)
 }
 
 // learnerStamp is key's stamp; maphash.Bytes of the key's bytes is the

@@ -56,15 +56,10 @@ type partOffset struct {
 	key string
 	// mu is held by the one transaction applying the partition.
 	mu sync.Mutex
-	// next is the next offset to apply, -1 when none is stored; it is
-	// trusted only when known and epoch is the cache's.
-	next  int64
-	epoch uint64
-	known bool
-	// committed is what a reader outside the holding transaction may
-	// trust (committedNext): the offset the store holds as of the last
-	// commit or read, with its epoch; nil when none is trusted. next is
-	// the holder's, and a reader does not take mu: that would make every
+	// committed is the offset the store holds as of the last commit or
+	// read of the holding transaction, with the epoch it is trusted in;
+	// nil when none is trusted. The holder reads it, and so does a reader
+	// outside (committedNext), without taking mu: that would make every
 	// consistency check of a POST wait for the batch being applied.
 	committed atomic.Pointer[committedOffset]
 }
@@ -158,8 +153,8 @@ func (c *offsetCache) version(sp Space) spaceVersion {
 // the holding transaction, and kept (the entry is held until it ends,
 // whatever it does).
 func (p *partOffset) nextOffset(txn *badger.Txn, sp Space, topic string, partition int, epoch uint64) (next int64, found bool, err error) {
-	if p.known && p.epoch == epoch {
-		return p.next, p.next >= 0, nil
+	if co := p.committed.Load(); co != nil && co.epoch == epoch {
+		return co.next, co.next >= 0, nil
 	}
 	if next, found, err = nextOffset(txn, sp, topic, partition); err != nil {
 		return 0, false, err
@@ -175,15 +170,11 @@ func (p *partOffset) set(epoch uint64, next int64, found bool) {
 	if !found {
 		next = -1
 	}
-	p.next, p.epoch, p.known = next, epoch, true
 	p.committed.Store(&committedOffset{next: next, epoch: epoch})
 }
 
 // forget makes a held entry untrusted (its transaction's commit failed).
-func (p *partOffset) forget() {
-	p.known = false
-	p.committed.Store(nil)
-}
+func (p *partOffset) forget() { p.committed.Store(nil) }
 
 // committedNext returns the next offset stored under key (found false
 // when none is stored) as the last transaction holding it left it, without

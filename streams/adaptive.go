@@ -783,7 +783,7 @@ func (a *Adaptive) Run(ctx context.Context) {
 			// While batches come, HandleBatch checkpoints; this is for
 			// the events learned before the input stopped, or while it
 			// is too thin to pay a large checkpoint back soon.
-			if (a.sinceCkpt > 0 || a.models.dirty()) && idleCkptDue(a.lastBatch, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, time.Now()) {
+			if a.models.dirty() && idleCkptDue(a.lastBatch, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, time.Now()) {
 				// Every partition once the input stopped: nothing waits
 				// on an idle consumer. While thin input still comes, one,
 				// as HandleBatch's.

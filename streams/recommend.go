@@ -1479,7 +1479,7 @@ func (r *Recommender) Run(ctx context.Context) {
 		// factors stay fresh until a checkpoint merges them: a tick
 		// that finds the checkpoint not due yet must not forget them, or
 		// an idle instance would never merge what its peers sent.
-		if (fresh || r.sinceCkpt > 0 || r.models.dirty()) && idleCkptDue(r.lastBatch, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, time.Now()) {
+		if (fresh || r.models.dirty()) && idleCkptDue(r.lastBatch, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, time.Now()) {
 			r.rmu.Lock()
 			r.remoteNew = false
 			r.rmu.Unlock()

@@ -30,6 +30,7 @@ func init() {
 	}
 	counter("learnstream_privacy_keys_created_total", "Data keys this process created in the key store.", func(m VaultMetrics) int64 { return m.Created })
 	counter("learnstream_privacy_keys_destroyed_total", "Data keys this process destroyed (erasure, retention).", func(m VaultMetrics) int64 { return m.Destroyed })
+	counter("learnstream_privacy_key_writes_total", "Writes of created data keys to the key store; each carries every creation waiting.", func(m VaultMetrics) int64 { return m.KeyWrites })
 	counter("learnstream_privacy_keys_rewrapped_total", "Key store records this process rewrapped under the current master key.", func(m VaultMetrics) int64 { return m.Rewrapped })
 	counter("learnstream_privacy_key_store_compactions_total", "Compactions of the key store this process ran.", func(m VaultMetrics) int64 { return m.Compactions })
 	promauto.NewGaugeFunc(prometheus.GaugeOpts{Name: "learnstream_privacy_key_store_lag",

@@ -164,14 +164,14 @@ type Vault struct {
 	// destroys counts destroyLocked calls, raised after the key is gone
 	// for Lookup: see DestroyEpoch.
 	destroys atomic.Uint64
-	// creationWrites counts the writes of created keys (each carries every
-	// creation waiting).
-	creationWrites atomic.Uint64
 }
 
 // VaultMetrics count what the vault did, for Prometheus.
 type VaultMetrics struct {
 	Created, Destroyed, Rewrapped, Compactions int64
+	// KeyWrites counts the writes of created keys: each carries every
+	// creation waiting, so Created / KeyWrites is how many shared one.
+	KeyWrites int64
 }
 
 // creation is one data key being created; done closes when it is durable.
@@ -824,7 +824,9 @@ func (v *Vault) writeCreations(ctx context.Context) {
 		wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		base, err := v.produce(wctx, recs...)
 		cancel()
-		v.creationWrites.Add(1)
+		v.mu.Lock()
+		v.metrics.KeyWrites++
+		v.mu.Unlock()
 		for i, c := range live {
 			if err == nil {
 				c.entry.offset = base + int64(i)

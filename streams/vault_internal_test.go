@@ -70,11 +70,11 @@ func TestVaultPreparesKeysTogether(t *testing.T) {
 		l := fmt.Sprintf("mbox:mailto:learner%d@example.com", i)
 		reqs = append(reqs, privacy.KeyRequest{Tenant: "t1", Learner: l, At: march}, privacy.KeyRequest{Tenant: "t1", Learner: l, At: march.Add(time.Hour)})
 	}
-	before := v.creationWrites.Load()
+	before := v.Metrics().KeyWrites
 	if err := v.Prepare(ctx, reqs); err != nil {
 		t.Fatal(err)
 	}
-	if w := v.creationWrites.Load() - before; w > 5 {
+	if w := v.Metrics().KeyWrites - before; w > 5 {
 		t.Errorf("50 new learner months took %d writes of the key store", w)
 	}
 	v.mu.Lock()
@@ -83,13 +83,13 @@ func TestVaultPreparesKeysTogether(t *testing.T) {
 	if created != 50 {
 		t.Errorf("%d keys created for 50 learner months", created)
 	}
-	before = v.creationWrites.Load()
+	before = v.Metrics().KeyWrites
 	for _, r := range reqs {
 		if _, err := v.For(ctx, r.Tenant, r.Learner, r.At); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if w := v.creationWrites.Load() - before; w != 0 {
+	if w := v.Metrics().KeyWrites - before; w != 0 {
 		t.Errorf("For after Prepare wrote %d times", w)
 	}
 	v.Close()
