@@ -222,12 +222,27 @@ func (s *Store) updateTxn(fn func(txn *badger.Txn) error) error {
 // statement (600 µs against 640, same run, docs/benchmarks.md, "Fifth
 // pass"), at the same size on disk; 256 MB saved a little more but
 // stalled every consumer for 2 s on a long merge.
+//
+// Level 0 is merged into the base level once it holds 10 tables instead
+// of Badger's 5. Statement ids, index entries and learners' records are
+// spread over the whole key range, so every level-0 table overlaps every
+// table of the base level and each merge rewrites all of it, however
+// few tables level 0 brings: twice the tables per merge rewrite the base
+// level half as often. Each merge takes both cores for a moment (Badger
+// splits it over several goroutines, each with its own block
+// compressors), and every request waits behind it. A lookup asks each
+// level-0 table's bloom filter first, so more of them cost reads
+// little. Writes wait (Badger's stall) when level 0 holds 25 tables,
+// two and a half times the trigger, as Badger's own 15 is three times
+// its 5. Figures: docs/benchmarks.md, "Twelfth pass".
 const (
-	memTableSize   = 16 << 20
-	numMemtables   = 3
-	blockCacheSize = 64 << 20
-	numCompactors  = 2
-	baseLevelSize  = 64 << 20
+	memTableSize            = 16 << 20
+	numMemtables            = 3
+	blockCacheSize          = 64 << 20
+	numCompactors           = 2
+	baseLevelSize           = 64 << 20
+	numLevelZeroTables      = 10
+	numLevelZeroTablesStall = 25
 )
 
 // Open opens (or creates) the store in dir. Every failure is an *OpenError
@@ -257,6 +272,8 @@ func Open(dir string, logger *slog.Logger) (s *Store, err error) {
 		WithBlockCacheSize(blockCacheSize).
 		WithNumCompactors(numCompactors).
 		WithBaseLevelSize(baseLevelSize).
+		WithNumLevelZeroTables(numLevelZeroTables).
+		WithNumLevelZeroTablesStall(numLevelZeroTablesStall).
 		WithValueLogFileSize(valueLogFileSize).
 		WithValueThreshold(valueThreshold).
 		WithNumVersionsToKeep(1)
