@@ -69,6 +69,14 @@ type Config struct {
 	// one after another, in turn of two shapes: agent + verb, and
 	// activity + related_activities (limit 10 each).
 	Readers int
+	// Probe, when positive, adds one client that posts a single statement
+	// every Probe while the load runs, and reports those requests apart
+	// (Report.Probe). A light request's wait is the server's own: the
+	// load's latencies mix it with their batches' size and with queueing
+	// behind each other, and a stall of the whole server (a broker held,
+	// a compaction taking every core) shows in the probe as a slow answer
+	// at the time it happened.
+	Probe time.Duration
 	// DrainTimeout bounds the wait for consumers to drain.
 	DrainTimeout time.Duration
 	// Timeout bounds one request.
@@ -106,6 +114,9 @@ func (c *Config) validate() error {
 	}
 	if c.Readers < 0 {
 		errs = append(errs, fmt.Errorf("readers: must not be negative, got %d", c.Readers))
+	}
+	if c.Probe < 0 {
+		errs = append(errs, fmt.Errorf("probe: must not be negative, got %s", c.Probe))
 	}
 	if c.Skills < 0 {
 		errs = append(errs, fmt.Errorf("skills: must not be negative, got %d", c.Skills))
@@ -153,6 +164,8 @@ type Report struct {
 
 	// Reads are the filtered GETs of Config.Readers, per shape.
 	Reads map[string]*Reads `json:"reads,omitempty"`
+	// Probe is what the single POSTs of Config.Probe saw.
+	Probe *Probe `json:"probe,omitempty"`
 
 	Verified *Verification  `json:"verified,omitempty"`
 	Server   *ServerFigures `json:"server,omitempty"`
@@ -164,6 +177,22 @@ type Reads struct {
 	Errors   int     `json:"errors"` // not 200, or a transport error
 	Latency  Latency `json:"latency"`
 }
+
+// Probe is what the probe's single POSTs saw during the load. Its
+// statements are read back with the load's (Config.Verify) and counted in
+// the server's CPU per statement, not in the load's throughput.
+type Probe struct {
+	Every    time.Duration `json:"every"`
+	Requests int           `json:"requests"`
+	Errors   int           `json:"errors"` // not acknowledged, or a transport error
+	Latency  Latency       `json:"latency"`
+	// Slow counts the acknowledged probes slower than each of
+	// ProbeThresholds: how often the server stalled, and how badly.
+	Slow map[string]int `json:"slow"`
+}
+
+// ProbeThresholds are the latencies Probe.Slow counts probes above.
+var ProbeThresholds = []time.Duration{100 * time.Millisecond, 250 * time.Millisecond, time.Second}
 
 // Read shapes (Report.Reads keys).
 const (
@@ -338,6 +367,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	}
 	go func() { wg.Wait(); close(results) }()
 	reads := startReaders(loadCtx, client, cfg)
+	probe := startProbe(loadCtx, ctx, client, cfg)
 
 	var rep Report
 	rep.Errors = map[string]int{}
@@ -426,6 +456,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 		}
 	}
 
+	var probeAcked []string
+	if rep.Probe, probeAcked = probe(); rep.Probe != nil {
+		p := rep.Probe
+		fmt.Fprintf(out, "probe: %d single statements, one every %s: p50 %s p90 %s p99 %s max %s; over %s: %d, over %s: %d, over %s: %d; %d errors\n",
+			p.Requests, p.Every, round(p.Latency.P50), round(p.Latency.P90), round(p.Latency.P99), round(p.Latency.Max),
+			ProbeThresholds[0], p.Slow[ProbeThresholds[0].String()], ProbeThresholds[1], p.Slow[ProbeThresholds[1].String()],
+			ProbeThresholds[2], p.Slow[ProbeThresholds[2].String()], p.Errors)
+		acked = append(acked, probeAcked...)
+	}
+
 	if metrics != nil {
 		sf, err := drain(ctx, metrics, cfg, out, start, loadEnd, first, len(acked), lagDuring, secondsDuring)
 		if err != nil {
@@ -503,6 +543,63 @@ func startReaders(ctx context.Context, client *http.Client, cfg Config) func() m
 		return out
 	}
 }
+
+// startProbe starts the probe of cfg.Probe: a single statement posted
+// every cfg.Probe until loadCtx ends (a request in flight then finishes,
+// bounded by ctx, so that what the LRS stored was acknowledged). It
+// returns the function that waits for it and sums up what it saw, with
+// the ids the LRS acknowledged (nil without a probe).
+func startProbe(loadCtx, ctx context.Context, client *http.Client, cfg Config) func() (*Probe, []string) {
+	if cfg.Probe == 0 {
+		return func() (*Probe, []string) { return nil, nil }
+	}
+	p := &Probe{Every: cfg.Probe, Slow: map[string]int{}}
+	var acked []string
+	var lats []time.Duration
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g := newGenerator(cfg.Seed+probeSeed, cfg.Learners, cfg.Activities)
+		t := time.NewTicker(cfg.Probe)
+		defer t.Stop()
+		for {
+			select {
+			case <-loadCtx.Done():
+				return
+			case <-t.C:
+			}
+			// A probe slower than the interval delays the next, which
+			// then goes at once: the ticker drops the ticks missed.
+			body, ids := g.body(1, true)
+			t0 := time.Now()
+			err := post(ctx, client, cfg, body, ids)
+			lat := time.Since(t0)
+			if ctx.Err() != nil {
+				return
+			}
+			p.Requests++
+			if err != nil {
+				p.Errors++
+				continue
+			}
+			acked = append(acked, ids...)
+			lats = append(lats, lat)
+			for _, th := range ProbeThresholds {
+				if lat > th {
+					p.Slow[th.String()]++
+				}
+			}
+		}
+	}()
+	return func() (*Probe, []string) {
+		<-done
+		p.Latency = percentiles(lats)
+		return p, acked
+	}
+}
+
+// probeSeed sets the probe's generator apart from the load's clients'.
+const probeSeed = 1 << 20
 
 // getQuery sends one GET /statements with q and reports whether it was
 // answered 200 with a statement result.

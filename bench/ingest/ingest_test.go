@@ -26,6 +26,9 @@ type fakeLRS struct {
 	lag      int64 // reported lag, decremented by each /metrics read
 	cpu      float64
 
+	slowSingle int // answer every n-th single-statement POST after 300 ms (0: none)
+	singles    atomic.Int64
+
 	failReads bool           // answer 500 to filtered GETs
 	queries   map[string]int // filtered GETs by shape, when well formed
 }
@@ -73,6 +76,9 @@ func (f *fakeLRS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		} else {
+			if n := f.singles.Add(1); f.slowSingle > 0 && n%int64(f.slowSingle) == 0 {
+				time.Sleep(300 * time.Millisecond)
+			}
 			var st struct{ ID string }
 			if err := json.Unmarshal(body, &st); err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
@@ -258,6 +264,49 @@ func TestReadersQueryWhileLoading(t *testing.T) {
 	}
 }
 
+func TestProbeReportsStalls(t *testing.T) {
+	f := &fakeLRS{stored: map[string]bool{}, queries: map[string]int{}, slowSingle: 3}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	// The load posts arrays, so every single statement is the probe's, and
+	// every third of them is answered after 300 ms.
+	cfg := Config{URL: srv.URL + "/xapi", Key: "k", Secret: "s", Batch: 10, Concurrency: 2,
+		Duration: 1500 * time.Millisecond, Probe: 20 * time.Millisecond, Verify: true}
+	var out strings.Builder
+	rep, err := Run(t.Context(), cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rep.Probe
+	if p == nil || p.Requests < 6 || p.Errors != 0 || p.Every != cfg.Probe {
+		t.Fatalf("probe: %+v", p)
+	}
+	singles := int(f.singles.Load())
+	if p.Requests != singles {
+		t.Errorf("probe counted %d requests, the LRS answered %d single statements", p.Requests, singles)
+	}
+	slow, slower := p.Slow["250ms"], p.Slow["100ms"]
+	if slow != singles/3 || slower != slow || p.Slow["1s"] != 0 {
+		t.Errorf("slow probes %v of %d, want %d over 100ms and 250ms and none over 1s", p.Slow, singles, singles/3)
+	}
+	if p.Latency.Max < 300*time.Millisecond || p.Latency.P50 >= 300*time.Millisecond {
+		t.Errorf("probe latency %+v", p.Latency)
+	}
+	// The probe's statements are read back with the load's, and are not
+	// the load's throughput.
+	if rep.Verified == nil || rep.Verified.Checked != rep.Acknowledged+p.Requests || len(rep.Verified.Missing) != 0 {
+		t.Errorf("verified %+v, acknowledged %d + %d probes", rep.Verified, rep.Acknowledged, p.Requests)
+	}
+	if !strings.Contains(out.String(), fmt.Sprintf("probe: %d single statements, one every 20ms", p.Requests)) {
+		t.Errorf("no probe line:\n%s", out.String())
+	}
+
+	rep, err = Run(t.Context(), Config{URL: srv.URL + "/xapi", Key: "k", Secret: "s", Batch: 10, Concurrency: 1, Count: 20}, io.Discard)
+	if err != nil || rep.Probe != nil {
+		t.Errorf("without a probe: %+v, %v", rep.Probe, err)
+	}
+}
+
 func TestAnyAnswerAcceptsAFloorHandler(t *testing.T) {
 	var bodies atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -300,6 +349,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Skills: -1}, "skills:"},
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Skills: 5}, "catalog:"},
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Readers: -1}, "readers:"},
+		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Probe: -time.Second}, "probe:"},
 	}
 	for _, tc := range cases {
 		_, err := Run(t.Context(), tc.cfg, io.Discard)

@@ -39,6 +39,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&cfg.Count, "count", 0, "statements to post in all (0: until --duration)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "pace the load to this many statements/s over all clients (0: as fast as the answers come)")
 	fs.IntVar(&cfg.Readers, "readers", 0, "clients sending filtered GETs (agent+verb, activity+related_activities, limit 10) while the load runs; their latency is reported per shape")
+	fs.DurationVar(&cfg.Probe, "probe", 0, "also post one single statement every this interval while the load runs (e.g. 100ms) and report those requests' latency apart: the server's own stalls (0: none)")
 	fs.IntVar(&cfg.Learners, "learners", 1000, "learners in the generated population")
 	fs.IntVar(&cfg.Activities, "activities", 200, "activities in the generated population")
 	fs.DurationVar(&cfg.Progress, "progress", 5*time.Second, "interval between progress lines (0: none)")
