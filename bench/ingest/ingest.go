@@ -420,6 +420,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 			line := fmt.Sprintf("%6.1fs  acked %9d  %8.0f/s  p50 %-8s p99 %-8s errors %d",
 				now.Sub(start).Seconds(), len(acked), float64(windowAcked)/now.Sub(lastTick).Seconds(),
 				round(l.P50), round(l.P99), rep.Failed)
+			if probe != nil {
+				line += fmt.Sprintf("  probe max %s", round(probe.takeWindow()))
+			}
 			if metrics != nil {
 				if m, err := metrics.read(ctx); err == nil {
 					line += "  lag " + m.lagLine()
@@ -457,7 +460,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	}
 
 	var probeAcked []string
-	if rep.Probe, probeAcked = probe(); rep.Probe != nil {
+	if rep.Probe, probeAcked = probe.wait(); rep.Probe != nil {
 		p := rep.Probe
 		fmt.Fprintf(out, "probe: %d single statements, one every %s: p50 %s p90 %s p99 %s max %s; over %s: %d, over %s: %d, over %s: %d; %d errors\n",
 			p.Requests, p.Every, round(p.Latency.P50), round(p.Latency.P90), round(p.Latency.P99), round(p.Latency.Max),
@@ -544,21 +547,25 @@ func startReaders(ctx context.Context, client *http.Client, cfg Config) func() m
 	}
 }
 
+// prober is the probe of cfg.Probe while it runs (nil without one).
+type prober struct {
+	p      Probe
+	acked  []string
+	lats   []time.Duration
+	done   chan struct{}
+	window atomic.Int64 // the slowest probe since the last progress line, in ns
+}
+
 // startProbe starts the probe of cfg.Probe: a single statement posted
 // every cfg.Probe until loadCtx ends (a request in flight then finishes,
-// bounded by ctx, so that what the LRS stored was acknowledged). It
-// returns the function that waits for it and sums up what it saw, with
-// the ids the LRS acknowledged (nil without a probe).
-func startProbe(loadCtx, ctx context.Context, client *http.Client, cfg Config) func() (*Probe, []string) {
+// bounded by ctx, so that what the LRS stored was acknowledged).
+func startProbe(loadCtx, ctx context.Context, client *http.Client, cfg Config) *prober {
 	if cfg.Probe == 0 {
-		return func() (*Probe, []string) { return nil, nil }
+		return nil
 	}
-	p := &Probe{Every: cfg.Probe, Slow: map[string]int{}}
-	var acked []string
-	var lats []time.Duration
-	done := make(chan struct{})
+	pr := &prober{p: Probe{Every: cfg.Probe, Slow: map[string]int{}}, done: make(chan struct{})}
 	go func() {
-		defer close(done)
+		defer close(pr.done)
 		g := newGenerator(cfg.Seed+probeSeed, cfg.Learners, cfg.Activities)
 		t := time.NewTicker(cfg.Probe)
 		defer t.Stop()
@@ -577,25 +584,47 @@ func startProbe(loadCtx, ctx context.Context, client *http.Client, cfg Config) f
 			if ctx.Err() != nil {
 				return
 			}
-			p.Requests++
+			pr.p.Requests++
 			if err != nil {
-				p.Errors++
+				pr.p.Errors++
 				continue
 			}
-			acked = append(acked, ids...)
-			lats = append(lats, lat)
+			pr.acked = append(pr.acked, ids...)
+			pr.lats = append(pr.lats, lat)
 			for _, th := range ProbeThresholds {
 				if lat > th {
-					p.Slow[th.String()]++
+					pr.p.Slow[th.String()]++
+				}
+			}
+			for {
+				old := pr.window.Load()
+				if int64(lat) <= old || pr.window.CompareAndSwap(old, int64(lat)) {
+					break
 				}
 			}
 		}
 	}()
-	return func() (*Probe, []string) {
-		<-done
-		p.Latency = percentiles(lats)
-		return p, acked
+	return pr
+}
+
+// takeWindow returns the slowest probe since the last call, so that a
+// progress line places a stall in its interval.
+func (pr *prober) takeWindow() time.Duration {
+	if pr == nil {
+		return 0
 	}
+	return time.Duration(pr.window.Swap(0))
+}
+
+// wait waits for the probe to end and sums up what it saw, with the ids
+// the LRS acknowledged.
+func (pr *prober) wait() (*Probe, []string) {
+	if pr == nil {
+		return nil, nil
+	}
+	<-pr.done
+	pr.p.Latency = percentiles(pr.lats)
+	return &pr.p, pr.acked
 }
 
 // probeSeed sets the probe's generator apart from the load's clients'.

@@ -271,7 +271,7 @@ func TestProbeReportsStalls(t *testing.T) {
 	// The load posts arrays, so every single statement is the probe's, and
 	// every third of them is answered after 300 ms.
 	cfg := Config{URL: srv.URL + "/xapi", Key: "k", Secret: "s", Batch: 10, Concurrency: 2,
-		Duration: 1500 * time.Millisecond, Probe: 20 * time.Millisecond, Verify: true}
+		Duration: 1500 * time.Millisecond, Probe: 20 * time.Millisecond, Verify: true, Progress: 200 * time.Millisecond}
 	var out strings.Builder
 	rep, err := Run(t.Context(), cfg, &out)
 	if err != nil {
@@ -296,6 +296,19 @@ func TestProbeReportsStalls(t *testing.T) {
 	// the load's throughput.
 	if rep.Verified == nil || rep.Verified.Checked != rep.Acknowledged+p.Requests || len(rep.Verified.Missing) != 0 {
 		t.Errorf("verified %+v, acknowledged %d + %d probes", rep.Verified, rep.Acknowledged, p.Requests)
+	}
+	// Each progress line names the slowest probe of its interval: the
+	// stalls' lines show one of at least 300 ms.
+	stalled := 0
+	for _, line := range strings.Split(out.String(), "\n") {
+		if _, max, ok := strings.Cut(line, "probe max "); ok {
+			if d, err := time.ParseDuration(strings.Fields(max)[0]); err == nil && d >= 300*time.Millisecond {
+				stalled++
+			}
+		}
+	}
+	if stalled == 0 || stalled > slow {
+		t.Errorf("%d progress lines with a probe of 300 ms or more, %d slow probes:\n%s", stalled, slow, out.String())
 	}
 	if !strings.Contains(out.String(), fmt.Sprintf("probe: %d single statements, one every 20ms", p.Requests)) {
 		t.Errorf("no probe line:\n%s", out.String())
