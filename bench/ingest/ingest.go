@@ -442,6 +442,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 		}
 	}
 	loadEnd := time.Now()
+	// A run bounded by Count ends when the last statement is answered:
+	// the readers and the probe stop with the load.
+	stop()
 	rep.Elapsed = loadEnd.Sub(start)
 	rep.Acknowledged = len(acked)
 	rep.PerSecond = float64(len(acked)) / rep.Elapsed.Seconds()

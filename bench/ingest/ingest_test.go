@@ -301,8 +301,8 @@ func TestProbeReportsStalls(t *testing.T) {
 	// stalls' lines show one of at least 300 ms.
 	stalled := 0
 	for _, line := range strings.Split(out.String(), "\n") {
-		if _, max, ok := strings.Cut(line, "probe max "); ok {
-			if d, err := time.ParseDuration(strings.Fields(max)[0]); err == nil && d >= 300*time.Millisecond {
+		if _, rest, ok := strings.Cut(line, "probe max "); ok {
+			if d, err := time.ParseDuration(strings.Fields(rest)[0]); err == nil && d >= 300*time.Millisecond {
 				stalled++
 			}
 		}
@@ -317,6 +317,36 @@ func TestProbeReportsStalls(t *testing.T) {
 	rep, err = Run(t.Context(), Config{URL: srv.URL + "/xapi", Key: "k", Secret: "s", Batch: 10, Concurrency: 1, Count: 20}, io.Discard)
 	if err != nil || rep.Probe != nil {
 		t.Errorf("without a probe: %+v, %v", rep.Probe, err)
+	}
+}
+
+// A run bounded by a count of statements ends when they are answered,
+// readers and probe with it.
+func TestCountedRunStopsReadersAndProbe(t *testing.T) {
+	f := &fakeLRS{stored: map[string]bool{}, queries: map[string]int{}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	cfg := Config{URL: srv.URL + "/xapi", Key: "k", Secret: "s", Batch: 10, Concurrency: 2, Count: 2000,
+		Readers: 1, Probe: 5 * time.Millisecond, Verify: true}
+	type outcome struct {
+		rep Report
+		err error
+	}
+	ran := make(chan outcome, 1)
+	go func() {
+		rep, err := Run(t.Context(), cfg, io.Discard)
+		ran <- outcome{rep, err}
+	}()
+	select {
+	case o := <-ran:
+		if o.err != nil || o.rep.Acknowledged != 2000 || o.rep.Probe == nil || o.rep.Reads == nil {
+			t.Fatalf("report %+v, %v", o.rep, o.err)
+		}
+		if o.rep.Verified.Checked != 2000+o.rep.Probe.Requests {
+			t.Errorf("verified %d, want the 2000 statements and %d probes", o.rep.Verified.Checked, o.rep.Probe.Requests)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a run of 2000 statements with a reader and a probe did not end")
 	}
 }
 
