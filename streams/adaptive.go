@@ -783,11 +783,8 @@ func (a *Adaptive) Run(ctx context.Context) {
 			// While batches come, HandleBatch checkpoints; this is for
 			// the events learned before the input stopped, or while it
 			// is too thin to pay a large checkpoint back soon.
-			if a.models.dirty() && idleCkptDue(a.lastBatch, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, time.Now()) {
-				// Every partition once the input stopped: nothing waits
-				// on an idle consumer. While thin input still comes, one,
-				// as HandleBatch's.
-				if err := a.checkpoint(ctx, time.Since(a.lastBatch) >= a.cfg.CheckpointInterval); err != nil && ctx.Err() == nil {
+			if due, stopped := idleCkptDue(a.lastBatch, a.lastCkpt, a.cfg.CheckpointInterval, a.ckptCost, time.Now()); due && a.models.dirty() {
+				if err := a.checkpoint(ctx, stopped); err != nil && ctx.Err() == nil {
 					a.log.Warn("adaptive consumer: checkpoint failed; will retry", "err", err)
 				}
 			}

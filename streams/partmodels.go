@@ -273,12 +273,15 @@ func ckptDue(since, every int, last time.Time, interval, cost, busy time.Duratio
 // checkpoints are spaced by working time, which thin input accumulates
 // slowly), four times later than that, so that item factors are still
 // exchanged and replay stays bounded in wall time, at under 3% of it.
-func idleCkptDue(lastBatch, last time.Time, interval, cost time.Duration, now time.Time) bool {
+// stopped says the input stopped: then the checkpoint writes every
+// partition, as nothing waits on an idle consumer; while thin input still
+// comes, one, as HandleBatch's (partModels.toWrite).
+func idleCkptDue(lastBatch, last time.Time, interval, cost time.Duration, now time.Time) (due, stopped bool) {
 	since := now.Sub(last)
 	if now.Sub(lastBatch) >= interval {
-		return since >= ckptCostFactor*cost
+		return since >= ckptCostFactor*cost, true
 	}
-	return since >= max(interval, 4*ckptCostFactor*cost)
+	return since >= max(interval, 4*ckptCostFactor*cost), false
 }
 
 // graphMemo keeps the catalog graph of each tenant for the length of one

@@ -59,7 +59,7 @@ func TestIdleCkptDue(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := idleCkptDue(tc.lastBatch, tc.last, 5*time.Second, tc.cost, now); got != tc.want {
+			if got, _ := idleCkptDue(tc.lastBatch, tc.last, 5*time.Second, tc.cost, now); got != tc.want {
 				t.Errorf("idleCkptDue = %v, want %v", got, tc.want)
 			}
 		})

@@ -1479,14 +1479,11 @@ func (r *Recommender) Run(ctx context.Context) {
 		// factors stay fresh until a checkpoint merges them: a tick
 		// that finds the checkpoint not due yet must not forget them, or
 		// an idle instance would never merge what its peers sent.
-		if (fresh || r.models.dirty()) && idleCkptDue(r.lastBatch, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, time.Now()) {
+		if due, stopped := idleCkptDue(r.lastBatch, r.lastCkpt, r.cfg.CheckpointInterval, r.ckptCost, time.Now()); due && (fresh || r.models.dirty()) {
 			r.rmu.Lock()
 			r.remoteNew = false
 			r.rmu.Unlock()
-			// Every partition once the input stopped: nothing waits on
-			// an idle instance. While thin input still comes, one, as
-			// HandleBatch's.
-			if err := r.checkpoint(ctx, time.Since(r.lastBatch) >= r.cfg.CheckpointInterval); err != nil && ctx.Err() == nil {
+			if err := r.checkpoint(ctx, stopped); err != nil && ctx.Err() == nil {
 				r.log.Warn("recommender: checkpoint failed; will retry", "err", err)
 				r.rmu.Lock()
 				r.remoteNew = true

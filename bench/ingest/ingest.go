@@ -465,10 +465,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	var probeAcked []string
 	if rep.Probe, probeAcked = probe.wait(); rep.Probe != nil {
 		p := rep.Probe
-		fmt.Fprintf(out, "probe: %d single statements, one every %s: p50 %s p90 %s p99 %s max %s; over %s: %d, over %s: %d, over %s: %d; %d errors\n",
+		slow := make([]string, len(ProbeThresholds))
+		for i, th := range ProbeThresholds {
+			slow[i] = fmt.Sprintf("over %s: %d", th, p.Slow[th.String()])
+		}
+		fmt.Fprintf(out, "probe: %d single statements, one every %s: p50 %s p90 %s p99 %s max %s; %s; %d errors\n",
 			p.Requests, p.Every, round(p.Latency.P50), round(p.Latency.P90), round(p.Latency.P99), round(p.Latency.Max),
-			ProbeThresholds[0], p.Slow[ProbeThresholds[0].String()], ProbeThresholds[1], p.Slow[ProbeThresholds[1].String()],
-			ProbeThresholds[2], p.Slow[ProbeThresholds[2].String()], p.Errors)
+			strings.Join(slow, ", "), p.Errors)
 		acked = append(acked, probeAcked...)
 	}
 
