@@ -37,6 +37,12 @@ type PublisherConfig struct {
 	// reaching the broker. 0 means DefaultMaxMessageBytes. Topics must
 	// accept it: see TopicMessageBytes.
 	MaxMessageBytes int
+	// Uncompressed are topics produced without compression, for values
+	// it cannot shrink: a sealed RecommendationsUpdated is one base64
+	// ciphertext, of which LZ4 saved only the headers' tenth while every
+	// consumer, and the embedded broker's cleaner twice a run, paid to
+	// decompress it. Every other topic is produced with LZ4.
+	Uncompressed []string
 }
 
 // MessageTooLargeError is a message over the publisher's or the broker's
@@ -60,7 +66,6 @@ func (e *MessageTooLargeError) TooLarge() (size, limit int) { return e.Size, e.L
 // Publisher is a watermill message.Publisher over kafka-go. Publish returns
 // only when every message is acknowledged by all in-sync replicas.
 type Publisher struct {
-	w        *kafka.Writer
 	timeout  time.Duration
 	maxBytes int
 	// key signs the events EventPublisher writes through this publisher
@@ -70,16 +75,25 @@ type Publisher struct {
 	// brokers find the cluster's key store (UseKeys) when EventPublisher
 	// publishes: looked up then, as the vault may be registered after.
 	brokers []string
+	// lz4 produces every topic but those in plain, which the plain lane
+	// produces uncompressed. A topic is in one lane only, so its
+	// partitions' records reach the broker in order.
+	lz4, plain  *lane
+	plainTopics map[string]bool
+}
+
+// lane is a group commit and the writers it produces with, which differ
+// only in BatchSize (tiers, smallest first). kafka-go gives every batch
+// room for BatchSize messages up front (1,000 of about 150 bytes: 150 KB
+// zeroed per produce request), which for single statements was most of
+// what a write allocated; produce picks the smallest that holds a write
+// whole. Writes are serialised by the group commit, so records of one
+// partition still reach the broker in order across tiers.
+type lane struct {
 	// group joins concurrent publishes into one write (see groupCommit).
-	group groupCommit
-	// tiers are writers that differ only in BatchSize, smallest first,
-	// the last being w. kafka-go gives every batch room for BatchSize
-	// messages up front (1,000 of about 150 bytes: 150 KB zeroed per
-	// produce request), which for single statements was most of what a
-	// write allocated; writeNow picks the smallest that holds a write
-	// whole. Writes are serialised by the group commit, so records of one
-	// partition still reach the broker in order across tiers.
-	tiers []*kafka.Writer
+	group   groupCommit
+	tiers   []*kafka.Writer
+	timeout time.Duration
 }
 
 var _ message.Publisher = (*Publisher)(nil)
@@ -100,8 +114,8 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
-	writer := func(batchSize int) *kafka.Writer {
-		return &kafka.Writer{
+	writer := func(batchSize int, codec kafka.Compression) *kafka.Writer {
+		w := &kafka.Writer{
 			Addr:      kafka.TCP(cfg.Brokers...),
 			Transport: Transport(cfg.Brokers),
 			// Murmur2 matches the Java client's default partitioner, so
@@ -115,23 +129,38 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 			BatchBytes:   int64(cfg.MaxMessageBytes),
 			WriteTimeout: cfg.WriteTimeout,
 			MaxAttempts:  5,
-			// LZ4 per batch: with bench ingest's statements the statements
-			// topic took 0.27 KB per statement instead of 1.36 KB, for no
-			// CPU cost that could be told from noise; every Kafka client
-			// and the embedded broker (compaction included) read it.
-			Compression: kafka.Lz4,
+		}
+		if codec != 0 {
+			w.Compression = codec
+		}
+		return w
+	}
+	newLane := func(codec kafka.Compression) *lane {
+		return &lane{
+			tiers:   []*kafka.Writer{writer(16, codec), writer(128, codec), writer(1000, codec)},
+			timeout: cfg.WriteTimeout,
+			group:   groupCommit{limit: groupInFlight},
 		}
 	}
-	w := writer(1000)
-	return &Publisher{
-		w:        w,
-		tiers:    []*kafka.Writer{writer(16), writer(128), w},
+	p := &Publisher{
+		// LZ4 per batch: with bench ingest's statements the statements
+		// topic took 0.27 KB per statement instead of 1.36 KB, for no
+		// CPU cost that could be told from noise; every Kafka client
+		// and the embedded broker (compaction included) read it.
+		lz4:      newLane(kafka.Lz4),
 		timeout:  cfg.WriteTimeout,
 		maxBytes: cfg.MaxMessageBytes,
 		key:      signingKey(cfg.Brokers),
 		brokers:  cfg.Brokers,
-		group:    groupCommit{limit: groupInFlight},
-	}, nil
+	}
+	if len(cfg.Uncompressed) > 0 {
+		p.plain = newLane(0)
+		p.plainTopics = make(map[string]bool, len(cfg.Uncompressed))
+		for _, t := range cfg.Uncompressed {
+			p.plainTopics[t] = true
+		}
+	}
+	return p, nil
 }
 
 // Publish writes msgs to topic. It returns when every message is
@@ -156,7 +185,8 @@ func (p *Publisher) write(ctx context.Context, topic string, kms []kafka.Message
 			return &MessageTooLargeError{Topic: topic, Size: n, Limit: p.maxBytes}
 		}
 	}
-	if err := p.group.write(ctx, p.writeNow, kms); err != nil {
+	l := p.laneOf(topic)
+	if err := l.group.write(ctx, l.produce, kms); err != nil {
 		if isTooLarge(err) {
 			return fmt.Errorf("publish %d message(s) to %s: %w", len(kms), topic, &MessageTooLargeError{Topic: topic, Limit: p.maxBytes})
 		}
@@ -165,16 +195,32 @@ func (p *Publisher) write(ctx context.Context, topic string, kms []kafka.Message
 	return nil
 }
 
-// writeNow is one produce of kms (of any topics), bounded by the write
-// timeout. It is not tied to any caller's context: it writes for every
-// caller of a group, and a caller that went away does not cancel the
-// others' records.
-func (p *Publisher) writeNow(kms []kafka.Message) error {
-	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+// laneOf is the lane that produces topic.
+func (p *Publisher) laneOf(topic string) *lane {
+	if p.plainTopics[topic] {
+		return p.plain
+	}
+	return p.lz4
+}
+
+// writer is the largest writer of topic's lane, for the few writes that
+// bypass the group commit (a dead letter, a replayed one): they retry on
+// their own and wait on their caller's context.
+func (p *Publisher) writer(topic string) *kafka.Writer {
+	tiers := p.laneOf(topic).tiers
+	return tiers[len(tiers)-1]
+}
+
+// produce is one produce of kms (of any of the lane's topics), bounded
+// by the write timeout. It is not tied to any caller's context: it writes
+// for every caller of a group, and a caller that went away does not
+// cancel the others' records.
+func (l *lane) produce(kms []kafka.Message) error {
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
 	defer func(start time.Time) { produceSeconds.Observe(time.Since(start).Seconds()) }(time.Now())
-	w := p.w
-	for _, t := range p.tiers {
+	w := l.tiers[len(l.tiers)-1]
+	for _, t := range l.tiers {
 		if len(kms) <= t.BatchSize {
 			w = t
 			break
@@ -361,8 +407,13 @@ func messageSize(m kafka.Message) int {
 // Close flushes pending writes and releases connections.
 func (p *Publisher) Close() error {
 	var errs []error
-	for _, t := range p.tiers {
-		errs = append(errs, t.Close())
+	for _, l := range []*lane{p.lz4, p.plain} {
+		if l == nil {
+			continue
+		}
+		for _, t := range l.tiers {
+			errs = append(errs, t.Close())
+		}
 	}
 	return errors.Join(errs...)
 }

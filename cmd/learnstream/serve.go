@@ -379,7 +379,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		cleanups = append(cleanups, func() { streams.UseKeys(brokers, nil); vault.Close() })
 	}
 
-	pub, err := streams.NewPublisher(streams.PublisherConfig{Brokers: brokers, MaxMessageBytes: maxMsg})
+	pcfg := streams.PublisherConfig{Brokers: brokers, MaxMessageBytes: maxMsg}
+	if vault != nil {
+		// Sealed, a list is ciphertext that compression cannot shrink
+		// (PublisherConfig.Uncompressed); in the clear it shrinks.
+		pcfg.Uncompressed = []string{streams.TopicRecommendations}
+	}
+	pub, err := streams.NewPublisher(pcfg)
 	if err != nil {
 		return err
 	}
