@@ -39,9 +39,10 @@ type PublisherConfig struct {
 	MaxMessageBytes int
 	// Uncompressed are topics produced without compression, for values
 	// it cannot shrink: a sealed RecommendationsUpdated is one base64
-	// ciphertext, of which LZ4 saved only the headers' tenth while every
-	// consumer, and the embedded broker's cleaner twice a run, paid to
-	// decompress it. Every other topic is produced with LZ4.
+	// ciphertext, and LZ4 saved a tenth of such a topic (all of it in the
+	// records' headers) while every consumer, and the embedded broker's
+	// cleaner twice a run, paid to decompress it. Every other topic is
+	// produced with LZ4.
 	Uncompressed []string
 }
 
@@ -66,7 +67,6 @@ func (e *MessageTooLargeError) TooLarge() (size, limit int) { return e.Size, e.L
 // Publisher is a watermill message.Publisher over kafka-go. Publish returns
 // only when every message is acknowledged by all in-sync replicas.
 type Publisher struct {
-	timeout  time.Duration
 	maxBytes int
 	// key signs the events EventPublisher writes through this publisher
 	// (the cluster's Security.SigningKey). Raw messages (DLQ copies,
@@ -115,7 +115,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	writer := func(batchSize int, codec kafka.Compression) *kafka.Writer {
-		w := &kafka.Writer{
+		return &kafka.Writer{
 			Addr:      kafka.TCP(cfg.Brokers...),
 			Transport: Transport(cfg.Brokers),
 			// Murmur2 matches the Java client's default partitioner, so
@@ -129,11 +129,8 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 			BatchBytes:   int64(cfg.MaxMessageBytes),
 			WriteTimeout: cfg.WriteTimeout,
 			MaxAttempts:  5,
+			Compression:  codec,
 		}
-		if codec != 0 {
-			w.Compression = codec
-		}
-		return w
 	}
 	newLane := func(codec kafka.Compression) *lane {
 		return &lane{
@@ -148,7 +145,6 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		// CPU cost that could be told from noise; every Kafka client
 		// and the embedded broker (compaction included) read it.
 		lz4:      newLane(kafka.Lz4),
-		timeout:  cfg.WriteTimeout,
 		maxBytes: cfg.MaxMessageBytes,
 		key:      signingKey(cfg.Brokers),
 		brokers:  cfg.Brokers,
