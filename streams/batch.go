@@ -272,7 +272,7 @@ func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, verify *verifi
 		kafka.Header{Key: "dlq_offset", Value: fmt.Appendf(nil, "%d", m.Offset)},
 		kafka.Header{Key: "dlq_consumer", Value: []byte(c.Name)})
 	for {
-		werr := c.DLQ.writeDirect(ctx, dead)
+		werr := c.DLQ.writer(dead.Topic).WriteMessages(ctx, dead)
 		if werr == nil {
 			health.Progressed(c.Name, m.Topic, m.Partition)
 			return nil

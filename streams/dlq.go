@@ -169,7 +169,7 @@ func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publish
 				out.Headers = append(out.Headers, h)
 			}
 		}
-		if err := pub.writeDirect(ctx, out); err != nil {
+		if err := pub.writer(out.Topic).WriteMessages(ctx, out); err != nil {
 			return sent, skipped, fmt.Errorf("republish %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
 		}
 		if err := r.CommitMessages(ctx, m); err != nil {

@@ -75,15 +75,11 @@ type Publisher struct {
 	// brokers find the cluster's key store (UseKeys) when EventPublisher
 	// publishes: looked up then, as the vault may be registered after.
 	brokers []string
-	// lanes produce each topic through a group commit of its own, made
-	// on the topic's first write (newLane): a topic's writes go one
-	// produce at a time, so its partitions' records reach the broker in
-	// order, and no topic's writes queue behind another's (a list behind
-	// a statements batch). closed refuses new lanes after Close.
-	newLane func(topic string) *lane
-	mu      sync.Mutex
-	lanes   map[string]*lane
-	closed  bool
+	// lz4 produces every topic but those in plain, which the plain lane
+	// produces uncompressed. A topic is in one lane only, so its
+	// partitions' records reach the broker in order.
+	lz4, plain  *lane
+	plainTopics map[string]bool
 }
 
 // lane is a group commit and the writers it produces with, which differ
@@ -136,32 +132,31 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 			Compression:  codec,
 		}
 	}
-	plain := make(map[string]bool, len(cfg.Uncompressed))
-	for _, t := range cfg.Uncompressed {
-		plain[t] = true
-	}
-	newLane := func(topic string) *lane {
-		// LZ4 per batch: with bench ingest's statements the statements
-		// topic took 0.27 KB per statement instead of 1.36 KB, for no
-		// CPU cost that could be told from noise; every Kafka client
-		// and the embedded broker (compaction included) read it.
-		codec := kafka.Lz4
-		if plain[topic] {
-			codec = 0
-		}
+	newLane := func(codec kafka.Compression) *lane {
 		return &lane{
 			tiers:   []*kafka.Writer{writer(16, codec), writer(128, codec), writer(1000, codec)},
 			timeout: cfg.WriteTimeout,
 			group:   groupCommit{limit: groupInFlight},
 		}
 	}
-	return &Publisher{
-		newLane:  newLane,
-		lanes:    map[string]*lane{},
+	p := &Publisher{
+		// LZ4 per batch: with bench ingest's statements the statements
+		// topic took 0.27 KB per statement instead of 1.36 KB, for no
+		// CPU cost that could be told from noise; every Kafka client
+		// and the embedded broker (compaction included) read it.
+		lz4:      newLane(kafka.Lz4),
 		maxBytes: cfg.MaxMessageBytes,
 		key:      signingKey(cfg.Brokers),
 		brokers:  cfg.Brokers,
-	}, nil
+	}
+	if len(cfg.Uncompressed) > 0 {
+		p.plain = newLane(0)
+		p.plainTopics = make(map[string]bool, len(cfg.Uncompressed))
+		for _, t := range cfg.Uncompressed {
+			p.plainTopics[t] = true
+		}
+	}
+	return p, nil
 }
 
 // Publish writes msgs to topic. It returns when every message is
@@ -186,10 +181,7 @@ func (p *Publisher) write(ctx context.Context, topic string, kms []kafka.Message
 			return &MessageTooLargeError{Topic: topic, Size: n, Limit: p.maxBytes}
 		}
 	}
-	l, err := p.laneOf(topic)
-	if err != nil {
-		return err
-	}
+	l := p.laneOf(topic)
 	if err := l.group.write(ctx, l.produce, kms); err != nil {
 		if isTooLarge(err) {
 			return fmt.Errorf("publish %d message(s) to %s: %w", len(kms), topic, &MessageTooLargeError{Topic: topic, Limit: p.maxBytes})
@@ -199,36 +191,23 @@ func (p *Publisher) write(ctx context.Context, topic string, kms []kafka.Message
 	return nil
 }
 
-// errClosed is a write through a closed publisher.
-var errClosed = errors.New("publisher closed")
-
-// laneOf is the lane that produces topic, made on its first write.
-func (p *Publisher) laneOf(topic string) (*lane, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil, fmt.Errorf("publish to %s: %w", topic, errClosed)
+// laneOf is the lane that produces topic.
+func (p *Publisher) laneOf(topic string) *lane {
+	if p.plainTopics[topic] {
+		return p.plain
 	}
-	l := p.lanes[topic]
-	if l == nil {
-		l = p.newLane(topic)
-		p.lanes[topic] = l
-	}
-	return l, nil
+	return p.lz4
 }
 
-// writeDirect writes m through the largest writer of its topic's lane,
-// bypassing the group commit, for the few writes that retry on their own
-// and wait on their caller's context (a dead letter, a replayed one).
-func (p *Publisher) writeDirect(ctx context.Context, m kafka.Message) error {
-	l, err := p.laneOf(m.Topic)
-	if err != nil {
-		return err
-	}
-	return l.tiers[len(l.tiers)-1].WriteMessages(ctx, m)
+// writer is the largest writer of topic's lane, for the few writes that
+// bypass the group commit (a dead letter, a replayed one): they retry on
+// their own and wait on their caller's context.
+func (p *Publisher) writer(topic string) *kafka.Writer {
+	tiers := p.laneOf(topic).tiers
+	return tiers[len(tiers)-1]
 }
 
-// produce is one produce of kms (all of the lane's topic), bounded
+// produce is one produce of kms (of any of the lane's topics), bounded
 // by the write timeout. It is not tied to any caller's context: it writes
 // for every caller of a group, and a caller that went away does not
 // cancel the others' records.
@@ -423,13 +402,11 @@ func messageSize(m kafka.Message) int {
 
 // Close flushes pending writes and releases connections.
 func (p *Publisher) Close() error {
-	p.mu.Lock()
-	p.closed = true
-	lanes := p.lanes
-	p.lanes = nil
-	p.mu.Unlock()
 	var errs []error
-	for _, l := range lanes {
+	for _, l := range []*lane{p.lz4, p.plain} {
+		if l == nil {
+			continue
+		}
 		for _, t := range l.tiers {
 			errs = append(errs, t.Close())
 		}

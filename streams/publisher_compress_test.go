@@ -3,15 +3,12 @@ package streams_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/learnstream/learnstream/streams"
 	"github.com/learnstream/learnstream/streams/kafkatest"
@@ -111,65 +108,4 @@ func TestPublisherCompressesByTopic(t *testing.T) {
 			t.Fatalf("read %d records, published %d", got, want)
 		}
 	})
-}
-
-// Each topic has a group commit of its own: while a produce to one topic
-// is held by the broker, writes to another are acknowledged, and the
-// held one completes once released.
-func TestPublisherTopicsDoNotQueueBehindEachOther(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "slow", "fast"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	held, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		for _, tp := range req.(*kmsg.ProduceRequest).Topics {
-			if tp.Topic == "slow" {
-				once.Do(func() { close(held) })
-				c.SleepControl(func() { <-release })
-			}
-		}
-		return nil, nil, false
-	})
-	pub, err := streams.NewPublisher(streams.PublisherConfig{Brokers: c.ListenAddrs(), WriteTimeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	slow := make(chan error, 1)
-	go func() { slow <- pub.Publish("slow", message.NewMessage("s1", []byte(`{}`))) }()
-	select {
-	case <-held:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the produce to slow never reached the broker")
-	}
-	fast := make(chan error, 1)
-	go func() { fast <- pub.Publish("fast", message.NewMessage("f1", []byte(`{}`))) }()
-	select {
-	case err := <-fast:
-		if err != nil {
-			t.Fatalf("publish to fast: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		close(release)
-		t.Fatal("a write to fast waited for the held produce to slow")
-	}
-	select {
-	case err := <-slow:
-		t.Fatalf("the held produce to slow returned before its release: %v", err)
-	default:
-	}
-	close(release)
-	if err := <-slow; err != nil {
-		t.Fatalf("publish to slow after its release: %v", err)
-	}
-	if err := pub.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Publish("other", message.NewMessage("o1", []byte(`{}`))); err == nil || !strings.Contains(err.Error(), "publisher closed") {
-		t.Fatalf("publish after Close: %v, want publisher closed", err)
-	}
 }
