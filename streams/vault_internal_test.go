@@ -74,7 +74,12 @@ func TestVaultPreparesKeysTogether(t *testing.T) {
 	if err := v.Prepare(ctx, reqs); err != nil {
 		t.Fatal(err)
 	}
-	if w := v.Metrics().KeyWrites - before; w > 5 {
+	// One write each, as keys were made before Prepare, is 50. How many
+	// share a write depends on how fast the creations queue while one is
+	// produced: 1-5 writes on an idle machine, 6 beside CI's race tests,
+	// 11-12 with two copies of this test running at once. Fewer than half
+	// means most keys shared a write.
+	if w := v.Metrics().KeyWrites - before; w >= 25 {
 		t.Errorf("50 new learner months took %d writes of the key store", w)
 	}
 	v.mu.Lock()
