@@ -47,20 +47,20 @@ func TestIdleCkptDue(t *testing.T) {
 		name            string
 		lastBatch, last time.Time
 		cost            time.Duration
-		want            bool
+		want, stopped   bool // stopped: the checkpoint writes every partition
 	}{
-		{"idle, cheap checkpoints", ago(6 * time.Second), ago(5 * time.Second), time.Millisecond, true},
-		{"idle, a 1 s checkpoint 5 s ago waits", ago(6 * time.Second), ago(5 * time.Second), time.Second, false},
-		{"idle, a 1 s checkpoint 9 s ago", ago(6 * time.Second), ago(9 * time.Second), time.Second, true},
-		{"batches coming, cheap checkpoints: the interval", ago(time.Millisecond), ago(5 * time.Second), time.Millisecond, true},
-		{"batches coming, within the interval", ago(time.Millisecond), ago(4 * time.Second), time.Millisecond, false},
-		{"batches coming, a 1 s checkpoint 30 s ago waits", ago(time.Millisecond), ago(30 * time.Second), time.Second, false},
-		{"batches coming, a 1 s checkpoint 36 s ago", ago(time.Millisecond), ago(36 * time.Second), time.Second, true},
+		{"idle, cheap checkpoints", ago(6 * time.Second), ago(5 * time.Second), time.Millisecond, true, true},
+		{"idle, a 1 s checkpoint 5 s ago waits", ago(6 * time.Second), ago(5 * time.Second), time.Second, false, true},
+		{"idle, a 1 s checkpoint 9 s ago", ago(6 * time.Second), ago(9 * time.Second), time.Second, true, true},
+		{"batches coming, cheap checkpoints: the interval", ago(time.Millisecond), ago(5 * time.Second), time.Millisecond, true, false},
+		{"batches coming, within the interval", ago(time.Millisecond), ago(4 * time.Second), time.Millisecond, false, false},
+		{"batches coming, a 1 s checkpoint 30 s ago waits", ago(time.Millisecond), ago(30 * time.Second), time.Second, false, false},
+		{"batches coming, a 1 s checkpoint 36 s ago", ago(time.Millisecond), ago(36 * time.Second), time.Second, true, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got, _ := idleCkptDue(tc.lastBatch, tc.last, 5*time.Second, tc.cost, now); got != tc.want {
-				t.Errorf("idleCkptDue = %v, want %v", got, tc.want)
+			if got, stopped := idleCkptDue(tc.lastBatch, tc.last, 5*time.Second, tc.cost, now); got != tc.want || stopped != tc.stopped {
+				t.Errorf("idleCkptDue = %v, stopped %v; want %v, %v", got, stopped, tc.want, tc.stopped)
 			}
 		})
 	}

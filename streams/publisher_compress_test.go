@@ -34,22 +34,26 @@ func TestPublisherCompressesByTopic(t *testing.T) {
 		defer pub.Close()
 
 		const writers, perWriter = 8, 25
+		// Odd writers write the uncompressed topic.
+		topicOf := func(w int) string {
+			if w%2 == 1 {
+				return plain
+			}
+			return packed
+		}
 		var wg sync.WaitGroup
 		errs := make(chan error, writers)
 		for w := range writers {
-			topic := packed
-			if w%2 == 1 {
-				topic = plain
-			}
 			wg.Go(func() {
 				for i := range perWriter {
 					// Two messages a publish, so batches carry several.
-					m1 := message.NewMessage(fmt.Sprintf("w%d-%d-a", w, i), []byte(fmt.Sprintf(`{"writer":%d,"seq":%d,"pad":"%0200d"}`, w, 2*i, 0)))
-					m2 := message.NewMessage(fmt.Sprintf("w%d-%d-b", w, i), []byte(fmt.Sprintf(`{"writer":%d,"seq":%d,"pad":"%0200d"}`, w, 2*i+1, 0)))
-					for _, m := range []*message.Message{m1, m2} {
-						m.Metadata.Set(streams.MetaKey, fmt.Sprintf("writer-%d", w))
+					msgs := make([]*message.Message, 2)
+					for j := range msgs {
+						seq := 2*i + j
+						msgs[j] = message.NewMessage(fmt.Sprintf("w%d-%d", w, seq), []byte(fmt.Sprintf(`{"writer":%d,"seq":%d,"pad":"%0200d"}`, w, seq, 0)))
+						msgs[j].Metadata.Set(streams.MetaKey, fmt.Sprintf("writer-%d", w))
 					}
-					if err := pub.Publish(topic, m1, m2); err != nil {
+					if err := pub.Publish(topicOf(w), msgs...); err != nil {
 						errs <- fmt.Errorf("writer %d publish %d: %w", w, i, err)
 						return
 					}
@@ -94,7 +98,7 @@ func TestPublisherCompressesByTopic(t *testing.T) {
 				if _, err := fmt.Sscanf(string(r.Value), `{"writer":%d,"seq":%d,`, &w, &seq); err != nil {
 					t.Fatalf("record %q: %v", r.Value, err)
 				}
-				if wantTopic := map[bool]string{false: packed, true: plain}[w%2 == 1]; r.Topic != wantTopic {
+				if wantTopic := topicOf(w); r.Topic != wantTopic {
 					t.Errorf("writer %d's record landed in %s, want %s", w, r.Topic, wantTopic)
 				}
 				if k := string(r.Key); seq != next[k] {
