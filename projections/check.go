@@ -24,11 +24,17 @@ type FileProblem struct {
 func (p FileProblem) String() string { return p.File + ": " + p.Problem }
 
 // CheckFiles checks the store's files in dir without opening the store:
-// every table must open (its index, first and last keys), and with full
-// every block must match its checksum. Badger reads tables in goroutines of
-// its own, where a truncated table is a panic that takes the process down;
-// checked here first, it is an error naming the file. A missing dir is a
-// new store, not a problem.
+// every table the manifest lists must open (its index, first and last
+// keys), and with full every block must match its checksum. Badger reads
+// tables in goroutines of its own, where a truncated table is a panic that
+// takes the process down; checked here first, it is an error naming the
+// file. A missing dir is a new store, not a problem.
+//
+// A table file the manifest does not list is not part of the store: Badger
+// creates a table's file before it adds the table to the manifest, so a
+// process killed in between (during a flush or a compaction) leaves one
+// behind, empty or half written, and Badger deletes it when it opens the
+// store. Such a file is not damage.
 func CheckFiles(dir string, full bool) ([]FileProblem, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -38,29 +44,63 @@ func CheckFiles(dir string, full bool) ([]FileProblem, error) {
 		return nil, fmt.Errorf("check projections store: %w", err)
 	}
 	var probs []FileProblem
-	hasTables := false
+	var tables []string
+	manifest := filepath.Join(dir, "MANIFEST")
+	hasManifest := false
 	for _, e := range entries {
 		name := e.Name()
-		path := filepath.Join(dir, name)
 		switch {
 		case strings.HasSuffix(name, ".sst"):
-			hasTables = true
-			if err := checkTable(path, full); err != nil {
-				probs = append(probs, FileProblem{File: path, Problem: err.Error()})
-			}
+			tables = append(tables, name)
 		case name == "MANIFEST":
-			if fi, err := e.Info(); err == nil && fi.Size() == 0 {
-				probs = append(probs, FileProblem{File: path, Problem: "empty manifest"})
-			}
+			hasManifest = true
 		}
 	}
-	if hasTables {
-		if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); errors.Is(err, os.ErrNotExist) {
-			probs = append(probs, FileProblem{File: filepath.Join(dir, "MANIFEST"), Problem: "missing: the tables cannot be read without it"})
+	listed, err := manifestTables(manifest)
+	switch {
+	case !hasManifest && len(tables) > 0:
+		probs = append(probs, FileProblem{File: manifest, Problem: "missing: the tables cannot be read without it"})
+	case hasManifest && err != nil:
+		probs = append(probs, FileProblem{File: manifest, Problem: err.Error()})
+	}
+	for _, name := range tables {
+		// Without a readable manifest every table is checked: nothing
+		// says which are the store's.
+		if id, ok := table.ParseFileID(name); ok && listed != nil && !listed[id] {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		if err := checkTable(path, full); err != nil {
+			probs = append(probs, FileProblem{File: path, Problem: err.Error()})
 		}
 	}
 	slices.SortFunc(probs, func(a, b FileProblem) int { return strings.Compare(a.File, b.File) })
 	return probs, nil
+}
+
+// manifestTables is the set of table ids the manifest at path lists, read
+// as Badger reads it when it opens the store (a change set cut short at
+// the end is one that was never written). It is nil with an error when the
+// manifest is missing or cannot be read.
+func manifestTables(path string) (map[uint64]bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
+		return nil, errors.New("empty manifest")
+	}
+	opt := badger.DefaultOptions("").WithLogger(nil)
+	m, _, err := badger.ReplayManifestFile(f, opt.ExternalMagicVersion, opt)
+	if err != nil {
+		return nil, fmt.Errorf("unreadable manifest: %w", err)
+	}
+	ids := make(map[uint64]bool, len(m.Tables))
+	for id := range m.Tables {
+		ids[id] = true
+	}
+	return ids, nil
 }
 
 // checkTable opens one table read-only, the way Badger does at start.

@@ -81,6 +81,67 @@ func TestOpenDamagedTableNamesFileAndRecovery(t *testing.T) {
 	}
 }
 
+// A process killed during a flush or a compaction leaves the table it was
+// writing, empty or cut short, before the manifest lists it: not damage,
+// and the store opens (Badger deletes the file). A table the manifest
+// lists, damaged alike, is still refused (the test above).
+func TestUnlistedTableIsNotDamage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size func(int64) int64
+	}{
+		{"empty", func(int64) int64 { return 0 }},
+		{"half written", func(n int64) int64 { return n / 2 }},
+		{"whole", func(n int64) int64 { return n }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, sst := storeWithTable(t)
+			data, err := os.ReadFile(sst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			unlisted := filepath.Join(dir, "000999.sst")
+			if err := os.WriteFile(unlisted, data[:tc.size(int64(len(data)))], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if probs, err := CheckFiles(dir, true); err != nil || len(probs) != 0 {
+				t.Fatalf("CheckFiles = %v, %v; want no problem", probs, err)
+			}
+			s, err := Open(dir, nil)
+			if err != nil {
+				t.Fatalf("open with an unlisted table: %v", err)
+			}
+			defer s.Close()
+			if _, err := os.Stat(unlisted); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the unlisted table is still there: %v", err)
+			}
+			err = s.DB().View(func(txn *badger.Txn) error {
+				_, err := txn.Get([]byte("k1999"))
+				return err
+			})
+			if err != nil {
+				t.Errorf("the store's own table: %v", err)
+			}
+		})
+	}
+}
+
+// A manifest that cannot be read is named; nothing says which tables are
+// the store's then, so every table is checked.
+func TestCheckFilesDamagedManifest(t *testing.T) {
+	dir, sst := storeWithTable(t)
+	if err := os.WriteFile(filepath.Join(dir, "MANIFEST"), []byte("not a manifest"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(sst, 10); err != nil {
+		t.Fatal(err)
+	}
+	probs, err := CheckFiles(dir, false)
+	if err != nil || len(probs) != 2 || probs[0].File != sst || probs[1].File != filepath.Join(dir, "MANIFEST") {
+		t.Fatalf("CheckFiles = %v, %v; want the manifest and the table", probs, err)
+	}
+}
+
 func TestCheckFilesIntactStore(t *testing.T) {
 	dir, _ := storeWithTable(t)
 	if probs, err := CheckFiles(dir, true); err != nil || len(probs) != 0 {
