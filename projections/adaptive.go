@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -579,15 +581,21 @@ func (a *Adaptive) PredictSuccess(ctx context.Context, tenant, learner string, i
 // growing with the catalog.
 func (a *Adaptive) predict(ctx context.Context, tenant string, ability float64, items []string) (map[string]float64, error) {
 	// The cache's keys (learnerKey of tenant and item) side by side in
-	// one buffer: an item found costs no key of its own.
-	buf := make([]byte, 0, len(items)*(len(tenant)+64))
-	at := make([]int, len(items)+1) // item i's key is buf[at[i]:at[i+1]]
-	for i, it := range items {
+	// one buffer: an item found costs no key of its own. The buffers go
+	// back to a pool: a prediction is made per learner ranked, and they
+	// were most of its allocations.
+	sp := predictScratch.Get().(*predictSpace)
+	defer sp.put()
+	buf := sp.buf[:0]
+	at := append(sp.at[:0], 0) // item i's key is buf[at[i]:at[i+1]]
+	for _, it := range items {
 		buf = appendLearnerKey(buf, tenant, it)
-		at[i+1] = len(buf)
+		at = append(at, len(buf))
 	}
+	sp.buf, sp.at = buf, at
 	key := func(i int) []byte { return buf[at[i]:at[i+1]] }
-	parts := make([]itemParts, len(items))
+	parts := slices.Grow(sp.parts[:0], len(items))[:len(items)]
+	sp.parts = parts
 	var missing []int
 	var stamps []uint64
 	cache := &a.store.learners.difficulties
@@ -617,6 +625,26 @@ func (a *Adaptive) predict(ctx context.Context, tenant string, ability float64, 
 		}
 	}
 	return out, nil
+}
+
+// predictSpace is predict's working space, pooled (predictScratch).
+type predictSpace struct {
+	buf   []byte
+	at    []int
+	parts []itemParts
+}
+
+var predictScratch = sync.Pool{New: func() any { return new(predictSpace) }}
+
+// put gives the space back, without the items' parts it points at (the
+// cache's, which it must not keep alive), unless a long list grew it
+// beyond what a ranking needs.
+func (sp *predictSpace) put() {
+	clear(sp.parts)
+	if cap(sp.buf) > 1<<20 {
+		return
+	}
+	predictScratch.Put(sp)
 }
 
 // itemParts are an item's difficulty as each input partition's model

@@ -166,6 +166,9 @@ type Recommender struct {
 	ckptBytes  int           // the size of the last checkpoint's models (ckptDue)
 	busy       time.Duration // time in HandleBatch since the last checkpoint (ckptDue)
 	lastBatch  time.Time     // when HandleBatch last ended
+	// scratch is the working space of ranking a learner (mf.Scratch),
+	// reused from one learner to the next: rank copies out what it keeps.
+	scratch mf.Scratch
 	// outbox holds RecommendationsUpdated events learned but not yet
 	// acknowledged by the broker; a checkpoint flushes it first, so a
 	// crash loses none (events after the checkpoint are re-applied and
@@ -1158,8 +1161,9 @@ func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, 
 		return ok
 	}
 	ms := tm.learnerMastery(g, learner, mastery)
-	cands := tm.candidates(g, learner, role, r.cfg.Candidates)
+	cands := tm.candidates(&r.scratch, g, learner, role, r.cfg.Candidates)
 	o := r.cfg.Rerank
+	o.Scratch = &r.scratch
 	o.Knowledge = g
 	o.Mastery = ms
 	o.Completed = done

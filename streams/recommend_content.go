@@ -67,11 +67,11 @@ func (tm *tenantModel) announceContent(act *xapi.Activity) {
 // has completed items it forgot, which would come back as candidates for
 // the re-ranker to drop, leaving the list short. Their completed items are
 // left out as well then (only then: each costs a lookup).
-func (tm *tenantModel) candidates(g *graph.Graph, learner, role string, n int) []mf.Candidate {
+func (tm *tenantModel) candidates(s *mf.Scratch, g *graph.Graph, learner, role string, n int) []mf.Candidate {
 	tm.syncContent(g)
 	var exclude []string
 	if u, ok := tm.m.LookupUser(learner); ok && tm.m.HistoryLen(u) >= tm.m.Config().History {
 		exclude = tm.aux.Completed[learner]
 	}
-	return tm.content.MergeCandidates(tm.m, learner, tm.blend.Candidates(tm.pop, learner, role, n, exclude), n, exclude)
+	return tm.content.MergeCandidatesIn(s, tm.m, learner, tm.blend.CandidatesIn(s, tm.pop, learner, role, n, exclude), n, exclude)
 }

@@ -320,27 +320,39 @@ func (b *Blender) Reasons(learner string, x Blended) []string {
 // Candidates fills it. The blend's reasons (Reasons) are built when a
 // candidate is explained (Candidate.Explain).
 func (b *Blender) Candidates(pop *Popularity, user, group string, n int, exclude []string) []Candidate {
+	return b.CandidatesIn(nil, pop, user, group, n, exclude)
+}
+
+// CandidatesIn is Candidates built in s (nil: in new memory), valid until
+// s is used again.
+func (b *Blender) CandidatesIn(s *Scratch, pop *Popularity, user, group string, n int, exclude []string) []Candidate {
 	if n <= 0 {
 		return nil
+	}
+	if s == nil {
+		s = new(Scratch)
 	}
 	m := b.m
 	var out []Candidate
 	u, ok := m.LookupUser(user)
 	if ok && m.HistoryLen(u) > 0 {
-		ex := make([]int32, 0, len(exclude)+m.HistoryLen(u))
+		ex := grow(s.ex, len(exclude)+m.HistoryLen(u))
 		for _, id := range exclude {
 			if i, ok := m.LookupItem(id); ok {
 				ex = append(ex, i)
 			}
 		}
 		ex = m.Seen(u, ex)
-		top := b.TopN(u, n, ex, make([]Blended, 0, n))
-		out = make([]Candidate, len(top), n)
-		whys := make([]blendWhy, len(top))
+		s.ex = ex
+		top := b.TopN(u, n, ex, grow(s.blended, n))
+		s.blended = top
+		out = grow(s.blendOut, n)[:len(top)]
+		whys := grow(s.blendWhys, len(top))[:len(top)]
 		for i, x := range top {
 			whys[i] = blendWhy{b: b, learner: user, x: x}
 			out[i] = Candidate{Item: m.ItemID(x.Item), Score: float64(x.Score), why: &whys[i]}
 		}
+		s.blendOut, s.blendWhys = out, whys
 	}
 	if len(out) >= n {
 		return out

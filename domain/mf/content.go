@@ -525,7 +525,7 @@ func (c *Content) Candidates(m *Model, pop *Popularity, user, group string, n in
 	if n <= 0 || !ok || m.HistoryLen(u) == 0 {
 		return Candidates(m, pop, user, group, n, exclude)
 	}
-	ex, unknown := excluded(m, u, exclude)
+	ex, unknown := excluded(m, u, exclude, nil)
 	out := make([]Candidate, 0, n)
 	taken := slices.Clone(exclude)
 	for _, h := range c.TopN(m, u, n+len(unknown), ex, make([]HybridScored, 0, n+len(unknown))) {
@@ -552,12 +552,22 @@ func (c *Content) Candidates(m *Model, pop *Popularity, user, group string, n in
 // are built when a candidate is explained (Candidate.Explain), from
 // collab's: leave collab as it is until then.
 func (c *Content) MergeCandidates(m *Model, user string, collab []Candidate, n int, exclude []string) []Candidate {
+	return c.MergeCandidatesIn(nil, m, user, collab, n, exclude)
+}
+
+// MergeCandidatesIn is MergeCandidates built in s (nil: in new memory),
+// valid until s is used again. collab may be a list built in s
+// (Blender.CandidatesIn): each list has its own place there.
+func (c *Content) MergeCandidatesIn(s *Scratch, m *Model, user string, collab []Candidate, n int, exclude []string) []Candidate {
 	u, ok := m.LookupUser(user)
 	if n <= 0 || !ok || m.HistoryLen(u) == 0 {
 		return collab[:min(n, len(collab))]
 	}
-	sc := make([]Scored, 0, len(collab))
-	at := make([]int, 0, len(collab)) // sc[k] is collab[at[k]]
+	if s == nil {
+		s = new(Scratch)
+	}
+	sc := grow(s.sc, len(collab))
+	at := grow(s.at, len(collab)) // sc[k] is collab[at[k]]
 	var rest []Candidate
 	for i, cd := range collab {
 		if j, ok := m.LookupItem(cd.Item); ok {
@@ -567,10 +577,14 @@ func (c *Content) MergeCandidates(m *Model, user string, collab []Candidate, n i
 			rest = append(rest, cd)
 		}
 	}
-	ex, unknown := excluded(m, u, exclude)
-	merged := c.Merge(m, u, sc, n+len(unknown), ex, make([]HybridScored, 0, n+len(unknown)))
-	out := make([]Candidate, 0, n)
-	whys := make([]mergeWhy, 0, min(n, len(merged)))
+	s.sc, s.at = sc, at
+	ex, unknown := excluded(m, u, exclude, s.ex)
+	s.ex = ex
+	merged := c.Merge(m, u, sc, n+len(unknown), ex, grow(s.merged, n+len(unknown)))
+	s.merged = merged
+	out := grow(s.mergeOut, n)
+	whys := grow(s.mergeWhys, min(n, len(merged)))
+	defer func() { s.mergeOut, s.mergeWhys = out, whys }()
 	for _, h := range merged {
 		id := c.itemIDs[h.Item]
 		if slices.Contains(unknown, id) {
@@ -605,8 +619,8 @@ func (c *Content) MergeCandidates(m *Model, user string, collab []Candidate, n i
 // model does not know, which only a check by id leaves out: a long
 // exclude (a learner's completed items) costs a lookup per item, not a
 // search per candidate.
-func excluded(m *Model, u int32, exclude []string) (ex []int32, unknown []string) {
-	ex = make([]int32, 0, len(exclude)+m.HistoryLen(u))
+func excluded(m *Model, u int32, exclude []string, dst []int32) (ex []int32, unknown []string) {
+	ex = grow(dst, len(exclude)+m.HistoryLen(u))
 	for _, id := range exclude {
 		if i, ok := m.LookupItem(id); ok {
 			ex = append(ex, i)

@@ -46,6 +46,16 @@ type Candidate struct {
 	why     reasoner
 }
 
+// scored is a candidate as Rerank scores it: the new score and what the
+// re-ranker adds to the reasons, kept as a set, since the reasons are
+// built for the candidates kept only.
+type scored struct {
+	i     int // in cands, and the order of ties
+	score float64
+	gap   []string // role_gap and role_path, before the others
+	adds  uint8
+}
+
 // reasoner builds a candidate's reasons from its ranker's state.
 type reasoner interface{ reasons() []string }
 
@@ -125,6 +135,9 @@ type RerankOptions struct {
 	RoleWeight float64
 	// N truncates the result (0: keep all).
 	N int
+	// Scratch, when set, holds the re-ranking's working space and its
+	// result, valid until the Scratch is used again (nil: new memory).
+	Scratch *Scratch
 }
 
 // DefaultRoleWeight is the default RoleWeight: a gap-closer passes an item
@@ -187,16 +200,16 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 		}
 		lo, hi = min(lo, c.Score), max(hi, c.Score)
 	}
-	// The new score and what the re-ranker adds to the reasons, kept as
-	// a set: the reasons are built for the candidates kept only.
-	type scored struct {
-		i     int // in cands, and the order of ties
-		score float64
-		gap   []string // role_gap and role_path, before the others
-		adds  uint8
+	sp := o.Scratch
+	if sp == nil {
+		sp = new(Scratch)
 	}
-	out := make([]scored, 0, len(cands))
-	seen := make(map[string]struct{}, len(cands))
+	out := grow(sp.scored, len(cands))
+	if sp.seen == nil {
+		sp.seen = make(map[string]struct{}, len(cands))
+	}
+	seen := sp.seen
+	clear(seen)
 	mastered := func(s string) bool { return o.Mastery[s] >= o.MasteryThreshold }
 	var counted []string // the prerequisites counted for a candidate
 	for n, c := range cands {
@@ -293,7 +306,9 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 	if o.N > 0 && len(out) > o.N {
 		out = out[:o.N]
 	}
-	res := make([]Candidate, len(out))
+	sp.scored = out
+	res := grow(sp.res, len(out))[:len(out)]
+	sp.res = res
 	for i, x := range out {
 		c := cands[x.i]
 		own := c.Explain()

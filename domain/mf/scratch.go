@@ -1,0 +1,36 @@
+package mf
+
+// Scratch is the working space of ranking one learner, kept to rank the
+// next: the candidate lists Blender.CandidatesIn, Content.MergeCandidatesIn
+// and Rerank (RerankOptions.Scratch) build on the way to a top-N. A server
+// ranks a learner per statement, and those lists were a sixth of all it
+// allocated (docs/benchmarks.md, "Fourteenth pass").
+//
+// What is built in a Scratch (the lists, and the reasons a candidate
+// explains from them) is valid until the Scratch is used again: use the
+// result, or copy what is kept, before ranking the next learner. A Scratch
+// is for one goroutine at a time; the zero value is ready.
+type Scratch struct {
+	ex        []int32
+	blended   []Blended
+	blendOut  []Candidate
+	blendWhys []blendWhy
+	sc        []Scored
+	at        []int
+	merged    []HybridScored
+	mergeOut  []Candidate
+	mergeWhys []mergeWhy
+	scored    []scored
+	seen      map[string]struct{}
+	res       []Candidate
+}
+
+// grow returns s[:0] with room for n, reusing s's array when it is large
+// enough. Lists whose elements are pointed at (the reasons' state) are
+// given their room before the first append, so that no append moves them.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, 0, n)
+	}
+	return s[:0]
+}

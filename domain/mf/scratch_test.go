@@ -1,0 +1,80 @@
+package mf
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// rankIn ranks learner as the recommender does (the blend's candidates,
+// merged with the features, re-ranked) in s.
+func rankIn(t *testing.T, s *Scratch, b *Blender, c *Content, learner string) []Candidate {
+	t.Helper()
+	m := b.Model()
+	cands := c.MergeCandidatesIn(s, m, learner, b.CandidatesIn(s, nil, learner, "", 20, nil), 20, nil)
+	o := DefaultRerankOptions()
+	o.Scratch = s
+	o.PredictSuccess = func(item string) (float64, bool) { return float64(len(item)%7) / 7, true }
+	ranked, err := Rerank(cands, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ranked
+}
+
+// rankWith is rankIn's list as text.
+func rankWith(t *testing.T, s *Scratch, b *Blender, c *Content, learner string) []string {
+	t.Helper()
+	var out []string
+	for _, x := range rankIn(t, s, b, c, learner) {
+		out = append(out, fmt.Sprintf("%s %.6f %s", x.Item, x.Score, strings.Join(x.Reasons, ",")))
+	}
+	return out
+}
+
+// Ranking one learner after another in one Scratch gives each the list
+// ranking in new memory gives, reasons included: nothing of a learner's
+// lists shows through in the next one's.
+func TestScratchRanksAsNewMemory(t *testing.T) {
+	m, c := skillWorld(t)
+	seq, err := NewSequence(DefaultSequenceConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewBlender(m, seq, DefaultBlendConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetItem("algebra-new", []string{FeatureSkill + "algebra", FeatureType + "module"})
+	// Learners who take the items in order teach the blend what comes
+	// next, so that reasons differ from item to item (next_after:<item>).
+	for l := range 30 {
+		u := m.AddUser(fmt.Sprintf("in-order-%d", l))
+		for i := range 4 + l%8 {
+			b.Learn(u, m.AddItem(fmt.Sprintf("algebra-%d", (l+i)%16)), 1)
+		}
+	}
+	learners := []string{"algebra-fan-1", "in-order-3", "poetry-fan-2", "in-order-12", "algebra-fan-3", "nobody", "poetry-fan-4"}
+	want := map[string][]string{}
+	for _, l := range learners {
+		want[l] = rankWith(t, nil, b, c, l)
+	}
+	if len(want["algebra-fan-1"]) == 0 || slices.Equal(want["algebra-fan-1"], want["poetry-fan-2"]) {
+		t.Fatalf("the learners' lists do not tell them apart: %q", want)
+	}
+	var s Scratch
+	for range 2 {
+		for _, l := range learners {
+			if got := rankWith(t, &s, b, c, l); !slices.Equal(got, want[l]) {
+				t.Errorf("%s in a used Scratch:\n got %q\nwant %q", l, got, want[l])
+			}
+		}
+	}
+	fresh := testing.AllocsPerRun(20, func() { rankIn(t, nil, b, c, "algebra-fan-1") })
+	reused := testing.AllocsPerRun(20, func() { rankIn(t, &s, b, c, "algebra-fan-1") })
+	t.Logf("allocations per ranking: %v in new memory, %v in a Scratch", fresh, reused)
+	if reused > fresh-10 { // the lists and their reasons' state: a dozen
+		t.Errorf("ranking allocates %v times in a Scratch, %v in new memory: the Scratch saves nothing", reused, fresh)
+	}
+}
