@@ -213,3 +213,17 @@ func TestStoredOffsetsAndReset(t *testing.T) {
 		t.Errorf("after resetting alpha: %+v", got)
 	}
 }
+
+// A store at rest is not merging: the broker's cleaner, which waits out
+// merges, does not wait on an idle store.
+func TestIdleStoreIsNotMerging(t *testing.T) {
+	dir, _ := storeWithTable(t)
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Merging() {
+		t.Errorf("a store with one table says it is merging level 0: %v", s.DB().Levels()[0])
+	}
+}

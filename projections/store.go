@@ -313,6 +313,16 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+// Merging says whether the store's level 0 is at its merge trigger: a
+// merge into the base level is under way or about to start. Such a merge
+// rewrites the whole base level, on both cores of a small install, for a
+// second or more; work that can wait a few seconds (the embedded broker's
+// cleaner) waits it out.
+func (s *Store) Merging() bool {
+	levels := s.db.Levels()
+	return len(levels) > 0 && levels[0].NumTables >= numLevelZeroTables
+}
+
 // DB exposes the database to projections in this package's subpackages and
 // to admin tools.
 func (s *Store) DB() *badger.DB { return s.db }

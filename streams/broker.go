@@ -57,6 +57,12 @@ type EmbeddedConfig struct {
 	// long (many learners and items) also spaces the next to keep the
 	// cleaner under a tenth of the broker's time (see cleaner).
 	CompactEvery time.Duration
+	// Busy, when set, says that the process is in a burst of work that
+	// takes the cores (the projections store merging level 0): a cleaner
+	// run due then waits, up to maxCleanerDefer, for it to end. A run
+	// holds the broker, and one that met a merge held it about three
+	// times as long (docs/benchmarks.md, "Thirteenth pass"). Nil: never.
+	Busy func() bool
 	// Checked says the caller ran ScanLog on DataDir and dealt with what
 	// it found. Otherwise StartEmbedded scans and refuses a damaged log:
 	// the broker would truncate it at the damage with only a warning.
@@ -98,6 +104,15 @@ const cleanableRatio = 0.5
 // the default), as Kafka's max.compaction.lag.ms does.
 const maxLagIntervals = 30
 
+// maxCleanerDefer bounds how long a due cleaner run waits for Busy to
+// end, so that a store merging without pause does not keep the derived
+// topics from being compacted. A level-0 merge took 1 to 3 s at 100,000
+// learners. A variable for tests.
+var maxCleanerDefer = 5 * time.Second
+
+// cleanerDeferStep is how often a deferred run asks Busy again.
+const cleanerDeferStep = 100 * time.Millisecond
+
 // derivedTopics are the topics the embedded broker's cleaner compacts:
 // the derived state (UncompactTruth keeps the other compacted topics
 // whole). Their size on disk paces it.
@@ -108,6 +123,12 @@ var brokerCompaction = promauto.NewHistogram(prometheus.HistogramOpts{
 	Help: "Runs of the embedded broker's cleaner (compacting the recommendation and item-factor topics): while one runs, the broker answers no produce or fetch.",
 	// From a few ms (a small install) to seconds (a large live set).
 	Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+})
+
+var brokerCompactionDeferred = promauto.NewHistogram(prometheus.HistogramOpts{
+	Name:    "learnstream_broker_compaction_deferred_seconds",
+	Help:    "How long due runs of the embedded broker's cleaner waited for the projections store's level-0 merge to end (at most 5 s), one observation per run that waited.",
+	Buckets: prometheus.ExponentialBuckets(0.1, 2, 7),
 })
 
 var brokerCompactionSkips = promauto.NewCounter(prometheus.CounterOpts{
@@ -223,7 +244,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	go func() {
 		defer close(e.cleaned)
 		dir := filepath.Clean(cfg.DataDir)
-		cleaner(ctx, c.Compact, func() int64 { return logBytes(dir, derivedTopics) }, compactEvery, maxLagIntervals*compactEvery, cfg.Logger)
+		cleaner(ctx, c.Compact, func() int64 { return logBytes(dir, derivedTopics) }, cfg.Busy, compactEvery, maxLagIntervals*compactEvery, cfg.Logger)
 	}()
 	return e, nil
 }
@@ -234,9 +255,11 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 // maxLag has passed since it, or less often when runs take long: the next
 // run waits at least (1/cleanerShare - 1) times the last one, so that the
 // cleaner, which holds the whole broker, takes at most a tenth of its
-// time. Each run is measured (learnstream_broker_compaction_seconds) and
-// one that held the broker for over a second is logged.
-func cleaner(ctx context.Context, compact func(), size func() int64, every, maxLag time.Duration, log *slog.Logger) {
+// time. A run due while busy (nil: never) says the process is busy waits
+// for that to end, at most maxCleanerDefer. Each run is measured
+// (learnstream_broker_compaction_seconds) and one that held the broker for
+// over a second is logged.
+func cleaner(ctx context.Context, compact func(), size func() int64, busy func() bool, every, maxLag time.Duration, log *slog.Logger) {
 	wait := every
 	clean := int64(-1) // the topics' size after the last run
 	var last time.Time
@@ -253,6 +276,9 @@ func cleaner(ctx context.Context, compact func(), size func() int64, every, maxL
 				continue
 			}
 		}
+		if !waitIdle(ctx, busy) {
+			return
+		}
 		start := time.Now()
 		compact()
 		last = time.Now()
@@ -264,6 +290,29 @@ func cleaner(ctx context.Context, compact func(), size func() int64, every, maxL
 		clean = size()
 		wait = max(every, time.Duration(float64(d)*(1/cleanerShare-1)))
 	}
+}
+
+// waitIdle waits while busy says so, at most maxCleanerDefer, and records
+// the wait. It is false when ctx ended meanwhile.
+func waitIdle(ctx context.Context, busy func() bool) bool {
+	if busy == nil || !busy() {
+		return true
+	}
+	start := time.Now()
+	defer func() { brokerCompactionDeferred.Observe(time.Since(start).Seconds()) }()
+	t := time.NewTicker(cleanerDeferStep)
+	defer t.Stop()
+	for time.Since(start) < maxCleanerDefer {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		if !busy() {
+			return true
+		}
+	}
+	return true
 }
 
 // logBytes is the size of the topics' log segments under the broker's

@@ -109,7 +109,7 @@ func TestCleanerSpacesLongRuns(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 700*time.Millisecond)
 			defer cancel()
 			runs := 0
-			cleaner(ctx, func() { runs++; time.Sleep(tc.run) }, func() int64 { return -1 }, tc.every, time.Hour, nil)
+			cleaner(ctx, func() { runs++; time.Sleep(tc.run) }, func() int64 { return -1 }, nil, tc.every, time.Hour, nil)
 			if runs < tc.minRuns || runs > tc.most {
 				t.Errorf("%d runs of %v in 700 ms with interval %v, want %d to %d", runs, tc.run, tc.every, tc.minRuns, tc.most)
 			}
@@ -148,7 +148,7 @@ func TestCleanerWaitsForHalfTheLogNew(t *testing.T) {
 				cur += tc.grow
 				return cur
 			}
-			cleaner(ctx, compact, size, time.Millisecond, time.Hour, nil)
+			cleaner(ctx, compact, size, nil, time.Millisecond, time.Hour, nil)
 			if tc.live < 0 {
 				if runs < 50 {
 					t.Errorf("%d runs in 300 ms at 1 ms, want one each time due", runs)
@@ -175,11 +175,66 @@ func TestCleanerRunsAtLeastEveryMaxLag(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	runs := 0
-	cleaner(ctx, func() { runs++ }, func() int64 { return 1000 }, time.Millisecond, 30*time.Millisecond, nil)
+	cleaner(ctx, func() { runs++ }, func() int64 { return 1000 }, nil, time.Millisecond, 30*time.Millisecond, nil)
 	// Every 30 ms (the first after 1 ms): about 10, where the interval
 	// alone would allow 300 and the ratio none after the first.
 	if runs < 4 || runs > 11 {
 		t.Errorf("%d runs in 300 ms with nothing written and a 30 ms lag bound, want about 10", runs)
+	}
+}
+
+// A run due while the process is busy (the store merging level 0) waits
+// for that to end, and no longer than maxCleanerDefer: a store merging
+// without pause still has its derived topics compacted.
+func TestCleanerWaitsOutBusy(t *testing.T) {
+	defer func(d time.Duration) { maxCleanerDefer = d }(maxCleanerDefer)
+	maxCleanerDefer = 400 * time.Millisecond
+	for _, tc := range []struct {
+		name     string
+		busyFor  time.Duration // busy from the start for this long
+		from, to time.Duration // when the first run must start
+	}{
+		{"never busy", 0, 0, 250 * time.Millisecond},
+		{"busy 250 ms", 250 * time.Millisecond, 250 * time.Millisecond, 600 * time.Millisecond},
+		{"always busy", time.Hour, 400 * time.Millisecond, 900 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+			defer cancel()
+			start := time.Now()
+			var first time.Duration
+			compact := func() {
+				if first == 0 {
+					first = time.Since(start)
+				}
+				cancel()
+			}
+			busy := func() bool { return time.Since(start) < tc.busyFor }
+			cleaner(ctx, compact, func() int64 { return -1 }, busy, time.Millisecond, time.Hour, nil)
+			if first < tc.from || first > tc.to {
+				t.Errorf("first run after %v, want between %v and %v", first, tc.from, tc.to)
+			}
+		})
+	}
+}
+
+// A cleaner stopped while it waits out a busy store ends without a run.
+func TestCleanerStopsWhileDeferred(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+	defer cancel()
+	runs := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cleaner(ctx, func() { runs++ }, func() int64 { return -1 }, func() bool { return true }, time.Millisecond, time.Hour, nil)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the cleaner did not stop while deferred")
+	}
+	if runs != 0 {
+		t.Errorf("%d runs while always busy and stopped before the bound", runs)
 	}
 }
 

@@ -298,7 +298,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		brokerCredPath = path
 		b, err := streams.StartEmbedded(streams.EmbeddedConfig{
 			DataDir: filepath.Join(cfg.dataDir, "kafka"), Listen: cfg.brokerListen,
-			Partitions: cfg.partitions, Fsync: cfg.brokerFsync, CompactEvery: cfg.brokerCompactEvery, Logger: log,
+			Partitions: cfg.partitions, Fsync: cfg.brokerFsync, CompactEvery: cfg.brokerCompactEvery, Busy: store.Merging, Logger: log,
 			MaxMessageBytes: streams.TopicMessageBytes(maxMsg), Checked: true,
 			User: brokerUser, Password: password,
 		})
