@@ -3,8 +3,9 @@ package mf
 // Scratch is the working space of ranking one learner, kept to rank the
 // next: the candidate lists Blender.CandidatesIn, Content.MergeCandidatesIn
 // and Rerank (RerankOptions.Scratch) build on the way to a top-N. A server
-// ranks a learner per statement, and those lists were a sixth of all it
-// allocated (docs/benchmarks.md, "Fourteenth pass").
+// ranks a learner per statement, and those lists (with the success
+// predictions' keys) were about a seventh of all it allocated
+// (docs/benchmarks.md, "Fourteenth pass").
 //
 // What is built in a Scratch (the lists, and the reasons a candidate
 // explains from them) is valid until the Scratch is used again: use the
