@@ -255,7 +255,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 // maxLag has passed since it, or less often when runs take long: the next
 // run waits at least (1/cleanerShare - 1) times the last one, so that the
 // cleaner, which holds the whole broker, takes at most a tenth of its
-// time. A run due while busy (nil: never) says the process is busy waits
+// time. While busy (nil: never) says the process is busy, a due run waits
 // for that to end, at most maxCleanerDefer. Each run is measured
 // (learnstream_broker_compaction_seconds) and one that held the broker for
 // over a second is logged.
