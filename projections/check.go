@@ -45,22 +45,19 @@ func CheckFiles(dir string, full bool) ([]FileProblem, error) {
 	}
 	var probs []FileProblem
 	var tables []string
-	manifest := filepath.Join(dir, "MANIFEST")
-	hasManifest := false
 	for _, e := range entries {
-		name := e.Name()
-		switch {
-		case strings.HasSuffix(name, ".sst"):
-			tables = append(tables, name)
-		case name == "MANIFEST":
-			hasManifest = true
+		if strings.HasSuffix(e.Name(), ".sst") {
+			tables = append(tables, e.Name())
 		}
 	}
+	manifest := filepath.Join(dir, "MANIFEST")
 	listed, err := manifestTables(manifest)
 	switch {
-	case !hasManifest && len(tables) > 0:
-		probs = append(probs, FileProblem{File: manifest, Problem: "missing: the tables cannot be read without it"})
-	case hasManifest && err != nil:
+	case errors.Is(err, os.ErrNotExist):
+		if len(tables) > 0 {
+			probs = append(probs, FileProblem{File: manifest, Problem: "missing: the tables cannot be read without it"})
+		}
+	case err != nil:
 		probs = append(probs, FileProblem{File: manifest, Problem: err.Error()})
 	}
 	for _, name := range tables {

@@ -3,6 +3,7 @@ package mf
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Reason codes of blended recommendations (followed by ":" and the item
@@ -336,7 +337,7 @@ func (b *Blender) CandidatesIn(s *Scratch, pop *Popularity, user, group string, 
 	var out []Candidate
 	u, ok := m.LookupUser(user)
 	if ok && m.HistoryLen(u) > 0 {
-		ex := grow(s.ex, len(exclude)+m.HistoryLen(u))
+		ex := slices.Grow(s.ex[:0], len(exclude)+m.HistoryLen(u))
 		for _, id := range exclude {
 			if i, ok := m.LookupItem(id); ok {
 				ex = append(ex, i)
@@ -344,10 +345,10 @@ func (b *Blender) CandidatesIn(s *Scratch, pop *Popularity, user, group string, 
 		}
 		ex = m.Seen(u, ex)
 		s.ex = ex
-		top := b.TopN(u, n, ex, grow(s.blended, n))
+		top := b.TopN(u, n, ex, slices.Grow(s.blended[:0], n))
 		s.blended = top
-		out = grow(s.blendOut, n)[:len(top)]
-		whys := grow(s.blendWhys, len(top))[:len(top)]
+		out = slices.Grow(s.blendOut[:0], n)[:len(top)]
+		whys := slices.Grow(s.blendWhys[:0], len(top))[:len(top)]
 		for i, x := range top {
 			whys[i] = blendWhy{b: b, learner: user, x: x}
 			out[i] = Candidate{Item: m.ItemID(x.Item), Score: float64(x.Score), why: &whys[i]}

@@ -566,8 +566,8 @@ func (c *Content) MergeCandidatesIn(s *Scratch, m *Model, user string, collab []
 	if s == nil {
 		s = new(Scratch)
 	}
-	sc := grow(s.sc, len(collab))
-	at := grow(s.at, len(collab)) // sc[k] is collab[at[k]]
+	sc := slices.Grow(s.sc[:0], len(collab))
+	at := slices.Grow(s.at[:0], len(collab)) // sc[k] is collab[at[k]]
 	var rest []Candidate
 	for i, cd := range collab {
 		if j, ok := m.LookupItem(cd.Item); ok {
@@ -580,12 +580,14 @@ func (c *Content) MergeCandidatesIn(s *Scratch, m *Model, user string, collab []
 	s.sc, s.at = sc, at
 	ex, unknown := excluded(m, u, exclude, s.ex)
 	s.ex = ex
-	merged := c.Merge(m, u, sc, n+len(unknown), ex, grow(s.merged, n+len(unknown)))
+	merged := c.Merge(m, u, sc, n+len(unknown), ex, slices.Grow(s.merged[:0], n+len(unknown)))
 	s.merged = merged
-	out := grow(s.mergeOut, n)
-	whys := grow(s.mergeWhys, min(n, len(merged)))
-	defer func() { s.mergeOut, s.mergeWhys = out, whys }()
+	out := slices.Grow(s.mergeOut[:0], n)
+	whys := slices.Grow(s.mergeWhys[:0], min(n, len(merged)))
 	for _, h := range merged {
+		if len(out) == n {
+			break
+		}
 		id := c.itemIDs[h.Item]
 		if slices.Contains(unknown, id) {
 			continue
@@ -599,9 +601,6 @@ func (c *Content) MergeCandidatesIn(s *Scratch, m *Model, user string, collab []
 		}
 		whys = append(whys, w)
 		out = append(out, Candidate{Item: id, Score: float64(h.Score), why: &whys[len(whys)-1]})
-		if len(out) == n {
-			return out
-		}
 	}
 	for _, cd := range rest {
 		if len(out) == n {
@@ -611,6 +610,7 @@ func (c *Content) MergeCandidatesIn(s *Scratch, m *Model, user string, collab []
 			out = append(out, cd)
 		}
 	}
+	s.mergeOut, s.mergeWhys = out, whys
 	return out
 }
 
@@ -620,7 +620,7 @@ func (c *Content) MergeCandidatesIn(s *Scratch, m *Model, user string, collab []
 // exclude (a learner's completed items) costs a lookup per item, not a
 // search per candidate.
 func excluded(m *Model, u int32, exclude []string, dst []int32) (ex []int32, unknown []string) {
-	ex = grow(dst, len(exclude)+m.HistoryLen(u))
+	ex = slices.Grow(dst[:0], len(exclude)+m.HistoryLen(u))
 	for _, id := range exclude {
 		if i, ok := m.LookupItem(id); ok {
 			ex = append(ex, i)

@@ -368,7 +368,10 @@ func TestContentForgottenWithTheModel(t *testing.T) {
 
 // The hybrid composes with the sequence blend: Merge over the Blender's
 // scores keeps its reasons and adds the new item from its features.
-func TestContentMergesWithTheBlender(t *testing.T) {
+// skillBlender is skillWorld with a blender over its model and a new
+// sequence.
+func skillBlender(t *testing.T) (*Model, *Content, *Blender) {
+	t.Helper()
 	m, c := skillWorld(t)
 	s, err := NewSequence(DefaultSequenceConfig())
 	if err != nil {
@@ -378,6 +381,11 @@ func TestContentMergesWithTheBlender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, c, b
+}
+
+func TestContentMergesWithTheBlender(t *testing.T) {
+	m, c, b := skillBlender(t)
 	fan := "algebra-fan-merge"
 	for i := range 12 {
 		u, it := m.AddUser(fan), m.AddItem(fmt.Sprintf("algebra-%d", i))

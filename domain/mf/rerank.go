@@ -204,7 +204,7 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 	if sp == nil {
 		sp = new(Scratch)
 	}
-	out := grow(sp.scored, len(cands))
+	out := slices.Grow(sp.scored[:0], len(cands))
 	if sp.seen == nil {
 		sp.seen = make(map[string]struct{}, len(cands))
 	}
@@ -307,7 +307,7 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 		out = out[:o.N]
 	}
 	sp.scored = out
-	res := grow(sp.res, len(out))[:len(out)]
+	res := slices.Grow(sp.res[:0], len(out))[:len(out)]
 	sp.res = res
 	for i, x := range out {
 		c := cands[x.i]

@@ -11,6 +11,10 @@ package mf
 // explains from them) is valid until the Scratch is used again: use the
 // result, or copy what is kept, before ranking the next learner. A Scratch
 // is for one goroutine at a time; the zero value is ready.
+//
+// Its lists are taken as slices.Grow(list[:0], n): a list whose elements
+// are pointed at (the reasons' state) gets its room before the first
+// append, so that no append moves it.
 type Scratch struct {
 	ex        []int32
 	blended   []Blended
@@ -24,14 +28,4 @@ type Scratch struct {
 	scored    []scored
 	seen      map[string]struct{}
 	res       []Candidate
-}
-
-// grow returns s[:0] with room for n, reusing s's array when it is large
-// enough. Lists whose elements are pointed at (the reasons' state) are
-// given their room before the first append, so that no append moves them.
-func grow[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, 0, n)
-	}
-	return s[:0]
 }

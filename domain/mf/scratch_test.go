@@ -37,15 +37,7 @@ func rankWith(t *testing.T, s *Scratch, b *Blender, c *Content, learner string) 
 // ranking in new memory gives, reasons included: nothing of a learner's
 // lists shows through in the next one's.
 func TestScratchRanksAsNewMemory(t *testing.T) {
-	m, c := skillWorld(t)
-	seq, err := NewSequence(DefaultSequenceConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := NewBlender(m, seq, DefaultBlendConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, c, b := skillBlender(t)
 	c.SetItem("algebra-new", []string{FeatureSkill + "algebra", FeatureType + "module"})
 	// Learners who take the items in order teach the blend what comes
 	// next, so that reasons differ from item to item (next_after:<item>).
