@@ -73,6 +73,11 @@ func TestStatementIndexes(t *testing.T) {
 		{"verb through a StatementRef", StatementQuery{Verb: "http://example.com/v/did"}, []int{4, 2, 1}},
 		{"activity b", StatementQuery{Activity: "http://example.com/a/b"}, []int{6, 5, 4, 2}},
 		{"agent and activity", StatementQuery{Agent: "mbox:mailto:bob@x.org", Activity: "http://example.com/a/b"}, []int{4, 2}},
+		{"agent and verb", StatementQuery{Agent: "mbox:mailto:ada@x.org", Verb: "http://example.com/v/did"}, []int{1}},
+		// 4's own verb is liked; it matches did through its target.
+		{"agent and the verb of a StatementRef's target", StatementQuery{Agent: "mbox:mailto:cy@x.org", Verb: "http://example.com/v/did"}, []int{4}},
+		{"activity and verb", StatementQuery{Activity: "http://example.com/a/b", Verb: "http://example.com/v/did"}, []int{4, 2}},
+		{"agent and a voided statement's verb", StatementQuery{Agent: "mbox:mailto:ada@x.org", Verb: "http://example.com/v/saw"}, []int{6, 5}},
 		{"authority", StatementQuery{Authority: "account:http://lrs/|k1"}, []int{5, 1}},
 		{"limit", StatementQuery{Limit: 2}, []int{6, 5}},
 		{"after", StatementQuery{Limit: 2, After: &Position{Stored: time.Date(2026, 11, 29, 10, 0, 0, 5e6, time.UTC).UnixNano(), ID: uuid(5)}}, []int{4, 2}},
@@ -305,6 +310,7 @@ func testStatementRefToLateTarget(t *testing.T, mode string) {
 		{"agent of the late target", StatementQuery{Agent: "mbox:mailto:ada@x.org"}, []int{14, 12, 11, 10}},
 		{"activity of the late target", StatementQuery{Activity: "http://example.com/a/z"}, []int{14, 12, 11, 10}},
 		{"own verb still matches", StatementQuery{Verb: "http://example.com/v/liked"}, []int{14, 12, 11}},
+		{"agent and the late target's verb", StatementQuery{Agent: "mbox:mailto:cy@x.org", Verb: "http://example.com/v/late"}, []int{14, 12, 11}},
 		{"unrelated statements untouched", StatementQuery{Agent: "mbox:mailto:bob@x.org"}, []int{13}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -356,5 +362,86 @@ func TestStatementQueryUntilTakesEveryIdAtUntil(t *testing.T) {
 		if got := len(page.Statements); got != len(ids) {
 			t.Errorf("%+v: %d statements, want all %d stored at until", q, got, len(ids))
 		}
+	}
+}
+
+// The verb hint: written on the entries a verb query walks, trusted when
+// it differs, and an entry without one (an earlier release's store) is
+// probed as before.
+func TestVerbHint(t *testing.T) {
+	const did, saw = "http://example.com/v/did", "http://example.com/v/saw"
+	ada := "mbox:mailto:ada@x.org"
+	for _, tc := range []struct {
+		name string
+		// entry rewrites ada's agent entries after the statements are
+		// stored (nil leaves them).
+		entry func(pos []byte) []byte
+		want  []int
+	}{
+		{"hints as written", nil, []int{3, 1}},
+		{"entries without hints", func([]byte) []byte { return nil }, []int{3, 1}},
+		// A walk that probed every entry would still find 1.
+		{"a differing hint is trusted", func(pos []byte) []byte {
+			if positionFrom(pos).ID == uuid(1) {
+				return []byte(valueDigest(saw)[:verbHintLen])
+			}
+			return []byte(valueDigest(did)[:verbHintLen])
+		}, []int{3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := openStore(t)
+			p, _ := NewStatements(store, nil)
+			ctx := context.Background()
+			for i, body := range []string{actVerb("ada@x.org", "did", "a"), actVerb("ada@x.org", "saw", "a"), actVerb("ada@x.org", "did", "b"), actVerb("bob@x.org", "did", "a")} {
+				if err := p.Handle(ctx, event.Position{Topic: "s", Offset: int64(i)}, lrsStatement(t, "t1", i+1, body)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sp := p.Space()
+			prefix := sp.Prefix("x", "t1", idxAgent, valueDigest(ada))
+			err := store.db.Update(func(txn *badger.Txn) error {
+				it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+				defer it.Close()
+				n := 0
+				for it.Rewind(); it.Valid(); it.Next() {
+					n++
+					key := it.Item().KeyCopy(nil)
+					v, err := it.Item().ValueCopy(nil)
+					if err != nil {
+						return err
+					}
+					verb := did
+					if positionFrom(key[len(prefix):]).ID == uuid(2) {
+						verb = saw
+					}
+					if want := valueDigest(verb)[:verbHintLen]; string(v) != want {
+						t.Errorf("entry of %s carries hint %x, want %x", positionFrom(key[len(prefix):]).ID, v, want)
+					}
+					if tc.entry != nil {
+						if err := txn.Set(key, tc.entry(key[len(prefix):])); err != nil {
+							return err
+						}
+					}
+				}
+				if n != 3 {
+					t.Errorf("ada has %d agent entries, want 3", n)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, err := p.Query(ctx, "t1", StatementQuery{Agent: ada, Verb: did})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, i := range tc.want {
+				want = append(want, uuid(i))
+			}
+			if got := ids(t, page); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
 	}
 }

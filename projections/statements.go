@@ -127,7 +127,7 @@ func (statementsModel) Name() string { return StatementsName }
 //	m  tenant id                   -> index entries (encodeIndexSet), only when they are not the content's own
 //	rf tenant targetId refId       -> pos of refId, a statement whose StatementRef targets targetId
 //	rm tenant targetId             -> "" (targetId has rf entries: a Get, not a scan, on every write)
-//	x  tenant kind digest pos      -> "" (an index entry, digest = valueDigest(value); kind "*" indexes all, no digest)
+//	x  tenant kind digest pos      -> verbHint or "" (an index entry, digest = valueDigest(value); kind "*" indexes all, no digest)
 //	ag tenant agentKey             -> "" (an agent in some statement's related agents or authority)
 //	vd tenant id                   -> id of the voiding statement (id is voided)
 //	vp tenant id                   -> id of a voiding statement whose target is not stored yet
@@ -351,9 +351,10 @@ func applyStatement(ts *txnState, e event.Event) (Outcome, error) {
 	if err := txn.Set(indexKey(sp, tenant, idxAll, "", pos), nil); err != nil {
 		return 0, err
 	}
+	hint := verbHintOf(st, keys)
 	for kind, values := range keys {
 		for _, v := range values {
-			if err := txn.Set(indexKey(sp, tenant, kind, v, pos), nil); err != nil {
+			if err := txn.Set(indexKey(sp, tenant, kind, v, pos), indexValue(kind, hint)); err != nil {
 				return 0, err
 			}
 		}
@@ -602,6 +603,55 @@ func indexKey(sp Space, tenant, kind, digest string, pos []byte) []byte {
 	k = append(k, digest...)
 	k = append(k, 0)
 	return append(k, pos...)
+}
+
+// The verb hint. A query that names a verb and something more selective
+// walks the selective index and used to probe the verb index for every
+// statement it stepped over: for "this learner's completions" most of a
+// learner's statements have another verb, and each probe is a read
+// through every level of the store, which made these probes a quarter of
+// a filtered GET's CPU. So an entry of the indexes that can drive such a
+// walk (registration, activity, agent) carries the first verbHintLen
+// bytes of its statement's verb digest, and the walk steps over a
+// statement whose hint differs without reading anything. A hint that
+// matches is no proof (it is a prefix): the probe still decides.
+//
+// A statement gets a hint only when its verb entries are its own verb
+// alone and stay so. A statement that refers to another (StatementRef)
+// matches its target's verb too and may inherit entries later (a target
+// stored after it), so its entries carry none, and nor do those of
+// stores written before the hint: an entry without one is probed as
+// before. Entries an erasure writes get the hint that applying the
+// statement gives, so that the store after an erasure is the one a replay
+// builds.
+const verbHintLen = 4
+
+// hinted reports whether entries of index kind carry the verb hint: the
+// kinds a query walks before it probes the verb (Query's order).
+func hinted(kind string) bool {
+	switch kind {
+	case idxRegistration, idxActivity, idxRelatedActivity, idxAgent, idxRelatedAgent:
+		return true
+	}
+	return false
+}
+
+// indexValue is the value of an entry of index kind for a statement
+// whose verb hint is hint.
+func indexValue(kind string, hint []byte) []byte {
+	if hinted(kind) {
+		return hint
+	}
+	return nil
+}
+
+// verbHintOf is the verb hint of a statement with index entries keys, or
+// nil when it gets none.
+func verbHintOf(st *xapi.Statement, keys indexSet) []byte {
+	if st.Object.StatementRef != nil || len(keys[idxVerb]) != 1 {
+		return nil
+	}
+	return []byte(keys[idxVerb][0][:verbHintLen])
 }
 
 // indexKeys lists the index entries of a statement's own content, as
@@ -1000,7 +1050,20 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 		default:
 			start = append(slices.Clone(prefix), 0xff)
 		}
+		// The walk steps over statements whose verb hint rules the
+		// query's verb out.
+		var verbHint []byte
+		if hinted(drive.kind) {
+			for _, f := range filters {
+				if f.kind == idxVerb {
+					verbHint = []byte(f.value[:verbHintLen])
+				}
+			}
+		}
 		for it.Seek(start); it.Valid(); it.Next() {
+			if verbHint != nil && verbHintRulesOut(it.Item(), verbHint) {
+				continue
+			}
 			pos := positionFrom(it.Item().Key()[len(prefix):])
 			if q.After != nil && pos == *q.After {
 				continue
@@ -1048,6 +1111,19 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 		return nil
 	})
 	return page, err
+}
+
+// verbHintRulesOut reports whether index entry item carries a verb hint
+// other than want (an entry without one rules nothing out).
+func verbHintRulesOut(item *badger.Item, want []byte) bool {
+	out := false
+	// The hint is in the entry itself (far below the value-log
+	// threshold): reading it reads nothing more.
+	_ = item.Value(func(v []byte) error {
+		out = len(v) == verbHintLen && !bytes.Equal(v, want)
+		return nil
+	})
+	return out
 }
 
 // stmtMatches probes the filters' indexes for a candidate and checks it is not
