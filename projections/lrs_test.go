@@ -365,28 +365,39 @@ func TestStatementQueryUntilTakesEveryIdAtUntil(t *testing.T) {
 	}
 }
 
-// The verb hint: written on the entries a verb query walks, trusted when
-// it differs, and an entry without one (an earlier release's store) is
-// probed as before.
-func TestVerbHint(t *testing.T) {
+// The entries' verb: written on the entries a verb query walks and
+// trusted by the walk both ways, and an entry without one (an earlier
+// release's store) is probed as before.
+func TestEntriesCarryTheirVerb(t *testing.T) {
 	const did, saw = "http://example.com/v/did", "http://example.com/v/saw"
 	ada := "mbox:mailto:ada@x.org"
+	// Statement 2 is ada's with verb saw; 1 and 3 are ada's with did.
+	verbOf := func(id string) string {
+		if id == uuid(2) {
+			return saw
+		}
+		return did
+	}
+	carrying := func(id, verb string) func(pos []byte) []byte {
+		return func(pos []byte) []byte {
+			if positionFrom(pos).ID == id {
+				return []byte(valueDigest(verb))
+			}
+			return []byte(valueDigest(verbOf(positionFrom(pos).ID)))
+		}
+	}
 	for _, tc := range []struct {
 		name string
-		// entry rewrites ada's agent entries after the statements are
-		// stored (nil leaves them).
+		// entry rewrites the values of ada's agent entries after the
+		// statements are stored (nil leaves them).
 		entry func(pos []byte) []byte
 		want  []int
 	}{
-		{"hints as written", nil, []int{3, 1}},
-		{"entries without hints", func([]byte) []byte { return nil }, []int{3, 1}},
-		// A walk that probed every entry would still find 1.
-		{"a differing hint is trusted", func(pos []byte) []byte {
-			if positionFrom(pos).ID == uuid(1) {
-				return []byte(valueDigest(saw)[:verbHintLen])
-			}
-			return []byte(valueDigest(did)[:verbHintLen])
-		}, []int{3}},
+		{"as written", nil, []int{3, 1}},
+		{"entries without a verb", func([]byte) []byte { return nil }, []int{3, 1}},
+		// Walks that probed the verb index would still find 1, and not 2.
+		{"another verb is not probed", carrying(uuid(1), saw), []int{3}},
+		{"the query's verb is not probed", carrying(uuid(2), did), []int{3, 2, 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := openStore(t)
@@ -410,12 +421,8 @@ func TestVerbHint(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					verb := did
-					if positionFrom(key[len(prefix):]).ID == uuid(2) {
-						verb = saw
-					}
-					if want := valueDigest(verb)[:verbHintLen]; string(v) != want {
-						t.Errorf("entry of %s carries hint %x, want %x", positionFrom(key[len(prefix):]).ID, v, want)
+					if want := valueDigest(verbOf(positionFrom(key[len(prefix):]).ID)); string(v) != want {
+						t.Errorf("entry of %s carries %x, want %x", positionFrom(key[len(prefix):]).ID, v, want)
 					}
 					if tc.entry != nil {
 						if err := txn.Set(key, tc.entry(key[len(prefix):])); err != nil {

@@ -127,7 +127,7 @@ func (statementsModel) Name() string { return StatementsName }
 //	m  tenant id                   -> index entries (encodeIndexSet), only when they are not the content's own
 //	rf tenant targetId refId       -> pos of refId, a statement whose StatementRef targets targetId
 //	rm tenant targetId             -> "" (targetId has rf entries: a Get, not a scan, on every write)
-//	x  tenant kind digest pos      -> verbHint or "" (an index entry, digest = valueDigest(value); kind "*" indexes all, no digest)
+//	x  tenant kind digest pos      -> verb digest or "" (an index entry, digest = valueDigest(value); kind "*" indexes all, no digest)
 //	ag tenant agentKey             -> "" (an agent in some statement's related agents or authority)
 //	vd tenant id                   -> id of the voiding statement (id is voided)
 //	vp tenant id                   -> id of a voiding statement whose target is not stored yet
@@ -351,10 +351,10 @@ func applyStatement(ts *txnState, e event.Event) (Outcome, error) {
 	if err := txn.Set(indexKey(sp, tenant, idxAll, "", pos), nil); err != nil {
 		return 0, err
 	}
-	hint := verbHintOf(st, keys)
+	verb := entryVerbOf(st, keys)
 	for kind, values := range keys {
 		for _, v := range values {
-			if err := txn.Set(indexKey(sp, tenant, kind, v, pos), indexValue(kind, hint)); err != nil {
+			if err := txn.Set(indexKey(sp, tenant, kind, v, pos), indexValue(kind, verb)); err != nil {
 				return 0, err
 			}
 		}
@@ -605,30 +605,29 @@ func indexKey(sp Space, tenant, kind, digest string, pos []byte) []byte {
 	return append(k, pos...)
 }
 
-// The verb hint. A query that names a verb and something more selective
-// walks the selective index and used to probe the verb index for every
-// statement it stepped over: for "this learner's completions" most of a
-// learner's statements have another verb, and each probe is a read
-// through every level of the store, which made these probes a quarter of
-// a filtered GET's CPU. So an entry of the indexes that can drive such a
-// walk (registration, activity, agent) carries the first verbHintLen
-// bytes of its statement's verb digest, and the walk steps over a
-// statement whose hint differs without reading anything. A hint that
-// matches is no proof (it is a prefix): the probe still decides.
+// The entries' verb. A query that names a verb and something more
+// selective walks the selective index and used to probe the verb index
+// for every statement it stepped over: for "this learner's completions"
+// most of a learner's statements have another verb, and each probe is a
+// read through every level of the store, which made these probes a
+// quarter of a filtered GET's CPU. So an entry of the indexes that can
+// drive such a walk (registration, activity, agent) carries its
+// statement's verb digest as its value, and the walk decides the verb
+// from the entry it is on: it steps over a statement of another verb and
+// takes one of the query's verb without a probe.
 //
-// A statement gets a hint only when its verb entries are its own verb
-// alone and stay so. A statement that refers to another (StatementRef)
-// matches its target's verb too and may inherit entries later (a target
-// stored after it), so its entries carry none, and nor do those of
-// stores written before the hint: an entry without one is probed as
-// before. Entries an erasure writes get the hint that applying the
-// statement gives, so that the store after an erasure is the one a replay
-// builds.
-const verbHintLen = 4
+// A statement's entries carry its verb only when its verb entries are its
+// own verb alone and stay so. A statement that refers to another
+// (StatementRef) matches its target's verb too and may inherit entries
+// later (a target stored after it), so its entries carry none, and nor do
+// those of stores written before: an entry without a verb is probed as
+// before. Entries an erasure writes carry what applying the statement
+// gives, so that the store after an erasure is the one a replay builds.
 
-// hinted reports whether entries of index kind carry the verb hint: the
-// kinds a query walks before it probes the verb (Query's order).
-func hinted(kind string) bool {
+// verbCarried reports whether entries of index kind carry their
+// statement's verb: the kinds a query walks before it probes the verb
+// (Query's order).
+func verbCarried(kind string) bool {
 	switch kind {
 	case idxRegistration, idxActivity, idxRelatedActivity, idxAgent, idxRelatedAgent:
 		return true
@@ -637,21 +636,21 @@ func hinted(kind string) bool {
 }
 
 // indexValue is the value of an entry of index kind for a statement
-// whose verb hint is hint.
-func indexValue(kind string, hint []byte) []byte {
-	if hinted(kind) {
-		return hint
+// whose entries carry verb (nil: none).
+func indexValue(kind string, verb []byte) []byte {
+	if verbCarried(kind) {
+		return verb
 	}
 	return nil
 }
 
-// verbHintOf is the verb hint of a statement with index entries keys, or
-// nil when it gets none.
-func verbHintOf(st *xapi.Statement, keys indexSet) []byte {
+// entryVerbOf is the verb digest that the index entries of a statement
+// with entries keys carry, or nil when they carry none.
+func entryVerbOf(st *xapi.Statement, keys indexSet) []byte {
 	if st.Object.StatementRef != nil || len(keys[idxVerb]) != 1 {
 		return nil
 	}
-	return []byte(keys[idxVerb][0][:verbHintLen])
+	return []byte(keys[idxVerb][0])
 }
 
 // indexKeys lists the index entries of a statement's own content, as
@@ -1050,19 +1049,25 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 		default:
 			start = append(slices.Clone(prefix), 0xff)
 		}
-		// The walk steps over statements whose verb hint rules the
-		// query's verb out.
-		var verbHint []byte
-		if hinted(drive.kind) {
-			for _, f := range filters {
-				if f.kind == idxVerb {
-					verbHint = []byte(f.value[:verbHintLen])
-				}
+		// The walk decides the query's verb from the entries that carry
+		// their statement's: unprobed is the other filters.
+		var verb []byte
+		unprobed := filters
+		if verbCarried(drive.kind) {
+			if i := slices.IndexFunc(filters, func(f stmtFilter) bool { return f.kind == idxVerb }); i >= 0 {
+				verb = []byte(filters[i].value)
+				unprobed = slices.Delete(slices.Clone(filters), i, i+1)
 			}
 		}
 		for it.Seek(start); it.Valid(); it.Next() {
-			if verbHint != nil && verbHintRulesOut(it.Item(), verbHint) {
-				continue
+			probe := filters
+			if verb != nil {
+				switch carried, is := entryVerb(it.Item(), verb); {
+				case is:
+					probe = unprobed
+				case carried:
+					continue
+				}
 			}
 			pos := positionFrom(it.Item().Key()[len(prefix):])
 			if q.After != nil && pos == *q.After {
@@ -1080,7 +1085,7 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 				}
 				continue
 			}
-			ok, err := stmtMatches(txn, sp, tenant, filters, pos)
+			ok, err := stmtMatches(txn, sp, tenant, probe, pos)
 			if err != nil {
 				return err
 			}
@@ -1113,17 +1118,17 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 	return page, err
 }
 
-// verbHintRulesOut reports whether index entry item carries a verb hint
-// other than want (an entry without one rules nothing out).
-func verbHintRulesOut(item *badger.Item, want []byte) bool {
-	out := false
-	// The hint is in the entry itself (far below the value-log
+// entryVerb reports whether index entry item carries its statement's
+// verb, and whether that is verb.
+func entryVerb(item *badger.Item, verb []byte) (carried, is bool) {
+	// The value is in the entry itself (far below the value-log
 	// threshold): reading it reads nothing more.
 	_ = item.Value(func(v []byte) error {
-		out = len(v) == verbHintLen && !bytes.Equal(v, want)
+		carried = len(v) == digestLen
+		is = carried && bytes.Equal(v, verb)
 		return nil
 	})
-	return out
+	return carried, is
 }
 
 // stmtMatches probes the filters' indexes for a candidate and checks it is not

@@ -524,12 +524,12 @@ func reindex(txn *badger.Txn, sp Space, tenant, id string, done map[string]bool)
 			}
 		}
 	}
-	hint := verbHintOf(st, keys)
+	verb := entryVerbOf(st, keys)
 	for kind, vs := range keys {
 		for _, v := range vs {
 			if !slices.Contains(old[kind], v) {
 				changed = true
-				if err := txn.Set(indexKey(sp, tenant, kind, v, pos), indexValue(kind, hint)); err != nil {
+				if err := txn.Set(indexKey(sp, tenant, kind, v, pos), indexValue(kind, verb)); err != nil {
 					return err
 				}
 			}
