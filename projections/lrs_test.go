@@ -40,6 +40,23 @@ func ids(t *testing.T, page StatementPage) []string {
 	return out
 }
 
+// checkQuery runs q over tenant and requires the statements want (by
+// lrsStatement number), in order.
+func checkQuery(t *testing.T, p *Statements, tenant string, q StatementQuery, want []int) {
+	t.Helper()
+	page, err := p.Query(context.Background(), tenant, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []string
+	for _, i := range want {
+		ws = append(ws, uuid(i))
+	}
+	if got := ids(t, page); fmt.Sprint(got) != fmt.Sprint(ws) {
+		t.Errorf("got %v, want %v", got, ws)
+	}
+}
+
 func TestStatementIndexes(t *testing.T) {
 	store := openStore(t)
 	p, _ := NewStatements(store, nil)
@@ -85,17 +102,7 @@ func TestStatementIndexes(t *testing.T) {
 		{"until ascending", StatementQuery{Until: time.Date(2026, 11, 29, 10, 0, 0, 2e6, time.UTC), Ascending: true}, []int{1, 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			page, err := p.Query(ctx, "t1", tc.q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want []string
-			for _, i := range tc.want {
-				want = append(want, uuid(i))
-			}
-			if got := ids(t, page); fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Errorf("got %v, want %v", got, want)
-			}
+			checkQuery(t, p, "t1", tc.q, tc.want)
 		})
 	}
 	page, _ := p.Query(ctx, "t1", StatementQuery{Limit: 2})
@@ -314,17 +321,7 @@ func testStatementRefToLateTarget(t *testing.T, mode string) {
 		{"unrelated statements untouched", StatementQuery{Agent: "mbox:mailto:bob@x.org"}, []int{13}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			page, err := p.Query(ctx, "t1", tc.q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want []string
-			for _, i := range tc.want {
-				want = append(want, uuid(i))
-			}
-			if got := ids(t, page); fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Errorf("got %v, want %v", got, want)
-			}
+			checkQuery(t, p, "t1", tc.q, tc.want)
 		})
 	}
 }
@@ -438,17 +435,7 @@ func TestEntriesCarryTheirVerb(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			page, err := p.Query(ctx, "t1", StatementQuery{Agent: ada, Verb: did})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want []string
-			for _, i := range tc.want {
-				want = append(want, uuid(i))
-			}
-			if got := ids(t, page); fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Errorf("got %v, want %v", got, want)
-			}
+			checkQuery(t, p, "t1", StatementQuery{Agent: ada, Verb: did}, tc.want)
 		})
 	}
 }
