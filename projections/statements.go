@@ -353,8 +353,9 @@ func applyStatement(ts *txnState, e event.Event) (Outcome, error) {
 	}
 	verb := entryVerbOf(st, keys)
 	for kind, values := range keys {
+		val := indexValue(kind, verb)
 		for _, v := range values {
-			if err := txn.Set(indexKey(sp, tenant, kind, v, pos), indexValue(kind, verb)); err != nil {
+			if err := txn.Set(indexKey(sp, tenant, kind, v, pos), val); err != nil {
 				return 0, err
 			}
 		}

@@ -526,10 +526,11 @@ func reindex(txn *badger.Txn, sp Space, tenant, id string, done map[string]bool)
 	}
 	verb := entryVerbOf(st, keys)
 	for kind, vs := range keys {
+		val := indexValue(kind, verb)
 		for _, v := range vs {
 			if !slices.Contains(old[kind], v) {
 				changed = true
-				if err := txn.Set(indexKey(sp, tenant, kind, v, pos), indexValue(kind, verb)); err != nil {
+				if err := txn.Set(indexKey(sp, tenant, kind, v, pos), val); err != nil {
 					return err
 				}
 			}
