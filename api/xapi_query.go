@@ -246,6 +246,12 @@ func (x *lrs) queryStatements(w http.ResponseWriter, r *http.Request, sq stateme
 	audit := auditing(r)
 	langs := xapi.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
 	var buf bytes.Buffer
+	// Room for the page as stored (exact, the usual format), written once.
+	n := 256 + len(page.Statements)
+	for _, raw := range page.Statements {
+		n += len(raw)
+	}
+	buf.Grow(n)
 	buf.WriteString(`{"statements":[`)
 	sts := make([]*xapi.Statement, 0, len(page.Statements))
 	for i, raw := range page.Statements {
@@ -259,7 +265,7 @@ func (x *lrs) queryStatements(w http.ResponseWriter, r *http.Request, sq stateme
 			sts = append(sts, st)
 			noteLearners(r, st.LearnerKey())
 		} else if audit {
-			noteLearners(r, actorKeyOf(raw))
+			noteLearners(r, xapi.StoredActorKey(raw))
 		}
 		out, err := x.shape(ctx, tenant, raw, st, sq.format, langs)
 		if err != nil {
@@ -297,6 +303,9 @@ func (x *lrs) queryStatements(w http.ResponseWriter, r *http.Request, sq stateme
 func (x *lrs) answer(w http.ResponseWriter, r *http.Request, body []byte, sts []*xapi.Statement, attachments bool) {
 	if !attachments {
 		w.Header().Set("Content-Type", "application/json")
+		// Sized, the answer goes out unchunked, in as few writes as its
+		// length allows.
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(http.StatusOK)
 		w.Write(body)
 		return
@@ -370,67 +379,4 @@ func (x *lrs) consistentThrough(w http.ResponseWriter) {
 		through = c.ConsistentThrough(context.Background(), through, x.cfg.StatementsTopic, ends, known)
 	}
 	w.Header().Set("X-Experience-API-Consistent-Through", through.UTC().Format(time.RFC3339Nano))
-}
-
-// actorKeyOf returns the learner key of a stored statement's actor, for the
-// access audit ("" if it cannot). It decodes only up to the actor, which
-// the LRS stores right after the id: decoding whole statements doubled the
-// cost of a page of them.
-func actorKeyOf(raw []byte) string {
-	// Statements the LRS stored start {"id":"<uuid>","actor":
-	const head, tail = `{"id":"`, `","actor":`
-	if n := len(head) + 36; len(raw) > n+len(tail) && bytes.HasPrefix(raw, []byte(head)) && bytes.HasPrefix(raw[n:], []byte(tail)) {
-		var a plainAgent
-		if json.NewDecoder(bytes.NewReader(raw[n+len(tail):])).Decode(&a) == nil {
-			return xapi.ActorKey(a.agent())
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return ""
-	}
-	for dec.More() {
-		k, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		if k == "actor" {
-			// The identifying fields only, without xapi.Agent's
-			// validating decoder: the statement was validated when stored.
-			var a plainAgent
-			if dec.Decode(&a) != nil {
-				return ""
-			}
-			return xapi.ActorKey(a.agent())
-		}
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return ""
-		}
-	}
-	return ""
-}
-
-// plainAgent is the identity of an Agent or Group as stored.
-type plainAgent struct {
-	ObjectType  string `json:"objectType"`
-	Mbox        string `json:"mbox"`
-	MboxSHA1Sum string `json:"mbox_sha1sum"`
-	OpenID      string `json:"openid"`
-	Account     *struct {
-		HomePage string `json:"homePage"`
-		Name     string `json:"name"`
-	} `json:"account"`
-	Member []plainAgent `json:"member"`
-}
-
-func (p plainAgent) agent() xapi.Agent {
-	a := xapi.Agent{ObjectType: p.ObjectType, Mbox: p.Mbox, MboxSHA1Sum: p.MboxSHA1Sum, OpenID: p.OpenID}
-	if p.Account != nil {
-		a.Account = &xapi.Account{HomePage: p.Account.HomePage, Name: p.Account.Name}
-	}
-	for _, m := range p.Member {
-		a.Member = append(a.Member, m.agent())
-	}
-	return a
 }

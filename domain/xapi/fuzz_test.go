@@ -82,6 +82,14 @@ func checkRoundTrip(t *testing.T, s *Statement) {
 	if !Equivalent(s, p) {
 		t.Fatal("Prepare made the statement a different one")
 	}
+	// What the LRS stores: its actor key is read without decoding the rest.
+	pb, err := p.MarshalJSON()
+	if err != nil {
+		t.Fatalf("MarshalJSON of the prepared statement: %v", err)
+	}
+	if key, fast := storedActorFast(pb); !fast || key != s.LearnerKey() {
+		t.Fatalf("storedActorFast = %q, %v; want %q, true\n%s", key, fast, s.LearnerKey(), pb)
+	}
 	if after, _ := s.MarshalJSON(); !bytes.Equal(after, b) {
 		t.Fatal("Format, Prepare on a clone or Equivalent changed the statement")
 	}

@@ -63,6 +63,38 @@ func TestDecodeStoredFastPath(t *testing.T) {
 	}
 }
 
+// TestStoredActorKey checks that the actor's key read from a stored
+// statement is its LearnerKey, for what the LRS stores (walked) and for
+// JSON it does not write (decoded whole, or none when it cannot be).
+func TestStoredActorKey(t *testing.T) {
+	const id = `"2a0e8c0e-4b0a-4a4e-9c7e-0b8c1c6f9a07"`
+	rest := `"verb":{"id":"http://adlnet.gov/expapi/verbs/completed"},"object":{"id":"http://example.com/a"}`
+	for _, tc := range []struct {
+		name, in, want string
+		fast           bool
+	}{
+		{"as stored", `{"id":` + id + `,"actor":{"objectType":"Agent","name":"Bo","mbox":"mailto:Bo@Example.COM"},` + rest + `}`, "mbox:mailto:Bo@example.com", true},
+		{"account", `{"id":` + id + `,"actor":{"account":{"homePage":"http://lms.example.com","name":"42"}},` + rest + `}`, "account:http://lms.example.com|42", true},
+		{"escaped value", `{"id":` + id + `,"actor":{"name":"Zo\u00eb","openid":"http://example.com/\u007ezoe"},` + rest + `}`, "openid:http://example.com/~zoe", true},
+		{"escaped name", `{"id":` + id + `,"actor":{"mb\u006fx":"mailto:a@example.com"},` + rest + `}`, "mbox:mailto:a@example.com", false},
+		{"id after actor", `{"actor":{"mbox":"mailto:a@example.com"},"id":` + id + `,` + rest + `}`, "mbox:mailto:a@example.com", false},
+		{"unknown property", `{"id":` + id + `,"actor":{"mbox":"mailto:a@example.com","extra":1},` + rest + `}`, "mbox:mailto:a@example.com", false},
+		{"actor twice", `{"id":` + id + `,"actor":{"mbox":"mailto:a@example.com","mbox":"mailto:b@example.com"},` + rest + `}`, "mbox:mailto:b@example.com", false},
+		{"cut short", `{"id":` + id + `,"actor":{"mbox":"mailto:a@exam`, "", false},
+		{"anonymous", `{"id":` + id + `,"actor":{"name":"nobody"},` + rest + `}`, "", true},
+		{"not JSON", `{"id":` + id + `,"actor":}`, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := StoredActorKey([]byte(tc.in)); got != tc.want {
+				t.Errorf("StoredActorKey = %q, want %q", got, tc.want)
+			}
+			if _, fast := storedActorFast([]byte(tc.in)); fast != tc.fast {
+				t.Errorf("walked = %v, want %v", fast, tc.fast)
+			}
+		})
+	}
+}
+
 // TestDecodedStatementsOwnTheirMemory overwrites the input after parsing
 // and decoding: callers hand in buffers they reuse (Badger values are
 // valid only inside their transaction), so no string, key or extension
