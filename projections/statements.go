@@ -226,7 +226,7 @@ func (m statementsModel) applyStaged(ts *txnState, e event.Event) (Outcome, erro
 		if t == TypeAttachmentStored {
 			return applyAttachment(txn, sp, e)
 		}
-		return applyStatement(ts, e)
+		return applyStatement(ts, e, m.store.voidedSet(ts.sp))
 	}
 	// Not ours: stepping over it still advances the offset.
 	return Unchanged, nil
@@ -248,7 +248,7 @@ func applyAttachment(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) 
 // it reads, only two are read from the store for every statement (the
 // statement itself, for duplicates, and its referrer marker); agents,
 // names and definitions already known come from the memo (staged.go).
-func applyStatement(ts *txnState, e event.Event) (Outcome, error) {
+func applyStatement(ts *txnState, e event.Event, voided *voidedSet) (Outcome, error) {
 	txn, sp := ts.txn, ts.sp
 	// Validation was most of this projection's time per statement. A
 	// verified event was produced by this install's LRS, which validated
@@ -371,7 +371,7 @@ func applyStatement(ts *txnState, e event.Event) (Outcome, error) {
 		return 0, err
 	}
 	if voiding || referred {
-		if err := applyVoiding(txn, sp, tenant, id, target, voiding); err != nil {
+		if err := applyVoiding(txn, sp, voided, tenant, id, target, voiding); err != nil {
 			return 0, err
 		}
 	}
@@ -400,8 +400,9 @@ func applyStatement(ts *txnState, e event.Event) (Outcome, error) {
 // applyVoiding records what voiding the new statement id does or suffers.
 // A statement is voided only by a voiding statement and only if it is not
 // itself voiding (Data 2.2.3); the target may arrive after its voiding
-// statement, so a pending mark waits for it.
-func applyVoiding(txn *badger.Txn, sp Space, tenant, id, target string, voiding bool) error {
+// statement, so a pending mark waits for it. A statement is added to
+// voided before its mark is written.
+func applyVoiding(txn *badger.Txn, sp Space, voided *voidedSet, tenant, id, target string, voiding bool) error {
 	if voiding {
 		target = strings.ToLower(target)
 		item, err := txn.Get(statementKey(sp, tenant, target))
@@ -425,6 +426,7 @@ func applyVoiding(txn *badger.Txn, sp Space, tenant, id, target string, voiding 
 		if targetVoids {
 			return nil
 		}
+		voided.add(tenant, target)
 		return txn.Set(sp.Key("vd", tenant, target), []byte(id))
 	}
 	pending := sp.Key("vp", tenant, id)
@@ -442,6 +444,7 @@ func applyVoiding(txn *badger.Txn, sp Space, tenant, id, target string, voiding 
 	if err := txn.Delete(pending); err != nil {
 		return err
 	}
+	voided.add(tenant, id)
 	return txn.Set(sp.Key("vd", tenant, id), by)
 }
 
@@ -1026,6 +1029,10 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 	}
 	var page StatementPage
 	err := p.View(func(txn *badger.Txn, sp Space) error {
+		voided := p.store.voidedSet(sp)
+		if !voided.ready(p.store, sp) {
+			voided = nil
+		}
 		prefix := sp.Prefix("x", tenant, drive.kind, drive.value)
 		opts := badger.DefaultIteratorOptions
 		opts.PrefetchValues = false
@@ -1086,7 +1093,7 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 				}
 				continue
 			}
-			ok, err := stmtMatches(txn, sp, tenant, probe, pos)
+			ok, err := stmtMatches(txn, sp, tenant, probe, pos, voided == nil || voided.mayBeVoided(tenant, pos.ID))
 			if err != nil {
 				return err
 			}
@@ -1133,15 +1140,20 @@ func entryVerb(item *badger.Item, verb []byte) (carried, is bool) {
 	return carried, is
 }
 
-// stmtMatches probes the filters' indexes for a candidate and checks it is not
-// voided.
-func stmtMatches(txn *badger.Txn, sp Space, tenant string, filters []stmtFilter, pos Position) (bool, error) {
-	pb := pos.bytes()
-	for _, f := range filters {
-		ok, err := keyExists(txn, indexKey(sp, tenant, f.kind, f.value, pb))
-		if err != nil || !ok {
-			return false, err
+// stmtMatches probes the filters' indexes for a candidate and, when it may
+// be voided (voidedSet), checks it is not.
+func stmtMatches(txn *badger.Txn, sp Space, tenant string, filters []stmtFilter, pos Position, mayBeVoided bool) (bool, error) {
+	if len(filters) > 0 {
+		pb := pos.bytes()
+		for _, f := range filters {
+			ok, err := keyExists(txn, indexKey(sp, tenant, f.kind, f.value, pb))
+			if err != nil || !ok {
+				return false, err
+			}
 		}
+	}
+	if !mayBeVoided {
+		return true, nil
 	}
 	voided, err := keyExists(txn, sp.Key("vd", tenant, pos.ID))
 	return !voided, err

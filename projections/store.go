@@ -55,6 +55,11 @@ type Store struct {
 	// after them. A commit waits out a drop instead.
 	commits sync.RWMutex
 
+	// voided holds, by space prefix, the statements a voiding named
+	// (voided.go).
+	voidedMu sync.Mutex
+	voided   map[string]*voidedSet
+
 	// gcStop ends the value-log collector (gcLoop), gcDone says it ended.
 	gcStop, gcDone chan struct{}
 	stopGC         sync.Once

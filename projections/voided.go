@@ -1,0 +1,138 @@
+package projections
+
+import (
+	"bytes"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Voided statements never match a query (they are reachable only by
+// voidedStatementId), so a query checked every statement it matched for a
+// voiding mark (vd): a read of a key that is almost never there, 6% of a
+// filtered GET's CPU with eight readers over 300,000 statements
+// (docs/benchmarks.md, "Sixteenth pass"). A space's voidedSet lets the
+// check be skipped for a statement no voiding ever named.
+//
+// Why a statement that is not in the set is not voided in any snapshot a
+// query reads:
+//   - the apply path adds a statement to the set before the transaction
+//     that writes its mark commits (applyVoiding), so before any read
+//     transaction that can see the mark opens;
+//   - what the store held when the process started is read into the set
+//     by a scan in a read transaction that opened after the set existed,
+//     so a mark is either in that scan or written by this process;
+//   - nothing leaves the set: a mark deleted later (an erasure of the
+//     voiding statement), or a transaction that failed, leaves an id the
+//     query checks in the store as before.
+//
+// Until the scan has run, and once the set holds voidedSetMax ids, every
+// statement is checked.
+type voidedSet struct {
+	mu       sync.RWMutex
+	ids      map[string]map[string]struct{} // tenant -> ids
+	n        int
+	loaded   bool
+	loading  bool
+	overflow bool
+}
+
+// voidedSetMax bounds a set's memory (about 100 bytes an id).
+const voidedSetMax = 1 << 18
+
+// voidedSet returns sp's set of voided statements.
+func (s *Store) voidedSet(sp Space) *voidedSet {
+	s.voidedMu.Lock()
+	defer s.voidedMu.Unlock()
+	v := s.voided[string(sp.prefix)]
+	if v == nil {
+		if s.voided == nil {
+			s.voided = map[string]*voidedSet{}
+		}
+		v = &voidedSet{ids: map[string]map[string]struct{}{}}
+		s.voided[string(sp.prefix)] = v
+	}
+	return v
+}
+
+// add records that a voiding names tenant's statement id; the caller
+// writes the mark afterwards, in a transaction not yet committed.
+func (v *voidedSet) add(tenant, id string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.addLocked(tenant, id)
+}
+
+func (v *voidedSet) addLocked(tenant, id string) {
+	if v.overflow {
+		return
+	}
+	ids := v.ids[tenant]
+	if ids == nil {
+		ids = map[string]struct{}{}
+		v.ids[tenant] = ids
+	}
+	if _, ok := ids[id]; ok {
+		return
+	}
+	if v.n == voidedSetMax {
+		v.overflow, v.ids = true, nil
+		return
+	}
+	ids[id] = struct{}{}
+	v.n++
+}
+
+// mayBeVoided reports whether tenant's statement id must be checked for a
+// voiding mark: false only when no voiding named it.
+func (v *voidedSet) mayBeVoided(tenant, id string) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if !v.loaded || v.overflow {
+		return true
+	}
+	_, ok := v.ids[tenant][id]
+	return ok
+}
+
+// ready reports whether the set can answer, scanning sp's marks into it
+// first when nobody has (one reader scans; the others check the store
+// meanwhile).
+func (v *voidedSet) ready(s *Store, sp Space) bool {
+	v.mu.Lock()
+	if v.loaded || v.loading {
+		ok := v.loaded
+		v.mu.Unlock()
+		return ok
+	}
+	v.loading = true
+	v.mu.Unlock()
+	prefix := sp.Prefix("vd")
+	var found [][2]string
+	err := s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = prefix
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid() && len(found) <= voidedSetMax; it.Next() {
+			rest := it.Item().Key()[len(prefix):]
+			if i := bytes.IndexByte(rest, 0); i >= 0 {
+				found = append(found, [2]string{string(rest[:i]), string(rest[i+1:])})
+			}
+		}
+		return nil
+	})
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.loading = false
+	if err != nil {
+		s.log.Warn("statements: reading voided statements", "err", err)
+		return false // the next reader scans again
+	}
+	for _, f := range found {
+		v.addLocked(f[0], f[1])
+	}
+	v.loaded = true
+	return true
+}
