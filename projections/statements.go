@@ -226,7 +226,7 @@ func (m statementsModel) applyStaged(ts *txnState, e event.Event) (Outcome, erro
 		if t == TypeAttachmentStored {
 			return applyAttachment(txn, sp, e)
 		}
-		return applyStatement(ts, e, m.store.voidedSet(ts.sp))
+		return applyStatement(ts, e, m.store)
 	}
 	// Not ours: stepping over it still advances the offset.
 	return Unchanged, nil
@@ -248,7 +248,7 @@ func applyAttachment(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) 
 // it reads, only two are read from the store for every statement (the
 // statement itself, for duplicates, and its referrer marker); agents,
 // names and definitions already known come from the memo (staged.go).
-func applyStatement(ts *txnState, e event.Event, voided *voidedSet) (Outcome, error) {
+func applyStatement(ts *txnState, e event.Event, store *Store) (Outcome, error) {
 	txn, sp := ts.txn, ts.sp
 	// Validation was most of this projection's time per statement. A
 	// verified event was produced by this install's LRS, which validated
@@ -371,7 +371,7 @@ func applyStatement(ts *txnState, e event.Event, voided *voidedSet) (Outcome, er
 		return 0, err
 	}
 	if voiding || referred {
-		if err := applyVoiding(txn, sp, voided, tenant, id, target, voiding); err != nil {
+		if err := applyVoiding(txn, sp, store.voidedSet(sp), tenant, id, target, voiding); err != nil {
 			return 0, err
 		}
 	}
@@ -1030,7 +1030,7 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 	var page StatementPage
 	err := p.View(func(txn *badger.Txn, sp Space) error {
 		voided := p.store.voidedSet(sp)
-		if !voided.ready(p.store, sp) {
+		if !voided.ready(txn, sp) {
 			voided = nil
 		}
 		prefix := sp.Prefix("x", tenant, drive.kind, drive.value)

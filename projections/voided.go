@@ -19,9 +19,11 @@ import (
 //   - the apply path adds a statement to the set before the transaction
 //     that writes its mark commits (applyVoiding), so before any read
 //     transaction that can see the mark opens;
-//   - what the store held when the process started is read into the set
-//     by a scan in a read transaction that opened after the set existed,
-//     so a mark is either in that scan or written by this process;
+//   - every mark this process writes is added (an add creates the set
+//     when it does not exist yet), and the marks written before it
+//     started are in every read transaction it opens: the first query
+//     reads the marks of its own transaction into the set, so a mark in
+//     any snapshot is either in that scan or added;
 //   - nothing leaves the set: a mark deleted later (an erasure of the
 //     voiding statement), or a transaction that failed, leaves an id the
 //     query checks in the store as before.
@@ -95,10 +97,10 @@ func (v *voidedSet) mayBeVoided(tenant, id string) bool {
 	return ok
 }
 
-// ready reports whether the set can answer, scanning sp's marks into it
-// first when nobody has (one reader scans; the others check the store
-// meanwhile).
-func (v *voidedSet) ready(s *Store, sp Space) bool {
+// ready reports whether the set can answer, reading the marks txn sees
+// into it first when nobody has (one query reads them; the others check
+// the store meanwhile).
+func (v *voidedSet) ready(txn *badger.Txn, sp Space) bool {
 	v.mu.Lock()
 	if v.loaded || v.loading {
 		ok := v.loaded
@@ -109,30 +111,22 @@ func (v *voidedSet) ready(s *Store, sp Space) bool {
 	v.mu.Unlock()
 	prefix := sp.Prefix("vd")
 	var found [][2]string
-	err := s.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid() && len(found) <= voidedSetMax; it.Next() {
-			rest := it.Item().Key()[len(prefix):]
-			if i := bytes.IndexByte(rest, 0); i >= 0 {
-				found = append(found, [2]string{string(rest[:i]), string(rest[i+1:])})
-			}
+	opts := badger.DefaultIteratorOptions
+	opts.PrefetchValues = false
+	opts.Prefix = prefix
+	it := txn.NewIterator(opts)
+	for it.Rewind(); it.Valid() && len(found) <= voidedSetMax; it.Next() {
+		rest := it.Item().Key()[len(prefix):]
+		if i := bytes.IndexByte(rest, 0); i >= 0 {
+			found = append(found, [2]string{string(rest[:i]), string(rest[i+1:])})
 		}
-		return nil
-	})
+	}
+	it.Close()
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.loading = false
-	if err != nil {
-		s.log.Warn("statements: reading voided statements", "err", err)
-		return false // the next reader scans again
-	}
 	for _, f := range found {
 		v.addLocked(f[0], f[1])
 	}
-	v.loaded = true
+	v.loading, v.loaded = false, true
 	return true
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/learnstream/learnstream/domain/event"
 )
 
@@ -52,8 +54,13 @@ func TestVoidedSetNamesWhatVoidingsNamed(t *testing.T) {
 		t.Helper()
 		sp := p.Space()
 		v := p.store.voidedSet(sp)
-		if !v.ready(p.store, sp) {
-			t.Fatalf("%s: set not ready", phase)
+		if err := p.View(func(txn *badger.Txn, sp Space) error {
+			if !v.ready(txn, sp) {
+				t.Fatalf("%s: set not ready", phase)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
 		}
 		for i, want := range map[int]bool{1: true, 2: false, 3: false, 4: false, 5: false, 6: true} {
 			if got := v.mayBeVoided("t1", uuid(i)); got != want {
