@@ -26,6 +26,21 @@ func stmtEvent(t testing.TB, evID, stID, object string) event.Event {
 
 func uuid(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 
+// openStatementsIn opens the store in dir and its statements projection;
+// the caller closes the store (a test reopens it).
+func openStatementsIn(t *testing.T, dir string) (*Store, *Statements) {
+	t.Helper()
+	store, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewStatements(store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, p
+}
+
 func openStore(t *testing.T) *Store {
 	t.Helper()
 	s, err := Open(t.TempDir(), nil)

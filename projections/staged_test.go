@@ -445,22 +445,11 @@ func TestReferrerFilter(t *testing.T) {
 	t.Cleanup(func() { referrersMin = old })
 	dir := t.TempDir()
 	ctx := context.Background()
-	open := func() (*Store, *Statements) {
-		store, err := Open(dir, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := NewStatements(store, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return store, p
-	}
 	ref := func(i, target int) event.Event {
 		return lrsStatement(t, "t1", i, `"actor":{"mbox":"mailto:z@example.com"},"verb":{"id":"http://adlnet.gov/expapi/verbs/voided"},"object":{"objectType":"StatementRef","id":"`+uuid(target)+`"}`)
 	}
 	target := func(i int) event.Event { return lrsStatement(t, "t1", i, actVerb("z@example.com", "did", "x")) }
-	store, p := open()
+	store, p := openStatementsIn(t, dir)
 	b := &batcher{p: p.Projection}
 	// Voiding statements first: 20 markers, past the filter's first size.
 	for i := range 20 {
@@ -473,7 +462,7 @@ func TestReferrerFilter(t *testing.T) {
 	if err := store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	store, p = open()
+	store, p = openStatementsIn(t, dir)
 	defer store.Close()
 	b = &batcher{p: p.Projection, off: b.off}
 	for i := 10; i < 20; i++ {

@@ -21,14 +21,7 @@ func voiding(i, target int) string {
 // voiding statement included; no other.
 func TestVoidedSetNamesWhatVoidingsNamed(t *testing.T) {
 	dir := t.TempDir()
-	store, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewStatements(store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, p := openStatementsIn(t, dir)
 	ctx := context.Background()
 	off := int64(0)
 	apply := func(p *Statements, bodies ...string) {
@@ -81,14 +74,8 @@ func TestVoidedSetNamesWhatVoidingsNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Reopened: the marks come from the store.
-	store, err = Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, p = openStatementsIn(t, dir)
 	defer store.Close()
-	if p, err = NewStatements(store, nil); err != nil {
-		t.Fatal(err)
-	}
 	check(p, "reopened")
 }
 
