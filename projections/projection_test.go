@@ -28,7 +28,7 @@ func uuid(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 
 // openStatementsIn opens the store in dir and its statements projection;
 // the caller closes the store (a test reopens it).
-func openStatementsIn(t *testing.T, dir string) (*Store, *Statements) {
+func openStatementsIn(t testing.TB, dir string) (*Store, *Statements) {
 	t.Helper()
 	store, err := Open(dir, nil)
 	if err != nil {

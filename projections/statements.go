@@ -1030,9 +1030,7 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 	var page StatementPage
 	err := p.View(func(txn *badger.Txn, sp Space) error {
 		voided := p.store.voidedSet(sp)
-		if !voided.ready(txn, sp) {
-			voided = nil
-		}
+		voided.ready(txn, sp)
 		prefix := sp.Prefix("x", tenant, drive.kind, drive.value)
 		opts := badger.DefaultIteratorOptions
 		opts.PrefetchValues = false
@@ -1093,7 +1091,7 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 				}
 				continue
 			}
-			ok, err := stmtMatches(txn, sp, tenant, probe, pos, voided == nil || voided.mayBeVoided(tenant, pos.ID))
+			ok, err := stmtMatches(txn, sp, tenant, probe, pos, voided.mayBeVoided(tenant, pos.ID))
 			if err != nil {
 				return err
 			}

@@ -19,14 +19,7 @@ import (
 // summed.
 func BenchmarkStatementsStorage(b *testing.B) {
 	dir := b.TempDir()
-	store, err := Open(dir, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := NewStatements(store, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	store, p := openStatementsIn(b, dir)
 	rng := rand.New(rand.NewPCG(1, 2))
 	verbs := []string{"experienced", "attempted", "answered", "completed", "passed", "failed"}
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)

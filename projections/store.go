@@ -56,9 +56,8 @@ type Store struct {
 	commits sync.RWMutex
 
 	// voided holds, by space prefix, the statements a voiding named
-	// (voided.go).
-	voidedMu sync.Mutex
-	voided   map[string]*voidedSet
+	// (voided.go): a *voidedSet, looked up by every query.
+	voided sync.Map
 
 	// gcStop ends the value-log collector (gcLoop), gcDone says it ended.
 	gcStop, gcDone chan struct{}

@@ -3,6 +3,7 @@ package projections
 import (
 	"bytes"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -31,10 +32,12 @@ import (
 // Until the scan has run, and once the set holds voidedSetMax ids, every
 // statement is checked.
 type voidedSet struct {
+	// loaded is set once the store's marks are in (ready); read without
+	// mu by every query.
+	loaded   atomic.Bool
 	mu       sync.RWMutex
 	ids      map[string]map[string]struct{} // tenant -> ids
 	n        int
-	loaded   bool
 	loading  bool
 	overflow bool
 }
@@ -44,17 +47,11 @@ const voidedSetMax = 1 << 18
 
 // voidedSet returns sp's set of voided statements.
 func (s *Store) voidedSet(sp Space) *voidedSet {
-	s.voidedMu.Lock()
-	defer s.voidedMu.Unlock()
-	v := s.voided[string(sp.prefix)]
-	if v == nil {
-		if s.voided == nil {
-			s.voided = map[string]*voidedSet{}
-		}
-		v = &voidedSet{ids: map[string]map[string]struct{}{}}
-		s.voided[string(sp.prefix)] = v
+	if v, ok := s.voided.Load(string(sp.prefix)); ok {
+		return v.(*voidedSet)
 	}
-	return v
+	v, _ := s.voided.LoadOrStore(string(sp.prefix), &voidedSet{ids: map[string]map[string]struct{}{}})
+	return v.(*voidedSet)
 }
 
 // add records that a voiding names tenant's statement id; the caller
@@ -90,7 +87,7 @@ func (v *voidedSet) addLocked(tenant, id string) {
 func (v *voidedSet) mayBeVoided(tenant, id string) bool {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	if !v.loaded || v.overflow {
+	if !v.loaded.Load() || v.overflow {
 		return true
 	}
 	_, ok := v.ids[tenant][id]
@@ -99,13 +96,16 @@ func (v *voidedSet) mayBeVoided(tenant, id string) bool {
 
 // ready reports whether the set can answer, reading the marks txn sees
 // into it first when nobody has (one query reads them; the others check
-// the store meanwhile).
+// the store meanwhile: mayBeVoided says yes to every statement until the
+// set is ready).
 func (v *voidedSet) ready(txn *badger.Txn, sp Space) bool {
+	if v.loaded.Load() {
+		return true
+	}
 	v.mu.Lock()
-	if v.loaded || v.loading {
-		ok := v.loaded
+	if v.loaded.Load() || v.loading {
 		v.mu.Unlock()
-		return ok
+		return v.loaded.Load()
 	}
 	v.loading = true
 	v.mu.Unlock()
@@ -127,6 +127,7 @@ func (v *voidedSet) ready(txn *badger.Txn, sp Space) bool {
 	for _, f := range found {
 		v.addLocked(f[0], f[1])
 	}
-	v.loading, v.loaded = false, true
+	v.loading = false
+	v.loaded.Store(true)
 	return true
 }

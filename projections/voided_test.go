@@ -125,7 +125,8 @@ func TestVoidedStatementsLeaveQueriesAtOnce(t *testing.T) {
 // TestVoidedSetOverflows: past voidedSetMax ids the set stops answering
 // and every statement is checked.
 func TestVoidedSetOverflows(t *testing.T) {
-	v := &voidedSet{ids: map[string]map[string]struct{}{}, loaded: true}
+	v := &voidedSet{ids: map[string]map[string]struct{}{}}
+	v.loaded.Store(true)
 	v.add("t1", "a")
 	if v.mayBeVoided("t1", "b") || !v.mayBeVoided("t1", "a") {
 		t.Fatal("set does not answer")

@@ -135,12 +135,13 @@ func (o *storedObject) object(path string, act *Activity) (Object, error) {
 }
 
 // StoredActorKey is the ActorKey of a stored statement's actor ("" when it
-// has none). The LRS stores the actor right after the id, so this walks
-// that one value and nothing after it: an access audit notes the learner of
-// every statement a query returns, and reading the actor with
-// encoding/json added two fifths to the cost of a page of them (decoding
-// whole statements, more). JSON the walk does not expect there is decoded
-// whole, by DecodeStored, so the key is the same for every input.
+// has none). The LRS stores the actor right after the id (appendStatement's
+// order), so this walks that one value and nothing after it: an access
+// audit notes the learner of every statement a query returns, and reading
+// the actor with encoding/json added two fifths to the cost of a page of
+// them (decoding whole statements, more). JSON the walk does not expect
+// there is decoded whole, by DecodeStored, so the key is the same for
+// every input.
 func StoredActorKey(data []byte) string {
 	if key, ok := storedActorFast(data); ok {
 		return key
