@@ -230,8 +230,14 @@ type ServerFigures struct {
 	// mastery_updated), the delay from a statement's acknowledgement to
 	// the broker acknowledging the event derived from it, over the run
 	// (learnstream_derived_event_delay_seconds).
-	Derived           map[string]Delay `json:"derived_event_delay,omitempty"`
-	EndToEndPerSecond float64          `json:"end_to_end_per_second"` // acknowledged / (load + drain)
+	Derived map[string]Delay `json:"derived_event_delay,omitempty"`
+	// Scheduling is how long the server's goroutines waited to run once
+	// they were runnable, from the start of the load to the drain
+	// (go_sched_latencies_seconds, when the server exports it; Events
+	// counts the waits): with every core busy, a request's tail is
+	// mostly this queueing rather than its own work.
+	Scheduling        *Delay  `json:"scheduling_latency,omitempty"`
+	EndToEndPerSecond float64 `json:"end_to_end_per_second"` // acknowledged / (load + drain)
 }
 
 // Delay summarises the server's histogram of one derived event's delay
@@ -662,8 +668,10 @@ func round(d time.Duration) time.Duration {
 		return d.Round(10 * time.Millisecond)
 	case d >= time.Millisecond:
 		return d.Round(10 * time.Microsecond)
-	default:
+	case d >= 10*time.Microsecond:
 		return d.Round(time.Microsecond)
+	default:
+		return d.Round(10 * time.Nanosecond) // scheduling waits are often below a microsecond
 	}
 }
 
@@ -912,6 +920,9 @@ func drain(ctx context.Context, m *metricsReader, cfg Config, out io.Writer, sta
 		}
 		sf.Derived[name] = Delay{Events: int64(d.count), P50: d.quantile(0.50), P99: d.quantile(0.99)}
 	}
+	if d := snap.sched.since(first.sched); d.count > 0 {
+		sf.Scheduling = &Delay{Events: int64(d.count), P50: d.quantile(0.50), P99: d.quantile(0.99)}
+	}
 	if acked > 0 {
 		sf.CPUPerStatement = sf.CPU / time.Duration(acked)
 	}
@@ -929,6 +940,9 @@ func drain(ctx context.Context, m *metricsReader, cfg Config, out io.Writer, sta
 		state, sf.DrainAfterLoad.Seconds(), sf.CPU.Seconds(), round(sf.CPUPerStatement), sf.ResidentBytes>>20, sf.EndToEndPerSecond)
 	if c, sec := mostBehind(sf.MaxLagSeconds); c != "" {
 		fmt.Fprintf(out, "most behind: %s, %.2fs of input at most\n", c, sec)
+	}
+	if s := sf.Scheduling; s != nil {
+		fmt.Fprintf(out, "server goroutines waited to run: p50 %s, p99 %s (%d waits)\n", round(s.P50), round(s.P99), s.Events)
 	}
 	return sf, nil
 }
@@ -1024,6 +1038,7 @@ type sample struct {
 	lag        map[string]int64     // learnstream_consumer_lag summed per consumer
 	lagSeconds map[string]float64   // learnstream_consumer_lag_seconds, the largest per consumer
 	delays     map[string]histogram // learnstream_derived_event_delay_seconds per event
+	sched      histogram            // go_sched_latencies_seconds
 }
 
 func (s sample) mostBehind() (string, float64) { return mostBehind(s.lagSeconds) }
@@ -1153,6 +1168,12 @@ func parseMetrics(r io.Reader) (sample, error) {
 			h := s.delays[ev]
 			h.count = value
 			s.delays[ev] = h
+		case "go_sched_latencies_seconds_bucket":
+			if le, err := strconv.ParseFloat(labelValue(labels, "le"), 64); err == nil {
+				s.sched.add(le, value)
+			}
+		case "go_sched_latencies_seconds_count":
+			s.sched.count = value
 		}
 	}
 	return s, sc.Err()

@@ -467,6 +467,40 @@ learnstream_derived_event_delay_seconds_count{event="mastery_updated"} 8
 	}
 }
 
+// The server's scheduling latency is read, and only the waits after the
+// first sample count.
+func TestParseMetricsSchedulingLatency(t *testing.T) {
+	at := func(le1, le2, inf float64) string {
+		return fmt.Sprintf(`# TYPE go_sched_latencies_seconds histogram
+go_sched_latencies_seconds_bucket{le="1e-06"} %g
+go_sched_latencies_seconds_bucket{le="0.001"} %g
+go_sched_latencies_seconds_bucket{le="+Inf"} %g
+go_sched_latencies_seconds_sum NaN
+go_sched_latencies_seconds_count %g
+`, le1, le2, inf, inf)
+	}
+	before, err := parseMetrics(strings.NewReader(at(500, 500, 500)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := parseMetrics(strings.NewReader(at(600, 690, 700)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := after.sched.since(before.sched)
+	if d.count != 200 {
+		t.Fatalf("%v waits since the first sample, want 200", d.count)
+	}
+	// 100 waits under 1 µs, 90 up to 1 ms, 10 beyond: the median is the
+	// first bucket's bound, the 99th percentile past the second's.
+	if p50 := d.quantile(0.5); p50 != time.Microsecond {
+		t.Errorf("p50 %v, want 1µs", p50)
+	}
+	if p99 := d.quantile(0.99); p99 != time.Millisecond {
+		t.Errorf("p99 %v, want 1ms (the largest finite bound)", p99)
+	}
+}
+
 func TestHistogramQuantile(t *testing.T) {
 	inf := math.Inf(1)
 	earlier := histogram{le: []float64{0.01, 0.1, 1, inf}, cum: []float64{10, 10, 10, 10}, count: 10}

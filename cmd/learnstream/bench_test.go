@@ -63,6 +63,13 @@ func TestBenchIngestAgainstServe(t *testing.T) {
 			if !strings.Contains(stderr.String(), "consumers drained") {
 				t.Errorf("no drain line in the progress output:\n%s", stderr.String())
 			}
+			// The server exports its goroutines' scheduling latency, and
+			// the tool reports it.
+			if sc := s.Scheduling; sc == nil || sc.Events == 0 || sc.P99 < sc.P50 {
+				t.Errorf("scheduling latency %+v, want waits with ordered percentiles", sc)
+			} else if !strings.Contains(stderr.String(), "server goroutines waited to run") {
+				t.Errorf("no scheduling line in the progress output:\n%s", stderr.String())
+			}
 		})
 	}
 }
