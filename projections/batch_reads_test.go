@@ -164,7 +164,7 @@ func BenchmarkMasteryOf(b *testing.B) {
 
 func benchMasteryOf(b *testing.B, attempts int) {
 	ctx := context.Background()
-	store := openStoreB(b)
+	store := openStore(b)
 	a, err := NewAdaptive(store, 0.9)
 	if err != nil {
 		b.Fatal(err)
@@ -267,7 +267,7 @@ func BenchmarkSuccessPredictions(b *testing.B) {
 	for _, items := range []int{200, 2000, 20000} {
 		b.Run(fmt.Sprintf("items=%d", items), func(b *testing.B) {
 			ctx := context.Background()
-			a, err := NewAdaptive(openStoreB(b), 0.9)
+			a, err := NewAdaptive(openStore(b), 0.9)
 			if err != nil {
 				b.Fatal(err)
 			}

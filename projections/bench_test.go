@@ -14,7 +14,7 @@ import (
 // BenchmarkStatementsApply is the statements projection's apply rate: parse
 // and check each event, write statement and offset in one transaction.
 func BenchmarkStatementsApply(b *testing.B) {
-	store := openStoreB(b)
+	store := openStore(b)
 	p, _ := NewStatements(store, nil)
 	evs := benchEvents(b, 1000)
 	ctx := context.Background()
@@ -32,7 +32,7 @@ func BenchmarkStatementsApply(b *testing.B) {
 // BenchmarkProgressApply is the progress projection's apply rate
 // (read-modify-write per learner and activity).
 func BenchmarkProgressApply(b *testing.B) {
-	store := openStoreB(b)
+	store := openStore(b)
 	p, _ := NewProgress(store)
 	evs := benchEvents(b, 1000)
 	ctx := context.Background()
@@ -48,7 +48,7 @@ func BenchmarkProgressApply(b *testing.B) {
 // BenchmarkBadgerBaseline writes the same bytes with no projection logic:
 // one transaction per event holding the value and an offset, as apply does.
 func BenchmarkBadgerBaseline(b *testing.B) {
-	store := openStoreB(b)
+	store := openStore(b)
 	evs := benchEvents(b, 1000)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -64,15 +64,6 @@ func BenchmarkBadgerBaseline(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-}
-
-func openStoreB(b *testing.B) *Store {
-	s, err := Open(b.TempDir(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	return s
 }
 
 func benchEvents(b *testing.B, n int) []event.Event {
@@ -108,7 +99,7 @@ func (nopModel) Apply(*badger.Txn, Space, event.Event) (Outcome, error) {
 // model's work left out.
 func BenchmarkHandleBatchOverhead(b *testing.B) {
 	const batch = 500
-	p, err := NewProjection(openStoreB(b), nopModel{}, NewWaiters())
+	p, err := NewProjection(openStore(b), nopModel{}, NewWaiters())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -159,7 +150,7 @@ func fillOther(b *testing.B, store *Store, n int, between func()) {
 // through every level even when a memtable holds it.
 func BenchmarkHandleSmallBatches(b *testing.B) {
 	const batch = 10
-	store := openStoreB(b)
+	store := openStore(b)
 	p, err := NewProjection(store, nopModel{}, NewWaiters())
 	if err != nil {
 		b.Fatal(err)
@@ -181,7 +172,7 @@ func BenchmarkHandleSmallBatches(b *testing.B) {
 // tenant graph, as each of its batches does, in a store whose tree holds
 // 300,000 other keys.
 func BenchmarkCatalogGraph(b *testing.B) {
-	store := openStoreB(b)
+	store := openStore(b)
 	c, err := NewCatalog(store, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -208,7 +199,7 @@ func BenchmarkCatalogGraph(b *testing.B) {
 // older versions in the tree's levels among 300,000 other keys.
 func BenchmarkConsistentThrough(b *testing.B) {
 	const partitions = 4
-	store := openStoreB(b)
+	store := openStore(b)
 	p, err := NewStatements(store, NewWaiters())
 	if err != nil {
 		b.Fatal(err)
@@ -244,7 +235,7 @@ func BenchmarkConsistentThrough(b *testing.B) {
 // holds 300,000 other keys.
 func BenchmarkAuthenticate(b *testing.B) {
 	l := &applyingLog{}
-	store := openStoreB(b)
+	store := openStore(b)
 	c, err := NewCredentials(store, NewWaiters(), CredentialsConfig{Publisher: l, Iterations: 1000})
 	if err != nil {
 		b.Fatal(err)

@@ -32,7 +32,7 @@ func BenchmarkStatementQuery10M(b *testing.B) { benchStatementQuery(b, 10_000_00
 // (500 statements each), then measures queries.
 func benchStatementQuery(b *testing.B, n int) {
 	agents, acts := n/100, n/500
-	store := openStoreB(b)
+	store := openStore(b)
 	p, _ := NewStatements(store, nil)
 	sp := p.Space()
 	start := time.Now()

@@ -417,7 +417,7 @@ func TestDeleteWhereBeyondOneTransaction(t *testing.T) {
 // BenchmarkEraseLearnerScan measures finding one learner among 100k of a
 // tenant by pseudonym (the learner sorts last: the whole scan).
 func BenchmarkEraseLearnerScan(b *testing.B) {
-	store := openStoreB(b)
+	store := openStore(b)
 	p, err := NewProgress(store)
 	if err != nil {
 		b.Fatal(err)

@@ -41,7 +41,7 @@ func openStatementsIn(t testing.TB, dir string) (*Store, *Statements) {
 	return store, p
 }
 
-func openStore(t *testing.T) *Store {
+func openStore(t testing.TB) *Store {
 	t.Helper()
 	s, err := Open(t.TempDir(), nil)
 	if err != nil {

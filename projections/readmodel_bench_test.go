@@ -59,7 +59,7 @@ func BenchmarkReadModelWrites(b *testing.B) {
 	}
 	for _, k := range kinds {
 		b.Run(k.name, func(b *testing.B) {
-			p, err := k.open(openStoreB(b))
+			p, err := k.open(openStore(b))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -66,6 +66,9 @@ type Webhooks struct {
 	// on the log still names learners by key: converted in the store,
 	// to be published again pseudonymised (RepublishLegacy).
 	legacy map[string]bool
+
+	filtersMu sync.Mutex
+	filters   *cachedFilters
 }
 
 // WebhooksConfig configures the subscriptions projection.
@@ -378,8 +381,36 @@ func (w *Webhooks) List(ctx context.Context, tenant string) ([]webhook.Subscript
 }
 
 // Filters returns every subscription as stored, secrets still sealed: what
-// matching events needs, without the cost of opening them.
-func (w *Webhooks) Filters() ([]webhook.Subscription, error) { return w.sealedList("") }
+// matching events needs, without the cost of opening them. The delivery
+// queue asks before every batch of every topic it matches, so the list
+// is kept while the space's version holds: only applied events change
+// the subscriptions once the projection is open, and each moves the
+// version after it commits. The list is shared between callers; they only
+// read it.
+func (w *Webhooks) Filters() ([]webhook.Subscription, error) {
+	w.filtersMu.Lock()
+	defer w.filtersMu.Unlock()
+	gen := w.Space().Generation()
+	if f := w.filters; f != nil && f.gen == gen && f.at == w.version() {
+		return f.list, nil
+	}
+	// Before the read: a commit while it reads moves the version past
+	// this, and the next call reads again.
+	at := w.version()
+	list, err := w.sealedList("")
+	if err != nil {
+		return nil, err
+	}
+	w.filters = &cachedFilters{gen: gen, at: at, list: slices.Clip(list)}
+	return w.filters.list, nil
+}
+
+// cachedFilters is what Filters read, and as of which version.
+type cachedFilters struct {
+	gen  uint32
+	at   spaceVersion
+	list []webhook.Subscription
+}
 
 func (w *Webhooks) sealedList(tenant string) ([]webhook.Subscription, error) {
 	var out []webhook.Subscription

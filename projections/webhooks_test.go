@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -177,5 +178,104 @@ func TestWebhooksKeepLearnersAsPseudonyms(t *testing.T) {
 	if last := l.published()[before]; last.Key != "wh_dan" || strings.Contains(string(last.Data), "dan@") ||
 		!strings.Contains(string(last.Data), ps.Pseudonym("t1", "mbox:mailto:dan@example.com")) {
 		t.Errorf("republished %s: %s", last.Key, last.Data)
+	}
+}
+
+// openHooks opens a subscriptions projection whose published events are
+// applied at once.
+func openHooks(t testing.TB) (*Webhooks, *hookLog) {
+	t.Helper()
+	store := openStore(t)
+	l := &hookLog{}
+	w, err := NewWebhooks(store, NewWaiters(), WebhooksConfig{Publisher: l, SealKey: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.subs = w
+	return w, l
+}
+
+func hookSub(t testing.TB, tenant, id, url string) webhook.Subscription {
+	t.Helper()
+	s := webhook.Subscription{ID: id, Tenant: tenant, Kind: webhook.KindWebhook, URL: url,
+		Created: time.Now().UTC(), Secrets: []webhook.Secret{{Value: webhook.NewSecret()}}}
+	if err := s.Validate(false); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The delivery queue matches every batch against Filters, which keeps
+// what it read between changes: each applied change shows in the next
+// call, and without one the list is not read again.
+func TestWebhookFiltersFollowEveryChange(t *testing.T) {
+	ctx := context.Background()
+	w, _ := openHooks(t)
+	urls := func() string {
+		t.Helper()
+		subs, err := w.Filters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range subs {
+			out = append(out, s.Tenant+"/"+s.ID+"="+s.URL)
+		}
+		return strings.Join(out, " ")
+	}
+	steps := []struct {
+		name   string
+		change func() error
+		want   string
+	}{
+		{"none yet", func() error { return nil }, ""},
+		{"one put", func() error { return w.Put(ctx, hookSub(t, "t1", "wh_a", "https://a.example.com/in")) }, "t1/wh_a=https://a.example.com/in"},
+		{"another tenant's", func() error { return w.Put(ctx, hookSub(t, "t2", "wh_b", "https://b.example.com/in")) },
+			"t1/wh_a=https://a.example.com/in t2/wh_b=https://b.example.com/in"},
+		{"the first changed", func() error { return w.Put(ctx, hookSub(t, "t1", "wh_a", "https://a2.example.com/in")) },
+			"t1/wh_a=https://a2.example.com/in t2/wh_b=https://b.example.com/in"},
+		{"the second deleted", func() error { return w.Delete(ctx, "t2", "wh_b") }, "t1/wh_a=https://a2.example.com/in"},
+	}
+	for _, s := range steps {
+		if err := s.change(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got := urls(); got != s.want {
+			t.Fatalf("%s: Filters gave %q, want %q", s.name, got, s.want)
+		}
+	}
+	a, _ := w.Filters()
+	b, _ := w.Filters()
+	if len(a) != 1 || &a[0] != &b[0] {
+		t.Error("Filters read the subscriptions again with nothing changed")
+	}
+}
+
+// BenchmarkWebhookFilters is the delivery queue's read of the
+// subscriptions before each batch, with 0 and 50 of them: kept between
+// changes (Filters), and read from the store each time as before
+// (sealedList, the baseline).
+func BenchmarkWebhookFilters(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range []int{0, 50} {
+		w, _ := openHooks(b)
+		for i := range n {
+			if err := w.Put(ctx, hookSub(b, "t1", fmt.Sprintf("wh_%02d", i), "https://hooks.example.com/in")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, read := range []struct {
+			name string
+			fn   func() ([]webhook.Subscription, error)
+		}{{"kept", w.Filters}, {"read", func() ([]webhook.Subscription, error) { return w.sealedList("") }}} {
+			b.Run(fmt.Sprintf("subscriptions=%d/%s", n, read.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if subs, err := read.fn(); err != nil || len(subs) != n {
+						b.Fatalf("%d subscriptions, %v", len(subs), err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -79,7 +79,7 @@ func BenchmarkWritePath(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			store := openStoreB(b)
+			store := openStore(b)
 			p, err := c.open(store)
 			if err != nil {
 				b.Fatal(err)
