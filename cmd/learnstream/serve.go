@@ -54,6 +54,7 @@ type serveConfig struct {
 	security           kafkaSecurity
 	pprof              string
 	memoryLimit        string
+	procs              string
 	privacy            privacyConfig
 	erasure            erasureConfig
 	analyticsConfig
@@ -83,6 +84,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.tenant, "tenant", "default", "tenant of the bootstrap admin credential")
 	fs.StringVar(&c.groupPrefix, "group-prefix", "learnstream", "prefix of the Kafka consumer groups of partitioned roles")
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go's pprof profiles on this loopback host:port (off when empty)")
+	fs.StringVar(&c.procs, "procs", procsAuto, "goroutines running at once (GOMAXPROCS): a number, or auto: GOMAXPROCS if set, else the cores (or the container's CPU limit) but at least 8, so that the store's merges do not hold every processor (docs/operations.md, \"Where a write's time goes\")")
 	fs.StringVar(&c.memoryLimit, "memory-limit", memoryLimitAuto, "soft limit of the Go heap and runtime, e.g. 2GiB: the garbage collector works harder near it (auto: GOMEMLIMIT if set, else 90% of the container's memory limit, else none; off: none)")
 	fs.StringVar(&c.onLogLoss, "on-log-loss", onLogLossRefuse, "when the event log holds less than the consumers have read (a damaged segment, a lost partition tail): "+
 		"refuse to start, naming what was lost, or rebuild the affected projections from what the log still holds (refuse, rebuild)")
@@ -147,6 +149,9 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := parseMemoryLimit(c.memoryLimit); err != nil {
+		errs = append(errs, err)
+	}
+	if _, _, err := procsFor(c.procs, func(string) string { return "" }, 1); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
@@ -223,6 +228,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// The limit is the whole process's, so it is set here, once, from the
 	// command line, and not by serve, which tests run several of at once.
 	if err := applyMemoryLimit(cfg.memoryLimit, log); err != nil {
+		return err
+	}
+	if err := applyProcs(cfg.procs, log); err != nil {
 		return err
 	}
 	return serve(ctx, cfg, log, stdout)

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+)
+
+// --procs sets how many goroutines run at once (GOMAXPROCS). Go's default
+// is the number of cores, and on a small machine that is too few for the
+// projections store: a Badger merge runs about ten goroutines at once
+// (its key ranges, each with its own table builders and block
+// compressors), each keeps a processor for up to 10 ms before the
+// scheduler takes it back, and every request, consumer and broker turn
+// waits behind them. With at least minProcs processors the kernel shares
+// the cores among more threads at a finer grain, so the rest keeps
+// running through a merge: over 10M statements on 2 cores, filtered GETs'
+// p99 fell from 88–94 to 32–36 ms with ingest beside them and their
+// goroutines' p99 wait to run from 50–72 to 10 ms, for a few percent more
+// CPU per statement (docs/benchmarks.md, "Seventeenth pass"). On machines
+// with more cores than that, Go's default stands.
+const (
+	procsAuto = "auto"
+	minProcs  = 8
+)
+
+// procsFor decides GOMAXPROCS: the flag's number; for auto, what the
+// runtime took from GOMAXPROCS when that is set (0: keep it), else the
+// runtime's default (cores, or the container's CPU limit) raised to
+// minProcs. source says which, for the log.
+func procsFor(spec string, getenv func(string) string, current int) (n int, source string, err error) {
+	spec = strings.TrimSpace(spec)
+	if spec != procsAuto {
+		n, err := strconv.Atoi(spec)
+		if err != nil || n < 1 || n > 1024 {
+			return 0, "", fmt.Errorf("--procs: %q is not auto or a number of processors from 1 to 1024", spec)
+		}
+		return n, "--procs", nil
+	}
+	if getenv("GOMAXPROCS") != "" {
+		return 0, "GOMAXPROCS", nil
+	}
+	if current >= minProcs {
+		return current, "cores", nil
+	}
+	return minProcs, fmt.Sprintf("at least %d (cores: %d)", minProcs, current), nil
+}
+
+// applyProcs sets GOMAXPROCS from --procs and logs what it is.
+func applyProcs(spec string, log *slog.Logger) error {
+	n, source, err := procsFor(spec, os.Getenv, goruntime.GOMAXPROCS(0))
+	if err != nil {
+		return err
+	}
+	if n > 0 && n != goruntime.GOMAXPROCS(0) {
+		goruntime.GOMAXPROCS(n)
+	}
+	log.Info("processors (GOMAXPROCS)", "n", goruntime.GOMAXPROCS(0), "source", source)
+	return nil
+}
