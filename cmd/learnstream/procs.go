@@ -18,10 +18,11 @@ import (
 // waits behind them. With at least minProcs processors the kernel shares
 // the cores among more threads at a finer grain, so the rest keeps
 // running through a merge: over 10M statements on 2 cores, filtered GETs'
-// p99 fell from 88–94 to 32–36 ms with ingest beside them and their
-// goroutines' p99 wait to run from 50–72 to 10 ms, for a few percent more
-// CPU per statement (docs/benchmarks.md, "Seventeenth pass"). On machines
-// with more cores than that, Go's default stands.
+// p99 fell from 31–52 to 23–24 ms (from 88–94 to 32–36 ms with more
+// ingest beside them) and the goroutines' p99 wait to run from 50–72 to
+// 10 ms, at about the same CPU per statement (within the runs' spread
+// there, 6% more in an earlier series; docs/benchmarks.md, "Seventeenth
+// pass"). On machines with more cores than that, Go's default stands.
 const (
 	procsAuto = "auto"
 	minProcs  = 8
