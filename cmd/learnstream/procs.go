@@ -23,6 +23,8 @@ import (
 // 10 ms, at about the same CPU per statement (within the runs' spread
 // there, 6% more in an earlier series; docs/benchmarks.md, "Seventeenth
 // pass"). On machines with more cores than that, Go's default stands.
+// Once raised, the runtime no longer follows changes of a container's CPU
+// limit while the server runs; a restart reads it again.
 const (
 	procsAuto = "auto"
 	minProcs  = 8
