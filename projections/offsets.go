@@ -136,8 +136,13 @@ func (c *offsetCache) advanced(sp Space) { c.counter(sp).Add(1) }
 // offsets) and around whatever deletes offsets otherwise. Read it before
 // the transaction that reads the state: a commit that lands in between
 // moves it again, and the next comparison reads once more for nothing
-// rather than keeps stale state.
-type spaceVersion struct{ epoch, moves uint64 }
+// rather than keeps stale state. It names the generation too: each has
+// its own count of moves, so a state read in the generation a rebuild
+// swapped out never compares equal to the one swapped in.
+type spaceVersion struct {
+	gen          uint32
+	epoch, moves uint64
+}
 
 // version returns sp's version now (Projection.version).
 func (c *offsetCache) version(sp Space) spaceVersion {
@@ -145,7 +150,7 @@ func (c *offsetCache) version(sp Space) spaceVersion {
 	// moves before epoch: a drop that ends between them moves the epoch
 	// this reads.
 	m := n.Load()
-	return spaceVersion{epoch: c.epoch.Load(), moves: m}
+	return spaceVersion{gen: sp.gen, epoch: c.epoch.Load(), moves: m}
 }
 
 // nextOffset returns a held entry's next offset (found false when none is

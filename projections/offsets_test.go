@@ -225,3 +225,27 @@ func TestSpaceOffsetFollowsCommits(t *testing.T) {
 		last = next
 	}
 }
+
+// A state read in one generation never compares equal to the next one's,
+// even when both have moved as often: a read model keyed on the version
+// reads again after a rebuild's swap.
+func TestSpaceVersionNamesTheGeneration(t *testing.T) {
+	store := openStore(t)
+	old, next := newSpace("versions", 1), newSpace("versions", 2)
+	if store.offsets.version(old) == store.offsets.version(next) {
+		t.Fatalf("generations 1 and 2, neither moved, have one version %+v", store.offsets.version(old))
+	}
+	store.offsets.advanced(old)
+	store.offsets.advanced(next)
+	if store.offsets.version(old) == store.offsets.version(next) {
+		t.Fatal("generations 1 and 2, each moved once, have one version")
+	}
+	at := store.offsets.version(next)
+	if store.offsets.version(next) != at {
+		t.Fatal("the version moved without a commit")
+	}
+	store.offsets.advanced(next)
+	if store.offsets.version(next) == at {
+		t.Fatal("a commit did not move the version")
+	}
+}

@@ -94,18 +94,17 @@ func (v *voidedSet) mayBeVoided(tenant, id string) bool {
 	return ok
 }
 
-// ready reports whether the set can answer, reading the marks txn sees
-// into it first when nobody has (one query reads them; the others check
-// the store meanwhile: mayBeVoided says yes to every statement until the
-// set is ready).
-func (v *voidedSet) ready(txn *badger.Txn, sp Space) bool {
+// ready reads the marks txn sees into the set when nobody has (one query
+// reads them; the others check the store meanwhile: mayBeVoided says yes
+// to every statement until the set is loaded).
+func (v *voidedSet) ready(txn *badger.Txn, sp Space) {
 	if v.loaded.Load() {
-		return true
+		return
 	}
 	v.mu.Lock()
 	if v.loaded.Load() || v.loading {
 		v.mu.Unlock()
-		return v.loaded.Load()
+		return
 	}
 	v.loading = true
 	v.mu.Unlock()
@@ -129,5 +128,4 @@ func (v *voidedSet) ready(txn *badger.Txn, sp Space) bool {
 	}
 	v.loading = false
 	v.loaded.Store(true)
-	return true
 }

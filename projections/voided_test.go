@@ -48,7 +48,8 @@ func TestVoidedSetNamesWhatVoidingsNamed(t *testing.T) {
 		sp := p.Space()
 		v := p.store.voidedSet(sp)
 		if err := p.View(func(txn *badger.Txn, sp Space) error {
-			if !v.ready(txn, sp) {
+			v.ready(txn, sp)
+			if !v.loaded.Load() {
 				t.Fatalf("%s: set not ready", phase)
 			}
 			return nil

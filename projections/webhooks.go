@@ -390,8 +390,7 @@ func (w *Webhooks) List(ctx context.Context, tenant string) ([]webhook.Subscript
 func (w *Webhooks) Filters() ([]webhook.Subscription, error) {
 	w.filtersMu.Lock()
 	defer w.filtersMu.Unlock()
-	gen := w.Space().Generation()
-	if f := w.filters; f != nil && f.gen == gen && f.at == w.version() {
+	if f := w.filters; f != nil && f.at == w.version() {
 		return f.list, nil
 	}
 	// Before the read: a commit while it reads moves the version past
@@ -401,13 +400,12 @@ func (w *Webhooks) Filters() ([]webhook.Subscription, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.filters = &cachedFilters{gen: gen, at: at, list: slices.Clip(list)}
+	w.filters = &cachedFilters{at: at, list: slices.Clip(list)}
 	return w.filters.list, nil
 }
 
 // cachedFilters is what Filters read, and as of which version.
 type cachedFilters struct {
-	gen  uint32
 	at   spaceVersion
 	list []webhook.Subscription
 }

@@ -54,22 +54,11 @@ func TestWebhooksKeepLearnersAsPseudonyms(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := &hookLog{}
-		w, err := NewWebhooks(store, NewWaiters(), WebhooksConfig{Publisher: l, SealKey: []byte("0123456789abcdef0123456789abcdef"), Pseudonyms: names})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.subs = w
-		l.base, _, _ = w.NextOffset(ctx, DefaultWebhooksTopic, 0)
+		w, l := openHooks(t, store, names)
 		return store, w, l
 	}
 	sub := func(id string, learners ...string) webhook.Subscription {
-		s := webhook.Subscription{ID: id, Tenant: "t1", Kind: webhook.KindWebhook, URL: "https://hooks.example.com/in",
-			Filter: webhook.Filter{Learners: learners}, Created: time.Now().UTC(), Secrets: []webhook.Secret{{Value: webhook.NewSecret()}}}
-		if err := s.Validate(false); err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return hookSub(t, "t1", id, "https://hooks.example.com/in", learners...)
 	}
 	names := func(evs []event.Event) string {
 		var b strings.Builder
@@ -181,24 +170,27 @@ func TestWebhooksKeepLearnersAsPseudonyms(t *testing.T) {
 	}
 }
 
-// openHooks opens a subscriptions projection whose published events are
-// applied at once.
-func openHooks(t testing.TB) (*Webhooks, *hookLog) {
+// openHooks opens the subscriptions projection in store, its published
+// events applied at once (names: the install's pseudonyms, nil for
+// privacy off).
+func openHooks(t testing.TB, store *Store, names privacy.Pseudonyms) (*Webhooks, *hookLog) {
 	t.Helper()
-	store := openStore(t)
 	l := &hookLog{}
-	w, err := NewWebhooks(store, NewWaiters(), WebhooksConfig{Publisher: l, SealKey: []byte("0123456789abcdef0123456789abcdef")})
+	w, err := NewWebhooks(store, NewWaiters(), WebhooksConfig{Publisher: l, SealKey: []byte("0123456789abcdef0123456789abcdef"), Pseudonyms: names})
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.subs = w
+	l.base, _, _ = w.NextOffset(context.Background(), DefaultWebhooksTopic, 0)
 	return w, l
 }
 
-func hookSub(t testing.TB, tenant, id, url string) webhook.Subscription {
+// hookSub is a valid subscription, with a learner filter when learners
+// are given.
+func hookSub(t testing.TB, tenant, id, url string, learners ...string) webhook.Subscription {
 	t.Helper()
 	s := webhook.Subscription{ID: id, Tenant: tenant, Kind: webhook.KindWebhook, URL: url,
-		Created: time.Now().UTC(), Secrets: []webhook.Secret{{Value: webhook.NewSecret()}}}
+		Filter: webhook.Filter{Learners: learners}, Created: time.Now().UTC(), Secrets: []webhook.Secret{{Value: webhook.NewSecret()}}}
 	if err := s.Validate(false); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +202,7 @@ func hookSub(t testing.TB, tenant, id, url string) webhook.Subscription {
 // call, and without one the list is not read again.
 func TestWebhookFiltersFollowEveryChange(t *testing.T) {
 	ctx := context.Background()
-	w, _ := openHooks(t)
+	w, _ := openHooks(t, openStore(t), nil)
 	urls := func() string {
 		t.Helper()
 		subs, err := w.Filters()
@@ -258,7 +250,7 @@ func TestWebhookFiltersFollowEveryChange(t *testing.T) {
 func BenchmarkWebhookFilters(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int{0, 50} {
-		w, _ := openHooks(b)
+		w, _ := openHooks(b, openStore(b), nil)
 		for i := range n {
 			if err := w.Put(ctx, hookSub(b, "t1", fmt.Sprintf("wh_%02d", i), "https://hooks.example.com/in")); err != nil {
 				b.Fatal(err)
