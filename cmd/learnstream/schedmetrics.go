@@ -13,8 +13,9 @@ import (
 // waited to run once runnable). When every core is busy, with the
 // store's merges running beside the consumers and the requests, a
 // request's tail is mostly this wait rather than its own work, and
-// `bench ingest` reports it beside its latencies. Once per process: the
-// default registry is the process's.
+// `bench ingest` reports it beside its latencies. The default registry is
+// the process's, so runServe does this once, beside the runtime's other
+// settings; tests that run several servers at once share it.
 var exportSchedulingLatency = sync.OnceFunc(func() {
 	prometheus.Unregister(collectors.NewGoCollector())
 	prometheus.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(

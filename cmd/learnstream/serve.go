@@ -233,6 +233,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := applyProcs(cfg.procs, log); err != nil {
 		return err
 	}
+	exportSchedulingLatency()
 	return serve(ctx, cfg, log, stdout)
 }
 
@@ -241,7 +242,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Writer) (err error) {
 	roles, _ := cfg.roleSet()
 	streams.DefaultHealth.StuckAfter = cfg.stuckAfter
-	exportSchedulingLatency()
 	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
