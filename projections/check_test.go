@@ -178,18 +178,34 @@ func TestStoredOffsetsAndReset(t *testing.T) {
 	defer s.Close()
 	a, _ := s.currentSpace("alpha")
 	b, _ := s.currentSpace("beta")
+	// Model keys on both sides of the offsets (the walk seeks past them),
+	// one of them 8 bytes long like an offset.
+	model := func(sp Space) func(txn *badger.Txn) error {
+		return func(txn *badger.Txn) error {
+			for _, k := range []string{"a", "n", "oa", "p", "z"} {
+				if err := txn.Set(sp.Key(k, "learner"), []byte("12345678")); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
 	for _, w := range []struct {
 		sp     Space
 		topic  string
 		part   int
 		offset int64
 	}{{a, "t.one", 0, 41}, {a, "t.one", 256, 7}, {b, "t.two", 1, 99}} {
-		if _, err := s.apply(w.sp, w.topic, w.part, w.offset, nil); err != nil {
+		if _, err := s.apply(w.sp, w.topic, w.part, w.offset, model(w.sp)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// A rebuild generation's offsets are not what the consumer resumes from.
-	if _, err := s.apply(newSpace("alpha", 1), "t.one", 0, 500, nil); err != nil {
+	// A rebuild generation's offsets are not what the consumer resumes from;
+	// nor are those of a projection whose name the live one's starts with.
+	if _, err := s.apply(newSpace("alpha", 1), "t.one", 0, 500, model(newSpace("alpha", 1))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.apply(newSpace("alphabet", 3), "t.one", 0, 600, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.StoredOffsets()

@@ -554,6 +554,12 @@ type StoredOffset struct {
 
 // StoredOffsets lists the offsets of every projection's live generation
 // (model checkpoints included): what each consumer believes it has read.
+//
+// The offsets sit in each space beside its model keys (the statements and
+// their indexes among them: tens of millions of keys in a large store),
+// so the walk reads only each space's offset range and seeks past the
+// rest: a walk of the whole keyspace took two minutes of every start over
+// 10M statements (docs/benchmarks.md, "Eighteenth pass").
 func (s *Store) StoredOffsets() ([]StoredOffset, error) {
 	var out []StoredOffset
 	err := s.db.View(func(txn *badger.Txn) error {
@@ -576,24 +582,41 @@ func (s *Store) StoredOffsets() ([]StoredOffset, error) {
 		}
 		it.Close()
 		opts.Prefix = []byte{prefixSpace, 0}
+		opts.PrefetchValues = false
 		it = txn.NewIterator(opts)
 		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			o, ok := parseOffsetKey(it.Item().Key())
-			if !ok || live[o.Projection] != o.Generation {
+		it.Rewind()
+		for it.Valid() {
+			sp, ok := spaceOf(it.Item().Key())
+			if !ok {
+				it.Next()
 				continue
 			}
-			err := it.Item().Value(func(v []byte) error {
-				if len(v) != 8 {
-					return fmt.Errorf("offset of %s %s/%d: %d bytes", o.Projection, o.Topic, o.Partition, len(v))
+			if live[sp.projection] == sp.gen {
+				offsets := append(slices.Clip(sp.prefix), 'o', 0)
+				for it.Seek(offsets); it.ValidForPrefix(offsets); it.Next() {
+					o, ok := parseOffsetKey(it.Item().Key())
+					if !ok {
+						continue
+					}
+					err := it.Item().Value(func(v []byte) error {
+						if len(v) != 8 {
+							return fmt.Errorf("offset of %s %s/%d: %d bytes", o.Projection, o.Topic, o.Partition, len(v))
+						}
+						o.Next = int64(binary.BigEndian.Uint64(v))
+						return nil
+					})
+					if err != nil {
+						return err
+					}
+					out = append(out, o)
 				}
-				o.Next = int64(binary.BigEndian.Uint64(v))
-				return nil
-			})
-			if err != nil {
-				return err
 			}
-			out = append(out, o)
+			// Past the space: its prefix ends in a 0 byte, and every key
+			// in it sorts below the prefix with that byte raised to 1.
+			next := slices.Clone(sp.prefix)
+			next[len(next)-1] = 1
+			it.Seek(next)
 		}
 		return nil
 	})
@@ -601,6 +624,17 @@ func (s *Store) StoredOffsets() ([]StoredOffset, error) {
 		return nil, fmt.Errorf("read stored offsets: %w", err)
 	}
 	return out, nil
+}
+
+// spaceOf reads the space a key of the form p\x00<projection>\x00<gen>\x00...
+// belongs to.
+func spaceOf(k []byte) (Space, bool) {
+	rest := k[2:]
+	i := bytes.IndexByte(rest, 0)
+	if i < 0 || len(rest) < i+1+4+1 || rest[i+1+4] != 0 {
+		return Space{}, false
+	}
+	return newSpace(string(rest[:i]), binary.BigEndian.Uint32(rest[i+1:i+1+4])), true
 }
 
 // parseOffsetKey reads p\x00<projection>\x00<gen>\x00o\x00<topic>\x00<partition>.
