@@ -81,9 +81,11 @@ func (d SegmentDamage) String() string {
 
 // LogScan is what ScanLog found in the embedded broker's data dir.
 type LogScan struct {
-	Segments int             `json:"segments"`
-	Batches  int             `json:"batches"`
-	Damage   []SegmentDamage `json:"damage,omitempty"`
+	Segments int `json:"segments"`
+	Batches  int `json:"batches"`
+	// Bytes is the size of the segments read.
+	Bytes  int64           `json:"bytes"`
+	Damage []SegmentDamage `json:"damage,omitempty"`
 	// Ends is each partition's log end offset as the broker will have it
 	// after loading (the offset after its last intact batch).
 	Ends map[string]map[int]int64 `json:"ends"`
@@ -92,7 +94,13 @@ type LogScan struct {
 // ScanLog checks every segment of the embedded broker's log under dataDir
 // (the broker's own data dir). It reads only. A data dir without
 // partitions (a new install) is no damage.
-func ScanLog(dataDir string) (LogScan, error) {
+func ScanLog(dataDir string) (LogScan, error) { return ScanLogProgress(dataDir, nil) }
+
+// ScanLogProgress is ScanLog calling progress (when not nil) after each
+// segment with the bytes read so far and the log's size: the check reads
+// the whole log, which takes minutes on a large one, and the server does
+// not answer until it is done.
+func ScanLogProgress(dataDir string, progress func(scanned, total int64)) (LogScan, error) {
 	scan := LogScan{Ends: map[string]map[int]int64{}}
 	root := filepath.Join(dataDir, "partitions")
 	dirs, err := os.ReadDir(root)
@@ -102,6 +110,14 @@ func ScanLog(dataDir string) (LogScan, error) {
 	if err != nil {
 		return scan, fmt.Errorf("scan broker log: %w", err)
 	}
+	type partition struct {
+		topic string
+		part  int
+		dir   string
+		bases []int64
+	}
+	var parts []partition
+	var total int64
 	for _, d := range dirs {
 		if !d.IsDir() {
 			continue
@@ -111,10 +127,15 @@ func ScanLog(dataDir string) (LogScan, error) {
 			continue
 		}
 		pdir := filepath.Join(root, d.Name())
-		bases, err := segmentBases(pdir)
+		bases, size, err := segmentBases(pdir)
 		if err != nil {
 			return scan, err
 		}
+		parts = append(parts, partition{topic, part, pdir, bases})
+		total += size
+	}
+	for _, p := range parts {
+		topic, part, pdir, bases := p.topic, p.part, p.dir, p.bases
 		end := int64(-1)
 		for i, base := range bases {
 			path := filepath.Join(pdir, strconv.FormatInt(base, 10)+".dat")
@@ -123,6 +144,10 @@ func ScanLog(dataDir string) (LogScan, error) {
 				return scan, fmt.Errorf("scan broker log: %w", err)
 			}
 			scan.Segments++
+			scan.Bytes += int64(len(raw))
+			if progress != nil {
+				progress(scan.Bytes, max(total, scan.Bytes))
+			}
 			res := scanSegment(raw)
 			scan.Batches += res.batches
 			if res.batches > 0 {
@@ -178,21 +203,27 @@ func parsePartDir(name string) (string, int, bool) {
 	return topic, part, true
 }
 
-func segmentBases(pdir string) ([]int64, error) {
+// segmentBases lists a partition's segments by base offset, with their
+// size in all.
+func segmentBases(pdir string) ([]int64, int64, error) {
 	entries, err := os.ReadDir(pdir)
 	if err != nil {
-		return nil, fmt.Errorf("scan broker log: %w", err)
+		return nil, 0, fmt.Errorf("scan broker log: %w", err)
 	}
 	var bases []int64
+	var size int64
 	for _, e := range entries {
 		if s, ok := strings.CutSuffix(e.Name(), ".dat"); ok {
 			if b, err := strconv.ParseInt(s, 10, 64); err == nil {
 				bases = append(bases, b)
+				if fi, err := e.Info(); err == nil {
+					size += fi.Size()
+				}
 			}
 		}
 	}
 	slices.Sort(bases)
-	return bases, nil
+	return bases, size, nil
 }
 
 // snapshotHWM is the high-water mark the broker saved at its last orderly

@@ -49,6 +49,44 @@ func segmentOf10Batches(t *testing.T) (string, string) {
 	return dir, segs[0]
 }
 
+// The check of a large log reports how far it is, and ends at the log's
+// size: the server logs it while it does not answer yet.
+func TestScanLogReportsProgress(t *testing.T) {
+	dir, seg := segmentOf10Batches(t)
+	// A second partition of two segments, copies of the first (only
+	// their sizes matter here).
+	raw, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "partitions", "ls.other-0")
+	if err := os.MkdirAll(other, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"0.dat", "50.dat"} {
+		if err := os.WriteFile(filepath.Join(other, name), raw, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var calls [][2]int64
+	scan, err := streams.ScanLogProgress(dir, func(scanned, total int64) { calls = append(calls, [2]int64{scanned, total}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := 3 * int64(len(raw))
+	if scan.Segments != 3 || scan.Bytes != size || len(scan.Damage) != 0 {
+		t.Fatalf("scan: %d segments, %d bytes, damage %v; want 3 segments of %d bytes in all, no damage", scan.Segments, scan.Bytes, scan.Damage, size)
+	}
+	if len(calls) != 3 {
+		t.Fatalf("progress called %d times, want once a segment: %v", len(calls), calls)
+	}
+	for i, c := range calls {
+		if c[1] != size || c[0] != int64(i+1)*int64(len(raw)) {
+			t.Errorf("progress %d: %d of %d bytes, want %d of %d", i, c[0], c[1], int64(i+1)*int64(len(raw)), size)
+		}
+	}
+}
+
 func TestScanLogFindsDamageTheBrokerWouldDrop(t *testing.T) {
 	for _, tc := range []struct {
 		name      string

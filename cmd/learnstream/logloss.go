@@ -102,6 +102,11 @@ type logHealth struct {
 	last    error
 }
 
+// scanProgressEvery spaces the log check's progress lines: the check of a
+// large log takes minutes before the server answers, and an operator
+// watching the log should see it move.
+const scanProgressEvery = 10 * time.Second
+
 // quarantineDir is where damaged log data is copied.
 func quarantineDir(dataDir string) string { return filepath.Join(dataDir, "quarantine") }
 
@@ -118,9 +123,19 @@ func prepareLog(ctx context.Context, cfg serveConfig, log *slog.Logger, store *p
 	var qdir string
 	if ends == nil {
 		var err error
-		if scan, err = streams.ScanLog(kafkaDir); err != nil {
+		start, last := time.Now(), time.Now()
+		scan, err = streams.ScanLogProgress(kafkaDir, func(scanned, total int64) {
+			if time.Since(last) >= scanProgressEvery {
+				last = time.Now()
+				log.Info("checking the event log", "scanned_bytes", scanned, "total_bytes", total,
+					"percent", 100*scanned/max(total, 1))
+			}
+		})
+		if err != nil {
 			return nil, err
 		}
+		log.Info("event log checked", "segments", scan.Segments, "bytes", scan.Bytes, "damaged_segments", len(scan.Damage),
+			"took", time.Since(start).Round(time.Millisecond))
 		streams.ReportDamage(scan)
 		if len(scan.Damage) > 0 {
 			if qdir, err = streams.Quarantine(quarantineDir(cfg.dataDir), &scan, time.Now()); err != nil {

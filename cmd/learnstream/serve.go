@@ -278,10 +278,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	// that the body limit is the real limit of a statement.
 	maxMsg := streams.MaxMessageBytesFor(cfg.maxBody)
 
+	// Starting on a large data dir takes minutes (the store's tables, the
+	// log's check, the broker's load of its log); each step says what it
+	// took, and the step under way is the one not logged yet.
+	started, step := time.Now(), time.Now()
 	store, err := projections.Open(filepath.Join(cfg.dataDir, "projections"), log)
 	if err != nil {
 		return err
 	}
+	log.Info("projections store opened", "took", time.Since(step).Round(time.Millisecond))
 	cleanups = append(cleanups, func() {
 		if err := store.Close(); err != nil {
 			log.Error("close projections store", "err", err)
@@ -305,6 +310,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 			return err
 		}
 		brokerCredPath = path
+		step = time.Now()
 		b, err := streams.StartEmbedded(streams.EmbeddedConfig{
 			DataDir: filepath.Join(cfg.dataDir, "kafka"), Listen: cfg.brokerListen,
 			Partitions: cfg.partitions, Fsync: cfg.brokerFsync, CompactEvery: cfg.brokerCompactEvery, Busy: store.Merging, Logger: log,
@@ -315,11 +321,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 			return err
 		}
 		cleanups = append(cleanups, b.Close)
+		log.Info("embedded broker loaded its log", "took", time.Since(step).Round(time.Millisecond))
 		brokers = []string{b.Addr()}
 		sec = streams.Security{Mechanism: streams.SASLScramSHA256, User: brokerUser, Password: password}
 	} else if sec, err = cfg.security.externalSecurity(); err != nil {
 		return err
 	}
+	step = time.Now()
 	if err := streams.Secure(brokers, sec); err != nil {
 		return err
 	}
@@ -479,6 +487,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	if err := creds.Ensure(startCtx, adminKey, adminSecret, "admin", cfg.tenant, []string{"all", projections.ScopeOperator, projections.ScopePrivacy}); err != nil {
 		return fmt.Errorf("bootstrap admin credential: %w", err)
 	}
+	log.Info("roles started", "took", time.Since(step).Round(time.Millisecond))
 
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
@@ -565,7 +574,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		fmt.Fprintf(stdout, "dev credential (all scopes): key %s secret %s\n", adminKey, adminSecret)
 		fmt.Fprintf(stdout, "  try: curl -u %s:%s -H 'X-Experience-API-Version: 1.0.3' %s/xapi/about\n", adminKey, adminSecret, publicURL)
 	}
-	log.Info("serving", "version", binaryVersion(), "http", publicURL, "data_dir", cfg.dataDir, "kafka", strings.Join(brokers, ","), "roles", cfg.roles)
+	log.Info("serving", "version", binaryVersion(), "http", publicURL, "data_dir", cfg.dataDir, "kafka", strings.Join(brokers, ","), "roles", cfg.roles,
+		"started_in", time.Since(started).Round(time.Millisecond))
 
 	select {
 	case err := <-serveErr:
