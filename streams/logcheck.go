@@ -98,8 +98,8 @@ func ScanLog(dataDir string) (LogScan, error) { return ScanLogProgress(dataDir, 
 
 // ScanLogProgress is ScanLog calling progress (when not nil) after each
 // segment with the bytes read so far and the log's size: the check reads
-// the whole log, which takes minutes on a large one, and the server does
-// not answer until it is done.
+// the whole log at the disk's speed, and the server does not answer until
+// it is done.
 func ScanLogProgress(dataDir string, progress func(scanned, total int64)) (LogScan, error) {
 	scan := LogScan{Ends: map[string]map[int]int64{}}
 	root := filepath.Join(dataDir, "partitions")
