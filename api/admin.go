@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/learnstream/learnstream/domain/xapi"
@@ -45,7 +46,11 @@ type ReplayStatus struct {
 
 // Admin is what the operator endpoints need from the process.
 type Admin interface {
-	Projections(ctx context.Context, tenant string) ([]ProjectionStatus, error)
+	// Projections lists the read models, with tenant's counts when counts
+	// is set: a count walks the projection's keys, seconds per million
+	// statements, so a caller that only wants positions (the projections
+	// and replay commands) asks without.
+	Projections(ctx context.Context, tenant string, counts bool) ([]ProjectionStatus, error)
 	// Replay starts rebuilding a projection from offset 0 and returns at
 	// once; Projections reports its progress.
 	Replay(ctx context.Context, name string) (ProjectionStatus, error)
@@ -187,7 +192,15 @@ func (s *Server) listProjections(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ps, err := s.cfg.Admin.Projections(r.Context(), tenant)
+	counts := true
+	if v := r.URL.Query().Get("counts"); v != "" {
+		var err error
+		if counts, err = strconv.ParseBool(v); err != nil {
+			writeError(w, http.StatusBadRequest, "counts: must be true or false, got "+strconv.Quote(v))
+			return
+		}
+	}
+	ps, err := s.cfg.Admin.Projections(r.Context(), tenant, counts)
 	if err != nil {
 		s.log.Error("list projections", "err", err)
 		writeError(w, http.StatusInternalServerError, "could not list projections: "+err.Error())

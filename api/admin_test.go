@@ -12,10 +12,13 @@ import (
 // fakeAdmin is a process with one projection whose counts are per tenant.
 type fakeAdmin struct{ replays []string }
 
-func (a *fakeAdmin) Projections(_ context.Context, tenant string) ([]api.ProjectionStatus, error) {
-	return []api.ProjectionStatus{{Name: "statements", Generation: 2, Topic: "learnstream.statements.v1", Lag: 7,
-		Counts:     map[string]int64{"statements": int64(len(tenant))},
-		Partitions: []api.PartitionInfo{{Partition: 0, Next: 10, End: 17, Lag: 7}}}}, nil
+func (a *fakeAdmin) Projections(_ context.Context, tenant string, counts bool) ([]api.ProjectionStatus, error) {
+	st := api.ProjectionStatus{Name: "statements", Generation: 2, Topic: "learnstream.statements.v1", Lag: 7,
+		Partitions: []api.PartitionInfo{{Partition: 0, Next: 10, End: 17, Lag: 7}}}
+	if counts {
+		st.Counts = map[string]int64{"statements": int64(len(tenant))}
+	}
+	return []api.ProjectionStatus{st}, nil
 }
 
 func (a *fakeAdmin) Replay(_ context.Context, name string) (api.ProjectionStatus, error) {
@@ -59,6 +62,9 @@ func TestAdminEndpointsByScope(t *testing.T) {
 		{"operator reads any tenant's counts", operator, "GET", "/v1/admin/projections?tenant=t22", "", 200,
 			[]string{`"statements":3`}, nil},
 		{"reader lists projections", reader, "GET", "/v1/admin/projections", "", 403, nil, nil},
+		{"operator lists positions without counts", operator, "GET", "/v1/admin/projections?counts=false", "", 200,
+			[]string{`"next_offset":10`}, []string{"counts"}},
+		{"counts neither true nor false", operator, "GET", "/v1/admin/projections?counts=some", "", 400, []string{"counts"}, nil},
 
 		{"tenant replays a shared projection", tenantAdmin, "POST", "/v1/admin/projections/statements/replay", "", 403, nil, nil},
 		{"reader replays", reader, "POST", "/v1/admin/projections/statements/replay", "", 403, nil, nil},

@@ -38,7 +38,7 @@ type admin struct {
 
 func (a *admin) add(m *managed) { a.projs[m.proj.Name()] = m }
 
-func (a *admin) Projections(ctx context.Context, tenant string) ([]api.ProjectionStatus, error) {
+func (a *admin) Projections(ctx context.Context, tenant string, counts bool) ([]api.ProjectionStatus, error) {
 	names := make([]string, 0, len(a.projs))
 	for n := range a.projs {
 		names = append(names, n)
@@ -55,7 +55,7 @@ func (a *admin) Projections(ctx context.Context, tenant string) ([]api.Projectio
 		for _, p := range parts {
 			st.Partitions = append(st.Partitions, api.PartitionInfo{Partition: p.Partition, Next: p.Next, End: p.End, Lag: p.Lag})
 		}
-		if m.counts != nil {
+		if counts && m.counts != nil {
 			c, err := m.counts(ctx, tenant)
 			if err != nil {
 				return nil, fmt.Errorf("projection %s: counts: %w", n, err)

@@ -47,7 +47,7 @@ var helpWant = map[string]struct {
 	"fit":              {items: []string{"bkt"}},
 	"fit bkt":          {synopsis: "[flags]", items: []string{"-data", "-bkt-restarts", "-bkt-max-iter", "-json"}, absent: []string{"-train", "-algo"}},
 	"migrate":          {synopsis: "[flags]", items: []string{"-clickhouse-addr", "-clickhouse-database", "-clickhouse-user", "-clickhouse-password"}},
-	"projections":      {synopsis: "[flags]", items: []string{"-server", "-key", "-secret", "-json"}},
+	"projections":      {synopsis: "[flags]", items: []string{"-server", "-key", "-secret", "-json", "-counts"}},
 	"replay":           {synopsis: "<projection> [flags]", items: []string{"-server", "-key", "-secret"}, absent: []string{"-json"}},
 	"version":          {synopsis: ""},
 	"learners":         {items: []string{"erase", "erasure", "export", "purge"}},
@@ -160,6 +160,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"replay", "--server", "http://127.0.0.1:1"}, []string{"the projection to replay comes first"}},
 		{[]string{"dlq", "replay", "--limit", "5"}, []string{"flag provided but not defined: -limit", "usage: learnstream dlq replay [flags]"}},
 		{[]string{"version", "extra"}, []string{`unexpected argument "extra"`}},
+		{[]string{"projections", "--counts"}, []string{"--counts goes with --json", "usage: learnstream projections [flags]"}},
 		{[]string{"help", "cook"}, []string{`unknown command "cook"`}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

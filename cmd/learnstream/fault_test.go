@@ -339,6 +339,13 @@ func TestReplayRebuildsWhileServing(t *testing.T) {
 		if err != nil || !strings.Contains(text, "statements") || !strings.Contains(text, "progress") {
 			t.Errorf("projections: %v\n%s", err, text)
 		}
+		// Counts walk every key; only --counts asks for them.
+		if js, _, err := cli(t, "projections", "--server", p.url, "--json", "--counts"); err != nil || !strings.Contains(js, `"counts":{"statements":`) {
+			t.Errorf("projections --json --counts: %v\n%s", err, js)
+		}
+		if js, _, err := cli(t, "projections", "--server", p.url, "--json"); err != nil || strings.Contains(js, `"counts"`) || !strings.Contains(js, `"next_offset"`) {
+			t.Errorf("projections --json: %v\n%s", err, js)
+		}
 		if _, stderr, err := cli(t, "replay", "nope", "--server", p.url); err == nil || !strings.Contains(stderr, "does not exist") {
 			t.Errorf("replay of an unknown projection: %v %s", err, stderr)
 		}
