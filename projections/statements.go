@@ -1030,7 +1030,7 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 	var page StatementPage
 	err := p.View(func(txn *badger.Txn, sp Space) error {
 		voided := p.store.voidedSet(sp)
-		voided.ready(txn, sp)
+		voided.load(txn, sp)
 		prefix := sp.Prefix("x", tenant, drive.kind, drive.value)
 		opts := badger.DefaultIteratorOptions
 		opts.PrefetchValues = false

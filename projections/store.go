@@ -593,7 +593,7 @@ func (s *Store) StoredOffsets() ([]StoredOffset, error) {
 				continue
 			}
 			if live[sp.projection] == sp.gen {
-				offsets := append(slices.Clip(sp.prefix), 'o', 0)
+				offsets := sp.Prefix("o")
 				for it.Seek(offsets); it.ValidForPrefix(offsets); it.Next() {
 					o, ok := parseOffsetKey(it.Item().Key())
 					if !ok {
@@ -639,28 +639,20 @@ func spaceOf(k []byte) (Space, bool) {
 
 // parseOffsetKey reads p\x00<projection>\x00<gen>\x00o\x00<topic>\x00<partition>.
 func parseOffsetKey(k []byte) (StoredOffset, bool) {
-	rest := k[2:]
-	i := bytes.IndexByte(rest, 0)
-	if i < 0 || len(rest) < i+1+4+1+2+1+4 {
+	sp, ok := spaceOf(k)
+	if !ok {
 		return StoredOffset{}, false
 	}
-	o := StoredOffset{Projection: string(rest[:i])}
-	rest = rest[i+1:]
-	o.Generation = binary.BigEndian.Uint32(rest[:4])
-	rest = rest[4:]
-	if rest[0] != 0 || rest[1] != 'o' || rest[2] != 0 {
+	rest, ok := bytes.CutPrefix(k, sp.Prefix("o"))
+	if !ok || len(rest) < 5 || rest[len(rest)-5] != 0 {
 		return StoredOffset{}, false
 	}
-	rest = rest[3:]
-	if len(rest) < 5 || rest[len(rest)-5] != 0 {
+	topic := string(rest[:len(rest)-5])
+	if strings.IndexByte(topic, 0) >= 0 {
 		return StoredOffset{}, false
 	}
-	o.Topic = string(rest[:len(rest)-5])
-	if strings.IndexByte(o.Topic, 0) >= 0 {
-		return StoredOffset{}, false
-	}
-	o.Partition = int(binary.BigEndian.Uint32(rest[len(rest)-4:]))
-	return o, true
+	return StoredOffset{Projection: sp.projection, Generation: sp.gen, Topic: topic,
+		Partition: int(binary.BigEndian.Uint32(rest[len(rest)-4:]))}, true
 }
 
 // ResetProjection drops the live generation of a projection, state and

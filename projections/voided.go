@@ -32,7 +32,7 @@ import (
 // Until the scan has run, and once the set holds voidedSetMax ids, every
 // statement is checked.
 type voidedSet struct {
-	// loaded is set once the store's marks are in (ready); read without
+	// loaded is set once the store's marks are in (load); read without
 	// mu by every query.
 	loaded   atomic.Bool
 	mu       sync.RWMutex
@@ -94,10 +94,10 @@ func (v *voidedSet) mayBeVoided(tenant, id string) bool {
 	return ok
 }
 
-// ready reads the marks txn sees into the set when nobody has (one query
+// load reads the marks txn sees into the set when nobody has (one query
 // reads them; the others check the store meanwhile: mayBeVoided says yes
 // to every statement until the set is loaded).
-func (v *voidedSet) ready(txn *badger.Txn, sp Space) {
+func (v *voidedSet) load(txn *badger.Txn, sp Space) {
 	if v.loaded.Load() {
 		return
 	}

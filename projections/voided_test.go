@@ -48,9 +48,9 @@ func TestVoidedSetNamesWhatVoidingsNamed(t *testing.T) {
 		sp := p.Space()
 		v := p.store.voidedSet(sp)
 		if err := p.View(func(txn *badger.Txn, sp Space) error {
-			v.ready(txn, sp)
+			v.load(txn, sp)
 			if !v.loaded.Load() {
-				t.Fatalf("%s: set not ready", phase)
+				t.Fatalf("%s: set not loaded", phase)
 			}
 			return nil
 		}); err != nil {
