@@ -6,9 +6,16 @@ import (
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/learnstream/learnstream/domain/event"
 )
+
+var lookups = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "learnstream_projection_lookups_total",
+	Help: "Values a projection's write path looked up that its transaction did not hold yet, by where the answer came from: memo (kept from an earlier transaction) or store (read from the store).",
+}, []string{"projection", "from"})
 
 // Staged models. A read model's write path used to read, decode, change,
 // encode and write a key for every event, and read keys it had read in
@@ -60,6 +67,13 @@ type memo struct {
 	mu  sync.Mutex // held by the one transaction using the memo
 	max int        // values kept at most
 	m   map[string]*stagedValue
+	// round counts the times the memo was trimmed; a value given back
+	// is stamped with it (stagedValue.round), so a trim tells the values
+	// used since the last one from those that were not.
+	round uint32
+	// fromMemo and fromStore count the lookups the memo answered and
+	// those that read the store (learnstream_projection_lookups_total).
+	fromMemo, fromStore prometheus.Counter
 	// digests memoises valueDigest, of agents, verbs and activities that
 	// recur in every statement. A pure function, so nothing invalidates
 	// it; cleared with the rest on an erasure all the same, so that no
@@ -92,7 +106,9 @@ func (s *Store) memo(sp Space, limit int) *memo {
 	}
 	m := s.memos[string(sp.prefix)]
 	if m == nil {
-		m = &memo{max: limit, m: map[string]*stagedValue{}}
+		m = &memo{max: limit, m: map[string]*stagedValue{},
+			fromMemo:  lookups.WithLabelValues(sp.projection, "memo"),
+			fromStore: lookups.WithLabelValues(sp.projection, "store")}
 		s.memos[string(sp.prefix)] = m
 	}
 	return m
@@ -113,6 +129,10 @@ func (s *Store) dropMemos() {
 type stagedValue struct {
 	v     any
 	dirty bool
+	round uint32 // the memo's round when it was last given back
+	// reused is set once the memo answered a lookup of it: a value read
+	// again since it was first read is worth keeping over one that was not.
+	reused bool
 }
 
 // txnState is a staged model's state for one transaction.
@@ -167,8 +187,11 @@ func (ts *txnState) lookup(key []byte, decode func(item *badger.Item) (any, erro
 		// Taken: the memo has it back only if this transaction commits.
 		delete(ts.memo.m, string(key))
 		ts.vals[string(key)] = sv
+		sv.reused = true
+		ts.memo.hit()
 		return sv, nil
 	}
+	ts.memo.miss()
 	sv := &stagedValue{}
 	item, err := ts.txn.Get(key)
 	switch {
@@ -261,22 +284,56 @@ func (ts *txnState) forgetting() error {
 func (ts *txnState) end(committed bool) {
 	if committed && len(ts.vals) <= ts.memo.max {
 		if len(ts.memo.m)+len(ts.vals) > ts.memo.max {
-			// Half goes, in the map's own (random) order: a working
-			// set larger than the memo still finds half of it there.
-			n := max(len(ts.memo.m)/2, len(ts.memo.m)+len(ts.vals)-ts.memo.max)
-			for k := range ts.memo.m {
-				if n == 0 {
-					break
-				}
-				delete(ts.memo.m, k)
-				n--
-			}
+			ts.memo.trim(max(len(ts.memo.m)/2, len(ts.memo.m)+len(ts.vals)-ts.memo.max))
 		}
 		for k, sv := range ts.vals {
+			sv.round = ts.memo.round
 			ts.memo.m[k] = sv
 		}
 	}
 	ts.memo.mu.Unlock()
+}
+
+// trim drops n values: first those read once and not since the last
+// trim, then the others read once, then those read again but not since
+// the last trim, then any, each group in the map's own (random) order.
+// So the values many events need (an item's difficulty, a learner's
+// ability) stay, while the many that a working set larger than the memo
+// reads once go first (a segmented LRU, with one bit of recency).
+// Dropping half at a time keeps trims rare, and a working set larger
+// than the memo still finds half of it there.
+func (m *memo) trim(n int) {
+	for pass := range 4 {
+		for k, sv := range m.m {
+			if n == 0 {
+				break
+			}
+			recent := sv.round == m.round
+			switch {
+			case pass == 0 && (sv.reused || recent),
+				pass == 1 && sv.reused,
+				pass == 2 && recent:
+				continue
+			}
+			delete(m.m, k)
+			n--
+		}
+	}
+	m.round++
+}
+
+// hit and miss count a lookup the memo answered and one that read the
+// store. The memo of a transaction outside any consumer counts nothing.
+func (m *memo) hit() {
+	if m.fromMemo != nil {
+		m.fromMemo.Inc()
+	}
+}
+
+func (m *memo) miss() {
+	if m.fromStore != nil {
+		m.fromStore.Inc()
+	}
 }
 
 // runHooks let a transaction of Store.applyRun or Store.apply carry a

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/learnstream/learnstream/domain/event"
 )
@@ -433,6 +435,122 @@ func TestMemoBounded(t *testing.T) {
 	if n := len(store.memo(sp, 8).m); n != 0 {
 		t.Errorf("a transaction of 9 values left %d in a memo of 8", n)
 	}
+}
+
+// A memo's lookups are counted by where they were answered, and the keys
+// every transaction reads stay in it while a stream of keys read once
+// flows through.
+func TestMemoLookupsCounted(t *testing.T) {
+	store := openStore(t)
+	sp := newSpace("counted", 0)
+	key := func(k string, i int) []byte { return sp.Key(k, fmt.Sprint(i)) }
+	fromMemo := lookups.WithLabelValues(sp.projection, "memo")
+	fromStore := lookups.WithLabelValues(sp.projection, "store")
+	memo0, store0 := counterValue(t, fromMemo), counterValue(t, fromStore)
+	const limit, hot, cold, txns = 32, 4, 6, 60
+	for n := range txns {
+		err := store.db.Update(func(txn *badger.Txn) error {
+			ts := beginStaged(store, txn, sp, limit)
+			defer ts.end(true)
+			touch := func(k []byte) error {
+				sv, err := ts.lookup(k, func(*badger.Item) (any, error) { return keyPresent{}, nil })
+				if err == nil {
+					ts.set(k, sv, n)
+				}
+				return err
+			}
+			for h := range hot {
+				if err := touch(key("hot", h)); err != nil {
+					return err
+				}
+				// Read again in the transaction: answered by the
+				// transaction's own values, not counted.
+				if err := touch(key("hot", h)); err != nil {
+					return err
+				}
+			}
+			for c := range cold {
+				if err := touch(key("cold", n*cold+c)); err != nil {
+					return err
+				}
+			}
+			return ts.flush()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := len(store.memo(sp, limit).m); l > limit {
+			t.Fatalf("transaction %d: memo holds %d values, limit %d", n, l, limit)
+		}
+	}
+	// Every cold key and the hot keys' first reads came from the store;
+	// every later hot read from the memo.
+	if got, want := counterValue(t, fromStore)-store0, float64(txns*cold+hot); got != want {
+		t.Errorf("lookups from the store: %v, want %v", got, want)
+	}
+	if got, want := counterValue(t, fromMemo)-memo0, float64((txns-1)*hot); got != want {
+		t.Errorf("lookups from the memo: %v, want %v", got, want)
+	}
+}
+
+// A memo that must drop values drops those read once and not since the
+// last trim first, then those read once, then those read again but not
+// since the last trim, and those read again since the last trim last.
+func TestMemoTrimOrder(t *testing.T) {
+	const round = 5
+	groups := []struct {
+		name   string
+		reused bool
+		round  uint32
+	}{
+		{"once-old", false, round - 1},
+		{"once-recent", false, round},
+		{"again-old", true, round - 1},
+		{"again-recent", true, round},
+	}
+	for _, tc := range []struct {
+		drop int
+		left []int // values left per group, in the order above
+	}{
+		{drop: 0, left: []int{4, 4, 4, 4}},
+		{drop: 3, left: []int{1, 4, 4, 4}},
+		{drop: 6, left: []int{0, 2, 4, 4}},
+		{drop: 9, left: []int{0, 0, 3, 4}},
+		{drop: 13, left: []int{0, 0, 0, 3}},
+		{drop: 16, left: []int{0, 0, 0, 0}},
+	} {
+		m := &memo{max: 16, m: map[string]*stagedValue{}, round: round}
+		for _, g := range groups {
+			for i := range 4 {
+				m.m[fmt.Sprint(g.name, i)] = &stagedValue{reused: g.reused, round: g.round}
+			}
+		}
+		m.trim(tc.drop)
+		if m.round != round+1 {
+			t.Errorf("drop %d: round %d after a trim, want %d", tc.drop, m.round, round+1)
+		}
+		for gi, g := range groups {
+			left := 0
+			for i := range 4 {
+				if _, ok := m.m[fmt.Sprint(g.name, i)]; ok {
+					left++
+				}
+			}
+			if left != tc.left[gi] {
+				t.Errorf("drop %d: %d of %s left, want %d", tc.drop, left, g.name, tc.left[gi])
+			}
+		}
+	}
+}
+
+// counterValue is c's count.
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }
 
 // Statements stored before the statements they refer to pass their index
