@@ -49,60 +49,26 @@ func (b *Batch) Ack() { b.once.Do(func() { b.done <- true }) }
 // Nack asks for the batch again (after the subscriber's back-off).
 func (b *Batch) Nack() { b.once.Do(func() { b.done <- false }) }
 
-// mergeMax bounds the messages of the batches runBatches takes together.
-const mergeMax = 1000
-
 // runBatches is Run over a batch subscriber: a batch's events go to the
 // handler together, and the batch is acknowledged once every event in it
 // is applied or parked in the DLQ.
-//
-// Batches of other partitions that are waiting when one arrives go to the
-// handler with it, as one run (up to mergeMax messages): a handler's cost
-// is mostly per call (a projection's transaction and commit, a model's
-// lock and publish), and under many single writes each partition's batch
-// holds a few statements.
 func (c *Consumer) runBatches(ctx context.Context, bs BatchSubscriber, log *slog.Logger, backoff time.Duration) error {
 	batches, err := bs.SubscribeBatches(ctx, c.Topic)
 	if err != nil {
 		return fmt.Errorf("consumer %s: subscribe %s: %w", c.Name, c.Topic, err)
 	}
 	health := c.health()
-	var taken []*Batch
-	var msgs []*message.Message
-	take := func(b *Batch) {
-		taken = append(taken, b)
-		msgs = append(msgs, b.Messages...)
-	}
 	for b := range batches {
-		taken, msgs = taken[:0], msgs[:0]
-		take(b)
-	more:
-		for len(msgs) < mergeMax {
-			select {
-			case nb, ok := <-batches:
-				if !ok {
-					break more
-				}
-				take(nb)
-			default:
-				break more
-			}
-		}
-		if err := c.handleBatch(ctx, msgs, log, backoff); err != nil {
-			for _, t := range taken {
-				t.Nack() // shutting down
-			}
+		if err := c.handleBatch(ctx, b.Messages, log, backoff); err != nil {
+			b.Nack() // shutting down
 			continue
 		}
-		for _, t := range taken {
-			if len(t.Messages) > 0 {
-				if pos, err := PositionOf(t.Messages[0]); err == nil {
-					health.Progressed(c.Name, pos.Topic, pos.Partition)
-				}
+		if len(b.Messages) > 0 {
+			if pos, err := PositionOf(b.Messages[0]); err == nil {
+				health.Progressed(c.Name, pos.Topic, pos.Partition)
 			}
-			t.Ack()
 		}
-		clear(msgs)
+		b.Ack()
 	}
 	return ctx.Err()
 }
