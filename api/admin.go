@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/learnstream/learnstream/domain/xapi"
@@ -193,10 +192,10 @@ func (s *Server) listProjections(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	counts := true
-	if v := r.URL.Query().Get("counts"); v != "" {
+	if q := r.URL.Query(); q.Has("counts") {
 		var err error
-		if counts, err = strconv.ParseBool(v); err != nil {
-			writeError(w, http.StatusBadRequest, "counts: must be true or false, got "+strconv.Quote(v))
+		if counts, err = parseBool(q, "counts"); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 	}

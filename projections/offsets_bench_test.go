@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
@@ -66,4 +67,18 @@ func BenchmarkStoredOffsets(b *testing.B) {
 			}
 		})
 	}
+}
+
+// parseOffsetKey reads p\x00<projection>\x00<gen>\x00o\x00<topic>\x00<partition>
+// from any key, as the baseline's walk of the whole keyspace must.
+func parseOffsetKey(k []byte) (StoredOffset, bool) {
+	sp, ok := spaceOf(k)
+	if !ok {
+		return StoredOffset{}, false
+	}
+	rest, ok := bytes.CutPrefix(k, sp.Prefix("o"))
+	if !ok {
+		return StoredOffset{}, false
+	}
+	return offsetAt(sp, rest)
 }

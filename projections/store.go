@@ -595,7 +595,7 @@ func (s *Store) StoredOffsets() ([]StoredOffset, error) {
 			if live[sp.projection] == sp.gen {
 				offsets := sp.Prefix("o")
 				for it.Seek(offsets); it.ValidForPrefix(offsets); it.Next() {
-					o, ok := parseOffsetKey(it.Item().Key())
+					o, ok := offsetAt(sp, it.Item().Key()[len(offsets):])
 					if !ok {
 						continue
 					}
@@ -637,14 +637,10 @@ func spaceOf(k []byte) (Space, bool) {
 	return newSpace(string(rest[:i]), binary.BigEndian.Uint32(rest[i+1:i+1+4])), true
 }
 
-// parseOffsetKey reads p\x00<projection>\x00<gen>\x00o\x00<topic>\x00<partition>.
-func parseOffsetKey(k []byte) (StoredOffset, bool) {
-	sp, ok := spaceOf(k)
-	if !ok {
-		return StoredOffset{}, false
-	}
-	rest, ok := bytes.CutPrefix(k, sp.Prefix("o"))
-	if !ok || len(rest) < 5 || rest[len(rest)-5] != 0 {
+// offsetAt reads <topic>\x00<partition>, what follows sp's offsets' prefix
+// in an offset key.
+func offsetAt(sp Space, rest []byte) (StoredOffset, bool) {
+	if len(rest) < 5 || rest[len(rest)-5] != 0 {
 		return StoredOffset{}, false
 	}
 	topic := string(rest[:len(rest)-5])
