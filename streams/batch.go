@@ -32,8 +32,9 @@ var (
 // record of progress.
 type BatchHandler interface {
 	// Add decodes e into the pending batch. An error for which
-	// event.Retryable holds is retried; any other sends e to the DLQ at
-	// once; either way the batch is unchanged.
+	// event.Retryable holds is retried; any other parks e in its topic's
+	// DLQ with the batch (after its flush, before its commit); either way
+	// the batch is unchanged.
 	Add(e event.Event, pos Position) error
 	// Flush writes the pending batch durably and empties it. It must be
 	// safe to call again with the same batch after an error.
@@ -149,6 +150,12 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 		full = f.Full
 	}
 	var pending []kafka.Message // every message since the last commit, DLQ'd ones included
+	// The rejected messages among pending, bound for their DLQs. They are
+	// published with the batch's flush, not as they are read: until the
+	// batch is committed a restart reads them again, and a DLQ record
+	// written earlier would be written twice (a store that is down for a
+	// while, with restarts, would park the same event again each time).
+	var dead []kafka.Message
 	var oldest time.Time
 	flush := func(ctx context.Context) error {
 		if len(pending) == 0 {
@@ -171,15 +178,24 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 				return ctx.Err()
 			}
 		}
+		if err := c.park(ctx, dead, pending[0], health); err != nil {
+			return err
+		}
 		batchFlushes.WithLabelValues(c.Name, "ok").Inc()
 		batchRows.WithLabelValues(c.Name).Add(float64(len(pending)))
 		health.Progressed(c.Name, pending[0].Topic, pending[0].Partition)
-		if err := r.CommitMessages(ctx, pending...); err != nil {
+		// The batch's DLQ records are written: its offsets are committed
+		// even when the consumer is stopping meanwhile, or a restart would
+		// park its rejected events again.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := r.CommitMessages(cctx, pending...)
+		cancel()
+		if err != nil {
 			// The batch is durable; only the record of it is not. It will
 			// be written again after a restart, harmlessly.
 			log.Warn("batch consumer: commit failed after a successful flush", "err", err)
 		}
-		pending, oldest = pending[:0], time.Time{}
+		pending, dead, oldest = pending[:0], dead[:0], time.Time{}
 		return nil
 	}
 
@@ -215,8 +231,12 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 			oldest = time.Now()
 		}
 		pending = append(pending, m)
-		if err := c.add(ctx, m, verify, health, maxBackoff); err != nil {
+		d, err := c.add(ctx, m, verify, health, maxBackoff)
+		if err != nil {
 			return err
+		}
+		if d != nil {
+			dead = append(dead, *d)
 		}
 		if len(pending) >= maxBatch || full() {
 			if err := flush(ctx); err != nil {
@@ -226,9 +246,9 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 	}
 }
 
-// add decodes m into the batch, or parks it in its topic's DLQ. It
-// returns only when ctx ends.
-func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, verify *verifier, health *Health, maxBackoff time.Duration) error {
+// add decodes m into the batch, or returns the record to park in its
+// topic's DLQ. It returns an error only when ctx ends.
+func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, verify *verifier, health *Health, maxBackoff time.Duration) (*kafka.Message, error) {
 	msg := fromKafka(ctx, m, verify)
 	pos := Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
 	e, err := Event(msg)
@@ -237,7 +257,7 @@ func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, verify *verifi
 		// failing store.
 		health.Failed(c.Name, m.Topic, m.Partition, m.Offset, err)
 		if !sleep(ctx, min(maxBackoff, 100*time.Millisecond<<min(attempt, 10))) {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		e, err = Event(msg)
 	}
@@ -246,13 +266,13 @@ func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, verify *verifi
 		// store; the offset moves on with the batch.
 		SkipErased(m.Topic)
 		health.Progressed(c.Name, m.Topic, m.Partition)
-		return nil
+		return nil, nil
 	}
 	for attempt := 0; err == nil; attempt++ {
 		err = c.Handler.Add(e, pos)
 		if err == nil {
 			health.Progressed(c.Name, m.Topic, m.Partition)
-			return nil
+			return nil, nil
 		}
 		if !event.Retryable(err) {
 			break
@@ -260,7 +280,7 @@ func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, verify *verifi
 		health.Failed(c.Name, m.Topic, m.Partition, m.Offset, err)
 		d := min(maxBackoff, 100*time.Millisecond<<min(attempt, 10))
 		if !sleep(ctx, d) {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		err = nil
 	}
@@ -271,20 +291,46 @@ func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, verify *verifi
 		kafka.Header{Key: "dlq_partition", Value: fmt.Appendf(nil, "%d", m.Partition)},
 		kafka.Header{Key: "dlq_offset", Value: fmt.Appendf(nil, "%d", m.Offset)},
 		kafka.Header{Key: "dlq_consumer", Value: []byte(c.Name)})
-	for {
-		werr := c.DLQ.writer(dead.Topic).WriteMessages(ctx, dead)
-		if werr == nil {
-			health.Progressed(c.Name, m.Topic, m.Partition)
-			return nil
+	return &dead, nil
+}
+
+// park publishes a flushed batch's rejected records to their DLQs, one
+// write per DLQ, retrying until each is written: the batch's offsets are
+// committed only after that. It returns an error only when ctx ends.
+func (c *BatchConsumer) park(ctx context.Context, dead []kafka.Message, first kafka.Message, health *Health) error {
+	for len(dead) > 0 {
+		// The records of one DLQ, in the order they were read.
+		topic, n := dead[0].Topic, 0
+		var rest []kafka.Message
+		for _, d := range dead {
+			if d.Topic == topic {
+				dead[n] = d
+				n++
+			} else {
+				rest = append(rest, d)
+			}
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		for {
+			// A write in flight finishes even when the consumer is
+			// stopping: cut off, it may be stored without the consumer
+			// knowing, and parked again after the restart.
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			werr := c.DLQ.writer(topic).WriteMessages(wctx, dead[:n]...)
+			cancel()
+			if werr == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			health.Failed(c.Name, first.Topic, first.Partition, first.Offset, fmt.Errorf("send to DLQ: %w", werr))
+			if !sleep(ctx, time.Second) {
+				return ctx.Err()
+			}
 		}
-		health.Failed(c.Name, m.Topic, m.Partition, m.Offset, fmt.Errorf("send to DLQ: %w", werr))
-		if !sleep(ctx, time.Second) {
-			return ctx.Err()
-		}
+		dead = rest
 	}
+	return nil
 }
 
 // checkCommitted compares the group's committed offsets with the log ends

@@ -24,10 +24,14 @@ type sink struct {
 	fails   int // Flush fails this many more times (-1: always)
 	failed  int // failed Flush calls so far
 	flushes int
+	refused int // poison events Add refused
 }
 
 func (s *sink) Add(e event.Event, _ streams.Position) error {
 	if string(e.Data) == `"poison"` {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.refused++
 		return event.Reject(errors.New("data: not a row"))
 	}
 	if string(e.Data) == `"unmarked"` {
@@ -143,10 +147,14 @@ func TestBatchConsumerOffsetBeyondLogEnd(t *testing.T) {
 	})
 }
 
+// A batch's offsets are committed only after its flush, and its rejected
+// events are parked with it: a store that stays down across restarts
+// neither loses an event nor parks the same one twice.
 func TestBatchConsumerCommitsOnlyAfterFlush(t *testing.T) {
 	kafkatest.Each(t, func(t *testing.T, c kafkatest.Cluster) {
+		ctx := context.Background()
 		topic, group := kafkatest.Unique("ls.batch"), kafkatest.Unique("sink")
-		if err := streams.EnsureTopics(context.Background(), c.Brokers, []streams.TopicSpec{
+		if err := streams.EnsureTopics(ctx, c.Brokers, []streams.TopicSpec{
 			{Name: topic, Partitions: 2, Replication: 1}, {Name: streams.DLQ(topic), Partitions: 1, Replication: 1}}); err != nil {
 			t.Fatal(err)
 		}
@@ -157,21 +165,46 @@ func TestBatchConsumerCommitsOnlyAfterFlush(t *testing.T) {
 			}
 			return evs
 		}
-		publish(t, c.Brokers, topic, append(batch(0, 50), newEvent(t, "bad", "k1", `"poison"`)))
-
-		// The store is down: nothing is written, nothing committed.
-		down := &sink{written: map[string]int{}, fails: -1}
-		stop := runBatch(t, c, topic, group, down)
-		// three failed flushes: the consumer read events and kept retrying
-		waitFor(t, "3 failed flushes", 60*time.Second, func() bool { return down.failures() >= 3 })
-		stop()
-		if down.count() != 0 {
-			t.Fatalf("wrote %d events while the store was down", down.count())
+		// A few events and a poison one on one key, so one fetch brings
+		// them all before the first flush.
+		publish(t, c.Brokers, topic, []event.Event{newEvent(t, "e0", "k0", `{}`), newEvent(t, "bad", "k0", `"poison"`), newEvent(t, "e5", "k0", `{}`)})
+		parked := func() int {
+			dls, err := streams.ListDLQ(ctx, c.Brokers, topic, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range dls {
+				if d.Consumer != "sink" || d.EventID != "bad" || !strings.HasSuffix(d.Reason, "data: not a row") {
+					t.Errorf("DLQ record %+v, want the poison event with its reason", d)
+				}
+			}
+			return len(dls)
 		}
+
+		// The store is down: nothing is written, nothing committed, and
+		// the poison event read with the batch is not parked either. Two
+		// runs, as a restart while the store is down.
+		for range 2 {
+			down := &sink{written: map[string]int{}, fails: -1}
+			stop := runBatch(t, c, topic, group, down)
+			// three failed flushes: the consumer read events and kept retrying
+			waitFor(t, "3 failed flushes", 60*time.Second, func() bool { return down.failures() >= 3 })
+			stop()
+			if down.count() != 0 {
+				t.Fatalf("wrote %d events while the store was down", down.count())
+			}
+			if down.refused != 1 {
+				t.Fatalf("the run refused the poison event %d times, want 1 (it must be read with the failing batch)", down.refused)
+			}
+			if n := parked(); n != 0 {
+				t.Fatalf("%d record(s) parked in the DLQ before their batch was flushed", n)
+			}
+		}
+		publish(t, c.Brokers, topic, append(batch(1, 4), batch(6, 44)...))
 
 		// It comes back after two more failures: everything arrives once.
 		s := &sink{written: map[string]int{}, fails: 2}
-		stop = runBatch(t, c, topic, group, s)
+		stop := runBatch(t, c, topic, group, s)
 		waitFor(t, "50 events written", 30*time.Second, func() bool { return s.count() == 50 })
 		stop()
 
@@ -186,12 +219,8 @@ func TestBatchConsumerCommitsOnlyAfterFlush(t *testing.T) {
 				t.Errorf("event %s written %d times", id, n)
 			}
 		}
-		dls, err := streams.ListDLQ(context.Background(), c.Brokers, topic, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(dls) < 1 || dls[0].Consumer != "sink" || dls[0].Reason == "" {
-			t.Errorf("poison event not in the DLQ with a reason: %+v", dls)
+		if n := parked(); n != 1 {
+			t.Errorf("the poison event is parked %d times, want once", n)
 		}
 	})
 }
