@@ -103,6 +103,7 @@ type Adaptive struct {
 	graphs    graphMemo
 	models    partModels[*adaptiveTenant]
 	outbox    []event.Event
+	logged    []time.Time // for each outbox event, when its statement was written to the log
 	lastFlush time.Time
 	sinceCkpt int
 	lastCkpt  time.Time
@@ -558,7 +559,7 @@ func (a *Adaptive) learn(pos Position, e event.Event, ps *partModel[*adaptiveTen
 			RecentSuccess: round6(ls.Recent.SuccessRate), RecentAttempts: round6(ls.Recent.Attempts),
 			InputPartition: pos.Partition, InputOffset: pos.Offset,
 		})
-		if err := a.queue(DerivedID("adaptive.mastery", base+"|"+skillNames[i]), projections.TypeMasteryUpdated, e, learner, data); err != nil {
+		if err := a.queue(DerivedID("adaptive.mastery", base+"|"+skillNames[i]), projections.TypeMasteryUpdated, e, pos, learner, data); err != nil {
 			return "", err
 		}
 	}
@@ -574,7 +575,7 @@ func (a *Adaptive) learn(pos Position, e event.Event, ps *partModel[*adaptiveTen
 		ExpectedElo: round6(pred.Elo), ExpectedBKT: round6(pred.BKT), ItemAttempts: n,
 		InputPartition: pos.Partition, InputOffset: pos.Offset,
 	})
-	if err := a.queue(DerivedID("adaptive.difficulty", base), projections.TypeDifficultyAdjusted, e, learner, data); err != nil {
+	if err := a.queue(DerivedID("adaptive.difficulty", base), projections.TypeDifficultyAdjusted, e, pos, learner, data); err != nil {
 		return "", err
 	}
 	return outcome, nil
@@ -582,14 +583,14 @@ func (a *Adaptive) learn(pos Position, e event.Event, ps *partModel[*adaptiveTen
 
 // queue adds an event to the outbox. Its time is the statement event's, so
 // a re-application produces the same record.
-func (a *Adaptive) queue(id, typ string, in event.Event, learner string, data []byte) error {
+func (a *Adaptive) queue(id, typ string, in event.Event, pos Position, learner string, data []byte) error {
 	out, err := event.New(id, typ, a.cfg.Source, in.Tenant, learner, in.Time, data)
 	if err != nil {
 		// Only an invalid input envelope gets here, and the consumer
 		// validated it on decoding.
 		return event.Reject(err)
 	}
-	a.outbox = append(a.outbox, out)
+	a.outbox, a.logged = append(a.outbox, out), append(a.logged, pos.Time)
 	return nil
 }
 
@@ -605,13 +606,13 @@ func (a *Adaptive) flush(ctx context.Context) error {
 		if err := a.cfg.Publisher.PublishEvents(ctx, a.cfg.AdaptiveTopic, a.outbox[:n]...); err != nil {
 			return event.Transient(fmt.Errorf("adaptive consumer: publish %d events: %w", n, err))
 		}
-		observeDerived(a.outbox[:n], time.Now())
+		observeDerived(a.outbox[:n], func(i int) time.Time { return a.logged[i] }, time.Now())
 		for _, e := range a.outbox[:n] {
 			adaptivePublished.WithLabelValues(e.Type).Inc()
 		}
-		a.outbox = a.outbox[n:]
+		a.outbox, a.logged = a.outbox[n:], a.logged[n:]
 	}
-	a.outbox = nil
+	a.outbox, a.logged = nil, nil
 	return nil
 }
 
@@ -689,7 +690,7 @@ func (a *Adaptive) forget(e event.Event) error {
 			removed["learner_states"]++
 		}
 		var n int
-		a.outbox, _, n = dropLearnerEvents(a.outbox, nil, e.Tenant, learner)
+		a.outbox, a.logged, n = dropLearnerEvents(a.outbox, a.logged, e.Tenant, learner)
 		removed["unpublished_events"] += int64(n)
 		found = true
 	}
@@ -698,7 +699,7 @@ func (a *Adaptive) forget(e event.Event) error {
 		// erasure's record on the adaptive topic (learned before it met
 		// the erasure) are followed by the record again, so that the
 		// read models delete them too.
-		a.outbox = append(a.outbox, e)
+		a.outbox, a.logged = append(a.outbox, e), append(a.logged, time.Time{})
 	}
 	a.answers = append(a.answers, projections.PendingAnswer{Tenant: e.Tenant, Answer: privacy.ErasureApplied{Erasure: le.Erasure,
 		Consumer: AdaptiveConsumer, Pseudonym: le.Pseudonym, Removed: removed, At: time.Now().UTC()}})
@@ -754,7 +755,7 @@ func (a *Adaptive) consent(e event.Event, ps *partModel[*adaptiveTenant]) error 
 	if id, ok := tm.idx.Learners.Forget(c.Learner); ok {
 		tm.m.ForgetLearner(id)
 	}
-	a.outbox, _, _ = dropLearnerEvents(a.outbox, nil, e.Tenant, c.Learner)
+	a.outbox, a.logged, _ = dropLearnerEvents(a.outbox, a.logged, e.Tenant, c.Learner)
 	return nil
 }
 

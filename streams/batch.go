@@ -250,7 +250,7 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 // topic's DLQ. It returns an error only when ctx ends.
 func (c *BatchConsumer) add(ctx context.Context, m kafka.Message, verify *verifier, health *Health, maxBackoff time.Duration) (*kafka.Message, error) {
 	msg := fromKafka(ctx, m, verify)
-	pos := Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+	pos := Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Time: m.Time}
 	e, err := Event(msg)
 	for attempt := 0; event.Retryable(err); attempt++ {
 		// The key store could not open the event yet: wait, as for a

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/segmentio/kafka-go"
@@ -89,6 +90,8 @@ type received struct {
 	err error
 	// reopen opens the sealed event again after a transient failure.
 	reopen func() (event.Event, error)
+	// logged is the record's timestamp (Position.Time).
+	logged time.Time
 }
 
 type receivedKey struct{}
@@ -106,7 +109,11 @@ func PositionOf(m *message.Message) (Position, error) {
 	if err != nil {
 		return Position{}, fmt.Errorf("message %s: no kafka offset in metadata", m.UUID)
 	}
-	return Position{Topic: m.Metadata.Get(MetaTopic), Partition: p, Offset: o}, nil
+	pos := Position{Topic: m.Metadata.Get(MetaTopic), Partition: p, Offset: o}
+	if d, ok := m.Context().Value(receivedKey{}).(*received); ok && d.m == m {
+		pos.Time = d.logged
+	}
+	return pos, nil
 }
 
 func toKafka(topic string, m *message.Message) kafka.Message {
@@ -158,7 +165,7 @@ func fromKafkaMeta(ctx context.Context, km kafka.Message, v *verifier, shareMeta
 	if r.kept && !shareMeta {
 		m.Metadata = maps.Clone(r.meta)
 	}
-	d := &received{m: m, e: r.e, err: r.err}
+	d := &received{m: m, e: r.e, err: r.err, logged: km.Time}
 	if r.err != nil && r.sealedOpen && event.Retryable(r.err) {
 		sealed := r.sealed
 		d.reopen = func() (event.Event, error) {

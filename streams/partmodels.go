@@ -345,7 +345,7 @@ func isPrivacyType(e event.Event, t string) bool {
 // not published yet, and returns the kept ones (with their parallel
 // slice, when there is one): published after the erasure, they would
 // bring the learner back.
-func dropLearnerEvents(evs []event.Event, at []time.Time, tenant, learner string) ([]event.Event, []time.Time, int) {
+func dropLearnerEvents[T any](evs []event.Event, at []T, tenant, learner string) ([]event.Event, []T, int) {
 	kept, keptAt := evs[:0], at[:0]
 	n := 0
 	for i, e := range evs {

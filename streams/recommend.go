@@ -174,7 +174,7 @@ type Recommender struct {
 	// crash loses none (events after the checkpoint are re-applied and
 	// re-published with the same ids).
 	outbox    []event.Event
-	outboxAt  []time.Time
+	outboxAt  []outStamp
 	lastFlush time.Time
 	// seen holds activity.seen catalog events for the same outbox
 	// treatment: publishing them one by one, synchronously, made every new
@@ -520,6 +520,16 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 			r.rankLearner(ctx, reqs[k], start, reads)
 		}
 	}
+	// rankAfter asks for req's learner to be ranked once the batch is
+	// learned, after statement i; the last request for a learner wins.
+	rankAfter := func(i int, req rankRequest) {
+		req.logged = pos[i].Time
+		k := rankKey{pos[i].Partition, req.tenant, req.learner}
+		if _, ok := reqs[k]; !ok {
+			order = append(order, k)
+		}
+		reqs[k] = req
+	}
 	for i := range evs {
 		ps, err := r.models.part(pos[i].Partition)
 		if err != nil {
@@ -583,11 +593,7 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 			ps.next = pos[i].Offset + 1
 			recEvents.WithLabelValues("role").Inc()
 			r.sinceCkpt++
-			k := rankKey{pos[i].Partition, req.tenant, req.learner}
-			if _, ok := reqs[k]; !ok {
-				order = append(order, k)
-			}
-			reqs[k] = req
+			rankAfter(i, req)
 			continue
 		}
 		if isPrivacyType(evs[i], privacy.TypeConsentSet) {
@@ -600,11 +606,7 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 			recEvents.WithLabelValues("consent").Inc()
 			r.sinceCkpt++
 			forgot = true // a withdrawal is checkpointed at once, as an erasure
-			k := rankKey{pos[i].Partition, req.tenant, req.learner}
-			if _, ok := reqs[k]; !ok {
-				order = append(order, k)
-			}
-			reqs[k] = req
+			rankAfter(i, req)
 			continue
 		}
 		out, req, err := r.learn(pos[i], evs[i], ps)
@@ -616,11 +618,7 @@ func (r *Recommender) HandleBatch(ctx context.Context, pos []Position, evs []eve
 		recEvents.WithLabelValues(out).Inc()
 		r.sinceCkpt++
 		if req.learner != "" {
-			k := rankKey{pos[i].Partition, req.tenant, req.learner}
-			if _, ok := reqs[k]; !ok {
-				order = append(order, k)
-			}
-			reqs[k] = req
+			rankAfter(i, req)
 		}
 	}
 	rankAll()
@@ -688,7 +686,7 @@ func (r *Recommender) forget(e event.Event) (string, error) {
 		var n int
 		r.outbox, r.outboxAt, n = dropLearnerEvents(r.outbox, r.outboxAt, e.Tenant, learner)
 		removed["unpublished_recommendations"] = int64(n)
-		r.outbox, r.outboxAt = append(r.outbox, e), append(r.outboxAt, time.Now())
+		r.outbox, r.outboxAt = append(r.outbox, e), append(r.outboxAt, outStamp{taken: time.Now()})
 	}
 	r.answers = append(r.answers, projections.PendingAnswer{Tenant: e.Tenant, Answer: privacy.ErasureApplied{Erasure: le.Erasure,
 		Consumer: RecommenderConsumer, Pseudonym: le.Pseudonym, Removed: removed, At: time.Now().UTC()}})
@@ -837,12 +835,20 @@ type rankRequest struct {
 	g                     *graph.Graph
 	tm                    *tenantModel
 	e                     event.Event // the statement the list is based on
+	logged                time.Time   // when e was written to its log (Position.Time)
 }
 
 type outBatch struct {
 	topic string
 	evs   []event.Event
-	at    []time.Time // when each event's input was taken up, for the latency metric
+	at    []outStamp // for the latency metrics
+}
+
+// outStamp dates an outbox event's input: when the consumer took it up
+// (learnstream_recommender_event_seconds) and when it was written to its
+// log (learnstream_derived_event_delay_seconds).
+type outStamp struct {
+	taken, logged time.Time
 }
 
 // flush hands the outbox to the sender as one produce request; the
@@ -895,9 +901,14 @@ func (r *Recommender) sender() {
 		}
 		now := time.Now()
 		for _, t := range b.at {
-			recLatency.Observe(now.Sub(t).Seconds())
+			recLatency.Observe(now.Sub(t.taken).Seconds())
 		}
-		observeDerived(b.evs, now)
+		observeDerived(b.evs, func(i int) time.Time {
+			if i < len(b.at) {
+				return b.at[i].logged
+			}
+			return time.Time{}
+		}, now)
 		if b.topic == r.cfg.RecommendationsTopic {
 			recPublished.Add(float64(len(b.evs)))
 		}
@@ -1150,7 +1161,7 @@ func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time
 		return
 	}
 	recEvents.WithLabelValues("published").Inc()
-	r.outbox, r.outboxAt = append(r.outbox, out), append(r.outboxAt, start)
+	r.outbox, r.outboxAt = append(r.outbox, out), append(r.outboxAt, outStamp{taken: start, logged: q.logged})
 }
 
 // rank returns the learner's top-N, re-ranked with the graph.

@@ -190,6 +190,7 @@ func TestConsumerAppliesInOrderAndParksPoison(t *testing.T) {
 					evs = append(evs, newEvent(t, fmt.Sprintf("e%03d", i), fmt.Sprintf("learner-%d", i%5), `{}`))
 				}
 				evs = append(evs[:30:30], append([]event.Event{newEvent(t, "bad", "learner-1", `"poison"`)}, evs[30:]...)...)
+				sent := time.Now()
 				publish(t, c.Brokers, topic, evs)
 				// A record that is not a CloudEvent at all, straight into the topic.
 				// A transport of its own: kafka-go's default one caches metadata
@@ -222,6 +223,14 @@ func TestConsumerAppliesInOrderAndParksPoison(t *testing.T) {
 				}
 
 				rec.mu.Lock()
+				// Each position dates its record's write to the log
+				// (timestamps are whole milliseconds).
+				for id, p := range rec.applied {
+					if p.Time.Before(sent.Truncate(time.Millisecond)) || p.Time.After(time.Now()) {
+						t.Errorf("event %s: position time %v, want when it was written (after %v)", id, p.Time, sent)
+						break
+					}
+				}
 				if len(rec.skipped) != 2 {
 					t.Errorf("skipped %d events, want 2 (the rejected one and the non-CloudEvent)", len(rec.skipped))
 				}

@@ -227,7 +227,7 @@ type ServerFigures struct {
 	// the age of the oldest statement it had not applied.
 	MaxLagSeconds map[string]float64 `json:"max_lag_seconds"`
 	// Derived is, per derived event (recommendations_updated,
-	// mastery_updated), the delay from a statement's acknowledgement to
+	// mastery_updated), the delay from a statement's write to the log to
 	// the broker acknowledging the event derived from it, over the run
 	// (learnstream_derived_event_delay_seconds).
 	Derived map[string]Delay `json:"derived_event_delay,omitempty"`

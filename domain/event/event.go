@@ -260,4 +260,9 @@ type Position struct {
 	Topic     string
 	Partition int
 	Offset    int64
+	// Time is the record's timestamp in the log: when its producer wrote
+	// it, just before the broker acknowledged it (zero when unknown). It
+	// is not part of where the event sits; it dates the write, which an
+	// event's own time (for a statement, its stored time) need not.
+	Time time.Time
 }
