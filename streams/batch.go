@@ -187,7 +187,7 @@ func (c *BatchConsumer) Run(ctx context.Context) error {
 		// The batch's DLQ records are written: its offsets are committed
 		// even when the consumer is stopping meanwhile, or a restart would
 		// park its rejected events again.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		cctx, cancel := uncancelled(ctx, 10*time.Second)
 		err := r.CommitMessages(cctx, pending...)
 		cancel()
 		if err != nil {
@@ -314,7 +314,7 @@ func (c *BatchConsumer) park(ctx context.Context, dead []kafka.Message, first ka
 			// A write in flight finishes even when the consumer is
 			// stopping: cut off, it may be stored without the consumer
 			// knowing, and parked again after the restart.
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			wctx, cancel := uncancelled(ctx, 10*time.Second)
 			werr := c.DLQ.writer(topic).WriteMessages(wctx, dead[:n]...)
 			cancel()
 			if werr == nil {
@@ -331,6 +331,17 @@ func (c *BatchConsumer) park(ctx context.Context, dead []kafka.Message, first ka
 		dead = rest
 	}
 	return nil
+}
+
+// uncancelled is ctx without its cancellation, for a step that must not
+// be cut off half done: it ends after d, or at ctx's deadline if that
+// comes first (a shutdown's bounded flush stays bounded).
+func uncancelled(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(d)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(end) {
+		end = dl
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), end)
 }
 
 // checkCommitted compares the group's committed offsets with the log ends
