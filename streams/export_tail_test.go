@@ -45,8 +45,12 @@ func metricValue(m prometheus.Metric) float64 {
 	return d.Gauge.GetValue()
 }
 
-// PrivateReadersOpened counts the private readers opened so far.
-func PrivateReadersOpened() int { return int(metricValue(tailPrivateOpened)) }
+// PrivateReadersOpened counts the private readers opened so far on topic
+// (a test's own: another test's subscriptions, still stopping, may open
+// readers on theirs meanwhile).
+func PrivateReadersOpened(topic string) int {
+	return int(metricValue(tailPrivateOpened.WithLabelValues(topic)))
+}
 
 // TailsOpen counts the partitions with a cursor open.
 func TailsOpen() int {

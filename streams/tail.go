@@ -48,10 +48,10 @@ var tailReaders = promauto.NewGaugeVec(prometheus.GaugeOpts{
 	Help: "Partition readers open: shared (one per partition a process subscribes to, feeding every role) and private (a subscription behind its partition's shared window, reading on its own).",
 }, []string{"kind"})
 
-var tailPrivateOpened = promauto.NewCounter(prometheus.CounterOpts{
+var tailPrivateOpened = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "learnstream_subscriber_private_readers_opened_total",
-	Help: "Private partition readers opened: a subscription fell behind its partition's shared window (or started before the partition's first message) and read on its own.",
-})
+	Help: "Private partition readers opened, by topic: a subscription fell behind its partition's shared window (or started before the partition's first message) and read on its own.",
+}, []string{"topic"})
 
 // readerOpts is how a partition is fetched.
 type readerOpts struct {
@@ -402,7 +402,7 @@ func (c *tailCursor) FetchMessage(ctx context.Context) (kafka.Message, error) {
 		}
 		c.private = r
 		tailReaders.WithLabelValues("private").Inc()
-		tailPrivateOpened.Inc()
+		tailPrivateOpened.WithLabelValues(c.t.opts.topic).Inc()
 	}
 	km, err := c.private.FetchMessage(ctx)
 	if err != nil {

@@ -79,7 +79,7 @@ func TestTailCursorsShareOneReader(t *testing.T) {
 		topic := tailTopic(t, c, 300, 50)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		opened := streams.PrivateReadersOpened()
+		opened := streams.PrivateReadersOpened(topic)
 		// The first cursor to read starts the tail where it is; cursors
 		// behind that read on their own (TestTailSlowCursor).
 		first := streams.OpenTailCursor(c.Brokers, topic, 0, 0)
@@ -110,7 +110,7 @@ func TestTailCursorsShareOneReader(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		if n := streams.PrivateReadersOpened() - opened; n != 0 {
+		if n := streams.PrivateReadersOpened(topic) - opened; n != 0 {
 			t.Errorf("%d private readers opened; the three cursors were within one window", n)
 		}
 	})
@@ -154,7 +154,7 @@ func TestTailSlowCursor(t *testing.T) {
 				topic := tailTopic(t, c, tc.n, 100)
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 				defer cancel()
-				opened := streams.PrivateReadersOpened()
+				opened := streams.PrivateReadersOpened(topic)
 				slow := streams.OpenTailCursor(c.Brokers, topic, 0, 0)
 				defer slow.Close()
 				fast := streams.OpenTailCursor(c.Brokers, topic, 0, 0)
@@ -171,7 +171,7 @@ func TestTailSlowCursor(t *testing.T) {
 				if err := <-slowErr; err != nil {
 					t.Fatalf("slow cursor: %v", err)
 				}
-				if got := streams.PrivateReadersOpened() - opened; got < tc.minOpened || got > tc.maxOpen {
+				if got := streams.PrivateReadersOpened(topic) - opened; got < tc.minOpened || got > tc.maxOpen {
 					t.Errorf("%d private readers opened over %d records, want %d to %d", got, tc.n, tc.minOpened, tc.maxOpen)
 				}
 				// Caught up, the slow cursor is back on the tail.
@@ -220,7 +220,7 @@ func TestTailCursorFromFirstOffset(t *testing.T) {
 			topic := tailTopic(t, c, n, 10)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			opened := streams.PrivateReadersOpened()
+			opened := streams.PrivateReadersOpened(topic)
 			var wg sync.WaitGroup
 			errs := make(chan error, 2)
 			for range 2 {
@@ -241,7 +241,7 @@ func TestTailCursorFromFirstOffset(t *testing.T) {
 					t.Errorf("%d records first: %v", n, err)
 				}
 			}
-			if got := streams.PrivateReadersOpened() - opened; got != 0 {
+			if got := streams.PrivateReadersOpened(topic) - opened; got != 0 {
 				t.Errorf("%d records first: %d private readers opened, want none", n, got)
 			}
 		}
