@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/segmentio/kafka-go"
@@ -90,8 +89,8 @@ type received struct {
 	err error
 	// reopen opens the sealed event again after a transient failure.
 	reopen func() (event.Event, error)
-	// logged is the record's timestamp (Position.Time).
-	logged time.Time
+	// pos is the record's position and timestamp.
+	pos Position
 }
 
 type receivedKey struct{}
@@ -99,8 +98,13 @@ type receivedKey struct{}
 // Position is where a received message sits in Kafka.
 type Position = event.Position
 
-// PositionOf returns the Kafka position of a message the Subscriber delivered.
+// PositionOf returns the Kafka position of a message the Subscriber
+// delivered, with its record's timestamp.
 func PositionOf(m *message.Message) (Position, error) {
+	if d, ok := m.Context().Value(receivedKey{}).(*received); ok && d.m == m {
+		return d.pos, nil
+	}
+	// A message rebuilt elsewhere keeps its position in its metadata only.
 	p, err := strconv.Atoi(m.Metadata.Get(MetaPartition))
 	if err != nil {
 		return Position{}, fmt.Errorf("message %s: no kafka partition in metadata", m.UUID)
@@ -109,11 +113,7 @@ func PositionOf(m *message.Message) (Position, error) {
 	if err != nil {
 		return Position{}, fmt.Errorf("message %s: no kafka offset in metadata", m.UUID)
 	}
-	pos := Position{Topic: m.Metadata.Get(MetaTopic), Partition: p, Offset: o}
-	if d, ok := m.Context().Value(receivedKey{}).(*received); ok && d.m == m {
-		pos.Time = d.logged
-	}
-	return pos, nil
+	return Position{Topic: m.Metadata.Get(MetaTopic), Partition: p, Offset: o}, nil
 }
 
 func toKafka(topic string, m *message.Message) kafka.Message {
@@ -165,7 +165,8 @@ func fromKafkaMeta(ctx context.Context, km kafka.Message, v *verifier, shareMeta
 	if r.kept && !shareMeta {
 		m.Metadata = maps.Clone(r.meta)
 	}
-	d := &received{m: m, e: r.e, err: r.err, logged: km.Time}
+	d := &received{m: m, e: r.e, err: r.err,
+		pos: Position{Topic: km.Topic, Partition: km.Partition, Offset: km.Offset, Time: km.Time}}
 	if r.err != nil && r.sealedOpen && event.Retryable(r.err) {
 		sealed := r.sealed
 		d.reopen = func() (event.Event, error) {
