@@ -46,9 +46,9 @@ type ReplayStatus struct {
 // Admin is what the operator endpoints need from the process.
 type Admin interface {
 	// Projections lists the read models, with tenant's counts when counts
-	// is set: a count walks the projection's keys, seconds per million
-	// statements, so a caller that only wants positions (the projections
-	// and replay commands) asks without.
+	// is set: some counts walk read models the size of the population,
+	// so a caller that only wants positions (the projections and replay
+	// commands) asks without.
 	Projections(ctx context.Context, tenant string, counts bool) ([]ProjectionStatus, error)
 	// Replay starts rebuilding a projection from offset 0 and returns at
 	// once; Projections reports its progress.

@@ -134,7 +134,7 @@ func apiOps() []apiOp {
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(arrayOf(ref("Credential")))})},
 		{method: "DELETE", path: "/v1/admin/credentials/{key}", tag: "admin", summary: "Revoke a credential.", scopes: scopesAdmin,
 			responses: with(v1Errors, map[string]obj{"204": nil})},
-		{method: "GET", path: "/v1/admin/projections", tag: "admin", summary: "The read models, their counts and (operators) their positions; ?counts=false leaves out the counts, which walk every key (seconds per million statements).", scopes: scopesAdmin,
+		{method: "GET", path: "/v1/admin/projections", tag: "admin", summary: "The read models, their counts and (operators) their positions; ?counts=false leaves out the counts (statements and audit entries are counters; the rest walk read models the size of the population).", scopes: scopesAdmin,
 			query:     []string{"tenant", "counts"},
 			responses: with(v1Errors, map[string]obj{"200": jsonBody(arrayOf(object([]string{"name"}, obj{"name": str})))})},
 		{method: "POST", path: "/v1/admin/projections/{name}/replay", tag: "admin", summary: "Rebuild a read model from offset 0 (operator scope).", scopes: []string{"operator"},

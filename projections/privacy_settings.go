@@ -52,19 +52,35 @@ func NewAccessAudit(store *Store) (*AccessAudit, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.keepCounts(); err != nil {
+		return nil, fmt.Errorf("access-audit projection: %w", err)
+	}
 	return &AccessAudit{p}, nil
 }
 
+// accessModel is staged for its counter alone: the memo lock runs its
+// transactions one at a time, so the counter's writes do not conflict.
 type accessModel struct{}
 
 func (accessModel) Name() string { return AccessAuditName }
+
+// countedAccess names the counter of a tenant's access-audit entries.
+const countedAccess = "entries"
+
+func (accessModel) countedKinds() []countedKind {
+	return []countedKind{{name: countedAccess, kind: "a"}}
+}
 
 // accessTime orders records: Unix nanoseconds, zero-padded to 20 digits.
 func accessTime(t time.Time) string {
 	return fmt.Sprintf("%020d", t.UnixNano())
 }
 
-func (accessModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+func (m accessModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, error) {
+	return applyAlone(nil, txn, sp, m, e)
+}
+
+func (accessModel) applyStaged(ts *txnState, e event.Event) (Outcome, error) {
 	ok, err := typeIs(e, privacy.TypeAccessRecorded)
 	if !ok || err != nil {
 		return Unchanged, err
@@ -80,11 +96,20 @@ func (accessModel) Apply(txn *badger.Txn, sp Space, e event.Event) (Outcome, err
 	if err != nil {
 		return 0, err
 	}
-	// The key holds time and id: a redelivered record lands on its own key.
+	// The key holds time and id: a redelivered record lands on its own
+	// key, and is not counted again.
 	at := accessTime(a.At)
 	for _, p := range a.Learners {
-		if err := txn.Set(sp.Key("a", e.Tenant, p, at, a.ID), b); err != nil {
+		key := ts.sp.Key("a", e.Tenant, p, at, a.ID)
+		known, err := keyExists(ts.txn, key)
+		if err != nil {
 			return 0, err
+		}
+		if err := ts.txn.Set(key, b); err != nil {
+			return 0, err
+		}
+		if !known {
+			ts.count(e.Tenant, countedAccess, 1)
 		}
 	}
 	return Stored, nil
@@ -142,8 +167,8 @@ func (a *AccessAudit) Access(_ context.Context, tenant, p, cursor string, limit 
 
 // Count returns the number of (learner, record) entries of tenant.
 func (a *AccessAudit) Count(_ context.Context, tenant string) (map[string]int64, error) {
-	n, err := a.CountKeys("a", tenant)
-	return map[string]int64{"entries": int64(n)}, err
+	n, err := a.Counted(tenant, countedAccess)
+	return map[string]int64{countedAccess: n}, err
 }
 
 // ConsentState is a learner's consent as the consent read model keeps it.

@@ -54,6 +54,15 @@ func TestAccessAuditPages(t *testing.T) {
 	apply("t1", privacy.AccessRecorded{ID: "r0", Credential: "k", Route: "GET /v1/learners/{learner}/progress",
 		Status: 200, Learners: []string{ann}, At: t0})
 
+	// Counted by entry (one a learner a record names), the redelivered
+	// record once.
+	for tenant, want := range map[string]int64{"t1": 7, "t2": 1, "t3": 0} {
+		c, err := a.Count(ctx, tenant)
+		if n, _ := a.CountKeys("a", tenant); err != nil || c["entries"] != want || int64(n) != want {
+			t.Errorf("tenant %s: counted %v (%v), %d keys, want %d", tenant, c, err, n, want)
+		}
+	}
+
 	var got []string
 	cursor, pages := "", 0
 	for {

@@ -341,6 +341,11 @@ func (p *Projection) StartRebuild() (*Rebuild, error) {
 			return nil, fmt.Errorf("projection %s: initialise generation %d: %w", p.Name(), next.gen, err)
 		}
 	}
+	if _, ok := p.model.(countedModel); ok {
+		if err := markCounted(p.store, next); err != nil {
+			return nil, fmt.Errorf("projection %s: initialise generation %d: %w", p.Name(), next.gen, err)
+		}
+	}
 	p.rebuild = &Rebuild{p: p, space: next, started: time.Now()}
 	return p.rebuild, nil
 }

@@ -148,6 +148,9 @@ type txnState struct {
 	// forgot is set when the transaction deleted keys other than by
 	// value (forgetting).
 	forgot bool
+	// counts are the record counters' changes, written at flush
+	// (counters.go).
+	counts map[tenantCount]int64
 }
 
 // commitWatcher is a staged model told of each of its transactions that
@@ -261,7 +264,7 @@ func (ts *txnState) flush() error {
 		sv.dirty = false
 	}
 	ts.dirty = ts.dirty[:0]
-	return nil
+	return ts.flushCounts()
 }
 
 // forgetting is called before an event deletes keys of the space other

@@ -57,6 +57,9 @@ func NewStatements(store *Store, waiters *Waiters) (*Statements, error) {
 	if err := markReferenced(store, p.Space()); err != nil {
 		return nil, fmt.Errorf("statements projection: %w", err)
 	}
+	if err := p.keepCounts(); err != nil {
+		return nil, fmt.Errorf("statements projection: %w", err)
+	}
 	// The upgrades wrote around the model.
 	store.dropMemos()
 	return &Statements{p}, nil
@@ -118,6 +121,13 @@ func markKeys(store *Store, sp Space, doneKey, kind string) error {
 type statementsModel struct{ store *Store }
 
 func (statementsModel) Name() string { return StatementsName }
+
+// countedStatements names the counter of a tenant's statements.
+const countedStatements = "statements"
+
+func (statementsModel) countedKinds() []countedKind {
+	return []countedKind{{name: countedStatements, kind: "s"}}
+}
 
 // Key layout of the statements projection (every key under its space,
 // kind first, then the tenant, so a tenant's prefix holds all its data):
@@ -209,7 +219,7 @@ func (m statementsModel) applyStaged(ts *txnState, e event.Event) (Outcome, erro
 		if err := ts.forgetting(); err != nil {
 			return 0, err
 		}
-		return m.forget(txn, sp, e, pe)
+		return m.forget(ts, e, pe)
 	}
 	name, major, err := event.SplitType(e.Type)
 	if err != nil {
@@ -301,6 +311,7 @@ func applyStatement(ts *txnState, e event.Event, store *Store) (Outcome, error) 
 	if err := txn.Set(key, e.Data); err != nil {
 		return 0, err
 	}
+	ts.count(tenant, countedStatements, 1)
 	agents, related := st.AgentKeys(false), st.AgentKeys(true)
 	own := indexKeysOf(st, agents, related, ts.digest)
 	keys := own
@@ -1159,5 +1170,6 @@ func stmtMatches(txn *badger.Txn, sp Space, tenant string, filters []stmtFilter,
 
 // Count returns how many statements tenant has stored.
 func (p *Statements) Count(_ context.Context, tenant string) (int, error) {
-	return p.CountKeys("s", tenant)
+	n, err := p.Counted(tenant, countedStatements)
+	return int(n), err
 }

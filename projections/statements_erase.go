@@ -31,9 +31,10 @@ import (
 // (see maxDeletesInEvent).
 const maxStatementsInEvent = 256
 
-func (m statementsModel) forget(txn *badger.Txn, sp Space, e event.Event, pe privacyEvent) (Outcome, error) {
+func (m statementsModel) forget(ts *txnState, e event.Event, pe privacyEvent) (Outcome, error) {
+	txn, sp := ts.txn, ts.sp
 	if pe.retention != nil {
-		return Stored, m.retain(txn, sp, e, pe.retention.Before.UnixNano())
+		return Stored, m.retain(ts, e, pe.retention.Before.UnixNano())
 	}
 	if m.store.pseudonyms == nil {
 		return 0, errNoPseudonyms
@@ -64,8 +65,10 @@ func (m statementsModel) forget(txn *badger.Txn, sp Space, e event.Event, pe pri
 		var c forgetCounts
 		if err := m.store.update(func(t *badger.Txn) error {
 			var err error
-			c, err = forgetStatements(t, sp, tenant, ids[:maxStatementsInEvent], learners)
-			return err
+			if c, err = forgetStatements(t, sp, tenant, ids[:maxStatementsInEvent], learners); err != nil {
+				return err
+			}
+			return addCount(t, countKey(sp, tenant, countedStatements), -int64(c.deleted))
 		}); err != nil {
 			return 0, err
 		}
@@ -76,6 +79,7 @@ func (m statementsModel) forget(txn *badger.Txn, sp Space, e event.Event, pe pri
 	if err != nil {
 		return 0, err
 	}
+	ts.count(tenant, countedStatements, -int64(c.deleted))
 	// The names the learner was seen under.
 	for _, l := range learners {
 		n, err := deleteWhere(txn, m.store, carryKey(e.ID, sp.Prefix("nm", tenant, l)), sp.Prefix("nm", tenant, l), nil)
@@ -96,7 +100,8 @@ func (m statementsModel) forget(txn *badger.Txn, sp Space, e event.Event, pe pri
 
 // retain deletes the tenant's statements stored before before (Unix
 // nanoseconds), oldest first.
-func (m statementsModel) retain(txn *badger.Txn, sp Space, e event.Event, before int64) error {
+func (m statementsModel) retain(ts *txnState, e event.Event, before int64) error {
+	txn, sp := ts.txn, ts.sp
 	prefix := sp.Prefix("x", e.Tenant, idxAll, "")
 	var ids []string
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
@@ -110,15 +115,22 @@ func (m statementsModel) retain(txn *badger.Txn, sp Space, e event.Event, before
 	it.Close()
 	if len(ids) > maxStatementsInEvent {
 		if err := m.store.update(func(t *badger.Txn) error {
-			_, err := forgetStatements(t, sp, e.Tenant, ids[:maxStatementsInEvent], nil)
-			return err
+			c, err := forgetStatements(t, sp, e.Tenant, ids[:maxStatementsInEvent], nil)
+			if err != nil {
+				return err
+			}
+			return addCount(t, countKey(sp, e.Tenant, countedStatements), -int64(c.deleted))
 		}); err != nil {
 			return err
 		}
 		return errMoreDeletes
 	}
-	_, err := forgetStatements(txn, sp, e.Tenant, ids, nil)
-	return err
+	c, err := forgetStatements(txn, sp, e.Tenant, ids, nil)
+	if err != nil {
+		return err
+	}
+	ts.count(e.Tenant, countedStatements, -int64(c.deleted))
+	return nil
 }
 
 type forgetCounts struct{ deleted, redacted, attachments, names int }

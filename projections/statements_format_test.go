@@ -112,8 +112,8 @@ func TestStatementsFormatUpgrade(t *testing.T) {
 	if sp.Generation() != 1 {
 		t.Fatalf("generation %d after start on format 1, want 1", sp.Generation())
 	}
-	if keys := liveKeys(t, store, sp); len(keys) != 3 || string(keys[0]) != "fmt" || string(keys[1]) != "rmv" || string(keys[2]) != "rmvp" {
-		t.Errorf("new generation holds %q, want only the format, rmv and rmvp keys", keys)
+	if keys := liveKeys(t, store, sp); len(keys) != 4 || string(keys[0]) != "cntv" || string(keys[1]) != "fmt" || string(keys[2]) != "rmv" || string(keys[3]) != "rmvp" {
+		t.Errorf("new generation holds %q, want only the counted mark, the format, rmv and rmvp keys", keys)
 	}
 	if next, ok, err := p.NextOffset(ctx, "s", 0); err != nil || ok || next != 0 {
 		t.Errorf("next offset %d, %v, %v: want the log from its start", next, ok, err)

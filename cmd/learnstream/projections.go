@@ -25,7 +25,7 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := newFlagSet("projections", stderr)
 	c.flags(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
-	fs.BoolVar(&counts, "counts", false, "with --json, also each projection's counts for the credential's tenant (they walk every key: seconds per million statements)")
+	fs.BoolVar(&counts, "counts", false, "with --json, also each projection's counts for the credential's tenant (some walk read models the size of the population: about a second for 200k learner-activity entries)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -88,8 +88,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return errors.New("interrupted; the replay goes on in the server (see learnstream projections)")
 		case <-time.After(300 * time.Millisecond):
 		}
-		// Positions only: a poll that counted would walk the store every
-		// 300 ms (half a minute each over 10M statements).
+		// Positions only: a poll that counted would walk the read models
+		// sized by the population every 300 ms.
 		var ps []api.ProjectionStatus
 		if err := c.do(ctx, "GET", "/v1/admin/projections?counts=false", &ps); err != nil {
 			return err
