@@ -62,14 +62,8 @@ func (m statementsModel) forget(ts *txnState, e event.Event, pe privacyEvent) (O
 	}
 	carry := carryKey(e.ID, sp.Prefix("statements", tenant))
 	if len(ids) > maxStatementsInEvent {
-		var c forgetCounts
-		if err := m.store.update(func(t *badger.Txn) error {
-			var err error
-			if c, err = forgetStatements(t, sp, tenant, ids[:maxStatementsInEvent], learners); err != nil {
-				return err
-			}
-			return addCount(t, countKey(sp, tenant, countedStatements), -int64(c.deleted))
-		}); err != nil {
+		c, err := m.forgetPart(sp, tenant, ids[:maxStatementsInEvent], learners)
+		if err != nil {
 			return 0, err
 		}
 		m.store.carryCounts(carry, c)
@@ -114,13 +108,7 @@ func (m statementsModel) retain(ts *txnState, e event.Event, before int64) error
 	}
 	it.Close()
 	if len(ids) > maxStatementsInEvent {
-		if err := m.store.update(func(t *badger.Txn) error {
-			c, err := forgetStatements(t, sp, e.Tenant, ids[:maxStatementsInEvent], nil)
-			if err != nil {
-				return err
-			}
-			return addCount(t, countKey(sp, e.Tenant, countedStatements), -int64(c.deleted))
-		}); err != nil {
+		if _, err := m.forgetPart(sp, e.Tenant, ids[:maxStatementsInEvent], nil); err != nil {
 			return err
 		}
 		return errMoreDeletes
@@ -131,6 +119,21 @@ func (m statementsModel) retain(ts *txnState, e event.Event, before int64) error
 	}
 	ts.count(e.Tenant, countedStatements, -int64(c.deleted))
 	return nil
+}
+
+// forgetPart is forgetStatements in a transaction of its own, a part of
+// an erasure or a retention committed before its event (errMoreDeletes),
+// with the statements counter.
+func (m statementsModel) forgetPart(sp Space, tenant string, ids, learners []string) (forgetCounts, error) {
+	var c forgetCounts
+	err := m.store.update(func(t *badger.Txn) error {
+		var err error
+		if c, err = forgetStatements(t, sp, tenant, ids, learners); err != nil {
+			return err
+		}
+		return addCount(t, countKey(sp, tenant, countedStatements), -int64(c.deleted))
+	})
+	return c, err
 }
 
 type forgetCounts struct{ deleted, redacted, attachments, names int }
