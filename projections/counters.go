@@ -124,6 +124,9 @@ func countOnce(s *Store, sp Space, kinds []countedKind, log *slog.Logger) error 
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
+		// The walk takes seconds per ten million keys: say how far it is.
+		var walked int64
+		logged := start
 		for _, k := range kinds {
 			opts := badger.DefaultIteratorOptions
 			opts.PrefetchValues = false
@@ -135,6 +138,11 @@ func countOnce(s *Store, sp Space, kinds []countedKind, log *slog.Logger) error 
 					rest = rest[:i]
 				}
 				counts[tenantCount{string(rest), k.name}]++
+				if walked++; walked%(1<<20) == 0 && time.Since(logged) >= 5*time.Second {
+					logged = time.Now()
+					log.Info("counting a projection's records once, to keep counters from now on",
+						"projection", sp.projection, "generation", sp.gen, "records_so_far", walked)
+				}
 			}
 			it.Close()
 		}
