@@ -31,8 +31,40 @@ type DeadLetter struct {
 	// Erased says the record is of a learner who was erased: its value
 	// is not shown (sealed under destroyed keys, it could not be read) and
 	// it is never replayed.
-	Erased bool   `json:"erased,omitempty"`
-	Value  []byte `json:"value,omitempty"`
+	Erased bool `json:"erased,omitempty"`
+	// Copy says an earlier record of the DLQ parks the same source record
+	// for the same consumer: one parked again after a crash between its
+	// park and the commit past it (parking is at least once). A replay
+	// sends the record once, and an erasure's answer counts it once.
+	Copy  bool   `json:"copy,omitempty"`
+	Value []byte `json:"value,omitempty"`
+}
+
+// parked identifies what d parks: its consumer and source record; false
+// for a record that does not name its source position.
+func (d DeadLetter) parked() (string, bool) {
+	if d.SourceTopic == "" || d.SourcePartition < 0 || d.SourceOffset < 0 {
+		return "", false
+	}
+	return d.Consumer + "\x00" + d.SourceTopic + "\x00" + strconv.Itoa(d.SourcePartition) + "\x00" + strconv.FormatInt(d.SourceOffset, 10), true
+}
+
+// firstParked tells the copies (DeadLetter.Copy) among dead letters read in
+// order: the records of one source record share its key, and so its DLQ
+// partition, where the first comes first.
+type firstParked map[string]bool
+
+// copy reports whether d parks what an earlier record passed to it did.
+func (f firstParked) copy(d DeadLetter) bool {
+	k, ok := d.parked()
+	if !ok {
+		return false
+	}
+	if f[k] {
+		return true
+	}
+	f[k] = true
+	return false
 }
 
 func deadLetter(m kafka.Message) DeadLetter {
@@ -78,6 +110,7 @@ func ListDLQ(ctx context.Context, brokers []string, topic string, limit int) ([]
 		return nil, err
 	}
 	var out []DeadLetter
+	seen := firstParked{}
 	for p, end := range ends {
 		if end == 0 {
 			continue
@@ -94,6 +127,7 @@ func ListDLQ(ctx context.Context, brokers []string, topic string, limit int) ([]
 			if erased.Has(d.Tenant, d.Key) {
 				d.Erased, d.Value = true, nil
 			}
+			d.Copy = seen.copy(d)
 			out = append(out, d)
 			if m.Offset+1 >= end {
 				break
@@ -111,16 +145,29 @@ const DLQReplayGroup = "learnstream-dlq-replay"
 // ReplayDLQ sends the DLQ records of topic that were not replayed before
 // back to their source topic (same key, headers without the dlq_ ones), for
 // consumers that were fixed to apply them. It returns how many it sent;
-// those of erased learners it passes over (skipped), never sending them.
-func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publisher) (sent, skipped int, err error) {
+// those of erased learners it passes over (skipped), never sending them,
+// and so it does the copies of a record parked twice (copies).
+func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publisher) (sent, skipped, copies int, err error) {
 	erased, err := ErasedLearners(ctx, brokers)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	dlq := DLQ(topic)
 	ends, err := EndOffsets(ctx, brokers, dlq)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
+	}
+	// The first record of each parked source record, also when an
+	// earlier replay sent it: the others are copies.
+	first := map[string][2]int64{}
+	if err := scanTopic(ctx, brokers, dlq, ends, func(m kafka.Message) {
+		if k, ok := deadLetter(m).parked(); ok {
+			if _, seen := first[k]; !seen {
+				first[k] = [2]int64{int64(m.Partition), m.Offset}
+			}
+		}
+	}); err != nil {
+		return 0, 0, 0, err
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: dlq, GroupID: DLQReplayGroup,
 		StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond, CommitInterval: 0, Dialer: Dialer(brokers)})
@@ -133,7 +180,7 @@ func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publish
 	}
 	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: DLQReplayGroup, Topics: map[string][]int{dlq: parts}})
 	if err != nil {
-		return 0, 0, fmt.Errorf("offsets of %s: %w", DLQReplayGroup, err)
+		return 0, 0, 0, fmt.Errorf("offsets of %s: %w", DLQReplayGroup, err)
 	}
 	// A partition the group never committed is absent or -1: nothing of
 	// it was replayed yet.
@@ -147,21 +194,27 @@ func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publish
 	for p, end := range ends {
 		left += int(max(end-next[p], 0))
 	}
-	for sent+skipped < left {
+	for sent+skipped+copies < left {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
-			return sent, skipped, fmt.Errorf("read %s: %w", dlq, err)
+			return sent, skipped, copies, fmt.Errorf("read %s: %w", dlq, err)
 		}
 		d := deadLetter(m)
-		if erased.Has(d.Tenant, d.Key) {
+		k, ok := d.parked()
+		isCopy := ok && first[k] != [2]int64{int64(m.Partition), m.Offset}
+		if erased.Has(d.Tenant, d.Key) || isCopy {
 			if err := r.CommitMessages(ctx, m); err != nil {
-				return sent, skipped, fmt.Errorf("commit %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
+				return sent, skipped, copies, fmt.Errorf("commit %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
 			}
-			skipped++
+			if isCopy && !erased.Has(d.Tenant, d.Key) {
+				copies++
+			} else {
+				skipped++
+			}
 			continue
 		}
 		if d.SourceTopic == "" {
-			return sent, skipped, errors.New("dead letter without a source topic")
+			return sent, skipped, copies, errors.New("dead letter without a source topic")
 		}
 		out := kafka.Message{Topic: d.SourceTopic, Key: m.Key, Value: m.Value}
 		for _, h := range m.Headers {
@@ -170,14 +223,14 @@ func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publish
 			}
 		}
 		if err := pub.writer(out.Topic).WriteMessages(ctx, out); err != nil {
-			return sent, skipped, fmt.Errorf("republish %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
+			return sent, skipped, copies, fmt.Errorf("republish %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
 		}
 		if err := r.CommitMessages(ctx, m); err != nil {
-			return sent, skipped, fmt.Errorf("commit %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
+			return sent, skipped, copies, fmt.Errorf("commit %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
 		}
 		sent++
 	}
-	return sent, skipped, nil
+	return sent, skipped, copies, nil
 }
 
 // Erased is a set of erased learners: tenant and pseudonym.
@@ -247,7 +300,7 @@ var DeadLetterTopics = []string{TopicStatements, TopicDocuments, TopicCatalog, T
 // CountDeadLetters counts the dead letters of the learner with pseudonym
 // in tenant across the DLQs of DeadLetterTopics: what an erasure purged
 // there (sealed under the destroyed keys, they can no longer be read, and
-// the tools skip them).
+// the tools skip them). A record parked twice counts once (Copy).
 func CountDeadLetters(ctx context.Context, brokers []string, tenant, pseudonym string) (int64, error) {
 	var n int64
 	for _, topic := range DeadLetterTopics {
@@ -258,8 +311,9 @@ func CountDeadLetters(ctx context.Context, brokers []string, tenant, pseudonym s
 		if err != nil {
 			return 0, err
 		}
+		seen := firstParked{}
 		err = scanTopic(ctx, brokers, DLQ(topic), ends, func(m kafka.Message) {
-			if d := deadLetter(m); d.Key == pseudonym && d.Tenant == tenant {
+			if d := deadLetter(m); d.Key == pseudonym && d.Tenant == tenant && !seen.copy(d) {
 				n++
 			}
 		})

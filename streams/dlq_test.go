@@ -47,6 +47,27 @@ func TestDeadLettersOfErasedLearners(t *testing.T) {
 	dead(2, "t1", kept)
 	dead(3, "t1", erased)
 	dead(4, "t2", erased) // the same key in another tenant is another learner
+	// A consumer that crashed between parking a record and committing
+	// past it parks it again: the second is a copy. Another consumer's
+	// record of the same source is not.
+	parked := func(id, consumer string) {
+		e, err := event.New(id, event.TypeStatementStored, "test", "t1", kept, time.Now(), []byte(`{"sealed":"…"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := streams.NewMessage(e)
+		m.Metadata.Set(event.HeaderDLQReason, "data: rejected")
+		m.Metadata.Set("dlq_topic", streams.TopicStatements)
+		m.Metadata.Set("dlq_partition", "1")
+		m.Metadata.Set("dlq_offset", "7")
+		m.Metadata.Set("dlq_consumer", consumer)
+		if err := pub.Publish(streams.DLQ(streams.TopicStatements), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parked("p1", "progress")
+	parked("p2", "progress")
+	parked("s1", "statements")
 	b, _ := json.Marshal(privacy.ErasureRequested{Erasure: "er1", Pseudonym: erased, Tenant: "t1", Reason: "request"})
 	req, err := event.New("er1", privacy.TypeErasureRequested, "test", "t1", erased, time.Now(), b)
 	if err != nil {
@@ -60,28 +81,33 @@ func TestDeadLettersOfErasedLearners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]bool{}
+	got, copies := map[string]bool{}, map[string]bool{}
 	for _, d := range dls {
 		got[d.EventID] = d.Erased
+		copies[d.EventID] = d.Copy
 		if d.Erased != (d.Value == nil) {
 			t.Errorf("%s: erased %v with a value of %d bytes", d.EventID, d.Erased, len(d.Value))
 		}
 	}
-	want := map[string]bool{"d1": true, "d2": false, "d3": true, "d4": false}
+	want := map[string]bool{"d1": true, "d2": false, "d3": true, "d4": false, "p1": false, "p2": false, "s1": false}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("listed erased %v, want %v", got, want)
+	}
+	wantCopies := map[string]bool{"d1": false, "d2": false, "d3": false, "d4": false, "p1": false, "p2": true, "s1": false}
+	if fmt.Sprint(copies) != fmt.Sprint(wantCopies) {
+		t.Errorf("listed copies %v, want %v", copies, wantCopies)
 	}
 	for _, tc := range []struct {
 		tenant, pseudonym string
 		want              int64
-	}{{"t1", erased, 2}, {"t1", kept, 1}, {"t2", erased, 1}, {"t3", erased, 0}} {
+	}{{"t1", erased, 2}, {"t1", kept, 3}, {"t2", erased, 1}, {"t3", erased, 0}} {
 		if n, err := streams.CountDeadLetters(ctx, c.Brokers, tc.tenant, tc.pseudonym); err != nil || n != tc.want {
 			t.Errorf("CountDeadLetters(%s, %s) = %d, %v; want %d", tc.tenant, tc.pseudonym, n, err, tc.want)
 		}
 	}
-	sent, skipped, err := streams.ReplayDLQ(ctx, c.Brokers, streams.TopicStatements, pub)
-	if err != nil || sent != 2 || skipped != 2 {
-		t.Fatalf("replay sent %d, skipped %d (%v); want 2 and 2", sent, skipped, err)
+	sent, skipped, copied, err := streams.ReplayDLQ(ctx, c.Brokers, streams.TopicStatements, pub)
+	if err != nil || sent != 4 || skipped != 2 || copied != 1 {
+		t.Fatalf("replay sent %d, skipped %d erased and %d copies (%v); want 4, 2 and 1", sent, skipped, copied, err)
 	}
 	ends, err := streams.EndOffsets(ctx, c.Brokers, streams.TopicStatements)
 	if err != nil {
@@ -91,8 +117,12 @@ func TestDeadLettersOfErasedLearners(t *testing.T) {
 	for _, e := range ends {
 		n += e
 	}
-	if n != 2 {
-		t.Errorf("%d records replayed to the source topic, want 2", n)
+	if n != 4 {
+		t.Errorf("%d records replayed to the source topic, want 4", n)
+	}
+	// A second replay has nothing left to send, copies included.
+	if sent, skipped, copied, err := streams.ReplayDLQ(ctx, c.Brokers, streams.TopicStatements, pub); err != nil || sent+skipped+copied != 0 {
+		t.Errorf("second replay sent %d, skipped %d and %d copies (%v); want nothing", sent, skipped, copied, err)
 	}
 }
 

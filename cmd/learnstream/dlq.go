@@ -85,13 +85,16 @@ func runDLQReplay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer pub.Close()
-	n, skipped, err := streams.ReplayDLQ(ctx, d.brokers(), d.topic, pub)
+	n, skipped, copies, err := streams.ReplayDLQ(ctx, d.brokers(), d.topic, pub)
 	if err != nil {
-		return fmt.Errorf("replayed %d record(s), skipped %d of erased learners, then: %w", n, skipped, err)
+		return fmt.Errorf("replayed %d record(s), skipped %d of erased learners and %d copies, then: %w", n, skipped, copies, err)
 	}
 	fmt.Fprintf(stdout, "replayed %d record(s) from %s to %s\n", n, streams.DLQ(d.topic), d.topic)
 	if skipped > 0 {
 		fmt.Fprintf(stdout, "skipped %d record(s) of erased learners: erased, never replayed\n", skipped)
+	}
+	if copies > 0 {
+		fmt.Fprintf(stdout, "skipped %d copies: records a consumer parked again after a crash, replayed once\n", copies)
 	}
 	return nil
 }
@@ -130,9 +133,12 @@ func runDLQList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintln(tw, "OFFSET\tTIME\tSOURCE\tCONSUMER\tEVENT\tREASON")
 	for _, d := range dls {
 		reason := d.Reason
-		if d.Erased {
+		switch {
+		case d.Erased:
 			// The learner is erased: nothing of the record is shown.
 			reason = "erased"
+		case d.Copy:
+			reason = "copy (parked again): " + reason
 		}
 		fmt.Fprintf(tw, "%d/%d\t%s\t%s/%d@%d\t%s\t%s\t%s\n", d.Partition, d.Offset, d.Time.UTC().Format("2006-01-02T15:04:05Z"),
 			d.SourceTopic, d.SourcePartition, d.SourceOffset, d.Consumer, d.EventID, reason)
