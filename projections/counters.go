@@ -32,6 +32,11 @@ import (
 //	cntv             -> "" (the counters cover every record: set on a new,
 //	                    empty space, or once the records of an older space
 //	                    were counted; see countOnce)
+//
+// An older release run on the space after this one would apply events
+// without counting them. Every offset this release writes has a witness
+// (Space.witnessKey) with the same value, which an older release leaves
+// behind: a start that finds an offset unlike its witness counts again.
 
 // countedModel is a model whose records are counted, each by the keys of
 // one kind whose next part is the tenant.
@@ -116,14 +121,31 @@ func markCounted(s *Store, sp Space) error {
 func countOnce(s *Store, sp Space, kinds []countedKind, log *slog.Logger) error {
 	start := time.Now()
 	counts := map[tenantCount]int64{}
-	done := false
+	var witnesses [][2][]byte // witness key, offset value
+	done, stale := false, false
 	err := s.db.View(func(txn *badger.Txn) error {
 		if _, err := txn.Get(countedKey(sp)); err == nil {
-			done = true
-			return nil
+			current, err := countersCurrent(txn, sp)
+			if err != nil || current {
+				done = true
+				return err
+			}
+			stale = true
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
+		// The offsets as of this count: their witnesses go with it.
+		offsets := sp.Prefix("o")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: offsets, PrefetchValues: true})
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				it.Close()
+				return err
+			}
+			witnesses = append(witnesses, [2][]byte{append(sp.Prefix("ow"), it.Item().Key()[len(offsets):]...), v})
+		}
+		it.Close()
 		// The walk takes seconds per ten million keys: say how far it is.
 		var walked int64
 		logged := start
@@ -151,13 +173,33 @@ func countOnce(s *Store, sp Space, kinds []countedKind, log *slog.Logger) error 
 	if err != nil || done {
 		return err
 	}
+	if stale {
+		log.Warn("a projection's counters miss what an older release applied after this one; counting its records again",
+			"projection", sp.projection, "generation", sp.gen)
+		// Unmarked until the count is whole again.
+		if err := s.update(func(txn *badger.Txn) error { return txn.Delete(countedKey(sp)) }); err != nil {
+			return fmt.Errorf("count the records of generation %d again: %w", sp.gen, err)
+		}
+	}
 	var total int64
 	err = s.committing(func() error {
 		wb := s.db.NewWriteBatch()
 		defer wb.Cancel()
+		if stale {
+			// Tenants whose records all went while the counters were not
+			// kept have no count to set: clear them all first.
+			if err := dropCounts(s, sp, wb); err != nil {
+				return err
+			}
+		}
 		for k, n := range counts {
 			total += n
 			if err := wb.Set(countKey(sp, k.tenant, k.name), binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
+				return err
+			}
+		}
+		for _, w := range witnesses {
+			if err := wb.Set(w[0], w[1]); err != nil {
 				return err
 			}
 		}
@@ -175,6 +217,48 @@ func countOnce(s *Store, sp Space, kinds []countedKind, log *slog.Logger) error 
 			"projection", sp.projection, "generation", sp.gen, "records", total, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// countersCurrent reports whether every offset of sp is as this release
+// last wrote it (its witness), so that no older release applied events
+// the counters missed.
+func countersCurrent(txn *badger.Txn, sp Space) (bool, error) {
+	offsets := sp.Prefix("o")
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: offsets, PrefetchValues: true})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return false, err
+		}
+		w, _, err := getValue(txn, append(sp.Prefix("ow"), it.Item().Key()[len(offsets):]...))
+		if err != nil || !bytes.Equal(v, w) {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// dropCounts deletes every counter of sp through wb.
+func dropCounts(s *Store, sp Space, wb *badger.WriteBatch) error {
+	var keys [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = sp.Prefix("cnt")
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	for _, k := range keys {
+		if err == nil {
+			err = wb.Delete(k)
+		}
+	}
+	return err
 }
 
 // keepCounts makes the live space of a counted projection keep counters

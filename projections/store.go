@@ -390,6 +390,11 @@ func (sp Space) offsetKey(topic string, partition int) []byte {
 	return binary.BigEndian.AppendUint32(sp.Prefix("o", topic), uint32(partition))
 }
 
+// witnessKey holds what this release last wrote to offsetKey.
+func (sp Space) witnessKey(topic string, partition int) []byte {
+	return binary.BigEndian.AppendUint32(sp.Prefix("ow", topic), uint32(partition))
+}
+
 func generationKey(projection string) []byte {
 	return append([]byte{prefixGeneration, 0}, projection...)
 }
@@ -451,7 +456,13 @@ func nextOffset(txn *badger.Txn, sp Space, topic string, partition int) (int64, 
 }
 
 func setNextOffset(txn *badger.Txn, sp Space, topic string, partition int, next int64) error {
-	return txn.Set(sp.offsetKey(topic, partition), binary.BigEndian.AppendUint64(nil, uint64(next)))
+	v := binary.BigEndian.AppendUint64(nil, uint64(next))
+	if err := txn.Set(sp.offsetKey(topic, partition), v); err != nil {
+		return err
+	}
+	// The witness: a release before it moves the offset alone, which
+	// tells that the counters missed what it applied (countersCurrent).
+	return txn.Set(sp.witnessKey(topic, partition), v)
 }
 
 // spaceOffset returns a space's next offset for a partition: the one the
