@@ -112,12 +112,14 @@ func markCounted(s *Store, sp Space) error {
 	return s.update(func(txn *badger.Txn) error { return txn.Set(countedKey(sp), nil) })
 }
 
-// countOnce gives a space written before counters existed its counters:
+// countOnce gives a space written before counters existed (or one an
+// older release applied events to since: countersCurrent) its counters:
 // it walks the keys of each counted kind once and writes every tenant's
-// count with the mark (cntv) that they are kept from then on. Run it
-// before any consumer applies events to the space: the walk and the
-// writes are not one transaction. An interrupted run leaves no mark, and
-// the next start counts again (the counts are set, not added).
+// count, the offsets' witnesses, and the mark (cntv) that the counters
+// are kept from then on. Run it before any consumer applies events to
+// the space: the walk and the writes are not one transaction. An
+// interrupted run leaves no mark, and the next start counts again (the
+// counts are set, not added).
 func countOnce(s *Store, sp Space, kinds []countedKind, log *slog.Logger) error {
 	start := time.Now()
 	counts := map[tenantCount]int64{}
@@ -185,12 +187,11 @@ func countOnce(s *Store, sp Space, kinds []countedKind, log *slog.Logger) error 
 	err = s.committing(func() error {
 		wb := s.db.NewWriteBatch()
 		defer wb.Cancel()
-		if stale {
-			// Tenants whose records all went while the counters were not
-			// kept have no count to set: clear them all first.
-			if err := dropCounts(s, sp, wb); err != nil {
-				return err
-			}
+		// Tenants whose records all went while the counters were not
+		// kept (or an interrupted count left) have no count to set:
+		// clear every counter first.
+		if err := dropCounts(s, sp, wb); err != nil {
+			return err
 		}
 		for k, n := range counts {
 			total += n
