@@ -144,9 +144,9 @@ const DLQReplayGroup = "learnstream-dlq-replay"
 
 // ReplayDLQ sends the DLQ records of topic that were not replayed before
 // back to their source topic (same key, headers without the dlq_ ones), for
-// consumers that were fixed to apply them. It returns how many it sent;
-// those of erased learners it passes over (skipped), never sending them,
-// and so it does the copies of a record parked twice (copies).
+// consumers that were fixed to apply them. It returns how many it sent,
+// and how many it passed over without sending: those of erased learners
+// (skipped) and the later records of an event parked twice (copies).
 func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publisher) (sent, skipped, copies int, err error) {
 	erased, err := ErasedLearners(ctx, brokers)
 	if err != nil {
@@ -201,15 +201,15 @@ func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publish
 		}
 		d := deadLetter(m)
 		k, ok := d.parked()
-		isCopy := ok && first[k] != [2]int64{int64(m.Partition), m.Offset}
-		if erased.Has(d.Tenant, d.Key) || isCopy {
+		isErased, isCopy := erased.Has(d.Tenant, d.Key), ok && first[k] != [2]int64{int64(m.Partition), m.Offset}
+		if isErased || isCopy {
 			if err := r.CommitMessages(ctx, m); err != nil {
 				return sent, skipped, copies, fmt.Errorf("commit %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
 			}
-			if isCopy && !erased.Has(d.Tenant, d.Key) {
-				copies++
-			} else {
+			if isErased {
 				skipped++
+			} else {
+				copies++
 			}
 			continue
 		}
