@@ -3,7 +3,6 @@ package projections
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -54,22 +53,14 @@ func countedKey(sp Space) []byte { return sp.Key("cntv") }
 
 // readCount reads a counter in txn (0 when it was never written).
 func readCount(txn *badger.Txn, key []byte) (int64, error) {
-	item, err := txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, nil
-	}
-	if err != nil {
+	v, ok, err := getValue(txn, key)
+	switch {
+	case err != nil || !ok:
 		return 0, err
+	case len(v) != 8:
+		return 0, fmt.Errorf("counter %q: %d bytes, want 8", key, len(v))
 	}
-	var n int64
-	err = item.Value(func(v []byte) error {
-		if len(v) != 8 {
-			return fmt.Errorf("counter %q: %d bytes, want 8", key, len(v))
-		}
-		n = int64(binary.BigEndian.Uint64(v))
-		return nil
-	})
-	return n, err
+	return int64(binary.BigEndian.Uint64(v)), nil
 }
 
 // addCount adds delta to a counter in txn.
@@ -123,31 +114,23 @@ func markCounted(s *Store, sp Space) error {
 func countOnce(s *Store, sp Space, kinds []countedKind, log *slog.Logger) error {
 	start := time.Now()
 	counts := map[tenantCount]int64{}
-	var witnesses [][2][]byte // witness key, offset value
+	var witnesses [][2][]byte // witness key, offset value: they go with the count
+	var old [][]byte          // the counters there are: all are set again
 	done, stale := false, false
 	err := s.db.View(func(txn *badger.Txn) error {
-		if _, err := txn.Get(countedKey(sp)); err == nil {
-			current, err := countersCurrent(txn, sp)
-			if err != nil || current {
-				done = true
-				return err
-			}
-			stale = true
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		marked, err := keyExists(txn, countedKey(sp))
+		if err != nil {
 			return err
 		}
-		// The offsets as of this count: their witnesses go with it.
-		offsets := sp.Prefix("o")
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: offsets, PrefetchValues: true})
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				it.Close()
-				return err
-			}
-			witnesses = append(witnesses, [2][]byte{append(sp.Prefix("ow"), it.Item().Key()[len(offsets):]...), v})
+		var current bool
+		if witnesses, current, err = offsetWitnesses(txn, sp); err != nil || (marked && current) {
+			done = true
+			return err
 		}
-		it.Close()
+		stale = marked
+		if old, err = keysUnder(txn, sp.Prefix("cnt")); err != nil {
+			return err
+		}
 		// The walk takes seconds per ten million keys: say how far it is.
 		var walked int64
 		logged := start
@@ -190,8 +173,10 @@ func countOnce(s *Store, sp Space, kinds []countedKind, log *slog.Logger) error 
 		// Tenants whose records all went while the counters were not
 		// kept (or an interrupted count left) have no count to set:
 		// clear every counter first.
-		if err := dropCounts(s, sp, wb); err != nil {
-			return err
+		for _, k := range old {
+			if err := wb.Delete(k); err != nil {
+				return err
+			}
 		}
 		for k, n := range counts {
 			total += n
@@ -220,46 +205,49 @@ func countOnce(s *Store, sp Space, kinds []countedKind, log *slog.Logger) error 
 	return nil
 }
 
-// countersCurrent reports whether every offset of sp is as this release
-// last wrote it (its witness), so that no older release applied events
-// the counters missed.
-func countersCurrent(txn *badger.Txn, sp Space) (bool, error) {
+// offsetWitnesses returns the witness key and value of every offset of
+// sp, and whether each witness holds its offset already: false when an
+// older release moved an offset alone, applying events the counters
+// missed.
+func offsetWitnesses(txn *badger.Txn, sp Space) (ws [][2][]byte, current bool, err error) {
 	offsets := sp.Prefix("o")
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: offsets, PrefetchValues: true})
 	defer it.Close()
+	current = true
 	for it.Rewind(); it.Valid(); it.Next() {
+		o, ok := offsetAt(sp, it.Item().Key()[len(offsets):])
+		if !ok {
+			continue
+		}
 		v, err := it.Item().ValueCopy(nil)
 		if err != nil {
-			return false, err
+			return nil, false, err
 		}
-		w, _, err := getValue(txn, append(sp.Prefix("ow"), it.Item().Key()[len(offsets):]...))
-		if err != nil || !bytes.Equal(v, w) {
-			return false, err
+		wk := sp.witnessKey(o.Topic, o.Partition)
+		if current {
+			w, _, err := getValue(txn, wk)
+			if err != nil {
+				return nil, false, err
+			}
+			current = bytes.Equal(v, w)
 		}
+		ws = append(ws, [2][]byte{wk, v})
 	}
-	return true, nil
+	return ws, current, nil
 }
 
-// dropCounts deletes every counter of sp through wb.
-func dropCounts(s *Store, sp Space, wb *badger.WriteBatch) error {
+// keysUnder returns the keys under prefix.
+func keysUnder(txn *badger.Txn, prefix []byte) ([][]byte, error) {
+	opts := badger.DefaultIteratorOptions
+	opts.PrefetchValues = false
+	opts.Prefix = prefix
+	it := txn.NewIterator(opts)
+	defer it.Close()
 	var keys [][]byte
-	err := s.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = sp.Prefix("cnt")
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			keys = append(keys, it.Item().KeyCopy(nil))
-		}
-		return nil
-	})
-	for _, k := range keys {
-		if err == nil {
-			err = wb.Delete(k)
-		}
+	for it.Rewind(); it.Valid(); it.Next() {
+		keys = append(keys, it.Item().KeyCopy(nil))
 	}
-	return err
+	return keys, nil
 }
 
 // keepCounts makes the live space of a counted projection keep counters
@@ -279,13 +267,10 @@ func (p *Projection) Counted(tenant, name string) (int64, error) {
 	var n int64
 	counted := true
 	err := p.View(func(txn *badger.Txn, sp Space) error {
-		if _, err := txn.Get(countedKey(sp)); errors.Is(err, badger.ErrKeyNotFound) {
-			counted = false
-			return nil
-		} else if err != nil {
+		var err error
+		if counted, err = keyExists(txn, countedKey(sp)); err != nil || !counted {
 			return err
 		}
-		var err error
 		n, err = readCount(txn, countKey(sp, tenant, name))
 		return err
 	})

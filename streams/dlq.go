@@ -157,14 +157,12 @@ func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publish
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	// The first record of each parked source record, also when an
-	// earlier replay sent it: the others are copies.
-	first := map[string][2]int64{}
+	// The copies among all the records, also of an original an earlier
+	// replay sent.
+	seen, copyAt := firstParked{}, map[[2]int64]bool{}
 	if err := scanTopic(ctx, brokers, dlq, ends, func(m kafka.Message) {
-		if k, ok := deadLetter(m).parked(); ok {
-			if _, seen := first[k]; !seen {
-				first[k] = [2]int64{int64(m.Partition), m.Offset}
-			}
+		if seen.copy(deadLetter(m)) {
+			copyAt[[2]int64{int64(m.Partition), m.Offset}] = true
 		}
 	}); err != nil {
 		return 0, 0, 0, err
@@ -200,8 +198,7 @@ func ReplayDLQ(ctx context.Context, brokers []string, topic string, pub *Publish
 			return sent, skipped, copies, fmt.Errorf("read %s: %w", dlq, err)
 		}
 		d := deadLetter(m)
-		k, ok := d.parked()
-		isErased, isCopy := erased.Has(d.Tenant, d.Key), ok && first[k] != [2]int64{int64(m.Partition), m.Offset}
+		isErased, isCopy := erased.Has(d.Tenant, d.Key), copyAt[[2]int64{int64(m.Partition), m.Offset}]
 		if isErased || isCopy {
 			if err := r.CommitMessages(ctx, m); err != nil {
 				return sent, skipped, copies, fmt.Errorf("commit %s/%d@%d: %w", dlq, m.Partition, m.Offset, err)
