@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +42,9 @@ func typeIs(e event.Event, want string) (bool, error) {
 
 // AccessAudit keeps the access records of learnstream.audit.v1 per
 // learner: under ("a", tenant, pseudonym, time, id) for each pseudonym a
-// record names, so one learner's records are listed in time order.
+// record names, so one learner's records are listed in time order (the
+// record itself, or empty when it names several learners and is kept
+// once under ("ar", tenant, time, id)).
 type AccessAudit struct {
 	*Projection
 }
@@ -96,21 +99,48 @@ func (accessModel) applyStaged(ts *txnState, e event.Event) (Outcome, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The key holds time and id: a redelivered record lands on its own
-	// key, and is not counted again.
+	// The keys hold time and id: a redelivered record lands on its own
+	// keys, and is not counted again.
+	learners := a.Learners
+	if len(learners) > 1 { // a learner named twice has one entry
+		seen := make(map[string]bool, len(learners))
+		learners = slices.DeleteFunc(slices.Clone(learners), func(p string) bool {
+			dup := seen[p]
+			seen[p] = true
+			return dup
+		})
+	}
+	if len(learners) == 0 {
+		return Stored, nil
+	}
 	at := accessTime(a.At)
-	for _, p := range a.Learners {
-		key := ts.sp.Key("a", e.Tenant, p, at, a.ID)
-		known, err := keyExists(ts.txn, key)
-		if err != nil {
+	// A record of one learner is that learner's entry. A record of more
+	// is stored once, under ("ar", tenant, time, id), and each learner's
+	// entry is an empty value that points to it: a read of ten learners'
+	// statements wrote its record ten times, more bytes than a statement.
+	// The first key written tells whether the record was applied before:
+	// one lookup a record (each a miss through every level of the store
+	// for a new one), not one an entry.
+	first, value := ts.sp.Key("a", e.Tenant, learners[0], at, a.ID), b
+	if len(learners) > 1 {
+		first, value = ts.sp.Key("ar", e.Tenant, at, a.ID), nil
+	}
+	known, err := keyExists(ts.txn, first)
+	if err != nil {
+		return 0, err
+	}
+	if value == nil {
+		if err := ts.txn.Set(first, b); err != nil {
 			return 0, err
 		}
-		if err := ts.txn.Set(key, b); err != nil {
+	}
+	for _, p := range learners {
+		if err := ts.txn.Set(ts.sp.Key("a", e.Tenant, p, at, a.ID), value); err != nil {
 			return 0, err
 		}
-		if !known {
-			ts.count(e.Tenant, countedAccess, 1)
-		}
+	}
+	if !known {
+		ts.count(e.Tenant, countedAccess, int64(len(learners)))
 	}
 	return Stored, nil
 }
@@ -154,8 +184,8 @@ func (a *AccessAudit) Access(_ context.Context, tenant, p, cursor string, limit 
 				page.Next = accessTime(last.At) + "." + last.ID
 				return nil
 			}
-			var r privacy.AccessRecorded
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
+			r, err := accessRecord(txn, sp, tenant, it.Item(), len(opts.Prefix))
+			if err != nil {
 				return err
 			}
 			page.Records = append(page.Records, r)
@@ -163,6 +193,31 @@ func (a *AccessAudit) Access(_ context.Context, tenant, p, cursor string, limit 
 		return nil
 	})
 	return page, err
+}
+
+// accessRecord decodes the record of a learner's entry: its value, or
+// the record it points to when empty (a record of several learners).
+func accessRecord(txn *badger.Txn, sp Space, tenant string, item *badger.Item, prefixLen int) (privacy.AccessRecorded, error) {
+	var r privacy.AccessRecorded
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return r, err
+	}
+	if len(v) == 0 {
+		at, id, _ := strings.Cut(string(item.Key()[prefixLen:]), "\x00")
+		ok := false
+		v, ok, err = getValue(txn, sp.Key("ar", tenant, at, id))
+		switch {
+		case err != nil:
+			return r, err
+		case !ok:
+			return r, fmt.Errorf("access entry %q: its record is missing", item.Key())
+		}
+	}
+	if err := json.Unmarshal(v, &r); err != nil {
+		return r, fmt.Errorf("access entry %q: %w", item.Key(), err)
+	}
+	return r, nil
 }
 
 // Count returns the number of (learner, record) entries of tenant.

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/learnstream/learnstream/domain/event"
 	"github.com/learnstream/learnstream/domain/privacy"
@@ -27,7 +30,8 @@ func settingEvent(t *testing.T, id, typ, tenant, key string, data any) event.Eve
 
 func TestAccessAuditPages(t *testing.T) {
 	ctx := context.Background()
-	a, err := NewAccessAudit(openStore(t))
+	store := openStore(t)
+	a, err := NewAccessAudit(store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,14 +57,39 @@ func TestAccessAuditPages(t *testing.T) {
 	// A redelivered record is not listed twice.
 	apply("t1", privacy.AccessRecorded{ID: "r0", Credential: "k", Route: "GET /v1/learners/{learner}/progress",
 		Status: 200, Learners: []string{ann}, At: t0})
+	apply("t1", privacy.AccessRecorded{ID: "both", Credential: "k", Route: "GET /xapi/statements", Status: 200,
+		Learners: []string{ann, bob}, At: t0.Add(10 * time.Second)})
+	// A record naming a learner twice has one entry for them.
+	apply("t1", privacy.AccessRecorded{ID: "twice", Credential: "k", Route: "GET /xapi/statements", Status: 200,
+		Learners: []string{bob, bob}, At: t0.Add(11 * time.Second)})
+
+	// A record of several learners is kept once ("twice" names one).
+	if n, _ := a.CountKeys("ar", "t1"); n != 1 {
+		t.Errorf("%d shared records in t1, want 1 (both)", n)
+	}
 
 	// Counted by entry (one a learner a record names), the redelivered
-	// record once.
-	for tenant, want := range map[string]int64{"t1": 7, "t2": 1, "t3": 0} {
+	// records once.
+	for tenant, want := range map[string]int64{"t1": 8, "t2": 1, "t3": 0} {
 		c, err := a.Count(ctx, tenant)
 		if n, _ := a.CountKeys("a", tenant); err != nil || c["entries"] != want || int64(n) != want {
 			t.Errorf("tenant %s: counted %v (%v), %d keys, want %d", tenant, c, err, n, want)
 		}
+	}
+
+	// An entry as releases before the shared records wrote it: the whole
+	// record under each learner's key.
+	sp, err := store.currentSpace(AccessAuditName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := privacy.AccessRecorded{ID: "older", Credential: "k", Route: "GET /xapi/statements", Status: 200,
+		Learners: []string{bob, ann}, At: t0.Add(12 * time.Second)}
+	ob, _ := json.Marshal(old)
+	if err := store.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(sp.Key("a", "t1", bob, accessTime(old.At), old.ID), ob)
+	}); err != nil {
+		t.Fatal(err)
 	}
 
 	var got []string
@@ -83,7 +112,8 @@ func TestAccessAuditPages(t *testing.T) {
 		t.Errorf("ann's records %v in %d pages, want r0..r4,both in 3", got, pages)
 	}
 	p, _ := a.Access(ctx, "t1", bob, "", 10)
-	if len(p.Records) != 1 || p.Records[0].ID != "both" || p.Next != "" {
+	if len(p.Records) != 3 || p.Records[0].ID != "both" || p.Records[1].ID != "twice" || p.Records[2].ID != "older" || p.Next != "" ||
+		!slices.Equal(p.Records[0].Learners, []string{ann, bob}) || !slices.Equal(p.Records[2].Learners, []string{bob, ann}) {
 		t.Errorf("bob's records %+v", p)
 	}
 	if _, err := a.Access(ctx, "t1", ann, "nonsense", 2); !errors.Is(err, ErrBadCursor) {
