@@ -87,6 +87,57 @@ func TestScanLogReportsProgress(t *testing.T) {
 	}
 }
 
+// Partitions are scanned side by side, each reader reusing its buffer: a
+// short segment read after a longer one is judged on its own bytes, and
+// every partition's end and damage come out as when scanned alone.
+func TestScanLogPartitionsSideBySide(t *testing.T) {
+	dir, seg := segmentOf10Batches(t)
+	raw, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(part, name string, b []byte) {
+		t.Helper()
+		pdir := filepath.Join(dir, "partitions", part)
+		if err := os.MkdirAll(pdir, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pdir, name), b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	half := raw[:len(raw)/2]
+	// ls.a: an intact segment, then one cut in half (read into the
+	// first one's buffer). ls.b: the half alone. ls.c: intact.
+	write("ls.a-0", "0.dat", raw)
+	write("ls.a-0", "50.dat", half)
+	write("ls.b-0", "0.dat", half)
+	write("ls.c-3", "0.dat", raw)
+	scan, err := streams.ScanLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scan.Segments != 5 || scan.Bytes != 3*int64(len(raw))+2*int64(len(half)) {
+		t.Fatalf("scan: %d segments, %d bytes", scan.Segments, scan.Bytes)
+	}
+	if len(scan.Damage) != 2 || scan.Damage[0].Topic != "ls.a" || scan.Damage[1].Topic != "ls.b" {
+		t.Fatalf("damage %+v, want ls.a's second segment and ls.b's", scan.Damage)
+	}
+	a, b := scan.Damage[0], scan.Damage[1]
+	if filepath.Base(a.Segment) != "50.dat" || a.Size != int64(len(half)) || a.Valid != b.Valid || a.Reason != b.Reason || a.Valid >= a.Size {
+		t.Errorf("the short segment after a long one: %+v; alone: %+v", a, b)
+	}
+	for topic, want := range map[string]int64{"ls.scan": 50, "ls.c": 50} {
+		part := 0
+		if topic == "ls.c" {
+			part = 3
+		}
+		if got := scan.Ends[topic][part]; got != want {
+			t.Errorf("%s end = %d, want %d", topic, got, want)
+		}
+	}
+}
+
 func TestScanLogFindsDamageTheBrokerWouldDrop(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
