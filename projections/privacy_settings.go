@@ -118,21 +118,22 @@ func (accessModel) applyStaged(ts *txnState, e event.Event) (Outcome, error) {
 	// is stored once, under ("ar", tenant, time, id), and each learner's
 	// entry is an empty value that points to it: a read of ten learners'
 	// statements wrote its record ten times, more bytes than a statement.
-	// The first key written tells whether the record was applied before:
-	// one lookup a record (each a miss through every level of the store
-	// for a new one), not one an entry.
-	first, value := ts.sp.Key("a", e.Tenant, learners[0], at, a.ID), b
-	if len(learners) > 1 {
-		first, value = ts.sp.Key("ar", e.Tenant, at, a.ID), nil
-	}
-	known, err := keyExists(ts.txn, first)
+	// Entries are never deleted (no erasure or retention reaches the
+	// audit) and a record's are written in one transaction, so its first
+	// learner's entry tells whether the record was applied before, also
+	// by a release that wrote the whole record under each learner: one
+	// lookup a record (a miss through every level of the store for a new
+	// one), not one an entry.
+	known, err := keyExists(ts.txn, ts.sp.Key("a", e.Tenant, learners[0], at, a.ID))
 	if err != nil {
 		return 0, err
 	}
-	if value == nil {
-		if err := ts.txn.Set(first, b); err != nil {
+	value := b
+	if len(learners) > 1 {
+		if err := ts.txn.Set(ts.sp.Key("ar", e.Tenant, at, a.ID), b); err != nil {
 			return 0, err
 		}
+		value = nil
 	}
 	for _, p := range learners {
 		if err := ts.txn.Set(ts.sp.Key("a", e.Tenant, p, at, a.ID), value); err != nil {

@@ -63,33 +63,47 @@ func TestAccessAuditPages(t *testing.T) {
 	apply("t1", privacy.AccessRecorded{ID: "twice", Credential: "k", Route: "GET /xapi/statements", Status: 200,
 		Learners: []string{bob, bob}, At: t0.Add(11 * time.Second)})
 
-	// A record of several learners is kept once ("twice" names one).
-	if n, _ := a.CountKeys("ar", "t1"); n != 1 {
-		t.Errorf("%d shared records in t1, want 1 (both)", n)
-	}
-
-	// Counted by entry (one a learner a record names), the redelivered
-	// records once.
-	for tenant, want := range map[string]int64{"t1": 8, "t2": 1, "t3": 0} {
-		c, err := a.Count(ctx, tenant)
-		if n, _ := a.CountKeys("a", tenant); err != nil || c["entries"] != want || int64(n) != want {
-			t.Errorf("tenant %s: counted %v (%v), %d keys, want %d", tenant, c, err, n, want)
-		}
-	}
-
-	// An entry as releases before the shared records wrote it: the whole
-	// record under each learner's key.
+	// Records as releases before the shared records kept them, the whole
+	// record under each learner's key (and counted): older is not
+	// counted again when it is applied again; oldest (kept under bob's
+	// key alone) is listed as it is.
 	sp, err := store.currentSpace(AccessAuditName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := privacy.AccessRecorded{ID: "older", Credential: "k", Route: "GET /xapi/statements", Status: 200,
+	older := privacy.AccessRecorded{ID: "older", Credential: "k", Route: "GET /xapi/statements", Status: 200,
 		Learners: []string{bob, ann}, At: t0.Add(12 * time.Second)}
-	ob, _ := json.Marshal(old)
+	oldest := older
+	oldest.ID, oldest.At = "oldest", t0.Add(13*time.Second)
+	ob, _ := json.Marshal(older)
+	ab, _ := json.Marshal(oldest)
 	if err := store.db.Update(func(txn *badger.Txn) error {
-		return txn.Set(sp.Key("a", "t1", bob, accessTime(old.At), old.ID), ob)
+		for _, p := range older.Learners {
+			if err := txn.Set(sp.Key("a", "t1", p, accessTime(older.At), older.ID), ob); err != nil {
+				return err
+			}
+		}
+		if err := txn.Set(sp.Key("a", "t1", bob, accessTime(oldest.At), oldest.ID), ab); err != nil {
+			return err
+		}
+		return addCount(txn, countKey(sp, "t1", countedAccess), 3)
 	}); err != nil {
 		t.Fatal(err)
+	}
+	apply("t1", older)
+
+	// A record of several learners is kept once ("twice" names one).
+	if n, _ := a.CountKeys("ar", "t1"); n != 2 {
+		t.Errorf("%d shared records in t1, want 2 (both, older applied again)", n)
+	}
+
+	// Counted by entry (one a learner a record names), the redelivered
+	// records once.
+	for tenant, want := range map[string]int64{"t1": 11, "t2": 1, "t3": 0} {
+		c, err := a.Count(ctx, tenant)
+		if n, _ := a.CountKeys("a", tenant); err != nil || c["entries"] != want || int64(n) != want {
+			t.Errorf("tenant %s: counted %v (%v), %d keys, want %d", tenant, c, err, n, want)
+		}
 	}
 
 	var got []string
@@ -108,12 +122,13 @@ func TestAccessAuditPages(t *testing.T) {
 		}
 		cursor = p.Next
 	}
-	if strings.Join(got, ",") != "r0,r1,r2,r3,r4,both" || pages != 3 {
-		t.Errorf("ann's records %v in %d pages, want r0..r4,both in 3", got, pages)
+	if strings.Join(got, ",") != "r0,r1,r2,r3,r4,both,older" || pages != 4 {
+		t.Errorf("ann's records %v in %d pages, want r0..r4,both,older in 4", got, pages)
 	}
 	p, _ := a.Access(ctx, "t1", bob, "", 10)
-	if len(p.Records) != 3 || p.Records[0].ID != "both" || p.Records[1].ID != "twice" || p.Records[2].ID != "older" || p.Next != "" ||
-		!slices.Equal(p.Records[0].Learners, []string{ann, bob}) || !slices.Equal(p.Records[2].Learners, []string{bob, ann}) {
+	if len(p.Records) != 4 || p.Records[0].ID != "both" || p.Records[1].ID != "twice" || p.Records[2].ID != "older" || p.Records[3].ID != "oldest" || p.Next != "" ||
+		!slices.Equal(p.Records[0].Learners, []string{ann, bob}) || !slices.Equal(p.Records[2].Learners, []string{bob, ann}) ||
+		!slices.Equal(p.Records[3].Learners, []string{bob, ann}) {
 		t.Errorf("bob's records %+v", p)
 	}
 	if _, err := a.Access(ctx, "t1", ann, "nonsense", 2); !errors.Is(err, ErrBadCursor) {

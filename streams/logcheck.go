@@ -138,10 +138,10 @@ func ScanLogProgress(dataDir string, progress func(scanned, total int64)) (LogSc
 		total += size
 	}
 	// The partitions are scanned side by side, each worker reading its
-	// segments into one buffer it keeps: one reader reading every segment
-	// into a new slice took 6 s over an 11 GB log (the page cache warm),
-	// most of it in faulting in and zeroing fresh memory, with the
-	// server not answering meanwhile.
+	// segments into one buffer it keeps. One reader reading every segment
+	// into a new slice took 5.6–13.3 s over an 11.3 GB log in the page
+	// cache, with the server not answering meanwhile; this, 2.1–2.4 s
+	// (docs/benchmarks.md, "Twenty-second pass").
 	results := make([]partScan, len(parts))
 	var (
 		mu   sync.Mutex // scan's totals and progress
