@@ -111,32 +111,37 @@ const scanProgressEvery = 10 * time.Second
 // quarantineDir is where damaged log data is copied.
 func quarantineDir(dataDir string) string { return filepath.Join(dataDir, "quarantine") }
 
+// checkLog scans the embedded broker's log in kafkaDir (every batch's
+// length and CRC), logging its progress and what it took.
+func checkLog(log *slog.Logger, kafkaDir string) (streams.LogScan, error) {
+	start, last := time.Now(), time.Now()
+	scan, err := streams.ScanLogProgress(kafkaDir, func(scanned, total int64) {
+		if time.Since(last) >= scanProgressEvery {
+			last = time.Now()
+			log.Info("checking the event log", "scanned_bytes", scanned, "total_bytes", total,
+				"percent", 100*scanned/max(total, 1))
+		}
+	})
+	if err != nil {
+		return scan, err
+	}
+	log.Info("event log checked", "segments", scan.Segments, "bytes", scan.Bytes, "damaged_segments", len(scan.Damage),
+		"took", time.Since(start).Round(time.Millisecond))
+	return scan, nil
+}
+
 // prepareLog runs before the embedded broker starts (it truncates damaged
-// segments as it loads them) and before any consumer: it scans the log,
-// copies damage aside, compares stored offsets with what the log still
-// holds and applies the operator's --on-log-loss choice. ends, for an
-// external Kafka, answers end offsets; nil uses the scan of the embedded
-// broker's log in kafkaDir.
-func prepareLog(ctx context.Context, cfg serveConfig, log *slog.Logger, store *projections.Store, kafkaDir string,
+// segments as it loads them) and before any consumer: it copies the
+// damage a scan found aside, compares stored offsets with what the log
+// still holds and applies the operator's --on-log-loss choice. ends, for
+// an external Kafka, answers end offsets; nil uses scan, checkLog's scan
+// of the embedded broker's log.
+func prepareLog(ctx context.Context, cfg serveConfig, log *slog.Logger, store *projections.Store, scan streams.LogScan,
 	ends func(topic string) (map[int]int64, bool, error)) (*logHealth, error) {
 	h := &logHealth{dataDir: cfg.dataDir, store: store}
-	var scan streams.LogScan
 	var qdir string
 	if ends == nil {
 		var err error
-		start, last := time.Now(), time.Now()
-		scan, err = streams.ScanLogProgress(kafkaDir, func(scanned, total int64) {
-			if time.Since(last) >= scanProgressEvery {
-				last = time.Now()
-				log.Info("checking the event log", "scanned_bytes", scanned, "total_bytes", total,
-					"percent", 100*scanned/max(total, 1))
-			}
-		})
-		if err != nil {
-			return nil, err
-		}
-		log.Info("event log checked", "segments", scan.Segments, "bytes", scan.Bytes, "damaged_segments", len(scan.Damage),
-			"took", time.Since(start).Round(time.Millisecond))
 		streams.ReportDamage(scan)
 		if len(scan.Damage) > 0 {
 			if qdir, err = streams.Quarantine(quarantineDir(cfg.dataDir), &scan, time.Now()); err != nil {

@@ -283,8 +283,25 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	// statements, docs/operations.md); each step says what it took, and
 	// the step under way is the one not logged yet.
 	started, step := time.Now(), time.Now()
+	// The log's check reads only the broker's files: it runs while the
+	// store opens, and is waited for before anything uses either.
+	var (
+		scan     streams.LogScan
+		scanErr  error
+		scanDone chan struct{}
+	)
+	if embedded {
+		scanDone = make(chan struct{})
+		go func() {
+			defer close(scanDone)
+			scan, scanErr = checkLog(log, filepath.Join(cfg.dataDir, "kafka"))
+		}()
+	}
 	store, err := projections.Open(filepath.Join(cfg.dataDir, "projections"), log)
 	if err != nil {
+		if embedded {
+			<-scanDone
+		}
 		return err
 	}
 	log.Info("projections store opened", "took", time.Since(step).Round(time.Millisecond))
@@ -297,7 +314,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	// damage) and before any consumer resumes from its stored offsets.
 	var health *logHealth
 	if embedded {
-		if health, err = prepareLog(ctx, cfg, log, store, filepath.Join(cfg.dataDir, "kafka"), nil); err != nil {
+		if <-scanDone; scanErr != nil {
+			return scanErr
+		}
+		if health, err = prepareLog(ctx, cfg, log, store, scan, nil); err != nil {
 			return err
 		}
 	}
@@ -382,7 +402,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 			}
 			return e, true, nil
 		}
-		if health, err = prepareLog(ctx, cfg, log, store, "", ends); err != nil {
+		if health, err = prepareLog(ctx, cfg, log, store, streams.LogScan{}, ends); err != nil {
 			return err
 		}
 	}
