@@ -103,7 +103,7 @@ type logHealth struct {
 }
 
 // scanProgressEvery spaces the log check's progress lines: the check reads
-// the whole log before the server answers (about 20 s over 10M statements
+// the whole log before the server answers (8–17 s over 10M statements
 // with a cold page cache, docs/operations.md), and an operator watching
 // the log should see it move.
 const scanProgressEvery = 10 * time.Second

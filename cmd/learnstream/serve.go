@@ -279,7 +279,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	maxMsg := streams.MaxMessageBytesFor(cfg.maxBody)
 
 	// Starting on a large data dir takes a while (the store's tables, the
-	// log's check, the broker's load of its log: 8–30 s over 10M
+	// log's check, the broker's load of its log: 6–21 s over 10M
 	// statements, docs/operations.md); each step says what it took, and
 	// the step under way is the one not logged yet.
 	started, step := time.Now(), time.Now()
