@@ -314,7 +314,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 	// damage) and before any consumer resumes from its stored offsets.
 	var health *logHealth
 	if embedded {
-		if <-scanDone; scanErr != nil {
+		<-scanDone
+		if scanErr != nil {
 			return scanErr
 		}
 		if health, err = prepareLog(ctx, cfg, log, store, scan, nil); err != nil {
