@@ -87,18 +87,23 @@ func TestTailCursorsShareOneReader(t *testing.T) {
 		if err := readTail(ctx, first, 0, 1, nil); err != nil {
 			t.Fatal(err)
 		}
+		// Every cursor is open before any reads on: one opened after the
+		// first had read past its start would be behind the window from
+		// the outset.
+		starts := []int64{1, 100, 250}
+		cursors := []streams.TailCursor{first}
+		for _, start := range starts[1:] {
+			cur := streams.OpenTailCursor(c.Brokers, topic, 0, start)
+			defer cur.Close()
+			cursors = append(cursors, cur)
+		}
 		var wg sync.WaitGroup
-		errs := make(chan error, 3)
-		for _, start := range []int64{1, 100, 250} {
-			cur := first
-			if start > 1 {
-				cur = streams.OpenTailCursor(c.Brokers, topic, 0, start)
-				defer cur.Close()
-			}
+		errs := make(chan error, len(starts))
+		for i, start := range starts {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs <- readTail(ctx, cur, start, 400, nil)
+				errs <- readTail(ctx, cursors[i], start, 400, nil)
 			}()
 		}
 		time.Sleep(200 * time.Millisecond)
