@@ -226,12 +226,18 @@ func (p *Progress) Totals(_ context.Context, tenant string) (learners, statement
 		opts.Prefix = sp.Prefix("l", tenant)
 		it := txn.NewIterator(opts)
 		defer it.Close()
-		seen := map[string]bool{}
+		// Keys are (learner, activity) in order, so a learner's entries
+		// are together: a learner is counted where the learner changes,
+		// without holding every learner key in memory.
+		var last []byte
 		prefixLen := len(opts.Prefix)
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()[prefixLen:]
-			learner, _, _ := strings.Cut(string(k), "\x00")
-			seen[learner] = true
+			learner, _, _ := bytes.Cut(k, []byte{0})
+			if learners == 0 || !bytes.Equal(learner, last) {
+				learners++
+				last = append(last[:0], learner...)
+			}
 			if err := it.Item().Value(func(v []byte) error {
 				n, err := statementsOf(v)
 				statements += n
@@ -240,7 +246,6 @@ func (p *Progress) Totals(_ context.Context, tenant string) (learners, statement
 				return err
 			}
 		}
-		learners = len(seen)
 		return nil
 	})
 	return learners, statements, err

@@ -1,8 +1,12 @@
 package projections
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
+
+	"github.com/learnstream/learnstream/domain/event"
 )
 
 func TestStatementsOf(t *testing.T) {
@@ -39,6 +43,29 @@ func TestStatementsOf(t *testing.T) {
 		n, err := statementsOf([]byte(tc.v))
 		if (err != nil) != tc.err || (!tc.err && n != tc.want) {
 			t.Errorf("%s: %d (%v), want %d (error %v)", tc.v, n, err, tc.want, tc.err)
+		}
+	}
+}
+
+// The learners are counted once each, whatever their keys: some here are
+// prefixes of others, and each has entries for several activities.
+func TestProgressTotals(t *testing.T) {
+	p, err := NewProgress(openStore(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &batcher{p: p.Projection}
+	learners := []string{"mbox:mailto:a@example.com", "mbox:mailto:a@example.com.au", "mbox:mailto:a@example.co", "mbox:mailto:b@example.com"}
+	var evs []event.Event
+	for i := range 20 {
+		evs = append(evs, progressStatement(t, "t1", learners[i%len(learners)], fmt.Sprintf("https://example.com/a%d", i%3), t0))
+	}
+	evs = append(evs, progressStatement(t, "t2", learners[0], "https://example.com/a0", t0))
+	mustApply(t, b, evs...)
+	for tenant, want := range map[string][2]int{"t1": {4, 20}, "t2": {1, 1}, "t3": {0, 0}} {
+		l, n, err := p.Totals(context.Background(), tenant)
+		if err != nil || l != want[0] || n != want[1] {
+			t.Errorf("%s: %d learners, %d statements (%v); want %d, %d", tenant, l, n, err, want[0], want[1])
 		}
 	}
 }
