@@ -104,7 +104,7 @@ func markCounted(s *Store, sp Space) error {
 }
 
 // countOnce gives a space written before counters existed (or one an
-// older release applied events to since: countersCurrent) its counters:
+// older release applied events to since: offsetWitnesses) its counters:
 // it walks the keys of each counted kind once and writes every tenant's
 // count, the offsets' witnesses, and the mark (cntv) that the counters
 // are kept from then on. Run it before any consumer applies events to

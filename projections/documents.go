@@ -293,15 +293,10 @@ func deleteAll(txn *badger.Txn, sp Space, tenant string, dk DocumentKey) (Outcom
 		// Without a registration, every registration's state goes.
 		parts = parts[:len(parts)-1]
 	}
-	opts := badger.DefaultIteratorOptions
-	opts.PrefetchValues = false
-	opts.Prefix = sp.Prefix(parts...)
-	it := txn.NewIterator(opts)
-	var keys [][]byte
-	for it.Rewind(); it.Valid(); it.Next() {
-		keys = append(keys, it.Item().KeyCopy(nil))
+	keys, err := keysUnder(txn, sp.Prefix(parts...))
+	if err != nil {
+		return 0, err
 	}
-	it.Close()
 	for _, k := range keys {
 		if err := txn.Delete(k); err != nil {
 			return 0, err

@@ -461,7 +461,7 @@ func setNextOffset(txn *badger.Txn, sp Space, topic string, partition int, next 
 		return err
 	}
 	// The witness: a release before it moves the offset alone, which
-	// tells that the counters missed what it applied (countersCurrent).
+	// tells that the counters missed what it applied (offsetWitnesses).
 	return txn.Set(sp.witnessKey(topic, partition), v)
 }
 
