@@ -3,6 +3,8 @@ package projections
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,5 +140,55 @@ func TestApplyBatchSplitsWhatDoesNotFitOneTransaction(t *testing.T) {
 	}
 	if retried == 0 {
 		t.Error("no event was tried twice: the batch fitted one transaction and the split went untested")
+	}
+}
+
+// A long batch lets the goroutines waiting to run go while it applies,
+// so that a read of the API does not wait for the whole batch: with one
+// processor, a goroutine that is ready when the batch starts runs
+// several times before it ends. Without the yields it runs at most when
+// the runtime preempts the batch (after 10 ms), twice in 20 ms.
+func TestApplyBatchLetsWaitingGoroutinesRun(t *testing.T) {
+	store := openStore(t)
+	sp := newSpace("yield", 0)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var turns atomic.Int64
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			turns.Add(1)
+			runtime.Gosched()
+		}
+	}()
+	const events = 40 // of 0.5 ms each: 20 ms of work
+	var pos []event.Position
+	for i := range events {
+		pos = append(pos, event.Position{Topic: "s", Partition: 0, Offset: int64(i)})
+	}
+	var first, last int64
+	_, n, fnErr, err := store.applyBatch(sp, pos, func(txn *badger.Txn, i int) error {
+		switch i {
+		case 0:
+			first = turns.Load()
+		case events - 1:
+			last = turns.Load()
+		}
+		for start := time.Now(); time.Since(start) < 500*time.Microsecond; {
+		}
+		return txn.Set(sp.Key("v", fmt.Sprint(i)), []byte("x"))
+	}, nil)
+	close(stop)
+	<-stopped
+	if err != nil || fnErr != nil || n != events {
+		t.Fatalf("applyBatch = %d, %v, %v; want all %d applied", n, fnErr, err, events)
+	}
+	if got := last - first; got < 8 {
+		t.Errorf("a ready goroutine ran %d times during a batch of 20 ms, want at least 8 (one yield a millisecond)", got)
 	}
 }
