@@ -720,11 +720,13 @@ func (s *Store) applyBatch(sp Space, pos []event.Position, fn func(txn *badger.T
 // yieldEvery is how long applyRun applies events before it lets the
 // goroutines waiting to run go first (runtime.Gosched). A batch of a
 // few hundred statements is tens of milliseconds of work, and the
-// runtime preempts a goroutine only after 10 ms: without a yield a read
-// of the API arriving meanwhile waited behind it. With one yield every
-// millisecond the reads beside 1,000 statements/s answered 6-12% more
-// at a p99 10-20% lower, and bursts of writes went no slower
-// (docs/benchmarks.md, "Twenty-third pass").
+// runtime preempts a goroutine only after 10 ms, so a read of the API
+// that became ready meanwhile could wait behind it. With one yield a
+// millisecond, reads beside 1,000 statements/s on a fresh store
+// answered 6-12% more at a p99 7-11% lower, and bursts of writes went no
+// slower; over a store of 3.4M statements the reads showed no
+// difference beyond the runs' spread (docs/benchmarks.md, "Twenty-third
+// pass").
 const yieldEvery = time.Millisecond
 
 // applyRun is one transaction of applyBatch; it stops at the first event
@@ -784,7 +786,7 @@ func (s *Store) applyRun(sp Space, pos []event.Position, fn func(txn *badger.Txn
 		if fnErr = fn(txn, i); fnErr != nil {
 			return nil, i, fnErr, nil
 		}
-		if now := time.Now(); now.Sub(yielded) >= yieldEvery {
+		if time.Since(yielded) >= yieldEvery {
 			runtime.Gosched()
 			yielded = time.Now()
 		}
