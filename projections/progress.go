@@ -257,28 +257,43 @@ func (p *Progress) Totals(_ context.Context, tenant string) (learners, statement
 // where json.Marshal puts it, after the activity, and decodes the whole
 // value only when it is not there.
 func statementsOf(v []byte) (int, error) {
-	const head, field = `{"activity":"`, `,"statements":`
-	if bytes.HasPrefix(v, []byte(head)) {
-		i := len(head)
-		for i < len(v) && v[i] != '"' {
-			if v[i] == '\\' {
-				i++ // the escaped byte is part of the string
-			}
-			i++
-		}
-		if rest := v[min(i+1, len(v)):]; i < len(v) && bytes.HasPrefix(rest, []byte(field)) {
-			n, j := 0, len(field)
-			for ; j < len(rest) && j-len(field) < 10 && rest[j] >= '0' && rest[j] <= '9'; j++ {
-				n = n*10 + int(rest[j]-'0')
-			}
-			if j > len(field) && j < len(rest) && (rest[j] == ',' || rest[j] == '}') {
-				return n, nil
-			}
-		}
+	if n, ok := statementsField(v); ok {
+		return n, nil
 	}
 	var ap ActivityProgress
 	if err := json.Unmarshal(v, &ap); err != nil {
 		return 0, err
 	}
 	return ap.Statements, nil
+}
+
+// statementsField reads Statements from v in the shape json.Marshal
+// writes an ActivityProgress, at most 10 digits; ok is false for any
+// other shape.
+func statementsField(v []byte) (n int, ok bool) {
+	rest, ok := bytes.CutPrefix(v, []byte(`{"activity":"`))
+	if !ok {
+		return 0, false
+	}
+	i := 0
+	for i < len(rest) && rest[i] != '"' {
+		if rest[i] == '\\' {
+			i++ // the escaped byte is part of the string
+		}
+		i++
+	}
+	if i >= len(rest) {
+		return 0, false
+	}
+	if rest, ok = bytes.CutPrefix(rest[i+1:], []byte(`,"statements":`)); !ok {
+		return 0, false
+	}
+	j := 0
+	for ; j < len(rest) && j < 10 && rest[j] >= '0' && rest[j] <= '9'; j++ {
+		n = n*10 + int(rest[j]-'0')
+	}
+	if j == 0 || j == len(rest) || rest[j] != ',' && rest[j] != '}' {
+		return 0, false
+	}
+	return n, true
 }

@@ -27,6 +27,10 @@ func TestStatementsOf(t *testing.T) {
 		if n, err := statementsOf(v); err != nil || n != ap.Statements {
 			t.Errorf("%s: %d (%v), want %d", v, n, err, ap.Statements)
 		}
+		// What the encoder writes is read in place, up to 10 digits.
+		if n, ok := statementsField(v); ok != (ap.Statements < 1e10) || ok && n != ap.Statements {
+			t.Errorf("%s: read in place %d (%v)", v, n, ok)
+		}
 	}
 	for _, tc := range []struct {
 		v    string

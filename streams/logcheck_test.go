@@ -127,13 +127,13 @@ func TestScanLogPartitionsSideBySide(t *testing.T) {
 	if filepath.Base(a.Segment) != "50.dat" || a.Size != int64(len(half)) || a.Valid != b.Valid || a.Reason != b.Reason || a.Valid >= a.Size {
 		t.Errorf("the short segment after a long one: %+v; alone: %+v", a, b)
 	}
-	for topic, want := range map[string]int64{"ls.scan": 50, "ls.c": 50} {
-		part := 0
-		if topic == "ls.c" {
-			part = 3
-		}
-		if got := scan.Ends[topic][part]; got != want {
-			t.Errorf("%s end = %d, want %d", topic, got, want)
+	for _, want := range []struct {
+		topic string
+		part  int
+		end   int64
+	}{{"ls.scan", 0, 50}, {"ls.c", 3, 50}} {
+		if got := scan.Ends[want.topic][want.part]; got != want.end {
+			t.Errorf("%s-%d end = %d, want %d", want.topic, want.part, got, want.end)
 		}
 	}
 }
