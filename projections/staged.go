@@ -148,6 +148,9 @@ type txnState struct {
 	// forgot is set when the transaction deleted keys other than by
 	// value (forgetting).
 	forgot bool
+	// statements is the cache of stored statements when the transaction
+	// changes some (statementCache): the change ends with it.
+	statements *statementCache
 	// counts are the record counters' changes, written at flush
 	// (counters.go).
 	counts map[tenantCount]int64
@@ -282,9 +285,23 @@ func (ts *txnState) forgetting() error {
 	return nil
 }
 
+// changesStatements marks the transaction as one that may redact or
+// delete stored statements: reads stop using c until it ends. A
+// transaction of applyAlone never ends (its caller commits it), so after
+// one, c serves no read again.
+func (ts *txnState) changesStatements(c *statementCache) {
+	if ts.statements == nil && c != nil {
+		ts.statements = c
+		c.beginChange()
+	}
+}
+
 // end releases the memo, giving it the transaction's values if it
-// committed.
+// committed, and ends its change of stored statements.
 func (ts *txnState) end(committed bool) {
+	if ts.statements != nil {
+		defer ts.statements.endChange()
+	}
 	if committed && len(ts.vals) <= ts.memo.max {
 		if len(ts.memo.m)+len(ts.vals) > ts.memo.max {
 			ts.memo.trim(max(len(ts.memo.m)/2, len(ts.memo.m)+len(ts.vals)-ts.memo.max))

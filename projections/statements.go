@@ -862,15 +862,12 @@ var ErrNotFound = errors.New("not found")
 // not.
 func (p *Statements) Statement(_ context.Context, tenant, id string) ([]byte, error) {
 	var out []byte
-	err := p.View(func(txn *badger.Txn, sp Space) error {
-		item, err := txn.Get(statementKey(sp, tenant, id))
+	err := p.viewStatements(func(txn *badger.Txn, sp Space, reads cachedReads) error {
+		var err error
+		out, err = reads.get(txn, statementKey(sp, tenant, id))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return ErrNotFound
 		}
-		if err != nil {
-			return err
-		}
-		out, err = item.ValueCopy(nil)
 		return err
 	})
 	return out, err
@@ -1039,7 +1036,7 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 		limit = 100
 	}
 	var page StatementPage
-	err := p.View(func(txn *badger.Txn, sp Space) error {
+	err := p.viewStatements(func(txn *badger.Txn, sp Space, reads cachedReads) error {
 		voided := p.store.voidedSet(sp)
 		voided.load(txn, sp)
 		prefix := sp.Prefix("x", tenant, drive.kind, drive.value)
@@ -1113,13 +1110,9 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 				// One more match exists: page.Next (the last returned) stays.
 				return nil
 			}
-			item, err := txn.Get(statementKey(sp, tenant, pos.ID))
+			b, err := reads.get(txn, statementKey(sp, tenant, pos.ID))
 			if err != nil {
 				return fmt.Errorf("statement %s is indexed but not stored: %w", pos.ID, err)
-			}
-			b, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
 			}
 			page.Statements = append(page.Statements, b)
 			at := pos

@@ -33,6 +33,7 @@ const maxStatementsInEvent = 256
 
 func (m statementsModel) forget(ts *txnState, e event.Event, pe privacyEvent) (Outcome, error) {
 	txn, sp := ts.txn, ts.sp
+	ts.changesStatements(m.store.statements)
 	if pe.retention != nil {
 		return Stored, m.retain(ts, e, pe.retention.Before.UnixNano())
 	}
@@ -126,6 +127,8 @@ func (m statementsModel) retain(ts *txnState, e event.Event, before int64) error
 // with the statements counter.
 func (m statementsModel) forgetPart(sp Space, tenant string, ids, learners []string) (forgetCounts, error) {
 	var c forgetCounts
+	m.store.statements.beginChange()
+	defer m.store.statements.endChange()
 	err := m.store.update(func(t *badger.Txn) error {
 		var err error
 		if c, err = forgetStatements(t, sp, tenant, ids, learners); err != nil {

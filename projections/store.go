@@ -56,6 +56,10 @@ type Store struct {
 	// after them. A commit waits out a drop instead.
 	commits sync.RWMutex
 
+	// statements keeps stored statements for reads (statements_cache.go);
+	// nil in a read-only store.
+	statements *statementCache
+
 	// voided holds, by space prefix, the statements a voiding named
 	// (voided.go): a *voidedSet, looked up by every query.
 	voided sync.Map
@@ -157,6 +161,9 @@ func (s *Store) dropPrefix(prefixes ...[]byte) error {
 func (s *Store) dropPrefixNow(prefixes ...[]byte) error {
 	s.commits.Lock()
 	defer s.commits.Unlock()
+	// A dropped generation's statements go (statementCache).
+	s.statements.beginChange()
+	defer s.statements.endChange()
 	return s.db.DropPrefix(prefixes...)
 }
 
@@ -288,7 +295,8 @@ func Open(dir string, logger *slog.Logger) (s *Store, err error) {
 	if err != nil {
 		return nil, openError(dir, err)
 	}
-	s = &Store{db: db, log: logger, gcStop: make(chan struct{}), gcDone: make(chan struct{})}
+	s = &Store{db: db, log: logger, statements: newStatementCache(statementCacheSize),
+		gcStop: make(chan struct{}), gcDone: make(chan struct{})}
 	go s.gcLoop()
 	return s, nil
 }

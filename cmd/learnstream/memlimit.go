@@ -49,6 +49,19 @@ func parseMemoryLimit(s string) (int64, error) {
 	case memoryLimitOff:
 		return math.MaxInt64, nil
 	}
+	n, ok := parseSize(s)
+	if !ok {
+		return 0, fmt.Errorf("--memory-limit: %q is not auto, off or a size such as 2GiB or 1536MiB (units B, KiB, MiB, GiB, TiB)", s)
+	}
+	if n < minMemoryLimit {
+		return 0, fmt.Errorf("--memory-limit: must be at least 256MiB, got %s", s)
+	}
+	return n, nil
+}
+
+// parseSize reads a size in bytes with an optional unit (B, KiB, MiB,
+// GiB, TiB).
+func parseSize(s string) (int64, bool) {
 	num, factor := strings.TrimSpace(s), int64(1)
 	for _, u := range memorySizeUnits {
 		if n, ok := strings.CutSuffix(num, u.suffix); ok {
@@ -58,12 +71,9 @@ func parseMemoryLimit(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n < 0 || n > math.MaxInt64/factor {
-		return 0, fmt.Errorf("--memory-limit: %q is not auto, off or a size such as 2GiB or 1536MiB (units B, KiB, MiB, GiB, TiB)", s)
+		return 0, false
 	}
-	if n*factor < minMemoryLimit {
-		return 0, fmt.Errorf("--memory-limit: must be at least 256MiB, got %s", s)
-	}
-	return n * factor, nil
+	return n * factor, true
 }
 
 // memoryLimitFor decides the limit: the flag's size, none for off, and

@@ -54,6 +54,7 @@ type serveConfig struct {
 	security           kafkaSecurity
 	pprof              string
 	memoryLimit        string
+	statementCache     string
 	procs              string
 	privacy            privacyConfig
 	erasure            erasureConfig
@@ -86,6 +87,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go's pprof profiles on this loopback host:port (off when empty)")
 	fs.StringVar(&c.procs, "procs", procsAuto, "goroutines running at once (GOMAXPROCS): a number, or auto: GOMAXPROCS if set, else the cores (or the container's CPU limit) but at least 8, so that the store's merges do not hold every processor (docs/operations.md, \"Where a write's time goes\")")
 	fs.StringVar(&c.memoryLimit, "memory-limit", memoryLimitAuto, "soft limit of the Go heap and runtime, e.g. 2GiB: the garbage collector works harder near it (auto: GOMEMLIMIT if set, else 90% of the container's memory limit, else none; off: none)")
+	fs.StringVar(&c.statementCache, "statement-cache", "256MiB", "memory for stored statements that queries read again, e.g. 1GiB (0: none; docs/operations.md, \"Memory\")")
 	fs.StringVar(&c.onLogLoss, "on-log-loss", onLogLossRefuse, "when the event log holds less than the consumers have read (a damaged segment, a lost partition tail): "+
 		"refuse to start, naming what was lost, or rebuild the affected projections from what the log still holds (refuse, rebuild)")
 	fs.DurationVar(&c.retentionEvery, "retention-every", time.Hour, "retention role: how often each tenant's retention period is applied (it destroys whole months of data keys)")
@@ -104,6 +106,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.dataDir == "" {
 		errs = append(errs, errors.New("--data-dir: must not be empty"))
+	}
+	if _, ok := parseSize(c.statementCache); !ok {
+		errs = append(errs, fmt.Errorf("--statement-cache: %q is not a size such as 64MiB or 256MiB (units B, KiB, MiB, GiB, TiB; 0 for none)", c.statementCache))
 	}
 	if _, _, err := net.SplitHostPort(c.httpAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--http: %q is not host:port", c.httpAddr))
@@ -305,6 +310,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		return err
 	}
 	log.Info("projections store opened", "took", time.Since(step).Round(time.Millisecond))
+	cacheSize, _ := parseSize(cfg.statementCache) // validated
+	store.SetStatementCache(cacheSize)
 	cleanups = append(cleanups, func() {
 		if err := store.Close(); err != nil {
 			log.Error("close projections store", "err", err)

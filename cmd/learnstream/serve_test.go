@@ -414,6 +414,8 @@ func TestServeFlagErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--memory-limit", "2GB"}, nil, `--memory-limit: "2GB" is not auto, off or a size`},
 		{[]string{"--memory-limit", "100MiB"}, nil, "--memory-limit: must be at least 256MiB, got 100MiB"},
 		{nil, []string{"LEARNSTREAM_MEMORY_LIMIT=plenty"}, `--memory-limit: "plenty"`},
+		{[]string{"--statement-cache", "64MB"}, nil, `--statement-cache: "64MB" is not a size`},
+		{nil, []string{"LEARNSTREAM_STATEMENT_CACHE=-1"}, `--statement-cache: "-1" is not a size`},
 	} {
 		t.Run(strings.Join(append(tc.args, tc.env...), " "), func(t *testing.T) {
 			for _, e := range tc.env {
