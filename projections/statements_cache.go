@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"hash/maphash"
 	"math"
 	"slices"
@@ -243,6 +244,17 @@ func (c *statementCache) size() int {
 		sh.mu.Unlock()
 	}
 	return n
+}
+
+// statementsPrefix is what the keys of every generation of the
+// statements projection start with.
+var statementsPrefix = newSpace(StatementsName, 0).prefix[:2+len(StatementsName)+1]
+
+// mayHoldStatements reports whether a drop of the keys under prefix may
+// drop stored statements: a change for the cache. Other drops (another
+// projection's keys, a purge's marker) leave it.
+func mayHoldStatements(prefix []byte) bool {
+	return bytes.HasPrefix(prefix, statementsPrefix) || bytes.HasPrefix(statementsPrefix, prefix)
 }
 
 // statementCacheReads counts the statement reads a cache in use

@@ -326,3 +326,57 @@ func TestStatementCacheIsOffDuringAChange(t *testing.T) {
 		t.Error("no cache, and reads use it")
 	}
 }
+
+// TestOnlyDropsOfStatementsChangeThem: dropping keys that hold no
+// statements (another projection's, a purge's marker) leaves the cache
+// in use; dropping any generation of the statements projection is a
+// change.
+func TestOnlyDropsOfStatementsChangeThem(t *testing.T) {
+	for _, tc := range []struct {
+		prefix []byte
+		want   bool
+	}{
+		{newSpace(StatementsName, 3).prefix, true},
+		{newSpace(StatementsName, 3).Prefix("s", "t1"), true},
+		{[]byte{prefixSpace, 0}, true},
+		{nil, true},
+		{newSpace("webhookqueue", 1).Prefix("q", "sub"), false},
+		{newSpace(StatementsName+"x", 1).prefix, false},
+		{purgeKey(0), false},
+	} {
+		if got := mayHoldStatements(tc.prefix); got != tc.want {
+			t.Errorf("mayHoldStatements(%q) = %v, want %v", tc.prefix, got, tc.want)
+		}
+	}
+
+	ctx := context.Background()
+	store := openStore(t)
+	p, err := NewStatements(store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Handle(ctx, event.Position{Topic: "s"}, stmtEvent(t, "e1", uuid(1), "https://x/a")); err != nil {
+		t.Fatal(err)
+	}
+	read := func() uint64 {
+		t.Helper()
+		if _, err := p.Statement(ctx, "t1", uuid(1)); err != nil {
+			t.Fatal(err)
+		}
+		return store.statements.hits.Load()
+	}
+	read()
+	hits := read()
+	if err := store.dropPrefix(newSpace("webhookqueue", 1).Prefix("q", "sub")); err != nil {
+		t.Fatal(err)
+	}
+	if read() != hits+1 {
+		t.Error("a drop of another projection's keys stopped the cache")
+	}
+	if err := store.dropPrefix(newSpace(StatementsName, p.Space().Generation()+1).prefix); err != nil {
+		t.Fatal(err)
+	}
+	if read() != hits+1 {
+		t.Error("a read after a drop of a statements generation was answered from the cache")
+	}
+}

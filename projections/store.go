@@ -162,8 +162,10 @@ func (s *Store) dropPrefixNow(prefixes ...[]byte) error {
 	s.commits.Lock()
 	defer s.commits.Unlock()
 	// A dropped generation's statements go (statementCache).
-	s.statements.beginChange()
-	defer s.statements.endChange()
+	if slices.ContainsFunc(prefixes, mayHoldStatements) {
+		s.statements.beginChange()
+		defer s.statements.endChange()
+	}
 	return s.db.DropPrefix(prefixes...)
 }
 
