@@ -44,6 +44,27 @@ func readEverything(t *testing.T, p *Statements, ids []string) (text string, fou
 	return b.String(), found
 }
 
+// storeEraseWorld applies eraseWorld's statements to p and returns their
+// ids.
+func storeEraseWorld(t *testing.T, p *Statements) []string {
+	t.Helper()
+	stmts, _ := eraseWorld(t)
+	var ids []string
+	for i, e := range stmts {
+		if err := p.Handle(context.Background(), event.Position{Topic: "s", Offset: int64(i)}, e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Type == event.TypeStatementStored {
+			var st struct{ ID string }
+			if err := json.Unmarshal(e.Data, &st); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, st.ID)
+		}
+	}
+	return ids
+}
+
 // TestReadsNeverShowWhatAChangeRemoved reads every statement twice (the
 // second time from the statement cache), changes them the ways stored
 // statements change, and reads again: what the change redacted or
@@ -60,32 +81,17 @@ func TestReadsNeverShowWhatAChangeRemoved(t *testing.T) {
 		}
 		return e
 	}
-	// Each case stores its statements, returns their ids, then changes
-	// them; gone are the ids it deletes and hidden the text no answer
-	// may hold afterwards.
+	// Each case stores its statements and returns their ids, then changes
+	// them by applying event (or, with drop, by dropping the live
+	// generation); gone are the ids the change deletes and hidden the
+	// text no answer may hold afterwards.
 	type change struct {
 		name   string
 		store  func(t *testing.T, p *Statements) []string
-		change func(t *testing.T, p *Statements, next int64)
+		event  func(t *testing.T) event.Event
+		drop   bool
 		gone   func(ids []string) []string
 		hidden []string
-	}
-	eraseWorldStatements := func(t *testing.T, p *Statements) []string {
-		stmts, _ := eraseWorld(t)
-		var ids []string
-		for i, e := range stmts {
-			if err := p.Handle(ctx, event.Position{Topic: "s", Offset: int64(i)}, e); err != nil {
-				t.Fatal(err)
-			}
-			if e.Type == event.TypeStatementStored {
-				var st struct{ ID string }
-				if err := json.Unmarshal(e.Data, &st); err != nil {
-					t.Fatal(err)
-				}
-				ids = append(ids, st.ID)
-			}
-		}
-		return ids
 	}
 	// many are more statements than one transaction of an erasure or a
 	// retention changes (forgetPart).
@@ -103,47 +109,33 @@ func TestReadsNeverShowWhatAChangeRemoved(t *testing.T) {
 	for _, c := range []change{
 		{
 			name:  "erasure redacting and deleting in its own transaction",
-			store: eraseWorldStatements,
-			change: func(t *testing.T, p *Statements, next int64) {
-				if err := p.Handle(ctx, event.Position{Topic: "s", Offset: next}, erase(t, "mbox:mailto:ann@example.com")); err != nil {
-					t.Fatal(err)
-				}
-			},
-			// Ann's own statements (the first three stored) go; the others
+			store: storeEraseWorld,
+			event: func(t *testing.T) event.Event { return erase(t, "mbox:mailto:ann@example.com") },
+			// Ann's own statement (the first stored) goes; the others
 			// naming her are redacted.
 			gone:   func(ids []string) []string { return ids[:1] },
 			hidden: []string{"ann@example.com", "Ann Erasable", "ann's private answer"},
 		},
 		{
-			name:  "erasure over several transactions",
-			store: many,
-			change: func(t *testing.T, p *Statements, next int64) {
-				if err := p.Handle(ctx, event.Position{Topic: "s", Offset: next}, erase(t, "mbox:mailto:a@example.com")); err != nil {
-					t.Fatal(err)
-				}
-			},
+			name:   "erasure over several transactions",
+			store:  many,
+			event:  func(t *testing.T) event.Event { return erase(t, "mbox:mailto:a@example.com") },
 			gone:   all,
 			hidden: []string{"a@example.com"},
 		},
 		{
 			name:  "retention over several transactions",
 			store: many,
-			change: func(t *testing.T, p *Statements, next int64) {
-				if err := p.Handle(ctx, event.Position{Topic: "s", Offset: next}, retentionEvent(t, "ra", "t1", time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))); err != nil {
-					t.Fatal(err)
-				}
+			event: func(t *testing.T) event.Event {
+				return retentionEvent(t, "ra", "t1", time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
 			},
 			gone:   all,
 			hidden: []string{"a@example.com"},
 		},
 		{
-			name:  "generation dropped",
-			store: many,
-			change: func(t *testing.T, p *Statements, _ int64) {
-				if err := p.store.dropSpace(p.Space()); err != nil {
-					t.Fatal(err)
-				}
-			},
+			name:   "generation dropped",
+			store:  many,
+			drop:   true,
 			gone:   all,
 			hidden: []string{"a@example.com"},
 		},
@@ -173,7 +165,14 @@ func TestReadsNeverShowWhatAChangeRemoved(t *testing.T) {
 				t.Fatal("the second read was not answered from the cache: this test would not see a stale entry")
 			}
 
-			c.change(t, p, 1<<20)
+			if c.drop {
+				err = store.dropSpace(p.Space())
+			} else {
+				err = p.Handle(ctx, event.Position{Topic: "s", Offset: 1 << 20}, c.event(t))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 
 			after, found := readEverything(t, p, ids)
 			for _, id := range c.gone(ids) {
@@ -203,18 +202,7 @@ func TestReadsDuringAnErasure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stmts, _ := eraseWorld(t)
-	var ids []string
-	for i, e := range stmts {
-		if err := p.Handle(ctx, event.Position{Topic: "s", Offset: int64(i)}, e); err != nil {
-			t.Fatal(err)
-		}
-		if e.Type == event.TypeStatementStored {
-			var st struct{ ID string }
-			_ = json.Unmarshal(e.Data, &st)
-			ids = append(ids, st.ID)
-		}
-	}
+	ids := storeEraseWorld(t, p)
 	var erased atomic.Bool
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -248,7 +236,7 @@ func TestReadsDuringAnErasure(t *testing.T) {
 	ps := secret.Pseudonym("t1", "mbox:mailto:ann@example.com")
 	le, _ := json.Marshal(privacy.LearnerErased{Erasure: "er1", Pseudonym: ps})
 	e, _ := event.New("le", privacy.TypeLearnerErased, "test", "t1", ps, time.Now(), le)
-	if err := p.Handle(ctx, event.Position{Topic: "s", Offset: int64(len(stmts))}, e); err != nil {
+	if err := p.Handle(ctx, event.Position{Topic: "s", Offset: 1 << 20}, e); err != nil {
 		t.Fatal(err)
 	}
 	erased.Store(true)
