@@ -58,7 +58,9 @@ type statementCache struct {
 const statementCacheSize = 256 << 20
 
 // SetStatementCache sizes the cache of stored statements for queries to
-// about size bytes (none when 0). Call it before anything reads.
+// about size bytes (none when 0). Call it before the store is read or
+// changed: a change begun on the cache it replaces would never end on it
+// (serve calls it right after Open).
 func (s *Store) SetStatementCache(size int64) {
 	s.statements = newStatementCache(int(min(size, math.MaxInt)))
 }
