@@ -863,9 +863,9 @@ var ErrNotFound = errors.New("not found")
 func (p *Statements) Statement(_ context.Context, tenant, id string) ([]byte, error) {
 	var out []byte
 	err := p.viewStatements(func(txn *badger.Txn, sp Space, reads cachedReads) error {
+		var found bool
 		var err error
-		out, err = reads.get(txn, statementKey(sp, tenant, id))
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if out, found, err = reads.get(txn, statementKey(sp, tenant, id)); err == nil && !found {
 			return ErrNotFound
 		}
 		return err
@@ -1110,7 +1110,10 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 				// One more match exists: page.Next (the last returned) stays.
 				return nil
 			}
-			b, err := reads.get(txn, statementKey(sp, tenant, pos.ID))
+			b, found, err := reads.get(txn, statementKey(sp, tenant, pos.ID))
+			if err == nil && !found {
+				err = badger.ErrKeyNotFound
+			}
 			if err != nil {
 				return fmt.Errorf("statement %s is indexed but not stored: %w", pos.ID, err)
 			}

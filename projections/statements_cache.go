@@ -47,7 +47,6 @@ import (
 type statementCache struct {
 	state  atomic.Uint64
 	hits   atomic.Uint64 // reads the cache answered
-	misses atomic.Uint64 // reads of the store while the cache was in use
 	seed   maphash.Seed
 	budget int // bytes of a shard's current map
 	shards [statementCacheShards]cacheShard
@@ -163,25 +162,23 @@ func (c *statementCache) shard(key []byte) *cacheShard {
 }
 
 // get returns a copy of the value of statement key as txn reads it, from
-// the cache when it holds the key for this read's state;
-// badger.ErrKeyNotFound when there is none.
-func (r cachedReads) get(txn *badger.Txn, key []byte) ([]byte, error) {
+// the cache when it holds the key for this read's state (getValue's
+// results).
+func (r cachedReads) get(txn *badger.Txn, key []byte) ([]byte, bool, error) {
 	if !r.on {
-		return getCopy(txn, key)
+		return getValue(txn, key)
 	}
 	if b, ok := r.c.lookup(key, r.state); ok {
 		r.c.hits.Add(1)
-		statementCacheReads.WithLabelValues("hit").Inc()
-		return b, nil
+		statementCacheHits.Inc()
+		return b, true, nil
 	}
-	r.c.misses.Add(1)
-	statementCacheReads.WithLabelValues("miss").Inc()
-	b, err := getCopy(txn, key)
-	if err != nil {
-		return nil, err
+	statementCacheMisses.Inc()
+	b, found, err := getValue(txn, key)
+	if found {
+		r.c.add(key, r.state, b)
 	}
-	r.c.add(key, r.state, b)
-	return b, nil
+	return b, found, err
 }
 
 // lookup returns a copy of the JSON of key cached for reads of state.
@@ -232,22 +229,6 @@ func (sh *cacheShard) put(key string, e cachedStatement, budget int) {
 	}
 }
 
-// size returns the bytes c's entries take, as the budget counts them.
-func (c *statementCache) size() int {
-	n := 0
-	for i := range c.shards {
-		sh := &c.shards[i]
-		sh.mu.Lock()
-		for _, m := range []map[string]cachedStatement{sh.cur, sh.old} {
-			for k, e := range m {
-				n += len(k) + len(e.json) + cacheEntryOverhead
-			}
-		}
-		sh.mu.Unlock()
-	}
-	return n
-}
-
 // statementsPrefix is what the keys of every generation of the
 // statements projection start with.
 var statementsPrefix = newSpace(StatementsName, 0).prefix[:2+len(StatementsName)+1]
@@ -266,11 +247,9 @@ var statementCacheReads = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help: "Stored statements read by queries while the statement cache was in use, by result: hit (answered by the cache) or miss (read from the store).",
 }, []string{"result"})
 
-// getCopy is txn.Get's value, copied.
-func getCopy(txn *badger.Txn, key []byte) ([]byte, error) {
-	item, err := txn.Get(key)
-	if err != nil {
-		return nil, err
-	}
-	return item.ValueCopy(nil)
-}
+// The counters of statementCacheReads, resolved once: get runs for every
+// statement a query returns.
+var (
+	statementCacheHits   = statementCacheReads.WithLabelValues("hit")
+	statementCacheMisses = statementCacheReads.WithLabelValues("miss")
+)

@@ -368,3 +368,19 @@ func TestOnlyDropsOfStatementsChangeThem(t *testing.T) {
 		t.Error("a read after a drop of a statements generation was answered from the cache")
 	}
 }
+
+// size returns the bytes c's entries take, as the budget counts them.
+func (c *statementCache) size() int {
+	n := 0
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for _, m := range []map[string]cachedStatement{sh.cur, sh.old} {
+			for k, e := range m {
+				n += len(k) + len(e.json) + cacheEntryOverhead
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
+}
