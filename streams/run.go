@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/pprof"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -61,8 +62,16 @@ func (c *Consumer) health() *Health {
 	return DefaultHealth
 }
 
-// Run consumes until ctx ends.
-func (c *Consumer) Run(ctx context.Context) error {
+// Run consumes until ctx ends. Its goroutine, and every goroutine it
+// starts (the subscriber's readers among them), carries the profiler
+// label consumer=Name, so that a CPU profile of the server splits by
+// consumer (docs/operations.md, "Profiles").
+func (c *Consumer) Run(ctx context.Context) (err error) {
+	pprof.Do(ctx, pprof.Labels("consumer", c.Name), func(ctx context.Context) { err = c.run(ctx) })
+	return err
+}
+
+func (c *Consumer) run(ctx context.Context) error {
 	if c.DLQ == nil || c.Handler == nil || c.Subscriber == nil {
 		return errors.New("consumer: subscriber, handler and DLQ are required")
 	}

@@ -81,6 +81,13 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Timeout bounds one request.
 	Timeout time.Duration
+	// Pprof, when set, is the server's pprof endpoint (learnstream serve
+	// --pprof host:port: host:port or its /debug/pprof/ URL): the run
+	// takes a CPU profile of ProfileWindow while loading and reports the
+	// server's CPU by part (Report.Profile), saved to ProfileOut when set.
+	Pprof         string
+	ProfileWindow time.Duration
+	ProfileOut    string
 	// Seed makes the generated statements repeatable (ids stay random).
 	Seed uint64
 }
@@ -126,6 +133,18 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("catalog: %q is not an http(s) URL (skills need learnstream's catalog import)", c.CatalogURL))
 		}
 	}
+	if c.Pprof != "" {
+		if _, err := pprofBase(c.Pprof); err != nil {
+			errs = append(errs, err)
+		}
+		if c.ProfileWindow < time.Second {
+			errs = append(errs, fmt.Errorf("pprof-window: must be at least 1s, got %s", c.ProfileWindow))
+		} else if c.Duration > 0 && c.ProfileWindow > c.Duration {
+			errs = append(errs, fmt.Errorf("pprof-window: the profile (%s) must fit in the load (duration %s)", c.ProfileWindow, c.Duration))
+		}
+	} else if c.ProfileOut != "" {
+		errs = append(errs, errors.New("pprof-out: needs --pprof (the server's pprof endpoint)"))
+	}
 	if c.MetricsURL != "" {
 		if u, err := url.Parse(c.MetricsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("metrics: %q is not an http(s) URL", c.MetricsURL))
@@ -169,6 +188,8 @@ type Report struct {
 
 	Verified *Verification  `json:"verified,omitempty"`
 	Server   *ServerFigures `json:"server,omitempty"`
+	// Profile is the server's CPU by part while loading (Config.Pprof).
+	Profile *Profile `json:"profile,omitempty"`
 }
 
 // Reads is what the readers saw of one shape of query during the load.
@@ -269,8 +290,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 10 * time.Minute
 	}
+	if cfg.Pprof != "" && cfg.ProfileWindow == 0 {
+		cfg.ProfileWindow = 20 * time.Second
+		if cfg.Duration > 0 {
+			cfg.ProfileWindow = min(cfg.ProfileWindow, cfg.Duration/2)
+		}
+	}
 	if err := cfg.validate(); err != nil {
 		return Report{}, err
+	}
+	if cfg.Pprof != "" {
+		cfg.Pprof, _ = pprofBase(cfg.Pprof) // validated
 	}
 	cfg.URL = strings.TrimRight(cfg.URL, "/")
 	client := &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{
@@ -374,6 +404,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	go func() { wg.Wait(); close(results) }()
 	reads := startReaders(loadCtx, client, cfg)
 	probe := startProbe(loadCtx, ctx, client, cfg)
+	var ackedN atomic.Int64 // what the profile counts in its window
+	prof := startProfile(ctx, cfg, &ackedN)
 
 	var rep Report
 	rep.Errors = map[string]int{}
@@ -412,6 +444,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 				continue
 			}
 			acked = append(acked, r.ids...)
+			ackedN.Store(int64(len(acked)))
 			lats = append(lats, r.latency)
 			window = append(window, r.latency)
 			windowAcked += len(r.ids)
@@ -479,6 +512,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 			p.Requests, p.Every, round(p.Latency.P50), round(p.Latency.P90), round(p.Latency.P99), round(p.Latency.Max),
 			strings.Join(slow, ", "), p.Errors)
 		acked = append(acked, probeAcked...)
+	}
+
+	if p, err := prof.wait(); err != nil {
+		return rep, err
+	} else if p != nil {
+		rep.Profile = p
+		fmt.Fprintln(out, p.line())
 	}
 
 	if metrics != nil {

@@ -393,6 +393,10 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Skills: 5}, "catalog:"},
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Readers: -1}, "readers:"},
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Probe: -time.Second}, "probe:"},
+		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Pprof: "ftp://h:1"}, "pprof:"},
+		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Pprof: "h:1", ProfileWindow: time.Millisecond}, "pprof-window:"},
+		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Duration: time.Second, Pprof: "h:1", ProfileWindow: 5 * time.Second}, "pprof-window:"},
+		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, ProfileOut: "p.pprof"}, "pprof-out:"},
 	}
 	for _, tc := range cases {
 		_, err := Run(t.Context(), tc.cfg, io.Discard)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,7 +21,8 @@ func TestBenchIngestAgainstServe(t *testing.T) {
 		want int
 	}{
 		{"single", []string{"--batch", "1", "--concurrency", "4", "--count", "60"}, 60},
-		{"batch", []string{"--batch", "25", "--concurrency", "2", "--count", "110"}, 110},
+		// With the server's CPU profiled while loading, split by part.
+		{"batch", []string{"--batch", "25", "--concurrency", "2", "--count", "110", "--pprof", p.pprofURL(t), "--pprof-window", "1s"}, 110},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Setenv("LEARNSTREAM_ADMIN_KEY", testKey)
@@ -59,6 +61,25 @@ func TestBenchIngestAgainstServe(t *testing.T) {
 			}
 			if _, ok := s.MaxLagSeconds["recommender"]; !ok {
 				t.Errorf("max lag in seconds %v lacks the recommender", s.MaxLagSeconds)
+			}
+			if slices.Contains(args, "--pprof") {
+				pr := rep.Profile
+				if pr == nil || pr.CPU <= 0 || len(pr.Parts) == 0 {
+					t.Fatalf("profile %+v, want the server's CPU by part", pr)
+				}
+				var share float64
+				for _, part := range pr.Parts {
+					share += part.Share
+					if part.Part != "unlabelled" && !strings.HasPrefix(part.Part, "role=") && !strings.HasPrefix(part.Part, "consumer=") {
+						t.Errorf("part %q is not a role, a consumer or the unlabelled rest", part.Part)
+					}
+				}
+				if share < 0.999 || share > 1.001 {
+					t.Errorf("parts' shares sum to %g, want 1", share)
+				}
+				if !strings.Contains(stderr.String(), "server CPU by part") {
+					t.Errorf("no profile lines in the progress output:\n%s", stderr.String())
+				}
 			}
 			if !strings.Contains(stderr.String(), "consumers drained") {
 				t.Errorf("no drain line in the progress output:\n%s", stderr.String())

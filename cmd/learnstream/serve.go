@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -302,7 +303,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 			scan, scanErr = checkLog(log, filepath.Join(cfg.dataDir, "kafka"))
 		}()
 	}
-	store, err := projections.Open(filepath.Join(cfg.dataDir, "projections"), log)
+	var store *projections.Store
+	// Labelled for profiles, as the broker, the API and each consumer are:
+	// the goroutines the store starts (its writes, flushes and merges)
+	// carry it (docs/operations.md, "Profiles").
+	pprof.Do(ctx, pprof.Labels("role", "store"), func(context.Context) {
+		store, err = projections.Open(filepath.Join(cfg.dataDir, "projections"), log)
+	})
 	if err != nil {
 		if embedded {
 			<-scanDone
@@ -340,11 +347,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		}
 		brokerCredPath = path
 		step = time.Now()
-		b, err := streams.StartEmbedded(streams.EmbeddedConfig{
-			DataDir: filepath.Join(cfg.dataDir, "kafka"), Listen: cfg.brokerListen,
-			Partitions: cfg.partitions, Fsync: cfg.brokerFsync, CompactEvery: cfg.brokerCompactEvery, Busy: store.Merging, Logger: log,
-			MaxMessageBytes: streams.TopicMessageBytes(maxMsg), Checked: true,
-			User: brokerUser, Password: password,
+		var b *streams.Embedded
+		pprof.Do(ctx, pprof.Labels("role", "broker"), func(context.Context) {
+			b, err = streams.StartEmbedded(streams.EmbeddedConfig{
+				DataDir: filepath.Join(cfg.dataDir, "kafka"), Listen: cfg.brokerListen,
+				Partitions: cfg.partitions, Fsync: cfg.brokerFsync, CompactEvery: cfg.brokerCompactEvery, Busy: store.Merging, Logger: log,
+				MaxMessageBytes: streams.TopicMessageBytes(maxMsg), Checked: true,
+				User: brokerUser, Password: password,
+			})
 		})
 		if err != nil {
 			return err
@@ -584,7 +594,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, stdout io.Wri
 		httpSrv.RegisterOnShutdown(f)
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
+	go func() {
+		// The label follows every connection's goroutine into a profile.
+		pprof.Do(context.Background(), pprof.Labels("role", "api"), func(context.Context) { serveErr <- httpSrv.Serve(ln) })
+	}()
 
 	mode := "embedded broker"
 	if !embedded {
