@@ -3,6 +3,7 @@ package streams
 import (
 	"context"
 	"log/slog"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -160,7 +161,10 @@ func (t *tail) startAt(offset int64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.cancel, t.done = cancel, make(chan struct{})
 	tailReaders.WithLabelValues("shared").Inc()
-	go t.run(ctx)
+	// Its own label in profiles (docs/operations.md, "Profiles"): the
+	// tail serves every consumer of the partition, not the one whose
+	// cursor happened to start it.
+	go pprof.Do(ctx, pprof.Labels("role", "fetch"), t.run)
 }
 
 // moveTo moves the running reader to offset (t.mu held).

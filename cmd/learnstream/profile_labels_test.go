@@ -11,8 +11,8 @@ import (
 
 // TestProfilesSplitByRole: a profile of the server tells its parts apart
 // by label (docs/operations.md, "Profiles"): the API's connections, the
-// store's and the broker's own goroutines, and each consumer with the
-// readers it started. CPU samples carry the labels of the goroutine they
+// store's and the broker's own goroutines, the log's shared readers, and
+// each consumer. CPU samples carry the labels of the goroutine they
 // were taken in, so `go tool pprof -tags` splits a CPU profile the same
 // way; the goroutine profile shows them without a load.
 func TestProfilesSplitByRole(t *testing.T) {
@@ -20,7 +20,7 @@ func TestProfilesSplitByRole(t *testing.T) {
 	postStatements(t, p, 0, 3) // leaves a keep-alive connection open on the API
 	addr := p.pprofURL(t)
 	deadline := time.Now().Add(30 * time.Second)
-	want := []string{`"role":"api"`, `"role":"store"`, `"role":"broker"`,
+	want := []string{`"role":"api"`, `"role":"store"`, `"role":"broker"`, `"role":"fetch"`,
 		`"consumer":"statements"`, `"consumer":"recommender"`, `"consumer":"adaptive"`, `"consumer":"progress"`}
 	var missing []string
 	for time.Now().Before(deadline) {
