@@ -63,11 +63,11 @@ func (c *Consumer) health() *Health {
 }
 
 // Run consumes until ctx ends. Its goroutine, and every goroutine it
-// starts (the subscriber's readers among them), carries the profiler
-// label consumer=Name, so that a CPU profile of the server splits by
-// consumer (docs/operations.md, "Profiles").
+// starts, carries the profiler labels consumer=Name and topic=Topic (two
+// consumers may share a name on different topics), so that a CPU profile
+// of the server splits by consumer (docs/operations.md, "Profiles").
 func (c *Consumer) Run(ctx context.Context) (err error) {
-	pprof.Do(ctx, pprof.Labels("consumer", c.Name), func(ctx context.Context) { err = c.run(ctx) })
+	pprof.Do(ctx, pprof.Labels("consumer", c.Name, "topic", c.Topic), func(ctx context.Context) { err = c.run(ctx) })
 	return err
 }
 

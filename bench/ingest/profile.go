@@ -33,9 +33,10 @@ type Profile struct {
 
 // ProfilePart is one part's share of a Profile.
 type ProfilePart struct {
-	// Part is "role=api", "role=store", "role=broker", "consumer=<name>",
-	// or "unlabelled" (the runtime's collector, and goroutines started
-	// outside every labelled part).
+	// Part is "role=api", "role=store", "role=broker", "role=fetch",
+	// "consumer=<name> topic=<topic>" (two consumers may share a name on
+	// different topics), or "unlabelled" (the runtime's collector, and
+	// goroutines started outside every labelled part).
 	Part  string        `json:"part"`
 	CPU   time.Duration `json:"cpu"`
 	Share float64       `json:"share"`
@@ -160,6 +161,9 @@ func splitProfile(raw []byte, window time.Duration, statements int) (*Profile, e
 				break
 			}
 		}
+		if t := s.Label["topic"]; len(t) > 0 && part != "unlabelled" {
+			part += " topic=" + t[0]
+		}
 		byPart[part] += s.Value[idx]
 		total += s.Value[idx]
 	}
@@ -186,7 +190,7 @@ func (p *Profile) line() string {
 	fmt.Fprintf(&b, "server CPU by part (profile of %.0fs while loading, %d statements acknowledged in it, %.2f cores):",
 		p.Window.Seconds(), p.Statements, p.CPU.Seconds()/max(p.Window.Seconds(), 1e-9))
 	for _, pp := range p.Parts {
-		fmt.Fprintf(&b, "\n  %-32s %5.1f%%", pp.Part, 100*pp.Share)
+		fmt.Fprintf(&b, "\n  %-60s %5.1f%%", pp.Part, 100*pp.Share)
 		if pp.PerStatement > 0 {
 			fmt.Fprintf(&b, "  %7.1f µs a statement", float64(pp.PerStatement)/float64(time.Microsecond))
 		}

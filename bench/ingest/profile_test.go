@@ -45,10 +45,11 @@ func TestProfileSplitsTheServersCPUByPart(t *testing.T) {
 		ns     int64
 	}{
 		{map[string][]string{"role": {"api"}}, 300e6},
-		{map[string][]string{"consumer": {"statements"}}, 400e6},
-		{map[string][]string{"consumer": {"statements"}}, 100e6},
+		{map[string][]string{"consumer": {"statements"}, "topic": {"t1"}}, 400e6},
+		{map[string][]string{"consumer": {"statements"}, "topic": {"t1"}}, 100e6},
+		{map[string][]string{"consumer": {"statements"}, "topic": {"t2"}}, 20e6},
 		{map[string][]string{"role": {"store"}}, 150e6},
-		{nil, 50e6},
+		{nil, 30e6},
 	})
 	var asked string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -72,10 +73,11 @@ func TestProfileSplitsTheServersCPUByPart(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []ProfilePart{
-		{Part: "consumer=statements", CPU: 500 * time.Millisecond, Share: 0.5, PerStatement: 500 * time.Microsecond},
+		{Part: "consumer=statements topic=t1", CPU: 500 * time.Millisecond, Share: 0.5, PerStatement: 500 * time.Microsecond},
 		{Part: "role=api", CPU: 300 * time.Millisecond, Share: 0.3, PerStatement: 300 * time.Microsecond},
 		{Part: "role=store", CPU: 150 * time.Millisecond, Share: 0.15, PerStatement: 150 * time.Microsecond},
-		{Part: "unlabelled", CPU: 50 * time.Millisecond, Share: 0.05, PerStatement: 50 * time.Microsecond},
+		{Part: "unlabelled", CPU: 30 * time.Millisecond, Share: 0.03, PerStatement: 30 * time.Microsecond},
+		{Part: "consumer=statements topic=t2", CPU: 20 * time.Millisecond, Share: 0.02, PerStatement: 20 * time.Microsecond},
 	}
 	if p.CPU != time.Second || len(p.Parts) != len(want) {
 		t.Fatalf("profile %+v, want 1s of CPU in %d parts", p, len(want))

@@ -21,7 +21,10 @@ func TestProfilesSplitByRole(t *testing.T) {
 	addr := p.pprofURL(t)
 	deadline := time.Now().Add(30 * time.Second)
 	want := []string{`"role":"api"`, `"role":"store"`, `"role":"broker"`, `"role":"fetch"`,
-		`"consumer":"statements"`, `"consumer":"recommender"`, `"consumer":"adaptive"`, `"consumer":"progress"`}
+		`"consumer":"statements"`, `"consumer":"recommender"`, `"consumer":"progress"`,
+		// Two consumers named adaptive (the model and its read model) on
+		// their topics.
+		`"consumer":"adaptive", "topic":"learnstream.statements.v1"`, `"consumer":"adaptive", "topic":"learnstream.adaptive.v1"`}
 	var missing []string
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(addr + "goroutine?debug=1")
