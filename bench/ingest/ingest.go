@@ -293,7 +293,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	if cfg.Pprof != "" && cfg.ProfileWindow == 0 {
 		cfg.ProfileWindow = 20 * time.Second
 		if cfg.Duration > 0 {
-			cfg.ProfileWindow = min(cfg.ProfileWindow, cfg.Duration/2)
+			cfg.ProfileWindow = max(time.Second, min(cfg.ProfileWindow, cfg.Duration/2))
 		}
 	}
 	if err := cfg.validate(); err != nil {
@@ -315,6 +315,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 		var err error
 		if first, err = metrics.read(ctx); err != nil {
 			return Report{}, fmt.Errorf("metrics: %w", err)
+		}
+	}
+
+	if cfg.Pprof != "" {
+		// Found before the load rather than after it.
+		if err := checkPprof(ctx, cfg.Pprof); err != nil {
+			return Report{}, err
 		}
 	}
 
@@ -514,8 +521,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 		acked = append(acked, probeAcked...)
 	}
 
+	// A profile that failed leaves the run's own figures standing.
 	if p, err := prof.wait(); err != nil {
-		return rep, err
+		fmt.Fprintf(out, "no profile of the server: %v\n", err)
 	} else if p != nil {
 		rep.Profile = p
 		fmt.Fprintln(out, p.line())

@@ -118,6 +118,26 @@ func (pr *profiler) wait() (*Profile, error) {
 	return pr.prof, pr.err
 }
 
+// checkPprof asks for the index of the server's profiles.
+func checkPprof(ctx context.Context, base string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base, nil)
+	if err != nil {
+		return fmt.Errorf("pprof: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("pprof: %s does not answer (is the server run with --pprof?): %w", base, err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof: %s answered %s, not the index of its profiles", base, resp.Status)
+	}
+	return nil
+}
+
 // fetchProfile asks the server's pprof handler for a CPU profile of d.
 func fetchProfile(ctx context.Context, base string, d time.Duration) ([]byte, error) {
 	secs := max(1, int(d.Round(time.Second)/time.Second))

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,6 +121,7 @@ func TestRunTakesAProfileWhileLoading(t *testing.T) {
 	f := &fakeLRS{stored: map[string]bool{}, queries: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.Handle("/", f)
+	mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {}) // the index
 	mux.HandleFunc("/debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(time.Second) // a profile answers after its window
 		w.Write(raw)
@@ -138,5 +140,45 @@ func TestRunTakesAProfileWhileLoading(t *testing.T) {
 	}
 	if saved, err := os.ReadFile(out); err != nil || !bytes.Equal(saved, raw) {
 		t.Errorf("saved profile: %d bytes, %v; want the %d bytes served", len(saved), err, len(raw))
+	}
+}
+
+// TestRunChecksThePprofEndpointFirst: an endpoint that does not serve
+// profiles is an error before the load, not after it.
+func TestRunChecksThePprofEndpointFirst(t *testing.T) {
+	f := &fakeLRS{stored: map[string]bool{}, queries: map[string]int{}}
+	srv := httptest.NewServer(f) // no /debug/pprof/
+	defer srv.Close()
+	cfg := Config{URL: srv.URL + "/xapi", Key: "k", Secret: "s", Batch: 10, Concurrency: 2, Count: 50, Pprof: srv.URL}
+	_, err := Run(t.Context(), cfg, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "pprof:") {
+		t.Fatalf("error %v, want one naming pprof", err)
+	}
+	if n := f.posts.Load(); n != 0 {
+		t.Errorf("%d POSTs before the endpoint was found wanting, want none", n)
+	}
+}
+
+// TestRunReportsAFailedProfileAndGoesOn: a profile that fails once the
+// load runs (the server stopped serving them) is a line in the output,
+// and the run's own figures stand.
+func TestRunReportsAFailedProfileAndGoesOn(t *testing.T) {
+	f := &fakeLRS{stored: map[string]bool{}, queries: map[string]int{}}
+	mux := http.NewServeMux()
+	mux.Handle("/", f)
+	mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "profiling is busy", http.StatusInternalServerError)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	var out strings.Builder
+	cfg := Config{URL: srv.URL + "/xapi", Key: "k", Secret: "s", Batch: 10, Concurrency: 2, Count: 50, Pprof: srv.URL, Verify: true}
+	rep, err := Run(t.Context(), cfg, &out)
+	if err != nil || rep.Acknowledged != 50 || rep.Verified == nil || rep.Verified.Checked != 50 {
+		t.Fatalf("report %+v, %v; want the 50 statements acknowledged and read back", rep, err)
+	}
+	if rep.Profile != nil || !strings.Contains(out.String(), "no profile of the server: pprof:") {
+		t.Errorf("profile %+v, output:\n%s\nwant no profile and a line saying why", rep.Profile, out.String())
 	}
 }
