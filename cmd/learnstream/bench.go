@@ -51,7 +51,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 10*time.Minute, "how long to wait for the server's consumers to drain")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "bound on one request")
 	fs.StringVar(&cfg.Pprof, "pprof", "", "pprof endpoint of the server (learnstream serve --pprof host:port): take a CPU profile while loading and report the server's CPU by part (API, store, broker, each consumer)")
-	fs.DurationVar(&cfg.ProfileWindow, "pprof-window", 0, "length of that profile, taken in the middle of a --duration load (default 20s, at most half the duration)")
+	fs.DurationVar(&cfg.ProfileWindow, "pprof-window", 0, "length of that profile, taken in the middle of a --duration load (default 20s, at most half the duration); a --count load's starts with it and runs its whole length")
 	fs.StringVar(&cfg.ProfileOut, "pprof-out", "", "also save that profile to this file (for go tool pprof)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the generated statements")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON on stdout")
