@@ -122,41 +122,36 @@ func (pr *profiler) wait() (*Profile, error) {
 func checkPprof(ctx context.Context, base string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base, nil)
-	if err != nil {
-		return fmt.Errorf("pprof: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("pprof: %s does not answer (is the server run with --pprof?): %w", base, err)
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("pprof: %s answered %s, not the index of its profiles", base, resp.Status)
-	}
-	return nil
+	_, err := getPprof(ctx, base)
+	return err
 }
 
 // fetchProfile asks the server's pprof handler for a CPU profile of d.
+// The answer comes after the window, so the request has no timeout of
+// its own.
 func fetchProfile(ctx context.Context, base string, d time.Duration) ([]byte, error) {
 	secs := max(1, int(d.Round(time.Second)/time.Second))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%sprofile?seconds=%d", base, secs), nil)
+	return getPprof(ctx, fmt.Sprintf("%sprofile?seconds=%d", base, secs))
+}
+
+// getPprof GETs u from the server's pprof handler and returns the body of
+// a 200 answer.
+func getPprof(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("pprof: %w", err)
 	}
-	// No client timeout: the answer comes after the window, by design.
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("pprof: %w", err)
+		return nil, fmt.Errorf("pprof: %s does not answer (is the server run with --pprof?): %w", u, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 	if err != nil {
-		return nil, fmt.Errorf("pprof: read the profile: %w", err)
+		return nil, fmt.Errorf("pprof: read %s: %w", u, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("pprof: %s answered %s: %.200s", base, resp.Status, b)
+		return nil, fmt.Errorf("pprof: %s answered %s: %.200s", u, resp.Status, b)
 	}
 	return b, nil
 }

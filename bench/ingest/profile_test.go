@@ -14,12 +14,15 @@ import (
 	"github.com/google/pprof/profile"
 )
 
-// cpuProfile is a CPU profile whose samples carry labels as learnstream's
-// goroutines do: ns of CPU for each label set (nil: none).
-func cpuProfile(t *testing.T, samples []struct {
+// labelledCPU is ns of CPU sampled with labels (nil: none).
+type labelledCPU struct {
 	labels map[string][]string
 	ns     int64
-}) []byte {
+}
+
+// cpuProfile is a CPU profile whose samples carry labels as learnstream's
+// goroutines do.
+func cpuProfile(t *testing.T, samples []labelledCPU) []byte {
 	t.Helper()
 	fn := &profile.Function{ID: 1, Name: "work"}
 	loc := &profile.Location{ID: 1, Line: []profile.Line{{Function: fn}}}
@@ -41,10 +44,7 @@ func cpuProfile(t *testing.T, samples []struct {
 }
 
 func TestProfileSplitsTheServersCPUByPart(t *testing.T) {
-	raw := cpuProfile(t, []struct {
-		labels map[string][]string
-		ns     int64
-	}{
+	raw := cpuProfile(t, []labelledCPU{
 		{map[string][]string{"role": {"api"}}, 300e6},
 		{map[string][]string{"consumer": {"statements"}, "topic": {"t1"}}, 400e6},
 		{map[string][]string{"consumer": {"statements"}, "topic": {"t1"}}, 100e6},
@@ -114,10 +114,7 @@ func TestPprofBase(t *testing.T) {
 // TestRunTakesAProfileWhileLoading: with Pprof, the run reports the
 // server's CPU by part and saves the profile it split.
 func TestRunTakesAProfileWhileLoading(t *testing.T) {
-	raw := cpuProfile(t, []struct {
-		labels map[string][]string
-		ns     int64
-	}{{map[string][]string{"role": {"api"}}, 20e6}, {map[string][]string{"consumer": {"progress"}}, 20e6}})
+	raw := cpuProfile(t, []labelledCPU{{map[string][]string{"role": {"api"}}, 20e6}, {map[string][]string{"consumer": {"progress"}}, 20e6}})
 	f := &fakeLRS{stored: map[string]bool{}, queries: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.Handle("/", f)
