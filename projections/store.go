@@ -260,11 +260,13 @@ func (s *Store) updateTxn(fn func(txn *badger.Txn) error) error {
 // the second or two a merge took, the requests, the broker and the
 // consumers had a fraction of the cores. In 16 MB tables the base level
 // is four tables and a merge two parts, which leaves the rest about a
-// core; the merge's work is the same, spread over longer. In bursts the
-// mastery events' p99 fell by about half and the POSTs' by a quarter at
-// the same CPU a statement (docs/benchmarks.md, "Twenty-sixth pass").
-// The cost is memory: a table builder allocates twice its table, so the
-// builders Badger pools are 32 MB each (operations.md, "Memory").
+// core; the merge's work is the same, spread over longer. In 60 s bursts
+// the mastery events' p99 fell by two fifths and the POSTs' by a quarter
+// at the same CPU a statement; over ten minutes at 2,500/s the tails were
+// about the same, at 6% less CPU (docs/benchmarks.md, "Twenty-sixth
+// pass"). The cost is memory: a table builder allocates twice its table,
+// so the builders Badger pools are 32 MB each, about 0.4 GB more live
+// heap under a steady load (operations.md, "Memory").
 // Deeper levels keep the same size rather than doubling, so that the
 // builders do not grow with the store.
 const (
