@@ -251,28 +251,8 @@ func (s *Store) updateTxn(fn func(txn *badger.Txn) error) error {
 // wait (Badger's stall) when level 0 holds 25 tables, two and a half
 // times the trigger, as Badger's own 15 is three times its 5. Figures:
 // docs/benchmarks.md, "Twelfth pass".
-//
-// Tables below level 0 are 16 MB, the size of a level-0 table, at every
-// level, instead of Badger's 2 MB doubling with each level below the
-// base. Badger runs a merge as one part per three tables of the level
-// merged into, at most five, all at once: the 64 MB base level in 2 MB
-// tables made five parts, each with its own block compressors, and for
-// the second or two a merge took, the requests, the broker and the
-// consumers had a fraction of the cores. In 16 MB tables the base level
-// is four tables and a merge two parts, which leaves the rest about a
-// core; the merge's work is the same, spread over longer. In 60 s bursts
-// the mastery events' p99 fell by two fifths and the POSTs' by a quarter
-// at the same CPU a statement; over ten minutes at 2,500/s the tails were
-// about the same, at 6% less CPU (docs/benchmarks.md, "Twenty-sixth
-// pass"). The cost is memory: a table builder allocates twice its table,
-// so the builders Badger pools are 32 MB each, about 0.4 GB more live
-// heap under a steady load (operations.md, "Memory").
-// Deeper levels keep the same size rather than doubling, so that the
-// builders do not grow with the store.
 const (
 	memTableSize            = 16 << 20
-	baseTableSize           = memTableSize
-	tableSizeMultiplier     = 1
 	numMemtables            = 3
 	blockCacheSize          = 64 << 20
 	numCompactors           = 2
@@ -308,13 +288,11 @@ func Open(dir string, logger *slog.Logger) (s *Store, err error) {
 		WithBlockCacheSize(blockCacheSize).
 		WithNumCompactors(numCompactors).
 		WithBaseLevelSize(baseLevelSize).
-		WithBaseTableSize(baseTableSize).
 		WithNumLevelZeroTables(numLevelZeroTables).
 		WithNumLevelZeroTablesStall(numLevelZeroTablesStall).
 		WithValueLogFileSize(valueLogFileSize).
 		WithValueThreshold(valueThreshold).
 		WithNumVersionsToKeep(1)
-	opts.TableSizeMultiplier = tableSizeMultiplier
 	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, openError(dir, err)

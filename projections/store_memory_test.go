@@ -5,8 +5,7 @@ import "testing"
 // TestStoreMemoryBounds: the store opens with the bounds docs/operations.md
 // ("Memory") gives for Badger's part of the fixed resident set, whatever
 // Badger's own defaults (5 memtables of 64 MB, a 256 MB block cache, 4
-// compactors, 2 MB tables doubling at each level) are. Every level's
-// tables are one size, so the table builders do not grow with the store.
+// compactors) are.
 func TestStoreMemoryBounds(t *testing.T) {
 	s, err := Open(t.TempDir(), nil)
 	if err != nil {
@@ -21,8 +20,7 @@ func TestStoreMemoryBounds(t *testing.T) {
 		{"memtables (count x size)", int64(o.NumMemtables) * o.MemTableSize, 48 << 20},
 		{"block cache", o.BlockCacheSize, 64 << 20},
 		{"compactors", int64(o.NumCompactors), 2},
-		{"base table size (compaction builders)", o.BaseTableSize, 16 << 20},
-		{"table size multiplier (deeper levels' tables)", int64(o.TableSizeMultiplier), 1},
+		{"base table size (compaction builders)", o.BaseTableSize, 2 << 20},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %d, docs/operations.md says %d", tc.what, tc.got, tc.want)

@@ -50,7 +50,7 @@ type EmbeddedConfig struct {
 	// half of what the topics hold is new since the last one (Kafka's
 	// min.cleanable.dirty.ratio of 0.5), so that the cleaner's work
 	// follows what is written and the topics stay within about twice
-	// their compacted size; and at least every 150 intervals however
+	// their compacted size; and at least every 30 intervals however
 	// little was written (Kafka's max.compaction.lag.ms), so that a
 	// superseded record does not stay. The broker serves nothing while
 	// its cleaner runs (one loop serves every request); a run that takes
@@ -87,16 +87,7 @@ type EmbeddedConfig struct {
 const FetchMaxBytes = 1 << 20
 
 // DefaultCompactEvery is the embedded broker's cleaner interval.
-//
-// Two seconds: while what survives compaction is small (a small
-// install's one list per learner), a run costs mostly what came in since
-// the last one, so frequent runs hold the broker for less at a time: at
-// 2,500 statements/s, 60–100 ms in a minute's load and 163 ms on average
-// over ten minutes, against 150–300 ms and 384 ms every 10 s, for about
-// half as much broker time again in all. Large topics are paced by
-// cleanableRatio and cleanerShare rather than by the interval.
-// docs/benchmarks.md, "Twenty-sixth pass".
-const DefaultCompactEvery = 2 * time.Second
+const DefaultCompactEvery = 10 * time.Second
 
 // cleanerShare bounds the share of the broker's time its cleaner takes:
 // after a run of d, the next waits at least d*(1/cleanerShare - 1).
@@ -111,7 +102,7 @@ const cleanableRatio = 0.5
 // list, one an erasure replaced) waits for the cleaner when little is
 // written: a run at least every maxLagIntervals intervals (5 minutes at
 // the default), as Kafka's max.compaction.lag.ms does.
-const maxLagIntervals = 150
+const maxLagIntervals = 30
 
 // maxCleanerDefer bounds how long a due cleaner run waits for Busy to
 // end, so that a store merging without pause does not keep the derived
