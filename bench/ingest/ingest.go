@@ -137,7 +137,9 @@ func (c *Config) validate() error {
 		if _, err := pprofBase(c.Pprof); err != nil {
 			errs = append(errs, err)
 		}
-		if c.ProfileWindow < time.Second {
+		if c.ProfileWindow == 0 {
+			errs = append(errs, fmt.Errorf("pprof: a profile takes at least 1s, the load (duration %s) is shorter", c.Duration))
+		} else if c.ProfileWindow < time.Second {
 			errs = append(errs, fmt.Errorf("pprof-window: must be at least 1s, got %s", c.ProfileWindow))
 		} else if c.Duration > 0 && c.ProfileWindow > c.Duration {
 			errs = append(errs, fmt.Errorf("pprof-window: the profile (%s) must fit in the load (duration %s)", c.ProfileWindow, c.Duration))
@@ -290,7 +292,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 10 * time.Minute
 	}
-	if cfg.Pprof != "" && cfg.ProfileWindow == 0 {
+	// A profile is at least 1 s: a load shorter than that gets no
+	// window, and validate says so of the load, as none was asked for.
+	if cfg.Pprof != "" && cfg.ProfileWindow == 0 && (cfg.Duration == 0 || cfg.Duration >= time.Second) {
 		cfg.ProfileWindow = 20 * time.Second
 		if cfg.Duration > 0 {
 			cfg.ProfileWindow = max(time.Second, min(cfg.ProfileWindow, cfg.Duration/2))
@@ -521,12 +525,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 		acked = append(acked, probeAcked...)
 	}
 
-	// A profile that failed leaves the run's own figures standing.
-	if p, err := prof.wait(); err != nil {
+	// A profile that failed leaves the run's own figures standing, and
+	// one that could not be saved is reported all the same.
+	p, err, saveErr := prof.wait()
+	if err != nil {
 		fmt.Fprintf(out, "no profile of the server: %v\n", err)
 	} else if p != nil {
 		rep.Profile = p
 		fmt.Fprintln(out, p.line())
+	}
+	if saveErr != nil {
+		fmt.Fprintf(out, "profile not saved: %v\n", saveErr)
 	}
 
 	if metrics != nil {

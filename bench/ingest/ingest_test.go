@@ -397,6 +397,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, Pprof: "h:1", ProfileWindow: time.Millisecond}, "pprof-window:"},
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Duration: time.Second, Pprof: "h:1", ProfileWindow: 5 * time.Second}, "pprof-window:"},
 		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Count: 1, ProfileOut: "p.pprof"}, "pprof-out:"},
+		// No window asked for: the error is the load's, not --pprof-window's.
+		{Config{URL: "http://x", Batch: 1, Concurrency: 1, Duration: 500 * time.Millisecond, Pprof: "h:1"}, "pprof: a profile takes at least 1s, the load (duration 500ms)"},
 	}
 	for _, tc := range cases {
 		_, err := Run(t.Context(), tc.cfg, io.Discard)

@@ -71,6 +71,9 @@ type profiler struct {
 	done chan struct{}
 	prof *Profile
 	err  error
+	// saveErr is a failure to save the profile to ProfileOut: the
+	// profile taken is split and reported all the same.
+	saveErr error
 }
 
 // startProfile starts taking a CPU profile of cfg.ProfileWindow: in the
@@ -100,8 +103,7 @@ func startProfile(ctx context.Context, cfg Config, acked *atomic.Int64) *profile
 		window, n := time.Since(t0), int(acked.Load()-from)
 		if cfg.ProfileOut != "" {
 			if err := os.WriteFile(cfg.ProfileOut, raw, 0o644); err != nil {
-				pr.err = fmt.Errorf("pprof: save the profile: %w", err)
-				return
+				pr.saveErr = fmt.Errorf("pprof-out: save the profile: %w", err)
 			}
 		}
 		pr.prof, pr.err = splitProfile(raw, window, n)
@@ -109,13 +111,13 @@ func startProfile(ctx context.Context, cfg Config, acked *atomic.Int64) *profile
 	return pr
 }
 
-// wait returns the profile once taken.
-func (pr *profiler) wait() (*Profile, error) {
+// wait returns the profile once taken, and whether saving it failed.
+func (pr *profiler) wait() (prof *Profile, err, saveErr error) {
 	if pr == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	<-pr.done
-	return pr.prof, pr.err
+	return pr.prof, pr.err, pr.saveErr
 }
 
 // checkPprof asks for the index of the server's profiles.

@@ -112,7 +112,8 @@ func TestPprofBase(t *testing.T) {
 }
 
 // TestRunTakesAProfileWhileLoading: with Pprof, the run reports the
-// server's CPU by part and saves the profile it split.
+// server's CPU by part and saves the profile it split; one it cannot
+// save it reports all the same.
 func TestRunTakesAProfileWhileLoading(t *testing.T) {
 	raw := cpuProfile(t, []labelledCPU{{map[string][]string{"role": {"api"}}, 20e6}, {map[string][]string{"consumer": {"progress"}}, 20e6}})
 	f := &fakeLRS{stored: map[string]bool{}, queries: map[string]int{}}
@@ -137,6 +138,21 @@ func TestRunTakesAProfileWhileLoading(t *testing.T) {
 	}
 	if saved, err := os.ReadFile(out); err != nil || !bytes.Equal(saved, raw) {
 		t.Errorf("saved profile: %d bytes, %v; want the %d bytes served", len(saved), err, len(raw))
+	}
+
+	// A profile that cannot be saved is still split and reported, and
+	// the failure to save it is a line of its own.
+	cfg.ProfileOut = filepath.Join(t.TempDir(), "missing", "cpu.pprof")
+	var lines strings.Builder
+	rep, err = Run(t.Context(), cfg, &lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := rep.Profile; p == nil || len(p.Parts) != 2 {
+		t.Errorf("profile %+v, want it split though it was not saved", rep.Profile)
+	}
+	if !strings.Contains(lines.String(), "profile not saved: pprof-out:") || !strings.Contains(lines.String(), "missing") {
+		t.Errorf("output:\n%s\nwant a line saying the profile was not saved, and where", lines.String())
 	}
 }
 
