@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/learnstream/learnstream/domain/event"
+	"github.com/learnstream/learnstream/domain/xapi"
 )
 
 // lrsStatement builds a stored-statement event with a stored time i
@@ -438,4 +439,171 @@ func TestEntriesCarryTheirVerb(t *testing.T) {
 			checkQuery(t, p, "t1", StatementQuery{Agent: ada, Verb: did}, tc.want)
 		})
 	}
+}
+
+// TestRelatedEntries: the related kinds are stored without what the own
+// kinds and the authority entry hold, and related queries answer as the
+// whole sets did, over such a store, over one written before (whole A
+// and C sets, each statement under several kinds) and after a target's
+// deletion takes inherited entries away.
+func TestRelatedEntries(t *testing.T) {
+	const (
+		ada, bob, ins, cy = "mbox:mailto:ada@x.org", "mbox:mailto:bob@x.org", "mbox:mailto:ins@x.org", "mbox:mailto:cy@x.org"
+		k0, k1            = "account:http://lrs/|k0", "account:http://lrs/|k1"
+		a, b, parent      = "http://example.com/a/a", "http://example.com/a/b", "http://example.com/a/p"
+		did               = "http://example.com/v/did"
+	)
+	inCourse := `,"context":{"instructor":{"mbox":"mailto:ins@x.org"},"contextActivities":{"parent":[{"id":"` + parent + `"}]}}`
+	bodies := []string{
+		// 1: ada did a, taught by ins, in the course (authority k1).
+		actVerb("ada@x.org", "did", "a") + inCourse,
+		// 2: bob did b in the course (k0).
+		actVerb("bob@x.org", "did", "b") + `,"context":{"contextActivities":{"parent":[{"id":"` + parent + `"}]}}`,
+		// 3: ins did the course itself (k1).
+		actVerb("ins@x.org", "did", "p"),
+		// 4: cy liked 1 (k0): it matches 1's filters too.
+		`"actor":{"mbox":"mailto:cy@x.org"},"verb":{"id":"http://example.com/v/liked"},"object":{"objectType":"StatementRef","id":"` + uuid(1) + `"}`,
+	}
+	cases := []struct {
+		name string
+		q    StatementQuery
+		want []int
+	}{
+		{"related agent, actor", StatementQuery{Agent: ada, RelatedAgents: true}, []int{4, 1}},
+		{"related agent, instructor and actor", StatementQuery{Agent: ins, RelatedAgents: true}, []int{4, 3, 1}},
+		{"agent, not the instructor", StatementQuery{Agent: ins}, []int{3}},
+		{"related agent, authority and inherited", StatementQuery{Agent: k1, RelatedAgents: true}, []int{4, 3, 1}},
+		{"related agent, authority", StatementQuery{Agent: k0, RelatedAgents: true}, []int{4, 2}},
+		{"related agent and verb", StatementQuery{Agent: k1, RelatedAgents: true, Verb: did}, []int{4, 3, 1}},
+		{"related agent, ascending, one page", StatementQuery{Agent: ins, RelatedAgents: true, Ascending: true, Limit: 2}, []int{1, 3}},
+		{"related agent, after", StatementQuery{Agent: ins, RelatedAgents: true, Limit: 2,
+			After: &Position{Stored: time.Date(2026, 11, 29, 10, 0, 0, 4e6, time.UTC).UnixNano(), ID: uuid(4)}}, []int{3, 1}},
+		{"related activity, parent and object", StatementQuery{Activity: parent, RelatedActivities: true}, []int{4, 3, 2, 1}},
+		{"activity, not the parent", StatementQuery{Activity: parent}, []int{3}},
+		{"related activity, object", StatementQuery{Activity: a, RelatedActivities: true}, []int{4, 1}},
+		{"related activity and related agent", StatementQuery{Activity: b, RelatedActivities: true, Agent: k0, RelatedAgents: true}, []int{2}},
+		{"related agent probed", StatementQuery{Activity: parent, RelatedActivities: true, Agent: bob, RelatedAgents: true}, []int{2}},
+		{"related agent probed, as authority", StatementQuery{Activity: a, Agent: k1, RelatedAgents: true}, []int{4, 1}},
+		{"related activity probed", StatementQuery{Agent: cy, Activity: parent, RelatedActivities: true}, []int{4}},
+	}
+	// entries counts a tenant's index entries of kind.
+	entries := func(t *testing.T, p *Statements, kind string) int {
+		t.Helper()
+		n := 0
+		err := p.View(func(txn *badger.Txn, sp Space) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: sp.Prefix("x", "t1", kind)})
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	setUp := func(t *testing.T) *Statements {
+		store := openStore(t)
+		p, _ := NewStatements(store, nil)
+		for i, body := range bodies {
+			if err := p.Handle(context.Background(), event.Position{Topic: "s", Offset: int64(i)}, lrsStatement(t, "t1", i+1, body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+
+	t.Run("stored apart", func(t *testing.T) {
+		p := setUp(t)
+		// A: ins for 1; none for 2 and 3 (actor and authority); ins
+		// and k1 for 4 (inherited, not its own nor its authority).
+		// C: the parent for 1, 2 and 4; none for 3 (its object).
+		if n := entries(t, p, idxRelatedAgent); n != 3 {
+			t.Errorf("%d related-agent entries, want 3 (the whole sets are 12)", n)
+		}
+		if n := entries(t, p, idxRelatedActivity); n != 3 {
+			t.Errorf("%d related-activity entries, want 3 (the whole sets are 7)", n)
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) { checkQuery(t, p, "t1", tc.q, tc.want) })
+		}
+		for _, key := range []string{ada, ins, k1, k0} {
+			if ok, err := p.Knows(context.Background(), "t1", key); err != nil || !ok {
+				t.Errorf("Knows(%s) = %v, %v; want true", key, ok, err)
+			}
+		}
+	})
+
+	t.Run("written whole before", func(t *testing.T) {
+		p := setUp(t)
+		// What a store written before holds besides: every related
+		// value under A and C, the own ones and the authority too.
+		err := p.store.db.Update(func(txn *badger.Txn) error {
+			sp := p.Space()
+			for i := range bodies {
+				raw, err := readStatement(txn, sp, "t1", uuid(i+1))
+				if err != nil {
+					return err
+				}
+				st, err := xapi.DecodeStored(raw)
+				if err != nil {
+					return err
+				}
+				keys, err := readIndexSet(txn, sp, "t1", uuid(i+1), nil)
+				if err != nil {
+					return err
+				}
+				verb := entryVerbOf(st, keys)
+				pos := Position{Stored: st.Stored.UnixNano(), ID: uuid(i + 1)}.bytes()
+				for _, kind := range []string{idxRelatedAgent, idxRelatedActivity} {
+					for _, v := range keys[kind] {
+						if err := txn.Set(indexKey(sp, "t1", kind, v, pos), indexValue(kind, verb)); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := entries(t, p, idxRelatedAgent); n != 12 {
+			t.Fatalf("%d related-agent entries, want the 12 of the whole sets", n)
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) { checkQuery(t, p, "t1", tc.q, tc.want) })
+		}
+	})
+
+	t.Run("inherited entries taken away", func(t *testing.T) {
+		// A referrer's own related agent left out because an agent it
+		// inherited held it: once its target goes, the related entry
+		// must be there.
+		store := openStore(t)
+		p, _ := NewStatements(store, nil)
+		ctx := context.Background()
+		// 1: ins did a (the target, stored first). 2: cy liked 1,
+		// with ins as its instructor: ins is both its inherited own
+		// agent and its own related agent.
+		target := actVerb("ins@x.org", "did", "a")
+		referrer := `"actor":{"mbox":"mailto:cy@x.org"},"verb":{"id":"http://example.com/v/liked"},"object":{"objectType":"StatementRef","id":"` + uuid(1) + `"},"context":{"instructor":{"mbox":"mailto:ins@x.org"}}`
+		for i, body := range []string{target, referrer} {
+			if err := p.Handle(ctx, event.Position{Topic: "s", Offset: int64(i)}, lrsStatement(t, "t1", i+1, body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkQuery(t, p, "t1", StatementQuery{Agent: ins}, []int{2, 1})
+		checkQuery(t, p, "t1", StatementQuery{Agent: ins, RelatedAgents: true}, []int{2, 1})
+		// Retention deletes 1 (stored before 2): 2 loses what it
+		// inherited, and keeps ins as its instructor.
+		before := time.Date(2026, 11, 29, 10, 0, 0, 2e6, time.UTC)
+		if err := p.Handle(ctx, event.Position{Topic: "s", Offset: 2}, retentionEvent(t, "ra", "t1", before)); err != nil {
+			t.Fatal(err)
+		}
+		checkQuery(t, p, "t1", StatementQuery{Agent: ins}, nil)
+		checkQuery(t, p, "t1", StatementQuery{Agent: ins, RelatedAgents: true}, []int{2})
+		checkQuery(t, p, "t1", StatementQuery{Activity: a, RelatedActivities: true}, nil)
+	})
 }

@@ -137,7 +137,7 @@ func (statementsModel) countedKinds() []countedKind {
 //	m  tenant id                   -> index entries (encodeIndexSet), only when they are not the content's own
 //	rf tenant targetId refId       -> pos of refId, a statement whose StatementRef targets targetId
 //	rm tenant targetId             -> "" (targetId has rf entries: a Get, not a scan, on every write)
-//	x  tenant kind digest pos      -> verb digest or "" (an index entry, digest = valueDigest(value); kind "*" indexes all, no digest)
+//	x  tenant kind digest pos      -> verb digest or "" (an index entry, digest = valueDigest(value); kind "*" indexes all, no digest; A and C hold only what a, u and c do not, see relatedKinds)
 //	ag tenant agentKey             -> "" (an agent in some statement's related agents or authority)
 //	vd tenant id                   -> id of the voiding statement (id is voided)
 //	vp tenant id                   -> id of a voiding statement whose target is not stored yet
@@ -164,6 +164,63 @@ const (
 	idxRegistration    = "r"
 	idxAuthority       = "u"
 )
+
+// The related kinds are stored without what other kinds of the same
+// statement hold. A statement's related agents are its own agents (a),
+// its authority (u) and the rest (instructor, team, context agents, a
+// sub-statement's): A entries are written for the rest only. Its related
+// activities are its object (c) and its context activities: C entries
+// are written for those only. Index entries are most of what the store
+// takes in (11 a statement of the load tool's shape, 70% of the store's
+// entries), and each is inserted, logged, flushed and merged down the
+// levels: these were three of the eleven. A related filter reads the
+// union of its kinds (relatedKinds), each statement once; stores written
+// before hold whole A and C sets, which the union reads the same.
+//
+// The written entries are the stored form of the logical set (indexSet,
+// the m records, readIndexSet stay whole): storedValues. Deleting
+// entries deletes the whole logical set, so an entry never written only
+// costs a tombstone; a rewrite of a statement's entries (reindex) writes
+// its whole stored form, since an entry left out while another kind
+// covered it must exist once that kind no longer does.
+
+// relatedKinds lists the kinds whose entries together answer a filter of
+// kind: the first is the kind itself.
+func relatedKinds(kind string) []string {
+	switch kind {
+	case idxRelatedAgent:
+		return []string{idxRelatedAgent, idxAgent, idxAuthority}
+	case idxRelatedActivity:
+		return []string{idxRelatedActivity, idxActivity}
+	}
+	return []string{kind}
+}
+
+// storedValues is the part of keys[kind] written as index entries for a
+// statement whose authority's digest is authority ("" for none): the
+// related values without those its own kinds or its authority entry
+// hold. keys is not changed.
+func storedValues(keys indexSet, kind, authority string) []string {
+	var own []string
+	switch kind {
+	case idxRelatedAgent:
+		own = keys[idxAgent]
+	case idxRelatedActivity:
+		own = keys[idxActivity]
+		authority = ""
+	default:
+		return keys[kind]
+	}
+	covered := func(v string) bool {
+		_, found := slices.BinarySearch(own, v)
+		return found || v == authority
+	}
+	vs := keys[kind]
+	if !slices.ContainsFunc(vs, covered) {
+		return vs
+	}
+	return slices.DeleteFunc(slices.Clone(vs), covered)
+}
 
 // Position is a statement's place in stored order; paging cursors carry it.
 type Position struct {
@@ -362,20 +419,21 @@ func applyStatement(ts *txnState, e event.Event, store *Store) (Outcome, error) 
 	if err := txn.Set(indexKey(sp, tenant, idxAll, "", pos), nil); err != nil {
 		return 0, err
 	}
+	authority, authorityDigest := "", ""
+	if st.Authority != nil {
+		authority = xapi.ActorKey(*st.Authority)
+		authorityDigest = ts.digest(authority)
+		if err := txn.Set(indexKey(sp, tenant, idxAuthority, authorityDigest, pos), nil); err != nil {
+			return 0, err
+		}
+	}
 	verb := entryVerbOf(st, keys)
-	for kind, values := range keys {
+	for kind := range keys {
 		val := indexValue(kind, verb)
-		for _, v := range values {
+		for _, v := range storedValues(keys, kind, authorityDigest) {
 			if err := txn.Set(indexKey(sp, tenant, kind, v, pos), val); err != nil {
 				return 0, err
 			}
-		}
-	}
-	authority := ""
-	if st.Authority != nil {
-		authority = xapi.ActorKey(*st.Authority)
-		if err := txn.Set(indexKey(sp, tenant, idxAuthority, ts.digest(authority), pos), nil); err != nil {
-			return 0, err
 		}
 	}
 	if err := noteAgents(ts, tenant, related, authority); err != nil {
@@ -1039,29 +1097,25 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 	err := p.viewStatements(func(txn *badger.Txn, sp Space, reads cachedReads) error {
 		voided := p.store.voidedSet(sp)
 		voided.load(txn, sp)
-		prefix := sp.Prefix("x", tenant, drive.kind, drive.value)
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = prefix
-		opts.Reverse = !q.Ascending
-		it := txn.NewIterator(opts)
-		defer it.Close()
+		w := newIndexWalk(txn, sp, tenant, relatedKinds(drive.kind), drive.value, !q.Ascending)
+		defer w.Close()
+		// Where the walk starts: a position, or a part of one (the
+		// stored time), after the prefix of each kind.
 		var start []byte
 		switch {
 		case q.After != nil:
-			start = append(slices.Clone(prefix), q.After.bytes()...)
+			start = q.After.bytes()
 		case q.Ascending && !q.Since.IsZero():
-			start = binary.BigEndian.AppendUint64(slices.Clone(prefix), uint64(q.Since.UnixNano()+1))
+			start = binary.BigEndian.AppendUint64(nil, uint64(q.Since.UnixNano()+1))
 		case q.Ascending:
-			start = prefix
 		case !q.Until.IsZero():
 			// Backwards from the first key past until: a key is the
 			// stored time then the 16 bytes of the id, so until with one
 			// 0xff byte after it would sort before an id that starts
 			// with 0xff, and miss that statement stored at until.
-			start = binary.BigEndian.AppendUint64(slices.Clone(prefix), uint64(q.Until.UnixNano()+1))
+			start = binary.BigEndian.AppendUint64(nil, uint64(q.Until.UnixNano()+1))
 		default:
-			start = append(slices.Clone(prefix), 0xff)
+			start = []byte{0xff}
 		}
 		// The walk decides the query's verb from the entries that carry
 		// their statement's: unprobed is the other filters.
@@ -1073,17 +1127,17 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 				unprobed = slices.Delete(slices.Clone(filters), i, i+1)
 			}
 		}
-		for it.Seek(start); it.Valid(); it.Next() {
+		for w.Seek(start); w.Valid(); w.Next() {
 			probe := filters
 			if verb != nil {
-				switch carried, is := entryVerb(it.Item(), verb); {
+				switch carried, is := entryVerb(w.Item(), verb); {
 				case is:
 					probe = unprobed
 				case carried:
 					continue
 				}
 			}
-			pos := positionFrom(it.Item().Key()[len(prefix):])
+			pos := positionFrom(w.Pos())
 			if q.After != nil && pos == *q.After {
 				continue
 			}
@@ -1131,6 +1185,93 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 	return page, err
 }
 
+// indexWalk walks the entries of one value in several index kinds
+// together (a related filter's kinds, relatedKinds), in stored order or
+// its reverse, each statement once. It holds an iterator per kind, which
+// only a read-only transaction allows.
+type indexWalk struct {
+	its      []*badger.Iterator
+	prefixes [][]byte
+	reverse  bool
+	cur      int    // the kind whose entry the walk is on; -1: none
+	at       []byte // Next's copy of the position it leaves
+}
+
+func newIndexWalk(txn *badger.Txn, sp Space, tenant string, kinds []string, digest string, reverse bool) *indexWalk {
+	w := &indexWalk{reverse: reverse, cur: -1}
+	for _, kind := range kinds {
+		prefix := sp.Prefix("x", tenant, kind, digest)
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = prefix
+		opts.Reverse = reverse
+		w.its = append(w.its, txn.NewIterator(opts))
+		w.prefixes = append(w.prefixes, prefix)
+	}
+	return w
+}
+
+func (w *indexWalk) Close() {
+	for _, it := range w.its {
+		it.Close()
+	}
+}
+
+// Seek moves to the first entry at or after start in the walk's order
+// (at or before it in reverse); start is the part of a key after the
+// kind's prefix (a position or its first bytes).
+func (w *indexWalk) Seek(start []byte) {
+	for i, it := range w.its {
+		it.Seek(append(slices.Clone(w.prefixes[i]), start...))
+	}
+	w.pick()
+}
+
+// pick puts the walk on the first entry of its kinds in its order; on
+// a tie (a store written before holds a statement under several of
+// them), the first kind's, whose entries carry the verb.
+func (w *indexWalk) pick() {
+	w.cur = -1
+	for i, it := range w.its {
+		if !it.Valid() {
+			continue
+		}
+		if w.cur >= 0 {
+			c := bytes.Compare(w.pos(i), w.pos(w.cur))
+			if c == 0 || (c > 0) != w.reverse {
+				continue
+			}
+		}
+		w.cur = i
+	}
+}
+
+func (w *indexWalk) pos(i int) []byte { return w.its[i].Item().Key()[len(w.prefixes[i]):] }
+
+func (w *indexWalk) Valid() bool { return w.cur >= 0 }
+
+// Item is the index entry the walk is on.
+func (w *indexWalk) Item() *badger.Item { return w.its[w.cur].Item() }
+
+// Pos is the position of the statement the walk is on, valid until Next.
+func (w *indexWalk) Pos() []byte { return w.pos(w.cur) }
+
+// Next moves past the statement the walk is on, in every kind.
+func (w *indexWalk) Next() {
+	if len(w.its) == 1 {
+		w.its[0].Next()
+		w.pick()
+		return
+	}
+	w.at = append(w.at[:0], w.Pos()...)
+	for i, it := range w.its {
+		if it.Valid() && bytes.Equal(w.pos(i), w.at) {
+			it.Next()
+		}
+	}
+	w.pick()
+}
+
 // entryVerb reports whether index entry item carries its statement's
 // verb, and whether that is verb.
 func entryVerb(item *badger.Item, verb []byte) (carried, is bool) {
@@ -1150,11 +1291,18 @@ func entryVerb(item *badger.Item, verb []byte) (carried, is bool) {
 func stmtMatches(txn *badger.Txn, sp Space, tenant string, filters []stmtFilter, pos Position, mayBeVoided bool) (bool, error) {
 	if len(filters) > 0 {
 		pb := pos.bytes()
+	filters:
 		for _, f := range filters {
-			ok, err := keyExists(txn, indexKey(sp, tenant, f.kind, f.value, pb))
-			if err != nil || !ok {
-				return false, err
+			for _, kind := range relatedKinds(f.kind) {
+				ok, err := keyExists(txn, indexKey(sp, tenant, kind, f.value, pb))
+				if err != nil {
+					return false, err
+				}
+				if ok {
+					continue filters
+				}
 			}
+			return false, nil
 		}
 	}
 	if !mayBeVoided {

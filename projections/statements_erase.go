@@ -280,7 +280,7 @@ func forgetStatements(txn *badger.Txn, sp Space, tenant string, ids, learners []
 			continue // the caller forgets the learners
 		}
 		d := valueDigest(a)
-		if hasPrefix(txn, sp.Prefix("x", tenant, idxRelatedAgent, d)) || hasPrefix(txn, sp.Prefix("x", tenant, idxAuthority, d)) {
+		if hasAnyPrefix(txn, sp, tenant, relatedKinds(idxRelatedAgent), d) {
 			continue
 		}
 		if _, err := deleteKey(txn, sp.Key("ag", tenant, a)); err != nil {
@@ -542,12 +542,24 @@ func reindex(txn *badger.Txn, sp Space, tenant, id string, done map[string]bool)
 			}
 		}
 	}
-	verb := entryVerbOf(st, keys)
 	for kind, vs := range keys {
-		val := indexValue(kind, verb)
 		for _, v := range vs {
-			if !slices.Contains(old[kind], v) {
-				changed = true
+			changed = changed || !slices.Contains(old[kind], v)
+		}
+	}
+	// The related kinds are written whole (their stored form): a value
+	// left out while another kind held it needs its entry once that kind
+	// no longer does.
+	verb := entryVerbOf(st, keys)
+	authority := ""
+	if st.Authority != nil {
+		authority = valueDigest(xapi.ActorKey(*st.Authority))
+	}
+	for kind := range keys {
+		val := indexValue(kind, verb)
+		whole := len(relatedKinds(kind)) > 1
+		for _, v := range storedValues(keys, kind, authority) {
+			if whole || !slices.Contains(old[kind], v) {
 				if err := txn.Set(indexKey(sp, tenant, kind, v, pos), val); err != nil {
 					return err
 				}
@@ -595,7 +607,18 @@ func dropUnusedAttachment(txn *badger.Txn, sp Space, tenant, sha string) (int, e
 // nameShown reports whether a stored statement shows the agent with key
 // under name.
 func nameShown(txn *badger.Txn, sp Space, tenant, key, name string) (bool, error) {
-	prefix := sp.Prefix("x", tenant, idxRelatedAgent, valueDigest(key))
+	// One kind after the other: a write transaction (an erasure's) has
+	// one iterator at a time.
+	for _, kind := range relatedKinds(idxRelatedAgent) {
+		if shown, err := nameShownIn(txn, sp.Prefix("x", tenant, kind, valueDigest(key)), sp, tenant, key, name); shown || err != nil {
+			return shown, err
+		}
+	}
+	return false, nil
+}
+
+// nameShownIn is nameShown over the statements of one index prefix.
+func nameShownIn(txn *badger.Txn, prefix []byte, sp Space, tenant, key, name string) (bool, error) {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
@@ -624,14 +647,16 @@ func nameShown(txn *badger.Txn, sp Space, tenant, key, name string) (bool, error
 func (p *Statements) Knows(_ context.Context, tenant, key string) (bool, error) {
 	found := false
 	err := p.View(func(txn *badger.Txn, sp Space) error {
-		for _, kind := range []string{idxRelatedAgent, idxAuthority} {
-			if found = hasPrefix(txn, sp.Prefix("x", tenant, kind, valueDigest(key))); found {
-				return nil
-			}
-		}
+		found = hasAnyPrefix(txn, sp, tenant, relatedKinds(idxRelatedAgent), valueDigest(key))
 		return nil
 	})
 	return found, err
+}
+
+// hasAnyPrefix reports whether an index entry of one of kinds has the
+// value digest d.
+func hasAnyPrefix(txn *badger.Txn, sp Space, tenant string, kinds []string, d string) bool {
+	return slices.ContainsFunc(kinds, func(kind string) bool { return hasPrefix(txn, sp.Prefix("x", tenant, kind, d)) })
 }
 
 func hasPrefix(txn *badger.Txn, prefix []byte) bool {
