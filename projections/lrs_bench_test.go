@@ -89,6 +89,9 @@ func benchStatementQuery(b *testing.B, n int) {
 		{"activity+related_activities", func(i int) StatementQuery {
 			return StatementQuery{Activity: fmt.Sprintf("http://example.com/act/%d", (i*7919)%acts), RelatedActivities: true, Limit: 10}
 		}, 10},
+		{"agent+related_agents", func(i int) StatementQuery {
+			return StatementQuery{Agent: fmt.Sprintf("mbox:mailto:l%d@example.com", (i*7919)%agents), RelatedAgents: true, Limit: 10}
+		}, 10},
 		{"agent only (baseline: one index, no probes)", func(i int) StatementQuery {
 			return StatementQuery{Agent: fmt.Sprintf("mbox:mailto:l%d@example.com", (i*7919)%agents), Limit: 100}
 		}, 100},
