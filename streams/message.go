@@ -54,9 +54,10 @@ func NewMessage(e event.Event) *message.Message {
 func Event(m *message.Message) (event.Event, error) {
 	if d, ok := m.Context().Value(receivedKey{}).(*received); ok && d.m == m {
 		if d.err != nil && d.reopen != nil && event.Retryable(d.err) {
-			d.e, d.err = d.reopen()
+			e, err := d.reopen()
+			d.e, d.err = &e, err
 		}
-		return d.e, d.err
+		return *d.e, d.err
 	}
 	hs := make([]event.Header, 0, len(m.Metadata))
 	for k, v := range m.Metadata {
@@ -84,8 +85,11 @@ func finish(m *message.Message, e event.Event, err error) (event.Event, error) {
 // ties it to the message it was decoded for: a copy (a redelivery) or a
 // message made from another's context decodes for itself.
 type received struct {
-	m   *message.Message
-	e   event.Event
+	m *message.Message
+	// e is the record's event, shared by its consumers, read only (a
+	// copy for every consumer made this struct three times the size);
+	// Event hands out copies.
+	e   *event.Event
 	err error
 	// reopen opens the sealed event again after a transient failure.
 	reopen func() (event.Event, error)
@@ -165,12 +169,14 @@ func fromKafkaMeta(ctx context.Context, km kafka.Message, v *verifier, shareMeta
 	if r.kept && !shareMeta {
 		m.Metadata = maps.Clone(r.meta)
 	}
-	d := &received{m: m, e: r.e, err: r.err,
+	d := &received{m: m, e: &r.e, err: r.err,
 		pos: Position{Topic: km.Topic, Partition: km.Partition, Offset: km.Offset, Time: km.Time}}
 	if r.err != nil && r.sealedOpen && event.Retryable(r.err) {
-		sealed := r.sealed
+		// The closure takes the topic, not km: km would otherwise be
+		// moved to the heap on every call, for every consumer.
+		sealed, topic := r.sealed, km.Topic
 		d.reopen = func() (event.Event, error) {
-			e, err := openEvent(ctx, v.keys, km.Topic, sealed)
+			e, err := openEvent(ctx, v.keys, topic, sealed)
 			if err == nil {
 				e = event.Shared(e)
 			}
