@@ -1187,8 +1187,7 @@ func (p *Statements) Query(_ context.Context, tenant string, q StatementQuery) (
 
 // indexWalk walks the entries of one value in several index kinds
 // together (a related filter's kinds, relatedKinds), in stored order or
-// its reverse, each statement once. It holds an iterator per kind, which
-// only a read-only transaction allows.
+// its reverse, each statement once, with an iterator per kind.
 type indexWalk struct {
 	its      []*badger.Iterator
 	prefixes [][]byte

@@ -607,8 +607,8 @@ func dropUnusedAttachment(txn *badger.Txn, sp Space, tenant, sha string) (int, e
 // nameShown reports whether a stored statement shows the agent with key
 // under name.
 func nameShown(txn *badger.Txn, sp Space, tenant, key, name string) (bool, error) {
-	// One kind after the other: a write transaction (an erasure's) has
-	// one iterator at a time.
+	// One kind after the other, in no order: the first statement that
+	// shows the name ends the search.
 	for _, kind := range relatedKinds(idxRelatedAgent) {
 		if shown, err := nameShownIn(txn, sp.Prefix("x", tenant, kind, valueDigest(key)), sp, tenant, key, name); shown || err != nil {
 			return shown, err
