@@ -137,11 +137,15 @@ func (c *Config) validate() error {
 		if _, err := pprofBase(c.Pprof); err != nil {
 			errs = append(errs, err)
 		}
-		if c.ProfileWindow == 0 {
+		switch {
+		case c.ProfileWindow == 0 && c.Duration > 0 && c.Duration < time.Second:
+			// No window asked for (Run sets it after validation): the
+			// load is what is too short.
 			errs = append(errs, fmt.Errorf("pprof: a profile takes at least 1s, the load (duration %s) is shorter", c.Duration))
-		} else if c.ProfileWindow < time.Second {
+		case c.ProfileWindow == 0:
+		case c.ProfileWindow < time.Second:
 			errs = append(errs, fmt.Errorf("pprof-window: must be at least 1s, got %s", c.ProfileWindow))
-		} else if c.Duration > 0 && c.ProfileWindow > c.Duration {
+		case c.Duration > 0 && c.ProfileWindow > c.Duration:
 			errs = append(errs, fmt.Errorf("pprof-window: the profile (%s) must fit in the load (duration %s)", c.ProfileWindow, c.Duration))
 		}
 	} else if c.ProfileOut != "" {
@@ -292,16 +296,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 10 * time.Minute
 	}
-	// A profile is at least 1 s: a load shorter than that gets no
-	// window, and validate says so of the load, as none was asked for.
-	if cfg.Pprof != "" && cfg.ProfileWindow == 0 && (cfg.Duration == 0 || cfg.Duration >= time.Second) {
+	if err := cfg.validate(); err != nil {
+		return Report{}, err
+	}
+	// Validated: a --duration load has at least 1 s, so the default
+	// window fits in it.
+	if cfg.Pprof != "" && cfg.ProfileWindow == 0 {
 		cfg.ProfileWindow = 20 * time.Second
 		if cfg.Duration > 0 {
 			cfg.ProfileWindow = max(time.Second, min(cfg.ProfileWindow, cfg.Duration/2))
 		}
-	}
-	if err := cfg.validate(); err != nil {
-		return Report{}, err
 	}
 	if cfg.Pprof != "" {
 		cfg.Pprof, _ = pprofBase(cfg.Pprof) // validated
