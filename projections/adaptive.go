@@ -384,8 +384,8 @@ func (d *DifficultyAdjusted) check() error {
 	return nil
 }
 
-// getJSON reads key into v; found false when absent.
-func getJSON(txn *badger.Txn, key []byte, v any) (bool, error) {
+// getStored reads key into v (decodeStored); found false when absent.
+func getStored(txn *badger.Txn, key []byte, v any) (bool, error) {
 	item, err := txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
@@ -393,15 +393,15 @@ func getJSON(txn *badger.Txn, key []byte, v any) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return true, item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+	return true, item.Value(func(b []byte) error { return decodeStored(b, v) })
 }
 
-// stagedJSON returns the staged value of key, a *T decoded from JSON, nil
-// when the key is absent.
-func stagedJSON[T any](ts *txnState, key []byte) (*stagedValue, *T, error) {
+// stagedStored returns the staged value of key, a *T decoded by
+// decodeStored, nil when the key is absent.
+func stagedStored[T any](ts *txnState, key []byte) (*stagedValue, *T, error) {
 	sv, err := ts.lookup(key, func(item *badger.Item) (any, error) {
 		v := new(T)
-		return v, item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+		return v, item.Value(func(b []byte) error { return decodeStored(b, v) })
 	})
 	if err != nil {
 		return nil, nil, err
@@ -412,7 +412,7 @@ func stagedJSON[T any](ts *txnState, key []byte) (*stagedValue, *T, error) {
 
 func (m adaptiveModel) applyMastery(ts *txnState, tenant string, d MasteryUpdated) (Outcome, error) {
 	key := ts.sp.Key("s", tenant, d.Learner, d.Skill)
-	sv, s, err := stagedJSON[SkillMastery](ts, key)
+	sv, s, err := stagedStored[SkillMastery](ts, key)
 	if err != nil {
 		return 0, fmt.Errorf("adaptive %s/%s is unreadable: %w", d.Learner, d.Skill, err)
 	}
@@ -461,7 +461,7 @@ func applyDifficulty(ts *txnState, tenant string, d DifficultyAdjusted) (Outcome
 	part := strconv.Itoa(d.InputPartition)
 	pos := inputPosition{Partition: d.InputPartition, Offset: d.InputOffset, Set: true}
 	ikey := ts.sp.Key("i", tenant, d.Item, part)
-	isv, ip, err := stagedJSON[itemPart](ts, ikey)
+	isv, ip, err := stagedStored[itemPart](ts, ikey)
 	if err != nil {
 		return 0, err
 	}
@@ -470,7 +470,7 @@ func applyDifficulty(ts *txnState, tenant string, d DifficultyAdjusted) (Outcome
 		out = Stored
 	}
 	lkey := ts.sp.Key("li", tenant, d.Learner, d.Item)
-	lsv, li, err := stagedJSON[LearnerItem](ts, lkey)
+	lsv, li, err := stagedStored[LearnerItem](ts, lkey)
 	if err != nil {
 		return 0, err
 	}
@@ -494,7 +494,7 @@ func applyDifficulty(ts *txnState, tenant string, d DifficultyAdjusted) (Outcome
 		out = Stored
 	}
 	gkey := ts.sp.Key("g", tenant, d.Learner)
-	gsv, g, err := stagedJSON[learnerGlobal](ts, gkey)
+	gsv, g, err := stagedStored[learnerGlobal](ts, gkey)
 	if err != nil {
 		return 0, err
 	}
@@ -527,7 +527,7 @@ func (a *Adaptive) Mastery(ctx context.Context, tenant, learner string) (map[str
 func (a *Adaptive) LearnerSkills(_ context.Context, tenant, learner string) ([]SkillMastery, error) {
 	var out []SkillMastery
 	err := a.View(func(txn *badger.Txn, sp Space) error {
-		return scanJSON(txn, sp.Prefix("s", tenant, learner), func(_ string, s *SkillMastery) { out = append(out, *s) })
+		return scanStored(txn, sp.Prefix("s", tenant, learner), func(_ string, s *SkillMastery) { out = append(out, *s) })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("adaptive read model: skills of %s: %w", learner, err)
@@ -539,7 +539,7 @@ func (a *Adaptive) LearnerSkills(_ context.Context, tenant, learner string) ([]S
 func (a *Adaptive) LearnerItems(_ context.Context, tenant, learner string) ([]LearnerItem, error) {
 	var out []LearnerItem
 	err := a.View(func(txn *badger.Txn, sp Space) error {
-		return scanJSON(txn, sp.Prefix("li", tenant, learner), func(_ string, li *LearnerItem) { out = append(out, *li) })
+		return scanStored(txn, sp.Prefix("li", tenant, learner), func(_ string, li *LearnerItem) { out = append(out, *li) })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("adaptive read model: items of %s: %w", learner, err)
@@ -553,7 +553,7 @@ func (a *Adaptive) LearnerAbility(_ context.Context, tenant, learner string) (fl
 	var g learnerGlobal
 	var found bool
 	err := a.View(func(txn *badger.Txn, sp Space) (err error) {
-		found, err = getJSON(txn, sp.Key("g", tenant, learner), &g)
+		found, err = getStored(txn, sp.Key("g", tenant, learner), &g)
 		return err
 	})
 	return g.Ability, found, err
@@ -660,7 +660,7 @@ type partDifficulty struct {
 // readItemParts reads an item's parts from the store.
 func readItemParts(txn *badger.Txn, sp Space, tenant, item string) (itemParts, error) {
 	var parts itemParts
-	err := scanJSON(txn, sp.Prefix("i", tenant, item), func(part string, p *itemPart) {
+	err := scanStored(txn, sp.Prefix("i", tenant, item), func(part string, p *itemPart) {
 		parts = append(parts, partDifficulty{part: part, difficulty: p.Difficulty, attempts: p.Attempts})
 	})
 	return parts, err
@@ -724,7 +724,7 @@ func (a *Adaptive) Items(_ context.Context, tenant string, items []string) (map[
 func (a *Adaptive) ItemLearners(_ context.Context, tenant string, items map[string]bool) (map[string][]LearnerItem, error) {
 	out := map[string][]LearnerItem{}
 	err := a.View(func(txn *badger.Txn, sp Space) error {
-		return scanJSON(txn, sp.Prefix("li", tenant), func(_ string, li *LearnerItem) {
+		return scanStored(txn, sp.Prefix("li", tenant), func(_ string, li *LearnerItem) {
 			if items[li.Item] {
 				out[li.Learner] = append(out[li.Learner], *li)
 			}
@@ -756,16 +756,16 @@ func (a *Adaptive) Counts(_ context.Context, tenant string) (map[string]int64, e
 	return map[string]int64{"learners": int64(len(learners)), "learner_skills": n}, err
 }
 
-// scanJSON decodes every value under prefix into a fresh T and passes it
-// with the rest of its key.
-func scanJSON[T any](txn *badger.Txn, prefix []byte, fn func(rest string, v *T)) error {
+// scanStored decodes every value under prefix into a fresh T
+// (decodeStored) and passes it with the rest of its key.
+func scanStored[T any](txn *badger.Txn, prefix []byte, fn func(rest string, v *T)) error {
 	opts := badger.DefaultIteratorOptions
 	opts.Prefix = prefix
 	it := txn.NewIterator(opts)
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
 		var v T
-		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &v) }); err != nil {
+		if err := it.Item().Value(func(b []byte) error { return decodeStored(b, &v) }); err != nil {
 			return fmt.Errorf("%q: %w", it.Item().Key(), err)
 		}
 		fn(string(it.Item().Key()[len(prefix):]), &v)

@@ -103,12 +103,15 @@ func learnerKeys(tenant string, learners []string) (names, keys []string) {
 	return names, keys
 }
 
-// skillProbability reads the skill and p_mastery of a stored SkillMastery.
-// The record is json.Marshal's, which writes them first: they are taken
-// from there without decoding the rest (its trajectory and scores are
-// most of its bytes, and most of the time went to decoding them); a record
-// of another shape is decoded in full.
+// skillProbability reads the skill and p_mastery of a stored SkillMastery
+// without decoding the rest (its trajectory and scores are most of its
+// bytes, and most of the time went to decoding them): a packed record
+// holds them first, and so does one stored as JSON by json.Marshal; a
+// record of another shape is decoded in full.
 func skillProbability(b []byte) (string, float64, error) {
+	if skill, p, ok, err := skillOf(b); ok {
+		return skill, p, err
+	}
 	const head, mid = `{"skill":`, `,"p_mastery":`
 	if rest, ok := bytes.CutPrefix(b, []byte(head)); ok && len(rest) > 0 && rest[0] == '"' {
 		// The skill's string ends at the first unescaped quote.
@@ -164,7 +167,7 @@ func (a *Adaptive) SuccessPredictorFor(ctx context.Context, tenant string, learn
 					continue
 				}
 				var g learnerGlobal
-				found, err := getJSON(txn, read.Key("g", tenant, names[i]), &g)
+				found, err := getStored(txn, read.Key("g", tenant, names[i]), &g)
 				if err != nil {
 					return err
 				}

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -248,19 +247,12 @@ func (s *Store) takeCarried(carry string) int {
 func carryKey(eventID string, prefix []byte) string { return eventID + "\x00" + string(prefix) }
 
 // olderThan returns a deleteWhere test: the value's time field, read by
-// at, is before before. The value is JSON unless *T decodes its own
-// stored form (valueDecoder). A value without a time counts as old:
-// nothing says it is recent.
+// at, is before before. The value is read by decodeStored. A value
+// without a time counts as old: nothing says it is recent.
 func olderThan[T any](before time.Time, at func(*T) time.Time) func(v []byte) (bool, error) {
 	return func(v []byte) (bool, error) {
 		var x T
-		var err error
-		if d, ok := any(&x).(valueDecoder); ok {
-			err = d.decodeValue(v)
-		} else {
-			err = json.Unmarshal(v, &x)
-		}
-		if err != nil {
+		if err := decodeStored(v, &x); err != nil {
 			return false, err
 		}
 		return at(&x).Before(before), nil
@@ -276,7 +268,7 @@ func olderThan[T any](before time.Time, at func(*T) time.Time) func(v []byte) (b
 // than replace it with the nothing left to remove.
 func (s *Store) noteErasure(txn *badger.Txn, projection string, ev event.Event, e privacy.LearnerErased, removed map[string]int64) error {
 	var prev PendingAnswer
-	found, err := getJSON(txn, answerKey(e.Erasure, projection), &prev)
+	found, err := getStored(txn, answerKey(e.Erasure, projection), &prev)
 	if err != nil {
 		return err
 	}

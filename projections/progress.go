@@ -128,7 +128,7 @@ func (m progressModel) applyStaged(ts *txnState, e event.Event) (Outcome, error)
 	key := progressKey(ts.sp, e.Tenant, learner, act.ID)
 	sv, err := ts.lookup(key, func(item *badger.Item) (any, error) {
 		ap := new(ActivityProgress)
-		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, ap) }); err != nil {
+		if err := item.Value(func(v []byte) error { return ap.decodeValue(v) }); err != nil {
 			return nil, fmt.Errorf("progress %s/%s is unreadable: %w", learner, act.ID, err)
 		}
 		return ap, nil
@@ -208,7 +208,7 @@ func (p *Progress) Learner(_ context.Context, tenant, learner string) ([]Activit
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var ap ActivityProgress
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &ap) }); err != nil {
+			if err := it.Item().Value(func(v []byte) error { return ap.decodeValue(v) }); err != nil {
 				return err
 			}
 			out = append(out, ap)
@@ -254,9 +254,13 @@ func (p *Progress) Totals(_ context.Context, tenant string) (learners, statement
 // statementsOf is the Statements of a stored ActivityProgress. The admin
 // listing sums them over every learner and activity (200k entries took
 // most of its 0.8 s with a whole decode each), so it reads the field
-// where json.Marshal puts it, after the activity, and decodes the whole
-// value only when it is not there.
+// alone: after the activity in a packed value, where json.Marshal put it
+// in one stored as JSON; it decodes the whole value only when it is not
+// there.
 func statementsOf(v []byte) (int, error) {
+	if n, ok, err := progressStatements(v); ok {
+		return n, err
+	}
 	if n, ok := statementsField(v); ok {
 		return n, nil
 	}

@@ -27,6 +27,13 @@ func TestStatementsOf(t *testing.T) {
 		if n, err := statementsOf(v); err != nil || n != ap.Statements {
 			t.Errorf("%s: %d (%v), want %d", v, n, err, ap.Statements)
 		}
+		packed, err := ap.encodeValue()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := statementsOf(packed); err != nil || n != ap.Statements {
+			t.Errorf("packed %q: %d (%v), want %d", packed, n, err, ap.Statements)
+		}
 		// What the encoder writes is read in place, up to 10 digits.
 		if n, ok := statementsField(v); ok != (ap.Statements < 1e10) || ok && n != ap.Statements {
 			t.Errorf("%s: read in place %d (%v)", v, n, ok)

@@ -16,12 +16,12 @@ import (
 // learner with a long history made the adaptive read model write 4–5 KB
 // per statement, several times the statement itself, all of it flushed
 // and compacted by the store, and the recommender read it back for every
-// learner it ranks. Stored, the trajectory is packed (packTrajectory):
-// about 17 bytes a point, base64 in a JSON string, 1.1 KB when full. The
-// points are kept exactly (times to the nanosecond with their zone
-// offset, probabilities as float64). The API and exports still show
-// SkillMastery's JSON; only the stored value is packed, and records
-// written before are read as they are.
+// learner it ranks. Stored, the trajectory is packed (appendPoints): about
+// 17 bytes a point, 0.9 KB when full. The points are kept exactly (times
+// to the nanosecond with their zone offset, probabilities as float64).
+// The whole record is packed too (values.go); records written before
+// are read as they are: JSON with the trajectory as JSON objects, or
+// (later) JSON with the packed trajectory in base64.
 
 // trajectoryFormat is the first byte of a packed trajectory.
 const trajectoryFormat = 1
@@ -33,26 +33,9 @@ const (
 	pointText                // the time as RFC 3339 text with its zone (uvarint length, bytes): outside Unix nanoseconds' range, or zero
 )
 
-// encodeValue is the stored form of s (valueEncoder): SkillMastery's
-// JSON with the trajectory packed. Its first members stay skill and
-// p_mastery, which skillProbability reads without decoding the rest.
-func (s *SkillMastery) encodeValue() ([]byte, error) {
-	// plain is SkillMastery without its methods; tr stays null when
-	// there is no trajectory, as before.
-	type plain SkillMastery
-	var tr any
-	if len(s.Trajectory) > 0 {
-		tr = packTrajectory(s.Trajectory)
-	}
-	return json.Marshal(struct {
-		*plain
-		Trajectory any `json:"trajectory"`
-	}{(*plain)(s), tr})
-}
-
-// UnmarshalJSON reads a SkillMastery with its trajectory packed (as
-// stored) or as JSON objects (records written before, and the API's
-// form).
+// UnmarshalJSON reads a SkillMastery with its trajectory packed in
+// base64 (as records stored as JSON held it) or as JSON objects (records
+// written before those, and the API's form).
 func (s *SkillMastery) UnmarshalJSON(b []byte) error {
 	type plain SkillMastery
 	var v struct {
@@ -83,11 +66,10 @@ func (s *SkillMastery) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// packTrajectory packs points: the format byte, then per point its
-// flags, its time (the difference from the previous point's in
+// appendPoints appends points packed: the format byte, then per point
+// its flags, its time (the difference from the previous point's in
 // nanoseconds, zig-zag varint) and p_mastery's float64 bits.
-func packTrajectory(points []MasteryPoint) string {
-	b := make([]byte, 0, 1+len(points)*17)
+func appendPoints(b []byte, points []MasteryPoint) []byte {
 	b = append(b, trajectoryFormat)
 	var prev int64
 	for _, p := range points {
@@ -114,7 +96,7 @@ func packTrajectory(points []MasteryPoint) string {
 		}
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.PMastery))
 	}
-	return base64.RawStdEncoding.EncodeToString(b)
+	return b
 }
 
 // unixNanos is t in Unix nanoseconds, when that represents it (the zero
@@ -128,12 +110,18 @@ func unixNanos(t time.Time) (int64, bool) {
 
 var errTrajectory = errors.New("damaged packed trajectory")
 
-// unpackTrajectory reverses packTrajectory.
+// unpackTrajectory reads a trajectory packed in base64, as records
+// stored as JSON held it.
 func unpackTrajectory(s string) ([]MasteryPoint, error) {
 	b, err := base64.RawStdEncoding.DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errTrajectory, err)
 	}
+	return unpackPoints(b)
+}
+
+// unpackPoints reverses appendPoints.
+func unpackPoints(b []byte) ([]MasteryPoint, error) {
 	if len(b) == 0 || b[0] != trajectoryFormat {
 		return nil, fmt.Errorf("%w: unknown format", errTrajectory)
 	}

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -39,8 +40,8 @@ func TestStoredSkillMasteryRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got SkillMastery
-			if err := json.Unmarshal(b, &got); err != nil {
-				t.Fatalf("%v: %s", err, b)
+			if err := got.decodeValue(b); err != nil {
+				t.Fatalf("%v: %x", err, b)
 			}
 			// Compared as the API shows them: the same instants, zones and values.
 			want, _ := json.Marshal(s)
@@ -53,10 +54,20 @@ func TestStoredSkillMasteryRoundTrip(t *testing.T) {
 					t.Errorf("point %d at %v, want %v", i, got.Trajectory[i].At, tc.tr[i].At)
 				}
 			}
-			// The recommender's fast read of the stored record.
-			skill, p, err := skillProbability(b)
-			if err != nil || skill != s.Skill || p != s.PMastery {
-				t.Errorf("skillProbability = %q %v %v", skill, p, err)
+			// The recommender's fast read of the stored record, and of
+			// one stored as JSON before (the trajectory in base64).
+			for _, stored := range [][]byte{b, jsonStoredMastery(t, s)} {
+				skill, p, err := skillProbability(stored)
+				if err != nil || skill != s.Skill || p != s.PMastery {
+					t.Errorf("skillProbability = %q %v %v", skill, p, err)
+				}
+				var old SkillMastery
+				if err := old.decodeValue(stored); err != nil {
+					t.Fatal(err)
+				}
+				if have, _ := json.Marshal(&old); string(have) != string(want) {
+					t.Fatalf("read back:\n got %s\nwant %s", have, want)
+				}
 			}
 		})
 	}
@@ -79,6 +90,25 @@ func TestStoredSkillMasteryIsSmall(t *testing.T) {
 		t.Fatalf("stored %d bytes, as JSON objects %d: want under a third", len(packed), len(old))
 	}
 	t.Logf("a full trajectory stored in %d bytes (as JSON objects %d)", len(packed), len(old))
+}
+
+// jsonStoredMastery is s as the store kept it before the record was
+// packed: JSON, with the trajectory packed in base64.
+func jsonStoredMastery(t *testing.T, s *SkillMastery) []byte {
+	t.Helper()
+	type plain SkillMastery
+	var tr any
+	if len(s.Trajectory) > 0 {
+		tr = base64.RawStdEncoding.EncodeToString(appendPoints(nil, s.Trajectory))
+	}
+	b, err := json.Marshal(struct {
+		*plain
+		Trajectory any `json:"trajectory"`
+	}{(*plain)(s), tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // Records written before the trajectory was packed are read as they are.
@@ -111,8 +141,8 @@ func TestStoredSkillMasteryReadsOlderRecords(t *testing.T) {
 
 func TestStoredSkillMasteryRefusesDamage(t *testing.T) {
 	s := &SkillMastery{Skill: "x", Trajectory: []MasteryPoint{{At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), PMastery: 0.5}}}
-	b, _ := s.encodeValue()
-	packed := packTrajectory(s.Trajectory)
+	b := jsonStoredMastery(t, s)
+	packed := base64.RawStdEncoding.EncodeToString(appendPoints(nil, s.Trajectory))
 	for _, tc := range []struct{ name, trajectory string }{
 		{"not base64", `"!!!"`},
 		{"unknown format", `"` + "Ag" + `"`}, // format byte 2
