@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -322,7 +321,7 @@ func (m adaptiveModel) applyStaged(ts *txnState, e event.Event) (Outcome, error)
 			return 0, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, mMajor))
 		}
 		var d MasteryUpdated
-		if err := decodeAdaptive(e.Data, &d); err != nil {
+		if err := decodeAdaptive(decodeMasteryUpdated(e.Data, &d), d.check); err != nil {
 			return 0, err
 		}
 		if d.Skill == "" {
@@ -334,7 +333,7 @@ func (m adaptiveModel) applyStaged(ts *txnState, e event.Event) (Outcome, error)
 			return 0, event.Reject(fmt.Errorf("ce_type: major version %d of %s is not supported (want %d)", major, name, dMajor))
 		}
 		var d DifficultyAdjusted
-		if err := decodeAdaptive(e.Data, &d); err != nil {
+		if err := decodeAdaptive(decodeDifficultyAdjusted(e.Data, &d), d.check); err != nil {
 			return 0, err
 		}
 		if d.Item == "" {
@@ -350,11 +349,13 @@ func (m adaptiveModel) applyStaged(ts *txnState, e event.Event) (Outcome, error)
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
-func decodeAdaptive(data []byte, v interface{ check() error }) error {
-	if err := json.Unmarshal(data, v); err != nil {
-		return event.Reject(fmt.Errorf("data: %w", err))
+// decodeAdaptive wraps the decoding of an adaptive event's data and its
+// check: what fails is rejected.
+func decodeAdaptive(decodeErr error, check func() error) error {
+	if decodeErr != nil {
+		return event.Reject(fmt.Errorf("data: %w", decodeErr))
 	}
-	if err := v.check(); err != nil {
+	if err := check(); err != nil {
 		return event.Reject(err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/learnstream/learnstream/domain/jsonenc"
@@ -100,11 +101,7 @@ func decodeRecommendationsUpdated(b []byte, out *RecommendationsUpdated) error {
 		r.Role = s.str()
 	}
 	s.lit(`,"cold_start":`)
-	if s.has("true") {
-		r.ColdStart = true
-	} else {
-		s.lit("false")
-	}
+	r.ColdStart = s.bool()
 	s.lit("}")
 	if s.ok && len(s.b) == 0 {
 		*out = r
@@ -150,10 +147,13 @@ func (s *shapeScanner) next(c byte) bool {
 func (s *shapeScanner) null() bool { return s.has("null") }
 
 // str reads a string without escapes, of valid UTF-8.
-func (s *shapeScanner) str() string {
+func (s *shapeScanner) str() string { return string(s.rawStr()) }
+
+// rawStr reads what str reads, without copying it.
+func (s *shapeScanner) rawStr() []byte {
 	if !s.next('"') {
 		s.ok = false
-		return ""
+		return nil
 	}
 	ascii := true
 	for i, c := range s.b {
@@ -161,7 +161,7 @@ func (s *shapeScanner) str() string {
 			v := s.b[:i]
 			if ascii || utf8.Valid(v) {
 				s.b = s.b[i+1:]
-				return string(v)
+				return v
 			}
 			break
 		}
@@ -173,7 +173,26 @@ func (s *shapeScanner) str() string {
 		}
 	}
 	s.ok = false
-	return ""
+	return nil
+}
+
+func (s *shapeScanner) bool() bool {
+	if s.has("true") {
+		return true
+	}
+	s.lit("false")
+	return false
+}
+
+// time reads a time as time.Time's UnmarshalJSON does: RFC 3339, from a
+// string (which it does not unescape either).
+func (s *shapeScanner) time() time.Time {
+	raw := s.rawStr()
+	var t time.Time
+	if s.ok && t.UnmarshalText(raw) != nil {
+		s.ok = false
+	}
+	return t
 }
 
 // strs reads null or an array of strings (empty, not nil, for []).
@@ -193,10 +212,12 @@ func (s *shapeScanner) strs() []string {
 }
 
 // number reads a number of JSON's grammar; integer reports that it has
-// no fraction or exponent.
-func (s *shapeScanner) number() (num string, integer bool) {
+// no fraction or exponent. num is the input's bytes: its readers convert
+// it where the conversion does not escape, which copies short numbers on
+// the stack.
+func (s *shapeScanner) number() (num []byte, integer bool) {
 	if !s.ok {
-		return "", false
+		return nil, false
 	}
 	b, i := s.b, 0
 	digits := func() bool {
@@ -213,7 +234,7 @@ func (s *shapeScanner) number() (num string, integer bool) {
 		i++
 	} else if !digits() {
 		s.ok = false
-		return "", false
+		return nil, false
 	}
 	integer = true
 	if i < len(b) && b[i] == '.' {
@@ -221,7 +242,7 @@ func (s *shapeScanner) number() (num string, integer bool) {
 		integer = false
 		if !digits() {
 			s.ok = false
-			return "", false
+			return nil, false
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -232,10 +253,10 @@ func (s *shapeScanner) number() (num string, integer bool) {
 		}
 		if !digits() {
 			s.ok = false
-			return "", false
+			return nil, false
 		}
 	}
-	num, s.b = string(b[:i]), b[i:]
+	num, s.b = b[:i], b[i:]
 	return num, integer
 }
 
@@ -244,7 +265,7 @@ func (s *shapeScanner) float() float64 {
 	if !s.ok {
 		return 0
 	}
-	f, err := strconv.ParseFloat(num, 64)
+	f, err := strconv.ParseFloat(string(num), 64)
 	if err != nil {
 		s.ok = false
 	}
@@ -257,7 +278,7 @@ func (s *shapeScanner) int() int {
 		s.ok = false
 		return 0
 	}
-	n, err := strconv.Atoi(num)
+	n, err := strconv.Atoi(string(num))
 	if err != nil {
 		s.ok = false
 	}

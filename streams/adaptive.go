@@ -552,13 +552,18 @@ func (a *Adaptive) learn(pos Position, e event.Event, ps *partModel[*adaptiveTen
 	}
 	for i, s := range ev.Skills {
 		ls := tm.m.LearnerSkill(ev.Learner, s)
-		data, _ := json.Marshal(projections.MasteryUpdated{
+		data, err := (&projections.MasteryUpdated{
 			Learner: learner, Skill: skillNames[i], PMastery: round6(ls.Mastery), PPrevious: round6(prevMastery[i]),
 			Item: item, Statement: statementID, Correct: correct, At: at, Score: score,
 			Ability: round6(ls.Ability + ls.SkillAbility), GlobalAbility: round6(ls.Ability), Attempts: ls.Attempts,
 			RecentSuccess: round6(ls.Recent.SuccessRate), RecentAttempts: round6(ls.Recent.Attempts),
 			InputPartition: pos.Partition, InputOffset: pos.Offset,
-		})
+		}).AppendJSON(nil)
+		if err != nil {
+			// A number that is not finite, or a time JSON cannot show:
+			// nothing that integrators could read is published.
+			return "", event.Reject(fmt.Errorf("mastery of %s: %w", skillNames[i], err))
+		}
 		if err := a.queue(DerivedID("adaptive.mastery", base+"|"+skillNames[i]), projections.TypeMasteryUpdated, e, pos, learner, data); err != nil {
 			return "", err
 		}
@@ -568,13 +573,16 @@ func (a *Adaptive) learn(pos Position, e event.Event, ps *partModel[*adaptiveTen
 	if len(skillNames) > 0 {
 		first = skillNames[0]
 	}
-	data, _ := json.Marshal(projections.DifficultyAdjusted{
+	data, err := (&projections.DifficultyAdjusted{
 		Item: item, Skill: first, Difficulty: round6(diff), PreviousDifficulty: round6(prevDiff),
 		Learner: learner, Ability: round6(global + skillAbility), Expected: round6(pred.P), Correct: correct,
 		Statement: statementID, At: at, Skills: skillNames, Score: score,
 		ExpectedElo: round6(pred.Elo), ExpectedBKT: round6(pred.BKT), ItemAttempts: n,
 		InputPartition: pos.Partition, InputOffset: pos.Offset,
-	})
+	}).AppendJSON(nil)
+	if err != nil {
+		return "", event.Reject(fmt.Errorf("difficulty of %s: %w", item, err))
+	}
 	if err := a.queue(DerivedID("adaptive.difficulty", base), projections.TypeDifficultyAdjusted, e, pos, learner, data); err != nil {
 		return "", err
 	}
