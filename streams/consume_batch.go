@@ -32,15 +32,27 @@ type BatchSubscriber interface {
 	SubscribeBatches(ctx context.Context, topic string) (<-chan *Batch, error)
 }
 
-// Batch is consecutive messages of one partition.
+// Batch is consecutive records of one partition.
 type Batch struct {
-	Messages []*message.Message
-	once     sync.Once
-	done     chan bool // true: acknowledged; false: deliver again
+	recs []*received
+	once sync.Once
+	done chan bool // true: acknowledged; false: deliver again
 }
 
-func newBatch(msgs []*message.Message) *Batch {
-	return &Batch{Messages: msgs, done: make(chan bool, 1)}
+func newBatch(recs []*received) *Batch {
+	return &Batch{recs: recs, done: make(chan bool, 1)}
+}
+
+// Messages returns the batch's records as watermill messages (Event and
+// PositionOf read them), made on the first call; a redelivered batch
+// returns the same messages. Their metadata may be shared with the
+// process's other subscriptions: read it, do not change it.
+func (b *Batch) Messages() []*message.Message {
+	msgs := make([]*message.Message, len(b.recs))
+	for i, d := range b.recs {
+		msgs[i] = d.message()
+	}
+	return msgs
 }
 
 // Ack reports every message of the batch consumed.
@@ -59,36 +71,27 @@ func (c *Consumer) runBatches(ctx context.Context, bs BatchSubscriber, log *slog
 	}
 	health := c.health()
 	for b := range batches {
-		if err := c.handleBatch(ctx, b.Messages, log, backoff); err != nil {
+		if err := c.handleBatch(ctx, b.recs, log, backoff); err != nil {
 			b.Nack() // shutting down
 			continue
 		}
-		if len(b.Messages) > 0 {
-			if pos, err := PositionOf(b.Messages[0]); err == nil {
-				health.Progressed(c.Name, pos.Topic, pos.Partition)
-			}
+		if len(b.recs) > 0 {
+			health.Progressed(c.Name, b.recs[0].pos.Topic, b.recs[0].pos.Partition)
 		}
 		b.Ack()
 	}
 	return ctx.Err()
 }
 
-// handleBatch applies msgs in order, parking bad ones, retrying failures
+// handleBatch applies recs in order, parking bad ones, retrying failures
 // until they succeed; it returns an error only when ctx ends.
-func (c *Consumer) handleBatch(ctx context.Context, msgs []*message.Message, log *slog.Logger, backoff time.Duration) error {
-	pos := make([]Position, len(msgs))
-	evs := make([]event.Event, len(msgs))
-	bad := make([]error, len(msgs))
-	for i, m := range msgs {
-		p, err := PositionOf(m)
-		if err != nil {
-			// The subscriber sets positions; without one the message
-			// cannot be recorded as consumed anywhere.
-			log.Error("consumer: message without position", "err", err)
-			return fmt.Errorf("consumer %s: %w", c.Name, err)
-		}
-		pos[i] = p
-		evs[i], bad[i] = Event(m)
+func (c *Consumer) handleBatch(ctx context.Context, recs []*received, log *slog.Logger, backoff time.Duration) error {
+	pos := make([]Position, len(recs))
+	evs := make([]event.Event, len(recs))
+	bad := make([]error, len(recs))
+	for i, d := range recs {
+		pos[i] = d.pos
+		evs[i], bad[i] = d.event()
 	}
 	health := c.health()
 	retry := func(i int, err error) error {
@@ -105,14 +108,14 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*message.Message, log
 		}
 		return nil
 	}
-	for i := 0; i < len(msgs); {
+	for i := 0; i < len(recs); {
 		if bad[i] != nil && event.Retryable(bad[i]) {
 			// The key store could not open the event yet: the event is
 			// not at fault, so it waits rather than go to the DLQ.
 			if rerr := retry(i, bad[i]); rerr != nil {
 				return rerr
 			}
-			evs[i], bad[i] = Event(msgs[i])
+			evs[i], bad[i] = recs[i].event()
 			continue
 		}
 		if bad[i] == nil && evs[i].Erased {
@@ -129,7 +132,7 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*message.Message, log
 			continue
 		}
 		if bad[i] != nil {
-			if err := c.park(ctx, pos[i], msgs[i], bad[i]); err != nil {
+			if err := c.park(ctx, pos[i], recs[i].message(), bad[i]); err != nil {
 				if rerr := retry(i, err); rerr != nil {
 					return rerr
 				}
@@ -139,7 +142,7 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*message.Message, log
 			continue
 		}
 		j := i
-		for j < len(msgs) && bad[j] == nil && !evs[j].Erased {
+		for j < len(recs) && bad[j] == nil && !evs[j].Erased {
 			j++
 		}
 		n, err := c.apply(ctx, pos[i:j], evs[i:j])
@@ -153,7 +156,7 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*message.Message, log
 			continue
 		}
 		if !event.Retryable(err) {
-			if perr := c.park(ctx, pos[i], msgs[i], err); perr != nil {
+			if perr := c.park(ctx, pos[i], recs[i].message(), err); perr != nil {
 				if rerr := retry(i, perr); rerr != nil {
 					return rerr
 				}

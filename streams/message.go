@@ -53,11 +53,7 @@ func NewMessage(e event.Event) *message.Message {
 // again on the next call.
 func Event(m *message.Message) (event.Event, error) {
 	if d, ok := m.Context().Value(receivedKey{}).(*received); ok && d.m == m {
-		if d.err != nil && d.reopen != nil && event.Retryable(d.err) {
-			e, err := d.reopen()
-			d.e, d.err = &e, err
-		}
-		return *d.e, d.err
+		return d.event()
 	}
 	hs := make([]event.Header, 0, len(m.Metadata))
 	for k, v := range m.Metadata {
@@ -80,10 +76,14 @@ func finish(m *message.Message, e event.Event, err error) (event.Event, error) {
 	return e, nil
 }
 
-// received is a record's event as fromKafka decoded it, carried in the
-// message's context so that Event does not decode the envelope again. m
-// ties it to the message it was decoded for: a copy (a redelivery) or a
-// message made from another's context decodes for itself.
+// received is a record's event as the subscriber decoded it. A message
+// made for it carries it in its context, so that Event does not decode
+// the envelope again; m ties it to that message: a copy (a redelivery) or
+// a message made from another's context decodes for itself. A batch
+// consumer reads it without a message, and one is made only when needed
+// (the DLQ, Batch.Messages): making one for every record and consumer
+// (the message, its two channels, its context) was about 3% of what a
+// serve with every role allocated.
 type received struct {
 	m *message.Message
 	// e is the record's event, shared by its consumers, read only (a
@@ -95,6 +95,50 @@ type received struct {
 	reopen func() (event.Event, error)
 	// pos is the record's position and timestamp.
 	pos Position
+	// r and ctx make m when it is first needed (message); r is nil for
+	// a received made from a message (receivedOf).
+	r   *receivedRecord
+	ctx context.Context
+}
+
+// event is the record's event, opened again first when opening failed
+// for want of the key store.
+func (d *received) event() (event.Event, error) {
+	if d.err != nil && d.reopen != nil && event.Retryable(d.err) {
+		e, err := d.reopen()
+		d.e, d.err = &e, err
+	}
+	return *d.e, d.err
+}
+
+// message returns the record's message, made on the first call. Its
+// metadata is the record's, shared with the process's other
+// subscriptions: read it, do not change it. Not safe for concurrent use
+// (a batch is handled by one goroutine).
+func (d *received) message() *message.Message {
+	if d.m == nil {
+		uuid, meta := d.r.metadata()
+		m := message.NewMessage(uuid, d.r.value)
+		m.Metadata = meta
+		m.SetContext(context.WithValue(d.ctx, receivedKey{}, d))
+		d.m = m
+	}
+	return d.m
+}
+
+// receivedOf is what a consumer reads of m: from its context when the
+// Subscriber delivered it, else decoded from its metadata (an error when
+// that holds no position).
+func receivedOf(m *message.Message) (*received, error) {
+	if d, ok := m.Context().Value(receivedKey{}).(*received); ok && d.m == m {
+		return d, nil
+	}
+	pos, err := PositionOf(m)
+	if err != nil {
+		return nil, err
+	}
+	e, err := Event(m)
+	return &received{m: m, e: &e, err: err, pos: pos}, nil
 }
 
 type receivedKey struct{}
@@ -153,23 +197,21 @@ func decodeRecord(km kafka.Message, v *verifier) (e event.Event, sigErr *event.F
 // signature does MetaVerified. The event is decoded once per process
 // (see receivedCache) and travels in the message's context for Event.
 func fromKafka(ctx context.Context, km kafka.Message, v *verifier) *message.Message {
-	return fromKafkaMeta(ctx, km, v, false)
+	d := newReceived(ctx, km, v)
+	m := d.message()
+	if d.r.kept {
+		// The record's metadata is shared with the process's other
+		// subscriptions; this message may be changed by its handler.
+		m.Metadata = maps.Clone(m.Metadata)
+	}
+	return m
 }
 
-// fromKafkaMeta is fromKafka; with shareMeta, the metadata made once for
-// the record is shared, not copied, for consumers that only read it (the
-// messages of batches: a subscription copied it for each of the process's
-// roles, 3% of what a serve allocated).
-func fromKafkaMeta(ctx context.Context, km kafka.Message, v *verifier, shareMeta bool) *message.Message {
+// newReceived is a record as a consumer reads it: decoded once per
+// process (receive), its message made only when needed.
+func newReceived(ctx context.Context, km kafka.Message, v *verifier) *received {
 	r := receive(ctx, km, v)
-	m := message.NewMessage(r.uuid, km.Value)
-	// Otherwise each message its own metadata (a handler may add to it):
-	// a copy of what was made once when others share it.
-	m.Metadata = r.meta
-	if r.kept && !shareMeta {
-		m.Metadata = maps.Clone(r.meta)
-	}
-	d := &received{m: m, e: &r.e, err: r.err,
+	d := &received{e: &r.e, err: r.err, r: r, ctx: ctx,
 		pos: Position{Topic: km.Topic, Partition: km.Partition, Offset: km.Offset, Time: km.Time}}
 	if r.err != nil && r.sealedOpen && event.Retryable(r.err) {
 		// The closure takes the topic, not km: km would otherwise be
@@ -183,36 +225,39 @@ func fromKafkaMeta(ctx context.Context, km kafka.Message, v *verifier, shareMeta
 			return e, err
 		}
 	}
-	m.SetContext(context.WithValue(ctx, receivedKey{}, d))
-	return m
+	return d
 }
 
-// metadataOf is the watermill metadata of a record: its headers, and the
-// transport's own entries.
-func metadataOf(km kafka.Message, rejected string, verified bool) (uuid string, md message.Metadata) {
-	md = make(message.Metadata, len(km.Headers)+5)
-	for _, h := range km.Headers {
-		md.Set(h.Key, string(h.Value))
-		if h.Key == event.HeaderID {
-			uuid = md[h.Key]
+// metadata is the watermill metadata of the record, made on the first
+// call: its headers, and the transport's own entries. Shared by the
+// messages made for the record: read only.
+func (r *receivedRecord) metadata() (uuid string, md message.Metadata) {
+	r.metaOnce.Do(func() {
+		md := make(message.Metadata, len(r.headers)+5)
+		for _, h := range r.headers {
+			md.Set(h.Key, string(h.Value))
+			if h.Key == event.HeaderID {
+				r.uuid = md[h.Key]
+			}
 		}
-	}
-	if uuid == "" {
-		uuid = fmt.Sprintf("%s/%d/%d", km.Topic, km.Partition, km.Offset)
-	}
-	md.Set(MetaKey, string(km.Key))
-	md.Set(MetaTopic, km.Topic)
-	md.Set(MetaPartition, strconv.Itoa(km.Partition))
-	md.Set(MetaOffset, strconv.FormatInt(km.Offset, 10))
-	// Only this transport says a record verified, never a header of it.
-	delete(md, MetaVerified)
-	switch {
-	case rejected != "":
-		md.Set(MetaRejected, rejected)
-	case verified:
-		md.Set(MetaVerified, "true")
-	}
-	return uuid, md
+		if r.uuid == "" {
+			r.uuid = fmt.Sprintf("%s/%d/%d", r.topic, r.partition, r.offset)
+		}
+		md.Set(MetaKey, string(r.key))
+		md.Set(MetaTopic, r.topic)
+		md.Set(MetaPartition, strconv.Itoa(r.partition))
+		md.Set(MetaOffset, strconv.FormatInt(r.offset, 10))
+		// Only this transport says a record verified, never a header of it.
+		delete(md, MetaVerified)
+		switch {
+		case r.rejected != "":
+			md.Set(MetaRejected, r.rejected)
+		case r.verified:
+			md.Set(MetaVerified, "true")
+		}
+		r.meta = md
+	})
+	return r.uuid, r.meta
 }
 
 // EventPublisher publishes events through any watermill publisher, signed

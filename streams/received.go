@@ -125,9 +125,13 @@ type receivedRecord struct {
 	key, value []byte
 	headers    []kafka.Header
 
-	uuid string           // the message's id
-	meta message.Metadata // the message's metadata: a kept record's messages get copies
-	kept bool             // in the cache (or made from an entry of it): shared
+	// uuid and meta are the id and metadata of the record's messages,
+	// made when the first is (metadata): a kept record's messages share
+	// them.
+	metaOnce sync.Once
+	uuid     string
+	meta     message.Metadata
+	kept     bool // in the cache (or made from an entry of it): shared
 
 	rejected string // the rule of a signature that did not verify
 	verified bool   // the signature verified under the cluster's key
@@ -208,7 +212,6 @@ func receive(ctx context.Context, km kafka.Message, v *verifier) *receivedRecord
 		e.Verified = r.verified
 		r.sealed = e
 	}
-	r.uuid, r.meta = metadataOf(km, r.rejected, r.verified)
 	if r.err != nil {
 		r.opened = true
 	} else {
@@ -254,7 +257,7 @@ func (r *receivedRecord) open(ctx context.Context) {
 // reopen is r opened again (r itself does not change).
 func (r *receivedRecord) reopen(ctx context.Context) *receivedRecord {
 	n := &receivedRecord{v: r.v, topic: r.topic, partition: r.partition, offset: r.offset,
-		key: r.key, value: r.value, headers: r.headers, uuid: r.uuid, meta: r.meta,
+		key: r.key, value: r.value, headers: r.headers,
 		rejected: r.rejected, verified: r.verified, sealed: r.sealed, readers: r.readers, kept: true}
 	n.open(ctx)
 	return n

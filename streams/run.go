@@ -96,13 +96,19 @@ func (c *Consumer) run(ctx context.Context) error {
 	// One message is a batch of one: the same decoding, parking and
 	// retrying as runBatches, with the handler's HandleBatch when it has one.
 	for m := range msgs {
-		if err := c.handleBatch(ctx, []*message.Message{m}, log, backoff); err != nil {
-			m.Nack() // shutting down, or a message without a position
+		d, err := receivedOf(m)
+		if err != nil {
+			// The subscriber sets positions; without one the message
+			// cannot be recorded as consumed anywhere.
+			log.Error("consumer: message without position", "err", err)
+			m.Nack()
 			continue
 		}
-		if pos, err := PositionOf(m); err == nil {
-			health.Progressed(c.Name, pos.Topic, pos.Partition)
+		if err := c.handleBatch(ctx, []*received{d}, log, backoff); err != nil {
+			m.Nack() // shutting down
+			continue
 		}
+		health.Progressed(c.Name, d.pos.Topic, d.pos.Partition)
 		m.Ack()
 	}
 	return ctx.Err()

@@ -421,11 +421,12 @@ func TestSubscriberRedeliversNacked(t *testing.T) {
 			first := <-batches
 			first.Nack()
 			again := <-batches
-			if len(again.Messages) != len(first.Messages) {
-				t.Fatalf("redelivered %d messages, first %d", len(again.Messages), len(first.Messages))
+			firstMsgs, againMsgs := first.Messages(), again.Messages()
+			if len(againMsgs) != len(firstMsgs) {
+				t.Fatalf("redelivered %d messages, first %d", len(againMsgs), len(firstMsgs))
 			}
-			for i := range first.Messages {
-				same(first.Messages[i], again.Messages[i])
+			for i := range firstMsgs {
+				same(firstMsgs[i], againMsgs[i])
 			}
 			again.Ack()
 		})

@@ -141,9 +141,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 // SubscribeBatches starts consuming topic in batches: each holds a
 // partition's messages fetched and waiting (at most MaxBatch), and the
 // partition's next batch comes after this one is acknowledged. The channel
-// closes when ctx ends or the subscriber is closed. A batch message's
-// metadata may be shared with the process's other subscriptions: read it,
-// do not change it.
+// closes when ctx ends or the subscriber is closed.
 func (s *Subscriber) SubscribeBatches(ctx context.Context, topic string) (<-chan *Batch, error) {
 	out := make(chan *Batch)
 	err := s.start(ctx, topic, func() { close(out) }, func(ctx context.Context, kms []kafka.Message) int {
@@ -402,14 +400,14 @@ func (s *Subscriber) consumePartition(ctx context.Context, topic string, partiti
 // deliverBatch hands kms to the consumer as one batch until it is acked;
 // false on shutdown.
 func (s *Subscriber) deliverBatch(ctx context.Context, kms []kafka.Message, out chan<- *Batch) bool {
-	// Converted (and their signatures checked) once; a redelivery sends
-	// the same messages again.
-	msgs := make([]*message.Message, len(kms))
+	// Decoded (and their signatures checked) once; a redelivery sends
+	// the same records again.
+	recs := make([]*received, len(kms))
 	for i, km := range kms {
-		msgs[i] = fromKafkaMeta(ctx, km, s.verify, true) // batch consumers only read metadata
+		recs[i] = newReceived(ctx, km, s.verify)
 	}
 	for {
-		b := newBatch(msgs)
+		b := newBatch(recs)
 		select {
 		case out <- b:
 		case <-ctx.Done():
