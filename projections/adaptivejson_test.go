@@ -43,16 +43,7 @@ func adaptiveSamples() ([]MasteryUpdated, []DifficultyAdjusted) {
 			RecentSuccess: num(), RecentAttempts: num(), InputPartition: r.IntN(64), InputOffset: r.Int64()})
 		d := DifficultyAdjusted{Item: randText(r), Skill: randText(r), Difficulty: num(), PreviousDifficulty: num(), Learner: randText(r), Ability: num(),
 			Expected: num(), Correct: r.IntN(2) == 0, Statement: randText(r), At: when(), Score: num(), ExpectedElo: num(), ExpectedBKT: num(),
-			ItemAttempts: r.IntN(1 << 20), InputPartition: r.IntN(64), InputOffset: r.Int64N(1 << 50)}
-		switch r.IntN(3) {
-		case 0:
-		case 1:
-			d.Skills = []string{}
-		default:
-			for range 1 + r.IntN(4) {
-				d.Skills = append(d.Skills, randText(r))
-			}
-		}
+			ItemAttempts: r.IntN(1 << 20), InputPartition: r.IntN(64), InputOffset: r.Int64N(1 << 50), Skills: randTexts(r, 4)}
 		ds = append(ds, d)
 	}
 	return ms, ds
@@ -86,6 +77,9 @@ func TestAdaptiveAppendJSON(t *testing.T) {
 	}
 }
 
+// checkAppendJSON checks an AppendJSON against json.Marshal (the same
+// bytes unless json.Marshal escaped something, and the same value read
+// back either way) and the matching decoder against json.Unmarshal.
 func checkAppendJSON[T any](t *testing.T, v *T, appendJSON func([]byte) ([]byte, error), decode func([]byte, *T) error) {
 	t.Helper()
 	got, err := appendJSON([]byte("x"))
@@ -151,6 +145,8 @@ func TestDecodeAdaptiveAsUnmarshal(t *testing.T) {
 	}
 }
 
+// checkShapedAsUnmarshal checks that decode answers as json.Unmarshal
+// does: the same error or none, and the same value.
 func checkShapedAsUnmarshal[T any](t *testing.T, in []byte, decode func([]byte, *T) error) {
 	t.Helper()
 	var want, got T

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -82,17 +81,8 @@ func recommendationsSamples() []RecommendationsUpdated {
 		if r.IntN(5) > 0 {
 			v.Items = []Recommendation{}
 			for i := range r.IntN(12) {
-				it := Recommendation{Item: randText(r), Score: (r.Float64() - 0.5) * math.Pow(10, float64(r.IntN(30)-15)), Rank: i + 1}
-				switch r.IntN(3) {
-				case 0:
-				case 1:
-					it.Reasons = []string{}
-				default:
-					for range 1 + r.IntN(3) {
-						it.Reasons = append(it.Reasons, randText(r))
-					}
-				}
-				v.Items = append(v.Items, it)
+				v.Items = append(v.Items, Recommendation{Item: randText(r), Score: (r.Float64() - 0.5) * math.Pow(10, float64(r.IntN(30)-15)),
+					Rank: i + 1, Reasons: randTexts(r, 3)})
 			}
 		}
 		canonical = append(canonical, v)
@@ -105,26 +95,7 @@ func recommendationsSamples() []RecommendationsUpdated {
 // reads it as json.Unmarshal does.
 func TestRecommendationsUpdatedAppendJSON(t *testing.T) {
 	for _, v := range recommendationsSamples() {
-		got, err := v.AppendJSON([]byte("x"))
-		if err != nil {
-			t.Fatalf("%+v: %v", v, err)
-		}
-		got = got[1:]
-		want, _ := json.Marshal(v)
-		if !strings.ContainsAny(string(want), `\`) && string(got) != string(want) {
-			t.Fatalf("AppendJSON wrote\n%s\njson.Marshal\n%s", got, want)
-		}
-		var fromGot, fromWant RecommendationsUpdated
-		if err := json.Unmarshal(got, &fromGot); err != nil {
-			t.Fatalf("%s: %v", got, err)
-		}
-		if err := json.Unmarshal(want, &fromWant); err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(fromGot, fromWant) {
-			t.Fatalf("%s reads back as\n%#v\nwhat json.Marshal wrote as\n%#v", got, fromGot, fromWant)
-		}
-		checkDecodeAsUnmarshal(t, got)
+		checkAppendJSON(t, &v, v.AppendJSON, decodeRecommendationsUpdated)
 	}
 	for _, bad := range []float64{math.NaN(), math.Inf(1)} {
 		v := RecommendationsUpdated{Items: []Recommendation{{Item: "a", Score: 1}, {Item: "b", Score: bad}}}
@@ -136,15 +107,7 @@ func TestRecommendationsUpdatedAppendJSON(t *testing.T) {
 
 func checkDecodeAsUnmarshal(t *testing.T, in []byte) {
 	t.Helper()
-	var want, got RecommendationsUpdated
-	wantErr := json.Unmarshal(in, &want)
-	gotErr := decodeRecommendationsUpdated(in, &got)
-	if (gotErr != nil) != (wantErr != nil) {
-		t.Fatalf("%q: error %v, json.Unmarshal's %v", in, gotErr, wantErr)
-	}
-	if wantErr == nil && !reflect.DeepEqual(got, want) {
-		t.Fatalf("%q:\n got %#v\nwant %#v", in, got, want)
-	}
+	checkShapedAsUnmarshal(t, in, decodeRecommendationsUpdated)
 }
 
 // randText is a short string of ASCII, multi-byte runes and, now and
@@ -161,6 +124,22 @@ func randText(r *rand.Rand) string {
 		b.WriteRune(rs[r.IntN(len(rs))])
 	}
 	return b.String()
+}
+
+// randTexts is, a third of the time each, nil, empty, or 1 to max texts
+// of randText.
+func randTexts(r *rand.Rand, max int) []string {
+	switch r.IntN(3) {
+	case 0:
+		return nil
+	case 1:
+		return []string{}
+	}
+	out := make([]string, 1+r.IntN(max))
+	for i := range out {
+		out[i] = randText(r)
+	}
+	return out
 }
 
 func FuzzDecodeRecommendationsUpdated(f *testing.F) {
