@@ -90,3 +90,21 @@ func (r *packedReader) count(field string, per int) int {
 	}
 	return int(n)
 }
+
+// done is the reader's error, or one for bytes left after the last field.
+func (r *packedReader) done() error {
+	if r.err == nil && len(r.b) > 0 {
+		r.err = fmt.Errorf("%w: %d bytes after the last field", r.damaged, len(r.b))
+	}
+	return r.err
+}
+
+// flags reads a flags byte, refusing bits outside known.
+func (r *packedReader) flags(field string, known byte) byte {
+	f := r.byte(field)
+	if f&^known != 0 {
+		r.fail(fmt.Sprintf("%s: unknown bits %#x", field, f&^known))
+		return 0
+	}
+	return f
+}

@@ -153,9 +153,9 @@ func recEventID(v []byte) (string, error) {
 func unpackRecommendations(v []byte, lr *LearnerRecommendations) error {
 	r := packedReader{b: v[1:], damaged: errRecValue}
 	*lr = LearnerRecommendations{EventID: r.str("event_id")}
-	flags := r.byte("flags")
-	if flags&^(recColdStart|recRanked|recZone|recTimeText|recItemsNull) != 0 {
-		return fmt.Errorf("%w: unknown flags %#x", errRecValue, flags)
+	flags := r.flags("flags", recColdStart|recRanked|recZone|recTimeText|recItemsNull)
+	if r.err != nil {
+		return r.err
 	}
 	lr.ColdStart = flags&recColdStart != 0
 	if flags&recTimeText != 0 {
@@ -227,10 +227,7 @@ func unpackRecommendations(v []byte, lr *LearnerRecommendations) error {
 		}
 		lr.Items = append(lr.Items, it)
 	}
-	if len(r.b) > 0 {
-		return fmt.Errorf("%w: %d bytes after the last item", errRecValue, len(r.b))
-	}
-	return nil
+	return r.done()
 }
 
 // sharedPrefix is the length of the longest common prefix of a and b.

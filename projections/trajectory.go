@@ -129,9 +129,9 @@ func unpackPoints(b []byte) ([]MasteryPoint, error) {
 	out := make([]MasteryPoint, 0, len(r.b)/17)
 	var prev int64
 	for len(r.b) > 0 {
-		flags := r.byte("flags")
-		if flags&^(pointCorrect|pointZone|pointText) != 0 {
-			return nil, fmt.Errorf("%w: point %d: unknown flags %#x", errTrajectory, len(out), flags)
+		flags := r.flags("flags", pointCorrect|pointZone|pointText)
+		if r.err != nil {
+			return nil, fmt.Errorf("point %d: %w", len(out), r.err)
 		}
 		var off int64
 		if flags&pointZone != 0 {

@@ -47,14 +47,6 @@ func packed(b []byte) (packedReader, bool) {
 	return packedReader{b: b[1:], damaged: errValue}, true
 }
 
-// done is the reader's error, or one for bytes left after the last field.
-func (r *packedReader) done() error {
-	if r.err == nil && len(r.b) > 0 {
-		r.err = fmt.Errorf("%w: %d bytes after the last field", r.damaged, len(r.b))
-	}
-	return r.err
-}
-
 func appendF64(b []byte, f float64) []byte {
 	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
 }
@@ -175,16 +167,6 @@ func (r *packedReader) position(field string) inputPosition {
 	}
 	r.fail(field)
 	return inputPosition{}
-}
-
-// flags reads a flags byte, refusing bits outside known.
-func (r *packedReader) flags(field string, known byte) byte {
-	f := r.byte(field)
-	if f&^known != 0 {
-		r.fail(fmt.Sprintf("%s: unknown bits %#x", field, f&^known))
-		return 0
-	}
-	return f
 }
 
 // Flags of a packed SkillMastery.
