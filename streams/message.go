@@ -181,9 +181,12 @@ func toKafka(topic string, m *message.Message) kafka.Message {
 // decodeRecord decodes a record's event and, with a verifier, checks its
 // signature. A record that is not an event at all answers decodeErr.
 func decodeRecord(km kafka.Message, v *verifier) (e event.Event, sigErr *event.FieldError, decodeErr error) {
-	hs := make([]event.Header, len(km.Headers))
-	for i, h := range km.Headers {
-		hs[i] = event.Header{Key: h.Key, Value: h.Value}
+	// FromHeaders keeps nothing of hs: an event's dozen headers fit the
+	// stack.
+	var arr [16]event.Header
+	hs := arr[:0]
+	for _, h := range km.Headers {
+		hs = append(hs, event.Header{Key: h.Key, Value: h.Value})
 	}
 	e, decodeErr = event.FromHeaders(hs, km.Key, km.Value)
 	if decodeErr != nil || v == nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -40,10 +39,8 @@ func appendSigningInput(b []byte, e Event) []byte {
 	tb := e.Time.UTC().AppendFormat(ts[:0], time.RFC3339Nano)
 	fixed := [...]string{"learnstream event " + signatureVersion, e.ID, e.Type, e.Source}
 	rest := [...]string{e.Tenant, ct, e.Key}
-	var names []string
-	if len(e.Extensions) > 0 {
-		names = slices.Sorted(maps.Keys(e.Extensions))
-	}
+	var arr [8]string
+	names := e.extensionNames(arr[:0])
 	// Sized once: this runs for every event signed and every one verified.
 	n := 4 * (len(fixed) + 1 + len(rest) + len(names) + 1)
 	for _, p := range fixed {
