@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -146,6 +147,32 @@ func FuzzDecodeRecommendationsUpdated(f *testing.F) {
 	f.Add([]byte(`{"learner":"a","items":[{"item":"i","score":0.5,"rank":1,"reasons":["x"]}],"model_version":"m","based_on":"b","role":"r","cold_start":true}`))
 	f.Add([]byte(`{"learner":"a","items":null,"model_version":"m","based_on":"b","cold_start":false}`))
 	f.Fuzz(func(t *testing.T, in []byte) { checkDecodeAsUnmarshal(t, in) })
+}
+
+// The decoded list is the decoder's own: the input's buffer may be
+// reused once the event is applied, and a caller appending to one item's
+// reasons must not change the next item's, which share a slice.
+func TestDecodeRecommendationsUpdatedOwnsItsList(t *testing.T) {
+	in, err := json.Marshal(listOfTen())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got RecommendationsUpdated
+	if err := json.Unmarshal(in, &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := decodeRecommendationsUpdated(in, &got); err != nil {
+		t.Fatal(err)
+	}
+	for i := range in {
+		in[i] = 'x'
+	}
+	for i := range got.Items[:len(got.Items)-1] {
+		_ = append(got.Items[i].Reasons, "appended")
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the input was overwritten and reasons appended to:\n got %#v\nwant %#v", got, want)
+	}
 }
 
 // listOfTen is a list of ten as the recommender publishes it.

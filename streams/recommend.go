@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1142,7 +1144,7 @@ func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time
 	ru := projections.RecommendationsUpdated{
 		Learner: q.learner, Items: recs, BasedOn: q.e.ID, Role: q.role,
 		ColdStart:    cold,
-		ModelVersion: fmt.Sprintf("%s-k%d/p%d/%d", tm.m.Config().Algorithm, tm.m.K(), q.partition, tm.m.Events()),
+		ModelVersion: modelVersion(tm.m, q.partition),
 	}
 	data, err := ru.AppendJSON(make([]byte, 0, 256+160*len(recs)))
 	if err != nil {
@@ -1162,6 +1164,20 @@ func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time
 	}
 	recEvents.WithLabelValues("published").Inc()
 	r.outbox, r.outboxAt = append(r.outbox, out), append(r.outboxAt, outStamp{taken: start, logged: q.logged})
+}
+
+// modelVersion names the model state a list came from:
+// <algorithm>-k<factors>/p<partition>/<events learned>.
+func modelVersion(m *mf.Model, partition int) string {
+	var a [64]byte
+	b := append(a[:0], m.Config().Algorithm...)
+	b = append(b, "-k"...)
+	b = strconv.AppendInt(b, int64(m.K()), 10)
+	b = append(b, "/p"...)
+	b = strconv.AppendInt(b, int64(partition), 10)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, m.Events(), 10)
+	return string(b)
 }
 
 // rank returns the learner's top-N, re-ranked with the graph.
@@ -1310,10 +1326,23 @@ func firstName(m xapi.LanguageMap) string {
 // DerivedID is a name-based (version 5 style, SHA-1) UUID of kind and
 // input: the same input always gives the same event id.
 func DerivedID(kind, input string) string {
-	h := sha1.Sum([]byte("learnstream/" + kind + "\x00" + input))
+	// Every event the models publish takes one: hashed and formatted
+	// without a buffer per part.
+	var in [160]byte
+	h := sha1.Sum(append(append(append(append(in[:0], "learnstream/"...), kind...), 0), input...))
 	h[6] = (h[6] & 0x0f) | 0x50
 	h[8] = (h[8] & 0x3f) | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+	var out [36]byte
+	hex.Encode(out[0:8], h[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], h[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], h[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], h[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], h[10:16])
+	return string(out[:])
 }
 
 // Checkpoint exchanges item factors (when sharing) and writes every

@@ -637,17 +637,19 @@ const prepareConcurrency = 64
 // (a first load, the first morning of a month).
 func (v *Vault) Prepare(ctx context.Context, reqs []privacy.KeyRequest) error {
 	var missing []privacy.KeyRequest
-	seen := map[string]bool{}
+	var seen map[string]bool
+	var kb [128]byte
 	v.mu.Lock()
 	for _, r := range reqs {
-		fk := clearMonthKey(r.Tenant, r.Learner, r.At)
-		if seen[fk] {
+		fk := appendClearMonthKey(kb[:0], r.Tenant, r.Learner, r.At)
+		if e := v.forClear[string(fk)]; e != nil && e.key != nil || seen[string(fk)] {
 			continue
 		}
-		seen[fk] = true
-		if e := v.forClear[fk]; e == nil || e.key == nil {
-			missing = append(missing, r)
+		if seen == nil {
+			seen = map[string]bool{}
 		}
+		seen[string(fk)] = true
+		missing = append(missing, r)
 	}
 	v.mu.Unlock()
 	if len(missing) < 2 {
@@ -672,11 +674,14 @@ func (v *Vault) Prepare(ctx context.Context, reqs []privacy.KeyRequest) error {
 	return first
 }
 
-// clearMonthKey names a learner month in forClear: by the clear learner
-// key, which the hot path has (the pseudonym costs an HMAC).
-func clearMonthKey(tenant, learner string, t time.Time) string {
-	var mb [7]byte
-	return tenant + "\x00" + learner + "\x00" + string(t.UTC().AppendFormat(mb[:0], "2006-01"))
+// appendClearMonthKey appends the name of a learner month in forClear to
+// b: by the clear learner key, which the hot path has (the pseudonym
+// costs an HMAC). Every statement sealed and every batch prepared looks
+// one up: built in the caller's buffer, the lookups allocate nothing.
+func appendClearMonthKey(b []byte, tenant, learner string, t time.Time) []byte {
+	b = append(append(b, tenant...), 0)
+	b = append(append(b, learner...), 0)
+	return t.UTC().AppendFormat(b, "2006-01")
 }
 
 // Month is the key store's month of t: UTC, YYYY-MM.
@@ -685,9 +690,10 @@ func Month(t time.Time) string { return t.UTC().Format("2006-01") }
 // For implements privacy.Keys: the data key of learner in tenant for the
 // month of t, created (durably) if there is none.
 func (v *Vault) For(ctx context.Context, tenant, learner string, t time.Time) (privacy.DataKey, error) {
-	fk := clearMonthKey(tenant, learner, t)
+	var kb [128]byte
+	fk := appendClearMonthKey(kb[:0], tenant, learner, t)
 	v.mu.Lock()
-	if e := v.forClear[fk]; e != nil && e.key != nil {
+	if e := v.forClear[string(fk)]; e != nil && e.key != nil {
 		v.mu.Unlock()
 		return privacy.DataKey{ID: e.kid, Key: e.key}, nil
 	}
@@ -702,7 +708,7 @@ func (v *Vault) For(ctx context.Context, tenant, learner string, t time.Time) (p
 				if len(v.forClear) >= cacheLimit {
 					clear(v.forClear)
 				}
-				v.forClear[fk] = e
+				v.forClear[string(fk)] = e
 			}
 			v.mu.Unlock()
 			if e.key == nil {
