@@ -292,7 +292,8 @@ func (w *blendWhy) reasons() []string { return w.b.Reasons(w.learner, w.x) }
 // first: mf when the MF part is the larger, next_after:<item> or
 // often_with:<item> when the sequence part is at least as large (naming the learner's
 // recent item the rule starts from), and the other source second when it
-// contributes too.
+// contributes too. The list of mf alone, most items', is one slice
+// shared by all (Candidate.Explain's callers copy what they change).
 func (b *Blender) Reasons(learner string, x Blended) []string {
 	seq := ""
 	if x.Seq > 0 {
@@ -306,7 +307,7 @@ func (b *Blender) Reasons(learner string, x Blended) []string {
 	}
 	switch {
 	case seq == "":
-		return []string{ReasonMF}
+		return reasonsMF[:1:1]
 	case x.Seq >= x.MF:
 		if x.MF > 0 {
 			return []string{seq, ReasonMF}
@@ -315,6 +316,8 @@ func (b *Blender) Reasons(learner string, x Blended) []string {
 	}
 	return []string{ReasonMF, seq}
 }
+
+var reasonsMF = []string{ReasonMF}
 
 // Candidates is Candidates with the learner's own items ranked by the
 // blend instead of by MF alone; the rest of the list is filled as

@@ -62,7 +62,8 @@ type reasoner interface{ reasons() []string }
 // Explain returns c's reasons, building them when its ranker left them
 // for later. They are built from the ranker's state as it is then:
 // explain a candidate before its ranker ranks or learns again (Rerank
-// does, for the candidates it keeps).
+// does, for the candidates it keeps). The slice may be shared with
+// other candidates': copy it to change it.
 func (c Candidate) Explain() []string {
 	if c.Reasons == nil && c.why != nil {
 		return c.why.reasons()
