@@ -24,7 +24,12 @@ import (
 func ActorKey(a Agent) string {
 	switch {
 	case a.Mbox != "":
-		return "mbox:" + normalizeMbox(a.Mbox)
+		// normalizeMbox's form in one concatenation: every consumer
+		// keys each statement's learner.
+		if at := strings.LastIndexByte(a.Mbox, '@'); at >= 0 {
+			return "mbox:" + a.Mbox[:at+1] + strings.ToLower(a.Mbox[at+1:])
+		}
+		return "mbox:" + a.Mbox
 	case a.MboxSHA1Sum != "":
 		return "mbox_sha1sum:" + strings.ToLower(a.MboxSHA1Sum)
 	case a.OpenID != "":

@@ -28,6 +28,12 @@ func TestActorKey(t *testing.T) {
 			t.Errorf("%s: ActorKey = %q, want %q", tc.name, got, tc.want)
 		}
 	}
+	// The mbox key is "mbox:" and normalizeMbox's form, whatever the IRI.
+	for _, mbox := range []string{"mailto:a@b.c", "mailto:nobody", "mailto:a@b@C.d", "mailto:a@ÉXAMPLE.Com", "mailto:@X", "mailto:A@"} {
+		if got, want := ActorKey(Agent{Mbox: mbox}), "mbox:"+normalizeMbox(mbox); got != want {
+			t.Errorf("ActorKey of mbox %q = %q, want %q", mbox, got, want)
+		}
+	}
 
 	g1 := ActorKey(Agent{ObjectType: "Group", Member: []Agent{a, b}})
 	g2 := ActorKey(Agent{ObjectType: "Group", Name: "Other name", Member: []Agent{b, {Mbox: "mailto:a@EXAMPLE.com"}}})
