@@ -244,7 +244,7 @@ func positionFrom(b []byte) Position {
 	}
 	id := b[8:]
 	if len(id) == 16 {
-		return Position{Stored: int64(binary.BigEndian.Uint64(b)), ID: uuidText(id)}
+		return Position{Stored: int64(binary.BigEndian.Uint64(b)), ID: xapi.UUIDText(id)}
 	}
 	return Position{Stored: int64(binary.BigEndian.Uint64(b)), ID: string(id)}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1332,17 +1331,7 @@ func DerivedID(kind, input string) string {
 	h := sha1.Sum(append(append(append(append(in[:0], "learnstream/"...), kind...), 0), input...))
 	h[6] = (h[6] & 0x0f) | 0x50
 	h[8] = (h[8] & 0x3f) | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], h[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], h[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], h[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], h[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:36], h[10:16])
-	return string(out[:])
+	return xapi.UUIDText(h[:])
 }
 
 // Checkpoint exchanges item factors (when sharing) and writes every

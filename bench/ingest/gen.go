@@ -9,11 +9,12 @@ package ingest
 
 import (
 	crand "crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"time"
+
+	"github.com/learnstream/learnstream/domain/xapi"
 )
 
 // verbs the generator uses, with how often (out of 100) each appears.
@@ -55,17 +56,7 @@ func newID() string {
 	_, _ = crand.Read(b[:])
 	b[6] = (b[6] & 0x0f) | 0x40
 	b[8] = (b[8] & 0x3f) | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
+	return xapi.UUIDText(b[:])
 }
 
 // statement appends one statement with the given id to dst.

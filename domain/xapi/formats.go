@@ -1,10 +1,27 @@
 package xapi
 
 import (
+	"encoding/hex"
 	"mime"
 	"strings"
 	"unicode/utf8"
 )
+
+// UUIDText is the standard 8-4-4-4-12 text of the UUID in b's first 16
+// bytes, lower case.
+func UUIDText(b []byte) string {
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:36], b[10:16])
+	return string(s[:])
+}
 
 // IsUUID reports whether s is a UUID in the standard 8-4-4-4-12 hex form.
 // Any version and variant is accepted, and either case: the specification
