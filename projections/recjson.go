@@ -236,18 +236,8 @@ func (s *shapeScanner) strsIn(buf *[]string) []string {
 
 // strs reads null or an array of strings (empty, not nil, for []).
 func (s *shapeScanner) strs() []string {
-	if s.null() {
-		return nil
-	}
 	out := []string{}
-	s.lit("[")
-	for s.ok && !s.next(']') {
-		if len(out) > 0 {
-			s.lit(",")
-		}
-		out = append(out, s.str())
-	}
-	return out
+	return s.strsIn(&out)
 }
 
 // number reads a number of JSON's grammar; integer reports that it has

@@ -172,25 +172,23 @@ func (e Event) Headers() []Header {
 	}
 	buf := make([]byte, 0, n)
 	hs := make([]Header, 0, 8+len(names))
-	// add appends v to buf and a header holding it; should buf grow (a
-	// time beyond year 9999 is longer than its layout), the values
-	// already added keep the old array, which nothing writes to again.
-	add := func(k string, v []byte) {
-		at := len(buf)
-		buf = append(buf, v...)
-		hs = append(hs, Header{k, buf[at:len(buf):len(buf)]})
-	}
+	// mark adds the header k holding buf from at, capped there; should
+	// buf grow (a time beyond year 9999 is longer than its layout), the
+	// values already added keep the old array, which nothing writes to
+	// again.
+	mark := func(k string, at int) { hs = append(hs, Header{k, buf[at:len(buf):len(buf)]}) }
 	str := func(k, v string) {
 		at := len(buf)
 		buf = append(buf, v...)
-		hs = append(hs, Header{k, buf[at:len(buf):len(buf)]})
+		mark(k, at)
 	}
 	str(HeaderSpecVersion, SpecVersion)
 	str(HeaderID, e.ID)
 	str(HeaderType, e.Type)
 	str(HeaderSource, e.Source)
-	var ts [len(time.RFC3339Nano) + 8]byte
-	add(HeaderTime, e.Time.UTC().AppendFormat(ts[:0], time.RFC3339Nano))
+	at := len(buf)
+	buf = e.Time.UTC().AppendFormat(buf, time.RFC3339Nano)
+	mark(HeaderTime, at)
 	str(HeaderContentType, ct)
 	str(HeaderTenant, e.Tenant)
 	for _, name := range names {
@@ -242,63 +240,37 @@ var ErrNotCloudEvent = errors.New("event: record has no ce_specversion header")
 // FromHeaders rebuilds an event from a record's headers, key and value. It
 // rejects records that are not CloudEvents 1.0 or miss a required attribute.
 //
-// The attributes' strings are cut from one string holding all their text,
-// as every record received is rebuilt here, once per process, and a
-// string per attribute was most of what that cost. The content type we
-// write takes no space.
+// The attributes' strings are cut from one string holding the record's
+// text, as every record received is rebuilt here, once per process, and a
+// string per attribute was most of what that cost.
 func FromHeaders(hs []Header, key, value []byte) (Event, error) {
 	var e Event
-	var spec []byte // the last ce_specversion's
 	n := len(key)
-	exts := 0
 	for _, h := range hs {
-		switch h.Key {
-		case HeaderSpecVersion:
-			spec = h.Value
-			continue
-		case HeaderContentType:
-			if string(h.Value) == ContentTypeJSON {
-				continue
-			}
-		case HeaderID, HeaderType, HeaderSource, HeaderTime, HeaderTenant, HeaderSignature:
-		default:
-			if !strings.HasPrefix(h.Key, extensionPrefix) {
-				continue
-			}
-			exts++
-		}
 		n += len(h.Value)
-	}
-	if len(spec) == 0 {
-		return Event{}, ErrNotCloudEvent
-	}
-	if string(spec) != SpecVersion {
-		return Event{}, &FieldError{HeaderSpecVersion, fmt.Sprintf("%q is not supported (want %s)", spec, SpecVersion)}
 	}
 	var sb strings.Builder
 	sb.Grow(n)
 	sb.Write(key)
 	type span struct{ at, end int }
-	var id, typ, source, ts, ct, tenant, sig span
-	var extArr [8]struct {
+	type extSpan struct {
 		name string
 		v    span
-	}
-	extv := extArr[:0]
-	if exts > len(extArr) {
-		extv = make([]struct {
-			name string
-			v    span
-		}, 0, exts)
 	}
 	put := func(v []byte) span {
 		at := sb.Len()
 		sb.Write(v)
 		return span{at, sb.Len()}
 	}
+	var spec []byte // the last ce_specversion's
+	var id, typ, source, ts, ct, tenant, sig span
+	ctJSON := false
+	var extArr [8]extSpan
+	exts := extArr[:0]
 	for _, h := range hs {
 		switch h.Key {
 		case HeaderSpecVersion:
+			spec = h.Value
 		case HeaderID:
 			id = put(h.Value)
 		case HeaderType:
@@ -308,11 +280,7 @@ func FromHeaders(hs []Header, key, value []byte) (Event, error) {
 		case HeaderTime:
 			ts = put(h.Value)
 		case HeaderContentType:
-			if string(h.Value) == ContentTypeJSON {
-				e.ContentType = ContentTypeJSON
-				ct = span{}
-			} else {
-				e.ContentType = ""
+			if ctJSON = string(h.Value) == ContentTypeJSON; !ctJSON {
 				ct = put(h.Value)
 			}
 		case HeaderTenant:
@@ -321,23 +289,26 @@ func FromHeaders(hs []Header, key, value []byte) (Event, error) {
 			sig = put(h.Value)
 		default:
 			if name, ok := strings.CutPrefix(h.Key, extensionPrefix); ok {
-				extv = append(extv, struct {
-					name string
-					v    span
-				}{name, put(h.Value)})
+				exts = append(exts, extSpan{name, put(h.Value)})
 			}
 		}
+	}
+	if len(spec) == 0 {
+		return Event{}, ErrNotCloudEvent
+	}
+	if string(spec) != SpecVersion {
+		return Event{}, &FieldError{HeaderSpecVersion, fmt.Sprintf("%q is not supported (want %s)", spec, SpecVersion)}
 	}
 	all := sb.String()
 	cut := func(s span) string { return all[s.at:s.end] }
 	e.Key = all[:len(key)]
 	e.ID, e.Type, e.Source, e.Tenant, e.Signature = cut(id), cut(typ), cut(source), cut(tenant), cut(sig)
-	if ct.end > ct.at {
-		e.ContentType = cut(ct)
+	if e.ContentType = cut(ct); ctJSON {
+		e.ContentType = ContentTypeJSON
 	}
-	if len(extv) > 0 {
-		e.Extensions = make(map[string]string, len(extv))
-		for _, x := range extv {
+	if len(exts) > 0 {
+		e.Extensions = make(map[string]string, len(exts))
+		for _, x := range exts {
 			e.Extensions[x.name] = cut(x.v)
 		}
 	}

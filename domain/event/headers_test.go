@@ -144,7 +144,7 @@ func TestHeaderValuesAreSeparate(t *testing.T) {
 		want[i] = string(h.Value)
 	}
 	for i := range hs {
-		_ = append(hs[i].Value, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"...)
+		_ = append(hs[i].Value, "-appended past the value, as a caller extending its copy would"...)
 	}
 	for i, h := range hs {
 		if string(h.Value) != want[i] {
