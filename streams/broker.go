@@ -140,6 +140,7 @@ var brokerCompactionSkips = promauto.NewCounter(prometheus.CounterOpts{
 type Embedded struct {
 	cluster *kfake.Cluster
 	addr    string
+	ln      *memListener
 	stop    context.CancelFunc
 	cleaned chan struct{}
 }
@@ -175,10 +176,12 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 				cfg.DataDir, scan.Damage[0])
 		}
 	}
-	ln, err := net.Listen("tcp", listen)
+	tcp, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker: listen on %s: %w", listen, err)
 	}
+	// The roles of this process reach the broker in memory (memconn.go).
+	ln := newMemListener(tcp)
 	parts := cfg.Partitions
 	if parts <= 0 {
 		parts = 4
@@ -240,7 +243,8 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	e := &Embedded{cluster: c, addr: c.ListenAddrs()[0], stop: stop, cleaned: make(chan struct{})}
+	e := &Embedded{cluster: c, addr: c.ListenAddrs()[0], ln: ln, stop: stop, cleaned: make(chan struct{})}
+	registerLocal(e.addr, ln)
 	go func() {
 		defer close(e.cleaned)
 		dir := filepath.Clean(cfg.DataDir)
@@ -355,6 +359,7 @@ func (e *Embedded) Addr() string { return e.addr }
 // Close stops the broker and flushes its state to the data dir. A
 // cleaner run in progress finishes first.
 func (e *Embedded) Close() {
+	unregisterLocal(e.addr, e.ln)
 	e.stop()
 	<-e.cleaned
 	e.cluster.Close()

@@ -116,8 +116,8 @@ func newConn(sec Security) (*conn, error) {
 	return &conn{
 		sec: Security{Mechanism: sec.Mechanism, User: sec.User, Password: sec.Password, TLS: sec.TLS,
 			SigningKey: slices.Clone(sec.SigningKey), UnsignedBelow: sec.UnsignedBelow},
-		dialer:    &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, SASLMechanism: mech, TLS: sec.TLS},
-		transport: &kafka.Transport{DialTimeout: 10 * time.Second, SASL: mech, TLS: sec.TLS},
+		dialer:    &kafka.Dialer{Timeout: 10 * time.Second, DialFunc: dialBroker, SASLMechanism: mech, TLS: sec.TLS},
+		transport: &kafka.Transport{DialTimeout: 10 * time.Second, Dial: dialBroker, SASL: mech, TLS: sec.TLS},
 	}, nil
 }
 
@@ -140,6 +140,9 @@ func Dialer(brokers []string) *kafka.Dialer {
 	if c := lookup(brokers); c != nil {
 		return c.dialer
 	}
+	if isLocal(brokers) {
+		return localDialer
+	}
 	return kafka.DefaultDialer
 }
 
@@ -149,8 +152,18 @@ func Transport(brokers []string) kafka.RoundTripper {
 	if c := lookup(brokers); c != nil {
 		return c.transport
 	}
+	if isLocal(brokers) {
+		return localTransport
+	}
 	return kafka.DefaultTransport
 }
+
+// The clients of an embedded broker of this process that no security is
+// registered for: kafka-go's defaults, dialling in memory.
+var (
+	localDialer    = &kafka.Dialer{Timeout: 10 * time.Second, DialFunc: dialBroker}
+	localTransport = &kafka.Transport{DialTimeout: 10 * time.Second, Dial: dialBroker}
+)
 
 // signingKey is the key events are signed and checked with on the
 // cluster of brokers; nil when none is registered.
