@@ -163,15 +163,25 @@ func memPipe() (net.Conn, net.Conn) {
 	return &memConn{in: a, out: b, addr: addr}, &memConn{in: b, out: a, addr: addr}
 }
 
+// memChunk is the unit the bytes in flight are held in. Chunks go back to
+// a pool shared by every connection once read, so a connection holds
+// memory only for what is unread, not for the largest backlog it ever had
+// (up to memBuffer each way, on each of a server's connections).
+const memChunk = 64 << 10
+
+var memChunks = sync.Pool{New: func() any { return new([memChunk]byte) }}
+
 // memHalf is one direction of an in-memory connection.
 type memHalf struct {
-	mu      sync.Mutex
-	buf     []byte // unread: buf[off:]
-	off     int
-	eof     bool // the writing end closed: reads drain, then io.EOF
-	gone    bool // the reading end closed: writes fail
-	readDL  time.Time
-	writeDL time.Time
+	mu     sync.Mutex
+	chunks []*[memChunk]byte // unread: chunks[0][off:] up to the last one's [:end]
+	off    int
+	end    int
+	size   int  // unread bytes
+	eof    bool // the writing end closed: reads drain, then io.EOF
+	gone   bool // the reading end closed: writes fail
+	// The reading end's deadline, and the writing end's.
+	readDL, writeDL time.Time
 	// changed is closed, and replaced, when anything above changes and
 	// someone waits on it.
 	changed chan struct{}
@@ -207,6 +217,14 @@ func (h *memHalf) wait(deadline time.Time) {
 	}
 }
 
+// release returns every chunk to the pool. Called with mu held.
+func (h *memHalf) release() {
+	for _, c := range h.chunks {
+		memChunks.Put(c)
+	}
+	h.chunks, h.off, h.end, h.size = nil, 0, 0, 0
+}
+
 func (h *memHalf) read(p []byte) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -216,11 +234,23 @@ func (h *memHalf) read(p []byte) (int, error) {
 			return 0, net.ErrClosed
 		case len(p) == 0:
 			return 0, nil
-		case len(h.buf) > h.off:
-			n := copy(p, h.buf[h.off:])
-			h.off += n
-			if h.off == len(h.buf) {
-				h.buf, h.off = h.buf[:0], 0
+		case h.size > 0:
+			n := 0
+			for n < len(p) && h.size > 0 {
+				last := memChunk
+				if len(h.chunks) == 1 {
+					last = h.end
+				}
+				k := copy(p[n:], h.chunks[0][h.off:last])
+				n, h.off, h.size = n+k, h.off+k, h.size-k
+				if h.off == last {
+					memChunks.Put(h.chunks[0])
+					h.chunks[0] = nil
+					h.chunks, h.off = h.chunks[1:], 0
+					if len(h.chunks) == 0 {
+						h.chunks, h.end = h.chunks[:0:0], 0
+					}
+				}
 			}
 			h.signal()
 			return n, nil
@@ -249,14 +279,14 @@ func (h *memHalf) write(b []byte) (int, error) {
 		case !h.writeDL.IsZero() && !time.Now().Before(h.writeDL):
 			return n, os.ErrDeadlineExceeded
 		}
-		if room := memBuffer - (len(h.buf) - h.off); room > 0 {
-			if h.off > 0 && len(h.buf)+min(room, len(b)-n) > cap(h.buf) {
-				// Move the unread bytes down rather than grow.
-				h.buf, h.off = h.buf[:copy(h.buf, h.buf[h.off:])], 0
+		if room := memBuffer - h.size; room > 0 {
+			for k := min(room, len(b)-n); k > 0; {
+				if len(h.chunks) == 0 || h.end == memChunk {
+					h.chunks, h.end = append(h.chunks, memChunks.Get().(*[memChunk]byte)), 0
+				}
+				c := copy(h.chunks[len(h.chunks)-1][h.end:], b[n:n+k])
+				h.end, n, k, h.size = h.end+c, n+c, k-c, h.size+c
 			}
-			k := min(room, len(b)-n)
-			h.buf = append(h.buf, b[n:n+k]...)
-			n += k
 			h.signal()
 			continue
 		}
@@ -300,7 +330,7 @@ func (c *memConn) Close() error {
 		c.out.mu.Unlock()
 		c.in.mu.Lock()
 		c.in.gone = true
-		c.in.buf, c.in.off = nil, 0
+		c.in.release()
 		c.in.signal()
 		c.in.mu.Unlock()
 	})

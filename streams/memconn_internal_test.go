@@ -46,6 +46,45 @@ func TestMemPipe(t *testing.T) {
 				t.Fatal("bytes read differ from bytes written")
 			}
 		}},
+		{"writes and reads of any sizes across chunks keep the bytes in order", func(t *testing.T, a, b net.Conn) {
+			var want []byte
+			done := make(chan error, 1)
+			chunks := make([][]byte, 200)
+			for i := range chunks {
+				chunks[i] = make([]byte, rand.IntN(3*memChunk))
+				for j := range chunks[i] {
+					chunks[i][j] = byte(rand.IntN(256))
+				}
+				want = append(want, chunks[i]...)
+			}
+			go func() {
+				for _, c := range chunks {
+					if _, err := a.Write(c); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- a.Close()
+			}()
+			var got []byte
+			for {
+				p := make([]byte, 1+rand.IntN(2*memChunk))
+				n, err := b.Read(p)
+				got = append(got, p[:n]...)
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("read %d bytes, wrote %d; equal %v", len(got), len(want), bytes.Equal(got, want))
+			}
+		}},
 		{"both directions at once", func(t *testing.T, a, b net.Conn) {
 			msg := bytes.Repeat([]byte("kafka"), memBuffer) // five buffers' worth each way
 			errs := make(chan error, 2)
