@@ -16,12 +16,12 @@ import (
 // in-memory connections instead of loopback TCP. Every produce and every
 // fetch crosses the connection twice, and through the kernel's TCP stack
 // each crossing is a system call on both ends and a wake-up through the
-// network poller: 7-8% of the server's CPU under single POSTs and 3%
-// under batches went to those system calls (docs/benchmarks.md,
+// network poller: the system calls alone were 5.6% of the server's CPU
+// under single POSTs and 2.9% under batches (docs/benchmarks.md,
 // "Thirtieth pass"). The broker still listens on its TCP address for
 // every other client (other processes, Kafka tools); only dials from this
 // process to that address take the in-memory path, which speaks the same
-// Kafka protocol, SASL and TLS included.
+// Kafka protocol, SASL included.
 
 // memBuffer bounds what one direction of an in-memory connection holds
 // unread, as a socket's buffer does: a writer waits once its reader is
