@@ -346,17 +346,20 @@ func (c *memConn) SetDeadline(t time.Time) error {
 }
 
 func (c *memConn) SetReadDeadline(t time.Time) error {
-	c.in.mu.Lock()
-	c.in.readDL = t
-	c.in.signal()
-	c.in.mu.Unlock()
+	c.in.setDeadline(&c.in.readDL, t)
 	return nil
 }
 
 func (c *memConn) SetWriteDeadline(t time.Time) error {
-	c.out.mu.Lock()
-	c.out.writeDL = t
-	c.out.signal()
-	c.out.mu.Unlock()
+	c.out.setDeadline(&c.out.writeDL, t)
 	return nil
+}
+
+// setDeadline sets one of h's deadlines and wakes its waiters, which
+// wait again until the new one.
+func (h *memHalf) setDeadline(dl *time.Time, t time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*dl = t
+	h.signal()
 }

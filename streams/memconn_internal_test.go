@@ -118,12 +118,7 @@ func TestMemPipe(t *testing.T) {
 			}
 		}},
 		{"a deadline set while a read waits wakes it", func(t *testing.T, a, b net.Conn) {
-			errs := make(chan error, 1)
-			go func() {
-				_, err := b.Read(make([]byte, 1))
-				errs <- err
-			}()
-			time.Sleep(10 * time.Millisecond)
+			errs := waitingRead(b)
 			b.SetReadDeadline(time.Now())
 			select {
 			case err := <-errs:
@@ -161,12 +156,7 @@ func TestMemPipe(t *testing.T) {
 			}
 		}},
 		{"a close wakes a waiting read", func(t *testing.T, a, b net.Conn) {
-			errs := make(chan error, 1)
-			go func() {
-				_, err := b.Read(make([]byte, 1))
-				errs <- err
-			}()
-			time.Sleep(10 * time.Millisecond)
+			errs := waitingRead(b)
 			a.Close()
 			select {
 			case err := <-errs:
@@ -185,6 +175,18 @@ func TestMemPipe(t *testing.T) {
 			tc.run(t, a, b)
 		})
 	}
+}
+
+// waitingRead starts a read of c that waits for data, and returns where
+// its error arrives.
+func waitingRead(c net.Conn) <-chan error {
+	errs := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		errs <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	return errs
 }
 
 // TestEmbeddedBrokerInMemory: clients of this process reach the embedded
