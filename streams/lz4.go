@@ -13,9 +13,9 @@ import (
 // frame one more for the block it decodes, from pools the garbage
 // collector empties. Under load the server allocated and zeroed about
 // 15 MB a second of them, 3% of the bytes it allocated, for produce
-// requests of a few hundred KB. Frames of 64 KB blocks (the
-// smallest the frame format has) take 64 KB buffers on both sides. LZ4's matches reach
-// back 64 KB at most, so the blocks compress about as well apart
+// requests of a few hundred KB. Frames of 64 KB blocks (the smallest the
+// frame format has) take 64 KB buffers on both sides. LZ4's matches
+// reach back 64 KB at most, so the blocks compress about as well apart
 // (docs/benchmarks.md, "Twenty-ninth pass").
 //
 // kafka-go finds a batch's codec in its global table by the batch's

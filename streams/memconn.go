@@ -85,10 +85,9 @@ func dialBroker(ctx context.Context, network, addr string) (net.Conn, error) {
 type memListener struct {
 	net.Listener
 	conns     chan net.Conn
+	accepted  chan acceptResult
 	closed    chan struct{}
 	closeOnce sync.Once
-	accepted  chan acceptResult
-	startOnce sync.Once
 	dials     atomic.Int64 // in-memory connections made
 }
 
@@ -97,33 +96,32 @@ type acceptResult struct {
 	err error
 }
 
+// newMemListener wraps ln. A goroutine accepts from ln until it fails,
+// which closing the listener makes it do.
 func newMemListener(ln net.Listener) *memListener {
-	return &memListener{Listener: ln, conns: make(chan net.Conn), closed: make(chan struct{}),
-		accepted: make(chan acceptResult)}
+	l := &memListener{Listener: ln, conns: make(chan net.Conn), accepted: make(chan acceptResult),
+		closed: make(chan struct{})}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			select {
+			case l.accepted <- acceptResult{c, err}:
+			case <-l.closed:
+				if c != nil {
+					c.Close()
+				}
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return l
 }
 
 // Accept returns the next connection, from the network or from memory.
 func (l *memListener) Accept() (net.Conn, error) {
-	// One goroutine accepts from the network for the listener's life; it
-	// ends when the network listener is closed.
-	l.startOnce.Do(func() {
-		go func() {
-			for {
-				c, err := l.Listener.Accept()
-				select {
-				case l.accepted <- acceptResult{c, err}:
-				case <-l.closed:
-					if c != nil {
-						c.Close()
-					}
-					return
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-	})
 	select {
 	case c := <-l.conns:
 		return c, nil
@@ -248,7 +246,7 @@ func (h *memHalf) read(p []byte) (int, error) {
 					h.chunks[0] = nil
 					h.chunks, h.off = h.chunks[1:], 0
 					if len(h.chunks) == 0 {
-						h.chunks, h.end = h.chunks[:0:0], 0
+						h.chunks, h.end = h.chunks[:0], 0
 					}
 				}
 			}

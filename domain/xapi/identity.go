@@ -24,12 +24,8 @@ import (
 func ActorKey(a Agent) string {
 	switch {
 	case a.Mbox != "":
-		// normalizeMbox's form in one concatenation: every consumer
-		// keys each statement's learner.
-		if at := strings.LastIndexByte(a.Mbox, '@'); at >= 0 {
-			return "mbox:" + a.Mbox[:at+1] + strings.ToLower(a.Mbox[at+1:])
-		}
-		return "mbox:" + a.Mbox
+		// One concatenation: every consumer keys each statement's learner.
+		return withNormalMbox("mbox:", a.Mbox)
 	case a.MboxSHA1Sum != "":
 		return "mbox_sha1sum:" + strings.ToLower(a.MboxSHA1Sum)
 	case a.OpenID != "":
@@ -57,12 +53,16 @@ func (s *Statement) LearnerKey() string {
 
 // normalizeMbox lowercases the domain of a mailto IRI, which RFC 5321 makes
 // case-insensitive; the local part may be case-sensitive and is kept.
-func normalizeMbox(mbox string) string {
+func normalizeMbox(mbox string) string { return withNormalMbox("", mbox) }
+
+// withNormalMbox is prefix followed by normalizeMbox(mbox), built in one
+// string.
+func withNormalMbox(prefix, mbox string) string {
 	at := strings.LastIndexByte(mbox, '@')
 	if at < 0 {
-		return mbox
+		return prefix + mbox
 	}
-	return mbox[:at+1] + strings.ToLower(mbox[at+1:])
+	return prefix + mbox[:at+1] + strings.ToLower(mbox[at+1:])
 }
 
 // AgentKeys returns the sorted, distinct ActorKeys that the "agent" filter of
