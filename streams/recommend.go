@@ -168,8 +168,13 @@ type Recommender struct {
 	busy       time.Duration // time in HandleBatch since the last checkpoint (ckptDue)
 	lastBatch  time.Time     // when HandleBatch last ended
 	// scratch is the working space of ranking a learner (mf.Scratch),
-	// reused from one learner to the next: rank copies out what it keeps.
+	// reused from one learner to the next: rank copies out what it keeps;
+	// levels is the learner's mastery by skill number, likewise reused.
 	scratch mf.Scratch
+	levels  []float64
+	// skills numbers each tenant's catalog skills (mf.SkillIndex), made
+	// once per catalog graph and shared by the tenant's models.
+	skills map[string]numberedGraph
 	// outbox holds RecommendationsUpdated events learned but not yet
 	// acknowledged by the broker; a checkpoint flushes it first, so a
 	// crash loses none (events after the checkpoint are re-applied and
@@ -215,30 +220,47 @@ type tenantModel struct {
 	// touched items since the last exchange.
 	touched map[string]bool
 	// taught holds, per learner ranked, the skills their completed items
-	// teach in taughtGraph (each ranking needs them, and looking up every
-	// completed item in the graph cost 3% of the server's CPU in a long
-	// load). A learner's entry goes when they complete an item or are
-	// forgotten, and all go when the catalog's graph is another.
-	taught      map[string][]string
+	// teach in taughtGraph, by their numbers in skills (each ranking
+	// needs them, and looking up every completed item in the graph cost
+	// 3% of the server's CPU in a long load). A learner's entry goes when
+	// they are forgotten, and all go when the catalog's graph is another.
+	taught      map[string][]int32
 	taughtGraph *graph.Graph
+	skills      *mf.SkillIndex // of taughtGraph
 }
 
-// learnerMastery is a learner's mastery per skill: the adaptive model's
-// when given, raised to 1 for every skill taught by an item the learner
-// completed (the default when no adaptive model runs). The skills of the
-// completed items are kept from one ranking to the next (taught). It
-// takes adaptive, which is the caller's to give (a batch read's answer),
-// and writes into it.
-func (tm *tenantModel) learnerMastery(g *graph.Graph, learner string, adaptive map[string]float64) map[string]float64 {
-	if tm.taughtGraph != g {
-		tm.taught, tm.taughtGraph = map[string][]string{}, g
-	}
+// learnerLevels is a learner's mastery by skill number in x (made from
+// g): the adaptive model's when given, raised to 1 for every skill taught
+// by an item the learner completed (the default when no adaptive model
+// runs). The skills of the completed items are kept from one ranking to
+// the next (taught). The levels are written into into, reused when long
+// enough.
+func (tm *tenantModel) learnerLevels(x *mf.SkillIndex, g *graph.Graph, learner string, adaptive map[string]float64, into []float64) []float64 {
+	tm.follow(x, g)
 	skills, ok := tm.taught[learner]
 	if !ok {
-		skills = g.SkillsTaughtBy(tm.aux.Completed[learner])
+		for _, item := range tm.aux.Completed[learner] {
+			for _, s := range x.Taught(item) {
+				if !slices.Contains(skills, s) {
+					skills = append(skills, s)
+				}
+			}
+		}
 		tm.taught[learner] = skills
 	}
-	return withTaught(adaptive, skills)
+	levels := x.Levels(into, adaptive)
+	for _, s := range skills {
+		levels[s] = 1
+	}
+	return levels
+}
+
+// follow drops the skills kept per learner when the catalog's graph is
+// another than the one they were listed from; x numbers g's skills.
+func (tm *tenantModel) follow(x *mf.SkillIndex, g *graph.Graph) {
+	if tm.taughtGraph != g || tm.skills != x {
+		tm.taught, tm.taughtGraph, tm.skills = map[string][]int32{}, g, x
+	}
 }
 
 // completed adds the skills item teaches to a learner's kept skills
@@ -254,7 +276,7 @@ func (tm *tenantModel) completed(g *graph.Graph, learner, item string) {
 	case g == nil || g != tm.taughtGraph:
 		delete(tm.taught, learner)
 	default:
-		for _, s := range g.SkillsTaught(item) {
+		for _, s := range tm.skills.Taught(item) {
 			if !slices.Contains(skills, s) {
 				skills = append(skills, s)
 			}
@@ -1179,6 +1201,26 @@ func modelVersion(m *mf.Model, partition int) string {
 	return string(b)
 }
 
+// numberedGraph is a catalog graph with the numbering of its skills.
+type numberedGraph struct {
+	g *graph.Graph
+	x *mf.SkillIndex
+}
+
+// skillIndex returns the numbering of g's skills, made when the tenant's
+// catalog graph is another than last time.
+func (r *Recommender) skillIndex(tenant string, g *graph.Graph) *mf.SkillIndex {
+	if n, ok := r.skills[tenant]; ok && n.g == g {
+		return n.x
+	}
+	x := mf.NewSkillIndex(g, g.Skills(), g.Activities())
+	if r.skills == nil {
+		r.skills = map[string]numberedGraph{}
+	}
+	r.skills[tenant] = numberedGraph{g, x}
+	return x
+}
+
 // rank returns the learner's top-N, re-ranked with the graph.
 func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, g *graph.Graph, learner, role string, mastery map[string]float64, predict successFunc) []projections.Recommendation {
 	completed := tm.aux.Completed[learner]
@@ -1186,16 +1228,24 @@ func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, 
 		_, ok := slices.BinarySearch(completed, item)
 		return ok
 	}
-	ms := tm.learnerMastery(g, learner, mastery)
+	x := r.skillIndex(tenant, g)
+	r.levels = tm.learnerLevels(x, g, learner, mastery, r.levels)
+	levels := r.levels
+	level := func(skill string) float64 {
+		if i, ok := x.Number(skill); ok {
+			return levels[i]
+		}
+		return 0
+	}
 	cands := tm.candidates(&r.scratch, g, learner, role, r.cfg.Candidates)
 	o := r.cfg.Rerank
 	o.Scratch = &r.scratch
 	o.Knowledge = g
-	o.Mastery = ms
+	o.Skills, o.Levels = x, levels
 	o.Completed = done
 	// A target role adds what closes its gap now, and the re-ranker
 	// blends the gap into the collaborative score (RoleWeight).
-	if o.Gap = roleGap(g, role, ms, o.MasteryThreshold, r.log); o.Gap != nil {
+	if o.Gap = roleGap(g, role, func() map[string]float64 { return x.Mastery(levels) }, o.MasteryThreshold, r.log); o.Gap != nil {
 		score, seen := mf.LearnerScores(tm.m, learner)
 		cands = mf.RoleCandidates(cands, o.Gap, g, score, func(it string) bool { return done(it) || seen(it) }, r.cfg.N)
 	}
@@ -1222,7 +1272,7 @@ func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, 
 		r.log.Error("recommender: rerank", "err", err)
 		return nil
 	}
-	ranked = fillFromSkills(ranked, g, ms, done, r.cfg.N, r.cfg.Rerank.MasteryThreshold)
+	ranked = fillFromSkills(ranked, g, level, done, r.cfg.N, r.cfg.Rerank.MasteryThreshold)
 	out := make([]projections.Recommendation, len(ranked))
 	for i, c := range ranked {
 		out[i] = projections.Recommendation{Item: c.Item, Score: math.Round(c.Score*1e6) / 1e6, Rank: i + 1, Reasons: c.Reasons}
@@ -1237,21 +1287,24 @@ const ReasonSkills = "skills"
 // fillFromSkills completes a short list (cold start, small catalogues)
 // from the graph: activities teaching unmastered skills whose
 // prerequisites are mastered, in prerequisite order.
-func fillFromSkills(list []mf.Candidate, g *graph.Graph, ms map[string]float64, done func(string) bool, n int, threshold float64) []mf.Candidate {
+func fillFromSkills(list []mf.Candidate, g *graph.Graph, level func(skill string) float64, done func(string) bool, n int, threshold float64) []mf.Candidate {
 	if len(list) >= n {
 		return list
+	}
+	if level == nil {
+		level = func(string) float64 { return 0 }
 	}
 	in := map[string]bool{}
 	for _, c := range list {
 		in[c.Item] = true
 	}
 	for _, s := range g.TopoOrder() {
-		if ms[s] >= threshold {
+		if level(s) >= threshold {
 			continue
 		}
 		ready := true
 		for _, p := range g.Prerequisites(s) {
-			if ms[p] < threshold {
+			if level(p) < threshold {
 				ready = false
 				break
 			}
@@ -1271,19 +1324,6 @@ func fillFromSkills(list []mf.Candidate, g *graph.Graph, ms map[string]float64, 
 		}
 	}
 	return list
-}
-
-// withTaught sets every skill of taught to 1 in adaptive, a new map when
-// nil, and returns it: copying each learner's mastery into a new map for
-// every ranking cost 1.8% of the server's CPU at 2,000 statements/s.
-func withTaught(adaptive map[string]float64, taught []string) map[string]float64 {
-	if adaptive == nil {
-		adaptive = make(map[string]float64, len(taught))
-	}
-	for _, s := range taught {
-		adaptive[s] = 1
-	}
-	return adaptive
 }
 
 // announce builds the activity.seen catalog event for an activity the

@@ -89,8 +89,10 @@ func (tm *tenantModel) roleOf(learner, catalog string) string {
 }
 
 // roleGap is the learner's gap to their role in g, or nil when they have
-// no role or the catalog does not define it (any more).
-func roleGap(g *graph.Graph, role string, mastery map[string]float64, threshold float64, log *slog.Logger) *mf.RoleGap {
+// no role or the catalog does not define it (any more). mastery gives the
+// learner's mastery by skill id, asked for only when there is a gap to
+// measure (a ranking holds it by skill number).
+func roleGap(g *graph.Graph, role string, mastery func() map[string]float64, threshold float64, log *slog.Logger) *mf.RoleGap {
 	if role == "" {
 		return nil
 	}
@@ -102,7 +104,7 @@ func roleGap(g *graph.Graph, role string, mastery map[string]float64, threshold 
 	for i, q := range def.Requires {
 		levels[i] = mf.RoleLevel{Skill: q.Skill, Level: q.Level}
 	}
-	gap, err := mf.NewRoleGap(g, role, levels, mastery, threshold)
+	gap, err := mf.NewRoleGap(g, role, levels, mastery(), threshold)
 	if err != nil {
 		// The catalog validated the role; rank without it rather than
 		// fail an applied event.

@@ -3,6 +3,7 @@ package streams_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -14,15 +15,12 @@ import (
 	"github.com/learnstream/learnstream/streams"
 )
 
-// A learner's mastery in ranking counts the skills of every item they
-// completed, including the one completed since their last list: an
-// activity whose prerequisite they just learned is offered next.
-func TestRecommenderMasteryFollowsCompletions(t *testing.T) {
-	const (
-		basics   = "https://example.com/c/basics"
-		advanced = "https://example.com/c/advanced"
-		expert   = "https://example.com/c/expert"
-	)
+// skillChain is a catalog of three courses teaching s1 -> s2 -> s3
+// (each skill the prerequisite of the next) and a recommender over it,
+// with mastery read from mastery when it is not nil.
+func skillChain(t *testing.T, mastery streams.MasteryReader) (r *streams.Recommender, sink *memSink, basics, advanced, expert string) {
+	t.Helper()
+	basics, advanced, expert = "https://example.com/c/basics", "https://example.com/c/advanced", "https://example.com/c/expert"
 	g := graph.New()
 	for _, s := range []string{"s1", "s2", "s3"} {
 		if err := g.PutSkill(graph.Skill{ID: s}); err != nil {
@@ -47,17 +45,60 @@ func TestRecommenderMasteryFollowsCompletions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	sink := &memSink{}
+	t.Cleanup(func() { store.Close() })
+	sink = &memSink{}
 	ck, err := projections.NewRecommenderCheckpoints(store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := streams.NewRecommender(streams.RecommenderConfig{Catalog: fakeCatalog{g}, Checkpoints: ck, Publisher: sink,
-		Pseudonyms: forgetSecret, CheckpointEvery: 1 << 30, CheckpointInterval: time.Hour, FlushEvents: 1})
+	cfg := streams.RecommenderConfig{Catalog: fakeCatalog{g}, Checkpoints: ck, Publisher: sink,
+		Pseudonyms: forgetSecret, CheckpointEvery: 1 << 30, CheckpointInterval: time.Hour, FlushEvents: 1}
+	if mastery != nil {
+		cfg.Mastery = mastery
+	}
+	r, err = streams.NewRecommender(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r, sink, basics, advanced, expert
+}
+
+// fixedMastery is an adaptive model's mastery, the same for every learner.
+type fixedMastery map[string]float64
+
+func (m fixedMastery) Mastery(context.Context, string, string) (map[string]float64, error) {
+	return maps.Clone(m), nil
+}
+
+// The adaptive model's mastery counts in ranking: a prerequisite it
+// reports mastered makes the next course ready to learn, one below the
+// threshold does not, with nothing completed.
+func TestRecommenderMasteryFromTheAdaptiveModel(t *testing.T) {
+	r, sink, basics, advanced, expert := skillChain(t, fixedMastery{"s1": 0.9, "s2": 0.3, "unknown-skill": 1})
+	ctx := context.Background()
+	e := stmtEvent(t, 0, "ann@example.com", basics, "launched")
+	if err := r.Handle(ctx, streams.Position{Topic: streams.TopicStatements}, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reasons := latestReasons(t, sink.recs())
+	for item, want := range map[string]string{
+		advanced: mf.ReasonReadyToLearn,       // needs s1, at 0.9
+		expert:   mf.ReasonPrerequisitesUnmet, // needs s2, at 0.3
+	} {
+		if !slices.Contains(reasons[item], want) {
+			t.Errorf("%s offered with %v, want %s", item, reasons[item], want)
+		}
+	}
+}
+
+// A learner's mastery in ranking counts the skills of every item they
+// completed, including the one completed since their last list: an
+// activity whose prerequisite they just learned is offered next.
+func TestRecommenderMasteryFollowsCompletions(t *testing.T) {
+	r, sink, basics, advanced, expert := skillChain(t, nil)
 	ctx := context.Background()
 	steps := []struct {
 		name, item, verb string

@@ -101,6 +101,12 @@ type RerankOptions struct {
 	Knowledge Knowledge
 	// Mastery is the learner's mastery probability per skill (absent: 0).
 	Mastery map[string]float64
+	// Skills and Levels, set together, give the learner's mastery by
+	// skill number instead of Mastery: Levels[i] is the mastery of
+	// Skills.Skill(i), Skills made from Knowledge's graph. The ranking
+	// then reads slices where Mastery costs a lookup by id per skill.
+	Skills *SkillIndex
+	Levels []float64
 	// MasteryThreshold is the mastery at or above which a skill is mastered, in (0, 1].
 	MasteryThreshold float64
 	// Completed tells which items the learner completed; they are removed.
@@ -189,6 +195,9 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 	if o.Gap != nil && o.Knowledge == nil {
 		return nil, fmt.Errorf("rerank: a role Gap needs Knowledge")
 	}
+	if o.Skills != nil && len(o.Levels) != o.Skills.Len() {
+		return nil, fmt.Errorf("rerank: %d Levels for %d Skills", len(o.Levels), o.Skills.Len())
+	}
 	for _, v := range []float64{o.PrereqPenalty, o.MasteredPenalty, o.FitBonus, o.FitBand, o.RoleWeight} {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 			return nil, fmt.Errorf("rerank: penalties, bonus and band must be finite and >= 0, got %v", v)
@@ -211,8 +220,18 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 	}
 	seen := sp.seen
 	clear(seen)
-	mastered := func(s string) bool { return o.Mastery[s] >= o.MasteryThreshold }
+	// A skill the role needs above the threshold is not "mastered" for
+	// this learner's goal.
+	mastered := func(s string) bool {
+		return o.Mastery[s] >= o.MasteryThreshold && !(o.Gap != nil && o.Gap.Contains(s))
+	}
+	unmet := func(s string) bool { return o.Mastery[s] < o.MasteryThreshold }
+	masteredAt := func(i int32) bool {
+		return o.Levels[i] >= o.MasteryThreshold && !(o.Gap != nil && o.Gap.Contains(o.Skills.Skill(i)))
+	}
+	unmetAt := func(i int32) bool { return o.Levels[i] < o.MasteryThreshold }
 	var counted []string // the prerequisites counted for a candidate
+	var countedAt []int32
 	for n, c := range cands {
 		if _, dup := seen[c.Item]; dup {
 			continue
@@ -223,45 +242,38 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 			x.score = (c.Score - lo) / (hi - lo)
 		}
 		if o.Knowledge != nil {
-			taught := o.Knowledge.SkillsTaught(c.Item)
+			var taught []string
+			if o.Skills == nil || o.Gap != nil {
+				taught = o.Knowledge.SkillsTaught(c.Item)
+			}
 			if o.Gap != nil {
 				if v, why, ok := o.Gap.closes(taught); ok {
 					x.score += o.RoleWeight * v
 					x.gap = why
 				}
 			}
-			var nMastered, nPre, nUnmet int
-			counted = counted[:0]
-			for _, t := range taught {
-				// A skill the role needs above the threshold is not
-				// "mastered" for this learner's goal.
-				if mastered(t) && !(o.Gap != nil && o.Gap.Contains(t)) {
-					nMastered++
-				}
-				for _, p := range o.Knowledge.Prerequisites(t) {
-					if slices.Contains(taught, p) || slices.Contains(counted, p) {
-						continue
-					}
-					counted = append(counted, p)
-					nPre++
-					if !mastered(p) {
-						nUnmet++
-					}
-				}
+			var nTaught, nMastered, nPre, nUnmet int
+			if o.Skills != nil {
+				at := o.Skills.Taught(c.Item)
+				nTaught = len(at)
+				nMastered, nPre, nUnmet, countedAt = skillRules(at, o.Skills.Prerequisites, masteredAt, unmetAt, countedAt)
+			} else {
+				nTaught = len(taught)
+				nMastered, nPre, nUnmet, counted = skillRules(taught, o.Knowledge.Prerequisites, mastered, unmet, counted)
 			}
 			if nUnmet > 0 {
 				x.score -= o.PrereqPenalty * float64(nUnmet) / float64(nPre)
 				x.adds |= addPrereqUnmet
 			}
 			switch {
-			case len(taught) > 0 && nMastered == len(taught):
+			case nTaught > 0 && nMastered == nTaught:
 				x.score -= o.MasteredPenalty
 				x.adds |= addSkillsMastered
 			case nMastered > 0:
-				x.score -= o.MasteredPenalty * float64(nMastered) / float64(len(taught))
+				x.score -= o.MasteredPenalty * float64(nMastered) / float64(nTaught)
 				x.adds |= addSomeSkillsMastered
 			}
-			if nUnmet == 0 && nMastered < len(taught) {
+			if nUnmet == 0 && nMastered < nTaught {
 				x.adds |= addReadyToLearn
 			}
 		}
@@ -325,6 +337,30 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 		res[i] = Candidate{Item: c.Item, Score: x.score, Reasons: reasons}
 	}
 	return res, nil
+}
+
+// skillRules counts, of the skills an item teaches (by id or by number),
+// those mastered, and of their direct prerequisites that it does not
+// teach itself, each once: how many, and how many are unmet. counted is
+// working space, returned for the next item.
+func skillRules[S comparable](taught []S, prereqs func(S) []S, mastered, unmet func(S) bool, counted []S) (nMastered, nPre, nUnmet int, _ []S) {
+	counted = counted[:0]
+	for _, t := range taught {
+		if mastered(t) {
+			nMastered++
+		}
+		for _, p := range prereqs(t) {
+			if slices.Contains(taught, p) || slices.Contains(counted, p) {
+				continue
+			}
+			counted = append(counted, p)
+			nPre++
+			if unmet(p) {
+				nUnmet++
+			}
+		}
+	}
+	return nMastered, nPre, nUnmet, counted
 }
 
 // Candidates returns up to n candidates for a learner, leaving out the

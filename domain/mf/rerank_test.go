@@ -85,25 +85,19 @@ func TestRerank(t *testing.T) {
 			}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+		for _, numbered := range []bool{false, true} {
 			o := mf.DefaultRerankOptions()
 			tc.opts(&o)
-			got, err := mf.Rerank(base, o)
-			if err != nil {
-				t.Fatal(err)
+			if numbered && o.Knowledge == nil {
+				continue
 			}
-			if !reflect.DeepEqual(ids(got), tc.order) {
-				t.Fatalf("order %v, want %v", ids(got), tc.order)
-			}
-			for _, c := range got {
-				if want, ok := tc.reasons[c.Item]; ok && !reflect.DeepEqual(c.Reasons, want) {
-					t.Errorf("%s reasons %v, want %v", c.Item, c.Reasons, want)
+			t.Run(fmt.Sprintf("%s/numbered=%v", tc.name, numbered), func(t *testing.T) {
+				if numbered {
+					numberSkills(&o, g)
 				}
-				if len(c.Reasons) == 0 {
-					t.Errorf("%s has no reason", c.Item)
-				}
-			}
-		})
+				testRerankCase(t, base, o, tc.order, tc.reasons)
+			})
+		}
 	}
 	// The input is not modified.
 	if !reflect.DeepEqual(base[0].Reasons, []string{mf.ReasonMF}) || base[0].Score != 3 {
@@ -111,10 +105,36 @@ func TestRerank(t *testing.T) {
 	}
 }
 
+// testRerankCase reranks base with o and checks the order and the
+// reasons named.
+func testRerankCase(t *testing.T, base []mf.Candidate, o mf.RerankOptions, order []string, reasons map[string][]string) {
+	t.Helper()
+	got, err := mf.Rerank(base, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ids(got), order) {
+		t.Fatalf("order %v, want %v", ids(got), order)
+	}
+	for _, c := range got {
+		if want, ok := reasons[c.Item]; ok && !reflect.DeepEqual(c.Reasons, want) {
+			t.Errorf("%s reasons %v, want %v", c.Item, c.Reasons, want)
+		}
+		if len(c.Reasons) == 0 {
+			t.Errorf("%s has no reason", c.Item)
+		}
+	}
+}
+
 func TestRerankOptionsChecked(t *testing.T) {
 	for _, change := range []func(*mf.RerankOptions){
 		func(o *mf.RerankOptions) { o.MasteryThreshold = 0 },
 		func(o *mf.RerankOptions) { o.PrereqPenalty = -1 },
+		func(o *mf.RerankOptions) {
+			o.Knowledge = catalog(t)
+			o.Skills = mf.NewSkillIndex(o.Knowledge, []string{"basics", "fractions"}, nil)
+			o.Levels = []float64{1} // one level for two skills
+		},
 		func(o *mf.RerankOptions) {
 			o.TargetSuccess = 1
 			o.PredictSuccess = func(string) (float64, bool) { return 0.5, true }

@@ -137,48 +137,69 @@ func TestRerankRoleGap(t *testing.T) {
 			reasons: map[string][]string{"urn:viz": {mf.ReasonMF, "role_gap:analyst:viz=0/0.6", mf.ReasonReadyToLearn}}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			o := mf.DefaultRerankOptions()
-			o.N = 0
-			o.Knowledge = g
-			o.Mastery = tc.mastery
-			o.RoleWeight = tc.weight
-			if tc.role != "" {
-				gap, err := mf.NewRoleGap(g, tc.role, levels(t, g, tc.role), tc.mastery, o.MasteryThreshold)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var skills []string
-				for _, s := range gap.Skills {
-					skills = append(skills, s.Skill)
-				}
-				if !reflect.DeepEqual(skills, tc.gap) {
-					t.Fatalf("gap %v, want %v", skills, tc.gap)
-				}
-				o.Gap = gap
-			}
-			got, err := mf.Rerank(base, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(ids(got), tc.order) {
-				var b strings.Builder
-				for _, c := range got {
-					fmt.Fprintf(&b, "\n  %s %.4f %v", c.Item, c.Score, c.Reasons)
-				}
-				t.Fatalf("order %v, want %v%s", ids(got), tc.order, b.String())
-			}
-			for _, c := range got {
-				if want, ok := tc.reasons[c.Item]; ok && !reflect.DeepEqual(c.Reasons, want) {
-					t.Errorf("%s reasons %v, want %v", c.Item, c.Reasons, want)
-				}
-				role := slices.ContainsFunc(c.Reasons, func(r string) bool { return strings.HasPrefix(r, "role_") })
-				if tc.role == "" && role {
-					t.Errorf("%s: a role reason without a role: %v", c.Item, c.Reasons)
-				}
-			}
-		})
+		for _, numbered := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/numbered=%v", tc.name, numbered), func(t *testing.T) {
+				o := mf.DefaultRerankOptions()
+				o.N = 0
+				o.Knowledge = g
+				o.Mastery = tc.mastery
+				o.RoleWeight = tc.weight
+				testRoleGapCase(t, g, base, o, tc.role, tc.gap, tc.order, tc.reasons, numbered)
+			})
+		}
 	}
+}
+
+// testRoleGapCase runs one case of TestRerankRoleGap, with the mastery
+// by skill id or, numbered, by skill number (numberSkills).
+func testRoleGapCase(t *testing.T, g *graph.Graph, base []mf.Candidate, o mf.RerankOptions, role string, gapWant, order []string, reasons map[string][]string, numbered bool) {
+	t.Helper()
+	if role != "" {
+		gap, err := mf.NewRoleGap(g, role, levels(t, g, role), o.Mastery, o.MasteryThreshold)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var skills []string
+		for _, s := range gap.Skills {
+			skills = append(skills, s.Skill)
+		}
+		if !reflect.DeepEqual(skills, gapWant) {
+			t.Fatalf("gap %v, want %v", skills, gapWant)
+		}
+		o.Gap = gap
+	}
+	if numbered {
+		numberSkills(&o, g)
+	}
+	got, err := mf.Rerank(base, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ids(got), order) {
+		var b strings.Builder
+		for _, c := range got {
+			fmt.Fprintf(&b, "\n  %s %.4f %v", c.Item, c.Score, c.Reasons)
+		}
+		t.Fatalf("order %v, want %v%s", ids(got), order, b.String())
+	}
+	for _, c := range got {
+		if want, ok := reasons[c.Item]; ok && !reflect.DeepEqual(c.Reasons, want) {
+			t.Errorf("%s reasons %v, want %v", c.Item, c.Reasons, want)
+		}
+		hasRole := slices.ContainsFunc(c.Reasons, func(r string) bool { return strings.HasPrefix(r, "role_") })
+		if role == "" && hasRole {
+			t.Errorf("%s: a role reason without a role: %v", c.Item, c.Reasons)
+		}
+	}
+}
+
+// numberSkills gives o's mastery by skill number instead of by id, as the
+// recommender does: Mastery goes, so that a ranking that still read it
+// would rank as if nothing were mastered.
+func numberSkills(o *mf.RerankOptions, g *graph.Graph) {
+	o.Skills = mf.NewSkillIndex(g, g.Skills(), g.Activities())
+	o.Levels = o.Skills.Levels(nil, o.Mastery)
+	o.Mastery = nil
 }
 
 // A learner who already meets the role gets what they would get without one.
@@ -405,7 +426,9 @@ func TestRoleScenarioSameHistoryDifferentRoles(t *testing.T) {
 // BenchmarkRerankRole is the cost of the role logic per list: a catalog of
 // 500 skills in chains of 10 and 2,000 activities, a role needing the top
 // of 10 chains (3 of 10 steps mastered), 50 candidates; "no role" is the
-// re-ranking as it was, in the same run.
+// re-ranking as it was, in the same run. "no role, numbered" holds the
+// mastery by skill number (SkillIndex), as the recommender does, the
+// levels made from the map for every list.
 func BenchmarkRerankRole(b *testing.B) {
 	g := graph.New()
 	for s := 0; s < 500; s++ {
@@ -440,6 +463,18 @@ func BenchmarkRerankRole(b *testing.B) {
 	b.Run("no role", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := mf.Rerank(cands, o); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	x := mf.NewSkillIndex(g, g.Skills(), g.Activities())
+	var buf []float64
+	b.Run("no role, numbered", func(b *testing.B) {
+		for b.Loop() {
+			no := o
+			buf = x.Levels(buf, mastery)
+			no.Mastery, no.Skills, no.Levels = nil, x, buf
+			if _, err := mf.Rerank(cands, no); err != nil {
 				b.Fatal(err)
 			}
 		}
