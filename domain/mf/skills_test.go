@@ -61,6 +61,10 @@ func TestSkillIndex(t *testing.T) {
 	if &levels[0] != &into[0] {
 		t.Error("Levels did not reuse a slice long enough")
 	}
+	// Fewer levels than skills: the others are 0.
+	if got := x.Levels(nil, map[string]float64{"decimals": 0.5}); got[decimals] != 0.5 || got[basics] != 0 || got[fractions] != 0 {
+		t.Errorf("Levels of one skill = %v", got)
+	}
 	// Back by id: the skills the graph holds, without the zero levels.
 	if got := x.Mastery(levels); !reflect.DeepEqual(got, map[string]float64{"fractions": 0.9, "basics": 0.4}) {
 		t.Errorf("Mastery = %v", got)
