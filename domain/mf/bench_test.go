@@ -178,15 +178,19 @@ func reportRates(b *testing.B, cpu time.Duration, unit string) {
 	}
 }
 
+// liveHeap is the heap's live bytes after a collection: memory
+// benchmarks report the difference it makes.
+func liveHeap() uint64 {
+	runtime.GC()
+	var s runtime.MemStats
+	runtime.ReadMemStats(&s)
+	return s.HeapAlloc
+}
+
 // BenchmarkMemory reports the heap bytes per learner (with a 10-item
 // history) and per item at k=32, including the id maps.
 func BenchmarkMemory(b *testing.B) {
-	heap := func() uint64 {
-		runtime.GC()
-		var s runtime.MemStats
-		runtime.ReadMemStats(&s)
-		return s.HeapAlloc
-	}
+	heap := liveHeap
 	const n = 100000
 	for range b.N {
 		m, _ := New(DefaultConfig())

@@ -97,12 +97,7 @@ func BenchmarkBlendTopN(b *testing.B) {
 // model's) and per item (links, at most Fanout), after 100,000 learners
 // did 20 events each over 20,000 items in 1,000 courses.
 func BenchmarkSequenceMemory(b *testing.B) {
-	heap := func() uint64 {
-		runtime.GC()
-		var s runtime.MemStats
-		runtime.ReadMemStats(&s)
-		return s.HeapAlloc
-	}
+	heap := liveHeap
 	const learners, items = 100000, 20000
 	evs := seqEvents(learners, 1000, 20, 20)
 	ids := make([]string, learners)
