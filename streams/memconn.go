@@ -175,7 +175,6 @@ type memHalf struct {
 	chunks []*[memChunk]byte // unread: chunks[0][off:] up to the last one's [:end]
 	off    int
 	end    int
-	size   int  // unread bytes
 	eof    bool // the writing end closed: reads drain, then io.EOF
 	gone   bool // the reading end closed: writes fail
 	// The reading end's deadline, and the writing end's.
@@ -215,12 +214,21 @@ func (h *memHalf) wait(deadline time.Time) {
 	}
 }
 
+// unread is the number of bytes written and not yet read. Called with mu
+// held.
+func (h *memHalf) unread() int {
+	if len(h.chunks) == 0 {
+		return 0
+	}
+	return (len(h.chunks)-1)*memChunk - h.off + h.end
+}
+
 // release returns every chunk to the pool. Called with mu held.
 func (h *memHalf) release() {
 	for _, c := range h.chunks {
 		memChunks.Put(c)
 	}
-	h.chunks, h.off, h.end, h.size = nil, 0, 0, 0
+	h.chunks, h.off, h.end = nil, 0, 0
 }
 
 func (h *memHalf) read(p []byte) (int, error) {
@@ -232,22 +240,19 @@ func (h *memHalf) read(p []byte) (int, error) {
 			return 0, net.ErrClosed
 		case len(p) == 0:
 			return 0, nil
-		case h.size > 0:
+		case len(h.chunks) > 0:
 			n := 0
-			for n < len(p) && h.size > 0 {
+			for n < len(p) && len(h.chunks) > 0 {
 				last := memChunk
 				if len(h.chunks) == 1 {
 					last = h.end
 				}
 				k := copy(p[n:], h.chunks[0][h.off:last])
-				n, h.off, h.size = n+k, h.off+k, h.size-k
+				n, h.off = n+k, h.off+k
 				if h.off == last {
 					memChunks.Put(h.chunks[0])
 					h.chunks[0] = nil
 					h.chunks, h.off = h.chunks[1:], 0
-					if len(h.chunks) == 0 {
-						h.chunks, h.end = h.chunks[:0], 0
-					}
 				}
 			}
 			h.signal()
@@ -277,13 +282,13 @@ func (h *memHalf) write(b []byte) (int, error) {
 		case !h.writeDL.IsZero() && !time.Now().Before(h.writeDL):
 			return n, os.ErrDeadlineExceeded
 		}
-		if room := memBuffer - h.size; room > 0 {
+		if room := memBuffer - h.unread(); room > 0 {
 			for k := min(room, len(b)-n); k > 0; {
 				if len(h.chunks) == 0 || h.end == memChunk {
 					h.chunks, h.end = append(h.chunks, memChunks.Get().(*[memChunk]byte)), 0
 				}
 				c := copy(h.chunks[len(h.chunks)-1][h.end:], b[n:n+k])
-				h.end, n, k, h.size = h.end+c, n+c, k-c, h.size+c
+				h.end, n, k = h.end+c, n+c, k-c
 			}
 			h.signal()
 			continue

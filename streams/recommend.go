@@ -220,23 +220,26 @@ type tenantModel struct {
 	// touched items since the last exchange.
 	touched map[string]bool
 	// taught holds, per learner ranked, the skills their completed items
-	// teach in taughtGraph, by their numbers in skills (each ranking
-	// needs them, and looking up every completed item in the graph cost
-	// 3% of the server's CPU in a long load). A learner's entry goes when
-	// they are forgotten, and all go when the catalog's graph is another.
-	taught      map[string][]int32
-	taughtGraph *graph.Graph
-	skills      *mf.SkillIndex // of taughtGraph
+	// teach, by their numbers in skills, the index of the catalog graph
+	// they were listed from (each ranking needs them, and looking up
+	// every completed item in the graph cost 3% of the server's CPU in a
+	// long load). A learner's entry goes when they are forgotten, and all
+	// go when the catalog's graph is another.
+	taught map[string][]int32
+	skills *mf.SkillIndex
 }
 
-// learnerLevels is a learner's mastery by skill number in x (made from
-// g): the adaptive model's when given, raised to 1 for every skill taught
+// learnerLevels is a learner's mastery by skill number in x: the
+// adaptive model's when given, raised to 1 for every skill taught
 // by an item the learner completed (the default when no adaptive model
 // runs). The skills of the completed items are kept from one ranking to
 // the next (taught). The levels are written into into, reused when long
 // enough.
-func (tm *tenantModel) learnerLevels(x *mf.SkillIndex, g *graph.Graph, learner string, adaptive map[string]float64, into []float64) []float64 {
-	tm.follow(x, g)
+func (tm *tenantModel) learnerLevels(x *mf.SkillIndex, learner string, adaptive map[string]float64, into []float64) []float64 {
+	if tm.skills != x {
+		// The catalog's graph is another: the kept skills are its.
+		tm.taught, tm.skills = map[string][]int32{}, x
+	}
 	skills, ok := tm.taught[learner]
 	if !ok {
 		for _, item := range tm.aux.Completed[learner] {
@@ -255,28 +258,20 @@ func (tm *tenantModel) learnerLevels(x *mf.SkillIndex, g *graph.Graph, learner s
 	return levels
 }
 
-// follow drops the skills kept per learner when the catalog's graph is
-// another than the one they were listed from; x numbers g's skills.
-func (tm *tenantModel) follow(x *mf.SkillIndex, g *graph.Graph) {
-	if tm.taughtGraph != g || tm.skills != x {
-		tm.taught, tm.taughtGraph, tm.skills = map[string][]int32{}, g, x
-	}
-}
-
 // completed adds the skills item teaches to a learner's kept skills
-// (taught) when they were listed from g: a learner who completes one more
+// (taught) when they were listed from x: a learner who completes one more
 // item would otherwise have all their completed items looked up again at
 // the next ranking (0.8% of the server's CPU at 2,000 statements/s with a
 // catalog, where learners complete items all the time). Kept for another
 // graph, they are dropped and listed at the next ranking.
-func (tm *tenantModel) completed(g *graph.Graph, learner, item string) {
+func (tm *tenantModel) completed(x *mf.SkillIndex, learner, item string) {
 	skills, ok := tm.taught[learner]
 	switch {
 	case !ok:
-	case g == nil || g != tm.taughtGraph:
+	case x != tm.skills:
 		delete(tm.taught, learner)
 	default:
-		for _, s := range tm.skills.Taught(item) {
+		for _, s := range x.Taught(item) {
 			if !slices.Contains(skills, s) {
 				skills = append(skills, s)
 			}
@@ -1046,7 +1041,7 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 		done := tm.aux.Completed[learner]
 		if i, ok := slices.BinarySearch(done, item); !ok {
 			tm.aux.Completed[learner] = slices.Insert(done, i, item)
-			tm.completed(g, learner, item)
+			tm.completed(r.skillIndex(e.Tenant, g), learner, item)
 		}
 	}
 	if tm.aux.Seen == nil {
@@ -1229,7 +1224,7 @@ func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, 
 		return ok
 	}
 	x := r.skillIndex(tenant, g)
-	r.levels = tm.learnerLevels(x, g, learner, mastery, r.levels)
+	r.levels = tm.learnerLevels(x, learner, mastery, r.levels)
 	levels := r.levels
 	level := func(skill string) float64 {
 		if i, ok := x.Number(skill); ok {
