@@ -570,17 +570,30 @@ func (a *Adaptive) PredictSuccess(ctx context.Context, tenant, learner string, i
 	if err != nil || !found {
 		return nil, err
 	}
-	return a.predict(ctx, tenant, ability, items)
+	ps, err := a.predict(ctx, tenant, ability, items)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]float64, len(items))
+	for i, p := range ps {
+		if !math.IsNaN(p) {
+			out[items[i]] = p
+		}
+	}
+	return out, nil
 }
 
 // predict is the success predictions of a learner of the given ability on
-// items, from the store's cache of item difficulties (learner_cache.go):
+// items, by position in items, NaN for an item nobody attempted (a slice:
+// the recommender asks for about 50 items whenever it ranks, and a map of
+// them was most of the cost of answering), from the store's cache of item
+// difficulties (learner_cache.go):
 // kept current by the model's commits, so an item is read from the store
 // once, and every prediction sees the difficulties as last committed. It
 // once kept each difficulty for a second instead, and with 2,000 items
 // asked for all the time the re-reads were 2% of the server's CPU,
 // growing with the catalog.
-func (a *Adaptive) predict(ctx context.Context, tenant string, ability float64, items []string) (map[string]float64, error) {
+func (a *Adaptive) predict(ctx context.Context, tenant string, ability float64, items []string) ([]float64, error) {
 	// The cache's keys (learnerKey of tenant and item) side by side in
 	// one buffer: an item found costs no key of its own. The buffers go
 	// back to a pool: a prediction is made per learner ranked, and they
@@ -619,10 +632,11 @@ func (a *Adaptive) predict(ctx context.Context, tenant string, ability float64, 
 			return nil, fmt.Errorf("adaptive read model: item difficulties: %w", err)
 		}
 	}
-	out := make(map[string]float64, len(items))
+	out := make([]float64, len(items))
 	for i, p := range parts {
+		out[i] = math.NaN()
 		if d, ok := meanDifficulty(p); ok {
-			out[items[i]] = adaptive.EloPredict(ability, d.Difficulty, 0)
+			out[i] = adaptive.EloPredict(ability, d.Difficulty, 0)
 		}
 	}
 	return out, nil

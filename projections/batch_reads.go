@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"strconv"
 
 	"github.com/dgraph-io/badger/v4"
@@ -30,19 +29,22 @@ func (c *Catalog) LearnerRoles(tenant string) (func(learner string) string, erro
 }
 
 // MasteryOf is Mastery for several learners read in one transaction:
-// learner -> skill -> probability; learners without skills are absent.
-// Learners the store's mastery cache holds are answered from it (kept
-// current by the model's commits: learner_cache.go), without a
-// transaction when it holds them all; the others are read with one
-// iterator that seeks to each in turn (an iterator per learner cost more
-// than the reads), without prefetching values in the background, and only
-// the skill and its probability are decoded of each record (the trajectory
-// and gain scores are most of its bytes).
-func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string) (map[string]map[string]float64, error) {
-	out := make(map[string]map[string]float64, len(learners))
+// learner -> their skills, each by the store's number for its id
+// (SkillName); learners without skills are absent. The slices are shared
+// with the store's mastery cache: read only. Learners the cache holds are
+// answered from it (kept current by the model's commits:
+// learner_cache.go), without a transaction when it holds them all; the
+// others are read with one iterator that seeks to each in turn (an
+// iterator per learner cost more than the reads), without prefetching
+// values in the background, and only the skill and its probability are
+// decoded of each record (the trajectory and gain scores are most of its
+// bytes).
+func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string) (map[string][]SkillLevel, error) {
+	out := make(map[string][]SkillLevel, len(learners))
 	names, keys := learnerKeys(tenant, learners)
 	cache := &a.store.learners.mastery
-	hits, stamps := cache.lookup(a.Space(), keys, cloneSkills)
+	numbers := &a.store.learners.skills
+	hits, stamps := cache.lookup(a.Space(), keys, nil)
 	if len(hits) < len(keys) {
 		err := a.View(func(txn *badger.Txn, read Space) error {
 			var it *badger.Iterator
@@ -57,7 +59,7 @@ func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string
 					it = txn.NewIterator(opts)
 					defer it.Close()
 				}
-				m := map[string]float64{}
+				var l skillLevels
 				prefix := read.Prefix("s", tenant, names[i])
 				for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
 					var skill string
@@ -69,10 +71,10 @@ func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string
 					if err != nil {
 						return fmt.Errorf("%q: %w", it.Item().Key(), err)
 					}
-					m[skill] = p
+					l = append(l, SkillLevel{Skill: numbers.number(skill), P: p})
 				}
-				cache.fill(read, k, stamps[i], m)
-				hits[k] = maps.Clone(m) // m is the cache's now
+				cache.fill(read, k, stamps[i], l)
+				hits[k] = l
 			}
 			return nil
 		})
@@ -81,12 +83,17 @@ func (a *Adaptive) MasteryOf(_ context.Context, tenant string, learners []string
 		}
 	}
 	for i, k := range keys {
-		if m := hits[k]; len(m) > 0 {
-			out[names[i]] = m
+		if l := hits[k]; len(l) > 0 {
+			out[names[i]] = l
 		}
 	}
 	return out, nil
 }
+
+// SkillName is the skill id of number n in MasteryOf's answers ("" for a
+// number it never gave). A number names the same skill for the life of
+// the store.
+func (a *Adaptive) SkillName(n int32) string { return a.store.learners.skills.name(n) }
 
 // learnerKeys lists learners, each once, with their keys in the store's
 // caches of learners.
@@ -149,14 +156,15 @@ func skillProbability(b []byte) (string, float64, error) {
 // SuccessPredictorFor reads the global abilities of learners in one
 // transaction (those the store's ability cache holds from memory:
 // learner_cache.go) and returns PredictSuccess for them: the same
-// predictions, from those abilities and the difficulty cache. A learner
-// not in learners, or without attempts, gets none.
+// predictions, from those abilities and the difficulty cache, by position
+// in items and NaN for an item without one. A learner not in learners, or
+// without attempts, gets none (nil).
 //
 // The difficulties are looked up per call, for the items asked, in the
 // store's difficulty cache (predict). A copy of the tenant's difficulties
 // per batch, which this once took, grew with the catalog: with 2,000
 // activities it was 3.6% of the server's allocated bytes.
-func (a *Adaptive) SuccessPredictorFor(ctx context.Context, tenant string, learners []string) (func(ctx context.Context, learner string, items []string) (map[string]float64, error), error) {
+func (a *Adaptive) SuccessPredictorFor(ctx context.Context, tenant string, learners []string) (func(ctx context.Context, learner string, items []string) ([]float64, error), error) {
 	names, keys := learnerKeys(tenant, learners)
 	cache := &a.store.learners.abilities
 	hits, stamps := cache.lookup(a.Space(), keys, nil)
@@ -186,7 +194,7 @@ func (a *Adaptive) SuccessPredictorFor(ctx context.Context, tenant string, learn
 			abilities[names[i]] = c.ability
 		}
 	}
-	return func(ctx context.Context, learner string, items []string) (map[string]float64, error) {
+	return func(ctx context.Context, learner string, items []string) ([]float64, error) {
 		ability, ok := abilities[learner]
 		if !ok {
 			return nil, nil

@@ -3,7 +3,6 @@ package projections
 import (
 	"hash/maphash"
 	"iter"
-	"maps"
 	"strings"
 	"sync"
 )
@@ -46,9 +45,9 @@ type learnerCache[V any] struct {
 const (
 	// learnerCacheEntries bounds the learners a cache keeps; when full,
 	// half of them go (in the map's random order), as the memos do. A
-	// mastery entry is a map of the learner's skills, about 90 bytes a
-	// skill: 18 MB for 20,000 learners of 10 skills; an ability entry is
-	// its key and 16 bytes.
+	// mastery entry is its key and a slice of the learner's skills, 16
+	// bytes a skill: about 6 MB for 20,000 learners of 10 skills; an
+	// ability entry is its key and 16 bytes.
 	learnerCacheEntries = 20_000
 	learnerStamps       = 256
 )
@@ -174,9 +173,10 @@ func (c *learnerCache[V]) invalidate() {
 	}
 }
 
-// masteryCache holds learners' skills: skill -> probability, empty for a
-// learner without skills. The map is the cache's: lookups copy it.
-type masteryCache = learnerCache[map[string]float64]
+// masteryCache holds learners' skills by number (skillNumbers), empty for
+// a learner without skills. An entry is replaced, never changed in place:
+// lookups share it.
+type masteryCache = learnerCache[skillLevels]
 
 // abilityCache holds learners' global abilities.
 type abilityCache = learnerCache[cachedAbility]
@@ -197,6 +197,7 @@ type difficultyCache = learnerCache[itemParts]
 // learnerCaches are the store's caches of the adaptive model's learners,
 // and of its items' difficulties.
 type learnerCaches struct {
+	skills       skillNumbers
 	mastery      masteryCache
 	abilities    abilityCache
 	difficulties difficultyCache
@@ -215,13 +216,13 @@ func (c *learnerCaches) invalidate() {
 // difficulty cache.
 func (c *learnerCaches) committed(sp Space, vals map[string]*stagedValue) {
 	sk, gk, ik := len(sp.Prefix("s")), len(sp.Prefix("g")), len(sp.Prefix("i"))
-	c.mastery.committed(sp, func(yield func(string, func(map[string]float64) map[string]float64) bool) {
+	c.mastery.committed(sp, func(yield func(string, func(skillLevels) skillLevels) bool) {
 		for k, sv := range vals {
 			s, ok := sv.v.(*SkillMastery)
 			if !ok || s == nil || len(k) < sk+len(s.Skill) {
 				continue
 			}
-			set := func(m map[string]float64) map[string]float64 { m[s.Skill] = s.PMastery; return m }
+			set := func(l skillLevels) skillLevels { return l.with(c.skills.number(s.Skill), s.PMastery) }
 			if !yield(k[sk:len(k)-len(s.Skill)], set) {
 				return
 			}
@@ -258,6 +259,3 @@ func (c *learnerCaches) committed(sp Space, vals map[string]*stagedValue) {
 		}
 	})
 }
-
-// cloneSkills copies a cached mastery entry for a caller.
-func cloneSkills(m map[string]float64) map[string]float64 { return maps.Clone(m) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -50,10 +51,11 @@ func TestMasteryOfFollowsCommits(t *testing.T) {
 		mustApply(t, b, s.evs()...)
 		// Twice: the first may fill the cache, the second answers from it.
 		for range 2 {
-			got, err := a.MasteryOf(ctx, "t1", learners)
+			ans, err := a.MasteryOf(ctx, "t1", learners)
 			if err != nil {
 				t.Fatal(err)
 			}
+			got := masteryMaps(a, ans)
 			if !maps.EqualFunc(got, s.want, maps.Equal) {
 				t.Fatalf("%s: MasteryOf = %v, want %v", s.name, got, s.want)
 			}
@@ -67,15 +69,61 @@ func TestMasteryOfFollowsCommits(t *testing.T) {
 				}
 			}
 		}
-		// An answer is the caller's: changing it changes nothing cached.
-		got, _ := a.MasteryOf(ctx, "t1", learners)
-		for _, sk := range got {
-			clear(sk)
-		}
-		if again, _ := a.MasteryOf(ctx, "t1", learners); !maps.EqualFunc(again, s.want, maps.Equal) {
-			t.Fatalf("%s: after the caller changed its answer: %v", s.name, again)
+	}
+	// An answer is shared with the cache and stays as it was read: a
+	// later commit replaces the cached entry, never changes it in place
+	// (the recommender ranks with an answer while the model commits).
+	before, _ := a.MasteryOf(ctx, "t1", learners)
+	want := masteryMaps(a, before)
+	mustApply(t, b, m("cy", "sql", 0.1), m("cy", "joins", 0.2))
+	if got := masteryMaps(a, before); !maps.EqualFunc(got, want, maps.Equal) {
+		t.Fatalf("an answer changed after a commit: %v, was %v", got, want)
+	}
+	if after, _ := a.MasteryOf(ctx, "t1", learners); !maps.Equal(masteryMaps(a, after)["cy"], map[string]float64{"sql": 0.1, "joins": 0.2}) {
+		t.Fatalf("cy after the commit: %v", masteryMaps(a, after)["cy"])
+	}
+}
+
+// masteryMaps is MasteryOf's answer by skill id, as Mastery gives it.
+func masteryMaps(a *Adaptive, m map[string][]SkillLevel) map[string]map[string]float64 {
+	out := make(map[string]map[string]float64, len(m))
+	for l, levels := range m {
+		out[l] = levelsMap(&a.store.learners.skills, levels)
+	}
+	return out
+}
+
+// levelsMap is levels by skill id.
+func levelsMap(n *skillNumbers, levels []SkillLevel) map[string]float64 {
+	out := make(map[string]float64, len(levels))
+	for _, s := range levels {
+		out[n.name(s.Skill)] = s.P
+	}
+	return out
+}
+
+// levelsOf is m by the skills' numbers in n.
+func levelsOf(n *skillNumbers, m map[string]float64) skillLevels {
+	var out skillLevels
+	for s, p := range m {
+		out = append(out, SkillLevel{Skill: n.number(s), P: p})
+	}
+	return out
+}
+
+// predictionMap is a batch predictor's answer for items by item, as
+// PredictSuccess gives it.
+func predictionMap(items []string, ps []float64) map[string]float64 {
+	if ps == nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for i, p := range ps {
+		if !math.IsNaN(p) {
+			out[items[i]] = p
 		}
 	}
+	return out
 }
 
 // SuccessPredictorFor answers abilities from memory for learners it read
@@ -135,10 +183,11 @@ func TestSuccessPredictorForFollowsCommits(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, l := range learners {
-				got, err := predict(ctx, l, items)
+				ps, err := predict(ctx, l, items)
 				if err != nil {
 					t.Fatal(err)
 				}
+				got := predictionMap(items, ps)
 				want, err := a.PredictSuccess(ctx, "t1", l, items)
 				if err != nil {
 					t.Fatal(err)
@@ -181,35 +230,35 @@ func TestLearnerCacheRefusesARacedFill(t *testing.T) {
 		bob = fmt.Sprintf("bob%d", i)
 	}
 	keys := []string{learnerKey("t1", "ada"), learnerKey("t1", bob)}
-	hits, stamps := c.mastery.lookup(sp, keys, cloneSkills)
+	hits, stamps := c.mastery.lookup(sp, keys, nil)
 	if len(hits) != 0 {
 		t.Fatalf("an empty cache hit %v", hits)
 	}
 	// ada's skill committed after the read's stamps were taken.
 	c.committed(sp, skill("ada", "sql", 0.7))
-	c.mastery.fill(sp, keys[0], stamps[0], map[string]float64{"sql": 0.6})
-	c.mastery.fill(sp, keys[1], stamps[1], map[string]float64{"sql": 0.2})
-	hits, _ = c.mastery.lookup(sp, keys, cloneSkills)
+	c.mastery.fill(sp, keys[0], stamps[0], levelsOf(&c.skills, map[string]float64{"sql": 0.6}))
+	c.mastery.fill(sp, keys[1], stamps[1], levelsOf(&c.skills, map[string]float64{"sql": 0.2}))
+	hits, _ = c.mastery.lookup(sp, keys, nil)
 	if _, ok := hits[keys[0]]; ok {
 		t.Errorf("ada was filled from a read older than her commit: %v", hits[keys[0]])
 	}
-	if !maps.Equal(hits[keys[1]], map[string]float64{"sql": 0.2}) {
+	if !maps.Equal(levelsMap(&c.skills, hits[keys[1]]), map[string]float64{"sql": 0.2}) {
 		t.Errorf("bob, untouched, was not kept: %v", hits[keys[1]])
 	}
 	// Committed values reach cached learners.
 	c.committed(sp, skill(bob, "joins", 0.5))
-	if hits, _ = c.mastery.lookup(sp, keys[1:], cloneSkills); !maps.Equal(hits[keys[1]], map[string]float64{"sql": 0.2, "joins": 0.5}) {
+	if hits, _ = c.mastery.lookup(sp, keys[1:], nil); !maps.Equal(levelsMap(&c.skills, hits[keys[1]]), map[string]float64{"sql": 0.2, "joins": 0.5}) {
 		t.Errorf("bob after a commit: %v", hits[keys[1]])
 	}
 	// Another live space (a rebuild swapped) starts empty.
-	if hits, _ = c.mastery.lookup(newSpace(AdaptiveName, 1), keys, cloneSkills); len(hits) != 0 {
+	if hits, _ = c.mastery.lookup(newSpace(AdaptiveName, 1), keys, nil); len(hits) != 0 {
 		t.Errorf("the next generation hit %v", hits)
 	}
 	// An invalidation in flight spoils every fill sampled before it.
-	_, stamps = c.mastery.lookup(sp, keys, cloneSkills)
+	_, stamps = c.mastery.lookup(sp, keys, nil)
 	c.invalidate()
-	c.mastery.fill(sp, keys[1], stamps[1], map[string]float64{"sql": 0.2})
-	if hits, _ = c.mastery.lookup(sp, keys, cloneSkills); len(hits) != 0 {
+	c.mastery.fill(sp, keys[1], stamps[1], levelsOf(&c.skills, map[string]float64{"sql": 0.2}))
+	if hits, _ = c.mastery.lookup(sp, keys, nil); len(hits) != 0 {
 		t.Errorf("filled across an invalidation: %v", hits)
 	}
 
@@ -276,10 +325,11 @@ func TestMasteryOfUnderConcurrentCommits(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	got, err := a.MasteryOf(ctx, "t1", learners)
+	ans, err := a.MasteryOf(ctx, "t1", learners)
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := masteryMaps(a, ans)
 	for _, l := range learners {
 		one, err := a.Mastery(ctx, "t1", l)
 		if err != nil {

@@ -92,15 +92,22 @@ type RoleLister interface {
 }
 
 // MasteryBatchReader reads several learners' mastery in one read:
-// learner -> skill -> probability, the caller's as MasteryReader's.
+// learner -> their skills' probabilities, each skill by the reader's
+// number for it, which SkillName turns back into the skill's id and
+// which names that skill for the reader's life. The slices are read only.
+// Numbers, not ids: the recommender maps a reader's number to its
+// catalog's once, where ids cost a lookup by string per skill and
+// ranking.
 type MasteryBatchReader interface {
-	MasteryOf(ctx context.Context, tenant string, learners []string) (map[string]map[string]float64, error)
+	MasteryOf(ctx context.Context, tenant string, learners []string) (map[string][]projections.SkillLevel, error)
+	SkillName(n int32) string
 }
 
 // SuccessBatchPredictor prepares success predictions for several learners
-// in one read; the function answers as PredictSuccess does.
+// in one read; the function answers as PredictSuccess does, by position
+// in items, NaN for an item without a prediction (nil for none at all).
 type SuccessBatchPredictor interface {
-	SuccessPredictorFor(ctx context.Context, tenant string, learners []string) (func(ctx context.Context, learner string, items []string) (map[string]float64, error), error)
+	SuccessPredictorFor(ctx context.Context, tenant string, learners []string) (func(ctx context.Context, learner string, items []string) ([]float64, error), error)
 }
 
 // EventSink publishes events durably (EventPublisher is one).
@@ -174,7 +181,7 @@ type Recommender struct {
 	levels  []float64
 	// skills numbers each tenant's catalog skills (mf.SkillIndex), made
 	// once per catalog graph and shared by the tenant's models.
-	skills map[string]numberedGraph
+	skills map[string]*numberedGraph
 	// outbox holds RecommendationsUpdated events learned but not yet
 	// acknowledged by the broker; a checkpoint flushes it first, so a
 	// crash loses none (events after the checkpoint are re-applied and
@@ -229,13 +236,14 @@ type tenantModel struct {
 	skills *mf.SkillIndex
 }
 
-// learnerLevels is a learner's mastery by skill number in x: the
-// adaptive model's when given, raised to 1 for every skill taught
-// by an item the learner completed (the default when no adaptive model
-// runs). The skills of the completed items are kept from one ranking to
-// the next (taught). The levels are written into into, reused when long
-// enough.
-func (tm *tenantModel) learnerLevels(x *mf.SkillIndex, learner string, adaptive map[string]float64, into []float64) []float64 {
+// learnerLevels is a learner's mastery by skill number in ng's index: the
+// adaptive model's when given (by the reader's numbers, name giving a
+// number's skill id, or by id), raised to 1 for every skill taught by an
+// item the learner completed (the default when no adaptive model runs).
+// The skills of the completed items are kept from one ranking to the next
+// (taught). The levels are written into into, reused when long enough.
+func (tm *tenantModel) learnerLevels(ng *numberedGraph, learner string, adaptive learnerMastery, name func(int32) string, into []float64) []float64 {
+	x := ng.x
 	if tm.skills != x {
 		// The catalog's graph is another: the kept skills are its.
 		tm.taught, tm.skills = map[string][]int32{}, x
@@ -251,7 +259,12 @@ func (tm *tenantModel) learnerLevels(x *mf.SkillIndex, learner string, adaptive 
 		}
 		tm.taught[learner] = skills
 	}
-	levels := x.Levels(into, adaptive)
+	levels := x.Levels(into, adaptive.byID)
+	for _, s := range adaptive.numbered {
+		if i := ng.number(s.Skill, name); i >= 0 {
+			levels[i] = s.P
+		}
+	}
 	for _, s := range skills {
 		levels[s] = 1
 	}
@@ -1041,7 +1054,7 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 		done := tm.aux.Completed[learner]
 		if i, ok := slices.BinarySearch(done, item); !ok {
 			tm.aux.Completed[learner] = slices.Insert(done, i, item)
-			tm.completed(r.skillIndex(e.Tenant, g), learner, item)
+			tm.completed(r.skillIndex(e.Tenant, g).x, learner, item)
 		}
 	}
 	if tm.aux.Seen == nil {
@@ -1051,15 +1064,16 @@ func (r *Recommender) learn(pos Position, e event.Event, ps *partModel[*tenantMo
 	return "learned", rankRequest{tenant: e.Tenant, learner: learner, role: role, partition: pos.Partition, g: g, tm: tm, e: e}, nil
 }
 
-// successFunc predicts a learner's success on items (SuccessPredictor).
-type successFunc func(ctx context.Context, learner string, items []string) (map[string]float64, error)
+// successFunc predicts a learner's success on items, by position in items
+// and NaN for an item without a prediction (SuccessBatchPredictor).
+type successFunc func(ctx context.Context, learner string, items []string) ([]float64, error)
 
 // batchReads is what ranking a batch's learners reads of the adaptive read
 // model, per tenant, when it can be read for them all at once; a tenant
 // absent here is read per learner.
 type batchReads struct {
-	mastery map[string]map[string]map[string]float64 // tenant -> learner -> skill -> probability
-	success map[string]successFunc                   // tenant -> predictions
+	mastery map[string]map[string][]projections.SkillLevel // tenant -> learner -> skills by the reader's numbers
+	success map[string]successFunc                         // tenant -> predictions
 }
 
 // readForRanking reads, per tenant, the mastery and success predictions of
@@ -1078,7 +1092,7 @@ func (r *Recommender) readForRanking(ctx context.Context, order []rankKey, reqs 
 			learners[k.tenant] = append(learners[k.tenant], k.learner)
 		}
 	}
-	reads := batchReads{mastery: map[string]map[string]map[string]float64{}, success: map[string]successFunc{}}
+	reads := batchReads{mastery: map[string]map[string][]projections.SkillLevel{}, success: map[string]successFunc{}}
 	for tenant, ls := range learners {
 		if mb != nil {
 			if m, err := mb.MasteryOf(ctx, tenant, ls); err == nil {
@@ -1124,13 +1138,13 @@ func (r *Recommender) learnerRole(tenant, learner string) (string, error) {
 // difficulty fit is: when the read model cannot answer, the list is
 // ranked without it rather than the learned statement failed.
 func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time.Time, reads batchReads) {
-	var mastery map[string]float64
+	var mastery learnerMastery
 	if r.cfg.Mastery != nil && !q.tm.aux.NoPersonal[q.learner] {
 		if m, ok := reads.mastery[q.tenant]; ok {
-			mastery = m[q.learner]
+			mastery.numbered = m[q.learner]
 		} else {
 			var err error
-			if mastery, err = r.cfg.Mastery.Mastery(ctx, q.tenant, q.learner); err != nil {
+			if mastery.byID, err = r.cfg.Mastery.Mastery(ctx, q.tenant, q.learner); err != nil {
 				r.log.Warn("recommender: mastery unavailable", "err", err)
 			}
 		}
@@ -1196,35 +1210,68 @@ func modelVersion(m *mf.Model, partition int) string {
 	return string(b)
 }
 
-// numberedGraph is a catalog graph with the numbering of its skills.
+// numberedGraph is a catalog graph with the numbering of its skills, and
+// the mastery reader's numbers in it (from: a reader's number -> x's, -1
+// for a skill the graph does not hold), filled as the reader's numbers
+// are met.
 type numberedGraph struct {
-	g *graph.Graph
-	x *mf.SkillIndex
+	g    *graph.Graph
+	x    *mf.SkillIndex
+	from []int32
 }
 
 // skillIndex returns the numbering of g's skills, made when the tenant's
 // catalog graph is another than last time.
-func (r *Recommender) skillIndex(tenant string, g *graph.Graph) *mf.SkillIndex {
+func (r *Recommender) skillIndex(tenant string, g *graph.Graph) *numberedGraph {
 	if n, ok := r.skills[tenant]; ok && n.g == g {
-		return n.x
+		return n
 	}
-	x := mf.NewSkillIndex(g, g.Skills(), g.Activities())
+	n := &numberedGraph{g: g, x: mf.NewSkillIndex(g, g.Skills(), g.Activities())}
 	if r.skills == nil {
-		r.skills = map[string]numberedGraph{}
+		r.skills = map[string]*numberedGraph{}
 	}
-	r.skills[tenant] = numberedGraph{g, x}
-	return x
+	r.skills[tenant] = n
+	return n
+}
+
+// number is the mastery reader's skill number n in the graph's index (-1
+// for none), name giving the reader's id of a number.
+func (ng *numberedGraph) number(n int32, name func(int32) string) int32 {
+	if n < 0 {
+		return -1
+	}
+	for int(n) >= len(ng.from) {
+		i, ok := ng.x.Number(name(int32(len(ng.from))))
+		if !ok {
+			i = -1
+		}
+		ng.from = append(ng.from, i)
+	}
+	return ng.from[n]
+}
+
+// learnerMastery is a learner's mastery as the adaptive read model gave
+// it: by the reader's skill numbers (a MasteryBatchReader), or by skill
+// id (a MasteryReader alone, or when the batch read failed).
+type learnerMastery struct {
+	numbered []projections.SkillLevel
+	byID     map[string]float64
 }
 
 // rank returns the learner's top-N, re-ranked with the graph.
-func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, g *graph.Graph, learner, role string, mastery map[string]float64, predict successFunc) []projections.Recommendation {
+func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, g *graph.Graph, learner, role string, mastery learnerMastery, predict successFunc) []projections.Recommendation {
 	completed := tm.aux.Completed[learner]
 	done := func(item string) bool {
 		_, ok := slices.BinarySearch(completed, item)
 		return ok
 	}
-	x := r.skillIndex(tenant, g)
-	r.levels = tm.learnerLevels(x, learner, mastery, r.levels)
+	ng := r.skillIndex(tenant, g)
+	x := ng.x
+	var name func(int32) string
+	if mb, ok := r.cfg.Mastery.(MasteryBatchReader); ok {
+		name = mb.SkillName
+	}
+	r.levels = tm.learnerLevels(ng, learner, mastery, name, r.levels)
 	levels := r.levels
 	level := func(skill string) float64 {
 		if i, ok := x.Number(skill); ok {
@@ -1252,14 +1299,26 @@ func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, 
 			items[i] = c.Item
 		}
 		if predict == nil {
-			predict = func(ctx context.Context, learner string, items []string) (map[string]float64, error) {
-				return r.cfg.Success.PredictSuccess(ctx, tenant, learner, items)
+			predict = func(ctx context.Context, learner string, items []string) ([]float64, error) {
+				m, err := r.cfg.Success.PredictSuccess(ctx, tenant, learner, items)
+				if err != nil || len(m) == 0 {
+					return nil, err
+				}
+				ps := make([]float64, len(items))
+				for i, it := range items {
+					if p, ok := m[it]; ok {
+						ps[i] = p
+					} else {
+						ps[i] = math.NaN()
+					}
+				}
+				return ps, nil
 			}
 		}
 		if ps, err := predict(ctx, learner, items); err != nil {
 			r.log.Warn("recommender: success predictions unavailable", "err", err)
-		} else if len(ps) > 0 {
-			o.PredictSuccess = func(item string) (float64, bool) { p, ok := ps[item]; return p, ok }
+		} else if len(ps) == len(cands) {
+			o.Success = ps
 		}
 	}
 	ranked, err := mf.Rerank(cands, o)

@@ -42,7 +42,7 @@ func roleOf(learner string) string {
 func masteryOf(learner string) map[string]float64 {
 	h := fnv.New32a()
 	h.Write([]byte(learner))
-	return map[string]float64{"sql": float64(h.Sum32()%100) / 100}
+	return map[string]float64{"sql": float64(h.Sum32()%100) / 100, "not-in-the-catalog": 0.9}
 }
 
 func successOf(learner, item string) float64 {
@@ -76,20 +76,28 @@ func (c batchCounter) LearnerRoles(string) (func(string) string, error) {
 	c.count(c.batchN, "LearnerRoles")
 	return roleOf, nil
 }
-func (c batchCounter) MasteryOf(_ context.Context, _ string, learners []string) (map[string]map[string]float64, error) {
+
+// batchSkills numbers the skills batchCounter's answers hold: the
+// catalog's sql is not the first, and the first is none of its skills.
+var batchSkills = []string{"not-in-the-catalog", "sql"}
+
+func (c batchCounter) MasteryOf(_ context.Context, _ string, learners []string) (map[string][]projections.SkillLevel, error) {
 	c.count(c.batchN, "MasteryOf")
-	out := map[string]map[string]float64{}
+	out := map[string][]projections.SkillLevel{}
 	for _, l := range learners {
-		out[l] = masteryOf(l)
+		for s, p := range masteryOf(l) {
+			out[l] = append(out[l], projections.SkillLevel{Skill: int32(slices.Index(batchSkills, s)), P: p})
+		}
 	}
 	return out, nil
 }
-func (c batchCounter) SuccessPredictorFor(_ context.Context, _ string, _ []string) (func(context.Context, string, []string) (map[string]float64, error), error) {
+func (c batchCounter) SkillName(n int32) string { return batchSkills[n] }
+func (c batchCounter) SuccessPredictorFor(_ context.Context, _ string, _ []string) (func(context.Context, string, []string) ([]float64, error), error) {
 	c.count(c.batchN, "SuccessPredictorFor")
-	return func(_ context.Context, learner string, items []string) (map[string]float64, error) {
-		out := map[string]float64{}
-		for _, it := range items {
-			out[it] = successOf(learner, it)
+	return func(_ context.Context, learner string, items []string) ([]float64, error) {
+		out := make([]float64, len(items))
+		for i, it := range items {
+			out[i] = successOf(learner, it)
 		}
 		return out, nil
 	}, nil

@@ -66,15 +66,16 @@ func (b batchReader) Mastery(ctx context.Context, tenant, learner string) (map[s
 	b.n.Add(1)
 	return b.ad.Mastery(ctx, tenant, learner)
 }
-func (b batchReader) MasteryOf(ctx context.Context, tenant string, learners []string) (map[string]map[string]float64, error) {
+func (b batchReader) MasteryOf(ctx context.Context, tenant string, learners []string) (map[string][]projections.SkillLevel, error) {
 	b.n.Add(1)
 	return b.ad.MasteryOf(ctx, tenant, learners)
 }
+func (b batchReader) SkillName(n int32) string { return b.ad.SkillName(n) }
 func (b batchReader) PredictSuccess(ctx context.Context, tenant, learner string, items []string) (map[string]float64, error) {
 	b.n.Add(1)
 	return b.ad.PredictSuccess(ctx, tenant, learner, items)
 }
-func (b batchReader) SuccessPredictorFor(ctx context.Context, tenant string, learners []string) (func(context.Context, string, []string) (map[string]float64, error), error) {
+func (b batchReader) SuccessPredictorFor(ctx context.Context, tenant string, learners []string) (func(context.Context, string, []string) ([]float64, error), error) {
 	b.n.Add(1)
 	return b.ad.SuccessPredictorFor(ctx, tenant, learners)
 }

@@ -143,7 +143,7 @@ func TestRecommenderCompletedItemsStaySorted(t *testing.T) {
 			if want := []string{"a", "c", "e"}; !slices.Equal(got.aux.Completed["x"], want) {
 				t.Fatalf("completed after restore: %v, want %v", got.aux.Completed["x"], want)
 			}
-			recs := r.rank(context.Background(), "t1", got, graph.New(), "x", "", nil, nil)
+			recs := r.rank(context.Background(), "t1", got, graph.New(), "x", "", learnerMastery{}, nil)
 			if len(recs) == 0 {
 				t.Fatal("nothing recommended")
 			}

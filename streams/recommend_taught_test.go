@@ -70,27 +70,59 @@ func (m fixedMastery) Mastery(context.Context, string, string) (map[string]float
 	return maps.Clone(m), nil
 }
 
+// numberedMastery is fixedMastery read as a MasteryBatchReader gives it:
+// by the reader's skill numbers, the positions in names, which are not
+// the catalog's.
+type numberedMastery struct {
+	fixedMastery
+	names []string
+}
+
+func (m numberedMastery) MasteryOf(_ context.Context, _ string, learners []string) (map[string][]projections.SkillLevel, error) {
+	out := map[string][]projections.SkillLevel{}
+	for _, l := range learners {
+		for s, p := range m.fixedMastery {
+			out[l] = append(out[l], projections.SkillLevel{Skill: int32(slices.Index(m.names, s)), P: p})
+		}
+	}
+	return out, nil
+}
+
+func (m numberedMastery) SkillName(n int32) string { return m.names[n] }
+
 // The adaptive model's mastery counts in ranking: a prerequisite it
 // reports mastered makes the next course ready to learn, one below the
-// threshold does not, with nothing completed.
+// threshold does not, with nothing completed; read by skill id or by the
+// reader's numbers.
 func TestRecommenderMasteryFromTheAdaptiveModel(t *testing.T) {
-	r, sink, basics, advanced, expert := skillChain(t, fixedMastery{"s1": 0.9, "s2": 0.3, "unknown-skill": 1})
-	ctx := context.Background()
-	e := stmtEvent(t, 0, "ann@example.com", basics, "launched")
-	if err := r.Handle(ctx, streams.Position{Topic: streams.TopicStatements}, e); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	reasons := latestReasons(t, sink.recs())
-	for item, want := range map[string]string{
-		advanced: mf.ReasonReadyToLearn,       // needs s1, at 0.9
-		expert:   mf.ReasonPrerequisitesUnmet, // needs s2, at 0.3
+	fixed := fixedMastery{"s1": 0.9, "s2": 0.3, "unknown-skill": 1}
+	for _, tc := range []struct {
+		name    string
+		mastery streams.MasteryReader
+	}{
+		{"by skill id", fixed},
+		{"by the reader's numbers", numberedMastery{fixed, []string{"unknown-skill", "s2", "s3", "s1"}}},
 	} {
-		if !slices.Contains(reasons[item], want) {
-			t.Errorf("%s offered with %v, want %s", item, reasons[item], want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			r, sink, basics, advanced, expert := skillChain(t, tc.mastery)
+			ctx := context.Background()
+			e := stmtEvent(t, 0, "ann@example.com", basics, "launched")
+			if err := r.Handle(ctx, streams.Position{Topic: streams.TopicStatements}, e); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			reasons := latestReasons(t, sink.recs())
+			for item, want := range map[string]string{
+				advanced: mf.ReasonReadyToLearn,       // needs s1, at 0.9
+				expert:   mf.ReasonPrerequisitesUnmet, // needs s2, at 0.3
+			} {
+				if !slices.Contains(reasons[item], want) {
+					t.Errorf("%s offered with %v, want %s", item, reasons[item], want)
+				}
+			}
+		})
 	}
 }
 

@@ -311,8 +311,12 @@ func TestCandidatesExplainedWhenKept(t *testing.T) {
 	for i := range cands {
 		cands[i] = Candidate{Item: fmt.Sprint("item-", i), Score: float64(i), why: countedWhy{&built, []string{ReasonMF}}}
 	}
+	success := make([]float64, len(cands))
+	for i := range success {
+		success[i] = 0.7
+	}
 	ranked, err := Rerank(cands, RerankOptions{MasteryThreshold: 0.8, N: 4,
-		PredictSuccess: func(string) (float64, bool) { return 0.7, true }, TargetSuccess: 0.7, FitBand: 0.1})
+		Success: success, TargetSuccess: 0.7, FitBand: 0.1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func BenchmarkContentTopN(b *testing.B) {
 	}
 	ro := DefaultRerankOptions()
 	ro.Knowledge, ro.Mastery = know, mastery
-	ro.PredictSuccess = func(item string) (float64, bool) { return float64(len(item)%10) / 10, true }
+
 	pop := NewPopularity()
 	for _, e := range evs {
 		pop.Add(e[1], "", 1)
@@ -85,6 +85,10 @@ func BenchmarkContentTopN(b *testing.B) {
 			o := ro
 			o.Completed = func(item string) bool { _, ok := slices.BinarySearch(completed[u], item); return ok }
 			cands := c.MergeCandidates(m, user, bl.Candidates(pop, user, "", 50, nil), 50, nil)
+			o.Success = make([]float64, len(cands))
+			for i, c := range cands {
+				o.Success[i] = float64(len(c.Item)%10) / 10
+			}
 			if _, err := Rerank(cands, o); err != nil {
 				b.Fatal(err)
 			}

@@ -113,9 +113,10 @@ type RerankOptions struct {
 	// It is asked about the best-scored candidates only, down to the N
 	// kept: most candidates are never kept.
 	Completed func(item string) bool
-	// PredictSuccess, when set, predicts the learner's success probability
-	// on an item (ok false when unknown).
-	PredictSuccess func(item string) (p float64, ok bool)
+	// Success, when set, is the learner's predicted success probability
+	// on each candidate, by position in the candidates (NaN when
+	// unknown): the predictor answers for the whole list at once.
+	Success []float64
 	// TargetSuccess is the success probability that fits best, in (0, 1).
 	TargetSuccess float64
 	// PrereqPenalty is subtracted in full when no prerequisite is met, in
@@ -179,7 +180,7 @@ func DefaultRerankOptions() RerankOptions {
 //     closes the role gap now (see Gap), reasons role_gap:<role>:<skill>=
 //     <mastery>/<level> and role_path:<taught>>...><role skill> before
 //     the graph's;
-//   - with PredictSuccess: the item gains FitBonus x (1 - |p - target| /
+//   - with Success: the item gains FitBonus x (1 - |p - target| /
 //     max(target, 1 - target)), reason difficulty_fit within FitBand of the
 //     target, too_hard or too_easy beyond.
 //
@@ -189,8 +190,11 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 	if !(o.MasteryThreshold > 0 && o.MasteryThreshold <= 1) {
 		return nil, fmt.Errorf("rerank: MasteryThreshold %v, want (0, 1]", o.MasteryThreshold)
 	}
-	if o.PredictSuccess != nil && !(o.TargetSuccess > 0 && o.TargetSuccess < 1) {
+	if o.Success != nil && !(o.TargetSuccess > 0 && o.TargetSuccess < 1) {
 		return nil, fmt.Errorf("rerank: TargetSuccess %v, want (0, 1)", o.TargetSuccess)
+	}
+	if o.Success != nil && len(o.Success) != len(cands) {
+		return nil, fmt.Errorf("rerank: %d Success predictions for %d candidates", len(o.Success), len(cands))
 	}
 	if o.Gap != nil && o.Knowledge == nil {
 		return nil, fmt.Errorf("rerank: a role Gap needs Knowledge")
@@ -277,8 +281,8 @@ func Rerank(cands []Candidate, o RerankOptions) ([]Candidate, error) {
 				x.adds |= addReadyToLearn
 			}
 		}
-		if o.PredictSuccess != nil {
-			if p, ok := o.PredictSuccess(c.Item); ok && !math.IsNaN(p) {
+		if o.Success != nil {
+			if p := o.Success[n]; !math.IsNaN(p) {
 				d := math.Abs(p - o.TargetSuccess)
 				x.score += o.FitBonus * (1 - d/max(o.TargetSuccess, 1-o.TargetSuccess))
 				switch {

@@ -2,6 +2,7 @@ package mf_test
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -75,7 +76,7 @@ func TestRerank(t *testing.T) {
 		}, []string{"urn:both", "urn:fractions"}, nil},
 		{"difficulty fit", func(o *mf.RerankOptions) {
 			o.FitBonus = 1
-			o.PredictSuccess = func(item string) (float64, bool) { p, ok := success[item]; return p, ok }
+			o.Success = predictions(base, success)
 		}, []string{"urn:fractions", "urn:both", "urn:decimals", "urn:basics", "urn:misc"},
 			map[string][]string{
 				"urn:fractions": {mf.ReasonMF, mf.ReasonDifficultyFit},
@@ -103,6 +104,19 @@ func TestRerank(t *testing.T) {
 	if !reflect.DeepEqual(base[0].Reasons, []string{mf.ReasonMF}) || base[0].Score != 3 {
 		t.Fatal("Rerank modified its input")
 	}
+}
+
+// predictions is success by position in cands, NaN where it has none.
+func predictions(cands []mf.Candidate, success map[string]float64) []float64 {
+	out := make([]float64, len(cands))
+	for i, c := range cands {
+		p, ok := success[c.Item]
+		if !ok {
+			p = math.NaN()
+		}
+		out[i] = p
+	}
+	return out
 }
 
 // testRerankCase reranks base with o and checks the order and the
@@ -137,8 +151,9 @@ func TestRerankOptionsChecked(t *testing.T) {
 		},
 		func(o *mf.RerankOptions) {
 			o.TargetSuccess = 1
-			o.PredictSuccess = func(string) (float64, bool) { return 0.5, true }
+			o.Success = []float64{}
 		},
+		func(o *mf.RerankOptions) { o.Success = []float64{0.5} }, // one prediction for no candidate
 	} {
 		o := mf.DefaultRerankOptions()
 		change(&o)

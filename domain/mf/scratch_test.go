@@ -15,7 +15,10 @@ func rankIn(t *testing.T, s *Scratch, b *Blender, c *Content, learner string) []
 	cands := c.MergeCandidatesIn(s, m, learner, b.CandidatesIn(s, nil, learner, "", 20, nil), 20, nil)
 	o := DefaultRerankOptions()
 	o.Scratch = s
-	o.PredictSuccess = func(item string) (float64, bool) { return float64(len(item)%7) / 7, true }
+	o.Success = make([]float64, len(cands))
+	for i, c := range cands {
+		o.Success[i] = float64(len(c.Item)%7) / 7
+	}
 	ranked, err := Rerank(cands, o)
 	if err != nil {
 		t.Fatal(err)
