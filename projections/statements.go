@@ -345,7 +345,11 @@ func applyStatement(ts *txnState, e event.Event, store *Store) (Outcome, error) 
 	}
 	tenant, id := e.Tenant, strings.ToLower(st.ID)
 	key := statementKey(sp, tenant, id)
-	item, err := txn.Get(key)
+	ids := store.statementIDs(sp)
+	item, err := (*badger.Item)(nil), badger.ErrKeyNotFound
+	if !ids.absent(tenant, id) {
+		item, err = txn.Get(key)
+	}
 	if err == nil {
 		outcome := Conflict
 		err = item.Value(func(v []byte) error {
@@ -367,6 +371,10 @@ func applyStatement(ts *txnState, e event.Event, store *Store) (Outcome, error) 
 	}
 	if err := txn.Set(key, e.Data); err != nil {
 		return 0, err
+	}
+	if ids != nil {
+		// Before the commit: a check that sees it finds the id.
+		ids.add(tenant, id)
 	}
 	ts.count(tenant, countedStatements, 1)
 	agents, related := st.AgentKeys(false), st.AgentKeys(true)
@@ -939,7 +947,11 @@ func (p *Statements) Statement(_ context.Context, tenant, id string) ([]byte, er
 func (p *Statements) StatementsByID(_ context.Context, tenant string, ids []string) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(ids))
 	err := p.View(func(txn *badger.Txn, sp Space) error {
+		filter := p.store.statementIDs(sp)
 		for _, id := range ids {
+			if filter.absent(tenant, strings.ToLower(id)) {
+				continue
+			}
 			item, err := txn.Get(statementKey(sp, tenant, id))
 			if errors.Is(err, badger.ErrKeyNotFound) {
 				continue

@@ -36,6 +36,14 @@ type Store struct {
 	memos   map[string]*memo
 	// learners serve the adaptive model's batch reads (learner_cache.go).
 	learners learnerCaches
+	// ids filter the statement ids each space of the statements
+	// projection holds (statement_ids.go), by space prefix.
+	idsMu sync.Mutex
+	ids   map[string]*statementIDs
+	// bg are the store's background scans (statement_ids.go); bgStop
+	// ends them when the store closes.
+	bg     sync.WaitGroup
+	bgStop chan struct{}
 	// offsets keep the partitions' next offsets between the transactions
 	// applying them (offsets.go).
 	offsets offsetCache
@@ -67,6 +75,7 @@ type Store struct {
 	// gcStop ends the value-log collector (gcLoop), gcDone says it ended.
 	gcStop, gcDone chan struct{}
 	stopGC         sync.Once
+	stopBG         sync.Once
 }
 
 // The value log. Values above the value threshold (64 KB: the
@@ -166,6 +175,7 @@ func (s *Store) dropPrefixNow(prefixes ...[]byte) error {
 		s.statements.beginChange()
 		defer s.statements.endChange()
 	}
+	s.dropIDs(prefixes)
 	return s.db.DropPrefix(prefixes...)
 }
 
@@ -298,7 +308,7 @@ func Open(dir string, logger *slog.Logger) (s *Store, err error) {
 		return nil, openError(dir, err)
 	}
 	s = &Store{db: db, log: logger, statements: newStatementCache(statementCacheSize),
-		gcStop: make(chan struct{}), gcDone: make(chan struct{})}
+		gcStop: make(chan struct{}), gcDone: make(chan struct{}), bgStop: make(chan struct{})}
 	go s.gcLoop()
 	return s, nil
 }
@@ -324,6 +334,12 @@ func (s *Store) Close() error {
 	if s.gcStop != nil {
 		s.stopGC.Do(func() { close(s.gcStop) })
 		<-s.gcDone
+	}
+	if s.bgStop != nil {
+		s.idsMu.Lock() // no scan starts after this
+		s.stopBG.Do(func() { close(s.bgStop) })
+		s.idsMu.Unlock()
+		s.bg.Wait()
 	}
 	return s.db.Close()
 }
