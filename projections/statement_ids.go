@@ -91,22 +91,33 @@ func newStatementIDs(limit int64) *statementIDs {
 	return f
 }
 
+// hash is the id's hashes: of tenant \x00 id, as a statement's key
+// holds them after its prefix (hashKey).
 func (f *statementIDs) hash(tenant, id string) (uint64, uint64) {
 	var h maphash.Hash
 	h.SetSeed(f.seed)
 	h.WriteString(tenant)
 	h.WriteByte(0)
 	h.WriteString(id)
-	x := h.Sum64()
-	return x, x>>32 | x<<32 | 1
+	return split(h.Sum64())
 }
+
+// hashKey is hash of the tenant \x00 id of a statement's key.
+func (f *statementIDs) hashKey(tenantID []byte) (uint64, uint64) {
+	return split(maphash.Bytes(f.seed, tenantID))
+}
+
+func split(x uint64) (uint64, uint64) { return x, x>>32 | x<<32 | 1 }
 
 // add adds the id (lower case) of tenant.
 func (f *statementIDs) add(tenant, id string) {
+	f.addHashed(f.hash(tenant, id))
+}
+
+func (f *statementIDs) addHashed(a, b uint64) {
 	if f.dead.Load() {
 		return
 	}
-	a, b := f.hash(tenant, id)
 	stages := *f.stages.Load()
 	st := stages[len(stages)-1]
 	if st.n.Add(1) > st.limit {
@@ -223,6 +234,7 @@ func (s *Store) scanStatementIDs(sp Space, f *statementIDs) {
 		opts.Prefix = prefix
 		it := txn.NewIterator(opts)
 		defer it.Close()
+		logged := start
 		for it.Rewind(); it.Valid(); it.Next() {
 			if n%4096 == 0 {
 				select {
@@ -230,10 +242,13 @@ func (s *Store) scanStatementIDs(sp Space, f *statementIDs) {
 					return errStoreClosing
 				default:
 				}
+				if time.Since(logged) >= 10*time.Second {
+					logged = time.Now()
+					s.log.Info("statement id filter: scanning the stored ids", "space", sp.projection, "ids", n, "for", time.Since(start).Round(time.Second))
+				}
 			}
-			tenant, id, ok := strings.Cut(string(it.Item().Key()[len(prefix):]), "\x00")
-			if ok {
-				f.add(tenant, id)
+			if k := it.Item().Key()[len(prefix):]; bytes.IndexByte(k, 0) > 0 {
+				f.addHashed(f.hashKey(k))
 				n++
 			}
 		}
