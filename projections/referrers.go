@@ -37,15 +37,7 @@ func newReferrers(markers int) *referrers {
 	return &referrers{seed: maphash.MakeSeed(), bits: make([]uint64, size/64), mask: size - 1, limit: limit}
 }
 
-func (r *referrers) hash(tenant, id string) (uint64, uint64) {
-	var h maphash.Hash
-	h.SetSeed(r.seed)
-	h.WriteString(tenant)
-	h.WriteByte(0)
-	h.WriteString(id)
-	x := h.Sum64()
-	return x, x>>32 | x<<32 | 1
-}
+func (r *referrers) hash(tenant, id string) (uint64, uint64) { return hashID(r.seed, tenant, id) }
 
 func (r *referrers) add(tenant, id string) {
 	a, b := r.hash(tenant, id)

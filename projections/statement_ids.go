@@ -21,18 +21,17 @@ import (
 // nor the projection's own check before it stores a statement reads the
 // store for it. Clients send new ids, and each check was a read through
 // every level of the store that found nothing: in the server, at 2,500
-// statements/s, the two were 6% of its CPU.
+// statements/s, the two were about 6% of its CPU.
 //
-// Why a negative answer is exact: the filter of a space is made the first
-// time a check or a store of a statement in that space asks for it, so
-// every id this process stages in the space is added to it (before the
-// transaction commits: a check that sees the commit finds the id). The
-// ids stored before that are the space's keys as any snapshot taken
-// since the process opened the store shows them, minus none: so the
-// filter answers only once a scan of such a snapshot, run in the
-// background, has added them all; until then every check reads the
-// store. Ids are never removed: an erased or dropped statement only
-// costs a read.
+// Why a negative answer is exact: a space's filter is made the first time
+// the process checks or stores an id in it, so every id the process
+// stores in the space is added to it, before its transaction commits (a
+// check that sees the commit finds the id). Every other id of the space
+// was stored before the process opened the store (Badger's lock keeps
+// other processes out), so any snapshot taken since holds it: the filter
+// answers only once a background scan of such a snapshot has added them
+// all, and until then every check reads the store. Ids are never
+// removed: an erased or dropped statement only costs a read.
 //
 // The filter is a chain of Bloom filters (a scalable Bloom filter): the
 // first sized for twice the statements the space counted when it was
@@ -93,9 +92,13 @@ func newStatementIDs(limit int64) *statementIDs {
 
 // hash is the id's hashes: of tenant \x00 id, as a statement's key
 // holds them after its prefix (hashKey).
-func (f *statementIDs) hash(tenant, id string) (uint64, uint64) {
+func (f *statementIDs) hash(tenant, id string) (uint64, uint64) { return hashID(f.seed, tenant, id) }
+
+// hashID is the two hashes a Bloom filter of statement ids (this one, and
+// the referrer markers') probes with: of tenant \x00 id.
+func hashID(seed maphash.Seed, tenant, id string) (uint64, uint64) {
 	var h maphash.Hash
-	h.SetSeed(f.seed)
+	h.SetSeed(seed)
 	h.WriteString(tenant)
 	h.WriteByte(0)
 	h.WriteString(id)
@@ -255,7 +258,7 @@ func (s *Store) scanStatementIDs(sp Space, f *statementIDs) {
 		return nil
 	})
 	if err != nil {
-		if err != errStoreClosing {
+		if !errors.Is(err, errStoreClosing) {
 			s.log.Warn("statement id filter: scan failed; every id check reads the store", "space", sp.projection, "err", err)
 		}
 		return
@@ -264,12 +267,11 @@ func (s *Store) scanStatementIDs(sp Space, f *statementIDs) {
 	s.log.Info("statement id filter ready", "space", sp.projection, "ids", n, "took", time.Since(start).Round(time.Millisecond))
 }
 
-// dropIDs stops the id filters of the spaces prefixes drop whole: they
-// answer nothing more and give their memory back.
-//
 // errStoreClosing ends background work when the store closes.
 var errStoreClosing = errors.New("store closing")
 
+// dropIDs stops the id filters of the spaces prefixes drop whole: they
+// answer nothing more and give their memory back.
 func (s *Store) dropIDs(prefixes [][]byte) {
 	s.idsMu.Lock()
 	defer s.idsMu.Unlock()

@@ -80,14 +80,7 @@ func TestStatementIDsAcrossARestart(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	const before = 3000
-	store, err := Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewStatements(store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, p := openStatementsIn(t, dir)
 	b := &batcher{p: p.Projection}
 	for i := 0; i < before; i += 500 {
 		var evs []event.Event
@@ -101,7 +94,7 @@ func TestStatementIDsAcrossARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	store, err = Open(dir, nil)
+	store, err := Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

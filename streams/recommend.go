@@ -67,7 +67,7 @@ type CatalogView interface {
 
 // MasteryReader gives a learner's mastery per skill (probability in
 // [0, 1]) when an adaptive model runs; nil means none. The map is the
-// caller's: the recommender writes into it.
+// caller's.
 type MasteryReader interface {
 	Mastery(ctx context.Context, tenant, learner string) (map[string]float64, error)
 }
