@@ -19,8 +19,9 @@ type SkillLevel struct {
 // its catalog's once per skill, where a map by skill id per learner cost
 // it a lookup by string per skill and ranking, cache misses on each
 // string's bytes in the server (1.4% of its CPU at 2,500 statements/s).
-// A number is never given to another id; ids are few (a catalog's skills
-// and those of the items learners attempted), so none is forgotten.
+// A number is never given to another id; the ids are the skills of the
+// tenants' catalogs (those removed since included), few enough that none
+// is forgotten.
 type skillNumbers struct {
 	mu    sync.RWMutex
 	ids   map[string]int32
