@@ -562,25 +562,16 @@ func (a *Adaptive) LearnerAbility(_ context.Context, tenant, learner string) (fl
 
 // PredictSuccess predicts the learner's success on each item someone has
 // attempted, with Elo from the learner's global ability and the item's
-// difficulty; the recommender's difficulty fit uses it. Items never
-// attempted, and every item for a learner without attempts, are absent:
-// a prediction from priors alone would say nothing about fit.
-func (a *Adaptive) PredictSuccess(ctx context.Context, tenant, learner string, items []string) (map[string]float64, error) {
+// difficulty; the recommender's difficulty fit uses it. The answer is by
+// position in items; an item never attempted gets NaN, and a learner
+// without attempts none (nil): a prediction from priors alone would say
+// nothing about fit.
+func (a *Adaptive) PredictSuccess(ctx context.Context, tenant, learner string, items []string) ([]float64, error) {
 	ability, found, err := a.LearnerAbility(ctx, tenant, learner)
 	if err != nil || !found {
 		return nil, err
 	}
-	ps, err := a.predict(ctx, tenant, ability, items)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]float64, len(items))
-	for i, p := range ps {
-		if !math.IsNaN(p) {
-			out[items[i]] = p
-		}
-	}
-	return out, nil
+	return a.predict(ctx, tenant, ability, items)
 }
 
 // predict is the success predictions of a learner of the given ability on

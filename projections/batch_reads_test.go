@@ -62,10 +62,11 @@ func TestBatchReadsAnswerAsReadsPerLearner(t *testing.T) {
 				if !maps.Equal(all[l], one) {
 					t.Errorf("%s: MasteryOf gives %v, Mastery %v", l, all[l], one)
 				}
-				want, err := a.PredictSuccess(ctx, tc.tenant, l, tc.items)
+				answer, err := a.PredictSuccess(ctx, tc.tenant, l, tc.items)
 				if err != nil {
 					t.Fatal(err)
 				}
+				want := predictionMap(tc.items, answer)
 				ps, err := predict(ctx, l, tc.items)
 				if err != nil {
 					t.Fatal(err)

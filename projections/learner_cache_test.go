@@ -188,10 +188,11 @@ func TestSuccessPredictorForFollowsCommits(t *testing.T) {
 					t.Fatal(err)
 				}
 				got := predictionMap(items, ps)
-				want, err := a.PredictSuccess(ctx, "t1", l, items)
+				answer, err := a.PredictSuccess(ctx, "t1", l, items)
 				if err != nil {
 					t.Fatal(err)
 				}
+				want := predictionMap(items, answer)
 				if !maps.Equal(got, want) || (len(got) > 0) != s.want[l] {
 					t.Fatalf("%s: %s: predicted %v, PredictSuccess %v, predictions wanted: %v", s.name, l, got, want, s.want[l])
 				}

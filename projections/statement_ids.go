@@ -38,6 +38,7 @@ import (
 // made, each next one twice the last, so it grows with the store without
 // a second scan, which a live store could not give consistently.
 type statementIDs struct {
+	space  string // the space's prefix
 	seed   maphash.Seed
 	mu     sync.Mutex // adds a stage
 	stages atomic.Pointer[[]*idStage]
@@ -175,14 +176,19 @@ func (f *statementIDs) absent(tenant, id string) bool {
 
 // statementIDs returns the id filter of sp, made (and its scan started)
 // on the first call for sp; nil for a store that runs no scans (read
-// only) or is closing.
+// only), or that is closing when sp has none. Every stored statement and
+// every POST asks, so the filter asked for last is found without a lock.
 func (s *Store) statementIDs(sp Space) *statementIDs {
 	if s == nil || s.bgStop == nil {
 		return nil
 	}
+	if f := s.lastIDs.Load(); f != nil && f.space == string(sp.prefix) {
+		return f
+	}
 	s.idsMu.Lock()
 	defer s.idsMu.Unlock()
 	if f, ok := s.ids[string(sp.prefix)]; ok {
+		s.lastIDs.Store(f)
 		return f
 	}
 	select {
@@ -191,10 +197,12 @@ func (s *Store) statementIDs(sp Space) *statementIDs {
 	default:
 	}
 	f := newStatementIDs(2 * s.countedStatements(sp))
+	f.space = string(sp.prefix)
 	if s.ids == nil {
 		s.ids = map[string]*statementIDs{}
 	}
-	s.ids[string(sp.prefix)] = f
+	s.ids[f.space] = f
+	s.lastIDs.Store(f)
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -38,8 +39,9 @@ type Store struct {
 	learners learnerCaches
 	// ids filter the statement ids each space of the statements
 	// projection holds (statement_ids.go), by space prefix.
-	idsMu sync.Mutex
-	ids   map[string]*statementIDs
+	idsMu   sync.Mutex
+	ids     map[string]*statementIDs
+	lastIDs atomic.Pointer[statementIDs] // the one asked for last
 	// bg are the store's background scans (statement_ids.go); bgStop
 	// ends them when the store closes.
 	bg     sync.WaitGroup

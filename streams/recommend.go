@@ -73,10 +73,11 @@ type MasteryReader interface {
 }
 
 // SuccessPredictor predicts a learner's success probability on items when
-// an adaptive model runs (items without a prediction are absent); the
-// re-ranker then favours items near the target success (difficulty fit).
+// an adaptive model runs, by position in items, NaN for an item without a
+// prediction (nil for none at all); the re-ranker then favours items near
+// the target success (difficulty fit).
 type SuccessPredictor interface {
-	PredictSuccess(ctx context.Context, tenant, learner string, items []string) (map[string]float64, error)
+	PredictSuccess(ctx context.Context, tenant, learner string, items []string) ([]float64, error)
 }
 
 // The batch readers below are optional: a Catalog, MasteryReader or
@@ -104,8 +105,7 @@ type MasteryBatchReader interface {
 }
 
 // SuccessBatchPredictor prepares success predictions for several learners
-// in one read; the function answers as PredictSuccess does, by position
-// in items, NaN for an item without a prediction (nil for none at all).
+// in one read; the function answers as PredictSuccess does.
 type SuccessBatchPredictor interface {
 	SuccessPredictorFor(ctx context.Context, tenant string, learners []string) (func(ctx context.Context, learner string, items []string) ([]float64, error), error)
 }
@@ -237,12 +237,11 @@ type tenantModel struct {
 }
 
 // learnerLevels is a learner's mastery by skill number in ng's index: the
-// adaptive model's when given (by the reader's numbers, name giving a
-// number's skill id, or by id), raised to 1 for every skill taught by an
+// adaptive model's when given, raised to 1 for every skill taught by an
 // item the learner completed (the default when no adaptive model runs).
 // The skills of the completed items are kept from one ranking to the next
 // (taught). The levels are written into into, reused when long enough.
-func (tm *tenantModel) learnerLevels(ng *numberedGraph, learner string, adaptive learnerMastery, name func(int32) string, into []float64) []float64 {
+func (tm *tenantModel) learnerLevels(ng *numberedGraph, learner string, adaptive learnerMastery, into []float64) []float64 {
 	x := ng.x
 	if tm.skills != x {
 		// The catalog's graph is another: the kept skills are its.
@@ -261,7 +260,7 @@ func (tm *tenantModel) learnerLevels(ng *numberedGraph, learner string, adaptive
 	}
 	levels := x.Levels(into, adaptive.byID)
 	for _, s := range adaptive.numbered {
-		if i := ng.number(s.Skill, name); i >= 0 {
+		if i := ng.number(s.Skill, adaptive.name); i >= 0 {
 			levels[i] = s.P
 		}
 	}
@@ -1072,8 +1071,9 @@ type successFunc func(ctx context.Context, learner string, items []string) ([]fl
 // model, per tenant, when it can be read for them all at once; a tenant
 // absent here is read per learner.
 type batchReads struct {
-	mastery map[string]map[string][]projections.SkillLevel // tenant -> learner -> skills by the reader's numbers
-	success map[string]successFunc                         // tenant -> predictions
+	mastery   map[string]map[string][]projections.SkillLevel // tenant -> learner -> skills by the reader's numbers
+	skillName func(int32) string                             // the reader's skill ids by number
+	success   map[string]successFunc                         // tenant -> predictions
 }
 
 // readForRanking reads, per tenant, the mastery and success predictions of
@@ -1093,6 +1093,9 @@ func (r *Recommender) readForRanking(ctx context.Context, order []rankKey, reqs 
 		}
 	}
 	reads := batchReads{mastery: map[string]map[string][]projections.SkillLevel{}, success: map[string]successFunc{}}
+	if mb != nil {
+		reads.skillName = mb.SkillName
+	}
 	for tenant, ls := range learners {
 		if mb != nil {
 			if m, err := mb.MasteryOf(ctx, tenant, ls); err == nil {
@@ -1141,7 +1144,7 @@ func (r *Recommender) rankLearner(ctx context.Context, q rankRequest, start time
 	var mastery learnerMastery
 	if r.cfg.Mastery != nil && !q.tm.aux.NoPersonal[q.learner] {
 		if m, ok := reads.mastery[q.tenant]; ok {
-			mastery.numbered = m[q.learner]
+			mastery.numbered, mastery.name = m[q.learner], reads.skillName
 		} else {
 			var err error
 			if mastery.byID, err = r.cfg.Mastery.Mastery(ctx, q.tenant, q.learner); err != nil {
@@ -1251,10 +1254,12 @@ func (ng *numberedGraph) number(n int32, name func(int32) string) int32 {
 }
 
 // learnerMastery is a learner's mastery as the adaptive read model gave
-// it: by the reader's skill numbers (a MasteryBatchReader), or by skill
-// id (a MasteryReader alone, or when the batch read failed).
+// it: by the reader's skill numbers, which name turns into skill ids (a
+// MasteryBatchReader), or by skill id (a MasteryReader alone, or when the
+// batch read failed).
 type learnerMastery struct {
 	numbered []projections.SkillLevel
+	name     func(int32) string
 	byID     map[string]float64
 }
 
@@ -1267,11 +1272,7 @@ func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, 
 	}
 	ng := r.skillIndex(tenant, g)
 	x := ng.x
-	var name func(int32) string
-	if mb, ok := r.cfg.Mastery.(MasteryBatchReader); ok {
-		name = mb.SkillName
-	}
-	r.levels = tm.learnerLevels(ng, learner, mastery, name, r.levels)
+	r.levels = tm.learnerLevels(ng, learner, mastery, r.levels)
 	levels := r.levels
 	level := func(skill string) float64 {
 		if i, ok := x.Number(skill); ok {
@@ -1300,19 +1301,7 @@ func (r *Recommender) rank(ctx context.Context, tenant string, tm *tenantModel, 
 		}
 		if predict == nil {
 			predict = func(ctx context.Context, learner string, items []string) ([]float64, error) {
-				m, err := r.cfg.Success.PredictSuccess(ctx, tenant, learner, items)
-				if err != nil || len(m) == 0 {
-					return nil, err
-				}
-				ps := make([]float64, len(items))
-				for i, it := range items {
-					if p, ok := m[it]; ok {
-						ps[i] = p
-					} else {
-						ps[i] = math.NaN()
-					}
-				}
-				return ps, nil
+				return r.cfg.Success.PredictSuccess(ctx, tenant, learner, items)
 			}
 		}
 		if ps, err := predict(ctx, learner, items); err != nil {

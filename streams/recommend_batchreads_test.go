@@ -60,13 +60,18 @@ func (c *readCounter) Mastery(_ context.Context, _, learner string) (map[string]
 	c.count(c.single, "Mastery")
 	return masteryOf(learner), nil
 }
-func (c *readCounter) PredictSuccess(_ context.Context, _, learner string, items []string) (map[string]float64, error) {
+func (c *readCounter) PredictSuccess(_ context.Context, _, learner string, items []string) ([]float64, error) {
 	c.count(c.single, "PredictSuccess")
-	out := map[string]float64{}
-	for _, it := range items {
-		out[it] = successOf(learner, it)
+	return c.predict(learner, items), nil
+}
+
+// predict is successOf each item, by position.
+func (c *readCounter) predict(learner string, items []string) []float64 {
+	out := make([]float64, len(items))
+	for i, it := range items {
+		out[i] = successOf(learner, it)
 	}
-	return out, nil
+	return out
 }
 
 // batchCounter adds the batch reads to readCounter.
@@ -95,11 +100,7 @@ func (c batchCounter) SkillName(n int32) string { return batchSkills[n] }
 func (c batchCounter) SuccessPredictorFor(_ context.Context, _ string, _ []string) (func(context.Context, string, []string) ([]float64, error), error) {
 	c.count(c.batchN, "SuccessPredictorFor")
 	return func(_ context.Context, learner string, items []string) ([]float64, error) {
-		out := make([]float64, len(items))
-		for i, it := range items {
-			out[i] = successOf(learner, it)
-		}
-		return out, nil
+		return c.predict(learner, items), nil
 	}, nil
 }
 

@@ -22,14 +22,15 @@ type predictor struct {
 	fail bool
 }
 
-func (f predictor) PredictSuccess(_ context.Context, _, _ string, items []string) (map[string]float64, error) {
+func (f predictor) PredictSuccess(_ context.Context, _, _ string, items []string) ([]float64, error) {
 	if f.fail {
 		return nil, errors.New("read model closed")
 	}
-	out := map[string]float64{}
-	for _, it := range items {
+	out := make([]float64, len(items))
+	for i, it := range items {
+		out[i] = math.NaN()
 		if p, ok := f.p[it]; ok {
-			out[it] = p
+			out[i] = p
 		}
 	}
 	return out, nil

@@ -41,7 +41,7 @@ func (m masteryOnly) Mastery(ctx context.Context, tenant, learner string) (map[s
 	return m.MasteryReader.Mastery(ctx, tenant, learner)
 }
 
-func (s successOnly) PredictSuccess(ctx context.Context, tenant, learner string, items []string) (map[string]float64, error) {
+func (s successOnly) PredictSuccess(ctx context.Context, tenant, learner string, items []string) ([]float64, error) {
 	s.n.Add(1)
 	return s.SuccessPredictor.PredictSuccess(ctx, tenant, learner, items)
 }
@@ -71,7 +71,7 @@ func (b batchReader) MasteryOf(ctx context.Context, tenant string, learners []st
 	return b.ad.MasteryOf(ctx, tenant, learners)
 }
 func (b batchReader) SkillName(n int32) string { return b.ad.SkillName(n) }
-func (b batchReader) PredictSuccess(ctx context.Context, tenant, learner string, items []string) (map[string]float64, error) {
+func (b batchReader) PredictSuccess(ctx context.Context, tenant, learner string, items []string) ([]float64, error) {
 	b.n.Add(1)
 	return b.ad.PredictSuccess(ctx, tenant, learner, items)
 }
