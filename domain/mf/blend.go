@@ -288,6 +288,16 @@ type blendWhy struct {
 
 func (w *blendWhy) reasons() []string { return w.b.Reasons(w.learner, w.x) }
 
+// modelItem is c's index in m. A candidate that a blend of m ranked
+// carries it (its reasons' state), which spares a lookup by id for each
+// candidate the merge with the item features takes from the blend.
+func (c Candidate) modelItem(m *Model) (int32, bool) {
+	if w, ok := c.why.(*blendWhy); ok && w.b.m == m && m.ItemID(w.x.Item) == c.Item {
+		return w.x.Item, true
+	}
+	return m.LookupItem(c.Item)
+}
+
 // Reasons returns the reasons of a blended item for learner, source
 // first: mf when the MF part is the larger, next_after:<item> or
 // often_with:<item> when the sequence part is at least as large (naming the learner's
@@ -337,17 +347,11 @@ func (b *Blender) CandidatesIn(s *Scratch, pop *Popularity, user, group string, 
 		s = new(Scratch)
 	}
 	m := b.m
+	s.exValid = false // a new ranking
 	var out []Candidate
 	u, ok := m.LookupUser(user)
 	if ok && m.HistoryLen(u) > 0 {
-		ex := slices.Grow(s.ex[:0], len(exclude)+m.HistoryLen(u))
-		for _, id := range exclude {
-			if i, ok := m.LookupItem(id); ok {
-				ex = append(ex, i)
-			}
-		}
-		ex = m.Seen(u, ex)
-		s.ex = ex
+		ex, _ := s.excluded(m, u, exclude)
 		top := b.TopN(u, n, ex, slices.Grow(s.blended[:0], n))
 		s.blended = top
 		out = slices.Grow(s.blendOut[:0], n)[:len(top)]

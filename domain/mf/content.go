@@ -525,7 +525,7 @@ func (c *Content) Candidates(m *Model, pop *Popularity, user, group string, n in
 	if n <= 0 || !ok || m.HistoryLen(u) == 0 {
 		return Candidates(m, pop, user, group, n, exclude)
 	}
-	ex, unknown := excluded(m, u, exclude, nil)
+	ex, unknown := excluded(m, u, exclude, nil, nil)
 	out := make([]Candidate, 0, n)
 	taken := slices.Clone(exclude)
 	for _, h := range c.TopN(m, u, n+len(unknown), ex, make([]HybridScored, 0, n+len(unknown))) {
@@ -570,7 +570,7 @@ func (c *Content) MergeCandidatesIn(s *Scratch, m *Model, user string, collab []
 	at := slices.Grow(s.at[:0], len(collab)) // sc[k] is collab[at[k]]
 	var rest []Candidate
 	for i, cd := range collab {
-		if j, ok := m.LookupItem(cd.Item); ok {
+		if j, ok := cd.modelItem(m); ok {
 			sc = append(sc, Scored{Item: j, Score: float32(cd.Score)})
 			at = append(at, i)
 		} else {
@@ -578,8 +578,8 @@ func (c *Content) MergeCandidatesIn(s *Scratch, m *Model, user string, collab []
 		}
 	}
 	s.sc, s.at = sc, at
-	ex, unknown := excluded(m, u, exclude, s.ex)
-	s.ex = ex
+	ex, unknown := s.excluded(m, u, exclude)
+	s.exValid = false // ex and unknown stay s's until the next ranking
 	merged := c.Merge(m, u, sc, n+len(unknown), ex, slices.Grow(s.merged[:0], n+len(unknown)))
 	s.merged = merged
 	out := slices.Grow(s.mergeOut[:0], n)
@@ -619,8 +619,32 @@ func (c *Content) MergeCandidatesIn(s *Scratch, m *Model, user string, collab []
 // model does not know, which only a check by id leaves out: a long
 // exclude (a learner's completed items) costs a lookup per item, not a
 // search per candidate.
-func excluded(m *Model, u int32, exclude []string, dst []int32) (ex []int32, unknown []string) {
+//
+// A ranking asks twice (the blend's candidates, then their merge with
+// the item features), and with a learner's completed items as exclude
+// the second asking looked every one of them up again. So the answer is
+// kept in s for the next asking of the same ranking: Blender.CandidatesIn
+// drops what an earlier ranking kept before it asks, and
+// MergeCandidatesIn drops the answer once it used it. The key (the
+// model and its size and events learned, the learner, the exclude
+// slice's first element and length) is checked all the same.
+func (s *Scratch) excluded(m *Model, u int32, exclude []string) (ex []int32, unknown []string) {
+	k := excludedFor{m: m, u: u, n: len(exclude), items: m.Items(), events: m.Events()}
+	if len(exclude) > 0 {
+		k.first = &exclude[0]
+	}
+	if s.exValid && s.exFor == k {
+		return s.ex, s.exUnknown
+	}
+	ex, unknown = excluded(m, u, exclude, s.ex, s.exUnknown)
+	s.ex, s.exUnknown, s.exFor, s.exValid = ex, unknown, k, true
+	return ex, unknown
+}
+
+// excluded is Scratch.excluded built in dst and unknownDst, kept nowhere.
+func excluded(m *Model, u int32, exclude []string, dst []int32, unknownDst []string) (ex []int32, unknown []string) {
 	ex = slices.Grow(dst[:0], len(exclude)+m.HistoryLen(u))
+	unknown = unknownDst[:0]
 	for _, id := range exclude {
 		if i, ok := m.LookupItem(id); ok {
 			ex = append(ex, i)
@@ -629,6 +653,16 @@ func excluded(m *Model, u int32, exclude []string, dst []int32) (ex []int32, unk
 		}
 	}
 	return m.Seen(u, ex), unknown
+}
+
+// excludedFor says which question Scratch.excluded answered last.
+type excludedFor struct {
+	m      *Model
+	u      int32
+	first  *string
+	n      int
+	items  int
+	events uint64
 }
 
 // mergeWhy is a merged candidate's reasons, built when explained: its

@@ -16,7 +16,11 @@ package mf
 // are pointed at (the reasons' state) gets its room before the first
 // append, so that no append moves it.
 type Scratch struct {
+	// ex and exUnknown answer excluded for exFor while exValid.
 	ex        []int32
+	exUnknown []string
+	exFor     excludedFor
+	exValid   bool
 	blended   []Blended
 	blendOut  []Candidate
 	blendWhys []blendWhy

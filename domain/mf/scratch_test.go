@@ -73,3 +73,57 @@ func TestScratchRanksAsNewMemory(t *testing.T) {
 		t.Errorf("ranking allocates %v times in a Scratch, %v in new memory: the Scratch saves nothing", reused, fresh)
 	}
 }
+
+// A ranking in a used Scratch sees what the model learned since the
+// last one, with the same exclude slice (a learner's completed items, as
+// the recommender passes them): the Scratch keeps the excluded items'
+// indices from the blend's candidates for their merge, never for the
+// next ranking. And the merge takes a blended candidate's index from the
+// blend: the same list as when it looks each one up.
+func TestScratchAfterLearning(t *testing.T) {
+	m, c, b := skillBlender(t)
+	fan := "algebra-fan-1"
+	done := []string{"algebra-0", "algebra-3", "poetry-1", "not-in-the-model"}
+	rank := func(s *Scratch) []string {
+		var out []string
+		for _, x := range c.MergeCandidatesIn(s, m, fan, b.CandidatesIn(s, nil, fan, "", 12, done), 12, done) {
+			out = append(out, fmt.Sprintf("%s %.6f %s", x.Item, x.Score, strings.Join(x.Explain(), ",")))
+		}
+		return out
+	}
+	var s Scratch
+	u, _ := m.LookupUser(fan)
+	for step := range 6 {
+		want := rank(nil)
+		if got := rank(&s); !slices.Equal(got, want) {
+			t.Fatalf("step %d in a used Scratch:\n got %q\nwant %q", step, got, want)
+		}
+		for _, x := range want {
+			for _, d := range done {
+				if strings.HasPrefix(x, d+" ") {
+					t.Fatalf("step %d: excluded %s in %q", step, d, want)
+				}
+			}
+		}
+		// The learner takes the list's first item: it leaves their
+		// next list (history), and the model changes under the Scratch.
+		first, _, _ := strings.Cut(want[0], " ")
+		b.Learn(u, m.AddItem(first), 2)
+	}
+
+	collab := b.CandidatesIn(nil, nil, fan, "", 12, done)
+	bare := make([]Candidate, len(collab))
+	for i, cd := range collab {
+		bare[i] = Candidate{Item: cd.Item, Score: cd.Score, Reasons: cd.Explain()}
+	}
+	var fromBlend, lookedUp []string
+	for _, x := range c.MergeCandidatesIn(nil, m, fan, collab, 12, done) {
+		fromBlend = append(fromBlend, fmt.Sprintf("%s %.6f", x.Item, x.Score))
+	}
+	for _, x := range c.MergeCandidatesIn(nil, m, fan, bare, 12, done) {
+		lookedUp = append(lookedUp, fmt.Sprintf("%s %.6f", x.Item, x.Score))
+	}
+	if len(fromBlend) == 0 || !slices.Equal(fromBlend, lookedUp) {
+		t.Errorf("merged from the blend's candidates %q, from the same candidates by id %q", fromBlend, lookedUp)
+	}
+}
