@@ -119,10 +119,11 @@ func checkTable(path string, full bool) (err error) {
 		return fmt.Errorf("open: %w", err)
 	}
 	defer mf.Close(-1)
-	// The options Open uses (Badger's defaults), so blocks decode alike.
+	// The options Open uses, so blocks decode alike (the block size only
+	// sizes decompression buffers: each table records its own).
 	def := badger.DefaultOptions("")
 	t, err := table.OpenTable(mf, table.Options{
-		ReadOnly: true, BlockSize: def.BlockSize, Compression: def.Compression,
+		ReadOnly: true, BlockSize: blockSize, Compression: def.Compression,
 		BloomFalsePositive: def.BloomFalsePositive, ChkMode: options.NoVerification,
 	})
 	if err != nil {

@@ -1,10 +1,12 @@
 package projections
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -241,5 +243,88 @@ func TestIdleStoreIsNotMerging(t *testing.T) {
 	defer s.Close()
 	if s.Merging() {
 		t.Errorf("a store with one table says it is merging level 0: %v", s.DB().Levels()[0])
+	}
+}
+
+// A store whose tables were written in Badger's 4 KB blocks, as releases
+// before the 16 KB blocks wrote them, checks, opens and reads whole, and
+// keeps doing so once tables of the new size sit beside the old ones.
+func TestOpenStoreOfSmallerBlocks(t *testing.T) {
+	dir := t.TempDir()
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil).WithBlockSize(4 << 10).WithNumVersionsToKeep(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func(i int) []byte { return []byte(strings.Repeat(fmt.Sprintf("value of key %d, ", i), 10)) }
+	put := func(db *badger.DB, from, to int) {
+		t.Helper()
+		wb := db.NewWriteBatch()
+		for i := from; i < to; i++ {
+			if err := wb.Set(fmt.Appendf(nil, "k%06d", i), value(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(db, 0, 20_000)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	readAll := func(s *Store, n int) {
+		t.Helper()
+		err := s.DB().View(func(txn *badger.Txn) error {
+			for i := range n {
+				item, err := txn.Get(fmt.Appendf(nil, "k%06d", i))
+				if err != nil {
+					return fmt.Errorf("k%06d: %w", i, err)
+				}
+				if err := item.Value(func(v []byte) error {
+					if string(v) != string(value(i)) {
+						return fmt.Errorf("k%06d = %q", i, v)
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 2 {
+		if probs, err := CheckFiles(dir, true); err != nil || len(probs) != 0 {
+			t.Fatalf("round %d: check: %v %v", round, probs, err)
+		}
+		s, err := Open(dir, nil)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		readAll(s, 20_000*(round+1))
+		if round == 1 {
+			// The tables this store wrote index 16 KB blocks: fewer
+			// index bytes a key than the 4 KB tables beside them.
+			ts := s.DB().Tables()
+			slices.SortFunc(ts, func(a, b badger.TableInfo) int { return cmp.Compare(a.ID, b.ID) })
+			perKey := func(ti badger.TableInfo) float64 {
+				return float64(ti.IndexSz-ti.BloomFilterSize) / float64(ti.KeyCount)
+			}
+			oldest, newest := ts[0], ts[len(ts)-1]
+			if !(perKey(newest) < perKey(oldest)/2) {
+				t.Errorf("index bytes a key: %.2f in the new table, %.2f in the old", perKey(newest), perKey(oldest))
+			}
+		}
+		if round == 0 {
+			put(s.DB(), 20_000, 40_000) // tables of the new size on close
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ssts, _ := filepath.Glob(filepath.Join(dir, "*.sst")); len(ssts) < 2 {
+		t.Fatalf("want tables of both sizes, have %v", ssts)
 	}
 }
