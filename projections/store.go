@@ -273,12 +273,13 @@ func (s *Store) updateTxn(fn func(txn *badger.Txn) error) error {
 // index entries a search is two steps shorter, a table's index a quarter
 // of the size, and a block's neighbouring entries, which share most of
 // their text, compress together. Under `bench ingest` at 2,500
-// statements/s with every role, merges wrote 38% fewer bytes, the store's
-// own work fell by a tenth, the server's CPU a statement by 4%, the data
-// dir by 9%, and the p99 of the POSTs and of the events derived from them
-// by 15-35%; filtered reads beside ingest, which decompress a block per
-// statement they read from the tables, were no slower (docs/benchmarks.md,
-// "Thirty-third pass"). Badger reads each table's block size from the
+// statements/s with every role, merges wrote 40% fewer bytes, the store's
+// own work fell by a tenth, the data dir by 9%, and the p99 of the POSTs
+// and of the events derived from them by 10-35% (the server's CPU a
+// statement by 4% in one series, within the spread in another); filtered
+// reads beside ingest, which decompress a block per statement they read
+// from the tables, were no slower (docs/benchmarks.md, "Thirty-third
+// pass"). Badger reads each table's block size from the
 // table, so stores written with 4 KB blocks open as they are and their
 // tables get the new size as merges rewrite them.
 const (
