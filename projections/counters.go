@@ -54,10 +54,16 @@ func countedKey(sp Space) []byte { return sp.Key("cntv") }
 // readCount reads a counter in txn (0 when it was never written).
 func readCount(txn *badger.Txn, key []byte) (int64, error) {
 	v, ok, err := getValue(txn, key)
-	switch {
-	case err != nil || !ok:
+	if err != nil || !ok {
 		return 0, err
-	case len(v) != 8:
+	}
+	return decodeCount(key, v)
+}
+
+// decodeCount is the value v of counter key (0 and an error when
+// malformed).
+func decodeCount(key, v []byte) (int64, error) {
+	if len(v) != 8 {
 		return 0, fmt.Errorf("counter %q: %d bytes, want 8", key, len(v))
 	}
 	return int64(binary.BigEndian.Uint64(v)), nil

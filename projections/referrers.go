@@ -2,7 +2,6 @@ package projections
 
 import (
 	"hash/maphash"
-	"math/bits"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -17,9 +16,8 @@ import (
 // transaction of a memo that needs it, so a restart, a reset or a new
 // generation starts from what is stored.
 type referrers struct {
+	bloom
 	seed  maphash.Seed
-	bits  []uint64
-	mask  uint64
 	n     int // markers added
 	limit int // markers above which the filter is rebuilt larger
 }
@@ -33,30 +31,18 @@ const referrerHashes = 4
 
 func newReferrers(markers int) *referrers {
 	limit := max(referrersMin, 2*markers)
-	size := uint64(1) << bits.Len64(uint64(limit*16-1)) // bits, a power of two
-	return &referrers{seed: maphash.MakeSeed(), bits: make([]uint64, size/64), mask: size - 1, limit: limit}
+	return &referrers{bloom: newBloom(limit, 16), seed: maphash.MakeSeed(), limit: limit}
 }
 
-func (r *referrers) hash(tenant, id string) (uint64, uint64) { return hashID(r.seed, tenant, id) }
-
 func (r *referrers) add(tenant, id string) {
-	a, b := r.hash(tenant, id)
-	for i := range uint64(referrerHashes) {
-		p := (a + i*b) & r.mask
-		r.bits[p/64] |= 1 << (p % 64)
-	}
+	a, b := hashID(r.seed, tenant, id)
+	r.bloom.add(a, b, referrerHashes)
 	r.n++
 }
 
 func (r *referrers) mayHold(tenant, id string) bool {
-	a, b := r.hash(tenant, id)
-	for i := range uint64(referrerHashes) {
-		p := (a + i*b) & r.mask
-		if r.bits[p/64]&(1<<(p%64)) == 0 {
-			return false
-		}
-	}
-	return true
+	a, b := hashID(r.seed, tenant, id)
+	return r.bloom.mayHold(a, b, referrerHashes)
 }
 
 // loadReferrers builds the filter of sp's markers as txn sees them (its

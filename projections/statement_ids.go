@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"hash/maphash"
-	"math/bits"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,8 +49,7 @@ type statementIDs struct {
 // operations: adds come from the projection's transactions and the scan,
 // checks from any request.
 type idStage struct {
-	bits  []uint64
-	mask  uint64
+	bloom
 	limit int64 // ids the stage is sized for
 	n     atomic.Int64
 }
@@ -78,8 +76,7 @@ var (
 
 func newIDStage(limit int64) *idStage {
 	limit = max(limit, idStageMin)
-	size := uint64(1) << bits.Len64(uint64(limit*idBits-1)) // bits, a power of two
-	return &idStage{bits: make([]uint64, size/64), mask: size - 1, limit: limit}
+	return &idStage{bloom: newBloom(int(limit), idBits), limit: limit}
 }
 
 // newStatementIDs returns an empty filter whose first stage is sized for
@@ -91,31 +88,14 @@ func newStatementIDs(limit int64) *statementIDs {
 	return f
 }
 
-// hash is the id's hashes: of tenant \x00 id, as a statement's key
-// holds them after its prefix (hashKey).
-func (f *statementIDs) hash(tenant, id string) (uint64, uint64) { return hashID(f.seed, tenant, id) }
-
-// hashID is the two hashes a Bloom filter of statement ids (this one, and
-// the referrer markers') probes with: of tenant \x00 id.
-func hashID(seed maphash.Seed, tenant, id string) (uint64, uint64) {
-	var h maphash.Hash
-	h.SetSeed(seed)
-	h.WriteString(tenant)
-	h.WriteByte(0)
-	h.WriteString(id)
-	return split(h.Sum64())
-}
-
-// hashKey is hash of the tenant \x00 id of a statement's key.
+// hashKey is hashID of the tenant \x00 id of a statement's key.
 func (f *statementIDs) hashKey(tenantID []byte) (uint64, uint64) {
 	return split(maphash.Bytes(f.seed, tenantID))
 }
 
-func split(x uint64) (uint64, uint64) { return x, x>>32 | x<<32 | 1 }
-
 // add adds the id (lower case) of tenant.
 func (f *statementIDs) add(tenant, id string) {
-	f.addHashed(f.hash(tenant, id))
+	f.addHashed(hashID(f.seed, tenant, id))
 }
 
 func (f *statementIDs) addHashed(a, b uint64) {
@@ -127,10 +107,7 @@ func (f *statementIDs) addHashed(a, b uint64) {
 	if st.n.Add(1) > st.limit {
 		st = f.grow(st)
 	}
-	for i := range uint64(idHashes) {
-		p := (a + i*b) & st.mask
-		atomic.OrUint64(&st.bits[p/64], 1<<(p%64))
-	}
+	st.add(a, b, idHashes)
 }
 
 // grow adds a stage twice full's size, unless another add did already;
@@ -149,16 +126,11 @@ func (f *statementIDs) grow(full *idStage) *idStage {
 
 // mayHold reports whether the id may be stored.
 func (f *statementIDs) mayHold(tenant, id string) bool {
-	a, b := f.hash(tenant, id)
-stages:
+	a, b := hashID(f.seed, tenant, id)
 	for _, st := range *f.stages.Load() {
-		for i := range uint64(idHashes) {
-			p := (a + i*b) & st.mask
-			if atomic.LoadUint64(&st.bits[p/64])&(1<<(p%64)) == 0 {
-				continue stages
-			}
+		if st.bloom.mayHold(a, b, idHashes) {
+			return true
 		}
-		return true
 	}
 	return false
 }
@@ -223,9 +195,11 @@ func (s *Store) countedStatements(sp Space) int64 {
 			if !bytes.HasSuffix(k, []byte("\x00"+countedStatements)) {
 				continue
 			}
-			if c, err := readCount(txn, bytes.Clone(k)); err == nil {
+			_ = it.Item().Value(func(v []byte) error {
+				c, err := decodeCount(k, v)
 				n += c
-			}
+				return err
+			})
 		}
 		return nil
 	})
@@ -290,7 +264,7 @@ func (s *Store) dropIDs(prefixes [][]byte) {
 				// every id checked in the store, not a new filter that
 				// an add in flight could miss.
 				f.dead.Store(true)
-				empty := []*idStage{{bits: make([]uint64, 1), mask: 63, limit: 1 << 62}}
+				empty := []*idStage{{bloom: newBloom(1, 64), limit: 1 << 62}}
 				f.stages.Store(&empty)
 				break
 			}
