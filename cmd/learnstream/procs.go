@@ -20,9 +20,16 @@ import (
 // running through a merge: over 10M statements on 2 cores, filtered GETs'
 // p99 fell from 31–52 to 23–24 ms (from 88–94 to 32–36 ms with more
 // ingest beside them) and the goroutines' p99 wait to run from 50–72 to
-// 10 ms, at about the same CPU per statement (within the runs' spread
-// there, 6% more in an earlier series; docs/benchmarks.md, "Seventeenth
-// pass"). On machines with more cores than that, Go's default stands.
+// 10 ms, at about the same CPU per statement there (6% more in an
+// earlier series; docs/benchmarks.md, "Seventeenth pass"). The extra
+// processors do cost CPU: with every role in batches, 14% more a
+// statement than as many as the cores in a later series, partly in the
+// runtime's signal preemption of goroutines whose threads wait for a
+// core; but with as many as the cores the consumers ran twice as far
+// behind and, beside readers, the writes' p99 was two to five times as
+// long ("Thirty-fourth pass"), so the tails decide the default and
+// --procs with the cores is for bulk imports. On machines with more
+// cores than minProcs, Go's default stands.
 // Once raised, the runtime no longer follows changes of a container's CPU
 // limit while the server runs; a restart reads it again.
 const (
