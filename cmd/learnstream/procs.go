@@ -23,9 +23,8 @@ import (
 // 10 ms, at about the same CPU per statement there (6% more in an
 // earlier series; docs/benchmarks.md, "Seventeenth pass"). The extra
 // processors do cost CPU: with every role in batches, 14% more a
-// statement than as many as the cores in a later series, partly in the
-// runtime's signal preemption of goroutines whose threads wait for a
-// core; but with as many as the cores the consumers ran twice as far
+// statement than as many as the cores in a later series; but with as
+// many as the cores the consumers ran twice as far
 // behind and, beside readers, the writes' p99 was two to five times as
 // long ("Thirty-fourth pass"), so the tails decide the default and
 // --procs with the cores is for bulk imports. On machines with more
