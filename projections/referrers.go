@@ -16,7 +16,7 @@ import (
 // transaction of a memo that needs it, so a restart, a reset or a new
 // generation starts from what is stored.
 type referrers struct {
-	bloom
+	bits  bloom
 	seed  maphash.Seed
 	n     int // markers added
 	limit int // markers above which the filter is rebuilt larger
@@ -31,18 +31,18 @@ const referrerHashes = 4
 
 func newReferrers(markers int) *referrers {
 	limit := max(referrersMin, 2*markers)
-	return &referrers{bloom: newBloom(limit, 16), seed: maphash.MakeSeed(), limit: limit}
+	return &referrers{bits: newBloom(limit, 16, referrerHashes), seed: maphash.MakeSeed(), limit: limit}
 }
 
 func (r *referrers) add(tenant, id string) {
 	a, b := hashID(r.seed, tenant, id)
-	r.bloom.add(a, b, referrerHashes)
+	r.bits.add(a, b)
 	r.n++
 }
 
 func (r *referrers) mayHold(tenant, id string) bool {
 	a, b := hashID(r.seed, tenant, id)
-	return r.bloom.mayHold(a, b, referrerHashes)
+	return r.bits.mayHold(a, b)
 }
 
 // loadReferrers builds the filter of sp's markers as txn sees them (its

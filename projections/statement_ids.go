@@ -49,7 +49,7 @@ type statementIDs struct {
 // operations: adds come from the projection's transactions and the scan,
 // checks from any request.
 type idStage struct {
-	bloom
+	bits  bloom
 	limit int64 // ids the stage is sized for
 	n     atomic.Int64
 }
@@ -76,7 +76,7 @@ var (
 
 func newIDStage(limit int64) *idStage {
 	limit = max(limit, idStageMin)
-	return &idStage{bloom: newBloom(int(limit), idBits), limit: limit}
+	return &idStage{bits: newBloom(int(limit), idBits, idHashes), limit: limit}
 }
 
 // newStatementIDs returns an empty filter whose first stage is sized for
@@ -86,11 +86,6 @@ func newStatementIDs(limit int64) *statementIDs {
 	first := []*idStage{newIDStage(limit)}
 	f.stages.Store(&first)
 	return f
-}
-
-// hashKey is hashID of the tenant \x00 id of a statement's key.
-func (f *statementIDs) hashKey(tenantID []byte) (uint64, uint64) {
-	return split(maphash.Bytes(f.seed, tenantID))
 }
 
 // add adds the id (lower case) of tenant.
@@ -107,7 +102,7 @@ func (f *statementIDs) addHashed(a, b uint64) {
 	if st.n.Add(1) > st.limit {
 		st = f.grow(st)
 	}
-	st.add(a, b, idHashes)
+	st.bits.add(a, b)
 }
 
 // grow adds a stage twice full's size, unless another add did already;
@@ -128,7 +123,7 @@ func (f *statementIDs) grow(full *idStage) *idStage {
 func (f *statementIDs) mayHold(tenant, id string) bool {
 	a, b := hashID(f.seed, tenant, id)
 	for _, st := range *f.stages.Load() {
-		if st.bloom.mayHold(a, b, idHashes) {
+		if st.bits.mayHold(a, b) {
 			return true
 		}
 	}
@@ -233,7 +228,7 @@ func (s *Store) scanStatementIDs(sp Space, f *statementIDs) {
 				}
 			}
 			if k := it.Item().Key()[len(prefix):]; bytes.IndexByte(k, 0) > 0 {
-				f.addHashed(f.hashKey(k))
+				f.addHashed(hashIDKey(f.seed, k))
 				n++
 			}
 		}
@@ -264,7 +259,7 @@ func (s *Store) dropIDs(prefixes [][]byte) {
 				// every id checked in the store, not a new filter that
 				// an add in flight could miss.
 				f.dead.Store(true)
-				empty := []*idStage{{bloom: newBloom(1, 64), limit: 1 << 62}}
+				empty := []*idStage{{bits: newBloom(1, 64, idHashes), limit: 1 << 62}}
 				f.stages.Store(&empty)
 				break
 			}

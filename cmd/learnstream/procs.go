@@ -24,11 +24,11 @@ import (
 // earlier series; docs/benchmarks.md, "Seventeenth pass"). The extra
 // processors do cost CPU: with every role in batches, 14% more a
 // statement than as many as the cores in a later series; but with as
-// many as the cores the consumers ran twice as far
-// behind and, beside readers, the writes' p99 was two to five times as
-// long ("Thirty-fourth pass"), so the tails decide the default and
-// --procs with the cores is for bulk imports. On machines with more
-// cores than minProcs, Go's default stands.
+// many as the cores the consumers ran twice as far behind and, beside
+// readers, the writes' p99 was two to five times as long ("Thirty-fourth
+// pass"), so the tails decide the default and --procs with the cores is
+// for bulk imports. On machines with more cores than minProcs, Go's
+// default stands.
 // Once raised, the runtime no longer follows changes of a container's CPU
 // limit while the server runs; a restart reads it again.
 const (
